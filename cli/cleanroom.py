@@ -1,0 +1,7 @@
+"""`rmn cleanroom` commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="cleanroom", no_args_is_help=True)

@@ -1,0 +1,31 @@
+"""`rmn`: the command-line front door. Subcommands live one module each in this package;
+heavy libraries are imported inside the commands so that `rmn --help` stays instant."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+# Models come from installed packages, never from a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from cli import bench, cleanroom, demo, harmonize, rag, world  # noqa: E402
+
+app = typer.Typer(
+    name="rmn",
+    help="RMN Copilot: plan retail-media spend across retail media networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(world.app, name="world")
+app.command("harmonize")(harmonize.harmonize)
+app.add_typer(cleanroom.app, name="cleanroom")
+app.add_typer(rag.app, name="rag")
+app.add_typer(bench.app, name="bench")
+app.command("demo")(demo.demo)
+
+if __name__ == "__main__":
+    app()
