@@ -1,4 +1,4 @@
-"""Shared plumbing for `rmn` subcommands: JSON or human output, and user errors without tracebacks."""
+"""Shared plumbing for `rmn` subcommands: JSON or human output, user errors without tracebacks."""
 
 from __future__ import annotations
 

