@@ -3,6 +3,7 @@ heavy libraries are imported inside the commands so that `rmn --help` stays inst
 
 from __future__ import annotations
 
+import logging
 import os
 
 import typer
@@ -10,6 +11,9 @@ import typer
 # Models come from installed packages, never from a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# bitsandbytes, imported by transformers, warns on CPU machines that it cannot fetch an optional
+# 4-bit kernel from a hub; 4-bit loading is CUDA-only here, so the warning is noise.
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 from cli import bench, cleanroom, demo, harmonize, rag, world  # noqa: E402
 

@@ -1,5 +1,24 @@
 import os
+from pathlib import Path
+
+import pytest
 
 # Tests never reach a model hub; the models come from installed packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def rag_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rag-cache")
+
+
+@pytest.fixture(scope="session")
+def rag_index(rag_cache: Path):  # type: ignore[no-untyped-def]
+    """The real policy corpus, indexed once per test session in a temporary cache."""
+    from tools.policy import corpus_dir
+    from tools.rag import get_index
+
+    index = get_index(corpus_dir(), rag_cache, progress=False)
+    index.ensure()
+    return index

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from tools.errors import UnknownBrandError, UnknownRetailerError
 from tools.policy import corpus_dir
-from tools.rag import PolicyIndex, ScopeError, SearchResult, get_index
+from tools.rag import PolicyIndex, ScopeError, SearchResult
 from tools.rag.chunking import chunk_corpus, corpus_hash
 from tools.rag.evaluate import load_questions
 from tools.rag.retriever import PolicyRetriever
@@ -23,17 +23,14 @@ OWNERS = {"acme": "acme", "globex": "globex", "initech": "initech", "brand_x": "
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("rag-cache")
+def cache(rag_cache: Path) -> Path:
+    return rag_cache
 
 
 @pytest.fixture(scope="session")
-def index(cache: Path) -> PolicyIndex:
-    """The real corpus, indexed once per test session in a temporary cache."""
-    idx = get_index(corpus_dir(), cache, progress=False)
-    info = idx.ensure()
-    assert info.chunks == len(chunk_corpus())
-    return idx
+def index(rag_index: PolicyIndex) -> PolicyIndex:
+    assert rag_index.ensure().chunks == len(chunk_corpus())
+    return rag_index
 
 
 @pytest.fixture
