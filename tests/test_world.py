@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from cli.world import app
 from tools.errors import RMNError
+from tools.firstparty import FILES as FIRST_PARTY_COLUMNS
 from tools.rmis import Placement, is_valid_gtin14
 from tools.world import (
     BRANDS,
@@ -558,17 +559,7 @@ def test_firstparty(clean: Path, world: World) -> None:
     for bid in BRANDS:
         fp = clean / "firstparty" / bid
         skus = pq.read_table(fp / "skus.parquet").to_pandas()
-        assert list(skus.columns) == [
-            "gtin",
-            "name",
-            "category",
-            "list_price",
-            "unit_cost",
-            "unit_margin",
-            "stock_units",
-            "oos_prob",
-            "retailers",
-        ]
+        assert list(skus.columns) == list(FIRST_PARTY_COLUMNS["skus"])
         assert 20 <= len(skus) <= 50
         promos = pq.read_table(fp / "promotions.parquet").to_pandas()
         assert set(promos.columns) == {"retailer_id", "gtin", "date", "discount_pct"}

@@ -143,7 +143,6 @@ def policy_rules(retailer: str) -> DataAccessRules:
         return DataAccessRules(
             source=f"{DEFAULT_SOURCE}; no data-access policy for {retailer!r} in rag_corpus/"
         )
-    fields = load_retailer_policy(retailer).data_access.model_dump()
+    policy = load_retailer_policy(retailer).data_access
     # One document holds all data-access rules; the section anchor of the first is misleading.
-    fields["source"] = fields["source"].split("#")[0]
-    return DataAccessRules(**fields)
+    return policy.model_copy(update={"source": policy.source.split("#")[0]})

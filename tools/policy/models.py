@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tools.cleanroom.rules import DataAccessRules
 from tools.errors import RMNError
 from tools.rmis import Placement, RMISPolicyDimension
 
@@ -29,16 +30,6 @@ BASE_BLOCKED_FIELDS: tuple[str, ...] = (
     "user_id",
     "household_id",
     "email",
-)
-DIMENSIONS: tuple[str, ...] = ("date", "week", "geo", "placement", "sku", "audience", "campaign")
-METRICS: tuple[str, ...] = (
-    "spend",
-    "impressions",
-    "clicks",
-    "conversions",
-    "attributed_sales",
-    "attributed_units",
-    "events",
 )
 
 
@@ -209,8 +200,9 @@ class DisclaimersPolicy(_Strict):
 # --- data access ----------------------------------------------------------------------------
 
 
-class DataAccessPolicy(_Strict):
-    """The clean room's rules for one retailer; field for field what `tools.cleanroom` reads."""
+class DataAccessPolicy(DataAccessRules):
+    """The clean room's rules for one retailer, as its data-access document states them: every
+    rule must be written down (no defaults), and the base blocked fields are always blocked."""
 
     min_cell_size: int = Field(ge=1, description="k: fewest underlying events per output row")
     blocked_fields: list[str]
@@ -227,38 +219,10 @@ class DataAccessPolicy(_Strict):
     @field_validator("blocked_fields")
     @classmethod
     def _base_blocked(cls, v: list[str]) -> list[str]:
-        v = _lower_unique(v)
-        missing = [f for f in BASE_BLOCKED_FIELDS if f not in v]
+        missing = [f for f in BASE_BLOCKED_FIELDS if f not in _lower_unique(v)]
         if missing:
             raise ValueError(f"must block {', '.join(missing)} (blocked for every retailer)")
         return v
-
-    @field_validator("allowed_dimensions")
-    @classmethod
-    def _known_dimensions(cls, v: list[str]) -> list[str]:
-        unknown = [d for d in v if d not in DIMENSIONS]
-        if unknown:
-            raise ValueError(f"unknown dimension(s) {unknown}; known: {', '.join(DIMENSIONS)}")
-        return v
-
-    @field_validator("allowed_metrics")
-    @classmethod
-    def _known_metrics(cls, v: list[str]) -> list[str]:
-        unknown = [m for m in v if m not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
-        return v
-
-    @model_validator(mode="after")
-    def _clamps_cover_metrics(self) -> DataAccessPolicy:
-        missing = [m for m in self.allowed_metrics if m not in self.sum_clamp]
-        if missing:
-            raise ValueError(f"sum_clamp needs a bound for allowed metric(s) {missing}")
-        if any(b <= 0 for b in self.sum_clamp.values()):
-            raise ValueError("sum_clamp bounds must be positive")
-        if self.default_epsilon > self.tenant_epsilon_budget:
-            raise ValueError("default_epsilon cannot exceed tenant_epsilon_budget")
-        return self
 
 
 # --- measurement ----------------------------------------------------------------------------

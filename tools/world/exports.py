@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from tools.errors import RMNError
+from tools.firstparty import FILES as FIRST_PARTY_COLUMNS
 from tools.world.catalog import ITEM_ID_FORMAT, format_native_id, rng_for
 from tools.world.simulate import (
     Clock,
@@ -707,17 +708,8 @@ def _write_firstparty(world: World, hist: History, out: Path) -> dict[str, str]:
     list_brand = np.array([brand_of_gtin[g] for g in lst.column("gtin").to_pylist()])
     sell_brand = list_brand[sl]
     sku_brand = skus.column("brand_id").to_numpy(False)
-    cols = [
-        "gtin",
-        "name",
-        "category",
-        "list_price",
-        "unit_cost",
-        "unit_margin",
-        "stock_units",
-        "oos_prob",
-        "retailers",
-    ]
+    # The brand's own systems hold these; the store's contract lists the columns.
+    cols = list(FIRST_PARTY_COLUMNS["skus"])
     paths = {}
     for bid in world.brands:
         bdir = out / "firstparty" / bid
