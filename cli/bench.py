@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import JsonOption, emit, user_errors
+from cli.measurement_bench import measurement
 from cli.optimize_bench import optimizer
 
 app = typer.Typer(
@@ -82,3 +83,4 @@ def harmonize(
 
 
 app.command("optimizer")(optimizer)
+app.command("measurement")(measurement)
