@@ -1,0 +1,24 @@
+"""Response curves per line item from what a brand can see: clean-room aggregates alone, or
+with its first-party data; fitted with partial pooling and posterior draws for the optimizer.
+
+view = cleanroom_view(data_dir, "acme")                     # aggregates only
+full = full_view(view, FirstPartyStore(data_dir, "acme", "acme"))
+fit = fit_curves(full)
+curves = fit.curve_set()                                    # tools.optimize.CurveSet
+"""
+
+from tools.curves.fit import CurveFit, CurveFitError, fit_curves, select_cells, spend_cv
+from tools.curves.views import DataView, Economics, RetailerAccess, cleanroom_view, full_view
+
+__all__ = [
+    "CurveFit",
+    "CurveFitError",
+    "DataView",
+    "Economics",
+    "RetailerAccess",
+    "cleanroom_view",
+    "fit_curves",
+    "full_view",
+    "select_cells",
+    "spend_cv",
+]
