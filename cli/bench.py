@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.bandit_bench import bandit
 from cli.common import JsonOption, emit, user_errors
 from cli.measurement_bench import measurement
 from cli.optimize_bench import optimizer
@@ -84,3 +85,4 @@ def harmonize(
 
 app.command("optimizer")(optimizer)
 app.command("measurement")(measurement)
+app.command("bandit")(bandit)
