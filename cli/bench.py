@@ -8,6 +8,7 @@ import typer
 
 from cli.bandit_bench import bandit
 from cli.common import JsonOption, emit, user_errors
+from cli.llm_bench import llm
 from cli.measurement_bench import measurement
 from cli.optimize_bench import optimizer
 
@@ -86,3 +87,4 @@ def harmonize(
 app.command("optimizer")(optimizer)
 app.command("measurement")(measurement)
 app.command("bandit")(bandit)
+app.command("llm")(llm)

@@ -15,7 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # 4-bit kernel from a hub; 4-bit loading is CUDA-only here, so the warning is noise.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
-from cli import bench, cleanroom, demo, evaluate, harmonize, rag, world  # noqa: E402
+from cli import bench, cleanroom, demo, evaluate, harmonize, parse, rag, train, world  # noqa: E402
+from cli import eval as eval_cli  # noqa: E402
 
 app = typer.Typer(
     name="rmn",
@@ -26,8 +27,11 @@ app = typer.Typer(
 )
 app.add_typer(world.app, name="world")
 app.command("harmonize")(harmonize.harmonize)
+app.command("parse")(parse.parse)
 app.add_typer(cleanroom.app, name="cleanroom")
 app.add_typer(rag.app, name="rag")
+app.add_typer(train.app, name="train")
+app.command("eval")(eval_cli.eval_adapter)
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(bench.app, name="bench")
 app.command("demo")(demo.demo)

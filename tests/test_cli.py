@@ -8,7 +8,18 @@ runner = CliRunner()
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("world", "harmonize", "cleanroom", "rag", "bench", "demo"):
+    for command in (
+        "world",
+        "harmonize",
+        "parse",
+        "cleanroom",
+        "rag",
+        "train",
+        "eval",
+        "evaluate",
+        "bench",
+        "demo",
+    ):
         assert command in result.output
 
 

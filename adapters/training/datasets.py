@@ -1,0 +1,470 @@
+"""Training and evaluation data for every adapter, built from the project's own sources.
+
+| adapter            | rows                                             | split by (source item) |
+|--------------------|--------------------------------------------------|------------------------|
+| retailer/<id>      | policy question + retrieved section -> fact      | corpus section         |
+| task/creative      | retailer, placement, product -> AdCopy JSON      | product line           |
+| brand/<id>         | the same, in the brand's voice with its claims   | product line           |
+| task/planning      | brief text -> StructuredBrief fields JSON        | gold brief + template  |
+
+Every split is seeded, and the train and eval splits never share a source item, so the eval
+measures what the adapter learned to do rather than what it memorized. Rows are in TRL's
+conversational prompt/completion format with the system message the adapter is served under
+(`adapters.prompts`).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from adapters.prompts import chat_messages, schema_instruction
+from adapters.training.compliance import (
+    AdCopy,
+    brand_guide,
+    check_copy,
+    required_disclaimers,
+    retailer_policy,
+)
+from adapters.training.copywriter import (
+    OFFERS,
+    PLACEMENT_LABELS,
+    CopyRequest,
+    Product,
+    product_lines,
+    products_for_line,
+    retailers_carrying,
+    write_copy,
+)
+from adapters.training.policy_qa import policy_facts, qa_request
+from tools.errors import RMNError
+from tools.policy import (
+    BrandGuide,
+    RetailerPolicy,
+    list_brands,
+    list_retailers,
+    load_retailer_policy,
+)
+from tools.world.catalog import BRANDS
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+# Brands with products in the simulated catalog: the ones copy can be written for.
+CATALOG_BRANDS: tuple[str, ...] = tuple(BRANDS)
+
+DEFAULT_SEED = 0
+EVAL_FRACTION = 0.25
+ROWS_PER_LINE = {"task": 8, "brand": 12}
+
+
+class UnknownAdapterError(RMNError):
+    kind = "unknown_adapter"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One supervised example. `meta` carries what the eval needs to score an answer."""
+
+    source: str
+    user: str
+    answer: str
+    task: str | None  # whose system message: a task name, or None for the default one
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def prompt(self) -> list[dict[str, str]]:
+        return chat_messages(self.task, self.user)
+
+    def row(self) -> dict[str, Any]:
+        """TRL's conversational prompt/completion row."""
+        return {
+            "prompt": self.prompt(),
+            "completion": [{"role": "assistant", "content": self.answer}],
+        }
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """A DPO pair: a good answer and a worse one to the same prompt, and what makes it worse."""
+
+    source: str
+    user: str
+    chosen: str
+    rejected: str
+    task: str | None
+    flaw: str
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "prompt": chat_messages(self.task, self.user),
+            "chosen": [{"role": "assistant", "content": self.chosen}],
+            "rejected": [{"role": "assistant", "content": self.rejected}],
+        }
+
+
+@dataclass
+class AdapterDataset:
+    """The train and eval splits of one adapter's data, and how they were made."""
+
+    kind: str
+    adapter_id: str
+    name: str
+    task: str | None
+    split_by: str
+    seed: int
+    train: list[Example]
+    eval: list[Example]
+
+    def sources(self, split: str) -> set[str]:
+        return {e.source for e in getattr(self, split)}
+
+    def rows(self, split: str = "train") -> list[dict[str, Any]]:
+        return [e.row() for e in getattr(self, split)]
+
+    def hf(self, split: str = "train") -> Dataset:
+        from datasets import Dataset
+
+        return Dataset.from_list(self.rows(split))
+
+    def preference_pairs(self, split: str = "train") -> list[PreferencePair]:
+        rng = random.Random(f"{self.seed}:pairs:{self.name}")
+        pairs = [_reject(e, self, rng) for e in getattr(self, split)]
+        return [p for p in pairs if p is not None]
+
+    def preference_hf(self, split: str = "train") -> Dataset:
+        from datasets import Dataset
+
+        return Dataset.from_list([p.row() for p in self.preference_pairs(split)])
+
+    def card(self) -> dict[str, Any]:
+        """The data card recorded in the adapter's metadata."""
+        return {
+            "dataset": self.name,
+            "rows": len(self.train) + len(self.eval),
+            "splits": {"train": len(self.train), "eval": len(self.eval)},
+            "split_by": self.split_by,
+            "source_items": {
+                "train": len(self.sources("train")),
+                "eval": len(self.sources("eval")),
+            },
+            "seed": self.seed,
+            "system_task": self.task,
+        }
+
+
+def split_sources(
+    sources: Iterable[str], seed: int, eval_fraction: float = EVAL_FRACTION
+) -> tuple[set[str], set[str]]:
+    """(train, eval) sets of source items: a seeded shuffle, at least one item in each."""
+    unique = sorted(set(sources))
+    if len(unique) < 2:
+        raise ValueError("need at least two source items to split")
+    random.Random(f"{seed}:split").shuffle(unique)
+    n_eval = min(len(unique) - 1, max(1, round(len(unique) * eval_fraction)))
+    return set(unique[n_eval:]), set(unique[:n_eval])
+
+
+def _split(examples: list[Example], seed: int) -> tuple[list[Example], list[Example]]:
+    train_src, _ = split_sources((e.source for e in examples), seed)
+    train = [e for e in examples if e.source in train_src]
+    held = [e for e in examples if e.source not in train_src]
+    return train, _mixed(held, seed)
+
+
+def _mixed(held: list[Example], seed: int) -> list[Example]:
+    """The eval split in a seeded order, so that its first items (an eval `--limit`) span
+    many source items rather than a few."""
+    out = list(held)
+    random.Random(f"{seed}:eval-order").shuffle(out)
+    return out
+
+
+# --- retailer: policy questions -------------------------------------------------------------
+
+EVAL_QUESTIONS_PER_SECTION = 4
+
+
+def retailer_dataset(retailer_id: str, seed: int = DEFAULT_SEED) -> AdapterDataset:
+    policy = load_retailer_policy(retailer_id)
+    facts = policy_facts(policy)
+    train_src, _ = split_sources((f.source for f in facts), seed)
+    rng = random.Random(f"{seed}:qa:{retailer_id}")
+    train: list[Example] = []
+    held: dict[str, list[Example]] = {}
+    for fact in facts:
+        meta = {"expected": fact.answer, "rule": fact.rule, "retailer": retailer_id}
+        if fact.source in train_src:
+            train += [
+                Example(
+                    fact.source, qa_request(policy.name, fact.source, q), fact.answer, None, meta
+                )
+                for q in fact.questions
+            ]
+        else:
+            q = rng.choice(fact.questions)
+            held.setdefault(fact.source, []).append(
+                Example(
+                    fact.source, qa_request(policy.name, fact.source, q), fact.answer, None, meta
+                )
+            )
+    # Long lists (blocked fields) would swamp the eval with one section's yes/no questions.
+    eval_rows = [
+        e
+        for rows in held.values()
+        for e in rng.sample(rows, min(len(rows), EVAL_QUESTIONS_PER_SECTION))
+    ]
+    rng.shuffle(train)
+    rng.shuffle(eval_rows)
+    return AdapterDataset(
+        "retailer",
+        retailer_id,
+        f"rmn-policy-qa/{retailer_id}",
+        None,
+        "corpus section",
+        seed,
+        train,
+        eval_rows,
+    )
+
+
+# --- creative and brand: ad copy ------------------------------------------------------------
+
+
+def creative_request(
+    policy: RetailerPolicy,
+    placement: str,
+    product_name: str,
+    category: str,
+    offer: str | None = None,
+    brand: BrandGuide | None = None,
+) -> str:
+    """The user turn of a creative request. Training and serving both build it here."""
+    creative = policy.creative
+    limits = creative.limits(placement)
+    style = [creative.capitalization.value.replace("_", " ")]
+    no_emoji = not creative.emoji_allowed or (brand is not None and not brand.emoji_allowed)
+    style.append("no emoji" if no_emoji else "emoji allowed")
+    marks = creative.max_exclamation_marks
+    style.append("no exclamation marks" if marks == 0 else f"at most {marks} exclamation mark(s)")
+    lines = [
+        f"Retailer: {policy.name}",
+        f"Placement: {PLACEMENT_LABELS.get(placement, placement)} (headline max "
+        f"{limits.max_headline_chars} characters, body max {limits.max_body_chars} characters)",
+        f"Product: {product_name} ({category.replace('_', ' ')})",
+    ]
+    if brand is not None:
+        lines.append(f"Brand: {brand.name}")
+    if offer:
+        lines.append(f"Offer: {offer}")
+    lines.append(f"Style: {', '.join(style)}")
+    known = required_disclaimers(offer or "", policy, placement, category)
+    if known:
+        lines.append(f"Required disclaimers: {json.dumps(known)}")
+    lines.append(schema_instruction(AdCopy.model_json_schema()))
+    return "\n".join(lines)
+
+
+def _copy_examples(kind: str, brand_ids: list[str], seed: int, rows_per_line: int) -> list[Example]:
+    policies = {r: retailer_policy(r) for r in list_retailers()}
+    guides = {b: brand_guide(b) for b in brand_ids} if kind == "brand" else {}
+    examples: list[Example] = []
+    for brand_id in brand_ids:
+        guide = guides.get(brand_id)
+        for catalog_category, noun in product_lines(brand_id):
+            source = f"{brand_id}:{catalog_category}:{noun}"
+            rng = random.Random(f"{seed}:copy:{kind}:{source}")
+            products = products_for_line(brand_id, catalog_category, noun)
+            retailers = [r for r in retailers_carrying(catalog_category) if r in policies]
+            made, tries = 0, 0
+            while made < rows_per_line and tries < rows_per_line * 6 and retailers:
+                tries += 1
+                example = _copy_example(
+                    kind, rng.choice(products), policies[rng.choice(retailers)], guide, rng, source
+                )
+                if example is not None:
+                    examples.append(example)
+                    made += 1
+    return examples
+
+
+def _copy_example(
+    kind: str,
+    product: Product,
+    policy: RetailerPolicy,
+    guide: BrandGuide | None,
+    rng: random.Random,
+    source: str,
+) -> Example | None:
+    placements = [p.value for p in policy.placements if policy.bidding.allows(product.category, p)]
+    if not placements:
+        return None
+    placement = rng.choice(placements)
+    offer = rng.choice(OFFERS) if policy.creative.price_claims.allowed else None
+    request = CopyRequest(
+        policy.retailer_id, placement, product, offer, brand_voice=kind == "brand"
+    )
+    copy = write_copy(request, policy, rng, guide)
+    if copy is None:
+        return None
+    text = f"{copy.headline} {copy.body}"
+    copy.disclaimers = required_disclaimers(text, policy, placement, product.category, guide)
+    problems = check_copy(copy.model_dump(), policy, placement, product.category, guide)
+    if problems:  # the templates are meant to be compliant; never teach a violation
+        raise AssertionError(f"reference copy breaks {problems}: {copy}")
+    user = creative_request(policy, placement, product.name, product.category, offer, guide)
+    meta = {
+        "retailer": policy.retailer_id,
+        "placement": placement,
+        "category": product.category,
+        "brand": guide.brand_id if guide else None,
+        "product": product.name,
+    }
+    return Example(source, user, copy.model_dump_json(), "creative", meta)
+
+
+def creative_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
+    brands = sorted(set(list_brands()) & set(CATALOG_BRANDS))
+    examples = _copy_examples("task", brands, seed, ROWS_PER_LINE["task"])
+    train, held = _split(examples, seed)
+    return AdapterDataset(
+        "task", "creative", "rmn-creative", "creative", "product line", seed, train, held
+    )
+
+
+def brand_dataset(brand_id: str, seed: int = DEFAULT_SEED) -> AdapterDataset:
+    if brand_id not in CATALOG_BRANDS:
+        raise UnknownAdapterError(f"brand {brand_id!r} has no products in the catalog")
+    examples = _copy_examples("brand", [brand_id], seed, ROWS_PER_LINE["brand"])
+    train, held = _split(examples, seed)
+    return AdapterDataset(
+        "brand",
+        brand_id,
+        f"rmn-brand-voice/{brand_id}",
+        "creative",
+        "product line",
+        seed,
+        train,
+        held,
+    )
+
+
+# --- planning: briefs -----------------------------------------------------------------------
+
+
+PLANNING_ROWS = 1000
+
+
+def planning_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
+    """The brief datasets of `tools.brief.dataset`, split there by template and gold brief."""
+    from tools.brief.dataset import brief_examples
+
+    splits = brief_examples(seed, PLANNING_ROWS)
+
+    def convert(rows: list[Any]) -> list[Example]:
+        return [
+            Example(
+                e.source,
+                e.user,
+                e.answer,
+                "planning",
+                {"expected_fields": e.gold, "template": e.template, "brand": e.brand},
+            )
+            for e in rows
+        ]
+
+    return AdapterDataset(
+        "task",
+        "planning",
+        "rmn-briefs",
+        "planning",
+        "gold brief and template",
+        seed,
+        convert(splits["train"]),
+        _mixed(convert(splits["eval"]), seed),
+    )
+
+
+# --- dispatch -------------------------------------------------------------------------------
+
+Builder = Callable[[int], AdapterDataset]
+
+
+def builders() -> dict[tuple[str, str], Builder]:
+    """(kind, id) -> dataset builder, for every adapter the project knows how to train."""
+    table: dict[tuple[str, str], Builder] = {
+        ("task", "planning"): planning_dataset,
+        ("task", "creative"): creative_dataset,
+    }
+    for r in list_retailers():
+        table[("retailer", r)] = lambda seed, r=r: retailer_dataset(r, seed)
+    for b in list_brands():
+        if b in CATALOG_BRANDS:
+            table[("brand", b)] = lambda seed, b=b: brand_dataset(b, seed)
+    return table
+
+
+def build_dataset(kind: str, adapter_id: str, seed: int = DEFAULT_SEED) -> AdapterDataset:
+    """The splits for one adapter. Raises `UnknownAdapterError` for one there is no data for."""
+    table = builders()
+    if (kind, adapter_id) not in table:
+        known = ", ".join(f"{k}/{i}" for k, i in sorted(table))
+        raise UnknownAdapterError(
+            f"no training data for {kind}/{adapter_id}; known: {known}",
+            adapter=f"{kind}/{adapter_id}",
+        )
+    return table[(kind, adapter_id)](seed)
+
+
+# --- preference pairs -----------------------------------------------------------------------
+
+
+def _reject(example: Example, dataset: AdapterDataset, rng: random.Random) -> PreferencePair | None:
+    """A worse answer to the example's prompt, with the flaw it has."""
+    answer = example.answer
+
+    def pair(rejected: str, flaw: str) -> PreferencePair:
+        return PreferencePair(example.source, example.user, answer, rejected, example.task, flaw)
+
+    if dataset.task is None:  # policy answers: a wordy, hedged non-answer
+        return pair(f"It depends on the retailer. Please check the policy. {answer}?", "unsure")
+    if dataset.task == "planning" and rng.random() < 0.5:
+        from tools.brief.dataset import rejected_answer
+
+        wrong, flaw = rejected_answer(example.meta["expected_fields"], rng)
+        return pair(wrong, flaw)
+    obj = json.loads(answer) if answer.startswith("{") else None
+    options: list[tuple[str, str]] = [
+        (f"Sure! Here is the JSON you asked for:\n{answer}", "prose_around_json"),
+        (answer[: max(1, len(answer) * 2 // 3)], "truncated_json"),
+        (answer.replace('"', "'"), "single_quotes"),
+    ]
+    if obj is not None and dataset.task == "creative":
+        meta = example.meta
+        policy = retailer_policy(meta["retailer"])
+        limits = policy.creative.limits(meta["placement"])
+        long_headline = (obj["headline"] + " and so much more for you") * 3
+        options.append(
+            (
+                json.dumps({**obj, "headline": long_headline[: limits.max_headline_chars + 12]}),
+                "headline_too_long",
+            )
+        )
+        if policy.creative.capitalization.value == "sentence_case":
+            shouted = " ".join(w[:1].upper() + w[1:] for w in obj["headline"].split())
+            if shouted != obj["headline"]:
+                options.append((json.dumps({**obj, "headline": shouted}), "capitalization"))
+        if obj.get("disclaimers"):
+            options.append((json.dumps({**obj, "disclaimers": []}), "missing_disclaimer"))
+        banned = list(policy.prohibited.prohibited_terms)
+        if meta.get("brand"):
+            banned += brand_guide(meta["brand"]).banned_words
+        if banned:
+            word = rng.choice(banned)
+            options.append(
+                (json.dumps({**obj, "body": f"{word.capitalize()}. {obj['body']}"}), "banned_word")
+            )
+    rejected, flaw = rng.choice(options)
+    return pair(rejected, flaw)

@@ -1,0 +1,164 @@
+"""Preference tuning (DPO) of a trained SFT adapter with TRL's DPOTrainer.
+
+With `mine` > 0, pairs are also mined on-policy: the SFT adapter answers that many training
+prompts (greedy), and each answer the eval would mark wrong becomes the rejected side against
+the reference answer. These target the mistakes the adapter actually makes (a product name left
+in title case on a sentence-case retailer, a headline a few characters over) where synthetic
+flaws only approximate them.
+
+The SFT adapter is loaded trainable and passed as a PeftModel without a peft_config; TRL keeps a
+frozen copy of it as the reference policy, so DPO moves the adapter away from its own SFT
+behaviour rather than from the bare base. Pairs (`AdapterDataset.preference_pairs`) contrast
+the reference answer with a flawed one: invalid JSON, a headline over the limit, a missing
+disclaimer, a prohibited or banned word.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from adapters.registry import AdapterMetadata
+from adapters.training.artifacts import prepare_checkpoints, write_adapter
+from adapters.training.datasets import AdapterDataset, PreferencePair, build_dataset
+from adapters.training.evaluate import MAX_NEW_TOKENS, answer_is_right, resolve_adapter, role_of
+from adapters.training.models import (
+    BaseModelSpec,
+    base_for_adapter,
+    generate,
+    quiet_libraries,
+    require_cuda_for_qlora,
+)
+from adapters.training.sft import (
+    TrainOptions,
+    TrainResult,
+    _LossLog,
+    lora_weights_to_bf16,
+    owner_for,
+    quiet_trainer,
+    torch_dtype,
+    trainer_args,
+    training_card,
+)
+
+
+def train_dpo(
+    kind: str,
+    adapter_id: str,
+    from_adapter: str | Path,
+    options: TrainOptions | None = None,
+    *,
+    base: BaseModelSpec | None = None,
+    progress: bool = False,
+    dataset: AdapterDataset | None = None,
+) -> TrainResult:
+    """DPO on top of the adapter at `from_adapter`; writes `<out>/<kind>/<adapter_id>/`."""
+    options = options or TrainOptions(steps=40, lr=5e-5)
+    if options.qlora:
+        require_cuda_for_qlora()
+    source = resolve_adapter(from_adapter, options.out)
+    prior = AdapterMetadata.read(source)
+    # The base is the one the SFT adapter was trained on, whatever `options.base` says.
+    base = base or base_for_adapter(prior.base_model, prior.base_fingerprint)
+    dataset = dataset or build_dataset(kind, adapter_id, options.seed)
+    output_dir, resume_from = prepare_checkpoints(
+        kind, adapter_id, "dpo", options.resume, options.checkpoints
+    )
+
+    from datasets import Dataset
+    from peft import PeftModel
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    quiet_libraries(progress)
+    set_seed(options.seed)
+    started = time.perf_counter()
+    model, tokenizer = base.load(torch_dtype(options.precision, options.qlora), options.qlora)
+    model = PeftModel.from_pretrained(model, str(source), is_trainable=True)
+    _lora_to_fp32(model)
+    synthetic = dataset.preference_pairs("train")
+    mined = mine_pairs(model, tokenizer, dataset, options.mine) if options.mine else []
+    if mined:  # as many synthetic pairs as mined ones, so the real mistakes are not drowned out
+        keep = min(len(synthetic), max(16, len(mined)))
+        synthetic = random.Random(f"{options.seed}:dpo-mix").sample(synthetic, keep)
+    pairs = Dataset.from_list([p.row() for p in synthetic + mined])
+    args = trainer_args(options, output_dir, progress)
+    config = DPOConfig(**args, beta=options.beta)
+    log = _LossLog(options.steps)
+    trainer = DPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=pairs,
+        processing_class=tokenizer,
+        callbacks=[] if progress else [log.callback()],
+    )
+    quiet_trainer(trainer, progress)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    seconds = time.perf_counter() - started
+
+    tuned = trainer.model
+    lora_weights_to_bf16(tuned)
+    extra = ("--from-adapter", _display(source))
+    command = options.command("dpo", kind, adapter_id, extra)
+    card = training_card(dataset, options, "dpo", command, seconds, log.last_loss, len(pairs))
+    card["preference_pairs"] = len(pairs)
+    card["mined_pairs"] = len(mined)
+    card["beta"] = options.beta
+    card["from_adapter"] = prior.training.model_dump()
+    card["resumed_from"] = Path(resume_from).name if resume_from else None
+    path, metadata = write_adapter(
+        tuned,
+        options.out,
+        kind,
+        adapter_id,
+        base_model=base.name,
+        base_fingerprint=base.fingerprint,
+        owner_tenant=owner_for(kind, adapter_id),
+        training=card,
+        adapter_name="default",
+    )
+    return TrainResult(path, metadata, seconds, log.last_loss)
+
+
+def mine_pairs(
+    model: Any,
+    tokenizer: Any,
+    dataset: AdapterDataset,
+    count: int,
+    max_new_tokens: int | None = None,
+) -> list[PreferencePair]:
+    """(reference, the model's own wrong answer) pairs from the first `count` training rows."""
+    examples = dataset.train[:count]
+    role = role_of(dataset.kind, dataset.adapter_id)
+    was_training = model.training
+    model.eval()
+    outputs = generate(
+        model,
+        tokenizer,
+        [e.prompt() for e in examples],
+        max_new_tokens or MAX_NEW_TOKENS[role],
+    )
+    model.train(was_training)
+    return [
+        PreferencePair(e.source, e.user, e.answer, out, e.task, "own_mistake")
+        for e, out in zip(examples, outputs, strict=True)
+        if out.strip() and not answer_is_right(role, out, e)
+    ]
+
+
+def _lora_to_fp32(model: Any) -> None:
+    # Shipped adapters are stored in bf16; train their weights in fp32 like fresh ones.
+    import torch
+
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            param.data = param.data.to(torch.float32)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,60 @@
+"""Plain-words briefs -> structured briefs the planner can use.
+
+from tools.brief import parse_brief
+brief = parse_brief("Allocate $2.5M across Alpha and Beta to maximize incremental margin "
+                    "with ROAS >= 3, 10% for experiments", brand="acme")
+brief.total_budget, brief.retailers, brief.roas_floor   # 2500000.0 ['alpha', 'beta'] 3.0
+
+Paths: "rules" (deterministic), "llm" (the model alone) and "production" (the model, checked
+field by field against the rules and the text; the rules alone when no model answers).
+"""
+
+from tools.brief.llm import (
+    PARSED_BY_FALLBACK,
+    PARSED_BY_LLM,
+    PARSED_BY_PRODUCTION,
+    PARSED_BY_RULES,
+    GenerateJSON,
+    brief_json_schema,
+    brief_messages,
+    brief_user_message,
+    model_available,
+    parse_brief,
+    parse_brief_llm,
+    parse_brief_production,
+    planning_system_message,
+    runtime_generate_json,
+    served_user_message,
+)
+from tools.brief.rules import RuleParse, parse_brief_rules, rule_parse
+from tools.brief.schema import (
+    BRIEF_FIELDS,
+    BriefError,
+    StructuredBrief,
+    brand_retailers,
+)
+
+__all__ = [
+    "BRIEF_FIELDS",
+    "PARSED_BY_FALLBACK",
+    "PARSED_BY_LLM",
+    "PARSED_BY_PRODUCTION",
+    "PARSED_BY_RULES",
+    "BriefError",
+    "GenerateJSON",
+    "RuleParse",
+    "StructuredBrief",
+    "brand_retailers",
+    "brief_json_schema",
+    "brief_messages",
+    "brief_user_message",
+    "model_available",
+    "parse_brief",
+    "parse_brief_llm",
+    "parse_brief_production",
+    "parse_brief_rules",
+    "planning_system_message",
+    "rule_parse",
+    "runtime_generate_json",
+    "served_user_message",
+]

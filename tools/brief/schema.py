@@ -1,0 +1,109 @@
+"""The structured brief: what the planner needs from a plain-words brief, and its errors."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tools.errors import RMNError, UnknownBrandError
+from tools.world.catalog import BRANDS, RETAILERS
+
+if TYPE_CHECKING:
+    from tools.optimize import Brief
+
+Objective = Literal["incremental_margin", "incremental_revenue", "roas"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+DEFAULT_OBJECTIVE: Objective = "incremental_margin"
+DEFAULT_RESERVE = 0.10
+MAX_RESERVE = 0.5
+
+# The fields read from the text, in the order the model writes them. brand_id comes from the
+# caller, parsed_by and warnings from the parser.
+BRIEF_FIELDS: tuple[str, ...] = (
+    "total_budget",
+    "retailers",
+    "objective",
+    "roas_floor",
+    "experiment_reserve",
+    "flight_start",
+    "flight_end",
+    "exclude_oos",
+)
+
+
+class BriefError(RMNError):
+    """A brief that cannot be turned into a plan as written; `field` names the culprit."""
+
+    kind = "brief_error"
+
+
+class StructuredBrief(BaseModel):
+    """A parsed brief. `retailers == []` means every retailer the brand sells through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brand_id: str
+    total_budget: float = Field(gt=0, description="USD over the flight")
+    retailers: list[str] = Field(default_factory=list)
+    objective: Objective = DEFAULT_OBJECTIVE
+    roas_floor: float | None = Field(None, gt=0)
+    experiment_reserve: float = Field(DEFAULT_RESERVE, ge=0, le=MAX_RESERVE)
+    flight_start: date | None = None
+    flight_end: date | None = None
+    exclude_oos: bool = True
+    parsed_by: str = "rules"
+    warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _flight_in_order(self) -> StructuredBrief:
+        if self.flight_start and self.flight_end and self.flight_end < self.flight_start:
+            raise ValueError(
+                f"flight ends ({self.flight_end}) before it starts ({self.flight_start})"
+            )
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        """The fields read from the text, JSON-ready, in `BRIEF_FIELDS` order."""
+        data = self.model_dump(mode="json", include=set(BRIEF_FIELDS))
+        return {name: data[name] for name in BRIEF_FIELDS}
+
+    def resolved_retailers(self) -> list[str]:
+        """The retailers to plan over, with [] expanded to all of the brand's retailers."""
+        return list(self.retailers) or brand_retailers(self.brand_id)
+
+    def to_optimizer_brief(self) -> Brief:
+        from tools.optimize import Brief
+
+        return Brief(
+            budget=self.total_budget,
+            reserve_fraction=self.experiment_reserve,
+            objective=self.objective,
+            roas_floor=self.roas_floor,
+        )
+
+
+def check_brand(brand_id: str) -> None:
+    if brand_id not in BRANDS:
+        raise UnknownBrandError(
+            f"unknown brand {brand_id!r}; known: {', '.join(BRANDS)}",
+            brand=brand_id,
+            known=list(BRANDS),
+        )
+
+
+def brand_retailers(brand_id: str) -> list[str]:
+    """The retailers that carry at least one of the brand's categories, in catalog order."""
+    check_brand(brand_id)
+    categories = set(BRANDS[brand_id].categories)
+    return [rid for rid, r in RETAILERS.items() if categories & set(r.categories)]
+
+
+def retailer_label(retailer_id: str) -> str:
+    return f"{RETAILERS[retailer_id].name} ({retailer_id})"
+
+
+def canonical_retailers(ids: list[str] | set[str]) -> list[str]:
+    """Known retailer ids, de-duplicated, in catalog order."""
+    return [rid for rid in RETAILERS if rid in set(ids)]
