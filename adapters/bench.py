@@ -154,34 +154,30 @@ def _cold_load() -> dict[str, Any]:
 
 
 def _adapters(tmp: Path, model: Any, fingerprint: str) -> tuple[AdapterRegistry, str]:
-    """The installed adapters when all twelve are there for this base, else random ones
-    (r=16 on every linear layer, the shape training uses)."""
+    """The installed adapters when every one the benchmark triples name is there for this
+    base; else random ones shaped like the installed adapters (rank, target modules), or r=16
+    on every linear layer when none is installed."""
     from adapters.testing import write_standard_adapters
 
-    installed = AdapterRegistry()
+    installed = [
+        e for e in AdapterRegistry().entries() if e.metadata.base_fingerprint == fingerprint
+    ]
     needed = {(k, i) for t in TRIPLES for k, i in t.items()}
-    have = {
-        (e.metadata.kind, e.metadata.id)
-        for e in installed.entries()
-        if e.metadata.base_fingerprint == fingerprint
-    }
-    if needed <= have:
-        return installed, "trained"
-    import adapters.testing as testing
-
-    targets, testing.DEFAULT_TARGETS = testing.DEFAULT_TARGETS, ALL_LINEAR
-    try:
-        write_standard_adapters(
-            tmp,
-            model,
-            base_fingerprint=fingerprint,
-            base_model="SmolLM2-135M-Instruct",
-            r=16,
-            scale=0.02,
-        )
-    finally:
-        testing.DEFAULT_TARGETS = targets
-    return AdapterRegistry(tmp), "random (r=16, all linear layers)"
+    if needed <= {(e.metadata.kind, e.metadata.id) for e in installed}:
+        return AdapterRegistry(), "trained"
+    r, targets = 16, ALL_LINEAR
+    if installed:
+        r, targets = installed[0].metadata.peft.r, tuple(installed[0].metadata.peft.target_modules)
+    write_standard_adapters(
+        tmp,
+        model,
+        base_fingerprint=fingerprint,
+        base_model="SmolLM2-135M-Instruct",
+        r=r,
+        scale=0.02,
+        target_modules=targets,
+    )
+    return AdapterRegistry(tmp), f"random (r={r}, {', '.join(targets)})"
 
 
 def _adapter_costs(rt: Runtime) -> dict[str, Any]:

@@ -157,6 +157,7 @@ def write_standard_adapters(
     base_model: str = TINY_BASE_MODEL,
     r: int = 8,
     scale: float = 0.05,
+    target_modules: Sequence[str] = DEFAULT_TARGETS,
 ) -> Path:
     """The product's adapter catalogue as random adapters: retailers alpha..delta, brands (each
     owned by the tenant of the same name) and the planning and creative tasks."""
@@ -177,6 +178,7 @@ def write_standard_adapters(
             r=r,
             seed=seed,
             scale=scale,
+            target_modules=target_modules,
         )
     return Path(root)
 
