@@ -209,8 +209,8 @@ class GrammarLogitsProcessor:
                 if last[i] == self.eos:
                     self.ended[i] = True
                 elif not matcher.consume_token(last[i]):
-                    # Cannot happen while masks are applied; kept so a grammar bug ends the row
-                    # with a reason instead of producing garbage.
+                    # Cannot happen while masks are applied. Should a grammar bug make it
+                    # happen, the row stops being masked and validation reports its text.
                     self.failed[i] = matcher.get_error() or "token rejected by the grammar"
                     self.ended[i] = True
         self._started = True

@@ -23,6 +23,12 @@ def render_scores(result: dict[str, Any]) -> str:
             mark = " *" if key == primary else ""
             lines.append(f"{key + mark:<24}{base.get(key, 0):>10.3f}{value:>10.3f}")
     lines.append(f"* primary metric; adapter - base = {result['improvement']:+.3f}")
+    if result.get("stacked_on"):
+        stack = result["stacked_on"]
+        lines.append(
+            f"the adapter runs on top of {stack['adapter']}, which alone scores "
+            f"{stack['scores'][primary]:.3f}"
+        )
     return "\n".join(lines)
 
 

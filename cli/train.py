@@ -51,13 +51,14 @@ BaseOption = typer.Option(
 
 def _options(**kw: Any) -> Any:
     from adapters.registry import adapters_root
-    from adapters.training.sft import TrainOptions
+    from adapters.training.sft import TARGETS, TrainOptions
+    from tools.errors import RMNError
 
     out = kw.pop("out")
     if kw["precision"] not in ("bf16", "fp32"):
-        from tools.errors import RMNError
-
         raise RMNError("--precision must be bf16 or fp32", precision=kw["precision"])
+    if kw.get("targets", "attention") not in TARGETS:
+        raise RMNError(f"--targets must be one of {', '.join(TARGETS)}", targets=kw["targets"])
     return TrainOptions(out=Path(out) if out else adapters_root(), **kw)
 
 
@@ -112,6 +113,12 @@ def sft(
     out: Path | None = OutOption,
     run_eval: bool = EvalOption,
     eval_limit: int = EvalLimitOption,
+    stack_on: str | None = typer.Option(
+        None,
+        "--stack-on",
+        help="Train on top of this frozen adapter (e.g. task/creative for a brand adapter), "
+        "the way the runtime combines them.",
+    ),
     base: str = BaseOption,
     json: bool = JsonOption,
 ) -> None:
@@ -135,6 +142,7 @@ def sft(
             save_every=save_every,
             out=out,
             base=base,
+            stack_on=stack_on,
         )
         result = train_sft(kind, name, options, progress=progress_enabled())
         _finish(result, run_eval, eval_limit, json)

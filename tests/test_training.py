@@ -298,3 +298,29 @@ def test_shipped_adapters_beat_the_base_on_their_primary_metric() -> None:
         assert meta.base_fingerprint == base_fingerprint()
         if meta.kind == "brand":
             assert meta.owner_tenant == meta.id
+
+
+def test_brand_adapter_trains_on_top_of_the_frozen_creative_adapter(
+    tiny_creative: tuple[Path, Path],
+) -> None:
+    from safetensors.torch import load_file
+
+    tmp, creative = tiny_creative
+    before = load_file(str(creative / "adapter_model.safetensors"))
+    data = _small(build_dataset("brand", "acme"))
+    options = _options(tmp, stack_on="task/creative")
+    result = train_sft("brand", "acme", options, base=tiny_base(), dataset=data)
+    card = result.metadata.training.model_dump()
+    assert card["stacked_on"]["adapter"] == "task/creative"
+    assert "--stack-on task/creative" in card["command"]
+    assert result.metadata.owner_tenant == "acme"
+    # The creative adapter stayed frozen; the brand adapter is a separate, trained update.
+    after = load_file(str(creative / "adapter_model.safetensors"))
+    assert all(bool((before[k] == after[k]).all()) for k in before)
+    brand = load_file(str(result.path / "adapter_model.safetensors"))
+    assert set(brand) == set(before)
+    assert any(not bool((brand[k] == before[k]).all()) for k in brand if "lora_B" in k)
+    scores = evaluate_adapter(result.path, limit=2, max_new_tokens=4, base=tiny_base())
+    assert scores["stacked_on"]["adapter"] == "task/creative"
+    written = AdapterMetadata.read(result.path).eval
+    assert written["stacked_on"] == "task/creative" and "stack_only" in written

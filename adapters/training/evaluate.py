@@ -201,11 +201,22 @@ def evaluate_adapter(
     quiet_libraries(progress)
     model, tokenizer = spec.load(dtype or torch.float32, False)
     prompts = [e.prompt() for e in items]
-    bar = _progress_bar(2 * len(items), progress)
+    stacked = getattr(meta.training, "stacked_on", None)
+    bar = _progress_bar((3 if stacked else 2) * len(items), progress)
     tick = bar.update if bar is not None else None
+    stack_out: list[str] | None = None
     try:
         base_out = generate(model, tokenizer, prompts, tokens, batch_size, tick)
-        tuned = PeftModel.from_pretrained(model, str(folder))
+        if stacked:
+            # Scored as served: on top of the adapter it was trained on, both active.
+            under = resolve_adapter(stacked["adapter"], folder.parent.parent)
+            tuned = PeftModel.from_pretrained(model, str(under), adapter_name="stack")
+            tuned.eval()
+            stack_out = generate(tuned, tokenizer, prompts, tokens, batch_size, tick)
+            tuned.load_adapter(str(folder), adapter_name="adapter")
+            tuned.base_model.set_adapter(["adapter", "stack"])
+        else:
+            tuned = PeftModel.from_pretrained(model, str(folder))
         tuned.eval()
         adapter_out = generate(tuned, tokenizer, prompts, tokens, batch_size, tick)
     finally:
@@ -225,17 +236,20 @@ def evaluate_adapter(
         "base": base_scores,
         "adapter_scores": adapter_scores,
         "improvement": round(adapter_scores[primary] - base_scores[primary], 4),
+        "stacked_on": None,
         "seconds": round(time.perf_counter() - started, 1),
         "evaluated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "samples": [
             {
-                "prompt": items[i].user[-160:],
+                "prompt": items[i].user[:160],
                 "base": base_out[i][:200],
                 "adapter": adapter_out[i][:200],
             }
             for i in range(min(2, len(items)))
         ],
     }
+    if stacked and stack_out is not None:
+        result["stacked_on"] = {"adapter": stacked["adapter"], "scores": scorer(stack_out, items)}
     if write:
         update_eval(folder, metadata_eval(result))
     return result
@@ -253,6 +267,14 @@ def metadata_eval(result: dict[str, Any]) -> dict[str, Any]:
         "decoding": result["decoding"],
         "seconds": result["seconds"],
         "evaluated_at": result["evaluated_at"],
+        **(
+            {
+                "stacked_on": result["stacked_on"]["adapter"],
+                "stack_only": _rounded(result["stacked_on"]["scores"]),
+            }
+            if result.get("stacked_on")
+            else {}
+        ),
     }
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from adapters.registry import AdapterMetadata, adapters_root
 from adapters.training.artifacts import prepare_checkpoints, write_adapter
 from adapters.training.datasets import AdapterDataset, build_dataset
+from adapters.training.evaluate import resolve_adapter
 from adapters.training.models import (
     SMOLLM2,
     BaseModelSpec,
@@ -60,6 +61,7 @@ class TrainOptions:
     base: str = SMOLLM2
     beta: float = 0.1  # DPO only
     mine: int = 0  # DPO only: training prompts to mine on-policy pairs from
+    stack_on: str | None = None  # train on top of this frozen adapter (kind/id), as served
 
     @property
     def lora_alpha(self) -> float:
@@ -78,6 +80,8 @@ class TrainOptions:
         args += ["--max-length", str(self.max_length)]
         if self.grad_accum != 1:
             args += ["--grad-accum", str(self.grad_accum)]
+        if self.stack_on:
+            args += ["--stack-on", self.stack_on]
         if self.precision != "bf16":
             args += ["--precision", self.precision]
         if method == "dpo":
@@ -278,6 +282,11 @@ def train_sft(
     set_seed(options.seed)
     started = time.perf_counter()
     model, tokenizer = base.load(torch_dtype(options.precision, options.qlora), options.qlora)
+    stacked = None
+    if options.stack_on:
+        stacked = resolve_adapter(options.stack_on, options.out)
+        check_stack(stacked, base)
+        model = stack_model(model, stacked, lora_config(options))
     train_rows = dataset.hf("train")
     config = SFTConfig(**trainer_args(options, output_dir, progress))
     log = _LossLog(options.steps)
@@ -286,7 +295,7 @@ def train_sft(
         args=config,
         train_dataset=train_rows,
         processing_class=tokenizer,
-        peft_config=lora_config(options),
+        peft_config=None if stacked else lora_config(options),
         callbacks=[] if progress else [log.callback()],
     )
     quiet_trainer(trainer, progress)
@@ -300,6 +309,11 @@ def train_sft(
     card = training_card(dataset, options, "sft", command, seconds, final_loss, len(train_rows))
     card["resumed_from"] = Path(resume_from).name if resume_from else None
     card["lora"] = {"targets": options.targets, "dropout": 0.05}
+    if stacked is not None:
+        card["stacked_on"] = {
+            "adapter": options.stack_on,
+            "weights_sha256": weights_digest(stacked),
+        }
     path, metadata = write_adapter(
         peft_model,
         options.out,
@@ -320,6 +334,39 @@ def quiet_trainer(trainer: Any, progress: bool) -> None:
 
     if not progress:
         trainer.remove_callback(PrinterCallback)
+
+
+STACK_ADAPTER = "stack"
+
+
+def check_stack(folder: Path, base: BaseModelSpec) -> None:
+    meta = AdapterMetadata.read(folder)
+    if meta.base_fingerprint != base.fingerprint:
+        raise RMNError(
+            f"--stack-on {folder} was trained on another base ({meta.base_fingerprint})",
+            adapter=str(folder),
+        )
+
+
+def stack_model(model: Any, stacked: Path, config: Any) -> PeftModel:
+    """The base with `stacked` loaded frozen and a new trainable adapter ("default") on top,
+    both active: the sum of their updates is what the runtime serves when it combines them."""
+    from peft import PeftModel
+
+    peft_model = PeftModel.from_pretrained(model, str(stacked), adapter_name=STACK_ADAPTER)
+    peft_model.add_adapter("default", config)
+    # "default" first: on resume the Trainer reloads the first active adapter.
+    peft_model.base_model.set_adapter(["default", STACK_ADAPTER])
+    for name, param in peft_model.named_parameters():
+        param.requires_grad = "lora_" in name and ".default." in name
+    return peft_model
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 of an adapter's weights: records exactly which adapter another was stacked on."""
+    import hashlib
+
+    return hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()
 
 
 def _last_loss(trainer: Any) -> float | None:
