@@ -42,7 +42,9 @@ def _human(r: dict[str, Any]) -> str:
     lines = [
         f"{s['worlds']} world(s) from seed {s['seed']}, {s['events']:,} records each; brand "
         f"{s['brand']}, objective {s['objective']}, ROAS floor {s['roas_floor']}, reserve "
-        f"{s['reserve_fraction']:.0%}. Means with 95% intervals over worlds:",
+        f"{s['reserve_fraction']:.0%}"
+        f"{', retailer spend rules applied' if s.get('policy_limits') else ''}. "
+        "Means with 95% intervals over worlds:",
         f"{'plan':<24}{'incr. margin':>36}{'incr. revenue':>36}{'iROAS':>22}"
         f"{'SKU coverage':>22}{'spend on OOS':>32}",
     ]
@@ -93,9 +95,18 @@ def plans(
         float,
         typer.Option(
             "--oos-threshold",
-            help="The full view zeroes SKUs at or above this stock-out risk (1.01: never).",
+            help="The full view zeroes SKUs at or above this stock-out risk and prices the "
+            "risk in below it (1.01: price it in everywhere).",
         ),
-    ] = 0.5,
+    ] = 0.9,
+    policy: Annotated[
+        bool,
+        typer.Option(
+            "--policy-limits/--no-policy-limits",
+            help="Optimizer plans obey the retailers' placement caps, minimum daily budgets "
+            "and category rules.",
+        ),
+    ] = False,
     keep: Annotated[
         Path | None, typer.Option("--keep", help="Write the worlds here instead of a temp dir.")
     ] = None,
@@ -120,6 +131,7 @@ def plans(
                 reserve_fraction=reserve,
                 roas_floor=roas_floor or None,
                 oos_threshold=oos_threshold if oos_threshold <= 1 else None,
+                policy_limits=policy,
             )
         except ValidationError as err:
             first = err.errors()[0]

@@ -10,12 +10,20 @@ import pandas as pd
 import pytest
 
 from tools.cleanroom import CleanRoom
-from tools.curves import CurveFit, DataView, cleanroom_view, fit_curves, full_view, spend_cv
+from tools.curves import (
+    OOS_THRESHOLD,
+    CurveFit,
+    DataView,
+    cleanroom_view,
+    fit_curves,
+    full_view,
+    spend_cv,
+)
 from tools.errors import PrivacyBudgetExceededError, RMNError
 from tools.firstparty import FirstPartyStore
 from tools.harmonize import harmonize_all
 from tools.optimize import Brief, allocate
-from tools.world import World, generate_world, write_exports
+from tools.world import World, generate_world, realized_outcome, write_exports
 
 SEED = 3
 BRAND = "acme"
@@ -135,11 +143,12 @@ def test_full_view_zeroes_predicted_out_of_stock_lines(fits: dict[str, CurveFit]
     assert econ is not None
     at_risk = econ.oos_prob >= 0.5
     assert at_risk.any() and (~at_risk).any()
-    curves = fit.curve_set()
+    curves = fit.curve_set(oos_threshold=0.5)
     np.testing.assert_array_equal(curves.out_of_stock, at_risk)
     plan = allocate(curves, Brief(budget=2.5e6, reserve_fraction=0.1, roas_floor=2.0))
     assert plan.status == "optimal"
     assert np.all(np.asarray(plan.allocation.spend)[at_risk] == 0)
+    np.testing.assert_array_equal(fit.curve_set().out_of_stock, econ.oos_prob >= OOS_THRESHOLD)
     # Below the threshold the stock-out risk is priced in: revenue scales by (1 - p).
     priced = fit.curve_set(oos_threshold=None)
     assert not priced.out_of_stock.any()
@@ -147,6 +156,7 @@ def test_full_view_zeroes_predicted_out_of_stock_lines(fits: dict[str, CurveFit]
     np.testing.assert_allclose(
         priced.a, fit.lines["a"] * rev_days * (1 - econ.oos_prob), rtol=1e-12
     )
+    np.testing.assert_allclose(fit.curve_set().a[~curves.out_of_stock], priced.a[~at_risk])
 
 
 def test_cleanroom_curves_assume_stock_and_one_margin(fits: dict[str, CurveFit]):
@@ -263,3 +273,114 @@ def test_empty_view_is_refused(views: tuple[DataView, DataView]):
         fit_curves(empty)
     with pytest.raises(RMNError, match="clean-room view"):
         full_view(views[1], FirstPartyStore(Path("."), BRAND, BRAND))
+
+
+# ------------------------------------------------------------- suppressed line items
+
+
+@pytest.fixture(scope="module")
+def thin(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, DataView, DataView]:
+    """A short, sparsely sampled history: k-anonymity suppresses some lines' totals."""
+    world = generate_world(seed=SEED, days=56)
+    out = tmp_path_factory.mktemp("thin-world")
+    write_exports(world, out, events=100_000)
+    harmonize_all(out / "raw", out / "rmis")
+    cr = cleanroom_view(out, BRAND)
+    return world, cr, full_view(cr, FirstPartyStore(out, tenant=BRAND, brand=BRAND))
+
+
+def test_suppressed_lines_join_the_views(thin: tuple[World, DataView, DataView]):
+    world, cr, full = thin
+    truth = world.line_items.to_pandas().query("brand_id == @BRAND")
+    for view in (cr, full):
+        hidden = view.lines["suppressed"].to_numpy(dtype=bool)
+        assert hidden.any() and (~hidden).any()
+        # No history and no cells for them; every other line keeps its total.
+        assert view.lines.loc[hidden, ["spend", "sales"]].isna().all().all()
+        assert not np.isin(np.flatnonzero(hidden), view.cells["line"]).any()
+        totals = view.cells[view.cells["period"] == "total"]
+        assert sorted(totals["line"]) == np.flatnonzero(~hidden).tolist()
+        # They are real line items of the brand, and no visible line is marked hidden.
+        keys = set(map(tuple, view.lines.loc[hidden, KEY].to_numpy()))
+        assert keys <= set(map(tuple, truth[KEY].to_numpy()))
+    # The brand's SKU table finds every line the clean room hid (the world runs every listed
+    # SKU on every placement); the clean-room view alone finds only some.
+    hidden_full = set(map(tuple, full.lines.loc[full.lines["suppressed"], KEY].to_numpy()))
+    hidden_cr = set(map(tuple, cr.lines.loc[cr.lines["suppressed"], KEY].to_numpy()))
+    assert set(map(tuple, truth[KEY].to_numpy())) == set(map(tuple, full.lines[KEY].to_numpy()))
+    assert hidden_cr < hidden_full
+    assert sum(a.lines_suppressed for a in cr.access) == len(hidden_full)
+    assert any("pooled prior alone" in note for note in full.notes)
+    shared = full.lines[~full.lines["suppressed"]].reset_index(drop=True)
+    seen = cr.lines[~cr.lines["suppressed"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(shared, seen)
+
+
+def test_prior_only_curves_are_wide_and_cover_the_truth(
+    thin: tuple[World, DataView, DataView],
+):
+    world, _, full = thin
+    fit = fit_curves(full, seed=SEED)
+    lines = fit.lines
+    prior = lines["prior_only"].to_numpy(dtype=bool)
+    np.testing.assert_array_equal(prior, full.lines["suppressed"].to_numpy(dtype=bool))
+    assert (lines.loc[prior, "period"] == "none").all()
+    assert (lines.loc[prior, "n_periods"] == 0).all() and lines.loc[prior, "too_little_data"].all()
+    assert lines.loc[prior, "r2"].isna().all()
+    t = _with_truth(fit, world)
+    width = np.log(t["b_high"] / t["b_low"]).to_numpy()
+    assert np.median(width[prior]) > 1.5 * np.median(width[~prior])
+    for p in ("a", "b"):
+        covered = (t[f"{p}_low"] <= t[f"{p}_true"]) & (t[f"{p}_true"] <= t[f"{p}_high"])
+        assert covered[prior].mean() >= 0.85
+    # Suppressed lines spent little, and the prior knows it: no systematic overstatement of
+    # what they can absorb or earn.
+    assert abs(float(np.median(np.log(t["b"] / t["b_true"])[prior]))) < 0.5
+    assert abs(float(np.median(np.log(t["a"] / t["a_true"])[prior]))) < 0.5
+    curves = fit.curve_set(oos_threshold=None)
+    np.testing.assert_array_equal(curves.prior_only, prior)
+    again = fit_curves(full, seed=SEED)
+    np.testing.assert_array_equal(again.a_draws, fit.a_draws)
+
+
+def test_plans_spend_a_little_on_prior_only_lines(thin: tuple[World, DataView, DataView]):
+    from tools.evaluate import oracle_curves
+    from tools.explore import reserve_lines
+
+    world, _, full = thin
+    curves = fit_curves(full, seed=SEED).curve_set(oos_threshold=None)
+    prior = curves.prior_only
+    brief = Brief(budget=world.brands[BRAND].budget_scale, reserve_fraction=0.1, roas_floor=2.0)
+    plan = allocate(curves, brief)
+    without = allocate(curves.replace(out_of_stock=curves.out_of_stock | prior), brief)
+    assert plan.status == without.status == "optimal"
+    x = np.asarray(plan.allocation.spend)
+    assert (x[prior] > 0).mean() > 0.5
+    # A little: less per line than the lines with a history get.
+    assert x[prior].mean() < x[~prior].mean()
+
+    def realized(result) -> float:  # noqa: ANN001
+        a = result.allocation
+        keys = zip(a.retailer_id, a.placement, a.gtin, strict=True)
+        return realized_outcome(world, dict(zip(keys, a.spend, strict=True))).incremental_margin
+
+    oracle = allocate(oracle_curves(world, BRAND), brief)
+    assert realized(without) < realized(plan) <= realized(oracle)
+    # The experiment reserve goes to them first: their curves are the least known.
+    picked = reserve_lines(curves, int(prior.sum()))
+    assert prior[picked].mean() >= 0.9
+
+
+def test_a_view_with_no_history_is_refused(thin: tuple[World, DataView, DataView]):
+    _, cr, _ = thin
+    hidden = cr.lines.assign(suppressed=True)
+    blind = DataView(
+        kind="cleanroom",
+        brand=BRAND,
+        flight_days=28,
+        lines=hidden,
+        cells=cr.cells.iloc[:0],
+        access=cr.access,
+    )
+    with pytest.raises(RMNError, match="no history"):
+        fit_curves(blind)

@@ -53,10 +53,14 @@ def test_two_tiny_worlds_give_all_plans_with_the_oracle_best(tiny_results: list[
         full = result.plans["full"].incremental_margin
         assert full > result.plans["equal_split"].incremental_margin
         assert full > result.plans["roas_proportional"].incremental_margin
-        # It zeroes SKUs likely to be out of stock, so it wastes less than the equal split.
+        # It prices stock-out risk in, so it wastes less than the equal split.
         assert result.plans["full"].spend_on_oos < result.plans["equal_split"].spend_on_oos
-        assert "full_oos_priced_in" in result.sensitivity
-        assert result.fit["full"]["lines"] == result.fit["cleanroom"]["lines"]
+        assert set(result.sensitivity) == {"full_oos_priced_in", "full_oos_cut_at_0.5"}
+        # Both views fit the same lines with a history; the brand's SKU table finds more of
+        # the lines the clean room suppressed, which plan on prior-only curves.
+        fit_full, fit_cr = result.fit["full"], result.fit["cleanroom"]
+        assert fit_full["lines"] - fit_full["prior_only"] == fit_cr["lines"] - fit_cr["prior_only"]
+        assert fit_full["prior_only"] >= fit_cr["prior_only"]
 
 
 def test_summary_intervals_and_gains(tiny_results: list[Any]):
@@ -151,6 +155,7 @@ def test_cli_plans_json(tmp_path: Path):
             "--days",
             "42",
             "--json",
+            "--policy-limits",
             "--keep",
             str(tmp_path),
         ],
@@ -159,6 +164,7 @@ def test_cli_plans_json(tmp_path: Path):
     out = json.loads(result.stdout)
     assert set(out["plans"]) == set(PLANS)
     assert out["settings"]["worlds"] == 1 and out["settings"]["events"] == 60_000
+    assert out["settings"]["policy_limits"] is True
     assert out["share_of_oracle_margin"]["full"]["ci95"] is None
     assert (tmp_path / "world-1" / "rmis").is_dir()
 

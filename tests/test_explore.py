@@ -15,9 +15,12 @@ from tools.explore import (
     BanditSettings,
     ParticlePosterior,
     allocate_round,
+    curve_uncertainty,
+    reserve_lines,
     run_bandit,
 )
 from tools.explore.bandit import curve
+from tools.optimize import CurveSet
 
 ROUNDS = 15
 
@@ -104,3 +107,33 @@ def test_cli_json() -> None:
     r = json.loads(out.stdout)
     assert len(r["cum_regret_ts"]) == len(r["cum_regret_equal"]) == 3
     assert r["final_regret_ts"] == r["cum_regret_ts"][-1]
+
+
+def test_reserve_goes_to_the_least_known_lines_that_can_take_spend() -> None:
+    rng = np.random.default_rng(8)
+    n, d = 12, 400
+    spread = np.where(np.arange(n) % 4 == 0, 1.0, 0.1)  # every fourth line: prior only
+    a, b = rng.lognormal(8.0, 0.5, n), rng.lognormal(6.0, 0.5, n)
+    curves = CurveSet.from_arrays(
+        retailer_id=["alpha"] * n,
+        placement=["sponsored_search"] * n,
+        gtin=[f"{i:014d}" for i in range(n)],
+        a=a,
+        b=b,
+        margin=0.3,
+        out_of_stock=np.arange(n) == 8,
+        a_draws=a * np.exp(spread * rng.standard_normal((d, n))),
+        b_draws=b * np.exp(spread * rng.standard_normal((d, n))),
+        prior_only=spread > 0.5,
+    )
+    width = curve_uncertainty(curves)
+    assert width[::4].min() > 3 * width[spread < 0.5].max()
+    # The wide lines that can take spend come first; line 8 (wide) is out of stock.
+    assert sorted(reserve_lines(curves, 2).tolist()) == [0, 4]
+    everything = reserve_lines(curves, n)
+    assert len(everything) == n - 1 and 8 not in everything
+    assert np.all(np.diff(width[everything]) <= 0)
+    with pytest.raises(BanditInputError):
+        reserve_lines(curves, 0)
+    with pytest.raises(BanditInputError, match="draws"):
+        reserve_lines(curves.replace(a_draws=None, b_draws=None), 2)

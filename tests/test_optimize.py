@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +19,18 @@ from tools.errors import UnknownRetailerError
 from tools.optimize import (
     Brief,
     CurveSet,
+    GroupCap,
     LineItem,
     OptimizerInputError,
     allocate,
+    policy_limits,
     prepare,
     solve_kkt,
 )
+from tools.optimize.diagnose import capacity
 from tools.optimize.kkt import max_revenue_at_spend, max_roas
+from tools.policy import PolicyParseError, corpus_dir, load_retailer_policy
+from tools.rmis import Placement
 
 RETAILERS = ["alpha", "beta", "gamma"]
 
@@ -180,7 +188,7 @@ def kkt_residual(curves: CurveSet, brief: Brief) -> float:
     k = p.k or 0.0
     weight = p.w + sol.floor_dual
     marginal = weight * p.a / p.b * np.exp(-x / p.b)
-    price = sol.spend_multiplier + sol.floor_dual * k + sol.cap_duals[p.group]
+    price = sol.spend_multiplier + sol.floor_dual * k + p.line_premium(sol.cap_duals)
     scale = np.maximum(np.abs(price), 1e-12)
     at_lo = x <= p.lo * (1 + 1e-12)
     at_hi = x >= p.hi * (1 - 1e-12)
@@ -505,3 +513,277 @@ def test_a_floor_at_exactly_the_highest_roas_is_met_within_tolerance() -> None:
         assert_feasible(curves, tight, x)
         assert max(result.checks.model_dump().values()) <= 1e-9
         assert result.outcome.roas == pytest.approx(best, rel=1e-9)
+
+
+# ---------------------------------------------------------------- group caps and policy limits
+
+
+def with_group_caps(curves: CurveSet, brief: Brief) -> CurveSet:
+    """Caps on retailer x placement groups, nested in the brief's retailer caps, each set
+    below what the plan without them spends there, so they bind (where the other lines can
+    take the rest of the budget)."""
+    plain = spend_of(allocate(curves, brief, method="kkt"))
+    lo = prepare(curves, brief).lo
+    caps = []
+    for j, (retailer, placement) in enumerate(
+        sorted(set(zip(curves.retailer_id.tolist(), curves.placement.tolist(), strict=True)))
+    ):
+        rows = np.flatnonzero((curves.retailer_id == retailer) & (curves.placement == placement))
+        spent, floor = float(plain[rows].sum()), float(lo[rows].sum())
+        if j % 2 == 0 and spent > floor:
+            cap = GroupCap(
+                name=f"{retailer}/{placement}",
+                lines=rows.tolist(),
+                cap=floor + 0.6 * (spent - floor),
+            )
+            # Keep only caps that leave the lines room for the whole budget.
+            if capacity(prepare(curves.replace(group_caps=(*caps, cap)), brief)) > brief.spendable:
+                caps.append(cap)
+    return curves.replace(group_caps=tuple(caps))
+
+
+GROUP_CASES = [
+    (n, seed, floor, caps)
+    for seed, n in enumerate([8, 40, 150], start=20)
+    for floor in (False, True)
+    for caps in (False, True)
+]
+
+
+@pytest.mark.parametrize(("n", "seed", "floor", "caps"), GROUP_CASES)
+def test_group_caps_cvxpy_matches_the_exact_water_fill(
+    n: int, seed: int, floor: bool, caps: bool
+) -> None:
+    curves, brief = make_case(n, seed, floor=False, caps=caps)
+    curves = with_group_caps(curves, brief)
+    assert curves.group_caps
+    if floor:
+        brief = brief.model_copy(update={"roas_floor": binding_floor(curves, brief)})
+    exact = allocate(curves, brief, method="kkt")
+    convex = allocate(curves, brief, method="cvxpy")
+    assert exact.status == convex.status == "optimal"
+    assert (exact.path, convex.path) == ("kkt", "cvxpy"), convex.notes
+    gap = abs(exact.objective_value - convex.objective_value) / abs(exact.objective_value)
+    assert gap <= 1e-6
+    for result in (exact, convex):
+        x = spend_of(result)
+        assert_feasible(curves, brief, x)
+        assert result.checks.group_caps <= 1e-9
+        for g in curves.group_caps:
+            assert x[g.lines].sum() <= g.cap * (1 + 1e-9)
+    # The caps bind: each carries a positive price in both solvers, and they agree.
+    prices = exact.shadow_prices.group_caps
+    assert set(prices) == {g.name for g in curves.group_caps}
+    assert max(prices.values()) > 0
+    for name, price in prices.items():
+        assert convex.shadow_prices.group_caps[name] == pytest.approx(price, rel=1e-4, abs=1e-6)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(4, 60),
+    floor_at=st.sampled_from([None, 0.5]),
+    caps=st.booleans(),
+)
+def test_water_fill_with_nested_caps_meets_the_kkt_conditions(
+    seed: int, n: int, floor_at: float | None, caps: bool
+) -> None:
+    curves, brief = make_case(n, seed, floor=False, caps=caps, min_spend_fraction=0.8)
+    curves = with_group_caps(curves, brief)
+    if floor_at is not None:
+        brief = brief.model_copy(update={"roas_floor": binding_floor(curves, brief, floor_at)})
+    assert kkt_residual(curves, brief) <= 1e-7
+    x = spend_of(allocate(curves, brief, method="kkt"))
+    assert_feasible(curves, brief, x)
+    for g in curves.group_caps:
+        assert x[g.lines].sum() <= g.cap * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("method", ["kkt", "cvxpy"])
+def test_a_binding_group_cap_is_priced_like_a_finite_difference(method: str) -> None:
+    curves, brief = make_case(150, 12, floor=False, caps=True)
+    curves = with_group_caps(curves, brief)
+    brief = brief.model_copy(update={"roas_floor": binding_floor(curves, brief)})
+    result = allocate(curves, brief, method=method)
+    name, price = max(result.shadow_prices.group_caps.items(), key=lambda kv: kv[1])
+    assert price > 0
+    (cap,) = [g for g in curves.group_caps if g.name == name]
+
+    def optimum(value: float) -> float:
+        moved = tuple(
+            g.model_copy(update={"cap": value}) if g.name == name else g for g in curves.group_caps
+        )
+        return allocate(curves.replace(group_caps=moved), brief, method="kkt").objective_value
+
+    h = 1e-4 * cap.cap
+    slope = (optimum(cap.cap + h) - optimum(cap.cap - h)) / (2 * h)
+    assert price == pytest.approx(slope, rel=1e-4)
+
+
+def test_group_caps_must_nest() -> None:
+    curves = make_curves(6, 0, oos=0.0)
+    crossing = curves.replace(
+        group_caps=(
+            GroupCap(name="first", lines=[0, 1, 2], cap=10.0),
+            GroupCap(name="second", lines=[2, 3], cap=10.0),
+        )
+    )
+    with pytest.raises(OptimizerInputError, match="nested or disjoint"):
+        allocate(crossing, Brief(budget=1e4, min_spend_fraction=0.0))
+    with pytest.raises(OptimizerInputError, match="outside"):
+        curves.replace(group_caps=(GroupCap(name="far", lines=[0, 99], cap=1.0),))
+    with pytest.raises(OptimizerInputError, match="unique"):
+        curves.replace(
+            group_caps=(
+                GroupCap(name="twice", lines=[0], cap=1.0),
+                GroupCap(name="twice", lines=[1], cap=1.0),
+            )
+        )
+
+
+def test_group_caps_limit_capacity_and_line_minimums() -> None:
+    curves = make_curves(12, 1, oos=0.0, minimums=False)
+    halves = (
+        GroupCap(name="low", lines=list(range(6)), cap=300.0),
+        GroupCap(name="high", lines=list(range(6, 12)), cap=700.0),
+        GroupCap(name="inner", lines=[0, 1], cap=100.0),
+    )
+    capped = curves.replace(group_caps=halves)
+    result = allocate(capped, Brief(budget=1e6))
+    assert result.status == "infeasible" and result.diagnosis.binding == "capacity"
+    assert result.diagnosis.capacity == pytest.approx(1_000.0)
+    floors = capped.replace(min_spend=np.where(np.arange(12) < 2, 40.0, 0.0))
+    result = allocate(floors, Brief(budget=1e4, min_spend_fraction=0.0))
+    assert result.status == "optimal"
+    assert np.all(spend_of(result)[:2] >= 40.0 * (1 - 1e-9))
+    over = floors.replace(min_spend=np.where(np.arange(12) < 2, 60.0, 0.0))
+    result = allocate(over, Brief(budget=1e4, min_spend_fraction=0.0))
+    assert result.diagnosis.binding == "group_cap" and "inner" in result.diagnosis.message
+
+
+POLICY_LINES = [
+    # retailer, placement, gtin, catalog category
+    ("alpha", "sponsored_product", "00000000000017", "snacks"),
+    ("alpha", "sponsored_search", "00000000000017", "snacks"),
+    ("alpha", "sponsored_search", "00000000000024", "snacks"),
+    ("alpha", "display_offsite", "00000000000031", "alcohol"),  # alcohol: not offsite
+    ("beta", "sponsored_product", "00000000000031", "alcohol"),
+    ("beta", "sponsored_search", "00000000000031", "alcohol"),  # beta: products only
+    ("beta", "instore_screen", "00000000000017", "snacks"),  # beta sells no screens
+    ("gamma", "sponsored_search", "00000000000048", "otc_health"),
+    ("gamma", "display_offsite", "00000000000048", "otc_health"),  # no offsite OTC
+    ("delta", "sponsored_search", "00000000000048", "otc_health"),  # delta: no OTC at all
+    ("delta", "display_onsite", "00000000000055", "kitchen"),
+    ("epsilon", "sponsored_search", "00000000000055", "kitchen"),  # no policy documents
+]
+
+
+def policy_curves(scale: float = 1.0) -> tuple[CurveSet, dict[str, str]]:
+    n = len(POLICY_LINES)
+    rng = np.random.default_rng(5)
+    b = scale * rng.uniform(2e4, 8e4, n)
+    curves = CurveSet.from_arrays(
+        retailer_id=[r for r, *_ in POLICY_LINES],
+        placement=[p for _, p, *_ in POLICY_LINES],
+        gtin=[g for _, _, g, _ in POLICY_LINES],
+        a=b * rng.uniform(2.0, 5.0, n),
+        b=b,
+        margin=0.3,
+    )
+    return curves, {g: c for *_, g, c in POLICY_LINES}
+
+
+def test_policy_limits_come_from_the_real_corpus() -> None:
+    curves, categories = policy_curves()
+    limited, report = policy_limits(
+        curves, 28, categories=categories, flight_start=date(2025, 3, 1)
+    )
+    # A March flight sits in one calendar month: each monthly cap applies in full.
+    assert report.max_days_in_a_month == 28
+    caps = {g.name: g for g in report.group_caps}
+    assert caps["alpha/sponsored_product"].cap == 400_000
+    assert caps["alpha/sponsored_search"].cap == 300_000
+    assert caps["alpha/sponsored_search"].lines == [1, 2]
+    assert caps["beta/sponsored_product"].cap == 150_000
+    assert caps["delta/display_onsite"].cap == 150_000
+    assert "epsilon/sponsored_search" not in caps and report.unpoliced_retailers == ["epsilon"]
+    for name, g in caps.items():
+        retailer, placement = name.split("/")
+        bid = load_retailer_policy(retailer).bidding.placements[Placement(placement)]
+        assert g.cap == bid.max_monthly_spend_usd
+        assert g.source.endswith("placements_bidding.md#monthly-spend-caps")
+    assert {g.name for g in limited.group_caps} == set(caps)
+    # Minimum daily budget x flight days: 50, 25, 100 and 40 USD a day.
+    assert report.min_units == {"alpha": 1_400, "beta": 700, "gamma": 2_800, "delta": 1_120}
+    units = dict(zip(curves.retailer_id.tolist(), limited.min_unit.tolist(), strict=False))
+    assert units["gamma"] == 2_800 and units["epsilon"] == 0
+    # Placements not sold and restricted categories get a maximum of 0.
+    restricted = {r.row: r for r in report.restricted}
+    assert sorted(restricted) == [3, 5, 6, 8, 9]
+    assert "alcohol" in restricted[5].reason
+    assert restricted[5].source.endswith("#alcohol-ads-sponsored-products-only")
+    assert "does not sell instore_screen" in restricted[6].reason
+    assert "does not advertise otc_medicine" in restricted[9].reason  # catalog otc_health
+    assert np.all(limited.max_spend[sorted(restricted)] == 0)
+    assert np.all(np.isinf(np.delete(limited.max_spend, sorted(restricted))))
+    # A flight across two months may spend more in total than one month's cap.
+    _, across = policy_limits(curves, 28, flight_start=date(2025, 3, 20))
+    assert across.max_days_in_a_month == 16  # 12 days in March, 16 in April
+    caps2 = {g.name: g.cap for g in across.group_caps}
+    assert caps2["alpha/sponsored_product"] == pytest.approx(400_000 * 28 / 16)
+    assert any("categories" in note for note in across.notes)
+    # Without a start date the cap holds whatever day the flight starts.
+    _, long = policy_limits(curves, 62)
+    assert long.max_days_in_a_month == 31
+
+
+@pytest.mark.parametrize("method", ["kkt", "cvxpy"])
+def test_a_binding_policy_cap_is_respected_and_priced(method: str) -> None:
+    curves, categories = policy_curves(scale=20.0)
+    limited, report = policy_limits(
+        curves, 28, categories=categories, flight_start=date(2025, 3, 1)
+    )
+    brief = Brief(budget=3e6, min_spend_fraction=0.0)
+    result = allocate(limited, brief, method=method)
+    assert result.status == "optimal"
+    x = spend_of(result)
+    totals = {g.name: float(x[g.lines].sum()) for g in report.group_caps}
+    prices = result.shadow_prices.group_caps
+    binding = [g for g in report.group_caps if totals[g.name] >= g.cap * (1 - 1e-9)]
+    assert binding, totals
+    for g in report.group_caps:
+        assert totals[g.name] <= g.cap * (1 + 1e-9)
+        if g in binding:
+            assert prices[g.name] > 0
+        else:
+            assert prices[g.name] == pytest.approx(0.0, abs=1e-6)
+    assert any(g.name in note for g in binding for note in result.notes if "bind" in note)
+    restricted = [r.row for r in report.restricted]
+    assert np.all(x[restricted] == 0)
+    funded = x > 0
+    assert np.all(x[funded] >= limited.min_unit[funded] * (1 - 1e-9))
+    # Lifting the policy only helps, by at least the price of the binding caps' first dollar.
+    free = allocate(curves, brief, method="kkt")
+    assert free.objective_value > result.objective_value
+
+
+def test_policy_limits_reject_bad_input(tmp_path: Path) -> None:
+    curves, categories = policy_curves()
+    with pytest.raises(OptimizerInputError, match="flight_days"):
+        policy_limits(curves, 0)
+    with pytest.raises(OptimizerInputError, match="min_spend"):
+        policy_limits(
+            curves.replace(min_spend=np.where(np.arange(len(curves)) == 5, 500.0, 0.0)),
+            28,
+            categories=categories,
+        )
+    corpus = tmp_path / "rag_corpus"
+    shutil.copytree(corpus_dir(), corpus)
+    doc = corpus / "retailers" / "beta" / "placements_bidding.md"
+    text = doc.read_text()
+    doc.write_text(text.replace("max_monthly_spend_usd: 120000", "max_monthly_spend_usd: lots"))
+    line = text[: text.index("max_monthly_spend_usd: 120000")].count("\n") + 1
+    with pytest.raises(PolicyParseError) as err:
+        policy_limits(curves, 28, corpus=corpus)
+    assert err.value.file.endswith("beta/placements_bidding.md") and err.value.line == line

@@ -15,6 +15,7 @@ from cli.main import app
 from tools.errors import UnknownBrandError, UnknownRetailerError
 from tools.policy import (
     BASE_BLOCKED_FIELDS,
+    POLICY_CATEGORY,
     BrandGuide,
     DataAccessPolicy,
     ExperimentType,
@@ -26,6 +27,7 @@ from tools.policy import (
     list_retailers,
     load_brand_guide,
     load_retailer_policy,
+    policy_category,
 )
 from tools.policy.frontmatter import slugify
 from tools.rmis import Placement, RMISPolicyDimension
@@ -377,3 +379,18 @@ def test_cli_brand_guide_is_tenant_scoped() -> None:
     other = runner.invoke(app, ["rag", "policy", "--brand", "acme", "--tenant", "globex", "--json"])
     assert other.exit_code == 2
     assert json.loads(other.stdout)["error"]["type"] == "access_denied"
+
+
+def test_catalog_categories_map_to_policy_names(policies: dict[str, RetailerPolicy]) -> None:
+    assert policy_category("otc_health") == "otc_medicine"
+    assert policy_category(" Alcohol ") == "alcohol"
+    assert policy_category("firearms") == "firearms"  # already a policy name
+    # The restricted categories the simulated brands sell are reachable from catalog names.
+    named = {c for p in policies.values() for c in p.bidding.prohibited_categories} | {
+        r.category for p in policies.values() for r in p.bidding.category_restrictions
+    }
+    assert {"alcohol", "otc_medicine", "vitamins", "small_electronics"} <= named
+    assert {"alcohol", "otc_medicine", "vitamins", "small_electronics"} <= set(
+        POLICY_CATEGORY.values()
+    )
+    assert not policies["delta"].bidding.allows(policy_category("otc_health"), "sponsored_search")

@@ -7,10 +7,19 @@ fit = fit_curves(full)
 curves = fit.curve_set()                                    # tools.optimize.CurveSet
 """
 
-from tools.curves.fit import CurveFit, CurveFitError, fit_curves, select_cells, spend_cv
+from tools.curves.fit import (
+    OOS_THRESHOLD,
+    CurveFit,
+    CurveFitError,
+    fit_curves,
+    prior_only_curves,
+    select_cells,
+    spend_cv,
+)
 from tools.curves.views import DataView, Economics, RetailerAccess, cleanroom_view, full_view
 
 __all__ = [
+    "OOS_THRESHOLD",
     "CurveFit",
     "CurveFitError",
     "DataView",
@@ -19,6 +28,7 @@ __all__ = [
     "cleanroom_view",
     "fit_curves",
     "full_view",
+    "prior_only_curves",
     "select_cells",
     "spend_cv",
 ]

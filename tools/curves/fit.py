@@ -31,6 +31,11 @@ effect shared by the SKU's line items, is learned from all lines by expectation-
 A thin line thus takes its first-dollar iROAS from its SKU and placement, and its total then
 says how saturated it is.
 
+A line whose history total the clean room suppressed (the view marks it `suppressed`) has no
+data of its own: it gets a prior-only curve from the pooled priors (`prior_only_curves`), with
+its spend level drawn below what came back, so its curve is wide but not optimistic, and the
+optimizer and the experiment reserve can still fund it.
+
 `fit_curves(view)` returns a `CurveFit`: point curves, posterior draws of (a, b), fit quality
 per line, and `curve_set()` for the optimizer on the flight's scale.
 """
@@ -42,7 +47,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import sparse, stats
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
@@ -58,6 +63,9 @@ MIN_PERIODS = 4
 # else on weekly cells when at least MIN_PERIODS weeks did, else on its history total.
 MIN_DAYS = 14
 DEFAULT_SPEND_CV = 0.6
+# The full view holds SKUs at or above this flight stock-out risk at zero (predicted out of
+# stock) and prices the risk into the expected revenue of the others.
+OOS_THRESHOLD = 0.9
 DEFAULT_NOISE_CV = 0.5
 # Pseudo-lines that pull a retailer x placement mean toward the brand's mean.
 GROUP_PRIOR_LINES = 2.0
@@ -246,11 +254,12 @@ def posterior(
     return Posterior(weights, mean, 1.0 / post_prec.ravel(), evidence, log_joint)
 
 
-def spend_residual(
+def spend_effects(
     log_level: np.ndarray, group: np.ndarray, sku: np.ndarray, sweeps: int = 20
-) -> np.ndarray:
-    """A line's log spend level beyond what its retailer x placement and its SKU predict
-    (an additive two-way fit): how hard the brand pushes this line compared with its peers."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Additive two-way fit of the log spend level: a retailer x placement effect and a SKU
+    effect (shrunk by one pseudo-line toward zero, so a SKU seen on a single line does not
+    absorb all of it)."""
     n_groups, n_skus = int(group.max()) + 1, int(sku.max()) + 1
     g_eff = np.zeros(n_groups)
     s_eff = np.zeros(n_skus)
@@ -258,10 +267,18 @@ def spend_residual(
     g_count = np.bincount(group, minlength=n_groups)
     for _ in range(sweeps):
         g_eff = np.bincount(group, weights=log_level - s_eff[sku], minlength=n_groups) / g_count
-        # One pseudo-line keeps a SKU seen on a single line from absorbing all of it.
         s_eff = np.bincount(sku, weights=log_level - g_eff[group], minlength=n_skus) / (
             s_count + 1.0
         )
+    return g_eff, s_eff
+
+
+def spend_residual(
+    log_level: np.ndarray, group: np.ndarray, sku: np.ndarray, sweeps: int = 20
+) -> np.ndarray:
+    """A line's log spend level beyond what its retailer x placement and its SKU predict
+    (`spend_effects`): how hard the brand pushes this line compared with its peers."""
+    g_eff, s_eff = spend_effects(log_level, group, sku, sweeps)
     return log_level - g_eff[group] - s_eff[sku]
 
 
@@ -422,8 +439,9 @@ class CurveFit:
     the full view; the clean-room-only view's `a` carries the history's average promotion and
     stock), 90% intervals of a and b, the period used, n_periods, r2, rmse (USD per period) and
     rel_rmse (over the mean period's sales; all three None with fewer than three periods),
-    and too_little_data (fewer than MIN_PERIODS periods: the curve's shape comes from the
-    pooled prior). Draws are per day, paired: draw d of a goes with draw d of b."""
+    too_little_data (fewer than MIN_PERIODS periods: the curve's shape comes from the pooled
+    prior) and prior_only (no history at all: the whole curve comes from the pooled prior,
+    period "none"). Draws are per day, paired: draw d of a goes with draw d of b."""
 
     view: DataView
     lines: pd.DataFrame
@@ -451,13 +469,14 @@ class CurveFit:
         self,
         *,
         margin_rate: float | None = None,
-        oos_threshold: float | None = 0.5,
+        oos_threshold: float | None = OOS_THRESHOLD,
         draws: bool = True,
     ) -> CurveSet:
         """Curves on the flight's scale for the optimizer: flight spend x over F days earns
         F' * a * (1 - exp(-x / (F * b))) * (1 - p_oos), with F' the flight's response days.
 
-        The full view scales by the stock-out probability, zeroes lines at or above
+        The full view scales by the stock-out probability (spend on a SKU that sells out
+        earns nothing once it has: the truth's expected value), zeroes lines at or above
         `oos_threshold` (None: never) and weights revenue by each line's flight margin rate
         (promotion days sell at a discount; a negative rate counts as zero). The clean-room-
         only view assumes every SKU in stock and one brand-level `margin_rate` (None: 1, so
@@ -492,6 +511,7 @@ class CurveFit:
             b=self.lines["b"].to_numpy() * f,
             margin=np.clip(np.nan_to_num(margin, nan=0.0), 0.0, 1.0),
             out_of_stock=oos | ~live,
+            prior_only=self.lines["prior_only"].to_numpy(dtype=bool),
             **extra,
         )
 
@@ -514,18 +534,28 @@ def fit_curves(
     `promo_lift`: response lift per unit of discount (beta); None estimates it by maximum
     marginal likelihood when the view knows promotions (the clean-room-only view uses 0).
     `saturation_prior`: (mean, sd) of the brand's mean log(b / spend level), the anchor for
-    lines that show no curvature. `pooling=False` fits each line alone under weak priors."""
+    lines that show no curvature. `pooling=False` fits each line alone under weak priors.
+    Lines the view marks `suppressed` get prior-only curves (`prior_only_curves`)."""
     if len(view.lines) == 0:
         raise CurveFitError("the view has no line items to fit")
-    cells = select_cells(view, min_days=min_days)
+    suppressed = _suppressed(view)
+    observed = np.flatnonzero(~suppressed)
+    if observed.size == 0:
+        raise CurveFitError(
+            "no line item in the view has a history total (all were suppressed): there is "
+            "no history to fit curves or a prior from"
+        )
+    seen_view = _observed_view(view, observed) if suppressed.any() else view
+    cells = select_cells(seen_view, min_days=min_days)
     log_level = np.log(cells.level)
-    n = len(view.lines)
-    group = pd.factorize(view.lines["retailer_id"] + "/" + view.lines["placement"])[0]
-    sku = pd.factorize(view.lines["gtin"])[0]
+    n = len(seen_view.lines)
+    group_of = seen_view.lines["retailer_id"] + "/" + seen_view.lines["placement"]
+    group, group_labels = pd.factorize(group_of)
+    sku, sku_labels = pd.factorize(seen_view.lines["gtin"])
     shaped = cells.n_periods >= MIN_PERIODS
     push = spend_residual(log_level, group, sku)
 
-    measured = spend_cv(view) if spend_variation is None else spend_variation
+    measured = spend_cv(seen_view) if spend_variation is None else spend_variation
     kappa = DEFAULT_SPEND_CV if measured is None else float(measured)
     knows_promos = view.kind == "full" and bool((cells.promo_days > 0).any())
     if promo_lift is not None:
@@ -533,6 +563,7 @@ def fit_curves(
     else:
         betas = PROMO_LIFT_GRID if knows_promos else np.zeros(1)
     warm: dict[str, AlphaPrior] = {}
+    learned: dict[str, Any] = {}
 
     def run(beta: float, cv: float) -> tuple[Posterior, dict[str, float]]:
         lik = likelihood(cells, kappa, beta, cv)
@@ -547,6 +578,7 @@ def fit_curves(
             lik, log_level, group, sku, sat.center(push), sat.spread, warm.get("alpha")
         )
         warm["alpha"] = prior
+        learned.update(saturation=sat, alpha=prior)
         return post, {
             "tau_alpha": prior.tau_alpha,
             "tau_sku": prior.tau_sku,
@@ -574,18 +606,45 @@ def fit_curves(
     a_hat = np.exp(mo["log_a"])
     b_hat = cells.level * np.exp(mo["ell"])
 
-    a_draws, b_draws = _draws(post, cells.level, draws, seed)
+    a_seen, b_seen = _draws(post, cells.level, draws, seed)
     lines = view.lines[LINE_KEY].copy()
-    lines["a"] = a_hat
-    lines["b"] = b_hat
+    total = len(view.lines)
+    a_col, b_col = np.empty(total), np.empty(total)
+    a_col[observed], b_col[observed] = a_hat, b_hat
+    a_draws, b_draws = np.empty((draws, total)), np.empty((draws, total))
+    a_draws[:, observed], b_draws[:, observed] = a_seen, b_seen
+    period = np.full(total, "none", dtype=object)
+    period[observed] = cells.period
+    n_periods = np.zeros(total, dtype=np.int64)
+    n_periods[observed] = cells.n_periods
+    if suppressed.any():
+        pooled = PooledPrior(
+            log_level=log_level,
+            group=group,
+            group_labels=np.asarray(group_labels, dtype=str),
+            sku=sku,
+            sku_labels=np.asarray(sku_labels, dtype=str),
+            saturation=learned.get("saturation"),
+            alpha=learned.get("alpha"),
+        )
+        hidden = view.lines.iloc[np.flatnonzero(suppressed)]
+        prior = prior_only_curves(pooled, hidden, draws, seed)
+        rows = np.flatnonzero(suppressed)
+        a_col[rows], b_col[rows] = prior.a, prior.b
+        a_draws[:, rows], b_draws[:, rows] = prior.a_draws, prior.b_draws
+    lines["a"] = a_col
+    lines["b"] = b_col
     lines["a_low"], lines["a_high"] = np.percentile(a_draws, [5, 95], axis=0)
     lines["b_low"], lines["b_high"] = np.percentile(b_draws, [5, 95], axis=0)
-    lines["period"] = cells.period
-    lines["n_periods"] = cells.n_periods
+    lines["period"] = period
+    lines["n_periods"] = n_periods
     quality = _quality(cells, a_hat, b_hat, kappa, beta)
     for col in quality.columns:
-        lines[col] = quality[col].to_numpy()
-    lines["too_little_data"] = ~shaped
+        values = np.full(total, None, dtype=object)
+        values[observed] = quality[col].to_numpy()
+        lines[col] = values
+    lines["too_little_data"] = n_periods < MIN_PERIODS
+    lines["prior_only"] = suppressed
     return CurveFit(
         view=view,
         lines=lines,
@@ -596,6 +655,142 @@ def fit_curves(
         promo_lift=beta,
         pooled=pooling,
         hyper=hyper | {"spend_cv_measured": measured is not None},
+    )
+
+
+def _suppressed(view: DataView) -> np.ndarray:
+    if "suppressed" not in view.lines.columns:
+        return np.zeros(len(view.lines), dtype=bool)
+    return view.lines["suppressed"].fillna(False).to_numpy(dtype=bool)
+
+
+def _observed_view(view: DataView, observed: np.ndarray) -> DataView:
+    """The view restricted to lines with a history, cells renumbered."""
+    renumber = np.full(len(view.lines), -1)
+    renumber[observed] = np.arange(observed.size)
+    cells = view.cells.copy()
+    cells["line"] = renumber[cells["line"].to_numpy()]
+    return DataView(
+        kind=view.kind,
+        brand=view.brand,
+        flight_days=view.flight_days,
+        lines=view.lines.iloc[observed].reset_index(drop=True),
+        cells=cells[cells["line"] >= 0].reset_index(drop=True),
+        access=view.access,
+        pacing=view.pacing,
+        flight_start=view.flight_start,
+        notes=view.notes,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PooledPrior:
+    """What the lines with a history teach about a line without one: their log spend levels
+    by retailer x placement group and SKU, and the learned priors (None without pooling)."""
+
+    log_level: np.ndarray
+    group: np.ndarray
+    group_labels: np.ndarray  # "retailer/placement" per group code
+    sku: np.ndarray
+    sku_labels: np.ndarray  # GTIN per SKU code
+    saturation: Saturation | None
+    alpha: AlphaPrior | None
+
+
+@dataclass(frozen=True, eq=False)
+class PriorCurves:
+    a: np.ndarray  # per day, exp of the prior mean of log a
+    b: np.ndarray
+    a_draws: np.ndarray  # (draws, lines), per day
+    b_draws: np.ndarray
+
+
+# How sharply suppression cuts off a line's spend level around the smallest level that came
+# back (log scale): spend per event differs between lines, so the cut-off is soft.
+SUPPRESSION_SOFTNESS = 0.5
+_LEVEL_GRID = np.linspace(-4.0, 4.0, 161)
+
+
+def prior_only_curves(
+    pooled: PooledPrior, lines: pd.DataFrame, draws: int, seed: int
+) -> PriorCurves:
+    """Curves for lines with no history of their own, from the pooled prior.
+
+    A line's history total is suppressed when it had too few events, that is when it spent
+    little, so its daily spend level L is drawn from the two-way model of the lines that came
+    back (`spend_effects`: retailer x placement and SKU effects, their residual spread) times
+    a soft cut-off below the smallest level that came back at its retailer x placement (else
+    at its retailer). Then ell = log(b / L) from the saturation prior at the line's push,
+    and alpha = log(a / b) from its retailer x placement mean plus its SKU effect. A group or
+    SKU no line came back for takes the brand's average effect, with the effects' spread
+    added to the uncertainty."""
+    rng = np.random.default_rng([seed, 1])
+    m = len(lines)
+    g_eff, s_eff = spend_effects(pooled.log_level, pooled.group, pooled.sku)
+    resid = pooled.log_level - g_eff[pooled.group] - s_eff[pooled.sku]
+    sd_level = float(np.clip(np.sqrt(np.mean(resid**2)), 0.1, 2.0))
+    g_count = np.bincount(pooled.group, minlength=g_eff.size)
+    g_mean = float(np.average(g_eff, weights=g_count))
+    g_var = float(np.average((g_eff - g_mean) ** 2, weights=g_count))
+    s_var = float(np.mean(s_eff**2))
+
+    g_pos = {label: i for i, label in enumerate(pooled.group_labels.tolist())}
+    s_pos = {label: i for i, label in enumerate(pooled.sku_labels.tolist())}
+    labels = (lines["retailer_id"] + "/" + lines["placement"]).tolist()
+    gj = np.array([g_pos.get(label, -1) for label in labels])
+    sj = np.array([s_pos.get(g, -1) for g in lines["gtin"].astype(str).tolist()])
+    pred = np.where(gj >= 0, g_eff[np.maximum(gj, 0)], g_mean) + np.where(
+        sj >= 0, s_eff[np.maximum(sj, 0)], 0.0
+    )
+    sd = np.sqrt(sd_level**2 + np.where(gj >= 0, 0.0, g_var) + np.where(sj >= 0, 0.0, s_var))
+
+    # Smallest level that came back in the line's group, else at its retailer, else anywhere.
+    seen_groups = pooled.group_labels[pooled.group]
+    seen_retailers = np.array([label.split("/")[0] for label in seen_groups])
+    floor = np.empty(m)
+    for j, label in enumerate(labels):
+        at = pooled.log_level[seen_groups == label]
+        if at.size == 0:
+            at = pooled.log_level[seen_retailers == label.split("/")[0]]
+        floor[j] = float(at.min()) if at.size else float(pooled.log_level.min())
+
+    grid = pred[:, None] + sd[:, None] * _LEVEL_GRID[None, :]
+    log_w = -0.5 * _LEVEL_GRID[None, :] ** 2 + stats.norm.logcdf(
+        (floor[:, None] - grid) / SUPPRESSION_SOFTNESS
+    )
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    mean_level = (w * grid).sum(axis=1)
+
+    if pooled.saturation is not None and pooled.alpha is not None:
+        sat, prior = pooled.saturation, pooled.alpha
+        m_ell, slope, tau_ell = sat.mean, sat.slope, sat.spread
+        groups_known = gj >= 0
+        m_group = np.where(groups_known, prior.m_group[np.maximum(gj, 0)], prior.m_group.mean())
+        var_group = np.where(groups_known, 0.0, float(np.var(prior.m_group)))
+        v = np.where(sj >= 0, prior.v_sku[np.maximum(sj, 0)], 0.0)
+        var_sku = np.where(sj >= 0, 0.0, prior.tau_sku**2)
+        m_alpha = m_group + v
+        sd_alpha = np.sqrt(prior.tau_alpha**2 + var_group + var_sku)
+    else:
+        weak = WEAK_PRIOR
+        m_ell, slope, tau_ell = weak["m_ell"], 0.0, weak["tau_ell"]
+        m_alpha = np.full(m, weak["m_alpha"])
+        sd_alpha = np.full(m, weak["tau_alpha"])
+
+    mean_log_b = mean_level + m_ell + slope * (mean_level - pred)
+    mean_log_a = mean_log_b + m_alpha
+
+    cdf = np.cumsum(w, axis=1)
+    u = rng.random((draws, m))
+    idx = np.minimum((cdf[None, :, :] < u[:, :, None]).sum(axis=2), _LEVEL_GRID.size - 1)
+    step = float(_LEVEL_GRID[1] - _LEVEL_GRID[0])
+    level = grid[np.arange(m)[None, :], idx] + sd * step * rng.uniform(-0.5, 0.5, (draws, m))
+    ell = m_ell + slope * (level - pred) + tau_ell * rng.standard_normal((draws, m))
+    log_b = level + ell
+    log_a = log_b + m_alpha + sd_alpha * rng.standard_normal((draws, m))
+    return PriorCurves(
+        a=np.exp(mean_log_a), b=np.exp(mean_log_b), a_draws=np.exp(log_a), b_draws=np.exp(log_b)
     )
 
 

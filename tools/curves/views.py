@@ -9,6 +9,12 @@ The full view adds the brand's first-party data, joined on the brand's side: eac
 margin, the flight stock-out probability, the days each listing was out of stock in the
 history (no sell-through), and the promotion calendar of the history and the flight.
 
+Both views also list the brand's line items whose history total did not come back (k-anonymity
+suppressed it): flagged `suppressed`, with no cells, they get prior-only curves when fitted.
+The clean-room-only view infers them from what did come back (a SKU seen at a retailer runs on
+every placement the brand uses there); the full view knows from the brand's SKU table which
+retailers list each SKU.
+
 `cleanroom_view(data_dir, brand)` runs the clean-room queries; `full_view(view, store)` adds
 the first-party data to a clean-room view without asking the clean room again (which would
 spend privacy budget twice).
@@ -78,7 +84,9 @@ class DataView:
     """Aggregates for curve fitting, one row per line item in `lines`.
 
     `lines`: retailer_id, placement, gtin, spend and sales over the history, days (history
-    days), recent_spend and recent_sales (last four weeks; NaN where suppressed).
+    days), recent_spend and recent_sales (last four weeks; NaN where suppressed), and
+    suppressed (no history total came back: k-anonymity hid it, or the line never ran; its
+    spend and sales are NaN and it has no cells).
     `pacing`: the brand's daily spend per retailer x placement (retailer_id, placement, date,
     spend) where the retailer allows `date` without noise; it measures how much a line's
     daily spend varies (see `tools.curves.fit.spend_cv`).
@@ -240,6 +248,24 @@ def _retailer_cells(
     return cells, rec, pacing, access
 
 
+def add_suppressed_lines(
+    lines: pd.DataFrame, keys: list[tuple[str, str, str]], days: int
+) -> pd.DataFrame:
+    """`lines` plus the (retailer, placement, gtin) `keys` it lacks, flagged suppressed, with
+    NaN history; sorted by line key."""
+    lines = lines.assign(suppressed=lines.get("suppressed", False))
+    have = set(map(tuple, lines[LINE_KEY].to_numpy().tolist()))
+    new = sorted({k for k in keys if k not in have})
+    extra = pd.DataFrame(new, columns=LINE_KEY)
+    extra["days"] = days
+    extra["suppressed"] = True
+    frames = [lines, extra.reindex(columns=lines.columns)] if new else [lines]
+    out = pd.concat(frames, ignore_index=True)
+    out["suppressed"] = out["suppressed"].astype(bool)
+    out["days"] = out["days"].astype(lines["days"].dtype)
+    return out.sort_values(LINE_KEY, ignore_index=True)
+
+
 def cleanroom_view(
     data_dir: Path | str,
     brand: str,
@@ -287,7 +313,15 @@ def cleanroom_view(
     totals = cells[cells["period"] == "total"]
     lines = totals[[*LINE_KEY, "spend", "sales", "days"]].reset_index(drop=True)
     lines = lines.merge(pd.concat(recent_frames, ignore_index=True), on=LINE_KEY, how="left")
-    lines = lines.sort_values(LINE_KEY, ignore_index=True)
+    lines["suppressed"] = False
+    # A SKU seen at a retailer runs on every placement the brand uses there.
+    unseen = [
+        (retailer, placement, gtin)
+        for retailer, at in lines.groupby("retailer_id")
+        for placement in at["placement"].unique()
+        for gtin in at["gtin"].unique()
+    ]
+    lines = add_suppressed_lines(lines, unseen, (window[1] - window[0]).days + 1)
     index = pd.Series(np.arange(len(lines)), index=pd.MultiIndex.from_frame(lines[LINE_KEY]))
     keys = pd.MultiIndex.from_frame(cells[LINE_KEY])
     cells["line"] = index.reindex(keys).to_numpy()
@@ -329,7 +363,22 @@ def full_view(
     promos = store.promotions().to_pandas()
     sell = store.sellthrough().to_pandas()
 
-    lines = view.lines
+    # The brand's SKU table says where each SKU is listed: lines there whose history the
+    # clean room suppressed join the view, on the placements the brand uses at the retailer.
+    hidden = view.lines.get("suppressed", pd.Series(False, index=view.lines.index))
+    seen = view.lines[~hidden.to_numpy(dtype=bool)]
+    used = {r: sorted(set(at["placement"])) for r, at in seen.groupby("retailer_id")}
+    listed = [
+        (retailer, placement, gtin)
+        for gtin, where in zip(skus.index, skus["retailers"], strict=True)
+        for retailer in list(where)
+        for placement in used.get(retailer, [])
+    ]
+    lines = add_suppressed_lines(view.lines, listed, int(view.lines["days"].max()))
+    added = len(lines) - len(view.lines)
+    position = pd.Series(np.arange(len(lines)), index=pd.MultiIndex.from_frame(lines[LINE_KEY]))
+    old_keys = view.lines[LINE_KEY].iloc[view.cells["line"].to_numpy()]
+    relocated = position.reindex(pd.MultiIndex.from_frame(old_keys)).to_numpy()
     h_start = min(a.history_start for a in view.access)
     h_end = max(a.history_end for a in view.access)
     f_start = flight_start or h_end + timedelta(days=1)
@@ -364,6 +413,7 @@ def full_view(
 
     # Cell sums of in-stock days and in-stock discount, from cumulative sums over days.
     cells = view.cells.copy()
+    cells["line"] = relocated.astype(np.int64)
     first = (cells["start"].to_numpy(dtype="datetime64[D]") - day0).astype(np.int64)
     last = np.minimum(first + cells["days"].to_numpy(np.int64), n_days)
     first = np.clip(first, 0, n_days)
@@ -396,6 +446,11 @@ def full_view(
         promo_margin_days=(f_disc * day_rate).sum(axis=1),
     )
     notes = list(view.notes)
+    if added:
+        notes.append(
+            f"{added} line(s) listed in the brand's SKU table came back from no clean room "
+            "(history suppressed): their curves come from the pooled prior alone"
+        )
     if not known.all():
         notes.append(
             f"{int((~known).sum())} line(s) sell SKUs missing from the brand's SKU table: "

@@ -4,11 +4,18 @@ For each seeded world: simulate the history, harmonize the exports, build the br
 data views, fit curves on each, and plan one brief five ways:
 
 - oracle: the optimizer on the true curves with full knowledge (margins, promotions, stock);
-- full: the optimizer on curves fitted from the full view (clean room + first-party data);
+- full: the optimizer on curves fitted from the full view (clean room + first-party data),
+  stock-out risk priced into each line's expected revenue and SKUs at or above
+  `oos_threshold` risk held at zero; lines whose history the clean room suppressed plan on
+  prior-only curves;
 - cleanroom: the optimizer on curves fitted from clean-room aggregates alone;
-- equal_split: the spendable budget split evenly over the brand's line items;
+- equal_split: the spendable budget split evenly over the brand's line items with a history;
 - roas_proportional: split in proportion to each line's attributed ROAS over the last four
   weeks of history (its whole-history ROAS where those weeks were suppressed).
+
+With `policy_limits`, the three optimizer plans also obey the retailers' spend rules
+(`tools.optimize.policy_limits`: monthly placement caps, minimum daily budgets, category
+restrictions); the naive splits do not.
 
 Every plan is scored by `realized_outcome` (expected incremental revenue and margin under the
 truth). The summary gives the mean and a 95% t-interval over worlds of each metric, the full
@@ -29,10 +36,10 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from scipy import stats
 
-from tools.curves import CurveFit, cleanroom_view, fit_curves, full_view
+from tools.curves import OOS_THRESHOLD, CurveFit, cleanroom_view, fit_curves, full_view
 from tools.errors import RMNError
 from tools.firstparty import FirstPartyStore
-from tools.optimize import AllocationResult, Brief, CurveSet, allocate
+from tools.optimize import AllocationResult, Brief, CurveSet, allocate, policy_limits
 from tools.world import World, generate_world, realized_outcome, write_exports
 
 PLANS = ("oracle", "full", "cleanroom", "equal_split", "roas_proportional")
@@ -45,6 +52,11 @@ METRICS = (
     "sku_coverage",
 )
 SHARE_TARGET = 0.97
+# Other ways the full view could treat stock-out risk, planned alongside for comparison.
+SENSITIVITY: dict[str, float | None] = {
+    "full_oos_priced_in": None,
+    "full_oos_cut_at_0.5": 0.5,
+}
 # A SKU counts as covered when its line items get at least this much flight spend.
 COVERED_USD = 1.0
 
@@ -65,7 +77,14 @@ class EvalSettings(BaseModel):
     roas_floor: float | None = Field(2.0, gt=0)
     objective: str = "incremental_margin"
     oos_threshold: float | None = Field(
-        0.5, ge=0, le=1, description="the full view zeroes lines at or above this stock-out risk"
+        OOS_THRESHOLD,
+        ge=0,
+        le=1,
+        description="the full view zeroes lines at or above this stock-out risk and prices the "
+        "risk in below it (None: prices it in everywhere)",
+    )
+    policy_limits: bool = Field(
+        False, description="the optimizer plans obey the retailers' spend rules"
     )
 
 
@@ -156,6 +175,7 @@ def _fit_summary(fit: CurveFit) -> dict[str, Any]:
     return {
         "lines": len(lines),
         "too_little_data": int(lines["too_little_data"].sum()),
+        "prior_only": int(lines["prior_only"].sum()),
         "periods": {k: int(v) for k, v in lines["period"].value_counts().items()},
         "promo_lift": fit.promo_lift,
         "spend_cv": fit.spend_cv,
@@ -188,7 +208,7 @@ def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldRes
         objective=s.objective,  # type: ignore[arg-type]
         roas_floor=s.roas_floor,
     )
-    lines = cr.lines
+    lines = cr.lines[~cr.lines["suppressed"].to_numpy(dtype=bool)].reset_index(drop=True)
     universe = _Universe(
         keys=list(zip(lines["retailer_id"], lines["placement"], lines["gtin"], strict=True)),
         skus=sorted(
@@ -205,7 +225,19 @@ def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldRes
     plans: dict[str, PlanOutcome] = {}
     sensitivity: dict[str, PlanOutcome] = {}
 
+    categories = dict(
+        zip(
+            world.skus.column("gtin").to_pylist(),
+            world.skus.column("category").to_pylist(),
+            strict=True,
+        )
+    )
+
     def ours(into: dict[str, PlanOutcome], name: str, curves: CurveSet) -> None:
+        if s.policy_limits:
+            curves, _ = policy_limits(
+                curves, s.flight_days, categories=categories, flight_start=world.flight_start
+            )
         spend, result, status = _plan(curves, brief)
         outcome = _score(world, spend, universe.skus)
         if result.outcome is not None:
@@ -222,10 +254,11 @@ def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldRes
         world, dict(zip(universe.keys, [spendable / n] * n, strict=True)), universe.skus
     )
     plans["roas_proportional"] = _score(
-        world, roas_proportional(cr.lines, spendable, universe.keys), universe.skus
+        world, roas_proportional(lines, spendable, universe.keys), universe.skus
     )
-    if s.oos_threshold is not None:
-        ours(sensitivity, "full_oos_priced_in", fit_full.curve_set(oos_threshold=None))
+    for name, threshold in SENSITIVITY.items():
+        if threshold != s.oos_threshold:
+            ours(sensitivity, name, fit_full.curve_set(oos_threshold=threshold))
     return WorldResult(
         seed=seed,
         plans=plans,

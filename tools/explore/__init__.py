@@ -5,6 +5,8 @@ from tools.explore.bandit import (
     BanditSettings,
     ParticlePosterior,
     allocate_round,
+    curve_uncertainty,
+    reserve_lines,
     run_bandit,
     run_bandit_bench,
 )
@@ -14,6 +16,8 @@ __all__ = [
     "BanditSettings",
     "ParticlePosterior",
     "allocate_round",
+    "curve_uncertainty",
+    "reserve_lines",
     "run_bandit",
     "run_bandit_bench",
 ]

@@ -150,6 +150,28 @@ class ParticlePosterior:
         self.log_w[:, lines] = 0.0
 
 
+def curve_uncertainty(curves: CurveSet) -> np.ndarray:
+    """Per line, the posterior spread of its curve: the standard deviation of log a plus that
+    of log b over the curve set's draws (0 without draws)."""
+    if curves.a_draws is None or curves.b_draws is None:
+        return np.zeros(len(curves))
+    return np.log(curves.a_draws).std(axis=0) + np.log(curves.b_draws).std(axis=0)
+
+
+def reserve_lines(curves: CurveSet, top_k: int) -> np.ndarray:
+    """The `top_k` lines whose curves are least known and can take spend (not out of stock,
+    maximum above zero), most uncertain first: where the experiment reserve learns most.
+    Prior-only lines (no history of their own) carry the widest curves, so they come first."""
+    if top_k < 1:
+        raise BanditInputError(f"top_k must be >= 1, got {top_k}")
+    if curves.a_draws is None:
+        raise BanditInputError("the curves carry no posterior draws to rank uncertainty by")
+    spread = curve_uncertainty(curves)
+    open_ = ~curves.out_of_stock & (curves.max_spend > 0)
+    ranked = np.flatnonzero(open_)[np.argsort(-spread[open_], kind="stable")]
+    return ranked[:top_k]
+
+
 def allocate_round(a: np.ndarray, b: np.ndarray, budget: float) -> np.ndarray:
     """Revenue-maximizing split of `budget` over curves (a, b), by the exact KKT water-fill."""
     n = a.shape[0]

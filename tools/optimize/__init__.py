@@ -1,9 +1,19 @@
 """Retail-media budget optimizer: saturating curves in, an allocation with intervals, shadow
-prices and (for briefs that cannot be met) a diagnosis out."""
+prices and (for briefs that cannot be met) a diagnosis out. `policy_limits` turns the
+retailers' spend rules into limits on the curves before `allocate`."""
 
-from tools.optimize.curves import Brief, CurveSet, LineItem, OptimizerInputError, Problem, prepare
+from tools.optimize.curves import (
+    Brief,
+    CurveSet,
+    GroupCap,
+    LineItem,
+    OptimizerInputError,
+    Problem,
+    prepare,
+)
 from tools.optimize.diagnose import Diagnosis
 from tools.optimize.kkt import KKTSolution, solve_kkt
+from tools.optimize.limits import PolicyLimitReport, RestrictedLine, policy_limits
 from tools.optimize.solver import KKT_THRESHOLD, AllocationResult, allocate, solve_cvxpy
 
 __all__ = [
@@ -12,11 +22,15 @@ __all__ = [
     "Brief",
     "CurveSet",
     "Diagnosis",
+    "GroupCap",
     "KKTSolution",
     "LineItem",
     "OptimizerInputError",
+    "PolicyLimitReport",
     "Problem",
+    "RestrictedLine",
     "allocate",
+    "policy_limits",
     "prepare",
     "solve_cvxpy",
     "solve_kkt",

@@ -12,8 +12,8 @@ out-of-stock and policy rules, retailer groups, and the spend window.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -60,6 +60,18 @@ class LineItem(BaseModel):
         return self
 
 
+class GroupCap(BaseModel):
+    """A cap on the summed flight spend of a set of line items, e.g. what one brand may spend
+    on one placement at one retailer during the flight. Caps on a curve set must be nested or
+    disjoint (a laminar family, like placements inside retailers): that keeps the exact
+    water-fill exact."""
+
+    name: str = Field(min_length=1, description="unique among a curve set's caps")
+    lines: list[int] = Field(min_length=1, description="rows of the curve set it covers")
+    cap: float = Field(ge=0, description="most the lines may spend together, USD")
+    source: str = Field("", description="where the cap comes from, e.g. a policy section")
+
+
 def _column(
     values: Sequence[float] | np.ndarray | float | None, n: int, default: float
 ) -> np.ndarray:
@@ -72,7 +84,10 @@ def _column(
 @dataclass(frozen=True, eq=False)
 class CurveSet:
     """Many line items as columns. Draws, when given, have shape (draws, lines); draw d pairs
-    a_draws[d] with b_draws[d], so an allocation can be evaluated under each draw."""
+    a_draws[d] with b_draws[d], so an allocation can be evaluated under each draw.
+
+    `group_caps` cap the summed spend of sets of lines (see `GroupCap`); `prior_only` flags
+    lines whose curve comes from the pooled prior alone (no history of their own)."""
 
     retailer_id: np.ndarray
     placement: np.ndarray
@@ -86,6 +101,8 @@ class CurveSet:
     out_of_stock: np.ndarray
     a_draws: np.ndarray | None = None
     b_draws: np.ndarray | None = None
+    group_caps: tuple[GroupCap, ...] = ()
+    prior_only: np.ndarray | None = None  # bool per line; None: no line is prior-only
     retailers: np.ndarray = field(init=False)  # sorted unique retailer ids
     retailer_code: np.ndarray = field(init=False)  # index into `retailers`, per line
 
@@ -105,6 +122,8 @@ class CurveSet:
         out_of_stock: Sequence[bool] | np.ndarray | None = None,
         a_draws: np.ndarray | None = None,
         b_draws: np.ndarray | None = None,
+        group_caps: Sequence[GroupCap] = (),
+        prior_only: Sequence[bool] | np.ndarray | None = None,
     ) -> CurveSet:
         a_arr = np.asarray(a, dtype=float)
         n = a_arr.shape[0]
@@ -126,6 +145,8 @@ class CurveSet:
             out_of_stock=oos,
             a_draws=None if a_draws is None else np.asarray(a_draws, dtype=float),
             b_draws=None if b_draws is None else np.asarray(b_draws, dtype=float),
+            group_caps=tuple(group_caps),
+            prior_only=None if prior_only is None else np.asarray(prior_only, dtype=bool).copy(),
         )
 
     @classmethod
@@ -218,6 +239,23 @@ class CurveSet:
                 raise OptimizerInputError("b_draws must have the shape of a_draws")
             if np.any(self.a_draws <= 0) or np.any(self.b_draws <= 0):
                 raise OptimizerInputError("draws of a and b must be > 0")
+        flags = np.zeros(n, dtype=bool) if self.prior_only is None else self.prior_only
+        if flags.shape != (n,):
+            raise OptimizerInputError(f"prior_only must have {n} entries", column="prior_only")
+        object.__setattr__(self, "prior_only", flags.astype(bool))
+        object.__setattr__(self, "group_caps", tuple(self.group_caps))
+        names = [g.name for g in self.group_caps]
+        if len(set(names)) != len(names):
+            dup = sorted({x for x in names if names.count(x) > 1})
+            raise OptimizerInputError(f"group cap names must be unique: {', '.join(dup)}")
+        for g in self.group_caps:
+            rows = np.asarray(g.lines)
+            if rows.min() < 0 or rows.max() >= n:
+                raise OptimizerInputError(
+                    f"group cap {g.name!r} names rows outside 0..{n - 1}", group=g.name
+                )
+            if np.unique(rows).size != rows.size:
+                raise OptimizerInputError(f"group cap {g.name!r} repeats a row", group=g.name)
         retailers, code = np.unique(self.retailer_id, return_inverse=True)
         object.__setattr__(self, "retailers", retailers)
         object.__setattr__(self, "retailer_code", code.astype(np.intp))
@@ -228,6 +266,14 @@ class CurveSet:
     def revenue(self, x: np.ndarray) -> np.ndarray:
         """Incremental revenue per line at spend x."""
         return self.a * -np.expm1(-x / self.b)
+
+    def replace(self, **columns: Any) -> CurveSet:
+        """A copy with some columns (or `group_caps`, `prior_only`) replaced; validated again."""
+        keep = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        unknown = sorted(set(columns) - set(keep))
+        if unknown:
+            raise OptimizerInputError(f"CurveSet has no column(s) {', '.join(unknown)}")
+        return CurveSet(**(keep | columns))
 
     def marginal_roas(self, x: np.ndarray) -> np.ndarray:
         """Incremental revenue of the next dollar per line at spend x."""
@@ -278,14 +324,64 @@ class Brief(BaseModel):
 
 
 @dataclass(frozen=True, eq=False)
+class CapGroup:
+    """One spend cap in a `Problem`: a retailer cap from the brief or a curve set's group cap."""
+
+    name: str
+    kind: Literal["retailer", "group"]
+    idx: np.ndarray  # line indices
+    cap: float
+    parent: int  # position of the smallest enclosing cap in Problem.groups, -1 for none
+
+
+def nest_caps(
+    n: int, caps: Sequence[tuple[str, Literal["retailer", "group"], np.ndarray, float]]
+) -> tuple[CapGroup, ...]:
+    """Order caps children first and link each to its smallest enclosing cap. Raises when two
+    caps overlap without one containing the other (the family must be laminar).
+
+    Going from the largest set down, each line remembers the last cap that covered it; a cap
+    whose lines remember different caps straddles a boundary."""
+    order = sorted(range(len(caps)), key=lambda j: -len(caps[j][2]))
+    owner = np.full(n, -1)
+    parent: dict[int, int] = {}
+    for j in order:
+        name, _, idx, _ = caps[j]
+        seen = np.unique(owner[idx])
+        if seen.size > 1:
+            clash = [caps[o][0] for o in seen if o >= 0] or ["uncapped lines"]
+            raise OptimizerInputError(
+                f"spend cap {name!r} partly overlaps {clash[0]!r}: caps must be nested or "
+                "disjoint (e.g. placements inside retailers)",
+                group=name,
+            )
+        parent[j] = int(seen[0])
+        owner[idx] = j
+    children_first = order[::-1]
+    pos = {j: i for i, j in enumerate(children_first)}
+    return tuple(
+        CapGroup(
+            name=caps[j][0],
+            kind=caps[j][1],
+            idx=caps[j][2],
+            cap=float(caps[j][3]),
+            parent=-1 if parent[j] < 0 else pos[parent[j]],
+        )
+        for j in children_first
+    )
+
+
+@dataclass(frozen=True, eq=False)
 class Problem:
     """The normalized optimization problem both solvers read.
 
     maximize  sum w_i r_i(x_i)              (objective "roas": sum r_i / sum x_i)
     s.t.      s_lo <= sum x_i <= s_hi
-              sum_{i in g} x_i <= cap_g     for each retailer g
+              sum_{i in g} x_i <= cap_g     for each cap g (retailers, placement groups, ...)
               sum r_i(x_i) >= k * sum x_i   (when k is set)
               lo_i <= x_i <= hi_i
+
+    The caps form a laminar family, ordered children first (`nest_caps`).
     """
 
     a: np.ndarray
@@ -293,23 +389,21 @@ class Problem:
     w: np.ndarray  # objective weight on revenue: margin rate, or 1
     lo: np.ndarray
     hi: np.ndarray
-    group: np.ndarray  # retailer index per line
-    caps: np.ndarray  # per retailer, inf when uncapped
+    groups: tuple[CapGroup, ...]
     s_lo: float
     s_hi: float
     k: float | None
     objective: Objective
     log_ab: np.ndarray = field(init=False)
-    # Retailers whose cap can bind: (retailer, line indices, and those lines' b, lo, hi).
-    capped: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(init=False)
+    # Positions in `groups` of the caps that can bind (their lines can exceed them), in
+    # children-first order.
+    capped: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log_ab", np.log(self.a) - np.log(self.b))
-        capped = []
-        for g in np.flatnonzero(np.isfinite(self.caps)):
-            idx = np.flatnonzero(self.group == g)
-            if idx.size and self.hi[idx].sum() > self.caps[g]:
-                capped.append((int(g), idx, self.b[idx], self.lo[idx], self.hi[idx]))
+        capped = tuple(
+            j for j, g in enumerate(self.groups) if g.idx.size and self.hi[g.idx].sum() > g.cap
+        )
         object.__setattr__(self, "capped", capped)
 
     def revenue(self, x: np.ndarray) -> np.ndarray:
@@ -322,11 +416,23 @@ class Problem:
             return float(rev.sum()) / spend if spend > 0 else 0.0
         return float(np.dot(self.w, rev))
 
+    def group_totals(self, x: np.ndarray) -> np.ndarray:
+        """Spend per cap group."""
+        return np.array([float(x[g.idx].sum()) for g in self.groups])
+
+    def line_premium(self, duals: np.ndarray) -> np.ndarray:
+        """Per line, the sum of the cap duals of every group that contains it."""
+        out = np.zeros(self.a.shape[0])
+        for g, d in zip(self.groups, duals, strict=True):
+            out[g.idx] += d
+        return out
+
 
 def prepare(curves: CurveSet, brief: Brief, excluded: np.ndarray | None = None) -> Problem:
     """Apply the brief and line rules to the curves: out-of-stock and excluded lines are held
     at zero, a funded line's hard minimum is raised to its policy minimum unit, and a line
-    whose maximum is below its minimum unit can only get zero."""
+    whose maximum is below its minimum unit can only get zero. The brief's retailer caps and
+    the curve set's group caps become one nested family of caps."""
     unknown = sorted(set(brief.retailer_caps) - set(curves.retailers.tolist()))
     if unknown:
         raise UnknownRetailerError(
@@ -353,9 +459,12 @@ def prepare(curves: CurveSet, brief: Brief, excluded: np.ndarray | None = None) 
     off |= hi < curves.min_unit
     lo[off] = 0.0
     hi[off] = 0.0
-    caps = np.full(curves.retailers.shape[0], np.inf)
-    for retailer, cap in brief.retailer_caps.items():
-        caps[int(np.searchsorted(curves.retailers, retailer))] = cap
+    caps: list[tuple[str, Literal["retailer", "group"], np.ndarray, float]] = []
+    for retailer, cap in sorted(brief.retailer_caps.items()):
+        code = int(np.searchsorted(curves.retailers, retailer))
+        caps.append((retailer, "retailer", np.flatnonzero(curves.retailer_code == code), cap))
+    for g in curves.group_caps:
+        caps.append((g.name, "group", np.sort(np.asarray(g.lines, dtype=np.intp)), g.cap))
     weights = curves.margin if brief.objective == "incremental_margin" else np.ones(len(curves))
     return Problem(
         a=curves.a,
@@ -363,8 +472,7 @@ def prepare(curves: CurveSet, brief: Brief, excluded: np.ndarray | None = None) 
         w=weights,
         lo=lo,
         hi=hi,
-        group=curves.retailer_code,
-        caps=caps,
+        groups=nest_caps(len(curves), caps),
         s_lo=brief.spendable * brief.min_spend_fraction,
         s_hi=brief.spendable,
         k=brief.roas_floor,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from tools.optimize.curves import Problem
 from tools.optimize.kkt import max_roas, max_spend_at_floor
 
-Binding = Literal["line_minimums", "retailer_cap", "capacity", "roas_floor"]
+Binding = Literal["line_minimums", "retailer_cap", "group_cap", "capacity", "roas_floor"]
 
 
 class Diagnosis(BaseModel):
@@ -29,7 +29,7 @@ class Diagnosis(BaseModel):
         None, description="largest total spend at which the ROAS floor can hold, USD"
     )
     capacity: float | None = Field(
-        None, description="most the lines can absorb under max_spend and retailer caps, USD"
+        None, description="most the lines can absorb under max_spend and spend caps, USD"
     )
     suggested_roas_floor: float | None = None
     suggested_spend: float | None = Field(None, description="a total spend that works, USD")
@@ -45,12 +45,23 @@ def _round_down(v: float, digits: int = 2) -> float:
 
 
 def capacity(p: Problem) -> float:
-    """Most the lines can absorb: line maxima, with each retailer's lines cut to its cap."""
-    cap_by_group = np.bincount(p.group, weights=p.hi, minlength=p.caps.shape[0])
-    return float(np.minimum(cap_by_group, p.caps).sum())
+    """Most the lines can absorb: line maxima, with each cap's lines cut down to it, children
+    first (cutting a cap's lines never lifts a cap inside it)."""
+    room = p.hi.copy()
+    for g in p.groups:
+        total = float(room[g.idx].sum())
+        if total <= g.cap:
+            continue
+        sub = room[g.idx]
+        unbounded = ~np.isfinite(sub)
+        if unbounded.any():
+            room[g.idx] = np.where(unbounded, g.cap / unbounded.sum(), 0.0)
+        else:
+            room[g.idx] = sub * (g.cap / total)
+    return float(room.sum())
 
 
-def precheck(p: Problem, retailers: np.ndarray) -> Diagnosis | None:
+def precheck(p: Problem) -> Diagnosis | None:
     """Constraints on spend alone (no curves needed): minimums against the budget and caps,
     and the spend the brief requires against what the lines can absorb."""
     lo_total = float(p.lo.sum())
@@ -65,31 +76,31 @@ def precheck(p: Problem, retailers: np.ndarray) -> Diagnosis | None:
                 "lower min_spend (or min_unit) on some lines",
             ],
         )
-    lo_by_group = np.bincount(p.group, weights=p.lo, minlength=p.caps.shape[0])
-    over = np.flatnonzero(lo_by_group > p.caps * (1 + 1e-12))
-    if over.size:
-        g = int(over[0])
-        return Diagnosis(
-            binding="retailer_cap",
-            message=f"line minimums at {retailers[g]} add up to {_usd(lo_by_group[g])}, above "
-            f"its {_usd(p.caps[g])} cap",
-            suggestions=[
-                f"raise the {retailers[g]} cap to at least {_usd(lo_by_group[g])}",
-                f"lower min_spend (or min_unit) on {retailers[g]} lines",
-            ],
-        )
+    for g in p.groups:
+        lo_g = float(p.lo[g.idx].sum())
+        if lo_g > g.cap * (1 + 1e-12):
+            what = g.name if g.kind == "retailer" else f"cap group {g.name}"
+            return Diagnosis(
+                binding="retailer_cap" if g.kind == "retailer" else "group_cap",
+                message=f"line minimums in {what} add up to {_usd(lo_g)}, above its "
+                f"{_usd(g.cap)} cap",
+                suggestions=[
+                    f"raise the {what} cap to at least {_usd(lo_g)}",
+                    f"lower min_spend (or min_unit) on {what} lines",
+                ],
+            )
     cap = capacity(p)
     if cap < p.s_lo * (1 - 1e-12):
         return Diagnosis(
             binding="capacity",
-            message=f"the lines can absorb at most {_usd(cap)} (max_spend, retailer caps, "
+            message=f"the lines can absorb at most {_usd(cap)} (max_spend, spend caps, "
             f"out-of-stock lines), below the {_usd(p.s_lo)} the brief requires spending",
             capacity=cap,
             suggested_spend=math.floor(cap),
             suggestions=[
                 f"spend only {_usd(math.floor(cap))}: set min_spend_fraction to "
                 f"{_round_down(cap / p.s_hi, 4)} or less",
-                "raise max_spend on saturated lines or the retailer caps",
+                "raise max_spend on saturated lines or the spend caps",
             ],
         )
     return None

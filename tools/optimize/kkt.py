@@ -1,19 +1,26 @@
 """Exact KKT solution of the allocation problem by water-filling.
 
 The curves are separable and strictly concave, so with multipliers lambda (total spend),
-nu_g (retailer caps) and mu (ROAS floor) every line's optimal spend has a closed form:
+nu_g (spend caps) and mu (ROAS floor) every line's optimal spend has a closed form:
 
-    (w_i + mu) * (a_i / b_i) * exp(-x_i / b_i) = lambda + nu_g + mu * k
+    (w_i + mu) * (a_i / b_i) * exp(-x_i / b_i) = lambda + sum_{g containing i} nu_g + mu * k
     x_i = clip(b_i * (ln((w_i + mu) * a_i / b_i) - ln(price_i)), lo_i, hi_i)
 
 In t = ln(price) each line is piecewise linear, so the total spend at a price is too: a
-safeguarded Newton step on it lands on the exact level in a few O(n) passes. A retailer cap
-solves its own level and then only lowers its lines' upper bounds, so the budget level is one
-more water-fill. The floor multiplier is found by a bracketed root search on s = mu / (1 + mu)
-in [0, 1]: the floor's slack rev - k * spend is the derivative of the convex dual in mu, hence
-nondecreasing in s, and s = 1 is the limit "maximize rev - k * spend" that decides
-feasibility. The roas objective (a ratio) is solved by Dinkelbach iterations, each one
-water-fill at spend price theta = current ROAS.
+safeguarded Newton step on it lands on the exact level in a few O(n) passes.
+
+Spend caps (retailers, placements within them) are nested or disjoint. Taken children first,
+a cap solves its own level on its lines as the caps inside it left them, and then only lowers
+those lines' upper bounds; a line's price is the largest level among the budget and the caps
+around it, so the caps' multipliers need no search of their own and the budget level is one
+more water-fill. That holds for any revenue weights and base price, so the ROAS floor's
+search below is unchanged by caps.
+
+The floor multiplier is found by a bracketed root search on s = mu / (1 + mu) in [0, 1]: the
+floor's slack rev - k * spend is the derivative of the convex dual in mu, hence nondecreasing
+in s, and s = 1 is the limit "maximize rev - k * spend" that decides feasibility. The roas
+objective (a ratio) is solved by Dinkelbach iterations, each one water-fill at spend price
+theta = current ROAS.
 """
 
 from __future__ import annotations
@@ -102,16 +109,25 @@ class Fill:
 
     x: np.ndarray
     t: float  # ln of the price on a dollar of spend (budget included); -inf when free
-    cap_t: np.ndarray  # per retailer, ln of its cap's price; -inf when slack or uncapped
+    cap_t: np.ndarray  # per cap group, ln of its own level; -inf when slack
     side: Side  # which total-spend bound binds
 
     @property
     def price(self) -> float:
         return float(np.exp(self.t))
 
-    def cap_premium(self) -> np.ndarray:
-        """Extra price per retailer from its cap (0 when the cap is slack)."""
-        return np.maximum(np.exp(self.cap_t) - self.price, 0.0)
+    def cap_premium(self, p: Problem) -> np.ndarray:
+        """Extra price per cap group from its own cap (0 when slack): a line pays the budget
+        price plus the premia of every cap around it. Going parents first, a group's price is
+        the larger of its parent's price and its own level."""
+        price = np.empty(len(p.groups))
+        premium = np.zeros(len(p.groups))
+        for j in range(len(p.groups) - 1, -1, -1):
+            g = p.groups[j]
+            outer = self.price if g.parent < 0 else price[g.parent]
+            price[j] = max(outer, float(np.exp(self.cap_t[j])))
+            premium[j] = price[j] - outer
+        return premium
 
 
 def fill(
@@ -122,20 +138,25 @@ def fill(
     s_hi: float,
     warm: Fill | None = None,
 ) -> Fill:
-    """Maximize sum weights_i * r_i(x_i) - base_price * sum x_i over the box, the retailer
-    caps and s_lo <= sum x <= s_hi. The caller checks that the constraints can be met."""
+    """Maximize sum weights_i * r_i(x_i) - base_price * sum x_i over the box, the caps and
+    s_lo <= sum x <= s_hi. The caller checks that the constraints can be met.
+
+    Caps go children first: a cap's level is solved on its lines' bounds as the caps inside
+    it left them, and only lowers those bounds, so the budget level is one last water-fill."""
     # Zero weight becomes a tiny one, so such lines only absorb spend nothing else can.
     c = np.log(np.maximum(weights, 1e-300)) + p.log_ab
     hi = p.hi
-    cap_t = np.full(p.caps.shape[0], -np.inf)
+    cap_t = np.full(len(p.groups), -np.inf)
     if p.capped:
         hi = hi.copy()
-        for g, idx, b_g, lo_g, hi_g in p.capped:
-            guess = None if warm is None else float(warm.cap_t[g])
-            c_g = c[idx]
-            tg = _level(c_g, b_g, lo_g, hi_g, float(p.caps[g]), guess)
-            hi[idx] = np.clip(b_g * (c_g - tg), lo_g, hi_g)
-            cap_t[g] = tg
+        for j in p.capped:
+            idx = p.groups[j].idx
+            guess = None if warm is None else float(warm.cap_t[j])
+            c_g, b_g, lo_g, hi_g = c[idx], p.b[idx], p.lo[idx], hi[idx]
+            tg = _level(c_g, b_g, lo_g, hi_g, p.groups[j].cap, guess)
+            if tg > -np.inf:
+                hi[idx] = np.clip(b_g * (c_g - tg), lo_g, hi_g)
+            cap_t[j] = tg
     t0 = float(np.log(base_price)) if base_price > 0 else -np.inf
     spend0 = float(hi.sum()) if t0 == -np.inf else float(np.clip(p.b * (c - t0), p.lo, hi).sum())
     side: Side = "none"
@@ -159,7 +180,7 @@ class KKTSolution:
     budget_dual: float  # d objective / d spendable budget
     spend_multiplier: float  # lambda on the binding total-spend bound (<= 0 on the lower one)
     floor_dual: float  # mu: objective per unit of (revenue - k * spend)
-    cap_duals: np.ndarray  # d objective / d retailer cap, per retailer
+    cap_duals: np.ndarray  # d objective / d cap, per cap group (Problem.groups)
     iterations: int
 
 
@@ -235,7 +256,7 @@ def _solve_weighted(p: Problem) -> KKTSolution:
             budget_dual=float("nan"),
             spend_multiplier=float("nan"),
             floor_dual=float("nan"),
-            cap_duals=np.full(p.caps.shape[0], np.nan),
+            cap_duals=np.full(len(p.groups), np.nan),
             iterations=iterations,
         )
     # Illinois regula falsi on the floor slack, always keeping a feasible right end.
@@ -278,7 +299,7 @@ def _weighted_solution(p: Problem, f: Fill, s: float, iterations: int) -> KKTSol
         budget_dual=lam * _bound_factor(p, f.side),
         spend_multiplier=lam,
         floor_dual=s * scale,
-        cap_duals=f.cap_premium() * scale,
+        cap_duals=f.cap_premium(p) * scale,
         iterations=iterations,
     )
 
@@ -294,7 +315,7 @@ def _solve_ratio(p: Problem) -> KKTSolution:
             budget_dual=float("nan"),
             spend_multiplier=float("nan"),
             floor_dual=float("nan"),
-            cap_duals=np.full(p.caps.shape[0], np.nan),
+            cap_duals=np.full(len(p.groups), np.nan),
             iterations=iterations,
         )
     # At the optimum rev - theta * spend peaks at 0; by the envelope theorem
@@ -306,7 +327,7 @@ def _solve_ratio(p: Problem) -> KKTSolution:
         budget_dual=(f.price - theta) * _bound_factor(p, f.side) / spend,
         spend_multiplier=(f.price - theta) / spend,
         floor_dual=0.0,
-        cap_duals=f.cap_premium() / spend,
+        cap_duals=f.cap_premium(p) / spend,
         iterations=iterations,
     )
 

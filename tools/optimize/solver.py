@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -97,7 +97,12 @@ class ShadowPrices(BaseModel):
         None, description="exact gain from re-solving with the floor 0.1 lower"
     )
     retailer_caps: dict[str, float] = Field(
-        default_factory=dict, description="per extra dollar of each binding retailer cap"
+        default_factory=dict, description="per extra dollar of each retailer cap in the brief"
+    )
+    group_caps: dict[str, float] = Field(
+        default_factory=dict,
+        description="per extra dollar of each group cap on the curves (e.g. a policy's monthly "
+        "placement cap); 0 where the cap is slack",
     )
 
 
@@ -109,6 +114,7 @@ class Checks(BaseModel):
     roas_floor: float
     retailer_caps: float
     line_bounds: float
+    group_caps: float = 0.0
 
 
 class AllocationResult(BaseModel):
@@ -169,7 +175,7 @@ def solve_cvxpy(p: Problem) -> Solved:
     n = p.a.shape[0]
     act = np.flatnonzero(p.hi > 0)
     x = np.zeros(n)
-    zero_duals = np.zeros(p.caps.shape[0])
+    zero_duals = np.zeros(len(p.groups))
     if act.size == 0:
         return Solved(x, "optimal", "no line can take spend", 0.0, 0.0, zero_duals, "cvxpy")
     scale = p.s_hi / act.size
@@ -188,17 +194,18 @@ def solve_cvxpy(p: Problem) -> Solved:
     cons += budget_cons
     pos = np.full(n, -1)
     pos[act] = np.arange(act.size)
-    cap_groups = [g for g, *_ in p.capped]
+    cap_groups = list(p.capped)
     cap_con = None
-    if p.capped:
-        rows = np.concatenate([np.full(idx.size, r) for r, (_, idx, *_) in enumerate(p.capped)])
-        cols = np.concatenate([pos[idx] for _, idx, *_ in p.capped])
+    if cap_groups:
+        idxs = [p.groups[j].idx for j in cap_groups]
+        rows = np.concatenate([np.full(idx.size, r) for r, idx in enumerate(idxs)])
+        cols = np.concatenate([pos[idx] for idx in idxs])
         keep = cols >= 0
         m = sparse.csr_matrix(
             ((p.b / scale)[act][cols[keep]], (rows[keep], cols[keep])),
-            shape=(len(p.capped), act.size),
+            shape=(len(cap_groups), act.size),
         )
-        cap_con = m @ z <= p.caps[cap_groups] / scale
+        cap_con = m @ z <= np.array([p.groups[j].cap for j in cap_groups]) / scale
         cons.append(cap_con)
     floor_con = None
     if p.k is not None and p.objective != "roas":
@@ -212,9 +219,9 @@ def solve_cvxpy(p: Problem) -> Solved:
             lam = duals[0]
         else:
             lam = duals[0] - (duals[1] * p.s_lo / p.s_hi if len(duals) > 1 else 0.0)
-        caps = np.zeros(p.caps.shape[0])
+        caps = np.zeros(len(p.groups))
         if cap_con is not None:
-            caps[cap_groups] = np.asarray(cap_con.dual_value, dtype=float)
+            caps[cap_groups] = np.maximum(np.asarray(cap_con.dual_value, dtype=float), 0.0)
         return x, lam, caps
 
     bad = ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_inaccurate")
@@ -269,12 +276,14 @@ def repair(p: Problem, x: np.ndarray) -> np.ndarray:
     """Pull a solver's answer inside the constraints it misses by its tolerance: clip to the
     line bounds, scale down over-cap retailers and an over-budget total, scale down a floor
     shortfall (ROAS only rises as a concave plan shrinks), and top up a total left short of
-    the spend the brief requires when that keeps every other constraint."""
+    the spend the brief requires when that keeps every other constraint. Caps go children
+    first, so scaling a cap's lines down never breaks one inside it."""
     x = np.clip(x, p.lo, p.hi)
-    for g, idx, *_ in p.capped:
-        total = float(x[idx].sum())
-        if total > p.caps[g]:
-            x[idx] *= p.caps[g] / total
+    for j in p.capped:
+        g = p.groups[j]
+        total = float(x[g.idx].sum())
+        if total > g.cap:
+            x[g.idx] *= g.cap / total
     total = float(x.sum())
     if total > p.s_hi:
         x *= p.s_hi / total
@@ -303,27 +312,37 @@ def _floor_scale(p: Problem, x: np.ndarray) -> float:
 
 
 def _top_up(p: Problem, x: np.ndarray, short: float) -> np.ndarray | None:
-    """Spread `short` dollars over lines below their maximum, in proportion to spend; None if
-    that would break a cap, a bound or the floor."""
+    """Spread `short` dollars over lines in proportion to spend, leaving out lines the spread
+    would lift above their maximum and the lines of any cap it would break; None if no such
+    spread keeps every bound, cap and the floor."""
     room = (x < p.hi) & (x > 0)
-    base = float(x[room].sum())
-    if base <= 0:
+    for _ in range(len(p.capped) + x.size + 1):
+        base = float(x[room].sum())
+        if base <= 0:
+            return None
+        y = x.copy()
+        y[room] *= 1.0 + short / base
+        full = room & (y > p.hi)
+        over = [j for j in p.capped if float(y[p.groups[j].idx].sum()) > p.groups[j].cap]
+        if not full.any() and not over:
+            break
+        room &= ~full
+        for j in over:
+            room[p.groups[j].idx] = False
+    else:
         return None
-    y = x.copy()
-    y[room] *= 1.0 + short / base
-    if np.any(y > p.hi) or (p.k is not None and floor_gap(p, y) < 0):
-        return None
-    if any(float(y[idx].sum()) > p.caps[g] for g, idx, *_ in p.capped):
+    if p.k is not None and floor_gap(p, y) < 0:
         return None
     return y
 
 
 def check(p: Problem, x: np.ndarray) -> Checks:
     total = float(x.sum())
-    cap_viol = 0.0
-    for g, idx, *_ in p.capped:
-        over = float(x[idx].sum()) - p.caps[g]
-        cap_viol = max(cap_viol, over / max(p.caps[g], 1.0))
+    viol = {"retailer": 0.0, "group": 0.0}
+    for j in p.capped:
+        g = p.groups[j]
+        over = float(x[g.idx].sum()) - g.cap
+        viol[g.kind] = max(viol[g.kind], over / max(g.cap, 1.0))
     floor = 0.0
     if p.k is not None and total > 0:
         floor = max(0.0, -floor_gap(p, x) / (p.k * total))
@@ -332,8 +351,9 @@ def check(p: Problem, x: np.ndarray) -> Checks:
         budget=max(0.0, total - p.s_hi) / p.s_hi,
         min_total_spend=max(0.0, p.s_lo - total) / p.s_hi,
         roas_floor=floor,
-        retailer_caps=max(cap_viol, 0.0),
+        retailer_caps=viol["retailer"],
         line_bounds=bounds / p.s_hi,
+        group_caps=viol["group"],
     )
 
 
@@ -461,7 +481,7 @@ def allocate(
     dropped: list[int] = []
     for _ in range(100):
         p = prepare(curves, brief, excluded)
-        diagnosis = precheck(p, curves.retailers)
+        diagnosis = precheck(p)
         if diagnosis is not None:
             return _infeasible(
                 brief, path, "not solved: " + diagnosis.binding, diagnosis, dropped, notes, start
@@ -475,7 +495,9 @@ def allocate(
         if not below.any():
             break
         excluded |= below
-        dropped.extend(np.flatnonzero(below).tolist())
+        # A few millionths of a unit is an interior-point solver's zero, not a funded line.
+        funded = below & (sol.x >= 1e-6 * curves.min_unit)
+        dropped.extend(np.flatnonzero(funded).tolist())
     if dropped:
         notes.append(
             f"{len(dropped)} line(s) were funded below their minimum unit and dropped; the "
@@ -493,6 +515,13 @@ def allocate(
         )
     value = p.objective_value(x)
     shadow = _shadow(curves, brief, p, sol, value, spend)
+    binding = [
+        f"{g.name} (${g.cap:,.0f}; {shadow.group_caps[g.name]:.3g} per extra dollar)"
+        for g in p.groups
+        if g.kind == "group" and float(x[g.idx].sum()) >= g.cap * (1 - 1e-9)
+    ]
+    if binding:
+        notes.append(f"{len(binding)} spend cap(s) bind: {', '.join(binding)}")
     dropped.sort()
     return AllocationResult(
         status="optimal",
@@ -519,30 +548,21 @@ def _shadow(
     if p.k is not None:
         relax = 0.0
         if sol.floor_dual > 0 and p.objective != "roas":
-            lower = Problem(
-                a=p.a,
-                b=p.b,
-                w=p.w,
-                lo=p.lo,
-                hi=p.hi,
-                group=p.group,
-                caps=p.caps,
-                s_lo=p.s_lo,
-                s_hi=p.s_hi,
-                k=max(p.k - 0.1, 0.0) or None,
-                objective=p.objective,
-            )
+            lower = replace(p, k=max(p.k - 0.1, 0.0) or None)
             relax = solve_kkt(lower).objective - value
-    caps = {
-        str(curves.retailers[g]): float(sol.cap_duals[g])
-        for g in np.flatnonzero(np.isfinite(p.caps))
+    duals = {
+        kind: {
+            g.name: float(d) for g, d in zip(p.groups, sol.cap_duals, strict=True) if g.kind == kind
+        }
+        for kind in ("retailer", "group")
     }
     return ShadowPrices(
         spendable=sol.budget_dual,
         budget=sol.budget_dual * (1.0 - brief.reserve_fraction),
         roas_floor_per_unit=per_unit,
         roas_floor_relax_0_1=relax,
-        retailer_caps=caps,
+        retailer_caps=duals["retailer"],
+        group_caps=duals["group"],
     )
 
 

@@ -6,6 +6,7 @@ gamma.data_access.min_cell_size           # 100
 gamma.creative.limits("sponsored_search")  # PlacementCreativeSpec(...)
 """
 
+from tools.policy.categories import POLICY_CATEGORY, policy_category
 from tools.policy.frontmatter import PolicyParseError
 from tools.policy.loader import (
     brand_owners,
@@ -42,6 +43,7 @@ from tools.policy.models import (
 
 __all__ = [
     "BASE_BLOCKED_FIELDS",
+    "POLICY_CATEGORY",
     "BiddingPolicy",
     "BrandClaim",
     "BrandGuide",
@@ -70,4 +72,5 @@ __all__ = [
     "list_retailers",
     "load_brand_guide",
     "load_retailer_policy",
+    "policy_category",
 ]

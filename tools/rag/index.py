@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -123,10 +124,17 @@ class PolicyIndex:
         self._collection: Collection | None = None
         self._retailers: list[str] = []
         self._brand_owners: dict[str, str] = {}
+        # Chroma's client start-up is not thread-safe: concurrent first runs (the HTTP server's
+        # workers) must open and build the collection one at a time.
+        self._lock = threading.RLock()
 
     # --- building -----------------------------------------------------------------------
 
     def _open_client(self) -> ClientAPI:
+        with self._lock:
+            return self._client_locked()
+
+    def _client_locked(self) -> ClientAPI:
         if self._client is None:
             import chromadb
             from chromadb.config import Settings
@@ -147,6 +155,10 @@ class PolicyIndex:
 
     def ensure(self, force: bool = False) -> BuildInfo:
         """Open the index, building it first when it is missing, stale or `force` is set."""
+        with self._lock:
+            return self._ensure(force)
+
+    def _ensure(self, force: bool) -> BuildInfo:
         started = time.perf_counter()
         current = corpus_hash(self.corpus)
         stored = None if force else self._stored()
@@ -374,6 +386,7 @@ class PolicyIndex:
 
 
 _INDEXES: dict[tuple[Path, Path], PolicyIndex] = {}
+_INDEXES_LOCK = threading.Lock()
 
 
 def get_index(
@@ -381,6 +394,7 @@ def get_index(
 ) -> PolicyIndex:
     """One `PolicyIndex` per corpus and cache location in this process."""
     key = (Path(corpus or corpus_dir()).resolve(), Path(cache or cache_dir()).resolve())
-    if key not in _INDEXES:
-        _INDEXES[key] = PolicyIndex(key[0], key[1], progress=progress)
-    return _INDEXES[key]
+    with _INDEXES_LOCK:
+        if key not in _INDEXES:
+            _INDEXES[key] = PolicyIndex(key[0], key[1], progress=progress)
+        return _INDEXES[key]
