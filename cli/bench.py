@@ -8,9 +8,12 @@ import typer
 
 from cli.bandit_bench import bandit
 from cli.common import JsonOption, emit, user_errors
+from cli.e2e_bench import e2e
+from cli.governance import bench as governance_bench
 from cli.llm_bench import llm
 from cli.measurement_bench import measurement
 from cli.optimize_bench import optimizer
+from cli.serve import bench_server
 
 app = typer.Typer(
     help="Benchmarks: each prints JSON with --json. Speed targets are checked here, not in tests.",
@@ -88,3 +91,6 @@ app.command("optimizer")(optimizer)
 app.command("measurement")(measurement)
 app.command("bandit")(bandit)
 app.command("llm")(llm)
+app.command("governance")(governance_bench)
+app.command("server")(bench_server)
+app.command("e2e")(e2e)

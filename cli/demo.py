@@ -12,10 +12,71 @@ import typer
 from cli.common import JsonOption, emit, progress_enabled, user_errors
 
 POLICY_QUESTION = "what disclaimers does gamma require for vitamins?"
+SAMPLE_BRIEF = (
+    "Allocate $1.2M across Alpha and Beta to maximize incremental margin with ROAS >= 3, "
+    "10% for experiments"
+)
+
+
+def run_plan(out: Path, brand: str, brief: str, model: str) -> dict[str, Any]:
+    """The brief through the planning graph, approved at each question, as a script would."""
+    from langgraph.types import Command
+
+    from graph import Context, build_graph, run_config
+
+    started = time.perf_counter()
+    app = build_graph(data_dir=out)
+    ctx = Context(tenant=brand, model=model, data_dir=str(out))
+    thread_id = f"demo-{int(time.time())}"
+    config = run_config(thread_id, tenant=brand)
+    state = app.invoke({"brief": brief, "brand_id": brand}, config, context=ctx)
+    asked: list[str] = []
+    while state.get("__interrupt__"):
+        question = state["__interrupt__"][0].value
+        kind = question.get("kind") if isinstance(question, dict) else None
+        if kind not in ("confirm_brief", "approval") or kind in asked:
+            break  # an infeasible brief: the thread waits for a person
+        asked.append(str(kind))
+        state = app.invoke(Command(resume={"action": "approve"}), config, context=ctx)
+    plan = state.get("plan") or {}
+    outcome = plan.get("expected_outcome") or {}
+    return {
+        "thread_id": thread_id,
+        "brief": brief,
+        "model": model,
+        "status": state.get("status"),
+        "error": state.get("error"),
+        "questions_approved": asked,
+        "by_retailer": _by_retailer(plan.get("allocation") or []),
+        "incremental_margin": outcome.get("incremental_margin"),
+        "iroas": outcome.get("iroas"),
+        "copy": [
+            {k: c.get(k) for k in ("retailer_id", "headline", "path", "adapters")}
+            for c in plan.get("copy") or []
+        ],
+        "confidence": ((plan.get("reflection") or {}).get("confidence") or {}).get("value"),
+        "report": (state.get("report") or {}).get("markdown"),
+        "node_seconds": state.get("timings"),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _by_retailer(rows: list[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in rows:
+        out[r["retailer_id"]] = round(out.get(r["retailer_id"], 0.0) + r["spend"], 2)
+    return out
 
 
 def run_demo(
-    out: Path, seed: int, days: int, events: int, brand: str, retailer: str
+    out: Path,
+    seed: int,
+    days: int,
+    events: int,
+    brand: str,
+    retailer: str,
+    brief: str = SAMPLE_BRIEF,
+    model: str = "smollm2",
 ) -> dict[str, Any]:
     from tools.cleanroom import CleanRoom, build_query
     from tools.firstparty import FirstPartyStore
@@ -82,6 +143,7 @@ def run_demo(
             "source": hit.chunks[0].source if hit.chunks else None,
             "text": hit.chunks[0].text if hit.chunks else None,
         },
+        "plan": run_plan(out, brand, brief, model),
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -120,7 +182,24 @@ def _human(r: dict[str, Any]) -> str:
     if p["source"]:
         snippet = " ".join(p["text"].split())
         lines.append(f"   {p['source']}: {snippet[:160]}{'...' if len(snippet) > 160 else ''}")
-    lines.append(f"Done in {r['seconds']:.1f} s.")
+    pl = r["plan"]
+    lines.append(f'6. Plan ({pl["model"]}): "{pl["brief"]}" -> {pl["status"]}')
+    if pl.get("error"):
+        lines.append(f"   error: {pl['error'].get('message')}")
+    spend = ", ".join(f"{k} ${v:,.0f}" for k, v in pl["by_retailer"].items())
+    if spend:
+        lines.append(f"   spend: {spend}")
+    m, roas = pl.get("incremental_margin"), pl.get("iroas")
+    if m and roas:
+        lines.append(
+            f"   expected incremental margin ${m['mean']:,.0f} [${m['low']:,.0f}, "
+            f"${m['high']:,.0f}], iROAS {roas['mean']:.2f}; confidence {pl['confidence']}"
+        )
+    for c in pl["copy"][:4]:
+        lines.append(f"   copy [{c['retailer_id']}] {c['headline']} ({c['path']})")
+    if pl.get("report"):
+        lines.append(f"   report: {pl['report']}")
+    lines.append(f"Done in {r['seconds']:.1f} s (plan {pl['seconds']:.1f} s).")
     return "\n".join(lines)
 
 
@@ -131,8 +210,12 @@ def demo(
     events: Annotated[int, typer.Option(help="Delivery records to simulate.")] = 1_000_000,
     brand: Annotated[str, typer.Option(help="The tenant whose view is shown.")] = "acme",
     retailer: Annotated[str, typer.Option(help="The clean room to query.")] = "alpha",
+    brief: Annotated[str, typer.Option(help="The brief to plan.")] = SAMPLE_BRIEF,
+    model: Annotated[
+        str, typer.Option(help="smollm2 (bundled model and adapters), tiny or none.")
+    ] = "smollm2",
     as_json: bool = JsonOption,
 ) -> None:
-    """Run the main job on embedded defaults and print a short summary."""
+    """Run the main job on embedded defaults: market, clean room, policies, then a full plan."""
     with user_errors(as_json):
-        emit(run_demo(out, seed, days, events, brand, retailer), as_json, _human)
+        emit(run_demo(out, seed, days, events, brand, retailer, brief, model), as_json, _human)

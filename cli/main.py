@@ -15,7 +15,20 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # 4-bit kernel from a hub; 4-bit loading is CUDA-only here, so the warning is noise.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
-from cli import bench, cleanroom, demo, evaluate, harmonize, parse, rag, train, world  # noqa: E402
+from cli import (  # noqa: E402
+    bench,
+    cleanroom,
+    demo,
+    evaluate,
+    governance,
+    harmonize,
+    parse,
+    plan,
+    rag,
+    serve,
+    train,
+    world,
+)
 from cli import eval as eval_cli  # noqa: E402
 
 app = typer.Typer(
@@ -28,6 +41,13 @@ app = typer.Typer(
 app.add_typer(world.app, name="world")
 app.command("harmonize")(harmonize.harmonize)
 app.command("parse")(parse.parse)
+app.command("plan")(plan.plan)
+app.command("resume")(plan.resume)
+app.command("threads")(plan.threads)
+app.command("show")(plan.show)
+app.add_typer(governance.app, name="governance")
+app.command("serve")(serve.serve)
+app.add_typer(serve.keys_app, name="keys")
 app.add_typer(cleanroom.app, name="cleanroom")
 app.add_typer(rag.app, name="rag")
 app.add_typer(train.app, name="train")

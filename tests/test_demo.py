@@ -19,7 +19,9 @@ def test_demo_runs_every_stage(
     monkeypatch.setenv("RMN_CACHE_DIR", str(rag_cache))
     out = tmp_path / "data"
     result = CliRunner().invoke(
-        app, ["demo", "--out", str(out), "--events", "30000", "--json"], catch_exceptions=False
+        app,
+        ["demo", "--out", str(out), "--events", "60000", "--model", "none", "--json"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -47,3 +49,12 @@ def test_demo_runs_every_stage(
     assert risky == {s["gtin"] for s in skus if s["oos_prob"] >= 0.5}
 
     assert summary["policy"]["source"].startswith("rag_corpus/retailers/gamma/disclaimers.md#")
+
+    # The sample brief went through the whole graph on the demo's own market and was approved.
+    plan = summary["plan"]
+    assert plan["status"] == "approved", plan
+    assert plan["questions_approved"][-1] == "approval"
+    assert set(plan["by_retailer"]) <= {"alpha", "beta"} and sum(plan["by_retailer"].values()) > 0
+    assert sum(plan["by_retailer"].values()) <= 1.2e6 * 0.9 + 1.0
+    assert Path(plan["report"]).is_file() and Path(plan["report"]).parent.parent.parent == out
+    assert plan["copy"] and all(c["path"] for c in plan["copy"])

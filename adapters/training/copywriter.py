@@ -14,24 +14,8 @@ from dataclasses import dataclass
 
 from adapters.training.compliance import TITLE_SMALL_WORDS, AdCopy, is_acronym
 from tools.policy import BrandGuide, Capitalization, RetailerPolicy
+from tools.policy.categories import POLICY_CATEGORY
 from tools.world.catalog import BRANDS, CATEGORIES, RETAILERS
-
-# Catalog category -> the category the policies and brand guides use.
-POLICY_CATEGORY: dict[str, str] = {
-    "snacks": "snacks",
-    "pantry": "grocery",
-    "household": "household",
-    "beauty": "health_beauty",
-    "skin_care": "health_beauty",
-    "otc_health": "otc_medicine",
-    "vitamins": "vitamins",
-    "home_goods": "home_goods",
-    "kitchen": "home_goods",
-    "small_electronics": "small_electronics",
-    "personal_care": "personal_care",
-    "beverages": "beverages",
-    "alcohol": "alcohol",
-}
 
 PLACEMENT_LABELS: dict[str, str] = {
     "sponsored_search": "sponsored search",

@@ -1,0 +1,137 @@
+"""`rmn bench e2e`: seconds from a brief to a plan ready for approval, per node, warm.
+
+Warm means what a running service has: the model, its adapters, the policy index, the market
+data and the tenant's fitted curves are loaded by one untimed plan first. Each timed brief runs
+on a new thread until the approval interrupt; a brief the planner asks to confirm is confirmed
+(that wait is not the user's) and counted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.common import JsonOption, emit, user_errors
+
+BRIEFS = (
+    "Allocate $1.2M across Alpha and Beta to maximize incremental margin with ROAS >= 3, "
+    "10% for experiments",
+    "Spend $800k on Alpha to maximize incremental revenue, keep 5% for tests",
+    "Put $600,000 into Beta and Gamma Pharmacy for incremental margin, ROAS at least 2.5",
+    "Split 1.5 million dollars across Alpha, Beta and Delta Home to maximize profit, "
+    "15% experiment reserve",
+    "Allocate USD 900,000 across all our retailers to maximize return on ad spend",
+)
+
+
+DataOption = typer.Option(
+    None, "--data-dir", help="Market data to plan on (default: a fresh temporary one)."
+)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def run_e2e_bench(
+    briefs: int, model: str, data_dir: Path | None, brand: str = "acme"
+) -> dict[str, Any]:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    from graph import Context, build_graph, run_config
+
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="rmn-e2e-")
+        data_dir = Path(tmp.name)
+    ctx = Context(tenant=brand, model=model, data_dir=str(data_dir))
+    app = build_graph(InMemorySaver())
+
+    def plan(i: int, brief: str) -> dict[str, Any]:
+        config = run_config(f"bench-{i}", tenant=brand)
+        started = time.perf_counter()
+        out = app.invoke({"brief": brief, "brand_id": brand}, config, context=ctx)
+        confirmed = False
+        kind = _kind(out)
+        if kind == "confirm_brief":
+            confirmed = True
+            out = app.invoke(Command(resume={"action": "approve"}), config, context=ctx)
+            kind = _kind(out)
+        seconds = time.perf_counter() - started
+        return {
+            "brief": brief,
+            "seconds": round(seconds, 3),
+            "stopped_at": kind or out.get("status"),
+            "confirmed_brief": confirmed,
+            "parsed_by": (out.get("parsed") or {}).get("parsed_by"),
+            "copy_paths": [c.get("path") for c in ((out.get("plan") or {}).get("copy") or [])],
+            "nodes": {k: round(v, 3) for k, v in (out.get("timings") or {}).items()},
+        }
+
+    try:
+        warm_start = time.perf_counter()
+        warmup = plan(-1, BRIEFS[0])
+        warm_seconds = time.perf_counter() - warm_start
+        runs = [plan(i, BRIEFS[i % len(BRIEFS)]) for i in range(briefs)]
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    ready = [r for r in runs if r["stopped_at"] == "approval"]
+    totals = [r["seconds"] for r in ready]
+    per_node: dict[str, list[float]] = {}
+    for r in ready:
+        for node, s in r["nodes"].items():
+            per_node.setdefault(node, []).append(s)
+    return {
+        "model": model,
+        "briefs": briefs,
+        "warmup_seconds": round(warm_seconds, 2),
+        "warmup_stopped_at": warmup["stopped_at"],
+        "approval_ready": len(ready),
+        "p50_s": round(statistics.median(totals), 2) if totals else None,
+        "p95_s": round(_pct(totals, 0.95), 2) if totals else None,
+        "per_node_median_s": {k: round(statistics.median(v), 3) for k, v in per_node.items()},
+        "confirmed_briefs": sum(r["confirmed_brief"] for r in runs),
+        "target_p50_s": 20.0,
+        "target_met": bool(totals) and statistics.median(totals) < 20.0,
+        "runs": runs,
+    }
+
+
+def _kind(out: dict[str, Any]) -> str | None:
+    interrupts = out.get("__interrupt__") or []
+    if not interrupts:
+        return None
+    value = interrupts[0].value
+    return value.get("kind") if isinstance(value, dict) else None
+
+
+def _human(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['approval_ready']}/{r['briefs']} briefs reached approval on {r['model']}: "
+        f"p50 {r['p50_s']} s, p95 {r['p95_s']} s (target p50 < {r['target_p50_s']} s); "
+        f"warm-up {r['warmup_seconds']} s; briefs confirmed: {r['confirmed_briefs']}",
+        "median seconds per node:",
+    ]
+    lines += [f"  {k:<18}{v:>8.2f}" for k, v in r["per_node_median_s"].items()]
+    return "\n".join(lines)
+
+
+def e2e(
+    briefs: int = typer.Option(5, "--briefs", min=1, max=50, help="Timed briefs."),
+    model: str = typer.Option("smollm2", "--model", help="smollm2, tiny or none."),
+    data_dir: Path | None = DataOption,
+    json: bool = JsonOption,
+) -> None:
+    """Brief to approval-ready plan, warm: p50/p95 and seconds per node."""
+    with user_errors(json):
+        emit(run_e2e_bench(briefs, model, data_dir), json, _human)

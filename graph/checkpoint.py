@@ -1,0 +1,86 @@
+"""Where planning threads are checkpointed.
+
+By default a SQLite file in the data directory (`<data>/checkpoints.sqlite`). Set
+`RMN_CHECKPOINT_URL` to keep them elsewhere: `postgresql://user:pass@host/db` (needs the
+`langgraph-checkpoint-postgres` package) or `sqlite:///path/to/file.sqlite`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from tools.errors import RMNError
+
+ENV_URL = "RMN_CHECKPOINT_URL"
+CHECKPOINT_FILE = "checkpoints.sqlite"
+POSTGRES_PACKAGE = "langgraph-checkpoint-postgres"
+
+
+class CheckpointConfigError(RMNError):
+    """A checkpoint store that cannot be opened as configured."""
+
+    kind = "checkpoint_config"
+
+
+def checkpoint_path(data_dir: Path | None = None) -> Path:
+    from tools.paths import data_dir as default_data_dir
+
+    return Path(data_dir if data_dir is not None else default_data_dir()) / CHECKPOINT_FILE
+
+
+def sqlite_saver(path: Path) -> Any:
+    """A `SqliteSaver` on `path` (created with its tables), safe to share between threads."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The saver serializes its own use of the connection with a lock; other processes wait
+        # on SQLite's file lock for up to `timeout` seconds.
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except (OSError, sqlite3.Error) as err:
+        raise CheckpointConfigError(
+            f"cannot open the checkpoint database {path}: {err}", path=str(path)
+        ) from None
+    return saver
+
+
+def postgres_saver(url: str) -> Any:
+    """A `PostgresSaver` on `url`, its tables created. Imported only when asked for."""
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg import Connection
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise CheckpointConfigError(
+            f"{ENV_URL} points at Postgres, which needs the {POSTGRES_PACKAGE} package: "
+            f"pip install {POSTGRES_PACKAGE}",
+            package=POSTGRES_PACKAGE,
+        ) from None
+    try:
+        conn = Connection.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    except Exception as err:  # psycopg's OperationalError and friends
+        raise CheckpointConfigError(f"cannot connect to the checkpoint database: {err}") from None
+    saver = PostgresSaver(conn)
+    saver.setup()
+    return saver
+
+
+def default_checkpointer(data_dir: Path | None = None, url: str | None = None) -> Any:
+    """The configured checkpointer: `url` (or `RMN_CHECKPOINT_URL`) when set, else SQLite in
+    the data directory."""
+    url = url if url is not None else os.environ.get(ENV_URL, "").strip()
+    if not url:
+        return sqlite_saver(checkpoint_path(data_dir))
+    if url.startswith(("postgres://", "postgresql://")):
+        return postgres_saver(url)
+    if url.startswith("sqlite:///"):
+        return sqlite_saver(Path(url.removeprefix("sqlite:///")))
+    raise CheckpointConfigError(
+        f"{ENV_URL} must start with postgresql://, postgres:// or sqlite:///; got {url[:32]!r}"
+    )

@@ -1,0 +1,137 @@
+"""The run's context: who the plan is for and how the graph runs. Given per run
+(`graph.invoke(..., context=Context(tenant="acme"))`, or a dict of these fields), never
+stored in the thread's state, and read in nodes through `runtime.context`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.errors import RMNError
+
+MODELS: tuple[str, ...] = ("smollm2", "tiny", "none")
+
+
+class ContextError(RMNError):
+    """A run context that cannot be used (unknown model, threshold out of range, ...)."""
+
+    kind = "context_error"
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Runtime settings of one planning run."""
+
+    tenant: str = field(
+        default="acme",
+        metadata={"description": "The brand the caller acts for; a brief for another is refused."},
+    )
+    confidence_threshold: float = field(
+        default=0.8,
+        metadata={"description": "Confidence at or above which auto-approval may apply."},
+    )
+    auto_approve: bool = field(
+        default=False,
+        metadata={
+            "description": "Approve without a human when confidence reaches the threshold and "
+            "nothing is flagged."
+        },
+    )
+    model: str = field(
+        default="smollm2",
+        metadata={
+            "description": "smollm2: the bundled SmolLM2-135M with its adapters; tiny: a tiny "
+            "random model (tests); none: no model (template copy and words)."
+        },
+    )
+    use_adapters: bool = field(
+        default=True,
+        metadata={"description": "Bind each node's retailer, brand and task adapters."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"description": "Market data, curves, checkpoints; default RMN_DATA_DIR."},
+    )
+    reports_dir: str | None = field(
+        default=None,
+        metadata={"description": "Where finalized plans are written; default <data>/reports."},
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"description": "Policy index and model caches; default RMN_CACHE_DIR."},
+    )
+    max_creative_attempts: int = field(
+        default=3,
+        metadata={"description": "Generations per ad copy before the template fallback."},
+    )
+    max_governance_loops: int = field(
+        default=2,
+        metadata={"description": "Times governance may send copy back to creative."},
+    )
+    copy_variants: int = field(
+        default=2, metadata={"description": "Ad copy variants per retailer."}
+    )
+    retrieval_k: int = field(
+        default=6, metadata={"description": "Policy passages retrieved per question."}
+    )
+    reflect_with_model: bool = field(
+        default=False,
+        metadata={
+            "description": "Let the model write the reflection's words. Off by default: on "
+            "SmolLM2-135M they were never usable (the template wrote them) and cost 8-60 s."
+        },
+    )
+    seed: int = field(
+        default=0, metadata={"description": "Seed for curve draws, experiment assignment, model."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ContextError(
+                f"unknown model {self.model!r}; use one of {', '.join(MODELS)}", model=self.model
+            )
+        if not 0.0 <= float(self.confidence_threshold) <= 1.0:
+            raise ContextError(
+                f"confidence_threshold must be between 0 and 1, got {self.confidence_threshold}"
+            )
+        for name in ("max_creative_attempts", "copy_variants", "retrieval_k"):
+            if int(getattr(self, name)) < 1:
+                raise ContextError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if int(self.max_governance_loops) < 0:
+            raise ContextError(
+                f"max_governance_loops must be 0 or more, got {self.max_governance_loops}"
+            )
+        if int(self.seed) < 0:
+            raise ContextError(f"seed must be 0 or more, got {self.seed}")
+
+    @classmethod
+    def of(cls, value: Context | dict[str, Any] | None) -> Context:
+        """The context a node runs under: the one given, or the defaults when none was."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            known = set(cls.__dataclass_fields__)
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ContextError(
+                    f"unknown context field(s) {', '.join(unknown)}; fields: "
+                    f"{', '.join(sorted(known))}"
+                )
+            return cls(**value)
+        raise ContextError(f"a context is a Context or a dict, not {type(value).__name__}")
+
+    def data_path(self) -> Path:
+        from tools.paths import data_dir
+
+        return Path(self.data_dir) if self.data_dir else data_dir()
+
+    def reports_path(self) -> Path:
+        return Path(self.reports_dir) if self.reports_dir else self.data_path() / "reports"
+
+    def cache_path(self) -> Path:
+        from tools.paths import cache_dir
+
+        return Path(self.cache_dir) if self.cache_dir else cache_dir()

@@ -1,0 +1,139 @@
+"""The plan a brief becomes: the one schema the graph's nodes, the report, the decision store,
+the CLI and the HTTP API share. Numbers in it come from tools; the LLM only writes its words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.brief.schema import StructuredBrief
+
+DecisionAction = Literal["approve", "edit", "reject", "auto_approve"]
+FindingType = str  # EMAIL, PHONE, SSN, CREDIT_CARD, IP_ADDRESS, PROMPT_INJECTION, CAP, ...
+
+
+class Interval(BaseModel):
+    """A point estimate with its 90% interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+class AllocationRow(BaseModel):
+    retailer_id: str
+    placement: str
+    gtin: str
+    spend: float = Field(ge=0, description="flight spend, USD")
+    expected_revenue: float = Field(description="expected incremental revenue, USD")
+    expected_margin: float = Field(description="expected incremental margin, USD")
+    marginal_return: float | None = Field(
+        None, description="objective gained by the next dollar on this line"
+    )
+    # The fitted curve the spend was chosen on: revenue(x) = curve_a * (1 - exp(-x / curve_b)).
+    curve_a: float | None = None
+    curve_b: float | None = None
+
+
+class ExpectedOutcome(BaseModel):
+    spend: float = Field(description="planned spend excluding the experiment reserve, USD")
+    reserve: float = Field(description="experiment reserve, USD")
+    incremental_revenue: Interval
+    incremental_margin: Interval
+    iroas: Interval
+
+
+class CopyVariant(BaseModel):
+    retailer_id: str
+    gtin: str | None = None
+    headline: str
+    body: str
+    disclaimer: str | None = None
+    compliant: bool
+    violations: list[str] = Field(default_factory=list)
+    attempts: int = Field(1, ge=1, description="generations it took, repairs included")
+    adapters: list[str] = Field(default_factory=list, description="adapters active when written")
+    path: Literal["llm", "repaired", "fixed", "fallback"] = Field(
+        "llm",
+        description="llm: as generated; repaired: JSON repair; fixed: rule auto-fix; "
+        "fallback: template copy after the retries ran out",
+    )
+
+
+class Finding(BaseModel):
+    """A governance finding in one of the plan's texts or numbers."""
+
+    type: FindingType
+    where: str = Field(description="which text or check: brief, copy[0].body, retrieved[2], ...")
+    start: int | None = None
+    end: int | None = None
+    text: str = ""
+    severity: Literal["info", "warn", "block"] = "warn"
+    action: str = Field("", description="what was done: redacted, ignored instruction, ...")
+
+
+class Risk(BaseModel):
+    factor: str
+    severity: Literal["low", "medium", "high"]
+    signal: str = Field(description="the measured signal behind it")
+    mitigation: str
+
+
+class Confidence(BaseModel):
+    value: float = Field(ge=0, le=1)
+    rationale: str
+    signals: dict[str, float] = Field(
+        default_factory=dict, description="the measured inputs the value is computed from"
+    )
+
+
+class RiskAssessment(BaseModel):
+    high_risk_factors: list[Risk] = Field(default_factory=list)
+    mitigation: list[str] = Field(default_factory=list)
+
+
+class Reflection(BaseModel):
+    """The reflection record (phase, memory, frames, risks, confidence, threshold, bias)."""
+
+    phase: str = "reflection"
+    memory_reference: list[str] = Field(default_factory=list)
+    alternate_frames: list[str] = Field(default_factory=list)
+    risk_assessment: RiskAssessment = Field(default_factory=RiskAssessment)
+    confidence: Confidence
+    decision_threshold: str
+    bias_checkpoint: str
+    written_by: Literal["llm", "template"] = Field(
+        "template", description="who wrote the words; the numbers are always computed"
+    )
+
+
+class Decision(BaseModel):
+    action: DecisionAction
+    reason: str | None = None
+    changes: dict[str, Any] = Field(default_factory=dict)
+    by: str = Field("human", description="human, or the auto-approve policy")
+    at: datetime
+
+
+class Plan(BaseModel):
+    # `copy` in JSON; a different attribute name because BaseModel.copy exists.
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    thread_id: str
+    tenant: str
+    brief_text: str
+    brief: StructuredBrief
+    allocation: list[AllocationRow] = Field(default_factory=list)
+    expected_outcome: ExpectedOutcome | None = None
+    shadow_prices: dict[str, Any] = Field(default_factory=dict)
+    solver_status: str | None = None
+    experiment: dict[str, Any] | None = Field(None, description="ExperimentDesign as JSON")
+    copy_variants: list[CopyVariant] = Field(default_factory=list, alias="copy")
+    governance: list[Finding] = Field(default_factory=list)
+    reflection: Reflection | None = None
+    decision: Decision | None = None
+    status: Literal["draft", "approved", "rejected"] = "draft"
