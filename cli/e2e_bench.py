@@ -22,7 +22,7 @@ BRIEFS = (
     "Allocate $1.2M across Alpha and Beta to maximize incremental margin with ROAS >= 3, "
     "10% for experiments",
     "Spend $800k on Alpha to maximize incremental revenue, keep 5% for tests",
-    "Put $600,000 into Beta and Gamma Pharmacy for incremental margin, ROAS at least 2.5",
+    "Put $600,000 into Beta and Delta Home for incremental margin, ROAS at least 2.5",
     "Split 1.5 million dollars across Alpha, Beta and Delta Home to maximize profit, "
     "15% experiment reserve",
     "Allocate USD 900,000 across all our retailers to maximize return on ad spend",

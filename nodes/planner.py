@@ -170,6 +170,7 @@ def draft_plan(state: Any, brief: Any, tenant: str, thread_id: str) -> dict[str,
 @step("planner")
 def planner(state: Any, runtime: Any) -> Update:
     from tools.brief import BriefError
+    from tools.brief.llm import settled
     from tools.tenants import check_brand_access, tenant_brands
 
     ctx = context_of(runtime)
@@ -193,7 +194,8 @@ def planner(state: Any, runtime: Any) -> Update:
         retrieved = retrieve(ctx, tenant, brand, brief.resolved_retailers())
     except RMNError as err:
         return base | failed(err)
-    waiting = bool(brief.warnings)
+    # Disagreements the text settled stay on the brief as notes; only real doubts ask a human.
+    waiting = any(not settled(w) for w in brief.warnings)
     return base | {
         "brand_id": brand,
         "parsed": brief.model_dump(mode="json"),

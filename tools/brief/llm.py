@@ -296,6 +296,18 @@ def _fmt(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list | bool) or value is None else str(value)
 
 
+# Notes that leave no doubt about the brief: the model disagreed and the text (or the default
+# when the text is silent) decided, or the model was not used at all.
+_SETTLED = re.compile(
+    r"^\w+: the model read .*; kept .*$|; parsed by the rules alone$|; parsed by the rules$"
+)
+
+
+def settled(warning: str) -> bool:
+    """Whether a parse warning is a note the text already settled (no human needed)."""
+    return bool(_SETTLED.search(warning))
+
+
 def reconcile(model: dict[str, Any], parse: RuleParse) -> tuple[dict[str, Any], list[str]]:
     """The brief's fields from the model's answer and the rule parse, and a note for every
     field where they differ. The rule value wins wherever the text states the field; where it
