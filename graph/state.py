@@ -73,6 +73,9 @@ class State(InputState):
     plan: dict[str, Any] | None = None
     """The plan so far (`tools.plan.Plan` as JSON)."""
     copy_failures: list[str] = field(default_factory=list)
+    """Drafts creative dropped and why (the copy that went on is compliant)."""
+    copy_missing: list[str] = field(default_factory=list)
+    """Retailers left without compliant copy: these need a human."""
     creative_runs: int = 0
     governance_loops: int = 0
     rejected_copy: list[dict[str, Any]] = field(default_factory=list)

@@ -98,6 +98,7 @@ def creative(state: Any, runtime: Any) -> Update:
     return {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "copy_failures": failures,
+        "copy_missing": missing,
         "creative_runs": int(state_get(state, "creative_runs") or 0) + 1,
         "adapters": {f"creative/{v.retailer_id}": list(v.adapters) for v in fresh},
         "status": "copy_written",

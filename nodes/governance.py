@@ -96,7 +96,9 @@ def governance(state: Any, runtime: Any) -> Update:
     elif result.route == "human":
         flags.extend(result.reasons)
     if next_step == "reflection":
-        flags.extend(f"copy: {f}" for f in state_get(state, "copy_failures") or [])
+        # Dropped drafts were replaced by compliant copy; only a retailer left without any
+        # needs a human.
+        flags.extend(f"{r}: no compliant copy" for r in state_get(state, "copy_missing") or [])
         expected = plan.expected_outcome
         if expected is not None and expected.reserve > 0 and not plan.experiment:
             notes = "; ".join(state_get(state, "measurement_notes") or []) or "no design"

@@ -83,6 +83,7 @@ def optimizer(state: Any, runtime: Any) -> Update:
         "creative_runs": 0,
         "governance_loops": 0,
         "copy_failures": [],
+        "copy_missing": [],
         "rejected_copy": [],
         "flags": [],
         "review": None,

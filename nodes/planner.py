@@ -62,6 +62,7 @@ FRESH: dict[str, Any] = {
     "measurement_notes": [],
     "plan": None,
     "copy_failures": [],
+    "copy_missing": [],
     "creative_runs": 0,
     "governance_loops": 0,
     "rejected_copy": [],
