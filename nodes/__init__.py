@@ -156,6 +156,41 @@ def read_review(payload: Any, allowed: tuple[str, ...] = ACTIONS) -> ReviewActio
     return review
 
 
+def ask_review(
+    question: dict[str, Any],
+    parsed: dict[str, Any],
+    constraints: dict[str, Any],
+    *,
+    allowed: tuple[str, ...] = ACTIONS,
+    gtins: set[str] | None = None,
+) -> tuple[ReviewAction, dict[str, Any] | None, dict[str, Any] | None]:
+    """Interrupt with `question` until the answer is a valid review; an edit counts only once
+    its changes apply. Returns the review and, for an edit, the new brief and constraints."""
+    from langgraph.types import interrupt
+
+    problem: str | None = None
+    while True:
+        answer = interrupt(question | {"error": problem}, response_schema=review_schema(allowed))
+        try:
+            review = read_review(answer, allowed)
+            if review.action != "edit":
+                return review, None, None
+            new_parsed, new_constraints = apply_changes(
+                parsed, constraints, review.changes, gtins=gtins
+            )
+            return review, new_parsed, new_constraints
+        except RMNError as err:
+            problem = err.message
+
+
+def decision_entry(decision: Any, plan: Any) -> dict[str, Any]:
+    """One entry of the thread's `decisions`: the decision and the plan it judged."""
+    return {
+        "decision": decision.model_dump(mode="json"),
+        "plan": plan.model_dump(mode="json", by_alias=True),
+    }
+
+
 # --------------------------------------------------------------------------- edits
 
 CONSTRAINT_FIELDS: tuple[str, ...] = ("retailer_caps", "excluded_skus", "min_spend_fraction")

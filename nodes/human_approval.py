@@ -10,21 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.types import interrupt
-
 from graph.context import Context
 from nodes import (
     Update,
-    apply_changes,
+    ask_review,
     context_of,
+    decision_entry,
     now,
-    read_review,
-    review_schema,
     state_get,
     step,
 )
 from nodes.optimizer import replan_target, replanned_query
-from tools.errors import RMNError
 
 TOP_LINES = 10
 AUTO_APPROVER = "auto-approve policy"
@@ -132,13 +128,6 @@ def summary(plan: Any, state: Any, ctx: Context) -> dict[str, Any]:
     }
 
 
-def _entry(decision: Any, plan: Any) -> dict[str, Any]:
-    return {
-        "decision": decision.model_dump(mode="json"),
-        "plan": plan.model_dump(mode="json", by_alias=True),
-    }
-
-
 @step("human_approval")
 def human_approval(state: Any, runtime: Any) -> Update:
     from tools.pipeline import CurveSummary, known_gtins
@@ -152,24 +141,14 @@ def human_approval(state: Any, runtime: Any) -> Update:
         return {
             "status": "approved",
             "next_step": "finalize",
-            "decisions": [_entry(decision, plan)],
+            "decisions": [decision_entry(decision, plan)],
         }
     parsed = state_get(state, "parsed")
     constraints = state_get(state, "constraints") or {}
-    shown = summary(plan, state, ctx)
-    problem: str | None = None
-    while True:
-        answer = interrupt(shown | {"error": problem}, response_schema=review_schema())
-        try:
-            review = read_review(answer)
-            if review.action == "edit":
-                gtins = known_gtins(CurveSummary.model_validate(state_get(state, "curves")))
-                new_parsed, new_constraints = apply_changes(
-                    parsed, constraints, review.changes, gtins=gtins
-                )
-            break
-        except RMNError as err:
-            problem = err.message
+    gtins = known_gtins(CurveSummary.model_validate(state_get(state, "curves")))
+    review, new_parsed, new_constraints = ask_review(
+        summary(plan, state, ctx), parsed, constraints, gtins=gtins
+    )
     decision = Decision(
         action=review.action, reason=review.reason, changes=review.changes, at=now()
     )
@@ -177,7 +156,7 @@ def human_approval(state: Any, runtime: Any) -> Update:
         return {
             "status": "approved" if review.action == "approve" else "rejected",
             "next_step": "finalize",
-            "decisions": [_entry(decision, plan)],
+            "decisions": [decision_entry(decision, plan)],
         }
     return {
         "parsed": new_parsed,
@@ -185,5 +164,5 @@ def human_approval(state: Any, runtime: Any) -> Update:
         "query_plan": replanned_query(state, new_parsed),
         "status": "replanning",
         "next_step": replan_target(parsed, new_parsed, state_get(state, "curves")),
-        "decisions": [_entry(decision, plan)],
+        "decisions": [decision_entry(decision, plan)],
     }

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.types import interrupt
-
 from nodes import (
     Update,
-    apply_changes,
+    ask_review,
+    decision_entry,
     now,
-    read_review,
-    review_schema,
     state_get,
     step,
 )
-from tools.errors import RMNError
 
 
 def replan_target(old_parsed: dict[str, Any], new_parsed: dict[str, Any], curves: Any) -> str:
@@ -118,48 +114,30 @@ def relax_constraints(state: Any, runtime: Any) -> Update:
     constraints = state_get(state, "constraints") or {}
     diagnosis = state_get(state, "diagnosis") or {}
     gtins = known_gtins(CurveSummary.model_validate(state_get(state, "curves")))
-    problem: str | None = None
-    while True:
-        answer = interrupt(
-            {
-                "kind": "infeasible",
-                "thread_id": state_get(state, "thread_id"),
-                "tenant": state_get(state, "tenant"),
-                "message": diagnosis.get("message"),
-                "diagnosis": diagnosis,
-                "suggestions": diagnosis.get("suggestions", []),
-                "brief": {k: parsed[k] for k in parsed if k not in ("warnings", "parsed_by")},
-                "constraints": constraints,
-                "actions": {
-                    "edit": "relax a constraint, e.g. {'action': 'edit', 'changes': "
-                    "{'roas_floor': 2.0}}",
-                    "reject": "stop, with a reason",
-                },
-                "error": problem,
-            },
-            response_schema=review_schema(("edit", "reject")),
-        )
-        try:
-            review = read_review(answer, ("edit", "reject"))
-            if review.action == "edit":
-                new_parsed, new_constraints = apply_changes(
-                    parsed, constraints, review.changes, gtins=gtins
-                )
-            break
-        except RMNError as err:
-            problem = err.message
+    question = {
+        "kind": "infeasible",
+        "thread_id": state_get(state, "thread_id"),
+        "tenant": state_get(state, "tenant"),
+        "message": diagnosis.get("message"),
+        "diagnosis": diagnosis,
+        "suggestions": diagnosis.get("suggestions", []),
+        "brief": {k: parsed[k] for k in parsed if k not in ("warnings", "parsed_by")},
+        "constraints": constraints,
+        "actions": {
+            "edit": "relax a constraint, e.g. {'action': 'edit', 'changes': {'roas_floor': 2.0}}",
+            "reject": "stop, with a reason",
+        },
+    }
+    review, new_parsed, new_constraints = ask_review(
+        question, parsed, constraints, allowed=("edit", "reject"), gtins=gtins
+    )
     if review.action == "reject":
         plan = Plan.model_validate(state_get(state, "plan"))
         decision = Decision(action="reject", reason=review.reason, at=now())
         return {
             "status": "rejected",
             "next_step": "finalize",
-            "decisions": [
-                {
-                    "decision": decision.model_dump(mode="json"),
-                    "plan": plan.model_dump(mode="json", by_alias=True),
-                }
-            ],
+            "decisions": [decision_entry(decision, plan)],
         }
     return {
         "parsed": new_parsed,

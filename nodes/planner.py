@@ -11,18 +11,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from langgraph.types import interrupt
-
 from graph.context import Context
 from graph.llm import bind_for_node, chat_model
 from nodes import (
     Update,
-    apply_changes,
+    ask_review,
     context_of,
+    decision_entry,
     failed,
     now,
-    read_review,
-    review_schema,
     state_get,
     step,
 )
@@ -218,47 +215,29 @@ def confirm_brief(state: Any, runtime: Any) -> Update:
     ctx = context_of(runtime)
     parsed = state_get(state, "parsed")
     brief = StructuredBrief.model_validate(parsed)
-    problem: str | None = None
-    while True:
-        answer = interrupt(
-            {
-                "kind": "confirm_brief",
-                "thread_id": state_get(state, "thread_id"),
-                "tenant": state_get(state, "tenant"),
-                "brief": brief.fields(),
-                "parsed_by": brief.parsed_by,
-                "warnings": brief.warnings,
-                "actions": {
-                    "approve": "plan the brief as read",
-                    "edit": "correct fields, e.g. {'action': 'edit', 'changes': "
-                    "{'roas_floor': 3.0}}",
-                    "reject": "stop, with a reason",
-                },
-                "error": problem,
-            },
-            response_schema=review_schema(),
-        )
-        try:
-            review = read_review(answer)
-            if review.action == "edit":
-                new_parsed, constraints = apply_changes(
-                    parsed, state_get(state, "constraints") or {}, review.changes
-                )
-            break
-        except RMNError as err:
-            problem = err.message
+    question = {
+        "kind": "confirm_brief",
+        "thread_id": state_get(state, "thread_id"),
+        "tenant": state_get(state, "tenant"),
+        "brief": brief.fields(),
+        "parsed_by": brief.parsed_by,
+        "warnings": brief.warnings,
+        "actions": {
+            "approve": "plan the brief as read",
+            "edit": "correct fields, e.g. {'action': 'edit', 'changes': {'roas_floor': 3.0}}",
+            "reject": "stop, with a reason",
+        },
+    }
+    review, new_parsed, constraints = ask_review(
+        question, parsed, state_get(state, "constraints") or {}
+    )
     if review.action == "reject":
         decision = Decision(action="reject", reason=review.reason, at=now())
         plan = Plan.model_validate(state_get(state, "plan"))
         return {
             "status": "rejected",
             "next_step": "finalize",
-            "decisions": [
-                {
-                    "decision": decision.model_dump(mode="json"),
-                    "plan": plan.model_dump(mode="json", by_alias=True),
-                }
-            ],
+            "decisions": [decision_entry(decision, plan)],
         }
     if review.action == "approve":
         return {"status": "planned", "next_step": "clean_room"}
