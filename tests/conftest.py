@@ -1,4 +1,5 @@
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,15 @@ def rag_index(rag_cache: Path):  # type: ignore[no-untyped-def]
     index = get_index(corpus_dir(), rag_cache, progress=False)
     index.ensure()
     return index
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """For modules on the tiny model: its ops take microseconds, and OpenMP hand-offs between
+    threads on a shared machine cost milliseconds each, so one thread is faster and steadier."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,11 +3,9 @@ through the constrained decoder, refusals, and LangChain batching over the share
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 import pytest
-import torch
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, Field, field_validator
 
@@ -16,13 +14,7 @@ from adapters.registry import AdapterAccessError, AdapterNotFoundError, AdapterS
 from adapters.structured import StructuredOutputError
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_standard_adapters
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

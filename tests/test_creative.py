@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from adapters.chat_model import RMNChatModel
 from adapters.registry import AdapterAccessError
@@ -31,13 +29,7 @@ from tools.plan import CopyVariant
 from tools.policy import UnsupportedPlacementError
 from tools.world.catalog import BRANDS, RETAILERS
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def review(copy: AdCopy, request: CopyRequest, placement: str, category: str) -> list[str]:

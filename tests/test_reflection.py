@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from adapters.chat_model import RMNChatModel
 from adapters.runtime import Generation
@@ -29,13 +27,7 @@ from tools.reflection import (
     usable_words,
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_plan(floor: float | None = 2.0, caps: dict[str, float] | None = None) -> Plan:
