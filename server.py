@@ -1725,7 +1725,7 @@ def validate_brief_input(tenant: str, value: dict[str, Any]) -> dict[str, Any]:
     (a budget, known retailers), and a brand the tenant owns (its only one when none is given)."""
     from tools.brief import rule_parse
     from tools.errors import UnknownRetailerError
-    from tools.tenants import check_brand_access, tenant_brands
+    from tools.policy.ownership import check_brand_access, tenant_brands
 
     brief = value.get("brief")
     if not isinstance(brief, str) or not brief.strip():

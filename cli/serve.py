@@ -171,7 +171,7 @@ def bench_server(
     the approval interrupt, and errors (target: none, and no plan lost)."""
     with user_errors(as_json):
         ensure_project_importable()
-        from tools.server_bench import run_server_bench
+        from cli.server_bench import run_server_bench
 
         result = run_server_bench(
             clients=clients,

@@ -43,7 +43,7 @@ def _build(ctx: Context) -> RMNChatModel:
     from adapters.chat_model import RMNChatModel
 
     if ctx.model == "smollm2":
-        from tools.brief.llm import shared_runtime
+        from adapters.shared import shared_runtime
 
         runtime = shared_runtime()
     else:

@@ -35,9 +35,9 @@ def decisions_path(data_dir: Path) -> Path:
 
 @step("finalize")
 def finalize(state: Any, runtime: Any) -> Update:
-    from tools.decisions import DecisionStore
     from tools.plan import Decision, Plan
-    from tools.report import write_report
+    from tools.plan.decisions import DecisionStore
+    from tools.plan.report import write_report
 
     ctx = context_of(runtime)
     entries = state_get(state, "decisions") or []

@@ -169,7 +169,7 @@ def draft_plan(state: Any, brief: Any, tenant: str, thread_id: str) -> dict[str,
 def planner(state: Any, runtime: Any) -> Update:
     from tools.brief import BriefError
     from tools.brief.llm import settled
-    from tools.tenants import check_brand_access, tenant_brands
+    from tools.policy.ownership import check_brand_access, tenant_brands
 
     ctx = context_of(runtime)
     tenant = ctx.tenant

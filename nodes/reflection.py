@@ -1,6 +1,6 @@
 """reflection: the reflection record of the plan. Its confidence is computed from measured
 signals (curve uncertainty, data coverage, constraint slack, governance flags); the model, under
-the brand and planning adapters, writes only the words (`tools.reflection`). Memory references
+the brand and planning adapters, writes only the words (`tools.plan.reflection`). Memory references
 come from the tenant's own past decisions."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from nodes.human_approval import auto_approval
 
 @step("reflection")
 def reflection(state: Any, runtime: Any) -> Update:
-    from tools.decisions import DecisionStore
     from tools.plan import Plan
-    from tools.reflection import REFLECTION_TASK, reflect, signals_from
+    from tools.plan.decisions import DecisionStore
+    from tools.plan.reflection import REFLECTION_TASK, reflect, signals_from
 
     ctx = context_of(runtime)
     plan = Plan.model_validate(state_get(state, "plan"))

@@ -31,13 +31,13 @@ def main(config_path: str, mode: str) -> int:
 
     cfg = json.loads(Path(config_path).read_text())
     if cfg.get("die_in_finalize"):
-        import tools.decisions
+        import tools.plan.decisions
 
         def die(*args: Any, **kwargs: Any) -> bool:
             os.kill(os.getpid(), signal.SIGKILL)
             return False
 
-        tools.decisions.DecisionStore.record = die  # type: ignore[method-assign]
+        tools.plan.decisions.DecisionStore.record = die  # type: ignore[method-assign]
     context = Context(**cfg["context"])
     app = build_graph(data_dir=Path(cfg["context"]["data_dir"]))
     config = run_config(cfg["thread_id"], context.tenant)

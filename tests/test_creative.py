@@ -13,7 +13,6 @@ from adapters.chat_model import RMNChatModel
 from adapters.registry import AdapterAccessError
 from adapters.runtime import Generation, Request
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
-from adapters.training.compliance import AdCopy, brand_guide, capitalization_ok, retailer_policy
 from tools.creative import (
     CopyRequest,
     CreativeError,
@@ -27,6 +26,7 @@ from tools.creative import (
 from tools.errors import UnknownRetailerError
 from tools.plan import CopyVariant
 from tools.policy import UnsupportedPlacementError
+from tools.policy.compliance import AdCopy, brand_guide, capitalization_ok, retailer_policy
 from tools.world.catalog import BRANDS, RETAILERS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

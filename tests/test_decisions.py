@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tools.brief.schema import StructuredBrief
-from tools.decisions import DecisionStore, DecisionStoreError, plan_revision
 from tools.errors import AccessDeniedError
 from tools.plan import AllocationRow, Decision, ExpectedOutcome, Interval, Plan
+from tools.plan.decisions import DecisionStore, DecisionStoreError, plan_revision
 
 WHEN = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -105,7 +105,7 @@ def test_records_from_many_threads_and_processes_land_once(tmp_path: Path) -> No
     assert sorted(results) == [False] * 7 + [True]
     code = (
         "import sys; from pathlib import Path; from datetime import datetime, UTC;"
-        "from tools.decisions import DecisionStore; from tools.plan import Plan, Decision;"
+        "from tools.plan.decisions import DecisionStore; from tools.plan import Plan, Decision;"
         "plan = Plan.model_validate_json(sys.stdin.read());"
         "d = Decision(action='reject', reason='too much on beta',"
         " at=datetime(2025, 3, 1, tzinfo=UTC));"

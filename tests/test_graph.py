@@ -142,7 +142,7 @@ def test_full_path_streams_every_node_and_stops_for_review(approved: dict[str, A
 def test_approval_writes_the_report_and_the_decision_once(
     approved: dict[str, Any], market: Path
 ) -> None:
-    from tools.decisions import DecisionStore  # noqa: F401 (the store the plan is recorded in)
+    from tools.plan.decisions import DecisionStore  # noqa: F401 (the store the plan is recorded in)
 
     out = approved["out"]
     plan = out["plan"]
@@ -309,7 +309,7 @@ def test_a_new_brief_on_a_thread_starts_the_plan_over(app: Any, market: Path) ->
     out = resume(app, config, context, {"action": "reject", "reason": "second thoughts"})
     assert [d["decision"]["action"] for d in out["decisions"]] == ["approve", "reject"]
     assert out["plan"]["status"] == "rejected"
-    from tools.decisions import DecisionStore
+    from tools.plan.decisions import DecisionStore
 
     rows = [r for r in DecisionStore(decisions_path(market)).list("acme")
             if r.thread_id == out["thread_id"]]  # fmt: skip
@@ -465,7 +465,7 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[int, lis
 def test_a_killed_run_resumes_to_the_same_plan_with_side_effects_once(
     market: Path, tmp_path: Path
 ) -> None:
-    from tools.decisions import DecisionStore  # noqa: F401
+    from tools.plan.decisions import DecisionStore  # noqa: F401
 
     context = ctx(market)
     thread_id = f"kill-{uuid.uuid4().hex[:8]}"

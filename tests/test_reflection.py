@@ -15,7 +15,7 @@ from adapters.runtime import Generation
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
 from tools.brief.schema import StructuredBrief
 from tools.plan import AllocationRow, ExpectedOutcome, Interval, Plan
-from tools.reflection import (
+from tools.plan.reflection import (
     ReflectionError,
     ReflectionSignals,
     ReflectionWords,

@@ -23,7 +23,7 @@ from tools.plan import (
     Risk,
     RiskAssessment,
 )
-from tools.report import ReportError, curves_chart, render_markdown, write_report
+from tools.plan.report import ReportError, curves_chart, render_markdown, write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

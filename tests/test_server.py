@@ -40,15 +40,14 @@ from server import (
 )
 from tools.brief import BriefError
 from tools.errors import AccessDeniedError, UnknownBrandError, UnknownRetailerError
+from tools.policy.ownership import check_brand_access, tenant_brands
 from tools.tenants import (
     KeyConfigError,
     KeyRing,
     RateLimiter,
     add_key,
-    check_brand_access,
     hash_key,
     read_keys_file,
-    tenant_brands,
 )
 
 ACME_KEY = "test-key-acme-0123456789"
@@ -826,7 +825,7 @@ def test_wait_sends_heartbeats_while_a_run_is_long(
 
 
 def test_bench_counts_plans_latencies_and_errors(url: str) -> None:
-    from tools.server_bench import BenchConfigError, drive, percentile, run_server_bench
+    from cli.server_bench import BenchConfigError, drive, percentile, run_server_bench
 
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0

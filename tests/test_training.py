@@ -14,19 +14,19 @@ from adapters.base import BASE_MODEL_ID, base_fingerprint
 from adapters.prompts import system_message
 from adapters.registry import KINDS, AdapterMetadata, AdapterRegistry, adapters_root
 from adapters.testing import TINY_BASE_MODEL, tiny_fingerprint
-from adapters.training.compliance import (
-    AdCopy,
-    brand_guide,
-    check_copy,
-    check_output,
-    retailer_policy,
-)
 from adapters.training.datasets import AdapterDataset, build_dataset, split_sources
 from adapters.training.evaluate import PRIMARY_METRIC, evaluate_adapter, normalize_answer
 from adapters.training.models import TINY, cuda_available, tiny_base
 from adapters.training.policy_qa import policy_facts, section_text
 from adapters.training.sft import TrainOptions, train_sft
 from tools.policy import load_brand_guide, load_retailer_policy
+from tools.policy.compliance import (
+    AdCopy,
+    brand_guide,
+    check_copy,
+    check_output,
+    retailer_policy,
+)
 
 runner = CliRunner()
 ADAPTERS = [("retailer", "gamma"), ("task", "creative"), ("brand", "acme"), ("task", "planning")]

@@ -25,15 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.prompts import schema_instruction
 from adapters.registry import KINDS, AdapterSet, Kind
-from adapters.training.compliance import (
-    AdCopy,
-    brand_guide,
-    capitalization_ok,
-    check_copy,
-    is_acronym,
-    required_disclaimers,
-    retailer_policy,
-)
 from adapters.training.copywriter import (
     BENEFITS,
     CALLS_TO_ACTION,
@@ -44,6 +35,15 @@ from adapters.training.datasets import creative_request
 from tools.errors import RMNError
 from tools.plan import CopyVariant
 from tools.policy import BrandGuide, RetailerPolicy
+from tools.policy.compliance import (
+    AdCopy,
+    brand_guide,
+    capitalization_ok,
+    check_copy,
+    is_acronym,
+    required_disclaimers,
+    retailer_policy,
+)
 from tools.world.catalog import BRANDS, CATEGORIES, RETAILERS
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ import random
 import re
 from dataclasses import dataclass
 
-from adapters.training.compliance import TITLE_SMALL_WORDS, AdCopy, is_acronym
 from tools.policy import BrandGuide, Capitalization, RetailerPolicy
 from tools.policy.categories import POLICY_CATEGORY
+from tools.policy.compliance import TITLE_SMALL_WORDS, AdCopy, is_acronym
 from tools.world.catalog import BRANDS, CATEGORIES, RETAILERS
 
 PLACEMENT_LABELS: dict[str, str] = {

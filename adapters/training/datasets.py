@@ -22,13 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from adapters.prompts import chat_messages, schema_instruction
-from adapters.training.compliance import (
-    AdCopy,
-    brand_guide,
-    check_copy,
-    required_disclaimers,
-    retailer_policy,
-)
 from adapters.training.copywriter import (
     OFFERS,
     PLACEMENT_LABELS,
@@ -47,6 +40,13 @@ from tools.policy import (
     list_brands,
     list_retailers,
     load_retailer_policy,
+)
+from tools.policy.compliance import (
+    AdCopy,
+    brand_guide,
+    check_copy,
+    required_disclaimers,
+    retailer_policy,
 )
 from tools.world.catalog import BRANDS
 

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.registry import AdapterMetadata, adapters_root
 from adapters.training.artifacts import update_eval
-from adapters.training.compliance import (
+from adapters.training.datasets import Example, build_dataset
+from adapters.training.models import BaseModelSpec, base_for_adapter, generate, quiet_libraries
+from tools.errors import RMNError
+from tools.policy.compliance import (
     brand_guide,
     check_output,
     parse_json_object,
     retailer_policy,
 )
-from adapters.training.datasets import Example, build_dataset
-from adapters.training.models import BaseModelSpec, base_for_adapter, generate, quiet_libraries
-from tools.errors import RMNError
 
 if TYPE_CHECKING:
     import torch

@@ -17,12 +17,12 @@ import math
 import re
 from collections.abc import Callable
 from datetime import date
-from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.prompts import chat_messages, schema_instruction, system_message
+from adapters.shared import shared_runtime
 from tools.brief.rules import RuleParse, rule_parse
 from tools.brief.schema import (
     BRIEF_FIELDS,
@@ -413,14 +413,6 @@ def runtime_generate_json(
         return out.parsed if isinstance(out.parsed, dict) else None
 
     return generate
-
-
-@lru_cache(maxsize=1)
-def shared_runtime() -> Any:
-    """The process's runtime on the real base model (loaded on first use)."""
-    from adapters.runtime import Runtime
-
-    return Runtime.load()
 
 
 def model_available() -> tuple[bool, str]:

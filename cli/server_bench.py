@@ -4,7 +4,7 @@ confirmation, answered "approve") -> approval interrupt -> approve -> final; the
 throughput, the latency from the request to the approval interrupt, and every plan that did not
 end approved (an error) or did not end before the deadline (lost).
 
-    from tools.server_bench import run_server_bench
+    from cli.server_bench import run_server_bench
     run_server_bench(clients=20, runs=40, model="tiny")
 """
 
