@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint bench clean-data
+.PHONY: install demo test test-fast lint bench clean-data
 
 install: $(STAMP)
 
@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/rmn demo
 
+# Unit and integration tests (the real model, the real server, subprocesses, a browser).
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests/unit tests/integration
+
+# Unit tests only: no model, no server, no subprocess (a few minutes).
+test-fast: install
+	$(PY) -m pytest -q tests/unit
 
 lint: install
 	$(VENV)/bin/ruff check .

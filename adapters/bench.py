@@ -20,12 +20,17 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, Field
 
+from adapters.base import base_fingerprint, load_base_model, quiet_progress
+from adapters.composition import merged_copy, quiet_libraries
+from adapters.decoding import cpu_has_fast_bf16
 from adapters.registry import AdapterRegistry, AdapterSet
-from adapters.runtime import Runtime, merged_copy, quiet_libraries, quiet_progress
+from adapters.runtime import Runtime
+from adapters.testing import write_standard_adapters
 
 TRIPLES = [
     AdapterSet("alpha", "acme", "planning"),
@@ -68,8 +73,6 @@ def run_llm_bench(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """All figures in one dict (see the module docstring); `log` gets one line per stage."""
-    from adapters.base import base_fingerprint, load_base_model
-
     began = time.perf_counter()
 
     def stage(name: str) -> None:
@@ -82,7 +85,7 @@ def run_llm_bench(
         "new_tokens": new_tokens,
         "rounds": rounds,
         "threads": torch.get_num_threads(),
-        "cpu_bf16": "avx512_bf16" in _cpu_flags() or "amx_bf16" in _cpu_flags(),
+        "cpu_bf16": cpu_has_fast_bf16(),
     }
     if cold:
         stage("cold load from the GGUF in a fresh process")
@@ -157,8 +160,6 @@ def _adapters(tmp: Path, model: Any, fingerprint: str) -> tuple[AdapterRegistry,
     """The installed adapters when every one the benchmark triples name is there for this
     base; else random ones shaped like the installed adapters (rank, target modules), or r=16
     on every linear layer when none is installed."""
-    from adapters.testing import write_standard_adapters
-
     installed = [
         e for e in AdapterRegistry().entries() if e.metadata.base_fingerprint == fingerprint
     ]
@@ -467,9 +468,6 @@ def _batched(rt: Runtime, n: int, rounds: int) -> dict[str, Any]:
 
 def _structured(rt: Runtime) -> dict[str, Any]:
     """One constrained call end to end on the production path (merged, cached triple)."""
-    from typing import Literal
-
-    from pydantic import BaseModel, Field
 
     class Pick(BaseModel):
         retailer: Literal["alpha", "beta", "gamma", "delta"]
@@ -515,10 +513,3 @@ def _targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[key] = {"value": value, "target": f"{op} {target}", "met": met}
     out["production_path"] = {"value": best}
     return out
-
-
-def _cpu_flags() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""

@@ -10,15 +10,26 @@ Every bound copy shares the one runtime (one base model, one adapter cache); bin
 `with_structured_output` decodes under the schema's grammar (see `adapters.structured`), so the
 answer is schema-valid JSON; when validation still fails after the repair turn it raises
 `StructuredOutputError` (or, with `include_raw=True`, returns it as `parsing_error`) so the node
-can switch to its rule-based path.
+can switch to its rule-based path. Given a `SentenceGrammar` it returns plain sentences whose
+numbers and citations the grammar allowed.
+
+Several calls with different adapters, grammars and seeds in one batch (what ad copy needs):
+
+    answers = generate_many([ChatCall(writer_alpha, msgs_1, schema, seed=1), ...])
+    generation_of(answers[0]).parsed
+
+Each call is its own LangChain run (a child of the node's run when called inside one), tagged
+`adapter:<kind>/<id>` for each adapter it ran with, so LangSmith shows which adapters wrote
+what; the calls still decode as one batch on the shared runtime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -27,13 +38,16 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
 )
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.outputs import ChatGeneration, ChatResult, LLMResult
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, ensure_config
 from pydantic import ConfigDict, Field
 
+from adapters.generation import Generation
 from adapters.registry import AdapterSet
 from adapters.structured import OutputSchema, SchemaLike, StructuredOutputError
 from tools.errors import RMNError
+
+ADAPTER_TAG = "adapter:"
 
 
 class UnsupportedMessageError(RMNError):
@@ -50,6 +64,8 @@ class RMNChatModel(BaseChatModel):
     adapters: AdapterSet = Field(default_factory=AdapterSet)
     tenant: str | None = None
     max_new_tokens: int = 256
+    temperature: float = 0.0  # 0: greedy
+    seed: int | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -62,6 +78,8 @@ class RMNChatModel(BaseChatModel):
             "adapters": str(self.adapters),
             "tenant": self.tenant,
             "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
         }
 
     def bind_adapters(
@@ -72,12 +90,15 @@ class RMNChatModel(BaseChatModel):
         tenant: str | None = None,
         max_new_tokens: int | None = None,
     ) -> RMNChatModel:
-        """A copy bound to these adapters and tenant (replacing any earlier binding). The
-        adapters are checked now (existence, base model, tenant access), so a node built with
-        a forbidden or missing adapter fails when the graph is built, not mid-run."""
+        """A copy bound to these adapters and tenant (replacing any earlier binding), tagged
+        `adapter:<kind>/<id>` for each (its runs carry the tags). The adapters are checked now
+        (existence, base model, tenant access), so a node built with a forbidden or missing
+        adapter fails when the graph is built, not mid-run."""
         adapters = AdapterSet(retailer=retailer, brand=brand, task=task)
         self.runtime.registry.resolve(adapters, tenant, self.runtime.base_fingerprint)
-        update: dict[str, Any] = {"adapters": adapters, "tenant": tenant}
+        tags = [t for t in self.tags or [] if not t.startswith(ADAPTER_TAG)]
+        tags += [f"{ADAPTER_TAG}{name}" for name in adapters.names]
+        update: dict[str, Any] = {"adapters": adapters, "tenant": tenant, "tags": tags}
         if max_new_tokens is not None:
             update["max_new_tokens"] = max_new_tokens
         return self.model_copy(update=update)
@@ -89,23 +110,34 @@ class RMNChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        schema = kwargs.get("json_schema")
-        gen = self.runtime.generate(
+        gen = self.runtime.generate_many([self._request(messages, kwargs)])[0]
+        message = self._message(gen, kwargs.get("json_schema") is not None, stop)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _request(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Any:
+        """The runtime request for one call of this bound model (kwargs override fields)."""
+        from adapters.runtime import Request  # imports torch: only once a model runs
+
+        return Request(
             [_to_dict(m) for m in messages],
             self.adapters,
             self.tenant,
-            max_new_tokens=int(kwargs.get("max_new_tokens", self.max_new_tokens)),
-            json_schema=schema,
+            int(kwargs.get("max_new_tokens", self.max_new_tokens)),
+            kwargs.get("json_schema"),
+            temperature=float(kwargs.get("temperature", self.temperature)),
+            seed=kwargs.get("seed", self.seed),
         )
+
+    def _message(
+        self, gen: Generation, structured: bool, stop: list[str] | None = None
+    ) -> AIMessage:
         text = gen.text
-        if stop and schema is None:
+        if stop and not structured:
             cuts = [text.find(s) for s in stop if s and s in text]
             text = text[: min(cuts)] if cuts else text
         metadata = {"model_name": self.runtime.model_name, "tenant": self.tenant, **gen.metadata()}
-        extra: dict[str, Any] = {}
-        if schema is not None:
-            extra["parsed"] = gen.parsed
-        message = AIMessage(
+        extra: dict[str, Any] = {"parsed": gen.parsed} if structured else {}
+        return AIMessage(
             content=text,
             additional_kwargs=extra,
             response_metadata=metadata,
@@ -115,7 +147,6 @@ class RMNChatModel(BaseChatModel):
                 "total_tokens": gen.prompt_tokens + gen.tokens,
             },
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def with_structured_output(
         self,
@@ -124,9 +155,10 @@ class RMNChatModel(BaseChatModel):
         include_raw: bool = False,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
-        """A runnable returning `schema` instances (a pydantic class) or dicts (a JSON-schema
-        dict), decoded under the schema's grammar. Fallbacks raise `StructuredOutputError`;
-        with `include_raw=True` the result is {"raw", "parsed", "parsing_error"} instead."""
+        """A runnable returning `schema` instances (a pydantic class), dicts (a JSON-schema
+        dict) or text (a `SentenceGrammar`), decoded under the schema's grammar. Fallbacks
+        raise `StructuredOutputError`; with `include_raw=True` the result is {"raw", "parsed",
+        "parsing_error"} instead."""
         if kwargs:
             raise UnsupportedMessageError(
                 f"with_structured_output takes no options besides include_raw: {sorted(kwargs)}"
@@ -153,6 +185,92 @@ class RMNChatModel(BaseChatModel):
                 return {"raw": message, "parsed": None, "parsing_error": err}
 
         return bound | RunnableLambda(parse_raw)
+
+
+@dataclass
+class ChatCall:
+    """One call of a `generate_many` batch: a bound model, its input, and what it decodes under
+    (`schema`: a pydantic class, a JSON-schema dict or a `SentenceGrammar`; None: free text).
+    `max_new_tokens`, `temperature` and `seed` override the model's own."""
+
+    model: RMNChatModel
+    input: LanguageModelInput
+    schema: SchemaLike | None = None
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.schema is not None:
+            out["json_schema"] = self.schema
+        for name in ("max_new_tokens", "temperature", "seed"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+def generate_many(
+    calls: Sequence[ChatCall], config: RunnableConfig | None = None
+) -> list[AIMessage]:
+    """Every call's answer, in order, decoded as one batch on the models' shared runtime (rows
+    of one adapter set share a decode). Each call is reported to LangChain's callbacks as its
+    own chat-model run, with its bound model's tags (adapters, node, tenant) and the config's
+    (inside a graph node, the node's run is the parent). A structured answer is in
+    `additional_kwargs["parsed"]`; `generation_of` turns an answer back into a `Generation`."""
+    if not calls:
+        return []
+    runtime = calls[0].model.runtime
+    if any(c.model.runtime is not runtime for c in calls):
+        raise UnsupportedMessageError("the calls of one batch must share one runtime")
+    config = ensure_config(config)
+    requests = []
+    managers: list[CallbackManagerForLLMRun] = []
+    for call in calls:
+        model, kwargs = call.model, call.kwargs()
+        messages = model._convert_input(call.input).to_messages()
+        requests.append(model._request(messages, kwargs))  # checks the messages first
+        manager = CallbackManager.configure(
+            config.get("callbacks"),
+            model.callbacks,
+            model.verbose,
+            config.get("tags"),
+            model.tags,
+            config.get("metadata"),
+            model.metadata,
+        )
+        managers += manager.on_chat_model_start(
+            model._serialized,
+            [messages],
+            invocation_params=model._get_invocation_params(**kwargs),
+            options={"batch": len(calls)},
+            batch_size=len(calls),
+        )
+    try:
+        gens = runtime.generate_many(requests)
+    except BaseException as err:
+        for run in managers:
+            run.on_llm_error(err)
+        raise
+    answers = []
+    for call, run, gen in zip(calls, managers, gens, strict=True):
+        message = call.model._message(gen, call.schema is not None)
+        run.on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]))
+        answers.append(message)
+    return answers
+
+
+def generation_of(message: AIMessage) -> Generation:
+    """A chat answer as the runtime's `Generation` (text, parsed answer, adapters, repair and
+    fallback flags, tokens, seconds)."""
+    meta = message.response_metadata
+    fields = Generation.__dataclass_fields__
+    known = {k: v for k, v in meta.items() if k in fields and k not in ("text", "parsed")}
+    return Generation(
+        text=str(message.content),
+        parsed=message.additional_kwargs.get("parsed"),
+        **known,
+    )
 
 
 def _to_dict(message: BaseMessage) -> dict[str, str]:

@@ -4,6 +4,12 @@ SmolLM2's chat template injects its own default system prompt ("You are a helpfu
 named SmolLM ...") when a conversation has none. An adapter trained under one system message and
 served under another sees a prompt it never learned from, so both sides take the system message
 from here: training builds its examples with `chat_messages`, serving with `with_system`.
+
+Only what every task shares is here: the system messages (the runtime picks one by the active
+task adapter, and `adapters` sits below `tools`, so they cannot live with their tasks), the
+schema line, the repair turn and the message helpers. Each task's user turns live with the task:
+copy in `tools.creative.prompts`, policy questions in `tools.policy.prompts`, briefs in
+`tools.brief.prompts`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 Layout (the contract between adapter training and serving):
 
-    <root>/<kind>/<id>/adapter_config.json        PEFT files
+    <root>/<kind>/<id>/adapter_config.json        PEFT files of the current version
     <root>/<kind>/<id>/adapter_model.safetensors
     <root>/<kind>/<id>/metadata.json              `AdapterMetadata`
+    <root>/<kind>/<id>/versions.json              versions (`adapters.versions`): current,
+    <root>/<kind>/<id>/versions/<vN>/             candidates and the ones it replaced
 
 `kind` is one of retailer | brand | task. `<root>` is the repository's `adapters/` folder unless
 `RMN_ADAPTERS_DIR` (or the `root` argument) says otherwise. A brand adapter carries its owner
@@ -24,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from adapters.versions import FIRST, current_version
 from tools.errors import AccessDeniedError, RMNError
 from tools.paths import PROJECT_ROOT
 
@@ -91,6 +94,7 @@ class AdapterMetadata(BaseModel):
     training: TrainingCard
     eval: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
+    version: str | None = Field(None, description="v1, v2, ...: see adapters.versions")
 
     @model_validator(mode="after")
     def _owner_matches_kind(self) -> AdapterMetadata:
@@ -167,6 +171,15 @@ class AdapterEntry:
         # PEFT keeps adapters in torch ModuleDicts, whose keys may not contain dots or slashes.
         return f"{self.metadata.kind}-{self.metadata.id}"
 
+    @property
+    def version(self) -> str:
+        """The version these files are (an adapter written before versions is "v1")."""
+        return self.metadata.version or current_version(self.path) or FIRST
+
+    @property
+    def versioned_name(self) -> str:
+        return f"{self.name}@{self.version}"
+
 
 def adapters_root() -> Path:
     """`RMN_ADAPTERS_DIR`, else the repository's `adapters/` folder."""
@@ -207,6 +220,13 @@ class AdapterRegistry:
     def invalid(self) -> dict[str, str]:
         """`kind/id` -> why the folder was rejected."""
         return {f"{k}/{i}": why for (k, i), why in self._invalid.items()}
+
+    def versioned_name(self, name: str) -> str:
+        """`kind/id` with the version being served (`kind/id@vN`); a name the registry does
+        not have comes back as it is."""
+        kind, _, adapter_id = name.partition("/")
+        entry = self._entries.get((kind, adapter_id))
+        return entry.versioned_name if entry is not None else name
 
     def get(self, kind: Kind, adapter_id: str) -> AdapterEntry:
         key = (kind, adapter_id)

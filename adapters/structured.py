@@ -9,17 +9,25 @@ second failure is reported as a fallback so the caller's rule-based path can tak
 
 Whitespace between JSON tokens is turned off: a small model otherwise spends tokens (or loops)
 on indentation, and compact JSON is fewer decode steps.
+
+Plain sentences have a grammar of their own (`SentenceGrammar`): words without digits, and where
+a number appears only one of the caller's number strings, written exactly as given, with each
+sentence ending on a citation marker `[1]`..`[n]` when passages were shown. A small model can
+then not invent a number or cite a passage it was not shown; the caller still verifies the text
+(`tools.plan.numbers`), so a grammar bug cannot ship an invented number either.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from adapters.generation import Generation
 from tools.errors import RMNError
 
 if TYPE_CHECKING:
@@ -27,9 +35,6 @@ if TYPE_CHECKING:
     from llguidance import LLMatcher, LLTokenizer
     from transformers import PreTrainedTokenizerBase
 
-    from adapters.runtime import Generation
-
-SchemaLike = type[BaseModel] | dict[str, Any]
 
 JSON_OPTIONS: dict[str, Any] = {"whitespace_flexible": False, "lenient": True}
 
@@ -56,6 +61,113 @@ class OutputInvalid(ValueError):
 
 
 @dataclass(frozen=True)
+class SentenceGrammar:
+    """Short plain sentences: words of letters (no digits), each number one of `numbers`
+    written exactly as given, each sentence ending with a citation marker `[1]`..`[citations]`
+    when there are passages to cite, `min_sentences`..`max_sentences` sentences of
+    `min_words`..`max_words` items (a word or a number) each. `banned_words` (e.g. spelled-out
+    numbers) are never a word, in any case. With `openings`, there is one sentence per opening
+    and sentence i starts with `openings[i]`, written by the caller (plain words and any of
+    `numbers`): they fix what each sentence is about and state its numbers, and the model
+    continues it. With `free_numbers=False` the model's own words carry no number at all (the
+    openings hold them). The answer parses to its text."""
+
+    numbers: tuple[str, ...] = ()
+    citations: int = 0
+    min_sentences: int = 1
+    max_sentences: int = 2
+    min_words: int = 5
+    max_words: int = 24
+    banned_words: frozenset[str] = frozenset()
+    openings: tuple[str, ...] = ()
+    free_numbers: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_sentences <= self.max_sentences:
+            raise SchemaUnsupportedError("sentences: need 1 <= min_sentences <= max_sentences")
+        if not 2 <= self.min_words <= self.max_words:
+            raise SchemaUnsupportedError("sentences: need 2 <= min_words <= max_words")
+        if self.citations < 0:
+            raise SchemaUnsupportedError("sentences: citations must be 0 or more")
+        bad = [n for n in self.numbers if not n or '"' in n or "\\" in n or n != n.strip()]
+        if bad:
+            raise SchemaUnsupportedError(f"sentences: number strings cannot be used: {bad}")
+        odd = [o for o in self.openings if not self._plain_opening(o)]
+        if odd:
+            raise SchemaUnsupportedError(
+                f"sentences: openings must be plain words and the given numbers: {odd}"
+            )
+
+    def _plain_opening(self, opening: str) -> bool:
+        if not re.fullmatch(r"[A-Z][^\s\[\]\\\"]*(?: [^\s\[\]\\\"]+)*", opening):
+            return False
+        for token in opening.split(" "):
+            bare = token.rstrip(",")
+            if any(c.isdigit() for c in bare):
+                if bare not in self.numbers:
+                    return False
+            elif not re.fullmatch(r"[A-Za-z'-]+", bare):
+                return False
+        return True
+
+    def lark(self) -> str:
+        """The grammar in llguidance's Lark dialect."""
+        free = self.numbers if self.free_numbers else ()
+        items = "WORD | NUM" if free else "WORD"
+        cites = " | ".join(f'" [{i}]."' for i in range(1, self.citations + 1))
+        tail = f'((" " | ", ") item){{{self.min_words - 1},{self.max_words - 1}}} END'
+        rest = f"[A-Za-z'-]{{0,{WORD_CHARS - 1}}}"
+        if self.openings:
+            named = [f"opened{i}" for i in range(len(self.openings))]
+            lines = ["start: " + ' " " '.join(named)]
+            lines += [
+                f"{n}: {json.dumps(o)} {tail}" for n, o in zip(named, self.openings, strict=True)
+            ]
+        else:
+            more = f"{{{self.min_sentences - 1},{self.max_sentences - 1}}}"
+            lines = [f'start: sentence (" " sentence){more}', f"sentence: FIRST {tail}"]
+            lines.append(f"FIRST: /[A-Z]{rest}/{self._not_banned()}")
+        lines += [
+            f"item: {items}",
+            f"WORD: /[A-Za-z]{rest}/{self._not_banned()}",
+            f"END: {cites}" if cites else 'END: "."',
+        ]
+        if free:
+            ordered = sorted(set(free), key=lambda n: (-len(n), n))
+            lines.append("NUM: " + " | ".join(json.dumps(n) for n in ordered))
+        return "\n".join(lines) + "\n"
+
+    def _not_banned(self) -> str:
+        if not self.banned_words:
+            return ""
+        # Any case: each letter as a class ("[tT][wW][oO]"), as the regexes have no flags.
+        words = [
+            "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in w)
+            for w in sorted(self.banned_words)
+        ]
+        # Nor as a part of a hyphenated word ("twenty-five").
+        return " & ~/(([A-Za-z'-]*-)?(" + "|".join(words) + ")(-[A-Za-z'-]*)?)/"
+
+    def validate(self, text: str) -> str:
+        """The text cut to its last whole sentence (a token limit may stop it mid-sentence);
+        `OutputInvalid` when no whole sentence is left."""
+        text = text.strip()
+        if not text.endswith("."):
+            cut = text.rfind(". ")
+            text = text[: cut + 1] if cut >= 0 else ""
+        if not text:
+            raise OutputInvalid("the text stopped before its first sentence was complete")
+        return text
+
+
+# Longest word the sentence grammar admits (a longer one is a loop or a pasted identifier).
+WORD_CHARS = 16
+
+# What a call may decode under: a pydantic model class, a JSON-schema dict or sentences.
+SchemaLike = type[BaseModel] | dict[str, Any] | SentenceGrammar
+
+
+@dataclass(frozen=True)
 class OutputSchema:
     """A schema to decode against, from a pydantic model (answers parse to that model) or a
     plain JSON schema (answers parse to dicts)."""
@@ -63,6 +175,26 @@ class OutputSchema:
     json_schema: dict[str, Any]
     model: type[BaseModel] | None = None
     key: str = field(default="", compare=False)
+    sentences: SentenceGrammar | None = None
+
+    @property
+    def is_json(self) -> bool:
+        return self.sentences is None
+
+    @property
+    def repairable(self) -> bool:
+        """Whether a failed answer gets a repair turn: JSON does (the error names the field);
+        sentences cut off by the token limit do not (the caller's template is faster and as
+        good as a second try of a 135M model)."""
+        return self.sentences is None
+
+    def grammar(self) -> str:
+        """The llguidance grammar this output decodes under."""
+        from llguidance import LLMatcher
+
+        if self.sentences is not None:
+            return LLMatcher.grammar_from_lark(self.sentences.lark())
+        return LLMatcher.grammar_from_json_schema(self.grammar_schema, overrides=JSON_OPTIONS)
 
     @property
     def grammar_schema(self) -> dict[str, Any]:
@@ -75,6 +207,8 @@ class OutputSchema:
     def of(cls, schema: SchemaLike | OutputSchema) -> OutputSchema:
         if isinstance(schema, OutputSchema):
             return schema
+        if isinstance(schema, SentenceGrammar):
+            return cls({"title": "sentences"}, None, "lark:" + schema.lark(), schema)
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             js = schema.model_json_schema()
             return cls(js, schema, _key(js))
@@ -90,6 +224,8 @@ class OutputSchema:
 
     def validate(self, text: str) -> Any:
         """The parsed answer, or `OutputInvalid` saying what is wrong."""
+        if self.sentences is not None:
+            return self.sentences.validate(text)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -164,9 +300,7 @@ class GrammarCompiler:
             template = self._templates.get(schema.key)
             if template is None:
                 try:
-                    grammar = LLMatcher.grammar_from_json_schema(
-                        schema.grammar_schema, overrides=JSON_OPTIONS
-                    )
+                    grammar = schema.grammar()
                 except ValueError as err:
                     raise SchemaUnsupportedError(
                         f"schema {schema.name} cannot be compiled: {err}"

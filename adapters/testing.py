@@ -14,9 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.base import ensure_base_weights
 from adapters.registry import (
     PEFT_WEIGHTS_FILE,
     AdapterMetadata,
+    AdapterRegistry,
     Kind,
     PeftSpec,
     TrainingCard,
@@ -40,8 +42,6 @@ def tiny_fingerprint(seed: int = 0) -> str:
 def smollm2_tokenizer() -> PreTrainedTokenizerBase:
     """The real SmolLM2 tokenizer (and chat template), from the local weight cache."""
     from transformers import AutoTokenizer
-
-    from adapters.base import ensure_base_weights
 
     return AutoTokenizer.from_pretrained(ensure_base_weights(progress=False))
 
@@ -95,10 +95,12 @@ def write_random_adapter(
     target_modules: Sequence[str] = DEFAULT_TARGETS,
     seed: int = 0,
     scale: float = 0.05,
+    stacked_on: str | None = None,
 ) -> Path:
     """Write `<root>/<kind>/<adapter_id>/` with seeded random LoRA weights shaped for `model`,
     a PEFT config and `metadata.json`. `model` is only read. `scale` is the std of lora_B: large
-    enough that each adapter visibly changes the logits."""
+    enough that each adapter visibly changes the logits. `stacked_on` (`kind/id`) records, as
+    `rmn train sft --stack-on` does, the adapter this one is composed on top of."""
     import torch
     from peft import LoraConfig
     from safetensors.torch import save_file
@@ -142,6 +144,7 @@ def write_random_adapter(
             splits={},
             steps=0,
             command=f"write_random_adapter(seed={seed}, scale={scale})",
+            **({"stacked_on": {"adapter": stacked_on}} if stacked_on else {}),
         ),
         eval={},
         created_at=datetime.now(UTC),
@@ -160,7 +163,8 @@ def write_standard_adapters(
     target_modules: Sequence[str] = DEFAULT_TARGETS,
 ) -> Path:
     """The product's adapter catalogue as random adapters: retailers alpha..delta, brands (each
-    owned by the tenant of the same name) and the planning and creative tasks."""
+    owned by the tenant of the same name, stacked on task/creative as the product trains them)
+    and the planning and creative tasks."""
     ids: list[tuple[Kind, str]] = [
         *(("retailer", i) for i in ("alpha", "beta", "gamma", "delta")),
         *(("brand", i) for i in ("acme", "globex", "initech", "brand_x")),
@@ -179,6 +183,7 @@ def write_standard_adapters(
             seed=seed,
             scale=scale,
             target_modules=target_modules,
+            stacked_on="task/creative" if kind == "brand" else None,
         )
     return Path(root)
 
@@ -187,7 +192,6 @@ def tiny_runtime(adapters_root: Path, *, seed: int = 0, **options: Any) -> Runti
     """A runtime on a fresh tiny Llama (the runtime wraps its model with PEFT, so each runtime
     gets its own) and the adapters under `adapters_root`, written for `tiny_fingerprint(seed)`.
     `options` go to `Runtime` (decode, cache_size, batch_window_s, ...)."""
-    from adapters.registry import AdapterRegistry
     from adapters.runtime import Runtime
 
     model, tokenizer = tiny_llama(seed)

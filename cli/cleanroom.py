@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from cli.common import JsonOption, emit, user_errors
+from tools.paths import data_dir
 
 app = typer.Typer(
     help="Query harmonized retail-media data as a brand: aggregates only, k-anonymous, audited.",
@@ -18,8 +19,6 @@ DataOption = typer.Option(None, "--data", help="Data directory (default: $RMN_DA
 
 
 def _data(data: Path | None) -> Path:
-    from tools.paths import data_dir
-
     return data if data is not None else data_dir()
 
 
@@ -54,13 +53,25 @@ def _table(columns: list[str], rows: list[dict[str, Any]]) -> str:
 def _render_result(r: dict[str, Any]) -> str:
     head = (
         f"{r['tenant']} @ {r['retailer']}: {r['cells_returned']} cell(s) returned, "
-        f"{r['cells_suppressed']} suppressed (k={r['k']})"
+        f"{r['cells_suppressed']} suppressed (k={r['k']}"
+        + (
+            f"; {r['secondary_suppressed']} of them to protect smaller cells"
+            if r.get("secondary_suppressed")
+            else ""
+        )
+        + ")"
     )
     dp = r["dp"]
     if dp:
+        charged = (
+            "answered from an earlier release, nothing charged"
+            if dp["cached"]
+            else f"charged {dp['charged']:g}"
+        )
         head += (
-            f"\ndifferential privacy: {dp['mechanism']}, epsilon {dp['epsilon']:g} "
-            f"(spent {dp['spent']:g} of {dp['budget']:g}, remaining {dp['remaining']:g})"
+            f"\ndifferential privacy: {dp['mechanism']}, epsilon {dp['epsilon']:g}, {charged} "
+            f"(spent {dp['spent']:g} of {dp['budget']:g} this period, remaining "
+            f"{dp['remaining']:g})"
         )
     body = _table(r["columns"], r["rows"]) if r["rows"] else "(no cell has k or more events)"
     return f"{head}\n\n{body}\n\naudit id: {r['audit_id']}"
@@ -88,7 +99,10 @@ def query(
         "'date between 2026-08-01,2026-08-31'.",
     ),
     dp_epsilon: float | None = typer.Option(
-        None, "--dp-epsilon", help="Add differential-privacy noise, spending this epsilon."
+        None,
+        "--dp-epsilon",
+        help="Add differential-privacy noise, spending this epsilon (at least 0.001); the same "
+        "query asked again is answered from the first release, free.",
     ),
     limit: int | None = typer.Option(None, "--limit", help="Return at most N rows."),
     data: Path | None = DataOption,
@@ -118,19 +132,27 @@ def budget(
     data: Path | None = DataOption,
     json: bool = JsonOption,
 ) -> None:
-    """Show the differential-privacy budget (epsilon) spent and remaining."""
+    """Show the differential-privacy budget (epsilon) spent and remaining this period, and
+    when it refreshes."""
     with user_errors(json):
         from tools.cleanroom import CleanRoom
 
         status = CleanRoom(_data(data)).budget(brand, retailer)
-        emit(
-            status.model_dump(mode="json"),
-            json,
-            lambda s: (
-                f"{s['tenant']} @ {s['retailer']}: epsilon spent {s['spent']:g} of "
-                f"{s['budget']:g}, remaining {s['remaining']:g} ({s['queries']} DP queries)"
-            ),
+        emit(status.model_dump(mode="json"), json, _render_budget)
+
+
+def _render_budget(s: dict[str, Any]) -> str:
+    if s["period"] == "none":
+        period = "the budget never refreshes"
+    else:
+        period = (
+            f"{s['period']} budget since {s['period_start'][:10]}, refreshes on "
+            f"{s['refreshes_at'][:10]} (UTC)"
         )
+    return (
+        f"{s['tenant']} @ {s['retailer']}: epsilon spent {s['spent']:g} of {s['budget']:g}, "
+        f"remaining {s['remaining']:g} ({s['queries']} DP queries); {period}"
+    )
 
 
 def _render_audit(r: dict[str, Any]) -> str:
@@ -142,7 +164,7 @@ def _render_audit(r: dict[str, Any]) -> str:
         what = f"group_by={','.join(q['group_by']) or '-'} metrics={','.join(q['metrics'])}"
         outcome = (
             f"{e['cells_returned']} returned, {e['cells_suppressed']} suppressed, "
-            f"eps {e['epsilon_spent']:g}"
+            f"eps {e['epsilon_spent']:g}" + (" (earlier release)" if e.get("cached") else "")
             if e["status"] == "ok"
             else e["reason"]
         )

@@ -23,6 +23,7 @@ def run_plan(out: Path, brand: str, brief: str, model: str) -> dict[str, Any]:
     from langgraph.types import Command
 
     from graph import Context, build_graph, run_config
+    from tools.plan.questions import question_of
 
     started = time.perf_counter()
     app = build_graph(data_dir=out)
@@ -32,8 +33,7 @@ def run_plan(out: Path, brand: str, brief: str, model: str) -> dict[str, Any]:
     state = app.invoke({"brief": brief, "brand_id": brand}, config, context=ctx)
     asked: list[str] = []
     while state.get("__interrupt__"):
-        question = state["__interrupt__"][0].value
-        kind = question.get("kind") if isinstance(question, dict) else None
+        kind = (question_of(state["__interrupt__"][0].value) or {}).get("kind")
         if kind not in ("confirm_brief", "approval") or kind in asked:
             break  # an infeasible brief: the thread waits for a person
         asked.append(str(kind))
@@ -55,10 +55,16 @@ def run_plan(out: Path, brand: str, brief: str, model: str) -> dict[str, Any]:
             for c in plan.get("copy") or []
         ],
         "confidence": ((plan.get("reflection") or {}).get("confidence") or {}).get("value"),
-        "report": (state.get("report") or {}).get("markdown"),
+        # The thread keeps the report's path relative to the reports folder.
+        "report": _report_file(ctx.reports_path(), state.get("report")),
         "node_seconds": state.get("timings"),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _report_file(reports: Path, report: dict[str, Any] | None) -> str | None:
+    markdown = (report or {}).get("markdown")
+    return str(Path(reports) / markdown) if markdown else None
 
 
 def _by_retailer(rows: list[dict[str, Any]]) -> dict[str, float]:

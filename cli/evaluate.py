@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import JsonOption, emit, progress_enabled, user_errors
+from tools.errors import RMNError
 
 app = typer.Typer(
     help="Evaluate planning against simulated worlds with known ground truth.",
@@ -116,7 +117,6 @@ def plans(
     with user_errors(as_json):
         from pydantic import ValidationError
 
-        from tools.errors import RMNError
         from tools.evaluate import EvalSettings, WorldResult, evaluate_plans
 
         try:

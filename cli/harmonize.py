@@ -10,7 +10,7 @@ import typer
 
 from cli.common import JsonOption, emit, user_errors
 from tools.errors import RMNError
-from tools.paths import data_dir
+from tools.paths import data_dir, use_catalog
 
 
 def _human(report: dict[str, Any]) -> str:
@@ -62,6 +62,7 @@ def harmonize(
 ) -> None:
     """Map a retailer's native export to RMIS: events, quarantine and a quality report."""
     with user_errors(as_json):
+        from tools.catalog import catalog_root
         from tools.harmonize import (
             available_retailers,
             harmonize_all,
@@ -69,12 +70,18 @@ def harmonize(
             load_mapping,
         )
 
+        # The mappings are the catalog's of the data directory the exports sit in (raw/<id>/
+        # under it), else the bundled ones.
+        raw_root = in_dir if all_retailers or in_dir is None else in_dir.parent
+        catalog = catalog_root((raw_root or data_dir() / "raw").parent)
         out_root = out if out is not None else data_dir() / "rmis"
         if all_retailers:
             if retailer or mapping:
                 raise RMNError("--all harmonizes every bundled mapping; drop --retailer/--mapping")
             started = time.perf_counter()
-            reports = harmonize_all(in_dir if in_dir is not None else data_dir() / "raw", out_root)
+            reports = harmonize_all(
+                in_dir if in_dir is not None else data_dir() / "raw", out_root, catalog_dir=catalog
+            )
             result = {
                 "retailers": {r.retailer: r.model_dump(mode="json") for r in reports},
                 "rows_in": sum(r.rows_in for r in reports),
@@ -85,11 +92,12 @@ def harmonize(
             emit(result, as_json, _human_all)
             return
         if retailer is None and mapping is None:
-            raise RMNError(
-                "give --retailer NAME (known: " + ", ".join(available_retailers()) + "), "
-                "--mapping FILE, or --all"
-            )
+            with use_catalog(catalog):
+                known = ", ".join(available_retailers())
+            raise RMNError(f"give --retailer NAME (known: {known}), --mapping FILE, or --all")
         name = retailer or load_mapping(mapping).retailer  # type: ignore[arg-type]
         source = in_dir if in_dir is not None else data_dir() / "raw" / name
-        report = harmonize_retailer(retailer, source, out_root, mapping_path=mapping)
+        report = harmonize_retailer(
+            retailer, source, out_root, mapping_path=mapping, catalog_dir=catalog
+        )
         emit(report.model_dump(mode="json"), as_json, _human)

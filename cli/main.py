@@ -16,10 +16,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 from cli import (  # noqa: E402
+    adapters,
     bench,
+    catalog,
     cleanroom,
     demo,
     evaluate,
+    export,
+    feedback,
     governance,
     harmonize,
     parse,
@@ -27,6 +31,7 @@ from cli import (  # noqa: E402
     rag,
     serve,
     train,
+    whatif,
     world,
 )
 from cli import eval as eval_cli  # noqa: E402
@@ -43,7 +48,7 @@ app.command("harmonize")(harmonize.harmonize)
 app.command("parse")(parse.parse)
 app.command("plan")(plan.plan)
 app.command("resume")(plan.resume)
-app.command("threads")(plan.threads)
+app.add_typer(plan.threads_app, name="threads")
 app.command("show")(plan.show)
 app.add_typer(governance.app, name="governance")
 app.command("serve")(serve.serve)
@@ -52,9 +57,16 @@ app.add_typer(cleanroom.app, name="cleanroom")
 app.add_typer(rag.app, name="rag")
 app.add_typer(train.app, name="train")
 app.command("eval")(eval_cli.eval_adapter)
+app.add_typer(adapters.app, name="adapters")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(bench.app, name="bench")
 app.command("demo")(demo.demo)
+app.command("check")(catalog.check)
+app.add_typer(catalog.brands_app, name="brands")
+app.add_typer(catalog.retailers_app, name="retailers")
+app.command("export")(export.export)
+app.command("whatif")(whatif.whatif)
+app.add_typer(feedback.app, name="feedback")
 
 if __name__ == "__main__":
     app()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from cli.catalog import data_dir_catalog
 from cli.common import JsonOption, emit, user_errors
 from tools.errors import RMNError
 
@@ -44,10 +46,18 @@ def parse(
             "rules) when the LLM runtime and base model are installed, else the rules alone.",
         ),
     ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Whose catalog names the retailers and brands (default: RMN_DATA_DIR or data/, "
+            "else the bundled one).",
+        ),
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Parse a brief: budget, retailers, objective, ROAS floor, reserve, flight, out-of-stock."""
-    with user_errors(as_json):
+    with user_errors(as_json), data_dir_catalog(data_dir, must_exist=False):
         from tools.brief import (
             BriefError,
             model_available,

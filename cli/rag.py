@@ -4,11 +4,15 @@ show a retailer's or brand's rules as typed by the policy loader."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from cli.common import JsonOption, emit, progress_enabled, user_errors
+from tools.errors import AccessDeniedError, RMNError
+
+if TYPE_CHECKING:
+    from tools.rag import RetrievalMode
 
 app = typer.Typer(
     help="Retailer policies and brand guides: typed rules and scoped retrieval.",
@@ -25,7 +29,9 @@ DocTypesOption = typer.Option(
     None, "--doc-type", help="Only these document types (e.g. disclaimers, data_access)."
 )
 QuestionsOption = typer.Option(
-    None, "--questions", help="JSONL question set (default: the bundled one)."
+    None,
+    "--questions",
+    help="JSONL question set; repeat for several (default: the bundled curated and users sets).",
 )
 
 
@@ -55,8 +61,6 @@ def build(
 
 
 def _render_search(result: dict[str, Any]) -> str:
-    if result["refused"]:
-        return "refused: " + "; ".join(result["notes"])
     lines = [f"{len(result['chunks'])} chunk(s) in {result['elapsed_ms']:.0f} ms"]
     lines += [f"note: {n}" for n in result["notes"]]
     for c in result["chunks"]:
@@ -77,7 +81,8 @@ def query(
     k: int = typer.Option(4, "--k", min=1, max=50, help="How many chunks to return."),
     json: bool = JsonOption,
 ) -> None:
-    """Search the policy corpus within a scope; prints chunks with scores and sources."""
+    """Search the policy corpus within a scope; prints chunks with scores and sources. A scope
+    the tenant may not search (another tenant's brand guide, an unknown retailer) exits 2."""
     with user_errors(json):
         from tools.rag import get_index
 
@@ -89,30 +94,56 @@ def query(
             doc_types=_split(doc_type) or None,
             k=k,
         )
+        if result.refused:
+            # A refused scope (another tenant's brand guide) is an error like any other: one
+            # line, exit status 2, nothing searched.
+            raise AccessDeniedError(
+                "query refused: " + "; ".join(result.notes),
+                tenant=tenant,
+                brands=_split(brand),
+            )
         emit(result.model_dump(), json, _render_search)
+
+
+def _render_eval(suite: dict[str, Any]) -> str:
+    lines = [f"mode {suite['mode']}"]
+    for r in suite["sets"]:
+        lines.append(
+            f"{r['name']}: {r['questions']} questions: recall@1 {r['recall_at_1']:.3f}, "
+            f"recall@3 {r['recall_at_3']:.3f}, MRR {r['mrr']:.3f}; latency p50 "
+            f"{r['latency_ms_p50']:.1f} ms, p95 {r['latency_ms_p95']:.1f} ms "
+            f"(embedding {r['embed_ms_p50']:.1f} ms; CPU time {r['cpu_ms_p50']:.1f} ms)"
+        )
+        lines += [f"  miss: {m['id']}: {m['question']}" for m in r["misses_at_3"]]
+    met = "met" if suite["targets_met"] else "not met"
+    lines.append(
+        f"targets (recall@3 >= {suite['target_recall_at_3']}, p50 < "
+        f"{suite['target_latency_ms_p50']:.0f} ms on every set): {met}"
+    )
+    return "\n".join(lines)
 
 
 @app.command("eval")
 def evaluate_command(
-    questions: Path | None = QuestionsOption,
+    questions: list[Path] | None = QuestionsOption,
+    mode: str = typer.Option(
+        "hybrid", "--mode", help="Retrieval to measure: hybrid (dense + BM25), dense or bm25."
+    ),
     json: bool = JsonOption,
 ) -> None:
-    """Recall@1, recall@3, MRR and warm query latency on the question set."""
+    """Recall@1, recall@3, MRR and warm query latency on each question set."""
     with user_errors(json):
-        from tools.rag import get_index
-        from tools.rag.evaluate import evaluate
+        from tools.rag import MODES, get_index
+        from tools.rag.evaluate import evaluate_sets
 
-        report = evaluate(get_index(progress=progress_enabled()), questions_file=questions)
-        emit(
-            report.model_dump(),
-            json,
-            lambda r: (
-                f"{r['questions']} questions: recall@1 {r['recall_at_1']:.3f}, "
-                f"recall@3 {r['recall_at_3']:.3f}, MRR {r['mrr']:.3f}; latency p50 "
-                f"{r['latency_ms_p50']:.1f} ms, p95 {r['latency_ms_p95']:.1f} ms"
-                + "".join(f"\nmiss: {m['id']}: {m['question']}" for m in r["misses_at_3"])
-            ),
+        if mode not in MODES:
+            raise RMNError(f"unknown retrieval mode {mode!r}; known: {', '.join(MODES)}")
+        suite = evaluate_sets(
+            get_index(progress=progress_enabled()),
+            questions or None,
+            mode=cast("RetrievalMode", mode),  # checked against MODES above
         )
+        emit(suite.model_dump(), json, _render_eval)
 
 
 @app.command()
@@ -124,7 +155,6 @@ def policy(
 ) -> None:
     """Show one retailer's rules or one brand's guide, as typed from the front matter."""
     with user_errors(json):
-        from tools.errors import AccessDeniedError, RMNError
         from tools.policy import load_brand_guide, load_retailer_policy
 
         if (retailer is None) == (brand is None):

@@ -2,58 +2,72 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.common import JsonOption, emit, progress_enabled, user_errors
+from cli.eval import render_scores
+from tools.errors import RMNError
+
+if TYPE_CHECKING:
+    from adapters.training.trainer import TrainOptions
 
 app = typer.Typer(
     help="Train LoRA adapters on the base model (SFT, DPO); writes adapters/<kind>/<name>/.",
     no_args_is_help=True,
 )
 
-KindOption = typer.Option(..., "--kind", help="retailer, brand or task.")
-NameOption = typer.Option(
-    ..., "--name", help="Adapter id: alpha..delta, acme/globex/..., planning or creative."
-)
-RankOption = typer.Option(16, "--rank", min=1, max=256, help="LoRA rank.")
-AlphaOption = typer.Option(None, "--alpha", help="LoRA alpha (default: 2 x rank).")
-BatchOption = typer.Option(4, "--batch-size", min=1, help="Rows per step.")
-AccumOption = typer.Option(1, "--grad-accum", min=1, help="Gradient accumulation steps.")
-MaxLengthOption = typer.Option(
-    512, "--max-length", min=32, help="Truncate rows to this many tokens."
-)
-TargetsOption = typer.Option(
-    "attention", "--targets", help="LoRA target modules: attention (q,k,v,o) or all-linear."
-)
-PrecisionOption = typer.Option(
-    "bf16", "--precision", help="bf16 (mixed, about 2x faster on CPUs with AVX-512 BF16) or fp32."
-)
-SeedOption = typer.Option(0, "--seed", help="Seeds the data split, sampling and initialization.")
-QloraOption = typer.Option(
-    False, "--qlora", help="Train on a 4-bit quantized base (bitsandbytes; needs CUDA)."
-)
-ResumeOption = typer.Option(
-    False, "--resume", help="Continue from the last checkpoint of an interrupted run."
-)
-SaveEveryOption = typer.Option(20, "--save-every", min=1, help="Checkpoint every N steps.")
-OutOption = typer.Option(None, "--out", help="Adapters root (default: adapters/).")
-EvalOption = typer.Option(
-    False, "--eval", help="Evaluate base vs adapter afterwards and record it in metadata.json."
-)
-EvalLimitOption = typer.Option(30, "--eval-limit", min=1, help="Held-out items for --eval.")
-BaseOption = typer.Option(
-    "smollm2", "--base", hidden=True, help="Base model: smollm2, or tiny-random-llama for tests."
-)
+# The options the sft and dpo commands share, each declared once; a command gives the default.
+Kind = Annotated[str, typer.Option("--kind", help="retailer, brand or task.")]
+Name = Annotated[
+    str,
+    typer.Option("--name", help="Adapter id: alpha..delta, acme/globex/..., planning or creative."),
+]
+Steps = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per step.")]
+GradAccum = Annotated[int, typer.Option("--grad-accum", min=1, help="Gradient accumulation steps.")]
+MaxLength = Annotated[
+    int, typer.Option("--max-length", min=32, help="Truncate rows to this many tokens.")
+]
+Precision = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="bf16 (mixed, about 2x faster on CPUs with AVX-512 BF16) or fp32.",
+    ),
+]
+Seed = Annotated[
+    int, typer.Option("--seed", help="Seeds the data split, sampling and initialization.")
+]
+Qlora = Annotated[
+    bool,
+    typer.Option("--qlora", help="Train on a 4-bit quantized base (bitsandbytes; needs CUDA)."),
+]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue from the last checkpoint of an interrupted run.")
+]
+SaveEvery = Annotated[int, typer.Option("--save-every", min=1, help="Checkpoint every N steps.")]
+Out = Annotated[Path | None, typer.Option("--out", help="Adapters root (default: adapters/).")]
+RunEval = Annotated[
+    bool,
+    typer.Option(
+        "--eval", help="Evaluate base vs adapter afterwards and record it in metadata.json."
+    ),
+]
+EvalLimit = Annotated[int, typer.Option("--eval-limit", min=1, help="Held-out items for --eval.")]
 
 
-def _options(**kw: Any) -> Any:
+def _options(params: dict[str, Any]) -> TrainOptions:
+    """The `TrainOptions` among a command's parameters (named as its fields), checked."""
+    # In here, not at the top: adapters.registry loads pydantic, which `rmn --help` need not.
     from adapters.registry import adapters_root
-    from adapters.training.sft import TARGETS, TrainOptions
-    from tools.errors import RMNError
+    from adapters.training.sft import TARGETS
+    from adapters.training.trainer import TrainOptions
 
+    kw = {f.name: params[f.name] for f in fields(TrainOptions) if f.name in params}
     out = kw.pop("out")
     if kw["precision"] not in ("bf16", "fp32"):
         raise RMNError("--precision must be bf16 or fp32", precision=kw["precision"])
@@ -87,116 +101,103 @@ def _render(p: dict[str, Any]) -> str:
         f"reproduce: {p['training']['command']}",
     ]
     if "eval" in p:
-        from cli.eval import render_scores
-
         lines += ["", render_scores(p["eval"])]
     return "\n".join(lines)
 
 
 @app.command()
 def sft(
-    kind: str = KindOption,
-    name: str = NameOption,
-    steps: int = typer.Option(120, "--steps", min=1, help="Optimizer steps."),
-    rank: int = RankOption,
-    alpha: float | None = AlphaOption,
-    lr: float = typer.Option(2e-4, "--lr", help="Learning rate (cosine schedule, 5% warmup)."),
-    batch_size: int = BatchOption,
-    grad_accum: int = AccumOption,
-    max_length: int = MaxLengthOption,
-    targets: str = TargetsOption,
-    precision: str = PrecisionOption,
-    seed: int = SeedOption,
-    qlora: bool = QloraOption,
-    resume: bool = ResumeOption,
-    save_every: int = SaveEveryOption,
-    out: Path | None = OutOption,
-    run_eval: bool = EvalOption,
-    eval_limit: int = EvalLimitOption,
-    stack_on: str | None = typer.Option(
-        None,
-        "--stack-on",
-        help="Train on top of this frozen adapter (e.g. task/creative for a brand adapter), "
-        "the way the runtime combines them.",
-    ),
-    base: str = BaseOption,
+    kind: Kind,
+    name: Name,
+    steps: Steps = 120,
+    rank: Annotated[int, typer.Option("--rank", min=1, max=256, help="LoRA rank.")] = 16,
+    alpha: Annotated[
+        float | None, typer.Option("--alpha", help="LoRA alpha (default: 2 x rank).")
+    ] = None,
+    lr: Annotated[
+        float, typer.Option("--lr", help="Learning rate (cosine schedule, 5% warmup).")
+    ] = 2e-4,
+    batch_size: BatchSize = 4,
+    grad_accum: GradAccum = 1,
+    max_length: MaxLength = 512,
+    targets: Annotated[
+        str,
+        typer.Option("--targets", help="LoRA target modules: attention (q,k,v,o) or all-linear."),
+    ] = "attention",
+    precision: Precision = "bf16",
+    seed: Seed = 0,
+    qlora: Qlora = False,
+    resume: Resume = False,
+    save_every: SaveEvery = 20,
+    out: Out = None,
+    run_eval: RunEval = False,
+    eval_limit: EvalLimit = 30,
+    stack_on: Annotated[
+        str | None,
+        typer.Option(
+            "--stack-on",
+            help="Train on top of this frozen adapter (e.g. task/creative for a brand adapter), "
+            "the way the runtime combines them.",
+        ),
+    ] = None,
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base", hidden=True, help="Base model: smollm2, or tiny-random-llama for tests."
+        ),
+    ] = "smollm2",
     json: bool = JsonOption,
 ) -> None:
     """Supervised fine-tuning of one adapter from the base model (TRL SFTTrainer + LoRA)."""
+    params = dict(locals())  # first: the parameters, named as TrainOptions fields
     with user_errors(json):
         from adapters.training.sft import train_sft
 
-        options = _options(
-            steps=steps,
-            rank=rank,
-            alpha=alpha,
-            lr=lr,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            max_length=max_length,
-            targets=targets,
-            precision=precision,
-            seed=seed,
-            qlora=qlora,
-            resume=resume,
-            save_every=save_every,
-            out=out,
-            base=base,
-            stack_on=stack_on,
-        )
-        result = train_sft(kind, name, options, progress=progress_enabled())
+        result = train_sft(kind, name, _options(params), progress=progress_enabled())
         _finish(result, run_eval, eval_limit, json)
 
 
 @app.command()
 def dpo(
-    kind: str = KindOption,
-    name: str = NameOption,
-    from_adapter: str = typer.Option(
-        ..., "--from-adapter", help="The SFT adapter to start from (folder or kind/id)."
-    ),
-    steps: int = typer.Option(40, "--steps", min=1, help="Optimizer steps."),
-    lr: float = typer.Option(5e-5, "--lr", help="Learning rate."),
-    beta: float = typer.Option(0.1, "--beta", help="DPO beta: how far from the SFT adapter."),
-    mine: int = typer.Option(
-        0,
-        "--mine",
-        min=0,
-        help="Also mine pairs on-policy: the adapter answers N training prompts and its wrong "
-        "answers become rejected examples.",
-    ),
-    batch_size: int = BatchOption,
-    grad_accum: int = AccumOption,
-    max_length: int = MaxLengthOption,
-    precision: str = PrecisionOption,
-    seed: int = SeedOption,
-    qlora: bool = QloraOption,
-    resume: bool = ResumeOption,
-    save_every: int = SaveEveryOption,
-    out: Path | None = OutOption,
-    run_eval: bool = EvalOption,
-    eval_limit: int = EvalLimitOption,
+    kind: Kind,
+    name: Name,
+    from_adapter: Annotated[
+        str,
+        typer.Option("--from-adapter", help="The SFT adapter to start from (folder or kind/id)."),
+    ],
+    steps: Steps = 40,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 5e-5,
+    beta: Annotated[
+        float, typer.Option("--beta", help="DPO beta: how far from the SFT adapter.")
+    ] = 0.1,
+    mine: Annotated[
+        int,
+        typer.Option(
+            "--mine",
+            min=0,
+            help="Also mine pairs on-policy: the adapter answers N training prompts and its "
+            "wrong answers become rejected examples.",
+        ),
+    ] = 0,
+    batch_size: BatchSize = 4,
+    grad_accum: GradAccum = 1,
+    max_length: MaxLength = 512,
+    precision: Precision = "bf16",
+    seed: Seed = 0,
+    qlora: Qlora = False,
+    resume: Resume = False,
+    save_every: SaveEvery = 20,
+    out: Out = None,
+    run_eval: RunEval = False,
+    eval_limit: EvalLimit = 30,
     json: bool = JsonOption,
 ) -> None:
     """Preference tuning (TRL DPOTrainer) of an SFT adapter on compliant vs flawed answers."""
+    params = dict(locals())  # first: the parameters, named as TrainOptions fields
     with user_errors(json):
         from adapters.training.dpo import train_dpo
 
-        options = _options(
-            steps=steps,
-            lr=lr,
-            beta=beta,
-            mine=mine,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            max_length=max_length,
-            precision=precision,
-            seed=seed,
-            qlora=qlora,
-            resume=resume,
-            save_every=save_every,
-            out=out,
-        )
+        options = _options(params)
         result = train_dpo(kind, name, from_adapter, options, progress=progress_enabled())
         _finish(result, run_eval, eval_limit, json)
 

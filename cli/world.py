@@ -43,7 +43,8 @@ def _human_generate(r: dict[str, Any]) -> str:
     lines += [
         f"raw exports:  {p['raw']}",
         f"truth:        {p['world']} (world.json, history_truth.parquet, dirt/)",
-        f"first party:  {p['firstparty']}",
+        f"catalog:      {p['retailers']} (mapping, policies), {p['brands']} (brand.yaml, "
+        "first-party files)",
     ]
     return "\n".join(lines)
 

@@ -8,7 +8,8 @@ every step.
     config = run_config("thread-1", tenant="acme")
     out = app.invoke({"brief": "Allocate $2.5M across Alpha and Beta ...", "brand_id": "acme"},
                      config, context=Context(tenant="acme"))
-    out["__interrupt__"][0].value                         # the plan summary to review
+    out["__interrupt__"][0].value                         # a LangChain HITL request: the
+                                                          # plan summary in its args
     out = app.invoke(Command(resume={"action": "approve"}), config,
                      context=Context(tenant="acme"))
     out["status"], out["plan"]["allocation"]              # "approved", [...]
@@ -21,8 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from graph.checkpoint import default_checkpointer
 from graph.context import Context, ContextError
-from graph.state import InputState, State
+from graph.state import InputState, State, redact_on_entry
+from tools.plan.questions import question_of
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
@@ -55,11 +60,14 @@ def build_graph(
     """The planning graph with durable checkpoints: `checkpointer` when given (any LangGraph
     saver), else the configured default (`RMN_CHECKPOINT_URL`: Postgres or SQLite; unset:
     SQLite in `data_dir`, default the data directory)."""
-    from graph.checkpoint import default_checkpointer
+    # Imported here, not at the top: the nodes import `graph.context` and `graph.llm`, which
+    # runs this package first, and `graph.graph` imports the nodes (a cycle when a node
+    # module is imported before the graph).
     from graph.graph import build_builder
 
     saver = checkpointer if checkpointer is not None else default_checkpointer(data_dir)
-    return build_builder().compile(checkpointer=saver, name=GRAPH_NAME)
+    # The input channel redacts the brief's PII before LangGraph checkpoints the input.
+    return redact_on_entry(build_builder().compile(checkpointer=saver, name=GRAPH_NAME))
 
 
 def run_config(thread_id: str, tenant: str, **metadata: Any) -> dict[str, Any]:
@@ -77,9 +85,9 @@ def thread_status(snapshot: StateSnapshot) -> str:
     """A thread's status: what it waits for at an interrupt, `resumable` when a run stopped
     between steps (killed, or failed on a bug), else the status its state records."""
     for interrupt in snapshot.interrupts:
-        value = interrupt.value
-        if isinstance(value, dict) and value.get("kind") in WAITING:
-            return WAITING[value["kind"]]
+        kind = (question_of(interrupt.value) or {}).get("kind")
+        if kind in WAITING:
+            return WAITING[kind]
     values = snapshot.values if isinstance(snapshot.values, dict) else {}
     if snapshot.next and not snapshot.interrupts:
         return "resumable"
@@ -89,8 +97,6 @@ def thread_status(snapshot: StateSnapshot) -> str:
 def _thread_ids(saver: Any) -> list[str]:
     """Thread ids in a saver, most recently written first. The ids come first and the states
     after: a saver holds its connection while `list` is being iterated."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     if isinstance(saver, SqliteSaver):
         # One indexed query instead of deserializing every checkpoint of every thread.
         with saver.cursor(transaction=False) as cur:

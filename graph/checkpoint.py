@@ -12,7 +12,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+
 from tools.errors import RMNError
+from tools.paths import data_dir as default_data_dir
 
 ENV_URL = "RMN_CHECKPOINT_URL"
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -26,15 +29,11 @@ class CheckpointConfigError(RMNError):
 
 
 def checkpoint_path(data_dir: Path | None = None) -> Path:
-    from tools.paths import data_dir as default_data_dir
-
     return Path(data_dir if data_dir is not None else default_data_dir()) / CHECKPOINT_FILE
 
 
-def sqlite_saver(path: Path) -> Any:
+def sqlite_saver(path: Path) -> SqliteSaver:
     """A `SqliteSaver` on `path` (created with its tables), safe to share between threads."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +50,8 @@ def sqlite_saver(path: Path) -> Any:
 
 
 def postgres_saver(url: str) -> Any:
-    """A `PostgresSaver` on `url`, its tables created. Imported only when asked for."""
+    """A `PostgresSaver` on `url`, its tables created. Imported only when asked for: the
+    Postgres saver is an optional extra (`pip install -e ".[postgres]"`)."""
     try:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg import Connection

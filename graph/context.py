@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools import paths
 from tools.errors import RMNError
 
 MODELS: tuple[str, ...] = ("smollm2", "tiny", "none")
@@ -36,6 +37,13 @@ class Context:
         metadata={
             "description": "Approve without a human when confidence reaches the threshold and "
             "nothing is flagged."
+        },
+    )
+    actor: str | None = field(
+        default=None,
+        metadata={
+            "description": "Who sends this run (the HTTP API puts the API key's id here, never "
+            "the key); recorded as `by` on the decisions it makes. None: a person at a terminal."
         },
     )
     model: str = field(
@@ -124,14 +132,10 @@ class Context:
         raise ContextError(f"a context is a Context or a dict, not {type(value).__name__}")
 
     def data_path(self) -> Path:
-        from tools.paths import data_dir
-
-        return Path(self.data_dir) if self.data_dir else data_dir()
+        return Path(self.data_dir) if self.data_dir else paths.data_dir()
 
     def reports_path(self) -> Path:
         return Path(self.reports_dir) if self.reports_dir else self.data_path() / "reports"
 
     def cache_path(self) -> Path:
-        from tools.paths import cache_dir
-
-        return Path(self.cache_dir) if self.cache_dir else cache_dir()
+        return Path(self.cache_dir) if self.cache_dir else paths.cache_dir()

@@ -13,16 +13,18 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from graph.context import Context
-from graph.state import InputState, State
+from graph.state import InputState, State, redact_on_entry
 from nodes.clean_room import clean_room
+from nodes.confirm_brief import confirm_brief
 from nodes.creative import creative
 from nodes.finalize import finalize
 from nodes.governance import governance
 from nodes.human_approval import human_approval
 from nodes.measurement import measurement
-from nodes.optimizer import optimizer, relax_constraints
-from nodes.planner import confirm_brief, planner
+from nodes.optimizer import optimizer
+from nodes.planner import planner
 from nodes.reflection import reflection
+from nodes.relax_constraints import relax_constraints
 
 
 def _failed(state: State) -> bool:
@@ -110,4 +112,5 @@ def build_builder() -> StateGraph[Any, Any, Any, Any]:
     return builder
 
 
-graph = build_builder().compile(name="rmn-copilot")
+# The input channel redacts the brief's PII before LangGraph checkpoints the input.
+graph = redact_on_entry(build_builder().compile(name="rmn-copilot"))

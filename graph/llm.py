@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from filelock import FileLock
+
+from adapters.chat_model import RMNChatModel
+from adapters.registry import METADATA_FILE, AdapterRegistry, check_base
+from adapters.shared import shared_runtime
+from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
 from graph.context import Context
 from tools.errors import RMNError
-
-if TYPE_CHECKING:
-    from adapters.chat_model import RMNChatModel
 
 TINY_SEED = 0
 # Copy and reflection fit in this many tokens; the schema-constrained brief needs fewer.
@@ -40,15 +43,9 @@ def chat_model(ctx: Context) -> RMNChatModel | None:
 
 
 def _build(ctx: Context) -> RMNChatModel:
-    from adapters.chat_model import RMNChatModel
-
     if ctx.model == "smollm2":
-        from adapters.shared import shared_runtime
-
         runtime = shared_runtime()
     else:
-        from adapters.testing import tiny_runtime
-
         runtime = tiny_runtime(tiny_adapters(ctx.cache_path() / "tiny-adapters"), seed=TINY_SEED)
     return RMNChatModel(runtime=runtime, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
 
@@ -56,11 +53,6 @@ def _build(ctx: Context) -> RMNChatModel:
 def tiny_adapters(root: Path) -> Path:
     """Random adapters for the tiny model under `root`, one for each adapter installed for
     the real model (same kind, id and owner), written once and reused."""
-    from filelock import FileLock
-
-    from adapters.registry import METADATA_FILE, AdapterRegistry
-    from adapters.testing import tiny_fingerprint, tiny_llama, write_random_adapter
-
     installed = AdapterRegistry().entries()
     missing = [e for e in installed if not (root / e.metadata.kind / e.metadata.id).is_dir()]
     if not missing:
@@ -94,8 +86,6 @@ def available_adapters(
 ) -> dict[str, str | None]:
     """The node's wished-for adapters cut down to those installed for this model and usable
     by the tenant (a brand adapter is its owner's only)."""
-    from adapters.registry import check_base
-
     registry = llm.runtime.registry
     chosen: dict[str, str | None] = {"retailer": None, "brand": None, "task": None}
     for kind, adapter_id in (("retailer", retailer), ("brand", brand), ("task", task)):
@@ -137,3 +127,14 @@ def bind_for_node(
     tags = [f"tenant:{tenant}", f"node:{node}", *(f"adapter:{n}" for n in names)]
     metadata = {"tenant": tenant, "node": node, "adapters": names}
     return bound.model_copy(update={"tags": tags, "metadata": metadata}), names
+
+
+def node_model(ctx: Context, node: str) -> RMNChatModel | None:
+    """The run's chat model tagged for one node (tenant, node), or None without a model. The
+    tool it is handed to binds the adapters each call writes with (`bind_adapters` adds their
+    `adapter:` tags), so every generation is a traced run tagged tenant, node and adapters."""
+    llm = chat_model(ctx)
+    if llm is None:
+        return None
+    tags = [f"tenant:{ctx.tenant}", f"node:{node}"]
+    return llm.model_copy(update={"tags": tags, "metadata": {"tenant": ctx.tenant, "node": node}})

@@ -3,13 +3,27 @@
 Values are JSON-ready (dicts, lists, strings, numbers): a thread resumes in another process,
 or under `langgraph dev`, from exactly what was written. Pydantic models from `tools.plan`
 go in as `model_dump(mode="json")` and come back out through `model_validate`.
+
+The brief is kept only with its PII redacted (`<EMAIL>`, `<PHONE>`, ...): its channel's
+reducer redacts every write (`redacted_brief`), and the graph's input channel redacts the
+input itself (`redact_on_entry`), which LangGraph checkpoints as given (the `input`
+checkpoint at step -1 and the start task's writes) before any node or reducer runs.
 """
 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Annotated, Any, get_origin, get_type_hints
+
+from langgraph.channels.ephemeral_value import EphemeralValue
+from langgraph.constants import START
+
+from tools.governance.pii import redact_pii
+
+if TYPE_CHECKING:
+    from langgraph.pregel import Pregel
 
 
 def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -25,12 +39,47 @@ def add_seconds(left: dict[str, float] | None, right: dict[str, float] | None) -
     return out
 
 
+def redacted_brief(left: Any, right: Any) -> Any:
+    """`brief` channel reducer: the new brief, its PII redacted (a value that is not text is
+    kept as sent, for the planner to refuse)."""
+    return redact_pii(right) if isinstance(right, str) else right
+
+
+def redacted_input(value: Any) -> Any:
+    """The graph's input with its brief redacted (anything else as it is)."""
+    if isinstance(value, dict) and isinstance(value.get("brief"), str):
+        return {**value, "brief": redact_pii(value["brief"])}
+    return value
+
+
+class RedactedInput(EphemeralValue[Any]):
+    """The graph's input channel (`__start__`), keeping the input with its brief redacted."""
+
+    def update(self, values: Sequence[Any]) -> bool:
+        return super().update([redacted_input(v) for v in values])
+
+
+def redact_on_entry(app: Pregel[Any, Any, Any, Any]) -> Pregel[Any, Any, Any, Any]:
+    """`app` (a compiled planning graph) with its input channel redacting the brief, so that
+    no checkpoint, not even the input's, holds the PII a user typed into it."""
+    app.channels[START] = RedactedInput(app.channels[START].typ)
+    return app
+
+
+# Channels whose reducer keeps a value safe to store rather than adding to it.
+REDACTED_CHANNELS: tuple[str, ...] = ("brief",)
+
+
 @dataclass(kw_only=True)
 class InputState:
     """What a caller sends to start a thread."""
 
-    brief: str = field(
-        default="", metadata={"description": "The plain-words brief, e.g. 'Allocate $2.5M ...'"}
+    brief: Annotated[str, redacted_brief] = field(
+        default="",
+        metadata={
+            "description": "The plain-words brief, e.g. 'Allocate $2.5M ...' (kept with its "
+            "PII redacted)"
+        },
     )
     brand_id: str | None = field(
         default=None,
@@ -80,6 +129,9 @@ class State(InputState):
     governance_loops: int = 0
     rejected_copy: list[dict[str, Any]] = field(default_factory=list)
     """Copy governance sent back ({retailer_id, digest, loop}); creative does not reuse it."""
+    copy_cache: dict[str, Any] = field(default_factory=dict)
+    """Copy written per request digest (`tools.creative.request_digest`): an edit that leaves
+    a retailer's product and placement unchanged reuses its copy."""
     flags: list[str] = field(default_factory=list)
     """Reasons a human must review the plan (blocks auto-approval)."""
     review: dict[str, Any] | None = None
@@ -98,3 +150,56 @@ class State(InputState):
     """Node (or node/retailer) -> the adapters active when its model ran."""
     timings: Annotated[dict[str, float], add_seconds] = field(default_factory=dict)
     """Node -> seconds spent in it."""
+
+
+# The thread's identity: kept when a new brief starts the plan over.
+THREAD_FIELDS: tuple[str, ...] = ("brief", "brand_id", "tenant", "thread_id", "status")
+# What a new allocation makes stale: the copy written for the old one, governance's verdicts
+# on it, the flags they raised and where the last review sent the thread.
+STALE_AFTER_ALLOCATION: tuple[str, ...] = (
+    "creative_runs",
+    "governance_loops",
+    "copy_failures",
+    "copy_missing",
+    "rejected_copy",
+    "flags",
+    "review",
+    "next_step",
+)
+
+
+def defaults(names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The `State` fields `names` at their defaults (fresh lists and dicts)."""
+    out: dict[str, Any] = {}
+    by_name = {f.name: f for f in fields(State)}
+    for name in names:
+        f = by_name[name]
+        out[name] = f.default_factory() if f.default_factory is not MISSING else f.default
+    return out
+
+
+def accumulating() -> tuple[str, ...]:
+    """The channels with a reducer that adds (`signals`, `decisions`, `adapters`,
+    `timings`; not `REDACTED_CHANNELS`): an update adds to them, so a reset cannot clear
+    them and they outlive a plan."""
+    hints = get_type_hints(State, include_extras=True)
+    return tuple(
+        f.name
+        for f in fields(State)
+        if get_origin(hints[f.name]) is Annotated and f.name not in REDACTED_CHANNELS
+    )
+
+
+def per_plan_defaults() -> dict[str, Any]:
+    """Every per-plan field as a new plan starts: all `State` fields but the thread's identity
+    (`THREAD_FIELDS`) and the accumulating channels. The planner starts every brief from it,
+    so a new brief on a thread that planned one leaves nothing of the old plan behind (the
+    earlier decisions stay in `decisions`)."""
+    skip = {*THREAD_FIELDS, *accumulating()}
+    return defaults([f.name for f in fields(State) if f.name not in skip])
+
+
+def stale_after_allocation() -> dict[str, Any]:
+    """The state fields a new allocation makes stale (`STALE_AFTER_ALLOCATION`), reset; the
+    plan's own (`tools.plan.STALE_AFTER_ALLOCATION`) reset by `Plan.with_allocation`."""
+    return defaults(STALE_AFTER_ALLOCATION)

@@ -1,7 +1,13 @@
 """creative: ad copy for each retailer the plan funds, for the SKU it spends most on there,
-written under the retailer + brand + creative adapters (those installed) and checked against
-the retailer's rules; copy that still breaks them after the retries is replaced by compliant
-template copy (`tools.creative`). Only compliant copy goes on into the plan.
+written under the retailer + brand + creative adapters (those installed) with the brand's voice
+and the product's approved claims in the prompt and the rules in the decode grammar, and
+checked against the retailer's rules; copy that still breaks them after the retries is replaced
+by compliant template copy (`tools.creative`). Only compliant copy goes on into the plan.
+Progress: one `custom` stream message per variant as it is settled.
+
+Copy is kept per request (`copy_cache`: product, retailer, placement, prompt, seed and adapter
+versions digested): an edit that leaves a retailer's main product and placement as they were
+reuses its copy instead of writing it again.
 
 When governance sends copy back, only the retailers whose copy it flagged are written again,
 with one more variant per flagged one, and copy identical to what was flagged is dropped.
@@ -9,62 +15,43 @@ with one more variant per flagged one, and copy identical to what was flagged is
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from langgraph.runtime import Runtime
+
+from graph.context import Context
 from graph.llm import chat_model
-from nodes import Update, context_of, state_get, step
+from graph.state import State
+from nodes.common import Update, context_of, progress, step
+from tools.creative import DEFAULT_KINDS, CopyRequest, CopyResult, write_copy_many
+from tools.creative.targets import copy_key, top_skus
+from tools.creative.write import request_digest
+from tools.pipeline import product_categories, product_names
+from tools.plan import Plan
 
-
-def top_skus(plan: Any) -> dict[str, tuple[str, str]]:
-    """Retailer -> (the GTIN the plan spends most on there, the placement it spends most on
-    for that GTIN), retailers by total spend: the copy is written for the plan's main line at
-    each retailer."""
-    spend: dict[str, float] = {}
-    lines: dict[tuple[str, str, str], float] = {}
-    per_sku: dict[tuple[str, str], float] = {}
-    for row in plan.allocation:
-        spend[row.retailer_id] = spend.get(row.retailer_id, 0.0) + row.spend
-        key = (row.retailer_id, row.gtin)
-        per_sku[key] = per_sku.get(key, 0.0) + row.spend
-        line = (row.retailer_id, row.gtin, row.placement)
-        lines[line] = lines.get(line, 0.0) + row.spend
-    out: dict[str, tuple[str, str]] = {}
-    for retailer in sorted(spend, key=lambda r: (-spend[r], r)):
-        skus = sorted(g for r, g in per_sku if r == retailer)
-        gtin = max(skus, key=lambda g: per_sku[(retailer, g)])
-        placements = sorted(p for r, g, p in lines if (r, g) == (retailer, gtin))
-        out[retailer] = (gtin, max(placements, key=lambda p: lines[(retailer, gtin, p)]))
-    return out
-
-
-def copy_key(retailer_id: str, headline: str, body: str) -> tuple[str, str]:
-    """(retailer, digest of the copy): how flagged copy is remembered without keeping its text,
-    which may hold the personal data it was flagged for."""
-    digest = hashlib.sha256(f"{headline}\x1f{body}".encode()).hexdigest()[:24]
-    return retailer_id, digest
+# Variants asked of one retailer at most, however often its copy was sent back.
+MAX_VARIANTS = 6
+# Copy kept for reuse, newest last: a plan's retailers several edits deep.
+CACHE_ENTRIES = 16
 
 
 @step("creative")
-def creative(state: Any, runtime: Any) -> Update:
-    from tools.creative import DEFAULT_KINDS, CopyRequest, write_copy_many
-    from tools.pipeline import product_names
-    from tools.plan import Plan
-
+def creative(state: State, runtime: Runtime[Context]) -> Update:
     ctx = context_of(runtime)
-    plan = Plan.model_validate(state_get(state, "plan"))
-    tenant = state_get(state, "tenant")
+    plan = Plan.model_validate(state.plan)
+    tenant = ctx.tenant
     brand = plan.brief.brand_id
-    sent_back = state_get(state, "rejected_copy") or []
+    sent_back = state.rejected_copy or []
     rejected = {(c["retailer_id"], c["digest"]) for c in sent_back}
     # Only the retailers governance flagged on its last pass are written again.
-    last_pass = int(state_get(state, "governance_loops") or 0)
+    last_pass = int(state.governance_loops or 0)
     redo = {c["retailer_id"] for c in sent_back if c.get("loop") == last_pass}
     skus = top_skus(plan)
     # On a rewrite, copy governance did not flag stays as it is.
     kept = [v for v in plan.copy_variants if redo and v.retailer_id not in redo]
     todo = {r: top for r, top in skus.items() if not redo or r in redo}
     names = product_names(ctx.data_path(), tenant, brand)
+    categories = product_categories(ctx.data_path(), tenant, brand)
     extra = {r: sum(1 for k in rejected if k[0] == r) for r in todo}
     requests = [
         CopyRequest(
@@ -72,15 +59,33 @@ def creative(state: Any, runtime: Any) -> Update:
             brand_id=brand,
             gtin=gtin,
             product_name=names.get(gtin),
+            category=categories.get(gtin),
             placement=placement,
-            variants=min(ctx.copy_variants + extra[retailer], 6),
+            variants=min(ctx.copy_variants + extra[retailer], MAX_VARIANTS),
             max_attempts=ctx.max_creative_attempts,
             tenant=tenant,
+            seed=ctx.seed,
         )
         for retailer, (gtin, placement) in todo.items()
     ]
     kinds = DEFAULT_KINDS if ctx.use_adapters else ()
-    results = write_copy_many(chat_model(ctx), requests, kinds) if requests else []
+    llm = chat_model(ctx)
+    cache: dict[str, Any] = dict(state.copy_cache or {})
+    keys = [request_digest(r, kinds, llm) for r in requests]
+    # Copy sent back by governance is written again, never taken from the cache.
+    reuse = {i for i, k in enumerate(keys) if k in cache and requests[i].retailer_id not in redo}
+    say = progress(runtime, "creative")
+    if reuse:
+        say(f"copy reused for {len(reuse)} of {len(requests)} retailer(s): unchanged products")
+    fresh_requests = [r for i, r in enumerate(requests) if i not in reuse]
+    written = write_copy_many(llm, fresh_requests, kinds, say) if fresh_requests else []
+    results: list[CopyResult] = []
+    fresh_iter = iter(written)
+    for i, key in enumerate(keys):
+        result = CopyResult.model_validate(cache[key]) if i in reuse else next(fresh_iter)
+        cache.pop(key, None)  # re-inserted last: the newest entries are kept
+        cache[key] = result.model_dump(mode="json")
+        results.append(result)
     fresh = []
     for result in results:
         usable = [
@@ -91,7 +96,7 @@ def creative(state: Any, runtime: Any) -> Update:
         fresh.extend(usable[: ctx.copy_variants])
     order = {r: i for i, r in enumerate(skus)}
     variants = sorted([*kept, *fresh], key=lambda v: order.get(v.retailer_id, len(order)))
-    failures = [f for result in results for f in result.failures]
+    failures = [f for result in written for f in result.failures]
     missing = [r for r in skus if not any(v.retailer_id == r for v in variants)]
     failures += [f"{r}: no compliant copy" for r in missing]
     plan.copy_variants = variants
@@ -99,7 +104,8 @@ def creative(state: Any, runtime: Any) -> Update:
         "plan": plan.model_dump(mode="json", by_alias=True),
         "copy_failures": failures,
         "copy_missing": missing,
-        "creative_runs": int(state_get(state, "creative_runs") or 0) + 1,
+        "copy_cache": dict(list(cache.items())[-CACHE_ENTRIES:]),
+        "creative_runs": int(state.creative_runs or 0) + 1,
         "adapters": {f"creative/{v.retailer_id}": list(v.adapters) for v in fresh},
         "status": "copy_written",
     }

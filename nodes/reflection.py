@@ -1,50 +1,45 @@
-"""reflection: the reflection record of the plan. Its confidence is computed from measured
-signals (curve uncertainty, data coverage, constraint slack, governance flags); the model, under
-the brand and planning adapters, writes only the words (`tools.plan.reflection`). Memory references
-come from the tenant's own past decisions."""
+"""reflection: the reflection record of the plan. Its confidence, risks and mitigations are
+computed from measured signals (curve uncertainty, data coverage, constraint slack, governance
+flags); the model writes only the sentences (the main risk, a bias to check, another way to
+read the plan) from those signals when the context lets it (`reflect_with_model`), under a
+grammar that admits only the signals' numbers (`tools.plan.reflection_words`). Memory
+references come from the tenant's own past decisions."""
 
 from __future__ import annotations
 
-from typing import Any
+from langgraph.runtime import Runtime
 
-from graph.llm import available_adapters, chat_model
-from nodes import Update, context_of, state_get, step
-from nodes.finalize import decisions_path
-from nodes.human_approval import auto_approval
+from graph.context import Context
+from graph.llm import node_model
+from graph.state import State
+from nodes.common import Update, approval_policy, context_of, progress, step
+from tools.pipeline import product_names
+from tools.plan import Plan
+from tools.plan.approval import auto_approval
+from tools.plan.decisions import DecisionStore, decisions_path
+from tools.plan.reflection import reflect, signals_from
 
 
 @step("reflection")
-def reflection(state: Any, runtime: Any) -> Update:
-    from tools.plan import Plan
-    from tools.plan.decisions import DecisionStore
-    from tools.plan.reflection import REFLECTION_TASK, reflect, signals_from
-
+def reflection(state: State, runtime: Runtime[Context]) -> Update:
     ctx = context_of(runtime)
-    plan = Plan.model_validate(state_get(state, "plan"))
-    tenant = state_get(state, "tenant")
-    flags = state_get(state, "flags") or []
-    measured = state_get(state, "signals") or {}
-    signals = signals_from(plan, measured.get("curve_cv"), measured.get("coverage"), len(flags))
-    memory = DecisionStore(decisions_path(ctx.data_path())).similar(tenant, plan.brief, k=3)
-    llm = chat_model(ctx) if ctx.reflect_with_model else None
-    names: list[str] = []
-    task = REFLECTION_TASK if ctx.use_adapters else None
+    plan = Plan.model_validate(state.plan)
+    flags = state.flags or []
+    measured = state.signals or {}
+    names = product_names(ctx.data_path(), ctx.tenant, plan.brief.brand_id)
+    signals = signals_from(
+        plan, measured.get("curve_cv"), measured.get("coverage"), len(flags), names
+    )
+    memory = DecisionStore(decisions_path(ctx.data_path())).similar(ctx.tenant, plan.brief, k=3)
+    llm = node_model(ctx, "reflection") if ctx.reflect_with_model else None
     if llm is not None:
-        # `reflect` binds its own task adapter (none by default: the words read better on the
-        # base model); the brand adapter is not used for these words.
-        if task is not None and available_adapters(llm, tenant=tenant, task=task)["task"]:
-            names = [f"task/{task}"]
-        else:
-            task = None
-        meta = {"tenant": tenant, "node": "reflection", "adapters": names}
-        llm = llm.model_copy(
-            update={"tags": [f"tenant:{tenant}", "node:reflection"], "metadata": meta}
-        )
-    plan.reflection = reflect(plan, signals, memory, llm, ctx.confidence_threshold, task=task)
-    automatic, _ = auto_approval(plan, flags, ctx)
+        progress(runtime, "reflection")("writing the risk, bias and alternative sentences")
+    plan.reflection = reflect(plan, signals, memory, llm, ctx.confidence_threshold)
+    automatic, _ = auto_approval(plan, flags, approval_policy(ctx))
+    # The sentences are written on the base model (no adapters; `REFLECTION_TASK`).
     return {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "memory": list(memory),
         "status": "approving" if automatic else "awaiting_approval",
-        "adapters": {"reflection": names},
+        "adapters": {"reflection": []},
     }

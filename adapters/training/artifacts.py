@@ -3,7 +3,8 @@
 Checkpoints live in the cache (`<cache>/training/<kind>-<id>-<method>/`, or under
 `RMN_CHECKPOINT_DIR`), so `--resume` picks up
 an interrupted run. The finished adapter is written to a hidden staging folder next to its
-target and swapped in with renames, so a reader never sees a half-written adapter.
+target and added as a new version (`adapters.versions`) with renames, so a reader never sees a
+half-written adapter.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from adapters.registry import (
     PeftSpec,
     TrainingCard,
 )
+from adapters.versions import VERSIONS_DIR, add_version
 from tools.errors import RMNError
 from tools.paths import cache_dir
 
@@ -91,8 +93,11 @@ def write_adapter(
     training: dict[str, Any],
     adapter_name: str = "default",
 ) -> tuple[Path, AdapterMetadata]:
-    """Save the adapter's PEFT files and metadata as `<out_root>/<kind>/<adapter_id>/`,
-    replacing any previous version in one step."""
+    """Save the adapter's PEFT files and metadata as a new version of
+    `<out_root>/<kind>/<adapter_id>/` (`adapters.versions.add_version`): the current version
+    when the folder has none, else a candidate under `versions/<vN>/` that
+    `rmn adapters promote` makes current if it beats the current one on the held-out eval.
+    Returns the folder the version's files are in, and its metadata."""
     target = Path(out_root) / kind / adapter_id
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{adapter_id}.tmp-{os.getpid()}"
@@ -121,8 +126,9 @@ def write_adapter(
         created_at=datetime.now(UTC).replace(microsecond=0),
     )
     metadata.write(staging)
-    swap_in(staging, target)
-    return target, metadata
+    version, is_current = add_version(target, staging)
+    folder = target if is_current else target / VERSIONS_DIR / version
+    return folder, AdapterMetadata.read(folder)
 
 
 def _sorted_targets(config_path: Path) -> None:
@@ -131,15 +137,6 @@ def _sorted_targets(config_path: Path) -> None:
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def swap_in(staging: Path, target: Path) -> None:
-    """Replace `target` by `staging` with renames only."""
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def update_eval(folder: Path, scores: dict[str, Any]) -> AdapterMetadata:

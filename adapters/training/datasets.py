@@ -21,18 +21,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from adapters.prompts import chat_messages, schema_instruction
+from adapters.prompts import chat_messages
 from adapters.training.copywriter import (
-    OFFERS,
-    PLACEMENT_LABELS,
-    CopyRequest,
     Product,
     product_lines,
     products_for_line,
+    reference_copy,
     retailers_carrying,
-    write_copy,
 )
-from adapters.training.policy_qa import policy_facts, qa_request
+from adapters.training.policy_qa import policy_facts
+from tools.brief.dataset import brief_examples, rejected_answer
+from tools.creative.compose import angles_of
+from tools.creative.facts import CopyFacts
+from tools.creative.products import HELD_OUT_RULE, held_out_lines
+from tools.creative.prompts import creative_request
+from tools.creative.review import review_copy
 from tools.errors import RMNError
 from tools.policy import (
     BrandGuide,
@@ -42,12 +45,11 @@ from tools.policy import (
     load_retailer_policy,
 )
 from tools.policy.compliance import (
-    AdCopy,
     brand_guide,
-    check_copy,
     required_disclaimers,
     retailer_policy,
 )
+from tools.policy.prompts import qa_request
 from tools.world.catalog import BRANDS
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ CATALOG_BRANDS: tuple[str, ...] = tuple(BRANDS)
 DEFAULT_SEED = 0
 EVAL_FRACTION = 0.25
 ROWS_PER_LINE = {"task": 8, "brand": 12}
+EVAL_ROWS_PER_LINE = 2
+HELD_OUT_SPLIT = f"held-out product lines: {HELD_OUT_RULE}"
 
 
 class UnknownAdapterError(RMNError):
@@ -152,6 +156,7 @@ class AdapterDataset:
             },
             "seed": self.seed,
             "system_task": self.task,
+            **({"held_out_rule": HELD_OUT_RULE} if self.task == "creative" else {}),
         }
 
 
@@ -233,47 +238,19 @@ def retailer_dataset(retailer_id: str, seed: int = DEFAULT_SEED) -> AdapterDatas
 # --- creative and brand: ad copy ------------------------------------------------------------
 
 
-def creative_request(
-    policy: RetailerPolicy,
-    placement: str,
-    product_name: str,
-    category: str,
-    offer: str | None = None,
-    brand: BrandGuide | None = None,
-) -> str:
-    """The user turn of a creative request. Training and serving both build it here."""
-    creative = policy.creative
-    limits = creative.limits(placement)
-    style = [creative.capitalization.value.replace("_", " ")]
-    no_emoji = not creative.emoji_allowed or (brand is not None and not brand.emoji_allowed)
-    style.append("no emoji" if no_emoji else "emoji allowed")
-    marks = creative.max_exclamation_marks
-    style.append("no exclamation marks" if marks == 0 else f"at most {marks} exclamation mark(s)")
-    lines = [
-        f"Retailer: {policy.name}",
-        f"Placement: {PLACEMENT_LABELS.get(placement, placement)} (headline max "
-        f"{limits.max_headline_chars} characters, body max {limits.max_body_chars} characters)",
-        f"Product: {product_name} ({category.replace('_', ' ')})",
-    ]
-    if brand is not None:
-        lines.append(f"Brand: {brand.name}")
-    if offer:
-        lines.append(f"Offer: {offer}")
-    lines.append(f"Style: {', '.join(style)}")
-    known = required_disclaimers(offer or "", policy, placement, category)
-    if known:
-        lines.append(f"Required disclaimers: {json.dumps(known)}")
-    lines.append(schema_instruction(AdCopy.model_json_schema()))
-    return "\n".join(lines)
-
-
-def _copy_examples(kind: str, brand_ids: list[str], seed: int, rows_per_line: int) -> list[Example]:
+def _copy_examples(
+    kind: str, brand_ids: list[str], seed: int, rows_per_line: int, held_out: bool
+) -> list[Example]:
+    """`rows_per_line` examples per product line of the brands: the lines the held-out rule
+    keeps back (`held_out=True`, the eval split) or all the others (training)."""
     policies = {r: retailer_policy(r) for r in list_retailers()}
-    guides = {b: brand_guide(b) for b in brand_ids} if kind == "brand" else {}
     examples: list[Example] = []
     for brand_id in brand_ids:
-        guide = guides.get(brand_id)
+        guide = brand_guide(brand_id)
+        kept_back = held_out_lines(brand_id)
         for catalog_category, noun in product_lines(brand_id):
+            if ((catalog_category, noun) in kept_back) != held_out:
+                continue
             source = f"{brand_id}:{catalog_category}:{noun}"
             rng = random.Random(f"{seed}:copy:{kind}:{source}")
             products = products_for_line(brand_id, catalog_category, noun)
@@ -294,61 +271,68 @@ def _copy_example(
     kind: str,
     product: Product,
     policy: RetailerPolicy,
-    guide: BrandGuide | None,
+    guide: BrandGuide,
     rng: random.Random,
     source: str,
 ) -> Example | None:
+    """One row: the served prompt (`creative_request`, with the variant's angle) and the
+    composed answer as the served grammar writes it (`{"headline":...,"body":...}`). `meta`
+    carries the disclaimers the served copy gets attached (the model never writes them), so
+    the row holds the whole copy as it would run. A brand row of a product with approved
+    claims leads with one of them: the brand adapter is where the claims are taught (a
+    random angle put a claim in 37 of the 84 brand/globex answers that could carry one)."""
     placements = [p.value for p in policy.placements if policy.bidding.allows(product.category, p)]
     if not placements:
         return None
-    placement = rng.choice(placements)
-    offer = rng.choice(OFFERS) if policy.creative.price_claims.allowed else None
-    request = CopyRequest(
-        policy.retailer_id, placement, product, offer, brand_voice=kind == "brand"
-    )
-    copy = write_copy(request, policy, rng, guide)
+    facts = CopyFacts(policy, rng.choice(placements), product.name, product.category, guide)
+    angles = angles_of(facts)
+    if not angles:
+        return None
+    claims = [i for i, a in enumerate(angles) if a.claim]
+    index = rng.choice(claims) if kind == "brand" and claims else rng.randrange(len(angles))
+    copy = reference_copy(facts, angles[index], rng)
     if copy is None:
         return None
-    text = f"{copy.headline} {copy.body}"
-    copy.disclaimers = required_disclaimers(text, policy, placement, product.category, guide)
-    problems = check_copy(copy.model_dump(), policy, placement, product.category, guide)
-    if problems:  # the templates are meant to be compliant; never teach a violation
+    problems = review_copy(
+        copy, policy, facts.placement, product.category, guide, product.name
+    ) or ([] if facts.grammar.accepts(copy.headline, copy.body) else ["grammar"])
+    if problems:  # the composer only writes passing copy; never teach a violation
         raise AssertionError(f"reference copy breaks {problems}: {copy}")
-    user = creative_request(policy, placement, product.name, product.category, offer, guide)
+    user = creative_request(facts, facts.angles()[index])
+    answer = json.dumps({"headline": copy.headline, "body": copy.body}, separators=(",", ":"))
+    text = f"{copy.headline} {copy.body}"
     meta = {
+        "disclaimers": required_disclaimers(text, policy, facts.placement, product.category, guide),
         "retailer": policy.retailer_id,
-        "placement": placement,
+        "placement": facts.placement,
         "category": product.category,
-        "brand": guide.brand_id if guide else None,
+        "brand": guide.brand_id,
         "product": product.name,
     }
-    return Example(source, user, copy.model_dump_json(), "creative", meta)
+    return Example(source, user, answer, "creative", meta)
+
+
+def _copy_dataset(
+    kind: str, adapter_id: str, name: str, brands: list[str], seed: int
+) -> AdapterDataset:
+    rows = ROWS_PER_LINE[kind]
+    train = _copy_examples(kind, brands, seed, rows, held_out=False)
+    held = _copy_examples(kind, brands, seed, EVAL_ROWS_PER_LINE, held_out=True)
+    random.Random(f"{seed}:copy-train:{name}").shuffle(train)
+    return AdapterDataset(
+        kind, adapter_id, name, "creative", HELD_OUT_SPLIT, seed, train, _mixed(held, seed)
+    )
 
 
 def creative_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
     brands = sorted(set(list_brands()) & set(CATALOG_BRANDS))
-    examples = _copy_examples("task", brands, seed, ROWS_PER_LINE["task"])
-    train, held = _split(examples, seed)
-    return AdapterDataset(
-        "task", "creative", "rmn-creative", "creative", "product line", seed, train, held
-    )
+    return _copy_dataset("task", "creative", "rmn-creative", brands, seed)
 
 
 def brand_dataset(brand_id: str, seed: int = DEFAULT_SEED) -> AdapterDataset:
     if brand_id not in CATALOG_BRANDS:
         raise UnknownAdapterError(f"brand {brand_id!r} has no products in the catalog")
-    examples = _copy_examples("brand", [brand_id], seed, ROWS_PER_LINE["brand"])
-    train, held = _split(examples, seed)
-    return AdapterDataset(
-        "brand",
-        brand_id,
-        f"rmn-brand-voice/{brand_id}",
-        "creative",
-        "product line",
-        seed,
-        train,
-        held,
-    )
+    return _copy_dataset("brand", brand_id, f"rmn-brand-voice/{brand_id}", [brand_id], seed)
 
 
 # --- planning: briefs -----------------------------------------------------------------------
@@ -359,8 +343,6 @@ PLANNING_ROWS = 1000
 
 def planning_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
     """The brief datasets of `tools.brief.dataset`, split there by template and gold brief."""
-    from tools.brief.dataset import brief_examples
-
     splits = brief_examples(seed, PLANNING_ROWS)
 
     def convert(rows: list[Any]) -> list[Example]:
@@ -431,40 +413,57 @@ def _reject(example: Example, dataset: AdapterDataset, rng: random.Random) -> Pr
     if dataset.task is None:  # policy answers: a wordy, hedged non-answer
         return pair(f"It depends on the retailer. Please check the policy. {answer}?", "unsure")
     if dataset.task == "planning" and rng.random() < 0.5:
-        from tools.brief.dataset import rejected_answer
-
         wrong, flaw = rejected_answer(example.meta["expected_fields"], rng)
         return pair(wrong, flaw)
-    obj = json.loads(answer) if answer.startswith("{") else None
+    if dataset.task == "creative" and answer.startswith("{"):
+        rejected, flaw = copy_rejection(example, rng)
+        return pair(rejected, flaw)
     options: list[tuple[str, str]] = [
         (f"Sure! Here is the JSON you asked for:\n{answer}", "prose_around_json"),
         (answer[: max(1, len(answer) * 2 // 3)], "truncated_json"),
         (answer.replace('"', "'"), "single_quotes"),
     ]
-    if obj is not None and dataset.task == "creative":
-        meta = example.meta
-        policy = retailer_policy(meta["retailer"])
-        limits = policy.creative.limits(meta["placement"])
-        long_headline = (obj["headline"] + " and so much more for you") * 3
-        options.append(
-            (
-                json.dumps({**obj, "headline": long_headline[: limits.max_headline_chars + 12]}),
-                "headline_too_long",
-            )
-        )
-        if policy.creative.capitalization.value == "sentence_case":
-            shouted = " ".join(w[:1].upper() + w[1:] for w in obj["headline"].split())
-            if shouted != obj["headline"]:
-                options.append((json.dumps({**obj, "headline": shouted}), "capitalization"))
-        if obj.get("disclaimers"):
-            options.append((json.dumps({**obj, "disclaimers": []}), "missing_disclaimer"))
-        banned = list(policy.prohibited.prohibited_terms)
-        if meta.get("brand"):
-            banned += brand_guide(meta["brand"]).banned_words
-        if banned:
-            word = rng.choice(banned)
-            options.append(
-                (json.dumps({**obj, "body": f"{word.capitalize()}. {obj['body']}"}), "banned_word")
-            )
     rejected, flaw = rng.choice(options)
     return pair(rejected, flaw)
+
+
+# Copy families the project's own checks prefer one side of (`copy_rejection`).
+GENERIC_BODIES = ("Add it to your cart.", "Shop now.", "Find it in store and online.")
+INVENTED_NUMBERS = ("Now 30% more.", "Loved by 10,000 families.", "Rated 5 stars.")
+UNAPPROVED = ("Clinically proven.", "All natural.", "The #1 choice.", "Guaranteed results.")
+
+
+def copy_rejection(example: Example, rng: random.Random) -> tuple[str, str]:
+    """A worse copy answer to a creative prompt, of one of three families the project's checks
+    judge: non-compliant (a banned word, an over-long or mis-cased headline, an unapproved
+    claim), generic (the product name as headline, a stock call to action as body) or
+    unsupported (a number nobody approved)."""
+    obj = json.loads(example.answer)
+    meta = example.meta
+    policy = retailer_policy(meta["retailer"])
+    limit = policy.creative.limits(meta["placement"]).max_headline_chars
+    family = rng.choice(("compliant", "specific", "supported"))
+
+    def dump(**change: str) -> str:
+        return json.dumps({**obj, **change}, separators=(",", ":"))
+
+    if family == "specific":
+        return dump(headline=meta["product"], body=rng.choice(GENERIC_BODIES)), "generic_copy"
+    if family == "supported":
+        return dump(body=f"{rng.choice(INVENTED_NUMBERS)} {obj['body']}"), "unsupported_number"
+    options = [
+        (dump(headline=(obj["headline"] + " and so much more for you")[: limit + 12]),
+         "headline_too_long"),
+        (dump(body=f"{rng.choice(UNAPPROVED)} {obj['body']}"), "unapproved_claim"),
+    ]  # fmt: skip
+    if policy.creative.capitalization.value == "sentence_case":
+        shouted = " ".join(w[:1].upper() + w[1:] for w in obj["headline"].split())
+        if shouted != obj["headline"]:
+            options.append((dump(headline=shouted), "capitalization"))
+    banned = list(policy.prohibited.prohibited_terms)
+    if meta.get("brand"):
+        banned += brand_guide(meta["brand"]).banned_words
+    if banned:
+        word = rng.choice(banned)
+        options.append((dump(body=f"{word.capitalize()}. {obj['body']}"), "banned_word"))
+    return rng.choice(options)

@@ -16,32 +16,19 @@ disclaimer, a prohibited or banned word.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import Any
 
 from adapters.registry import AdapterMetadata
-from adapters.training.artifacts import prepare_checkpoints, write_adapter
 from adapters.training.datasets import AdapterDataset, PreferencePair, build_dataset
 from adapters.training.evaluate import MAX_NEW_TOKENS, answer_is_right, resolve_adapter, role_of
 from adapters.training.models import (
     BaseModelSpec,
     base_for_adapter,
     generate,
-    quiet_libraries,
     require_cuda_for_qlora,
 )
-from adapters.training.sft import (
-    TrainOptions,
-    TrainResult,
-    _LossLog,
-    lora_weights_to_bf16,
-    owner_for,
-    quiet_trainer,
-    torch_dtype,
-    trainer_args,
-    training_card,
-)
+from adapters.training.trainer import Run, TrainOptions, TrainResult
 
 
 def train_dpo(
@@ -63,19 +50,13 @@ def train_dpo(
     # The base is the one the SFT adapter was trained on, whatever `options.base` says.
     base = base or base_for_adapter(prior.base_model, prior.base_fingerprint)
     dataset = dataset or build_dataset(kind, adapter_id, options.seed)
-    output_dir, resume_from = prepare_checkpoints(
-        kind, adapter_id, "dpo", options.resume, options.checkpoints
-    )
+    run = Run.start(kind, adapter_id, "dpo", options, progress)
 
     from datasets import Dataset
     from peft import PeftModel
-    from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    quiet_libraries(progress)
-    set_seed(options.seed)
-    started = time.perf_counter()
-    model, tokenizer = base.load(torch_dtype(options.precision, options.qlora), options.qlora)
+    model, tokenizer = run.load(base)
     model = PeftModel.from_pretrained(model, str(source), is_trainable=True)
     _lora_to_fp32(model)
     synthetic = dataset.preference_pairs("train")
@@ -84,42 +65,24 @@ def train_dpo(
         keep = min(len(synthetic), max(16, len(mined)))
         synthetic = random.Random(f"{options.seed}:dpo-mix").sample(synthetic, keep)
     pairs = Dataset.from_list([p.row() for p in synthetic + mined])
-    args = trainer_args(options, output_dir, progress)
-    config = DPOConfig(**args, beta=options.beta)
-    log = _LossLog(options.steps)
     trainer = DPOTrainer(
         model=model,
-        args=config,
+        args=DPOConfig(**run.trainer_args(), beta=options.beta),
         train_dataset=pairs,
         processing_class=tokenizer,
-        callbacks=[] if progress else [log.callback()],
+        callbacks=run.callbacks(),
     )
-    quiet_trainer(trainer, progress)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    seconds = time.perf_counter() - started
+    run.train(trainer)
 
-    tuned = trainer.model
-    lora_weights_to_bf16(tuned)
+    card: dict[str, Any] = {
+        "preference_pairs": len(pairs),
+        "mined_pairs": len(mined),
+        "beta": options.beta,
+        "from_adapter": prior.training.model_dump(),
+        "resumed_from": run.resumed_from,
+    }
     extra = ("--from-adapter", _display(source))
-    command = options.command("dpo", kind, adapter_id, extra)
-    card = training_card(dataset, options, "dpo", command, seconds, log.last_loss, len(pairs))
-    card["preference_pairs"] = len(pairs)
-    card["mined_pairs"] = len(mined)
-    card["beta"] = options.beta
-    card["from_adapter"] = prior.training.model_dump()
-    card["resumed_from"] = Path(resume_from).name if resume_from else None
-    path, metadata = write_adapter(
-        tuned,
-        options.out,
-        kind,
-        adapter_id,
-        base_model=base.name,
-        base_fingerprint=base.fingerprint,
-        owner_tenant=owner_for(kind, adapter_id),
-        training=card,
-        adapter_name="default",
-    )
-    return TrainResult(path, metadata, seconds, log.last_loss)
+    return run.finish(trainer.model, base, dataset, len(pairs), run.last_loss, card, extra)
 
 
 def mine_pairs(

@@ -8,12 +8,15 @@ split, greedy decoding.
 | brand/<id>     | compliance_rate (retailer rules + brand words), json_valid, claims  |
 | task/planning  | field_exact_match, json_valid, all_fields_exact                     |
 
-Compliance uses the typed policies: length limits, prohibited terms and claims, price rules,
-emoji, exclamation marks, capitalization, required disclaimers and the brand's banned words.
+Copy is scored as served: the required disclaimers attached, then `review_copy` (length
+limits, prohibited terms and claims, price rules, emoji, exclamation marks, capitalization, the
+brand's banned words, claims approved for the product, model debris), plus how specific it is.
+Decoding here is free (no grammar), so the scores measure what the adapter learned.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import sys
@@ -28,11 +31,17 @@ from adapters.registry import AdapterMetadata, adapters_root
 from adapters.training.artifacts import update_eval
 from adapters.training.datasets import Example, build_dataset
 from adapters.training.models import BaseModelSpec, base_for_adapter, generate, quiet_libraries
+from adapters.versions import adapters_root_of, version_folder
+from tools.creative.products import names_benefit
+from tools.creative.quality import headline_is_product_name
+from tools.creative.review import review_copy
 from tools.errors import RMNError
 from tools.policy.compliance import (
+    AdCopy,
     brand_guide,
-    check_output,
+    parse_copy,
     parse_json_object,
+    required_disclaimers,
     retailer_policy,
 )
 
@@ -55,17 +64,20 @@ def role_of(kind: str, adapter_id: str) -> str:
 
 
 def resolve_adapter(adapter: str | Path, root: Path | None = None) -> Path:
-    """`kind/id` under the adapters root, or a folder path."""
+    """`kind/id` (its current version) or `kind/id@vN` under the adapters root, or a folder."""
     text = str(adapter)
-    candidates = [Path(text)]
-    if re.fullmatch(r"(retailer|brand|task)/[a-z0-9_-]+", text):
-        candidates.insert(0, (root or adapters_root()) / text)
-    for path in candidates:
-        if (path / "metadata.json").is_file():
-            return path
+    match = re.fullmatch(r"(retailer|brand|task)/([a-z0-9_-]+)(?:@(v\d+))?", text)
+    if match:
+        folder = (root or adapters_root()) / match.group(1) / match.group(2)
+        if match.group(3) and (folder / "metadata.json").is_file():
+            return version_folder(folder, match.group(3))
+        if (folder / "metadata.json").is_file():
+            return folder
+    if (Path(text) / "metadata.json").is_file():
+        return Path(text)
     raise AdapterPathError(
-        f"no adapter at {text!r}: give kind/id (e.g. task/planning) or an adapter folder "
-        f"under {root or adapters_root()}",
+        f"no adapter at {text!r}: give kind/id (e.g. task/planning), kind/id@vN or an adapter "
+        f"folder under {root or adapters_root()}",
         adapter=text,
     )
 
@@ -92,31 +104,40 @@ def score_answers(outputs: Sequence[str], examples: Sequence[Example]) -> dict[s
 
 
 def score_copy(outputs: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
-    valid = compliant = claims_made = claims_possible = 0
+    """Copy as served: the answer parsed, the policy's required disclaimers attached (the model
+    never writes them), then `review_copy` (the retailer's rules, the brand guide, the claims
+    approved for the product, and model debris); plus how specific it is (a headline that is
+    not just the product name, a body that names a benefit or approved claim)."""
+    valid = compliant = specific = benefit = 0
     violations: Counter[str] = Counter()
     for out, ex in zip(outputs, examples, strict=True):
         meta = ex.meta
         policy = retailer_policy(meta["retailer"])
         brand = brand_guide(meta["brand"]) if meta.get("brand") else None
-        check = check_output(out, policy, meta["placement"], meta["category"], brand)
-        valid += check.json_valid
-        compliant += check.compliant
-        violations.update(v.split(":")[0] for v in check.violations)
-        if brand is not None:
-            approved = [
-                c.text
-                for c in brand.claims_for(meta["category"])
-                if not policy.prohibited.violations(c.text, meta["category"])
-            ]
-            if approved:
-                claims_possible += 1
-                claims_made += check.json_valid and any(c.lower() in out.lower() for c in approved)
+        product, category, placement = meta.get("product"), meta["category"], meta["placement"]
+        obj = parse_copy(out)
+        if obj is None:
+            violations["invalid_json"] += 1
+            continue
+        valid += 1
+        copy = AdCopy(headline=obj["headline"], body=obj["body"])
+        text = f"{copy.headline} {copy.body}"
+        copy.disclaimers = required_disclaimers(text, policy, placement, category, brand)
+        found = review_copy(copy, policy, placement, category, brand, product)
+        compliant += not found
+        violations.update(v.split(":")[0] for v in found)
+        if product:
+            specific += not headline_is_product_name(copy.headline, product)
+            claims = [c.text for c in brand.claims_for_product(product, category)] if brand else []
+            benefit += names_benefit(copy.body, product, claims)
     n = max(1, len(examples))
-    scores: dict[str, Any] = {"compliance_rate": compliant / n, "json_valid": valid / n}
-    if claims_possible:
-        scores["approved_claim_rate"] = claims_made / claims_possible
-    scores["violations"] = dict(violations.most_common())
-    return scores
+    return {
+        "compliance_rate": compliant / n,
+        "json_valid": valid / n,
+        "headline_differs_from_product": specific / n,
+        "body_names_benefit_or_claim": benefit / n,
+        "violations": dict(violations.most_common()),
+    }
 
 
 def _same(got: Any, want: Any) -> bool:
@@ -183,10 +204,10 @@ def evaluate_adapter(
     root: Path | None = None,
     dtype: torch.dtype | None = None,
 ) -> dict[str, Any]:
-    """Score the base model and base + adapter on the adapter's held-out split; with `write`,
-    record the scores in the adapter's metadata.json under "eval"."""
+    """Score the base model and base + adapter on the first `limit` items of the adapter's
+    held-out split; with `write`, record the scores in the adapter's metadata.json under
+    "eval"."""
     import torch
-    from peft import PeftModel
 
     started = time.perf_counter()
     folder = resolve_adapter(adapter, root)
@@ -200,24 +221,15 @@ def evaluate_adapter(
 
     quiet_libraries(progress)
     model, tokenizer = spec.load(dtype or torch.float32, False)
-    prompts = [e.prompt() for e in items]
     stacked = getattr(meta.training, "stacked_on", None)
+    prompts = [e.prompt() for e in items]
     bar = _progress_bar((3 if stacked else 2) * len(items), progress)
     tick = bar.update if bar is not None else None
-    stack_out: list[str] | None = None
     try:
         base_out = generate(model, tokenizer, prompts, tokens, batch_size, tick)
-        if stacked:
-            # Scored as served: on top of the adapter it was trained on, both active.
-            under = resolve_adapter(stacked["adapter"], folder.parent.parent)
-            tuned = PeftModel.from_pretrained(model, str(under), adapter_name="stack")
-            tuned.eval()
-            stack_out = generate(tuned, tokenizer, prompts, tokens, batch_size, tick)
-            tuned.load_adapter(str(folder), adapter_name="adapter")
-            tuned.base_model.set_adapter(["adapter", "stack"])
-        else:
-            tuned = PeftModel.from_pretrained(model, str(folder))
-        tuned.eval()
+        tuned, stack_out = _with_adapter(
+            model, tokenizer, folder, stacked, prompts, tokens, batch_size, tick
+        )
         adapter_out = generate(tuned, tokenizer, prompts, tokens, batch_size, tick)
     finally:
         if bar is not None:
@@ -229,6 +241,7 @@ def evaluate_adapter(
     result: dict[str, Any] = {
         "adapter": f"{meta.kind}/{meta.id}",
         "dataset": dataset.name,
+        "data_digest": data_digest(items),
         "split": "eval",
         "items": len(items),
         "primary_metric": primary,
@@ -240,12 +253,8 @@ def evaluate_adapter(
         "seconds": round(time.perf_counter() - started, 1),
         "evaluated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "samples": [
-            {
-                "prompt": items[i].user[:160],
-                "base": base_out[i][:200],
-                "adapter": adapter_out[i][:200],
-            }
-            for i in range(min(2, len(items)))
+            {"prompt": items[i].user[:160], "base": base_out[i][:200], "adapter": out[:200]}
+            for i, out in enumerate(adapter_out[:2])
         ],
     }
     if stacked and stack_out is not None:
@@ -255,6 +264,35 @@ def evaluate_adapter(
     return result
 
 
+def _with_adapter(
+    model: Any,
+    tokenizer: Any,
+    folder: Path,
+    stacked: dict[str, Any] | None,
+    prompts: list[list[dict[str, str]]],
+    tokens: int,
+    batch_size: int,
+    tick: Callable[[int], Any] | None,
+) -> tuple[Any, list[str] | None]:
+    """The base with the adapter at `folder` active, in eval mode, and for an adapter stacked
+    on another, the outputs of that other adapter alone: a stacked adapter is scored as served,
+    on top of the adapter it was trained on, both active."""
+    from peft import PeftModel
+
+    if not stacked:
+        tuned = PeftModel.from_pretrained(model, str(folder))
+        tuned.eval()
+        return tuned, None
+    under = resolve_adapter(stacked["adapter"], adapters_root_of(folder))
+    tuned = PeftModel.from_pretrained(model, str(under), adapter_name="stack")
+    tuned.eval()
+    stack_out = generate(tuned, tokenizer, prompts, tokens, batch_size, tick)
+    tuned.load_adapter(str(folder), adapter_name="adapter")
+    tuned.base_model.set_adapter(["adapter", "stack"])
+    tuned.eval()
+    return tuned, stack_out
+
+
 def metadata_eval(result: dict[str, Any]) -> dict[str, Any]:
     """The `eval` block of metadata.json: {"base": ..., "adapter": ...} plus how they were made."""
     return {
@@ -262,6 +300,7 @@ def metadata_eval(result: dict[str, Any]) -> dict[str, Any]:
         "adapter": _rounded(result["adapter_scores"]),
         "primary_metric": result["primary_metric"],
         "dataset": result["dataset"],
+        "data_digest": result.get("data_digest"),
         "split": result["split"],
         "items": result["items"],
         "decoding": result["decoding"],
@@ -276,6 +315,15 @@ def metadata_eval(result: dict[str, Any]) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+def data_digest(items: Sequence[Example]) -> str:
+    """A digest of the scored items (prompts and reference answers): scores are comparable only
+    between evals with equal digests."""
+    digest = hashlib.sha256()
+    for e in items:
+        digest.update(f"{e.user}\x1f{e.answer}\x1e".encode())
+    return digest.hexdigest()[:16]
 
 
 def _rounded(scores: dict[str, Any]) -> dict[str, Any]:

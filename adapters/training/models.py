@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from adapters.base import BASE_MODEL_ID, base_fingerprint, ensure_base_weights, load_base_model
+from adapters.testing import TINY_BASE_MODEL, tiny_fingerprint, tiny_llama
 from tools.errors import RMNError
 
 if TYPE_CHECKING:
@@ -70,8 +72,6 @@ def require_cuda_for_qlora() -> None:
 def _load_smollm2(
     dtype: torch.dtype, qlora: bool
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    from adapters.base import ensure_base_weights, load_base_model
-
     if not qlora:
         return load_base_model(dtype, progress=False)
     import torch
@@ -95,8 +95,6 @@ def _load_smollm2(
 
 def _tiny_loader(seed: int) -> Loader:
     def load(dtype: torch.dtype, qlora: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-        from adapters.testing import tiny_llama
-
         if qlora:
             require_cuda_for_qlora()
         model, tokenizer = tiny_llama(seed)
@@ -106,14 +104,10 @@ def _tiny_loader(seed: int) -> Loader:
 
 
 def smollm2_base() -> BaseModelSpec:
-    from adapters.base import BASE_MODEL_ID, base_fingerprint
-
     return BaseModelSpec(SMOLLM2, BASE_MODEL_ID, base_fingerprint(), _load_smollm2)
 
 
 def tiny_base(seed: int = 0) -> BaseModelSpec:
-    from adapters.testing import TINY_BASE_MODEL, tiny_fingerprint
-
     return BaseModelSpec(TINY, TINY_BASE_MODEL, tiny_fingerprint(seed), _tiny_loader(seed))
 
 
@@ -128,8 +122,6 @@ def get_base(key: str = SMOLLM2) -> BaseModelSpec:
 
 def base_for_adapter(base_model: str, fingerprint: str) -> BaseModelSpec:
     """The base an adapter's metadata names; refuses a fingerprint this machine cannot load."""
-    from adapters.testing import TINY_BASE_MODEL
-
     if base_model == TINY_BASE_MODEL:
         match = re.search(r"seed(\d+)$", fingerprint)
         spec = tiny_base(int(match.group(1)) if match else 0)

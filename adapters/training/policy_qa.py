@@ -8,13 +8,11 @@ that a held-out split asks about sections the adapter never saw in training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from adapters.training.copywriter import PLACEMENT_LABELS
-from tools.policy import RetailerPolicy, corpus_dir, load_retailer_policy
-from tools.policy.loader import read_corpus_document
+from tools.policy import RetailerPolicy, load_retailer_policy
+from tools.policy.prompts import PLACEMENT_LABELS, placement_label
 
 EXPERIMENT_LABELS = {
     "audience_holdout": "audience holdout",
@@ -39,10 +37,6 @@ class PolicyFact:
     rule: str  # e.g. creative.placements.sponsored_search
 
 
-def _label(value: str) -> str:
-    return PLACEMENT_LABELS.get(value, value.replace("_", " "))
-
-
 def _yes(flag: bool) -> str:
     return "Yes" if flag else "No"
 
@@ -60,40 +54,56 @@ def _days(n: int) -> str:
 
 
 def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
-    """Every question the retailer's rules answer, in a stable order."""
-    n = policy.name
-    facts: list[PolicyFact] = []
+    """Every question the retailer's rules answer, in a stable order: one section of facts per
+    policy document."""
+    facts = _Facts(policy)
+    for section in _SECTIONS:
+        section(facts)
+    return facts.facts
 
-    def add(policy_type: str, keys: tuple[str, ...], answer: str, *questions: str) -> None:
-        source = policy.source_for(policy_type, *keys)
+
+@dataclass
+class _Facts:
+    """The facts collected so far; `add` keeps only rules a section of the body explains."""
+
+    policy: RetailerPolicy
+    facts: list[PolicyFact] = field(default_factory=list)
+
+    def add(self, policy_type: str, keys: tuple[str, ...], answer: str, *questions: str) -> None:
+        source = self.policy.source_for(policy_type, *keys)
         if "#" in source:  # only rules a section of the body explains
-            facts.append(PolicyFact(source, questions, answer, f"{policy_type}.{keys[0]}"))
+            self.facts.append(PolicyFact(source, questions, answer, f"{policy_type}.{keys[0]}"))
 
+
+def _creative_facts(facts: _Facts) -> None:
+    """Headline and body limits, style rules and price claims (creative_specs)."""
+    policy = facts.policy
+    n = policy.name
     creative = policy.creative
     for placement, spec in creative.placements.items():
-        p, keys = _label(placement), (f"placements.{placement}", "placements")
-        add(
+        p, keys = placement_label(placement), (f"placements.{placement}", "placements")
+        facts.add(
             "creative",
             keys,
             f"{spec.max_headline_chars} characters",
             f"What is the maximum headline length for {p} ads at {n}?",
             f"How many characters can a {p} headline have at {n}?",
         )
-        add(
+        facts.add(
             "creative",
             keys,
             f"{spec.max_body_chars} characters",
             f"What is the maximum body copy length for {p} ads at {n}?",
             f"How long can {p} body copy be at {n}?",
         )
-    add(
+    facts.add(
         "creative",
         ("capitalization",),
         CAPITALIZATION_ANSWERS[creative.capitalization.value],
         f"What capitalization must {n} headlines use?",
         f"Which case should I write {n} ad headlines in?",
     )
-    add(
+    facts.add(
         "creative",
         ("all_caps_words_allowed",),
         _yes(creative.all_caps_words_allowed),
@@ -101,21 +111,21 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
         f"May I write a word in all caps to stress it in a {n} ad?",
     )
     if creative.allowed_acronyms:
-        add(
+        facts.add(
             "creative",
             ("allowed_acronyms",),
             ", ".join(creative.allowed_acronyms),
             f"Which acronyms may appear in all caps at {n}?",
             f"What all-caps acronyms does {n} accept?",
         )
-    add(
+    facts.add(
         "creative",
         ("emoji_allowed",),
         _yes(creative.emoji_allowed),
         f"Are emoji allowed in {n} ads?",
         f"Can I put an emoji in {n} ad copy?",
     )
-    add(
+    facts.add(
         "creative",
         ("max_exclamation_marks",),
         str(creative.max_exclamation_marks),
@@ -124,7 +134,7 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
     )
     price = creative.price_claims
     if price.max_discount_pct is not None:
-        add(
+        facts.add(
             "creative",
             ("price_claims",),
             f"{price.max_discount_pct:g}% off",
@@ -132,7 +142,7 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
             f"How deep a percentage saving can a {n} ad advertise?",
         )
     for phrase in price.banned_phrases:
-        add(
+        facts.add(
             "creative",
             ("price_claims",),
             "No",
@@ -140,8 +150,13 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
             f"Is '{phrase}' allowed in {n} price claims?",
         )
 
+
+def _prohibited_facts(facts: _Facts) -> None:
+    """Prohibited terms and claims."""
+    policy = facts.policy
+    n = policy.name
     for term in policy.prohibited.prohibited_terms:
-        add(
+        facts.add(
             "prohibited_content",
             ("prohibited_terms",),
             "No",
@@ -150,9 +165,9 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
         )
     for claim in policy.prohibited.prohibited_claims:
         keys = (f"prohibited_claims.{claim.id}", "prohibited_claims")
-        scope = f"a {_label(claim.categories[0])}" if claim.categories else "any"
+        scope = f"a {placement_label(claim.categories[0])}" if claim.categories else "any"
         for phrase in claim.phrases:
-            add(
+            facts.add(
                 "prohibited_content",
                 keys,
                 "No",
@@ -160,10 +175,15 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
                 f"Is the claim '{phrase}' allowed in {scope} ad at {n}?",
             )
 
+
+def _disclaimer_facts(facts: _Facts) -> None:
+    """Which disclaimer each trigger term and category needs."""
+    policy = facts.policy
+    n = policy.name
     for rule in policy.disclaimers.required_disclaimers:
         keys = (f"required_disclaimers.{rule.id}", "required_disclaimers")
         for term in rule.trigger_terms:
-            add(
+            facts.add(
                 "disclaimers",
                 keys,
                 rule.text,
@@ -171,16 +191,21 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
                 f"Which disclaimer goes with '{term}' in a {n} ad?",
             )
         for category in rule.trigger_categories:
-            add(
+            facts.add(
                 "disclaimers",
                 keys,
                 rule.text,
-                f"What disclaimer must {_label(category)} ads at {n} carry?",
-                f"Which disclaimer do {_label(category)} ads need at {n}?",
+                f"What disclaimer must {placement_label(category)} ads at {n} carry?",
+                f"Which disclaimer do {placement_label(category)} ads need at {n}?",
             )
 
+
+def _data_access_facts(facts: _Facts) -> None:
+    """Clean-room rules: cell size, fields, dimensions, metrics, privacy budget."""
+    policy = facts.policy
+    n = policy.name
     data = policy.data_access
-    add(
+    facts.add(
         "data_access",
         ("min_cell_size",),
         str(data.min_cell_size),
@@ -188,7 +213,7 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
         f"How many events must each {n} clean-room output row aggregate?",
     )
     for name in data.blocked_fields:
-        add(
+        facts.add(
             "data_access",
             ("blocked_fields",),
             "No",
@@ -196,7 +221,7 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
             f"Is {name} available in the {n} clean room?",
         )
     for dim in data.allowed_dimensions:
-        add(
+        facts.add(
             "data_access",
             ("allowed_dimensions",),
             "Yes",
@@ -204,28 +229,28 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
             f"Is {dim} an allowed dimension in the {n} clean room?",
         )
     for metric in data.allowed_metrics:
-        add(
+        facts.add(
             "data_access",
             ("allowed_metrics",),
             "Yes",
             f"Can I request {metric.replace('_', ' ')} from {n}'s clean room?",
             f"Does the {n} clean room release {metric.replace('_', ' ')}?",
         )
-    add(
+    facts.add(
         "data_access",
         ("dp_required",),
         _yes(data.dp_required),
         f"Is differential privacy required in {n}'s clean room?",
         f"Must {n} clean-room queries use differential privacy?",
     )
-    add(
+    facts.add(
         "data_access",
         ("default_epsilon",),
         str(data.default_epsilon),
         f"What is the default epsilon per query at {n}?",
         f"Which epsilon does a {n} clean-room query use by default?",
     )
-    add(
+    facts.add(
         "data_access",
         ("tenant_epsilon_budget",),
         str(data.tenant_epsilon_budget),
@@ -233,7 +258,7 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
         f"How much epsilon may one tenant spend at {n}?",
     )
     for metric, bound in data.sum_clamp.items():
-        add(
+        facts.add(
             "data_access",
             ("sum_clamp",),
             f"{bound:g}",
@@ -241,93 +266,102 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
             f"How much can one event contribute to {metric.replace('_', ' ')} at {n}?",
         )
 
+
+def _measurement_facts(facts: _Facts) -> None:
+    """Experiment types, test lengths, holdouts and attribution windows."""
+    policy = facts.policy
+    n = policy.name
     m = policy.measurement
     allowed = {t.value for t in m.allowed_experiment_types}
     for exp, label in EXPERIMENT_LABELS.items():
-        add(
+        facts.add(
             "measurement",
             ("allowed_experiment_types",),
             _yes(exp in allowed),
             f"Does {n} accept {label} tests?",
             f"Can a brand run a {label} experiment at {n}?",
         )
-    add(
-        "measurement",
-        ("min_test_days",),
-        _days(m.min_test_days),
-        f"What is the minimum test length at {n}?",
-        f"How many days must a {n} experiment run at least?",
-    )
-    add(
-        "measurement",
-        ("max_test_days",),
-        _days(m.max_test_days),
-        f"What is the maximum test length at {n}?",
-        f"How long can a {n} experiment run at most?",
-    )
-    add(
-        "measurement",
-        ("min_holdout_pct",),
-        _pct(m.min_holdout_pct),
-        f"What is the smallest holdout {n} allows?",
-        f"What is the minimum holdout share for a {n} test?",
-    )
-    add(
-        "measurement",
-        ("max_holdout_pct",),
-        _pct(m.max_holdout_pct),
-        f"What is the largest holdout {n} allows?",
-        f"What is the maximum holdout share for a {n} test?",
-    )
-    add(
-        "measurement",
-        ("max_concurrent_tests",),
-        str(m.max_concurrent_tests),
-        f"How many experiments may a brand run at once at {n}?",
-        f"What is the limit on concurrent tests per brand at {n}?",
-    )
-    add(
-        "measurement",
-        ("click_attribution_days",),
-        _days(m.click_attribution_days),
-        f"What is the click attribution window at {n}?",
-        f"How long after a click are sales attributed at {n}?",
-    )
-    add(
-        "measurement",
-        ("view_attribution_days",),
-        _days(m.view_attribution_days),
-        f"What is the view attribution window at {n}?",
-        f"How long after a view are sales attributed at {n}?",
-    )
+    # (rule, answer, question, another wording)
+    rules: list[tuple[str, str, str, str]] = [
+        (
+            "min_test_days",
+            _days(m.min_test_days),
+            f"What is the minimum test length at {n}?",
+            f"How many days must a {n} experiment run at least?",
+        ),
+        (
+            "max_test_days",
+            _days(m.max_test_days),
+            f"What is the maximum test length at {n}?",
+            f"How long can a {n} experiment run at most?",
+        ),
+        (
+            "min_holdout_pct",
+            _pct(m.min_holdout_pct),
+            f"What is the smallest holdout {n} allows?",
+            f"What is the minimum holdout share for a {n} test?",
+        ),
+        (
+            "max_holdout_pct",
+            _pct(m.max_holdout_pct),
+            f"What is the largest holdout {n} allows?",
+            f"What is the maximum holdout share for a {n} test?",
+        ),
+        (
+            "max_concurrent_tests",
+            str(m.max_concurrent_tests),
+            f"How many experiments may a brand run at once at {n}?",
+            f"What is the limit on concurrent tests per brand at {n}?",
+        ),
+        (
+            "click_attribution_days",
+            _days(m.click_attribution_days),
+            f"What is the click attribution window at {n}?",
+            f"How long after a click are sales attributed at {n}?",
+        ),
+        (
+            "view_attribution_days",
+            _days(m.view_attribution_days),
+            f"What is the view attribution window at {n}?",
+            f"How long after a view are sales attributed at {n}?",
+        ),
+    ]
     if m.switchback_min_period_hours is not None:
-        add(
-            "measurement",
-            ("switchback_min_period_hours",),
-            f"{m.switchback_min_period_hours} hours",
-            f"What is the shortest switchback period at {n}?",
-            f"How long must each switchback period last at {n}?",
+        rules.append(
+            (
+                "switchback_min_period_hours",
+                f"{m.switchback_min_period_hours} hours",
+                f"What is the shortest switchback period at {n}?",
+                f"How long must each switchback period last at {n}?",
+            )
         )
+    for rule, answer, *questions in rules:
+        facts.add("measurement", (rule,), answer, *questions)
 
+
+def _bidding_facts(facts: _Facts) -> None:
+    """Bid floors, spend caps, budgets and category restrictions."""
+    policy = facts.policy
+    n = policy.name
     bidding = policy.bidding
     unit = {"cpc": "per click", "cpm": "CPM", "vcpm": "vCPM"}
     for placement, bid in bidding.placements.items():
-        p = _label(placement)
-        add(
+        p = placement_label(placement)
+        facts.add(
             "bidding",
             (f"placements.{placement}", "placements.min_bid_usd", "placements"),
             f"{_money(bid.min_bid_usd)} {unit[bid.pricing_model.value]}",
             f"What is the minimum bid for {p} at {n}?",
             f"What is the bid floor for {p} ads at {n}?",
         )
-        add(
+        facts.add(
             "bidding",
             (f"placements.{placement}", "placements.max_monthly_spend_usd", "placements"),
             _money(bid.max_monthly_spend_usd),
             f"What is the monthly spend cap for {p} at {n}?",
             f"How much can one brand spend per month on {p} at {n}?",
         )
-    add(
+    facts.add(
         "bidding",
         ("min_daily_budget_usd",),
         _money(bidding.min_daily_budget_usd),
@@ -335,72 +369,66 @@ def policy_facts(policy: RetailerPolicy) -> list[PolicyFact]:
         f"How small can a {n} campaign's daily budget be?",
     )
     for category in bidding.prohibited_categories:
-        add(
+        facts.add(
             "bidding",
             ("prohibited_categories",),
             "No",
-            f"Can {_label(category)} products be advertised at {n}?",
-            f"Does {n} accept ads for {_label(category)}?",
+            f"Can {placement_label(category)} products be advertised at {n}?",
+            f"Does {n} accept ads for {placement_label(category)}?",
         )
     for r in bidding.category_restrictions:
         keys = (f"category_restrictions.{r.category}", "category_restrictions")
+        what = placement_label(r.category)
         for placement in policy.placements:
-            add(
+            where = placement_label(placement)
+            facts.add(
                 "bidding",
                 keys,
                 _yes(placement not in r.forbidden_placements),
-                f"Can {_label(r.category)} ads run on {_label(placement)} at {n}?",
-                f"Is {_label(placement)} open to {_label(r.category)} at {n}?",
+                f"Can {what} ads run on {where} at {n}?",
+                f"Is {where} open to {what} at {n}?",
             )
         if r.min_audience_age is not None:
-            add(
+            facts.add(
                 "bidding",
                 keys,
                 str(r.min_audience_age),
-                f"What is the minimum audience age for {_label(r.category)} ads at {n}?",
-                f"How old must the audience of {_label(r.category)} ads be at {n}?",
+                f"What is the minimum audience age for {what} ads at {n}?",
+                f"How old must the audience of {what} ads be at {n}?",
             )
 
+
+def _overview_facts(facts: _Facts) -> None:
+    """Which placements the retailer sells, and how long creative review takes."""
+    policy = facts.policy
+    n = policy.name
     for placement in PLACEMENT_LABELS:
-        add(
+        facts.add(
             "overview",
             ("placements",),
             _yes(placement in policy.placements),
-            f"Does {n} sell {_label(placement)} ads?",
-            f"Can I buy {_label(placement)} placements at {n}?",
+            f"Does {n} sell {placement_label(placement)} ads?",
+            f"Can I buy {placement_label(placement)} placements at {n}?",
         )
-    add(
+    facts.add(
         "overview",
         ("creative_review_business_days",),
         f"{policy.creative_review_business_days} business days",
         f"How many business days does {n} take to review creative?",
         f"How long is creative review at {n}?",
     )
-    return facts
 
 
-@lru_cache(maxsize=512)
-def _section_text(doc_path: str, anchor: str, corpus: Path) -> str:
-    rel = Path(*Path(doc_path).parts[1:])  # drop the corpus folder name
-    doc = read_corpus_document(corpus / rel, corpus)
-    section = doc.doc.anchors()[anchor]
-    return f"{section.heading}\n{section.text}"
-
-
-def section_text(source: str, corpus: Path | None = None) -> str:
-    """The heading and text of the corpus section a `source` (`path#anchor`) points at."""
-    doc_path, _, anchor = source.partition("#")
-    return _section_text(doc_path, anchor, corpus or corpus_dir())
+_SECTIONS: tuple[Callable[[_Facts], None], ...] = (
+    _creative_facts,
+    _prohibited_facts,
+    _disclaimer_facts,
+    _data_access_facts,
+    _measurement_facts,
+    _bidding_facts,
+    _overview_facts,
+)
 
 
 def retailer_facts(retailer_id: str) -> list[PolicyFact]:
     return policy_facts(load_retailer_policy(retailer_id))
-
-
-def qa_request(retailer_name: str, source: str, question: str) -> str:
-    """The user turn of a policy question: the retrieved section, then the question."""
-    return (
-        f"Policy excerpt from {retailer_name} ({source.split('/', 1)[-1]}):\n"
-        f"{section_text(source)}\n\n"
-        f"Question: {question}\nAnswer with the fact only."
-    )

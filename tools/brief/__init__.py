@@ -15,18 +15,20 @@ from tools.brief.llm import (
     PARSED_BY_PRODUCTION,
     PARSED_BY_RULES,
     GenerateJSON,
-    brief_json_schema,
-    brief_messages,
-    brief_user_message,
     model_available,
     parse_brief,
     parse_brief_llm,
     parse_brief_production,
-    planning_system_message,
     runtime_generate_json,
+)
+from tools.brief.prompts import (
+    brief_json_schema,
+    brief_messages,
+    brief_user_message,
+    planning_system_message,
     served_user_message,
 )
-from tools.brief.rules import RuleParse, parse_brief_rules, rule_parse
+from tools.brief.rules import EMPTY_BRIEF, RuleParse, check_brief, parse_brief_rules, rule_parse
 from tools.brief.schema import (
     BRIEF_FIELDS,
     BriefError,
@@ -36,6 +38,7 @@ from tools.brief.schema import (
 
 __all__ = [
     "BRIEF_FIELDS",
+    "EMPTY_BRIEF",
     "PARSED_BY_FALLBACK",
     "PARSED_BY_LLM",
     "PARSED_BY_PRODUCTION",
@@ -48,6 +51,7 @@ __all__ = [
     "brief_json_schema",
     "brief_messages",
     "brief_user_message",
+    "check_brief",
     "model_available",
     "parse_brief",
     "parse_brief_llm",

@@ -13,17 +13,20 @@ import argparse
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from tools.brief.dataset import build_brief_dataset, load_heldout
 from tools.brief.llm import (
     PARSED_BY_FALLBACK,
     PATHS,
     GenerateJSON,
     parse_brief,
     read_model_answer,
-    split_user_message,
+    runtime_generate_json,
 )
+from tools.brief.prompts import split_user_message
 from tools.brief.schema import BRIEF_FIELDS, BriefError, StructuredBrief, brand_retailers
 
 
@@ -54,6 +57,75 @@ def _fields(brief: StructuredBrief) -> dict[str, Any]:
     return brief.fields()
 
 
+def _rate(hits: int, total: int) -> float:
+    return round(hits / total, 4) if total else 0.0
+
+
+class _Recorder:
+    """A `GenerateJSON` that counts the answers asked for and the valid ones among them."""
+
+    def __init__(self, inner: GenerateJSON) -> None:
+        self.inner = inner
+        self.asked = 0
+        self.valid = 0
+
+    def __call__(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+        self.asked += 1
+        out = self.inner(system, user, schema)
+        _, brand, _ = split_user_message(user)
+        self.valid += read_model_answer(out, brand)[0] is not None
+        return out
+
+
+@dataclass
+class _Tally:
+    """Scores of one parse path, row by row."""
+
+    n: int = 0
+    exact: int = 0
+    fallbacks: int = 0
+    produced: int = 0
+    error_rows: int = 0
+    error_hits: int = 0
+    field_rows: int = 0
+    field_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BRIEF_FIELDS, 0))
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, row: dict[str, Any], outcome: StructuredBrief | BriefError) -> None:
+        self.n += 1
+        if isinstance(outcome, StructuredBrief):
+            self.produced += 1
+            self.fallbacks += outcome.parsed_by == PARSED_BY_FALLBACK
+        if "error" in row:
+            self._add_error_row(row, outcome)
+            return
+        self.field_rows += 1
+        if isinstance(outcome, BriefError):
+            self.failures.append({"id": row.get("id"), "error": outcome.message})
+            return
+        got = _fields(outcome)
+        wrong = {
+            name: {"got": got[name], "gold": row["gold"][name]}
+            for name in BRIEF_FIELDS
+            if not field_matches(name, got[name], row["gold"][name], row["brand"])
+        }
+        for name in BRIEF_FIELDS:
+            self.field_hits[name] += name not in wrong
+        self.exact += not wrong
+        if wrong:
+            self.failures.append({"id": row.get("id"), "text": row["text"], "wrong": wrong})
+
+    def _add_error_row(self, row: dict[str, Any], outcome: StructuredBrief | BriefError) -> None:
+        """A row the parser must refuse, naming the field `row["error"]`."""
+        self.error_rows += 1
+        ok = isinstance(outcome, BriefError) and outcome.detail.get("field") == row["error"]
+        self.error_hits += ok
+        self.exact += ok
+        if not ok:
+            got = outcome.fields() if isinstance(outcome, StructuredBrief) else outcome.message
+            self.failures.append({"id": row.get("id"), "expected_error": row["error"], "got": got})
+
+
 def evaluate_parser(
     path: str,
     rows: Iterable[dict[str, Any]],
@@ -68,82 +140,31 @@ def evaluate_parser(
         raise BriefError(f"unknown parse path {path!r}; use one of {', '.join(PATHS)}", path=path)
     if path == "llm" and generate_json is None:
         raise BriefError("evaluating the llm path needs generate_json", path=path)
-
-    asked = valid = 0
-    recording: GenerateJSON | None = None
-    if generate_json is not None:
-        inner = generate_json
-
-        def recording(system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
-            nonlocal asked, valid
-            asked += 1
-            out = inner(system, user, schema)
-            _, brand, _ = split_user_message(user)
-            valid += read_model_answer(out, brand)[0] is not None
-            return out
-
-    n = exact = fallbacks = produced = 0
-    error_rows = error_hits = 0
-    field_hits = dict.fromkeys(BRIEF_FIELDS, 0)
-    field_rows = 0
-    failures: list[dict[str, Any]] = []
+    recorder = _Recorder(generate_json) if generate_json is not None else None
+    tally = _Tally()
     for raw in rows:
         row = normalize_row(raw)
-        n += 1
         today = date.fromisoformat(row["today"])
+        outcome: StructuredBrief | BriefError
         try:
-            brief = parse_brief(row["text"], row["brand"], today, path, recording)
-            outcome: StructuredBrief | BriefError = brief
+            outcome = parse_brief(row["text"], row["brand"], today, path, recorder)
         except BriefError as err:
             outcome = err
-        if isinstance(outcome, StructuredBrief):
-            produced += 1
-            fallbacks += outcome.parsed_by == PARSED_BY_FALLBACK
-        if "error" in row:
-            error_rows += 1
-            ok = isinstance(outcome, BriefError) and outcome.detail.get("field") == row["error"]
-            error_hits += ok
-            exact += ok
-            if not ok:
-                got = outcome.fields() if isinstance(outcome, StructuredBrief) else outcome.message
-                failures.append({"id": row.get("id"), "expected_error": row["error"], "got": got})
-            continue
-        field_rows += 1
-        if isinstance(outcome, BriefError):
-            failures.append({"id": row.get("id"), "error": outcome.message})
-            continue
-        got = _fields(outcome)
-        wrong = {
-            name: {"got": got[name], "gold": row["gold"][name]}
-            for name in BRIEF_FIELDS
-            if not field_matches(name, got[name], row["gold"][name], row["brand"])
-        }
-        for name in BRIEF_FIELDS:
-            field_hits[name] += name not in wrong
-        exact += not wrong
-        if wrong:
-            failures.append({"id": row.get("id"), "text": row["text"], "wrong": wrong})
-
-    def rate(hits: int, total: int) -> float:
-        return round(hits / total, 4) if total else 0.0
-
+        tally.add(row, outcome)
     return {
         "path": path,
-        "n": n,
-        "exact_match": rate(exact, n),
-        "field_accuracy": {k: rate(v, field_rows) for k, v in field_hits.items()},
-        "json_valid_rate": rate(valid, asked) if generate_json is not None else 1.0,
-        "fallback_rate": rate(fallbacks, produced) if path == "production" else 0.0,
-        "error_accuracy": rate(error_hits, error_rows),
-        "n_error_rows": error_rows,
-        "failures": failures,
+        "n": tally.n,
+        "exact_match": _rate(tally.exact, tally.n),
+        "field_accuracy": {k: _rate(v, tally.field_rows) for k, v in tally.field_hits.items()},
+        "json_valid_rate": _rate(recorder.valid, recorder.asked) if recorder is not None else 1.0,
+        "fallback_rate": _rate(tally.fallbacks, tally.produced) if path == "production" else 0.0,
+        "error_accuracy": _rate(tally.error_hits, tally.error_rows),
+        "n_error_rows": tally.error_rows,
+        "failures": tally.failures,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tools.brief.dataset import build_brief_dataset, load_heldout
-    from tools.brief.llm import runtime_generate_json
-
     parser = argparse.ArgumentParser(description="Score a brief parse path against gold briefs.")
     parser.add_argument("--path", default="rules", choices=PATHS)
     parser.add_argument("--split", default="heldout", choices=["heldout", "train", "eval"])

@@ -1,7 +1,7 @@
 """The model's path to a structured brief, and the production path that checks it.
 
-The model sees the brief under the planning system message (`adapters.prompts`) and answers
-with the brief's fields as JSON constrained to `brief_json_schema`. It reaches the model only
+The model sees the brief in the turns `tools.brief.prompts` lays out and answers with the
+brief's fields as JSON constrained to `brief_json_schema`. It reaches the model only
 through a `GenerateJSON` callable, so any runtime (or a test double) can drive it.
 
 Production never trusts the model alone: each field it reports is checked against the rule
@@ -12,6 +12,7 @@ warning. Without a valid answer from the model the rules decide, and `parsed_by`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
@@ -21,13 +22,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.prompts import chat_messages, schema_instruction, system_message
+from adapters.base import BaseModelMissingError, gguf_path
+from adapters.registry import AdapterSet
 from adapters.shared import shared_runtime
+from tools.brief.prompts import (
+    PLANNING_TASK,
+    brief_json_schema,
+    brief_user_message,
+    planning_system_message,
+    split_user_message,
+)
 from tools.brief.rules import RuleParse, rule_parse
 from tools.brief.schema import (
     BRIEF_FIELDS,
     MAX_RESERVE,
-    OBJECTIVES,
     BriefError,
     Objective,
     StructuredBrief,
@@ -35,9 +43,6 @@ from tools.brief.schema import (
     check_brand,
 )
 from tools.errors import RMNError
-from tools.world.catalog import BRANDS
-
-PLANNING_TASK = "planning"
 
 # What produced a brief: `parsed_by`.
 PARSED_BY_RULES = "rules"
@@ -50,82 +55,6 @@ PATHS: tuple[str, ...] = ("rules", "llm", "production")
 # (system message, user message, JSON schema) -> the model's JSON object, or None when it gave
 # none. Runtimes adapt to this; see `runtime_generate_json`.
 GenerateJSON = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
-
-
-def planning_system_message() -> str:
-    """The system message the planning adapter is trained and served under."""
-    return system_message(PLANNING_TASK)
-
-
-def brief_json_schema(brand: str) -> dict[str, Any]:
-    """The JSON the model must write: the brief's fields, retailers limited to the brand's."""
-    nullable_date = {"type": ["string", "null"], "format": "date"}
-    return {
-        "type": "object",
-        "properties": {
-            "total_budget": {"type": "number", "exclusiveMinimum": 0},
-            "retailers": {"type": "array", "items": {"enum": brand_retailers(brand)}},
-            "objective": {"enum": list(OBJECTIVES)},
-            "roas_floor": {"type": ["number", "null"]},
-            "experiment_reserve": {"type": "number", "minimum": 0, "maximum": MAX_RESERVE},
-            "flight_start": nullable_date,
-            "flight_end": nullable_date,
-            "exclude_oos": {"type": "boolean"},
-        },
-        "required": list(BRIEF_FIELDS),
-        "additionalProperties": False,
-    }
-
-
-def brief_user_message(text: str, brand: str, today: date) -> str:
-    """The user turn a caller sends: brand, today (for "next 4 weeks") and the brief. The
-    runtime appends the schema line when it decodes under `brief_json_schema`."""
-    check_brand(brand)
-    return f"Brand: {BRANDS[brand].name} ({brand})\nToday: {today.isoformat()}\nBrief: {text}"
-
-
-def served_user_message(text: str, brand: str, today: date) -> str:
-    """The user turn as the model sees it when served with the schema (the runtime's layout:
-    the caller's turn, a blank line, `schema_instruction`). Training rows use this, so the
-    adapter learns from the prompt it is served."""
-    schema_line = schema_instruction(brief_json_schema(brand))
-    return f"{brief_user_message(text, brand, today)}\n\n{schema_line}"
-
-
-_USER_LAYOUT = re.compile(r"^Brand: .*\((?P<brand>[\w-]+)\)\nToday: (?P<today>[\d-]+)\nBrief: ")
-_SCHEMA_LINE = "\n\nReply with only a JSON object"
-
-
-def split_user_message(user: str) -> tuple[str, str, date]:
-    """(brief text, brand, today) back from a user turn, with or without the schema line."""
-    m = _USER_LAYOUT.match(user)
-    if not m:
-        raise ValueError("not a brief user message")
-    text = user[m.end() :].split(_SCHEMA_LINE, 1)[0]
-    return text, m.group("brand"), date.fromisoformat(m.group("today"))
-
-
-def brief_messages(text: str, brand: str, today: date) -> list[dict[str, str]]:
-    """System and user turns for a runtime call (the runtime adds the schema line)."""
-    return chat_messages(PLANNING_TASK, brief_user_message(text, brand, today))
-
-
-def _compact_number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
-def brief_answer(fields: dict[str, Any]) -> str:
-    """The model's answer for a brief's fields: compact JSON in `BRIEF_FIELDS` order, numbers
-    without a trailing ".0" (fewer tokens to decode)."""
-    out: dict[str, Any] = {}
-    for name in BRIEF_FIELDS:
-        value = fields[name]
-        if isinstance(value, float):
-            value = _compact_number(value)
-        elif isinstance(value, date):
-            value = value.isoformat()
-        out[name] = value
-    return json.dumps(out, separators=(",", ":"))
 
 
 class ModelFields(BaseModel):
@@ -386,8 +315,6 @@ def runtime_generate_json(
     An answer that fails the schema after the runtime's repair turn raises the runtime's
     `StructuredOutputError`, whose message says why; the production path reports it and lets
     the rules finish."""
-    from adapters.registry import AdapterSet
-
     rt = runtime if runtime is not None else shared_runtime()
     installed = (
         {(e.metadata.kind, e.metadata.id) for e in rt.registry.entries()}
@@ -417,12 +344,8 @@ def runtime_generate_json(
 
 def model_available() -> tuple[bool, str]:
     """(whether the production path can reach a model, why not). Cheap: loads nothing."""
-    import importlib.util
-
     if importlib.util.find_spec("adapters.runtime") is None:
         return False, "the LLM runtime (adapters.runtime) is not installed"
-    from adapters.base import BaseModelMissingError, gguf_path
-
     try:
         gguf_path()
     except BaseModelMissingError as err:

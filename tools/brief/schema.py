@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tools.catalog import current
 from tools.errors import RMNError, UnknownBrandError
-from tools.world.catalog import BRANDS, RETAILERS
-
-if TYPE_CHECKING:
-    from tools.optimize import Brief
+from tools.optimize import Brief
 
 Objective = Literal["incremental_margin", "incremental_revenue", "roas"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 DEFAULT_OBJECTIVE: Objective = "incremental_margin"
 DEFAULT_RESERVE = 0.10
 MAX_RESERVE = 0.5
+# A flight lasts 1 to 366 days (a leap year): the bound the brief, the review edits, the
+# pipeline's query and governance all check.
+MAX_FLIGHT_DAYS = 366
+# The largest budget one brief may plan. The biggest advertisers spend $10-20B a year on all
+# media; a brief asking more than $100B at a few retailers has a typo or a wrong unit in it
+# ("$5T" for "$5M"), so it is refused with the amount it was read as, not planned. Budgets
+# below it but far beyond the brand's own history ask for confirmation at planning time
+# (`tools.pipeline.capacity`).
+MAX_BUDGET = 1e11
 
 # The fields read from the text, in the order the model writes them. brand_id comes from the
 # caller, parsed_by and warnings from the parser.
@@ -42,10 +49,10 @@ class BriefError(RMNError):
 class StructuredBrief(BaseModel):
     """A parsed brief. `retailers == []` means every retailer the brand sells through."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     brand_id: str
-    total_budget: float = Field(gt=0, description="USD over the flight")
+    total_budget: float = Field(gt=0, le=MAX_BUDGET, description="USD over the flight")
     retailers: list[str] = Field(default_factory=list)
     objective: Objective = DEFAULT_OBJECTIVE
     roas_floor: float | None = Field(None, gt=0)
@@ -74,8 +81,6 @@ class StructuredBrief(BaseModel):
         return list(self.retailers) or brand_retailers(self.brand_id)
 
     def to_optimizer_brief(self) -> Brief:
-        from tools.optimize import Brief
-
         return Brief(
             budget=self.total_budget,
             reserve_fraction=self.experiment_reserve,
@@ -85,25 +90,26 @@ class StructuredBrief(BaseModel):
 
 
 def check_brand(brand_id: str) -> None:
-    if brand_id not in BRANDS:
+    """Refuse a brand the catalog in force does not define (`tools.catalog`)."""
+    brands = current().brands
+    if brand_id not in brands:
         raise UnknownBrandError(
-            f"unknown brand {brand_id!r}; known: {', '.join(BRANDS)}",
+            f"unknown brand {brand_id!r}; known: {', '.join(brands)}",
             brand=brand_id,
-            known=list(BRANDS),
+            known=list(brands),
         )
 
 
 def brand_retailers(brand_id: str) -> list[str]:
-    """The retailers that carry at least one of the brand's categories, in catalog order."""
+    """The retailers the brand sells through (its brand.yaml), in catalog order."""
     check_brand(brand_id)
-    categories = set(BRANDS[brand_id].categories)
-    return [rid for rid, r in RETAILERS.items() if categories & set(r.categories)]
+    return current().brand_retailers(brand_id)
 
 
 def retailer_label(retailer_id: str) -> str:
-    return f"{RETAILERS[retailer_id].name} ({retailer_id})"
+    return current().retailer(retailer_id).label
 
 
 def canonical_retailers(ids: list[str] | set[str]) -> list[str]:
     """Known retailer ids, de-duplicated, in catalog order."""
-    return [rid for rid in RETAILERS if rid in set(ids)]
+    return current().canonical(ids)

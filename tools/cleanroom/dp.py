@@ -1,5 +1,5 @@
-"""Differential privacy for clean-room answers: OpenDP's Laplace mechanism and the
-per-tenant epsilon ledger.
+"""Differential privacy for clean-room answers: OpenDP's Laplace mechanism (the per-tenant
+epsilon ledger and the cache of released answers are in `tools.cleanroom.ledger`).
 
 Neighboring datasets differ by one event row. Each row falls in exactly one output cell, so
 the vector of per-cell counts changes by at most 1 in L1 norm, and the vector of per-cell sums
@@ -14,35 +14,62 @@ of cells returned and suppressed: cell presence is protected by k-anonymity, not
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from datetime import UTC, datetime
-from pathlib import Path
+import math
 
-from pydantic import BaseModel
-
-from tools.errors import PrivacyBudgetExceededError
+from tools.errors import RMNError
+from tools.policy.data_access import MIN_EPSILON
 
 MECHANISM = "laplace"
+__all__ = ["MECHANISM", "MIN_EPSILON", "DPReleaseError", "noisy_counts", "noisy_sums"]
 # OpenDP rounds its privacy map conservatively, so allow for the last bit of float error.
 _MAP_TOLERANCE = 1e-9
+# Noisy counts are int64; one this large means the noise saturated it.
+_COUNT_LIMIT = 2**53
+
+
+class DPReleaseError(RMNError):
+    """A differentially private release that could not be made: nothing is released and
+    nothing is charged."""
+
+    kind = "dp_release_failed"
 
 
 def _laplace(
     values: list[float] | list[int], sensitivity: float, epsilon: float, integer: bool
 ) -> tuple[list, float]:
     import opendp.prelude as dp
+    from opendp.mod import OpenDPException
 
     dp.enable_features("contrib")
     scale = sensitivity / epsilon
-    atom = dp.atom_domain(T="i64") if integer else dp.atom_domain(T=float, nan=False)
-    metric = dp.l1_distance(T="i64" if integer else float)
-    meas = dp.m.make_laplace(dp.vector_domain(atom), metric, scale=scale)
-    d_in = int(sensitivity) if integer else float(sensitivity)
-    if meas.map(d_in) > epsilon * (1 + _MAP_TOLERANCE):
-        raise RuntimeError(f"Laplace scale {scale} does not give epsilon {epsilon}")
-    return meas(values), scale
+    try:
+        atom = dp.atom_domain(T="i64") if integer else dp.atom_domain(T=float, nan=False)
+        metric = dp.l1_distance(T="i64" if integer else float)
+        meas = dp.m.make_laplace(dp.vector_domain(atom), metric, scale=scale)
+        d_in = int(sensitivity) if integer else float(sensitivity)
+        spends = meas.map(d_in)
+        noisy = meas(values)
+    except OpenDPException as err:
+        reason = str(err).strip().splitlines()[-1].strip() if str(err).strip() else repr(err)
+        raise DPReleaseError(
+            f"the differential-privacy release failed (OpenDP: {reason}; epsilon {epsilon:g}, "
+            f"noise scale {scale:g}); nothing was released or charged",
+            epsilon=epsilon,
+        ) from None
+    if spends > epsilon * (1 + _MAP_TOLERANCE):
+        raise DPReleaseError(
+            f"the Laplace scale {scale:g} does not give epsilon {epsilon:g}; nothing was "
+            "released or charged",
+            epsilon=epsilon,
+        )
+    limit = _COUNT_LIMIT if integer else math.inf
+    if not all(math.isfinite(v) and abs(v) < limit for v in noisy):
+        raise DPReleaseError(
+            f"the noise at epsilon {epsilon:g} (scale {scale:g}) overflowed the released "
+            "values; use a larger epsilon; nothing was released or charged",
+            epsilon=epsilon,
+        )
+    return noisy, scale
 
 
 def noisy_counts(counts: list[int], epsilon: float) -> tuple[list[int], float]:
@@ -57,103 +84,3 @@ def noisy_sums(sums: list[float], bound: float, epsilon: float) -> tuple[list[fl
     if not sums:
         return [], bound / epsilon
     return _laplace([float(s) for s in sums], bound, epsilon, integer=False)
-
-
-class BudgetStatus(BaseModel):
-    tenant: str
-    retailer: str
-    budget: float
-    spent: float
-    remaining: float
-    queries: int
-
-
-class PrivacyLedger:
-    """Epsilon spent per (tenant, retailer), in SQLite so that concurrent clean-room processes
-    serialize their check-and-charge in one write transaction."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
-                "tenant TEXT NOT NULL, retailer TEXT NOT NULL, epsilon REAL NOT NULL, "
-                "audit_id TEXT NOT NULL)"
-            )
-            yield con
-
-    @staticmethod
-    def _totals(con: sqlite3.Connection, tenant: str, retailer: str) -> tuple[float, int]:
-        row = con.execute(
-            "SELECT coalesce(sum(epsilon), 0.0), count(*) FROM spend "
-            "WHERE tenant = ? AND retailer = ?",
-            (tenant, retailer),
-        ).fetchone()
-        return float(row[0]), int(row[1])
-
-    def status(self, tenant: str, retailer: str, budget: float) -> BudgetStatus:
-        spent, n = (0.0, 0)
-        if self.path.exists():
-            with self._connect() as con:
-                spent, n = self._totals(con, tenant, retailer)
-        return BudgetStatus(
-            tenant=tenant,
-            retailer=retailer,
-            budget=budget,
-            spent=spent,
-            remaining=max(budget - spent, 0.0),
-            queries=n,
-        )
-
-    def check(self, tenant: str, retailer: str, epsilon: float, budget: float) -> None:
-        """Refuse early, before any data is read, when the budget cannot cover `epsilon`."""
-        spent = self.status(tenant, retailer, budget).spent
-        self._refuse_if_over(spent, epsilon, budget, tenant, retailer)
-
-    def charge(
-        self, tenant: str, retailer: str, epsilon: float, budget: float, audit_id: str
-    ) -> BudgetStatus:
-        """Record `epsilon` against the budget, or refuse; atomic across processes."""
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                spent, n = self._totals(con, tenant, retailer)
-                self._refuse_if_over(spent, epsilon, budget, tenant, retailer)
-                con.execute(
-                    "INSERT INTO spend (ts, tenant, retailer, epsilon, audit_id) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (datetime.now(UTC).isoformat(), tenant, retailer, epsilon, audit_id),
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        spent += epsilon
-        return BudgetStatus(
-            tenant=tenant,
-            retailer=retailer,
-            budget=budget,
-            spent=spent,
-            remaining=max(budget - spent, 0.0),
-            queries=n + 1,
-        )
-
-    @staticmethod
-    def _refuse_if_over(
-        spent: float, epsilon: float, budget: float, tenant: str, retailer: str
-    ) -> None:
-        if spent + epsilon > budget + _MAP_TOLERANCE:
-            raise PrivacyBudgetExceededError(
-                f"privacy budget exceeded for tenant '{tenant}' at '{retailer}': "
-                f"spent {spent:g} + requested {epsilon:g} > budget {budget:g} "
-                f"(remaining {max(budget - spent, 0.0):g})",
-                tenant=tenant,
-                retailer=retailer,
-                spent=spent,
-                requested=epsilon,
-                budget=budget,
-            )

@@ -1,10 +1,16 @@
 """Clean-room queries: the request model, and the check that turns one into safe SQL.
 
-A query names public fields only (see `rules.DIMENSIONS` and `rules.METRICS`). Metrics are
-summed by default; `avg:<metric>` asks for the per-event mean (`sum:<metric>` is the explicit
-sum). `events` is the number of underlying event rows. Filters apply to dimensions only:
+A query names public fields only (`DIMENSIONS` and `METRICS` in `tools.policy.data_access`).
+Metrics are summed by default; `avg:<metric>` asks for the per-event mean (`sum:<metric>` is the
+explicit sum). `events` is the number of underlying event rows. Filters apply to dimensions only:
 `=`, `!=` and `in` on every dimension, `<`, `<=`, `>`, `>=` and `between` on `date` and
 `week` (ISO dates; `week` compares the Monday that starts the week).
+
+A checked query (`Plan`) also names the dimensions it filters on: its answer is a sum of the
+cells of the table grouped by its grouped and filtered dimensions together
+(`Plan.fine_dimensions`), and is released only where those cells are (`tools.cleanroom.
+aggregate`). A date filter that keeps or drops whole weeks (from a Monday, to a Sunday) counts
+as a filter on `week`, so week cells are enough.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tools.cleanroom.rules import DIMENSIONS, METRICS, DataAccessRules
 from tools.errors import QueryRefusedError
+from tools.policy.data_access import DIMENSIONS, METRICS, MIN_EPSILON, DataAccessRules
 from tools.rmis import Placement, is_valid_gtin14
 
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "in", "between"]
@@ -91,7 +97,12 @@ class CleanRoomQuery(BaseModel):
         default_factory=lambda: ["events"], min_length=1, description="'spend', 'avg:spend', ..."
     )
     filters: list[Filter] = Field(default_factory=list)
-    dp_epsilon: float | None = Field(default=None, gt=0, description="spend this much budget")
+    dp_epsilon: float | None = Field(
+        default=None,
+        ge=MIN_EPSILON,
+        allow_inf_nan=False,
+        description=f"spend this much privacy budget (at least {MIN_EPSILON:g})",
+    )
     limit: int | None = Field(default=None, ge=1, description="at most this many rows")
 
     @field_validator("group_by", "metrics")
@@ -122,12 +133,23 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class Plan:
-    """A checked query: allow-listed dimensions and metrics and a parameterized WHERE."""
+    """A checked query: allow-listed dimensions and metrics, a parameterized WHERE and the
+    dimensions it filters on."""
 
     dimensions: list[str]
     metrics: list[MetricSpec]
     where: list[str]
     params: list[Any]
+    filtered: list[str]
+
+    @property
+    def fine_dimensions(self) -> list[str]:
+        """The dimensions of the table whose cells every answer is a sum of: the grouped and
+        the filtered ones (`date` stands for `week` when both are there: it is finer)."""
+        dims = set(self.dimensions) | set(self.filtered)
+        # In a fixed order, so that a table's suppression pattern never depends on the order
+        # in which a query names its dimensions.
+        return [d for d in DIMENSIONS if d in dims and not (d == "week" and "date" in dims)]
 
     @property
     def summed(self) -> list[str]:
@@ -182,11 +204,28 @@ def check_query(q: CleanRoomQuery, rules: DataAccessRules) -> Plan:
 
     where: list[str] = []
     params: list[Any] = []
+    filtered: list[str] = []
     for f in q.filters:
         clause, values = _filter_sql(f, q.retailer, rules)
         where.append(clause)
         params.extend(values)
-    return Plan(dimensions, list(specs.values()), where, params)
+        filtered.append(
+            "week" if f.field == "date" and _keeps_whole_weeks(f.op, values) else f.field
+        )
+    return Plan(dimensions, list(specs.values()), where, params, list(dict.fromkeys(filtered)))
+
+
+def _keeps_whole_weeks(op: str, values: list[Any]) -> bool:
+    """Whether a date filter keeps or drops whole weeks (Monday to Sunday): then its answer
+    is a sum of week cells, not day cells, and only those need to be releasable."""
+    monday, sunday = 0, 6
+    if op in (">=", "<"):
+        return values[0].weekday() == monday
+    if op in (">", "<="):
+        return values[0].weekday() == sunday
+    if op == "between":
+        return values[0].weekday() == monday and values[1].weekday() == sunday
+    return False
 
 
 def _dimension(name: str, retailer: str, rules: DataAccessRules) -> str:

@@ -7,16 +7,11 @@ fit = fit_curves(full)
 curves = fit.curve_set()                                    # tools.optimize.CurveSet
 """
 
-from tools.curves.fit import (
-    OOS_THRESHOLD,
-    CurveFit,
-    CurveFitError,
-    fit_curves,
-    prior_only_curves,
-    select_cells,
-    spend_cv,
-)
-from tools.curves.views import DataView, Economics, RetailerAccess, cleanroom_view, full_view
+from tools.curves.cells import CurveFitError, select_cells, spend_cv
+from tools.curves.cleanroom_view import cleanroom_view
+from tools.curves.fit import OOS_THRESHOLD, CurveFit, fit_curves
+from tools.curves.prior_only import prior_only_curves
+from tools.curves.views import DataView, Economics, RetailerAccess, full_view
 
 __all__ = [
     "OOS_THRESHOLD",

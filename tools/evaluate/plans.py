@@ -39,6 +39,7 @@ from scipy import stats
 from tools.curves import OOS_THRESHOLD, CurveFit, cleanroom_view, fit_curves, full_view
 from tools.errors import RMNError
 from tools.firstparty import FirstPartyStore
+from tools.harmonize import harmonize_all
 from tools.optimize import AllocationResult, Brief, CurveSet, allocate, policy_limits
 from tools.world import World, generate_world, realized_outcome, write_exports
 
@@ -186,8 +187,6 @@ def _fit_summary(fit: CurveFit) -> dict[str, Any]:
 
 def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldResult:
     """Simulate one world under `workdir`, plan the brief five ways and score each plan."""
-    from tools.harmonize import harmonize_all
-
     started = time.perf_counter()
     s = settings
     world = generate_world(seed=seed, days=s.days, flight_days=s.flight_days)
@@ -211,43 +210,18 @@ def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldRes
     lines = cr.lines[~cr.lines["suppressed"].to_numpy(dtype=bool)].reset_index(drop=True)
     universe = _Universe(
         keys=list(zip(lines["retailer_id"], lines["placement"], lines["gtin"], strict=True)),
-        skus=sorted(
-            g
-            for g, b in zip(
-                world.skus.column("gtin").to_pylist(),
-                world.skus.column("brand_id").to_pylist(),
-                strict=True,
-            )
-            if b == s.brand
-        ),
+        skus=sorted(g for g, b in _sku_column(world, "brand_id").items() if b == s.brand),
     )
+    categories = _sku_column(world, "category")
 
-    plans: dict[str, PlanOutcome] = {}
-    sensitivity: dict[str, PlanOutcome] = {}
+    def ours(curves: CurveSet) -> PlanOutcome:
+        return _optimizer_plan(world, curves, brief, s, categories, universe.skus)
 
-    categories = dict(
-        zip(
-            world.skus.column("gtin").to_pylist(),
-            world.skus.column("category").to_pylist(),
-            strict=True,
-        )
-    )
-
-    def ours(into: dict[str, PlanOutcome], name: str, curves: CurveSet) -> None:
-        if s.policy_limits:
-            curves, _ = policy_limits(
-                curves, s.flight_days, categories=categories, flight_start=world.flight_start
-            )
-        spend, result, status = _plan(curves, brief)
-        outcome = _score(world, spend, universe.skus)
-        if result.outcome is not None:
-            outcome.predicted_margin = result.outcome.margin
-        outcome.status = status
-        into[name] = outcome
-
-    ours(plans, "oracle", oracle_curves(world, s.brand))
-    ours(plans, "full", fit_full.curve_set(oos_threshold=s.oos_threshold))
-    ours(plans, "cleanroom", fit_cr.curve_set())
+    plans: dict[str, PlanOutcome] = {
+        "oracle": ours(oracle_curves(world, s.brand)),
+        "full": ours(fit_full.curve_set(oos_threshold=s.oos_threshold)),
+        "cleanroom": ours(fit_cr.curve_set()),
+    }
     spendable = brief.spendable
     n = len(universe.keys)
     plans["equal_split"] = _score(
@@ -256,9 +230,11 @@ def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldRes
     plans["roas_proportional"] = _score(
         world, roas_proportional(lines, spendable, universe.keys), universe.skus
     )
-    for name, threshold in SENSITIVITY.items():
-        if threshold != s.oos_threshold:
-            ours(sensitivity, name, fit_full.curve_set(oos_threshold=threshold))
+    sensitivity = {
+        name: ours(fit_full.curve_set(oos_threshold=threshold))
+        for name, threshold in SENSITIVITY.items()
+        if threshold != s.oos_threshold
+    }
     return WorldResult(
         seed=seed,
         plans=plans,
@@ -266,6 +242,39 @@ def evaluate_world(seed: int, settings: EvalSettings, workdir: Path) -> WorldRes
         fit={"full": _fit_summary(fit_full), "cleanroom": _fit_summary(fit_cr)},
         seconds=time.perf_counter() - started,
     )
+
+
+def _sku_column(world: World, column: str) -> dict[str, Any]:
+    """GTIN -> one column of the world's SKU table."""
+    return dict(
+        zip(
+            world.skus.column("gtin").to_pylist(),
+            world.skus.column(column).to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _optimizer_plan(
+    world: World,
+    curves: CurveSet,
+    brief: Brief,
+    settings: EvalSettings,
+    categories: dict[str, Any],
+    skus: list[str],
+) -> PlanOutcome:
+    """Plan on `curves` (within the retailers' spend rules when the settings ask for them)
+    and score the plan against the truth, with the margin the plan predicted."""
+    if settings.policy_limits:
+        curves, _ = policy_limits(
+            curves, settings.flight_days, categories=categories, flight_start=world.flight_start
+        )
+    spend, result, status = _plan(curves, brief)
+    outcome = _score(world, spend, skus)
+    if result.outcome is not None:
+        outcome.predicted_margin = result.outcome.margin
+    outcome.status = status
+    return outcome
 
 
 def roas_proportional(

@@ -23,6 +23,7 @@ import numpy as np
 
 from tools.errors import RMNError
 from tools.optimize import Brief, CurveSet, prepare, solve_kkt
+from tools.world import generate_world
 
 
 class BanditInputError(RMNError):
@@ -229,8 +230,50 @@ def run_bandit(
 
     best = float(curve(a, b, allocate_round(a, b, budget)).sum())
     equal = float(curve(a, b, np.full(k, budget / k)).sum())
+    regret_ts, funded_ever = _play(a, b, budget, rounds, post, rng, s, best)
+    end_a, end_b = post.mean_log()
+
+    def err(m: np.ndarray, truth: np.ndarray) -> float:
+        sel = funded_ever if funded_ever.any() else np.ones(k, dtype=bool)
+        return float(np.mean(np.abs(m[sel] - np.log(truth[sel]))))
+
+    cum_ts = np.cumsum(regret_ts)
+    cum_eq = np.cumsum(np.full(rounds, best - equal))
+    return {
+        "lines": lines,
+        "regret_ts": regret_ts,
+        "regret_equal": np.full(rounds, best - equal),
+        "cum_ts": cum_ts,
+        "cum_equal": cum_eq,
+        "crossover_round": _crossover(cum_ts, cum_eq),
+        "funded_lines": int(funded_ever.sum()),
+        "posterior_error": {
+            "log_a_start": err(start_a, a),
+            "log_a_end": err(end_a, a),
+            "log_b_start": err(start_b, b),
+            "log_b_end": err(end_b, b),
+        },
+        "oracle_revenue_per_round": best,
+        "equal_revenue_per_round": equal,
+        "posterior": post,
+    }
+
+
+def _play(
+    a: np.ndarray,
+    b: np.ndarray,
+    budget: float,
+    rounds: int,
+    post: ParticlePosterior,
+    rng: np.random.Generator,
+    s: BanditSettings,
+    best: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rounds: sample curves, allocate on them, observe the funded lines' noisy revenue
+    and update `post`. Returns each round's regret against `best` and which lines were ever
+    funded."""
     regret_ts: list[float] = []
-    funded_ever = np.zeros(k, dtype=bool)
+    funded_ever = np.zeros(a.shape[0], dtype=bool)
     for _ in range(rounds):
         sa, sb = post.sample(rng)
         x = allocate_round(sa, sb, budget)
@@ -248,36 +291,16 @@ def run_bandit(
             s.ess_fraction,
             s.jitter,
         )
-    end_a, end_b = post.mean_log()
+    return np.asarray(regret_ts), funded_ever
 
-    def err(m: np.ndarray, truth: np.ndarray) -> float:
-        sel = funded_ever if funded_ever.any() else np.ones(k, dtype=bool)
-        return float(np.mean(np.abs(m[sel] - np.log(truth[sel]))))
 
-    cum_ts = np.cumsum(regret_ts)
-    cum_eq = np.cumsum(np.full(rounds, best - equal))
-    below = cum_ts < cum_eq
-    # First round from which TS stays below the baseline for good.
-    above = np.flatnonzero(~below)
-    crossover = 1 if above.size == 0 else (None if above[-1] == rounds - 1 else int(above[-1]) + 2)
-    return {
-        "lines": lines,
-        "regret_ts": np.asarray(regret_ts),
-        "regret_equal": np.full(rounds, best - equal),
-        "cum_ts": cum_ts,
-        "cum_equal": cum_eq,
-        "crossover_round": crossover,
-        "funded_lines": int(funded_ever.sum()),
-        "posterior_error": {
-            "log_a_start": err(start_a, a),
-            "log_a_end": err(end_a, a),
-            "log_b_start": err(start_b, b),
-            "log_b_end": err(end_b, b),
-        },
-        "oracle_revenue_per_round": best,
-        "equal_revenue_per_round": equal,
-        "posterior": post,
-    }
+def _crossover(cum_ts: np.ndarray, cum_eq: np.ndarray) -> int | None:
+    """First round (1-based) from which Thompson sampling's cumulative regret stays below
+    the baseline's for good; None when it never does."""
+    above = np.flatnonzero(~(cum_ts < cum_eq))
+    if above.size == 0:
+        return 1
+    return None if above[-1] == cum_ts.size - 1 else int(above[-1]) + 2
 
 
 def run_bandit_bench(
@@ -289,8 +312,6 @@ def run_bandit_bench(
 ) -> dict[str, Any]:
     """Thompson sampling vs an equal split of one brand's daily experiment reserve on a
     generated world: cumulative regret per round, the crossover round and posterior error."""
-    from tools.world import generate_world
-
     started = time.perf_counter()
     world = generate_world(seed=seed)
     table = world.line_items

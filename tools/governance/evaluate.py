@@ -7,7 +7,9 @@ PII (`data/pii_labelled.jsonl`, `data/pii_holdout.jsonl`): one text per line wit
 (`{"id", "kind", "text", "spans": [{"type", "start", "end", "text"}]}`). Labelling rule: a span
 is PII by what it is, not whose it is (a support line's phone number is a PHONE); product,
 order, tracking, campaign, store and zip numbers, prices, dates that are not birth dates and
-version strings are not PII. A finding counts as an exact match when type, start and end
+version strings are not PII. A number written as an SSN is an SSN even when it is a published
+sample number ("SSN 078-05-1120": pii-221, relabelled for issue #12: a false alarm on a sample
+number is cheaper than a miss). A finding counts as an exact match when type, start and end
 agree, and as an overlap match when the type agrees and the spans share a character (each
 label matches at most one finding).
 
@@ -42,6 +44,7 @@ from tools.governance.pii import (
     find_pii,
     no_op_nlp_engine,
     offline_suffix_check,
+    retail_analyzer,
 )
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -317,8 +320,6 @@ def evaluate_injection(path: Path = INJECTION_SET) -> dict[str, Any]:
 def bench_governance() -> dict[str, Any]:
     """Both evaluations on the development and holdout sets and the time to build the analyzer
     (importing Presidio, about 6 s of CPU, comes before it), as JSON-ready data."""
-    from tools.governance.pii import retail_analyzer
-
     started = time.perf_counter()
     retail_analyzer()
     warmup = time.perf_counter() - started

@@ -13,9 +13,11 @@ Texts are data, never instructions. Two trust levels decide what counts as an at
   allocation or a constraint, to approve or mark something compliant, claims of exemption,
   and sentences addressed to the AI are attempts.
 
-Matching runs on a normalized copy of the text (NFKC, common Cyrillic/Greek look-alikes folded
-to Latin, invisible characters removed, lower case) so that "Ｉｇｎｏｒｅ", "Ignоre" (Cyrillic o)
-and "Ig\u200bnore" read as "ignore"; offsets in findings point into the original text.
+Matching runs on a normalized copy of the text (default-ignorable code points removed, as the
+PII scanner reads it: `tools.governance.unicode`; then NFKC, common Cyrillic/Greek look-alikes
+folded to Latin, lower case) so that "Ｉｇｎｏｒｅ", "Ignоre" (Cyrillic o), "Ig\u200bnore" and
+"ig\u00adnore" (a soft hyphen) read as "ignore"; offsets in findings point into the original
+text.
 Statements under a negation in the same sentence ("brands must not share shopper data") are
 rules, not requests, and are not flagged.
 """
@@ -26,8 +28,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
+from tools.catalog import current, load_catalog
 from tools.governance.errors import GovernanceInputError
+from tools.governance.unicode import drop_ignorable
 from tools.plan import Finding
 
 INJECTION = "PROMPT_INJECTION"
@@ -36,7 +41,6 @@ TRUSTED_SOURCES = ("brief", "rationale")
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\u180e\ufeff")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_VARIATION = frozenset("\ufe0e\ufe0f")
 # Letters that render like Latin ones; NFKC keeps them apart.
 _LOOKALIKES = str.maketrans(
     {
@@ -58,11 +62,10 @@ def _is_pictograph(ch: str) -> bool:
 
 def normalize(text: str) -> tuple[str, list[int]]:
     """The text to match on, and for each of its characters the index it came from."""
+    visible, origin = drop_ignorable(text)
     chars: list[str] = []
     index: list[int] = []
-    for i, ch in enumerate(text):
-        if ch in _ZERO_WIDTH or ch in _BIDI or ch in _VARIATION or _is_tag(ch):
-            continue
+    for i, ch in zip(origin, visible, strict=True):
         for c in unicodedata.normalize("NFKC", ch).lower().translate(_LOOKALIKES):
             chars.append(c)
             index.append(i)
@@ -296,15 +299,18 @@ _OTHER_TENANT_DATA = (
 )
 
 
-@lru_cache(maxsize=64)
 def _other_brands_pattern(tenant: str) -> re.Pattern[str] | None:
-    """Names of brands the tenant does not own, followed by words for their plans or data."""
-    from tools.policy import brand_owners
-    from tools.world.catalog import BRANDS
+    """Names of brands the tenant does not own (in the catalog in force), followed by words
+    for their plans or data."""
+    return _brands_pattern(tenant, current().root)
 
-    owners = brand_owners()
+
+@lru_cache(maxsize=64)
+def _brands_pattern(tenant: str, root: Path) -> re.Pattern[str] | None:
+    catalog = load_catalog(root)
+    owners = catalog.owners()
     names: set[str] = set()
-    for brand_id, info in BRANDS.items():
+    for brand_id, info in catalog.brands.items():
         if owners.get(brand_id, brand_id) == tenant:
             continue
         first = info.name.split()[0]

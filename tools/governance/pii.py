@@ -8,8 +8,13 @@ briefs, reports and support notes, and must not be flagged. Every candidate is c
 - CREDIT_CARD: issuer prefix and length, Luhn (Presidio's), consistent digit grouping; a bare
   14-digit number with a valid GS1 check digit is a GTIN, not a Diners card, unless card words
   label it; 13-digit numbers are EAN-13 (legacy 13-digit Visa is no longer issued).
-- SSN: issued ranges only (no area 000, 666 or 9xx, no group 00, no serial 0000, Presidio's
-  list of published sample numbers); nine bare digits only when labelled as an SSN.
+- SSN: written as one ("SSN 219-09-9999", "social security number ..."), a 3-2-4 number is
+  flagged even when validators reject it as a published sample, a placeholder or a 9xx area
+  (ITINs are taxpayer ids too): in a governance check a false alarm on a sample number is
+  cheaper than a miss; only numbers the SSA never issues (area 000 or 666, group 00, serial
+  0000) are not. Without those words, issued ranges only (no area 000, 666 or 9xx, no group
+  00, no serial 0000, Presidio's list of published sample numbers); nine bare digits only
+  when labelled as an SSN.
 - PHONE: valid numbers per `phonenumbers`, grouped the way the region writes them (US by
   default, any region with a leading +); a bare digit run only when labelled as a phone number.
 - IP_ADDRESS: valid IPv4/IPv6 (CIDR allowed); a dotted quad labelled as a version, build,
@@ -17,6 +22,13 @@ briefs, reports and support notes, and must not be flagged. Every candidate is c
 - EMAIL: a valid public suffix, from the suffix list bundled with tldextract (never fetched).
 - IBAN: Presidio's recognizer (country format and mod-97 checksum).
 - DATE_OF_BIRTH: a real date labelled as a birth date (DOB, born, birth date).
+
+Text is read without its default-ignorable code points (`tools.governance.unicode`: a soft
+hyphen or a combining grapheme joiner inside an email does not hide it); findings point into
+the original text and cover the hidden characters inside them. A placeholder an earlier
+redaction left (`<EMAIL>`, `<PHONE>`, ...) is reported as what it replaced, so a text redacted
+on entry (a brief: `graph.state`) still shows governance what it held; redacting it again
+changes nothing.
 
 A number's "label" is the few words right before it in the same clause, up to the previous
 number: in "order 4155550123" the label is "order", in "order 12345, call 2125550147" it is
@@ -33,6 +45,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+import tldextract
 from presidio_analyzer import (
     AnalyzerEngine,
     EntityRecognizer,
@@ -53,6 +66,7 @@ from presidio_analyzer.predefined_recognizers import (
 from pydantic import BaseModel, Field
 
 from tools.governance.errors import GovernanceInputError
+from tools.governance.unicode import drop_ignorable, original_span
 from tools.rmis import gtin_check_digit
 
 PII_TYPES: tuple[str, ...] = (
@@ -178,8 +192,6 @@ class RetailEmailRecognizer(_Checked, EmailRecognizer):
 
 @lru_cache(maxsize=1)
 def _tld_extractor() -> Any:
-    import tldextract
-
     # No cache directory and no URLs: the bundled snapshot, never the network.
     return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
@@ -227,16 +239,26 @@ class RetailSsnRecognizer(_Checked, UsSsnRecognizer):
         super().__init__(patterns=list(self.PATTERNS), supported_entity="SSN")
 
     def invalidate_result(self, pattern_text: str) -> bool:
-        digits = re.sub(r"\D", "", pattern_text)
-        # Area numbers 900-999 are never issued (they are ITINs or unused).
-        return super().invalidate_result(pattern_text) or digits[0] == "9"
+        return False  # decided in `keep`, where the words before the number are known
+
+    @staticmethod
+    def unissuable(digits: str) -> bool:
+        """Numbers the SSA never issues to anyone: area 000 or 666, group 00, serial 0000."""
+        return digits[:3] in ("000", "666") or digits[3:5] == "00" or digits[5:] == "0000"
+
+    def not_a_real_ssn(self, span: str) -> bool:
+        """Presidio's validators (those rules, one repeated digit, published sample numbers)
+        and area numbers 900-999 (ITINs, the advertising range or unused)."""
+        return bool(super().invalidate_result(span)) or re.sub(r"\D", "", span)[0] == "9"
 
     def keep(self, text: str, result: RecognizerResult) -> RecognizerResult | None:
+        span = text[result.start : result.end]
         words = label_words(text, result.start)
-        ssn_label = any(w in SSN_WORDS for w in words)
-        if text[result.start : result.end].isdigit():
-            return result if ssn_label else None
-        if any(w in ID_WORDS for w in words) and not ssn_label:
+        if any(w in SSN_WORDS for w in words):
+            # Written as an SSN: flagged even as a sample number, an ITIN or a placeholder;
+            # only a number no one can be issued is not.
+            return None if self.unissuable(re.sub(r"\D", "", span)) else result
+        if span.isdigit() or any(w in ID_WORDS for w in words) or self.not_a_real_ssn(span):
             return None
         return result
 
@@ -444,22 +466,37 @@ def _check_text(text: object) -> str:
     return text
 
 
+_PLACEHOLDER = re.compile(r"<(" + "|".join(PII_TYPES) + r")>")
+
+
+def _placeholders(text: str) -> list[RecognizerResult]:
+    """The `<TYPE>` placeholders an earlier redaction left, as findings of their type."""
+    return [
+        RecognizerResult(m.group(1), m.start(), m.end(), 1.0) for m in _PLACEHOLDER.finditer(text)
+    ]
+
+
 def find_pii(text: str) -> list[PiiFinding]:
-    """PII in `text`, in order, without overlaps."""
+    """PII in `text`, in order, without overlaps; read without default-ignorable code points,
+    located in the original text."""
     text = _check_text(text)
     if not text.strip():
         return []
-    results = retail_analyzer().analyze(text=text, language="en", entities=list(PII_TYPES))
-    return [
-        PiiFinding(
-            type=r.entity_type,
-            start=r.start,
-            end=r.end,
-            text=text[r.start : r.end],
-            score=round(float(r.score), 3),
+    visible, index = drop_ignorable(text)
+    results = retail_analyzer().analyze(text=visible, language="en", entities=list(PII_TYPES))
+    findings = []
+    for r in _non_overlapping(results + _placeholders(visible)):
+        start, end = original_span(index, r.start, r.end)
+        findings.append(
+            PiiFinding(
+                type=r.entity_type,
+                start=start,
+                end=end,
+                text=text[start:end],
+                score=round(float(r.score), 3),
+            )
         )
-        for r in _non_overlapping(results)
-    ]
+    return findings
 
 
 def redact(text: str, findings: list[PiiFinding]) -> str:
@@ -481,3 +518,8 @@ def scan_pii(text: str) -> PiiScan:
     """Find PII in `text` and redact it."""
     findings = find_pii(text)
     return PiiScan(findings=findings, redacted=redact(text, findings))
+
+
+def redact_pii(text: str) -> str:
+    """`text` with its PII replaced by `<TYPE>` (what a brief is kept as: `graph.state`)."""
+    return scan_pii(text).redacted

@@ -1,11 +1,12 @@
 """The governance review of a plan: PII and injection in every text, and the plan's numbers
 against the retailers' written rules.
 
-Routing: a violation in ad copy (PII or an injection attempt in `copy[...]`) goes back to the
-creative step, which rewrites the copy; an injection attempt in the brief, a retrieved document
-or the rationale, a spend-cap or category breach, spend at a retailer or on a placement the
-plan may not use, or a cell below the retailer's k goes to the human with the reason. The
-human route wins when both apply. PII anywhere else is redacted and reported, not routed.
+Routing: a violation in ad copy (PII, an injection attempt or a claim the brand has not
+approved for the product in `copy[...]`) goes back to the creative step, which rewrites the
+copy; an injection attempt in the brief, a retrieved document or the rationale, a spend-cap or
+category breach, spend at a retailer or on a placement the plan may not use, or a cell below
+the retailer's k goes to the human with the reason. The human route wins when both apply. PII
+anywhere else is redacted and reported, not routed.
 
 Spend caps are per brand per calendar month and allocation rows are flight spend, paced evenly
 over the flight's days: with flight dates the worst calendar month is checked, without them a
@@ -23,17 +24,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from tools.brief.schema import MAX_FLIGHT_DAYS
+from tools.governance.claims import claim_findings
 from tools.governance.errors import GovernanceInputError
 from tools.governance.injection import detect_injection
 from tools.governance.pii import PiiFinding, scan_pii
 from tools.plan import AllocationRow, Finding
 from tools.policy import RetailerPolicy, list_retailers, load_retailer_policy
 from tools.policy.categories import POLICY_CATEGORY
+from tools.policy.claims import ClaimedProduct
 from tools.rmis import Placement
 
 Route = Literal["ok", "creative", "human"]
 DEFAULT_FLIGHT_DAYS = 28
-MAX_FLIGHT_DAYS = 366
 
 # Plan-check finding types that send the plan to the human.
 PLAN_BREACHES = frozenset({"SPEND_CAP", "CATEGORY", "PLACEMENT", "RETAILER_SCOPE", "K_ANONYMITY"})
@@ -163,6 +166,11 @@ class _Policies:
         return self._cache[retailer_id]
 
 
+def _to_human(type_: str, where: str, text: str) -> Finding:
+    """A blocking plan-check finding that sends the plan to the human."""
+    return Finding(type=type_, where=where, text=text, severity="block", action="sent to the human")
+
+
 def _plan_findings(
     allocation: list[AllocationRow],
     retailers: list[str],
@@ -171,6 +179,33 @@ def _plan_findings(
     month_share: float,
     days: int,
 ) -> list[Finding]:
+    findings, by_line = _row_findings(allocation, retailers, policies, categories)
+    for (retailer_id, placement), spend in sorted(by_line.items()):
+        findings += _line_findings(
+            retailer_id, placement, spend, policies.get(retailer_id), month_share, days
+        )
+    if allocation and categories is None:
+        findings.append(
+            Finding(
+                type="CATEGORY_UNCHECKED",
+                where="allocation",
+                text="no product categories given; category rules were not checked",
+                severity="info",
+                action="reported",
+            )
+        )
+    return findings
+
+
+def _row_findings(
+    allocation: list[AllocationRow],
+    retailers: list[str],
+    policies: _Policies,
+    categories: dict[str, str] | None,
+) -> tuple[list[Finding], dict[tuple[str, str], float]]:
+    """Per funded row: spend outside the brief's retailers, on a placement the retailer does
+    not sell, or on a category it does not allow there; and the spend per retailer x
+    placement the retailer sells."""
     findings: list[Finding] = []
     allowed = set(retailers)
     by_line: dict[tuple[str, str], float] = defaultdict(float)
@@ -180,13 +215,11 @@ def _plan_findings(
         where = f"allocation[{i}]"
         if allowed and row.retailer_id not in allowed:
             findings.append(
-                Finding(
-                    type="RETAILER_SCOPE",
-                    where=where,
-                    text=f"{_usd(row.spend)} at {row.retailer_id}, which the brief does not "
+                _to_human(
+                    "RETAILER_SCOPE",
+                    where,
+                    f"{_usd(row.spend)} at {row.retailer_id}, which the brief does not "
                     f"include ({', '.join(retailers)})",
-                    severity="block",
-                    action="sent to the human",
                 )
             )
         policy = policies.get(row.retailer_id)
@@ -196,13 +229,7 @@ def _plan_findings(
             placement = None
         if placement is None or placement not in policy.bidding.placements:
             findings.append(
-                Finding(
-                    type="PLACEMENT",
-                    where=where,
-                    text=f"{row.retailer_id} does not sell {row.placement!r}",
-                    severity="block",
-                    action="sent to the human",
-                )
+                _to_human("PLACEMENT", where, f"{row.retailer_id} does not sell {row.placement!r}")
             )
             continue
         by_line[(row.retailer_id, placement.value)] += row.spend
@@ -211,45 +238,44 @@ def _plan_findings(
             findings += _category_findings(
                 row, where, POLICY_CATEGORY.get(category, category), policy
             )
+    return findings, by_line
 
-    for (retailer_id, placement), spend in sorted(by_line.items()):
-        policy = policies.get(retailer_id)
-        bid = policy.bidding.placements[Placement(placement)]
-        monthly = spend * month_share
-        where = f"allocation:{retailer_id}/{placement}"
-        if monthly > bid.max_monthly_spend_usd * (1 + 1e-9):
-            source = policy.source_for("bidding", "placements.max_monthly_spend_usd", "placements")
-            findings.append(
-                Finding(
-                    type="SPEND_CAP",
-                    where=where,
-                    text=f"{_usd(monthly)} in one month on {retailer_id} {placement} against "
-                    f"its {_usd(bid.max_monthly_spend_usd)} monthly cap "
-                    f"({source})",
-                    severity="block",
-                    action="sent to the human",
-                )
+
+def _line_findings(
+    retailer_id: str,
+    placement: str,
+    spend: float,
+    policy: RetailerPolicy,
+    month_share: float,
+    days: int,
+) -> list[Finding]:
+    """One retailer x placement's flight spend against its monthly cap (in the flight's
+    worst month) and the minimum daily budget."""
+    findings: list[Finding] = []
+    bid = policy.bidding.placements[Placement(placement)]
+    monthly = spend * month_share
+    where = f"allocation:{retailer_id}/{placement}"
+    if monthly > bid.max_monthly_spend_usd * (1 + 1e-9):
+        source = policy.source_for("bidding", "placements.max_monthly_spend_usd", "placements")
+        findings.append(
+            _to_human(
+                "SPEND_CAP",
+                where,
+                f"{_usd(monthly)} in one month on {retailer_id} {placement} against "
+                f"its {_usd(bid.max_monthly_spend_usd)} monthly cap "
+                f"({source})",
             )
-        daily = spend / days
-        if daily < policy.bidding.min_daily_budget_usd:
-            findings.append(
-                Finding(
-                    type="MIN_DAILY_BUDGET",
-                    where=where,
-                    text=f"{_usd(daily)}/day on {retailer_id} {placement} is under the "
-                    f"{_usd(policy.bidding.min_daily_budget_usd)} minimum daily budget; the "
-                    "retailer will not run it",
-                    severity="warn",
-                    action="reported",
-                )
-            )
-    if allocation and categories is None:
+        )
+    daily = spend / days
+    if daily < policy.bidding.min_daily_budget_usd:
         findings.append(
             Finding(
-                type="CATEGORY_UNCHECKED",
-                where="allocation",
-                text="no product categories given; category rules were not checked",
-                severity="info",
+                type="MIN_DAILY_BUDGET",
+                where=where,
+                text=f"{_usd(daily)}/day on {retailer_id} {placement} is under the "
+                f"{_usd(policy.bidding.min_daily_budget_usd)} minimum daily budget; the "
+                "retailer will not run it",
+                severity="warn",
                 action="reported",
             )
         )
@@ -270,13 +296,10 @@ def _category_findings(
     else:
         return []
     return [
-        Finding(
-            type="CATEGORY",
-            where=where,
-            text=f"{_usd(row.spend)} on GTIN {row.gtin}: {problem}"
-            + (f" ({source})" if source else ""),
-            severity="block",
-            action="sent to the human",
+        _to_human(
+            "CATEGORY",
+            where,
+            f"{_usd(row.spend)} on GTIN {row.gtin}: {problem}" + (f" ({source})" if source else ""),
         )
     ]
 
@@ -319,12 +342,10 @@ def _k_findings(
             k = policies.get(retailer).data_access.min_cell_size if retailer else strictest
         if 0 < count < k:
             findings.append(
-                Finding(
-                    type="K_ANONYMITY",
-                    where=f"cell_counts[{key}]",
-                    text=f"a cell of {count:g} events is below k = {k}",
-                    severity="block",
-                    action="sent to the human",
+                _to_human(
+                    "K_ANONYMITY",
+                    f"cell_counts[{key}]",
+                    f"a cell of {count:g} events is below k = {k}",
                 )
             )
     return findings
@@ -343,6 +364,8 @@ def review(
     flight_end: date | None = None,
     flight_days: int | None = None,
     corpus: Path | None = None,
+    brand: str | None = None,
+    copy_products: dict[str, ClaimedProduct] | None = None,
 ) -> GovernanceReview:
     """Review a plan's texts and numbers and decide where it goes next.
 
@@ -356,6 +379,10 @@ def review(
         without it those rules are not checked (an info finding says so).
     flight_start / flight_end / flight_days: the flight, for monthly caps and daily minimums
         (default: 28 days, dates unknown).
+    brand / copy_products: the plan's brand (owned by `tenant`) and "copy[i]" -> the product
+        that copy is for; with them every claim-like phrase in the copy is checked against the
+        claims the brand's claims document approves for that product (`UNAPPROVED_CLAIM`,
+        back to creative; `tools.governance.claims`).
     """
     if not isinstance(texts, dict):
         raise GovernanceInputError("texts must be a dict of where-label -> text")
@@ -369,6 +396,10 @@ def review(
         policies.get(r)  # unknown retailers fail here, with the list of known ones
 
     findings, redacted, to_creative, to_human = _text_findings(texts, tenant)
+    if brand is not None:
+        claims, reasons = claim_findings(texts, tenant, brand, copy_products or {}, corpus)
+        findings += claims
+        to_creative += reasons
     rows = _rows(allocation)
     plan = _plan_findings(
         rows,

@@ -1,8 +1,11 @@
 """Retailer mappings: the YAML that says how one retailer's native export becomes RMIS.
 
-A mapping names the source files, how each RMIS column is computed (native column or constant,
-transforms, value map, crosswalk lookup) and the validation rules. `load_mapping` validates it
-and reports problems as `MappingError` with the file and line.
+A mapping lives in the retailer's catalog folder (`<catalog>/retailers/<id>/mapping.yaml`).
+Its header says who the retailer is (`tools.catalog.RetailerHeader`: name, aliases, time zone,
+placements); the rest names the source files and how they are laid out (a network's report:
+preamble lines, a totals row, Excel), how each RMIS column is computed (native column or
+constant, transforms, value map, crosswalk lookup) and the validation rules. `load_mapping`
+validates it and reports problems as `MappingError` with the file and line.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tools.catalog import MAPPING_FILE, current
+from tools.catalog.yamlfile import line_for, line_index
 from tools.errors import MappingError, UnknownRetailerError
+from tools.harmonize.cleanroom_export import CleanRoomExportSpec
 from tools.harmonize.transforms import TRANSFORMS
 from tools.rmis import EVENT_COLUMNS, Placement, RMISEvent
-
-MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
 
 # Anomaly kinds in the order rules are applied: a row failing several rules is quarantined
 # under the first. `invalid_value` is the last resort for anything a transform could not read.
@@ -123,13 +127,25 @@ def _check_timezone(tz: str) -> None:
 
 
 class SourceSpec(BaseModel):
-    """The native event file(s). `file` may be a glob such as `events_*.csv`."""
+    """The native event file(s), and how a network's report is laid out. `file` may be a glob
+    such as `events_*.csv`. Reports downloaded from a portal often carry a preamble above the
+    header (`header_row_with` finds the header; `skip_rows` skips a fixed count) and a totals
+    row at the bottom (`footer_pattern`: such rows are dropped and counted, never harmonized).
+    Without a `manifest`, the export time is the time of the run."""
 
     model_config = _Strict
-    format: Literal["csv", "jsonl", "parquet"]
+    format: Literal["csv", "jsonl", "parquet", "xlsx"]
     file: str
     delimiter: str = ","
-    manifest: str = "export.json"
+    manifest: str | None = "export.json"
+    sheet: str | None = Field(None, description="xlsx: the sheet to read (default: the first)")
+    header_row_with: str | None = Field(
+        None, description="the header is the first row with a cell equal to this text"
+    )
+    skip_rows: int = Field(0, ge=0, le=1000, description="rows above the header to skip")
+    footer_pattern: str | None = Field(
+        None, description="regex: a row whose first non-blank cell matches is a footer (totals)"
+    )
 
     @field_validator("delimiter")
     @classmethod
@@ -138,28 +154,63 @@ class SourceSpec(BaseModel):
             raise ValueError("delimiter must be a single character")
         return v
 
+    @field_validator("footer_pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as err:
+                raise ValueError(
+                    f"footer_pattern is not a valid regular expression: {err}"
+                ) from None
+        return v
+
+    @property
+    def report_layout(self) -> bool:
+        """Whether the file needs the report reader (Excel, a preamble or a footer)."""
+        return (
+            self.format == "xlsx"
+            or self.header_row_with is not None
+            or self.skip_rows > 0
+            or self.footer_pattern is not None
+        )
+
 
 class CrosswalkSpec(BaseModel):
-    """Retailer item id -> GTIN-14 table, joined on `join_field` (an RMIS field)."""
+    """Retailer item id -> GTIN-14 table, joined on `join_field` (an RMIS field): a file in
+    the export folder (`file`, `format`, `key`, `gtin`), or `from_products: true` for the
+    item ids the catalog's brands list for this retailer in their products files
+    (`retailer_id`, `item_id`, `gtin`; the brand of each item is then known as well)."""
 
     model_config = _Strict
-    file: str
-    format: Literal["csv", "jsonl", "parquet"]
+    file: str | None = None
+    format: Literal["csv", "jsonl", "parquet"] = "csv"
     delimiter: str = ","
-    key: str
-    gtin: str
+    key: str = "item_id"
+    gtin: str = "gtin"
     key_transforms: list[TransformCall] = Field(default_factory=list)
     gtin_transforms: list[TransformCall] = Field(default_factory=list)
     join_field: str = "retailer_item_id"
+    from_products: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CrosswalkSpec:
+        if (self.file is None) == (not self.from_products):
+            raise ValueError("give exactly one of file: NAME or from_products: true")
+        return self
 
 
 class FieldSpec(BaseModel):
     """How one RMIS column is computed: from exactly one of `column` (a native column),
-    `value` (a constant), `field` (another RMIS field) or `crosswalk: true` (the GTIN found
-    for the join field); then `transforms` in order, then `map` (label -> value)."""
+    `columns` (several joined with '|': a day-level report's row key, e.g. date, campaign and
+    item), `value` (a constant), `field` (another RMIS field) or `crosswalk: true` (the GTIN
+    found for the join field; on brand_id, the brand that lists the item); then `transforms`
+    in order, then `map` (label -> value)."""
 
     model_config = _Strict
     column: str | None = None
+    columns: list[str] | None = Field(None, min_length=2)
     value: str | int | float | None = None
     field: str | None = None
     crosswalk: bool = False
@@ -178,21 +229,26 @@ class FieldSpec(BaseModel):
     def _one_source(self) -> FieldSpec:
         given = [
             k
-            for k in ("column", "value", "field", "crosswalk")
+            for k in ("column", "columns", "value", "field", "crosswalk")
             if (k == "value" and "value" in self.model_fields_set)
             or (k == "crosswalk" and self.crosswalk)
             or (k not in ("value", "crosswalk") and getattr(self, k) is not None)
         ]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of column, value, field, crosswalk: true"
+                "give exactly one of column, columns, value, field, crosswalk: true"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
 
     @property
+    def native_columns(self) -> list[str]:
+        """The native columns this field reads."""
+        return [self.column] if self.column is not None else list(self.columns or [])
+
+    @property
     def source(self) -> str:
-        if self.column is not None:
+        if self.column is not None or self.columns is not None:
             return "column"
         if self.field is not None:
             return "field"
@@ -232,10 +288,21 @@ class Mapping(BaseModel):
     model_config = _Strict
     retailer: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str = ""
+    # Who the retailer is: read by the catalog (`tools.catalog.RetailerHeader` checks them).
+    aliases: list[str] = Field(default_factory=list)
+    timezone: str | None = None
+    placements: list[Placement] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    network: str | None = None
+    # What one event is: a delivery record of one hour (the simulated networks) or one day x
+    # line item (a network's day-level performance report).
+    grain: Literal["hour", "day"] = "hour"
     source: SourceSpec
     crosswalk: CrosswalkSpec
     fields: dict[str, FieldSpec]
     rules: list[RuleSpec] = Field(default_factory=list)
+    # Aggregates the retailer's own clean room produced: ingested as its clean-room view.
+    cleanroom_export: CleanRoomExportSpec | None = None
     path: str = ""
 
     @model_validator(mode="after")
@@ -258,8 +325,17 @@ class Mapping(BaseModel):
                         f"field must name an RMIS field computed from a column, value or "
                         f"crosswalk, not {spec.field!r}",
                     )
-            if spec.crosswalk and name != "gtin":
-                raise _issue((*where, "crosswalk"), "crosswalk: true is only for the gtin field")
+            if spec.crosswalk and name not in ("gtin", "brand_id"):
+                raise _issue(
+                    (*where, "crosswalk"),
+                    "crosswalk: true is only for the gtin and brand_id fields",
+                )
+            if spec.crosswalk and name == "brand_id" and not self.crosswalk.from_products:
+                raise _issue(
+                    (*where, "crosswalk"),
+                    "brand_id: {crosswalk: true} needs crosswalk.from_products: true (the brand "
+                    "that lists the item)",
+                )
             if name == "placement" and spec.map is not None:
                 allowed = {p.value for p in Placement}
                 bad = [label for label, value in spec.map.items() if value not in allowed]
@@ -269,8 +345,11 @@ class Mapping(BaseModel):
                         f"{spec.map[bad[0]]!r} is not an RMIS placement; "
                         f"allowed: {', '.join(sorted(allowed))}",
                     )
-        if self.fields["event_id"].column is None:
-            raise _issue(("fields", "event_id"), "event_id must come from the native id column")
+        if not self.fields["event_id"].native_columns:
+            raise _issue(
+                ("fields", "event_id"),
+                "event_id must come from the native id column (or `columns` that make a key)",
+            )
         if not self.fields["gtin"].crosswalk:
             raise _issue(("fields", "gtin"), "gtin must be `crosswalk: true`")
         join = self.crosswalk.join_field
@@ -313,27 +392,28 @@ def _issue(loc: tuple[Any, ...], message: str) -> MappingError:
 
 
 def available_retailers() -> list[str]:
-    """Retailers with a bundled mapping."""
-    return sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml"))
+    """Retailers of the catalog in force that have a mapping."""
+    return list(current().retailers)
 
 
 def load_mapping(retailer_or_path: str | Path) -> Mapping:
-    """Load a bundled mapping by retailer id, or any mapping YAML by path."""
+    """Load a catalog retailer's mapping by id, or any mapping YAML by path."""
     text = str(retailer_or_path)
     if isinstance(retailer_or_path, Path) or text.endswith((".yaml", ".yml")) or "/" in text:
         path = Path(retailer_or_path)
         if not path.is_file():
             raise MappingError(f"mapping file not found: {path}", file=str(path))
     else:
-        path = MAPPINGS_DIR / f"{text}.yaml"
-        if not path.is_file():
-            known = ", ".join(available_retailers()) or "(none)"
+        catalog = current()
+        if text not in catalog.retailers:
+            known = ", ".join(catalog.retailers) or "(none)"
             raise UnknownRetailerError(
-                f"unknown retailer {text!r}; known mappings: {known} "
-                f"(or pass a mapping file with --mapping)",
+                f"unknown retailer {text!r}; known mappings: {known} (catalog "
+                f"{catalog.root}; or pass a mapping file with --mapping)",
                 retailer=text,
-                known=available_retailers(),
+                known=list(catalog.retailers),
             )
+        path = catalog.retailers[text].folder / MAPPING_FILE
     return parse_mapping(path.read_text(encoding="utf-8"), str(path))
 
 
@@ -353,7 +433,7 @@ def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
         ) from None
     if not isinstance(data, dict):
         raise MappingError(f"{source}: a mapping must be a YAML mapping (key: value)", file=source)
-    lines = _line_index(node)
+    lines = line_index(node)
     try:
         mapping = Mapping.model_validate({**data, "path": source})
     except ValidationError as err:
@@ -374,7 +454,7 @@ def parse_mapping(text: str, source: str = "<mapping>") -> Mapping:
 def _located(
     source: str, lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...], msg: str, n: int
 ) -> MappingError:
-    line = _line_for(lines, loc)
+    line = line_for(lines, loc)
     dotted = ".".join(str(p) for p in loc if not re.match(r"^[a-z-]+\[", str(p)))
     more = f" (and {n - 1} more problem{'s' if n > 2 else ''})" if n > 1 else ""
     return MappingError(
@@ -383,34 +463,3 @@ def _located(
         line=line,
         location=dotted,
     )
-
-
-def _line_index(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
-    """Path of keys/indexes -> 1-based line, from the composed YAML node tree."""
-    index: dict[tuple[Any, ...], int] = {}
-
-    def walk(n: yaml.Node, path: tuple[Any, ...]) -> None:
-        index.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                key = (*path, k.value)
-                index[key] = k.start_mark.line + 1
-                walk(v, key)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                walk(v, (*path, i))
-
-    if node is not None:
-        walk(node, ())
-    return index
-
-
-def _line_for(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    # Pydantic locations may include union tags that are not YAML keys; skip those.
-    path: tuple[Any, ...] = ()
-    for part in loc:
-        if (*path, part) in lines:
-            path = (*path, part)
-        elif isinstance(part, str) and part.isdigit() and (*path, int(part)) in lines:
-            path = (*path, int(part))
-    return lines.get(path)

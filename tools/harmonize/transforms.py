@@ -67,6 +67,12 @@ TRANSFORMS: dict[str, Transform] = {
             "money text like '$1,234.56' or '-$3.10' -> number",
         ),
         Transform(
+            "parse_money_eu",
+            "TRY_CAST(replace(replace(regexp_replace(trim(CAST({x} AS VARCHAR)), "
+            "'[^0-9,.-]', '', 'g'), '.', ''), ',', '.') AS DOUBLE)",
+            "money in a comma-decimal locale ('1.234,56 €') -> number",
+        ),
+        Transform(
             "to_fraction",
             "(TRY_CAST({x} AS DOUBLE) / 100.0)",
             "a percentage 0-100 -> a share 0-1",
@@ -96,6 +102,26 @@ TRANSFORMS: dict[str, Transform] = {
             memo=True,
         ),
         Transform("to_date", "TRY_CAST({x} AS DATE)", "timestamp -> its date"),
+        Transform(
+            "parse_date",
+            "try_strptime(trim(CAST({x} AS VARCHAR)), [{format}, '%Y-%m-%d'])",
+            "a report's date text in `format` (strftime codes: '%m/%d/%Y', '%d/%m/%Y', "
+            "'%b %d, %Y'; ISO YYYY-MM-DD, as Excel date cells are read, always works) -> "
+            "that day at 00:00",
+            ("format",),
+            memo=True,
+        ),
+        Transform(
+            "parse_number",
+            "TRY_CAST(replace(replace(trim(CAST({x} AS VARCHAR)), ',', ''), ' ', '') AS DOUBLE)",
+            "a count or amount with thousands separators ('12,345') -> number",
+        ),
+        Transform(
+            "parse_percent",
+            "(TRY_CAST(replace(replace(trim(CAST({x} AS VARCHAR)), '%', ''), ',', '') AS DOUBLE)"
+            " / 100.0)",
+            "percent text ('12.5%') -> a share (0.125)",
+        ),
         Transform("gtin_from_upc12", _gtin_pad(12, "00"), "12-digit UPC-A -> GTIN-14"),
         Transform("gtin_from_ean13", _gtin_pad(13, "0"), "13-digit EAN-13 -> GTIN-14"),
         Transform("gtin14", _gtin_pad(14, ""), "left-pad a numeric GTIN to 14 digits"),

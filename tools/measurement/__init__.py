@@ -7,19 +7,19 @@ design = design_experiment("alpha", pre_panel, budget=250_000, expected_iroas=3.
 readout = read_out(design, full_panel, test_spend=actual_spend)
 """
 
-from tools.measurement.design import (
+from tools.measurement.assignment import assign_geos
+from tools.measurement.design import design_experiment
+from tools.measurement.models import (
     Balance,
     DurationOption,
     ExperimentDesign,
     ExperimentDesignError,
     GeoAssignment,
-    GeoPanel,
     MeasurementRuleError,
     RuleCheck,
     SwitchbackPeriod,
-    assign_geos,
-    design_experiment,
 )
+from tools.measurement.panel import GeoPanel
 from tools.measurement.power import (
     InsufficientHistoryError,
     NoiseModel,

@@ -19,12 +19,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 
-from tools.measurement.design import ExperimentDesign, GeoPanel, design_experiment
+from tools.measurement.design import design_experiment
+from tools.measurement.models import ExperimentDesign
+from tools.measurement.panel import GeoPanel
 from tools.measurement.readout import read_out
 from tools.measurement.simulate import (
     GeoSimConfig,
@@ -35,7 +37,7 @@ from tools.measurement.simulate import (
     simulate_geo_sales,
 )
 from tools.policy import ExperimentType
-from tools.world import generate_world
+from tools.world import World, generate_world
 
 TRUE_IROAS = 3.0
 COVERAGE_TARGET = (0.93, 0.97)
@@ -64,18 +66,28 @@ def _treated_mask(design: ExperimentDesign, geos: tuple[str, ...]) -> np.ndarray
     return np.array([g in treated for g in geos])
 
 
-def run_scenario(
+@dataclass(frozen=True)
+class _Draws:
+    """`sims` geo panels of one world, each from its own stretch of history."""
+
+    world: World
+    geos: tuple[str, ...]
+    offsets: np.ndarray  # days from the world's start to each draw's first day
+    sales: np.ndarray  # (sims, geos, pre + test days)
+
+    def start(self, i: int) -> date:
+        return self.world.start + timedelta(days=int(self.offsets[i]))
+
+
+def _draw_panels(
     scenario: Scenario,
     sims: int,
     seed: int,
-    pre_days: int = PRE_DAYS,
-    test_days: int = TEST_DAYS,
-    config: GeoSimConfig | None = None,
-) -> dict[str, Any]:
-    """Coverage, bias and power of one design type at one retailer over `sims` draws."""
-    started = time.perf_counter()
+    pre_days: int,
+    test_days: int,
+    config: GeoSimConfig | None,
+) -> _Draws:
     world = generate_world(seed=seed, days=pre_days + test_days + SPARE_DAYS)
-    geos = tuple(world.dmas.column("code").to_pylist())
     national = national_sales(world, scenario.retailer, scenario.brand)
     rng = np.random.default_rng([seed, sims, 0xBE])
     # Whole weeks, so every draw's test starts on the same weekday as the world's start.
@@ -87,55 +99,93 @@ def run_scenario(
         seed,
         config,
     )
+    return _Draws(world, tuple(world.dmas.column("code").to_pylist()), offsets, sales)
 
-    designs: list[ExperimentDesign] = []
-    for i in range(sims):
-        pre = GeoPanel(geos, world.start + timedelta(days=int(offsets[i])), sales[i, :, :pre_days])
-        designs.append(
-            design_experiment(
-                scenario.retailer,
-                pre,
-                budget=float(test_days),
-                daily_spend=1.0,
-                experiment_type=scenario.experiment_type,
-                duration_days=test_days,
-                seed=seed * 100_003 + i,
-            )
+
+@dataclass(frozen=True)
+class _Readout:
+    """One draw read out with the lift planted and with nothing planted."""
+
+    log_lift: float
+    covered: bool
+    iroas_covered: bool
+    significant: bool
+    false_positive: bool
+    ci_width: float
+    true_iroas: float
+    predicted_power: float
+
+
+def _read_draw(
+    scenario: Scenario,
+    draws: _Draws,
+    i: int,
+    design: ExperimentDesign,
+    lift: float,
+    pace: float,
+    pre_days: int,
+    test_days: int,
+) -> _Readout:
+    sales = draws.sales[i]
+    if scenario.experiment_type == ExperimentType.GEO_HOLDOUT:
+        treated = _treated_mask(design, draws.geos)
+        planted = plant_geo_lift(sales, treated, pre_days, test_days, lift)
+        base_treated = float(sales[treated, pre_days:].sum())
+        spend = pace * test_days
+    else:
+        on = design.on_days()
+        planted = plant_daily_lift(sales, on, pre_days, lift)
+        base_treated = float(sales[:, pre_days:][:, on].sum())
+        spend = pace * int(on.sum())
+    truth = base_treated * lift / spend
+    r = read_out(design, GeoPanel(draws.geos, draws.start(i), planted), test_spend=spend)
+    r0 = read_out(design, GeoPanel(draws.geos, draws.start(i), sales), test_spend=spend)
+    assert r.iroas_ci is not None
+    return _Readout(
+        log_lift=r.log_lift,
+        covered=r.lift_ci[0] <= lift <= r.lift_ci[1],
+        iroas_covered=r.iroas_ci[0] <= truth <= r.iroas_ci[1],
+        significant=r.significant and r.lift > 0,
+        false_positive=r0.significant,
+        ci_width=r.lift_ci[1] - r.lift_ci[0],
+        true_iroas=truth,
+        predicted_power=design.power_at_lift(lift),
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    sims: int,
+    seed: int,
+    pre_days: int = PRE_DAYS,
+    test_days: int = TEST_DAYS,
+    config: GeoSimConfig | None = None,
+) -> dict[str, Any]:
+    """Coverage, bias and power of one design type at one retailer over `sims` draws."""
+    started = time.perf_counter()
+    draws = _draw_panels(scenario, sims, seed, pre_days, test_days, config)
+    designs = [
+        design_experiment(
+            scenario.retailer,
+            GeoPanel(draws.geos, draws.start(i), draws.sales[i, :, :pre_days]),
+            budget=float(test_days),
+            daily_spend=1.0,
+            experiment_type=scenario.experiment_type,
+            duration_days=test_days,
+            seed=seed * 100_003 + i,
         )
+        for i in range(sims)
+    ]
     lift = float(np.median([d.mde_lift for d in designs]))
     pace = lift * float(np.median([d.baseline_daily_sales for d in designs])) / TRUE_IROAS
+    reads = [
+        _read_draw(scenario, draws, i, d, lift, pace, pre_days, test_days)
+        for i, d in enumerate(designs)
+    ]
 
-    est, covered, iroas_covered, significant, false_pos, widths = [], [], [], [], [], []
-    true_iroas, predicted = [], []
-    for i, d in enumerate(designs):
-        start = world.start + timedelta(days=int(offsets[i]))
-        if scenario.experiment_type == ExperimentType.GEO_HOLDOUT:
-            treated = _treated_mask(d, geos)
-            planted = plant_geo_lift(sales[i], treated, pre_days, test_days, lift)
-            base_treated = float(sales[i][treated, pre_days:].sum())
-            spend = pace * test_days
-        else:
-            on = d.on_days()
-            planted = plant_daily_lift(sales[i], on, pre_days, lift)
-            base_treated = float(sales[i][:, pre_days:][:, on].sum())
-            spend = pace * int(on.sum())
-        truth = base_treated * lift / spend
-        r = read_out(d, GeoPanel(geos, start, planted), test_spend=spend)
-        r0 = read_out(d, GeoPanel(geos, start, sales[i]), test_spend=spend)
-        est.append(r.log_lift)
-        covered.append(r.lift_ci[0] <= lift <= r.lift_ci[1])
-        assert r.iroas_ci is not None
-        iroas_covered.append(r.iroas_ci[0] <= truth <= r.iroas_ci[1])
-        significant.append(r.significant and r.lift > 0)
-        false_pos.append(r0.significant)
-        widths.append(r.lift_ci[1] - r.lift_ci[0])
-        true_iroas.append(truth)
-        predicted.append(d.power_at_lift(lift))
-
-    est_a = np.array(est)
     n = float(sims)
-    coverage = float(np.mean(covered))
-    lift_hat = np.expm1(est_a)
+    coverage = float(np.mean([r.covered for r in reads]))
+    lift_hat = np.expm1(np.array([r.log_lift for r in reads]))
     ref = designs[0]
     return {
         "scenario": scenario.name,
@@ -150,17 +200,17 @@ def run_scenario(
         "holdout_pct": round(ref.holdout_pct, 4),
         "period_hours": ref.period_hours,
         "planted_lift": round(lift, 5),
-        "true_iroas_mean": round(float(np.mean(true_iroas)), 4),
+        "true_iroas_mean": round(float(np.mean([r.true_iroas for r in reads])), 4),
         "coverage": round(coverage, 4),
         "coverage_mc_se": round(math.sqrt(coverage * (1 - coverage) / n), 4),
-        "iroas_coverage": round(float(np.mean(iroas_covered)), 4),
+        "iroas_coverage": round(float(np.mean([r.iroas_covered for r in reads])), 4),
         "bias_lift": round(float(lift_hat.mean() - lift), 6),
         "relative_bias": round(float((lift_hat.mean() - lift) / lift), 4),
         "rmse_lift": round(float(np.sqrt(np.mean((lift_hat - lift) ** 2))), 6),
-        "mean_ci_width": round(float(np.mean(widths)), 5),
-        "empirical_power": round(float(np.mean(significant)), 4),
-        "predicted_power": round(float(np.mean(predicted)), 4),
-        "false_positive_rate": round(float(np.mean(false_pos)), 4),
+        "mean_ci_width": round(float(np.mean([r.ci_width for r in reads])), 5),
+        "empirical_power": round(float(np.mean([r.significant for r in reads])), 4),
+        "predicted_power": round(float(np.mean([r.predicted_power for r in reads])), 4),
+        "false_positive_rate": round(float(np.mean([r.false_positive for r in reads])), 4),
         "seconds": round(time.perf_counter() - started, 2),
     }
 

@@ -25,7 +25,8 @@ import numpy as np
 import statsmodels.api as sm
 from pydantic import BaseModel, Field
 
-from tools.measurement.design import ExperimentDesign, ExperimentDesignError, GeoPanel
+from tools.measurement.models import ExperimentDesign, ExperimentDesignError
+from tools.measurement.panel import GeoPanel
 from tools.measurement.power import dow_trend_matrix
 from tools.policy import ExperimentType
 

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from tools.cleanroom.rules import DIMENSIONS, DataAccessRules, policy_rules
+from tools.cleanroom import DIMENSIONS, DataAccessRules, policy_rules
 from tools.errors import QueryRefusedError
 
 Period = Literal["date", "week"]
@@ -53,6 +53,18 @@ def _relation(name: str) -> str:
     return name
 
 
+def _per_geo_period(name: str, relation: str, day: str, period: Period, measures: str) -> str:
+    """A CTE of the brand's rows at the retailer in the window, summed per geo and period."""
+    return f"""{name} AS (
+    SELECT geo_id, {_period_expr(period, day)} AS period,
+           {measures}
+    FROM {relation}
+    WHERE brand_id = $brand AND retailer_id = $retailer
+      AND {day} BETWEEN $start AND $end
+    GROUP BY ALL
+)"""
+
+
 def geo_period_sql(
     period: Period = "date", events: str = "rmis_events", sales: str | None = "geo_sales"
 ) -> str:
@@ -67,14 +79,13 @@ def geo_period_sql(
     step = "INTERVAL 1 DAY" if period == "date" else "INTERVAL 7 DAY"
     first = _period_expr(period, "CAST($start AS DATE)")
     last = _period_expr(period, "CAST($end AS DATE)")
-    ads = f"""ads AS (
-    SELECT geo_id, {_period_expr(period, "event_date")} AS period,
-           count(*) AS ad_events, sum(spend) AS spend, sum(impressions) AS impressions
-    FROM {ev}
-    WHERE brand_id = $brand AND retailer_id = $retailer
-      AND event_date BETWEEN $start AND $end
-    GROUP BY ALL
-)"""
+    ads = _per_geo_period(
+        "ads",
+        ev,
+        "event_date",
+        period,
+        "count(*) AS ad_events, sum(spend) AS spend, sum(impressions) AS impressions",
+    )
     periods = f"""periods AS (
     SELECT CAST(p AS DATE) AS period
     FROM generate_series(CAST({first} AS TIMESTAMP), CAST({last} AS TIMESTAMP), {step}) AS t(p)
@@ -96,16 +107,15 @@ released AS (
 )
 SELECT * FROM cells WHERE geo_id IN (SELECT geo_id FROM released)
 ORDER BY geo_id, period"""
-    sa = _relation(sales)
+    sold = _per_geo_period(
+        "sold",
+        _relation(sales),
+        "sale_date",
+        period,
+        "count(*) AS sale_rows, sum(revenue) AS sales, sum(units) AS units",
+    )
     return f"""WITH {ads},
-sold AS (
-    SELECT geo_id, {_period_expr(period, "sale_date")} AS period,
-           count(*) AS sale_rows, sum(revenue) AS sales, sum(units) AS units
-    FROM {sa}
-    WHERE brand_id = $brand AND retailer_id = $retailer
-      AND sale_date BETWEEN $start AND $end
-    GROUP BY ALL
-),
+{sold},
 {periods},
 geos AS (SELECT geo_id FROM sold UNION SELECT geo_id FROM ads),
 cells AS (

@@ -14,7 +14,8 @@ from tools.optimize.curves import (
 from tools.optimize.diagnose import Diagnosis
 from tools.optimize.kkt import KKTSolution, solve_kkt
 from tools.optimize.limits import PolicyLimitReport, RestrictedLine, policy_limits
-from tools.optimize.solver import KKT_THRESHOLD, AllocationResult, allocate, solve_cvxpy
+from tools.optimize.results import AllocationResult
+from tools.optimize.solver import KKT_THRESHOLD, allocate, solve_cvxpy
 
 __all__ = [
     "KKT_THRESHOLD",

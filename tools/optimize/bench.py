@@ -18,6 +18,8 @@ import time
 from typing import Any
 
 import numpy as np
+from cvxpy.error import SolverError
+from scipy.optimize import minimize
 
 from tools.optimize.curves import Brief, CurveSet, GroupCap, Problem, prepare
 from tools.optimize.kkt import floor_gap, max_roas, solve_kkt
@@ -99,8 +101,6 @@ def _best_of(repeats: int, fn: Any) -> tuple[float, Any]:
 
 def slsqp(p: Problem) -> dict[str, Any]:
     """SciPy SLSQP with PyMC-Marketing's settings on `p` (margin objective, budget equality)."""
-    from scipy.optimize import minimize
-
     a, b, w, k = p.a, p.b, p.w, p.k or 0.0
     n = a.shape[0]
     budget = p.s_hi
@@ -161,8 +161,6 @@ def run_optimizer_bench(items: list[int], seed: int = 0) -> dict[str, Any]:
     Gaps are relative objective shortfalls against the water-fill's exact optimum; violations
     are relative. The cvxpy columns are Clarabel's plan after repair, before the allocator's
     check that hands a plan missing a constraint by more than 1e-9 to the water-fill."""
-    from cvxpy.error import SolverError
-
     warm_curves, warm_brief = make_instance(20, seed)
     allocate(warm_curves, warm_brief, method="cvxpy")  # imports and first compile, untimed
     rate = CVXPY_SECONDS_PER_LINE

@@ -129,9 +129,7 @@ def policy_limits(
         raise OptimizerInputError(f"flight_days must be >= 1, got {flight_days}")
     flight_days = int(flight_days)
     d_max = max_days_in_a_month(flight_days, flight_start)
-    factor = flight_days / d_max
     known = set(list_retailers(corpus))
-    n = len(curves)
     max_spend = curves.max_spend.copy()
     min_unit = curves.min_unit.copy()
     caps: list[GroupCap] = []
@@ -140,7 +138,7 @@ def policy_limits(
     unit_sources: dict[str, str] = {}
     unpoliced: list[str] = []
     cats = {g: policy_category(c) for g, c in (categories or {}).items()}
-    rows = np.arange(n)
+    rows = np.arange(len(curves))
     for code, retailer in enumerate(curves.retailers.tolist()):
         at = rows[curves.retailer_code == code]
         if retailer not in known:
@@ -151,46 +149,95 @@ def policy_limits(
         min_units[retailer] = unit
         unit_sources[retailer] = policy.source_for("bidding", "min_daily_budget_usd")
         min_unit[at] = np.maximum(min_unit[at], unit)
-        line_cats = np.array([cats.get(str(g), "") for g in curves.gtin[at]], dtype=str)
-        combos = np.char.add(np.char.add(curves.placement[at].astype(str), "\x1f"), line_cats)
-        for combo in np.unique(combos).tolist():
-            placement, category = combo.split("\x1f")
-            why = _restriction(policy, placement, category or None)
-            if why is None:
-                continue
-            for i in at[combos == combo].tolist():
-                if curves.min_spend[i] > 0:
-                    raise OptimizerInputError(
-                        f"row {i} ({retailer}/{placement}/{curves.gtin[i]}) has a min_spend "
-                        f"of {curves.min_spend[i]:,.2f} but the policy allows no spend: "
-                        f"{why[0]} ({why[1]})",
-                        row=i,
-                    )
-                max_spend[i] = 0.0
-                restricted.append(
-                    RestrictedLine(
-                        row=i,
-                        retailer_id=retailer,
-                        placement=placement,
-                        gtin=str(curves.gtin[i]),
-                        reason=why[0],
-                        source=why[1],
-                    )
+        restricted += _restrict(curves, at, retailer, policy, cats, max_spend)
+        caps += _placement_caps(curves, at, retailer, policy, flight_days / d_max)
+    limited = curves.replace(
+        max_spend=max_spend, min_unit=min_unit, group_caps=(*curves.group_caps, *caps)
+    )
+    report = PolicyLimitReport(
+        flight_days=flight_days,
+        flight_start=flight_start,
+        max_days_in_a_month=d_max,
+        group_caps=caps,
+        min_units=min_units,
+        min_unit_sources=unit_sources,
+        restricted=restricted,
+        unpoliced_retailers=unpoliced,
+        notes=_notes(curves, unpoliced, categories, cats),
+    )
+    report.restricted.sort(key=lambda r: r.row)
+    return limited, report
+
+
+def _restrict(
+    curves: CurveSet,
+    at: np.ndarray,
+    retailer: str,
+    policy: RetailerPolicy,
+    cats: dict[str, str],
+    max_spend: np.ndarray,
+) -> list[RestrictedLine]:
+    """Hold the retailer's lines (rows `at`) that the policy does not allow at a maximum of
+    0 in `max_spend`; a line the brief requires spend on cannot be held there."""
+    restricted: list[RestrictedLine] = []
+    line_cats = np.array([cats.get(str(g), "") for g in curves.gtin[at]], dtype=str)
+    combos = np.char.add(np.char.add(curves.placement[at].astype(str), "\x1f"), line_cats)
+    for combo in np.unique(combos).tolist():
+        placement, category = combo.split("\x1f")
+        why = _restriction(policy, placement, category or None)
+        if why is None:
+            continue
+        for i in at[combos == combo].tolist():
+            if curves.min_spend[i] > 0:
+                raise OptimizerInputError(
+                    f"row {i} ({retailer}/{placement}/{curves.gtin[i]}) has a min_spend "
+                    f"of {curves.min_spend[i]:,.2f} but the policy allows no spend: "
+                    f"{why[0]} ({why[1]})",
+                    row=i,
                 )
-        for placement, bid in policy.bidding.placements.items():
-            members = at[curves.placement[at] == placement.value]
-            if members.size == 0:
-                continue
-            caps.append(
-                GroupCap(
-                    name=f"{retailer}/{placement.value}",
-                    lines=members.tolist(),
-                    cap=bid.max_monthly_spend_usd * factor,
-                    source=policy.source_for(
-                        "bidding", "placements.max_monthly_spend_usd", "placements"
-                    ),
+            max_spend[i] = 0.0
+            restricted.append(
+                RestrictedLine(
+                    row=i,
+                    retailer_id=retailer,
+                    placement=placement,
+                    gtin=str(curves.gtin[i]),
+                    reason=why[0],
+                    source=why[1],
                 )
             )
+    return restricted
+
+
+def _placement_caps(
+    curves: CurveSet, at: np.ndarray, retailer: str, policy: RetailerPolicy, factor: float
+) -> list[GroupCap]:
+    """One group cap per placement the retailer sells and the brand has lines on: the
+    monthly cap times flight days over the most flight days in one calendar month."""
+    caps: list[GroupCap] = []
+    for placement, bid in policy.bidding.placements.items():
+        members = at[curves.placement[at] == placement.value]
+        if members.size == 0:
+            continue
+        caps.append(
+            GroupCap(
+                name=f"{retailer}/{placement.value}",
+                lines=members.tolist(),
+                cap=bid.max_monthly_spend_usd * factor,
+                source=policy.source_for(
+                    "bidding", "placements.max_monthly_spend_usd", "placements"
+                ),
+            )
+        )
+    return caps
+
+
+def _notes(
+    curves: CurveSet,
+    unpoliced: list[str],
+    categories: Mapping[str, str] | None,
+    cats: dict[str, str],
+) -> list[str]:
     notes = []
     if unpoliced:
         notes.append(
@@ -205,19 +252,4 @@ def policy_limits(
                 f"{len(missing)} SKU(s) without a category: category restrictions were not "
                 f"checked for them (first: {missing[0]})"
             )
-    limited = curves.replace(
-        max_spend=max_spend, min_unit=min_unit, group_caps=(*curves.group_caps, *caps)
-    )
-    report = PolicyLimitReport(
-        flight_days=flight_days,
-        flight_start=flight_start,
-        max_days_in_a_month=d_max,
-        group_caps=caps,
-        min_units=min_units,
-        min_unit_sources=unit_sources,
-        restricted=restricted,
-        unpoliced_retailers=unpoliced,
-        notes=notes,
-    )
-    report.restricted.sort(key=lambda r: r.row)
-    return limited, report
+    return notes

@@ -23,15 +23,21 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
 from scipy import sparse
 
-from tools.optimize.curves import Brief, CurveSet, Objective, Problem, prepare
+from tools.optimize.curves import Brief, CurveSet, Problem, prepare
 from tools.optimize.diagnose import Diagnosis, diagnose_floor, precheck
 from tools.optimize.kkt import KKTSolution, floor_gap, solve_kkt
+from tools.optimize.results import (
+    AllocationResult,
+    Checks,
+    Path,
+    ShadowPrices,
+    allocation_table,
+    outcome,
+)
 
 Method = Literal["auto", "cvxpy", "kkt"]
-Path = Literal["cvxpy", "kkt"]
 
 # Above this many lines `auto` uses the water-fill: Clarabel takes ~0.4 s at 10k lines and
 # 5-8 s at 100k, while the water-fill stays under a second at 1M.
@@ -45,95 +51,6 @@ _CLARABEL_TIGHT: dict[str, Any] = {
     "tol_gap_rel": 1e-10,
     "max_iter": 400,
 }
-
-
-class AllocationTable(BaseModel):
-    """The plan, one entry per line item in the curve set's order (columns, not rows, so large
-    plans stay cheap)."""
-
-    retailer_id: list[str]
-    placement: list[str]
-    gtin: list[str]
-    spend: list[float] = Field(description="flight spend, USD")
-    revenue: list[float] = Field(description="expected incremental revenue, USD")
-    margin: list[float] = Field(description="expected incremental margin, USD")
-    marginal_roas: list[float] = Field(description="revenue of the next dollar at this spend")
-
-    def rows(self) -> list[dict[str, Any]]:
-        cols = list(type(self).model_fields)
-        return [
-            dict(zip(cols, vals, strict=True))
-            for vals in zip(*(getattr(self, c) for c in cols), strict=True)
-        ]
-
-
-class Interval(BaseModel):
-    low: float = Field(description="5th percentile over the curve draws")
-    high: float = Field(description="95th percentile over the curve draws")
-
-
-class Outcome(BaseModel):
-    """Expected totals at the point curves; intervals when the curves carry draws."""
-
-    spend: float
-    revenue: float
-    margin: float
-    roas: float | None
-    draws: int | None = None
-    revenue_interval: Interval | None = None
-    margin_interval: Interval | None = None
-    roas_interval: Interval | None = None
-
-
-class ShadowPrices(BaseModel):
-    """Objective units gained per unit of each relaxed constraint, at the optimum."""
-
-    spendable: float = Field(description="per extra dollar of spendable budget (budget dual)")
-    budget: float = Field(description="per extra dollar of total budget B, same reserve")
-    roas_floor_per_unit: float = Field(
-        description="first-order gain per unit lower ROAS floor (mu * spend)"
-    )
-    roas_floor_relax_0_1: float | None = Field(
-        None, description="exact gain from re-solving with the floor 0.1 lower"
-    )
-    retailer_caps: dict[str, float] = Field(
-        default_factory=dict, description="per extra dollar of each retailer cap in the brief"
-    )
-    group_caps: dict[str, float] = Field(
-        default_factory=dict,
-        description="per extra dollar of each group cap on the curves (e.g. a policy's monthly "
-        "placement cap); 0 where the cap is slack",
-    )
-
-
-class Checks(BaseModel):
-    """Constraint violations of the returned plan, relative (0 when met)."""
-
-    budget: float
-    min_total_spend: float
-    roas_floor: float
-    retailer_caps: float
-    line_bounds: float
-    group_caps: float = 0.0
-
-
-class AllocationResult(BaseModel):
-    status: Literal["optimal", "infeasible"]
-    solver_status: str
-    path: Path = Field(description="which solver produced the plan")
-    objective: Objective
-    objective_value: float | None
-    seconds: float
-    spendable: float
-    allocation: AllocationTable | None = None
-    outcome: Outcome | None = None
-    shadow_prices: ShadowPrices | None = None
-    checks: Checks | None = None
-    diagnosis: Diagnosis | None = None
-    dropped_below_minimum: list[int] = Field(
-        default_factory=list, description="rows dropped by the policy minimum-unit rule"
-    )
-    notes: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -153,6 +70,8 @@ class Solved:
 
 
 def _clarabel(prob: Any) -> None:
+    # cvxpy takes seconds to import (2.4 s measured on this 2-core machine) and only plans
+    # up to KKT_THRESHOLD lines need it, so it is imported here rather than at module top.
     import cvxpy as cp
     from cvxpy.error import SolverError
 
@@ -165,12 +84,92 @@ def _clarabel(prob: Any) -> None:
             prob.solve(solver=cp.CLARABEL)
 
 
+_BAD_STATUS = ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_inaccurate")
+
+
+@dataclass
+class _ConvexModel:
+    """The rescaled cvxpy model of a problem over its active lines (see `solve_cvxpy`):
+    z = x / b per active line, revenue and spend in units of `scale`, and the constraints
+    whose duals price the budget, the caps and the ROAS floor."""
+
+    p: Problem
+    act: np.ndarray
+    scale: float
+    z: Any
+    u: Any
+    rev: Any
+    spend: Any
+    cons: list[Any]
+    budget_cons: list[Any]
+    cap_groups: list[int]
+    cap_con: Any
+    floor_con: Any
+
+    @classmethod
+    def build(cls, p: Problem, act: np.ndarray) -> _ConvexModel:
+        import cvxpy as cp  # see _clarabel
+
+        scale = p.s_hi / act.size
+        a, b = p.a[act], p.b[act]
+        z = cp.Variable(act.size, bounds=[p.lo[act] / b, p.hi[act] / b])
+        u = 1 - cp.exp(-z)
+        rev = (a / scale) @ u
+        spend = (b / scale) @ z
+        cons: list[Any] = []
+        if p.s_lo >= p.s_hi:
+            budget_cons = [spend == p.s_hi / scale]
+        else:
+            budget_cons = [spend <= p.s_hi / scale]
+            if p.s_lo > 0:
+                budget_cons.append(spend >= p.s_lo / scale)
+        cons += budget_cons
+        pos = np.full(p.a.shape[0], -1)
+        pos[act] = np.arange(act.size)
+        cap_groups = list(p.capped)
+        cap_con = None
+        if cap_groups:
+            idxs = [p.groups[j].idx for j in cap_groups]
+            rows = np.concatenate([np.full(idx.size, r) for r, idx in enumerate(idxs)])
+            cols = np.concatenate([pos[idx] for idx in idxs])
+            keep = cols >= 0
+            m = sparse.csr_matrix(
+                ((p.b / scale)[act][cols[keep]], (rows[keep], cols[keep])),
+                shape=(len(cap_groups), act.size),
+            )
+            cap_con = m @ z <= np.array([p.groups[j].cap for j in cap_groups]) / scale
+            cons.append(cap_con)
+        floor_con = None
+        if p.k is not None and p.objective != "roas":
+            floor_con = rev >= p.k * spend
+            cons.append(floor_con)
+        return cls(
+            p, act, scale, z, u, rev, spend, cons, budget_cons, cap_groups, cap_con, floor_con
+        )
+
+    def read(self, x: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """The solved plan written into `x`, the budget dual and the cap duals."""
+        p, act = self.p, self.act
+        x[act] = np.clip(p.b[act] * self.z.value, p.lo[act], p.hi[act])
+        duals = [float(c.dual_value) for c in self.budget_cons]
+        if p.s_lo >= p.s_hi:
+            lam = duals[0]
+        else:
+            lam = duals[0] - (duals[1] * p.s_lo / p.s_hi if len(duals) > 1 else 0.0)
+        caps = np.zeros(len(p.groups))
+        if self.cap_con is not None:
+            caps[self.cap_groups] = np.maximum(
+                np.asarray(self.cap_con.dual_value, dtype=float), 0.0
+            )
+        return x, lam, caps
+
+
 def solve_cvxpy(p: Problem) -> Solved:
     """Clarabel on a rescaled model: spend x = b * z (z ~ 1 on every line) and totals in units
     of the average line's spend (spendable / lines), so every coefficient is ~1. Raw dollars
     break interior-point solvers at 1k lines; totals per spendable dollar stall Clarabel at
     10k (coefficients ~1/n)."""
-    import cvxpy as cp
+    import cvxpy as cp  # see _clarabel
 
     n = p.a.shape[0]
     act = np.flatnonzero(p.hi > 0)
@@ -178,73 +177,35 @@ def solve_cvxpy(p: Problem) -> Solved:
     zero_duals = np.zeros(len(p.groups))
     if act.size == 0:
         return Solved(x, "optimal", "no line can take spend", 0.0, 0.0, zero_duals, "cvxpy")
-    scale = p.s_hi / act.size
-    a, b, w = p.a[act], p.b[act], p.w[act]
-    z = cp.Variable(act.size, bounds=[p.lo[act] / b, p.hi[act] / b])
-    u = 1 - cp.exp(-z)
-    rev = (a / scale) @ u
-    spend = (b / scale) @ z
-    cons: list[Any] = []
-    if p.s_lo >= p.s_hi:
-        budget_cons = [spend == p.s_hi / scale]
-    else:
-        budget_cons = [spend <= p.s_hi / scale]
-        if p.s_lo > 0:
-            budget_cons.append(spend >= p.s_lo / scale)
-    cons += budget_cons
-    pos = np.full(n, -1)
-    pos[act] = np.arange(act.size)
-    cap_groups = list(p.capped)
-    cap_con = None
-    if cap_groups:
-        idxs = [p.groups[j].idx for j in cap_groups]
-        rows = np.concatenate([np.full(idx.size, r) for r, idx in enumerate(idxs)])
-        cols = np.concatenate([pos[idx] for idx in idxs])
-        keep = cols >= 0
-        m = sparse.csr_matrix(
-            ((p.b / scale)[act][cols[keep]], (rows[keep], cols[keep])),
-            shape=(len(cap_groups), act.size),
-        )
-        cap_con = m @ z <= np.array([p.groups[j].cap for j in cap_groups]) / scale
-        cons.append(cap_con)
-    floor_con = None
-    if p.k is not None and p.objective != "roas":
-        floor_con = rev >= p.k * spend
-        cons.append(floor_con)
+    model = _ConvexModel.build(p, act)
+    if p.objective == "roas":
+        return _dinkelbach(model, x, zero_duals)
+    a, w = p.a[act], p.w[act]
+    prob = cp.Problem(cp.Maximize((w * a / model.scale) @ model.u), model.cons)
+    _clarabel(prob)
+    if prob.status in _BAD_STATUS or model.z.value is None:
+        return Solved(x, "infeasible", prob.status, np.nan, np.nan, zero_duals, "cvxpy")
+    x, lam, caps = model.read(x)
+    mu = float(model.floor_con.dual_value) if model.floor_con is not None else 0.0
+    return Solved(x, "optimal", prob.status, lam, mu, caps, "cvxpy")
 
-    def read(prob: Any) -> tuple[np.ndarray, float, np.ndarray]:
-        x[act] = np.clip(b * z.value, p.lo[act], p.hi[act])
-        duals = [float(c.dual_value) for c in budget_cons]
-        if p.s_lo >= p.s_hi:
-            lam = duals[0]
-        else:
-            lam = duals[0] - (duals[1] * p.s_lo / p.s_hi if len(duals) > 1 else 0.0)
-        caps = np.zeros(len(p.groups))
-        if cap_con is not None:
-            caps[cap_groups] = np.maximum(np.asarray(cap_con.dual_value, dtype=float), 0.0)
-        return x, lam, caps
 
-    bad = ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_inaccurate")
-    if p.objective != "roas":
-        prob = cp.Problem(cp.Maximize((w * a / scale) @ u), cons)
-        _clarabel(prob)
-        if prob.status in bad or z.value is None:
-            return Solved(x, "infeasible", prob.status, np.nan, np.nan, zero_duals, "cvxpy")
-        x, lam, caps = read(prob)
-        mu = float(floor_con.dual_value) if floor_con is not None else 0.0
-        return Solved(x, "optimal", prob.status, lam, mu, caps, "cvxpy")
+def _dinkelbach(model: _ConvexModel, x: np.ndarray, zero_duals: np.ndarray) -> Solved:
+    """The roas objective: theta <- rev/spend of argmax(rev - theta * spend), one compiled
+    model re-solved with theta as a parameter."""
+    import cvxpy as cp  # see _clarabel
 
-    # roas: Dinkelbach, theta <- rev/spend of argmax(rev - theta * spend); one compiled model.
+    p = model.p
     theta = cp.Parameter(nonneg=True, value=0.0)
-    prob = cp.Problem(cp.Maximize(rev - theta * spend), cons)
+    prob = cp.Problem(cp.Maximize(model.rev - theta * model.spend), model.cons)
     ratio = 0.0
     status = "optimal"
     for _ in range(50):
         _clarabel(prob)
         status = prob.status
-        if status in bad or z.value is None:
+        if status in _BAD_STATUS or model.z.value is None:
             return Solved(x, "infeasible", status, np.nan, np.nan, zero_duals, "cvxpy")
-        x, lam, caps = read(prob)
+        x, lam, caps = model.read(x)
         new = float(p.revenue(x).sum() / x.sum())
         if new <= ratio * (1 + 1e-10):
             break
@@ -360,57 +321,6 @@ def check(p: Problem, x: np.ndarray) -> Checks:
 # the allocator ---------------------------------------------------------------------------------
 
 
-def _interval(values: np.ndarray) -> Interval:
-    low, high = np.percentile(values, [5.0, 95.0])
-    return Interval(low=float(low), high=float(high))
-
-
-def outcome(curves: CurveSet, x: np.ndarray) -> Outcome:
-    """Totals at the point curves, and 5-95% intervals over the curve draws when given."""
-    rev = curves.revenue(x)
-    spend = float(x.sum())
-    revenue = float(rev.sum())
-    out = Outcome(
-        spend=spend,
-        revenue=revenue,
-        margin=float(np.dot(curves.margin, rev)),
-        roas=revenue / spend if spend > 0 else None,
-    )
-    if curves.a_draws is None or curves.b_draws is None:
-        return out
-    d = curves.a_draws.shape[0]
-    rev_d = np.empty(d)
-    mar_d = np.empty(d)
-    funded = np.flatnonzero(x > 0)
-    xs, m = x[funded], curves.margin[funded]
-    block = max(1, 2_000_000 // max(funded.size, 1))
-    for start in range(0, d, block):
-        a = curves.a_draws[start : start + block][:, funded]
-        b = curves.b_draws[start : start + block][:, funded]
-        r = a * -np.expm1(-xs / b)
-        rev_d[start : start + block] = r.sum(axis=1)
-        mar_d[start : start + block] = r @ m
-    out.draws = d
-    out.revenue_interval = _interval(rev_d)
-    out.margin_interval = _interval(mar_d)
-    if spend > 0:
-        out.roas_interval = _interval(rev_d / spend)
-    return out
-
-
-def _table(curves: CurveSet, x: np.ndarray) -> AllocationTable:
-    rev = curves.revenue(x)
-    return AllocationTable.model_construct(
-        retailer_id=curves.retailer_id.tolist(),
-        placement=curves.placement.tolist(),
-        gtin=curves.gtin.tolist(),
-        spend=x.tolist(),
-        revenue=rev.tolist(),
-        margin=(curves.margin * rev).tolist(),
-        marginal_roas=curves.marginal_roas(x).tolist(),
-    )
-
-
 # A plan may miss a constraint by at most this much (relative) after repair.
 FEASIBILITY_TOL = 1e-9
 
@@ -425,7 +335,7 @@ def _solve(p: Problem, path: Path, notes: list[str]) -> Solved:
     decides."""
     if path == "kkt":
         return _from_kkt(solve_kkt(p))
-    from cvxpy.error import SolverError
+    from cvxpy.error import SolverError  # see _clarabel
 
     try:
         sol = solve_cvxpy(p)
@@ -476,7 +386,18 @@ def allocate(
     )
     if unreachable:
         notes.append(f"{unreachable} line(s) have max_spend below their minimum unit: zero spend")
+    solved = _solve_with_minimums(curves, brief, path, notes, start)
+    if isinstance(solved, AllocationResult):
+        return solved
+    p, sol, dropped = solved
+    return _optimal(curves, brief, p, sol, dropped, notes, start)
 
+
+def _solve_with_minimums(
+    curves: CurveSet, brief: Brief, path: Path, notes: list[str], start: float
+) -> tuple[Problem, Solved, list[int]] | AllocationResult:
+    """Solve, drop the lines funded below their minimum unit and re-solve until none is;
+    returns the last problem, its solution and the dropped rows, or the infeasible result."""
     excluded = np.zeros(len(curves), dtype=bool)
     dropped: list[int] = []
     for _ in range(100):
@@ -503,7 +424,19 @@ def allocate(
             f"{len(dropped)} line(s) were funded below their minimum unit and dropped; the "
             "plan was re-solved without them"
         )
+    return p, sol, dropped
 
+
+def _optimal(
+    curves: CurveSet,
+    brief: Brief,
+    p: Problem,
+    sol: Solved,
+    dropped: list[int],
+    notes: list[str],
+    start: float,
+) -> AllocationResult:
+    """The repaired plan with its checks, outcome, shadow prices and the caps that bind."""
     x = repair(p, sol.x)
     checks = check(p, x)
     spend = float(x.sum())
@@ -526,12 +459,12 @@ def allocate(
     return AllocationResult(
         status="optimal",
         solver_status=sol.solver_status,
-        path=path,
+        path=sol.path,
         objective=brief.objective,
         objective_value=value,
         seconds=time.perf_counter() - start,
         spendable=brief.spendable,
-        allocation=_table(curves, x),
+        allocation=allocation_table(curves, x),
         outcome=outcome(curves, x),
         shadow_prices=shadow,
         checks=checks,

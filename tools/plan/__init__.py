@@ -1,12 +1,17 @@
-"""The plan: its schema (`plan.py`), the reflection that scores it (`reflection.py`), the
-decisions reviewers make on it (`decisions.py`) and the report it is written to (`report.py`).
+"""The plan: its schema (`plan.py`), the reflection that scores it (`reflection.py`, its
+prompt in `prompts.py`), the questions a reviewer is asked as LangChain HITL requests
+(`questions.py`), a reviewer's answers and edits (`review.py`), the auto-approve policy
+and the summary a reviewer sees (`approval.py`), the decisions reviewers make on it
+(`decisions.py`) and the report it is written to (`report.py`).
 
-The schema is re-exported here (`from tools.plan import Plan`); the other modules pull in
-heavier libraries (matplotlib, SQLite) and are imported by name.
+The schema is re-exported here (`from tools.plan import Plan`); the other modules are
+imported by name (`from tools.plan.review import read_review`).
 """
 
 from tools.plan.plan import (
+    STALE_AFTER_ALLOCATION,
     AllocationRow,
+    Citation,
     Confidence,
     CopyVariant,
     Decision,
@@ -14,6 +19,7 @@ from tools.plan.plan import (
     ExpectedOutcome,
     Finding,
     FindingType,
+    GroundedText,
     Interval,
     Plan,
     Reflection,
@@ -22,7 +28,9 @@ from tools.plan.plan import (
 )
 
 __all__ = [
+    "STALE_AFTER_ALLOCATION",
     "AllocationRow",
+    "Citation",
     "Confidence",
     "CopyVariant",
     "Decision",
@@ -30,6 +38,7 @@ __all__ = [
     "ExpectedOutcome",
     "Finding",
     "FindingType",
+    "GroundedText",
     "Interval",
     "Plan",
     "Reflection",

@@ -1,9 +1,10 @@
 """The decisions made on plans (approve, edit, reject, auto-approve), kept in SQLite.
 
-    store = DecisionStore(data_dir() / "decisions.sqlite")
+    store = DecisionStore(decisions_path(data_dir()))  # <data>/decisions.sqlite
     store.record(thread_id, tenant, plan, decision)   # False when already recorded
     store.similar("acme", plan.brief)                 # memory for the next reflection
     store.preference_pairs("acme")                    # chosen vs rejected plans, for DPO
+    store.delete_thread(thread_id, tenant="acme")     # a deleted thread's rows, erased
 
 Each record keeps the plan as JSON, the brief and the decision with its reason and edits. A
 decision is identified by (thread, action, plan revision): the graph may run its final node
@@ -31,6 +32,7 @@ from tools.errors import AccessDeniedError, RMNError
 from tools.plan import Decision, DecisionAction, Plan
 
 SCHEMA_VERSION = 1
+DECISIONS_FILE = "decisions.sqlite"
 BUSY_TIMEOUT_S = 30.0
 CHOSEN: tuple[str, ...] = ("approve", "auto_approve")
 NOT_CHOSEN: tuple[str, ...] = ("edit", "reject")
@@ -61,6 +63,11 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant ON decisions (tenant, id);
 """
+
+
+def decisions_path(data_dir: Path) -> Path:
+    """Where the planning graph records its threads' decisions: `<data>/decisions.sqlite`."""
+    return Path(data_dir) / DECISIONS_FILE
 
 
 class DecisionStoreError(RMNError):
@@ -184,6 +191,19 @@ class DecisionStore:
                 row,
             )
             return cur.rowcount == 1
+
+    def delete_thread(self, thread_id: str, *, tenant: str) -> int:
+        """Erase the tenant's decisions on a thread (the thread was deleted); answers how many.
+        The rows are overwritten on disk and the write-ahead log emptied, so what the
+        reviewer wrote does not linger in the file; `similar` no longer cites the thread."""
+        with self._connect() as conn:
+            conn.execute("PRAGMA secure_delete=ON")
+            with conn:
+                gone = conn.execute(
+                    "DELETE FROM decisions WHERE thread_id = ? AND tenant = ?", (thread_id, tenant)
+                ).rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone
 
     def list(self, tenant: str | None = None) -> builtins.list[DecisionRow]:
         """Every decision, oldest first; one tenant's only when `tenant` is given."""

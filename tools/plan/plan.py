@@ -60,6 +60,21 @@ class CopyVariant(BaseModel):
         description="llm: as generated; repaired: JSON repair; fixed: rule auto-fix; "
         "fallback: template copy after the retries ran out",
     )
+    prompt: list[dict[str, str]] | None = Field(
+        None,
+        description="the messages the model wrote this variant from (feedback and training); "
+        "None for template copy",
+    )
+
+
+class Citation(BaseModel):
+    """A retrieved policy passage a text rests on: `[id]` in the text."""
+
+    id: int = Field(ge=1, description="the marker's number in the text: [1], [2], ...")
+    source: str = Field(description="corpus path and section anchor: rag_corpus/...md#anchor")
+    section: str = Field("", description="the section's heading")
+    doc_type: str | None = None
+    retailer: str | None = None
 
 
 class Finding(BaseModel):
@@ -72,6 +87,27 @@ class Finding(BaseModel):
     text: str = ""
     severity: Literal["info", "warn", "block"] = "warn"
     action: str = Field("", description="what was done: redacted, ignored instruction, ...")
+    citation: Citation | None = Field(None, description="the policy passage it rests on")
+
+
+class GroundedText(BaseModel):
+    """Sentences a manager reads (why this split, what the experiment can tell), written from a
+    facts table the tools produced and the passages cited. Every number in `text` is one of
+    `facts`' values, as formatted there."""
+
+    kind: Literal["allocation", "experiment"]
+    text: str
+    path: Literal["model", "template"] = Field(
+        description="model: the chat model wrote it and it passed every check; template: "
+        "written from the facts by code (no model, or the model's text failed `reason`)"
+    )
+    reason: str | None = Field(None, description="why the model's text was not used")
+    facts: dict[str, str] = Field(default_factory=dict, description="name -> value as written")
+    citations: list[Citation] = Field(default_factory=list)
+    adapters: list[str] = Field(default_factory=list, description="adapters the model ran with")
+    prompt: list[dict[str, str]] | None = Field(
+        None, description="the messages the model wrote `text` from; None for template text"
+    )
 
 
 class Risk(BaseModel):
@@ -92,6 +128,7 @@ class Confidence(BaseModel):
 class RiskAssessment(BaseModel):
     high_risk_factors: list[Risk] = Field(default_factory=list)
     mitigation: list[str] = Field(default_factory=list)
+    summary: str = Field("", description="the main risk in one sentence, from the signals")
 
 
 class Reflection(BaseModel):
@@ -107,6 +144,7 @@ class Reflection(BaseModel):
     written_by: Literal["llm", "template"] = Field(
         "template", description="who wrote the words; the numbers are always computed"
     )
+    words_reason: str | None = Field(None, description="why the model's words were not used")
 
 
 class Decision(BaseModel):
@@ -132,8 +170,59 @@ class Plan(BaseModel):
     shadow_prices: dict[str, Any] = Field(default_factory=dict)
     solver_status: str | None = None
     experiment: dict[str, Any] | None = Field(None, description="ExperimentDesign as JSON")
+    rationale: list[GroundedText] = Field(
+        default_factory=list, description="why this split, what the experiment can tell"
+    )
     copy_variants: list[CopyVariant] = Field(default_factory=list, alias="copy")
     governance: list[Finding] = Field(default_factory=list)
     reflection: Reflection | None = None
     decision: Decision | None = None
     status: Literal["draft", "approved", "rejected"] = "draft"
+
+    def with_allocation(
+        self,
+        *,
+        brief: StructuredBrief,
+        allocation: list[AllocationRow],
+        expected_outcome: ExpectedOutcome | None,
+        shadow_prices: dict[str, Any],
+        solver_status: str | None,
+    ) -> Plan:
+        """This plan with a new allocation, and everything decided on the old one (the fields
+        in `STALE_AFTER_ALLOCATION`) back at its defaults."""
+        stale = {
+            name: type(self).model_fields[name].get_default(call_default_factory=True)
+            for name in STALE_AFTER_ALLOCATION
+        }
+        return self.model_copy(
+            update={
+                "brief": brief,
+                "allocation": allocation,
+                "expected_outcome": expected_outcome,
+                "shadow_prices": shadow_prices,
+                "solver_status": solver_status,
+                **stale,
+            }
+        )
+
+    def with_text(self, text: GroundedText) -> Plan:
+        """This plan with `text` in place of any rationale of the same kind."""
+        kept = [t for t in self.rationale if t.kind != text.kind]
+        return self.model_copy(update={"rationale": [*kept, text]})
+
+    def text(self, kind: str) -> GroundedText | None:
+        return next((t for t in self.rationale if t.kind == kind), None)
+
+
+# What a new allocation makes stale: the experiment designed for it, the rationale written on
+# both, the copy written for its lines, the findings on that copy, the reflection and the
+# decision on it.
+STALE_AFTER_ALLOCATION: tuple[str, ...] = (
+    "experiment",
+    "rationale",
+    "copy_variants",
+    "governance",
+    "reflection",
+    "decision",
+    "status",
+)

@@ -5,8 +5,10 @@ risks those signals point at, and words on other ways to read the plan.
     plan.reflection = reflect(plan, signals, memory=store.similar(...), llm=llm, threshold=0.8)
 
 The numbers (confidence, its factors, the risks and their mitigations) are computed here; the
-chat model only writes the alternate frames and the bias checkpoint, and when its words are not
-usable a template writes them (`written_by="template"`).
+chat model only writes the sentences (the main risk, a bias to check, another way to read the
+plan) from these signals, under a grammar that admits only their numbers
+(`tools.plan.reflection_words`); when its sentences fail the checks a template writes them
+(`written_by="template"` with `words_reason`; `"llm"` when the model's words were kept).
 
 Confidence is a product of six factors, each in (0, 1] and each monotone in its signal:
 
@@ -21,21 +23,20 @@ Confidence is a product of six factors, each in (0, 1] and each monotone in its 
 
 So a plan with curve CV 0.5 halves its confidence, a plan with no covered spend halves it, a
 plan sitting exactly on its ROAS floor loses a fifth, and each governance flag costs a quarter.
-
-With SmolLM2-135M the words rarely pass `usable_words` (its answers are loops or copies of the
-prompt), so callers that want speed pass `llm=None` and get the template at once.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from tools.errors import RMNError
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
+from tools.plan.guardrails import binding_caps, cap_confidence, guardrails
+from tools.plan.labels import cap_label, line_label
+from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
@@ -48,17 +49,13 @@ COVERAGE_UNKNOWN = 0.85
 UNCERTAINTY_UNKNOWN = 0.85
 SLACK_FULL = 0.2  # ROAS slack at which the floor costs nothing
 FLOOR_COST = 0.2  # what sitting exactly on the floor costs
-CAP_COST = 0.97  # per binding retailer cap
+CAP_COST = 0.97  # per binding cap (a retailer's, or a retailer's placement's)
 FLAG_COST = 0.75  # per governance flag
 SOLVER_INACCURATE = 0.9
 SOLVER_FAILED = 0.3
 EXPERIMENT_NONE = 0.95
 DEFAULT_TARGET_POWER = 0.8
-REFLECTION_TASK: str | None = None  # the adapter task the reflection words are written under
-MAX_WORD_TOKENS = 80
-
-_LETTERS = re.compile(r"[A-Za-z]")
-_MARKUP = re.compile(r"[<>{}\[\]|\\]|https?://")
+__all__ = ["REFLECTION_TASK", "ReflectionSignals", "confidence", "reflect", "risks", "signals_from"]
 
 
 class ReflectionError(RMNError):
@@ -79,7 +76,8 @@ class ReflectionSignals(BaseModel):
     iroas: float | None = Field(None, description="expected iROAS of the plan (mean)")
     roas_slack: float | None = Field(None, description="(iROAS - floor) / floor; None: no floor")
     binding_caps: dict[str, float] = Field(
-        default_factory=dict, description="retailer -> shadow price of its binding cap"
+        default_factory=dict,
+        description="cap (retailer, or retailer/placement) -> shadow price of its binding cap",
     )
     governance_flags: int = Field(0, ge=0)
     solver_status: str | None = None
@@ -98,42 +96,18 @@ class ReflectionSignals(BaseModel):
     )
 
 
-class ReflectionWords(BaseModel):
-    """What the chat model writes: two other ways to read the plan and a bias to check."""
-
-    alternate_frames: list[str] = Field(min_length=2, max_length=2)
-    bias_checkpoint: str
-
-
-# Decoded under this schema: the grammar admits only plain sentences (a capital, then words;
-# no digits, markup or symbols), so the model cannot put a number into the record, and the
-# bounded word counts and lengths keep the answer within MAX_WORD_TOKENS. (The lengths live in
-# the pattern: the grammar compiler cannot intersect a pattern with maxLength.)
-SENTENCE_PATTERN = r"^[A-Z][a-z']{1,13}(,? [A-Za-z'-]{1,13}){3,9}[.?]?$"
-WORDS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "alternate_frames": {
-            "type": "array",
-            "items": {"type": "string", "pattern": SENTENCE_PATTERN},
-            "minItems": 2,
-            "maxItems": 2,
-        },
-        "bias_checkpoint": {"type": "string", "pattern": SENTENCE_PATTERN},
-    },
-    "required": ["alternate_frames", "bias_checkpoint"],
-}
-
-
 # --- signals --------------------------------------------------------------------------------
 
 
 def signals_from(
-    plan: Plan, curve_cv: float | None, coverage: float | None, flags: int
+    plan: Plan, curve_cv: float | None, coverage: float | None, flags: int,
+    names: dict[str, str] | None = None,
 ) -> ReflectionSignals:
     """The plan's measured signals. `curve_cv`: the fitted curves' coefficient of variation
     (None: read the margin interval instead); `coverage`: share of spend on lines with enough
-    data (None: not measured); `flags`: governance findings that block or warn."""
+    data (None: not measured); `flags`: governance findings that block or warn; `names`:
+    GTIN -> product name (`tools.pipeline.product_names`), so that the weakest lines read
+    "Retailer, placement, product name"."""
     outcome = plan.expected_outcome
     uncertainty, source = None, "none"
     if curve_cv is not None and math.isfinite(curve_cv):
@@ -145,8 +119,7 @@ def signals_from(
     floor = plan.brief.roas_floor
     iroas = outcome.iroas.mean if outcome is not None else None
     slack = (iroas - floor) / floor if floor and iroas is not None else None
-    caps = plan.shadow_prices.get("retailer_caps") or {}
-    binding = {str(k): float(v) for k, v in caps.items() if _number(v) and float(v) > 1e-9}
+    binding = binding_caps(plan)
     status = (plan.solver_status or "").lower()
     failed = any(w in status for w in ("infeasible", "unbounded", "error", "fail"))
     solver_ok = bool(plan.allocation) and bool(status) and not failed
@@ -181,8 +154,16 @@ def signals_from(
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
         top_retailer_share=by_retailer[top] / spend if top else None,
-        weakest_lines=[f"{r.retailer_id}/{r.placement}/{r.gtin}" for r in weakest[:3]],
+        weakest_lines=[line_label(r.retailer_id, r.placement, r.gtin, names)
+                       for r in weakest[:3]],  # fmt: skip
     )
+
+
+def _guarded(plan: Plan, computed: Confidence, threshold: float) -> Confidence:
+    """The computed confidence, capped below the auto-approval threshold while any guardrail
+    (`tools.plan.guardrails`) stands, with the rationale saying so."""
+    value, why = cap_confidence(computed.value, computed.rationale, guardrails(plan), threshold)
+    return computed.model_copy(update={"value": value, "rationale": why})
 
 
 def _number(value: Any) -> bool:
@@ -266,9 +247,10 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     else:
         out.append("no ROAS floor")
     out.append(
-        f"{len(s.binding_caps)} binding retailer cap(s) ({', '.join(sorted(s.binding_caps))})"
+        f"{len(s.binding_caps)} binding cap(s) "
+        f"({'; '.join(cap_label(c) for c in sorted(s.binding_caps))})"
         if s.binding_caps
-        else "no binding retailer caps"
+        else "no binding caps"
     )
     out.append(
         f"{s.governance_flags} governance flag(s)" if s.governance_flags else "no governance flags"
@@ -316,7 +298,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             )
         )
     if s.roas_slack is not None and s.roas_slack < SLACK_FULL and s.roas_floor is not None:
-        weakest = ", ".join(s.weakest_lines[:2]) or "the lowest-return lines"
+        weakest = "; ".join(s.weakest_lines[:2]) or "the lowest-return lines"
         out.append(
             Risk(
                 factor="little room above the ROAS floor",
@@ -327,10 +309,11 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             )
         )
     if s.binding_caps:
-        caps = ", ".join(f"{r} ({v:.2f} per $)" for r, v in sorted(s.binding_caps.items()))
+        caps = ", ".join(f"{cap_label(r)} (${v:.2f} per extra dollar)"
+                         for r, v in sorted(s.binding_caps.items()))  # fmt: skip
         out.append(
             Risk(
-                factor="binding retailer caps",
+                factor="binding caps",
                 severity="low" if len(s.binding_caps) == 1 else "medium",
                 signal=f"caps bind at {caps}",
                 mitigation="ask those retailers for a higher cap, or accept the return forgone "
@@ -355,22 +338,28 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 mitigation="review the constraints and re-run the optimizer before approving",
             )
         )
-    p, target = s.experiment_power, s.experiment_target_power
-    if s.experiment_adequate is False or (p is not None and p < target):
-        need = s.experiment_budget_for_target
-        more = f"raise the reserve to ${need:,.0f}" if need else "raise the reserve"
-        ratio = p / target if p is not None else 0.5
-        out.append(
-            Risk(
-                factor="underpowered experiment",
-                severity="high" if ratio < 0.5 else "medium",
-                signal=f"power {p:.2f} vs target {target:.2f}"
-                if p is not None
-                else "the reserve does not reach the target power",
-                mitigation=f"{more} or extend the test, or read it as directional only",
-            )
-        )
+    experiment = _experiment_risk(s)
+    if experiment is not None:
+        out.append(experiment)
     return out
+
+
+def _experiment_risk(s: ReflectionSignals) -> Risk | None:
+    """The risk of an experiment that cannot reach its target power, if the plan has one."""
+    p, target = s.experiment_power, s.experiment_target_power
+    if not (s.experiment_adequate is False or (p is not None and p < target)):
+        return None
+    need = s.experiment_budget_for_target
+    more = f"raise the reserve to ${need:,.0f}" if need else "raise the reserve"
+    ratio = p / target if p is not None else 0.5
+    return Risk(
+        factor="underpowered experiment",
+        severity="high" if ratio < 0.5 else "medium",
+        signal=f"power {p:.2f} vs target {target:.2f}"
+        if p is not None
+        else "the reserve does not reach the target power",
+        mitigation=f"{more} or extend the test, or read it as directional only",
+    )
 
 
 # --- the record -----------------------------------------------------------------------------
@@ -385,22 +374,16 @@ def reflect(
     *,
     task: str | None = REFLECTION_TASK,
 ) -> Reflection:
-    """The reflection record: memory references, alternate frames, risks with mitigations,
-    computed confidence, the decision threshold and a bias checkpoint. `llm` (bound to `task`,
-    no task adapter by default) writes the frames and the bias note; without it, or when its
-    words are unusable, the template writes them."""
+    """The reflection record: memory references, risks with mitigations, computed confidence,
+    the decision threshold, and the sentences (the main risk, a bias checkpoint, another way to
+    read the plan). `llm` (bound to `task`; none by default) writes the sentences from the
+    signals; without it, or when its sentences fail the checks, the template writes them."""
     if not 0 <= threshold <= 1:
         raise ReflectionError(
             f"the confidence threshold must be in [0, 1], not {threshold}", threshold=threshold
         )
     found = risks(signals)
-    words, written_by = None, "template"
-    if llm is not None:
-        words = _llm_words(plan, signals, found, memory, llm, task)
-        if words is not None:
-            written_by = "llm"
-    if words is None:
-        words = template_words(plan, signals, memory)
+    words = write_words(plan, signals, found, memory, llm, task)
     return Reflection(
         phase="reflection",
         memory_reference=list(memory[:3]),
@@ -408,103 +391,11 @@ def reflect(
         risk_assessment=RiskAssessment(
             high_risk_factors=found,
             mitigation=list(dict.fromkeys(r.mitigation for r in found)),
+            summary=words.risk,
         ),
-        confidence=confidence(signals),
+        confidence=_guarded(plan, confidence(signals), threshold),
         decision_threshold=f"confidence >= {threshold:.2f} and no governance flags",
         bias_checkpoint=words.bias_checkpoint,
-        written_by=written_by,
+        written_by=words.written_by,
+        words_reason=words.reason,
     )
-
-
-def template_words(plan: Plan, signals: ReflectionSignals, memory: list[str]) -> ReflectionWords:
-    """Frames and a bias note written from the plan's own numbers."""
-    objective = plan.brief.objective
-    other = "incremental revenue" if objective != "incremental_revenue" else "incremental margin"
-    frames = [
-        f"Judge the split on {other} instead of {objective.replace('_', ' ')}: would the "
-        "ranking of lines change?"
-    ]
-    if signals.top_retailer and signals.top_retailer_share is not None:
-        frames.append(
-            f"Concentration: {signals.top_retailer_share:.0%} of spend goes to "
-            f"{signals.top_retailer}; is one network's curve worth that much of the flight?"
-        )
-    else:
-        frames.append("Short term versus long term: does this flight build or borrow demand?")
-    if memory:
-        bias = (
-            f"Anchoring on past plans: {len(memory[:3])} similar decided plan(s) of this tenant "
-            "may pull the split toward what was approved before; check the briefs really match."
-        )
-    elif signals.curve_uncertainty is not None and signals.curve_uncertainty > 0.2:
-        bias = (
-            "Overconfidence in fitted curves: the response curves are uncertain, so a tidy "
-            "optimum can hide a wide range of outcomes."
-        )
-    else:
-        bias = (
-            "Availability bias: recent history shapes the curves; check the flight's season and "
-            "promotions resemble it."
-        )
-    return ReflectionWords(alternate_frames=frames, bias_checkpoint=bias)
-
-
-def usable_words(words: ReflectionWords) -> bool:
-    """Whether the model's words can be shown: each text reads as words (mostly letters, at
-    least four words, no markup), carries no digits (numbers come from the tools, never from
-    the model), and the two frames differ."""
-    texts = [*words.alternate_frames, words.bias_checkpoint]
-    for text in texts:
-        stripped = text.strip()
-        if len(stripped.split()) < 4 or re.search(r"\d", stripped) or _MARKUP.search(stripped):
-            return False
-        letters = len(_LETTERS.findall(stripped))
-        if letters < 0.75 * len(stripped.replace(" ", "")):
-            return False
-        if len(set(stripped.lower().split())) < 0.6 * len(stripped.split()):
-            return False  # a repetition loop
-    frames = [f.strip().lower() for f in words.alternate_frames]
-    return len(set(frames)) == len(frames)
-
-
-def _prompt(plan: Plan, signals: ReflectionSignals, found: list[Risk], memory: list[str]) -> str:
-    retailers = ", ".join(sorted({r.retailer_id for r in plan.allocation})) or "no retailers"
-    lines = [
-        f"Plan for {plan.brief.brand_id}: ${signals.spend:,.0f} over {retailers}; objective "
-        f"{plan.brief.objective.replace('_', ' ')}.",
-    ]
-    if found:
-        lines.append("Risks: " + "; ".join(r.factor for r in found[:3]) + ".")
-    if memory:
-        lines.append(f"A similar past plan: {memory[0]}")
-    lines.append(
-        "Name two other ways to look at this plan and one cognitive bias the planner should "
-        "check. Use words, no numbers."
-    )
-    return "\n".join(lines)
-
-
-def _llm_words(
-    plan: Plan,
-    signals: ReflectionSignals,
-    found: list[Risk],
-    memory: list[str],
-    llm: RMNChatModel,
-    task: str | None,
-) -> ReflectionWords | None:
-    from adapters.structured import StructuredOutputError
-
-    writer = llm.bind_adapters(task=task, tenant=plan.tenant, max_new_tokens=MAX_WORD_TOKENS)
-    try:
-        out = writer.with_structured_output(WORDS_SCHEMA, include_raw=True).invoke(
-            _prompt(plan, signals, found, memory)
-        )
-    except StructuredOutputError:
-        return None
-    if out.get("parsed") is None:
-        return None
-    try:
-        words = ReflectionWords.model_validate(out["parsed"])
-    except ValidationError:
-        return None
-    return words if usable_words(words) else None

@@ -1,7 +1,7 @@
 """A plan written out for people: plan.json, report.md and charts, in one folder.
 
-    paths = write_report(plan, Path("data/plans") / plan.thread_id)
-    paths.markdown  # .../report.md
+    paths = write_report(plan, thread_folder(reports_dir, plan.thread_id))
+    paths.markdown  # <reports>/<thread>/report.md
 
 Writing is atomic (a temporary file renamed into place) and idempotent: the same plan gives
 byte-identical files, a file whose bytes would not change is not rewritten, and charts a
@@ -10,33 +10,55 @@ previous version of the plan had but this one has not are removed.
 
 from __future__ import annotations
 
-import io
-import json
+import hashlib
 import math
 import os
+import re
 import tempfile
 import warnings
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel
 
+from tools.brief.schema import StructuredBrief
+from tools.catalog import CatalogError, load_catalog
 from tools.errors import RMNError
-from tools.plan import AllocationRow, Plan
+from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
+from tools.plan import AllocationRow, Decision, Plan
+from tools.plan.approval import decided_by
+from tools.plan.charts import allocation_chart, curve_lines, curves_chart
+from tools.plan.labels import (
+    ACTION_WORDS,
+    CHANGE_NAMES,
+    EXPERIMENT_ROWS,
+    INDEXED,
+    LIMITS,
+    PARSED_BY,
+    PLACES,
+    SEVERITY,
+    WRITTEN_BY,
+    cap_label,
+    product_name,
+    retailer_name,
+    words,
+)
+from tools.plan.questions import GOALS
+from tools.plan.rationale import TITLES
 
 PLAN_FILE = "plan.json"
 REPORT_FILE = "report.md"
 ALLOCATION_CHART = "allocation.png"
 CURVES_CHART = "curves.png"
 CHARTS = (ALLOCATION_CHART, CURVES_CHART)
-TOP_CURVES = 6
 MAX_LINES_SHOWN = 40
-DPI = 100
 # Finding types whose matched text is personal data: the report names them, never shows them.
 PII_TYPES = frozenset(
     {"EMAIL", "PHONE", "SSN", "CREDIT_CARD", "IP_ADDRESS", "PERSON", "ADDRESS", "IBAN_CODE"}
 )
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class ReportError(RMNError):
@@ -52,26 +74,57 @@ with warnings.catch_warnings():
         markdown: Path
         charts: list[Path]
 
+        def relative_to(self, base: Path) -> ReportPaths:
+            """These paths relative to `base`, the reports folder: what a thread's state
+            keeps, so that it carries no path of the server's disk."""
+            return self.model_copy(update=_mapped(self, lambda p: p.relative_to(base)))
 
-def write_report(plan: Plan, folder: Path) -> ReportPaths:
+        def under(self, base: Path) -> ReportPaths:
+            """Paths kept relative to the reports folder `base`, resolved against it (an
+            absolute path, from an older thread, is kept)."""
+            return self.model_copy(update=_mapped(self, lambda p: Path(base) / p))
+
+
+def _mapped(paths: ReportPaths, fn: Callable[[Path], Path]) -> dict[str, Any]:
+    return {"json": fn(paths.json), "markdown": fn(paths.markdown),
+            "charts": [fn(c) for c in paths.charts]}  # fmt: skip
+
+
+def thread_folder(reports_dir: Path, thread_id: str) -> Path:
+    """`<reports>/<thread_id>/`; an id that is not a plain file name (slashes, dots first,
+    odd characters) gets a digest instead, so no thread writes outside the reports folder."""
+    name = thread_id if _SAFE_ID.match(thread_id) and ".." not in thread_id else (
+        "thread-" + hashlib.sha256(thread_id.encode()).hexdigest()[:32]
+    )  # fmt: skip
+    return Path(reports_dir) / name
+
+
+def write_report(
+    plan: Plan,
+    folder: Path,
+    decisions: list[Decision] | None = None,
+    names: dict[str, str] | None = None,
+) -> ReportPaths:
     """Write plan.json, report.md and the charts (allocation by retailer and placement,
-    response curves of the top lines with their chosen points) into `folder`."""
+    response curves of the top lines with their chosen points) into `folder`. `decisions`:
+    every review decision of the thread in order (edits included); default the plan's own.
+    `names`: GTIN -> product name, so the report names products (`render_markdown`)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ReportError(f"cannot create the report folder {folder}: {err}") from None
-    names = []
+    charts = []
     if any(r.spend > 0 for r in plan.allocation):
-        names.append(ALLOCATION_CHART)
-    if _curve_lines(plan):
-        names.append(CURVES_CHART)
+        charts.append(ALLOCATION_CHART)
+    if curve_lines(plan):
+        charts.append(CURVES_CHART)
     plan_json = (plan.model_dump_json(indent=2) + "\n").encode()
-    markdown = render_markdown(plan, names).encode()
+    markdown = render_markdown(plan, charts, decisions, names).encode()
     paths = ReportPaths(
         json=folder / PLAN_FILE,
         markdown=folder / REPORT_FILE,
-        charts=[folder / name for name in names],
+        charts=[folder / name for name in charts],
     )
     # The charts are drawn from the plan alone: with plan.json and report.md unchanged and
     # every chart in place, a second call has nothing to draw.
@@ -79,16 +132,16 @@ def write_report(plan: Plan, folder: Path) -> ReportPaths:
         _same(paths.json, plan_json)
         and _same(paths.markdown, markdown)
         and all(p.is_file() for p in paths.charts)
-        and not any((folder / n).exists() for n in CHARTS if n not in names)
+        and not any((folder / n).exists() for n in CHARTS if n not in charts)
     ):
         return paths
     for name in CHARTS:
-        if name not in names:
+        if name not in charts:
             (folder / name).unlink(missing_ok=True)
-    if ALLOCATION_CHART in names:
+    if ALLOCATION_CHART in charts:
         _write_atomic(folder / ALLOCATION_CHART, allocation_chart(plan))
-    if CURVES_CHART in names:
-        _write_atomic(folder / CURVES_CHART, curves_chart(plan) or b"")
+    if CURVES_CHART in charts:
+        _write_atomic(folder / CURVES_CHART, curves_chart(plan, names=names) or b"")
     # plan.json last: its presence with these bytes marks a complete report.
     _write_atomic(paths.markdown, markdown)
     _write_atomic(paths.json, plan_json)
@@ -123,24 +176,47 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # --- markdown -------------------------------------------------------------------------------
 
 
-def render_markdown(plan: Plan, charts: list[str]) -> str:
-    """The report text; `charts` are the chart files written next to it."""
+def render_markdown(
+    plan: Plan,
+    charts: list[str],
+    decisions: list[Decision] | None = None,
+    names: dict[str, str] | None = None,
+) -> str:
+    """The report text; `charts` are the chart files written next to it; `decisions` every
+    review decision in order (default: the plan's own); `names` GTIN -> product name (the
+    brand's products file, `tools.pipeline.product_names`): products are named, not numbered.
+
+    Written for the managers who approve spend: plain headings, no field names or ids in
+    snake_case, the flight dates, and margin said to be before ad spend with what is left
+    after it."""
     out: list[str] = [f"# Plan {_cell(plan.thread_id)}", ""]
     out += [
         f"Status: **{plan.status}** | tenant: {_cell(plan.tenant)} | brand: "
-        f"{_cell(plan.brief.brand_id)}",
+        f"{_cell(_brand_label(plan.brief.brand_id))}",
         "",
     ]
     out += _brief(plan)
-    out += _allocation(plan, ALLOCATION_CHART in charts)
+    out += _allocation(plan, ALLOCATION_CHART in charts, names or {})
     out += _outcome(plan, CURVES_CHART in charts)
     out += _shadow_prices(plan)
     out += _experiment(plan)
-    out += _copy(plan)
+    out += _rationale(plan)
+    out += _copy(plan, names or {})
     out += _governance(plan)
     out += _reflection(plan)
-    out += _decision(plan)
+    out += _decisions(plan, decisions, names or {})
     return "\n".join(out).rstrip() + "\n"
+
+
+def _brand_label(brand_id: str) -> str:
+    """The brand as people know it, "Northwind Provisions (northwind)": its display name in
+    the catalog in force (a graph step's is its data directory's); just the id where that
+    catalog does not hold the brand or cannot be read."""
+    try:
+        brand = load_catalog().brands.get(brand_id)
+    except CatalogError:
+        brand = None
+    return brand.label if brand is not None else brand_id
 
 
 def _cell(value: Any) -> str:
@@ -175,21 +251,44 @@ def _brief(plan: Plan) -> list[str]:
     out += ["> " + _cell(line) if line.strip() else ">" for line in plan.brief_text.splitlines()]
     out.append("")
     b = plan.brief
+    out += [_flight(b), ""]
+    floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar" if b.roas_floor else "none"
     rows: list[list[Any]] = [
-        ["total budget", _usd(b.total_budget)],
-        ["retailers", ", ".join(b.retailers) or "all of the brand's retailers"],
-        ["objective", b.objective.replace("_", " ")],
-        ["ROAS floor", _num(b.roas_floor) if b.roas_floor else "none"],
-        ["experiment reserve", f"{b.experiment_reserve:.0%}"],
-        ["flight", f"{b.flight_start or '?'} to {b.flight_end or '?'}"],
-        ["exclude out-of-stock SKUs", "yes" if b.exclude_oos else "no"],
-        ["parsed by", b.parsed_by],
-    ]
-    rows += [["warning", w] for w in b.warnings]
-    return out + _table(["field", "value"], rows)
+        ["Budget", _usd(b.total_budget)],
+        ["Retailers", ", ".join(retailer_name(r) for r in b.retailers)
+         or "every retailer the brand sells through"],
+        ["Goal", GOALS.get(b.objective, words(b.objective))],
+        ["Minimum return per ad dollar", floor],
+        ["Held for experiments", f"{b.experiment_reserve:.0%}"
+         f" ({_usd((b.total_budget or 0) * b.experiment_reserve)})"],
+        ["Leave out products likely out of stock", "yes" if b.exclude_oos else "no"],
+        ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
+    ]  # fmt: skip
+    rows += [["Warning", w] for w in b.warnings]
+    return out + _table(["The brief", "As read"], rows)
 
 
-def _allocation(plan: Plan, chart: bool) -> list[str]:
+def _flight(b: StructuredBrief) -> str:
+    """The flight's dates in words ("1 March 2025 to 28 March 2025 (28 days)"), or that the
+    brief gave none and the plan assumes the standard four weeks."""
+    if b.flight_start and b.flight_end:
+        days = (b.flight_end - b.flight_start).days + 1
+        return f"Flight: {_date(b.flight_start)} to {_date(b.flight_end)} ({days} days)."
+    if b.flight_start or b.flight_end:
+        which = (f"starts {_date(b.flight_start)}" if b.flight_start
+                 else f"ends {_date(b.flight_end)}")  # fmt: skip
+        return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
+    return (
+        "Flight: no dates in the brief; planned as the standard four weeks "
+        f"({DEFAULT_FLIGHT_DAYS} days)."
+    )
+
+
+def _date(d: date | None) -> str:
+    return "" if d is None else f"{d.day} {d:%B %Y}"
+
+
+def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
     out = ["## Allocation", ""]
     funded = [r for r in plan.allocation if r.spend > 0]
     if not funded:
@@ -203,8 +302,8 @@ def _allocation(plan: Plan, chart: bool) -> list[str]:
         spend = sum(r.spend for r in items)
         rows.append(
             [
-                retailer,
-                placement,
+                retailer_name(retailer),
+                words(placement),
                 len(items),
                 _usd(spend),
                 f"{spend / total:.1%}",
@@ -213,29 +312,30 @@ def _allocation(plan: Plan, chart: bool) -> list[str]:
             ]
         )
     out += _table(
-        ["retailer", "placement", "lines", "spend", "share", "exp. revenue", "exp. margin"], rows
-    )
+        ["Retailer", "Placement", "Products", "Spend", "Share of spend", "Expected extra revenue",
+         "Expected extra margin"], rows,
+    )  # fmt: skip
     if chart:
         out += [f"![Allocation by retailer and placement]({ALLOCATION_CHART})", ""]
     top = sorted(funded, key=lambda r: (-r.spend, r.retailer_id, r.placement, r.gtin))
     lines = [
         [
-            r.retailer_id,
-            r.placement,
-            r.gtin,
+            retailer_name(r.retailer_id),
+            words(r.placement),
+            product_name(r.gtin, names),
             _usd(r.spend),
             _usd(r.expected_revenue),
             _usd(r.expected_margin),
-            _num(r.marginal_return, 3),
+            "" if r.marginal_return is None else f"${r.marginal_return:,.2f}",
         ]
         for r in top[:MAX_LINES_SHOWN]
     ]
     shown = f"top {MAX_LINES_SHOWN} of {len(top)}" if len(top) > MAX_LINES_SHOWN else "all"
-    out += [f"Line items ({shown}, by spend):", ""]
+    out += [f"Products placed ({shown}, by spend):", ""]
     out += _table(
-        ["retailer", "placement", "GTIN", "spend", "exp. revenue", "exp. margin", "marginal"],
-        lines,
-    )
+        ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
+         "Expected extra margin", "What the next dollar brings"], lines,
+    )  # fmt: skip
     return out
 
 
@@ -246,23 +346,41 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
         out += ["No expected outcome.", ""]
     else:
         out += [
-            f"Planned spend {_usd(o.spend)} plus an experiment reserve of {_usd(o.reserve)}.",
+            f"Planned ad spend {_usd(o.spend)} plus {_usd(o.reserve)} held for the experiment.",
             "",
         ]
+        m = o.incremental_margin
         rows = [
-            ["incremental revenue", _usd(o.incremental_revenue.mean),
+            ["Extra revenue", _usd(o.incremental_revenue.mean),
              _usd(o.incremental_revenue.low), _usd(o.incremental_revenue.high)],
-            ["incremental margin", _usd(o.incremental_margin.mean),
-             _usd(o.incremental_margin.low), _usd(o.incremental_margin.high)],
-            ["iROAS", _num(o.iroas.mean), _num(o.iroas.low), _num(o.iroas.high)],
+            ["Extra margin (before ad spend)", _usd(m.mean), _usd(m.low), _usd(m.high)],
+            ["Extra revenue per ad dollar", _dollars(o.iroas.mean), _dollars(o.iroas.low),
+             _dollars(o.iroas.high)],
         ]  # fmt: skip
-        out += _table(["metric", "expected", "90% low", "90% high"], rows)
+        out += _table(["Measure", "Expected", "Likely at least", "Likely at most"], rows)
+        out += ['"Likely" is the 90% interval over the response curves\' uncertainty.', ""]
+        out += [_net_of_spend(m.mean, o.spend), ""]
     if chart:
         out += [
             f"![Response curves of the top lines with the chosen spend]({CURVES_CHART})",
             "",
         ]
     return out
+
+
+def _dollars(value: float) -> str:
+    return f"${value:,.2f}" if math.isfinite(value) else ""
+
+
+def _net_of_spend(margin: float, spend: float) -> str:
+    """Whether margin is net of ad spend, in words, and what is left once the spend is paid."""
+    net = margin - spend
+    verb = "gain" if net >= 0 else "lose"
+    return (
+        "Expected extra margin is before ad spend: it is the margin on the extra sales the ads "
+        f"bring. Net of the {_usd(spend)} of planned ad spend the plan is expected to {verb} "
+        f"{_usd(abs(net))}."
+    )
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -278,34 +396,41 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _shadow_prices(plan: Plan) -> list[str]:
-    out = ["## Shadow prices", ""]
-    items = _flatten(plan.shadow_prices)
+    out = ["## What each limit costs", ""]
+    items = [(k, v) for k, v in _flatten(plan.shadow_prices) if _finite(v)]
     if not items:
-        return [*out, "None reported.", ""]
-    out += ["Objective gained per unit of each relaxed constraint, at the optimum.", ""]
-    return out + _table(["constraint", "value"], [[k, _num(v, 4)] for k, v in items])
+        return [*out, "Not reported.", ""]
+    goal = "margin" if plan.brief.objective == "incremental_margin" else "revenue"
+    out += [f"Extra {goal} the plan would gain if each limit were loosened by one unit (the "
+            "optimizer's shadow prices; zero: the limit does not bind).", ""]  # fmt: skip
+    rows = [[_limit(k), f"${v:,.4f}"] for k, v in items]
+    return out + _table(["Limit", f"Extra {goal} per unit"], rows)
 
 
-EXPERIMENT_FIELDS = (
-    "retailer",
-    "experiment_type",
-    "start",
-    "end",
-    "duration_days",
-    "budget",
-    "test_spend",
-    "daily_spend",
-    "holdout_pct",
-    "n_treatment",
-    "n_control",
-    "mde_lift",
-    "mde_iroas",
-    "expected_iroas",
-    "power",
-    "target_power",
-    "adequate",
-    "budget_for_target_power",
-)
+def _limit(key: str) -> str:
+    """A shadow price's key in words: `retailer_caps.alpha` -> "The cap at Alpha Mart"."""
+    head, _, tail = key.partition(".")
+    if head == "retailer_caps" and tail:
+        return f"One more dollar of the cap at {cap_label(tail)}"
+    if head == "group_caps" and tail:
+        return f"One more dollar of the monthly cap at {cap_label(tail)}"
+    return LIMITS.get(key, words(key).replace(".", ": ").capitalize())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _experiment_value(value: Any, fmt: str) -> str:
+    if fmt == "retailer":
+        return retailer_name(str(value))
+    if fmt == "yes":
+        return "yes" if value else "no"
+    if not _finite(value):
+        return words(value) if fmt in ("words", "text", "date") else ""
+    number = float(value)
+    return {"usd": _usd(number), "pct": f"{number:.0%}", "int": f"{number:,.0f}",
+            "dollars": f"${number:,.2f}"}.get(fmt, words(value))  # fmt: skip
 
 
 def _experiment(plan: Plan) -> list[str]:
@@ -313,39 +438,49 @@ def _experiment(plan: Plan) -> list[str]:
     e = plan.experiment
     if not e:
         return [*out, "No experiment designed.", ""]
-    shown = [k for k in EXPERIMENT_FIELDS if k in e]
-    shown += [k for k in sorted(e) if k not in shown and not isinstance(e[k], list | dict)]
-    rows = [[k.replace("_", " "), _num(e[k], 3)] for k in shown]
-    return out + _table(["field", "value"], rows)
+    rows = [[label, _experiment_value(e[key], fmt)] for key, label, fmt in EXPERIMENT_ROWS
+            if key in e and e[key] is not None]  # fmt: skip
+    return out + _table(["The experiment", "Planned"], rows)
 
 
-def _copy(plan: Plan) -> list[str]:
+def _rationale(plan: Plan) -> list[str]:
+    """The rationale texts (who wrote each) and the Sources block: every [n] they cite, with
+    its corpus path and section."""
+    if not plan.rationale:
+        return []
+    out = ["## Rationale", ""]
+    rows = []
+    for t in plan.rationale:
+        title = TITLES.get(t.kind, t.kind)
+        who = "model" if t.path == "model" else f"template: {t.reason or 'no model'}"
+        out += [f"**{title}** ({_cell(who)}): {_cell(t.text)}", ""]
+        rows += [[title, f"[{c.id}]", c.source, c.section] for c in t.citations]
+    if rows:
+        out += ["### Sources", ""]
+        out += _table(["text", "marker", "source", "section"], rows)
+    return out
+
+
+def _copy(plan: Plan, names: dict[str, str]) -> list[str]:
     out = ["## Copy", ""]
     if not plan.copy_variants:
         return [*out, "No copy.", ""]
     rows = [
         [
-            v.retailer_id,
+            retailer_name(v.retailer_id),
+            product_name(v.gtin, names) if v.gtin else "the brand's range",
             v.headline,
             v.body,
             v.disclaimer or "",
-            "yes" if v.compliant else "no: " + ", ".join(v.violations),
-            v.path,
+            "yes" if v.compliant else "no: " + ", ".join(words(x) for x in v.violations),
+            WRITTEN_BY.get(v.path, words(v.path)),
             v.attempts,
-            "+".join(v.adapters) or "none",
+            " + ".join(v.adapters) or "none",
         ]
         for v in plan.copy_variants
     ]
-    header = [
-        "retailer",
-        "headline",
-        "body",
-        "disclaimer",
-        "compliant",
-        "path",
-        "tries",
-        "adapters",
-    ]
+    header = ["Retailer", "Product", "Headline", "Body", "Disclaimer", "Meets the policies",
+              "Written by", "Tries", "Adapters"]  # fmt: skip
     return out + _table(header, rows)
 
 
@@ -357,8 +492,20 @@ def _governance(plan: Plan) -> list[str]:
     for f in plan.governance:
         text = "(personal data, not shown)" if f.type.upper() in PII_TYPES else f.text[:80]
         span = f"{f.start}-{f.end}" if f.start is not None and f.end is not None else ""
-        rows.append([f.type, f.where, span, f.severity, f.action, text])
-    return out + _table(["type", "where", "span", "severity", "action", "text"], rows)
+        rows.append([words(f.type).lower(), _where(f.where), span,
+                     SEVERITY.get(f.severity, f.severity), f.action, text])  # fmt: skip
+    return out + _table(
+        ["Finding", "Where", "Characters", "Severity", "What was done", "Text"], rows
+    )
+
+
+def _where(where: str) -> str:
+    """A finding's place in words: `copy[0].body` -> "copy variant 1, body"."""
+    m = INDEXED.match(where)
+    if not m:
+        return words(where)
+    place = PLACES.get(m.group(1), words(m.group(1)))
+    return f"{place} {int(m.group(2)) + 1}" + (f", {words(m.group(3))}" if m.group(3) else "")
 
 
 def _reflection(plan: Plan) -> list[str]:
@@ -367,138 +514,76 @@ def _reflection(plan: Plan) -> list[str]:
     if r is None:
         return [*out, "No reflection.", ""]
     out += [
-        f"**Confidence {r.confidence.value:.2f}** ({_cell(r.decision_threshold)}). "
-        f"{_cell(r.confidence.rationale)}",
+        f"**Confidence {r.confidence.value:.2f}** (approved automatically only when "
+        f"{_cell(r.decision_threshold)}). How it was computed: {_cell(r.confidence.rationale)}",
         "",
     ]
     if r.memory_reference:
         out += ["Similar past plans:", ""] + [f"- {_cell(m)}" for m in r.memory_reference] + [""]
     if r.alternate_frames:
         out += ["Alternate frames:", ""] + [f"- {_cell(a)}" for a in r.alternate_frames] + [""]
+    if r.risk_assessment.summary:
+        out += [f"Main risk: {_cell(r.risk_assessment.summary)}", ""]
     risks = r.risk_assessment.high_risk_factors
     if risks:
         out += _table(
-            ["risk", "severity", "signal", "mitigation"],
-            [[k.factor, k.severity, k.signal, k.mitigation] for k in risks],
+            ["Risk", "Severity", "What was measured", "What to do"],
+            [[k.factor.capitalize(), k.severity, words(k.signal), k.mitigation] for k in risks],
         )
     else:
         out += ["No risk factors measured.", ""]
     out += [f"Bias checkpoint: {_cell(r.bias_checkpoint)}", ""]
-    out += [f"Words written by: {r.written_by}.", ""]
+    why = f" ({_cell(r.words_reason)})" if r.written_by == "template" and r.words_reason else ""
+    who = "the model" if r.written_by == "llm" else "a template"
+    out += [f"These sentences were written by {who}{why}; the numbers are computed.", ""]
     return out
 
 
-def _decision(plan: Plan) -> list[str]:
-    out = ["## Decision", ""]
-    d = plan.decision
-    if d is None:
+def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> str:
+    """One change an edit made, in words: `("roas_floor", 3.6)` -> "minimum return per ad
+    dollar: $3.60"; products by name (`names`), retailers by their display name."""
+    head, _, tail = name.partition(".")
+    if tail:  # a nested change as the CLI writes it: retailer_caps.beta=5000
+        return change_words(head, {tail: value}, names)
+    names = names or {}
+    label = CHANGE_NAMES.get(name, words(name))
+    if value is None:
+        return f"{label}: lifted"
+    if name in ("total_budget",):
+        return f"{label}: {_usd(value)}"
+    if name == "roas_floor":
+        return f"{label}: ${value:,.2f}"
+    if name == "experiment_reserve":
+        return f"{label}: {value:.0%}"
+    if name == "retailer_caps" and isinstance(value, dict):
+        caps = [f"{cap_label(k)} {'no cap' if v is None else 'at most ' + _usd(v)}"
+                for k, v in value.items()]  # fmt: skip
+        return f"{label}: " + ", ".join(caps)
+    if name == "excluded_skus" and isinstance(value, list):
+        return f"{label}: " + (", ".join(product_name(str(g), names) for g in value) or "none")
+    if name == "retailers" and isinstance(value, list):
+        return f"{label}: " + (", ".join(retailer_name(str(r)) for r in value) or "none")
+    if name == "objective":
+        return f"{label}: {GOALS.get(str(value), words(value))}"
+    if isinstance(value, list):
+        return f"{label}: " + (", ".join(str(v) for v in value) or "none")
+    return f"{label}: {value}"
+
+
+def _decisions(plan: Plan, decisions: list[Decision] | None, names: dict[str, str]) -> list[str]:
+    """Who decided what, in order, with every change an edit made."""
+    out = ["## Decisions", ""]
+    history = decisions if decisions is not None else [d for d in [plan.decision] if d]
+    if not history:
         return [*out, "Awaiting a decision.", ""]
-    rows: list[list[Any]] = [["action", d.action], ["by", d.by], ["at", d.at.isoformat()]]
-    if d.reason:
-        rows.append(["reason", d.reason])
-    rows += [[f"edit: {k}", json.dumps(v, default=str)] for k, v in sorted(d.changes.items())]
-    return out + _table(["field", "value"], rows)
-
-
-# --- charts ---------------------------------------------------------------------------------
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    # A Figure without pyplot: no global backend or state, safe in threads.
-    return Figure(figsize=(width, height), dpi=DPI)
-
-
-def _png(fig: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    # No software tag: the bytes depend on the plan only.
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
-
-
-def allocation_chart(plan: Plan) -> bytes:
-    """Spend by retailer (bars) split by placement (stacks), as PNG bytes."""
-    spend: dict[str, dict[str, float]] = {}
-    for r in plan.allocation:
-        if r.spend > 0:
-            by = spend.setdefault(r.retailer_id, {})
-            by[r.placement] = by.get(r.placement, 0.0) + r.spend
-    retailers = sorted(spend, key=lambda k: (-sum(spend[k].values()), k))
-    placements = sorted({p for by in spend.values() for p in by})
-    fig = _figure(7.0, 0.6 * len(retailers) + 1.6)
-    ax = fig.add_subplot()
-    left = np.zeros(len(retailers))
-    colors = _colors(len(placements))
-    for placement, color in zip(placements, colors, strict=True):
-        values = np.array([spend[r].get(placement, 0.0) for r in retailers])
-        ax.barh(retailers, values, left=left, label=placement, color=color)
-        left += values
-    ax.invert_yaxis()
-    ax.set_xlabel("flight spend (USD)")
-    ax.set_title("Allocation by retailer and placement")
-    ax.xaxis.set_major_formatter(_usd_formatter())
-    ax.legend(fontsize="small", loc="lower right")
-    return _png(fig)
-
-
-def curves_chart(plan: Plan, top: int = TOP_CURVES) -> bytes | None:
-    """Revenue curves a(1 - exp(-x/b)) of the `top` lines by spend with their chosen spend
-    marked, as PNG bytes; None when no funded line carries a curve."""
-    lines = _curve_lines(plan)[:top]
-    if not lines:
-        return None
-    fig = _figure(7.0, 4.2)
-    ax = fig.add_subplot()
-    for r, color in zip(lines, _colors(len(lines)), strict=True):
-        a, b = float(r.curve_a or 0), float(r.curve_b or 0)
-        x = np.linspace(0.0, max(2.0 * r.spend, 1.5 * b), 60)
-        label = f"{r.retailer_id}/{r.placement}/…{r.gtin[-4:]}"
-        ax.plot(x, a * (1 - np.exp(-x / b)), color=color, label=label)
-        ax.plot([r.spend], [a * (1 - math.exp(-r.spend / b))], "o", color=color)
-    ax.set_xlabel("flight spend (USD)")
-    ax.set_ylabel("expected incremental revenue (USD)")
-    ax.set_title(f"Response curves of the top {len(lines)} lines (dots: planned spend)")
-    ax.xaxis.set_major_formatter(_usd_formatter())
-    ax.yaxis.set_major_formatter(_usd_formatter())
-    ax.legend(fontsize="x-small")
-    return _png(fig)
-
-
-def _curve_lines(plan: Plan) -> list[AllocationRow]:
-    """Funded lines with a usable curve, by spend."""
-    lines = [
-        r
-        for r in plan.allocation
-        if r.spend > 0
-        and r.curve_a is not None
-        and r.curve_b is not None
-        and math.isfinite(r.curve_a)
-        and math.isfinite(r.curve_b)
-        and r.curve_a > 0
-        and r.curve_b > 0
-    ]
-    return sorted(lines, key=lambda r: (-r.spend, r.retailer_id, r.placement, r.gtin))
-
-
-def _colors(n: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10"]
-    return [cmap(i % 10) for i in range(n)]
-
-
-def _usd_formatter() -> Any:
-    from matplotlib.ticker import FuncFormatter
-
-    def fmt(value: float, _pos: int) -> str:
-        if abs(value) >= 1e6:
-            return f"${value / 1e6:.1f}M"
-        if abs(value) >= 1e3:
-            return f"${value / 1e3:.0f}k"
-        return f"${value:.0f}"
-
-    return FuncFormatter(fmt)
+    for d in history:
+        line = (f"- {d.at.strftime('%Y-%m-%d %H:%M')} UTC: "
+                f"{ACTION_WORDS.get(d.action, d.action)} by {decided_by(d.by)}")  # fmt: skip
+        if d.changes:
+            line += "; changes: " + "; ".join(
+                change_words(k, v, names) for k, v in sorted(d.changes.items())
+            )
+        if d.reason:
+            line += f". Reason: {_cell(d.reason)}"
+        out.append(line)
+    return [*out, ""]

@@ -7,6 +7,7 @@ gamma.creative.limits("sponsored_search")  # PlacementCreativeSpec(...)
 """
 
 from tools.policy.categories import POLICY_CATEGORY, policy_category
+from tools.policy.data_access import DataAccessRules
 from tools.policy.frontmatter import PolicyParseError
 from tools.policy.loader import (
     brand_owners,
@@ -51,6 +52,7 @@ __all__ = [
     "CategoryRestriction",
     "CreativePolicy",
     "DataAccessPolicy",
+    "DataAccessRules",
     "DisclaimerRule",
     "DisclaimersPolicy",
     "ExperimentType",

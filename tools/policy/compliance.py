@@ -26,12 +26,16 @@ from tools.policy import (
     load_brand_guide,
     load_retailer_policy,
 )
+from tools.policy.claims import unapproved_claims
 
-_EMOJI = re.compile(
+# The copy text patterns the checker reads and the creative fixer (`tools.creative.fix`) edits:
+# emoji (with the variation selector and joiner that glue them), words, and a percent-off claim
+# (its number in group 1).
+EMOJI = re.compile(
     "[\U0001f300-\U0001faff\U00002600-\U000027bf\U0001f000-\U0001f2ff\U0000fe0f\U0000200d]"
 )
-_PERCENT_OFF = re.compile(r"(\d+(?:\.\d+)?)\s*%\s*off", re.IGNORECASE)
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'&-]*")
+PERCENT_OFF = re.compile(r"(\d+(?:\.\d+)?)\s*%\s*off", re.IGNORECASE)
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9'&-]*")
 # Short function words stay lower case inside a title-case headline.
 TITLE_SMALL_WORDS = frozenset(
     {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "of", "on", "or", "the"}
@@ -112,7 +116,7 @@ def _norm(text: str) -> str:
 
 
 def capitalization_ok(headline: str, rule: Capitalization) -> bool:
-    words = _WORD.findall(headline)
+    words = WORD.findall(headline)
     if not words or rule == Capitalization.ANY:
         return True
     if not words[0][0].isupper():
@@ -152,9 +156,17 @@ def check_copy(
     placement: str,
     category: str | None = None,
     brand: BrandGuide | None = None,
+    product: str | None = None,
+    gtin: str | None = None,
 ) -> list[str]:
     """Every rule `copy` breaks, as short codes such as `headline_too_long` or
-    `prohibited:miracle`; empty when the copy may run."""
+    `prohibited:miracle`; empty when the copy may run.
+
+    With a brand and the product (`product` name from the SKU list, or `gtin`), every
+    claim-like phrase in the headline and body must be approved for that product in the
+    brand's claims document, else `unapproved_claim:<phrase as written>`
+    (`tools.policy.claims`). Without the product there is nothing to check claims against:
+    the writer, fixer, fallback and governance always pass it."""
     headline, body = str(copy.get("headline", "")), str(copy.get("body", ""))
     disclaimers = [str(d) for d in copy.get("disclaimers", [])]
     text = f"{headline} {body}"
@@ -174,20 +186,20 @@ def check_copy(
     found += [f"prohibited:{p}" for p in policy.prohibited.violations(text, category)]
     price = creative.price_claims
     found += [f"price_phrase:{p}" for p in find_phrases(text, price.banned_phrases)]
-    discounts = [float(m) for m in _PERCENT_OFF.findall(text)]
+    discounts = [float(m) for m in PERCENT_OFF.findall(text)]
     if discounts and not price.allowed:
         found.append("price_claim_not_allowed")
     if price.max_discount_pct is not None and any(d > price.max_discount_pct for d in discounts):
         found.append("discount_too_deep")
 
     no_emoji = not creative.emoji_allowed or (brand is not None and not brand.emoji_allowed)
-    if no_emoji and _EMOJI.search(text):
+    if no_emoji and EMOJI.search(text):
         found.append("emoji")
     if text.count("!") > creative.max_exclamation_marks:
         found.append("too_many_exclamation_marks")
     if not creative.all_caps_words_allowed:
         acronyms = {a.upper() for a in creative.allowed_acronyms}
-        if any(is_acronym(w) and w not in acronyms for w in _WORD.findall(text)):
+        if any(is_acronym(w) and w not in acronyms for w in WORD.findall(text)):
             found.append("all_caps")
     if not capitalization_ok(headline, creative.capitalization):
         found.append("capitalization")
@@ -199,6 +211,9 @@ def check_copy(
 
     if brand is not None:
         found += [f"brand_banned:{w}" for w in brand.banned_in(text)]
+        if product is not None or gtin is not None:
+            claims = unapproved_claims(text, brand, product, category, gtin)
+            found += [f"unapproved_claim:{c}" for c in claims]
     return found
 
 
@@ -208,9 +223,10 @@ def check_output(
     placement: str,
     category: str | None = None,
     brand: BrandGuide | None = None,
+    product: str | None = None,
 ) -> CopyCheck:
-    """Parse a raw model output and check it."""
+    """Parse a raw model output and check it (`check_copy`)."""
     copy = parse_copy(text)
     if copy is None:
         return CopyCheck(json_valid=False, violations=["invalid_json"])
-    return CopyCheck(True, check_copy(copy, policy, placement, category, brand))
+    return CopyCheck(True, check_copy(copy, policy, placement, category, brand, product))

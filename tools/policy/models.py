@@ -13,8 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tools.cleanroom.rules import DataAccessRules
 from tools.errors import RMNError
+from tools.policy.categories import policy_category
+from tools.policy.data_access import MIN_EPSILON, BudgetPeriod, DataAccessRules
 from tools.rmis import Placement, RMISPolicyDimension
 
 # Fields no retailer lets out of its clean room: brand unit economics, stock signals and
@@ -209,8 +210,9 @@ class DataAccessPolicy(DataAccessRules):
     allowed_dimensions: list[str]
     allowed_metrics: list[str]
     dp_required: bool
-    default_epsilon: float = Field(gt=0)
-    tenant_epsilon_budget: float = Field(gt=0)
+    default_epsilon: float = Field(ge=MIN_EPSILON, allow_inf_nan=False)
+    tenant_epsilon_budget: float = Field(gt=0, allow_inf_nan=False)
+    budget_period: BudgetPeriod
     sum_clamp: dict[str, float] = Field(
         description="per-metric upper bound of one event row's contribution"
     )
@@ -444,11 +446,41 @@ class BrandVoice(_Strict):
 
 
 class BrandClaim(_Strict):
+    """One approved claim and the products it is approved for: those of its `categories`
+    (policy names; empty = every category) that are one of its `products` (product types as
+    the brand's SKU list names them, matched as whole words in the product name, e.g.
+    "Deodorant") or one of its `gtins`. Without `products` and `gtins`, the whole category."""
+
     id: str
     text: str
     categories: list[str] = Field(default_factory=list, description="empty = every category")
+    products: list[str] = Field(
+        default_factory=list, description="product types it is approved for (in SKU names)"
+    )
+    gtins: list[str] = Field(default_factory=list, description="GTINs it is approved for")
     substantiation: str
     required_disclaimer: str | None = None
+
+    @field_validator("products", "gtins")
+    @classmethod
+    def _no_blanks(cls, v: list[str]) -> list[str]:
+        if any(not item.strip() for item in v):
+            raise ValueError("entries must not be blank")
+        return [item.strip() for item in v]
+
+    def approved_for(
+        self, product: str | None, category: str | None, gtin: str | None = None
+    ) -> bool:
+        """Whether the claim may run for this product. A claim tied to products needs the
+        product's name or GTIN; with neither, it is not approved (it cannot be checked)."""
+        in_category = category is None or policy_category(category) in self.categories
+        if self.categories and not in_category:
+            return False
+        if not self.products and not self.gtins:
+            return True
+        if gtin is not None and gtin in self.gtins:
+            return True
+        return product is not None and bool(find_phrases(product, self.products))
 
 
 class BrandClaims(_Strict):
@@ -470,7 +502,21 @@ class BrandGuide(_Strict):
     sources: dict[str, str] = Field(default_factory=dict)
 
     def claims_for(self, category: str) -> list[BrandClaim]:
+        """Claims approved for some product of `category` (not necessarily every one: see
+        `claims_for_product`)."""
+        category = policy_category(category)
         return [c for c in self.allowed_claims if not c.categories or category in c.categories]
+
+    def claims_for_product(
+        self, product: str | None, category: str | None, gtin: str | None = None
+    ) -> list[BrandClaim]:
+        """Claims approved for this product (`BrandClaim.approved_for`)."""
+        return [c for c in self.allowed_claims if c.approved_for(product, category, gtin)]
+
+    def claims_source(self, claim_id: str | None = None) -> str:
+        """Where a claim (or, without an id, the claims document) is written."""
+        whole = self.sources.get("claims", f"brands/{self.brand_id}/claims.md")
+        return self.sources.get(f"claims.allowed_claims.{claim_id}", whole) if claim_id else whole
 
     def banned_in(self, text: str) -> list[str]:
         """Banned words and forbidden claims found in `text`."""

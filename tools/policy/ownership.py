@@ -1,5 +1,7 @@
 """Which tenant owns which brand: a tenant plans, reads first-party data and retrieves brand
-guides for the brands whose documents name it as `owner_tenant`, and for no other."""
+guides for the brands whose brand.yaml names it as `owner_tenant` (`tools.catalog`), and for
+no other. A brand guide that names another owner than its brand.yaml is a catalog error
+(`rmn check`)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,13 @@ __all__ = ["check_brand_access", "tenant_brands"]
 
 
 def tenant_brands(tenant: str, owners: Mapping[str, str] | None = None) -> list[str]:
-    """The brands a tenant may plan for: those whose brand documents it owns (`owner_tenant`
-    in the brand corpus), in catalog order."""
-    from tools.policy import brand_owners
-    from tools.world.catalog import BRANDS
+    """The brands a tenant may plan for: those whose brand.yaml names it `owner_tenant` (or,
+    given `owners`, brand -> owner), in catalog order."""
+    from tools.catalog import current
 
-    owners = brand_owners() if owners is None else owners
-    return [b for b in BRANDS if owners.get(b) == tenant]
+    catalog = current()
+    owners = catalog.owners() if owners is None else owners
+    return [b for b in catalog.brands if owners.get(b) == tenant]
 
 
 def check_brand_access(tenant: str, brand_id: str | None, brands: Iterable[str]) -> str:

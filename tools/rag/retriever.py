@@ -9,7 +9,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import Field
 
-from tools.rag.index import SearchResult, get_index
+from tools.rag.index import get_index
+from tools.rag.models import DEFAULT_MODE, RetrievalMode, SearchResult
 
 
 class PolicyRetriever(BaseRetriever):
@@ -18,8 +19,9 @@ class PolicyRetriever(BaseRetriever):
         retriever = PolicyRetriever(retailers=["gamma"], tenant="globex", k=4)
         docs = retriever.invoke("what disclaimers does gamma require for vitamins?")
 
-    Each document's metadata carries `source` (path#anchor), `score`, `retailer` or `brand`,
-    `doc_type` and `section`. A scope naming another tenant's brand returns no documents; call
+    Each document's metadata carries `source` (path#anchor), `score` (the fused rank score in
+    the default hybrid mode), `similarity` and `bm25`, `retailer` or `brand`, `doc_type` and
+    `section`. A scope naming another tenant's brand returns no documents; call
     `search()` to get the refusal notes as well.
     """
 
@@ -30,6 +32,9 @@ class PolicyRetriever(BaseRetriever):
     )
     doc_types: list[str] | None = None
     k: int = Field(default=4, ge=1)
+    mode: RetrievalMode = Field(
+        default=DEFAULT_MODE, description="hybrid (dense + BM25, fused), dense or bm25"
+    )
     corpus: Path | None = None
     cache: Path | None = None
 
@@ -42,6 +47,7 @@ class PolicyRetriever(BaseRetriever):
             brands=self.brands,
             doc_types=self.doc_types,
             k=self.k,
+            mode=self.mode,
         )
 
     def _get_relevant_documents(
@@ -56,6 +62,8 @@ class PolicyRetriever(BaseRetriever):
                 metadata={
                     "source": c.source,
                     "score": c.score,
+                    "similarity": c.similarity,
+                    "bm25": c.bm25,
                     "rank": c.rank,
                     "retailer": c.retailer,
                     "brand": c.brand,

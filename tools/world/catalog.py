@@ -1,19 +1,28 @@
 """The simulated market's cast: retailers, brands, DMAs, audiences and the brands' SKU catalogs.
 
-Retailers, brands and DMAs are fixed; everything numeric (SKUs, prices, margins, item ids,
-audience sizes, campaigns) is drawn from the seed, so one seed always gives one market.
+The cast is data: who the retailers and brands are is read from the bundled catalog's files
+(`rag_corpus/`, `tools.catalog`), what only the simulation needs from `cast.yaml` beside this
+module; the simulator writes the same catalog files into every market it generates. Everything
+numeric (SKUs, prices, margins, item ids, audience sizes, campaigns) is drawn from the seed, so
+one seed always gives one market.
 """
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import yaml
 from pydantic import BaseModel, ConfigDict
 
+from tools.catalog import load_catalog
+from tools.catalog.product_lines import ALL_CATEGORIES, Category
+from tools.catalog.product_lines import PRODUCT_CATEGORIES as CATEGORIES
+from tools.paths import bundled_catalog_dir
 from tools.rmis import Placement, RMISAudienceDimension, gtin_check_digit
+from tools.seeds import rng_for
 
 P = Placement
 
@@ -43,335 +52,63 @@ class BrandInfo(BaseModel):
     budget_scale: float
 
 
-@dataclass(frozen=True)
-class Category:
-    price_range: tuple[float, float]
-    margin: float
-    nouns: tuple[str, ...]
-    variants: tuple[str, ...]
+CAST_FILE = Path(__file__).resolve().parent / "cast.yaml"
 
 
-CATEGORIES: dict[str, Category] = {
-    "snacks": Category(
-        (2.49, 6.99),
-        0.30,
-        (
-            "Kettle Chips",
-            "Cheddar Crackers",
-            "Pretzel Twists",
-            "Trail Mix",
-            "Granola Bars",
-            "Popcorn",
-            "Tortilla Chips",
-            "Rice Cakes",
-            "Sandwich Cookies",
-            "Fruit Snacks",
-        ),
-        ("Sea Salt", "Smoky BBQ", "Original", "Honey", "Spicy", "Family Size", "Lightly Salted"),
-    ),
-    "pantry": Category(
-        (1.99, 8.99),
-        0.22,
-        (
-            "Pasta Sauce",
-            "Peanut Butter",
-            "Oatmeal",
-            "Breakfast Cereal",
-            "Mac & Cheese",
-            "Chicken Broth",
-            "Jasmine Rice",
-            "Salsa",
-        ),
-        ("Classic", "Organic", "Low Sodium", "Whole Grain", "Chunky", "Family Size"),
-    ),
-    "household": Category(
-        (3.99, 18.99),
-        0.28,
-        (
-            "Dish Soap",
-            "Laundry Pods",
-            "Paper Towels",
-            "Trash Bags",
-            "Surface Cleaner",
-            "Scrub Sponges",
-            "Bath Tissue",
-        ),
-        ("Lemon", "Unscented", "Mega Roll", "Value Pack", "Fresh Linen", "Ultra"),
-    ),
-    "beauty": Category(
-        (5.99, 24.99),
-        0.45,
-        ("Lipstick", "Mascara", "Liquid Foundation", "Nail Polish", "Eyeliner", "Concealer"),
-        ("Matte", "Waterproof", "Velvet", "Longwear", "Sheer", "Bold"),
-    ),
-    "skin_care": Category(
-        (8.99, 39.99),
-        0.48,
-        (
-            "Daily Moisturizer",
-            "Sunscreen SPF 50",
-            "Foaming Face Wash",
-            "Night Cream",
-            "Eye Serum",
-            "Body Lotion",
-        ),
-        ("Sensitive", "Hydrating", "Oil-Free", "Fragrance-Free", "Brightening", "Repair"),
-    ),
-    "otc_health": Category(
-        (4.99, 19.99),
-        0.40,
-        ("Allergy Relief", "Pain Reliever", "Cold & Flu", "Antacid", "Sleep Aid", "Cough Syrup"),
-        ("Extra Strength", "Children's", "Non-Drowsy", "Rapid Release", "24 Hour", "Gel Caps"),
-    ),
-    "vitamins": Category(
-        (7.99, 29.99),
-        0.42,
-        ("Multivitamin", "Vitamin D3", "Fish Oil", "Probiotic", "Vitamin C", "Magnesium"),
-        ("Gummies", "Softgels", "Women's", "Men's", "Adult 50+", "Chewable"),
-    ),
-    "home_goods": Category(
-        (11.99, 79.99),
-        0.35,
-        (
-            "Bath Towel Set",
-            "Throw Pillow",
-            "Storage Bins",
-            "Shower Curtain",
-            "Picture Frame",
-            "Scented Candle",
-        ),
-        ("Linen", "Charcoal", "Farmhouse", "Modern", "Coastal", "Velvet"),
-    ),
-    "kitchen": Category(
-        (14.99, 59.99),
-        0.30,
-        (
-            "Nonstick Skillet",
-            "Knife Set",
-            "Food Storage Set",
-            "Cutting Board",
-            "Mixing Bowls",
-            "Baking Sheet",
-        ),
-        ("Pro", "Essentials", "Ceramic", "Stainless", "Bamboo", "10-Piece"),
-    ),
-    "small_electronics": Category(
-        (19.99, 149.99),
-        0.12,
-        ("Air Fryer", "Coffee Maker", "Blender", "Electric Kettle", "Toaster", "Hand Mixer"),
-        ("Compact", "Digital", "XL", "Smart", "Classic", "Pro"),
-    ),
-    "personal_care": Category(
-        (2.99, 11.99),
-        0.35,
-        ("Body Wash", "Shampoo", "Deodorant", "Toothpaste", "Razor Refills", "Hand Soap"),
-        ("Fresh", "Sensitive", "Charcoal", "Coconut", "Sport", "Clinical"),
-    ),
-    "beverages": Category(
-        (1.49, 14.99),
-        0.25,
-        (
-            "Sparkling Water",
-            "Cold Brew Coffee",
-            "Sports Drink",
-            "Iced Tea",
-            "Energy Drink",
-            "Lemonade",
-        ),
-        ("Lime", "Zero Sugar", "Berry", "Original", "12-Pack", "Peach"),
-    ),
-    "alcohol": Category(
-        (7.99, 29.99),
-        0.18,
-        ("Hard Seltzer", "Craft Lager", "IPA", "Canned Cocktail", "Red Blend Wine"),
-        ("Variety Pack", "Black Cherry", "Session", "Mango", "Reserve", "12-Pack"),
-    ),
-}
+def _load_cast() -> tuple[
+    dict[str, RetailerInfo],
+    dict[str, BrandInfo],
+    dict[str, dict[str, Any]],
+    tuple[tuple[str, str, int], ...],
+]:
+    """The cast: who each retailer and brand is comes from the bundled catalog's files, what
+    only the simulation needs (sizes, audiences, id formats, weights) from `cast.yaml`."""
+    cast = yaml.safe_load(CAST_FILE.read_text(encoding="utf-8"))
+    catalog = load_catalog(bundled_catalog_dir())
+    retailers: dict[str, RetailerInfo] = {}
+    for rid, sim in cast["retailers"].items():
+        entry = catalog.retailer(rid)
+        retailers[rid] = RetailerInfo(
+            id=rid,
+            name=entry.name,
+            kind=sim["kind"],
+            timezone=entry.timezone,
+            placements=entry.placements,
+            categories=entry.categories or ALL_CATEGORIES,
+            size=sim["size"],
+        )
+    brands: dict[str, BrandInfo] = {}
+    for bid, sim in cast["brands"].items():
+        entry = catalog.brand(bid)
+        brands[bid] = BrandInfo(
+            id=bid,
+            name=entry.name,
+            description=entry.description,
+            categories=entry.categories,
+            category_weights=tuple(sim["category_weights"]),
+            budget_scale=sim["budget_scale"],
+        )
+    dmas = tuple((str(d["code"]), str(d["name"]), int(d["households_k"])) for d in cast["dmas"])
+    return retailers, brands, cast["retailers"], dmas
 
-ALL_CATEGORIES = tuple(CATEGORIES)
 
-RETAILERS: dict[str, RetailerInfo] = {
-    "alpha": RetailerInfo(
-        id="alpha",
-        name="Alpha Mart",
-        kind="mass merchant",
-        timezone="America/Chicago",
-        placements=(
-            P.SPONSORED_PRODUCT,
-            P.SPONSORED_SEARCH,
-            P.DISPLAY_ONSITE,
-            P.DISPLAY_OFFSITE,
-            P.INSTORE_SCREEN,
-        ),
-        categories=ALL_CATEGORIES,
-        size=1.0,
-    ),
-    "beta": RetailerInfo(
-        id="beta",
-        name="Beta Grocers",
-        kind="grocery",
-        timezone="UTC",
-        placements=(P.SPONSORED_PRODUCT, P.SPONSORED_SEARCH, P.DISPLAY_OFFSITE),
-        categories=("snacks", "pantry", "household", "beverages", "alcohol"),
-        size=0.6,
-    ),
-    "gamma": RetailerInfo(
-        id="gamma",
-        name="Gamma Pharmacy",
-        kind="pharmacy",
-        timezone="America/New_York",
-        placements=(P.SPONSORED_SEARCH, P.SPONSORED_PRODUCT, P.DISPLAY_OFFSITE, P.INSTORE_SCREEN),
-        categories=("beauty", "skin_care", "otc_health", "vitamins", "personal_care"),
-        size=0.5,
-    ),
-    "delta": RetailerInfo(
-        id="delta",
-        name="Delta Home",
-        kind="home",
-        timezone="UTC",
-        placements=(P.SPONSORED_SEARCH, P.SPONSORED_PRODUCT, P.DISPLAY_ONSITE, P.ONSITE_VIDEO),
-        categories=("home_goods", "kitchen", "small_electronics", "household"),
-        size=0.4,
-    ),
-}
-
-BRANDS: dict[str, BrandInfo] = {
-    "acme": BrandInfo(
-        id="acme",
-        name="Acme Foods",
-        description="Grocery: snacks, pantry staples and household cleaning.",
-        categories=("snacks", "pantry", "household"),
-        category_weights=(0.45, 0.35, 0.20),
-        budget_scale=2_500_000,
-    ),
-    "globex": BrandInfo(
-        id="globex",
-        name="Globex Health",
-        description="Health and beauty: cosmetics, skin care, OTC medicine, vitamins.",
-        categories=("beauty", "skin_care", "otc_health", "vitamins"),
-        category_weights=(0.30, 0.25, 0.25, 0.20),
-        budget_scale=1_800_000,
-    ),
-    "initech": BrandInfo(
-        id="initech",
-        name="Initech Home",
-        description="Home goods, kitchenware and small kitchen electronics.",
-        categories=("home_goods", "kitchen", "small_electronics"),
-        category_weights=(0.40, 0.35, 0.25),
-        budget_scale=1_200_000,
-    ),
-    "brand_x": BrandInfo(
-        id="brand_x",
-        name="Brand X Co.",
-        description="Personal care and beverages, including some alcohol.",
-        categories=("personal_care", "beverages", "alcohol"),
-        category_weights=(0.45, 0.40, 0.15),
-        budget_scale=2_200_000,
-    ),
-}
-
-# Nielsen DMA code, name, TV households (thousands, approximate).
-DMAS: tuple[tuple[str, str, int], ...] = (
-    ("501", "New York", 7500),
-    ("803", "Los Angeles", 5800),
-    ("602", "Chicago", 3500),
-    ("623", "Dallas-Ft. Worth", 3100),
-    ("504", "Philadelphia", 3000),
-    ("618", "Houston", 2700),
-    ("807", "San Francisco-Oakland-San Jose", 2600),
-    ("511", "Washington, DC", 2600),
-    ("524", "Atlanta", 2600),
-    ("506", "Boston", 2500),
-    ("753", "Phoenix", 2100),
-    ("539", "Tampa-St. Petersburg", 2100),
-    ("819", "Seattle-Tacoma", 2000),
-    ("505", "Detroit", 1900),
-    ("613", "Minneapolis-St. Paul", 1800),
-    ("751", "Denver", 1800),
-    ("534", "Orlando-Daytona Beach", 1800),
-    ("528", "Miami-Ft. Lauderdale", 1700),
-    ("862", "Sacramento-Stockton-Modesto", 1500),
-    ("510", "Cleveland-Akron", 1500),
-    ("560", "Raleigh-Durham", 1400),
-    ("517", "Charlotte", 1300),
-    ("820", "Portland, OR", 1300),
-    ("609", "St. Louis", 1200),
-    ("527", "Indianapolis", 1200),
-    ("659", "Nashville", 1200),
-    ("508", "Pittsburgh", 1100),
-    ("825", "San Diego", 1100),
-    ("512", "Baltimore", 1100),
-    ("770", "Salt Lake City", 1100),
-    ("641", "San Antonio", 1000),
-    ("535", "Columbus, OH", 1000),
-    ("616", "Kansas City", 1000),
-    ("533", "Hartford & New Haven", 1000),
-    ("635", "Austin", 1000),
-    ("515", "Cincinnati", 900),
-    ("617", "Milwaukee", 900),
-    ("839", "Las Vegas", 850),
-    ("548", "West Palm Beach-Ft. Pierce", 850),
-    ("561", "Jacksonville", 800),
-    ("544", "Norfolk-Portsmouth-Newport News", 750),
-    ("630", "Birmingham", 750),
-    ("563", "Grand Rapids-Kalamazoo", 750),
-    ("650", "Oklahoma City", 700),
-    ("529", "Louisville", 700),
-    ("790", "Albuquerque-Santa Fe", 700),
-    ("571", "Ft. Myers-Naples", 650),
-    ("556", "Richmond-Petersburg", 600),
-    ("640", "Memphis", 600),
-    ("622", "New Orleans", 600),
-)
-
+RETAILERS, BRANDS, _SIM, DMAS = _load_cast()
+IROAS_RETAILER = {rid: float(sim["iroas_factor"]) for rid, sim in _SIM.items()}
 # retailer -> (audience_id, name, description, share of delivery)
 _AUDIENCES: dict[str, tuple[tuple[str, str, str, float], ...]] = {
-    "alpha": (
-        ("all_shoppers", "All shoppers", "Everyone who shopped Alpha Mart in 12 months", 0.35),
-        ("category_buyers", "Category buyers", "Bought in the SKU's category in 6 months", 0.20),
-        ("lapsed_buyers", "Lapsed buyers", "Bought the brand before, not in 6 months", 0.10),
-        ("new_to_brand", "New to brand", "Category buyers who never bought the brand", 0.15),
-        ("loyalty_members", "Loyalty members", "Alpha Rewards members", 0.12),
-        ("deal_seekers", "Deal seekers", "Mostly buy on promotion or with coupons", 0.08),
-    ),
-    "beta": (
-        ("all_shoppers", "All shoppers", "Everyone who shopped Beta Grocers in 12 months", 0.40),
-        ("loyalty_members", "Loyalty members", "Beta Club card holders", 0.25),
-        ("category_buyers", "Category buyers", "Bought in the SKU's category in 6 months", 0.20),
-        ("new_to_brand", "New to brand", "Category buyers who never bought the brand", 0.15),
-    ),
-    "gamma": (
-        ("all_shoppers", "All shoppers", "Everyone who shopped Gamma Pharmacy in 12 months", 0.35),
-        ("loyalty_members", "Loyalty members", "Gamma Care members", 0.25),
-        ("category_buyers", "Category buyers", "Bought in the SKU's category in 6 months", 0.15),
-        ("lapsed_buyers", "Lapsed buyers", "Bought the brand before, not in 6 months", 0.10),
-        ("wellness_shoppers", "Wellness shoppers", "Frequent vitamin and self-care buyers", 0.15),
-    ),
-    "delta": (
-        ("all_shoppers", "All shoppers", "Everyone who shopped Delta Home in 12 months", 0.40),
-        ("category_buyers", "Category buyers", "Bought in the SKU's category in 12 months", 0.25),
-        ("new_movers", "New movers", "Changed address in the last 6 months", 0.20),
-        ("new_to_brand", "New to brand", "Category buyers who never bought the brand", 0.15),
-    ),
+    rid: tuple((a["id"], a["name"], a["description"], float(a["share"])) for a in sim["audiences"])
+    for rid, sim in _SIM.items()
 }
-
 # Households reached by each network (millions).
-_REACH_M = {"alpha": 62.0, "beta": 18.0, "gamma": 26.0, "delta": 11.0}
-
+_REACH_M = {rid: float(sim["reach_million_households"]) for rid, sim in _SIM.items()}
 # Native id formats: (prefix, digits) of each retailer's item ids and campaign ids.
-ITEM_ID_FORMAT = {"alpha": ("AM", 8), "beta": ("BG-", 6), "gamma": ("G", 7), "delta": ("DH-", 7)}
-CAMPAIGN_ID_FORMAT = {
-    "alpha": ("AMC", 7),
-    "beta": ("bcmp-", 6),
-    "gamma": ("GPC", 6),
-    "delta": ("dh_cmp_", 5),
+ITEM_ID_FORMAT = {
+    rid: (str(sim["item_id"]["prefix"]), int(sim["item_id"]["digits"])) for rid, sim in _SIM.items()
 }
-
-
-def rng_for(seed: int, *labels: str) -> np.random.Generator:
-    """An independent, stable random stream per purpose, so adding draws in one place never
-    shifts the numbers drawn in another."""
-    return np.random.default_rng([seed, *(zlib.crc32(label.encode()) for label in labels)])
+CAMPAIGN_ID_FORMAT = {
+    rid: (str(sim["campaign_id"]["prefix"]), int(sim["campaign_id"]["digits"]))
+    for rid, sim in _SIM.items()
+}
 
 
 def audience_weights(retailer_id: str) -> np.ndarray:
@@ -441,69 +178,9 @@ def build_skus(seed: int) -> tuple[pa.Table, pa.Table]:
     rng = rng_for(seed, "skus")
     manufacturers = _unique_numbers(rng, 5, len(BRANDS), set())
     sku_rows: list[dict[str, object]] = []
-    for (bid, brand), mfr in zip(BRANDS.items(), manufacturers, strict=True):
-        n = int(rng.integers(20, 51))
-        cats = rng.choice(len(brand.categories), size=n, p=np.array(brand.category_weights))
-        item_refs = _unique_numbers(rng, 5, n, set())
-        used_names: set[str] = set()
-        n_high = int(round(rng.uniform(0.10, 0.15) * n))
-        high_oos = set(rng.choice(n, size=n_high, replace=False).tolist())
-        for i in range(n):
-            cat_id = brand.categories[int(cats[i])]
-            cat = CATEGORIES[cat_id]
-            while True:
-                name = f"{brand.name.split()[0]} {rng.choice(cat.variants)} {rng.choice(cat.nouns)}"
-                if name not in used_names:
-                    break
-                name = f"{name} {int(rng.integers(2, 9)) * 6}ct"
-                if name not in used_names:
-                    break
-            used_names.add(name)
-            body = f"000{mfr:05d}{item_refs[i]:05d}"
-            gtin = body + str(gtin_check_digit(body))
-            price = _price(rng, *cat.price_range)
-            z_pop = float(rng.normal())
-            z_resp = float(rng.normal())
-            # Responsive hero SKUs tend to carry thin margins, so chasing revenue and
-            # chasing margin lead to different plans.
-            target_margin = cat.margin + 0.08 * rng.normal() - 0.07 * z_resp
-            margin = float(np.clip(target_margin, 0.055, 0.495))
-            unit_cost = round(price * (1 - margin), 2)
-            oos = rng.uniform(0.5, 0.95) if i in high_oos else rng.uniform(0.0, 0.1)
-            sku_rows.append(
-                {
-                    "gtin": gtin,
-                    "brand_id": bid,
-                    "name": name,
-                    "category": cat_id,
-                    "list_price": price,
-                    "unit_cost": unit_cost,
-                    "unit_margin": round(price - unit_cost, 2),
-                    "margin_rate": (price - unit_cost) / price,
-                    "popularity": z_pop,
-                    "responsiveness": z_resp,
-                    "hist_oos_prob": float(rng.uniform(0.0, 0.06)),
-                    "oos_prob": float(oos),
-                }
-            )
-
-    listing_rows: list[dict[str, object]] = []
-    carried: dict[str, list[str]] = {}
-    for sku in sku_rows:
-        eligible = [r for r in RETAILERS.values() if sku["category"] in r.categories]
-        keep = [r.id for r in eligible if rng.random() < (0.95 if r.id == "alpha" else 0.85)]
-        carried[str(sku["gtin"])] = keep or ["alpha"]
-    for rid in RETAILERS:
-        gtins = [g for g, rs in carried.items() if rid in rs]
-        numbers = _unique_numbers(rng, ITEM_ID_FORMAT[rid][1], len(gtins), set())
-        for g, num in zip(gtins, numbers, strict=True):
-            listing_rows.append(
-                {
-                    "retailer_id": rid,
-                    "gtin": g,
-                    "item_id": format_native_id(rid, num, ITEM_ID_FORMAT),
-                }
-            )
+    for brand, mfr in zip(BRANDS.values(), manufacturers, strict=True):
+        sku_rows += _brand_skus(rng, brand, mfr)
+    carried, listing_rows = _listings(rng, sku_rows)
 
     # Stock on hand at the start of the flight: SKUs likely to stock out have little cover.
     for sku in sku_rows:
@@ -515,6 +192,87 @@ def build_skus(seed: int) -> tuple[pa.Table, pa.Table]:
     skus = pa.Table.from_pylist(sku_rows, schema=SKU_SCHEMA)
     listings = pa.Table.from_pylist(listing_rows, schema=LISTING_SCHEMA)
     return skus, listings
+
+
+def _brand_skus(rng: np.random.Generator, brand: BrandInfo, mfr: int) -> list[dict[str, object]]:
+    """20-50 SKUs of one brand, with GTINs under its manufacturer number: names, prices,
+    margins and latent traits; 10-15% of them at high stock-out risk in the flight."""
+    n = int(rng.integers(20, 51))
+    cats = rng.choice(len(brand.categories), size=n, p=np.array(brand.category_weights))
+    item_refs = _unique_numbers(rng, 5, n, set())
+    used_names: set[str] = set()
+    n_high = int(round(rng.uniform(0.10, 0.15) * n))
+    high_oos = set(rng.choice(n, size=n_high, replace=False).tolist())
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        cat_id = brand.categories[int(cats[i])]
+        cat = CATEGORIES[cat_id]
+        name = _sku_name(rng, brand, cat, used_names)
+        used_names.add(name)
+        body = f"000{mfr:05d}{item_refs[i]:05d}"
+        gtin = body + str(gtin_check_digit(body))
+        price = _price(rng, *cat.price_range)
+        z_pop = float(rng.normal())
+        z_resp = float(rng.normal())
+        # Responsive hero SKUs tend to carry thin margins, so chasing revenue and
+        # chasing margin lead to different plans.
+        target_margin = cat.margin + 0.08 * rng.normal() - 0.07 * z_resp
+        margin = float(np.clip(target_margin, 0.055, 0.495))
+        unit_cost = round(price * (1 - margin), 2)
+        oos = rng.uniform(0.5, 0.95) if i in high_oos else rng.uniform(0.0, 0.1)
+        rows.append(
+            {
+                "gtin": gtin,
+                "brand_id": brand.id,
+                "name": name,
+                "category": cat_id,
+                "list_price": price,
+                "unit_cost": unit_cost,
+                "unit_margin": round(price - unit_cost, 2),
+                "margin_rate": (price - unit_cost) / price,
+                "popularity": z_pop,
+                "responsiveness": z_resp,
+                "hist_oos_prob": float(rng.uniform(0.0, 0.06)),
+                "oos_prob": float(oos),
+            }
+        )
+    return rows
+
+
+def _sku_name(rng: np.random.Generator, brand: BrandInfo, cat: Category, used: set[str]) -> str:
+    """A product name not yet used by the brand (a pack count tells repeats apart)."""
+    while True:
+        name = f"{brand.name.split()[0]} {rng.choice(cat.variants)} {rng.choice(cat.nouns)}"
+        if name not in used:
+            return name
+        name = f"{name} {int(rng.integers(2, 9)) * 6}ct"
+        if name not in used:
+            return name
+
+
+def _listings(
+    rng: np.random.Generator, sku_rows: list[dict[str, object]]
+) -> tuple[dict[str, list[str]], list[dict[str, object]]]:
+    """Which retailers carry each SKU (most that sell its category; Alpha Mart when none
+    does) and each listing's native item id."""
+    carried: dict[str, list[str]] = {}
+    for sku in sku_rows:
+        eligible = [r for r in RETAILERS.values() if sku["category"] in r.categories]
+        keep = [r.id for r in eligible if rng.random() < (0.95 if r.id == "alpha" else 0.85)]
+        carried[str(sku["gtin"])] = keep or ["alpha"]
+    listing_rows: list[dict[str, object]] = []
+    for rid in RETAILERS:
+        gtins = [g for g, rs in carried.items() if rid in rs]
+        numbers = _unique_numbers(rng, ITEM_ID_FORMAT[rid][1], len(gtins), set())
+        for g, num in zip(gtins, numbers, strict=True):
+            listing_rows.append(
+                {
+                    "retailer_id": rid,
+                    "gtin": g,
+                    "item_id": format_native_id(rid, num, ITEM_ID_FORMAT),
+                }
+            )
+    return carried, listing_rows
 
 
 SKU_SCHEMA = pa.schema(

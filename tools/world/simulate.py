@@ -71,13 +71,42 @@ def simulate_history(world: World, events: int) -> History:
     deliver, so that every delivering line-day still has at least one record."""
     rng = rng_for(world.seed, "history")
     li = world.line_items
-    D, L = world.days, li.num_rows
     listing = li.column("listing").to_numpy()
-    n_listings = world.listings.num_rows
+    spend_cents = _daily_spend(world, rng, events)
+    listing_in_stock = _stock_runs(world)
 
-    # Spend: lognormal around each line's level, with low days, pulses and dark days so the
-    # response curves can be identified from the data.
-    level = li.column("hist_spend_level").to_numpy()
+    discount_all, lift_all = promo_matrix(world)
+    discount_l = discount_all[:, : world.days].T  # (D, listings)
+    lift_l = lift_all[:, : world.days].T
+    in_stock = listing_in_stock[:, listing]
+    mult = 1.0 + lift_l[:, listing]
+
+    a = li.column("a").to_numpy()
+    b = li.column("b").to_numpy()
+    s = spend_cents / 100.0
+    noise = np.exp(0.2 * rng.normal(size=spend_cents.shape) - 0.02)
+    inc = mult * a * -np.expm1(-s / b) * in_stock * noise
+    # Attributed sales are an unbiased but noisy read of incremental revenue.
+    attributed = inc * rng.gamma(6.0, 1.0 / 6.0, size=spend_cents.shape)
+    sell_units, sell_revenue = _sell_through(world, inc, discount_l, lift_l, listing_in_stock)
+    return History(
+        spend_cents=spend_cents,
+        incremental_revenue=inc,
+        sales_cents=np.round(attributed * 100).astype(np.int64),
+        discount_pct=discount_l[:, listing],
+        in_stock=in_stock,
+        rows=_delivery_rows(world, spend_cents, events),
+        sell_units=sell_units,
+        sell_revenue=sell_revenue,
+    )
+
+
+def _daily_spend(world: World, rng: np.random.Generator, events: int) -> np.ndarray:
+    """(days, lines) spend in cents: lognormal around each line's level, with low days,
+    pulses and dark days so the response curves can be identified from the data; thinned so
+    that no more line-days deliver than there are `events`."""
+    level = world.line_items.column("hist_spend_level").to_numpy()
+    D, L = world.days, level.shape[0]
     sigma = 0.45
     spend = level * np.exp(sigma * rng.normal(size=(D, L)) - sigma**2 / 2)
     spend *= np.where(rng.random((D, L)) < 0.08, 0.15, 1.0)
@@ -90,9 +119,13 @@ def simulate_history(world: World, events: int) -> History:
         thin = rng_for(world.seed, "history-thin")
         drop = thin.choice(delivering, size=delivering.size - events, replace=False)
         spend_cents.ravel()[drop] = 0
+    return spend_cents
 
-    # Stock-outs come in runs: a two-state Markov chain per listing whose stationary
-    # out-of-stock share is the SKU's history stock-out probability.
+
+def _stock_runs(world: World) -> np.ndarray:
+    """(days, listings) in stock. Stock-outs come in runs: a two-state Markov chain per
+    listing whose stationary out-of-stock share is the SKU's history stock-out probability."""
+    n_listings = world.listings.num_rows
     sku_oos = dict(
         zip(
             world.skus.column("gtin").to_pylist(),
@@ -105,41 +138,43 @@ def simulate_history(world: World, events: int) -> History:
     p_break = p_oos * recover / np.maximum(1 - p_oos, 1e-9)
     stock_rng = rng_for(world.seed, "stock")
     out = stock_rng.random(n_listings) < p_oos
-    listing_in_stock = np.empty((D, n_listings), dtype=bool)
-    for d in range(D):
+    listing_in_stock = np.empty((world.days, n_listings), dtype=bool)
+    for d in range(world.days):
         u = stock_rng.random(n_listings)
         out = np.where(out, u >= recover, u < p_break)
         listing_in_stock[d] = ~out
+    return listing_in_stock
 
-    discount_all, lift_all = promo_matrix(world)
-    discount_l = discount_all[:, :D].T  # (D, listings)
-    lift_l = lift_all[:, :D].T
-    in_stock = listing_in_stock[:, listing]
-    discount = discount_l[:, listing]
-    mult = 1.0 + lift_l[:, listing]
 
-    a = li.column("a").to_numpy()
-    b = li.column("b").to_numpy()
-    s = spend_cents / 100.0
-    noise = np.exp(0.2 * rng.normal(size=(D, L)) - 0.02)
-    inc = mult * a * -np.expm1(-s / b) * in_stock * noise
-    # Attributed sales are an unbiased but noisy read of incremental revenue.
-    attributed = inc * rng.gamma(6.0, 1.0 / 6.0, size=(D, L))
-    sales_cents = np.round(attributed * 100).astype(np.int64)
-
-    # Delivery records: at least one per delivering line-day, the rest in proportion to spend.
+def _delivery_rows(world: World, spend_cents: np.ndarray, events: int) -> np.ndarray:
+    """(days, lines) delivery records: at least one per delivering line-day, the rest in
+    proportion to spend."""
     flat = spend_cents.ravel()
     on = flat > 0
-    rows = np.zeros(D * L, dtype=np.int64)
+    rows = np.zeros(flat.size, dtype=np.int64)
     n_on = int(on.sum())
     if n_on:
         w = flat[on].astype(float)
         rows[on] = 1 + rng_for(world.seed, "rows").multinomial(events - n_on, w / w.sum())
+    return rows.reshape(spend_cents.shape)
 
-    # Sell-through: organic baseline (promo lifts it too) plus the ads' incremental sales.
+
+def _sell_through(
+    world: World,
+    inc: np.ndarray,
+    discount_l: np.ndarray,
+    lift_l: np.ndarray,
+    listing_in_stock: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(units, revenue) per (day, listing): an organic baseline (promotions lift it too)
+    plus the ads' incremental sales."""
+    li = world.line_items
+    listing = li.column("listing").to_numpy()
+    n_listings = world.listings.num_rows
+    D = world.days
     price = li.column("list_price").to_numpy()
     base_rng = rng_for(world.seed, "baseline")
-    a_by_listing = np.bincount(listing, weights=a, minlength=n_listings)
+    a_by_listing = np.bincount(listing, weights=li.column("a").to_numpy(), minlength=n_listings)
     listing_price = np.zeros(n_listings)
     listing_price[listing] = price
     base_units = a_by_listing * base_rng.uniform(1.0, 3.0, n_listings) / listing_price
@@ -157,17 +192,7 @@ def simulate_history(world: World, events: int) -> History:
     np.add.at(inc_by_listing.T, listing, inc.T)
     sell_revenue = np.round(base * eff_price + inc_by_listing, 2)
     sell_units = np.round(sell_revenue / eff_price).astype(np.int64)
-
-    return History(
-        spend_cents=spend_cents,
-        incremental_revenue=inc,
-        sales_cents=sales_cents,
-        discount_pct=discount,
-        in_stock=in_stock,
-        rows=rows.reshape(D, L),
-        sell_units=sell_units,
-        sell_revenue=sell_revenue,
-    )
+    return sell_units, sell_revenue
 
 
 def history_table(world: World, hist: History) -> pa.Table:

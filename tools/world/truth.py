@@ -28,6 +28,7 @@ from tools.errors import RMNError
 from tools.rmis import Placement, RMISAudienceDimension
 from tools.world.catalog import (
     BRANDS,
+    IROAS_RETAILER,
     RETAILERS,
     SKU_SCHEMA,
     BrandInfo,
@@ -55,7 +56,6 @@ IROAS_PLACEMENT = {
     "instore_screen": 0.45,
     "display_offsite": 0.3,
 }
-IROAS_RETAILER = {"alpha": 1.0, "beta": 0.95, "gamma": 1.1, "delta": 0.85}
 # Relative spend capacity (curve scale) by placement.
 CAPACITY_PLACEMENT = {
     "sponsored_search": 1.0,

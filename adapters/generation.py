@@ -1,0 +1,44 @@
+"""What one generation call returns: the answer and how it was produced.
+
+Its own module, below both the runtime (which makes them) and structured output (whose error
+carries the failed one), so neither has to import the other for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Generation:
+    """One answer and how it was produced."""
+
+    text: str
+    parsed: Any = None
+    adapters_active: list[str] = field(default_factory=list)
+    composition: str = "base"  # base | single | cat | merged
+    decode: str = "lora/float32"
+    repaired: bool = False
+    fallback: bool = False
+    error: str | None = None
+    tokens: int = 0  # generated, all attempts
+    prompt_tokens: int = 0
+    seconds: float = 0.0
+    batch_size: int = 1
+    finish_reason: str = "stop"  # stop | length
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "adapters_active": list(self.adapters_active),
+            "composition": self.composition,
+            "decode": self.decode,
+            "repaired": self.repaired,
+            "fallback": self.fallback,
+            "error": self.error,
+            "tokens": self.tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "seconds": round(self.seconds, 4),
+            "batch_size": self.batch_size,
+            "finish_reason": self.finish_reason,
+        }

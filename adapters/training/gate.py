@@ -1,0 +1,123 @@
+"""The versions gate: a candidate version of an adapter replaces the current one only if it
+beats it on the held-out eval (`adapters.training.evaluate`), both scored on the same items.
+
+Scores already in a version's metadata are reused when they were made on the same dataset,
+items and decoding; otherwise the version is evaluated (and its metadata updated). The primary
+metric decides; on a tie, the mean of the other rate metrics (for copy: how specific it is)
+does; equal on both is not better. The decision and both scores are recorded in the manifest's
+history and in the candidate's metadata (`eval.gate`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adapters.registry import AdapterMetadata, adapters_root
+from adapters.training.artifacts import update_eval
+from adapters.training.datasets import build_dataset
+from adapters.training.evaluate import DEFAULT_LIMIT, data_digest, evaluate_adapter
+from adapters.versions import AdapterVersionError, now, promote, read_manifest, version_folder
+
+
+class GateRefusedError(AdapterVersionError):
+    """The candidate does not beat the current version on the held-out eval."""
+
+    kind = "adapter_gate_refused"
+
+
+def latest_candidate(folder: Path) -> str:
+    manifest = read_manifest(folder)
+    candidates = [v.version for v in manifest.versions if v.status == "candidate"]
+    if not candidates:
+        raise AdapterVersionError(
+            f"{folder.parent.name}/{folder.name} has no candidate version to promote "
+            f"(current: {manifest.current})"
+        )
+    return max(candidates, key=lambda v: int(v[1:]) if v[1:].isdigit() else 0)
+
+
+def held_out_digest(kind: str, adapter_id: str, seed: int, limit: int) -> str:
+    """The digest of the items the eval scores an adapter on (see `evaluate.data_digest`)."""
+    return data_digest(build_dataset(kind, adapter_id, seed).eval[:limit])
+
+
+def version_scores(
+    folder: Path, limit: int, progress: bool = False, digest: str | None = None
+) -> dict[str, Any]:
+    """A version's held-out scores: its recorded eval when it was made on the same items
+    (`digest`), else a fresh one (written to its metadata)."""
+    meta = AdapterMetadata.read(folder)
+    recorded = meta.eval
+    same = digest is not None and recorded.get("data_digest") == digest
+    if recorded.get("adapter") and recorded.get("items") == limit and same:
+        return {"primary_metric": recorded["primary_metric"], "scores": recorded["adapter"],
+                "items": limit, "reused": True}  # fmt: skip
+    result = evaluate_adapter(folder, limit=limit, write=True, progress=progress)
+    return {"primary_metric": result["primary_metric"], "scores": result["adapter_scores"],
+            "items": result["items"], "reused": False}  # fmt: skip
+
+
+def _rank(primary: str, scores: dict[str, Any]) -> tuple[float, float]:
+    rates = [
+        float(v)
+        for k, v in scores.items()
+        if k != primary and isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+    ]
+    return float(scores.get(primary, 0.0)), sum(rates) / len(rates) if rates else 0.0
+
+
+def run_gate(
+    kind: str,
+    adapter_id: str,
+    version: str | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    root: Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score the current version and the candidate (default: the newest) on the held-out eval
+    and promote the candidate if it is better; `GateRefusedError` (with both scores) if not."""
+    folder = (root or adapters_root()) / kind / adapter_id
+    if not (folder / "metadata.json").is_file():
+        raise AdapterVersionError(f"no adapter {kind}/{adapter_id} under {folder.parent.parent}")
+    manifest = read_manifest(folder)
+    candidate = version or latest_candidate(folder)
+    current = manifest.current
+    if current == candidate:
+        raise AdapterVersionError(f"{kind}/{adapter_id} {candidate} is already current")
+    seed = int(getattr(AdapterMetadata.read(folder).training, "seed", 0) or 0)
+    digest = held_out_digest(kind, adapter_id, seed, limit)
+    cand = version_scores(version_folder(folder, candidate), limit, progress, digest)
+    cur = (
+        version_scores(version_folder(folder, current), limit, progress, digest) if current else {}
+    )
+    primary = cand["primary_metric"]
+    cand_rank = _rank(primary, cand["scores"])
+    cur_rank = _rank(primary, cur["scores"]) if cur else (-1.0, -1.0)
+    result = {
+        "adapter": f"{kind}/{adapter_id}",
+        "primary_metric": primary,
+        "items": limit,
+        "current": {"version": current, "score": cur_rank[0] if cur else None,
+                    "scores": cur.get("scores")},
+        "candidate": {"version": candidate, "score": cand_rank[0], "scores": cand["scores"]},
+        "beats_current": cand_rank > cur_rank,
+        "decided_at": now(),
+    }  # fmt: skip
+    gate = {k: result[k] for k in ("primary_metric", "items", "beats_current", "decided_at")}
+    gate |= {"current": {"version": current, "score": result["current"]["score"]},
+             "candidate": {"version": candidate, "score": cand_rank[0]}}  # fmt: skip
+    candidate_folder = version_folder(folder, candidate)
+    recorded = AdapterMetadata.read(candidate_folder).eval
+    update_eval(candidate_folder, {**recorded, "gate": gate})
+    if not result["beats_current"]:
+        raise GateRefusedError(
+            f"{kind}/{adapter_id} {candidate} does not beat {current} on {limit} held-out "
+            f"items: {primary} {cand_rank[0]:.3f} vs {cur_rank[0]:.3f} (secondary "
+            f"{cand_rank[1]:.3f} vs {cur_rank[1]:.3f}); {current} stays current",
+            gate=result,
+        )
+    promote(folder, candidate, scores=gate)
+    result["promoted"] = True
+    return result

@@ -1,0 +1,155 @@
+"""`rmn adapters`: the installed adapters and their versions; promote a candidate version (only if
+it beats the current one on the held-out eval) or roll back to the version it replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import JsonOption, emit, progress_enabled, user_errors
+from tools.errors import RMNError
+
+app = typer.Typer(
+    help="Adapter versions: list, promote (gated on the held-out eval), rollback.",
+    no_args_is_help=True,
+)
+
+AdapterArg = Annotated[str, typer.Argument(help="kind/id, e.g. task/creative or brand/acme.")]
+RootOption = Annotated[
+    Path | None, typer.Option("--root", help="Adapters root (default: adapters/).")
+]
+
+
+def _split(adapter: str) -> tuple[str, str]:
+    kind, _, adapter_id = adapter.partition("/")
+    if kind not in ("retailer", "brand", "task") or not adapter_id:
+        raise RMNError(f"give the adapter as kind/id (e.g. task/creative), not {adapter!r}")
+    return kind, adapter_id
+
+
+def _root(root: Path | None) -> Path:
+    from adapters.registry import adapters_root
+
+    return root or adapters_root()
+
+
+def list_adapters(root: Path) -> list[dict[str, Any]]:
+    """Every adapter folder with its current version, its versions and their held-out scores,
+    and a warning where an adapter was trained on top of another version than the one served."""
+    from adapters.registry import KINDS, AdapterMetadata, AdapterRegistry
+    from adapters.training.sft import weights_digest
+    from adapters.versions import read_manifest, version_folder
+
+    registry = AdapterRegistry(root)
+    out = []
+    for kind in KINDS:
+        for entry in registry.entries(kind):
+            manifest = read_manifest(entry.path)
+            versions = []
+            for record in manifest.versions:
+                folder = version_folder(entry.path, record.version)
+                meta = AdapterMetadata.read(folder)
+                primary = meta.eval.get("primary_metric")
+                score = (meta.eval.get("adapter") or {}).get(primary) if primary else None
+                versions.append(
+                    {**record.model_dump(), "held_out": {primary: score} if primary else {}}
+                )
+            row: dict[str, Any] = {
+                "adapter": entry.name,
+                "current": entry.version,
+                "owner_tenant": entry.metadata.owner_tenant,
+                "versions": versions,
+            }
+            stacked = getattr(entry.metadata.training, "stacked_on", None)
+            if isinstance(stacked, dict) and stacked.get("adapter"):
+                under = root / stacked["adapter"]
+                if (under / "adapter_model.safetensors").is_file():
+                    same = weights_digest(under) == stacked.get("weights_sha256")
+                    row["stacked_on"] = {"adapter": stacked["adapter"], "as_trained": same}
+            out.append(row)
+    for name, why in registry.invalid.items():
+        out.append({"adapter": name, "invalid": why})
+    return out
+
+
+def _render_list(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        if "invalid" in r:
+            lines.append(f"{r['adapter']:<20} INVALID: {r['invalid']}")
+            continue
+        parts = []
+        for v in r["versions"]:
+            score = ", ".join(f"{k} {s:.3f}" for k, s in v["held_out"].items() if s is not None)
+            parts.append(f"{v['version']} {v['status']}" + (f" ({score})" if score else ""))
+        note = ""
+        if r.get("stacked_on") and not r["stacked_on"]["as_trained"]:
+            note = f"  [trained on another {r['stacked_on']['adapter']} than the current one]"
+        lines.append(f"{r['adapter']:<20} current {r['current']}: {'; '.join(parts)}{note}")
+    return "\n".join(lines)
+
+
+@app.command("list")
+def list_cmd(root: RootOption = None, json: bool = JsonOption) -> None:
+    """Each adapter: its current version, every version with its held-out score."""
+    with user_errors(json):
+        emit(list_adapters(_root(root)), json, _render_list)
+
+
+def _render_gate(r: dict[str, Any]) -> str:
+    cur, cand = r["current"], r["candidate"]
+    cur_score = "n/a" if cur["score"] is None else f"{cur['score']:.3f}"
+    return (
+        f"{r['adapter']}: {cand['version']} {r['primary_metric']} {cand['score']:.3f} vs current "
+        f"{cur['version']} {cur_score} on {r['items']} held-out items -> "
+        f"{'promoted' if r.get('promoted') else 'not promoted'}"
+    )
+
+
+@app.command("promote")
+def promote_cmd(
+    adapter: AdapterArg,
+    version: Annotated[
+        str | None, typer.Option("--version", help="The candidate (default: the newest).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Held-out items scored.")] = 30,
+    root: RootOption = None,
+    json: bool = JsonOption,
+) -> None:
+    """Make a candidate version current if it beats the current one on the held-out eval
+    (both scores are printed, and recorded); otherwise refuse (exit 2)."""
+    with user_errors(json):
+        from adapters.training.gate import GateRefusedError, run_gate
+
+        kind, adapter_id = _split(adapter)
+        try:
+            result = run_gate(
+                kind, adapter_id, version, limit=limit, root=_root(root),
+                progress=progress_enabled(),
+            )  # fmt: skip
+        except GateRefusedError as err:
+            if not json:
+                typer.echo(_render_gate(err.detail["gate"]), err=True)
+            raise
+        emit(result, json, _render_gate)
+
+
+@app.command("rollback")
+def rollback_cmd(adapter: AdapterArg, root: RootOption = None, json: bool = JsonOption) -> None:
+    """Make the version the current one replaced current again."""
+    with user_errors(json):
+        from adapters.versions import rollback
+
+        kind, adapter_id = _split(adapter)
+        folder = _root(root) / kind / adapter_id
+        if not (folder / "metadata.json").is_file():
+            raise RMNError(f"no adapter {adapter} under {_root(root)}")
+        manifest = rollback(folder)
+        last = manifest.history[-1]
+        emit(
+            {"adapter": adapter, "current": manifest.current, "from": last.from_version},
+            json,
+            lambda r: f"{r['adapter']}: {r['from']} -> {r['current']} (rolled back)",
+        )

@@ -1,0 +1,109 @@
+"""`rmn bench language`: copy quality on held-out products, per brand and retailer, next to
+the figures measured on main before the language work (`tools/creative/bench_main.json`)."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import JsonOption, emit, machine, user_errors
+from tools.errors import RMNError
+
+MAIN_FIGURES = Path(__file__).resolve().parents[1] / "tools" / "creative" / "bench_main.json"
+SHOWN = (
+    "compliant_as_written",
+    "template_fallback",
+    "headline_differs_from_product",
+    "body_names_benefit_or_claim",
+    "brand_banned_words",
+    "avoided_terms",
+    "voice_words_used",
+    "plans_with_repeated_sentences",
+    "seconds_per_variant",
+)
+
+
+def _main_figures() -> dict[str, Any] | None:
+    if not MAIN_FIGURES.is_file():
+        return None
+    return jsonlib.loads(MAIN_FIGURES.read_text())
+
+
+def _human(r: dict[str, Any]) -> str:
+    main = r.get("main") or {}
+    lines = [
+        f"{r['variants']} variants, {r['plans']} plans on held-out products ({r['model']}, "
+        f"{r['decode']}, adapters {'+'.join(r['kinds'])}, seed {r['seed']}, {r['seconds']} s)",
+        f"{'figure':<34}{'now':>10}{'main':>10}  target",
+    ]
+    for key in SHOWN:
+        target = r["targets"].get(key, {})
+        mark = "" if not target else (" ok" if target["met"] else " MISSED")
+        was = main.get(key, "")
+        lines.append(f"{key:<34}{r.get(key)!s:>10}{was!s:>10}  {target.get('target', '')}{mark}")
+    lines.append("per brand / retailer (compliant as written, fallback, headline, benefit):")
+    for group in ("per_brand", "per_retailer"):
+        for key, t in r[group].items():
+            lines.append(
+                f"  {key:<10} {t['compliant_as_written']:.2f} {t['template_fallback']:.2f} "
+                f"{t['headline_differs_from_product']:.2f} {t['body_names_benefit_or_claim']:.2f}"
+                f"  ({t['variants']} variants)"
+            )
+    if "reproducible" in r:
+        lines.append(f"reproducible: {r['reproducible']}")
+    return "\n".join(lines)
+
+
+BrandOption = Annotated[
+    list[str] | None,
+    typer.Option("--brand", help="Only these brands (repeatable; default: all four)."),
+]
+SaveOption = Annotated[
+    Path | None,
+    typer.Option("--save-as-main", help="Also write this run's figures to this file."),
+]
+
+
+def language(
+    plans: int = typer.Option(3, "--plans", min=1, max=20, help="Plans per brand."),
+    variants: int = typer.Option(2, "--variants", min=1, max=6, help="Variants per retailer."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Products, placements and sampling."),
+    model: str = typer.Option("smollm2", "--model", help="smollm2 or none (templates only)."),
+    brand: BrandOption = None,
+    repro: bool = typer.Option(
+        True, "--repro/--no-repro", help="Rerun the first plan with the same and another seed."
+    ),
+    save_main: SaveOption = None,
+    json: bool = JsonOption,
+) -> None:
+    """Copy on held-out products: compliant as written, fallback share, specific headlines and
+    bodies, brand voice, repeated sentences; per brand and retailer, next to main's figures."""
+    with user_errors(json):
+        from tools.creative.bench import run_language_bench
+        from tools.world.catalog import BRANDS
+
+        brand = brand or []
+        unknown = [b for b in brand if b not in BRANDS]
+        if unknown:
+            raise RMNError(f"unknown brand(s) {unknown}; use {', '.join(BRANDS)}")
+        if model not in ("smollm2", "none"):
+            raise RMNError(f"--model is smollm2 or none, not {model!r}")
+        llm = None
+        if model == "smollm2":
+            from adapters.chat_model import RMNChatModel
+            from adapters.shared import shared_runtime
+
+            llm = RMNChatModel(runtime=shared_runtime())
+        log = (lambda line: typer.echo(line, err=True)) if not json else None
+        result = run_language_bench(
+            llm, seed=seed, plans=plans, variants=variants, brands=brand or None,
+            reproducible=repro, log=log,
+        )  # fmt: skip
+        result["machine"] = machine()
+        if save_main is not None:
+            save_main.write_text(jsonlib.dumps(result, indent=1) + "\n")
+        result["main"] = _main_figures()
+        emit(result, json, _human)

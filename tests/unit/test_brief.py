@@ -1,0 +1,319 @@
+"""The rule-based brief parser: every field in the forms people write it, the errors a brief
+that cannot be planned gets, and the warnings an ambiguous one gets. The model path, the
+production cross-check, the datasets and `rmn parse`: test_brief_model.py."""
+
+from datetime import date
+
+import pytest
+from brief_support import SPEC_BRIEF, TODAY, rules
+
+from tools.brief import BriefError, rule_parse
+from tools.brief.rules import normalize
+
+# --- rules: the fields ----------------------------------------------------------------------
+
+
+def test_the_readme_brief() -> None:
+    b = rules(SPEC_BRIEF)
+    assert b.fields() == {
+        "total_budget": 2_500_000.0,
+        "retailers": ["alpha", "beta"],
+        "objective": "incremental_margin",
+        "roas_floor": 3.0,
+        "experiment_reserve": 0.1,
+        "flight_start": None,
+        "flight_end": None,
+        "exclude_oos": True,
+    }
+    assert b.brand_id == "acme" and b.parsed_by == "rules" and b.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("money", "usd"),
+    [
+        ("$2.5M", 2_500_000),
+        ("750k", 750_000),
+        ("$750K", 750_000),
+        ("one million dollars", 1_000_000),
+        ("USD 250,000", 250_000),
+        ("2.5 million", 2_500_000),
+        ("$1,200,000", 1_200_000),
+        ("$3MM", 3_000_000),
+        ("1.2M USD", 1_200_000),
+        ("2 mil", 2_000_000),
+        ("700 grand", 700_000),
+        ("half a million", 500_000),
+        ("two and a half million dollars", 2_500_000),
+        ("seven hundred fifty thousand dollars", 750_000),
+        ("Two point five million", 2_500_000),
+    ],
+)
+def test_money_as_people_write_it(money: str, usd: float) -> None:
+    assert rules(f"Spend {money} on Alpha Mart to maximize sales").total_budget == usd
+
+
+@pytest.mark.parametrize(
+    ("brand", "phrase", "expected"),
+    [
+        ("globex", "Gamma Pharmacy", ["gamma"]),
+        ("globex", "gamma pharmacy and alpha", ["alpha", "gamma"]),
+        ("acme", "Alpha Mart", ["alpha"]),
+        ("acme", "alpha", ["alpha"]),
+        ("acme", "Beta Grocers + Delta Home", ["beta", "delta"]),
+        ("acme", "Delta, Beta & Alpha", ["alpha", "beta", "delta"]),
+        ("acme", "all retailers", []),
+        ("acme", "all three of our retailers", []),
+        ("acme", "everything except Delta", ["alpha", "beta"]),
+        ("brand_x", "all networks excluding Beta and Gamma", ["alpha"]),
+    ],
+)
+def test_retailers_by_name_or_id(brand: str, phrase: str, expected: list[str]) -> None:
+    assert rules(f"Spend $1M on {phrase}.", brand).retailers == expected
+
+
+def test_brief_without_retailers_means_all_of_the_brand() -> None:
+    b = rules("Spend $1M to maximize profit.", "globex")
+    assert b.retailers == [] and b.resolved_retailers() == ["alpha", "gamma"]
+
+
+@pytest.mark.parametrize(
+    ("phrase", "objective"),
+    [
+        ("maximize profit", "incremental_margin"),
+        ("grow margin", "incremental_margin"),
+        ("profit-focused", "incremental_margin"),
+        ("maximize sales", "incremental_revenue"),
+        ("the goal is revenue", "incremental_revenue"),
+        ("top-line growth is the priority", "incremental_revenue"),
+        ("maximize return on ad spend", "roas"),
+        ("optimize for ROAS", "roas"),
+        ("efficiency is the goal", "roas"),
+    ],
+)
+def test_objective_synonyms(phrase: str, objective: str) -> None:
+    assert rules(f"$1M on Alpha, {phrase}.").objective == objective
+
+
+def test_a_roas_floor_is_not_the_objective() -> None:
+    b = rules("$1M on Alpha, ROAS >= 3.")
+    assert b.roas_floor == 3.0 and b.objective == "incremental_margin"
+    assert "objective" not in rule_parse("$1M on Alpha, ROAS >= 3.", "acme", TODAY).found
+
+
+@pytest.mark.parametrize(
+    ("phrase", "floor"),
+    [
+        ("ROAS >= 3", 3.0),
+        ("ROAS \u2265 2.8", 2.8),
+        ("at least 3x return", 3.0),
+        ("ROAS of 2.5 or better", 2.5),
+        ("a 3:1 ROAS minimum", 3.0),
+        ("minimum ROAS 2.2", 2.2),
+        ("keep ROAS at or above 2.5", 2.5),
+        ("roas 2.5+", 2.5),
+        ("at least $3 in sales for every $1 spent", 3.0),
+        ("ROAS of at least three", 3.0),
+        ("no ROAS constraint", None),
+    ],
+)
+def test_roas_floors(phrase: str, floor: float | None) -> None:
+    b = rules(f"Allocate $2M across Alpha and Beta, {phrase}, maximize margin.")
+    assert b.roas_floor == floor
+    assert b.total_budget == 2_000_000 and b.objective == "incremental_margin"
+
+
+def test_an_upper_limit_on_roas_is_not_a_floor() -> None:
+    b = rules("Allocate $2M across Alpha, ROAS at most 5")
+    assert b.roas_floor is None and any("upper limit" in w for w in b.warnings)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "reserve"),
+    [
+        ("10% for experiments", 0.10),
+        ("ten percent for experiments", 0.10),
+        ("0.1 of budget for tests", 0.10),
+        ("hold back 15 percent for tests", 0.15),
+        ("12.5% experiment reserve", 0.125),
+        ("hold back a fifth for experiments", 0.20),
+        ("set aside $250k for incrementality tests", 0.10),
+        ("experiments: none", 0.0),
+        ("no experiment reserve", 0.0),
+        ("keep 7 pct for a holdout", 0.07),
+    ],
+)
+def test_experiment_reserve_in_any_form(phrase: str, reserve: float) -> None:
+    b = rules(f"Allocate $2.5M across Alpha and Beta, {phrase}.")
+    assert b.experiment_reserve == pytest.approx(reserve)
+
+
+def test_reserve_defaults_to_ten_percent_without_a_warning() -> None:
+    b = rules("Allocate $2.5M across Alpha and Beta.")
+    assert b.experiment_reserve == 0.10 and b.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("phrase", "start", "end"),
+    [
+        ("from March 1 to March 28, 2027", "2027-03-01", "2027-03-28"),
+        ("in Q1 2027", "2027-01-01", "2027-03-31"),
+        ("for the first quarter of 2027", "2027-01-01", "2027-03-31"),
+        ("over the next 4 weeks", "2026-11-24", "2026-12-21"),
+        ("for the next 30 days", "2026-11-24", "2026-12-23"),
+        ("next month", "2026-12-01", "2026-12-31"),
+        ("in March 2027", "2027-03-01", "2027-03-31"),
+        ("3/1/2027 - 3/28/2027", "2027-03-01", "2027-03-28"),
+        ("from 2027-02-01 to 2027-02-28", "2027-02-01", "2027-02-28"),
+        ("Dec 1 to Dec 31", "2026-12-01", "2026-12-31"),
+        ("dec 7 2026 to jan 31 2027", "2026-12-07", "2027-01-31"),
+        ("for 4 weeks starting Jan 4, 2027", "2027-01-04", "2027-01-31"),
+        ("from 1 February to 28 February 2027", "2027-02-01", "2027-02-28"),
+    ],
+)
+def test_flight_dates(phrase: str, start: str, end: str) -> None:
+    b = rules(f"Spend $1M on Alpha {phrase}.")
+    assert (str(b.flight_start), str(b.flight_end)) == (start, end)
+
+
+def test_relative_flights_follow_today() -> None:
+    b = rules("Spend $1M on Alpha over the next 2 weeks.", today=date(2027, 1, 4))
+    assert (b.flight_start, b.flight_end) == (date(2027, 1, 5), date(2027, 1, 18))
+
+
+@pytest.mark.parametrize(
+    ("phrase", "exclude"),
+    [
+        ("Include out-of-stock SKUs.", False),
+        ("OOS items are fine.", False),
+        ("Don't include out-of-stock SKUs.", True),
+        ("Exclude out-of-stock items.", True),
+        ("", True),
+    ],
+)
+def test_out_of_stock_switch(phrase: str, exclude: bool) -> None:
+    assert rules(f"Spend $1M on Alpha. {phrase}").exclude_oos is exclude
+
+
+def test_number_words_become_digits_but_not_everywhere() -> None:
+    assert normalize("two and a half million") == "2.5 million"
+    assert normalize("hold back fifteen percent") == "hold back 15 percent"
+    assert normalize("the first half of 2027") == "the first half of 2027"
+
+
+# --- rules: errors and warnings -------------------------------------------------------------
+
+
+def _error(text: str, brand: str = "acme") -> BriefError:
+    with pytest.raises(BriefError) as info:
+        rules(text, brand)
+    return info.value
+
+
+def test_unknown_retailer_is_an_error() -> None:
+    err = _error("Allocate $2.5M across Alpha and Omega Mart to maximize margin.")
+    assert err.detail["field"] == "retailers" and err.detail["retailers"] == ["Omega Mart"]
+    assert "unknown retailer 'Omega Mart'" in err.message
+    assert _error("Spend $2.5M on Alpha and Epsilon.").detail["retailers"] == ["Epsilon"]
+
+
+def test_retailer_the_brand_does_not_sell_through_is_an_error() -> None:
+    err = _error("Spend $1M on Gamma Pharmacy for margin.", "acme")
+    assert err.detail["retailers"] == ["gamma"]
+    assert err.message.startswith("Acme Foods (acme) does not sell through Gamma Pharmacy")
+
+
+def test_missing_budget_is_an_error() -> None:
+    err = _error("Maximize revenue on Alpha with ROAS >= 3 and 10% for experiments.")
+    assert err.detail["field"] == "total_budget" and "no budget found" in err.message
+
+
+@pytest.mark.parametrize("text", ["Budget $0 for Alpha.", "Budget -$50k on Alpha."])
+def test_non_positive_budget_is_an_error(text: str) -> None:
+    err = _error(text)
+    assert err.detail["field"] == "total_budget" and "must be positive" in err.message
+
+
+def test_reserve_over_half_is_an_error() -> None:
+    err = _error("Allocate $2M across Alpha and Beta, hold back 60% for experiments.")
+    assert err.detail == {"field": "experiment_reserve", "experiment_reserve": 0.6}
+    assert "over the 50% limit" in err.message
+
+
+def test_other_currencies_and_backwards_flights_are_errors() -> None:
+    assert "USD" in _error("We want to invest \u00a32M across Alpha and Beta.").message
+    err = _error("Spend $1M on Alpha from 2027-03-01 to 2027-02-01.")
+    assert err.detail["field"] == "flight_end"
+
+
+def test_several_problems_are_reported_together() -> None:
+    err = _error("Spend $1M on Gamma and Omega Mart, hold back 70% for tests.")
+    assert err.detail["field"] == "retailers"
+    assert {p["field"] for p in err.detail["problems"]} == {"experiment_reserve", "retailers"}
+
+
+def test_two_budgets_are_a_warning_not_a_guess() -> None:
+    b = rules("Total budget $2.2M (not the $2.5M we discussed). Alpha and Beta.")
+    assert b.total_budget == 2_200_000
+    assert b.warnings == ["ignored $2,500,000: the brief gives it as a past or replaced amount"]
+    b = rules("Spend $300,000 at Alpha Mart. Actually, make the budget $350,000.")
+    assert b.total_budget == 350_000 and "the correction" in b.warnings[0]
+
+
+def test_per_retailer_amounts_add_up_and_caps_are_flagged() -> None:
+    b = rules("$2M on Alpha Mart and $1M on Beta Grocers, maximize margin.")
+    assert b.total_budget == 3_000_000 and "sum of the per-retailer amounts" in b.warnings[0]
+    b = rules("$1,000,000 total across Alpha and Beta; no more than $400k on any one retailer.")
+    assert b.total_budget == 1_000_000 and "ignored $400,000" in b.warnings[0]
+
+
+def test_weekly_budget_needs_a_flight() -> None:
+    b = rules("$100k per week on Alpha for the next 4 weeks.")
+    assert b.total_budget == 400_000 and "per week" in b.warnings[0]
+    assert _error("$100k per week on Alpha.").detail["field"] == "total_budget"
+
+
+# --- money in scientific notation and beyond any plan (issue #12) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("money", "usd"),
+    [
+        ("$2.5e6", 2_500_000),
+        ("$2.5E+6", 2_500_000),
+        ("1e6 dollars", 1_000_000),
+        ("2.5e6 USD", 2_500_000),
+        ("USD 1.2e6", 1_200_000),
+    ],
+)
+def test_money_in_scientific_notation_is_read_whole(money: str, usd: float) -> None:
+    # Before: "$2.5e6" was read as $2.50 and "1e6 dollars" as $6.
+    assert rules(f"Spend {money} on Alpha Mart to maximize sales").total_budget == usd
+
+
+def test_a_bare_number_in_scientific_notation_next_to_a_budget_word_is_money() -> None:
+    # Before: "no budget found" (the bare 1e6 was not read at all).
+    assert rules("Allocate 1e6 across Alpha and Beta to maximize margin").total_budget == 1e6
+
+
+@pytest.mark.parametrize(
+    "money", ["$5 trillion", "$5T", "$5 tn", "five trillion dollars", "$5,000,000,000,000"]
+)
+def test_a_budget_beyond_any_plan_is_refused_with_its_amount(money: str) -> None:
+    # Before: "$5 trillion" and "$5T" were read as $5 and planned.
+    err = _error(f"Allocate {money} across Alpha and Beta to maximize margin")
+    assert err.detail["field"] == "total_budget"
+    assert err.detail["total_budget"] == 5e12
+    assert "$5,000,000,000,000" in err.message and "at most $100,000,000,000" in err.message
+
+
+def test_an_amount_too_large_for_a_number_is_refused_not_infinite() -> None:
+    err = _error("Allocate $1e400 across Alpha and Beta")
+    assert err.detail["field"] == "total_budget" and "not a finite amount" in err.message
+    assert "total_budget" not in err.detail or err.detail["total_budget"] is None
+
+
+def test_scientific_notation_does_not_eat_other_numbers() -> None:
+    b = rules("Spend $2.5e6 on Alpha Mart from 2027-03-01 to 2027-03-28 with ROAS >= 3")
+    assert b.total_budget == 2_500_000 and b.roas_floor == 3.0
+    assert (str(b.flight_start), str(b.flight_end)) == ("2027-03-01", "2027-03-28")
+    assert rules("Spend $3M on Alpha, the 3rd test cell").total_budget == 3_000_000

@@ -1,0 +1,426 @@
+"""Grounded words: the number checker, the sentence grammar that admits only the facts' numbers,
+facts tables and the rationale written from them (model or template, with the reason), the
+citations that reach the approval summary and the report, and the governance second opinion
+(info only: the rule checks decide)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.chat_model import RMNChatModel
+from adapters.runtime import Generation
+from adapters.structured import OutputSchema, SchemaUnsupportedError, SentenceGrammar
+from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
+from tools.brief.schema import StructuredBrief
+from tools.governance.second_opinion import FINDING_TYPE, second_opinions
+from tools.plan import AllocationRow, CopyVariant, ExpectedOutcome, Interval, Plan
+from tools.plan.approval import ApprovalPolicy, approval_summary, blocking
+from tools.plan.facts import FactsTable, check_text, money
+from tools.plan.numbers import (
+    NUMBER_WORDS,
+    check_numbers,
+    is_number_string,
+    numbers_in,
+    unsupported_numbers,
+)
+from tools.plan.questions import describe
+from tools.plan.rationale import allocation_request, cite, experiment_request, write_texts
+from tools.plan.report import render_markdown
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+def passage(retailer: str, doc_type: str, anchor: str, heading: str, body: str) -> dict[str, Any]:
+    return {
+        "purpose": "test",
+        "source": f"rag_corpus/retailers/{retailer}/{doc_type}.md#{anchor}",
+        "retailer": retailer,
+        "brand": None,
+        "doc_type": doc_type,
+        "score": 0.5,
+        "text": f"Policy > {heading}\n{body}",
+    }
+
+
+RETRIEVED = [
+    passage("alpha", "placements_bidding", "minimum-daily-budget", "Minimum daily budget",
+            "Each campaign needs a daily budget of at least $50."),
+    passage("alpha", "placements_bidding", "monthly-spend-caps", "Monthly spend caps",
+            "One brand may spend at most $300,000 a month on sponsored search."),
+    passage("beta", "placements_bidding", "monthly-spend-caps", "Monthly spend caps",
+            "One brand may spend at most $120,000 a month on sponsored search."),
+    passage("alpha", "measurement", "holdout-size", "Holdout size",
+            "The holdout must be between 5% and 20% of the eligible geos."),
+    passage("alpha", "measurement", "how-long-a-test-runs", "How long a test runs",
+            "A test must run at least 14 days and at most 90 days."),
+    passage("alpha", "prohibited_content", "health-claims", "Health claims",
+            "Ads may not claim a product cures or treats a disease."),
+    passage("beta", "disclaimers", "organic-claims", "Organic claims",
+            'Any ad that calls a product organic must carry: "Certified organic".'),
+    passage("beta", "voice", "tone", "Tone", "Plain and warm."),
+]  # fmt: skip
+
+
+def make_plan(
+    *,
+    caps: dict[str, float] | None = None,
+    brief_caps: dict[str, float] | None = None,
+    adequate: bool = False,
+    retailers: int = 2,
+) -> Plan:
+    names = [("alpha", "sponsored_search"), ("alpha", "sponsored_product"), ("beta", "display")]
+    rows = []
+    for i, (retailer, placement) in enumerate(names):
+        if retailer == "beta" and retailers < 2:
+            continue
+        a, b, x = 900_000.0 * (i + 1), 300_000.0, 150_000.0 * (3 - i)
+        revenue = a * (1 - math.exp(-x / b))
+        rows.append(
+            AllocationRow(retailer_id=retailer, placement=placement, gtin=f"0001234500001{i}",
+                          spend=x, expected_revenue=revenue, expected_margin=0.3 * revenue,
+                          marginal_return=a / b * math.exp(-x / b), curve_a=a, curve_b=b)
+        )  # fmt: skip
+    spend = sum(r.spend for r in rows)
+    revenue = sum(r.expected_revenue for r in rows)
+    roas = revenue / spend
+    experiment = {
+        "retailer": "alpha", "experiment_type": "geo_holdout", "duration_days": 28,
+        "holdout_pct": 0.2, "test_spend": 120_000.0, "mde_lift": 0.037, "mde_iroas": 4.95,
+        "expected_iroas": 4.15, "power": 0.92 if adequate else 0.655, "target_power": 0.8,
+        "adequate": adequate, "budget_for_target_power": None if adequate else 142_938.0,
+        "rules": [{"rule": "min_holdout_pct", "requirement": "at least 5%", "value": "20%",
+                   "source": "rag_corpus/retailers/alpha/measurement.md#holdout-size"}],
+    }  # fmt: skip
+    return Plan(
+        thread_id="t-1",
+        tenant="acme",
+        brief_text="Allocate $1.2M across Alpha and Beta",
+        brief=StructuredBrief(brand_id="acme", total_budget=1_200_000, retailers=["alpha", "beta"],
+                              roas_floor=3.0),
+        allocation=rows,
+        expected_outcome=ExpectedOutcome(
+            spend=spend, reserve=120_000,
+            incremental_revenue=Interval(mean=revenue, low=0.9 * revenue, high=1.1 * revenue),
+            incremental_margin=Interval(mean=0.3 * revenue, low=0.27 * revenue,
+                                        high=0.33 * revenue),
+            iroas=Interval(mean=roas, low=0.9 * roas, high=1.1 * roas),
+        ),
+        shadow_prices={
+            "spendable": 0.5, "retailer_caps": brief_caps or {}, "group_caps": caps or {}
+        },
+        solver_status="optimal",
+        experiment=experiment,
+    )  # fmt: skip
+
+
+BINDING = {"beta/sponsored_search": 0.277, "alpha/sponsored_search": 0.178, "alpha/x": 1e-12}
+
+
+# --- the number checker -------------------------------------------------------------------------
+
+
+def test_numbers_are_read_as_written() -> None:
+    text = "Alpha gets $780k (73%), iROAS 4.2x; $1,080,000 in 28-day tests, 1st of 2 [1]."
+    assert numbers_in(text) == ["$780k", "73%", "4.2x", "$1,080,000", "28", "1st", "2"]
+    assert numbers_in("It fell by -5% then A-1 rose.") == ["-5%", "1"]
+    assert all(is_number_string(v) for v in ("$1.45M", "4.3", "80%", "-$5k", "$950"))
+    assert not any(is_number_string(v) for v in ("$1.2M (90%)", "4.3 x", "two", ""))
+    assert money(1_453_000) == "$1.45M" and money(139_400) == "$139k" and money(-50_000) == "-$50k"
+
+
+def test_unsupported_numbers_and_spelled_out_numbers_are_caught() -> None:
+    allowed = ["$780k", "73%", "4.2"]
+    assert check_numbers("Alpha gets $780k, 73% of spend, at 4.2 [1].", allowed, 1).ok
+    # Formatted otherwise than the facts give it, or not a fact at all.
+    assert unsupported_numbers("Alpha gets $780,000 at 4.20 for 2 weeks.", allowed) == [
+        "$780,000", "4.20", "2",
+    ]  # fmt: skip
+    words = check_numbers("Three retailers get twenty-five percent; we double-check.", allowed)
+    assert words.number_words == ["three", "twenty-five", "percent", "double-check"]
+    assert not words.ok and "spelled-out" in words.problems()[0]
+
+
+def test_citation_markers_must_name_a_passage_shown() -> None:
+    check = check_numbers("Caps bind [1]. Floors too [3].", [], citations=2)
+    assert check.citations == [1, 3] and check.bad_citations == [3] and not check.ok
+    assert check.numbers == []  # a marker is not a number
+
+
+# --- the grammar --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def matcher_for() -> Any:
+    import llguidance.hf
+    from llguidance import LLMatcher
+
+    from adapters.testing import smollm2_tokenizer
+
+    tokenizer = smollm2_tokenizer()
+    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
+
+    def accepts(grammar: SentenceGrammar, text: str) -> bool:
+        matcher = LLMatcher(ll_tokenizer, OutputSchema.of(grammar).grammar(), log_level=0)
+        tokens = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return all(matcher.consume_token(t) for t in tokens) and matcher.is_accepting()
+
+    return accepts
+
+
+def test_grammar_admits_only_the_facts_numbers_and_cited_sentences(matcher_for: Any) -> None:
+    g = SentenceGrammar(numbers=("$1.45M", "4.3", "80%"), citations=2, banned_words=NUMBER_WORDS)
+    assert matcher_for(g, "The budget of $1.45M goes to Alpha first [1].")
+    assert matcher_for(g, "Alpha leads at an iROAS of 4.3 [2]. The cap binds hard there [1].")
+    refused = [
+        "The budget of $1.5M goes to Alpha first [1].",  # not a fact
+        "The budget of 1.45M goes to Alpha first [1].",  # a fact, written otherwise
+        "We spend three more weeks here [1].",  # spelled out
+        "We double-check the twenty-five rules [1].",  # as a hyphen part
+        "The plan spends well and wisely [3].",  # no passage [3]
+        "The plan spends well and wisely.",  # no citation
+    ]
+    assert not any(matcher_for(g, t) for t in refused)
+
+
+def test_grammar_openings_carry_the_numbers_the_model_cannot(matcher_for: Any) -> None:
+    g = SentenceGrammar(
+        numbers=("73%", "$1.08M"),
+        citations=1,
+        openings=("Alpha Mart gets 73% of the $1.08M planned spend because", "It cannot"),
+        free_numbers=False,
+    )
+    ok = "Alpha Mart gets 73% of the $1.08M planned spend because search ads pay most [1]. "
+    assert matcher_for(g, ok + "It cannot tell what other retailers would do [1].")
+    assert not matcher_for(g, ok + "It cannot tell what 73% of shoppers would do [1].")
+    assert not matcher_for(g, "Beta Grocers gets most of the spend because it pays more [1].")
+    with pytest.raises(SchemaUnsupportedError, match="openings"):
+        SentenceGrammar(numbers=("73%",), openings=("Alpha gets 74% of it",))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> RMNChatModel:
+    model, _ = tiny_llama()
+    root = tmp_path_factory.mktemp("adapters")
+    for kind, name, seed in (("task", "planning", 1), ("retailer", "alpha", 2)):
+        write_random_adapter(root, kind, name, model, base_fingerprint=tiny_fingerprint(),
+                             seed=seed)  # fmt: skip
+    return RMNChatModel(runtime=tiny_runtime(Path(root), decode="lora"))
+
+
+def test_decoding_never_writes_a_number_outside_the_facts(tiny: RMNChatModel) -> None:
+    """A random model sampled at temperature 1.5 under the grammar: whatever it writes, every
+    number is a fact's string and every marker a passage shown."""
+    facts = ("$1.45M", "4.3", "80%", "$780k")
+    grammar = SentenceGrammar(numbers=facts, citations=2, max_words=10, banned_words=NUMBER_WORDS)
+    writer = tiny.bind_adapters(task="planning").with_structured_output(grammar, include_raw=True)
+    texts = []
+    for seed in range(6):
+        out = writer.invoke("Why this split?", temperature=1.5, seed=seed, max_new_tokens=60)
+        texts.append(str(out["raw"].content))
+    assert len(set(texts)) > 1  # the seeds sample different texts
+    for text in texts:
+        check = check_numbers(text, facts, citations=2)
+        assert check.unsupported == [] and check.number_words == [] and check.bad_citations == []
+
+
+# --- facts, templates and the model's text ------------------------------------------------------
+
+
+def test_facts_tables_hold_single_numbers_as_written() -> None:
+    with pytest.raises(ValueError, match="single numbers"):
+        FactsTable.model_validate({"facts": [{"name": "margin", "value": "$1.2M (90%)"}]})
+    facts = allocation_request(make_plan(caps=BINDING), RETRIEVED).facts.as_dict()
+    assert facts["Alpha Mart share"] == "83%" and facts["planned spend"] == "$900k"
+    assert facts["binding limit"] == "Beta Grocers sponsored search monthly cap"
+    assert facts["Beta Grocers sponsored search monthly cap, value of one more dollar"] == "$0.28"
+    # The cap as the retailer's policy writes it, so the text and the passage agree.
+    assert facts["Beta Grocers sponsored search monthly cap in the policy, per month"] == "$120,000"
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        make_plan(caps=BINDING),
+        make_plan(),
+        make_plan(adequate=True, retailers=1),
+        make_plan(brief_caps={"alpha": 0.4}),
+    ],
+    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap"],
+)
+def test_templates_pass_the_checks_the_model_must_pass(plan: Plan) -> None:
+    for request in (allocation_request(plan, RETRIEVED), experiment_request(plan, RETRIEVED)):
+        assert request is not None
+        assert check_text(request.template, request.facts, len(request.citations)) is None
+        request.grammar()  # the openings are plain words and the facts' numbers
+        assert all(request.template.count(o) == 1 for o in request.openings)
+
+
+def test_citations_are_the_retailers_own_passages_of_the_right_kind() -> None:
+    citations, texts = cite(RETRIEVED, ("placements_bidding",), ["beta", "alpha"], prefer=("cap",))
+    assert [c.source for c in citations] == [
+        "rag_corpus/retailers/beta/placements_bidding.md#monthly-spend-caps",
+        "rag_corpus/retailers/alpha/placements_bidding.md#monthly-spend-caps",
+        "rag_corpus/retailers/alpha/placements_bidding.md#minimum-daily-budget",
+    ]
+    assert [c.id for c in citations] == [1, 2, 3] and citations[0].section == "Monthly spend caps"
+    assert texts[0].startswith("One brand may spend at most $120,000")
+    request = experiment_request(make_plan(), RETRIEVED)
+    assert request is not None and {c.doc_type for c in request.citations} == {"measurement"}
+    assert request.citations[0].source.endswith("#holdout-size")  # the rule the design checked
+
+
+def scripted(tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch, texts: list[str]) -> list[Any]:
+    """The runtime answering with `texts` (as a grammar-decoded answer parses), recording the
+    requests it was sent."""
+    sent: list[Any] = []
+
+    def generate_many(requests: list[Any], **kwargs: Any) -> list[Generation]:
+        sent.extend(requests)
+        return [Generation(text=t, parsed=t, adapters_active=["task/planning"]) for t in texts]
+
+    monkeypatch.setattr(tiny.runtime, "generate_many", generate_many)
+    return sent
+
+
+def test_model_text_is_kept_only_when_it_passes(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = make_plan(caps=BINDING)
+    alloc, exp = allocation_request(plan, RETRIEVED), experiment_request(plan, RETRIEVED)
+    assert exp is not None
+    good = (
+        f"{alloc.openings[0]} its search ads return the most margin per dollar [2]. "
+        f"{alloc.openings[1]} the retailer caps monthly spend per brand [1]."
+    )
+    invented = f"{exp.openings[0]} a lift of 9.9% is certain and quick [1]."
+    sent = scripted(tiny, monkeypatch, [good, invented])
+    texts = write_texts(tiny, [alloc, exp], task="planning")
+    assert len(sent) == 2  # one batch for both texts
+    assert isinstance(sent[0].json_schema, SentenceGrammar)
+    prompt = sent[0].messages[-1]["content"]  # the facts and the numbered passages
+    assert (
+        "- planned spend: $900k" in prompt and "[1] One brand may spend at most $120,000" in prompt
+    )
+    assert texts[0].path == "model" and texts[0].text == good and texts[0].reason is None
+    assert texts[0].adapters == ["task/planning"] and texts[0].citations == alloc.citations
+    assert texts[1].path == "template" and texts[1].text == exp.template
+    assert texts[1].reason == "numbers not in the facts: 9.9%"
+
+
+def test_a_number_away_from_its_fact_is_refused(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$1.20M is the total budget: stating it as a retailer's monthly cap passes the number
+    check but not the attribution check."""
+    alloc = allocation_request(make_plan(caps=BINDING), RETRIEVED)
+    wrong = "Beta Grocers lets one brand spend at most $1.20M on search ads [1]."
+    assert check_numbers(wrong, alloc.facts.numbers(), 3).ok
+    assert check_text(wrong, alloc.facts, 3) == "numbers away from their fact: $1.20M"
+    scripted(tiny, monkeypatch, [wrong])
+    [text] = write_texts(tiny, [alloc])
+    assert text.path == "template" and "$1.20M" not in text.text
+
+
+def test_without_a_model_the_template_writes_and_says_so() -> None:
+    [text] = write_texts(None, [allocation_request(make_plan(caps=BINDING), RETRIEVED)])
+    assert text.path == "template" and text.reason == "no model" and text.citations
+
+
+# --- where the citations go ---------------------------------------------------------------------
+
+
+def test_approval_summary_description_and_report_carry_the_citations() -> None:
+    plan = make_plan(caps=BINDING)
+    for request in (allocation_request(plan, RETRIEVED), experiment_request(plan, RETRIEVED)):
+        assert request is not None
+        [text] = write_texts(None, [request])
+        plan = plan.with_text(text)
+    summary = approval_summary(
+        plan, ApprovalPolicy(), flags=[], constraints={}, measurement_notes=[]
+    )
+    allocation = summary["rationale"][0]
+    assert allocation["kind"] == "allocation" and allocation["path"] == "template"
+    cited = allocation["citations"][0]
+    assert cited["source"] == "rag_corpus/retailers/beta/placements_bidding.md#monthly-spend-caps"
+    assert cited["section"] == "Monthly spend caps"
+    markdown = describe(summary, ("approve", "edit", "reject"))
+    assert "**Why this split:** Beta" not in markdown  # the top retailer leads, not the cited one
+    assert "**Why this split:** Alpha Mart gets" in markdown
+    assert "[1]" in markdown and f"Monthly spend caps]({cited['source']})" in markdown
+    report = render_markdown(plan, [])
+    assert "## Rationale" in report and "### Sources" in report
+    assert "| Why this split | [1] | rag_corpus/retailers/beta/placements_bidding.md" in report
+    assert "holdout-size" in report
+
+
+def test_a_new_allocation_clears_the_rationale() -> None:
+    plan = make_plan(caps=BINDING)
+    [text] = write_texts(None, [allocation_request(plan, RETRIEVED)])
+    plan = plan.with_text(text)
+    fresh = plan.with_allocation(
+        brief=plan.brief, allocation=[], expected_outcome=None, shadow_prices={},
+        solver_status=None,
+    )  # fmt: skip
+    assert plan.text("allocation") is not None and fresh.rationale == []
+
+
+# --- the governance second opinion ---------------------------------------------------------------
+
+
+def test_second_opinion_is_an_info_finding_citing_its_passage(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = make_plan()
+    plan.copy_variants = [
+        CopyVariant(retailer_id="alpha", headline="Acme Tea", body="Cures colds fast.",
+                    compliant=True),
+        CopyVariant(retailer_id="beta", headline="Acme Oats", body="Organic oats daily.",
+                    compliant=True),
+        CopyVariant(retailer_id="delta", headline="Acme Mop", body="Cleans floors.",
+                    compliant=True),
+    ]  # fmt: skip
+    answers = [
+        {"verdict": "breaks", "passage": 1, "why": "Cures colds"},
+        {"verdict": "breaks", "passage": 1, "why": "Kills 99% of germs"},  # not in the copy
+    ]
+    sent: list[Any] = []
+
+    def generate_many(requests: list[Any], **kwargs: Any) -> list[Generation]:
+        sent.extend(requests)
+        return [
+            Generation(text=str(a), parsed=a, adapters_active=[f"retailer/{r}"])
+            for a, r in zip(answers, ("alpha", "beta"), strict=True)
+        ]
+
+    monkeypatch.setattr(tiny.runtime, "generate_many", generate_many)
+    result = second_opinions(tiny, plan.copy_variants, RETRIEVED, tenant="acme", flagged={0})
+    assert len(sent) == 2  # delta has no passage retrieved: not asked
+    assert sent[0].adapters.retailer == "alpha"  # installed; beta's is not: the base model
+    assert sent[1].adapters.retailer is None
+    first, second = result.findings
+    assert first.type == FINDING_TYPE and first.severity == "info" and first.where == "copy[0]"
+    assert first.text == "Cures colds" and first.citation is not None
+    assert first.citation.source == "rag_corpus/retailers/alpha/prohibited_content.md#health-claims"
+    assert "rule checks flagged it and decide" in first.action
+    assert second.text == "" and "not in the copy" in second.action
+    assert "passed it" in second.action
+    before = blocking(plan, [])  # the plan's own guardrails (unspent budget, ...)
+    plan.governance = result.findings
+    assert result.findings and blocking(plan, []) == before  # a second opinion never blocks
+    assert second_opinions(None, plan.copy_variants, RETRIEVED, tenant="acme").findings == []
+
+
+def test_invented_and_stuttered_words_are_caught() -> None:
+    from tools.plan.vocabulary import stutters, unknown_words
+
+    text = "The retailers planned shifting ads to Beta, but theollsund and ofresponsecurve."
+    assert unknown_words(text, known=["Beta Grocers"]) == ["theollsund", "ofresponsecurve"]
+    assert unknown_words("Zorblax caps search ads.", known=()) == ["Zorblax"]
+    assert stutters("a lift of urn urn urn") and not stutters("the plan, the plan")

@@ -1,0 +1,279 @@
+"""Reflection: signals measured from a plan, a monotone confidence, risks with mitigations, and
+words from the model only when they are usable (tiny random model: never; the real model, seeded
+and greedy: never either on the plan tested, and `written_by` records that the template wrote
+them)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+from plan_support import make_plan
+
+from adapters.chat_model import RMNChatModel
+from adapters.runtime import Generation
+from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
+from tools.plan.guardrails import cap_confidence, guardrails
+from tools.plan.labels import line_label
+from tools.plan.reflection import (
+    ReflectionError,
+    ReflectionSignals,
+    confidence,
+    factors,
+    reflect,
+    risks,
+    signals_from,
+)
+from tools.plan.reflection_words import OPENINGS, WORD_TOKENS, reflection_facts
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+def test_signals_are_read_from_the_plan() -> None:
+    plan = make_plan(caps={"alpha": 0.4, "beta": 0.0})
+    s = signals_from(plan, curve_cv=None, coverage=0.8, flags=2)
+    assert plan.expected_outcome is not None
+    m = plan.expected_outcome.incremental_margin
+    assert s.uncertainty_source == "margin_interval"
+    assert s.curve_uncertainty == pytest.approx((m.high - m.low) / m.mean / 3.29)
+    iroas = plan.expected_outcome.iroas.mean
+    assert s.roas_slack == pytest.approx((iroas - 2.0) / 2.0)
+    assert s.binding_caps == {"alpha": 0.4}  # a zero shadow price is a cap that does not bind
+    assert s.governance_flags == 2 and s.coverage == 0.8 and s.solver_ok
+    assert s.experiment_power == 0.5 and s.experiment_budget_for_target == 41_000
+    assert s.spend == sum(r.spend for r in plan.allocation) and s.lines == 3
+    assert s.top_retailer == "alpha"
+    weakest = min(plan.allocation, key=lambda r: r.marginal_return or 0)
+    # in words (issue #14): "Alpha Mart, sponsored product, <product name>"
+    assert s.weakest_lines[0] == line_label(weakest.retailer_id, weakest.placement, weakest.gtin,
+                                            None)  # fmt: skip
+    with_cv = signals_from(plan, curve_cv=0.3, coverage=None, flags=0)
+    assert with_cv.curve_uncertainty == 0.3 and with_cv.uncertainty_source == "curve_cv"
+    no_floor = signals_from(make_plan(floor=None), None, None, 0)
+    assert no_floor.roas_slack is None
+
+
+def test_an_infeasible_plan_is_a_failed_solver() -> None:
+    plan = make_plan().model_copy(update={"allocation": [], "solver_status": "infeasible"})
+    s = signals_from(plan, curve_cv=0.1, coverage=1.0, flags=0)
+    assert not s.solver_ok and factors(s)["solver"] < 0.5
+
+
+# --- confidence -----------------------------------------------------------------------------
+
+
+def base_signals(**update: object) -> ReflectionSignals:
+    values: dict[str, object] = {
+        "curve_uncertainty": 0.15,
+        "uncertainty_source": "curve_cv",
+        "coverage": 0.9,
+        "roas_floor": 2.0,
+        "iroas": 2.2,
+        "roas_slack": 0.1,
+        "governance_flags": 0,
+        "solver_status": "optimal",
+        "solver_ok": True,
+        "experiment_power": 0.85,
+        "experiment_adequate": True,
+    }
+    values.update(update)
+    return ReflectionSignals.model_validate(values)
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "direction"),
+    [
+        ("curve_uncertainty", [0.0, 0.1, 0.2, 0.4, 0.8, 2.0], -1),
+        ("coverage", [0.0, 0.25, 0.5, 0.75, 1.0], +1),
+        ("roas_slack", [-0.3, -0.1, 0.0, 0.05, 0.1, 0.2, 0.5], +1),
+        ("governance_flags", [0, 1, 2, 5], -1),
+        ("experiment_power", [0.0, 0.2, 0.5, 0.8, 1.0], +1),
+    ],
+)
+def test_confidence_is_monotone_in_each_signal(
+    field: str, values: list[float], direction: int
+) -> None:
+    got = [confidence(base_signals(**{field: v})).value for v in values]
+    steps = [direction * (b - a) for a, b in zip(got, got[1:], strict=False)]
+    assert all(step >= 0 for step in steps), got
+    assert got[0] != got[-1]  # the signal matters
+    assert all(0 <= v <= 1 for v in got)
+
+
+def test_binding_caps_and_a_failed_solver_lower_confidence() -> None:
+    free = confidence(base_signals()).value
+    capped = confidence(base_signals(binding_caps={"alpha": 0.3, "beta": 0.1})).value
+    failed = confidence(base_signals(solver_ok=False, solver_status="infeasible")).value
+    assert failed < capped < free
+
+
+def test_confidence_is_the_product_of_its_factors_and_explains_them() -> None:
+    s = base_signals(curve_uncertainty=0.25, governance_flags=1)
+    c = confidence(s)
+    assert c.value == pytest.approx(math.prod(factors(s).values()), abs=5e-4)
+    assert c.rationale.startswith(f"{c.value:.2f} = uncertainty ")
+    assert "Curve CV 0.25" in c.rationale and "1 governance flag(s)" in c.rationale
+    assert "iROAS 2.20 is 10% above the 2.00 floor" in c.rationale
+    assert c.signals["curve_uncertainty"] == 0.25 and c.signals["governance_flags"] == 1.0
+    assert c.signals["factor_governance"] == pytest.approx(0.75)
+
+
+# --- risks and the record -------------------------------------------------------------------
+
+
+def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
+    plan = make_plan(floor=None)
+    floor = plan.expected_outcome.iroas.mean / 1.03  # type: ignore[union-attr]
+    plan = plan.model_copy(update={"brief": plan.brief.model_copy(update={"roas_floor": floor})})
+    s = signals_from(plan, curve_cv=0.45, coverage=0.6, flags=1)
+    found = {r.factor: r for r in risks(s)}
+    assert set(found) >= {
+        "response curve uncertainty",
+        "thin data coverage",
+        "little room above the ROAS floor",
+        "governance findings",
+        "underpowered experiment",
+    }
+    assert found["response curve uncertainty"].severity == "high"  # factor 1/(1 + 0.9^2)
+    assert s.weakest_lines[0] in found["little room above the ROAS floor"].mitigation
+    assert "$41,000" in found["underpowered experiment"].mitigation
+    assert found["thin data coverage"].signal.startswith("40%")
+    calm = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)
+    calm = calm.model_copy(update={"experiment_power": 0.9, "experiment_adequate": True})
+    assert risks(calm) == []
+
+
+def test_reflect_without_a_model_uses_the_template() -> None:
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
+    memory = ["2025-01-02 t-0: approved $60,000 over alpha+beta", "b", "c", "d"]
+    r = reflect(plan, s, memory, None, threshold=0.8)
+    assert r.phase == "reflection" and r.written_by == "template"
+    assert r.memory_reference == memory[:3]
+    # The numbers never come from the model: the computed confidence, held below the
+    # threshold while a guardrail stands (this plan's experiment is underpowered).
+    computed = confidence(s)
+    capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.8)
+    assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
+    assert r.decision_threshold == "confidence >= 0.80 and no governance flags"
+    assert len(r.alternate_frames) == 2 and f"{s.top_retailer_share:.0%}" in r.alternate_frames[1]
+    assert "past plans" in r.bias_checkpoint
+    assert r.risk_assessment.mitigation == [x.mitigation for x in risks(s)]
+    with pytest.raises(ReflectionError, match="threshold"):
+        reflect(plan, s, [], None, threshold=1.5)
+
+
+def scripted_words(text: str) -> Generation:
+    return Generation(text=text, parsed=text, adapters_active=[])
+
+
+def script(model: RMNChatModel, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """The model answers `text` to every request, on both of the runtime's entry points."""
+    monkeypatch.setattr(model.runtime, "generate", lambda *a, **k: scripted_words(text))
+    monkeypatch.setattr(
+        model.runtime, "generate_many", lambda requests, **k: [scripted_words(text)] * len(requests)
+    )
+
+
+GOOD = (
+    f"{OPENINGS[0]} response curve uncertainty, so the expected outcome could move. "
+    f"{OPENINGS[1]} anchoring on last season, which may hide a seasonal shift. "
+    f"{OPENINGS[2]} to ask whether one retailer should carry most of the flight."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (GOOD.replace("could move", "could move 25%"), "numbers not in the facts: 25%"),
+        (GOOD.replace("seasonal shift", "seasonal theollsund"), "not English: theollsund"),
+        (GOOD.replace("could move", "could move urn urn urn"), "repeats a word"),
+        (GOOD.replace(OPENINGS[1], "Also"), "a sentence is missing"),
+    ],
+)
+def test_model_sentences_are_refused_with_the_reason(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch, text: str, reason: str
+) -> None:
+    script(tiny, monkeypatch, text)
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
+    r = reflect(plan, s, [], tiny, threshold=0.8)
+    assert r.written_by == "template" and r.words_reason is not None
+    assert reason in r.words_reason
+    template = reflect(plan, s, [], None, 0.8)
+    assert r.bias_checkpoint == template.bias_checkpoint
+
+
+def test_facts_table_holds_the_signals_as_written() -> None:
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
+    facts = reflection_facts(plan, s, risks(s), ["a", "b"])
+    assert facts.get("its share of spend") == f"{s.top_retailer_share:.0%}"
+    assert facts.get("similar past plans") == "2"
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> RMNChatModel:
+    model, _ = tiny_llama()
+    root = tmp_path_factory.mktemp("adapters")
+    write_random_adapter(
+        root, "task", "planning", model, base_fingerprint=tiny_fingerprint(), seed=1
+    )
+    return RMNChatModel(runtime=tiny_runtime(Path(root), decode="lora"))
+
+
+def test_tiny_model_garbage_falls_back_to_the_template(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Generation] = []
+    generate = tiny.runtime.generate_many
+
+    def spy(*args: object, **kwargs: object) -> list[Generation]:
+        gens = generate(*args, **kwargs)  # type: ignore[arg-type]
+        calls.extend(gens)
+        return gens
+
+    monkeypatch.setattr(tiny.runtime, "generate_many", spy)
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
+    r = reflect(plan, s, [], tiny, threshold=0.8, task="planning")
+    assert len(calls) == 1 and calls[0].adapters_active == ["task/planning"]
+    assert calls[0].tokens <= 2 * WORD_TOKENS  # bounded (a repair turn at most doubles it)
+    if isinstance(calls[0].parsed, str):  # the grammar admits only the facts' numbers
+        facts = reflection_facts(plan, s, risks(s), [])
+        assert set(re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", calls[0].parsed)) <= {
+            n for v in facts.numbers() for n in re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", v)
+        }
+    assert r.written_by == "template"
+    assert r.alternate_frames == reflect(plan, s, [], None, 0.8).alternate_frames
+    # The numbers never come from the model: the computed confidence, held below the
+    # threshold while a guardrail stands (this plan's experiment is underpowered).
+    computed = confidence(s)
+    capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.8)
+    assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
+
+
+def test_usable_model_words_are_kept_and_numbers_stay_computed(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script(tiny, monkeypatch, GOOD)
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
+    r = reflect(plan, s, [], tiny, threshold=0.7)
+    assert r.written_by == "llm" and r.words_reason is None
+    assert r.risk_assessment.summary.startswith(OPENINGS[0])
+    assert r.bias_checkpoint.startswith(OPENINGS[1]) and "seasonal shift" in r.bias_checkpoint
+    assert r.alternate_frames == [GOOD[GOOD.index(OPENINGS[2]) :]]
+    # The numbers never come from the model: the computed confidence, held below the
+    # threshold while a guardrail stands (this plan's experiment is underpowered).
+    computed = confidence(s)
+    capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.7)
+    assert r.confidence.value == capped < 0.7 and r.confidence.signals == computed.signals

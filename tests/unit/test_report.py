@@ -1,0 +1,348 @@
+"""The plan report: contents, charts, atomic and idempotent writes."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from tools.brief.schema import StructuredBrief
+from tools.plan import (
+    AllocationRow,
+    Confidence,
+    CopyVariant,
+    Decision,
+    ExpectedOutcome,
+    Finding,
+    Interval,
+    Plan,
+    Reflection,
+    Risk,
+    RiskAssessment,
+)
+from tools.plan.reflection import risks, signals_from
+from tools.plan.report import ReportError, curves_chart, render_markdown, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_plan(curves: bool = True) -> Plan:
+    rows = []
+    for i, (retailer, placement) in enumerate(
+        [
+            ("alpha", "sponsored_product"),
+            ("alpha", "sponsored_product"),
+            ("alpha", "display_offsite"),
+            ("beta", "sponsored_search"),
+        ]
+    ):
+        a, b, x = 50_000.0 * (i + 1), 10_000.0 * (i + 1), 4_000.0 * (i + 1)
+        revenue = a * (1 - math.exp(-x / b))
+        rows.append(
+            AllocationRow(
+                retailer_id=retailer,
+                placement=placement,
+                gtin=f"0001234500{i:04d}",
+                spend=x,
+                expected_revenue=revenue,
+                expected_margin=0.3 * revenue,
+                marginal_return=a / b * math.exp(-x / b),
+                curve_a=a if curves else None,
+                curve_b=b if curves else None,
+            )
+        )
+    rows.append(AllocationRow(retailer_id="beta", placement="display_offsite", gtin="1", spend=0,
+                              expected_revenue=0, expected_margin=0))  # fmt: skip
+    return Plan(
+        thread_id="t-7",
+        tenant="acme",
+        brief_text="Spend $45,000 on alpha and beta.\nKeep ROAS above 2.",
+        brief=StructuredBrief(
+            brand_id="acme", total_budget=45_000, retailers=["alpha", "beta"], roas_floor=2.0
+        ),
+        allocation=rows,
+        expected_outcome=ExpectedOutcome(
+            spend=40_000,
+            reserve=4_500,
+            incremental_revenue=Interval(mean=123_456, low=100_000, high=150_000),
+            incremental_margin=Interval(mean=37_000, low=30_000, high=44_000),
+            iroas=Interval(mean=3.09, low=2.5, high=3.75),
+        ),
+        shadow_prices={"spendable": 0.125, "retailer_caps": {"alpha": 0.0421}},
+        solver_status="optimal",
+        experiment={"retailer": "alpha", "experiment_type": "geo_holdout", "duration_days": 28,
+                    "power": 0.81, "adequate": True, "geos": [{"geo": "501"}]},
+        copy=[CopyVariant(retailer_id="alpha", headline="Crunch | time", body="Fresh <b>chips</b>.",
+                          disclaimer="Prices valid\nwhile supplies last.", compliant=True,
+                          path="fixed", attempts=2, adapters=["task/creative"])],
+        governance=[
+            Finding(type="EMAIL", where="brief", start=10, end=24, text="jo@example.com",
+                    action="redacted"),
+            Finding(type="PROMPT_INJECTION", where="retrieved[2]", text="ignore all policies",
+                    severity="block", action="ignored instruction"),
+        ],
+        reflection=Reflection(
+            memory_reference=["2025-01-02 t-1: approved $40,000 over alpha+beta"],
+            alternate_frames=["Judge it on revenue", "Concentration on alpha"],
+            risk_assessment=RiskAssessment(
+                high_risk_factors=[Risk(factor="binding caps", severity="low",
+                                        signal="caps bind at alpha", mitigation="ask for more")],
+                mitigation=["ask for more"],
+            ),
+            confidence=Confidence(value=0.83, rationale="0.83 = uncertainty 0.9 x ..."),
+            decision_threshold="confidence >= 0.80 and no governance flags",
+            bias_checkpoint="Anchoring on past plans.",
+        ),
+        decision=Decision(action="edit", reason="less beta", changes={"retailer_caps.beta": 5000},
+                          at=datetime(2025, 3, 1, tzinfo=UTC)),
+    )  # fmt: skip
+
+
+def test_the_report_has_every_section(tmp_path: Path) -> None:
+    plan = make_plan()
+    paths = write_report(plan, tmp_path / "t-7")
+    assert paths.json == tmp_path / "t-7" / "plan.json"
+    assert Plan.model_validate_json(paths.json.read_text()) == plan
+    md = paths.markdown.read_text()
+    for heading in (
+        "Brief", "Allocation", "Expected outcome", "What each limit costs", "Experiment", "Copy",
+        "Governance findings", "Reflection", "Decisions",
+    ):  # fmt: skip
+        assert f"\n## {heading}\n" in md
+    assert "> Spend $45,000 on alpha and beta.\n> Keep ROAS above 2." in md
+    # One row per retailer and placement, spend summed over its lines, zero-spend lines left out.
+    assert "| Alpha Mart | sponsored product | 2 | $12,000 | 30.0% |" in md
+    assert "| Beta Grocers | sponsored search | 1 | $16,000 | 40.0% |" in md
+    assert "display offsite | 0 |" not in md and "| Beta Grocers | display offsite |" not in md
+    assert "| Extra revenue | $123,456 | $100,000 | $150,000 |" in md
+    assert "| Extra revenue per ad dollar | $3.09 | $2.50 | $3.75 |" in md
+    assert "| One more dollar of the cap at Alpha Mart | $0.0421 |" in md
+    assert "| Design | geo holdout |" in md and "| Days | 28 |" in md
+    assert "geos" not in md  # lists stay in plan.json
+    assert "Crunch \\| time" in md and "&lt;b&gt;chips&lt;/b&gt;" in md
+    assert "Prices valid while supplies last." in md
+    assert "jo@example.com" not in md and "(personal data, not shown)" in md
+    assert "ignore all policies" in md
+    assert "**Confidence 0.83**" in md and "Anchoring on past plans." in md
+    # Who decided and every change, in words (issue #14).
+    assert ("edited by a person (not named); changes: retailer caps: Beta Grocers at most "
+            "$5,000") in md
+    assert "Reason: less beta" in md
+    assert "![Allocation by retailer and placement](allocation.png)" in md
+    assert "(curves.png)" in md
+    assert [p.name for p in paths.charts] == ["allocation.png", "curves.png"]
+    for chart in paths.charts:
+        assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_same_plan_same_files_and_a_second_call_is_harmless(tmp_path: Path) -> None:
+    plan = make_plan()
+    first = write_report(plan, tmp_path / "a")
+    files = [first.json, first.markdown, *first.charts]
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    again = write_report(plan, tmp_path / "a")
+    assert again == first
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
+    elsewhere = write_report(plan, tmp_path / "b")
+    copies = [elsewhere.json, elsewhere.markdown, *elsewhere.charts]
+    for one, other in zip(files, copies, strict=True):
+        assert one.read_bytes() == other.read_bytes()  # rendering is deterministic
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in files)
+    first.charts[1].unlink()  # a chart lost since: the next call draws it again
+    write_report(plan, tmp_path / "a")
+    assert first.charts[1].read_bytes() == before[first.charts[1]][0]
+
+
+def test_a_changed_plan_replaces_the_files_and_drops_stale_charts(tmp_path: Path) -> None:
+    write_report(make_plan(), tmp_path)
+    plan = make_plan(curves=False).model_copy(update={"status": "approved"})
+    paths = write_report(plan, tmp_path)
+    assert [p.name for p in paths.charts] == ["allocation.png"]
+    assert not (tmp_path / "curves.png").exists()
+    assert "Status: **approved**" in paths.markdown.read_text()
+    assert curves_chart(plan) is None
+
+
+def test_a_plan_without_allocation_still_reports(tmp_path: Path) -> None:
+    plan = make_plan().model_copy(
+        update={"allocation": [], "expected_outcome": None, "solver_status": "infeasible"}
+    )
+    paths = write_report(plan, tmp_path)
+    md = paths.markdown.read_text()
+    assert paths.charts == [] and "No allocation" in md and "No expected outcome." in md
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = make_plan()
+    paths = write_report(plan, tmp_path)
+    old = paths.markdown.read_bytes()
+
+    def broken(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken)
+    changed = plan.model_copy(update={"status": "rejected"})
+    with pytest.raises(ReportError, match="disk full"):
+        write_report(changed, tmp_path)
+    assert paths.markdown.read_bytes() == old
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_report_folder_must_be_creatable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ReportError, match="cannot create the report folder"):
+        write_report(make_plan(), blocker / "t-7")
+
+
+def test_markdown_lists_at_most_the_top_lines() -> None:
+    plan = make_plan()
+    many = [
+        row.model_copy(update={"gtin": f"{i:014d}", "spend": 100.0 + i})
+        for i, row in enumerate(plan.allocation[:1] * 55)
+    ]
+    md = render_markdown(plan.model_copy(update={"allocation": many}), [])
+    assert "Products placed (top 40 of 55, by spend)" in md
+    assert f"{54:014d}" in md and f"{0:014d}" not in md  # unnamed products show their GTIN
+
+
+# --- who decided what, and every change an edit made (issue #14) -----------------------------
+
+
+@pytest.fixture()
+def _policy_index(rag_index: object, rag_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RMN_CACHE_DIR", str(rag_cache))
+
+
+@pytest.mark.usefixtures("_policy_index")
+def test_the_report_names_who_decided_and_every_edit(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A plan edited then approved from a script (`rmn resume --edit`, `--approve`): the
+    decisions record the script, not "human", and the report lists the edit with its change
+    (before the fix: the report showed only the final approval, `by: human`)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from tools.world import WorldSpec, ensure_world
+
+    world = tmp_path_factory.getbasetemp() / "small-world"
+    ensure_world(world, WorldSpec(days=60, events=50_000))
+
+    def rmn(*args: str) -> dict[str, object]:
+        out = CliRunner().invoke(app, list(args), catch_exceptions=False)
+        assert out.exit_code == 0, out.stdout
+        return json.loads(out.stdout)
+
+    common = ["--brand", "acme", "--model", "none", "--data-dir", str(world), "--json"]
+    brief = "Allocate $1M across Alpha and Beta to maximize incremental margin"
+    rmn("plan", brief, "--thread", "report-who", *common)
+    rmn("resume", "report-who", "--edit", "roas_floor=3.6", *common)
+    done = rmn("resume", "report-who", "--approve", *common)
+    plan = done["plan"]
+    assert isinstance(plan, dict)
+    assert plan["decision"]["by"].startswith("script"), plan["decision"]
+    report = Path(done["report"]["markdown"]).read_text()  # type: ignore[index]
+    section = report.split("## Decisions", 1)[1]
+    assert "edited" in section and "minimum return per ad dollar" in section and "3.6" in section
+    assert "approved" in section and "by a script" in section
+    assert "changes: {}" not in report and "| by | human |" not in report
+
+
+# --- a report for people: names, plain headings, dates, net of spend (issue #14) -------------
+
+NAMES = {
+    "00012345000000": "Crunchy Chips 200g",
+    "00012345000001": "Sea Salt Crisps 150g",
+    "00012345000002": "Oat Bars 6-pack",
+    "00012345000003": "Cold Brew 4-pack",
+}
+# A snake_case key or field name: two lower-case words joined by an underscore.
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def _people_plan() -> Plan:
+    """make_plan with what a real plan carries: copy for a product, an edit that left a
+    product out, the optimizer's shadow-price keys and an experiment's own field values."""
+    plan = make_plan()
+    copy = [plan.copy_variants[0].model_copy(update={"gtin": "00012345000003"})]
+    decision = Decision(action="edit", changes={"excluded_skus": ["00012345000001"],
+                                                "roas_floor": 2.5},
+                        by="script: rmn resume --edit (user ann)",
+                        at=datetime(2025, 3, 1, tzinfo=UTC))  # fmt: skip
+    prices = {"spendable": 0.125, "budget": 0.11, "roas_floor_per_unit": 0.0,
+              "retailer_caps": {"alpha": 0.0421}, "group_caps": {"beta/sponsored_search": 0.3}}
+    experiment = {**(plan.experiment or {}), "mde_lift": 0.05, "holdout_pct": 0.2,
+                  "budget_for_target_power": 12_000.0, "data_source": "clean room"}  # fmt: skip
+    return plan.model_copy(update={"copy_variants": copy, "decision": decision,
+                                   "shadow_prices": prices, "experiment": experiment})  # fmt: skip
+
+
+def test_products_are_named_where_a_name_is_known() -> None:
+    md = render_markdown(_people_plan(), [], names=NAMES)
+    for gtin, name in NAMES.items():
+        assert gtin not in md, f"GTIN {gtin} shown where its name ({name}) is known"
+    # the lines, the copy's product and the product an edit left out, each by name
+    assert "Crunchy Chips 200g" in md and "Oat Bars 6-pack" in md
+    assert "| Alpha Mart | Cold Brew 4-pack | Crunch \\| time |" in md
+    assert "excluded products: Sea Salt Crisps 150g" in md
+    # a product the brand's file does not name is still shown, said to be unnamed
+    unnamed = render_markdown(_people_plan(), [], names={})
+    assert "product 00012345000000 (no name on file)" in unnamed
+
+
+def test_the_reflection_names_lines_by_retailer_placement_and_product() -> None:
+    plan = make_plan()
+    assert plan.expected_outcome is not None
+    floor = plan.expected_outcome.iroas.mean / 1.03  # 3% above the floor: little room
+    plan = plan.model_copy(update={"brief": plan.brief.model_copy(update={"roas_floor": floor})})
+    signals = signals_from(plan, curve_cv=0.1, coverage=1.0, flags=0, names=NAMES)
+    slack = next(r for r in risks(signals) if r.factor == "little room above the ROAS floor")
+    assert "00012345" not in slack.mitigation, slack.mitigation
+    assert "/" not in slack.mitigation and not SNAKE.search(slack.mitigation), slack.mitigation
+    weakest = min((r for r in plan.allocation if r.spend > 0),
+                  key=lambda r: r.marginal_return or 0)  # fmt: skip
+    assert f"Alpha Mart, sponsored product, {NAMES[weakest.gtin]}" in slack.mitigation, (
+        slack.mitigation
+    )
+    capped = signals.model_copy(update={"binding_caps": {"beta/sponsored_search": 0.3}})
+    caps = next(r for r in risks(capped) if r.factor == "binding caps")
+    assert caps.signal == "caps bind at Beta Grocers, sponsored search ($0.30 per extra dollar)"
+
+
+def test_no_snake_case_keys_or_internal_field_names() -> None:
+    md = render_markdown(_people_plan(), [], names=NAMES)
+    shown = "\n".join(line for line in md.splitlines() if not line.startswith(">"))
+    found = sorted(set(SNAKE.findall(shown)))
+    assert not found, f"snake_case keys shown: {found}"
+    assert ("| Retailer | Placement | Products | Spend | Share of spend | Expected extra revenue "
+            "| Expected extra margin |") in md  # fmt: skip
+    for internal in ("GTIN", "marginal |", "| field |", "iROAS |", "parsed by", "solver"):
+        assert internal not in md, f"internal name {internal!r} shown"
+
+
+def test_the_flight_dates_are_stated() -> None:
+    plan = make_plan()
+    dated = plan.model_copy(update={"brief": plan.brief.model_copy(
+        update={"flight_start": date(2025, 3, 1), "flight_end": date(2025, 3, 28)})})  # fmt: skip
+    md = render_markdown(dated, [], names=NAMES)
+    assert "Flight: 1 March 2025 to 28 March 2025 (28 days)." in md, md[:600]
+    undated = render_markdown(plan, [], names=NAMES)
+    flight = next((line for line in undated.splitlines() if line.startswith("Flight:")), None)
+    want = "Flight: no dates in the brief; planned as the standard four weeks (28 days)."
+    assert flight == want, flight
+
+
+def test_margin_is_said_to_be_before_ad_spend_and_what_is_left_after_it() -> None:
+    md = render_markdown(make_plan(), [], names=NAMES)
+    assert "Expected extra margin is before ad spend" in md, md
+    # margin $37,000 against $40,000 of planned spend
+    assert "Net of the $40,000 of planned ad spend the plan is expected to lose $3,000" in md

@@ -1,0 +1,423 @@
+"""The flight: when the campaign runs, from dates, periods and durations in the text.
+
+Readings run strongest first and each claims its span, so that a weaker one cannot reread it:
+explicit ranges ("March 1 - April 15", "now until June 30"), a start with a length ("for 8
+weeks starting January 11"), a start or an end alone, quarters, halves and months ("Q3", "in
+March"), and relative periods ("next 4 weeks", "next quarter", "rest of the year"). Of several
+flights the strongest wins, then the first. A length with no start leaves the dates open, with
+a warning. Dates without a year are the next such date on or after the day the brief was
+written.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from tools.brief.schema import BriefError
+
+_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
+    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12, "jan": 1,
+    "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10,
+    "nov": 11, "dec": 12,
+}  # fmt: skip
+_MON = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)"
+)
+MONTH_RE = re.compile(_MON)
+_YEAR = r"(?:,?\s*'?(?P<{name}>\d{{4}}|(?<=')\d{{2}}))"
+_DAY = r"(?P<{name}>[0-3]?\d)(?:st|nd|rd|th)?"
+
+
+def _date_alts(tag: str) -> str:
+    """One date, groups suffixed with `tag`: ISO, US numeric, "March 1, 2027", "1 March 2027"."""
+    y = _YEAR.format(name=f"y{tag}")
+    return (
+        rf"(?:(?P<iy{tag}>\d{{4}})-(?P<im{tag}>\d{{1,2}})-(?P<id{tag}>\d{{1,2}})"
+        rf"|(?P<um{tag}>1[0-2]|0?[1-9])/(?P<ud{tag}>[0-3]?\d)(?!\d)(?:/(?P<uy{tag}>\d{{4}}|\d{{2}})(?!\d))?"
+        rf"(?!\s*of\b)"
+        rf"|(?P<mon{tag}>{_MON})\.?\s+{_DAY.format(name=f'md{tag}')}(?!\d)"
+        r"(?!\s*(?:%|x\b|k\b|m\b|:\d|\.\d|,\d{3}))"
+        rf"(?:{y})?"
+        rf"|{_DAY.format(name=f'dm{tag}')}\s+(?:of\s+)?(?P<dmon{tag}>{_MON})\b\.?"
+        rf"{_YEAR.format(name=f'dy{tag}')}?)"
+    )
+
+
+_DATE1 = re.compile(r"(?<![\w/$.-])" + _date_alts("a") + r"(?![\w/])")
+_RANGE = re.compile(
+    r"(?:\b(?:from|between)\s+)?(?<![\w/$.-])"
+    + _date_alts("a")
+    + r"\s*(?:-|to|through|thru|until|till|and|--)\s*(?:the\s+)?"
+    + _date_alts("b")
+    + r"(?![\w/])"
+)
+_SAME_MONTH_RANGE = re.compile(
+    rf"\b(?P<mon>{_MON})\.?\s+(?P<d1>[0-3]?\d)(?:st|nd|rd|th)?\s*(?:-|to|through|thru|until)\s*"
+    rf"(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*{_MON})(?:,?\s*(?P<y>\d{{4}}))?"
+)
+_DURATION = r"(?P<n>\d+)[\s-]*(?P<unit>weeks?|wks?|days?|months?)"
+_START_WORDS = (
+    r"(?:starting|start(?:s|ing)?|beginning|begins?|from|kicking off|kick off|launching|launch)"
+)
+_QUARTER = re.compile(
+    r"\b(?:q(?P<q1>[1-4])|(?P<q2>[1-4])q|(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)\s+"
+    r"quarter)(?:\s*(?:of|,)?\s*(?:fy\s?)?(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})|(?<=\dq)(?P<yy2>\d{2})))?\b"
+)
+_HALF = re.compile(
+    r"\b(?:h(?P<h1>[12])|(?P<ord>first|second|1st|2nd)\s+half)(?:\s*(?:of|,)?\s*(?:fy\s?)?"
+    r"(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})))?\b"
+)
+_MONTH_ONLY = re.compile(
+    rf"(?P<lead>\b(?:in|for|during|over|throughout|through|across|the month of|all of|all)\s+)?"
+    rf"\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y>\d{{4}}))?"
+)
+_RELATIVE = re.compile(rf"\b(?:next|coming|following|upcoming)\s+{_DURATION}\b")
+_NEXT_PERIOD = re.compile(
+    r"\b(?P<which>next|this|coming|current)\s+(?P<period>month|quarter|year)\b"
+)
+_NOW_UNTIL = re.compile(
+    r"\b(?:between now and|from now (?:until|till|to|through|thru)|now (?:until|till|through|thru)|"
+    r"starting now (?:until|till|through|thru|to))\s+(?:the\s+)?(?<![\w/$.-])"
+    + _date_alts("a")
+    + r"(?![\w/])"
+)
+_REST_OF_YEAR = re.compile(
+    r"\b(?:rest of the year|rest of (?:this|the) year|through (?:the )?end of (?:the )?year|"
+    r"until (?:the )?end of (?:the )?year|through year[- ]end|until year[- ]end)\b"
+)
+
+
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+}
+
+
+def _from_now(today: date, end: date) -> date:
+    """Where a flight that starts "now" starts: tomorrow, as a plan written today cannot launch
+    today (today itself when the period ends today)."""
+    tomorrow = today + timedelta(days=1)
+    return tomorrow if tomorrow <= end else today
+
+
+def month_end(y: int, m: int) -> date:
+    return date(y, m, calendar.monthrange(y, m)[1])
+
+
+def _add_months(d: date, n: int) -> date:
+    idx = d.month - 1 + n
+    y, m = d.year + idx // 12, idx % 12 + 1
+    return date(y, m, min(d.day, calendar.monthrange(y, m)[1]))
+
+
+def _span_end(start: date, n: int, unit: str) -> date:
+    if unit.startswith("w"):
+        return start + timedelta(days=7 * n - 1)
+    if unit.startswith("d"):
+        return start + timedelta(days=n - 1)
+    return _add_months(start, n) - timedelta(days=1)
+
+
+def _year(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    y = int(raw)
+    return 2000 + y if y < 100 else y
+
+
+def _date_parts(m: re.Match[str], tag: str) -> tuple[int | None, int, int] | None:
+    """(year or None, month, day) of one matched date, or None when it is not a real date."""
+    g = m.groupdict()
+    if g.get(f"iy{tag}"):
+        y, mo, d = int(g[f"iy{tag}"]), int(g[f"im{tag}"]), int(g[f"id{tag}"])
+    elif g.get(f"um{tag}"):
+        y, mo, d = _year(g[f"uy{tag}"]), int(g[f"um{tag}"]), int(g[f"ud{tag}"])
+    elif g.get(f"mon{tag}"):
+        y, mo, d = _year(g.get(f"y{tag}")), _MONTHS[g[f"mon{tag}"]], int(g[f"md{tag}"])
+    elif g.get(f"dmon{tag}"):
+        y, mo, d = _year(g.get(f"dy{tag}")), _MONTHS[g[f"dmon{tag}"]], int(g[f"dm{tag}"])
+    else:
+        return None
+    if not 1 <= mo <= 12 or not 1 <= d <= 31:
+        return None
+    if y is not None and d > calendar.monthrange(y, mo)[1]:
+        return None
+    return y, mo, d
+
+
+def _next_on_or_after(today: date, mo: int, d: int) -> date:
+    for y in (today.year, today.year + 1):
+        try:
+            candidate = date(y, mo, d)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    return date(today.year + 1, mo, min(d, calendar.monthrange(today.year + 1, mo)[1]))
+
+
+def _resolve_range(
+    a: tuple[int | None, int, int], b: tuple[int | None, int, int], today: date
+) -> tuple[date, date] | None:
+    (ya, ma, da), (yb, mb, db) = a, b
+    try:
+        if ya is None and yb is None:
+            start = _next_on_or_after(today, ma, da)
+            ya = start.year
+            yb = ya if (mb, db) >= (ma, da) else ya + 1
+        elif ya is None:
+            assert yb is not None
+            ya = yb if (ma, da) <= (mb, db) else yb - 1
+        elif yb is None:
+            yb = ya if (mb, db) >= (ma, da) else ya + 1
+        return date(ya, ma, da), date(yb, mb, db)
+    except ValueError:
+        return None
+
+
+def _quarter_dates(q: int, year: int) -> tuple[date, date]:
+    start = date(year, 3 * q - 2, 1)
+    return start, month_end(year, 3 * q)
+
+
+@dataclass
+class Flight:
+    """One flight the text states, and the span it was read from."""
+
+    start: date | None
+    end: date | None
+    priority: int  # higher wins: explicit range > start + length > quarter/month > relative
+    span: tuple[int, int]
+    note: str = ""
+
+
+class _Claims:
+    """Spans already read as a flight: a later, weaker reading may not reuse them."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int]] = []
+
+    def free(self, span: tuple[int, int]) -> bool:
+        return not any(s < span[1] and span[0] < e for s, e in self.spans)
+
+    def add(self, span: tuple[int, int]) -> None:
+        self.spans.append(span)
+
+
+def read_flight(masked: str, today: date) -> tuple[list[Flight], list[str]]:
+    """-> (every flight the text states, in reading order; warnings)."""
+    claims = _Claims()
+    flights = _ranges(masked, today, claims)
+    flights += _start_and_end_dates(masked, today, claims)
+    flights += _periods(masked, today, claims)
+    flights += _relative_periods(masked, today, claims)
+    warnings: list[str] = []
+    if not flights:
+        length = re.search(rf"\b(?:for|over|run(?:ning)?(?: for)?)\s+(?:a\s+)?{_DURATION}", masked)
+        if length:
+            warnings.append(
+                f"the brief gives a flight length ({length.group('n')} {length.group('unit')}) "
+                "but no start date; flight dates left open"
+            )
+    return flights, warnings
+
+
+def _ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
+    """Explicit ranges: two dates, days of one month ("March 3-17"), "now until <date>"."""
+    flights: list[Flight] = []
+    for m in _RANGE.finditer(masked):
+        a, b = _date_parts(m, "a"), _date_parts(m, "b")
+        if a and b and (resolved := _resolve_range(a, b, today)):
+            flights.append(Flight(*resolved, 5, m.span()))
+            claims.add(m.span())
+    for m in _SAME_MONTH_RANGE.finditer(masked):
+        if not claims.free(m.span()):
+            continue
+        mo, d1, d2, y = (
+            _MONTHS[m.group("mon")],
+            int(m.group("d1")),
+            int(m.group("d2")),
+            m.group("y"),
+        )
+        resolved = _resolve_range((_year(y), mo, d1), (_year(y), mo, d2), today)
+        if resolved:
+            flights.append(Flight(*resolved, 5, m.span()))
+            claims.add(m.span())
+
+    for m in _NOW_UNTIL.finditer(masked):
+        parts = _date_parts(m, "a")
+        if not claims.free(m.span()) or not parts:
+            continue
+        y, mo, d = parts
+        try:
+            end = date(y, mo, d) if y else _next_on_or_after(today, mo, d)
+        except ValueError:
+            continue
+        flights.append(Flight(_from_now(today, end), end, 5, m.span()))
+        claims.add(m.span())
+    return flights
+
+
+def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flight]:
+    """A start date with a length ("for 8 weeks starting January 11, 2027", "a 4-week flight
+    starting 2027-03-01"), a start or an end date alone."""
+    flights: list[Flight] = []
+    starts: list[tuple[date, tuple[int, int]]] = []
+    ends: list[tuple[date, tuple[int, int]]] = []
+    for m in _DATE1.finditer(masked):
+        parts = _date_parts(m, "a")
+        if not claims.free(m.span()) or not parts:
+            continue
+        y, mo, d = parts
+        lead = masked[max(0, m.start() - 25) : m.start()]
+        is_start = re.search(rf"{_START_WORDS}\s+(?:on\s+)?(?:the\s+)?$", lead)
+        is_end = re.search(
+            r"(?:ending|ends?|end date|until|through|thru|till|by|finish(?:ing)?|wrap(?:ping)? up)"
+            r"\s+(?:on\s+)?(?:the\s+)?$",
+            lead,
+        )
+        if not (is_start or is_end):
+            continue
+        try:
+            when = date(y, mo, d) if y else _next_on_or_after(today, mo, d)
+        except ValueError:
+            continue
+        claims.add(m.span())
+        if is_end:
+            ends.append((when, m.span()))
+            continue
+        sentence_start = masked.rfind(". ", 0, m.start()) + 1
+        sentence_end = masked.find(". ", m.end())
+        sentence = masked[sentence_start : sentence_end if sentence_end >= 0 else len(masked)]
+        length = re.search(rf"(?<!next )(?<!coming ){_DURATION}", sentence)
+        if length:
+            end = _span_end(when, int(length.group("n")), length.group("unit"))
+            flights.append(Flight(when, end, 4, m.span()))
+        else:
+            starts.append((when, m.span()))
+    if starts and ends:
+        flights.append(Flight(starts[0][0], ends[0][0], 4, starts[0][1]))
+    else:
+        flights += [Flight(when, None, 3, span) for when, span in starts]
+        flights += [Flight(None, when, 3, span) for when, span in ends]
+    return flights
+
+
+def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
+    """Named periods: quarters ("Q3 2027"), halves ("H1"), months ("in March", "March 2027")."""
+    flights: list[Flight] = []
+    for m in _QUARTER.finditer(masked):
+        if not claims.free(m.span()):
+            continue
+        if re.search(r"\b(?:last|previous|prior)\s+$", masked[max(0, m.start() - 12) : m.start()]):
+            continue
+        q = int(m.group("q1") or m.group("q2") or _ORDINALS[m.group("ord")])
+        year = _year(m.group("yyyy") or m.group("yy") or m.group("yy2"))
+        if year is None:
+            year = today.year if _quarter_dates(q, today.year)[1] >= today else today.year + 1
+        flights.append(Flight(*_quarter_dates(q, year), 2, m.span()))
+        claims.add(m.span())
+    for m in _HALF.finditer(masked):
+        year = _year(m.group("yyyy") or m.group("yy"))
+        if not claims.free(m.span()) or (year is None and not m.group("h1")):
+            continue
+        h = int(m.group("h1") or _ORDINALS[m.group("ord")])
+        if year is None:
+            year = today.year if month_end(today.year, 6 * h) >= today else today.year + 1
+        flights.append(Flight(date(year, 6 * h - 5, 1), month_end(year, 6 * h), 2, m.span()))
+        claims.add(m.span())
+    for m in _MONTH_ONLY.finditer(masked):
+        year = _year(m.group("y"))
+        # "in March", "March 2027"; a bare month word ("may") is too easily something else.
+        if not claims.free(m.span()) or not (year or m.group("lead")):
+            continue
+        mo = _MONTHS[m.group("mon")]
+        if year is None:
+            year = today.year if month_end(today.year, mo) >= today else today.year + 1
+        first = date(year, mo, 1)
+        start = _from_now(today, month_end(year, mo)) if first <= today else first
+        flights.append(Flight(start, month_end(year, mo), 1, m.span()))
+        claims.add(m.span())
+    return flights
+
+
+def _relative_periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
+    """Periods from today: "next 4 weeks", "this quarter", "next year", "rest of the year"."""
+    flights: list[Flight] = []
+    tomorrow = today + timedelta(days=1)
+    for m in _RELATIVE.finditer(masked):
+        if claims.free(m.span()):
+            n, unit = int(m.group("n")), m.group("unit")
+            flights.append(Flight(tomorrow, _span_end(tomorrow, n, unit), 0, m.span()))
+            claims.add(m.span())
+    for m in _NEXT_PERIOD.finditer(masked):
+        if not claims.free(m.span()):
+            continue
+        which, period = m.group("which"), m.group("period")
+        upcoming = which in ("next", "coming")
+        if period == "month":
+            first = _add_months(today.replace(day=1), 1 if upcoming else 0)
+            end = month_end(first.year, first.month)
+        elif period == "quarter":
+            q = (today.month - 1) // 3 + 1 + (1 if upcoming else 0)
+            first, end = _quarter_dates((q - 1) % 4 + 1, today.year + (q - 1) // 4)
+        else:
+            year = today.year + (1 if upcoming else 0)
+            first, end = date(year, 1, 1), date(year, 12, 31)
+        flights.append(Flight(first if upcoming else _from_now(today, end), end, 0, m.span()))
+        claims.add(m.span())
+    for m in _REST_OF_YEAR.finditer(masked):
+        if claims.free(m.span()):
+            end = date(today.year, 12, 31)
+            flights.append(Flight(_from_now(today, end), end, 0, m.span()))
+            claims.add(m.span())
+    return flights
+
+
+def choose_flight(flights: list[Flight]) -> tuple[Flight | None, list[str], list[BriefError]]:
+    """(the flight the brief sets: the strongest reading, the first of equals; warnings;
+    errors)."""
+    if not flights:
+        return None, [], []
+    top = max(f.priority for f in flights)
+    best = sorted((f for f in flights if f.priority == top), key=lambda f: f.span[0])
+    flight = best[0]
+    warnings: list[str] = []
+    errors: list[BriefError] = []
+    if len({(f.start, f.end) for f in best}) > 1:
+        warnings.append(
+            f"several flights mentioned; used {flight.start} to {flight.end or 'open'}, "
+            "the first one"
+        )
+    if flight.start and flight.end and flight.end < flight.start:
+        errors.append(
+            BriefError(
+                f"the flight ends ({flight.end}) before it starts ({flight.start})",
+                field="flight_end",
+            )
+        )
+    return flight, warnings, errors
+
+
+def flight_periods(start: date, end: date, unit: str | None) -> float:
+    """How many weeks, days or months (`unit`) the flight from `start` to `end` lasts; whole
+    calendar months count as such."""
+    days = (end - start).days + 1
+    if unit == "week":
+        return days / 7
+    if unit == "day":
+        return float(days)
+    if start.day == 1 and end == month_end(end.year, end.month):
+        return float((end.year - start.year) * 12 + end.month - start.month + 1)
+    return days / (365.25 / 12)

@@ -1,0 +1,311 @@
+"""Money in a brief: the total budget, and the amounts that are not it.
+
+Every amount ("$2.5M", "750k USD", "2,500,000 dollars") is read once and classified by the words
+around it: the budget, an experiment reserve ("$140k for tests"), a per-retailer cap, a rate
+("$100k per week", turned into a total over the flight), or an amount the text itself replaces
+("not $2M", "last year's $1M"). Of several budgets a correction wins ("actually make it $3M"),
+then one named as the total, then the first; amounts "on Alpha" and "on Beta" with no total add
+up. Foreign currencies are an error: budgets are planned in USD.
+
+Numbers may carry an exponent ("$2.5e6", "1e6 dollars": Python's own float reading takes it
+whole) and scale words up to trillions ("$5T", "$5 tn"); an amount too large for a float, or a
+budget beyond `MAX_BUDGET`, is an error that names it rather than a number that is planned.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from tools.brief.rules.flight import flight_periods
+from tools.brief.rules.reserve import RESERVE_WORDS
+from tools.brief.rules.text import as_float, fmt, usd
+from tools.brief.schema import MAX_BUDGET, BriefError
+
+SCALE_WORDS = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "grand": 1e3,
+    "m": 1e6,
+    "mm": 1e6,
+    "mn": 1e6,
+    "mil": 1e6,
+    "mill": 1e6,
+    "million": 1e6,
+    "millions": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "billion": 1e9,
+    "billions": 1e9,
+    "t": 1e12,
+    "tn": 1e12,
+    "trillion": 1e12,
+    "trillions": 1e12,
+}
+# One-letter scales ("4 m", "5 t") count only glued to the number or with a currency.
+_LOOSE_SCALES = ("m", "b", "t")
+MONEY = re.compile(
+    r"(?P<neg>(?<![\w.])-(?=[$\d]))?(?P<pre>us\$|\$|usd\s?)?"
+    r"(?P<num>(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<exp>e[+-]?\d{1,3})?)"
+    r"(?:\s?(?P<scale>millions|million|thousand|billions|billion|trillions|trillion|grand|mill|"
+    r"mil|mm|mn|bn|tn|k|m|b|t)\b)?"
+    r"(?:\s?(?P<post>dollars|dollar|usd|bucks)\b)?"
+)
+_FOREIGN = re.compile(
+    r"(?:[£€¥]\s?\d|\d[\d,.]*\s?(?:k|m|mm|million|thousand)?\s?(?:eur|euros?|gbp|pounds|yen|"
+    r"cad|aud|inr|rupees)\b|\b(?:eur|gbp|cad|aud|jpy|inr)\s?\d)"
+)
+_BUDGET_CUE = re.compile(
+    r"\b(?:budget|allocate|allocating|spend|spending|invest|investing|put|plan|deploy|total|"
+    r"overall|flight|behind|have|got|do|use|run)\b"
+)
+_TOTAL_CUE = re.compile(r"\b(?:total|overall|in all|altogether|all[- ]in)\b")
+_CORRECTION = re.compile(
+    r"\b(?:actually|make it|make that|make the budget|instead|revised|revise|updated|update|"
+    r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
+    r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to)\b"
+)
+_SUPERSEDED = re.compile(
+    r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
+    r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?)$"
+)
+_RESERVE_BEFORE = re.compile(
+    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
+    r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
+    r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)\s+(?:budget|reserve|"
+    r"allocation|pot|fund|money|cell)\s*(?:of|is|:|=|-)?\s*$"
+)
+_RESERVE_AFTER = re.compile(
+    rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?(?:reserved\s+|held back\s+"
+    rf"|set aside\s+)?(?:for|to|as|in)\s+(?:\w+\s+){{0,2}}{RESERVE_WORDS}"
+)
+_CAP_BEFORE = re.compile(
+    r"(?:no more than|not more than|at most|up to|maximum of|max(?:imum)?|cap(?:ped)?(?: at| of)?|"
+    r"limit(?:ed)?(?: to| of)?|ceiling of|under)\s+$"
+)
+_CAP_NEAR = re.compile(r"\b(?:cap|caps|capped|limit|limited|ceiling)\b[^.;$]{0,25}$")
+_CAP_AFTER = re.compile(r"^\s*(?:max|maximum|cap|limit|tops|at most|ceiling)\b")
+_PER_RETAILER = re.compile(
+    r"\b(?:per|any|each|every|a single|any (?:one|1|single)|one|1) (?:retailer|network|rmn|partner)"
+)
+_RATE = re.compile(
+    r"^\s*(?:(?:per|a|each|every|/)\s*(?P<unit>week|wk|month|mo|day)\b|(?P<adj>weekly|monthly|daily)\b)"
+)
+
+
+@dataclass
+class Money:
+    value: float
+    span: tuple[int, int]
+    kind: str  # budget | reserve | cap | rate | superseded | part (of a per-retailer split)
+    score: int = 0
+    correction: bool = False
+    rate_unit: str | None = None
+    retailer: tuple[int, int] | None = None  # "$2M on Alpha": the retailer it is for
+
+
+def amount(m: re.Match[str]) -> float:
+    """The amount a `MONEY` match states, in USD (infinite when too large for a float)."""
+    value = as_float(m.group("num")) * SCALE_WORDS.get(m.group("scale") or "", 1.0)
+    return value if math.isfinite(value) else math.inf
+
+
+def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
+    """Every finite amount in the text, classified; `unreadable_amount_error` reports the
+    others."""
+    found: list[Money] = []
+    for m in MONEY.finditer(low):
+        pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
+        raw = m.group("num")
+        # A bare "250,000" or "1e6" is an amount only next to a budget word.
+        bare = not (pre or scale or post)
+        if bare and (
+            not ("," in raw or m.group("exp"))
+            or not _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()])
+        ):
+            continue
+        if not pre and not post and scale in _LOOSE_SCALES and low[m.start("scale") - 1] == " ":
+            continue  # "4 m" is too loose to be money
+        value = amount(m)
+        if not math.isfinite(value):
+            continue
+        if m.group("neg") and (pre or scale):
+            value = -value
+        s, e = m.start("pre") if pre else m.start("num"), m.end()
+        before, after = low[max(0, s - 45) : s], low[e : e + 60]
+        if re.search(r"(?:for|per|on)\s+(?:every|each)?\s*$", before) and value in (1, 1.0):
+            continue  # the "$1" of "$3 for every $1"
+        money = Money(value, (s, e), "budget")
+        rate = _RATE.match(after)
+        near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
+        if _SUPERSEDED.search(before):
+            money.kind = "superseded"
+        elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
+            money.kind = "reserve"
+        elif (
+            _CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before)
+        ) and (near_retailer or _PER_RETAILER.search(low[max(0, s - 45) : e + 45])):
+            money.kind = "cap"
+        elif rate:
+            money.kind = "rate"
+            unit = rate.group("unit") or rate.group("adj")
+            money.rate_unit = {
+                "wk": "week",
+                "weekly": "week",
+                "mo": "month",
+                "monthly": "month",
+            }.get(unit, "day" if unit == "daily" else unit)
+        lead = re.match(r"\s*(?:on|at|for|to|in|into|with|behind)\s+", after)
+        if lead:
+            money.retailer = next(
+                (span for span in retailer_spans if span[0] == e + lead.end()), None
+            )
+        clause = low[max(0, s - 40) : s]
+        money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
+            _BUDGET_CUE.search(clause)
+        )
+        money.correction = bool(_CORRECTION.search(low[max(0, s - 35) : s]))
+        found.append(money)
+    return found
+
+
+def foreign_currency_error(clean: str, low: str) -> BriefError | None:
+    """The error for a budget given in another currency ("£2M", "500k EUR"), if any."""
+    m = _FOREIGN.search(low)
+    if m is None:
+        return None
+    return BriefError(
+        "budgets are planned in USD; the brief gives "
+        f"{clean[m.start() : m.end() + 3].strip()!r} - restate it in dollars",
+        field="total_budget",
+    )
+
+
+def unreadable_amount_error(clean: str, low: str) -> BriefError | None:
+    """The error for an amount too large for a number ("$1e400"), if the text has one."""
+    for m in MONEY.finditer(low):
+        if (m.group("pre") or m.group("scale") or m.group("post") or m.group("exp")) and not (
+            math.isfinite(amount(m))
+        ):
+            return BriefError(
+                f"{clean[m.start() : m.end()].strip()!r} is not a finite amount; "
+                "give the budget in dollars, e.g. '$2.5M'",
+                field="total_budget",
+            )
+    return None
+
+
+def choose_budget(money: list[Money]) -> tuple[float | None, list[str]]:
+    """(the total budget the amounts state, or None; warnings about the amounts not used).
+    Per-retailer caps stand in for the budget when nothing else does; the amounts of a split
+    ("$2M on Alpha and $1M on Beta") are marked as its parts."""
+    budgets = [m for m in money if m.kind == "budget"]
+    if not budgets:
+        budgets = [m for m in money if m.kind == "cap"]
+        for m in budgets:
+            m.kind = "budget"
+    budget: float | None = None
+    warnings: list[str] = []
+    if budgets:
+        budget, warnings = _pick_budget(budgets)
+    for m in money:
+        if m.kind == "superseded" and m.value != budget:
+            warnings.append(
+                f"ignored {usd(m.value)}: the brief gives it as a past or replaced amount"
+            )
+    for m in money:
+        if m.kind == "cap" and budget is not None and m.value != budget:
+            warnings.append(
+                f"ignored {usd(m.value)}: per-retailer limits are not part of the brief "
+                "(set retailer caps in the plan)"
+            )
+    return budget, warnings
+
+
+def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
+    """(the budget among several candidate amounts, warnings saying which and why)."""
+    warnings: list[str] = []
+    corrections = [m for m in budgets if m.correction]
+    split = [m for m in budgets if m.retailer]
+    if corrections:
+        chosen = corrections[-1]
+        reason = "the correction"
+    elif (
+        len(split) == len(budgets) > 1
+        and len({m.retailer for m in split}) == len(split)
+        and not any(m.score >= 2 for m in budgets)
+    ):
+        # "$2M on Alpha and $1M on Beta": the total is the sum of the parts.
+        chosen = Money(sum(m.value for m in split), split[0].span, "budget")
+        reason = "the sum of the per-retailer amounts"
+        for m in split:
+            m.kind = "part"
+    else:
+        ranked = sorted(budgets, key=lambda m: (-m.score, m.span[0]))
+        chosen = ranked[0]
+        reason = {2: "the total", 1: "the one named as the budget"}.get(
+            min(chosen.score, 2), "the first"
+        )
+        if chosen.score and ranked[1:] and ranked[1].score == chosen.score:
+            reason = "the first"
+    budget = chosen.value
+    if reason.startswith("the sum"):
+        parts = " + ".join(usd(m.value) for m in split)
+        warnings.append(
+            f"total budget {usd(budget)} is the sum of the per-retailer amounts ({parts}); "
+            "the split itself is not part of the brief (set retailer caps in the plan)"
+        )
+    others = sorted({m.value for m in budgets if m.kind == "budget" and m.value != budget})
+    if others:
+        warnings.append(
+            f"several budgets mentioned ({', '.join(usd(v) for v in [budget, *others])}); "
+            f"used {usd(budget)}, {reason}"
+        )
+    return budget, warnings
+
+
+def budget_from_rate(
+    rate: Money, start: date | None, end: date | None
+) -> tuple[float | None, list[str], list[BriefError]]:
+    """(the total a rate ("$100k per week") comes to over the flight, warnings, errors): an
+    error when the brief gives no flight to multiply it by."""
+    if start and end:
+        periods = flight_periods(start, end, rate.rate_unit)
+        budget = round(rate.value * periods, 2)
+        note = (
+            f"total budget {usd(budget)} computed from {usd(rate.value)} per "
+            f"{rate.rate_unit} over {fmt(round(periods, 2))} {rate.rate_unit}s"
+        )
+        return budget, [note], []
+    error = BriefError(
+        f"the brief gives {usd(rate.value)} per {rate.rate_unit} but no flight "
+        "dates; give a total budget or the flight",
+        field="total_budget",
+    )
+    return None, [], [error]
+
+
+def budget_problem(budget: float | None) -> BriefError | None:
+    """The error for a budget that cannot be planned (none found, or not positive), if any."""
+    if budget is None:
+        return BriefError(
+            "no budget found in the brief; say how much to spend, e.g. '$2.5M' or '750k USD'",
+            field="total_budget",
+        )
+    if budget <= 0:
+        return BriefError(
+            f"the budget must be positive; the brief gives {usd(budget)}",
+            field="total_budget",
+            total_budget=budget,
+        )
+    if budget > MAX_BUDGET:
+        return BriefError(
+            f"the budget {usd(budget)} is beyond any retail-media plan: at most "
+            f"{usd(MAX_BUDGET)}, more than the largest advertisers spend on all media in a "
+            "year; check the amount and its unit",
+            field="total_budget",
+            total_budget=budget,
+        )
+    return None

@@ -1,0 +1,67 @@
+"""The objective: what the plan maximizes (incremental margin, incremental revenue or ROAS).
+
+Terms are scored by the words around them: "maximize profit", "revenue is the goal" and
+"ROAS-focused" state an objective; a bare "sales" or "ROAS" only when nothing stronger does,
+and never the "ROAS" of a floor ("ROAS >= 3"). Of several stated objectives the first wins,
+with a warning. A brief that names none gets `DEFAULT_OBJECTIVE`.
+"""
+
+from __future__ import annotations
+
+import re
+
+_OBJECTIVE_TERMS: dict[str, str] = {
+    "incremental_margin": (
+        r"incremental (?:gross )?margin|i-?margin|gross profit|margins?|profits?|profitability|"
+        r"profitable|contribution|bottom[- ]line|earnings"
+    ),
+    "incremental_revenue": (
+        r"incremental (?:revenue|sales)|revenue|sales|top[- ]line|topline|gmv|volume|"
+        r"units sold|dollar sales"
+    ),
+    "roas": (
+        r"i?roas|return on (?:ad|advertising) ?spend|return on spend|efficiency|efficient|"
+        r"bang for (?:the|our|your) buck"
+    ),
+}
+_OBJ_CUE_BEFORE = re.compile(
+    r"\b(?:maximi[sz]e|maximi[sz]ing|max|optimi[sz]e|optimi[sz]ing|optimi[sz]ed|for|drive|driving|"
+    r"grow|growing|boost|boosting|increase|increasing|focus(?:ed|ing)? on|prioriti[sz]e|"
+    r"priority(?: is)?|goal(?: is)?|objective(?: is)?|kpi(?: is)?|aim(?:ing)? (?:for|at)|go for|"
+    r"want|wants|care (?:most )?about|best|highest|most|more|maximum|biggest|growth in)"
+    r"(?:\s+(?:the|our|total|overall|possible|in|of|for|on|\w+al))*\s*[:=]?\s*$"
+)
+_OBJ_CUE_AFTER = re.compile(
+    r"^(?:[- ]?(?:focused|first|driven|led|maximi[sz]ing|maximi[sz]ation|optimi[sz]ation)\b|"
+    r"\s+(?:is|as)\s+(?:the|our)\s+(?:goal|objective|priority|kpi|aim|focus)|\s+(?:goal|"
+    r"objective|focus|maximi[sz]ation)\b)"
+)
+
+
+def read_objective(
+    masked: str, floor_kw_spans: list[tuple[int, int]]
+) -> tuple[str | None, list[str]]:
+    """-> (the objective when the text states one, warnings)."""
+    hits: list[tuple[int, int, str]] = []  # (score, position, objective)
+    for objective, pattern in _OBJECTIVE_TERMS.items():
+        for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", masked):
+            before = masked[max(0, m.start() - 45) : m.start()]
+            after = masked[m.end() : m.end() + 30]
+            score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0
+            in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
+            if in_floor and not score:
+                continue
+            hits.append((score, m.start(), objective))
+    if not hits:
+        return None, []
+    best = max(h[0] for h in hits)
+    ranked = sorted((h for h in hits if h[0] == best), key=lambda h: h[1])
+    chosen = ranked[0][2]
+    others = sorted({h[2] for h in ranked} - {chosen})
+    warnings = []
+    if best and others:
+        warnings.append(
+            f"the brief names several objectives ({', '.join([chosen, *others])}); "
+            f"used {chosen}, the first one"
+        )
+    return chosen, warnings

@@ -1,0 +1,271 @@
+"""The rule parse of one brief: every field, read in order, into a `RuleParse`.
+
+Reading order: the text is normalized (number words become digits), then ROAS floors,
+retailers, money, the flight, the budget (a rate needs the flight's length), the objective,
+the experiment reserve and the out-of-stock switch are read. Spans already claimed by one
+reading (a floor's "$3 for every $1", a reserve's "$140k for tests") are masked so the next
+reading cannot reuse them. Anything the text states that cannot be planned is an error;
+anything it leaves open is a default, and a warning only when the text itself is ambiguous.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tools.brief.rules.flight import Flight, choose_flight, read_flight
+from tools.brief.rules.money import (
+    MONEY,
+    Money,
+    amount,
+    budget_from_rate,
+    budget_problem,
+    choose_budget,
+    foreign_currency_error,
+    read_money,
+    unreadable_amount_error,
+)
+from tools.brief.rules.objective import read_objective
+from tools.brief.rules.oos import read_oos
+from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
+from tools.brief.rules.retailers import other_brands_warning, read_retailers
+from tools.brief.rules.roas import Floor, choose_floor, read_floors
+from tools.brief.rules.text import as_float, lower, mask, normalize
+from tools.brief.schema import (
+    BRIEF_FIELDS,
+    DEFAULT_OBJECTIVE,
+    DEFAULT_RESERVE,
+    BriefError,
+    StructuredBrief,
+    check_brand,
+)
+
+Span = tuple[int, int]
+
+# --- result ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RuleParse:
+    """What the rules read. `values` holds every brief field (defaults where the text is
+    silent), `found` the fields the text states, `numbers` every number the text contains
+    (amounts in USD, percentages also as fractions) so that model output can be checked
+    against the text."""
+
+    brand_id: str
+    today: date
+    text: str
+    values: dict[str, Any]
+    found: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[BriefError] = field(default_factory=list)
+    numbers: list[float] = field(default_factory=list)
+    # Numbers no reading claimed (not part of an amount, date, share or floor): where a
+    # number the rules missed could still be.
+    free_numbers: list[float] = field(default_factory=list)
+    retailer_mentions: set[str] = field(default_factory=set)
+
+    def raise_errors(self) -> None:
+        if not self.errors:
+            return
+        first = self.errors[0]
+        if len(self.errors) == 1:
+            raise first
+        message = "; ".join(e.message for e in self.errors)
+        raise type(first)(message, **first.detail, problems=[e.to_dict() for e in self.errors[1:]])
+
+    def brief(self, parsed_by: str = "rules") -> StructuredBrief:
+        self.raise_errors()
+        return StructuredBrief(
+            brand_id=self.brand_id, parsed_by=parsed_by, warnings=list(self.warnings), **self.values
+        )
+
+    def record(self, name: str, value: Any) -> None:
+        """Record a field the text states."""
+        self.values[name] = value
+        self.found.add(name)
+
+
+EMPTY_BRIEF = "the brief is empty: say how much to spend, and where"
+
+
+def check_brief(text: object, brand: str, today: date | None = None) -> RuleParse:
+    """The rule parse of a brief about to be planned. Raises `BriefError` for one that cannot
+    be (not text, empty, no budget or one out of range, an unknown retailer, ...): what a
+    caller checks before it starts a thread, so that none is left `failed` by bad input."""
+    if not isinstance(text, str):
+        raise BriefError(f"the brief must be text, got {type(text).__name__}", field="brief")
+    if not text.strip():
+        raise BriefError(EMPTY_BRIEF, field="brief")
+    parsed = rule_parse(text, brand, today)
+    parsed.raise_errors()
+    return parsed
+
+
+def parse_brief_rules(text: str, brand: str, today: date | None = None) -> StructuredBrief:
+    """Parse a brief with the rules alone. Raises `BriefError` for a brief that cannot be
+    planned as written (no budget, unknown retailer, reserve over 50%, ...)."""
+    return rule_parse(text, brand, today).brief("rules")
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
+    """Read every field the rules can find; errors are collected, not raised (see
+    `RuleParse.raise_errors`), so the production path can still report them all."""
+    check_brand(brand)
+    today = today or date.today()
+    clean = normalize(text)
+    low = lower(clean)
+    values: dict[str, Any] = {
+        "total_budget": None,
+        "retailers": [],
+        "objective": DEFAULT_OBJECTIVE,
+        "roas_floor": None,
+        "experiment_reserve": DEFAULT_RESERVE,
+        "flight_start": None,
+        "flight_end": None,
+        "exclude_oos": True,
+    }
+    result = RuleParse(brand, today, clean, values)
+
+    # ROAS floors first: their "$3 for every $1" and "3x" must not read as money or shares.
+    floors, no_floor_spans, floor_values = _floor(result, low)
+    floor_spans = [f.span for f in floors]
+    retailer_spans, retailer_errors = _retailers(result, low)
+
+    for problem in (foreign_currency_error(clean, low), unreadable_amount_error(clean, low)):
+        if problem is not None:
+            result.errors.append(problem)
+    money = read_money(mask(low, floor_spans), retailer_spans)
+    budget, notes = choose_budget(money)
+    result.warnings.extend(notes)
+    mask_spans = floor_spans + [m.span for m in money]
+
+    # Flight (read before the budget is final: a weekly budget needs the flight length).
+    flights = _flight(result, mask(low, mask_spans))
+    budget = _budget(result, budget, [m for m in money if m.kind == "rate"])
+
+    # Objective, on the text less money and floor numbers.
+    objective, notes = read_objective(
+        mask(low, [m.span for m in money] + no_floor_spans),
+        [f.kw_span for f in floors if f.kw_span],
+    )
+    result.warnings.extend(notes)
+    if objective:
+        result.record("objective", objective)
+
+    reserve_spans, derived = _reserve(result, mask(low, mask_spans), money, budget)
+
+    oos, notes = read_oos(mask(low, mask_spans))
+    result.warnings.extend(notes)
+    if oos is not None:
+        result.record("exclude_oos", oos)
+
+    other_brands = other_brands_warning(low, brand)
+    if other_brands:
+        result.warnings.append(other_brands)
+
+    result.errors.extend(retailer_errors)
+    order = {name: k for k, name in enumerate(BRIEF_FIELDS)}
+    result.errors.sort(key=lambda e: order.get(str(e.detail.get("field")), len(order)))
+    claimed = mask_spans + [f.span for f in flights] + reserve_spans
+    _record_numbers(result, low, derived + floor_values, claimed)
+    return result
+
+
+def _floor(result: RuleParse, low: str) -> tuple[list[Floor], list[Span], list[float]]:
+    """-> (floors, "no ROAS floor" spans, every floor value)."""
+    floors, no_floor_spans, notes = read_floors(low)
+    result.warnings.extend(notes)
+    floor, floor_values, notes = choose_floor(floors)
+    result.warnings.extend(notes)
+    if floor is not None:
+        result.record("roas_floor", floor)
+    elif no_floor_spans:
+        result.found.add("roas_floor")
+    return floors, no_floor_spans, floor_values
+
+
+def _retailers(result: RuleParse, low: str) -> tuple[list[Span], list[BriefError]]:
+    """-> (retailer mention spans, retailer errors: reported after every other field's)."""
+    retailers, mentioned, spans, notes, errors = read_retailers(result.text, low, result.brand_id)
+    result.retailer_mentions = mentioned
+    result.warnings.extend(notes)
+    if retailers is not None:
+        result.record("retailers", retailers)
+    return spans, errors
+
+
+def _flight(result: RuleParse, masked: str) -> list[Flight]:
+    """-> every flight the text mentions (their spans are not free numbers)."""
+    flights, notes = read_flight(masked, result.today)
+    result.warnings.extend(notes)
+    flight, notes, errors = choose_flight(flights)
+    if flight is not None:
+        result.values["flight_start"], result.values["flight_end"] = flight.start, flight.end
+        result.found.update({"flight_start", "flight_end"})
+    result.warnings.extend(notes)
+    result.errors.extend(errors)
+    return flights
+
+
+def _budget(result: RuleParse, budget: float | None, rates: list[Money]) -> float | None:
+    """The final budget: the amount chosen, else a rate over the flight; errors when there is
+    none (unless the text already has a budget error) or it is not positive."""
+    if budget is None and rates:
+        start, end = result.values["flight_start"], result.values["flight_end"]
+        budget, notes, errors = budget_from_rate(rates[0], start, end)
+        result.warnings.extend(notes)
+        result.errors.extend(errors)
+    problem = budget_problem(budget)
+    if problem is None:
+        assert budget is not None
+        result.record("total_budget", float(budget))
+    elif budget is not None or not any(
+        e.detail.get("field") == "total_budget" for e in result.errors
+    ):
+        result.errors.append(problem)
+    return budget
+
+
+def _reserve(
+    result: RuleParse, masked: str, money: list[Money], budget: float | None
+) -> tuple[list[Span], list[float]]:
+    """Experiment reserve: a share, an amount ("$140k for tests") or "no experiments".
+    -> (the spans of the shares read, the shares reserve amounts come to)."""
+    shares, zero, notes = read_reserve(masked)
+    result.warnings.extend(notes)
+    amounts = [(m.span[0], m.value) for m in money if m.kind == "reserve"]
+    reserve, derived, notes, errors = choose_reserve(result.text, shares, zero, amounts, budget)
+    result.warnings.extend(notes)
+    result.errors.extend(errors)
+    if reserve is not None:
+        result.record("experiment_reserve", reserve)
+    return [x.span for x in shares + zero], derived
+
+
+_PLAIN_NUMBER = re.compile(
+    r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?(?:e[+-]?\d{1,3}(?!\w))?|\.\d+"
+)
+
+
+def _record_numbers(
+    result: RuleParse, low: str, extra: Iterable[float], claimed: list[Span]
+) -> None:
+    """Every number in the text (amounts in USD, percentages also as fractions, and `extra`),
+    and the numbers outside the `claimed` spans and percentages."""
+    values = [as_float(m.group()) for m in _PLAIN_NUMBER.finditer(low)]
+    values += [amount(m) for m in MONEY.finditer(low)]
+    for m in PERCENT.finditer(low):
+        values.append(float(m.group("num")) / 100)
+    values.extend(extra)
+    result.numbers = sorted({v for v in values if math.isfinite(v)})
+    claimed = claimed + [m.span() for m in PERCENT.finditer(low)]
+    free = {as_float(m.group()) for m in _PLAIN_NUMBER.finditer(mask(low, claimed))}
+    result.free_numbers = sorted(v for v in free if math.isfinite(v))

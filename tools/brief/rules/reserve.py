@@ -1,0 +1,119 @@
+"""The experiment reserve: the share of the budget held back for tests.
+
+A share is a percentage, a fraction ("0.15 of the budget", "a fifth") or an amount ("$140k for
+tests", read with the money and divided by the budget); "no experiments" sets it to zero. A
+percentage counts only in a clause that talks about tests or a reserve; any other stray
+percentage is ignored with a warning. Over `MAX_RESERVE` is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tools.brief.rules.text import clause_of, clause_spans, fmt, mask, usd
+from tools.brief.schema import MAX_RESERVE, BriefError
+
+# Words that name the experiment reserve; money uses them too ("$140k for incrementality").
+RESERVE_WORDS = (
+    r"(?:experiment\w*|tests?|testing|holdouts?|hold-outs?|incrementality|lift|learning|"
+    r"learnings|geo[- ]tests?|measurement)"
+)
+PERCENT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pct\b|per-cent\b)")
+_FRACTION_OF = re.compile(
+    r"(?<![\d.])(?P<num>0?\.\d+)(?:\s+(?:of\s+)?(?:the\s+)?(?:total\s+)?(?:budget|spend|it)\b)?"
+    r"|(?<![\d./])(?P<a>\d{1,2})\s?/\s?(?P<b>\d{1,3})\s+of\b"
+)
+_FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, "half": 0.5}
+_FRACTION_WORD = re.compile(r"\b(?:a|one)\s+(?P<word>tenth|fifth|quarter|third)\b|\bhalf\b")
+_RESERVE_CUE = re.compile(
+    rf"\b(?:{RESERVE_WORDS}|reserve|reserved|set aside|hold back|held back|hold out|held out|"
+    r"holdback|carve[- ]out|earmark(?:ed)?)\b"
+)
+_ZERO_RESERVE = re.compile(
+    r"\b(?:no|zero|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
+    r"(?:experiment(?:al|s|ation)?|tests?|testing|holdouts?|hold-outs?|"
+    r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
+    r"(?!\s+(?:constraint|floor))"
+    r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)\s?[:=-]?\s?"
+    r"(?:none|nothing|zero|nil|n/a|0(?:%| percent)?(?![\d.]))"
+    r"|\bdon'?t hold (?:anything )?back\b"
+)
+
+
+@dataclass
+class Share:
+    value: float
+    span: tuple[int, int]
+
+
+def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
+    """-> (reserve shares, zero-reserve statements, warnings about stray percentages)."""
+    clauses = clause_spans(masked)
+    shares: list[Share] = []
+    zero = [Share(0.0, m.span()) for m in _ZERO_RESERVE.finditer(masked)]
+    warnings: list[str] = []
+    candidates: list[tuple[float, tuple[int, int], bool]] = []  # value, span, is_percent
+    for m in PERCENT.finditer(masked):
+        candidates.append((float(m.group("num")) / 100, m.span(), True))
+    taken = mask(masked, [c[1] for c in candidates])
+    for m in _FRACTION_OF.finditer(taken):
+        if m.group("num"):
+            candidates.append((float(m.group("num")), m.span(), False))
+        elif int(m.group("b")) > 0:
+            candidates.append((int(m.group("a")) / int(m.group("b")), m.span(), False))
+    for m in _FRACTION_WORD.finditer(taken):
+        word = m.group("word") or "half"
+        candidates.append((_FRACTION_WORDS[word], m.span(), False))
+    for value, span, is_percent in sorted(candidates, key=lambda c: c[1]):
+        cs, ce = clause_of(span[0], clauses)
+        clause = masked[cs:ce]
+        if _RESERVE_CUE.search(clause):
+            shares.append(Share(value, span))
+        elif is_percent:
+            warnings.append(
+                f"ignored {masked[span[0] : span[1]].strip()!r}: not clear what the percentage "
+                "is for"
+            )
+    return shares, zero, warnings
+
+
+def choose_reserve(
+    clean: str,
+    shares: list[Share],
+    zero: list[Share],
+    amounts: list[tuple[int, float]],
+    budget: float | None,
+) -> tuple[float | None, list[float], list[str], list[BriefError]]:
+    """(the reserve the brief sets: the first one stated; the shares that reserve amounts
+    (position, USD) come to; warnings; errors)."""
+    candidates: list[tuple[int, float, str]] = [
+        (s.span[0], s.value, clean[s.span[0] : s.span[1]].strip()) for s in shares
+    ]
+    derived: list[float] = []
+    for start, value in amounts:
+        if budget and budget > 0:
+            share = round(value / budget, 6)
+            derived.append(share)
+            candidates.append((start, share, f"{usd(value)} of {usd(budget)}"))
+    candidates += [(z.span[0], 0.0, "no experiments") for z in zero]
+    candidates.sort()
+    if not candidates:
+        return None, derived, [], []
+    warnings: list[str] = []
+    distinct = sorted({round(c[1], 6) for c in candidates})
+    reserve = candidates[0][1]
+    if len(distinct) > 1:
+        warnings.append(
+            f"several experiment reserves mentioned ({', '.join(c[2] for c in candidates)}); "
+            f"used {fmt(reserve)}, the first one"
+        )
+    if reserve > MAX_RESERVE:
+        error = BriefError(
+            f"an experiment reserve of {reserve:.0%} ({candidates[0][2]}) is over the "
+            f"{MAX_RESERVE:.0%} limit; at most half the budget can be held back",
+            field="experiment_reserve",
+            experiment_reserve=reserve,
+        )
+        return None, derived, warnings, [error]
+    return reserve, derived, warnings, []

@@ -1,0 +1,262 @@
+"""Retailers in a brief: the ones to plan on, the ones excluded, and names we do not know.
+
+The retailers and brands are the catalog's (`tools.catalog`: a retailer's mapping names it
+and its aliases, a brand.yaml the brand and its aliases), so a retailer added as files is
+understood without code. A retailer is named by its full name, an alias, its first word or its
+id ("Alpha Mart", "Alpha", "alpha"); a list after "except", "excluding" or "not on" is
+excluded, from the named retailers or, when the brief says "all retailers" or names none to
+include, from every retailer the brand sells through. Brand names are masked first ("Acme" is
+not a retailer). A name that looks like a retailer but is not in the catalog ("Omega Mart",
+"Walmart", "Zeta" listed with "Alpha") is an error, and so is a retailer the brand does not
+sell through.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from tools.brief.rules.flight import MONTH_RE
+from tools.brief.rules.text import mask
+from tools.brief.schema import (
+    BriefError,
+    brand_retailers,
+    canonical_retailers,
+    retailer_label,
+)
+from tools.catalog import Catalog, current
+
+
+def _name_pattern(name: str) -> str:
+    """A retailer's name as briefs write it: in full, its first word, a plural or -y form of
+    its second ("Beta Grocers", "Beta Grocery", "Beta")."""
+    first, _, rest = name.lower().partition(" ")
+    suffix = (
+        rf"(?:[\s-]?{re.escape(rest)}s?|[\s-]?{re.escape(rest.rstrip('s'))}y?)?" if rest else ""
+    )
+    return rf"{re.escape(first)}{suffix}"
+
+
+def _retailer_pattern(rid: str, name: str, aliases: tuple[str, ...]) -> re.Pattern[str]:
+    names = [_name_pattern(name), *(re.escape(a.lower()) for a in aliases)]
+    if rid != name.lower().partition(" ")[0]:
+        names.append(re.escape(rid))
+    # Longest first, so "harbor grocery" wins over "harbor".
+    alias = "(?:" + "|".join(sorted(dict.fromkeys(names), key=len, reverse=True)) + ")"
+    return re.compile(rf"(?<![\w-]){alias}(?![\w-])(?!\s?(?:test|version|release)\b)")
+
+
+@lru_cache(maxsize=32)
+def _patterns(
+    root: object, signature: tuple[tuple[str, str, tuple[str, ...]], ...]
+) -> dict[str, re.Pattern[str]]:
+    return {rid: _retailer_pattern(rid, name, aliases) for rid, name, aliases in signature}
+
+
+def retailer_patterns(catalog: Catalog) -> dict[str, re.Pattern[str]]:
+    """Retailer id -> the pattern that finds it in a brief (cached per catalog contents)."""
+    signature = tuple((r.id, r.name, r.aliases) for r in catalog.retailers.values())
+    return _patterns(catalog.root, signature)
+
+
+def _brand_names(catalog: Catalog, brand_id: str) -> set[str]:
+    info = catalog.brands[brand_id]
+    return {
+        info.name.lower().rstrip("."),
+        brand_id.replace("_", " "),
+        brand_id,
+        *(a.lower() for a in info.aliases),
+    }
+
+
+_ALL_RETAILERS = re.compile(
+    r"\b(?:all|every|each)\s+(?:\d+\s+|of\s+)?(?:(?:our|the|its|their|my|his|her|of our|of the|"
+    r"of its)\s+)?(?:\w+\s+)?(?:retailers?|networks?|rmns?|retail media networks?|channels|"
+    r"partners|banners|stores)\b|\beverywhere\b|\bacross the board\b|\beverything\b"
+)
+_EXCLUDE = re.compile(
+    r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
+    r"without|skip|skipping|leave out|leaving out|all but|not)\s+$"
+)
+_RETAILER_SUFFIX = re.compile(
+    r"\b([a-z][a-z0-9&'-]*)\s+(mart|market|markets|grocers|grocer|grocery|groceries|pharmacy|"
+    r"drugstore|drug|drugs|stores|supermarket|supermarkets|supercenter|club|depot|wholesale|"
+    r"home)\b"
+)
+_SUFFIX_STOP = {
+    "the", "a", "an", "our", "your", "their", "my", "its", "this", "that", "any", "every", "each",
+    "one", "retail", "in", "at", "new", "stock", "super", "flea", "farmers", "online", "local",
+    "big", "box", "mass", "other", "same", "all", "no", "of", "to", "for", "and", "or", "on",
+    "whole", "natural", "organic", "snack", "pet", "than", "across", "per", "grocery",
+    "pharmacy", "drug", "home", "from", "with", "by", "is", "are", "via", "into", "between",
+}  # fmt: skip
+_GREEK = (
+    "epsilon", "zeta", "theta", "iota", "kappa", "lambda", "omicron", "sigma", "upsilon", "omega",
+)  # fmt: skip
+_REAL_RETAILERS = (
+    "walmart", "kroger", "amazon", "instacart", "cvs", "walgreens", "costco", "albertsons",
+    "safeway", "home depot", "best buy", "ulta", "sephora", "dollar general", "sam's club",
+    "doordash", "rite aid", "publix", "meijer", "lowe's", "wayfair", "chewy", "whole foods",
+)  # fmt: skip
+_NAME_STOP = {
+    "and", "or", "the", "i", "we", "please", "hold", "keep", "include", "exclude", "maximize",
+    "maximise", "optimize", "allocate", "spend", "objective", "goal", "budget", "roas", "q1",
+    "q2", "q3", "q4", "flight", "reserve", "experiments", "tests", "no", "not", "only", "with",
+    "total", "usd", "retailers", "all", "plan", "let's", "put", "run", "for", "to", "in", "on",
+}  # fmt: skip
+
+
+def _brand_name_spans(low: str, catalog: Catalog) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for bid in catalog.brands:
+        for name in _brand_names(catalog, bid):
+            for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", low):
+                spans.append(m.span())
+    return spans
+
+
+def _unknown_retailers(
+    text: str, scan: str, known_spans: list[tuple[int, int]], brand_spans: list[tuple[int, int]]
+) -> list[str]:
+    """Names that look like retailers but are not ones we know: "Omega Mart", "Epsilon",
+    "Walmart", or a capitalized name listed with a known retailer ("Alpha, Beta and Zeta")."""
+
+    def inside(pos: int, spans: list[tuple[int, int]]) -> bool:
+        return any(s <= pos < e for s, e in spans)
+
+    unknown: list[str] = []
+    for m in _RETAILER_SUFFIX.finditer(scan):
+        if m.group(1) not in _SUFFIX_STOP and not inside(m.start(), known_spans + brand_spans):
+            unknown.append(text[m.start() : m.end()])
+    # Catalog retailers may carry these names too ("Epsilon Foods", a user's "Walmart"):
+    # only a mention outside a known retailer's name is unknown.
+    for word in _GREEK:
+        for m in re.finditer(rf"\b{word}\b", scan):
+            if inside(m.start(), known_spans):
+                continue
+            if not any(word in u.lower() for u in unknown):
+                unknown.append(text[m.start() : m.end()])
+    for name in _REAL_RETAILERS:
+        for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", scan):
+            if not inside(m.start(), known_spans):
+                unknown.append(text[m.start() : m.end()])
+    for _s, e in known_spans:
+        m = re.match(r"\s*(?:,|and|&|\+|/|or)\s*([A-Z][\w'-]+)", text[e : e + 30])
+        if not m:
+            continue
+        word, start = m.group(1), e + m.start(1)
+        if (
+            word.lower() in _NAME_STOP
+            or inside(start, known_spans + brand_spans)
+            or MONTH_RE.fullmatch(word.lower())
+            or any(word.lower() in u.lower() for u in unknown)
+        ):
+            continue
+        unknown.append(word)
+    return list(dict.fromkeys(unknown))
+
+
+def read_retailers(
+    text: str, low: str, brand: str
+) -> tuple[list[str] | None, set[str], list[tuple[int, int]], list[str], list[BriefError]]:
+    """-> (retailers, or None when the text names none; every retailer mentioned; mention
+    spans; warnings; errors)."""
+    warnings: list[str] = []
+    errors: list[BriefError] = []
+    catalog = current()
+    brand_spans = _brand_name_spans(low, catalog)
+    scan = mask(low, brand_spans)
+    mentions = sorted(
+        (m.start(), m.end(), rid)
+        for rid, pattern in retailer_patterns(catalog).items()
+        for m in pattern.finditer(scan)
+    )
+    spans = [(s, e) for s, e, _ in mentions]
+
+    included, excluded = _included_and_excluded(scan, mentions)
+    unknown = _unknown_retailers(text, scan, spans, brand_spans)
+    if unknown:
+        known = ", ".join(r.label for r in catalog.retailers.values())
+        errors.append(
+            BriefError(
+                f"unknown retailer {', '.join(repr(n) for n in unknown)}; known retailers: "
+                f"{known} (a retailer is added as files: `rmn retailers add`)",
+                field="retailers",
+                retailers=unknown,
+                known=list(catalog.retailers),
+            )
+        )
+
+    sold = brand_retailers(brand)
+    not_sold = [r for r in canonical_retailers(included | excluded) if r not in sold]
+    if not_sold:
+        errors.append(
+            BriefError(
+                f"{catalog.brands[brand].label} does not sell through "
+                f"{', '.join(retailer_label(r) for r in not_sold)}; its retailers: "
+                f"{', '.join(retailer_label(r) for r in sold)}",
+                field="retailers",
+                retailers=not_sold,
+                brand=brand,
+                brand_retailers=sold,
+            )
+        )
+
+    says_all = bool(_ALL_RETAILERS.search(scan))
+    retailers: list[str] | None
+    if excluded:
+        base = included if included and not says_all else set(sold)
+        retailers = canonical_retailers(base - excluded)
+        if not retailers and not not_sold:
+            errors.append(
+                BriefError(
+                    f"the brief excludes every retailer {catalog.brands[brand].name} sells through",
+                    field="retailers",
+                )
+            )
+    elif included:
+        retailers = canonical_retailers(included)
+        if says_all and set(retailers) != set(sold):
+            warnings.append(
+                f"the brief says all retailers but names {', '.join(retailers)}; "
+                "planned over the named ones"
+            )
+    elif says_all:
+        retailers = []
+    else:
+        retailers = None
+    return retailers, included | excluded, spans, warnings, errors
+
+
+def _included_and_excluded(
+    scan: str, mentions: list[tuple[int, int, str]]
+) -> tuple[set[str], set[str]]:
+    """(retailers the brief plans on, retailers it excludes: "except Beta and Delta")."""
+    included: set[str] = set()
+    excluded: set[str] = set()
+    for i, (_s, _e, rid) in enumerate(mentions):
+        # Walk back over a list ("except Beta and Delta") to the word that governs it.
+        k = i
+        while k > 0 and re.fullmatch(
+            r"\s*(?:,|and|or|&|/|\+|nor)\s*", scan[mentions[k - 1][1] : mentions[k][0]]
+        ):
+            k -= 1
+        head = scan[max(0, mentions[k][0] - 25) : mentions[k][0]]
+        (excluded if _EXCLUDE.search(head) else included).add(rid)
+    return included, excluded
+
+
+def other_brands_warning(low: str, brand: str) -> str | None:
+    """A warning when the brief names another brand than the one it is parsed for."""
+    catalog = current()
+    other_brands = [
+        info.name
+        for bid, info in catalog.brands.items()
+        if bid != brand
+        and re.search(rf"(?<![\w-]){re.escape(info.name.lower().rstrip('.'))}\b", low)
+    ]
+    if not other_brands:
+        return None
+    return f"the brief mentions {', '.join(other_brands)}, but it is parsed for " + (
+        catalog.brands[brand].label
+    )

@@ -1,0 +1,118 @@
+"""ROAS floors: "ROAS >= 3", "at least 2.5x", "$3 in sales for every $1 spent".
+
+Read first, before money and shares, so that a floor's "$3 for every $1" or "3x" cannot read
+as a budget or a percentage; the spans they claim are masked for every later reading. "No ROAS
+floor" states the field (as none); an upper limit on ROAS is ignored with a warning, as the
+planner takes a floor only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tools.brief.rules.text import as_float, fmt, mask
+
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+_ROAS_KW = r"(?:i?roas|return on (?:ad|advertising) ?spend|return on spend|ad return|returns?)"
+# Words that may sit between "ROAS" and its number: "ROAS should stay at or above 2.5",
+# "ROAS. It must not fall below 2.5".
+_ROAS_FILL = (
+    r"(?:\s*(?:of|at|to|should|must|has|have|needs?|will|stay|stays|remain|remains|be|is|being|"
+    r"it|that|this|keep|kept|above|over|least|or|floor|minimum|min|target|threshold|"
+    r"requirement|a|an|the|no|not|lower|less|than|below|under|fall|falls|drop|drops|go|goes|"
+    r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cannot|can|"
+    r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
+    r"capped)\b"
+    r"|\s*(?:>=|=>|>|=|:|\.))"
+)
+_ROAS_AFTER = re.compile(
+    rf"(?<![\w-]){_ROAS_KW}\b(?P<fill>{_ROAS_FILL}*?)\s*(?P<num>{_NUM})"
+    r"(?P<unit>\s*(?:x\b|times\b|:\s?1\b|to 1\b|%|\+))?"
+)
+_ROAS_BEFORE = re.compile(
+    rf"(?<![\w.])(?P<num>{_NUM})(?:\s*(?:x\b|times\b|:\s?1\b|to 1\b)\s*(?:\+\s*)?"
+    r"(?:i?roas|return on (?:ad|advertising) ?spend|returns?)\b|\s*(?:\+\s*)?"
+    r"(?:i?roas|return on (?:ad|advertising) ?spend)\b)"
+)
+_ROAS_PER_DOLLAR = re.compile(
+    r"\$\s?(?P<num>\d+(?:\.\d+)?)\s+(?:back\s+|(?:in|of)\s+(?:incremental\s+)?(?:sales|revenue)\s+|"
+    r"(?:in\s+)?return\s+)?(?:for|per|on)\s+(?:every|each)?\s*(?:\$\s?1(?:\.00)?\b|dollar\b)"
+    r"(?:\s+(?:spent|of (?:ad )?spend|invested))?"
+)
+_ROAS_UPPER = re.compile(r"(?:at most|no more than|max(?:imum)?|up to|cap(?:ped)?(?: at)?)\s*$")
+_NO_FLOOR = re.compile(
+    rf"\b(?:no|without(?: an?| any)?|drop the|no need for an?)\s+{_ROAS_KW}\s+"
+    r"(?:constraint|floor|minimum|requirement|target|limit|guardrail)s?\b"
+)
+
+
+@dataclass
+class Floor:
+    """One ROAS floor: its value, the span it claims, and where its keyword is."""
+
+    value: float
+    span: tuple[int, int]
+    kw_span: tuple[int, int] | None
+
+
+def read_floors(low: str) -> tuple[list[Floor], list[tuple[int, int]], list[str]]:
+    """-> (floors in text order; spans of "no ROAS floor" statements and ignored upper limits;
+    warnings)."""
+    floors: list[Floor] = []
+    masked: list[tuple[int, int]] = []
+    warnings: list[str] = []
+    for m in _NO_FLOOR.finditer(low):
+        masked.append(m.span())
+    for m in _ROAS_PER_DOLLAR.finditer(low):
+        floors.append(Floor(float(m.group("num")), m.span(), None))
+    taken = mask(low, [f.span for f in floors] + masked)
+    for m in _ROAS_AFTER.finditer(taken):
+        value = as_float(m.group("num"))
+        unit = (m.group("unit") or "").strip()
+        rest = taken[m.end() : m.end() + 12]
+        if unit == "%" or re.match(r"\s*(?:percent|pct)\b", rest):
+            if value < 100:  # "ROAS: 10% for tests" is a reserve, not a floor
+                continue
+            value /= 100
+        if re.match(r"\s*(?:k|m|mm|million|thousand|bn)\b|,\d{3}|/\d|-\d", rest):
+            continue  # an amount or a date, not a ratio
+        keyword = re.match(_ROAS_KW, m.group())
+        assert keyword is not None
+        if keyword.group().startswith("return") and not re.search(
+            r"least|min|above|over|>|floor|better|higher|keep|stay", m.group("fill") + rest
+        ):
+            continue  # a bare "return" followed by some number says nothing about ROAS
+        if _ROAS_UPPER.search(m.group("fill")):
+            warnings.append(
+                f"ignored an upper limit on ROAS ({m.group().strip()!r}); the planner takes "
+                "a floor only"
+            )
+            masked.append(m.span())
+            continue
+        if 0 < value <= 50:
+            floors.append(Floor(value, m.span(), (m.start(), m.start() + keyword.end())))
+    taken = mask(low, [f.span for f in floors] + masked)
+    for m in _ROAS_BEFORE.finditer(taken):
+        value = as_float(m.group("num"))
+        if "$" in taken[max(0, m.start() - 3) : m.start()] or not 0 < value <= 50:
+            continue
+        keyword = re.search(r"i?roas|return", m.group())
+        assert keyword is not None
+        floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
+    floors.sort(key=lambda f: f.span[0])
+    return floors, masked, warnings
+
+
+def choose_floor(floors: list[Floor]) -> tuple[float | None, list[float], list[str]]:
+    """(the floor the brief sets: the first one, every distinct floor value, warnings)."""
+    values = sorted({f.value for f in floors})
+    if not values:
+        return None, values, []
+    warnings = []
+    if len(values) > 1:
+        warnings.append(
+            f"several ROAS floors mentioned ({', '.join(fmt(v) for v in values)}); "
+            f"used {fmt(floors[0].value)}, the first one"
+        )
+    return floors[0].value, values, warnings

@@ -1,0 +1,172 @@
+"""Text preparation shared by every reading of a brief.
+
+`normalize` makes punctuation plain ASCII, collapses spaces and writes number words as digits
+("two and a half million" -> "2.5 million", "fifteen percent" -> "15 percent"), so each reading
+matches digits only. The helpers below keep spans aligned with the text (`lower`, `mask`) and
+split it into clauses for the readings that look only at the clause a number sits in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_UNICODE = {
+    "\u2013": "-",
+    "\u2014": " - ",
+    "\u2212": "-",
+    "\u2265": ">=",
+    "\u2264": "<=",
+    "\u2019": "'",
+    "\u2018": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u00a0": " ",
+    "\u202f": " ",
+}
+
+NUMBER_WORDS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+)  # fmt: skip
+TENS_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_UNITS = {w: i for i, w in enumerate(NUMBER_WORDS)}
+_TENS = {w: 10 * i for i, w in enumerate(TENS_WORDS, 2)}
+_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_CORE = set(_UNITS) | set(_TENS) | set(_SCALES) | {"hundred"}
+_GLUE = {"and", "a", "an", "point", "half"}
+
+
+def normalize(text: str) -> str:
+    """Plain ASCII punctuation, single spaces, and number words as digits."""
+    for src, dst in _UNICODE.items():
+        text = text.replace(src, dst)
+    text = re.sub(r"[ \t]+", " ", text).strip()
+    return _words_to_digits(text)
+
+
+def fmt(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def usd(value: float) -> str:
+    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
+
+
+def _eval_words(words: list[str]) -> float | None:
+    total, current = 0.0, 0.0
+    decimals: list[int] | None = None
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w in _UNITS:
+            if decimals is not None:
+                if _UNITS[w] > 9:
+                    return None
+                decimals.append(_UNITS[w])
+            else:
+                current += _UNITS[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "hundred":
+            current = (current or 1) * 100
+        elif w in _SCALES:
+            if decimals:
+                current += float("0." + "".join(map(str, decimals)))
+                decimals = None
+            total += (current or 1) * _SCALES[w]
+            current = 0.0
+        elif w == "point":
+            decimals = []
+        elif w == "half":
+            current += 0.5
+        elif w in ("a", "an") and nxt not in ("half", "hundred", *_SCALES):
+            return None
+    if decimals:
+        current += float("0." + "".join(map(str, decimals)))
+    return total + current
+
+
+def _words_to_digits(text: str) -> str:
+    """Rewrite runs of number words: "two and a half million" -> "2.5 million",
+    "seven hundred fifty thousand" -> "750 thousand", "fifteen percent" -> "15 percent"."""
+    tokens = [(m.start(), m.end(), m.group().lower()) for m in re.finditer(r"[A-Za-z]+", text)]
+    words = _CORE | _GLUE
+    out: list[str] = []
+    pos = i = 0
+    while i < len(tokens):
+        if tokens[i][2] not in words:
+            i += 1
+            continue
+        # A run: number words and glue joined by spaces or hyphens only.
+        j = i + 1
+        while (
+            j < len(tokens)
+            and tokens[j][2] in words
+            and re.fullmatch(r"[\s-]+", text[tokens[j - 1][1] : tokens[j][0]])
+        ):
+            j += 1
+        a, b = i, j
+        while a < b and tokens[a][2] in ("and", "point"):
+            a += 1
+        while b > a and tokens[b - 1][2] in ("and", "a", "an", "point"):
+            b -= 1
+        i = j
+        run = [t[2] for t in tokens[a:b]]
+        has_scale = any(w in _SCALES for w in run)
+        # "half" counts only inside an amount ("half a million"), never "first half of 2027";
+        # a bare scale word ("millions of shoppers") is not a number.
+        if not any(w in _UNITS or w in _TENS or w == "hundred" for w in run) and not (
+            has_scale and any(w in ("a", "an", "half") for w in run)
+        ):
+            continue
+        if "half" in run and not has_scale:
+            continue
+        value = _eval_words(run)
+        if value is None:
+            continue
+        if value >= 1e12 and has_scale:
+            rendered = f"{fmt(value / 1e12)} trillion"
+        elif value >= 1e6 and has_scale:
+            rendered = f"{fmt(value / 1e6)} million"
+        elif value >= 1e3 and has_scale:
+            rendered = f"{fmt(value / 1e3)} thousand"
+        else:
+            rendered = fmt(value)
+        out.append(text[pos : tokens[a][0]])
+        out.append(rendered)
+        pos = tokens[b - 1][1]
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def lower(text: str) -> str:
+    # Same length as the input, so spans found in the lower-cased text index the original.
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    chars = list(text)
+    for s, e in spans:
+        for k in range(s, e):
+            chars[k] = " "
+    return "".join(chars)
+
+
+def as_float(raw: str) -> float:
+    return float(raw.replace(",", ""))
+
+
+_CLAUSE_SPLIT = re.compile(r"[;!?\n()]|,(?!\d{3})|\.(?=\s|$)|\s-\s|\bbut\b|\bwhile\b|\bwith\b")
+
+
+def clause_spans(low: str) -> list[tuple[int, int]]:
+    bounds = [0] + [m.end() for m in _CLAUSE_SPLIT.finditer(low)] + [len(low) + 1]
+    return [(bounds[k], bounds[k + 1] - 1) for k in range(len(bounds) - 1)]
+
+
+def clause_of(pos: int, spans: list[tuple[int, int]]) -> tuple[int, int]:
+    for s, e in spans:
+        if s <= pos <= e:
+            return s, e
+    return spans[-1]

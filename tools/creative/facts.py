@@ -1,0 +1,93 @@
+"""What one piece of copy is written from: the retailer's rules for the placement, the product,
+its benefits and the claims approved for it that may run at this retailer, and the brand's
+voice passage. The prompt (`tools.creative.prompts`), the decode grammar
+(`tools.creative.grammar`), the template fallback and adapter training all read it from here,
+so what the model is shown, what it may write and what it is taught agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from tools.creative.grammar import CopyGrammar, CopySchema, copy_grammar
+from tools.creative.products import benefits_for
+from tools.creative.templates import BENEFITS as CATEGORY_BENEFITS
+from tools.creative.templates import DEFAULT_BENEFITS
+from tools.policy import BrandGuide, RetailerPolicy
+from tools.policy.prompts import section_text
+
+VOICE_SENTENCES = 2  # of the brand's "how we sound" section: enough for the tone, few tokens
+
+
+@dataclass(frozen=True)
+class CopyFacts:
+    policy: RetailerPolicy
+    placement: str
+    product: str  # the product name as the brand's SKU list has it
+    category: str  # policy category
+    guide: BrandGuide
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        spec = self.policy.creative.limits(self.placement)
+        return spec.max_headline_chars, spec.max_body_chars
+
+    @cached_property
+    def benefits(self) -> list[str]:
+        """The product line's plain benefits (`tools.creative.products.BENEFITS`); for a
+        product outside the catalog's lines, the category's (`templates.BENEFITS`)."""
+        found = benefits_for(self.product)
+        return found or list(CATEGORY_BENEFITS.get(self.category, DEFAULT_BENEFITS))
+
+    @cached_property
+    def claims(self) -> list[str]:
+        """The claims approved for this product that this retailer lets run (its prohibited
+        claims and the brand's banned words win)."""
+        return [
+            c.text
+            for c in self.guide.claims_for_product(self.product, self.category)
+            if not self.policy.prohibited.violations(c.text, self.category)
+            and not self.guide.banned_in(c.text)
+        ]
+
+    @cached_property
+    def voice(self) -> str:
+        """The first sentences of the brand guide's "how we sound" section."""
+        source = self.guide.sources.get("voice.tone")
+        if not source:
+            return ", ".join(self.guide.tone).capitalize() + "."
+        text = " ".join(section_text(source).split("\n", 1)[-1].split())
+        said = re.findall(r"[^.!?]+[.!?]", text)
+        return " ".join(s.strip() for s in said[:VOICE_SENTENCES]) or text
+
+    @property
+    def sources(self) -> list[str]:
+        """The corpus sections the prompt quotes or draws on, as citations."""
+        out = [self.guide.sources.get("voice.tone", "")]
+        for claim in self.guide.claims_for_product(self.product, self.category):
+            if claim.text in self.claims:
+                out.append(self.guide.claims_source(claim.id))
+        out.append(self.policy.source_for("creative", f"placements.{self.placement}"))
+        return [s for s in dict.fromkeys(out) if s]
+
+    @cached_property
+    def grammar(self) -> CopyGrammar:
+        return copy_grammar(
+            self.policy, self.placement, self.category, self.guide, self.product, self.claims
+        )
+
+    @cached_property
+    def schema(self) -> CopySchema:
+        return CopySchema.of_grammar(self.grammar)
+
+    def angles(self) -> list[str]:
+        """What each variant leads with, so that variants differ: the product's benefits and
+        approved claims, alternating, benefits first."""
+        benefits = [f'lead with "{b}"' for b in self.benefits]
+        claims = [f'lead with the claim "{c}"' for c in self.claims]
+        mixed = [a for pair in zip(benefits, claims, strict=False) for a in pair]
+        longer = benefits if len(benefits) > len(claims) else claims
+        out = mixed + longer[len(mixed) // 2 :]
+        return out or [f"sound {t}" for t in self.guide.tone]

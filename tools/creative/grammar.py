@@ -1,0 +1,248 @@
+"""The decode grammar of a copy request: the retailer's and brand's rules written into the
+grammar the model decodes under (llguidance, Lark syntax), so that the model cannot write what
+the rules forbid, rather than being corrected afterwards.
+
+The answer is `{"headline":"...","body":"..."}` with:
+- length: the placement's headline and body limits, exactly;
+- characters: ASCII letters, plain punctuation, digits only inside the tokens below; no emoji,
+  markup, braces or quotes;
+- exclamation marks: none in the headline, at most the retailer's limit in the body;
+- case: the headline starts with a capital; title case capitalizes every word but the small
+  ones, sentence case keeps later words lower case (brand-name words and allowed acronyms
+  excepted); no word in capitals but an allowed acronym; every body sentence starts with a
+  capital and ends with ".", "?" or "!";
+- words: no banned word, as a word or a hyphen part (any case): the brand's banned words and
+  forbidden claims, the retailer's prohibited terms and claim phrases, its banned price
+  phrases (their most distinctive word, `_distinctive_words`), and the words that make a
+  claim needing substantiation (`CLAIM_WORDS`), except those the product's name or approved
+  claims use;
+- numbers: only the tokens with digits (or capitals, '&', '+') that the product name or its
+  approved claims carry ("50", "99.9%", "48-hour", "D3"), written as they are.
+
+What the grammar cannot say (a repeated sentence, a phrase whose words are each fine) the
+checker still catches (`review_copy`), and the writer's regeneration, fix and fallback stay
+real and counted.
+
+`CopySchema` hands the grammar to the runtime as an `adapters.structured.OutputSchema` whose
+grammar is this Lark text (the answer is validated as JSON against `json_schema`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.structured import OutputSchema
+from tools.policy import BrandGuide, Capitalization, RetailerPolicy
+from tools.policy.compliance import TITLE_SMALL_WORDS
+
+# Words that make copy a claim needing substantiation (`tools.policy.claims.GENERIC_CLAIMS`),
+# as words or hyphen parts. Banned unless the product's name or approved claims use them
+# ("Fragrance-Free", "Zero sugar").
+CLAIM_WORDS: tuple[str, ...] = (
+    "free", "zero", "natural", "organic", "vegan", "healthy", "healthier", "nutritious",
+    "proven", "certified", "guarantee", "guaranteed", "warranty", "boost", "boosts",
+    "cure", "cures", "heal", "heals", "healing", "prevent", "prevents", "detox", "immune",
+    "immunity", "hypoallergenic", "waterproof", "recyclable", "sustainable", "biodegradable",
+    "compostable", "eco", "toxic", "antibacterial", "antimicrobial", "disinfect", "disinfects",
+    "disinfecting", "sanitize", "sanitizes", "purify", "purifies", "clinically", "clinical",
+    "dermatologist", "lab", "scientifically", "best",
+    "bestselling", "rated", "award", "winning", "hydrating", "energizing", "drowsy",
+    "spectrum", "spf", "germs", "bacteria", "viruses", "bpa", "dishwasher", "microwave",
+    "unbreakable", "indestructible", "fireproof", "shatterproof", "childproof", "lasting",
+    "protection", "charges", "charging", "sugar", "calorie", "calories", "fat", "sodium",
+    "gluten", "paraben", "parabens", "sulfate", "sulfates", "aluminum", "cruelty", "gmo",
+    "protein", "fiber", "percent", "times", "number",
+)  # fmt: skip
+
+MAX_WORD = 18  # letters in one word part: longer is a loop or a pasted identifier
+# What the prompt's schema line shows: the shape and limits (the grammar enforces the rest).
+PROMPT_SCHEMA_KEYS = ("headline", "body")
+
+
+def prompt_schema(max_headline: int, max_body: int) -> dict[str, Any]:
+    """The JSON schema the copy prompt shows and the answer is validated against."""
+    return {
+        "type": "object",
+        "properties": {
+            "headline": {"type": "string", "minLength": 1, "maxLength": max_headline},
+            "body": {"type": "string", "minLength": 1, "maxLength": max_body},
+        },
+        "required": list(PROMPT_SCHEMA_KEYS),
+    }
+
+
+@dataclass(frozen=True)
+class CopyGrammar:
+    """The words and tokens one copy request may use (see the module docstring)."""
+
+    banned: frozenset[str]
+    literals: tuple[str, ...]  # tokens with digits, capitals, '&' or '+', written as given
+    keep_caps: tuple[str, ...]  # capitalized words a sentence-case headline may carry
+    capitalization: Capitalization
+    max_exclamation_marks: int
+    max_headline: int
+    max_body: int
+
+    def lark(self) -> str:
+        """The grammar in llguidance's Lark dialect."""
+        lines = [
+            r'start: "{\"headline\":\"" HEAD "\",\"body\":\"" BODY "\"}"',
+            f"LOWER: /[a-z]{{1,{MAX_WORD}}}/{self._not_banned()}",
+            f"UPPER: /[A-Z][a-z]{{0,{MAX_WORD - 1}}}/{self._not_banned()}",
+            'TAIL: ("\'" /[a-z]{1,2}/)? ("-" LOWER)?',
+            "CAPWORD: UPPER TAIL",
+            "LOWWORD: LOWER TAIL",
+            'SEP: " " | ", " | " - " | "; "',
+        ]
+        literals = sorted(set(self.literals), key=lambda t: (-len(t), t))
+        lit = " | LIT" if literals else ""
+        if literals:
+            lines.append("LIT: " + " | ".join(json.dumps(t) for t in literals))
+        lines.append(f"WORD: CAPWORD | LOWWORD{lit}")
+        first = f"(CAPWORD{lit})"
+        if self.capitalization == Capitalization.TITLE_CASE:
+            small = " | ".join(json.dumps(w) for w in sorted(TITLE_SMALL_WORDS))
+            later = f"(CAPWORD{lit} | {small})"
+        elif self.capitalization == Capitalization.SENTENCE_CASE:
+            keep = " | ".join(json.dumps(w) for w in sorted(set(self.keep_caps)))
+            later = f"(LOWWORD | {keep})" if keep else "LOWWORD"
+        else:
+            later = "WORD"
+        lines += [
+            f"HEAD: ({first} (SEP {later})*) & /[^!]{{1,{self.max_headline}}}/",
+            f"SENTENCE: {first} (SEP WORD)* /[.?!]/",
+            f'BODY: (SENTENCE (" " SENTENCE)*) & /.{{1,{self.max_body}}}/'
+            f" & /[^!]*(![^!]*){{0,{self.max_exclamation_marks}}}/",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def accepts(self, headline: str, body: str) -> bool:
+        """Whether the grammar lets the model write this copy: the same rules in Python's `re`
+        (tests check the two agree through llguidance), for reference and template copy."""
+        if not 1 <= len(headline) <= self.max_headline or "!" in headline:
+            return False
+        if not 1 <= len(body) <= self.max_body or body.count("!") > self.max_exclamation_marks:
+            return False
+        first, later = self._python_words()
+        sep = r"(?: |, | - |; )"
+        head = re.fullmatch(rf"(?:{first})(?:{sep}(?:{later}))*", headline)
+        sentence = rf"(?:{first})(?:{sep}(?:{self._python_any()}))*[.?!]"
+        said = re.fullmatch(rf"{sentence}(?: {sentence})*", body)
+        if head is None or said is None:
+            return False
+        parts = re.findall(r"[A-Za-z]+", f"{headline} {body}")
+        literal_words = {w for t in self.literals for w in re.findall(r"[A-Za-z]+", t)}
+        return not any(p.lower() in self.banned and p not in literal_words for p in parts)
+
+    def _python_any(self) -> str:
+        word = rf"[A-Za-z][a-z]{{0,{MAX_WORD - 1}}}(?:'[a-z]{{1,2}})?(?:-[a-z]{{1,{MAX_WORD}}})?"
+        lits = "|".join(re.escape(t) for t in sorted(set(self.literals), key=lambda t: -len(t)))
+        return f"{lits}|{word}" if lits else word
+
+    def _python_words(self) -> tuple[str, str]:
+        tail = rf"(?:'[a-z]{{1,2}})?(?:-[a-z]{{1,{MAX_WORD}}})?"
+        upper = rf"[A-Z][a-z]{{0,{MAX_WORD - 1}}}{tail}"
+        lower = rf"[a-z]{{1,{MAX_WORD}}}{tail}"
+        lits = "|".join(re.escape(t) for t in sorted(set(self.literals), key=lambda t: -len(t)))
+        first = f"{lits}|{upper}" if lits else upper
+        if self.capitalization == Capitalization.TITLE_CASE:
+            later = f"{first}|" + "|".join(sorted(TITLE_SMALL_WORDS))
+        elif self.capitalization == Capitalization.SENTENCE_CASE:
+            keep = "|".join(re.escape(w) for w in sorted(set(self.keep_caps)))
+            later = f"{lower}|{keep}" if keep else lower
+        else:
+            later = self._python_any()
+        return first, later
+
+    def _not_banned(self) -> str:
+        words = sorted(w for w in self.banned if re.fullmatch(r"[a-z]+", w))
+        return f" & ~/(?i:{'|'.join(words)})/" if words else ""
+
+
+@dataclass(frozen=True)
+class CopySchema(OutputSchema):
+    """An `OutputSchema` decoded under a copy grammar's Lark text; the answer is validated as
+    JSON against `json_schema` (`prompt_schema`)."""
+
+    lark_text: str = ""
+
+    def grammar(self) -> str:
+        from llguidance import LLMatcher
+
+        return LLMatcher.grammar_from_lark(self.lark_text)
+
+    @classmethod
+    def of_grammar(cls, grammar: CopyGrammar) -> CopySchema:
+        text = grammar.lark()
+        schema = prompt_schema(grammar.max_headline, grammar.max_body)
+        return cls(schema, None, "lark:" + text, None, text)
+
+
+def copy_grammar(
+    policy: RetailerPolicy,
+    placement: str,
+    category: str | None,
+    guide: BrandGuide | None,
+    product: str,
+    approved_claims: list[str],
+) -> CopyGrammar:
+    """The grammar for copy of `product` at this retailer and placement (`category`: a policy
+    category; `approved_claims`: the claims approved for the product that may run here)."""
+    limits = policy.creative.limits(placement)
+    allowed_text = " ".join([product, *approved_claims])
+    allowed_words = {w.lower() for w in re.findall(r"[A-Za-z]+", allowed_text)}
+    phrases = [*policy.prohibited.prohibited_terms, *policy.creative.price_claims.banned_phrases]
+    for rule in policy.prohibited.prohibited_claims:
+        if category is None or not rule.categories or category in rule.categories:
+            phrases += list(rule.phrases)
+    if guide is not None:
+        phrases += [*guide.banned_words, *guide.forbidden_claims]
+    banned = {w for p in phrases for w in _distinctive_words(p)} | set(CLAIM_WORDS)
+    banned -= allowed_words
+    acronyms = [a for a in policy.creative.allowed_acronyms if a.isalpha()]
+    literals = [t for t in _tokens(allowed_text) if _is_literal(t, policy)] + acronyms
+    keep = [w for w in (guide.name.split()[:1] if guide else []) if w.isalpha()] + acronyms
+    keep += [t for t in literals if not t.isalpha()]
+    return CopyGrammar(
+        banned=frozenset(banned),
+        literals=tuple(dict.fromkeys(literals)),
+        keep_caps=tuple(dict.fromkeys(keep)),
+        capitalization=policy.creative.capitalization,
+        max_exclamation_marks=min(policy.creative.max_exclamation_marks, 3),
+        max_headline=limits.max_headline_chars,
+        max_body=limits.max_body_chars,
+    )
+
+
+def _tokens(text: str) -> list[str]:
+    out = []
+    for raw in text.split():
+        token = raw.strip(".,;:!?()\"'")
+        if token:
+            out.append(token)
+    return out
+
+
+def _is_literal(token: str, policy: RetailerPolicy) -> bool:
+    """A product or claim token the word terminals would not write as it is (digits, '&',
+    '+', capitals inside), unless it shouts and the retailer does not allow that."""
+    if re.fullmatch(r"[A-Za-z]+(?:-[A-Za-z]+)?", token) and not re.search(r".[A-Z]", token):
+        return False
+    letters = [c for c in token if c.isalpha()]
+    shouts = len(letters) >= 2 and all(c.isupper() for c in letters)
+    allowed = {a.upper() for a in policy.creative.allowed_acronyms}
+    return not shouts or token.upper() in allowed or policy.creative.all_caps_words_allowed
+
+
+def _distinctive_words(phrase: str) -> list[str]:
+    """The words of a banned phrase the grammar bans: a one-word phrase itself; of a longer
+    one, its longest word (banning "junk" stops "junk food"; banning "food" would stop all
+    food copy)."""
+    words = [w for w in re.findall(r"[a-z]+", phrase.lower()) if len(w) >= 3]
+    words = [w for w in words if w not in TITLE_SMALL_WORDS]
+    if not words:
+        return []
+    return words if len(words) == 1 else [max(words, key=len)]

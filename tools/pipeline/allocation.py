@@ -1,0 +1,198 @@
+"""The allocation: the brief's spendable budget over the fitted curves of its retailers,
+within the retailers' spend rules and the reviewer's constraints, with 90% intervals from the
+curves' posterior draws."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tools.brief.schema import StructuredBrief
+from tools.errors import AccessDeniedError, UnknownRetailerError
+from tools.optimize import (
+    AllocationResult,
+    CurveSet,
+    PolicyLimitReport,
+    allocate,
+    policy_limits,
+)
+from tools.pipeline.curves import CurveSummary, load_curves, sku_categories
+from tools.plan import AllocationRow, ExpectedOutcome, Interval
+
+# Allocation rows below a cent are solver dust, not a line the plan funds.
+MIN_ROW_SPEND = 0.01
+
+
+class AllocationRequest(BaseModel):
+    """The brief and the constraints a reviewer added (retailer caps, excluded SKUs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brief: StructuredBrief
+    retailer_caps: dict[str, float] = Field(default_factory=dict)
+    excluded_skus: list[str] = Field(default_factory=list)
+    min_spend_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="spend at least this share of the spendable budget (default: all of it); "
+        "lower lets a plan that cannot place the whole budget spend less",
+    )
+
+
+class AllocationPlan(BaseModel):
+    status: Literal["optimal", "infeasible"]
+    solver_status: str
+    rows: list[AllocationRow] = Field(default_factory=list)
+    expected: ExpectedOutcome | None = None
+    shadow_prices: dict[str, Any] = Field(default_factory=dict)
+    diagnosis: dict[str, Any] | None = None
+    revenue_cv: float | None = Field(
+        None, description="coefficient of variation of planned revenue over the curve draws"
+    )
+    coverage: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="share of planned spend on lines whose curve their own history shaped",
+    )
+    constraint_slack: float | None = Field(
+        None,
+        description="how far the plan's ROAS sits above the floor, relative to the floor "
+        "(None without a floor)",
+    )
+    notes: list[str] = Field(default_factory=list)
+
+
+def _interval(point: float, band: Any) -> Interval:
+    if band is None:
+        return Interval(mean=point, low=point, high=point)
+    return Interval(mean=point, low=band.low, high=band.high)
+
+
+def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationPlan:
+    """Allocate the brief's spendable budget over the curves of its retailers, within the
+    retailers' spend rules (monthly placement caps, minimum daily budgets, categories a
+    placement may not carry). A brief that cannot be met comes back `infeasible` with the
+    optimizer's diagnosis (what binds, the best reachable, what to relax), not as an error."""
+    brief = req.brief
+    curve_set, limits = _planned_curves(curves, req)
+    update: dict[str, Any] = {"retailer_caps": dict(req.retailer_caps)}
+    if req.min_spend_fraction is not None:
+        update["min_spend_fraction"] = req.min_spend_fraction
+    opt_brief = brief.to_optimizer_brief().model_copy(update=update)
+    result = allocate(curve_set, opt_brief)
+    solver = f"{result.status} ({result.solver_status}, {result.path})"
+    notes = [*limits.notes, *result.notes]
+    if limits.restricted:
+        notes.append(f"{len(limits.restricted)} line(s) held at zero by the retailers' rules")
+    if result.status != "optimal" or result.allocation is None or result.outcome is None:
+        return AllocationPlan(
+            status="infeasible",
+            solver_status=solver,
+            diagnosis=result.diagnosis.model_dump(mode="json") if result.diagnosis else None,
+            notes=notes,
+        )
+    x = np.asarray(result.allocation.spend, dtype=float)
+    out = result.outcome
+    slack = None
+    if brief.roas_floor is not None and out.roas is not None:
+        slack = (out.roas - brief.roas_floor) / brief.roas_floor
+    return AllocationPlan(
+        status="optimal",
+        solver_status=solver,
+        rows=_rows(result, curve_set, brief),
+        expected=_expected(result, brief),
+        shadow_prices=result.shadow_prices.model_dump(mode="json") if result.shadow_prices else {},
+        revenue_cv=_revenue_cv(curve_set, x),
+        coverage=float(x[~curve_set.prior_only].sum() / x.sum()) if x.sum() > 0 else None,
+        constraint_slack=slack,
+        notes=notes,
+    )
+
+
+def _planned_curves(
+    curves: CurveSummary, req: AllocationRequest
+) -> tuple[CurveSet, PolicyLimitReport]:
+    """The curves of the brief's retailers under its stock-out choice, the reviewer's
+    exclusions and the retailers' spend rules, and what those rules held back."""
+    brief = req.brief
+    if brief.brand_id != curves.brand:
+        raise AccessDeniedError(
+            f"the curves are {curves.brand}'s, the brief is {brief.brand_id}'s",
+            brand=brief.brand_id,
+        )
+    retailers = brief.resolved_retailers()
+    unknown_caps = sorted(set(req.retailer_caps) - set(retailers))
+    if unknown_caps:
+        raise UnknownRetailerError(
+            f"retailer cap for {', '.join(unknown_caps)}, which the plan does not use; "
+            f"its retailers: {', '.join(retailers)}",
+            retailers=unknown_caps,
+        )
+    curve_set = load_curves(
+        curves,
+        retailers=retailers,
+        exclude_oos=brief.exclude_oos,
+        excluded_skus=req.excluded_skus,
+    )
+    curve_set, limits = policy_limits(
+        curve_set,
+        curves.flight_days,
+        categories=sku_categories(curves),
+        flight_start=brief.flight_start,
+    )
+    return curve_set, limits
+
+
+def _rows(
+    result: AllocationResult, curve_set: CurveSet, brief: StructuredBrief
+) -> list[AllocationRow]:
+    """The funded lines, largest spend first, each with its curve and marginal return."""
+    table = result.allocation
+    assert table is not None
+    x = np.asarray(table.spend, dtype=float)
+    weight = curve_set.margin if brief.objective == "incremental_margin" else np.ones(len(x))
+    return [
+        AllocationRow(
+            retailer_id=table.retailer_id[i],
+            placement=table.placement[i],
+            gtin=table.gtin[i],
+            spend=float(x[i]),
+            expected_revenue=float(table.revenue[i]),
+            expected_margin=float(table.margin[i]),
+            marginal_return=float(table.marginal_roas[i] * weight[i]),
+            curve_a=float(curve_set.a[i]),
+            curve_b=float(curve_set.b[i]),
+        )
+        for i in np.argsort(-x, kind="stable")
+        if x[i] >= MIN_ROW_SPEND
+    ]
+
+
+def _expected(result: AllocationResult, brief: StructuredBrief) -> ExpectedOutcome:
+    """The plan's expected outcome with the intervals the curve draws give."""
+    out = result.outcome
+    assert out is not None
+    iroas_point = out.roas if out.roas is not None else 0.0
+    return ExpectedOutcome(
+        spend=out.spend,
+        reserve=brief.total_budget * brief.experiment_reserve,
+        incremental_revenue=_interval(out.revenue, out.revenue_interval),
+        incremental_margin=_interval(out.margin, out.margin_interval),
+        iroas=_interval(iroas_point, out.roas_interval),
+    )
+
+
+def _revenue_cv(curves: CurveSet, x: np.ndarray) -> float | None:
+    """Spread of the plan's total revenue over the curves' posterior draws (sd / mean)."""
+    if curves.a_draws is None or curves.b_draws is None or not (x > 0).any():
+        return None
+    funded = x > 0
+    rev = (curves.a_draws[:, funded] * -np.expm1(-x[funded] / curves.b_draws[:, funded])).sum(
+        axis=1
+    )
+    mean = float(rev.mean())
+    return float(rev.std(ddof=1) / mean) if mean > 0 else None

@@ -1,0 +1,139 @@
+"""Guardrails: what a manager must read before approving, in words, from the plan's own
+numbers. Each one blocks auto-approval (`tools.plan.approval.blocking`) and caps the plan's
+confidence below the auto-approval threshold (`tools.plan.reflection.reflect`):
+
+    loses_money       the plan, or a retailer in it, is expected to return under $1 of extra
+                      revenue per ad dollar (iROAS below 1)
+    unspent           budget left unspent (beyond rounding), and why: the caps that bind, the
+                      ROAS floor, or nothing more worth buying
+    weak_experiment   the experiment's power is below its target (0.8): too weak to read
+    binding_caps      caps whose shadow price is positive: the next dollar there would pay
+    far_from_history  the budget is far beyond what the brand's history can absorb
+
+    for g in guardrails(plan):
+        print(g.code, g.words)
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel
+
+from tools.plan.plan import Plan
+
+# Left unspent beyond this share of the spendable budget is worth a word (rounding and the
+# solver's tolerance leave well under 0.1%).
+UNSPENT_SHARE = 0.01
+TARGET_POWER = 0.8
+BINDING_EPS = 1e-9
+# The planner's capacity warning (`tools.pipeline.capacity`) says the budget is this far
+# beyond the brand's history.
+HISTORY_MARK = "by its history"
+
+__all__ = ["Guardrail", "binding_caps", "cap_confidence", "guardrail_flags", "guardrails"]
+
+
+class Guardrail(BaseModel):
+    code: str
+    words: str
+
+
+def _usd(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:,.2f}M"
+    if abs(value) >= 1e4:
+        return f"${value / 1e3:,.0f}k"
+    return f"${value:,.0f}"
+
+
+def binding_caps(plan: Plan) -> dict[str, float]:
+    """Every cap with a positive shadow price: a retailer's (`alpha`) and a retailer's
+    placement's (`beta/sponsored_search`, the monthly caps). Below `BINDING_EPS` a shadow
+    price is solver noise (non-binding caps read 1e-13 to 1e-12), not a binding cap."""
+    out: dict[str, float] = {}
+    for kind in ("retailer_caps", "group_caps"):
+        caps = plan.shadow_prices.get(kind) or {}
+        if isinstance(caps, dict):
+            out.update({str(k): float(v) for k, v in caps.items()
+                        if isinstance(v, int | float) and v > BINDING_EPS})  # fmt: skip
+    return out
+
+
+def _losing(plan: Plan) -> list[Guardrail]:
+    out = []
+    outcome = plan.expected_outcome
+    if outcome is not None and outcome.iroas.mean < 1:
+        out.append(Guardrail(code="loses_money", words=(
+            f"The plan is expected to bring back ${outcome.iroas.mean:.2f} of extra revenue per "
+            "ad dollar: it loses money.")))  # fmt: skip
+    spend: dict[str, float] = {}
+    revenue: dict[str, float] = {}
+    for row in plan.allocation:
+        spend[row.retailer_id] = spend.get(row.retailer_id, 0.0) + row.spend
+        revenue[row.retailer_id] = revenue.get(row.retailer_id, 0.0) + row.expected_revenue
+    for rid in sorted(spend):
+        if spend[rid] > 0 and revenue[rid] / spend[rid] < 1:
+            out.append(Guardrail(code="loses_money", words=(
+                f"At {rid} the plan expects ${revenue[rid] / spend[rid]:.2f} of extra revenue "
+                f"per ad dollar on {_usd(spend[rid])}: that spend loses money.")))  # fmt: skip
+    return out
+
+
+def _unspent(plan: Plan, binding: dict[str, float]) -> list[Guardrail]:
+    outcome = plan.expected_outcome
+    if outcome is None:
+        return []
+    spendable = plan.brief.total_budget - outcome.reserve
+    left = spendable - outcome.spend
+    if spendable <= 0 or left <= UNSPENT_SHARE * spendable:
+        return []
+    floor = plan.shadow_prices.get("roas_floor_per_unit")
+    if binding:
+        why = "the caps that bind (" + ", ".join(sorted(binding)) + ") allow no more"
+    elif isinstance(floor, int | float) and floor > BINDING_EPS:
+        why = f"the minimum return of ${plan.brief.roas_floor:.2f} per ad dollar allows no more"
+    else:
+        why = "no line returns enough for more spend to pay"
+    return [Guardrail(code="unspent", words=(
+        f"{_usd(left)} of the {_usd(spendable)} to spend is left unspent: {why}."))]  # fmt: skip
+
+
+def guardrails(plan: Plan) -> list[Guardrail]:
+    """Every guardrail the plan trips, in words."""
+    binding = binding_caps(plan)
+    out = _losing(plan) + _unspent(plan, binding)
+    exp = plan.experiment or {}
+    power = exp.get("power")
+    target = exp.get("target_power") or TARGET_POWER
+    if isinstance(power, int | float) and power < target:
+        out.append(Guardrail(code="weak_experiment", words=(
+            f"The experiment has a {power:.0%} chance of detecting the expected lift, below "
+            f"the {target:.0%} needed to read it.")))  # fmt: skip
+    if binding:
+        caps = ", ".join(f"{k} (${v:,.2f} more per extra dollar)"
+                         for k, v in sorted(binding.items(), key=lambda kv: -kv[1]))  # fmt: skip
+        out.append(Guardrail(code="binding_caps", words=f"Caps bind: {caps}."))
+    for warning in plan.brief.warnings:
+        if HISTORY_MARK in warning:
+            out.append(Guardrail(code="far_from_history", words=(
+                "The budget is far beyond what the brand's history can absorb: "
+                + warning.split(": ", 1)[-1])))  # fmt: skip
+    return out
+
+
+def guardrail_flags(plan: Plan) -> list[str]:
+    return [g.words for g in guardrails(plan)]
+
+
+def cap_confidence(value: float, rationale: str, tripped: list[Guardrail], threshold: float
+                   ) -> tuple[float, str]:  # fmt: skip
+    """Confidence held below the auto-approval `threshold` while any guardrail stands."""
+    if not tripped or value < threshold:
+        return value, rationale
+    capped = max(0.0, math.floor((threshold - 0.01) * 100) / 100)
+    codes = ", ".join(dict.fromkeys(g.code.replace("_", " ") for g in tripped))
+    return capped, (
+        f"{rationale} Capped at {capped:.2f} (computed {value:.2f}), below the "
+        f"{threshold:.2f} auto-approval threshold, while these stand: {codes}."
+    )

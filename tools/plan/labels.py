@@ -1,0 +1,110 @@
+"""Names a manager reads for what a plan keys by id: retailers by their display name in the
+catalog in force, placements in words, products by the brand's own product names.
+
+    line_label("alpha", "sponsored_search", "00012345000001", names)
+    # -> "Alpha Mart, sponsored search, Sea Salt Crisps 150g"
+
+The report, the reflection's risk texts and the review pages word the same things the same
+way through these."""
+
+from __future__ import annotations
+
+import re
+
+from tools.catalog import CatalogError, current
+
+
+def words(text: object) -> str:
+    """An id in words: `sponsored_search` -> `sponsored search`."""
+    return str(text or "").replace("_", " ")
+
+
+def retailer_name(rid: str) -> str:
+    """The retailer's display name in the catalog in force; its id in words when the catalog
+    does not hold it or cannot be read."""
+    try:
+        info = current().retailers.get(rid)
+    except CatalogError:
+        info = None
+    return info.name if info else words(rid)
+
+
+def product_name(gtin: str, names: dict[str, str] | None) -> str:
+    """The product's name from the brand's products file; a GTIN it does not name says so."""
+    name = (names or {}).get(gtin)
+    return name if name else f"product {gtin} (no name on file)"
+
+
+def line_label(retailer: str, placement: str, gtin: str, names: dict[str, str] | None) -> str:
+    """A line item as "Retailer, placement, product name"."""
+    return f"{retailer_name(retailer)}, {words(placement)}, {product_name(gtin, names)}"
+
+
+def cap_label(key: str) -> str:
+    """A cap keyed `alpha` (a retailer cap) or `beta/sponsored_search` (a retailer's monthly
+    placement cap) in words: "Alpha Mart", "Beta Grocers, sponsored search"."""
+    retailer, _, placement = key.partition("/")
+    return retailer_name(retailer) + (f", {words(placement)}" if placement else "")
+
+
+# --- the plan's own field names and codes, in words --------------------------------------
+
+# How the brief was read, in words.
+PARSED_BY = {"rules": "the rules parser", "llm": "the model",
+             "llm+rules": "the model, checked by the rules parser",
+             "rules-fallback": "the rules parser (the model's reading was not usable)"}  # fmt: skip
+
+# The optimizer's shadow prices (tools.optimize.results.ShadowPrices) by their keys.
+LIMITS = {
+    "spendable": "One more dollar of the budget to place",
+    "budget": "One more dollar of total budget (same share held for experiments)",
+    "roas_floor_per_unit": "A minimum return per ad dollar lower by $1 (first-order)",
+    "roas_floor_relax_0_1": "A minimum return per ad dollar lower by $0.10 (solved again)",
+}
+
+# The experiment's fields a reader sees, in words and formatted; the rest stay in plan.json.
+EXPERIMENT_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("retailer", "Retailer", "retailer"),
+    ("experiment_type", "Design", "words"),
+    ("start", "Starts", "date"),
+    ("end", "Ends", "date"),
+    ("duration_days", "Days", "int"),
+    ("budget", "Budget held for it", "usd"),
+    ("test_spend", "Test spend", "usd"),
+    ("daily_spend", "Spend per day", "usd"),
+    ("holdout_pct", "Share of the market held out", "pct"),
+    ("n_treatment", "Areas with ads", "int"),
+    ("n_control", "Areas held out", "int"),
+    ("mde_lift", "Smallest lift it can detect", "pct"),
+    ("mde_iroas", "Smallest return per ad dollar it can detect", "dollars"),
+    ("expected_iroas", "Expected return per ad dollar", "dollars"),
+    ("power", "Chance of detecting the expected lift", "pct"),
+    ("target_power", "Chance needed to read it reliably", "pct"),
+    ("adequate", "Strong enough to read", "yes"),
+    ("budget_for_target_power", "Budget it would need to be strong enough", "usd"),
+    ("data_source", "Data it is designed on", "text"),
+)
+
+WRITTEN_BY = {"llm": "the model", "repaired": "the model (format repaired)",
+              "fixed": "the model, with a rule fix", "fallback": "a template"}  # fmt: skip
+
+SEVERITY = {"info": "information", "warn": "warning", "block": "blocks the plan"}
+INDEXED = re.compile(r"^(\w+)\[(\d+)\](?:\.(\w+))?$")
+PLACES = {"retrieved": "retrieved policy passage", "copy": "copy variant"}
+
+# What an edit may change, as a manager names it.
+CHANGE_NAMES = {
+    "total_budget": "budget",
+    "retailers": "retailers",
+    "objective": "goal",
+    "roas_floor": "minimum return per ad dollar",
+    "experiment_reserve": "share held for experiments",
+    "flight_start": "flight start",
+    "flight_end": "flight end",
+    "exclude_oos": "leave out products likely out of stock",
+    "retailer_caps": "retailer caps",
+    "excluded_skus": "excluded products",
+    "min_spend_fraction": "minimum share of the budget placed",
+}
+ACTION_WORDS = {"approve": "approved", "edit": "edited", "reject": "rejected",
+                "auto_approve": "approved automatically"}  # fmt: skip

@@ -1,0 +1,486 @@
+"""The rationale a manager reads on a plan: why this split and what binds (`allocation`), what
+the experiment can and cannot tell (`experiment`), written from a facts table the tools
+produced and the retrieved policy passages, citing them.
+
+    requests = [allocation_request(plan, retrieved), experiment_request(plan, retrieved)]
+    texts = write_texts(llm, [r for r in requests if r is not None])
+    texts[0].text, texts[0].path, texts[0].citations  # "... [1].", "model", [Citation(...)]
+
+A facts table (`FactsTable`) holds every number a text may use, pre-formatted as it may appear
+("$1.08M", "73%", "4.2"). The model sees the table and up to three passages numbered [1]..[n]
+(`tools.plan.prompts.rationale_messages`) and writes one or two sentences under a grammar
+(`adapters.structured.SentenceGrammar`) that admits those number strings only and ends every
+sentence on a citation marker. The text is then checked (`check_text`: every number one of the
+facts', `tools.plan.numbers`; the markers name passages shown; at least one fact used; no
+loop); a text that fails, or no model, gets the template sentences written here from the same
+facts, and `path`/`reason` say so. Every call of one node goes to the model as one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from adapters.structured import SentenceGrammar, StructuredOutputError
+from tools.catalog import current
+from tools.errors import RMNError
+from tools.plan.facts import (
+    MIN_WORDS,
+    FactsTable,
+    check_text,
+    money,
+    per_dollar,
+    ratio,
+    share,
+)
+from tools.plan.numbers import NUMBER_WORDS
+from tools.plan.plan import Citation, GroundedText, Plan
+from tools.plan.prompts import rationale_messages
+from tools.policy.compliance import retailer_policy
+
+if TYPE_CHECKING:
+    from adapters.chat_model import RMNChatModel
+
+MAX_PASSAGES = 3
+# The adapter task the rationale is written under: none (the base model). The bundled task
+# adapters were trained for JSON (planning) and ad copy (creative); sentences about a plan
+# read better on the base model.
+RATIONALE_TASK: str | None = None
+# Two sentences, each a code-written opening (about 12-25 tokens) and at most 12 words of the
+# model's, with their markers, fit in 96 tokens; the grammar ends the text there.
+TEXT_TOKENS = 96
+MAX_WORDS = 13
+
+
+# How the approval summary and the report title each kind of text.
+TITLES = {"allocation": "Why this split", "experiment": "What the experiment can tell"}
+
+
+@dataclass
+class TextRequest:
+    """One text to write: its facts, the passages it may cite (`citations[i]` is `[i+1]`,
+    `passages[i]` its text) and the template written from the same facts."""
+
+    kind: str
+    facts: FactsTable
+    citations: list[Citation]
+    passages: list[str]
+    ask: str  # what the model is asked to say
+    template: str
+    openings: tuple[str, ...] = ()
+    need_number: bool = True
+    tenant: str | None = None
+    adapters: list[str] = field(default_factory=list)
+
+    def grammar(self) -> SentenceGrammar:
+        return SentenceGrammar(
+            numbers=self.facts.numbers(),
+            citations=len(self.citations),
+            min_sentences=1,
+            max_sentences=2,
+            min_words=MIN_WORDS,
+            max_words=MAX_WORDS,
+            banned_words=NUMBER_WORDS,
+            openings=self.openings,
+            free_numbers=False,
+        )
+
+
+def _name(retailer: str) -> str:
+    info = current().retailers.get(retailer)
+    return info.name if info else retailer.replace("_", " ")
+
+
+def _words(text: str) -> str:
+    return re.sub(r"[^A-Za-z' ]+", " ", text.replace("_", " ")).strip()
+
+
+# --- citations --------------------------------------------------------------------------------
+
+
+def section_of(passage: dict[str, Any]) -> str:
+    """A retrieved passage's section heading (its text starts with the heading path)."""
+    first = str(passage.get("text") or "").split("\n", 1)[0]
+    heading = first.rsplit(" > ", 1)[-1].strip()
+    if heading:
+        return heading
+    anchor = str(passage.get("source") or "").partition("#")[2]
+    return anchor.replace("-", " ")
+
+
+def passage_body(passage: dict[str, Any], limit: int = 260) -> str:
+    """The passage without its heading line, cut at a word near `limit` characters."""
+    text = str(passage.get("text") or "")
+    body = text.split("\n", 1)[1] if "\n" in text else text
+    body = " ".join(body.split())
+    if len(body) <= limit:
+        return body
+    return body[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def cite(
+    retrieved: list[dict[str, Any]],
+    doc_types: tuple[str, ...],
+    retailers: list[str],
+    prefer: tuple[str, ...] = (),
+    limit: int = MAX_PASSAGES,
+) -> tuple[list[Citation], list[str]]:
+    """Up to `limit` retrieved passages of `doc_types` at `retailers` (in that order of
+    retailers), those whose source or heading names a `prefer` word first; as citations
+    [1]..[n] and their texts."""
+    found = [
+        p
+        for p in retrieved
+        if p.get("doc_type") in doc_types and (not retailers or p.get("retailer") in retailers)
+    ]
+
+    def rank(p: dict[str, Any]) -> tuple[int, int, int]:
+        where = f"{p.get('source', '')} {section_of(p)}".lower()
+        preferred = 0 if any(w in where for w in prefer) else 1
+        order = retailers.index(p["retailer"]) if p.get("retailer") in retailers else 0
+        return preferred, order, found.index(p)
+
+    chosen = sorted(found, key=rank)[:limit]
+    citations = [
+        Citation(
+            id=i + 1,
+            source=str(p.get("source") or ""),
+            section=section_of(p),
+            doc_type=p.get("doc_type"),
+            retailer=p.get("retailer"),
+        )
+        for i, p in enumerate(chosen)
+    ]
+    return citations, [passage_body(p) for p in chosen]
+
+
+def _marker(citations: list[Citation], *words: str) -> str:
+    """' [n]' for the first citation whose source or section names one of `words` (else the
+    first), or '' when nothing can be cited."""
+    if not citations:
+        return ""
+    for c in citations:
+        where = f"{c.source} {c.section}".lower()
+        if any(w in where for w in words):
+            return f" [{c.id}]"
+    return f" [{citations[0].id}]"
+
+
+# --- allocation -------------------------------------------------------------------------------
+
+GOAL_WORD = {"incremental_margin": "margin", "incremental_revenue": "revenue", "roas": "return"}
+
+
+def allocation_facts(plan: Plan) -> FactsTable:
+    """Budget, reserve, spend and share per retailer, expected margin with its interval,
+    iROAS, the ROAS floor, and what binds with its shadow price."""
+    facts = FactsTable()
+    b, o = plan.brief, plan.expected_outcome
+    spend = sum(r.spend for r in plan.allocation)
+    facts.add("total budget", money(b.total_budget))
+    if o is not None:
+        facts.add("experiment reserve", money(o.reserve))
+    facts.add("planned spend", money(spend))
+    for retailer, amount in _by_retailer(plan):
+        facts.add(f"{_name(retailer)} spend", money(amount))
+        if spend > 0:
+            facts.add(f"{_name(retailer)} share", share(amount / spend))
+    if o is not None:
+        m = o.incremental_margin
+        facts.add("expected incremental margin", money(m.mean))
+        facts.add("margin, low end of the 90% range", money(m.low))
+        facts.add("margin, high end of the 90% range", money(m.high))
+        facts.add("expected iROAS", ratio(o.iroas.mean))
+    if b.roas_floor:
+        facts.add("ROAS floor", ratio(b.roas_floor))
+    for label, (what, price, cap) in zip(
+        ("binding limit", "next binding limit"), _binding(plan)[:2], strict=False
+    ):
+        facts.add(label, what)
+        if cap is not None:  # written as the retailer's policy writes it: "$300,000"
+            facts.add(f"{what} in the policy, per month", f"${cap:,.0f}")
+        facts.add(f"{what}, value of one more dollar", per_dollar(price))
+    return facts
+
+
+def _by_retailer(plan: Plan) -> list[tuple[str, float]]:
+    totals: dict[str, float] = {}
+    for row in plan.allocation:
+        totals[row.retailer_id] = totals.get(row.retailer_id, 0.0) + row.spend
+    return sorted(((r, s) for r, s in totals.items() if s > 0), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _binding(plan: Plan) -> list[tuple[str, float, float | None]]:
+    """(what binds in words, its shadow price per dollar, the policy's monthly cap), largest
+    price first: the retailers' monthly placement caps and the brief's retailer caps."""
+    prices = plan.shadow_prices or {}
+    out: list[tuple[str, float, float | None]] = []
+    for key, value in (prices.get("group_caps") or {}).items():
+        if isinstance(value, int | float) and value > 1e-6:
+            retailer, _, placement = str(key).partition("/")
+            what = " ".join(w for w in (_name(retailer), _words(placement), "monthly cap") if w)
+            out.append((what, float(value), _monthly_cap(retailer, placement)))
+    for retailer, value in (prices.get("retailer_caps") or {}).items():
+        if isinstance(value, int | float) and value > 1e-6:
+            out.append((f"{_name(retailer)} cap in the brief", float(value), None))
+    return sorted(out, key=lambda kv: (-kv[1], kv[0]))
+
+
+def _monthly_cap(retailer: str, placement: str) -> float | None:
+    try:
+        rule = retailer_policy(retailer).bidding.placements.get(placement)  # type: ignore[call-overload]
+    except RMNError:
+        return None
+    return float(rule.max_monthly_spend_usd) if rule is not None else None
+
+
+def allocation_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, str]]:
+    """(opening, template ending, citation hint) per sentence: the openings state the split
+    and what binds with the facts' numbers; the model (or the template) says why."""
+    goal = GOAL_WORD.get(plan.brief.objective, "return")
+    ranked = _by_retailer(plan)
+    if not ranked:
+        return []
+    top = _name(ranked[0][0])
+    split = f"{top} gets {facts.get(f'{top} share')}"
+    if len(ranked) > 1:
+        second = _name(ranked[1][0])
+        split += f" and {second} {facts.get(f'{second} share')}"
+    out = [
+        (
+            f"{split} of the {facts.get('planned spend')} planned spend because",
+            f"that is where the curves promise the most {goal} per extra dollar",
+            "spend",
+        )
+    ]
+    binding = _binding(plan)
+    if binding:
+        what = binding[0][0]
+        price = facts.get(f"{what}, value of one more dollar")
+        why = (
+            "the brief caps spend there"
+            if what.endswith("in the brief")
+            else "the retailer limits what one brand may spend there each month"
+        )
+        out.append(
+            (f"What binds is the {what}, worth {price} of {goal} per extra dollar, as", why, "cap")
+        )
+    elif facts.get("expected incremental margin") is not None:
+        out.append(
+            (
+                f"Expected margin is {facts.get('expected incremental margin')}, likely between "
+                f"{facts.get('margin, low end of the 90% range')} and "
+                f"{facts.get('margin, high end of the 90% range')}, and",
+                "no retailer cap limits the split",
+                "cap",
+            )
+        )
+    return out
+
+
+def _template(sentences: list[tuple[str, str, str]], citations: list[Citation]) -> str:
+    return " ".join(f"{o} {e}{_marker(citations, hint)}." for o, e, hint in sentences)
+
+
+def allocation_request(
+    plan: Plan, retrieved: list[dict[str, Any]], tenant: str | None = None
+) -> TextRequest:
+    """What the allocation rationale is written from: its facts and the retailers'
+    placement and spend rules (caps first, at the retailers that bind first)."""
+    facts = allocation_facts(plan)
+    binding = [what for what, _, _ in _binding(plan)]
+
+    def first_binding(retailer: str) -> int:
+        hits = [i for i, what in enumerate(binding) if what.startswith(_name(retailer) + " ")]
+        return hits[0] if hits else len(binding)
+
+    order = sorted([r for r, _ in _by_retailer(plan)], key=first_binding)
+    citations, passages = cite(
+        retrieved, ("placements_bidding",), order, prefer=("cap", "spend-caps")
+    )
+    sentences = allocation_sentences(plan, facts)
+    return TextRequest(
+        kind="allocation",
+        facts=facts,
+        citations=citations,
+        passages=passages,
+        ask="why the money is split this way and what limits it",
+        template=_template(sentences, citations) or f"No spend was placed{_marker(citations)}.",
+        openings=tuple(o for o, _, _ in sentences),
+        tenant=tenant,
+    )
+
+
+# --- experiment -------------------------------------------------------------------------------
+
+
+def experiment_facts(plan: Plan) -> FactsTable | None:
+    """The experiment's design, power and what it can detect; None without an experiment."""
+    e = plan.experiment or {}
+    if not e.get("experiment_type"):
+        return None
+    facts = FactsTable()
+    facts.add("experiment", _words(str(e["experiment_type"])))
+    facts.add("retailer", _name(str(e.get("retailer") or "")))
+    _number_fact(facts, "test length in days", e.get("duration_days"), lambda v: f"{v:.0f}")
+    _number_fact(facts, "share held out", e.get("holdout_pct"), share)
+    _number_fact(facts, "test spend", e.get("test_spend"), money)
+    _number_fact(facts, "smallest lift it can detect", e.get("mde_lift"), lambda v: f"{v:.1%}")
+    _number_fact(facts, "smallest iROAS it can detect", e.get("mde_iroas"), ratio)
+    _number_fact(facts, "expected iROAS", e.get("expected_iroas"), ratio)
+    _number_fact(facts, "power", e.get("power"), share)
+    _number_fact(facts, "target power", e.get("target_power"), share)
+    if e.get("adequate") is False:
+        _number_fact(
+            facts, "test spend that reaches the target", e.get("budget_for_target_power"), money
+        )
+    try:  # the retailer's limits, written as its measurement policy writes them
+        rules = retailer_policy(str(e.get("retailer") or "")).measurement
+    except RMNError:
+        return facts
+    facts.add("shortest test allowed in days", str(rules.min_test_days))
+    facts.add("longest test allowed in days", str(rules.max_test_days))
+    facts.add("smallest holdout allowed", share(rules.min_holdout_pct))
+    facts.add("largest holdout allowed", share(rules.max_holdout_pct))
+    return facts
+
+
+def _number_fact(facts: FactsTable, name: str, value: Any, fmt: Any) -> None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        facts.add(name, fmt(float(value)))
+
+
+def experiment_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, str]]:
+    """(opening, template ending, citation hint) per sentence: what the test can detect and
+    how sure it is, with the facts' numbers; the model (or the template) says what follows."""
+    e = plan.experiment or {}
+    first = f"This {facts.get('experiment')} at {facts.get('retailer')} can detect"
+    mde, days, held = (
+        facts.get("smallest lift it can detect"),
+        facts.get("test length in days"),
+        facts.get("share held out"),
+    )
+    first += f" a sales lift of {mde}" if mde else " incremental sales"
+    first += f" in {days} days" if days else ""
+    first += f" with {held} held out" if held else ""
+    out = [(f"{first}, so", "a smaller true lift will read as no effect", "holdout")]
+    power, target = facts.get("power"), facts.get("target power")
+    if power and target and e.get("adequate") is False:
+        out.append(
+            (
+                f"With {power} power against the {target} target, it cannot",
+                "reliably confirm the expected lift, and it says nothing about other retailers",
+                "design",
+            )
+        )
+    else:
+        out.append(("It cannot", "tell how other retailers or later weeks would respond", "design"))
+    return out
+
+
+def experiment_request(
+    plan: Plan, retrieved: list[dict[str, Any]], tenant: str | None = None
+) -> TextRequest | None:
+    """What the experiment rationale is written from, or None without an experiment: its
+    facts and the experiment retailer's measurement rules (those its design checked first)."""
+    facts = experiment_facts(plan)
+    if facts is None:
+        return None
+    e = plan.experiment or {}
+    anchors = tuple(
+        str(r.get("source", "")).partition("#")[2]
+        for r in e.get("rules") or []
+        if isinstance(r, dict) and "#" in str(r.get("source", ""))
+    )
+    citations, passages = cite(
+        retrieved, ("measurement",), [str(e.get("retailer") or "")], prefer=anchors
+    )
+    sentences = experiment_sentences(plan, facts)
+    return TextRequest(
+        kind="experiment",
+        facts=facts,
+        citations=citations,
+        passages=passages,
+        ask="what this experiment can tell and what it cannot",
+        template=_template(sentences, citations),
+        openings=tuple(o for o, _, _ in sentences),
+        tenant=tenant,
+    )
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def write_texts(
+    llm: RMNChatModel | None, requests: list[TextRequest], *, task: str | None = RATIONALE_TASK
+) -> list[GroundedText]:
+    """Each request's text, in order: the model's where it passes `check_text`, else the
+    template's (with the reason). All model calls go out as one batch."""
+    answers: list[tuple[str | None, str | None, list[str]]] = [
+        (None, "no model", []) for _ in requests
+    ]
+    if llm is not None and requests:
+        answers = _model_texts(llm, requests, task)
+    out = []
+    for request, (text, problem, adapters) in zip(requests, answers, strict=True):
+        reason = problem
+        if text is not None and reason is None:
+            reason = check_text(
+                text,
+                request.facts,
+                len(request.citations),
+                need_number=request.need_number,
+                known=request.passages,
+            )
+        model_ok = text is not None and reason is None
+        out.append(
+            GroundedText(
+                kind=request.kind,  # type: ignore[arg-type]
+                text=text if model_ok and text is not None else request.template,
+                path="model" if model_ok else "template",
+                reason=None if model_ok else reason,
+                facts=request.facts.as_dict(),
+                citations=request.citations,
+                adapters=adapters if model_ok else [],
+                # What the model was given, for reviewers' ratings (`tools.plan.feedback`).
+                prompt=_messages(request) if model_ok else None,
+            )
+        )
+    return out
+
+
+def _messages(request: TextRequest) -> list[dict[str, str]]:
+    return rationale_messages(request.facts.pairs(), request.passages, request.ask)
+
+
+def _model_texts(
+    llm: RMNChatModel, requests: list[TextRequest], task: str | None
+) -> list[tuple[str | None, str | None, list[str]]]:
+    """(text or None, why not, adapters) per request, from one batched call."""
+    from adapters.chat_model import ChatCall, generate_many, generation_of
+
+    calls = []
+    for request in requests:
+        writer = llm.bind_adapters(task=task, tenant=request.tenant)
+        calls.append(
+            ChatCall(
+                writer,
+                _messages(request),
+                request.grammar(),
+                max_new_tokens=TEXT_TOKENS,
+            )
+        )
+    try:
+        answers = generate_many(calls)
+    except StructuredOutputError as err:
+        return [(None, f"model error: {err.message}", []) for _ in requests]
+    out: list[tuple[str | None, str | None, list[str]]] = []
+    for answer in answers:
+        gen = generation_of(answer)
+        if gen.parsed is None:
+            out.append((None, f"model text unusable: {gen.error or 'no text'}", []))
+        else:
+            out.append((str(gen.parsed), None, list(gen.adapters_active)))
+    return out
