@@ -1,4 +1,5 @@
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +36,22 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def seed7_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed-7 market (90 days, 100k events), generated and harmonized once per session.
+    Never planned on directly: modules take a copy (`market`)."""
+    from tools.world import WorldSpec, ensure_world
+
+    data = tmp_path_factory.mktemp("seed7-world")
+    ensure_world(data, WorldSpec(seed=7, days=90, events=100_000))
+    return data
+
+
+@pytest.fixture(scope="module")
+def market(seed7_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A module's own copy of the seed-7 market: its plans, caches and reports stay its own."""
+    data = tmp_path_factory.mktemp("market") / "data"
+    shutil.copytree(seed7_world, data)
+    return data

@@ -22,17 +22,8 @@ from tools.pipeline import (
     prepare_curves,
 )
 from tools.plan import Plan
-from tools.world import WorldSpec, ensure_world
 
-SMALL = WorldSpec(seed=7, days=90, events=100_000)
 BRAND = "globex"  # sells at gamma, which requires differential privacy (budget 3, eps 0.5)
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("dp-market")
-    ensure_world(data, SMALL)
-    return data
 
 
 @pytest.fixture()

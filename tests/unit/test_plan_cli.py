@@ -10,19 +10,11 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cli.plan import ResumeArgsError, parse_edits, review_payload
-from tools.world import WorldSpec, ensure_world
 
 BRIEF = (
     "Allocate $1.2M across Alpha and Beta to maximize incremental margin with ROAS >= 3, "
     "10% for experiments"
 )
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("cli-market")
-    ensure_world(data, WorldSpec(seed=7, days=90, events=100_000))
-    return data
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,6 @@ from langgraph.types import Command
 from review_support import assert_hitl_request
 
 from graph import Context, build_graph, run_config, thread_status
-from tools.world import WorldSpec, ensure_world
 
 BRIEF = (
     "Allocate $1.5M across Alpha and Beta to maximize incremental margin with ROAS >= 2, "
@@ -31,13 +30,6 @@ DOUBTFUL = "Spend $1.2M at Alpha for 4 weeks to maximize incremental margin, 10%
 # A field name (snake_case) a manager should not have to read.
 SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
 LINK_TARGET = re.compile(r"\]\([^)]*\)")
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("review-market")
-    ensure_world(data, WorldSpec(seed=7, days=90, events=100_000))
-    return data
 
 
 @pytest.fixture(scope="module")
