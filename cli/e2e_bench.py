@@ -13,11 +13,14 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cli.common import JsonOption, emit, user_errors
+
+if TYPE_CHECKING:
+    from tools.world import WorldSpec
 
 BRIEFS = (
     "Allocate $1.2M across Alpha and Beta to maximize incremental margin with ROAS >= 3, "
@@ -43,17 +46,26 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_e2e_bench(
-    briefs: int, model: str, data_dir: Path | None, brand: str = "acme"
+    briefs: int,
+    model: str,
+    data_dir: Path | None,
+    brand: str = "acme",
+    world: WorldSpec | None = None,
 ) -> dict[str, Any]:
+    """Plan `briefs` briefs to their approval question on `data_dir`, or on a simulated market
+    (`world`, the demo's by default) built in a temporary folder first."""
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
     from graph import Context, build_graph, run_config
 
     tmp = None
-    if data_dir is None:
+    if data_dir is None:  # a simulated market, built once before the timed runs
+        from tools.world import ensure_world
+
         tmp = tempfile.TemporaryDirectory(prefix="rmn-e2e-")
         data_dir = Path(tmp.name)
+        ensure_world(data_dir, world)
     ctx = Context(tenant=brand, model=model, data_dir=str(data_dir))
     app = build_graph(InMemorySaver())
 

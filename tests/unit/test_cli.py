@@ -89,3 +89,15 @@ def test_help_shows_the_commands_own_usage_and_docstring(
 def test_unknown_command_is_a_usage_error() -> None:
     result = runner.invoke(app, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def test_e2e_bench_plans_each_brief_to_its_approval_question() -> None:
+    """`rmn bench e2e` without --data-dir builds its simulated market first (a bare temporary
+    folder is no market: every brief stopped at the clean room before this was fixed)."""
+    from cli.e2e_bench import run_e2e_bench
+    from tools.world import WorldSpec
+
+    out = run_e2e_bench(1, "none", None, world=WorldSpec(seed=7, days=60, events=50_000))
+    assert out["approval_ready"] == 1 and out["warmup_stopped_at"] == "approval", out["runs"]
+    assert [r["stopped_at"] for r in out["runs"]] == ["approval"]
+    assert out["p50_s"] is not None and out["per_node_median_s"]["optimizer"] >= 0
