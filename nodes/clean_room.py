@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
-from nodes.common import Update, context_of, progress, step
+from graph.steps import Update, context_of, progress, step
 from tools.pipeline import CurveRequest, prepare_curves, prepare_market
 
 

@@ -7,7 +7,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
-from nodes.common import Update, ask_review, context_of, decided, reviewed, step
+from graph.steps import Update, ask_review, context_of, decided, reviewed, step
 from tools.brief import StructuredBrief
 from tools.pipeline import query_plan, retrieve_rules
 from tools.plan import Plan

@@ -22,7 +22,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.llm import chat_model
 from graph.state import State
-from nodes.common import Update, context_of, progress, step
+from graph.steps import Update, context_of, progress, step
 from tools.creative import DEFAULT_KINDS, CopyRequest, CopyResult, write_copy_many
 from tools.creative.targets import copy_key, top_skus
 from tools.creative.write import request_digest

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
-from nodes.common import Update, context_of, step
+from graph.steps import Update, context_of, step
 from tools.errors import RMNError
 from tools.pipeline import product_names
 from tools.plan import Decision, Plan

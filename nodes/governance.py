@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.llm import node_model
 from graph.state import State
-from nodes.common import Update, context_of, curves_of, progress, step
+from graph.steps import Update, context_of, curves_of, progress, step
 from tools.creative.targets import copy_key
 from tools.governance import PII_TYPES, GovernanceReview, review
 from tools.governance.claims import copy_products

@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.state import State
-from nodes.common import (
+from graph.steps import (
     Update,
     approval_policy,
     ask_review,

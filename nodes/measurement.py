@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.llm import node_model
 from graph.state import State
-from nodes.common import Update, context_of, progress, step
+from graph.steps import Update, context_of, progress, step
 from tools.pipeline import MeasurementRequest, design_measurement
 from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
 from tools.plan import Plan

@@ -13,7 +13,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.llm import node_model
 from graph.state import State, stale_after_allocation
-from nodes.common import Update, context_of, curves_of, progress, step
+from graph.steps import Update, context_of, curves_of, progress, step
 from tools.brief import StructuredBrief
 from tools.pipeline import AllocationRequest, plan_allocation
 from tools.plan import Plan

@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.llm import bind_for_node, chat_model
 from graph.state import State, per_plan_defaults
-from nodes.common import Update, context_of, failed, step
+from graph.steps import Update, context_of, failed, step
 from tools.brief import EMPTY_BRIEF, BriefError, StructuredBrief, parse_brief
 from tools.brief.llm import settled
 from tools.errors import RMNError

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 from graph.context import Context
 from graph.llm import node_model
 from graph.state import State
-from nodes.common import Update, approval_policy, context_of, progress, step
+from graph.steps import Update, approval_policy, context_of, progress, step
 from tools.pipeline import product_names
 from tools.plan import Plan
 from tools.plan.approval import auto_approval

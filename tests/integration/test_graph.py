@@ -22,7 +22,7 @@ from langgraph.types import Command
 from review_support import assert_hitl_request
 
 from graph import Context, build_graph, run_config, thread_status
-from nodes.common import ThreadAccessError
+from graph.steps import ThreadAccessError
 from tools.brief import PARSED_BY_PRODUCTION, StructuredBrief, parse_brief
 from tools.brief.llm import settled
 from tools.plan.decisions import decisions_path
