@@ -224,7 +224,8 @@ def run_server_bench(
             policies=NO_SEPARATION,
             server_context={"model": model, "data_dir": str(data_dir)},
         )
-        with serve_in_thread(create_rmn_app(KeyRing.from_keys(keys), settings)) as url:
+        app = create_rmn_app(KeyRing.from_keys(keys), settings)
+        with serve_in_thread(app) as url:
             # Untimed: loading the model, opening the policy index and fitting the first
             # curves are one-time costs, not the steady state the figures describe.
             warm = time.perf_counter()
@@ -387,7 +388,8 @@ def run_flood_bench(
             policies=NO_SEPARATION,
             server_context={"model": model, "data_dir": str(data_dir)},
         )
-        with serve_in_thread(create_rmn_app(KeyRing.from_keys(keys), settings)) as url:
+        app = create_rmn_app(KeyRing.from_keys(keys), settings)
+        with serve_in_thread(app) as url:
             deadline = time.time() + timeout_s
             warm = time.perf_counter()
             for tenant in (flood_tenant, neighbour_tenant):  # fit both tenants' curves first
@@ -408,6 +410,7 @@ def run_flood_bench(
                 flood_rps=flood_rps,
                 timeout_s=max(1.0, deadline - time.time()),
             )
+            flooded["flood"]["gave_way_s"] = round(app.state.server.yielded_s[flood_tenant], 2)
     return _flood_result(settings, idle, flooded, model, flood_clients, flood_rps, neighbour_runs,
                          warmup_s)  # fmt: skip
 

@@ -48,6 +48,7 @@ class Run:
     status: str = "pending"
     checked: bool = False  # the thread's state was checked for this run (see `admit`)
     result: dict[str, Any] | None = None
+    yielded_s: float = 0.0  # waited between steps for other tenants' runs (`FairScheduler.turn`)
     cancel: threading.Event = field(default_factory=threading.Event)
     cancel_status: str = "interrupted"
     done: asyncio.Event = field(default_factory=asyncio.Event)

@@ -76,6 +76,7 @@ class GraphServer(GraphHost):
         self._per_tenant: Counter[str] = Counter()  # runs queued or running
         self._queued = 0
         self._stopping = False
+        self.yielded_s: Counter[str] = Counter()  # tenant -> seconds its runs gave way to others
 
     # lifecycle
 
@@ -395,6 +396,8 @@ class GraphServer(GraphHost):
                 else:
                     (mode, chunk), ns = item, ()
                 self._emit(run, mode, chunk, ns)
+                if mode == "updates" and self._pool is not None:
+                    run.yielded_s += self._pool.turn(run.tenant)  # a step ended: fair turn
                 if run.cancel.is_set():
                     stopped = run.cancel_status
                     break
@@ -441,6 +444,10 @@ class GraphServer(GraphHost):
                     self._drop_thread(self.own_thread(run.tenant, run.thread_id))
                 else:
                     self._store.set_thread(run.key, status=resting or self._resting_status(run.key))
+        if run.yielded_s:
+            log.info("run %s gave way to other tenants for %.2f s", run.run_id, run.yielded_s)
+        with self._lock:
+            self.yielded_s[run.tenant] += run.yielded_s
         self._leave(run, start_next=status != STOPPED)
         run.finish()
 
