@@ -27,6 +27,9 @@ class Generation:
     seconds: float = 0.0
     batch_size: int = 1
     finish_reason: str = "stop"  # stop | length
+    # The conversation the model was given, as decoded: the task's system message and the
+    # output instruction included (what a reviewer's rating of this answer rates).
+    messages: list[dict[str, str]] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -41,4 +44,5 @@ class Generation:
             "seconds": round(self.seconds, 4),
             "batch_size": self.batch_size,
             "finish_reason": self.finish_reason,
+            "messages": [dict(m) for m in self.messages],
         }

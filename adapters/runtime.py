@@ -383,6 +383,7 @@ class Runtime:
             seconds=time.perf_counter() - started,
             batch_size=row.batch_size,
             finish_reason=row.finish_reason,
+            messages=[dict(m) for m in plan.messages],
         )
         if plan.schema is None:
             return gen

@@ -261,7 +261,10 @@ class KeyRing:
                         f"{entry.tenant!r} in {path})"
                     )
                 callers[entry.digest] = Caller(
-                    tenant=entry.tenant, role=entry.role, key_id=key_id(entry.digest)
+                    tenant=entry.tenant,
+                    role=entry.role,
+                    key_id=key_id(entry.digest),
+                    label=entry.label,
                 )
         return cls(callers)
 

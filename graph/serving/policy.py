@@ -77,6 +77,15 @@ class Caller:
     tenant: str
     role: Role
     key_id: str | None
+    label: str | None = None  # the name the key was given (`rmn keys add --label`)
+
+    @property
+    def reviewer(self) -> str:
+        """Who this is in a reviewer's record: the key's label and id, the id alone, or the
+        open tenant of a server without keys."""
+        if self.key_id is None:
+            return "no key (loopback server)"
+        return f"{self.label} ({self.key_id})" if self.label else self.key_id
 
 
 class RoleDeniedError(ApiError):

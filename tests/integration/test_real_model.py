@@ -19,6 +19,7 @@ from adapters.base import (
     load_base_model,
 )
 from adapters.chat_model import RMNChatModel
+from adapters.prompts import system_message
 from adapters.registry import (
     KINDS,
     AdapterMetadata,
@@ -90,6 +91,13 @@ def test_real_model_writes_compliant_copy_with_the_bundled_adapter(real_llm: RMN
     ]
     for v in written:
         assert v.adapters == expected
+        # What a rating of it stores: the exact conversation, the task's system message first
+        # and the answer format last, as the model was given it.
+        assert v.prompt is not None and v.prompt[0] == {
+            "role": "system",
+            "content": system_message("creative" if creative is not None else None),
+        }
+        assert "JSON" in v.prompt[-1]["content"]
 
 
 # --- the reflection's sentences from the real model (test_reflection.py) --------------

@@ -4,8 +4,9 @@ form, decisions through the API's own resume path (the stale-decision 409, separ
 duties, an edit's bad value asked again with the graph's own words), another tenant's plans
 unseen and untouchable (as unknown ids), `/docs` with no external URL and its assets served;
 and, in a real headless Chromium (Debian's, driven by Playwright), a manager's whole pass:
-sign in, open the pending plan, edit the ROAS floor, see the re-planned plan, approve,
-download the report, with screenshots of each page."""
+sign in, open the pending plan, edit the ROAS floor, see the re-planned plan, rate a copy
+variant, approve, download the report, open the feedback dashboard, with screenshots of each
+page."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from fastapi.testclient import TestClient
 from langgraph_sdk import get_sync_client
 from serving_support import BRIEF, build_small_world, serve_process
 
-from graph.serving.auth import KeyRing
+from graph.serving.auth import KeyRing, add_key
 from server import create_rmn_app, rmn_settings
 
 PLANNER = "test-key-acme-planner-0123456789"
@@ -161,6 +162,81 @@ def test_docs_are_served_offline(app_client: TestClient) -> None:
         assert app_client.get(url).status_code == 200, url
 
 
+# --- ratings on the page and the feedback dashboard --------------------------------------------
+
+
+def test_reviewers_rate_copy_and_rationale_and_say_why(world: Path, tmp_path: Path) -> None:
+    """Ratings from the plan page (issue #14): stored through the API's own path with the key's
+    label as the reviewer, an incomplete one refused with its reason, an edit's and a
+    rejection's reason kept as feedback on the plan as shown, the dashboard's figures, and
+    nothing of it reachable by another tenant."""
+    keys_file = tmp_path / "keys.json"
+    add_key(keys_file, "acme", PLANNER, role="planner", label="Sam, planner")
+    add_key(keys_file, "acme", APPROVER, role="approver", label="Dana, brand lead")
+    add_key(keys_file, "globex", GLOBEX, role="admin")
+    settings = rmn_settings(tmp_path / "server",
+                            server_context={"model": "none", "data_dir": str(world)})  # fmt: skip
+    app = create_rmn_app(KeyRing.load(path=keys_file), settings)
+    with TestClient(app) as api:
+        tid = _plan_to_approval(api)
+        dana = _signed_in(api, APPROVER)
+        page = dana.get(f"/review/threads/{tid}").text
+        assert 'id="copy-1-save"' in page and 'id="rationale-allocation-save"' in page
+        assert "Dana, brand lead (key-" in page  # who is signed in, by the key's label
+        csrf, url = _form(page, "csrf"), f"/review/threads/{tid}/feedback"
+        # An incomplete rating or a missing token: refused with the reason, nothing stored.
+        out = dana.post(url, data={"csrf": csrf, "target": "copy", "index": "0"})
+        assert out.status_code == 422 and "needs thumbs" in ALERT.findall(out.text)[0]
+        out = dana.post(url, data={"csrf": "x", "target": "copy", "index": "0", "thumbs": "up"})
+        assert out.status_code == 422 and "security token" in out.text
+        copy = {"csrf": csrf, "target": "copy", "index": "0", "thumbs": "down", "score": "2",
+                "corrected": "Crunchy honey oats\nA granola bar for the walk to work."}
+        out = dana.post(url, data=copy, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"].endswith("#rate-copy-1")
+        shown = dana.get(out.headers["location"]).text
+        assert "Your rating of copy 1 is saved" in shown
+        assert re.search(r"copy 1</td><td>[^<]+</td><td>not good, 2/5, corrected</td>"
+                         r"<td>Dana, brand lead \(key-", shown)  # fmt: skip
+        out = dana.post(url, data={"csrf": csrf, "target": "rationale", "kind": "allocation",
+                                   "thumbs": "up", "score": "4"})  # fmt: skip
+        assert out.status_code == 200 and "Your rating of this explanation is saved" in out.text
+        # Why the plan was edited, then rejected: kept with the plan each reason was about.
+        page = dana.get(f"/review/threads/{tid}").text
+        edit = {"csrf": csrf, "plan_version": _form(page, "plan_version"), "action": "edit",
+                "roas_floor": "2.4", "edit_reason": "Finance wants a higher floor"}
+        assert dana.post(f"/review/threads/{tid}/decide", data=edit).status_code == 200
+        page = dana.get(f"/review/threads/{tid}").text
+        reject = {"csrf": csrf, "plan_version": _form(page, "plan_version"), "action": "reject",
+                  "reason": "Beta's share is too high this quarter"}
+        assert dana.post(f"/review/threads/{tid}/decide", data=reject).status_code == 200
+        rows = api.get(f"/threads/{tid}/feedback", headers={"x-api-key": APPROVER}).json()
+        assert [(r["item"], r["thumbs"], r["decision"]) for r in rows] == [
+            ("copy 1", "down", None), ("rationale allocation", "up", None),
+            ("plan", None, "edited"), ("plan", None, "rejected")]  # fmt: skip
+        assert {r["reviewer"] for r in rows} == {rows[0]["reviewer"]}
+        assert rows[0]["reviewer"].startswith("Dana, brand lead (key-")
+        assert rows[0]["corrected"] == (
+            '{"headline": "Crunchy honey oats", "body": "A granola bar for the walk to work."}'
+        )
+        assert rows[2]["reason"] == "Finance wants a higher floor"
+        assert f'"brief": "{BRIEF}"' in rows[2]["output"]
+        # The dashboard, on the page and over the API.
+        board = dana.get("/review/feedback").text
+        counts = " ".join(re.sub(r"<[^>]+>", " ", board).split())
+        assert "Ratings 4 (1 of copy, 1 of explanations, 2 reasons" in counts, counts
+        assert "Good / not good 1 / 1" in counts and 'id="worst-tasks"' in board
+        stats = api.get("/feedback/stats", headers={"x-api-key": APPROVER}).json()
+        assert stats["ratings"] == 4 and stats["worst_tasks"][0]["name"] == "copy"
+        # Another tenant: no ratings shown, none made on acme's plan.
+        globex = _signed_in(api, GLOBEX)
+        assert "No ratings yet for globex" in globex.get("/review/feedback").text
+        g_csrf = _form(globex.get("/review").text, "csrf")
+        out = globex.post(url, data={"csrf": g_csrf, "target": "copy", "index": "0",
+                                     "thumbs": "up"})  # fmt: skip
+        assert out.status_code == 404
+        assert api.get("/feedback/stats", headers={"x-api-key": GLOBEX}).json()["ratings"] == 0
+
+
 # --- a real browser ---------------------------------------------------------------------------
 
 
@@ -202,7 +278,8 @@ def test_a_manager_reviews_in_a_real_browser(world: Path, tmp_path: Path) -> Non
                 browser.close()
     final = shots.glob("*.jpg")
     assert sorted(p.name for p in final) == ["1-list.jpg", "2-plan.jpg", "3-whatif.jpg",
-                                             "4-replanned.jpg", "5-approved.jpg"]  # fmt: skip
+                                             "4-replanned.jpg", "5-approved.jpg",
+                                             "6-feedback.jpg"]  # fmt: skip
     keep = os.environ.get("RMN_SCREENSHOTS_DIR")
     if keep:  # the closing note's copies (docs/screenshots)
         for shot in shots.glob("*.jpg"):
@@ -240,9 +317,20 @@ def _manager_pass(browser: Any, url: str, tid: str, shots: Path) -> None:
         page.locator("#report-link").click()
     report = Path(download.value.path()).read_text()
     assert "ROAS floor" in report or "floor" in report.lower()
+    rating = page.locator("#rate-copy-1")
+    rating.locator("summary").click()
+    rating.get_by_label("Not good").check()
+    rating.get_by_label("How it should read").fill("Honey oats, crunchy\nFor the walk to work.")
+    rating.get_by_role("button", name="Save rating").click()
+    page.get_by_text("Your rating of copy 1 is saved").wait_for()
     page.get_by_role("button", name="Approve this plan").click()
     page.get_by_text("approved by key-").wait_for()
+    assert "not good, corrected" in page.locator("#h-ratings + table").inner_text()
     _shot(page, shots / "5-approved.jpg")
+    page.get_by_role("link", name="Feedback", exact=True).click()
+    page.get_by_role("heading", name="Reviewers' feedback").wait_for()
+    assert "Ratings 1 (1 of copy" in " ".join(page.locator("#counts").inner_text().split())
+    _shot(page, shots / "6-feedback.jpg")
     page.close()
 
 

@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from pydantic import BaseModel, Field, field_validator
 
 from adapters.chat_model import RMNChatModel, UnsupportedMessageError
+from adapters.prompts import system_message
 from adapters.registry import AdapterAccessError, AdapterNotFoundError, AdapterSet
 from adapters.structured import StructuredOutputError
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_standard_adapters
@@ -61,6 +62,16 @@ def test_invoke_records_how_the_answer_was_made(llm: RMNChatModel) -> None:
     base = llm.invoke("Acme coffee, spring")
     assert base.response_metadata["composition"] == "base"
     assert base.response_metadata["adapters_active"] == []
+    # The conversation as decoded, what a reviewer's rating rates: the caller's system
+    # message kept, and the task's own put first where the caller sent none.
+    assert meta["messages"][0] == {"role": "system", "content": "Write ad copy."}
+    planner = llm.bind_adapters(task="planning")
+    told = planner.invoke("Acme coffee, spring").response_metadata["messages"]
+    assert told == [
+        {"role": "system", "content": system_message("planning")},
+        {"role": "user", "content": "Acme coffee, spring"},
+    ]
+    assert base.response_metadata["messages"][0]["content"] == system_message(None)
 
 
 def test_with_structured_output_returns_the_model(llm: RMNChatModel) -> None:

@@ -458,7 +458,7 @@ def _take(slot: _Slot, gen: Generation, attempt: int) -> None:
         copy, path = fixed, "fixed"
     # The conversation this generation answered: what a reviewer's rating of it rates.
     slot.variant = _variant(ctx, copy, path, slot.generations, _versioned(ctx, gen),
-                            list(slot.messages))  # fmt: skip
+                            gen.messages or list(slot.messages))  # fmt: skip
 
 
 def _versioned(ctx: _Context, gen: Generation) -> list[str]:

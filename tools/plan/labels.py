@@ -86,7 +86,8 @@ EXPERIMENT_ROWS: tuple[tuple[str, str, str], ...] = (
 )
 
 WRITTEN_BY = {"llm": "the model", "repaired": "the model (format repaired)",
-              "fixed": "the model, with a rule fix", "fallback": "a template"}  # fmt: skip
+              "fixed": "the model, with a rule fix", "fallback": "a template",
+              "model": "the model", "template": "a template"}  # fmt: skip (copy, rationale)
 
 SEVERITY = {"info": "information", "warn": "warning", "block": "blocks the plan"}
 INDEXED = re.compile(r"^(\w+)\[(\d+)\](?:\.(\w+))?$")

@@ -418,14 +418,12 @@ def write_texts(
 ) -> list[GroundedText]:
     """Each request's text, in order: the model's where it passes `check_text`, else the
     template's (with the reason). All model calls go out as one batch."""
-    answers: list[tuple[str | None, str | None, list[str]]] = [
-        (None, "no model", []) for _ in requests
-    ]
+    answers = [_ModelText(None, "no model") for _ in requests]
     if llm is not None and requests:
         answers = _model_texts(llm, requests, task)
     out = []
-    for request, (text, problem, adapters) in zip(requests, answers, strict=True):
-        reason = problem
+    for request, answer in zip(requests, answers, strict=True):
+        text, reason = answer.text, answer.problem
         if text is not None and reason is None:
             reason = check_text(
                 text,
@@ -443,9 +441,9 @@ def write_texts(
                 reason=None if model_ok else reason,
                 facts=request.facts.as_dict(),
                 citations=request.citations,
-                adapters=adapters if model_ok else [],
+                adapters=answer.adapters if model_ok else [],
                 # What the model was given, for reviewers' ratings (`tools.plan.feedback`).
-                prompt=_messages(request) if model_ok else None,
+                prompt=(answer.messages or _messages(request)) if model_ok else None,
             )
         )
     return out
@@ -455,10 +453,21 @@ def _messages(request: TextRequest) -> list[dict[str, str]]:
     return rationale_messages(request.facts.pairs(), request.passages, request.ask)
 
 
+@dataclass
+class _ModelText:
+    """One request's model answer: the text or why there is none, the adapters that wrote
+    it and the conversation the model was given (system message included)."""
+
+    text: str | None
+    problem: str | None
+    adapters: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+
+
 def _model_texts(
     llm: RMNChatModel, requests: list[TextRequest], task: str | None
-) -> list[tuple[str | None, str | None, list[str]]]:
-    """(text or None, why not, adapters) per request, from one batched call."""
+) -> list[_ModelText]:
+    """Each request's answer, from one batched call."""
     from adapters.chat_model import ChatCall, generate_many, generation_of
 
     calls = []
@@ -475,12 +484,13 @@ def _model_texts(
     try:
         answers = generate_many(calls)
     except StructuredOutputError as err:
-        return [(None, f"model error: {err.message}", []) for _ in requests]
-    out: list[tuple[str | None, str | None, list[str]]] = []
+        return [_ModelText(None, f"model error: {err.message}") for _ in requests]
+    out: list[_ModelText] = []
     for answer in answers:
         gen = generation_of(answer)
         if gen.parsed is None:
-            out.append((None, f"model text unusable: {gen.error or 'no text'}", []))
+            out.append(_ModelText(None, f"model text unusable: {gen.error or 'no text'}"))
         else:
-            out.append((str(gen.parsed), None, list(gen.adapters_active)))
+            out.append(_ModelText(str(gen.parsed), None, list(gen.adapters_active),
+                                  gen.messages))  # fmt: skip
     return out

@@ -19,9 +19,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from graph.serving.errors import InvalidRequestError, NotFoundError, status_of
 from graph.serving.policy import ALLOWED
+from graph.serving.routes.feedback import feedback_store, rate, thread_ratings
 from graph.serving.runs import GraphServer
 from graph.serving.schemas import CommandBody, RunCreate, ThreadSearch
 from graph.serving.web.corpus import policy_page
@@ -35,6 +37,7 @@ from tools.paths import use_catalog
 from tools.pipeline.curves import CurveSummary
 from tools.plan import Decision, Plan
 from tools.plan.charts import allocation_chart, curves_chart
+from tools.plan.feedback import FeedbackIn, FeedbackRecord, feedback_stats
 from tools.plan.questions import question_of, usd
 from tools.plan.report import change_words, render_markdown
 from tools.plan.whatif import parse_budgets, what_if
@@ -191,10 +194,18 @@ def _decision_line(d: dict[str, Any], names: dict[str, str]) -> str:
 
 
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
-def plan_page(request: Request, thread_id: str, session: Signed) -> HTMLResponse:
+def plan_page(request: Request, thread_id: str, session: Signed, rated: str = "") -> HTMLResponse:
     server = _server(request)
     view = _view(server, thread_id, _thread(server, session, thread_id))
-    return page(request, "plan.html", session, view=view, may=_may(session), problem=None)
+    return _plan_page(request, session, view, rated=rated)
+
+
+def _plan_page(request: Request, session: Session, view: PlanView, status: int = 200,
+               problem: str | None = None, rated: str = "") -> HTMLResponse:  # fmt: skip
+    ratings = thread_ratings(_server(request), session.caller.tenant, view.thread_id)
+    return page(request, "plan.html", session, status, view=view, may=_may(session),
+                problem=problem, ratings=[rating_row(r) for r in ratings],
+                rated=rated[:40])  # fmt: skip
 
 
 def _may(session: Session) -> dict[str, bool]:
@@ -313,15 +324,29 @@ async def decide(request: Request, thread_id: str, session: Signed) -> Response:
         thread = await run_in_threadpool(_thread, server, session, thread_id)
         view = await run_in_threadpool(_view, server, thread_id, thread)
         answer = await _answer(request, str(form.get("action") or ""), view)
+        why = _why(answer, str(form.get("edit_reason") or ""))
         await _resume(server, session, thread_id, answer)
+        if why is not None:  # the plan as it was shown is what the reason is about
+            await run_in_threadpool(rate, server, session.caller, thread_id, why,
+                                    thread.get("values") or {})  # fmt: skip
     except RMNError as err:
         if isinstance(err, NotFoundError):
             raise
         thread = await run_in_threadpool(_thread, server, session, thread_id)
         view = await run_in_threadpool(_view, server, thread_id, thread)
-        return page(request, "plan.html", session, status_of(err), view=view,
-                    may=_may(session), problem=err.message)  # fmt: skip
+        return await run_in_threadpool(_plan_page, request, session, view, status_of(err),
+                                       err.message)  # fmt: skip
     return RedirectResponse(f"/review/threads/{thread_id}", status_code=303)
+
+
+def _why(answer: dict[str, Any], edit_reason: str) -> FeedbackIn | None:
+    """The reviewer's reason for an edit or a rejection, kept as feedback on the plan."""
+    action = answer.get("action")
+    reason = (answer.get("reason") if action == "reject" else edit_reason) or ""
+    if action not in ("edit", "reject") or not reason.strip():
+        return None
+    decision = "edited" if action == "edit" else "rejected"
+    return FeedbackIn(target="plan", decision=decision, reason=reason.strip()[:4000])
 
 
 async def _answer(request: Request, action: str, view: PlanView) -> dict[str, Any]:
@@ -352,6 +377,66 @@ async def _resume(server: GraphServer, session: Session, thread_id: str,
 
 class RunFailedError(RMNError):
     kind = "run_failed"
+
+
+# --- ratings ----------------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/feedback", response_class=HTMLResponse)
+async def feedback(request: Request, thread_id: str, session: Signed) -> Response:
+    """Rate a copy variant or a rationale text from the plan page (`POST
+    /threads/{id}/feedback`'s `rate`, with the same checks)."""
+    server = _server(request)
+    form = await request.form()
+    try:
+        _check_csrf(session, str(form.get("csrf") or ""))
+        body = _rating(form)
+        record = await run_in_threadpool(rate, server, session.caller, thread_id, body)
+    except RMNError as err:
+        if isinstance(err, NotFoundError):
+            raise
+        thread = await run_in_threadpool(_thread, server, session, thread_id)
+        view = await run_in_threadpool(_view, server, thread_id, thread)
+        return await run_in_threadpool(_plan_page, request, session, view, status_of(err),
+                                       err.message)  # fmt: skip
+    anchor = record.item.replace(" ", "-")
+    return RedirectResponse(f"/review/threads/{thread_id}?rated={anchor}#rate-{anchor}",
+                            status_code=303)  # fmt: skip
+
+
+def _rating(form: Any) -> FeedbackIn:
+    """A rating form as `FeedbackIn` (422 with the model's words when it is incomplete)."""
+    fields = {k: str(form.get(k) or "").strip() or None
+              for k in ("target", "index", "kind", "thumbs", "score", "corrected")}  # fmt: skip
+    try:
+        return FeedbackIn.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        message = str(first.get("msg", "invalid rating")).removeprefix("Value error, ")
+        raise InvalidRequestError(f"{where + ': ' if where else ''}{message}") from None
+
+
+def rating_row(r: FeedbackRecord) -> dict[str, str]:
+    """One rating as the pages list it."""
+    thumbs = {"up": "good", "down": "not good"}.get(r.thumbs or "", "")
+    parts = [p for p in (thumbs, f"{r.score}/5" if r.score else "",
+                         "corrected" if r.corrected else "",
+                         f"{r.decision}: {r.reason}" if r.decision else "") if p]  # fmt: skip
+    return {"item": r.item, "retailer": retailer_name(r.retailer) if r.retailer else "",
+            "rating": ", ".join(parts), "reviewer": r.reviewer,
+            "at": r.at.strftime("%Y-%m-%d %H:%M"), "thread_id": r.thread_id}  # fmt: skip
+
+
+@router.get("/feedback", response_class=HTMLResponse)
+def feedback_page(request: Request, session: Signed) -> HTMLResponse:
+    """The tenant's ratings at a glance: counts, agreement, the worst-rated retailers and
+    tasks, and the latest ratings."""
+    rows = feedback_store(_server(request)).list(session.caller.tenant)
+    stats = feedback_stats(rows)
+    worst = [b.model_copy(update={"name": retailer_name(b.name)}) for b in stats.worst_retailers]
+    return page(request, "feedback.html", session, stats=stats, worst_retailers=worst,
+                latest=[rating_row(r) for r in reversed(rows[-50:])])  # fmt: skip
 
 
 

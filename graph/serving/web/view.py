@@ -50,6 +50,14 @@ class CopyView(BaseModel):
     index: int
 
 
+class RationaleView(BaseModel):
+    kind: str  # allocation | experiment: what a rating of it names
+    title: str
+    text: str
+    written_by: str
+    cites: list[Passage] = Field(default_factory=list)
+
+
 class LineView(BaseModel):
     retailer: str
     placement: str
@@ -71,7 +79,7 @@ class PlanView(BaseModel):
     by_placement: list[tuple[str, str]]
     lines: list[LineView]
     experiment: str | None
-    rationale: list[tuple[str, str, list[Passage]]]
+    rationale: list[RationaleView]
     copy_variants: list[CopyView]
     risks: list[str]
     confidence: str | None
@@ -266,7 +274,7 @@ def known_product_names(data_dir: Path, tenant: str, brand: str | None) -> dict[
         return {}
 
 
-def _rationale(q: dict[str, Any]) -> list[tuple[str, str, list[Passage]]]:
+def _rationale(q: dict[str, Any]) -> list[RationaleView]:
     titles = {"allocation": "Why this split", "experiment": "What the experiment can tell"}
     out = []
     for t in q.get("rationale") or []:
@@ -275,7 +283,11 @@ def _rationale(q: dict[str, Any]) -> list[tuple[str, str, list[Passage]]]:
                     href=policy_href(c["source"]))
             for c in t.get("citations") or []
         ]  # fmt: skip
-        out.append((titles.get(t.get("kind"), _words(t.get("kind"))), t.get("text", ""), cites))
+        kind = str(t.get("kind") or "")
+        out.append(RationaleView(kind=kind, title=titles.get(kind, _words(kind)),
+                                 text=t.get("text", ""), cites=cites,
+                                 written_by=WRITTEN_BY.get(t.get("path", ""),
+                                                           _words(t.get("path")))))  # fmt: skip
     return out
 
 
