@@ -1,9 +1,7 @@
 """optimizer: the brief's budget allocated over the fitted curves, under its constraints and
-the reviewer's (retailer caps, excluded SKUs), and the rationale a manager reads (why this
-split, what binds), written by the model from the allocation's facts and the retailers'
-retrieved spend rules, citing them (`tools.plan.rationale`). A brief that cannot be met goes
-to `relax_constraints`, which shows the diagnosis and asks a human to relax a constraint or
-stop.
+the reviewer's (retailer caps, excluded SKUs). A brief that cannot be met goes to
+`relax_constraints`, which shows the diagnosis and asks a human to relax a constraint or stop.
+Why this split is written in `measurement`, with the experiment's text, in one model call.
 """
 
 from __future__ import annotations
@@ -11,18 +9,15 @@ from __future__ import annotations
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.llm import node_model
 from graph.state import State, stale_after_allocation
-from graph.steps import Update, context_of, curves_of, progress, step
+from graph.steps import Update, curves_of, step
 from tools.brief import StructuredBrief
 from tools.pipeline import AllocationRequest, plan_allocation
 from tools.plan import Plan
-from tools.plan.rationale import allocation_request, write_texts
 
 
 @step("optimizer")
 def optimizer(state: State, runtime: Runtime[Context]) -> Update:
-    ctx = context_of(runtime)
     brief = StructuredBrief.model_validate(state.parsed)
     constraints = state.constraints or {}
     result = plan_allocation(
@@ -49,10 +44,6 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
             "status": "infeasible",
             "diagnosis": result.diagnosis,
         }
-    progress(runtime, "optimizer")("writing why this split")
-    request = allocation_request(plan, state.retrieved or [], tenant=ctx.tenant)
-    [text] = write_texts(node_model(ctx, "optimizer"), [request])
-    plan = plan.with_text(text)
     return update | {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "status": "optimized",
@@ -62,5 +53,4 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
             "coverage": result.coverage,
             "constraint_slack": result.constraint_slack,
         },
-        "adapters": {"optimizer": text.adapters},
     }

@@ -103,14 +103,35 @@ def comparable(plan: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def approved(app: Any, market: Path) -> dict[str, Any]:
     """One brief streamed to the approval interrupt on the tiny model, then approved."""
+    import adapters.chat_model as chat_model
+
     context = ctx(market, model="tiny")
     config = run_config(f"t-{uuid.uuid4().hex[:12]}", "acme")
     nodes: list[str] = []
-    for update in app.stream({"brief": BRIEF}, config, context=context, stream_mode="updates"):
-        nodes.extend(update)
+    batches: list[tuple[str, int]] = []  # (node, calls) of every batched model call
+    decode = chat_model.generate_many
+
+    def spy(calls: Any, config: Any = None) -> Any:
+        batches.append((str(calls[0].model.metadata.get("node")), len(calls)))
+        return decode(calls, config)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat_model, "generate_many", spy)
+        for update in app.stream({"brief": BRIEF}, config, context=context,
+                                 stream_mode="updates"):  # fmt: skip
+            nodes.extend(update)
     review = app.get_state(config)
     out = resume(app, config, context, {"action": "approve"})
-    return {"nodes": nodes, "review": review, "out": out, "config": config}
+    return {"nodes": nodes, "review": review, "out": out, "config": config, "batches": batches}
+
+
+def test_the_plans_two_texts_are_written_in_one_batch(approved: dict[str, Any]) -> None:
+    """Why this split and what the experiment can tell: one batched call in `measurement`
+    (two rows of a batch cost about one on CPU), none in `optimizer`."""
+    texts = [n for node, n in approved["batches"] if node in ("optimizer", "measurement")]
+    assert texts == [2], approved["batches"]
+    kinds = [t["kind"] for t in approved["review"].values["plan"]["rationale"]]
+    assert kinds == ["allocation", "experiment"]
 
 
 def test_full_path_streams_every_node_and_stops_for_review(approved: dict[str, Any]) -> None:
