@@ -29,6 +29,7 @@ class Row:
     batch_size: int
     composition: str
     decode: str
+    forced: int = 0  # tokens the grammar forced, fed without a pass of their own
 
 
 @dataclass(eq=False)

@@ -23,6 +23,7 @@ class Generation:
     fallback: bool = False
     error: str | None = None
     tokens: int = 0  # generated, all attempts
+    forced_tokens: int = 0  # of those, forced by the grammar and fed without a pass each
     prompt_tokens: int = 0
     seconds: float = 0.0
     batch_size: int = 1
@@ -40,6 +41,7 @@ class Generation:
             "fallback": self.fallback,
             "error": self.error,
             "tokens": self.tokens,
+            "forced_tokens": self.forced_tokens,
             "prompt_tokens": self.prompt_tokens,
             "seconds": round(self.seconds, 4),
             "batch_size": self.batch_size,

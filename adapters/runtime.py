@@ -24,6 +24,7 @@ decodes under its grammar and gets one repair turn (`adapters.structured`).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from tools.errors import RMNError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+FAST_FORWARD_ENV = "RMN_FAST_FORWARD"
 
 Message = dict[str, str]
 DecodePath = Literal["lora", "merged"]
@@ -118,6 +121,7 @@ class Runtime:
         max_batch: int = 4,
         batch_window_s: float = 0.005,
         model_name: str | None = None,
+        fast_forward: bool = True,
     ) -> None:
         if decode not in ("lora", "merged"):
             raise RuntimeConfigError(f"decode is 'lora' or 'merged', not {decode!r}")
@@ -146,8 +150,10 @@ class Runtime:
         self.pad_token_id: int = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_token_id
         )
+        # Grammar-forced tokens in the next pass, not one pass each (`adapters.decoding`).
         self._decoder = BatchDecoder(
-            tokenizer, self._grammars, self.device, self.eos_token_id, self.pad_token_id
+            tokenizer, self._grammars, self.device, self.eos_token_id, self.pad_token_id,
+            fast_forward=fast_forward,
         )
         self._queue = BatchQueue(self._decode, self._admits, max_batch, batch_window_s)
 
@@ -165,7 +171,9 @@ class Runtime:
     ) -> Runtime:
         """The runtime on the real base model (SmolLM2-135M-Instruct) and the adapters under
         `root` (default: the repository's `adapters/`). `load_in_4bit` (bitsandbytes NF4, for
-        QLoRA) needs CUDA; 4-bit bases serve through the LoRA path."""
+        QLoRA) needs CUDA; 4-bit bases serve through the LoRA path. `RMN_FAST_FORWARD=0` turns
+        off feeding grammar-forced tokens together (for comparing; `fast_forward=` wins)."""
+        options.setdefault("fast_forward", os.environ.get(FAST_FORWARD_ENV, "1").strip() != "0")
         if load_in_4bit:
             model, tokenizer = load_base_model_4bit()
             decode = "lora"
@@ -183,6 +191,15 @@ class Runtime:
             decode=decode,
             **options,
         )
+
+    @property
+    def fast_forward(self) -> bool:
+        """Whether grammar-forced tokens are fed together (`adapters.decoding.ForwardLoop`)."""
+        return self._decoder.fast_forward
+
+    @fast_forward.setter
+    def fast_forward(self, on: bool) -> None:
+        self._decoder.fast_forward = bool(on)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -379,6 +396,7 @@ class Runtime:
             composition=row.composition,
             decode=row.decode,
             tokens=len(row.tokens) + (first.tokens if first else 0),
+            forced_tokens=row.forced + (first.forced_tokens if first else 0),
             prompt_tokens=len(job.prompt) if first is None else first.prompt_tokens,
             seconds=time.perf_counter() - started,
             batch_size=row.batch_size,

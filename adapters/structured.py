@@ -333,21 +333,51 @@ class GrammarLogitsProcessor:
         self._bitmask: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        import torch
-
         if self._started:
             last = input_ids[:, -1].tolist()
-            for i, matcher in enumerate(self.matchers):
-                if matcher is None or self.ended[i]:
-                    continue
-                if last[i] == self.eos:
-                    self.ended[i] = True
-                elif not matcher.consume_token(last[i]):
-                    # Cannot happen while masks are applied. Should a grammar bug make it
-                    # happen, the row stops being masked and validation reports its text.
-                    self.failed[i] = matcher.get_error() or "token rejected by the grammar"
-                    self.ended[i] = True
+            for i in range(len(self.matchers)):
+                self.advance(i, [last[i]])
         self._started = True
+        return self.mask(scores)
+
+    def advance(self, i: int, tokens: list[int]) -> None:
+        """Row i's matcher takes `tokens` (EOS ends the row)."""
+        matcher = self.matchers[i]
+        if matcher is None or self.ended[i]:
+            return
+        for token in tokens:
+            if token == self.eos:
+                self.ended[i] = True
+                return
+            if not matcher.consume_token(token):
+                # Cannot happen while masks are applied. Should a grammar bug make it
+                # happen, the row stops being masked and validation reports its text.
+                self.failed[i] = matcher.get_error() or "token rejected by the grammar"
+                self.ended[i] = True
+                return
+
+    def forced(self, i: int, limit: int) -> list[int]:
+        """The tokens row i's grammar allows no choice on from here (at most `limit`), taken
+        by its matcher: they can be fed in one forward pass instead of one each."""
+        matcher = self.matchers[i]
+        if matcher is None or self.ended[i] or limit <= 0 or matcher.is_stopped():
+            return []
+        tokens = list(matcher.compute_ff_tokens())[:limit]
+        if tokens and not matcher.consume_tokens(tokens):
+            self.failed[i] = matcher.get_error() or "forced tokens rejected by the grammar"
+            self.ended[i] = True
+            return []
+        return tokens
+
+    def complete(self, i: int) -> bool:
+        """Row i's answer is complete: only EOS may follow."""
+        matcher = self.matchers[i]
+        return matcher is not None and not self.ended[i] and matcher.is_stopped()
+
+    def mask(self, scores: torch.FloatTensor) -> torch.FloatTensor:
+        """Each grammar row's scores with the tokens its grammar forbids at -inf."""
+        import torch
+
         rows = [i for i, done in enumerate(self.ended) if not done]
         if not rows:
             return scores

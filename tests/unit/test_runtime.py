@@ -332,6 +332,55 @@ def test_constrained_decoding_always_yields_schema_valid_json(lora_rt: Runtime) 
         assert " " not in gen.text.split('"headline"')[0]  # compact JSON, no whitespace
 
 
+def _passes(rt: Runtime) -> list[int]:
+    """A counter of the model's forward passes (the LoRA-wrapped model's outermost call)."""
+    calls = [0]
+    rt._lora.model.register_forward_hook(  # noqa: SLF001 - the model the LoRA path decodes on
+        lambda *_: calls.__setitem__(0, calls[0] + 1)
+    )
+    return calls
+
+
+def test_forced_tokens_share_a_pass_and_the_answers_hold(root: Path) -> None:
+    """Fast-forward (`adapters.decoding.ForwardLoop`): tokens the grammar forces (the JSON
+    keys and punctuation here) ride in the next pass instead of one pass each; answers stay
+    schema-valid; a batch whose rows force different runs (left-padded inside each pass) gives
+    each row's answer alone; and the plain `generate` path still serves the same schema."""
+    fast = tiny_runtime(root, decode="lora", max_batch=8, cache_size=4)
+    slow = tiny_runtime(root, decode="lora", max_batch=8, cache_size=4, fast_forward=False)
+    reqs = [
+        Request(user(p), t, tenant, max_new_tokens=120, json_schema=Plan)
+        for p, t, tenant in zip(PROMPTS, TRIPLES, TENANTS, strict=True)
+    ]
+    passes = _passes(fast)
+    alone = []
+    for r in reqs:
+        before = passes[0]
+        [g] = fast.generate_many([r])
+        assert isinstance(g.parsed, Plan) and g.finish_reason == "stop", g.text
+        # {"objective":"…","lines":[{"retailer":"…","budget":…}],"always_on":…,"headline":"…"}
+        assert g.forced_tokens >= 10
+        assert passes[0] - before <= g.tokens - g.forced_tokens + 1  # the prompt's pass too
+        alone.append(g)
+    together = fast.generate_many(reqs)
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert [g.batch_size for g in together] == [len(reqs)] * len(reqs)
+    for g in slow.generate_many(reqs):
+        assert isinstance(g.parsed, Plan) and g.forced_tokens == 0
+
+
+def test_an_answer_the_grammar_fixes_costs_one_pass(root: Path) -> None:
+    class Fixed(BaseModel):
+        status: Literal["approved_for_the_whole_flight"]
+
+    rt = tiny_runtime(root, decode="lora")
+    passes = _passes(rt)
+    [g] = rt.generate_many([Request(user("Status?"), AdapterSet(), None, 60, Fixed)])
+    assert g.parsed == Fixed(status="approved_for_the_whole_flight")
+    assert g.forced_tokens == g.tokens > 5 and passes[0] == 1  # the prompt's pass only
+    assert g.finish_reason == "stop"
+
+
 def test_json_schema_dict_gives_a_validated_dict(lora_rt: Runtime) -> None:
     schema = {
         "type": "object",
