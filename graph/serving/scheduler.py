@@ -12,6 +12,7 @@ other tenant's p50 went from 1.32 s idle to 2.78 s (2.11x). Between steps, a run
 takes its turn (`turn`): a tenant with runs waiting in its line wants more than its share, and
 its run waits while a run of a tenant with none waiting is running, at most `yield_s` per
 step, so it is slowed and never stopped. Tenants in the same state share the CPU as before.
+Measured the same way with it: 1.14 s idle, 1.52 s under the flood (1.34x).
 """
 
 from __future__ import annotations
