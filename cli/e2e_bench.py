@@ -108,22 +108,26 @@ def run_e2e_bench(
         warm_start = time.perf_counter()
         warmup = plan(-1, BRIEFS[0])
         warm_seconds = time.perf_counter() - warm_start
-        runs = [plan(i, BRIEFS[i % len(BRIEFS)]) for i in range(briefs)]
-        runtime = _runtime(ctx)
-        if compare_fast_forward and runtime is not None:
-            # The same briefs again with forced tokens decoded one pass each, in this process.
-            runtime.fast_forward = False
-            try:
-                slow_runs = [plan(briefs + i, BRIEFS[i % len(BRIEFS)]) for i in range(briefs)]
-            finally:
+        runtime = _runtime(ctx)  # loaded by the warm-up
+        comparing = compare_fast_forward and runtime is not None
+        setting = runtime.fast_forward if runtime is not None else None
+        try:
+            if comparing:
                 runtime.fast_forward = True
+            runs = [plan(i, BRIEFS[i % len(BRIEFS)]) for i in range(briefs)]
+            if comparing:  # the same briefs, forced tokens one pass each, in this process
+                runtime.fast_forward = False
+                slow_runs = [plan(briefs + i, BRIEFS[i % len(BRIEFS)]) for i in range(briefs)]
+        finally:
+            if runtime is not None:
+                runtime.fast_forward = setting
     finally:
         if tmp is not None:
             tmp.cleanup()
     out = _summary(runs) | {"model": model, "briefs": briefs,
                             "warmup_seconds": round(warm_seconds, 2),
                             "warmup_stopped_at": warmup["stopped_at"],
-                            "fast_forward": runtime.fast_forward if runtime else None,
+                            "fast_forward": True if slow_runs else setting,
                             "machine": machine()}  # fmt: skip
     if slow_runs:
         slow = _summary(slow_runs)

@@ -224,8 +224,7 @@ def run_server_bench(
             policies=NO_SEPARATION,
             server_context={"model": model, "data_dir": str(data_dir)},
         )
-        app = create_rmn_app(KeyRing.from_keys(keys), settings)
-        with serve_in_thread(app) as url:
+        with serve_in_thread(create_rmn_app(KeyRing.from_keys(keys), settings)) as url:
             # Untimed: loading the model, opening the policy index and fitting the first
             # curves are one-time costs, not the steady state the figures describe.
             warm = time.perf_counter()

@@ -52,10 +52,10 @@ def measurement(state: State, runtime: Runtime[Context]) -> Update:
     progress(runtime, "measurement")(
         "writing why this split" + (" and what the experiment can tell" if experiment else "")
     )
-    adapters: list[str] = []
-    for text in write_texts(node_model(ctx, "measurement"), requests):
+    texts = write_texts(node_model(ctx, "measurement"), requests)
+    for text in texts:
         plan = plan.with_text(text)
-        adapters = adapters or text.adapters
+    adapters = list(dict.fromkeys(a for t in texts for a in t.adapters))  # one task, one set
     return {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "measurement_notes": result.notes,

@@ -25,7 +25,7 @@ from graph.serving.errors import InvalidRequestError, NotFoundError, status_of
 from graph.serving.policy import ALLOWED
 from graph.serving.routes.feedback import feedback_store, rate, thread_ratings
 from graph.serving.runs import GraphServer
-from graph.serving.schemas import CommandBody, RunCreate, ThreadSearch
+from graph.serving.schemas import CommandBody, RunCreate, ThreadSearch, problems
 from graph.serving.web.corpus import policy_page
 from graph.serving.web.session import COOKIE, Session, Sessions
 from graph.serving.web.view import PlanView, known_product_names, plan_view, retailer_name
@@ -330,13 +330,21 @@ async def decide(request: Request, thread_id: str, session: Signed) -> Response:
             await run_in_threadpool(rate, server, session.caller, thread_id, why,
                                     thread.get("values") or {})  # fmt: skip
     except RMNError as err:
-        if isinstance(err, NotFoundError):
-            raise
-        thread = await run_in_threadpool(_thread, server, session, thread_id)
-        view = await run_in_threadpool(_view, server, thread_id, thread)
-        return await run_in_threadpool(_plan_page, request, session, view, status_of(err),
-                                       err.message)  # fmt: skip
+        return await _plan_with_problem(request, session, thread_id, err)
     return RedirectResponse(f"/review/threads/{thread_id}", status_code=303)
+
+
+async def _plan_with_problem(request: Request, session: Session, thread_id: str,
+                             err: RMNError) -> HTMLResponse:  # fmt: skip
+    """The plan page again, with what went wrong said at its top (an unknown thread stays a
+    404 page)."""
+    if isinstance(err, NotFoundError):
+        raise err
+    server = _server(request)
+    thread = await run_in_threadpool(_thread, server, session, thread_id)
+    view = await run_in_threadpool(_view, server, thread_id, thread)
+    return await run_in_threadpool(_plan_page, request, session, view, status_of(err),
+                                   err.message)  # fmt: skip
 
 
 def _why(answer: dict[str, Any], edit_reason: str) -> FeedbackIn | None:
@@ -393,28 +401,20 @@ async def feedback(request: Request, thread_id: str, session: Signed) -> Respons
         body = _rating(form)
         record = await run_in_threadpool(rate, server, session.caller, thread_id, body)
     except RMNError as err:
-        if isinstance(err, NotFoundError):
-            raise
-        thread = await run_in_threadpool(_thread, server, session, thread_id)
-        view = await run_in_threadpool(_view, server, thread_id, thread)
-        return await run_in_threadpool(_plan_page, request, session, view, status_of(err),
-                                       err.message)  # fmt: skip
+        return await _plan_with_problem(request, session, thread_id, err)
     anchor = record.item.replace(" ", "-")
     return RedirectResponse(f"/review/threads/{thread_id}?rated={anchor}#rate-{anchor}",
                             status_code=303)  # fmt: skip
 
 
 def _rating(form: Any) -> FeedbackIn:
-    """A rating form as `FeedbackIn` (422 with the model's words when it is incomplete)."""
+    """A rating form as `FeedbackIn` (422 in the API's words when it is incomplete)."""
     fields = {k: str(form.get(k) or "").strip() or None
               for k in ("target", "index", "kind", "thumbs", "score", "corrected")}  # fmt: skip
     try:
         return FeedbackIn.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ()))
-        message = str(first.get("msg", "invalid rating")).removeprefix("Value error, ")
-        raise InvalidRequestError(f"{where + ': ' if where else ''}{message}") from None
+        raise InvalidRequestError(f"invalid rating: {problems(err.errors())}") from None
 
 
 def rating_row(r: FeedbackRecord) -> dict[str, str]:
