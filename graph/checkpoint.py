@@ -1,8 +1,9 @@
 """Where planning threads are checkpointed.
 
-By default a SQLite file in the data directory (`<data>/checkpoints.sqlite`). Set
-`RMN_CHECKPOINT_URL` to keep them elsewhere: `postgresql://user:pass@host/db` (needs the
-`langgraph-checkpoint-postgres` package) or `sqlite:///path/to/file.sqlite`.
+By default a SQLite file in the data directory (`<data>/checkpoints.sqlite`).
+`RMN_DATABASE_URL` moves them with every other store (tools/storage): `postgresql://user:pass@
+host/db` (needs the `langgraph-checkpoint-postgres` package) or `sqlite:///path/to/file.sqlite`.
+`RMN_CHECKPOINT_URL`, when set, names a place for the checkpoints alone and wins.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from tools.errors import RMNError
 from tools.paths import data_dir as default_data_dir
+from tools.storage import ENV_URL as DATABASE_ENV_URL
 
 ENV_URL = "RMN_CHECKPOINT_URL"
 CHECKPOINT_FILE = "checkpoints.sqlite"
@@ -72,9 +74,10 @@ def postgres_saver(url: str) -> Any:
 
 
 def default_checkpointer(data_dir: Path | None = None, url: str | None = None) -> Any:
-    """The configured checkpointer: `url` (or `RMN_CHECKPOINT_URL`) when set, else SQLite in
-    the data directory."""
-    url = url if url is not None else os.environ.get(ENV_URL, "").strip()
+    """The configured checkpointer: `url` (else `RMN_CHECKPOINT_URL`, else `RMN_DATABASE_URL`)
+    when set, else SQLite in the data directory."""
+    if url is None:
+        url = os.environ.get(ENV_URL, "").strip() or os.environ.get(DATABASE_ENV_URL, "").strip()
     if not url:
         return sqlite_saver(checkpoint_path(data_dir))
     if url.startswith(("postgres://", "postgresql://")):

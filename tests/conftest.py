@@ -55,3 +55,17 @@ def market(seed7_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("market") / "data"
     shutil.copytree(seed7_world, data)
     return data
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """One throwaway PostgreSQL cluster for the session (tests/postgres_support.py): its URL.
+    Tests take a database of their own on it with `postgres_support.new_database`."""
+    pytest.importorskip("psycopg", reason="pip install -e '.[postgres]'")
+    from postgres_support import temporary_postgres
+
+    try:
+        with temporary_postgres() as url:
+            yield url
+    except RuntimeError as err:
+        pytest.skip(str(err))

@@ -7,27 +7,16 @@ tests (`tests/postgres_support.py`), never a mock."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from postgres_support import new_database, temporary_postgres
+from postgres_support import new_database
 
 from graph import Context, build_graph, run_config, thread_status
 from graph.checkpoint import ENV_URL, CheckpointConfigError, default_checkpointer
 
 BRIEF = ("Allocate $1.2M across Alpha and Beta to maximize incremental margin with ROAS >= 3, "
          "10% for experiments")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    pytest.importorskip("langgraph.checkpoint.postgres", reason="pip install -e '.[postgres]'")
-    try:
-        with temporary_postgres() as url:
-            yield url
-    except RuntimeError as err:
-        pytest.skip(str(err))
 
 
 def test_a_plan_is_checkpointed_in_postgres_and_finished_by_a_new_process(
