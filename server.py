@@ -56,6 +56,7 @@ from tools.plan.questions import question_of, question_ref
 from tools.plan.review import answer_version, review_action
 from tools.policy.ownership import check_brand_access, tenant_brands
 from tools.rag import get_index
+from tools.storage import database_url
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -245,7 +246,7 @@ def erase_planning_thread(
     checkpoints = erase_checkpoints(checkpointer, thread_id)
     runs = 0
     meta = Path(state_dir or data_dir / SERVER_DIR) / "server.sqlite"
-    if meta.is_file():
+    if database_url() or meta.is_file():  # a shared database, or the server's own file
         store = MetaStore(meta)
         try:
             runs = store.delete_key(thread_id)

@@ -87,6 +87,9 @@ class ServerSettings:
     validate_input: InputValidator | None = None
     resume_model: type[BaseModel] | None = None
     checkpointer: CheckpointerFactory | None = None
+    # Where threads' owners and runs are kept: None is `RMN_DATABASE_URL` when set, else SQLite
+    # in `<state_dir>/server.sqlite`; a postgresql:// URL lets replicas share them.
+    database_url: str | None = None
     erase_thread: ThreadEraser | None = None
     recursion_limit: int = 100
     run_timeout_s: float | None = None

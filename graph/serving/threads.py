@@ -104,7 +104,7 @@ class GraphHost:
         self.graph = self._factory(self._saver)
         if getattr(self.graph, "checkpointer", None) is None:
             raise RuntimeError("the graph factory must compile the graph with the checkpointer")
-        self.store = MetaStore(state_dir / "server.sqlite")
+        self.store = MetaStore(state_dir / "server.sqlite", self.settings.database_url)
 
     def stop(self) -> None:
         """Close the stores."""
