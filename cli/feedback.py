@@ -1,5 +1,5 @@
-"""`rmn feedback`: the reviewers' ratings kept in `<data>/feedback.sqlite` (`tools.plan.feedback`)
-as training data and as a dashboard.
+"""`rmn feedback`: the reviewers' ratings kept in `<data>/feedback.sqlite` (`tools.plan.feedback`;
+in RMN_DATABASE_URL's database when set) as training data and as a dashboard.
 
     rmn feedback export --format dpo --out pairs.jsonl [--brand acme]   # TRL preference pairs
     rmn feedback export --format sft --out sft.jsonl                     # TRL conversations
@@ -40,10 +40,12 @@ OutOption = typer.Option(..., "--out", help="The JSON Lines file to write.")
 
 def _records(data_dir: Path | None, tenant: str | None) -> list[Any]:
     from tools.plan.feedback import FeedbackStore, feedback_path
+    from tools.storage.stores import store_exists
 
     path = feedback_path(data_dir or paths.data_dir())
-    # No ratings yet is an empty list, not an error (and no store is created to say so).
-    return FeedbackStore(path).list(tenant) if path.is_file() else []
+    # No ratings yet is an empty list, not an error (and no file is created to say so); with
+    # RMN_DATABASE_URL the ratings are in that database whatever the data directory holds.
+    return FeedbackStore(path).list(tenant) if store_exists(path) else []
 
 
 @app.command("export")

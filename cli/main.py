@@ -20,6 +20,7 @@ from cli import (  # noqa: E402
     bench,
     catalog,
     cleanroom,
+    db,
     demo,
     evaluate,
     export,
@@ -67,6 +68,7 @@ app.add_typer(catalog.retailers_app, name="retailers")
 app.command("export")(export.export)
 app.command("whatif")(whatif.whatif)
 app.add_typer(feedback.app, name="feedback")
+app.add_typer(db.app, name="db")
 
 if __name__ == "__main__":
     app()

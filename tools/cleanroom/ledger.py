@@ -1,10 +1,11 @@
 """The privacy ledger: epsilon spent per tenant and retailer in the current budget period,
 and every differentially private answer released, so that asking again costs nothing.
 
-One SQLite file (`<data>/cleanroom/privacy_ledger.sqlite`) holds both, so that a release is
-charged and stored in one write transaction: concurrent clean-room processes serialize on
-it, a query charges only once its noisy answer exists, and two processes releasing the same
-query at once charge it once (the second gets the first's answer).
+One SQLite file (`<data>/cleanroom/privacy_ledger.sqlite`), or the database `RMN_DATABASE_URL`
+names (tools/storage), holds both, so that a release is charged and stored in one exclusive
+transaction: concurrent clean-room processes serialize on it (the file's write lock, or a
+Postgres advisory lock), a query charges only once its noisy answer exists, and two processes
+releasing the same query at once charge it once (the second gets the first's answer).
 
 Budget periods follow the retailer's policy (`budget_period`): the budget starts afresh at
 each calendar day, ISO week (Monday), month or quarter, 00:00 UTC; `none` never. Spend is
@@ -18,9 +19,7 @@ same events file under the same rules) from the cache spends nothing, in any per
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,33 @@ from typing import Any
 from pydantic import BaseModel
 
 from tools.errors import PrivacyBudgetExceededError
+from tools.storage import Connection, Database, Migration
+from tools.storage.stores import open_store, store_exists
 
 # OpenDP rounds its privacy map conservatively, so allow for the last bit of float error.
 _TOLERANCE = 1e-9
+LEDGER_FILE = "privacy_ledger.sqlite"
+STORE = "ledger"
+# Every charge and release of every tenant takes this one lock: the budget check and the
+# insert that follows it must not interleave with another process's (two server replicas).
+LOCK = "ledger"
+MIGRATIONS = (
+    Migration(
+        1,
+        "spend and releases",
+        "CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
+        "tenant TEXT NOT NULL, retailer TEXT NOT NULL, epsilon REAL NOT NULL, "
+        "audit_id TEXT NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS releases (tenant TEXT NOT NULL, retailer TEXT NOT "
+        "NULL, key TEXT NOT NULL, ts TEXT NOT NULL, epsilon REAL NOT NULL, audit_id "
+        "TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (tenant, retailer, key))",
+    ),
+)
+
+
+def ledger_path(data_dir: Path) -> Path:
+    """The ledger's SQLite file (the embedded default): `<data>/cleanroom/privacy_ledger.sqlite`."""
+    return Path(data_dir) / "cleanroom" / LEDGER_FILE
 
 
 def period_window(period: str, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -71,39 +94,37 @@ class BudgetStatus(BaseModel):
 
 
 class PrivacyLedger:
-    """Epsilon spent per (tenant, retailer) and the released answers, in SQLite."""
+    """Epsilon spent per (tenant, retailer) and the released answers: in `path` (SQLite) by
+    default, in the database `RMN_DATABASE_URL` (or `url`) names otherwise."""
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, path: Path, clock: Callable[[], datetime] | None = None, url: str | None = None
+    ) -> None:
         self.path = path
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._url = url
+        self._db: Database | None = None
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS spend (id INTEGER PRIMARY KEY, ts TEXT NOT NULL, "
-                "tenant TEXT NOT NULL, retailer TEXT NOT NULL, epsilon REAL NOT NULL, "
-                "audit_id TEXT NOT NULL)"
-            )
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS releases (tenant TEXT NOT NULL, retailer TEXT NOT "
-                "NULL, key TEXT NOT NULL, ts TEXT NOT NULL, epsilon REAL NOT NULL, audit_id "
-                "TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (tenant, retailer, key))"
-            )
-            yield con
+    def _database(self) -> Database:
+        # Opened on first use: a clean room that only lists retailers creates no file.
+        if self._db is None:
+            self._db = open_store(self.path, STORE, MIGRATIONS, self._url)
+        return self._db
+
+    def _exists(self) -> bool:
+        return self._db is not None or store_exists(self.path, self._url)
 
     @staticmethod
     def _totals(
-        con: sqlite3.Connection, tenant: str, retailer: str, since: datetime | None
+        con: Connection, tenant: str, retailer: str, since: datetime | None
     ) -> tuple[float, int]:
         # Timestamps are UTC ISO strings, so they order as text.
-        row = con.execute(
+        row = con.one(
             "SELECT coalesce(sum(epsilon), 0.0), count(*) FROM spend "
             "WHERE tenant = ? AND retailer = ? AND ts >= ?",
             (tenant, retailer, since.isoformat() if since else ""),
-        ).fetchone()
-        return float(row[0]), int(row[1])
+        )
+        return (float(row[0]), int(row[1])) if row else (0.0, 0)
 
     def _status(
         self, tenant: str, retailer: str, budget: float, period: str, spent: float, n: int
@@ -126,8 +147,8 @@ class PrivacyLedger:
     ):  # fmt: skip
         """Spent and remaining in the current period."""
         spent, n = (0.0, 0)
-        if self.path.exists():
-            with self._connect() as con:
+        if self._exists():
+            with self._database().connect() as con:
                 spent, n = self._totals(
                     con, tenant, retailer, period_window(period, self.clock())[0]
                 )
@@ -150,19 +171,12 @@ class PrivacyLedger:
         period: str = "none",
     ) -> BudgetStatus:
         """Record `epsilon` against the budget, or refuse; atomic across processes."""
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                status = self._charge(con, tenant, retailer, epsilon, budget, audit_id, period)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return status
+        with self._database().exclusive(LOCK) as con:
+            return self._charge(con, tenant, retailer, epsilon, budget, audit_id, period)
 
     def _charge(
         self,
-        con: sqlite3.Connection,
+        con: Connection,
         tenant: str,
         retailer: str,
         epsilon: float,
@@ -183,13 +197,13 @@ class PrivacyLedger:
 
     def released(self, tenant: str, retailer: str, key: str) -> dict[str, Any] | None:
         """The answer released earlier for this query key, if any."""
-        if not self.path.exists():
+        if not self._exists():
             return None
-        with self._connect() as con:
-            row = con.execute(
+        with self._database().connect() as con:
+            row = con.one(
                 "SELECT payload FROM releases WHERE tenant = ? AND retailer = ? AND key = ?",
                 (tenant, retailer, key),
-            ).fetchone()
+            )
         return json.loads(row[0]) if row else None
 
     def release(
@@ -206,36 +220,21 @@ class PrivacyLedger:
         """Charge `epsilon` and store the answer in one transaction, or refuse (nothing is
         charged or stored). When another process released the same key in the meantime,
         nothing is charged and its answer comes back as the second value."""
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                row = con.execute(
-                    "SELECT payload FROM releases WHERE tenant = ? AND retailer = ? AND key = ?",
-                    (tenant, retailer, key),
-                ).fetchone()
-                if row is not None:
-                    con.execute("ROLLBACK")
-                    return self.status(tenant, retailer, budget, period), json.loads(row[0])
+        with self._database().exclusive(LOCK) as con:
+            row = con.one(
+                "SELECT payload FROM releases WHERE tenant = ? AND retailer = ? AND key = ?",
+                (tenant, retailer, key),
+            )
+            if row is None:
                 status = self._charge(con, tenant, retailer, epsilon, budget, audit_id, period)
                 con.execute(
                     "INSERT INTO releases (tenant, retailer, key, ts, epsilon, audit_id, payload) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        tenant,
-                        retailer,
-                        key,
-                        self.clock().astimezone(UTC).isoformat(),
-                        epsilon,
-                        audit_id,
-                        json.dumps(payload, default=str, allow_nan=False),
-                    ),
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
-        return status, None
+                    (tenant, retailer, key, self.clock().astimezone(UTC).isoformat(), epsilon,
+                     audit_id, json.dumps(payload, default=str, allow_nan=False)),
+                )  # fmt: skip
+                return status, None
+        return self.status(tenant, retailer, budget, period), json.loads(row[0])
 
     @staticmethod
     def _refuse_if_over(status: BudgetStatus, epsilon: float) -> None:

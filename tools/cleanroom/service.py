@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.cleanroom.aggregate import aggregate
-from tools.cleanroom.audit import AuditLog
+from tools.cleanroom.audit import AuditLog, audit_path
 from tools.cleanroom.dp import MECHANISM, noisy_counts, noisy_sums
-from tools.cleanroom.ledger import BudgetStatus, PrivacyLedger
+from tools.cleanroom.ledger import BudgetStatus, PrivacyLedger, ledger_path
 from tools.cleanroom.query import ID_PATTERN, CleanRoomQuery, Plan, check_query
 from tools.cleanroom.rules import RulesProvider, policy_rules
 from tools.errors import (
@@ -82,8 +82,9 @@ class CleanRoom:
     """`CleanRoom(data_dir).query(CleanRoomQuery(...))`.
 
     Reads `<data_dir>/rmis/<retailer>/events.parquet`; keeps its audit log and privacy ledger
-    (with the released DP answers) in `<data_dir>/cleanroom/`. `rules_for(retailer)` supplies
-    each retailer's rules; `clock` (UTC now) decides the current budget period."""
+    (with the released DP answers) in `<data_dir>/cleanroom/`, or in the database
+    `RMN_DATABASE_URL` names. `rules_for(retailer)` supplies each retailer's rules; `clock`
+    (UTC now) decides the current budget period."""
 
     def __init__(
         self,
@@ -94,8 +95,9 @@ class CleanRoom:
         self.data_dir = Path(data_dir)
         self.rules_for = rules_for
         self.state_dir = self.data_dir / "cleanroom"
-        self.audit = AuditLog(self.state_dir / "audit.jsonl")
-        self.ledger = PrivacyLedger(self.state_dir / "privacy_ledger.sqlite", clock=clock)
+        # Files under state_dir by default; tables in RMN_DATABASE_URL's database when it is set.
+        self.audit = AuditLog(audit_path(self.data_dir))
+        self.ledger = PrivacyLedger(ledger_path(self.data_dir), clock=clock)
 
     # --- public API -------------------------------------------------------------------------
 

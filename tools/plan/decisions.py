@@ -9,7 +9,8 @@
 Each record keeps the plan as JSON, the brief and the decision with its reason and edits. A
 decision is identified by (thread, action, plan revision): the graph may run its final node
 again after a crash, and the second record of the same decision writes nothing. Every call
-opens its own connection in WAL mode, so threads and processes can share one file.
+opens its own connection in WAL mode, so threads and processes can share one file; with
+`RMN_DATABASE_URL` set the table lives in that database instead (tools/storage).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import hashlib
 import json
 import math
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,11 @@ from pydantic import BaseModel, Field
 from tools.brief.schema import StructuredBrief
 from tools.errors import AccessDeniedError, RMNError
 from tools.plan import Decision, DecisionAction, Plan
+from tools.storage import Migration, Row
+from tools.storage.stores import location, open_store
 
-SCHEMA_VERSION = 1
 DECISIONS_FILE = "decisions.sqlite"
-BUSY_TIMEOUT_S = 30.0
+STORE = "decisions"
 CHOSEN: tuple[str, ...] = ("approve", "auto_approve")
 NOT_CHOSEN: tuple[str, ...] = ("edit", "reject")
 # Similarity of two briefs: weights of retailer overlap, same objective and budget ratio.
@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_by_tenant ON decisions (tenant, id);
 """
+# Version 1 is the schema files written before versioned migrations had (PRAGMA user_version 1,
+# the only version there was): on such a file every statement is a no-op and version 1 is
+# recorded, its rows untouched.
+MIGRATIONS = (Migration(1, "decisions", _SCHEMA),)
 
 
 def decisions_path(data_dir: Path) -> Path:
@@ -116,30 +120,18 @@ def plan_revision(plan: Plan) -> str:
 
 
 class DecisionStore:
-    """Decisions on plans in one SQLite file (created with its folder on first use)."""
+    """Decisions on plans in one SQLite file (created with its folder on first use), or in the
+    database `url` (default `RMN_DATABASE_URL`) names."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url: str | None = None) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                with conn:
-                    conn.executescript(_SCHEMA)
-                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except (sqlite3.DatabaseError, OSError) as err:
+            self._db = open_store(self.path, STORE, MIGRATIONS, url)
+        except (RMNError, sqlite3.DatabaseError, OSError) as err:
             raise DecisionStoreError(
-                f"cannot open the decision store at {self.path}: {err}", path=str(self.path)
+                f"cannot open the decision store at {location(self.path, url)}: {err}",
+                path=str(self.path),
             ) from None
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-        try:
-            conn.row_factory = sqlite3.Row
-            yield conn
-        finally:
-            conn.close()
 
     def record(
         self,
@@ -182,28 +174,28 @@ class DecisionStore:
             plan.model_dump_json(by_alias=True),
             datetime.now(UTC).isoformat(),
         )
-        with self._connect() as conn, conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO decisions (thread_id, tenant, revision, action, reason, "
+        with self._db.transaction() as con:
+            new = con.one(
+                "INSERT INTO decisions (thread_id, tenant, revision, action, reason, "
                 "changes, decided_by, decided_at, brand_id, retailers, objective, total_budget, "
                 "brief_text, brief, plan, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING RETURNING id",
                 row,
             )
-            return cur.rowcount == 1
+        return new is not None
 
     def delete_thread(self, thread_id: str, *, tenant: str) -> int:
         """Erase the tenant's decisions on a thread (the thread was deleted); answers how many.
         The rows are overwritten on disk and the write-ahead log emptied, so what the
         reviewer wrote does not linger in the file; `similar` no longer cites the thread."""
-        with self._connect() as conn:
-            conn.execute("PRAGMA secure_delete=ON")
-            with conn:
-                gone = conn.execute(
-                    "DELETE FROM decisions WHERE thread_id = ? AND tenant = ?", (thread_id, tenant)
-                ).rowcount
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return gone
+        with self._db.transaction() as con:
+            gone = con.execute(
+                "DELETE FROM decisions WHERE thread_id = ? AND tenant = ?", (thread_id, tenant)
+            ).rowcount
+        with self._db.connect() as con:
+            self._db.erased(con)
+        return int(gone)
 
     def list(self, tenant: str | None = None) -> builtins.list[DecisionRow]:
         """Every decision, oldest first; one tenant's only when `tenant` is given."""
@@ -211,8 +203,8 @@ class DecisionStore:
         args: tuple[str, ...] = ()
         if tenant is not None:
             query, args = query + " WHERE tenant = ?", (tenant,)
-        with self._connect() as conn:
-            rows = conn.execute(query + " ORDER BY id", args).fetchall()
+        with self._db.connect() as con:
+            rows = con.all(query + " ORDER BY id", args)
         return [_row(r) for r in rows]
 
     def similar(
@@ -270,7 +262,7 @@ class DecisionStore:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _row(r: sqlite3.Row) -> DecisionRow:
+def _row(r: Row) -> DecisionRow:
     return DecisionRow(
         id=r["id"],
         thread_id=r["thread_id"],

@@ -24,8 +24,6 @@ import builtins
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
@@ -35,9 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.errors import RMNError
 from tools.plan.plan import Plan
+from tools.storage import Migration, Row
+from tools.storage.stores import location, open_store
 
 FEEDBACK_FILE = "feedback.sqlite"
-BUSY_TIMEOUT_S = 30.0
+STORE = "feedback"
 MAX_TEXT = 4000
 Target = Literal["copy", "rationale", "plan"]
 Message = dict[str, str]
@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_by_tenant ON feedback (tenant, id);
 CREATE INDEX IF NOT EXISTS feedback_by_thread ON feedback (tenant, thread_key);
 """
+# Version 1 is the schema files written before versioned migrations had: on such a file every
+# statement is a no-op and version 1 is recorded, its rows untouched.
+MIGRATIONS = (Migration(1, "feedback", _SCHEMA),)
 
 
 class FeedbackError(RMNError):
@@ -196,27 +199,17 @@ def rated_item(plan: Plan, rating: FeedbackIn) -> RatedItem:
 
 class FeedbackStore:
     """Ratings in one SQLite file (created with its folder on first use); WAL mode, one
-    connection per call, so the server's threads and the CLI share it."""
+    connection per call, so the server's threads and the CLI share it. With `url` (default
+    `RMN_DATABASE_URL`) naming a database, the table lives there instead."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, url: str | None = None) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-                with conn:
-                    conn.executescript(_SCHEMA)
-        except (sqlite3.DatabaseError, OSError) as err:
-            raise FeedbackError(f"cannot open the feedback store at {self.path}: {err}") from None
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-        try:
-            conn.row_factory = sqlite3.Row
-            yield conn
-        finally:
-            conn.close()
+            self._db = open_store(self.path, STORE, MIGRATIONS, url)
+        except (RMNError, sqlite3.DatabaseError, OSError) as err:
+            raise FeedbackError(
+                f"cannot open the feedback store at {location(self.path, url)}: {err}"
+            ) from None
 
     def add(
         self,
@@ -238,20 +231,20 @@ class FeedbackStore:
                item.output, json.dumps(item.adapters), item.written_by, reviewer, rating.thumbs,
                rating.score, corrected, (rating.reason or "").strip() or None, rating.decision,
                at.isoformat())  # fmt: skip
-        with self._connect() as conn, conn:
-            cur = conn.execute(
+        with self._db.transaction() as con:
+            new = con.one(
                 "INSERT INTO feedback (tenant, thread_key, thread_id, task, item, retailer, "
                 "prompt, output, adapters, written_by, reviewer, thumbs, score, corrected, "
-                "reason, decision, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reason, decision, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
                 row,
             )
-            new_id = int(cur.lastrowid or 0)
-        return self.get(tenant, new_id)
+        return self.get(tenant, int(new[0]) if new else 0)
 
     def get(self, tenant: str, feedback_id: int) -> FeedbackRecord:
-        with self._connect() as conn:
-            row = conn.execute("SELECT * FROM feedback WHERE id = ? AND tenant = ?",
-                               (feedback_id, tenant)).fetchone()  # fmt: skip
+        with self._db.connect() as con:
+            row = con.one("SELECT * FROM feedback WHERE id = ? AND tenant = ?",
+                          (feedback_id, tenant))  # fmt: skip
         if row is None:
             raise FeedbackError(f"no feedback {feedback_id}")
         return _record(row)
@@ -265,24 +258,23 @@ class FeedbackStore:
             query, args = query + " AND tenant = ?", [*args, tenant]
         if thread_key is not None:
             query, args = query + " AND thread_key = ?", [*args, thread_key]
-        with self._connect() as conn:
-            rows = conn.execute(query + " ORDER BY id", args).fetchall()
+        with self._db.connect() as con:
+            rows = con.all(query + " ORDER BY id", args)
         return [_record(r) for r in rows]
 
     def delete_thread(self, thread_key: str, *, tenant: str) -> int:
         """Erase the tenant's ratings on a thread (the thread was deleted); answers how many.
         Rows are overwritten on disk and the write-ahead log emptied."""
-        with self._connect() as conn:
-            conn.execute("PRAGMA secure_delete=ON")
-            with conn:
-                gone = conn.execute("DELETE FROM feedback WHERE thread_key = ? AND tenant = ?",
-                                    (thread_key, tenant)).rowcount  # fmt: skip
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return gone
+        with self._db.transaction() as con:
+            gone = con.execute("DELETE FROM feedback WHERE thread_key = ? AND tenant = ?",
+                               (thread_key, tenant)).rowcount  # fmt: skip
+        with self._db.connect() as con:
+            self._db.erased(con)
+        return int(gone)
 
 
-def _record(row: sqlite3.Row) -> FeedbackRecord:
-    data = dict(row)
+def _record(row: Row) -> FeedbackRecord:
+    data = dict(zip(row.keys(), row, strict=True))
     data["prompt"] = json.loads(data["prompt"]) if data["prompt"] else None
     data["adapters"] = json.loads(data["adapters"])
     return FeedbackRecord.model_validate(data)
