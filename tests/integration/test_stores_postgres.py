@@ -63,9 +63,7 @@ def pg_url(postgres: str) -> Iterator[str]:
     tests together stay far below the cluster's connection limit."""
     url = new_database(postgres, f"stores_{uuid.uuid4().hex[:12]}")
     yield url
-    pool = seam._POOLS.pop(url, None)
-    if pool is not None:
-        pool.close()
+    seam.close_pool(url)
 
 
 @pytest.fixture()

@@ -41,6 +41,7 @@ __all__ = [
     "Database",
     "DatabaseConfigError",
     "Row",
+    "close_pool",
     "database_url",
     "is_postgres_url",
     "open_database",
@@ -301,6 +302,15 @@ def _pool(url: str) -> Any:
             ) from None
         _POOLS[url] = pool
         return pool
+
+
+def close_pool(url: str) -> None:
+    """Close this process's pool for `url` (its connections end); the next use opens a new
+    one. For tools that open many databases in one process (the tests, a migration run)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.pop(url, None)
+    if pool is not None:
+        pool.close()
 
 
 def _pg_row(cursor: Any) -> Any:
