@@ -4,6 +4,7 @@ stored in the thread's state, and read in nodes through `runtime.context`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ from tools import paths
 from tools.errors import RMNError
 
 MODELS: tuple[str, ...] = ("smollm2", "tiny", "none")
+# Where a LangGraph server (langgraph-api, Aegra) puts the user its auth hook admitted, and the
+# field our hook (graph/platform_auth.py) fills with the run context that user's key allows.
+AUTH_USER_KEY = "langgraph_auth_user"
+SERVED_CONTEXT_FIELD = "rmn_context"
 
 
 class ContextError(RMNError):
@@ -139,3 +144,27 @@ class Context:
 
     def cache_path(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else paths.cache_dir()
+
+
+def served_context(ctx: Context, configurable: Mapping[str, Any] | None) -> Context:
+    """The context a run on a LangGraph server really has: when our auth hook admitted the
+    run's user with an API key, the context that key allows (its tenant, its key id, its
+    tenant's approval policy, the server's model and data) replaces the client's. Done here,
+    in the graph, because Aegra calls the hook's run handler on one run endpoint only (not
+    /runs/wait nor /runs/stream): the hook alone could not keep a client from naming another
+    tenant. Without such a user (our own server, `langgraph dev` without keys, the CLI) the
+    context is the one given."""
+    user = (configurable or {}).get(AUTH_USER_KEY)
+    served = _user_field(user, SERVED_CONTEXT_FIELD)
+    if not served:
+        return ctx
+    if not isinstance(served, Mapping):
+        raise ContextError("the authenticated user's run context is not a mapping")
+    return Context.of(dict(served))
+
+
+def _user_field(user: Any, name: str) -> Any:
+    # langgraph-api hands the user over as an object, Aegra as a dict.
+    if isinstance(user, Mapping):
+        return user.get(name)
+    return getattr(user, name, None) if user is not None else None

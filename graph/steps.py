@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from langgraph.config import get_config
 from langgraph.runtime import Runtime, get_runtime
 from langgraph.types import interrupt
 
-from graph.context import Context
+from graph.context import Context, served_context
 from graph.state import State
 from tools.catalog import catalog_root
 from tools.errors import AccessDeniedError, RMNError
@@ -54,8 +55,16 @@ _PASS_THROUGH = (ThreadAccessError,)
 
 
 def context_of(runtime: Runtime[Context]) -> Context:
-    """The run's context: the one given (a `Context` or a dict of its fields), else defaults."""
-    return Context.of(runtime.context)
+    """The run's context: the one given (a `Context` or a dict of its fields), else defaults;
+    on a LangGraph server with our auth hook, the one the caller's API key allows."""
+    # Checked first even when replaced: a client context naming unknown fields (such as a
+    # forged `langgraph_auth_user`) fails the run rather than slipping through.
+    given = Context.of(runtime.context)
+    try:
+        configurable = get_config().get("configurable")
+    except RuntimeError:  # called outside a run (tests of a node alone)
+        return given
+    return served_context(given, configurable)
 
 
 def check_tenant(state: State, ctx: Context) -> None:

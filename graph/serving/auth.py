@@ -12,6 +12,10 @@ from graph.serving.auth import KeyRing, add_key
 key = add_key(Path("keys.json"), "acme", role="approver")  # the plain key, shown once
 ring = KeyRing.load(env="...", path=Path("keys.json"))
 ring.caller(key)             # Caller(tenant="acme", role="approver", key_id="key-…")
+authenticate(ring, key, open_tenant="acme")  # the same, or UnauthorizedError (401)
+
+`authenticate` is the one rule from a key to a caller: `rmn serve`'s gate uses it, and so does
+the auth hook of a LangGraph server (Aegra, `langgraph dev`) in graph/platform_auth.py.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ __all__ = [
     "KeysFile",
     "RateLimiter",
     "add_key",
+    "authenticate",
     "check_tenant",
     "hash_key",
     "is_loopback",
@@ -291,6 +296,21 @@ class KeyRing:
         return found.tenant if found else None
 
 
+def authenticate(keys: KeyRing, api_key: str | None, *, open_tenant: str) -> Caller:
+    """The caller a request's API key stands for, by the rules every server of this product
+    shares (`rmn serve`'s gate, the LangGraph-server hook in graph/platform_auth.py): with no
+    keys configured, everyone is `open_tenant` as admin (such a server answers loopback only);
+    with keys, a missing or unknown key is refused (UnauthorizedError, 401)."""
+    if not keys:
+        return Caller(tenant=open_tenant, role="admin", key_id=None)
+    if not api_key:
+        raise UnauthorizedError("missing x-api-key header")
+    caller = keys.caller(api_key)
+    if caller is None:
+        raise UnauthorizedError("unknown API key")
+    return caller
+
+
 class RateLimiter:
     """A token bucket per key (a tenant, a client address): `rate` requests per second on
     average, bursts up to `burst`. `acquire` answers 0 when the request may go on, else the
@@ -368,12 +388,19 @@ class Gatekeeper:
             # Starlette's TestClient names its client "testclient"; it never leaves the process.
             if host != "testclient" and not is_loopback(host):
                 raise AccessDeniedError("no API keys are configured: only loopback clients")
-            caller = Caller(tenant=self.open_tenant, role="admin", key_id=None)
-            self._within_rate(caller, "open")
-            return caller
-        if not api_key:
-            raise UnauthorizedError("missing x-api-key header")
-        address = host or "unknown"
+        elif api_key:
+            # Checked before the key is: a locked-out address learns nothing about its guesses.
+            self._not_locked_out(host or "unknown")
+        try:
+            caller = authenticate(self.keys, api_key, open_tenant=self.open_tenant)
+        except UnauthorizedError:
+            if api_key:
+                self.failures.acquire(host or "unknown")
+            raise
+        self._within_rate(caller, caller.tenant if self.keys else "open")
+        return caller
+
+    def _not_locked_out(self, address: str) -> None:
         locked = self.failures.wait(address)
         if locked > 0:
             retry = self.failures.retry_after_header(locked)
@@ -382,12 +409,6 @@ class Gatekeeper:
                 headers={"Retry-After": retry},
                 retry_after_s=round(locked, 3),
             )
-        caller = self.keys.caller(api_key)
-        if caller is None:
-            self.failures.acquire(address)
-            raise UnauthorizedError("unknown API key")
-        self._within_rate(caller, caller.tenant)
-        return caller
 
     def _within_rate(self, caller: Caller, bucket: str) -> None:
         wait = self.requests.acquire("tenant:" + bucket)
