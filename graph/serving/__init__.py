@@ -50,8 +50,11 @@ Persistence. Checkpoints live in the settings' `checkpointer` (default SQLite in
 restart keeps every thread and pending interrupt. A run keeps what it was asked until it ends; a
 stop lets running steps finish, and the next start (after a stop or a kill) takes up every run
 the process had not finished: from its thread's last checkpoint, or as asked if it had not
-started. Deleting a thread erases its checkpoints, its rows and, through `erase_thread`, what the
-product keeps of it; deleted rows are overwritten on disk.
+started. With `RMN_DATABASE_URL` (or `database_url`) naming PostgreSQL, threads and runs
+live there and several servers (replicas) share them: a run is leased to the replica executing
+it and taken over by another when that one dies (`replicas`). Deleting a thread erases its
+checkpoints, its rows and, through `erase_thread`, what the product keeps of it; deleted rows
+are overwritten on disk.
 
 Modules, one concept each (the `langgraph-sdk` client's split by resource is the model):
     settings    ServerSettings, and the callables a product gives (graph factory, input
@@ -61,7 +64,8 @@ Modules, one concept each (the `langgraph-sdk` client's split by resource is the
     policy      roles (Caller), tenant policies, separation of duties
     auth        API keys -> callers (keys files, KeyRing), the Gatekeeper (rate limits per
                 tenant, wrong keys per address, loopback)
-    store       threads' owners and runs in SQLite (MetaStore)
+    store       threads' owners and runs, SQLite or PostgreSQL (MetaStore)
+    replicas    run leases and the tick that renews and claims them (several servers)
     threads     GraphHost: the graph, its checkpointer and store; assistants, threads, state
     checks      RunChecks: what a run request must pass before it becomes a run
     scheduler   FairScheduler: the worker pool, tenants in turn

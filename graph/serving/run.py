@@ -47,6 +47,7 @@ class Run:
     carry_on: bool = False  # continue from the thread's last checkpoint (no new input)
     status: str = "pending"
     checked: bool = False  # the thread's state was checked for this run (see `admit`)
+    stored: bool = False  # in the run store (a replica renews its lease from then on)
     result: dict[str, Any] | None = None
     yielded_s: float = 0.0  # waited between steps for other tenants' runs (`FairScheduler.turn`)
     cancel: threading.Event = field(default_factory=threading.Event)

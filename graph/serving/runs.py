@@ -11,7 +11,12 @@ Nothing is lost when the server stops or dies. A run keeps what it was asked unt
 that were running continue from their thread's last checkpoint: a run whose thread had moved on
 goes on from there with no new input (a thread that had reached an interrupt or its end was
 done), one whose thread had not moved yet starts again as asked. A stop lets running steps finish
-first; a cancel ends a run `interrupted` and it stays so."""
+first; a cancel ends a run `interrupted` and it stays so.
+
+On a shared database (PostgreSQL), several servers (replicas) serve the same threads: each run
+is held by one replica under a lease, a replica that dies leaves its runs to the others, and
+one thread's runs still never overlap (`graph.serving.replicas`). On SQLite, the default, none
+of that runs: the process is the only one, and takes up its runs when it starts."""
 
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from graph.serving.errors import (
     public_message,
 )
 from graph.serving.policy import Caller, check_role
+from graph.serving.replicas import LEASE_S, TICK_S, Ticker, replica_id
 from graph.serving.run import STOPPED, Events, Run
 from graph.serving.scheduler import FairScheduler
 from graph.serving.schemas import (
@@ -77,6 +83,12 @@ class GraphServer(GraphHost):
         self._queued = 0
         self._stopping = False
         self.yielded_s: Counter[str] = Counter()  # tenant -> seconds its runs gave way to others
+        # Replicas (a shared database): this process as a run holder, its runs waiting for
+        # their thread's earlier runs on other replicas, and the tick that renews and claims.
+        self.replica = replica_id()
+        self._parked: dict[str, Run] = {}
+        self._ticker: Ticker | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # lifecycle
 
@@ -87,31 +99,50 @@ class GraphServer(GraphHost):
         self._checks = RunChecks(self.graph, self.settings)
         self._pool = FairScheduler(self.settings.workers, self.settings.running_cap(), self._work)
         self._stopping = False
+        self._loop = loop
+        if self.shared:  # other replicas may be running these: take only the lapsed ones
+            self._claim_lapsed()
+            self._ticker = Ticker(TICK_S, self._tick)
+            return
         for row in self._store.unfinished():
             self._recover(row, loop)
 
     def stop(self) -> None:
         """Stop taking runs and let running steps finish; the runs cut short, and those still
         queued, are taken up again on the next start. Then close the stores."""
+        if self._ticker is not None:
+            self._ticker.stop()
         with self._lock:
             self._stopping = True
             for run in self._runs.values():
                 run.cancel_status = STOPPED
                 run.cancel.set()
+            parked = list(self._parked.values())
+            self._parked.clear()
         if self._pool is not None:
-            for run in self._pool.close():
+            for run in [*self._pool.close(), *parked]:
                 self._end(run, STOPPED, None)
+        if self.shared:  # the other replicas take them up at once, not a lease later
+            with suppress(Exception):
+                self._store.release(self.replica)
         super().stop()
+
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas may serve the same threads (the store is PostgreSQL)."""
+        return self._store.shared
 
     def busy(self, key: str) -> bool:
         with self._lock:
-            return bool(self._queues.get(key))
+            if self._queues.get(key):
+                return True
+        return self.shared and self._store.busy_key(key)
 
     def delete_thread(self, caller: Caller, thread_id: str) -> dict[str, Any]:
         check_role(caller, "delete")
         row = self.own_thread(caller.tenant, thread_id)
         with self._lock:  # held until the thread is gone: no run can join its line meanwhile
-            if self._queues.get(row["key"]):
+            if self._queues.get(row["key"]) or (self.shared and self._store.busy_key(row["key"])):
                 raise ConflictError(f"thread {row['thread_id']} has a run in progress")
             return self._drop_thread(row)
 
@@ -183,30 +214,57 @@ class GraphServer(GraphHost):
         it."""
         first = self._enqueue(run)
         try:
+            if first and self.shared:  # the thread may have a run on another replica
+                first = self._free_elsewhere(run)
             if first:
                 self._check_thread_state(run)
                 run.checked = True
             elif run.resume:  # it answers the question pending now; checked when it starts
                 pending = list(self._snapshot(run.key).interrupts)
                 run.graph_input = self.checks.pin(run.thread_id, run.graph_input, pending)
-            self._store.insert_run(
-                run_id=run.run_id,
-                tenant=run.tenant,
-                thread_id=run.thread_id,
-                assistant_id=run.assistant_id,
-                created_at=run.created_at,
-                metadata=run.metadata,
-                multitask_strategy=run.multitask_strategy,
-                actor=run.caller.key_id,
-                payload=run.payload(),
-            )
+            ready = self._store_run(run)
         except BaseException:
             self._leave(run, start_next=True)
             if run.temporary:
                 self._drop_thread(self.own_thread(run.tenant, run.thread_id))
             raise
-        if first:
+        if self.shared:
+            run.checked = run.checked and ready  # another replica's run slipped in before it
+            self._dispatch(run, ready)
+        elif first:
             self._submit(run)
+
+    def _free_elsewhere(self, run: Run) -> bool:
+        """Whether no other replica has a run of the thread unfinished; `reject` runs are
+        refused here when one has (and again under the thread's lock when stored)."""
+        if self._store.first_unfinished(run.tenant, run.thread_id) is None:
+            return True
+        if run.multitask_strategy == "reject":
+            raise ConflictError(
+                f"thread {run.thread_id} already has a run in progress; wait for it, or send "
+                "multitask_strategy='enqueue'",
+                thread_id=run.thread_id,
+            )
+        return False
+
+    def _store_run(self, run: Run) -> bool:
+        """Store the run (held by this replica on a shared database); whether it may start
+        now as far as other replicas are concerned."""
+        ready = self._store.insert_run(
+            run_id=run.run_id,
+            tenant=run.tenant,
+            thread_id=run.thread_id,
+            assistant_id=run.assistant_id,
+            created_at=run.created_at,
+            metadata=run.metadata,
+            multitask_strategy=run.multitask_strategy,
+            actor=run.caller.key_id,
+            payload=run.payload(),
+            owner=self.replica if self.shared else None,
+            lease_s=LEASE_S,
+        )
+        run.stored = True
+        return ready
 
     def _enqueue(self, run: Run, *, limits: bool = True) -> bool:
         """Put the run in its thread's line; True when it is first (it may start now)."""
@@ -286,21 +344,21 @@ class GraphServer(GraphHost):
         payload = row.get("payload")
         thread = self._store.thread(row["tenant"], row["thread_id"])
         if payload is None or thread is None:
-            self._store.set_run(row["run_id"], "error", "the server stopped before the run ended")
+            self._set_run(row["run_id"], "error", "the server stopped before the run ended")
             return
         snap = self._snapshot(thread["key"])
         at = (snap.config or {}).get("configurable", {}).get("checkpoint_id")
         carry_on = row["status"] == "running" and at != row["start_checkpoint"]
         if carry_on and self._at_rest(thread["key"], snap, at):
             # It had reached its interrupt (or its end) when the process went: it was done.
-            self._store.set_run(row["run_id"], "success")
-            self._store.set_thread(thread["key"], status=self._resting_status(thread["key"]))
+            if self._set_run(row["run_id"], "success"):
+                self._store.set_thread(thread["key"], status=self._resting_status(thread["key"]))
             return
         caller = Caller(tenant=row["tenant"], role=payload["role"], key_id=row["actor"])
         try:
             context = self.checks.context(caller, payload["client_context"])
         except ApiError as err:  # the server's settings changed: the run no longer fits them
-            self._store.set_run(row["run_id"], "error", f"not taken up again: {err.message}")
+            self._set_run(row["run_id"], "error", f"not taken up again: {err.message}")
             return
         run = Run(
             run_id=row["run_id"],
@@ -322,10 +380,14 @@ class GraphServer(GraphHost):
             temporary=payload["temporary"],
             loop=loop,
             carry_on=carry_on,
+            stored=True,
         )
         log.info("run %s on thread %s taken up again (%s)", run.run_id, run.thread_id,
                  "from its last checkpoint" if carry_on else "as asked")  # fmt: skip
-        if self._enqueue(run, limits=False):
+        first = self._enqueue(run, limits=False)
+        if self.shared:
+            self._dispatch(run, False)
+        elif first:
             self._submit(run)
 
     def _at_rest(self, key: str, snap: StateSnapshot, at: str | None) -> bool:
@@ -341,6 +403,82 @@ class GraphServer(GraphHost):
         if at is None:  # nothing saved yet
             return True
         return not self._snapshot(key, CheckpointRef(checkpoint_id=at)).next
+
+    # runs: replicas on a shared database (graph.serving.replicas)
+
+    def _set_run(self, run_id: str, status: str, error: str | None = None, **kw: Any) -> bool:
+        """Record a run's status; on a shared database only while this replica holds it."""
+        owner = self.replica if self.shared else None
+        return self._store.set_run(run_id, status, error, owner=owner, **kw)
+
+    def _dispatch(self, run: Run, ready: bool) -> None:
+        """Start the run, or park it until it is its thread's earliest unfinished run."""
+        if ready:
+            self._submit(run)
+            return
+        with self._lock:
+            self._parked[run.run_id] = run
+        self._wake(run)  # the run it waited for may have ended meanwhile
+
+    def _wake(self, run: Run) -> None:
+        """Start a parked run if its thread's earlier runs have all ended, on every replica."""
+        if self._store.first_unfinished(run.tenant, run.thread_id) != run.run_id:
+            return
+        with self._lock:
+            if self._parked.pop(run.run_id, None) is None:
+                return  # woken by another thread meanwhile
+        self._submit(run)
+
+    def _wake_key(self, key: str) -> None:
+        with self._lock:
+            waiting = [r for r in self._parked.values() if r.key == key]
+        for run in waiting:
+            self._wake(run)
+
+    def _tick(self) -> None:
+        """Every `TICK_S`: renew this replica's leases, start parked runs whose turn came,
+        take up runs whose holder is gone."""
+        self._renew()
+        with self._lock:
+            parked = list(self._parked.values())
+        for run in parked:
+            self._wake(run)
+        self._claim_lapsed()
+
+    def _renew(self) -> None:
+        """Extend the leases of this replica's runs; a run it no longer holds (it stalled a
+        whole lease and another replica took the run) stops here between steps."""
+        held = self._store.renew(self.replica, LEASE_S)
+        with self._lock:
+            lost = [r for r in self._runs.values() if r.stored and r.run_id not in held
+                    and r.status in ("pending", "running")]  # fmt: skip
+            parked = [self._parked.pop(r.run_id) for r in lost if r.run_id in self._parked]
+        for run in lost:
+            log.warning("run %s is held by another replica now; stopping it here", run.run_id)
+            run.cancel_status = STOPPED
+            run.cancel.set()
+        for run in parked:
+            self._end(run, STOPPED, None)
+
+    def _claim_lapsed(self) -> None:
+        """Take up the unfinished runs nobody holds (their replica died or stopped)."""
+        if self._stopping or self._loop is None:
+            return
+        for run_id in self._store.claimable():
+            row = self._store.claim(run_id, self.replica, LEASE_S)
+            if row is not None:
+                log.info("run %s claimed by %s (attempt %s)", run_id, self.replica, row["attempt"])
+                self._recover(row, self._loop)
+
+    def elsewhere(self, row: dict[str, Any]) -> bool:
+        """Whether the run is unfinished and not this replica's: another executes it."""
+        return self.shared and self.active(row["run_id"]) is None and row["status"] in (
+            "pending", "running")  # fmt: skip
+
+    def finished(self, run_id: str) -> bool:
+        """Whether the run has ended (or is gone), as the shared store says."""
+        row = self._store.run(run_id)
+        return row is None or row["status"] not in ("pending", "running")
 
     # runs: execution
 
@@ -362,9 +500,12 @@ class GraphServer(GraphHost):
                 run.publish("error", {"error": kind, "message": message})
                 self._end(run, "error", {"__error__": {"error": kind, "message": message}})
                 return
-            run.status = "running"
             at = (self._snapshot(run.key).config or {}).get("configurable", {})
-            self._store.set_run(run.run_id, "running", start_checkpoint=at.get("checkpoint_id"))
+            held = self._set_run(run.run_id, "running", start_checkpoint=at.get("checkpoint_id"))
+            if not held and self.shared:
+                self._end(run, STOPPED, None)  # another replica holds it now: it runs there
+                return
+            run.status = "running"
             self._store.set_thread(run.key, status="busy")
             self._execute(run)
         except Exception:  # never lose a run silently: the pool would swallow it
@@ -438,8 +579,9 @@ class GraphServer(GraphHost):
         if status == "error" and run.result and INTERRUPT_KEY not in run.result:
             error = (run.result.get("__error__") or {}).get("message")
         with suppress(Exception):  # the store is closed if the server stopped meanwhile
-            if status != STOPPED:  # a stopped run stays as it was stored: the next start takes it
-                self._store.set_run(run.run_id, status, error)
+            # A stopped run stays as it was stored: the next start takes it. A run another
+            # replica took over is that replica's to record.
+            if status != STOPPED and self._set_run(run.run_id, status, error):
                 if run.temporary:
                     self._drop_thread(self.own_thread(run.tenant, run.thread_id))
                 else:
@@ -471,7 +613,9 @@ class GraphServer(GraphHost):
                 if not line:
                     del self._queues[run.key]
             self._runs.pop(run.run_id, None)
-        if nxt is not None:
+        if self.shared and start_next and not self._stopping:
+            self._wake_key(run.key)  # the thread's next run, whichever replica stored it first
+        elif nxt is not None and not self.shared:
             self._submit(nxt)
 
     # runs: queries and control
@@ -514,6 +658,11 @@ class GraphServer(GraphHost):
                 f"cancel action {action!r} is not supported; use 'interrupt'", field="action"
             )
         live = self.active(row["run_id"])
+        if live is None and self.elsewhere(row):
+            raise ConflictError(
+                f"run {row['run_id']} is executing on another replica; cancel it there",
+                status=row["status"],
+            )
         if live is None:
             raise ConflictError(
                 f"run {row['run_id']} has already finished ({row['status']})",
@@ -526,7 +675,7 @@ class GraphServer(GraphHost):
     def delete_run(self, caller: Caller, thread_id: str, run_id: str) -> None:
         row = self.own_run(caller.tenant, thread_id, run_id)
         check_role(caller, "start")
-        if self.active(row["run_id"]) is not None:
+        if self.active(row["run_id"]) is not None or self.elsewhere(row):
             raise ConflictError(f"run {row['run_id']} is still in progress; cancel it first")
         self._store.delete_run(row["run_id"])
 

@@ -3,11 +3,13 @@ cancel, join, join-stream, delete.
 
 Streams send `metadata` first, then one event per chunk in the requested modes as single-line
 JSON, and `error` on failure. `wait` and `join` answer the thread's values once the run is done,
-sending newlines while they wait."""
+sending newlines while they wait. A run another replica executes (a shared database) is joined
+by polling the shared store until it ends: its final values, not its live events."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import suppress
 from typing import Any
@@ -18,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from graph.serving.policy import Caller
+from graph.serving.replicas import REMOTE_POLL_S
 from graph.serving.routes import Server, Tenant, User
 from graph.serving.runs import Events, GraphServer, Run
 from graph.serving.schemas import RunCreate, dumps
@@ -85,6 +88,30 @@ def _wait_response(run: Run, headers: Mapping[str, str] | None = None) -> Stream
         yield dumps(run.result or {}).encode()
 
     return StreamingResponse(body(), media_type="application/json", headers=headers)
+
+
+def _remote_wait_response(server: GraphServer, run_id: str, key: str) -> StreamingResponse:
+    """`_wait_response` for a run another replica executes: the shared store is polled until
+    the run ends, then the thread's values come from the shared checkpointer."""
+
+    async def body() -> AsyncIterator[bytes]:
+        async for beat in _until_finished(server, run_id):
+            if beat:
+                yield b"\n"
+        yield dumps(await run_in_threadpool(server.thread_values, key)).encode()
+
+    return StreamingResponse(body(), media_type="application/json")
+
+
+async def _until_finished(server: GraphServer, run_id: str) -> AsyncIterator[bool]:
+    """Yields every `REMOTE_POLL_S` until the run has ended; True when a heartbeat is due."""
+    last = time.monotonic()
+    while not await run_in_threadpool(server.finished, run_id):
+        await asyncio.sleep(REMOTE_POLL_S)
+        due = time.monotonic() - last >= WAIT_HEARTBEAT_S
+        if due:
+            last = time.monotonic()
+        yield due
 
 
 @router.post("/threads/{thread_id}/runs")
@@ -184,6 +211,8 @@ async def join_run(thread_id: str, run_id: str, server: Server, tenant: Tenant) 
     if live is not None:
         return _wait_response(live)
     thread = await run_in_threadpool(server.own_thread, tenant, thread_id)
+    if server.elsewhere(row):
+        return _remote_wait_response(server, row["run_id"], thread["key"])
     values = await run_in_threadpool(server.thread_values, thread["key"])
     return Response(dumps(values), media_type="application/json")
 
@@ -199,11 +228,21 @@ async def join_stream(
     row = await run_in_threadpool(server.own_run, tenant, thread_id, run_id)
     live = server.active(row["run_id"])
     if live is None:
-
-        async def ended() -> AsyncIterator[ServerSentEvent]:
-            yield ServerSentEvent(
-                event="metadata", data=dumps({"run_id": row["run_id"], "attempt": 1})
-            )
-
-        return EventSourceResponse(ended())
+        key = (await run_in_threadpool(server.own_thread, tenant, thread_id))["key"]
+        return EventSourceResponse(_ended(server, row, key))
     return _sse(live, live.subscribe(), cancel_on_disconnect)
+
+
+async def _ended(
+    server: GraphServer, row: dict[str, Any], key: str
+) -> AsyncIterator[ServerSentEvent]:
+    """The join stream of a run not executing here: its metadata, and for a run another
+    replica executes, its final values once it ends (its live events stay on that replica)."""
+    yield ServerSentEvent(event="metadata", data=dumps({"run_id": row["run_id"], "attempt": 1}))
+    if not server.elsewhere(row):
+        return
+    async for beat in _until_finished(server, row["run_id"]):
+        if beat:
+            yield ServerSentEvent(comment="waiting for the replica that executes the run")
+    values = await run_in_threadpool(server.thread_values, key)
+    yield ServerSentEvent(event="values", data=dumps(values))
