@@ -231,13 +231,19 @@ def keys_list(
 
 
 def bench_server(
-    clients: Annotated[int, typer.Option(min=1, max=64, help="Concurrent clients.")] = 20,
-    runs: Annotated[int, typer.Option(min=1, max=400, help="Plans in all.")] = 40,
+    clients: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Concurrent clients; default 20, 4 with --replicas."),
+    ] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option(min=1, max=400, help="Plans in all; default 40, 8 with --replicas."),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option(
             help="tiny (random model, fast), smollm2 (the real one) or none; default tiny, "
-            "none with --flood."
+            "none with --flood or --replicas."
         ),
     ] = None,
     workers: Annotated[
@@ -267,6 +273,22 @@ def bench_server(
     flood_clients: Annotated[
         int, typer.Option(min=1, max=64, help="--flood: threads sending the flood.")
     ] = 4,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=4,
+            help="N > 1: the load on 1 `rmn serve` replica, then on N, all on one PostgreSQL; "
+            "prints throughput and p95 for each (this mode: 4 clients, 8 plans, model none).",
+        ),
+    ] = 1,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="--replicas: the PostgreSQL to share (postgresql://...); default: a throwaway "
+            "cluster made with the postgresql package's initdb."
+        ),
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Serve the planning graph on loopback and drive it with concurrent SDK clients: each plan
@@ -278,6 +300,21 @@ def bench_server(
         from cli.server_bench import run_flood_bench, run_server_bench
 
         finite("--timeout", timeout)
+        if replicas > 1:
+            from cli.replica_bench import run_replica_bench
+
+            scaled = run_replica_bench(
+                replicas=replicas,
+                clients=clients or 4,
+                runs=runs or 8,
+                model=model or "none",
+                workers=workers or 2,
+                timeout_s=min(timeout, 45.0),  # per load: the bench stays within 2 min
+                database_url=database_url,
+                data_dir=data_dir,
+            )
+            emit(scaled, as_json, _human_replicas)
+            return
         if flood:
             flooded = run_flood_bench(
                 neighbour_runs=neighbour_runs,
@@ -291,8 +328,8 @@ def bench_server(
             emit(flooded, as_json, _human_flood)
             return
         result = run_server_bench(
-            clients=clients,
-            runs=runs,
+            clients=clients or 20,
+            runs=runs or 40,
             model=model or "tiny",
             workers=workers or 4,
             timeout_s=timeout,
@@ -318,6 +355,22 @@ def _human_flood(r: dict[str, Any]) -> str:
             f"cores, {', '.join(r['machine']['cpu_flags']) or 'no SIMD flags read'}",
         ]
     )
+
+
+def _human_replicas(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['runs']} plans, {r['clients']} clients, model {r['model']}, "
+        f"{r['workers_per_replica']} workers per replica, one PostgreSQL ({r['database']}):"
+    ]
+    for n, f in r["by_replicas"].items():
+        lines.append(
+            f"  {n} replica(s): {f['plans_per_min']} plans/min, p50 {f['p50_to_approval_s']} s, "
+            f"p95 {f['p95_to_approval_s']} s to the approval question; errors {f['errors']}, "
+            f"lost {f['lost']}"
+        )
+    lines.append(f"  throughput {r['replicas']} vs 1: {r['throughput_ratio']}x on "
+                 f"{r['machine']['cpus']} cores")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _human_bench(r: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,7 @@ def one_plan(client: Any, assistant: str, brief: str, tally: Tally, deadline: fl
 
 
 def drive(
-    url: str,
+    url: str | Sequence[str],
     keys: Mapping[str, str],
     briefs: Mapping[str, str],
     *,
@@ -158,7 +158,9 @@ def drive(
 ) -> dict[str, Any]:
     """`clients` threads share `runs` plans; plan i is for the i-th tenant of `keys`
     (key -> tenant) in turn, with that tenant's brief. Every failure is counted, none stops
-    the others; plans not started or not finished by the deadline are lost."""
+    the others; plans not started or not finished by the deadline are lost. Several URLs
+    (replicas): client j talks to URL j modulo their number."""
+    urls = [url] if isinstance(url, str) else list(url)
     tenants = sorted(set(keys.values()))
     key_of = {tenant: key for key, tenant in keys.items()}
     tally = Tally(runs)
@@ -166,8 +168,8 @@ def drive(
     deadline = started + timeout_s
     timeout = httpx.Timeout(timeout_s + 30, connect=10)
 
-    def client_loop() -> None:
-        sdk = {t: get_sync_client(url=url, api_key=key_of[t], timeout=timeout) for t in tenants}
+    def client_loop(base: str) -> None:
+        sdk = {t: get_sync_client(url=base, api_key=key_of[t], timeout=timeout) for t in tenants}
         while time.perf_counter() < deadline:
             index = tally.take()
             if index is None:
@@ -179,7 +181,10 @@ def drive(
                 with tally.lock:
                     tally.errors.append(f"{tenant}: {type(err).__name__}: {str(err)[:300]}")
 
-    pool = [threading.Thread(target=client_loop, daemon=True) for _ in range(clients)]
+    pool = [
+        threading.Thread(target=client_loop, args=(urls[j % len(urls)],), daemon=True)
+        for j in range(clients)
+    ]
     for thread in pool:
         thread.start()
     for thread in pool:
