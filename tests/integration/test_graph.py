@@ -25,8 +25,9 @@ from graph import Context, build_graph, run_config, thread_status
 from graph.steps import ThreadAccessError
 from tools.brief import PARSED_BY_PRODUCTION, StructuredBrief, parse_brief
 from tools.brief.llm import settled
-from tools.plan.decisions import decisions_path
+from tools.plan.decisions import DecisionStore, decisions_path
 from tools.plan.report import thread_folder
+from tools.storage import ENV_URL as DATABASE_ENV
 from tools.world.catalog import BRANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -488,12 +489,22 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[int, lis
     return proc.returncode, lines
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the stores live: the SQLite default, or a real Postgres by `RMN_DATABASE_URL`
+    (inherited by the runner processes): checkpoints, decisions and the rest move together."""
+    if request.param == "postgres":
+        from postgres_support import new_database
+
+        url = new_database(request.getfixturevalue("postgres"), f"kill_{uuid.uuid4().hex[:8]}")
+        monkeypatch.setenv(DATABASE_ENV, url)
+    return str(request.param)
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_plan_with_side_effects_once(
-    market: Path, tmp_path: Path
+    market: Path, tmp_path: Path, engine: str
 ) -> None:
-    from tools.plan.decisions import DecisionStore  # noqa: F401
-
     context = ctx(market)
     thread_id = f"kill-{uuid.uuid4().hex[:8]}"
     cfg = {"thread_id": thread_id, "brief": BRIEF, "context": context.__dict__}
@@ -535,16 +546,10 @@ def test_a_killed_run_resumes_to_the_same_plan_with_side_effects_once(
     assert code == 0 and json.loads(lines[-1][5:])["status"] == "approved"
     assert (report.stat().st_mtime_ns, report.read_bytes()) == written
     final = app.get_state(config).values["plan"]
-    import sqlite3
-
-    with sqlite3.connect(decisions_path(market)) as con:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        counts = [
-            con.execute(f"SELECT count(*) FROM {t} WHERE thread_id = ?", (thread_id,)).fetchone()[0]
-            for t in tables
-            if "thread_id" in [c[1] for c in con.execute(f"PRAGMA table_info({t})")]
-        ]
-    assert max(counts) == 1
+    decisions = DecisionStore(decisions_path(market)).list("acme")
+    assert [d.action for d in decisions if d.thread_id == thread_id] == ["approve"]
+    saver = {"sqlite": "SqliteSaver", "postgres": "PostgresSaver"}[engine]
+    assert type(app.checkpointer).__name__ == saver
 
     # The same brief run without interruption gives the same plan.
     fresh_app = build_graph(data_dir=market)
