@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast lint bench clean-data
+.PHONY: install demo test test-fast lint bench clean-data endpoint
 
 install: $(STAMP)
 
@@ -36,3 +36,18 @@ bench: install
 
 clean-data:
 	rm -rf data
+
+# llama.cpp's OpenAI-compatible server (llama-cpp-python[server]) in its own venv, for
+# tests/integration/test_endpoint.py and `RMN_LLM_ENDPOINT` (README, "Scaling out"). PyPI has
+# only the sdist: pip compiles llama.cpp with cmake, CPU only. Its own venv so its server
+# dependencies never move .venv's. pip keeps the built wheel in its cache, so a rebuilt venv
+# on the same machine installs in seconds.
+ENDPOINT_VENV ?= .venv-endpoint
+endpoint: $(ENDPOINT_VENV)/.installed
+
+$(ENDPOINT_VENV)/.installed:
+	test -x $(ENDPOINT_VENV)/bin/python || python3 -m venv $(ENDPOINT_VENV)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+	CMAKE_BUILD_PARALLEL_LEVEL=2 MAKEFLAGS=-j2 \
+	$(ENDPOINT_VENV)/bin/pip install -q "llama-cpp-python[server]==0.3.36"
+	touch $@

@@ -19,6 +19,9 @@ class Generation:
     adapters_active: list[str] = field(default_factory=list)
     composition: str = "base"  # base | single | cat | merged
     decode: str = "lora/float32"
+    # Which backend wrote it: "in-process" (this process's model) or "endpoint" (an
+    # OpenAI-compatible server, `adapters.endpoint`).
+    backend: str = "in-process"
     repaired: bool = False
     fallback: bool = False
     error: str | None = None
@@ -37,6 +40,7 @@ class Generation:
             "adapters_active": list(self.adapters_active),
             "composition": self.composition,
             "decode": self.decode,
+            "backend": self.backend,
             "repaired": self.repaired,
             "fallback": self.fallback,
             "error": self.error,

@@ -64,6 +64,23 @@ def with_system(messages: Sequence[Message], task: str | None) -> list[Message]:
     return out
 
 
+def call_messages(
+    messages: Sequence[Message], task: str | None, json_schema: dict[str, Any] | None
+) -> list[Message]:
+    """What a serving call decodes from, on any backend: the task's system message first and,
+    for a JSON answer, the schema line on the last user turn (or as a user turn of its own).
+    Callers that lay out the turn themselves (as training does) already include it."""
+    out = with_system(messages, task)
+    if json_schema is None:
+        return out
+    instruction = schema_instruction(json_schema)
+    if out[-1]["role"] != "user":
+        out.append({"role": "user", "content": instruction})
+    elif instruction not in out[-1]["content"]:
+        out[-1]["content"] = f"{out[-1]['content']}\n\n{instruction}"
+    return out
+
+
 def chat_messages(task: str | None, user: str, assistant: str | None = None) -> list[Message]:
     """One training or serving example: system, user and (for training) the assistant's answer."""
     messages = [

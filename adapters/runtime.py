@@ -97,6 +97,24 @@ class Request:
     seed: int | None = None
 
 
+def check_request(request: Request) -> None:
+    """A call's limits and messages, checked before any decoding (on every backend)."""
+    if request.max_new_tokens < 1:
+        raise RuntimeConfigError(f"max_new_tokens must be >= 1, not {request.max_new_tokens}")
+    if not 0.0 <= request.temperature <= MAX_TEMPERATURE:
+        raise RuntimeConfigError(
+            f"temperature must be between 0 and {MAX_TEMPERATURE}, not {request.temperature}"
+        )
+    for message in request.messages:
+        if message.get("role") not in ROLES or not isinstance(message.get("content"), str):
+            raise RuntimeConfigError(
+                "a message is {'role': system|user|assistant, 'content': str}, "
+                f"not {message!r}"
+            )
+    if not request.messages:
+        raise RuntimeConfigError("a call needs at least one message")
+
+
 @dataclass
 class _Plan:
     messages: list[Message]
@@ -330,20 +348,7 @@ class Runtime:
     # -- planning a call --------------------------------------------------------------------
 
     def _plan(self, request: Request, check_access: bool = True) -> _Plan:
-        if request.max_new_tokens < 1:
-            raise RuntimeConfigError(f"max_new_tokens must be >= 1, not {request.max_new_tokens}")
-        if not 0.0 <= request.temperature <= MAX_TEMPERATURE:
-            raise RuntimeConfigError(
-                f"temperature must be between 0 and {MAX_TEMPERATURE}, not {request.temperature}"
-            )
-        for message in request.messages:
-            if message.get("role") not in ROLES or not isinstance(message.get("content"), str):
-                raise RuntimeConfigError(
-                    "a message is {'role': system|user|assistant, 'content': str}, "
-                    f"not {message!r}"
-                )
-        if not request.messages:
-            raise RuntimeConfigError("a call needs at least one message")
+        check_request(request)
         entries = (
             tuple(self.registry.resolve(request.adapters, request.tenant, self.base_fingerprint))
             if check_access
@@ -352,14 +357,8 @@ class Runtime:
         schema = OutputSchema.of(request.json_schema) if request.json_schema is not None else None
         if schema is not None:
             self._grammars.matcher(schema)  # a schema that cannot compile fails its own call only
-        messages = prompts.with_system(request.messages, request.adapters.task)
-        if schema is not None and schema.is_json:
-            # Callers that lay out the turn themselves (as training does) already include it.
-            instruction = prompts.schema_instruction(schema.json_schema)
-            if messages[-1]["role"] != "user":
-                messages.append({"role": "user", "content": instruction})
-            elif instruction not in messages[-1]["content"]:
-                messages[-1]["content"] = f"{messages[-1]['content']}\n\n{instruction}"
+        json_schema = schema.json_schema if schema is not None and schema.is_json else None
+        messages = prompts.call_messages(request.messages, request.adapters.task, json_schema)
         return _Plan(messages, entries, schema)
 
     def _job(self, plan: _Plan, request: Request, repair_of: Generation | None = None) -> Job:

@@ -153,3 +153,43 @@ def rollback_cmd(adapter: AdapterArg, root: RootOption = None, json: bool = Json
             json,
             lambda r: f"{r['adapter']}: {r['from']} -> {r['current']} (rolled back)",
         )
+
+
+def _render_export(r: dict[str, Any]) -> str:
+    return (
+        f"{r['name']}: {' + '.join(r['adapters'])} composed (cat, rank {r['rank']})\n"
+        f"  PEFT (vLLM --lora-modules {r['name']}={r['peft_dir']})\n"
+        f"  GGUF {r['gguf']} ({r['tensors']} tensors)\n"
+        f"  llama.cpp server config: {r['server_config']}\n"
+        f"  serve: python -m llama_cpp.server --config_file {r['server_config']}\n"
+        "  then: RMN_LLM_ENDPOINT=http://127.0.0.1:8080/v1 rmn ..."
+    )
+
+
+@app.command("export-gguf")
+def export_gguf_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the exports.")],
+    retailer: Annotated[str | None, typer.Option("--retailer", help="Retailer adapter id.")] = None,
+    brand: Annotated[str | None, typer.Option("--brand", help="Brand adapter id.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="Task adapter id.")] = None,
+    base_f32: Annotated[
+        bool,
+        typer.Option(
+            "--base-f32",
+            help="Also write the base as float32 GGUF (540 MB): llama.cpp then computes with "
+            "the in-process model's exact weights (the shipped Q4_1 file is 98 MB).",
+        ),
+    ] = False,
+    root: RootOption = None,
+    json: bool = JsonOption,
+) -> None:
+    """Compose a retailer+brand+task set into ONE LoRA (PEFT `cat`) and export it for a serving
+    endpoint: a PEFT folder (vLLM) and a GGUF adapter (llama.cpp), named per set
+    (`alpha+acme+creative`), plus a llama.cpp server config listing every export in --out."""
+    with user_errors(json):
+        from adapters.endpoint_export import export_set
+        from adapters.registry import AdapterRegistry, AdapterSet
+
+        adapters = AdapterSet(retailer=retailer, brand=brand, task=task)
+        result = export_set(adapters, out, AdapterRegistry(_root(root)), base_f32=base_f32)
+        emit(result.to_dict(), json, _render_export)

@@ -50,6 +50,11 @@ SKIPPED: dict[str, str] = {
     "rmn threads [--brand acme]": "a synopsis: [--brand acme] is optional",
     "plan = allocate(": "a fragment: `curves` is what tools.curves.fit_curves(...).curve_set() "
     "returns; tests/unit/test_optimize.py runs allocate",
+    "make endpoint": "compiles llama.cpp (about 16 minutes); .ci/run runs it before the tests",
+    "rmn adapters export-gguf": "tests/integration/test_endpoint.py runs the same export "
+    "(export_set, with --base-f32) and serves it",
+    "llama_cpp.server --config_file": "a server that runs until stopped; "
+    "tests/integration/test_endpoint.py starts it on a free loopback port",
     "mydata-example": "run from a clone's root (examples/foreign is not in the scratch folder); "
     "tests/unit/test_catalog_check.py runs `rmn check` and tests/integration/test_foreign.py "
     "`rmn plan` and `rmn export` on a fresh copy of the example",
