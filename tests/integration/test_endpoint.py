@@ -78,15 +78,26 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@contextmanager
-def llama_server(folder: Path, base: Path | None = None) -> Iterator[EndpointRuntime]:
-    """llama.cpp's server on a free loopback port, serving `folder`'s exports."""
+def require_llama_python() -> str:
     python = server_python()
     if python is None:
         pytest.skip(
             "llama_cpp is not importable (no RMN_LLAMA_SERVER_PYTHON, no "
             ".venv-endpoint: `make endpoint` builds it, ~16 min on 2 cores)"
         )
+    return python
+
+
+@pytest.fixture(scope="module")
+def llama_python() -> str:
+    """Checked before anything is exported, so a machine without it skips at once."""
+    return require_llama_python()
+
+
+@contextmanager
+def llama_server(folder: Path, base: Path | None = None) -> Iterator[EndpointRuntime]:
+    """llama.cpp's server on a free loopback port, serving `folder`'s exports."""
+    python = require_llama_python()
     config = write_server_config(folder, port=free_port(), base=base)
     url = f"http://127.0.0.1:{json.loads(config.read_text())['port']}/v1"
     log_path = folder / "server.log"
@@ -103,7 +114,7 @@ def llama_server(folder: Path, base: Path | None = None) -> Iterator[EndpointRun
 
 
 @pytest.fixture(scope="module")
-def served(exports: Path) -> Iterator[Served]:
+def served(llama_python: str, exports: Path) -> Iterator[Served]:
     """The server on the float32 base: the in-process model's exact weights."""
     with llama_server(exports) as runtime:
         yield Served(runtime.config.url, runtime)
@@ -219,7 +230,7 @@ def test_greedy_answers_match_the_in_process_model_on_the_f32_base(
 
 
 def test_greedy_agreement_on_the_shipped_q4_1_base(
-    exports: Path, local_answers: list[str], tmp_path: Path
+    llama_python: str, exports: Path, local_answers: list[str], tmp_path: Path
 ) -> None:
     """The shipped Q4_1 file as llama.cpp computes it (8-bit activations): answers part after a
     near-tie (measured 1/4 identical, 29 % shared prefix). Printed, not asserted beyond the
