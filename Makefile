@@ -20,9 +20,13 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/rmn demo
 
-# Unit and integration tests (the real model, the real server, subprocesses, a browser).
+# Unit and integration tests (the real model, the real server, subprocesses, a browser), in
+# TEST_WORKERS processes (pytest-xdist), one test module per process at a time so that a
+# module's fixtures are built once. Many integration tests wait on a subprocess or a server,
+# so two workers keep both cores busy; the slowest tests are listed at the end.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q tests/unit tests/integration
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests/unit tests/integration
 
 # Unit tests only: no model, no server, no subprocess (a few minutes).
 test-fast: install
