@@ -83,13 +83,19 @@ def run_config(thread_id: str, tenant: str, **metadata: Any) -> dict[str, Any]:
 
 def thread_status(snapshot: StateSnapshot) -> str:
     """A thread's status: what it waits for at an interrupt, `resumable` when a run stopped
-    between steps (killed, or failed on a bug), else the status its state records."""
+    between steps (killed, or failed on a bug), else the status its state records.
+
+    A process killed after a step's writes were saved but before the checkpoint after them
+    leaves a live state whose `next` omits that step (its writes are applied to the values)
+    while its `tasks` still list it: that thread has more to do, and is `resumable` too (seen
+    in the kill-and-resume test: "optimized" reported for a thread killed after the optimizer).
+    """
     for interrupt in snapshot.interrupts:
         kind = (question_of(interrupt.value) or {}).get("kind")
         if kind in WAITING:
             return WAITING[kind]
     values = snapshot.values if isinstance(snapshot.values, dict) else {}
-    if snapshot.next and not snapshot.interrupts:
+    if (snapshot.next or snapshot.tasks) and not snapshot.interrupts:
         return "resumable"
     return str(values.get("status") or "new")
 

@@ -29,6 +29,7 @@ from serving_support import (
     toy_settings,
 )
 
+from graph import thread_status
 from graph.serving.app import create_app, serve_in_thread
 from graph.serving.auth import KeyRing, add_key
 from graph.serving.runs import GraphServer
@@ -137,6 +138,7 @@ def test_a_run_killed_between_a_step_and_its_checkpoint_is_joined_to_its_end(
     dying_saver.revive()
     left = first.graph.get_state({"configurable": {"thread_id": run.key}})
     assert (left.next, left.interrupts, left.values["status"]) == ((), (), "awaiting_approval")
+    assert thread_status(left) == "resumable"  # not the status the kept writes say
 
     STARTS.clear()
     app = create_app(toy_graph, KeyRing.from_keys(KEYS), settings)
