@@ -1,11 +1,14 @@
 """`rmn db`: where the product's stores live and which schema migrations they are at.
 
-    rmn db status [--data-dir DIR] [--state-dir DIR] [--json]
+    rmn db status  [--data-dir DIR] [--state-dir DIR] [--json]
+    rmn db upgrade [--data-dir DIR] [--state-dir DIR] [--json]
 
 Each store (privacy ledger, clean-room audit log, decisions, feedback, the server's threads and
 runs) lives in its own SQLite file under the data directory by default, or in the database
 `RMN_DATABASE_URL` names (tools/storage). A SQLite file not there yet is reported as absent,
-never created; a password in a URL is never printed.
+never created; a password in a URL is never printed. Stores apply their own migrations when
+they first open; `upgrade` applies them all at once, explicitly (before replicas of a new
+version start, say), and prints the result as `status` does.
 """
 
 from __future__ import annotations
@@ -102,4 +105,43 @@ def status(
     with user_errors(json_out):
         data = data_dir or paths.data_dir()
         rows = db_status(data, state_dir or data / "server")
+        emit({"stores": rows}, json_out, lambda result: _render(result["stores"]))
+
+
+def _migrations(data: Path, state: Path) -> list[tuple[str, Path, Any]]:
+    """(store, its SQLite file, its migrations) of every store with a schema; the audit log
+    has one only in a database (its embedded default is a JSON Lines file)."""
+    from graph.serving import store as server
+    from tools.cleanroom import audit, ledger
+    from tools.plan import decisions, feedback
+    from tools.storage.stores import configured_url
+
+    out = [(ledger.STORE, ledger.ledger_path(data), ledger.MIGRATIONS)]
+    if configured_url() is not None:
+        out.append((audit.STORE, audit.audit_path(data), audit.MIGRATIONS))
+    out += [
+        (decisions.STORE, decisions.decisions_path(data), decisions.MIGRATIONS),
+        (feedback.STORE, feedback.feedback_path(data), feedback.MIGRATIONS),
+        (server.STORE, state / "server.sqlite", server.MIGRATIONS),
+    ]
+    return out
+
+
+@app.command("upgrade")
+def upgrade(
+    data_dir: Path | None = DataOption,
+    state_dir: Path | None = StateOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Apply every store's schema migrations that its database lacks (each once, under a lock,
+    also with replicas starting), creating the stores where they are not yet; then print
+    their status."""
+    from tools.storage.stores import open_store
+
+    with user_errors(json_out):
+        data = data_dir or paths.data_dir()
+        state = state_dir or data / "server"
+        for name, path, migrations in _migrations(data, state):
+            open_store(path, name, migrations)
+        rows = db_status(data, state)
         emit({"stores": rows}, json_out, lambda result: _render(result["stores"]))

@@ -304,6 +304,29 @@ def test_rmn_db_status_on_the_embedded_default(
     assert store_files(tmp_path) == ["decisions.sqlite"]  # nothing created to report on
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_rmn_db_upgrade_applies_every_stores_migrations_once(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    if engine == "postgres":
+        request.getfixturevalue("on_postgres")
+    else:
+        monkeypatch.delenv(ENV_URL, raising=False)
+
+    def upgrade() -> dict[str, dict[str, Any]]:
+        done = CliRunner().invoke(rmn, ["db", "upgrade", "--data-dir", str(tmp_path), "--json"])
+        assert done.exit_code == 0, done.output
+        return {s["store"]: s for s in json.loads(done.output)["stores"]}
+
+    first = upgrade()
+    versions = {name: [m["version"] for m in s["migrations"]] for name, s in first.items()}
+    expected = {"ledger": [1], "decisions": [1], "feedback": [1], "server": [1, 2]}
+    expected["audit"] = [1] if engine == "postgres" else []  # a JSON Lines file by default
+    assert versions == expected
+    assert {s["engine"] for n, s in first.items() if n != "audit"} == {engine}
+    assert upgrade() == first  # nothing left to apply: the same steps, applied when they were
+
+
 @pytest.mark.parametrize("name", ["decisions", "feedback"])
 def test_a_file_from_before_versioned_migrations_keeps_its_rows(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -251,7 +251,7 @@ class PostgresDatabase(Database):
             yield con
 
     def describe(self) -> str:
-        return _redact(self.url)
+        return redact_url(self.url)
 
 
 def _lock_id(name: str) -> int:
@@ -260,7 +260,8 @@ def _lock_id(name: str) -> int:
     return value - (1 << 64) if value >= (1 << 63) else value
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """`url` with its password, if any, replaced by `***`: for messages and `rmn db status`."""
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
@@ -287,7 +288,7 @@ def _pool(url: str) -> Any:
             psycopg.connect(url, connect_timeout=10).close()
         except Exception as err:  # OperationalError, a malformed URL's ProgrammingError
             raise DatabaseConfigError(
-                f"cannot connect to the database {_redact(url)}: {err}"
+                f"cannot connect to the database {redact_url(url)}: {err}"
             ) from None
         pool = ConnectionPool(
             url, min_size=1, max_size=8, open=False, timeout=BUSY_TIMEOUT_S,
@@ -298,7 +299,7 @@ def _pool(url: str) -> Any:
         except Exception as err:  # psycopg_pool.PoolTimeout, OperationalError
             pool.close()
             raise DatabaseConfigError(
-                f"cannot connect to the database {_redact(url)}: {err}"
+                f"cannot connect to the database {redact_url(url)}: {err}"
             ) from None
         _POOLS[url] = pool
         return pool

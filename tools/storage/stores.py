@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools.storage.database import Database, _redact, database_url, open_database
+from tools.storage.database import Database, database_url, open_database, redact_url
 from tools.storage.migrations import Migration, migrate
 
 __all__ = ["configured_url", "location", "open_store", "store_exists"]
@@ -33,7 +33,7 @@ def store_exists(sqlite_path: Path, url: str | None = None) -> bool:
 def location(sqlite_path: Path, url: str | None = None) -> str:
     """Where a store lives, for messages: its file, or the configured URL without password."""
     given = configured_url(url)
-    return _redact(given) if given else str(sqlite_path)
+    return redact_url(given) if given else str(sqlite_path)
 
 
 def open_store(
