@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from tools.errors import RMNError
 from tools.paths import data_dir as default_data_dir
 from tools.storage import ENV_URL as DATABASE_ENV_URL
+from tools.storage.database import lock_id
 
 ENV_URL = "RMN_CHECKPOINT_URL"
 CHECKPOINT_FILE = "checkpoints.sqlite"
 POSTGRES_PACKAGE = "langgraph-checkpoint-postgres"
+SETUP_WAIT_S = 60.0
 
 
 class CheckpointConfigError(RMNError):
@@ -69,8 +72,28 @@ def postgres_saver(url: str) -> Any:
     except Exception as err:  # psycopg's OperationalError and friends
         raise CheckpointConfigError(f"cannot connect to the checkpoint database: {err}") from None
     saver = PostgresSaver(conn)
-    saver.setup()
+    _setup_alone(conn, saver)
     return saver
+
+
+def _setup_alone(conn: Any, saver: Any) -> None:
+    """`saver.setup()`, one process at a time: replicas starting together raced on its tables
+    (UniqueViolation on `checkpoints` / `checkpoint_migrations`, seen in the replica tests).
+    A session lock, tried rather than waited on: `setup()` builds an index CONCURRENTLY, which
+    waits for every open transaction, so a session blocked in `pg_advisory_lock` deadlocked
+    with it (measured: DeadlockDetected with six savers at once)."""
+    lock = lock_id("langgraph.checkpoint.setup")
+    deadline = time.monotonic() + SETUP_WAIT_S
+    while not conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (lock,)).fetchone()["ok"]:
+        if time.monotonic() > deadline:
+            raise CheckpointConfigError(
+                f"another process has held the checkpoint tables' setup for {SETUP_WAIT_S:.0f} s"
+            )
+        time.sleep(0.1)
+    try:
+        saver.setup()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
 
 
 def default_checkpointer(data_dir: Path | None = None, url: str | None = None) -> Any:

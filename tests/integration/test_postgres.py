@@ -92,3 +92,20 @@ def test_rmn_serve_keeps_threads_in_postgres_across_a_kill(
         left = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
         writes = conn.execute("SELECT count(*) FROM checkpoint_writes").fetchone()
     assert left == (0,) and writes == (0,)
+
+
+def test_savers_opened_together_on_a_new_database_set_it_up_once(postgres: str) -> None:
+    """Replicas starting at once each open a saver whose `setup()` creates LangGraph's tables:
+    unserialized, two raced on `checkpoint_migrations` (UniqueViolation, seen when the replica
+    tests started two `rmn serve` processes together). Six at once all open, every time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graph.checkpoint import postgres_saver
+
+    for attempt in range(3):
+        url = new_database(postgres, f"setup_race_{attempt}")
+        with ThreadPoolExecutor(6) as pool:
+            savers = list(pool.map(postgres_saver, [url] * 6))
+        assert {type(s).__name__ for s in savers} == {"PostgresSaver"}
+        for saver in savers:
+            saver.conn.close()

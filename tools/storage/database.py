@@ -247,14 +247,14 @@ class PostgresDatabase(Database):
     @contextmanager
     def exclusive(self, name: str) -> Iterator[Connection]:
         with self.transaction() as con:
-            con.execute("SELECT pg_advisory_xact_lock(?)", (_lock_id(name),))
+            con.execute("SELECT pg_advisory_xact_lock(?)", (lock_id(name),))
             yield con
 
     def describe(self) -> str:
         return redact_url(self.url)
 
 
-def _lock_id(name: str) -> int:
+def lock_id(name: str) -> int:
     """A stable signed 64-bit id for an advisory lock named `name`."""
     value = zlib.crc32(name.encode()) | (zlib.crc32(name[::-1].encode()) << 32)
     return value - (1 << 64) if value >= (1 << 63) else value
