@@ -21,7 +21,6 @@ a thread is deleted: what a user typed does not linger in the file's free pages.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from typing import Any
 from graph.serving.errors import ConflictError
 from graph.serving.schemas import dumps, now
 from tools.storage import Connection, Migration, Row, migrate, open_database
-from tools.storage.database import SqliteDatabase
 
 STORE = "server"
 FINISHED = ("success", "error", "interrupted", "timeout")
@@ -114,27 +112,17 @@ class MetaStore:
     """Threads (owner, key, metadata, status, who started its plan) and runs."""
 
     def __init__(self, path: Path, url: str | None = None) -> None:
-        self.db = open_database(Path(path), url)
+        # Kept open on SQLite: the server calls its store on every request.
+        self.db = open_database(Path(path), url, keep_open=True)
         migrate(self.db, STORE, MIGRATIONS)
         # Several processes may share a Postgres database; a SQLite file is one process's.
         self.shared = self.db.dialect == "postgres"
         self._seq = "seq" if self.shared else "rowid"
         self._clock = _CLOCK[self.db.dialect]
-        self._keeper: sqlite3.Connection | None = None
-        if isinstance(self.db, SqliteDatabase):
-            # The seam connects per use; when the last connection to a WAL file closes, SQLite
-            # checkpoints and deletes the log, on every store call. One connection held open
-            # for the store's life keeps the log, as the single connection before the seam did
-            # (measured on this machine: 12.5 ms per store call without it, 3.8 ms with it).
-            self._keeper = sqlite3.connect(self.db.path, check_same_thread=False)
-            self._keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     def close(self) -> None:
-        """SQLite connects per use (and lets go of the connection kept open), Postgres pools
-        per process: nothing else is held between calls."""
-        if self._keeper is not None:
-            self._keeper.close()
-            self._keeper = None
+        """Let go of the SQLite connection kept open; Postgres pools per process."""
+        self.db.close()
 
     def describe(self) -> str:
         return self.db.describe()
