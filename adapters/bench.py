@@ -6,6 +6,13 @@ measured round-robin for `rounds` rounds and the median is reported, with ratios
 each round, so a neighbour's load on a shared machine skews figures and ratios less. Levers that
 approximate the float32 weights report top-1 agreement with the float32 composed model
 (teacher-forced on its greedy continuation) next to their speed.
+
+The report names the CPU flags and torch/oneDNN dispatch the run saw (`cpu`) and the merged
+path the runtime chose from them (`decode_path`, `adapters.decoding.choose_decode_path`).
+`run_decode_paths_bench` (`rmn bench llm --paths-only`) times only the merged paths (float32,
+bfloat16, int8 weight-only with float32 or bfloat16 activations, and the runtime's choice end
+to end), with top-1 agreement over several prompts; run it under `ATEN_CPU_CAPABILITY=avx2
+ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2` to see what an AVX2-only CPU gets.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from pydantic import BaseModel, Field
 
 from adapters.base import base_fingerprint, load_base_model, quiet_progress
 from adapters.composition import merged_copy, quiet_libraries
-from adapters.decoding import cpu_has_fast_bf16
+from adapters.decoding import DecodeChoice, cpu_info
+from adapters.quantize import int8_weight_only_available, quantize_int8_weight_only
 from adapters.registry import AdapterRegistry, AdapterSet
 from adapters.runtime import Runtime
 from adapters.testing import write_standard_adapters
@@ -85,8 +93,9 @@ def run_llm_bench(
         "new_tokens": new_tokens,
         "rounds": rounds,
         "threads": torch.get_num_threads(),
-        "cpu_bf16": cpu_has_fast_bf16(),
+        "cpu": cpu_info().to_dict(),
     }
+    result["cpu_bf16"] = result["cpu"]["native_bf16"]
     if cold:
         stage("cold load from the GGUF in a fresh process")
         result["cold_load"] = _cold_load()
@@ -114,6 +123,7 @@ def run_llm_bench(
             cache_size=4,
             model_name="SmolLM2-135M-Instruct",
         )
+        result["decode_path"] = _path_report(rt.decode_choice)
         result.update(_adapter_costs(rt))
         result.update(_throughput(rt, new_tokens, rounds, compile_model, stage))
         stage("4 concurrent requests: batched vs sequential")
@@ -123,6 +133,129 @@ def run_llm_bench(
     stage("done")
     result["targets"] = _targets(result)
     return result
+
+
+AGREEMENT_PROMPTS = [
+    SHORT_PROMPT,
+    "Write a headline for Globex running shoes.",
+    "Split $2,500 between gamma search and display.",
+    "Summarise the brief for Brand X in one line.",
+    LONG_PROMPT,
+]
+
+
+def run_decode_paths_bench(
+    new_tokens: int = 64,
+    rounds: int = 3,
+    threads: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Only the merged decode paths of the composed triple (`rmn bench llm --paths-only`):
+    tokens/s (batch 1, short prompt, prefill included) of float32, bfloat16 and int8 weight-only
+    with float32 / bfloat16 activations, round-robin, medians and per-round ratios to float32;
+    the runtime's chosen path end to end (`Runtime.generate`, its own EOS); and top-1 agreement
+    with the float32 `cat` composition teacher-forced on its greedy continuations of
+    `AGREEMENT_PROMPTS` (`new_tokens` positions each)."""
+    began = time.perf_counter()
+
+    def stage(name: str) -> None:
+        if log is not None:
+            log(f"[{time.perf_counter() - began:6.1f} s] {name}")
+
+    if threads:
+        torch.set_num_threads(threads)
+    n = new_tokens
+    result: dict[str, Any] = {
+        "new_tokens": n,
+        "rounds": rounds,
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_info().to_dict(),
+        "emulation_env": {
+            k: os.environ.get(k)
+            for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+        },
+    }
+    with quiet_progress():
+        model, tokenizer = load_base_model(progress=False)
+    fingerprint = base_fingerprint()
+    with tempfile.TemporaryDirectory(prefix="rmn-llm-paths-") as tmp:
+        registry, source = _adapters(Path(tmp), model, fingerprint)
+        result["adapters"] = source
+        rt = Runtime(model, tokenizer, base_fingerprint=fingerprint, registry=registry,
+                     decode="lora", model_name="SmolLM2-135M-Instruct")  # fmt: skip
+        result["decode_path"] = _path_report(rt.decode_choice)
+        names = [e.peft_name for e in rt.registry.resolve(TRIPLES[0], "acme", fingerprint)]
+        cat = rt.adapter_name(TRIPLES[0], "acme")
+        peft = rt.model  # a PeftModel only once an adapter is loaded
+        stage("building the merged paths")
+        models = {
+            "merged_fp32": merged_copy(peft, names, torch.float32),
+            "merged_bf16": merged_copy(peft, names, torch.bfloat16),
+            **_int8_models(peft, names),
+        }
+        enc = _encode(rt, SHORT_PROMPT, "planning")
+        levers: dict[str, Callable[[], torch.Tensor]] = {
+            k: (lambda m=m: _generate(m, enc, n)) for k, m in models.items()
+        }
+        for m in models.values():
+            _generate(m, enc, 2)  # first-call allocations are not what we measure
+        seconds: dict[str, list[float]] = {k: [] for k in levers}
+        for i in range(rounds):
+            for name, fn in levers.items():
+                stage(f"round {i + 1}/{rounds}: {name}")
+                seconds[name].append(_timed(fn)[0])
+        result["tok_s"] = {k: round(n / statistics.median(v), 2) for k, v in seconds.items()}
+        result["vs_fp32"] = {
+            k: round(statistics.median(seconds["merged_fp32"][i] / v[i] for i in range(rounds)), 3)
+            for k, v in seconds.items()
+        }
+        stage("the runtime's chosen path end to end")
+        rt.decode = "merged"
+        rt.prepare(TRIPLES[0], "acme")
+        runs = []
+        for _ in range(rounds):
+            gen = rt.generate([{"role": "user", "content": SHORT_PROMPT}], TRIPLES[0], "acme",
+                              max_new_tokens=n)  # fmt: skip
+            runs.append(gen.tokens / gen.seconds)
+        result["runtime"] = {
+            "decode": gen.decode,
+            "tok_s_median": round(statistics.median(runs), 2),
+            "tokens": gen.tokens,
+        }
+        stage("top-1 agreement with float32 over the prompts")
+        result["quality_vs_fp32_composed"] = _agreement_over(rt, peft, cat, models, n, stage)
+    stage("done")
+    return result
+
+
+def _agreement_over(
+    rt: Runtime,
+    peft: Any,
+    cat: str,
+    models: dict[str, Any],
+    n: int,
+    stage: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """Top-1 agreement with the float32 `cat` composition over every prompt of
+    `AGREEMENT_PROMPTS` (the mean over prompts of `n` positions each), and the worst prompt's.
+    The continuations are the merged float32 copy's (the same sum as `cat`, logits within
+    1e-4, and faster to decode)."""
+    agree: dict[str, list[float]] = {k: [] for k in models}
+    for i, text in enumerate(AGREEMENT_PROMPTS):
+        stage(f"agreement: prompt {i + 1}/{len(AGREEMENT_PROMPTS)}")
+        enc = _encode(rt, text, "planning")
+        reference = _generate(models["merged_fp32"], enc, n)
+        got = _agreement(peft, cat, reference, enc["input_ids"].shape[1], models, [])
+        for k, q in got.items():
+            agree[k].append(q["top1_agreement"])  # of n positions each
+    return {
+        k: {
+            "top1_agreement": round(sum(v) / len(v), 3),
+            "worst_prompt": min(v),
+            "positions": n * len(v),
+        }
+        for k, v in agree.items()
+    }
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -275,9 +408,9 @@ def _throughput(
     stage("building the decode levers")
     int8_dynamic = _int8_dynamic(merged_copy(peft, names, torch.float32))
     levers["merged_int8_dynamic"] = lambda: _generate(int8_dynamic, enc, n)
-    weight_int8 = _int8_weight_only(merged_copy(peft, names, torch.bfloat16))
-    if weight_int8 is not None:
-        levers["merged_int8_weight_only"] = lambda: _generate(weight_int8, enc, n)
+    int8 = _int8_models(peft, names)
+    for label, model in int8.items():
+        levers[label] = lambda model=model: _generate(model, enc, n)
     levers["merged_bf16_long_prompt"] = lambda: _generate(merged16, long_enc, n)
 
     _generate(peft, enc, 4)  # first-call allocations are not what we measure
@@ -310,7 +443,7 @@ def _throughput(
                 "merged_fp32": merged32,
                 "merged_bf16": merged16,
                 "merged_int8_dynamic": int8_dynamic,
-                **({"merged_int8_weight_only": weight_int8} if weight_int8 is not None else {}),
+                **int8,
             },
             names,
         ),
@@ -360,30 +493,31 @@ def _int8_dynamic(model: Any) -> Any:
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
-class _Int8Linear(torch.nn.Module):
-    """Weight-only int8 (per output channel scales); activations stay bfloat16."""
+def _int8_models(peft: Any, names: list[str]) -> dict[str, Any]:
+    """The composed triple merged and made int8 weight-only (`adapters.quantize`, the serving
+    code), multiplying in bfloat16: in a bfloat16 copy, and in a float32 copy (the AVX2 path:
+    only the matmul's inputs are bfloat16). Not with float32 activations: torch's kernel is
+    scalar for them (2-10x slower than the float32 linear, see `adapters.decoding`)."""
+    if not int8_weight_only_available(torch.bfloat16):
+        return {}
+    return {
+        f"merged_int8_weight_only_{label}": quantize_int8_weight_only(
+            merged_copy(peft, names, dtype), torch.bfloat16
+        )
+        for dtype, label in ((torch.bfloat16, "bf16"), (torch.float32, "fp32_bf16mm"))
+    }
 
-    def __init__(self, linear: torch.nn.Linear) -> None:
-        super().__init__()
-        w = linear.weight.detach().float()
-        scale = w.abs().amax(dim=1).clamp(min=1e-8) / 127
-        self.register_buffer("weight_int8", torch.round(w / scale[:, None]).to(torch.int8))
-        self.register_buffer("scale", scale.to(torch.bfloat16))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
-        y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
-        return y.reshape(*x.shape[:-1], -1).to(x.dtype)
+def _path_lever(choice: DecodeChoice) -> str:
+    """The throughput lever that is the runtime's chosen merged path."""
+    if choice.path == "int8":
+        bf16 = choice.dtype == torch.bfloat16
+        return f"merged_int8_weight_only_{'bf16' if bf16 else 'fp32_bf16mm'}"
+    return f"merged_{choice.path}"
 
 
-def _int8_weight_only(model: Any) -> Any | None:
-    if not hasattr(torch.ops.aten, "_weight_int8pack_mm"):
-        return None
-    for name, module in list(model.named_modules()):
-        if isinstance(module, torch.nn.Linear):
-            owner, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(owner) if owner else model, attr, _Int8Linear(module))
-    return model
+def _path_report(choice: DecodeChoice) -> dict[str, Any]:
+    return {**choice.to_dict(), "lever": _path_lever(choice)}
 
 
 def _compiled(model: Any, enc: dict[str, torch.Tensor], n: int) -> dict[str, Any]:
@@ -429,9 +563,7 @@ def _batched(rt: Runtime, n: int, rounds: int) -> dict[str, Any]:
     for i, (_, _, ids) in enumerate(rows):
         input_ids[i, width - len(ids) :] = torch.tensor(ids)
         mask[i, width - len(ids) :] = 1
-    merged = [
-        merged_copy(peft, [e.peft_name for e in entries], rt.merged_dtype) for _, entries, _ in rows
-    ]
+    merged = [_served_copy(rt, [e.peft_name for e in entries]) for _, entries, _ in rows]
     batch_s, seq_s, merged_s, same = [], [], [], True
     for _ in range(rounds):
         dt, out = _timed(
@@ -463,7 +595,16 @@ def _batched(rt: Runtime, n: int, rounds: int) -> dict[str, Any]:
         "same_tokens_as_sequential": same,
         "merged_sequential_tok_s": round(total / statistics.median(merged_s), 2),
         "merged_dtype": str(rt.merged_dtype).removeprefix("torch."),
+        "merged_path": rt.decode_choice.label,
     }
+
+
+def _served_copy(rt: Runtime, names: list[str]) -> Any:
+    """A merged copy of `names` as the runtime serves it (its chosen path)."""
+    model = merged_copy(rt.model, names, rt.merged_dtype)
+    if rt.decode_choice.path == "int8":
+        quantize_int8_weight_only(model, rt.decode_choice.act_dtype or rt.merged_dtype)
+    return model
 
 
 def _structured(rt: Runtime) -> dict[str, Any]:
@@ -497,7 +638,7 @@ def _structured(rt: Runtime) -> dict[str, Any]:
 
 
 def _targets(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    best = "merged_bf16" if r["cpu_bf16"] else "merged_fp32"
+    best = r["decode_path"]["lever"]
     values = {
         "warm_load_s": r["warm_load_s"],
         "adapter_switch_ms_p50": r["adapter_switch_ms_p50"],

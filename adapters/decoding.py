@@ -18,25 +18,187 @@ spent on the EOS. `Row.forced` counts them.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from adapters.batching import Job, Row
 from adapters.structured import GrammarCompiler, GrammarLogitsProcessor
+from tools.errors import RMNError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (avx512_bf16 or AMX)."""
+DECODE_PATH_ENV = "RMN_DECODE_PATH"
+MergedPath = Literal["fp32", "bf16", "int8"]
+MERGED_PATHS: tuple[MergedPath, ...] = ("fp32", "bf16", "int8")
+# The /proc/cpuinfo flags that decide (and explain) the decode path.
+CPU_FLAGS_OF_INTEREST = (
+    "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16",
+    "amx_int8", "avx_vnni",
+)  # fmt: skip
+# oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which bfloat16 matmuls still run natively.
+_ONEDNN_BF16_ISAS = ("BF16", "AMX", "FP16", "AVX10", "ALL", "DEFAULT")
+
+
+class DecodePathError(RMNError):
+    """A decode path asked for (RMN_DECODE_PATH) that is not one there is."""
+
+    kind = "decode_path"
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """What the decode path is chosen from: the CPU's flags (/proc/cpuinfo), the kernel set
+    torch dispatches to (`torch.backends.cpu.get_cpu_capability()`, lowered by
+    `ATEN_CPU_CAPABILITY=avx2`), and oneDNN's ISA cap (`ONEDNN_MAX_CPU_ISA`). bfloat16 is native
+    only when all three allow it, so an AVX2 emulation on an AVX-512 machine is taken at its
+    word."""
+
+    flags: frozenset[str] = field(repr=False)
+    capability: str
+    onednn_max_isa: str | None = None
+
+    @property
+    def bf16_flag(self) -> bool:
+        return "avx512_bf16" in self.flags or "amx_bf16" in self.flags
+
+    @property
+    def native_bf16(self) -> bool:
+        """Whether bfloat16 matmuls run natively here (flag, dispatch and oneDNN cap agree)."""
+        isa = (self.onednn_max_isa or "ALL").upper()
+        return (
+            self.bf16_flag
+            and self.capability.upper().startswith("AVX512")
+            and any(k in isa for k in _ONEDNN_BF16_ISAS)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flags": sorted(f for f in self.flags if f in CPU_FLAGS_OF_INTEREST),
+            "torch_capability": self.capability,
+            "onednn_max_cpu_isa": self.onednn_max_isa,
+            "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
+            "native_bf16": self.native_bf16,
+        }
+
+
+def cpu_flags() -> frozenset[str]:
+    """The flags of this machine's first CPU in /proc/cpuinfo (empty where there is none)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def cpu_info() -> CpuInfo:
+    """This machine's `CpuInfo`, as torch and oneDNN are set up in this process."""
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):  # very old torch: trust the flags alone
+        capability = "AVX512"
+    return CpuInfo(cpu_flags(), capability, os.environ.get("ONEDNN_MAX_CPU_ISA") or None)
+
+
+def cpu_has_fast_bf16(cpu: CpuInfo | None = None) -> bool:
+    """Whether this CPU multiplies bfloat16 natively (avx512_bf16 or AMX, and neither torch's
+    dispatch nor oneDNN capped below it)."""
+    return (cpu or cpu_info()).native_bf16
+
+
+@dataclass(frozen=True)
+class DecodeChoice:
+    """The merged decode path a runtime serves with: `dtype` is the merged copy's dtype (norms,
+    attention, residuals); for "int8", `act_dtype` is the dtype the int8 linears multiply in
+    (inputs cast to it, outputs cast back to `dtype`); `reason` says why."""
+
+    path: MergedPath
+    dtype: torch.dtype
+    reason: str
+    act_dtype: torch.dtype | None = None
+
+    @property
+    def label(self) -> str:
+        """float32, bfloat16, int8+bfloat16 (int8 weights x bfloat16 activations)."""
+        name = str(self.dtype).removeprefix("torch.")
+        if self.path != "int8":
+            return name
+        return f"int8+{str(self.act_dtype or self.dtype).removeprefix('torch.')}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "label": self.label,
+            "model_dtype": str(self.dtype).removeprefix("torch."),
+            "reason": self.reason,
+        }
+
+
+def choose_decode_path(
+    device_type: str,
+    cpu: CpuInfo | None = None,
+    env: Mapping[str, str] | None = None,
+    int8_available: Callable[[torch.dtype], bool] | None = None,
+) -> DecodeChoice:
+    """The fastest merged path that keeps quality on this device, or the one
+    `RMN_DECODE_PATH` (fp32 | bf16 | int8; unset or "auto": choose) names.
+
+    cuda: bfloat16. CPU with native bfloat16: bfloat16 (~2x float32, top-1 agreement 0.98).
+    Other CPUs (AVX2): a float32 model whose linears are int8 weight-only multiplying in
+    bfloat16 (a quarter of float32's weight bytes per token), or float32 where torch lacks the
+    kernel. bfloat16, not float32, in the int8 matmul: torch 2.13's `_weight_int8pack_mm` is
+    vectorised for bfloat16 activations only; with float32 (or float16) it measured 2-10x
+    slower than the float32 linear it replaces, on AVX-512 and under AVX2 emulation alike."""
+    from adapters.quantize import int8_weight_only_available
+
+    env = os.environ if env is None else env
+    raw = env.get(DECODE_PATH_ENV, "")
+    wanted = raw.strip().lower()
+    if wanted not in ("", "auto", *MERGED_PATHS):
+        raise DecodePathError(
+            f"{DECODE_PATH_ENV} must be one of fp32, bf16, int8 (or unset / auto to choose "
+            f"from the CPU), not {raw!r}",
+            value=raw,
+            allowed=[*MERGED_PATHS, "auto"],
+        )
+    by_env = f"{DECODE_PATH_ENV}={wanted}"
+    if wanted == "fp32":
+        return DecodeChoice("fp32", torch.float32, by_env)
+    if device_type == "cuda":
+        if wanted == "int8":
+            raise DecodePathError(
+                f"{DECODE_PATH_ENV}=int8 is a CPU path (int8 weight-only linears); on cuda use "
+                "bf16 or fp32",
+                value=raw,
+            )
+        return DecodeChoice("bf16", torch.bfloat16, by_env if wanted else "cuda")
+    if device_type != "cpu":
+        dtype = torch.bfloat16 if wanted == "bf16" else torch.float32
+        return DecodeChoice("bf16" if wanted == "bf16" else "fp32", dtype,
+                            by_env if wanted else f"{device_type}: float32")  # fmt: skip
+    cpu = cpu or cpu_info()
+    native = cpu.native_bf16
+    if wanted == "bf16":
+        note = "" if native else " (bf16 is not native on this CPU: slow)"
+        return DecodeChoice("bf16", torch.bfloat16, by_env + note)
+    if not wanted and native:
+        return DecodeChoice("bf16", torch.bfloat16, "CPU has native bf16 (avx512_bf16/amx)")
+    model = torch.bfloat16 if native else torch.float32
+    why = by_env if wanted else f"no native bf16 (torch capability {cpu.capability})"
+    if (int8_available or int8_weight_only_available)(torch.bfloat16):
+        return DecodeChoice("int8", model, why, act_dtype=torch.bfloat16)
+    return DecodeChoice(
+        "fp32", torch.float32, f"{why}; torch has no _weight_int8pack_mm kernel: float32"
+    )
 
 
 class RowLimits:

@@ -16,7 +16,15 @@ Two decode paths (the `decode` option):
   is the fastest exact-composition path (~2x the float32 LoRA path; top-1 token agreement with
   float32 ~98 %). Calls are batched with others of the same adapter set. int8 dynamic
   quantisation was measured and rejected: SmolLM2's activation outliers drop top-1 agreement to
-  about 55 %.
+  about 40 %.
+
+The merged path's precision is chosen from the device (`adapters.decoding.choose_decode_path`,
+`merged_dtype="auto"`): cuda and CPUs with native bfloat16 (avx512_bf16 / AMX) serve bfloat16;
+other CPUs (AVX2) serve a float32 copy whose linears are int8 weight-only (`adapters.quantize`,
+multiplying in bfloat16, the one activation dtype torch's kernel vectorises), a quarter of
+float32's weight bytes per token, or float32 where torch lacks the kernel.
+`RMN_DECODE_PATH=fp32|bf16|int8` overrides the choice; `decode_choice` (and
+`stats()["decode_path"]`) records what was chosen and why.
 
 Calls from any number of threads share batches (`adapters.batching`); a call with a JSON schema
 decodes under its grammar and gets one repair turn (`adapters.structured`).
@@ -44,8 +52,17 @@ from adapters.base import (
 )
 from adapters.batching import BatchQueue, Job, Row
 from adapters.composition import AdapterLoadError, LoraBank, MergedBank
-from adapters.decoding import BatchDecoder, cpu_has_fast_bf16
+from adapters.decoding import (
+    BatchDecoder,
+    CpuInfo,
+    DecodeChoice,
+    DecodePathError,
+    MergedPath,
+    choose_decode_path,
+    cpu_info,
+)
 from adapters.generation import Generation
+from adapters.quantize import quantize_int8_weight_only
 from adapters.registry import AdapterEntry, AdapterRegistry, AdapterSet
 from adapters.structured import (
     GrammarCompiler,
@@ -73,6 +90,7 @@ __all__ = [
     "Runtime",
     "QuantizationUnavailableError",
     "RuntimeConfigError",
+    "DecodePathError",
     "AdapterLoadError",
     "StructuredOutputError",
 ]
@@ -113,6 +131,28 @@ def check_request(request: Request) -> None:
             )
     if not request.messages:
         raise RuntimeConfigError("a call needs at least one message")
+
+
+class _Int8MergedBank(MergedBank):
+    """Merged copies (in `dtype`) whose linear layers are then made int8 weight-only,
+    multiplying in `act_dtype`, once per copy; the base's shared tensors are left as they are."""
+
+    def __init__(
+        self, lora: LoraBank, dtype: torch.dtype, act_dtype: torch.dtype, cache_size: int
+    ) -> None:
+        super().__init__(lora, dtype, cache_size)
+        self.act_dtype = act_dtype
+        self._quantized: set[int] = set()
+
+    def get(self, entries: Sequence[AdapterEntry]) -> PreTrainedModel:
+        model = super().get(entries)
+        if id(model) not in self._quantized:
+            started = time.perf_counter()
+            quantize_int8_weight_only(model, self.act_dtype)
+            self.build_seconds[-1] += time.perf_counter() - started
+            # ids of evicted copies may be reused: keep only those of copies still cached
+            self._quantized = {id(m) for m in self.models.values()}
+        return model
 
 
 @dataclass
@@ -157,12 +197,24 @@ class Runtime:
         self.decode = decode
         self.device = next(model.parameters()).device
         self.base_dtype = next(model.parameters()).dtype
+        self.cpu: CpuInfo | None = cpu_info() if self.device.type == "cpu" else None
         if merged_dtype == "auto":
-            fast = self.device.type == "cuda" or cpu_has_fast_bf16()
-            merged_dtype = torch.bfloat16 if fast else torch.float32
-        self.merged_dtype: torch.dtype = merged_dtype
+            choice = choose_decode_path(self.device.type, self.cpu)
+        else:
+            # float16 and others count as the float path; the label carries the dtype
+            path: MergedPath = "bf16" if merged_dtype == torch.bfloat16 else "fp32"
+            choice = DecodeChoice(path, merged_dtype, "merged_dtype argument")
+        # The merged path chosen and why (see the module docstring); `merged_dtype` is its
+        # copies' dtype (for int8, the dtype around the int8 linears).
+        self.decode_choice: DecodeChoice = choice
+        self.merged_dtype: torch.dtype = choice.dtype
         self._lora = LoraBank(model, cache_size)
-        self._merged = MergedBank(self._lora, merged_dtype, merged_cache_size)
+        self._merged: MergedBank
+        if choice.path == "int8":
+            act = choice.act_dtype or choice.dtype
+            self._merged = _Int8MergedBank(self._lora, choice.dtype, act, merged_cache_size)
+        else:
+            self._merged = MergedBank(self._lora, choice.dtype, merged_cache_size)
         self._grammars = GrammarCompiler(tokenizer)
         self.eos_token_id: int = tokenizer.eos_token_id
         self.pad_token_id: int = (
@@ -327,6 +379,8 @@ class Runtime:
     def stats(self) -> dict[str, Any]:
         return {
             "decode": self.decode_label(),
+            "decode_path": self.decode_choice.to_dict(),
+            "cpu": self.cpu.to_dict() if self.cpu is not None else None,
             "adapters_loaded": sorted(self._lora.loaded),
             "compositions": [list(k) for k in self._lora.compositions],
             "composition_builds": self._lora.builds,
@@ -337,8 +391,10 @@ class Runtime:
         }
 
     def decode_label(self) -> str:
-        dtype = self.merged_dtype if self.decode == "merged" else self.base_dtype
-        return f"{self.decode}/{str(dtype).removeprefix('torch.')}"
+        """What rows record: merged/bfloat16, merged/int8+float32, lora/float32, ..."""
+        if self.decode == "merged":
+            return f"merged/{self.decode_choice.label}"
+        return f"lora/{str(self.base_dtype).removeprefix('torch.')}"
 
     @property
     def model(self) -> Any:

@@ -9,8 +9,35 @@ import typer
 from cli.common import JsonOption, emit, progress_enabled, user_errors
 
 
+def _cpu_lines(r: dict[str, Any]) -> list[str]:
+    cpu, path = r["cpu"], r["decode_path"]
+    return [
+        f"cpu flags: {' '.join(cpu['flags']) or '-'}; torch dispatch {cpu['torch_capability']}, "
+        f"oneDNN cap {cpu['onednn_max_cpu_isa'] or '-'}; native bf16: {cpu['native_bf16']}",
+        f"decode path chosen: merged/{path['label']} ({path['reason']})",
+    ]
+
+
+def _human_paths(r: dict[str, Any]) -> str:
+    lines = _cpu_lines(r)
+    lines.append(
+        f"tokens/s, composed triple merged, batch 1, {r['new_tokens']} new tokens, "
+        f"median of {r['rounds']} ({r['threads']} threads):"
+    )
+    quality = r["quality_vs_fp32_composed"]
+    for name, value in r["tok_s"].items():
+        q = quality[name]
+        lines.append(
+            f"  {name:<36} {value:>7.2f}  x{r['vs_fp32'][name]:.2f} fp32  top-1 agreement "
+            f"{q['top1_agreement']:.3f} (worst prompt {q['worst_prompt']:.3f})"
+        )
+    rt = r["runtime"]
+    lines.append(f"runtime end to end ({rt['decode']}): {rt['tok_s_median']} tok/s")
+    return "\n".join(lines)
+
+
 def _human(r: dict[str, Any]) -> str:
-    lines = []
+    lines = _cpu_lines(r)
     cold = r.get("cold_load")
     if isinstance(cold, dict) and "from_gguf_s" in cold:
         lines.append(
@@ -58,10 +85,20 @@ def llm(
         False, "--compile", help="Also time static KV cache + torch.compile (minutes on CPU)."
     ),
     threads: int = typer.Option(0, "--threads", min=0, help="Torch threads (0: default)."),
+    paths_only: bool = typer.Option(
+        False,
+        "--paths-only",
+        help="Only the merged decode paths (fp32, bf16, int8 weight-only) and the runtime's "
+        "choice, with top-1 agreement over several prompts (about a minute).",
+    ),
 ) -> None:
-    """Time the LLM runtime: loads, adapter switching and composition, tokens/s per decode path."""
+    """Time the LLM runtime: loads, adapter switching and composition, tokens/s per decode path.
+    The CPU flags seen and the decode path the runtime chose are part of the report."""
     with user_errors(json):
-        from adapters.bench import run_llm_bench
+        from adapters.bench import run_decode_paths_bench, run_llm_bench
 
         log = (lambda line: typer.echo(line, err=True)) if progress_enabled() else None
+        if paths_only:
+            emit(run_decode_paths_bench(new_tokens, rounds, threads, log), json, _human_paths)
+            return
         emit(run_llm_bench(new_tokens, rounds, cold, compile_model, threads, log), json, _human)
