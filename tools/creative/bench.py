@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,90 @@ def _requests(plan: list[BenchProduct], variants: int, seed: int) -> list[CopyRe
     ]
 
 
+# What each `review_copy` code (the part before ":") is about, as the issue names the kinds:
+# why copy was not compliant as the model wrote it.
+BREAK_GROUPS: dict[str, str] = {
+    "headline_too_long": "length",
+    "body_too_long": "length",
+    "empty_field": "length",
+    "brand_banned": "banned_words",
+    "prohibited": "banned_words",
+    "price_phrase": "banned_words",
+    "price_claim_not_allowed": "banned_words",
+    "discount_too_deep": "banned_words",
+    "unapproved_claim": "claims",
+    "unsupported_number": "claims",
+    "capitalization": "case",
+    "all_caps": "case",
+    "sentence_fragment": "case",
+    "emoji": "punctuation",
+    "too_many_exclamation_marks": "punctuation",
+    "unfinished_sentence": "punctuation",
+    "markup": "punctuation",
+    "repeated_sentence": "repeats",
+    "repetitive": "repeats",
+    "repeats_other_variant": "repeats",
+    "invalid_json": "json",
+    "missing_disclaimer": "disclaimer",
+    "category_not_allowed": "placement",
+}
+
+
+@dataclass
+class Breaks:
+    """What the model's generations broke as written (`CopyResult.rule_breaks`): per
+    generation, each kind counted once; `first` the first generation of each variant only;
+    `fallback` every generation of the variants that went to template copy; `fixed` the
+    accepted generation of the variants a rule fixed."""
+
+    generations: int = 0
+    clean: int = 0
+    first: Counter[str] = field(default_factory=Counter)
+    first_generations: int = 0
+    first_clean: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    fallback: Counter[str] = field(default_factory=Counter)
+    fixed: Counter[str] = field(default_factory=Counter)
+
+    def add(self, result: CopyResult) -> None:
+        paths = {i: v.path for i, v in enumerate(result.variants)}
+        for i, generations in enumerate(result.rule_breaks):
+            for g, codes in enumerate(generations):
+                kinds = {c.split(":", 1)[0] for c in codes}
+                self.generations += 1
+                self.clean += not kinds
+                self.by_kind.update(kinds)
+                if g == 0:
+                    self.first_generations += 1
+                    self.first_clean += not kinds
+                    self.first.update(kinds)
+                if paths.get(i) == "fallback":
+                    self.fallback.update(kinds)
+            if paths.get(i) == "fixed" and generations:
+                self.fixed.update({c.split(":", 1)[0] for c in generations[-1]})
+
+    def report(self) -> dict[str, Any]:
+        def grouped(c: Counter[str]) -> dict[str, int]:
+            out: Counter[str] = Counter()
+            for kind, n in c.items():
+                out[BREAK_GROUPS.get(kind, "other")] += n
+            return dict(out.most_common())
+
+        return {
+            "generations": self.generations,
+            "clean_generations": self.clean,
+            "by_kind": dict(self.by_kind.most_common()),
+            "by_group": grouped(self.by_kind),
+            "first_generation": {
+                "generations": self.first_generations,
+                "clean": self.first_clean,
+                "by_kind": dict(self.first.most_common()),
+            },
+            "fixed_by_rule": dict(self.fixed.most_common()),
+            "fallback_reasons": dict(self.fallback.most_common()),
+        }
+
+
 @dataclass
 class _Tallies:
     """The bench's counts: overall, per brand, per retailer and per pair, and a few samples."""
@@ -104,12 +189,14 @@ class _Tallies:
     by_retailer: dict[str, Tally] = field(default_factory=dict)
     by_pair: dict[str, Tally] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    breaks: Breaks = field(default_factory=Breaks)
 
     def score_plan(self, plan: list[BenchProduct], results: list[CopyResult]) -> list[CopyVariant]:
         """Score every variant written for `plan`'s products; the plan's variants."""
         guide = brand_guide(plan[0].brand_id)
         written = []
         for product, result in zip(plan, results, strict=True):
+            self.breaks.add(result)
             claims = [
                 c.text
                 for c in guide.claims_for_product(product.name, product.catalog_category)
@@ -186,6 +273,7 @@ def run_language_bench(
         "per_retailer": {k: t.rates() for k, t in sorted(tallies.by_retailer.items())},
         "per_brand_retailer": {k: t.rates() for k, t in sorted(tallies.by_pair.items())},
         "repeated": repeated,
+        "rule_breaks": tallies.breaks.report(),
         "samples": tallies.samples,
     }
     if reproducible and all_plans and llm is not None:

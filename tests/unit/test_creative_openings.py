@@ -1,0 +1,181 @@
+"""The model's copy grammar with a forced body opening (`CopyFacts.openings`,
+`CopyGrammar.with_opening`), checked through llguidance with SmolLM2's tokenizer, and the
+bench's count of what the model's copy broke (`tools.creative.bench.Breaks`)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from adapters.structured import GrammarCompiler
+from adapters.testing import smollm2_tokenizer
+from tools.creative.bench import Breaks, bench_plans
+from tools.creative.facts import MODEL_SENTENCES, CopyFacts
+from tools.creative.products import names_benefit
+from tools.creative.review import review_copy
+from tools.creative.write import CopyRequest, CopyResult, resolve
+from tools.plan import CopyVariant
+from tools.policy.compliance import AdCopy, brand_guide, required_disclaimers, retailer_policy
+
+
+@pytest.fixture(scope="module")
+def compiler() -> GrammarCompiler:
+    return GrammarCompiler(smollm2_tokenizer())
+
+
+def _salsa() -> CopyFacts:
+    return CopyFacts(
+        retailer_policy("alpha"), "instore_screen", "Acme Classic Salsa", "food",
+        brand_guide("acme"),
+    )  # fmt: skip
+
+
+def _answer(headline: str, body: str) -> str:
+    return json.dumps({"headline": headline, "body": body}, separators=(",", ":"))
+
+
+def _bench_facts() -> list[CopyFacts]:
+    out = []
+    for plan in bench_plans(0, 1):
+        for p in plan:
+            request = CopyRequest(
+                retailer_id=p.retailer_id, brand_id=p.brand_id, product_name=p.name,
+                category=p.catalog_category, placement=p.placement,
+            )  # fmt: skip
+            out.append(resolve(request).facts)
+    return out
+
+
+def test_every_opening_passes_the_rules_and_names_the_products_benefit() -> None:
+    seen = 0
+    for facts in _bench_facts():
+        openings = facts.openings()
+        assert len(openings) == len(facts.angles())
+        usable = [o for o in openings if o]
+        assert usable, f"no opening for {facts.product} at {facts.policy.retailer_id}"
+        assert len(set(usable)) == len(usable)  # variants on different angles never share one
+        for opening in usable:
+            body = f"{opening} every day."
+            copy = AdCopy(
+                headline="Today",
+                body=body,
+                disclaimers=required_disclaimers(
+                    f"Today {body}", facts.policy, facts.placement, facts.category,
+                    facts.guide,
+                ),  # fmt: skip
+            )
+            problems = review_copy(
+                copy, facts.policy, facts.placement, facts.category, facts.guide, facts.product
+            )
+            assert problems == [], (opening, problems)
+            assert names_benefit(body, facts.product, facts.claims), opening
+            seen += 1
+    assert seen >= 20
+
+
+def test_an_opening_that_breaks_a_rule_is_not_used() -> None:
+    facts = _salsa()
+    # "made" is one of this retailer's banned words (a word of a banned phrase), so the salsa's
+    # benefit "made for chips" can open no body here: the model could not write it either.
+    assert "made" in facts.grammar.banned
+    assert facts.openings() == ["Fresh tomato taste", "A zesty kick", ""]
+
+
+def test_the_opening_grammar_in_python() -> None:
+    grammar = _salsa().grammar.with_opening("Fresh tomato taste", MODEL_SENTENCES)
+    assert grammar.accepts("Salsa night", "Fresh tomato taste in every jar.")
+    assert not grammar.accepts("Salsa night", "Fresh tomato taste.")  # the bare phrase
+    assert not grammar.accepts("Salsa night", "A zesty kick in every jar.")  # another opening
+    assert not grammar.accepts("Salsa night", "Fresh tomato taste today. Grab a jar.")
+    two = _salsa().grammar.with_opening("Fresh tomato taste", 2)
+    assert two.accepts("Salsa night", "Fresh tomato taste today. Grab a jar.")
+    assert not two.accepts("Salsa night", "Fresh tomato taste today. Grab a jar. Or two.")
+
+
+def test_llguidance_forces_the_opening_and_agrees_with_python(compiler: GrammarCompiler) -> None:
+    facts = _salsa()
+    schema = facts.opening_schema("Fresh tomato taste")
+    tokenizer = compiler._tokenizer
+    matcher = compiler.matcher(schema)
+    matcher.consume_tokens(matcher.compute_ff_tokens())
+    matcher.consume_tokens(tokenizer.encode('Fresh taste"', add_special_tokens=False))
+    forced = tokenizer.decode(matcher.compute_ff_tokens())
+    assert forced == ',"body":"Fresh tomato taste'
+    grammar = facts.grammar.with_opening("Fresh tomato taste", MODEL_SENTENCES)
+    for body in ("Fresh tomato taste now in every jar.", "Fresh tomato taste.",
+                 "A zesty kick for chips.", "Fresh tomato taste now. Grab a jar."):  # fmt: skip
+        matcher = compiler.matcher(schema)
+        ok = matcher.consume_tokens(
+            tokenizer.encode(_answer("Fresh taste", body), add_special_tokens=False)
+        )
+        assert (ok and matcher.is_accepting()) == grammar.accepts("Fresh taste", body), body
+        assert not matcher.get_error() or not ok
+
+
+def test_random_walks_under_every_opening_grammar_never_stall(
+    compiler: GrammarCompiler,
+) -> None:
+    """Random token walks through each bench product's opening grammars: the lexer never gives
+    up ("too many expressions constructed" emptied 58 of 59 generations when the opening was
+    written inside the BODY lexeme) and every allowed step keeps a next token."""
+    import llguidance.torch
+
+    tokenizer = compiler._tokenizer
+    vocab = compiler.ll_tokenizer.vocab_size
+    mask = llguidance.torch.allocate_token_bitmask(1, vocab)
+    words = [tokenizer.encode(w, add_special_tokens=False)[0]
+             for w in (" now", " in", " every", " jar", ",", " the", " for", " and")]  # fmt: skip
+    rng = random.Random(0)
+    for facts in _bench_facts()[:8]:
+        for opening in facts.openings():
+            matcher = compiler.matcher(facts.opening_schema(opening))
+            for _ in range(60):
+                ff = matcher.compute_ff_tokens()
+                if ff:
+                    assert matcher.consume_tokens(ff)
+                if matcher.is_stopped():
+                    break
+                llguidance.torch.fill_next_token_bitmask(matcher, mask, 0)
+                allowed = [t for t in words if (int(mask[0, t // 32]) >> (t % 32)) & 1]
+                if not allowed:  # no common word fits (the body's length): any allowed token
+                    bits = mask[0].tolist()
+                    allowed = [w * 32 + b for w, x in enumerate(bits) for b in range(32)
+                               if (x >> b) & 1 and w * 32 + b < vocab]  # fmt: skip
+                assert allowed, matcher.get_error()
+                assert matcher.consume_token(rng.choice(allowed))
+            assert not matcher.get_error(), (facts.product, opening, matcher.get_error())
+
+
+def _variant(path: str) -> CopyVariant:
+    return CopyVariant(retailer_id="alpha", headline="H", body="B.", compliant=True, path=path)
+
+
+def test_breaks_count_each_kind_per_generation_and_name_fallback_reasons() -> None:
+    result = CopyResult(
+        variants=[_variant("llm"), _variant("fixed"), _variant("fallback")],
+        attempts=3,
+        failures=[],
+        rule_breaks=[
+            [[]],
+            [["body_too_long", "repetitive"]],
+            [["invalid_json"], ["repetitive", "repetitive"], ["unapproved_claim:zero sugar"]],
+        ],
+    )
+    breaks = Breaks()
+    breaks.add(result)
+    report = breaks.report()
+    assert report["generations"] == 5 and report["clean_generations"] == 1
+    assert report["by_kind"] == {
+        "repetitive": 2, "body_too_long": 1, "invalid_json": 1, "unapproved_claim": 1,
+    }  # fmt: skip
+    assert report["by_group"] == {"repeats": 2, "length": 1, "json": 1, "claims": 1}
+    assert report["first_generation"] == {
+        "generations": 3, "clean": 1, "by_kind": {"body_too_long": 1, "repetitive": 1,
+                                                  "invalid_json": 1},
+    }  # fmt: skip
+    assert report["fixed_by_rule"] == {"body_too_long": 1, "repetitive": 1}
+    assert report["fallback_reasons"] == {
+        "invalid_json": 1, "repetitive": 1, "unapproved_claim": 1,
+    }  # fmt: skip
