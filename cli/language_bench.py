@@ -32,13 +32,21 @@ def _main_figures() -> dict[str, Any] | None:
     return jsonlib.loads(MAIN_FIGURES.read_text())
 
 
+NO_MAIN = (
+    f"no figures of main recorded ({MAIN_FIGURES.name} is not in the repository; "
+    "`--save-as-main` on a checkout of main writes it)"
+)
+
+
 def _human(r: dict[str, Any]) -> str:
     main = r.get("main") or {}
     lines = [
         f"{r['variants']} variants, {r['plans']} plans on held-out products ({r['model']}, "
         f"{r['decode']}, adapters {'+'.join(r['kinds'])}, seed {r['seed']}, {r['seconds']} s)",
-        f"{'figure':<34}{'now':>10}{'main':>10}  target",
     ]
+    if not main:
+        lines.append(NO_MAIN)
+    lines.append(f"{'figure':<34}{'now':>10}{'main':>10}  target")
     for key in SHOWN:
         target = r["targets"].get(key, {})
         mark = "" if not target else (" ok" if target["met"] else " MISSED")
@@ -54,6 +62,13 @@ def _human(r: dict[str, Any]) -> str:
             )
     if "reproducible" in r:
         lines.append(f"reproducible: {r['reproducible']}")
+    breaks = r.get("rule_breaks")
+    if breaks:
+        lines.append(
+            f"model generations: {breaks['generations']}, clean as written "
+            f"{breaks['clean_generations']}; broke: {breaks['by_kind'] or 'nothing'}"
+        )
+        lines.append(f"fallback reasons: {breaks['fallback_reasons'] or 'none'}")
     return "\n".join(lines)
 
 
@@ -106,4 +121,6 @@ def language(
         if save_main is not None:
             save_main.write_text(jsonlib.dumps(result, indent=1) + "\n")
         result["main"] = _main_figures()
+        if result["main"] is None:
+            result["main_note"] = NO_MAIN
         emit(result, json, _human)
