@@ -1,5 +1,7 @@
 """`rmn bench language`: copy quality on held-out products, per brand and retailer, next to
-the figures measured on main before the language work (`tools/creative/bench_main.json`)."""
+the figures measured on main before the language work (`tools/creative/bench_main.json`).
+Every figure on all variants and on those whose product line no composed adapter was trained
+on (read from the adapters' data cards); the targets are judged on the latter."""
 
 from __future__ import annotations
 
@@ -38,28 +40,58 @@ NO_MAIN = (
 )
 
 
+def _seen_lines(r: dict[str, Any]) -> list[str]:
+    """What was held out: how many variants' lines a composed adapter saw, and which."""
+    sub = r.get("subsets")
+    if not sub:
+        return ["no per-variant record of which lines the adapters saw (a run before it)"]
+    n = sub["variants"]
+    cards = ", ".join(f"{k}: {v}" for k, v in r.get("adapter_cards", {}).items()) or "none"
+    lines = [
+        f"products from {r.get('products_from', 'the held-out rule')}; "
+        f"never seen in any composed adapter's training: {n['never_seen']} of {n['all']} "
+        f"variants, seen: {n['seen']}, unknown (a card does not say): {n['unknown']}",
+        f"adapter cards: {cards}",
+    ]
+    if sub["lines"]["seen"]:
+        lines.append(f"lines an adapter was trained on: {', '.join(sub['lines']['seen'])}")
+    if sub["lines"]["unknown"]:
+        lines.append(f"lines no card can place: {', '.join(sub['lines']['unknown'])}")
+    if r.get("brands_left_out"):
+        lines.append(f"brands left out (no such line): {', '.join(r['brands_left_out'])}")
+    return lines
+
+
 def _human(r: dict[str, Any]) -> str:
     main = r.get("main") or {}
+    never = (r.get("subsets") or {}).get("never_seen", {})
     lines = [
         f"{r['variants']} variants, {r['plans']} plans on held-out products ({r['model']}, "
         f"{r['decode']}, adapters {'+'.join(r['kinds'])}, seed {r['seed']}, {r['seconds']} s)",
+        *_seen_lines(r),
     ]
     if not main:
         lines.append(NO_MAIN)
-    lines.append(f"{'figure':<34}{'now':>10}{'main':>10}  target")
+    lines.append(f"{'figure':<34}{'all':>8}{'never seen':>12}{'main':>10}  target (never seen)")
     for key in SHOWN:
         target = r["targets"].get(key, {})
         mark = "" if not target else (" ok" if target["met"] else " MISSED")
         was = main.get(key, "")
-        lines.append(f"{key:<34}{r.get(key)!s:>10}{was!s:>10}  {target.get('target', '')}{mark}")
+        subset = never.get(key, "") if key != "seconds_per_variant" else ""
+        lines.append(
+            f"{key:<34}{r.get(key)!s:>8}{subset!s:>12}{was!s:>10}  {target.get('target', '')}{mark}"
+        )
+    if never:
+        lines.append(f"{'variants':<34}{r['variants']!s:>8}{never['variants']!s:>12}")
+        if not never["variants"]:
+            lines.append("no never-seen variant: the targets are not judged (--held-out-only)")
     lines.append("per brand / retailer (compliant as written, fallback, headline, benefit):")
     for group in ("per_brand", "per_retailer"):
         for key, t in r[group].items():
-            lines.append(
-                f"  {key:<10} {t['compliant_as_written']:.2f} {t['template_fallback']:.2f} "
-                f"{t['headline_differs_from_product']:.2f} {t['body_names_benefit_or_claim']:.2f}"
-                f"  ({t['variants']} variants)"
-            )
+            lines.append(f"  {key:<10} {_four(t)}  ({t['variants']} variants)")
+            u = never.get(group, {}).get(key)
+            if u:
+                lines.append(f"  {'':<10} {_four(u)}  ({u['variants']} never seen)")
     if "reproducible" in r:
         lines.append(f"reproducible: {r['reproducible']}")
     breaks = r.get("rule_breaks")
@@ -72,9 +104,23 @@ def _human(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _four(t: dict[str, Any]) -> str:
+    return (
+        f"{t['compliant_as_written']:.2f} {t['template_fallback']:.2f} "
+        f"{t['headline_differs_from_product']:.2f} {t['body_names_benefit_or_claim']:.2f}"
+    )
+
+
 BrandOption = Annotated[
     list[str] | None,
     typer.Option("--brand", help="Only these brands (repeatable; default: all four)."),
+]
+ResummarizeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--resummarize",
+        help="Load no model: re-summarize this saved --json run into all / never-seen variants.",
+    ),
 ]
 SaveOption = Annotated[
     Path | None,
@@ -91,14 +137,30 @@ def language(
     repro: bool = typer.Option(
         True, "--repro/--no-repro", help="Rerun the first plan with the same and another seed."
     ),
+    held_out_only: bool = typer.Option(
+        False,
+        "--held-out-only",
+        help="Products only from lines no composed adapter was trained on (its data card); "
+        "brands with none are left out.",
+    ),
+    resummarize: ResummarizeOption = None,
     save_main: SaveOption = None,
     json: bool = JsonOption,
 ) -> None:
     """Copy on held-out products: compliant as written, fallback share, specific headlines and
-    bodies, brand voice, repeated sentences; per brand and retailer, next to main's figures."""
+    bodies, brand voice, repeated sentences; per brand and retailer, next to main's figures;
+    each on all variants and on those whose line no composed adapter saw in training."""
     with user_errors(json):
         from tools.creative.bench import run_language_bench
         from tools.world.catalog import BRANDS
+
+        if resummarize is not None:
+            from adapters.registry import AdapterRegistry
+            from tools.creative.bench import resummarize_saved
+
+            saved = jsonlib.loads(resummarize.read_text())
+            emit(resummarize_saved(saved, AdapterRegistry()), json)
+            return
 
         brand = brand or []
         unknown = [b for b in brand if b not in BRANDS]
@@ -115,7 +177,7 @@ def language(
         log = (lambda line: typer.echo(line, err=True)) if not json else None
         result = run_language_bench(
             llm, seed=seed, plans=plans, variants=variants, brands=brand or None,
-            reproducible=repro, log=log,
+            reproducible=repro, held_out_only=held_out_only, log=log,
         )  # fmt: skip
         result["machine"] = machine()
         if save_main is not None:

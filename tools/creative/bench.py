@@ -1,12 +1,23 @@
-"""`rmn bench language`: the copy the production path writes for products no adapter was
-trained on (`tools.creative.products.HELD_OUT_RULE`), scored per brand and retailer
-(`tools.creative.quality`).
+"""`rmn bench language`: the copy the production path writes for products of the lines the
+held-out rule keeps out of training (`tools.creative.products.HELD_OUT_RULE`), scored per brand
+and retailer (`tools.creative.quality`).
 
 A bench "plan" is what the creative node writes for one plan: for one brand, one held-out
 product at each retailer that carries one, on a placement the retailer allows for it, `variants`
 variants each, all in one `write_copy_many` call. Products, placements and the sampling seed
 are drawn from `seed`, so one seed is one run: the same seed writes the same copy, another
 seed other copy (`reproducible` reruns the first plan to show both).
+
+**What was held out is checked, not assumed.** Each variant says whether its product line was
+in the training data of an adapter composed for it (`seen`: True, False, or None where an
+adapter's data card does not say), from the adapters' data cards (`AdapterLines`): the lines
+recorded in `training.product_lines`, else the held-out rule recorded in `training.held_out_rule`
+(all other lines count as seen), else no copy in the data (`system_task` not "creative": policy
+Q&A), else unknown. Every figure is reported on all variants and on the never-seen subset
+(`subsets`), and the targets are judged on the never-seen subset: bundled task/creative was
+trained before the held-out rule, on a seeded random split of product lines, so most lines the
+rule holds out today were in its training data. `held_out_only` draws the products from the
+lines no composed adapter saw instead of the rule's (brands with none are left out, and said).
 """
 
 from __future__ import annotations
@@ -18,15 +29,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tools.creative.products import HELD_OUT_RULE, held_out_lines
+from tools.creative.products import HELD_OUT_RULE, held_out_lines, product_line, product_lines
 from tools.creative.quality import (
+    SUBSETS,
     Tally,
     VariantScore,
     check_targets,
+    in_subset,
     repeated_sentences,
     score_variant,
+    sentence_key,
+    subset_figures,
 )
-from tools.creative.write import DEFAULT_KINDS, CopyRequest, CopyResult, write_copy_many
+from tools.creative.review import sentences
+from tools.creative.write import (
+    CREATIVE_TASK,
+    DEFAULT_KINDS,
+    CopyRequest,
+    CopyResult,
+    stacked_on,
+    write_copy_many,
+)
+from tools.errors import RMNError
 from tools.plan import CopyVariant
 from tools.policy import policy_category
 from tools.policy.compliance import brand_guide, retailer_policy
@@ -34,7 +58,131 @@ from tools.world.catalog import BRANDS, CATEGORIES, RETAILERS
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
-    from adapters.registry import Kind
+    from adapters.registry import AdapterEntry, AdapterRegistry, Kind
+
+Seen = bool | None
+
+
+def line_id(brand_id: str, catalog_category: str, noun: str) -> str:
+    """A product line as adapter data cards record it: "brand:catalog category:noun"."""
+    return f"{brand_id}:{catalog_category}:{noun}"
+
+
+@dataclass(frozen=True)
+class AdapterLines:
+    """What one adapter's data card says about the product lines in its training data.
+
+    `basis`: "recorded" (`training.product_lines.train`: exactly these lines), "rule"
+    (`training.held_out_rule` is today's `HELD_OUT_RULE`: every line but the held-out ones, a
+    superset where the catalog grew since), "no_copy" (its data is not copy: no product line)
+    or "unknown" (the card says none of these)."""
+
+    adapter: str
+    basis: str
+    train: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_card(cls, adapter: str, card: dict[str, Any]) -> AdapterLines:
+        lines = card.get("product_lines")
+        if isinstance(lines, dict) and isinstance(lines.get("train"), list):
+            return cls(adapter, "recorded", frozenset(lines["train"]))
+        if card.get("held_out_rule") == HELD_OUT_RULE:
+            return cls(adapter, "rule")
+        if card.get("system_task") != CREATIVE_TASK and card.get("split_by") != "product line":
+            return cls(adapter, "no_copy")
+        return cls(adapter, "unknown")
+
+    @classmethod
+    def of(cls, entry: AdapterEntry) -> AdapterLines:
+        return cls.from_card(entry.name, entry.metadata.training.model_dump())
+
+    def saw(self, brand_id: str, catalog_category: str, noun: str) -> Seen:
+        if self.basis == "recorded":
+            return line_id(brand_id, catalog_category, noun) in self.train
+        if self.basis == "rule":
+            return (catalog_category, noun) not in held_out_lines(brand_id)
+        return False if self.basis == "no_copy" else None
+
+
+def composed_adapters(
+    registry: AdapterRegistry | None, retailer_id: str, brand_id: str, kinds: tuple[Kind, ...]
+) -> list[AdapterEntry]:
+    """The adapters copy for this retailer and brand is written with (as
+    `tools.creative.write` picks them: those of `kinds` the registry has, a brand adapter only
+    on top of the task adapter it was trained on); none without a registry (template copy)."""
+    if registry is None:
+        return []
+    have = {(e.metadata.kind, e.metadata.id): e for e in registry.entries()}
+    wanted = {"retailer": retailer_id, "brand": brand_id, "task": CREATIVE_TASK}
+    picked = {k: have.get((k, wanted[k])) for k in ("retailer", "brand", "task") if k in kinds}
+    brand, task = picked.get("brand"), picked.get("task")
+    if brand is not None and (task is None or not stacked_on(brand, task)):
+        picked["brand"] = None
+    return [e for e in picked.values() if e is not None]
+
+
+@dataclass(frozen=True)
+class LineStatus:
+    """Whether an adapter composed for a product was trained on its line: `seen` True if one
+    was, None if none was but a card does not say, False if every card says it was not."""
+
+    line: str
+    seen: Seen
+    seen_by: tuple[str, ...]
+    unknown_for: tuple[str, ...]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "seen": self.seen,
+            "seen_by": list(self.seen_by),
+            "unknown_for": list(self.unknown_for),
+        }
+
+
+def line_status(
+    brand_id: str, catalog_category: str, noun: str | None, adapters: list[AdapterLines]
+) -> LineStatus:
+    if noun is None:  # a product outside the catalog's lines: no card can say, if any is read
+        names = tuple(a.adapter for a in adapters)
+        return LineStatus(f"{brand_id}:{catalog_category}:?", None if names else False, (), names)
+    said = {a.adapter: a.saw(brand_id, catalog_category, noun) for a in adapters}
+    seen_by = tuple(a for a, v in said.items() if v)
+    unknown = tuple(a for a, v in said.items() if v is None)
+    seen: Seen = True if seen_by else (None if unknown else False)
+    return LineStatus(line_id(brand_id, catalog_category, noun), seen, seen_by, unknown)
+
+
+class SeenLines:
+    """`line_status` for bench products, from the data cards of the adapters composed for each
+    retailer and brand (read once)."""
+
+    def __init__(self, registry: AdapterRegistry | None, kinds: tuple[Kind, ...]) -> None:
+        self.registry, self.kinds = registry, kinds
+        self._cards: dict[str, AdapterLines] = {}
+
+    def adapters(self, retailer_id: str, brand_id: str) -> list[AdapterLines]:
+        out = []
+        for entry in composed_adapters(self.registry, retailer_id, brand_id, self.kinds):
+            if entry.name not in self._cards:
+                self._cards[entry.name] = AdapterLines.of(entry)
+            out.append(self._cards[entry.name])
+        return out
+
+    def status(
+        self, retailer_id: str, brand_id: str, category: str, noun: str | None
+    ) -> LineStatus:
+        return line_status(brand_id, category, noun, self.adapters(retailer_id, brand_id))
+
+    def of_product(self, p: BenchProduct) -> LineStatus:
+        return self.status(p.retailer_id, p.brand_id, p.catalog_category, product_line(p.name))
+
+    def never_seen(self, retailer_id: str, brand_id: str, line: tuple[str, str]) -> bool:
+        return self.status(retailer_id, brand_id, *line).seen is False
+
+    def cards(self) -> dict[str, str]:
+        """Each composed adapter's basis (`AdapterLines.basis`), by name."""
+        return {name: a.basis for name, a in sorted(self._cards.items())}
 
 
 @dataclass(frozen=True)
@@ -46,17 +194,28 @@ class BenchProduct:
     placement: str
 
 
-def bench_plans(seed: int, plans: int, brands: list[str] | None = None) -> list[list[BenchProduct]]:
-    """`plans` plans per brand: each one held-out product per retailer that carries one."""
+def bench_plans(
+    seed: int,
+    plans: int,
+    brands: list[str] | None = None,
+    never_seen: SeenLines | None = None,
+) -> list[list[BenchProduct]]:
+    """`plans` plans per brand: each one held-out product per retailer that carries one; with
+    `never_seen`, a product of a line no adapter composed for it saw in training instead of a
+    line of the held-out rule (a brand or retailer with none gets no product)."""
     out: list[list[BenchProduct]] = []
     for brand_id in brands or list(BRANDS):
         short = BRANDS[brand_id].name.split()[0]
-        lines = sorted(held_out_lines(brand_id))
+        lines = sorted(held_out_lines(brand_id) if never_seen is None else product_lines(brand_id))
         for p in range(plans):
             rng = random.Random(f"{seed}:language:{brand_id}:{p}")
             plan = []
             for retailer_id, retailer in RETAILERS.items():
                 carried = [(c, n) for c, n in lines if c in retailer.categories]
+                if never_seen is not None:
+                    carried = [
+                        x for x in carried if never_seen.never_seen(retailer_id, brand_id, x)
+                    ]
                 if not carried:
                     continue
                 category, noun = rng.choice(carried)
@@ -182,21 +341,29 @@ class Breaks:
 
 @dataclass
 class _Tallies:
-    """The bench's counts: overall, per brand, per retailer and per pair, and a few samples."""
+    """The bench's counts: overall, per brand, per retailer and per pair, a few samples, and
+    one record per variant (its scores and whether its line was seen: `subset_figures`)."""
 
+    seen: SeenLines
     total: Tally = field(default_factory=Tally)
     by_brand: dict[str, Tally] = field(default_factory=dict)
     by_retailer: dict[str, Tally] = field(default_factory=dict)
     by_pair: dict[str, Tally] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     breaks: Breaks = field(default_factory=Breaks)
+    subset_breaks: dict[str, Breaks] = field(default_factory=lambda: {k: Breaks() for k in SUBSETS})
+    records: list[dict[str, Any]] = field(default_factory=list)
 
-    def score_plan(self, plan: list[BenchProduct], results: list[CopyResult]) -> list[CopyVariant]:
+    def score_plan(
+        self, index: int, plan: list[BenchProduct], results: list[CopyResult]
+    ) -> list[CopyVariant]:
         """Score every variant written for `plan`'s products; the plan's variants."""
         guide = brand_guide(plan[0].brand_id)
-        written = []
+        written, records = [], []
         for product, result in zip(plan, results, strict=True):
+            status = self.seen.of_product(product)
             self.breaks.add(result)
+            self.subset_breaks[_subset_of(status.seen)].add(result)
             claims = [
                 c.text
                 for c in guide.claims_for_product(product.name, product.catalog_category)
@@ -205,8 +372,15 @@ class _Tallies:
                 )
             ]
             for v in result.variants:
-                self.add(product, v, score_variant(v, product.name, guide, claims))
+                s = score_variant(v, product.name, guide, claims)
+                self.add(product, v, s)
+                records.append(_record(index, product, v, s, status))
                 written.append(v)
+        dupes = set(repeated_sentences(written))
+        for r, v in zip(records, written, strict=True):
+            keys = {sentence_key(v.headline)} | {sentence_key(x) for x in sentences(v.body)}
+            r["repeats_in_plan"] = bool(keys & dupes)
+        self.records.extend(records)
         return written
 
     def add(self, product: BenchProduct, v: CopyVariant, s: VariantScore) -> None:
@@ -230,6 +404,46 @@ class _Tallies:
             )
 
 
+def _subset_of(seen: Seen) -> str:
+    return next(k for k, v in SUBSETS.items() if v is seen)
+
+
+def _record(
+    plan: int, p: BenchProduct, v: CopyVariant, s: VariantScore, status: LineStatus
+) -> dict[str, Any]:
+    return {
+        "plan": plan,
+        "brand": p.brand_id,
+        "retailer": p.retailer_id,
+        "product": p.name,
+        "placement": p.placement,
+        **status.report(),
+        "adapters": list(v.adapters),
+        "path": s.path,
+        "as_written": s.as_written,
+        "fallback": s.fallback,
+        "headline_differs": s.headline_differs,
+        "body_benefit": s.body_benefit,
+        "banned": s.banned,
+        "avoided": s.avoided,
+        "voice_word": s.voice_word,
+    }
+
+
+def subsets_report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every figure on all variants and on each subset by `seen`, the targets judged on the
+    never-seen subset (and, for comparison, on all), and the lines of each subset."""
+    figures = subset_figures(records)
+    lines = {k: sorted({r["line"] for r in records if in_subset(r, k)}) for k in SUBSETS}
+    return {
+        "variants": {k: f["variants"] for k, f in figures.items()},
+        "targets": check_targets(figures["never_seen"]),
+        "targets_all": check_targets(figures["all"]),
+        "lines": lines,
+        **figures,
+    }
+
+
 def run_language_bench(
     llm: RMNChatModel | None,
     *,
@@ -239,28 +453,49 @@ def run_language_bench(
     brands: list[str] | None = None,
     kinds: tuple[Kind, ...] = DEFAULT_KINDS,
     reproducible: bool = True,
+    held_out_only: bool = False,
+    registry: AdapterRegistry | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Write and score the copy of every bench plan; see the module docstring."""
+    """Write and score the copy of every bench plan; see the module docstring. `registry`
+    (default: the model's) is where the composed adapters' data cards are read."""
     started = time.perf_counter()
-    tallies = _Tallies()
+    if registry is None and llm is not None:
+        registry = llm.runtime.registry
+    seen = SeenLines(registry, kinds)
+    tallies = _Tallies(seen)
     repeated: list[dict[str, Any]] = []
-    all_plans = bench_plans(seed, plans, brands)
+    all_plans = bench_plans(seed, plans, brands, seen if held_out_only else None)
+    asked = brands or list(BRANDS)
+    planned = {plan[0].brand_id for plan in all_plans}
     first: list[CopyResult] = []
     for i, plan in enumerate(all_plans):
         if log:
-            names = ", ".join(f"{p.retailer_id}: {p.name}" for p in plan)
+            names = ", ".join(
+                f"{p.retailer_id}: {p.name}{'' if seen.of_product(p).seen is False else ' (seen)'}"
+                for p in plan
+            )
             log(f"plan {i + 1}/{len(all_plans)} ({plan[0].brand_id}): {names}")
         results = write_copy_many(llm, _requests(plan, variants, seed + i), kinds)
         first = results if i == 0 else first
-        dupes = repeated_sentences(tallies.score_plan(plan, results))
+        dupes = repeated_sentences(tallies.score_plan(i, plan, results))
         if dupes:
             repeated.append({"plan": i, "brand": plan[0].brand_id, "sentences": dupes})
     figures = tallies.total.rates()
     figures["plans"] = len(all_plans)
     figures["plans_with_repeated_sentences"] = len(repeated)
+    subsets = subsets_report(tallies.records)
+    for key in SUBSETS:
+        subsets[key]["rule_breaks"] = tallies.subset_breaks[key].report()
     out: dict[str, Any] = {
         "held_out_rule": HELD_OUT_RULE,
+        "products_from": (
+            "lines no composed adapter was trained on (data cards)"
+            if held_out_only
+            else "the held-out rule's lines"
+        ),
+        "brands_left_out": [b for b in asked if b not in planned],
+        "adapter_cards": seen.cards(),
         "seed": seed,
         "plans_per_brand": plans,
         "variants_per_request": variants,
@@ -268,13 +503,16 @@ def run_language_bench(
         "model": "none (template copy only)" if llm is None else llm.runtime.model_name,
         "decode": None if llm is None else llm.runtime.decode_label(),
         **figures,
-        "targets": check_targets(figures),
+        # The targets are judged on the variants no composed adapter saw the line of.
+        "targets": subsets["targets"],
+        "subsets": subsets,
         "per_brand": {k: t.rates() for k, t in sorted(tallies.by_brand.items())},
         "per_retailer": {k: t.rates() for k, t in sorted(tallies.by_retailer.items())},
         "per_brand_retailer": {k: t.rates() for k, t in sorted(tallies.by_pair.items())},
         "repeated": repeated,
         "rule_breaks": tallies.breaks.report(),
         "samples": tallies.samples,
+        "per_variant": tallies.records,
     }
     if reproducible and all_plans and llm is not None:
         again = write_copy_many(llm, _requests(all_plans[0], variants, seed), kinds)
@@ -290,3 +528,119 @@ def run_language_bench(
 
 def _texts(results: list[CopyResult]) -> list[tuple[str, str]]:
     return [(v.headline, v.body) for r in results for v in r.variants]
+
+
+# Per-variant counts behind each figure of `Tally.rates` (the rates are count / variants).
+_COUNTED = (
+    "compliant_as_written",
+    "template_fallback",
+    "headline_differs_from_product",
+    "body_names_benefit_or_claim",
+    "voice_words_used",
+)
+_COUNTS = ("brand_banned_words", "avoided_terms")
+
+
+def resummarize_saved(saved: dict[str, Any], registry: AdapterRegistry | None) -> dict[str, Any]:
+    """The figures of a saved run (`rmn bench language --json`) on all variants and on the
+    subsets by `seen`, without rerunning the model. From its `per_variant` records when it has
+    them (exact); else the run's products are drawn again from its seed (the draw reads no
+    model; its `samples` must match) and each brand-at-retailer tally is split by the `seen` of
+    its products: exact where all of a pair's products fall in one subset, else a [low, high]
+    range of what the pair can add. `registry` holds the composed adapters' cards (those
+    installed now: the run's own are not recorded in it)."""
+    if saved.get("per_variant") is not None:
+        return {"method": "per-variant records", **subsets_report(saved["per_variant"])}
+    kinds = tuple(saved.get("kinds") or DEFAULT_KINDS)
+    if str(saved.get("model", "")).startswith("none"):
+        registry = None
+    seen = SeenLines(registry, kinds)
+    vpr = int(saved["variants_per_request"])
+    brands = [b for b in BRANDS if b in saved["per_brand"]]
+    held_out_only = str(saved.get("products_from", "")).startswith("lines no composed")
+    plans = bench_plans(
+        int(saved["seed"]), int(saved["plans_per_brand"]), brands, seen if held_out_only else None
+    )
+    drawn = [
+        (p.name, p.retailer_id, p.placement) for plan in plans for p in plan for _ in range(vpr)
+    ]
+    samples = [(s["product"], s["retailer"], s["placement"]) for s in saved.get("samples", [])]
+    if not samples or drawn[: len(samples)] != samples:
+        raise RMNError("the saved run's samples are not the products its seed draws now")
+    # per pair: the subset of each variant (vpr per product), checked against the pair's count
+    pair_subsets: dict[str, list[str]] = {}
+    for plan in plans:
+        for p in plan:
+            key = f"{p.brand_id}/{p.retailer_id}"
+            pair_subsets.setdefault(key, []).extend([_subset_of(seen.of_product(p).seen)] * vpr)
+    for key, tally in saved["per_brand_retailer"].items():
+        if len(pair_subsets.get(key, [])) != tally["variants"]:
+            raise RMNError(
+                f"{key}: the saved run has {tally['variants']} variants, not one per draw"
+            )
+    out: dict[str, Any] = {
+        "method": "reconstructed: products drawn again from the seed, pair tallies split",
+        "adapter_cards": seen.cards(),
+        "all": {k: saved[k] for k in ("variants", *_COUNTED, *_COUNTS, "paths", "plans")},
+    }
+    out["all"]["plans_with_repeated_sentences"] = saved["plans_with_repeated_sentences"]
+    repeated_plans = {r["plan"] for r in saved.get("repeated", [])}
+    for subset in SUBSETS:
+        n = sum(s.count(subset) for s in pair_subsets.values())
+        lows: Counter[str] = Counter()
+        highs: Counter[str] = Counter()
+        for key, tally in saved["per_brand_retailer"].items():
+            mine, total = pair_subsets[key].count(subset), tally["variants"]
+            counts = {k: round(tally[k] * total) for k in _COUNTED}
+            counts |= {k: tally[k] for k in _COUNTS}
+            counts |= {f"paths.{k}": v for k, v in tally["paths"].items()}
+            for k, c in counts.items():
+                lows[k] += max(0, c - (total - mine))
+                highs[k] += min(c, mine)
+        in_plan = [[_subset_of(seen.of_product(p).seen) for p in plan] for plan in plans]
+        lows["plans_with_repeated_sentences"] = sum(
+            i in repeated_plans and set(s) == {subset} for i, s in enumerate(in_plan)
+        )
+        highs["plans_with_repeated_sentences"] = sum(
+            i in repeated_plans and subset in s for i, s in enumerate(in_plan)
+        )
+        figures: dict[str, Any] = {"variants": n, "plans": sum(subset in s for s in in_plan)}
+        for k in sorted(set(lows) | set(highs)):
+            lo, hi = lows[k], highs[k]
+            if k in _COUNTED:
+                lo, hi = round(lo / max(1, n), 4), round(hi / max(1, n), 4)
+            value: Any = lo if lo == hi else [lo, hi]
+            if k.startswith("paths."):
+                figures.setdefault("paths", {})[k[6:]] = value
+            else:
+                figures[k] = value
+        out[subset] = figures
+    out["targets"] = _targets_of_ranges(out["never_seen"])
+    out["variants"] = {k: out[k]["variants"] for k in ("all", *SUBSETS)}
+    out["lines"] = {
+        k: sorted(
+            {
+                seen.of_product(p).line
+                for plan in plans
+                for p in plan
+                if _subset_of(seen.of_product(p).seen) == k
+            }
+        )
+        for k in SUBSETS
+    }
+    return out
+
+
+def _targets_of_ranges(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`check_targets` where a figure may be a [low, high] range: met when both ends meet it,
+    missed when neither does, else None (the saved run cannot say)."""
+    if figures.get("variants") == 0:
+        return {}
+    low = {k: v[0] if isinstance(v, list) else v for k, v in figures.items()}
+    high = {k: v[1] if isinstance(v, list) else v for k, v in figures.items()}
+    a, b = check_targets(low), check_targets(high)
+    out = {}
+    for key, t in a.items():
+        met = t["met"] if t["met"] == b[key]["met"] else None
+        out[key] = {"value": figures[key], "target": t["target"], "met": met}
+    return out

@@ -17,6 +17,10 @@ Per variant:
 Per plan (all variants of all retailers of one plan): `repeated_sentences`, the sentences
 (headline or body sentence, case- and punctuation-insensitive) that appear in more than one
 variant.
+
+Every figure is reported on all variants and on subsets by whether the variant's product line
+was in the training data of an adapter composed for it (`SUBSETS`, `subset_figures`; the bench
+works out `seen` from the adapters' data cards): the targets are judged on `never_seen`.
 """
 
 from __future__ import annotations
@@ -159,6 +163,9 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
 
 
 def check_targets(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target against `figures`; none when the figures cover no variant (nothing to judge)."""
+    if figures.get("variants") == 0:
+        return {}
     out = {}
     for key, op, want in TARGETS:
         got = figures.get(key)
@@ -166,4 +173,54 @@ def check_targets(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         met = got >= want if op == ">=" else got <= want
         out[key] = {"value": got, "target": f"{op} {want:g}", "met": bool(met)}
+    return out
+
+
+# Subsets of the bench's variants by `seen` (whether an adapter composed for the variant was
+# trained on its product line): True, False, or None where an adapter's data card does not say.
+SUBSETS: dict[str, bool | None] = {"never_seen": False, "seen": True, "unknown": None}
+
+
+def in_subset(record: dict[str, Any], subset: str) -> bool:
+    return subset == "all" or record.get("seen") is SUBSETS[subset]
+
+
+def score_of(record: dict[str, Any]) -> VariantScore:
+    """The score a per-variant record of the bench (`run_language_bench`'s `per_variant`) holds."""
+    return VariantScore(
+        retailer_id=record["retailer"],
+        product=record["product"],
+        path=record["path"],
+        as_written=record["as_written"],
+        fallback=record["fallback"],
+        headline_differs=record["headline_differs"],
+        body_benefit=record["body_benefit"],
+        banned=list(record["banned"]),
+        avoided=list(record["avoided"]),
+        voice_word=record["voice_word"],
+    )
+
+
+def subset_figures(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The bench's figures on all variants and on each subset of `SUBSETS` (variants, plans,
+    the rates, plans in which a variant of the subset repeats a sentence of its plan, per brand
+    and retailer), from per-variant records."""
+    out: dict[str, dict[str, Any]] = {}
+    for subset in ("all", *SUBSETS):
+        total, brands, retailers = Tally(), {}, {}
+        plans, repeated = set(), set()
+        for r in (r for r in records if in_subset(r, subset)):
+            s = score_of(r)
+            total.add(s)
+            brands.setdefault(r["brand"], Tally()).add(s)
+            retailers.setdefault(r["retailer"], Tally()).add(s)
+            plans.add(r["plan"])
+            if r.get("repeats_in_plan"):
+                repeated.add(r["plan"])
+        figures = total.rates()
+        figures["plans"] = len(plans)
+        figures["plans_with_repeated_sentences"] = len(repeated)
+        figures["per_brand"] = {k: t.rates() for k, t in sorted(brands.items())}
+        figures["per_retailer"] = {k: t.rates() for k, t in sorted(retailers.items())}
+        out[subset] = figures
     return out
