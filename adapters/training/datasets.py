@@ -19,6 +19,7 @@ import json
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from adapters.prompts import chat_messages
@@ -352,7 +353,13 @@ def planning_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
                 e.user,
                 e.answer,
                 "planning",
-                {"expected_fields": e.gold, "template": e.template, "brand": e.brand},
+                {
+                    "expected_fields": e.gold,
+                    "template": e.template,
+                    "brand": e.brand,
+                    "text": e.text,
+                    "today": e.today.isoformat(),
+                },
             )
             for e in rows
         ]
@@ -413,7 +420,9 @@ def _reject(example: Example, dataset: AdapterDataset, rng: random.Random) -> Pr
     if dataset.task is None:  # policy answers: a wordy, hedged non-answer
         return pair(f"It depends on the retailer. Please check the policy. {answer}?", "unsure")
     if dataset.task == "planning" and rng.random() < 0.5:
-        wrong, flaw = rejected_answer(example.meta["expected_fields"], rng)
+        meta = example.meta
+        today = date.fromisoformat(meta["today"])
+        wrong, flaw = rejected_answer(meta["text"], meta["brand"], today, answer, rng)
         return pair(wrong, flaw)
     if dataset.task == "creative" and answer.startswith("{"):
         rejected, flaw = copy_rejection(example, rng)

@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ from adapters.training.artifacts import update_eval
 from adapters.training.datasets import Example, build_dataset
 from adapters.training.models import BaseModelSpec, base_for_adapter, generate, quiet_libraries
 from adapters.versions import adapters_root_of, version_folder
+from tools.brief.llm import read_model_answer
+from tools.brief.spans import candidates
 from tools.creative.products import names_benefit
 from tools.creative.quality import headline_is_product_name
 from tools.creative.review import review_copy
@@ -152,13 +154,21 @@ def _same(got: Any, want: Any) -> bool:
     return got == want
 
 
+def _brief_fields(output: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The brief fields a planning answer (the brief's spans, `tools.brief.spans`) converts to,
+    JSON-ready; None when it is not a valid answer."""
+    cands = candidates(meta["text"], meta["brand"], date.fromisoformat(meta["today"]))
+    fields, _ = read_model_answer(parse_json_object(output), cands)
+    return None if fields is None else fields.model_dump(mode="json")
+
+
 def score_fields(outputs: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
     valid = all_exact = 0
     field_hits: Counter[str] = Counter()
     field_total = 0
     for out, ex in zip(outputs, examples, strict=True):
         want: dict[str, Any] = ex.meta["expected_fields"]
-        got = parse_json_object(out)
+        got = _brief_fields(out, ex.meta)
         field_total += len(want)
         if got is None:
             continue

@@ -32,7 +32,7 @@ from adapters.registry import AdapterSet
 from tools.paths import PROJECT_ROOT
 
 TRIPLE = AdapterSet("alpha", "acme", "creative")
-PLANNING = AdapterSet(brand="acme", task="planning")
+PLANNING = AdapterSet(task="planning")  # what the planner composes (nodes/planner.py)
 PROMPTS = [
     "Write a 10-word headline for Acme coffee at Alpha.",
     "Write one sentence of ad copy for Acme cold brew.",

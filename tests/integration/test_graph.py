@@ -613,7 +613,8 @@ def test_real_model_plans_a_brief_end_to_end(app: Any, market: Path) -> None:
     assert read.fields() == parse_brief(brief, "acme", path="rules").fields()
     assert plan["brief"]["total_budget"] == 300_000 and plan["brief"]["retailers"] == ["beta"]
     assert "task/planning" in out["adapters"]["planner"]
-    assert "brand/acme" in out["adapters"]["planner"]
+    # Brand adapters (trained on copy) broke the span answers: the planner composes none.
+    assert "brand/acme" not in out["adapters"]["planner"]
     assert plan["copy"] and all(c["retailer_id"] == "beta" for c in plan["copy"])
     out = resume(app, config, context, {"action": "approve"})
     assert out["status"] == "approved"

@@ -4,6 +4,7 @@ evaluation, and `rmn parse`."""
 
 import json
 import random
+from datetime import date
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,6 +38,8 @@ from tools.brief.llm import (
     PARSED_BY_PRODUCTION,
 )
 from tools.brief.prompts import brief_answer, split_user_message
+from tools.brief.rules import normalize
+from tools.brief.spans import SPAN_KEYS, SpanError, candidates, convert, gold_spans
 from tools.brief.wording import TEMPLATES
 
 # --- the model path and production ----------------------------------------------------------
@@ -59,55 +62,93 @@ class FakeModel:
 GOLD = rules(SPEC_BRIEF).fields()
 
 
+def spans(text: str, fields: dict[str, Any], brand: str = "acme") -> dict[str, Any]:
+    """The span answer a correct model gives for `fields` of `text`."""
+    answer = gold_spans(fields, candidates(text, brand, TODAY))
+    assert answer is not None
+    return answer
+
+
+GOLD_SPANS = spans(SPEC_BRIEF, GOLD)
+
+
+def test_the_model_points_at_spans_and_code_converts_them() -> None:
+    assert GOLD_SPANS == {
+        "budget": "$2.5M",
+        "retailers": ["Alpha", "Beta"],
+        "except": [],
+        "objective": "incremental margin",
+        "floor": "3",
+        "reserve": "10%",
+        "flight": None,
+        "stock": None,
+    }
+    text = (
+        "We'll spend $100k per week on Beta Grocers for 6 weeks starting January 4, 2027, "
+        "all networks except Alpha and Delta, at least $3 in sales for every $1 spent, "
+        "set aside $60k for tests, include out-of-stock SKUs."
+    )
+    cands = candidates(text, "acme", TODAY)
+    answer = {
+        "budget": "$100k",
+        "retailers": [],
+        "except": ["Alpha", "Delta"],
+        "objective": None,
+        "floor": "3",
+        "reserve": "$60k",
+        "flight": "January 4, 2027",  # the reader counts the 6 weeks in
+        "stock": "include out-of-stock SKUs",
+    }
+    fields = convert(answer, cands)
+    assert fields["total_budget"] == 600_000  # a rate over the flight's 6 weeks
+    assert fields["retailers"] == ["beta"] and fields["roas_floor"] == 3.0
+    assert fields["experiment_reserve"] == 0.1 and fields["exclude_oos"] is False
+    assert (fields["flight_start"], fields["flight_end"]) == (date(2027, 1, 4), date(2027, 2, 14))
+    with pytest.raises(SpanError, match="not one of the brief's budget spans"):
+        convert({**answer, "budget": "$2M"}, cands)
+    with pytest.raises(SpanError, match="over the limit"):
+        convert({**answer, "reserve": "$100k", "flight": None, "budget": "$60k"}, cands)
+
+
 def test_production_agrees_with_a_correct_model() -> None:
-    fake = FakeModel(dict(GOLD))
+    fake = FakeModel(dict(GOLD_SPANS))
     b = parse_brief(SPEC_BRIEF, "acme", TODAY, "production", fake)
     assert b.parsed_by == PARSED_BY_PRODUCTION and b.fields() == GOLD and b.warnings == []
     system, user, schema = fake.calls[0]
     assert system == SYSTEM_MESSAGES["planning"]
     assert split_user_message(user) == (SPEC_BRIEF, "acme", TODAY)
-    assert schema == brief_json_schema("acme")
+    assert schema == brief_json_schema(candidates(SPEC_BRIEF, "acme", TODAY))
 
 
-def test_production_keeps_the_rule_value_when_the_model_reads_a_wrong_number() -> None:
-    fake = FakeModel({**GOLD, "total_budget": 25_000_000, "roas_floor": 2.0})
-    b = parse_brief(SPEC_BRIEF, "acme", TODAY, "production", fake)
+def test_production_keeps_the_rule_value_when_the_model_points_at_the_wrong_span() -> None:
+    text = (
+        "Allocate $2.5M across Alpha and Beta (last year's $2M) to maximize incremental "
+        "margin with ROAS >= 3, not 2, and 10% for experiments"
+    )
+    fake = FakeModel({**spans(text, rules(text).fields()), "budget": "$2M", "floor": "2"})
+    b = parse_brief(text, "acme", TODAY, "production", fake)
     assert b.parsed_by == PARSED_BY_PRODUCTION
     assert b.total_budget == 2_500_000 and b.roas_floor == 3.0
-    assert b.warnings == [
-        "total_budget: the model read 25,000,000, the text gives 2,500,000; kept 2,500,000",
+    assert b.warnings[1:] == [
+        "total_budget: the model read 2,000,000, the text gives 2,500,000; kept 2,500,000",
         "roas_floor: the model read 2, the text gives 3; kept 3",
     ]
 
 
 def test_production_keeps_model_values_only_when_the_text_backs_them() -> None:
     text = "Put $900k on Alpha Mart; we'd like a return of 3 on this one."
-    assert not {"objective", "roas_floor"} & rule_parse(text, "acme", TODAY).found
-    fake = FakeModel({**rules(text).fields(), "objective": "roas", "roas_floor": 3.0})
+    assert "roas_floor" not in rule_parse(text, "acme", TODAY).found
+    fake = FakeModel({**spans(text, rules(text).fields()), "floor": "3"})
     b = parse_brief(text, "acme", TODAY, "production", fake)
-    # The rules read neither field; the text backs both, so they are kept, and flagged.
-    assert b.objective == "roas" and b.roas_floor == 3.0
-    assert b.warnings == [
-        "objective: roas read by the model only; check it",
-        "roas_floor: 3 read by the model only; check it",
-    ]
-    # A "1" that is part of a date does not back a ROAS floor of 1.
+    # The rules read no floor; the text backs it, so it is kept, and flagged.
+    assert b.roas_floor == 3.0
+    assert b.warnings == ["roas_floor: 3 read by the model only; check it"]
+    # The numbers of a date are no floor the model may point at: the grammar offers none.
     text = "Budget: $650,000. Retailers: Alpha. Objective: ROAS. Flight: 3/1/2027 - 3/28/2027."
-    b = parse_brief(
-        text, "acme", TODAY, "production", FakeModel({**rules(text).fields(), "roas_floor": 1})
-    )
-    assert b.roas_floor is None
-    assert b.warnings == ["roas_floor: the model read 1, which the brief does not state; kept null"]
-    fake = FakeModel({**GOLD, "flight_start": "2027-01-01", "flight_end": "2027-03-31"})
-    b = parse_brief(SPEC_BRIEF, "acme", TODAY, "production", fake)
-    assert b.flight_start is None and b.flight_end is None
-    assert b.warnings == [
-        "flight_start: the model read 2027-01-01, which the brief does not state; kept null",
-        "flight_end: the model read 2027-03-31, which the brief does not state; kept null",
-    ]
-    fake = FakeModel({**GOLD, "retailers": ["alpha"]})
-    b = parse_brief("Spend $1M to maximize margin.", "acme", TODAY, "production", fake)
-    assert b.retailers == [] and "which the brief does not state" in b.warnings[-1]
+    assert candidates(text, "acme", TODAY).floors == {}
+    assert brief_json_schema(candidates(text, "acme", TODAY))["properties"]["floor"] == {
+        "enum": [None]
+    }
 
 
 @pytest.mark.parametrize(
@@ -116,10 +157,10 @@ def test_production_keeps_model_values_only_when_the_text_backs_them() -> None:
         (None, "no JSON"),
         ("{not json", "not JSON"),
         (["a list"], "not an object"),
-        ({**GOLD, "budget": 1}, "budget"),
-        ({k: v for k, v in GOLD.items() if k != "objective"}, "objective"),
-        ({**GOLD, "retailers": ["gamma"]}, "not among acme's"),
-        ({**GOLD, "experiment_reserve": 10}, "experiment_reserve"),
+        ({**GOLD_SPANS, "budget": "$1"}, "not one of the brief's budget spans"),
+        ({k: v for k, v in GOLD_SPANS.items() if k != "objective"}, "lacks objective"),
+        ({**GOLD_SPANS, "retailers": ["Gamma"]}, "not one of the brief's retailers spans"),
+        ({**GOLD_SPANS, "reserve": "$2.5M"}, "not one of the brief's reserve spans"),
         (RuntimeError("decoder crashed"), "RuntimeError: decoder crashed"),
     ],
 )
@@ -131,7 +172,7 @@ def test_production_falls_back_to_the_rules_on_a_bad_answer(answer: Any, problem
 
 
 def test_production_never_overrides_a_rule_error() -> None:
-    fake = FakeModel(dict(GOLD))
+    fake = FakeModel(dict(GOLD_SPANS))
     with pytest.raises(BriefError, match="unknown retailer"):
         parse_brief(
             "Allocate $2.5M across Alpha and Omega Mart.", "acme", TODAY, "production", fake
@@ -145,8 +186,8 @@ def test_production_without_a_model_says_so() -> None:
 
 
 def test_llm_path_is_the_model_alone() -> None:
-    b = parse_brief(SPEC_BRIEF, "acme", TODAY, "llm", FakeModel({**GOLD, "roas_floor": 2.0}))
-    assert b.parsed_by == PARSED_BY_LLM and b.roas_floor == 2.0 and b.warnings == []
+    b = parse_brief(SPEC_BRIEF, "acme", TODAY, "llm", FakeModel({**GOLD_SPANS, "floor": None}))
+    assert b.parsed_by == PARSED_BY_LLM and b.roas_floor is None and b.warnings == []
     with pytest.raises(BriefError, match="no valid brief"):
         parse_brief(SPEC_BRIEF, "acme", TODAY, "llm", FakeModel("nope"))
 
@@ -162,7 +203,7 @@ def test_runtime_adapter_asks_for_the_planning_adapter() -> None:
 
         def generate(self, messages: Any, adapters: Any, tenant: Any, **kw: Any) -> Any:
             calls.append((messages, adapters, tenant, kw))
-            return SimpleNamespace(parsed=dict(GOLD))
+            return SimpleNamespace(parsed=dict(GOLD_SPANS))
 
     gen = runtime_generate_json(runtime=FakeRuntime())
     b = parse_brief(SPEC_BRIEF, "acme", TODAY, "production", gen)
@@ -173,7 +214,8 @@ def test_runtime_adapter_asks_for_the_planning_adapter() -> None:
         {"role": "system", "content": SYSTEM_MESSAGES["planning"]},
         {"role": "user", "content": brief_user_message(SPEC_BRIEF, "acme", TODAY)},
     ]
-    assert kw["json_schema"] == brief_json_schema("acme") and kw["on_invalid"] == "raise"
+    schema = brief_json_schema(candidates(SPEC_BRIEF, "acme", TODAY))
+    assert kw["json_schema"] == schema and kw["on_invalid"] == "raise"
     base_only = runtime_generate_json(runtime=FakeRuntime(), adapters="none")
     parse_brief("$1M on Gamma Pharmacy, max margin.", "globex", TODAY, "production", base_only)
     assert calls[-1][1] == AdapterSet() and calls[-1][2] == "globex"
@@ -215,13 +257,18 @@ def test_the_real_runtime_serves_the_prompt_the_adapter_is_trained_on(tmp_path: 
 def test_schema_compiles_for_constrained_decoding_and_admits_gold() -> None:
     from llguidance import LLMatcher
 
-    schema = brief_json_schema("globex")
-    is_error, messages = LLMatcher.validate_grammar_with_warnings(
-        LLMatcher.grammar_from_json_schema(schema)
-    )
-    assert not is_error and messages == []
-    assert schema["properties"]["retailers"]["items"]["enum"] == ["alpha", "gamma"]
-    assert schema["required"] == list(GOLD)
+    for example in brief_examples(seed=0, n=40)["eval"]:
+        schema = brief_json_schema(candidates(example.text, example.brand, example.today))
+        grammar = LLMatcher.grammar_from_json_schema(schema)
+        is_error, messages = LLMatcher.validate_grammar_with_warnings(grammar)
+        assert not is_error and messages == []
+        assert schema["required"] == list(SPAN_KEYS)
+        # The gold answer is one the grammar admits: every span is one of its field's options.
+        answer = json.loads(example.answer)
+        for key, said in answer.items():
+            options = schema["properties"][key]
+            allowed = options.get("items", options).get("enum", [])
+            assert all(s in allowed for s in (said if isinstance(said, list) else [said]))
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -253,10 +300,10 @@ def test_dataset_rows_are_prompt_completion_under_the_planning_system_message() 
     assert row["prompt"][1]["content"] == (
         brief_user_message(text, brand, today)
         + "\n\n"
-        + schema_instruction(brief_json_schema(brand))
+        + schema_instruction(brief_json_schema(candidates(text, brand, today)))
     )
     answer = json.loads(row["completion"][0]["content"])
-    assert row["completion"][0]["role"] == "assistant" and list(answer) == list(GOLD)
+    assert row["completion"][0]["role"] == "assistant" and list(answer) == list(SPAN_KEYS)
 
 
 def test_dpo_pairs_reject_plausible_wrong_answers() -> None:
@@ -264,11 +311,13 @@ def test_dpo_pairs_reject_plausible_wrong_answers() -> None:
     for row in pairs["train"] + pairs["eval"]:
         chosen, rejected = (json.loads(row[k][0]["content"]) for k in ("chosen", "rejected"))
         assert chosen != rejected
-    gold = {**GOLD, "retailers": ["alpha", "beta"]}
-    flaws = {rejected_answer(gold, random.Random(i))[1] for i in range(60)}
-    assert {"missing retailer", "budget in millions", "wrong key (budget)"} <= flaws
-    wrong, flaw = rejected_answer(gold, random.Random(0))
-    assert json.loads(wrong) != json.loads(brief_answer(gold)) and flaw
+    text = "Allocate $2.5M (not $2M) across Alpha and Beta to maximize margin, ROAS >= 3"
+    right = brief_answer(text, "acme", TODAY, rules(text).fields())
+    assert right is not None
+    flaws = {rejected_answer(text, "acme", TODAY, right, random.Random(i))[1] for i in range(60)}
+    assert {"missing retailer", "another amount as the budget", "wrong objective"} <= flaws
+    wrong, flaw = rejected_answer(text, "acme", TODAY, right, random.Random(0))
+    assert json.loads(wrong) != json.loads(right) and flaw
 
 
 def test_datasets_are_written_as_jsonl(tmp_path: Any) -> None:
@@ -285,7 +334,8 @@ def test_datasets_are_written_as_jsonl(tmp_path: Any) -> None:
 
 def test_rules_read_every_template_right() -> None:
     # Measured: 1.0 on both splits for seeds 0-7 at n=3000.
-    result = evaluate_parser("rules", build_brief_dataset(seed=0, n=500)["eval"])
+    rows = [e.meta() for e in brief_examples(seed=0, n=500)["eval"]]
+    result = evaluate_parser("rules", rows)
     assert result["n"] == 100 and result["exact_match"] == 1.0
 
 
@@ -303,10 +353,11 @@ def test_heldout_set_is_hand_written_and_the_rules_read_it_well() -> None:
 
 def test_evaluate_production_with_a_model_double() -> None:
     rows = [r for r in load_heldout() if "gold" in r][:10]
-    gold = {r["text"]: r["gold"] for r in rows}
+    gold = {normalize(r["text"]): r["gold"] for r in rows}  # the model is shown digits
 
-    def oracle(system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return gold[split_user_message(user)[0]]
+    def oracle(system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+        text, brand, today = split_user_message(user)
+        return gold_spans(gold[text], candidates(text, brand, today))
 
     result = evaluate_parser("production", rows, oracle)
     assert result["exact_match"] == 1.0 and result["json_valid_rate"] == 1.0
@@ -380,11 +431,11 @@ def test_cli_uses_the_model_when_there_is_one(
 ) -> None:
     import tools.brief
 
-    fake = FakeModel({**GOLD, "total_budget": 250_000})
+    fake = FakeModel({**GOLD_SPANS, "floor": None})
     monkeypatch.setattr(tools.brief, "model_available", lambda: (True, ""))
     monkeypatch.setattr(tools.brief, "runtime_generate_json", lambda brand, tenant: fake)
     result = _invoke(cli, SPEC_BRIEF, "--brand", "acme", "--today", "2026-11-23")
     assert result.exit_code == 0, result.output
     assert "parsed by     llm+rules" in result.output
-    assert "warning: total_budget: the model read 250,000" in result.output
+    assert "warning: roas_floor: the model read null, the text gives 3; kept 3" in result.output
     assert fake.calls and fake.calls[0][0] == SYSTEM_MESSAGES["planning"]

@@ -5,7 +5,8 @@ brief = parse_brief("Allocate $2.5M across Alpha and Beta to maximize incrementa
                     "with ROAS >= 3, 10% for experiments", brand="acme")
 brief.total_budget, brief.retailers, brief.roas_floor   # 2500000.0 ['alpha', 'beta'] 3.0
 
-Paths: "rules" (deterministic), "llm" (the model alone) and "production" (the model, checked
+Paths: "rules" (deterministic), "llm" (the model alone: it points at the spans of the brief that
+state each field, and tested code converts them) and "production" (the model, checked
 field by field against the rules and the text; the rules alone when no model answers).
 """
 

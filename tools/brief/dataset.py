@@ -25,10 +25,13 @@ from typing import Any
 from tools.brief.prompts import brief_answer, served_user_message, training_prompt
 from tools.brief.schema import BRIEF_FIELDS
 from tools.brief.source_items import SourceItem, sample_item
+from tools.brief.spans import Candidates, candidates
 from tools.brief.wording import TEMPLATES, gold_for, render, slots_for
 from tools.paths import data_dir
 
 HELDOUT_PATH = Path(__file__).parent / "data" / "heldout.jsonl"
+# Briefs in phrasings unseen in training, written before the span reader: its measure.
+UNSEEN_PATH = Path(__file__).parent / "data" / "unseen.jsonl"
 EVAL_FRACTION = 0.2
 PARAPHRASES = 2  # renderings of each source item
 
@@ -56,7 +59,10 @@ class BriefExample:
 
     @property
     def answer(self) -> str:
-        return brief_answer(self.gold)
+        answer = brief_answer(self.text, self.brand, self.today, self.gold)
+        if answer is None:
+            raise ValueError(f"no span answer gives the gold fields of {self.text!r}")
+        return answer
 
     def row(self) -> dict[str, Any]:
         return {
@@ -114,6 +120,8 @@ def brief_examples(seed: int = 0, n: int = 1000) -> dict[str, list[BriefExample]
             for template in rng.sample(templates, min(PARAPHRASES, len(templates))):
                 text = render(TEMPLATES[template], slots_for(item, rng))
                 gold = gold_for(template, item.gold)
+                if brief_answer(text, item.brand, item.today, gold) is None:
+                    continue  # a wording the span lexers cannot read: no answer to teach
                 out[split].append(
                     BriefExample(item.source, template, text, item.brand, item.today, gold)
                 )
@@ -130,45 +138,44 @@ def build_brief_dataset(seed: int = 0, n: int = 1000) -> dict[str, list[dict[str
 # --- preference pairs -----------------------------------------------------------------------
 
 
-def _flaws(gold: dict[str, Any]) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    def renamed(old: str, new: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        return lambda g: {(new if k == old else k): v for k, v in g.items()}
-
-    flaws: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-        "wrong key (budget)": renamed("total_budget", "budget"),
-        "wrong key (reserve)": renamed("experiment_reserve", "reserve"),
-        "budget in millions": lambda g: {**g, "total_budget": g["total_budget"] / 1e6},
-        "budget scaled up": lambda g: {**g, "total_budget": g["total_budget"] * 1000},
-        "reserve as a percentage": lambda g: {
-            **g,
-            "experiment_reserve": round(g["experiment_reserve"] * 100, 6),
-        },
-        "wrong objective": lambda g: {
-            **g,
-            "objective": {"incremental_margin": "incremental_revenue"}.get(
-                g["objective"], "incremental_margin"
-            ),
-        },
-    }
-    if len(gold["retailers"]) >= 2:
-        flaws["missing retailer"] = lambda g: {**g, "retailers": g["retailers"][:-1]}
-    if gold["roas_floor"] is not None:
-        flaws["dropped ROAS floor"] = lambda g: {**g, "roas_floor": None}
-    if gold["flight_start"] is not None:
-        flaws["dropped flight"] = lambda g: {**g, "flight_start": None, "flight_end": None}
+def _flaws(
+    answer: dict[str, Any], cands: Candidates
+) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """Plausible wrong span answers: another amount as the budget, a dropped floor, flight or
+    retailer, another objective word."""
+    flaws: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+    other_money = [k for k in cands.money if k != answer["budget"]]
+    if other_money:
+        flaws["another amount as the budget"] = lambda a: {**a, "budget": other_money[0]}
+    other_objectives = [
+        k for k, v in cands.objectives.items() if v != cands.objectives.get(answer["objective"])
+    ]
+    if other_objectives:
+        flaws["wrong objective"] = lambda a: {**a, "objective": other_objectives[0]}
+    if len(answer["retailers"]) >= 2:
+        flaws["missing retailer"] = lambda a: {**a, "retailers": a["retailers"][:-1]}
+    for key, name in (("floor", "dropped ROAS floor"), ("flight", "dropped flight")):
+        if answer[key] is not None:
+            flaws[name] = lambda a, key=key: {**a, key: None}
+    other_floors = [k for k in cands.floors if k != answer["floor"]]
+    if other_floors:
+        flaws["another number as the floor"] = lambda a: {**a, "floor": other_floors[0]}
+    if answer["reserve"] is not None:
+        flaws["reserve left out"] = lambda a: {**a, "reserve": None}
+    flaws["no budget"] = lambda a: {**a, "budget": None}
     return flaws
 
 
-def rejected_answer(gold: dict[str, Any], rng: random.Random) -> tuple[str, str]:
-    """(a plausible wrong answer for `gold`, what is wrong with it)."""
-    flaws = _flaws(gold)
+def rejected_answer(
+    text: str, brand: str, today: date, answer_json: str, rng: random.Random
+) -> tuple[str, str]:
+    """(a plausible wrong answer to a brief whose right answer is `answer_json`, what is
+    wrong with it)."""
+    cands = candidates(text, brand, today)
+    answer = json.loads(answer_json)
+    flaws = _flaws(answer, cands)
     name = rng.choice(sorted(flaws))
-    wrong = flaws[name](dict(gold))
-    text = json.dumps(
-        {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in wrong.items()},
-        separators=(",", ":"),
-    )
-    return text, name
+    return json.dumps(flaws[name](answer), separators=(",", ":")), name
 
 
 def build_dpo_pairs(seed: int = 0, n: int = 1000) -> dict[str, list[dict[str, Any]]]:
@@ -180,7 +187,7 @@ def build_dpo_pairs(seed: int = 0, n: int = 1000) -> dict[str, list[dict[str, An
     for split, examples in brief_examples(seed, n).items():
         rows = []
         for e in examples:
-            rejected, _flaw = rejected_answer(e.gold, rng)
+            rejected, _flaw = rejected_answer(e.text, e.brand, e.today, e.answer, rng)
             rows.append(
                 {
                     "prompt": e.prompt,

@@ -1,7 +1,7 @@
 """Score a parse path against gold briefs.
 
-Rows are either held-out rows ({"text", "brand", "today", "gold" | "error"}) or dataset rows
-(prompt/completion, as `build_brief_dataset` makes them). A row with "error" expects the parser
+Rows are held-out rows ({"text", "brand", "today", "gold" | "error"}) or dataset examples in
+the same shape (`BriefExample.meta()`). A row with "error" expects the parser
 to refuse the brief; it counts towards `exact_match` and `error_accuracy`, not the fields.
 
     python -m tools.brief.evaluate --path rules --split heldout
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.dataset import build_brief_dataset, load_heldout
+from tools.brief.dataset import HELDOUT_PATH, UNSEEN_PATH, brief_examples, load_heldout
 from tools.brief.llm import (
     PARSED_BY_FALLBACK,
     PATHS,
@@ -27,30 +26,21 @@ from tools.brief.llm import (
     runtime_generate_json,
 )
 from tools.brief.prompts import split_user_message
-from tools.brief.schema import BRIEF_FIELDS, BriefError, StructuredBrief, brand_retailers
+from tools.brief.schema import (
+    BRIEF_FIELDS,
+    BriefError,
+    StructuredBrief,
+    field_matches,
+)
+from tools.brief.spans import candidates
 
 
 def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A dataset or held-out row as {"text", "brand", "today", "gold" | "error"}."""
-    if "prompt" in row:
-        user = next(m["content"] for m in row["prompt"] if m["role"] == "user")
-        text, brand, today = split_user_message(user)
-        gold = json.loads(row["completion"][0]["content"])
-        return {"text": text, "brand": brand, "today": today.isoformat(), "gold": gold}
+    """A held-out row or an example's `BriefExample.meta()`: {"text", "brand", "today",
+    "gold" | "error"}."""
+    if "gold" not in row and "error" not in row:
+        raise ValueError("a row to score needs its gold fields or the error it expects")
     return row
-
-
-def field_matches(name: str, got: Any, gold: Any, brand: str) -> bool:
-    if name == "retailers":
-        everything = set(brand_retailers(brand))
-        return (set(got) or everything) == (set(gold) or everything)
-    if isinstance(gold, bool) or isinstance(got, bool):
-        return got is gold
-    if gold is None or got is None:
-        return got is None and gold is None
-    if isinstance(gold, int | float):
-        return isinstance(got, int | float) and math.isclose(got, gold, rel_tol=1e-6, abs_tol=1e-9)
-    return str(got) == str(gold)
 
 
 def _fields(brief: StructuredBrief) -> dict[str, Any]:
@@ -72,8 +62,8 @@ class _Recorder:
     def __call__(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
         self.asked += 1
         out = self.inner(system, user, schema)
-        _, brand, _ = split_user_message(user)
-        self.valid += read_model_answer(out, brand)[0] is not None
+        text, brand, today = split_user_message(user)
+        self.valid += read_model_answer(out, candidates(text, brand, today))[0] is not None
         return out
 
 
@@ -167,7 +157,12 @@ def evaluate_parser(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Score a brief parse path against gold briefs.")
     parser.add_argument("--path", default="rules", choices=PATHS)
-    parser.add_argument("--split", default="heldout", choices=["heldout", "train", "eval"])
+    parser.add_argument(
+        "--split",
+        default="heldout",
+        choices=["heldout", "unseen", "train", "eval"],
+        help="unseen: briefs of phrasings no template makes, never trained or tuned on",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")
     parser.add_argument("--limit", type=int, default=None, help="score the first N rows only")
@@ -175,11 +170,10 @@ def main(argv: list[str] | None = None) -> None:
         "--adapters", default="auto", choices=["auto", "none"], help="none: the base model alone"
     )
     args = parser.parse_args(argv)
-    rows = (
-        load_heldout()
-        if args.split == "heldout"
-        else build_brief_dataset(args.seed, args.n)[args.split]
-    )
+    if args.split in ("heldout", "unseen"):
+        rows = load_heldout(HELDOUT_PATH if args.split == "heldout" else UNSEEN_PATH)
+    else:
+        rows = [e.meta() for e in brief_examples(args.seed, args.n)[args.split]]
     rows = rows[: args.limit] if args.limit else rows
     generate = None if args.path == "rules" else runtime_generate_json(adapters=args.adapters)
     result = evaluate_parser(args.path, rows, generate)

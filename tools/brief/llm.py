@@ -1,8 +1,10 @@
 """The model's path to a structured brief, and the production path that checks it.
 
-The model sees the brief in the turns `tools.brief.prompts` lays out and answers with the
-brief's fields as JSON constrained to `brief_json_schema`. It reaches the model only
-through a `GenerateJSON` callable, so any runtime (or a test double) can drive it.
+The model sees the brief in the turns `tools.brief.prompts` lays out and answers, as JSON
+constrained to `brief_json_schema`, with the span of the brief that states each field; tested
+code turns the spans into values (`tools.brief.spans`), so the model never writes a number. It
+reaches the model only through a `GenerateJSON` callable, so any runtime (or a test double)
+can drive it.
 
 Production never trusts the model alone: each field it reports is checked against the rule
 parse and the text. Numbers must occur in the brief, retailers must be ones the text names and
@@ -42,6 +44,7 @@ from tools.brief.schema import (
     brand_retailers,
     check_brand,
 )
+from tools.brief.spans import Candidates, SpanError, candidates, convert
 from tools.errors import RMNError
 
 # What produced a brief: `parsed_by`.
@@ -72,8 +75,9 @@ class ModelFields(BaseModel):
     exclude_oos: bool
 
 
-def read_model_answer(raw: Any, brand: str) -> tuple[ModelFields | None, str | None]:
-    """(fields, None) for a valid answer, else (None, what is wrong with it)."""
+def read_model_answer(raw: Any, cands: Candidates) -> tuple[ModelFields | None, str | None]:
+    """(fields, None) for a valid span answer, converted by `tools.brief.spans.convert`; else
+    (None, what is wrong with it)."""
     if raw is None:
         return None, "no JSON"
     if isinstance(raw, str):
@@ -84,15 +88,17 @@ def read_model_answer(raw: Any, brand: str) -> tuple[ModelFields | None, str | N
     if not isinstance(raw, dict):
         return None, f"a JSON {type(raw).__name__}, not an object"
     try:
-        fields = ModelFields.model_validate(raw)
+        fields = ModelFields.model_validate(convert(raw, cands))
+    except SpanError as err:
+        return None, str(err)
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(p) for p in problem["loc"]) or "answer"
         return None, f"{where}: {problem['msg']}"
-    sold = brand_retailers(brand)
+    sold = brand_retailers(cands.brand)
     stray = [r for r in fields.retailers if r not in sold]
     if stray:
-        return None, f"retailers {stray} are not among {brand}'s ({', '.join(sold)})"
+        return None, f"retailers {stray} are not among {cands.brand}'s ({', '.join(sold)})"
     if fields.flight_start and fields.flight_end and fields.flight_end < fields.flight_start:
         return None, "flight_end is before flight_start"
     return fields, None
@@ -101,9 +107,10 @@ def read_model_answer(raw: Any, brand: str) -> tuple[ModelFields | None, str | N
 def _ask_model(
     text: str, brand: str, today: date, generate_json: GenerateJSON
 ) -> tuple[ModelFields | None, str | None]:
+    cands = candidates(text, brand, today)
     user = brief_user_message(text, brand, today)
-    raw = generate_json(planning_system_message(), user, brief_json_schema(brand))
-    return read_model_answer(raw, brand)
+    raw = generate_json(planning_system_message(), user, brief_json_schema(cands))
+    return read_model_answer(raw, cands)
 
 
 # --- paths ----------------------------------------------------------------------------------
@@ -122,7 +129,13 @@ def parse_brief_llm(
         fields, problem = None, err.message
     if fields is None:
         raise BriefError(f"the model gave no valid brief: {problem}", field=None, path="llm")
-    return StructuredBrief(brand_id=brand, parsed_by=PARSED_BY_LLM, **fields.model_dump())
+    try:
+        return StructuredBrief(brand_id=brand, parsed_by=PARSED_BY_LLM, **fields.model_dump())
+    except ValidationError as err:  # a value the plan cannot take: the model's answer is wrong
+        problem = err.errors()[0]
+        raise BriefError(
+            f"the model gave no valid brief: {problem['loc'][0]}: {problem['msg']}", path="llm"
+        ) from None
 
 
 def parse_brief_production(
@@ -305,12 +318,13 @@ def runtime_generate_json(
     tenant: str | None = None,
     runtime: Any = None,
     adapters: Literal["auto", "none"] = "auto",
-    max_new_tokens: int = 128,
+    max_new_tokens: int = 96,
 ) -> GenerateJSON:
     """A `GenerateJSON` backed by `adapters.runtime.Runtime` (loaded once per process when not
-    given). `adapters="auto"` composes the planning task adapter and the brand's adapter where
-    they are installed; "none" asks the base model alone. `brand=None` reads the brand from
-    each user message (for evaluations that mix brands); the tenant defaults to the brand's.
+    given). `adapters="auto"` composes the planning task adapter where it is installed (brand
+    adapters are left out: see `nodes.planner.parse`); "none" asks the base model alone.
+    `brand=None` reads the brand from each user message (for evaluations that mix brands);
+    the tenant defaults to the brand's.
 
     An answer that fails the schema after the runtime's repair turn raises the runtime's
     `StructuredOutputError`, whose message says why; the production path reports it and lets
@@ -324,10 +338,8 @@ def runtime_generate_json(
 
     def generate(system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
         who = brand or split_user_message(user)[1]
-        chosen = AdapterSet(
-            task=PLANNING_TASK if ("task", PLANNING_TASK) in installed else None,
-            brand=who if ("brand", who) in installed else None,
-        )
+        # No brand adapter: trained on copy, it broke the span answers (nodes/planner.py).
+        chosen = AdapterSet(task=PLANNING_TASK if ("task", PLANNING_TASK) in installed else None)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         out = rt.generate(
             messages,

@@ -2,9 +2,12 @@
 serving asks the model with the same turns, so the adapter is served the prompt it learned from.
 
 The conversation: the planning system message (`adapters.prompts`), a user turn with the brand,
-the day the brief was written and the brief (`brief_user_message`), the schema line the runtime
-appends when it decodes under `brief_json_schema` (`served_user_message` is that turn as the
-model sees it), and the answer: the brief's fields as compact JSON (`brief_answer`).
+the day the brief was written and the brief with its number words as digits
+(`brief_user_message`), the schema line the runtime appends when it decodes under
+`brief_json_schema` (`served_user_message` is that turn as the model sees it), and the answer:
+the span of the brief that states each field, as compact JSON (`brief_answer`; see
+`tools.brief.spans`: the schema's enums are the brief's candidate spans, so the schema line
+shows the model what it may choose from).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from datetime import date
 from typing import Any
 
 from adapters.prompts import chat_messages, schema_instruction, system_message
-from tools.brief.schema import BRIEF_FIELDS, MAX_RESERVE, OBJECTIVES, brand_retailers, check_brand
+from tools.brief.rules.text import normalize
+from tools.brief.schema import check_brand
+from tools.brief.spans import Candidates, candidates, gold_spans, span_json_schema
 from tools.catalog import current
 
 PLANNING_TASK = "planning"
@@ -26,24 +31,9 @@ def planning_system_message() -> str:
     return system_message(PLANNING_TASK)
 
 
-def brief_json_schema(brand: str) -> dict[str, Any]:
-    """The JSON the model must write: the brief's fields, retailers limited to the brand's."""
-    nullable_date = {"type": ["string", "null"], "format": "date"}
-    return {
-        "type": "object",
-        "properties": {
-            "total_budget": {"type": "number", "exclusiveMinimum": 0},
-            "retailers": {"type": "array", "items": {"enum": brand_retailers(brand)}},
-            "objective": {"enum": list(OBJECTIVES)},
-            "roas_floor": {"type": ["number", "null"]},
-            "experiment_reserve": {"type": "number", "minimum": 0, "maximum": MAX_RESERVE},
-            "flight_start": nullable_date,
-            "flight_end": nullable_date,
-            "exclude_oos": {"type": "boolean"},
-        },
-        "required": list(BRIEF_FIELDS),
-        "additionalProperties": False,
-    }
+def brief_json_schema(cands: Candidates) -> dict[str, Any]:
+    """The JSON the model must write: for each field one of the brief's spans for it, or null."""
+    return span_json_schema(cands)
 
 
 def brief_user_message(text: str, brand: str, today: date) -> str:
@@ -51,14 +41,14 @@ def brief_user_message(text: str, brand: str, today: date) -> str:
     runtime appends the schema line when it decodes under `brief_json_schema`."""
     check_brand(brand)
     name = current().brand(brand).name
-    return f"Brand: {name} ({brand})\nToday: {today.isoformat()}\nBrief: {text}"
+    return f"Brand: {name} ({brand})\nToday: {today.isoformat()}\nBrief: {normalize(text)}"
 
 
 def served_user_message(text: str, brand: str, today: date) -> str:
     """The user turn as the model sees it when served with the schema (the runtime's layout:
     the caller's turn, a blank line, `schema_instruction`). Training rows use this, so the
     adapter learns from the prompt it is served."""
-    schema_line = schema_instruction(brief_json_schema(brand))
+    schema_line = schema_instruction(brief_json_schema(candidates(text, brand, today)))
     return f"{brief_user_message(text, brand, today)}\n\n{schema_line}"
 
 
@@ -85,19 +75,8 @@ def training_prompt(text: str, brand: str, today: date) -> list[dict[str, str]]:
     return chat_messages(PLANNING_TASK, served_user_message(text, brand, today))
 
 
-def _compact_number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
-def brief_answer(fields: dict[str, Any]) -> str:
-    """The model's answer for a brief's fields: compact JSON in `BRIEF_FIELDS` order, numbers
-    without a trailing ".0" (fewer tokens to decode)."""
-    out: dict[str, Any] = {}
-    for name in BRIEF_FIELDS:
-        value = fields[name]
-        if isinstance(value, float):
-            value = _compact_number(value)
-        elif isinstance(value, date):
-            value = value.isoformat()
-        out[name] = value
-    return json.dumps(out, separators=(",", ":"))
+def brief_answer(text: str, brand: str, today: date, gold: dict[str, Any]) -> str | None:
+    """The model's answer for a brief with gold fields (JSON-ready): the spans that state them,
+    compact JSON in the schema's key order; None when the brief's candidates cannot give them."""
+    answer = gold_spans(gold, candidates(text, brand, today))
+    return None if answer is None else json.dumps(answer, separators=(",", ":"))

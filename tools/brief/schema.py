@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any, Literal, get_args
 
@@ -113,3 +114,18 @@ def retailer_label(retailer_id: str) -> str:
 def canonical_retailers(ids: list[str] | set[str]) -> list[str]:
     """Known retailer ids, de-duplicated, in catalog order."""
     return current().canonical(ids)
+
+
+def field_matches(name: str, got: Any, gold: Any, brand: str) -> bool:
+    """Whether a parsed field (JSON-ready) is the gold one: retailers as sets ([] = every
+    retailer the brand sells through), numbers to a relative 1e-6."""
+    if name == "retailers":
+        everything = set(brand_retailers(brand))
+        return (set(got) or everything) == (set(gold) or everything)
+    if isinstance(gold, bool) or isinstance(got, bool):
+        return got is gold
+    if gold is None or got is None:
+        return got is None and gold is None
+    if isinstance(gold, int | float):
+        return isinstance(got, int | float) and math.isclose(got, gold, rel_tol=1e-6, abs_tol=1e-9)
+    return str(got) == str(gold)

@@ -95,6 +95,17 @@ _RATE = re.compile(
 )
 
 
+def rate_unit_after(after: str) -> str | None:
+    """The period of a rate whose amount `after` follows ("per week", "monthly": "week",
+    "month", "day"), or None when the amount is not a rate."""
+    rate = _RATE.match(after)
+    if not rate:
+        return None
+    unit = rate.group("unit") or rate.group("adj")
+    units = {"wk": "week", "weekly": "week", "mo": "month", "monthly": "month", "daily": "day"}
+    return units.get(unit, unit)
+
+
 @dataclass
 class Money:
     value: float
@@ -150,13 +161,7 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
             money.kind = "cap"
         elif rate:
             money.kind = "rate"
-            unit = rate.group("unit") or rate.group("adj")
-            money.rate_unit = {
-                "wk": "week",
-                "weekly": "week",
-                "mo": "month",
-                "monthly": "month",
-            }.get(unit, "day" if unit == "daily" else unit)
+            money.rate_unit = rate_unit_after(after)
         lead = re.match(r"\s*(?:on|at|for|to|in|into|with|behind)\s+", after)
         if lead:
             money.retailer = next(

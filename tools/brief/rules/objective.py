@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_OBJECTIVE_TERMS: dict[str, str] = {
+OBJECTIVE_TERMS: dict[str, str] = {
     "incremental_margin": (
         r"incremental (?:gross )?margin|i-?margin|gross profit|margins?|profits?|profitability|"
         r"profitable|contribution|bottom[- ]line|earnings"
@@ -43,7 +43,7 @@ def read_objective(
 ) -> tuple[str | None, list[str]]:
     """-> (the objective when the text states one, warnings)."""
     hits: list[tuple[int, int, str]] = []  # (score, position, objective)
-    for objective, pattern in _OBJECTIVE_TERMS.items():
+    for objective, pattern in OBJECTIVE_TERMS.items():
         for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", masked):
             before = masked[max(0, m.start() - 45) : m.start()]
             after = masked[m.end() : m.end() + 30]

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import re
 
-_OOS = r"(?:out[- ]of[- ]stock|oos|out of stock|stocked[- ]out|stockouts?)"
+OOS_TERM = r"(?:out[- ]of[- ]stock|oos|out of stock|stocked[- ]out|stockouts?)"
 _OOS_INCLUDE = re.compile(
     rf"\b(?:include|including|includes|keep|allow|allowing|even|plus|consider|ok to include|"
     rf"okay to include|fine to include|leave in|don'?t exclude|do not exclude|no need to exclude|"
-    rf"without excluding)\b[^.;]{{0,30}}?\b{_OOS}\b"
-    rf"|\b{_OOS}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well)\b"
+    rf"without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
+    rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well)\b"
 )
 _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"
-    rf"filter out|not)\b[^.;]{{0,20}}?\b{_OOS}\b"
+    rf"filter out|not)\b[^.;]{{0,20}}?\b{OOS_TERM}\b"
 )
 _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'?t)\s+$")
 

@@ -30,7 +30,7 @@ _RESERVE_CUE = re.compile(
     rf"\b(?:{RESERVE_WORDS}|reserve|reserved|set aside|hold back|held back|hold out|held out|"
     r"holdback|carve[- ]out|earmark(?:ed)?)\b"
 )
-_ZERO_RESERVE = re.compile(
+ZERO_RESERVE = re.compile(
     r"\b(?:no|zero|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
     r"(?:experiment(?:al|s|ation)?|tests?|testing|holdouts?|hold-outs?|"
     r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
@@ -51,7 +51,7 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
     """-> (reserve shares, zero-reserve statements, warnings about stray percentages)."""
     clauses = clause_spans(masked)
     shares: list[Share] = []
-    zero = [Share(0.0, m.span()) for m in _ZERO_RESERVE.finditer(masked)]
+    zero = [Share(0.0, m.span()) for m in ZERO_RESERVE.finditer(masked)]
     warnings: list[str] = []
     candidates: list[tuple[float, tuple[int, int], bool]] = []  # value, span, is_percent
     for m in PERCENT.finditer(masked):

@@ -106,7 +106,7 @@ _NAME_STOP = {
 }  # fmt: skip
 
 
-def _brand_name_spans(low: str, catalog: Catalog) -> list[tuple[int, int]]:
+def brand_name_spans(low: str, catalog: Catalog) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for bid in catalog.brands:
         for name in _brand_names(catalog, bid):
@@ -164,7 +164,7 @@ def read_retailers(
     warnings: list[str] = []
     errors: list[BriefError] = []
     catalog = current()
-    brand_spans = _brand_name_spans(low, catalog)
+    brand_spans = brand_name_spans(low, catalog)
     scan = mask(low, brand_spans)
     mentions = sorted(
         (m.start(), m.end(), rid)

@@ -1,0 +1,392 @@
+"""The model's reading of a brief as spans: which words of the brief carry each field.
+
+A small model is unreliable at writing numbers and dates ("750k" became 75000, "$1M" 1e-15),
+but it can point. So the model is asked which span of the brief states each field, choosing
+only among `Candidates` (the grammar allows nothing else), and tested code here turns the
+chosen spans into values (`convert`). Candidates come from lexers, not from the rule parser's
+choices: every amount of money is a budget candidate, every small number a floor candidate,
+every percentage or fraction a reserve candidate, every date expression a flight candidate,
+every objective word an objective candidate. Deciding which one is the budget (not the cap,
+not "last year's $1M"), which number is the floor (not a date's day), which percentage is the
+reserve is the model's job; converting "$2.5 mil" or "Q1 next year" is the code's.
+
+The answer, in `SPAN_KEYS` order: budget, retailers (mentions planned on; none = every retailer
+the brand sells through), except (mentions excluded), objective, floor, reserve, flight, stock;
+a field the brief does not state is null and takes its default.
+
+`gold_spans` labels training briefs: for each gold field, the candidate whose conversion gives
+the gold value. It is how training rows are written; serving never sees gold values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from tools.brief.rules.flight import read_flight
+from tools.brief.rules.money import (
+    MONEY,
+    Money,
+    amount,
+    budget_from_rate,
+    budget_problem,
+    rate_unit_after,
+)
+from tools.brief.rules.objective import OBJECTIVE_TERMS
+from tools.brief.rules.oos import OOS_TERM, read_oos
+from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE
+from tools.brief.rules.retailers import brand_name_spans, retailer_patterns
+from tools.brief.rules.text import clause_spans, lower, mask, normalize
+from tools.brief.schema import (
+    DEFAULT_OBJECTIVE,
+    DEFAULT_RESERVE,
+    MAX_RESERVE,
+    brand_retailers,
+    field_matches,
+)
+from tools.catalog import current
+
+# The answer's keys, in the order the model writes them.
+SPAN_KEYS: tuple[str, ...] = (
+    "budget",
+    "retailers",
+    "except",
+    "objective",
+    "floor",
+    "reserve",
+    "flight",
+    "stock",
+)
+_LIST_KEYS = ("retailers", "except")
+# Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
+_MAX_FLOOR = 50.0
+_NUMBER = re.compile(r"(?<![\w.,/-])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?x\b|:1\b)?(?!\d|,\d|/|\.\d)")
+_FRACTION = re.compile(
+    r"(?<![\w-])(?:a|an|one|1)[\s-]+(?P<word>tenth|fifth|quarter|third)\b|\bhalf\b"
+    r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
+)
+_DURATION = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
+_FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, "half": 0.5}
+
+
+@dataclass(frozen=True)
+class Money_:
+    """A money candidate: its amount, and the rate unit when it is "per week" and the like."""
+
+    value: float
+    rate_unit: str | None = None
+
+
+@dataclass
+class Candidates:
+    """What each field of one brief may be read from: the span as the model sees it (the
+    normalized brief's own words) -> what it converts to."""
+
+    text: str  # the normalized brief, as the model is shown it
+    today: date
+    brand: str
+    money: dict[str, Money_] = field(default_factory=dict)
+    mentions: dict[str, str] = field(default_factory=dict)  # mention -> retailer id
+    objectives: dict[str, str] = field(default_factory=dict)  # term -> objective
+    floors: dict[str, float] = field(default_factory=dict)
+    reserves: dict[str, float] = field(default_factory=dict)  # shares; money is in `money`
+    flights: dict[str, tuple[date | None, date | None]] = field(default_factory=dict)
+    stock: dict[str, bool] = field(default_factory=dict)  # clause -> exclude_oos
+
+    def options(self, key: str) -> list[str]:
+        """The spans the answer's `key` may hold (null aside)."""
+        return {
+            "budget": list(self.money),
+            "retailers": list(self.mentions),
+            "except": list(self.mentions),
+            "objective": list(self.objectives),
+            "floor": list(self.floors),
+            # An amount is a reserve ("$140k for tests") only beside another amount, the budget.
+            "reserve": list(self.reserves) + (list(self.money) if len(self.money) > 1 else []),
+            "flight": list(self.flights),
+            "stock": list(self.stock),
+        }[key]
+
+
+def _span(clean: str, s: int, e: int) -> str:
+    return " ".join(clean[s:e].split())
+
+
+def candidates(text: str, brand: str, today: date) -> Candidates:
+    """Every span of the brief that could state each field, with what it converts to."""
+    clean = normalize(text)
+    low = lower(clean)
+    out = Candidates(clean, today, brand)
+    scan = mask(low, brand_name_spans(low, current()))
+    for rid, pattern in retailer_patterns(current()).items():
+        for m in pattern.finditer(scan):
+            out.mentions.setdefault(_span(clean, *m.span()), rid)
+    money_spans = _money(out, clean, low)
+    for objective, pattern in OBJECTIVE_TERMS.items():
+        for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", low):
+            out.objectives.setdefault(_span(clean, *m.span()), objective)
+    percent_spans = [m.span() for m in PERCENT.finditer(low)]
+    for m in PERCENT.finditer(low):
+        # A share over the limit can never be planned: the grammar does not offer it.
+        if float(m.group("num")) / 100 <= MAX_RESERVE:
+            out.reserves.setdefault(_span(clean, *m.span()), float(m.group("num")) / 100)
+    flights, _ = read_flight(mask(low, [s for s, _ in money_spans]), today)
+    for m in _FRACTION.finditer(mask(low, percent_spans + [f.span for f in flights])):
+        value = _FRACTION_WORDS[m.group("word") or "half"] if not m.group("num") else None
+        out.reserves.setdefault(_span(clean, *m.span()), value or float(m.group("num")))
+    for m in ZERO_RESERVE.finditer(low):
+        out.reserves.setdefault(_span(clean, *m.span()), 0.0)
+    for f in flights:
+        out.flights.setdefault(_span(clean, *f.span), (f.start, f.end))
+    # Not ratios: percentages, amounts, the numbers of a date, counts of days or weeks.
+    not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in flights]
+    not_ratios += percent_spans + [s for s, v in money_spans if v >= _MAX_FLOOR]
+    for m in _NUMBER.finditer(mask(low, not_ratios)):
+        value = float(m.group("num"))
+        if 0 < value <= _MAX_FLOOR:
+            out.floors.setdefault(_span(clean, *m.span()), value)
+    for s, e in clause_spans(low):
+        clause = low[max(0, s) : max(0, e)]
+        if re.search(rf"\b{OOS_TERM}\b", clause):
+            said, _ = read_oos(clause)
+            out.stock.setdefault(_span(clean, s, e), True if said is None else said)
+    return out
+
+
+def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int], float]]:
+    """Every amount of money -> `out.money`; returns (span, value) of each."""
+    found: list[tuple[tuple[int, int], float]] = []
+    for m in MONEY.finditer(low):
+        pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
+        bare = not (pre or scale or post)
+        if bare and not ("," in m.group("num") or m.group("exp")):
+            continue  # a bare "3" is a count or a ratio; a bare "250,000" may be an amount
+        if not pre and not post and scale in ("m", "b", "t") and low[m.start("scale") - 1] == " ":
+            continue  # "4 m" is too loose to be money
+        value = amount(m)
+        if not math.isfinite(value) or value <= 0:
+            continue
+        s = m.start("pre") if pre else m.start("num")
+        found.append(((s, m.end()), value))
+        out.money.setdefault(
+            _span(clean, s, m.end()), Money_(value, rate_unit_after(low[m.end() :]))
+        )
+    return found
+
+
+# --- the answer's grammar -------------------------------------------------------------------
+
+
+def span_json_schema(cands: Candidates) -> dict[str, Any]:
+    """The JSON the model writes: each field one of its candidates or null; retailer lists of
+    mentions. Keys in `SPAN_KEYS` order, all required."""
+
+    def one_of(options: list[str]) -> dict[str, Any]:
+        return {"enum": [*options, None]}
+
+    def list_of(options: list[str]) -> dict[str, Any]:
+        if not options:
+            return {"type": "array", "maxItems": 0}
+        return {"type": "array", "items": {"enum": options}, "maxItems": len(options)}
+
+    props = {
+        key: list_of(cands.options(key)) if key in _LIST_KEYS else one_of(cands.options(key))
+        for key in SPAN_KEYS
+    }
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(SPAN_KEYS),
+        "additionalProperties": False,
+    }
+
+
+# --- spans -> values ------------------------------------------------------------------------
+
+
+class SpanError(ValueError):
+    """An answer that names a span the brief does not offer for that field."""
+
+
+def _pick(options: dict[str, Any], key: str, said: Any) -> Any:
+    if said not in options:
+        raise SpanError(f"{key}: {said!r} is not one of the brief's {key} spans")
+    return options[said]
+
+
+def convert(answer: dict[str, Any], cands: Candidates) -> dict[str, Any]:
+    """The brief's fields from the model's spans (`BRIEF_FIELDS`; defaults for nulls). Raises
+    `SpanError` for a span the brief does not offer, or a value no plan can take."""
+    missing = [k for k in SPAN_KEYS if k not in answer]
+    if missing:
+        raise SpanError(f"the answer lacks {', '.join(missing)}")
+    start = end = None
+    if answer["flight"] is not None:
+        start, end = _pick(cands.flights, "flight", answer["flight"])
+    budget = None
+    if answer["budget"] is not None:
+        money = _pick(cands.money, "budget", answer["budget"])
+        budget = money.value
+        if money.rate_unit:
+            rate = Money(money.value, (0, 0), "rate", rate_unit=money.rate_unit)
+            budget, _, errors = budget_from_rate(rate, start, end)
+            if errors:
+                raise SpanError(errors[0].message)
+    if budget is None:
+        raise SpanError("budget: the answer names no amount")
+    problem = budget_problem(budget)
+    if problem is not None:
+        raise SpanError(f"budget: {problem.message}")
+    fields: dict[str, Any] = {"total_budget": float(budget)}
+    fields["retailers"] = _retailers(answer, cands)
+    fields["objective"] = (
+        DEFAULT_OBJECTIVE
+        if answer["objective"] is None
+        else _pick(cands.objectives, "objective", answer["objective"])
+    )
+    fields["roas_floor"] = (
+        None if answer["floor"] is None else _pick(cands.floors, "floor", answer["floor"])
+    )
+    fields["experiment_reserve"] = _reserve(answer["reserve"], cands, budget)
+    fields["flight_start"], fields["flight_end"] = start, end
+    fields["exclude_oos"] = (
+        True if answer["stock"] is None else _pick(cands.stock, "stock", answer["stock"])
+    )
+    return fields
+
+
+def _retailers(answer: dict[str, Any], cands: Candidates) -> list[str]:
+    sold = brand_retailers(cands.brand)
+    named = [_pick(cands.mentions, "retailers", m) for m in answer["retailers"] or []]
+    dropped = {_pick(cands.mentions, "except", m) for m in answer["except"] or []}
+    if not named and not dropped:
+        return []  # every retailer the brand sells through
+    base = named or sold
+    out = [r for r in dict.fromkeys(base) if r not in dropped]
+    if not out:
+        raise SpanError("retailers: the answer excludes every retailer it names")
+    return out
+
+
+def _reserve(said: str | None, cands: Candidates, budget: float) -> float:
+    if said is None:
+        return DEFAULT_RESERVE
+    if said in cands.reserves:
+        share = cands.reserves[said]
+    elif said in cands.options("reserve"):
+        share = cands.money[said].value / budget
+    else:
+        raise SpanError(f"reserve: {said!r} is not one of the brief's reserve spans")
+    if not 0 <= share <= MAX_RESERVE:
+        raise SpanError(f"reserve: {said!r} is {share:.0%} of the budget, over the limit")
+    return round(share, 6)
+
+
+# --- gold values -> spans (training labels) -------------------------------------------------
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def _near(text: str, span: str, cue: str) -> bool:
+    at = text.lower().find(span.lower())
+    return at >= 0 and bool(re.search(cue, text.lower()[max(0, at - 40) : at + len(span) + 25]))
+
+
+_OBJ_CUE = r"maxim|optimi|goal|objective|focus|aim|priority|first|want|kpi|target|driv|grow|most"
+_FLOOR_CUE = r"roas|return|floor|minimum|at least|back per"
+
+
+def _first(options: dict[str, Any], gold: Any, text: str = "", cue: str = "") -> str | None:
+    hits = [k for k, v in options.items() if v == gold or (isinstance(v, float) and _same(v, gold))]
+    cued = [k for k in hits if cue and _near(text, k, cue)]
+    return (cued or hits or [None])[0]
+
+
+def gold_spans(gold: dict[str, Any], cands: Candidates) -> dict[str, Any] | None:
+    """The span answer whose conversion gives `gold` (BRIEF_FIELDS, JSON-ready), or None when
+    some field cannot be read from this brief's candidates."""
+    g = dict(gold)
+    start = date.fromisoformat(g["flight_start"]) if g["flight_start"] else None
+    end = date.fromisoformat(g["flight_end"]) if g["flight_end"] else None
+    answer: dict[str, Any] = dict.fromkeys(SPAN_KEYS)
+    if start or end:
+        answer["flight"] = _first(cands.flights, (start, end))
+        if answer["flight"] is None:
+            return None
+    answer["budget"] = _first(
+        {k: m.value for k, m in cands.money.items()}, float(g["total_budget"])
+    )
+    if answer["budget"] is None:  # a rate over the flight
+        for k, m in cands.money.items():
+            trial = {**answer, "budget": k}
+            if m.rate_unit and _try(trial, cands, "total_budget", g["total_budget"]):
+                answer["budget"] = k
+        if answer["budget"] is None:
+            return None
+    answer["retailers"], answer["except"] = _gold_retailers(g["retailers"], cands)
+    if g["objective"] != DEFAULT_OBJECTIVE or g["objective"] in cands.objectives.values():
+        answer["objective"] = _first(cands.objectives, g["objective"], cands.text, _OBJ_CUE)
+    if g["roas_floor"] is not None:
+        answer["floor"] = _first(cands.floors, float(g["roas_floor"]), cands.text, _FLOOR_CUE)
+    readable, answer["reserve"] = _gold_reserve(float(g["experiment_reserve"]), answer, cands)
+    if not readable:
+        return None
+    answer["stock"] = _first(cands.stock, bool(g["exclude_oos"]))
+    try:
+        got = convert(answer, cands)
+    except SpanError:
+        return None
+    return answer if _matches(got, g, cands.brand) else None
+
+
+def _try(answer: dict[str, Any], cands: Candidates, name: str, gold: Any) -> bool:
+    filled = {k: answer.get(k) for k in SPAN_KEYS}
+    filled["retailers"] = filled["retailers"] or []
+    filled["except"] = filled["except"] or []
+    try:
+        return _same(convert(filled, cands)[name], float(gold))
+    except SpanError:
+        return False
+
+
+def _gold_retailers(gold: list[str], cands: Candidates) -> tuple[list[str], list[str]]:
+    if not gold:
+        return [], []
+    by_id: dict[str, str] = {}
+    for mention, rid in cands.mentions.items():
+        by_id.setdefault(rid, mention)
+    others = [m for r, m in by_id.items() if r not in gold]
+    if all(r in by_id for r in gold):
+        return [by_id[r] for r in gold], others
+    return [], others
+
+
+def _gold_reserve(
+    gold: float, answer: dict[str, Any], cands: Candidates
+) -> tuple[bool, str | None]:
+    """(whether the brief's spans can give the reserve, the span; None: the default)."""
+    span = _first(cands.reserves, gold)
+    if span is None:
+        budget = cands.money.get(answer["budget"] or "")
+        if budget is not None:
+            shares = {
+                k: m.value / budget.value for k, m in cands.money.items() if k != answer["budget"]
+            }
+            span = _first(shares, gold)
+    return span is not None or _same(gold, DEFAULT_RESERVE), span
+
+
+def _matches(got: dict[str, Any], gold: dict[str, Any], brand: str) -> bool:
+    values = {
+        **got,
+        "flight_start": got["flight_start"].isoformat() if got["flight_start"] else None,
+        "flight_end": got["flight_end"].isoformat() if got["flight_end"] else None,
+    }
+    return all(field_matches(k, values[k], gold[k], brand) for k in gold)
