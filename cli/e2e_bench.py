@@ -109,6 +109,8 @@ def run_e2e_bench(
         warmup = plan(-1, BRIEFS[0])
         warm_seconds = time.perf_counter() - warm_start
         runtime = _runtime(ctx)  # loaded by the warm-up
+        # Which decode path the runtime chose on this CPU (adapters/decoding.py).
+        decode = runtime.stats().get("decode_path") if runtime is not None else None
         comparing = compare_fast_forward and runtime is not None
         setting = runtime.fast_forward if runtime is not None else None
         try:
@@ -128,7 +130,7 @@ def run_e2e_bench(
                             "warmup_seconds": round(warm_seconds, 2),
                             "warmup_stopped_at": warmup["stopped_at"],
                             "fast_forward": True if slow_runs else setting,
-                            "machine": machine()}  # fmt: skip
+                            "decode_path": decode, "machine": machine()}  # fmt: skip
     if slow_runs:
         slow = _summary(slow_runs)
         out["without_fast_forward"] = {k: slow[k] for k in ("p50_s", "p95_s", "per_node_median_s")}

@@ -110,6 +110,14 @@ def test_the_model_points_at_spans_and_code_converts_them() -> None:
         convert({**answer, "reserve": "$100k", "flight": None, "budget": "$60k"}, cands)
 
 
+def test_a_budget_beyond_any_plan_from_the_model_is_a_brief_error() -> None:
+    # The model's path alone once let StructuredBrief's own ValidationError escape for $250B.
+    text = "Spend $250B on Alpha Mart for margin."
+    answer = {**dict.fromkeys(SPAN_KEYS), "budget": "$250B", "retailers": [], "except": []}
+    with pytest.raises(BriefError, match="beyond any retail-media plan"):
+        parse_brief(text, "acme", TODAY, "llm", FakeModel(answer))
+
+
 def test_production_agrees_with_a_correct_model() -> None:
     fake = FakeModel(dict(GOLD_SPANS))
     b = parse_brief(SPEC_BRIEF, "acme", TODAY, "production", fake)
