@@ -73,7 +73,7 @@ _FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, 
 
 
 @dataclass(frozen=True)
-class Money_:
+class Amount:
     """A money candidate: its amount, and the rate unit when it is "per week" and the like."""
 
     value: float
@@ -88,7 +88,7 @@ class Candidates:
     text: str  # the normalized brief, as the model is shown it
     today: date
     brand: str
-    money: dict[str, Money_] = field(default_factory=dict)
+    money: dict[str, Amount] = field(default_factory=dict)
     mentions: dict[str, str] = field(default_factory=dict)  # mention -> retailer id
     objectives: dict[str, str] = field(default_factory=dict)  # term -> objective
     floors: dict[str, float] = field(default_factory=dict)
@@ -172,7 +172,7 @@ def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int],
         s = m.start("pre") if pre else m.start("num")
         found.append(((s, m.end()), value))
         out.money.setdefault(
-            _span(clean, s, m.end()), Money_(value, rate_unit_after(low[m.end() :]))
+            _span(clean, s, m.end()), Amount(value, rate_unit_after(low[m.end() :]))
         )
     return found
 
