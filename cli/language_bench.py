@@ -156,7 +156,7 @@ def language(
 
         if resummarize is not None:
             from adapters.registry import AdapterRegistry
-            from tools.creative.bench import resummarize_saved
+            from tools.creative.resummarize import resummarize_saved
 
             saved = jsonlib.loads(resummarize.read_text())
             emit(resummarize_saved(saved, AdapterRegistry()), json)

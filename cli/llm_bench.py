@@ -95,7 +95,8 @@ def llm(
     """Time the LLM runtime: loads, adapter switching and composition, tokens/s per decode path.
     The CPU flags seen and the decode path the runtime chose are part of the report."""
     with user_errors(json):
-        from adapters.bench import run_decode_paths_bench, run_llm_bench
+        from adapters.bench import run_llm_bench
+        from adapters.bench_paths import run_decode_paths_bench
 
         log = (lambda line: typer.echo(line, err=True)) if progress_enabled() else None
         if paths_only:

@@ -12,16 +12,10 @@ from typing import Any
 import pytest
 
 from adapters.registry import AdapterMetadata, AdapterRegistry
-from tools.creative.bench import (
-    AdapterLines,
-    SeenLines,
-    bench_plans,
-    line_status,
-    resummarize_saved,
-    run_language_bench,
-    subsets_report,
-)
+from tools.creative.bench import bench_plans, run_language_bench, subsets_report
 from tools.creative.products import held_out_lines, product_lines
+from tools.creative.resummarize import resummarize_saved
+from tools.creative.seen_lines import AdapterLines, SeenLines, line_status
 from tools.world.catalog import BRANDS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ benefits and the held-out product lines), the decode grammar that carries the ru
 (`grammar`), the verdict copy is judged by (`review`), the rule fixes (`fix`), template copy
 (`compose`, `fallback`) and the phrase banks and casing it uses (`templates`), every prompt the
 copy model sees (`prompts`), and the quality figures of `rmn bench language` (`quality`,
-`bench`). Training (`adapters.training`) imports the composer and prompts from here; nothing
-here imports training code.
+`bench`, `seen_lines`, `resummarize`). Training (`adapters.training`) imports the composer and
+prompts from here; nothing here imports training code.
 
     results = write_copy_many(llm, [CopyRequest(retailer_id="alpha", brand_id="acme"), ...])
 """

@@ -8,16 +8,18 @@ variants each, all in one `write_copy_many` call. Products, placements and the s
 are drawn from `seed`, so one seed is one run: the same seed writes the same copy, another
 seed other copy (`reproducible` reruns the first plan to show both).
 
-**What was held out is checked, not assumed.** Each variant says whether its product line was
-in the training data of an adapter composed for it (`seen`: True, False, or None where an
-adapter's data card does not say), from the adapters' data cards (`AdapterLines`): the lines
-recorded in `training.product_lines`, else the held-out rule recorded in `training.held_out_rule`
-(all other lines count as seen), else no copy in the data (`system_task` not "creative": policy
-Q&A), else unknown. Every figure is reported on all variants and on the never-seen subset
-(`subsets`), and the targets are judged on the never-seen subset: bundled task/creative was
-trained before the held-out rule, on a seeded random split of product lines, so most lines the
-rule holds out today were in its training data. `held_out_only` draws the products from the
-lines no composed adapter saw instead of the rule's (brands with none are left out, and said).
+**What was held out is checked, not assumed.** Each variant says whether its product line was in
+the training data of an adapter composed for it (`seen`: True, False, or None where an adapter's
+data card does not say), from the adapters' data cards (`tools.creative.seen_lines`): the lines
+recorded in `training.product_lines`, else the held-out rule recorded in
+`training.held_out_rule` (all other lines count as seen), else no copy in the data
+(`system_task` not "creative": policy Q&A), else unknown. Every figure is reported on all
+variants and on the never-seen subset (`subsets`), and the targets are judged on the never-seen
+subset: bundled task/creative was trained before the held-out rule, on a seeded random split of
+product lines, so most lines the rule holds out today were in its training data. `held_out_only`
+draws the products from the lines no composed adapter saw instead of the rule's (brands with
+none are left out, and said).
+A saved run is re-summarized by `tools.creative.resummarize`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tools.creative.products import HELD_OUT_RULE, held_out_lines, product_line, product_lines
+from tools.creative.products import HELD_OUT_RULE, held_out_lines, product_lines
 from tools.creative.quality import (
     SUBSETS,
     Tally,
@@ -42,15 +44,13 @@ from tools.creative.quality import (
     subset_figures,
 )
 from tools.creative.review import sentences
+from tools.creative.seen_lines import LineStatus, SeenLines, subset_of
 from tools.creative.write import (
-    CREATIVE_TASK,
     DEFAULT_KINDS,
     CopyRequest,
     CopyResult,
-    stacked_on,
     write_copy_many,
 )
-from tools.errors import RMNError
 from tools.plan import CopyVariant
 from tools.policy import policy_category
 from tools.policy.compliance import brand_guide, retailer_policy
@@ -58,131 +58,7 @@ from tools.world.catalog import BRANDS, CATEGORIES, RETAILERS
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
-    from adapters.registry import AdapterEntry, AdapterRegistry, Kind
-
-Seen = bool | None
-
-
-def line_id(brand_id: str, catalog_category: str, noun: str) -> str:
-    """A product line as adapter data cards record it: "brand:catalog category:noun"."""
-    return f"{brand_id}:{catalog_category}:{noun}"
-
-
-@dataclass(frozen=True)
-class AdapterLines:
-    """What one adapter's data card says about the product lines in its training data.
-
-    `basis`: "recorded" (`training.product_lines.train`: exactly these lines), "rule"
-    (`training.held_out_rule` is today's `HELD_OUT_RULE`: every line but the held-out ones, a
-    superset where the catalog grew since), "no_copy" (its data is not copy: no product line)
-    or "unknown" (the card says none of these)."""
-
-    adapter: str
-    basis: str
-    train: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_card(cls, adapter: str, card: dict[str, Any]) -> AdapterLines:
-        lines = card.get("product_lines")
-        if isinstance(lines, dict) and isinstance(lines.get("train"), list):
-            return cls(adapter, "recorded", frozenset(lines["train"]))
-        if card.get("held_out_rule") == HELD_OUT_RULE:
-            return cls(adapter, "rule")
-        if card.get("system_task") != CREATIVE_TASK and card.get("split_by") != "product line":
-            return cls(adapter, "no_copy")
-        return cls(adapter, "unknown")
-
-    @classmethod
-    def of(cls, entry: AdapterEntry) -> AdapterLines:
-        return cls.from_card(entry.name, entry.metadata.training.model_dump())
-
-    def saw(self, brand_id: str, catalog_category: str, noun: str) -> Seen:
-        if self.basis == "recorded":
-            return line_id(brand_id, catalog_category, noun) in self.train
-        if self.basis == "rule":
-            return (catalog_category, noun) not in held_out_lines(brand_id)
-        return False if self.basis == "no_copy" else None
-
-
-def composed_adapters(
-    registry: AdapterRegistry | None, retailer_id: str, brand_id: str, kinds: tuple[Kind, ...]
-) -> list[AdapterEntry]:
-    """The adapters copy for this retailer and brand is written with (as
-    `tools.creative.write` picks them: those of `kinds` the registry has, a brand adapter only
-    on top of the task adapter it was trained on); none without a registry (template copy)."""
-    if registry is None:
-        return []
-    have = {(e.metadata.kind, e.metadata.id): e for e in registry.entries()}
-    wanted = {"retailer": retailer_id, "brand": brand_id, "task": CREATIVE_TASK}
-    picked = {k: have.get((k, wanted[k])) for k in ("retailer", "brand", "task") if k in kinds}
-    brand, task = picked.get("brand"), picked.get("task")
-    if brand is not None and (task is None or not stacked_on(brand, task)):
-        picked["brand"] = None
-    return [e for e in picked.values() if e is not None]
-
-
-@dataclass(frozen=True)
-class LineStatus:
-    """Whether an adapter composed for a product was trained on its line: `seen` True if one
-    was, None if none was but a card does not say, False if every card says it was not."""
-
-    line: str
-    seen: Seen
-    seen_by: tuple[str, ...]
-    unknown_for: tuple[str, ...]
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "seen": self.seen,
-            "seen_by": list(self.seen_by),
-            "unknown_for": list(self.unknown_for),
-        }
-
-
-def line_status(
-    brand_id: str, catalog_category: str, noun: str | None, adapters: list[AdapterLines]
-) -> LineStatus:
-    if noun is None:  # a product outside the catalog's lines: no card can say, if any is read
-        names = tuple(a.adapter for a in adapters)
-        return LineStatus(f"{brand_id}:{catalog_category}:?", None if names else False, (), names)
-    said = {a.adapter: a.saw(brand_id, catalog_category, noun) for a in adapters}
-    seen_by = tuple(a for a, v in said.items() if v)
-    unknown = tuple(a for a, v in said.items() if v is None)
-    seen: Seen = True if seen_by else (None if unknown else False)
-    return LineStatus(line_id(brand_id, catalog_category, noun), seen, seen_by, unknown)
-
-
-class SeenLines:
-    """`line_status` for bench products, from the data cards of the adapters composed for each
-    retailer and brand (read once)."""
-
-    def __init__(self, registry: AdapterRegistry | None, kinds: tuple[Kind, ...]) -> None:
-        self.registry, self.kinds = registry, kinds
-        self._cards: dict[str, AdapterLines] = {}
-
-    def adapters(self, retailer_id: str, brand_id: str) -> list[AdapterLines]:
-        out = []
-        for entry in composed_adapters(self.registry, retailer_id, brand_id, self.kinds):
-            if entry.name not in self._cards:
-                self._cards[entry.name] = AdapterLines.of(entry)
-            out.append(self._cards[entry.name])
-        return out
-
-    def status(
-        self, retailer_id: str, brand_id: str, category: str, noun: str | None
-    ) -> LineStatus:
-        return line_status(brand_id, category, noun, self.adapters(retailer_id, brand_id))
-
-    def of_product(self, p: BenchProduct) -> LineStatus:
-        return self.status(p.retailer_id, p.brand_id, p.catalog_category, product_line(p.name))
-
-    def never_seen(self, retailer_id: str, brand_id: str, line: tuple[str, str]) -> bool:
-        return self.status(retailer_id, brand_id, *line).seen is False
-
-    def cards(self) -> dict[str, str]:
-        """Each composed adapter's basis (`AdapterLines.basis`), by name."""
-        return {name: a.basis for name, a in sorted(self._cards.items())}
+    from adapters.registry import AdapterRegistry, Kind
 
 
 @dataclass(frozen=True)
@@ -363,7 +239,7 @@ class _Tallies:
         for product, result in zip(plan, results, strict=True):
             status = self.seen.of_product(product)
             self.breaks.add(result)
-            self.subset_breaks[_subset_of(status.seen)].add(result)
+            self.subset_breaks[subset_of(status.seen)].add(result)
             claims = [
                 c.text
                 for c in guide.claims_for_product(product.name, product.catalog_category)
@@ -402,10 +278,6 @@ class _Tallies:
                     "path": v.path,
                 }
             )
-
-
-def _subset_of(seen: Seen) -> str:
-    return next(k for k, v in SUBSETS.items() if v is seen)
 
 
 def _record(
@@ -528,119 +400,3 @@ def run_language_bench(
 
 def _texts(results: list[CopyResult]) -> list[tuple[str, str]]:
     return [(v.headline, v.body) for r in results for v in r.variants]
-
-
-# Per-variant counts behind each figure of `Tally.rates` (the rates are count / variants).
-_COUNTED = (
-    "compliant_as_written",
-    "template_fallback",
-    "headline_differs_from_product",
-    "body_names_benefit_or_claim",
-    "voice_words_used",
-)
-_COUNTS = ("brand_banned_words", "avoided_terms")
-
-
-def resummarize_saved(saved: dict[str, Any], registry: AdapterRegistry | None) -> dict[str, Any]:
-    """The figures of a saved run (`rmn bench language --json`) on all variants and on the
-    subsets by `seen`, without rerunning the model. From its `per_variant` records when it has
-    them (exact); else the run's products are drawn again from its seed (the draw reads no
-    model; its `samples` must match) and each brand-at-retailer tally is split by the `seen` of
-    its products: exact where all of a pair's products fall in one subset, else a [low, high]
-    range of what the pair can add. `registry` holds the composed adapters' cards (those
-    installed now: the run's own are not recorded in it)."""
-    if saved.get("per_variant") is not None:
-        return {"method": "per-variant records", **subsets_report(saved["per_variant"])}
-    kinds = tuple(saved.get("kinds") or DEFAULT_KINDS)
-    if str(saved.get("model", "")).startswith("none"):
-        registry = None
-    seen = SeenLines(registry, kinds)
-    vpr = int(saved["variants_per_request"])
-    brands = [b for b in BRANDS if b in saved["per_brand"]]
-    held_out_only = str(saved.get("products_from", "")).startswith("lines no composed")
-    plans = bench_plans(
-        int(saved["seed"]), int(saved["plans_per_brand"]), brands, seen if held_out_only else None
-    )
-    drawn = [
-        (p.name, p.retailer_id, p.placement) for plan in plans for p in plan for _ in range(vpr)
-    ]
-    samples = [(s["product"], s["retailer"], s["placement"]) for s in saved.get("samples", [])]
-    if not samples or drawn[: len(samples)] != samples:
-        raise RMNError("the saved run's samples are not the products its seed draws now")
-    # per pair: the subset of each variant (vpr per product), checked against the pair's count
-    pair_subsets: dict[str, list[str]] = {}
-    for plan in plans:
-        for p in plan:
-            key = f"{p.brand_id}/{p.retailer_id}"
-            pair_subsets.setdefault(key, []).extend([_subset_of(seen.of_product(p).seen)] * vpr)
-    for key, tally in saved["per_brand_retailer"].items():
-        if len(pair_subsets.get(key, [])) != tally["variants"]:
-            raise RMNError(
-                f"{key}: the saved run has {tally['variants']} variants, not one per draw"
-            )
-    out: dict[str, Any] = {
-        "method": "reconstructed: products drawn again from the seed, pair tallies split",
-        "adapter_cards": seen.cards(),
-        "all": {k: saved[k] for k in ("variants", *_COUNTED, *_COUNTS, "paths", "plans")},
-    }
-    out["all"]["plans_with_repeated_sentences"] = saved["plans_with_repeated_sentences"]
-    repeated_plans = {r["plan"] for r in saved.get("repeated", [])}
-    for subset in SUBSETS:
-        n = sum(s.count(subset) for s in pair_subsets.values())
-        lows: Counter[str] = Counter()
-        highs: Counter[str] = Counter()
-        for key, tally in saved["per_brand_retailer"].items():
-            mine, total = pair_subsets[key].count(subset), tally["variants"]
-            counts = {k: round(tally[k] * total) for k in _COUNTED}
-            counts |= {k: tally[k] for k in _COUNTS}
-            counts |= {f"paths.{k}": v for k, v in tally["paths"].items()}
-            for k, c in counts.items():
-                lows[k] += max(0, c - (total - mine))
-                highs[k] += min(c, mine)
-        in_plan = [[_subset_of(seen.of_product(p).seen) for p in plan] for plan in plans]
-        lows["plans_with_repeated_sentences"] = sum(
-            i in repeated_plans and set(s) == {subset} for i, s in enumerate(in_plan)
-        )
-        highs["plans_with_repeated_sentences"] = sum(
-            i in repeated_plans and subset in s for i, s in enumerate(in_plan)
-        )
-        figures: dict[str, Any] = {"variants": n, "plans": sum(subset in s for s in in_plan)}
-        for k in sorted(set(lows) | set(highs)):
-            lo, hi = lows[k], highs[k]
-            if k in _COUNTED:
-                lo, hi = round(lo / max(1, n), 4), round(hi / max(1, n), 4)
-            value: Any = lo if lo == hi else [lo, hi]
-            if k.startswith("paths."):
-                figures.setdefault("paths", {})[k[6:]] = value
-            else:
-                figures[k] = value
-        out[subset] = figures
-    out["targets"] = _targets_of_ranges(out["never_seen"])
-    out["variants"] = {k: out[k]["variants"] for k in ("all", *SUBSETS)}
-    out["lines"] = {
-        k: sorted(
-            {
-                seen.of_product(p).line
-                for plan in plans
-                for p in plan
-                if _subset_of(seen.of_product(p).seen) == k
-            }
-        )
-        for k in SUBSETS
-    }
-    return out
-
-
-def _targets_of_ranges(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`check_targets` where a figure may be a [low, high] range: met when both ends meet it,
-    missed when neither does, else None (the saved run cannot say)."""
-    if figures.get("variants") == 0:
-        return {}
-    low = {k: v[0] if isinstance(v, list) else v for k, v in figures.items()}
-    high = {k: v[1] if isinstance(v, list) else v for k, v in figures.items()}
-    a, b = check_targets(low), check_targets(high)
-    out = {}
-    for key, t in a.items():
-        met = t["met"] if t["met"] == b[key]["met"] else None
-        out[key] = {"value": figures[key], "target": t["target"], "met": met}
-    return out
