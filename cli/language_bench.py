@@ -138,10 +138,11 @@ def language(
         True, "--repro/--no-repro", help="Rerun the first plan with the same and another seed."
     ),
     held_out_only: bool = typer.Option(
-        False,
-        "--held-out-only",
-        help="Products only from lines no composed adapter was trained on (its data card); "
-        "brands with none are left out.",
+        True,
+        "--held-out-only/--all-lines",
+        help="Products only from lines no composed adapter was trained on (its data card; "
+        "brands with none are left out), the default; --all-lines: every line the held-out "
+        "rule keeps out of training, judged on the never-seen subset.",
     ),
     resummarize: ResummarizeOption = None,
     save_main: SaveOption = None,
