@@ -19,6 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,17 @@ class BriefExample:
         """System and user turns, as training rows hold them."""
         return training_prompt(self.text, self.brand, self.today)
 
+    @cached_property
+    def span_answer(self) -> str | None:
+        """The spans that state the gold fields (None: the lexers cannot read this wording).
+        Computed once: rows, DPO pairs and the split's filter all read it."""
+        return brief_answer(self.text, self.brand, self.today, self.gold)
+
     @property
     def answer(self) -> str:
-        answer = brief_answer(self.text, self.brand, self.today, self.gold)
-        if answer is None:
+        if self.span_answer is None:
             raise ValueError(f"no span answer gives the gold fields of {self.text!r}")
-        return answer
+        return self.span_answer
 
     def row(self) -> dict[str, Any]:
         return {
@@ -120,11 +126,10 @@ def brief_examples(seed: int = 0, n: int = 1000) -> dict[str, list[BriefExample]
             for template in rng.sample(templates, min(PARAPHRASES, len(templates))):
                 text = render(TEMPLATES[template], slots_for(item, rng))
                 gold = gold_for(template, item.gold)
-                if brief_answer(text, item.brand, item.today, gold) is None:
+                example = BriefExample(item.source, template, text, item.brand, item.today, gold)
+                if example.span_answer is None:
                     continue  # a wording the span lexers cannot read: no answer to teach
-                out[split].append(
-                    BriefExample(item.source, template, text, item.brand, item.today, gold)
-                )
+                out[split].append(example)
             made += 1
     return out
 
