@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from tools.brief.dataset import HELDOUT_PATH, UNSEEN_PATH, brief_examples, load_heldout
@@ -33,6 +34,15 @@ from tools.brief.schema import (
     field_matches,
 )
 from tools.brief.spans import candidates
+
+# A second set of briefs of unseen phrasing, written apart from the first and from the
+# templates: never trained or tuned on.
+UNSEEN2_PATH = Path(__file__).parent / "data" / "unseen2.jsonl"
+HELD_SPLITS: dict[str, Path] = {
+    "heldout": HELDOUT_PATH,
+    "unseen": UNSEEN_PATH,
+    "unseen2": UNSEEN2_PATH,
+}
 
 
 def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -160,8 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--split",
         default="heldout",
-        choices=["heldout", "unseen", "train", "eval"],
-        help="unseen: briefs of phrasings no template makes, never trained or tuned on",
+        choices=[*HELD_SPLITS, "train", "eval"],
+        help="unseen: briefs of phrasings no template makes, never trained or tuned on; "
+        "unseen2: a second such set, written independently of the first",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")
@@ -170,8 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         "--adapters", default="auto", choices=["auto", "none"], help="none: the base model alone"
     )
     args = parser.parse_args(argv)
-    if args.split in ("heldout", "unseen"):
-        rows = load_heldout(HELDOUT_PATH if args.split == "heldout" else UNSEEN_PATH)
+    if args.split in HELD_SPLITS:
+        rows = load_heldout(HELD_SPLITS[args.split])
     else:
         rows = [e.meta() for e in brief_examples(args.seed, args.n)[args.split]]
     rows = rows[: args.limit] if args.limit else rows
