@@ -65,6 +65,11 @@ def test_money_as_people_write_it(money: str, usd: float) -> None:
         ("acme", "all three of our retailers", []),
         ("acme", "everything except Delta", ["alpha", "beta"]),
         ("brand_x", "all networks excluding Beta and Gamma", ["alpha"]),
+        ("acme", "all networks but Beta", ["alpha", "delta"]),
+        ("acme", "everywhere but Alpha and Delta", ["beta"]),
+        ("acme", "every network we're in but Beta", ["alpha", "delta"]),
+        ("acme", "nothing but Beta", ["beta"]),
+        ("acme", "Alpha, but keep Beta in", ["alpha", "beta"]),
     ],
 )
 def test_retailers_by_name_or_id(brand: str, phrase: str, expected: list[str]) -> None:

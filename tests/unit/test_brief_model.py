@@ -39,7 +39,7 @@ from tools.brief.llm import (
 )
 from tools.brief.prompts import brief_answer, split_user_message
 from tools.brief.rules import normalize
-from tools.brief.spans import SPAN_KEYS, SpanError, candidates, convert, gold_spans
+from tools.brief.spans import ROLES, SPAN_KEYS, SpanError, candidates, convert, gold_spans
 from tools.brief.wording import TEMPLATES
 
 # --- the model path and production ----------------------------------------------------------
@@ -75,8 +75,7 @@ GOLD_SPANS = spans(SPEC_BRIEF, GOLD)
 def test_the_model_points_at_spans_and_code_converts_them() -> None:
     assert GOLD_SPANS == {
         "budget": "$2.5M",
-        "retailers": ["Alpha", "Beta"],
-        "except": [],
+        "retailers": {"Alpha": "include", "Beta": "include"},
         "objective": "incremental margin",
         "floor": "3",
         "reserve": "10%",
@@ -91,8 +90,7 @@ def test_the_model_points_at_spans_and_code_converts_them() -> None:
     cands = candidates(text, "acme", TODAY)
     answer = {
         "budget": "$100k",
-        "retailers": [],
-        "except": ["Alpha", "Delta"],
+        "retailers": {"Alpha": "exclude", "Beta Grocers": "include", "Delta": "exclude"},
         "objective": None,
         "floor": "3",
         "reserve": "$60k",
@@ -113,7 +111,7 @@ def test_the_model_points_at_spans_and_code_converts_them() -> None:
 def test_a_budget_beyond_any_plan_from_the_model_is_a_brief_error() -> None:
     # The model's path alone once let StructuredBrief's own ValidationError escape for $250B.
     text = "Spend $250B on Alpha Mart for margin."
-    answer = {**dict.fromkeys(SPAN_KEYS), "budget": "$250B", "retailers": [], "except": []}
+    answer = {**dict.fromkeys(SPAN_KEYS), "budget": "$250B", "retailers": {"Alpha Mart": "include"}}
     with pytest.raises(BriefError, match="beyond any retail-media plan"):
         parse_brief(text, "acme", TODAY, "llm", FakeModel(answer))
 
@@ -167,7 +165,11 @@ def test_production_keeps_model_values_only_when_the_text_backs_them() -> None:
         (["a list"], "not an object"),
         ({**GOLD_SPANS, "budget": "$1"}, "not one of the brief's budget spans"),
         ({k: v for k, v in GOLD_SPANS.items() if k != "objective"}, "lacks objective"),
-        ({**GOLD_SPANS, "retailers": ["Gamma"]}, "not one of the brief's retailers spans"),
+        (
+            {**GOLD_SPANS, "retailers": {"Gamma": "include"}},
+            "not one of the brief's retailers spans",
+        ),
+        ({**GOLD_SPANS, "retailers": ["Alpha"]}, "role must be one of include, exclude"),
         ({**GOLD_SPANS, "reserve": "$2.5M"}, "not one of the brief's reserve spans"),
         (RuntimeError("decoder crashed"), "RuntimeError: decoder crashed"),
     ],
@@ -271,12 +273,17 @@ def test_schema_compiles_for_constrained_decoding_and_admits_gold() -> None:
         is_error, messages = LLMatcher.validate_grammar_with_warnings(grammar)
         assert not is_error and messages == []
         assert schema["required"] == list(SPAN_KEYS)
-        # The gold answer is one the grammar admits: every span is one of its field's options.
+        # The gold answer is one the grammar admits: every span is one of its field's options,
+        # and every retailer mention has a role, in the order the grammar writes them.
         answer = json.loads(example.answer)
+        assert list(answer) == list(SPAN_KEYS)
         for key, said in answer.items():
             options = schema["properties"][key]
-            allowed = options.get("items", options).get("enum", [])
-            assert all(s in allowed for s in (said if isinstance(said, list) else [said]))
+            if key == "retailers":
+                assert list(said) == options["required"] == list(options["properties"])
+                assert all(role in ROLES for role in said.values())
+            else:
+                assert said in options["enum"]
 
 
 # --- datasets -------------------------------------------------------------------------------
@@ -323,7 +330,7 @@ def test_dpo_pairs_reject_plausible_wrong_answers() -> None:
     right = brief_answer(text, "acme", TODAY, rules(text).fields())
     assert right is not None
     flaws = {rejected_answer(text, "acme", TODAY, right, random.Random(i))[1] for i in range(60)}
-    assert {"missing retailer", "another amount as the budget", "wrong objective"} <= flaws
+    assert {"retailer's role flipped", "another amount as the budget", "wrong objective"} <= flaws
     wrong, flaw = rejected_answer(text, "acme", TODAY, right, random.Random(0))
     assert json.loads(wrong) != json.loads(right) and flaw
 

@@ -146,8 +146,8 @@ def build_brief_dataset(seed: int = 0, n: int = 1000) -> dict[str, list[dict[str
 def _flaws(
     answer: dict[str, Any], cands: Candidates
 ) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    """Plausible wrong span answers: another amount as the budget, a dropped floor, flight or
-    retailer, another objective word."""
+    """Plausible wrong span answers: another amount as the budget, a dropped floor or flight,
+    a retailer mention's role flipped, another objective word."""
     flaws: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
     other_money = [k for k in cands.money if k != answer["budget"]]
     if other_money:
@@ -157,8 +157,13 @@ def _flaws(
     ]
     if other_objectives:
         flaws["wrong objective"] = lambda a: {**a, "objective": other_objectives[0]}
-    if len(answer["retailers"]) >= 2:
-        flaws["missing retailer"] = lambda a: {**a, "retailers": a["retailers"][:-1]}
+    if answer["retailers"]:
+        first = next(iter(answer["retailers"]))
+        flipped = "exclude" if answer["retailers"][first] == "include" else "include"
+        flaws["retailer's role flipped"] = lambda a: {
+            **a,
+            "retailers": {**a["retailers"], first: flipped},
+        }
     for key, name in (("floor", "dropped ROAS floor"), ("flight", "dropped flight")):
         if answer[key] is not None:
             flaws[name] = lambda a, key=key: {**a, key: None}
@@ -186,7 +191,7 @@ def rejected_answer(
 def build_dpo_pairs(seed: int = 0, n: int = 1000) -> dict[str, list[dict[str, Any]]]:
     """DPO rows {"prompt", "chosen", "rejected"} for the same examples as `build_brief_dataset`:
     chosen is the gold answer, rejected a plausible wrong one (wrong key, budget scale,
-    a missing retailer, ...)."""
+    a retailer's role flipped, ...)."""
     rng = random.Random(f"{seed}:brief-dpo")
     out: dict[str, list[dict[str, Any]]] = {}
     for split, examples in brief_examples(seed, n).items():

@@ -10,9 +10,13 @@ every objective word an objective candidate. Deciding which one is the budget (n
 not "last year's $1M"), which number is the floor (not a date's day), which percentage is the
 reserve is the model's job; converting "$2.5 mil" or "Q1 next year" is the code's.
 
-The answer, in `SPAN_KEYS` order: budget, retailers (mentions planned on; none = every retailer
-the brand sells through), except (mentions excluded), objective, floor, reserve, flight, stock;
-a field the brief does not state is null and takes its default.
+The answer, in `SPAN_KEYS` order: budget, retailers, objective, floor, reserve, flight, stock;
+a field the brief does not state is null and takes its default. `retailers` gives every
+retailer mention of the brief a role, "include" or "exclude" (none included: every retailer the
+brand sells through but the excluded ones). Writing the mentions as a list, the model answered
+"every retailer" for a single named one ("spends 1.2 million USD on Delta Home" -> []) and
+read "all networks but Beta" as Beta: a per-mention choice of two words is an easier question
+for a small model than when to close a list.
 
 `gold_spans` labels training briefs: for each gold field, the candidate whose conversion gives
 the gold value. It is how training rows are written; serving never sees gold values.
@@ -53,14 +57,13 @@ from tools.catalog import current
 SPAN_KEYS: tuple[str, ...] = (
     "budget",
     "retailers",
-    "except",
     "objective",
     "floor",
     "reserve",
     "flight",
     "stock",
 )
-_LIST_KEYS = ("retailers", "except")
+ROLES: tuple[str, str] = ("include", "exclude")  # a retailer mention's role in the answer
 # Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
 _MAX_FLOOR = 50.0
 _NUMBER = re.compile(r"(?<![\w.,/-])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?x\b|:1\b)?(?!\d|,\d|/|\.\d)")
@@ -101,7 +104,6 @@ class Candidates:
         return {
             "budget": list(self.money),
             "retailers": list(self.mentions),
-            "except": list(self.mentions),
             "objective": list(self.objectives),
             "floor": list(self.floors),
             # An amount is a reserve ("$140k for tests") only beside another amount, the budget.
@@ -181,21 +183,21 @@ def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int],
 
 
 def span_json_schema(cands: Candidates) -> dict[str, Any]:
-    """The JSON the model writes: each field one of its candidates or null; retailer lists of
-    mentions. Keys in `SPAN_KEYS` order, all required."""
+    """The JSON the model writes: each field one of its candidates or null; `retailers` an
+    object with every mention as a key, in the brief's order, and its role. Keys in `SPAN_KEYS`
+    order, all required."""
 
     def one_of(options: list[str]) -> dict[str, Any]:
         return {"enum": [*options, None]}
 
-    def list_of(options: list[str]) -> dict[str, Any]:
-        if not options:
-            return {"type": "array", "maxItems": 0}
-        return {"type": "array", "items": {"enum": options}, "maxItems": len(options)}
-
-    props = {
-        key: list_of(cands.options(key)) if key in _LIST_KEYS else one_of(cands.options(key))
-        for key in SPAN_KEYS
+    mentions = cands.options("retailers")
+    roles = {
+        "type": "object",
+        "properties": {m: {"enum": list(ROLES)} for m in mentions},
+        "required": mentions,
+        "additionalProperties": False,
     }
+    props = {key: roles if key == "retailers" else one_of(cands.options(key)) for key in SPAN_KEYS}
     return {
         "type": "object",
         "properties": props,
@@ -260,8 +262,11 @@ def convert(answer: dict[str, Any], cands: Candidates) -> dict[str, Any]:
 
 def _retailers(answer: dict[str, Any], cands: Candidates) -> list[str]:
     sold = brand_retailers(cands.brand)
-    named = [_pick(cands.mentions, "retailers", m) for m in answer["retailers"] or []]
-    dropped = {_pick(cands.mentions, "except", m) for m in answer["except"] or []}
+    roles = answer["retailers"] or {}
+    if not isinstance(roles, dict) or any(r not in ROLES for r in roles.values()):
+        raise SpanError(f"retailers: each mention's role must be one of {', '.join(ROLES)}")
+    named = [_pick(cands.mentions, "retailers", m) for m, r in roles.items() if r == "include"]
+    dropped = {_pick(cands.mentions, "retailers", m) for m, r in roles.items() if r == "exclude"}
     if not named and not dropped:
         return []  # every retailer the brand sells through
     base = named or sold
@@ -330,7 +335,7 @@ def gold_spans(gold: dict[str, Any], cands: Candidates) -> dict[str, Any] | None
                 answer["budget"] = k
         if answer["budget"] is None:
             return None
-    answer["retailers"], answer["except"] = _gold_retailers(g["retailers"], cands)
+    answer["retailers"] = _gold_retailers(g["retailers"], cands)
     if g["objective"] != DEFAULT_OBJECTIVE or g["objective"] in cands.objectives.values():
         answer["objective"] = _first(cands.objectives, g["objective"], cands.text, _OBJ_CUE)
     if g["roas_floor"] is not None:
@@ -348,24 +353,23 @@ def gold_spans(gold: dict[str, Any], cands: Candidates) -> dict[str, Any] | None
 
 def _try(answer: dict[str, Any], cands: Candidates, name: str, gold: Any) -> bool:
     filled = {k: answer.get(k) for k in SPAN_KEYS}
-    filled["retailers"] = filled["retailers"] or []
-    filled["except"] = filled["except"] or []
+    filled["retailers"] = filled["retailers"] or {}
     try:
         return _same(convert(filled, cands)[name], float(gold))
     except SpanError:
         return False
 
 
-def _gold_retailers(gold: list[str], cands: Candidates) -> tuple[list[str], list[str]]:
-    if not gold:
-        return [], []
-    by_id: dict[str, str] = {}
-    for mention, rid in cands.mentions.items():
-        by_id.setdefault(rid, mention)
-    others = [m for r, m in by_id.items() if r not in gold]
-    if all(r in by_id for r in gold):
-        return [by_id[r] for r in gold], others
-    return [], others
+def _gold_retailers(gold: list[str], cands: Candidates) -> dict[str, str]:
+    """Each mention's role: planned on when every gold retailer is named (or gold is every
+    retailer), else excluded ("all but Delta": Delta is excluded, the rest of the brand's
+    retailers remain). `gold_spans` drops a brief whose roles cannot give the gold list."""
+    named = set(cands.mentions.values())
+    listed = not gold or set(gold) <= named
+    return {
+        m: "include" if listed and (not gold or rid in gold) else "exclude"
+        for m, rid in cands.mentions.items()
+    }
 
 
 def _gold_reserve(

@@ -98,12 +98,17 @@ def _retailers(item: SourceItem, rng: random.Random) -> str:
         names = _join([_retailer_name(r, rng) for r in dropped], rng)
         return rng.choice(
             [f"all retailers except {names}", f"everything except {names}",
-             f"all networks excluding {names}"]
+             f"all networks excluding {names}", f"all networks but {names}",
+             f"every retailer other than {names}", f"everywhere but {names}",
+             f"all our retailers apart from {names}", f"every network we're in minus {names}"]
         )  # fmt: skip
     names = [_retailer_name(r, rng) for r in rng.sample(item.retailers, len(item.retailers))]
     joined = _join(names, rng)
     if len(names) == 1 and rng.random() < 0.5:
-        return rng.choice([f"{joined} only", f"only {joined}"])
+        return rng.choice(
+            [f"{joined} only", f"only {joined}", f"just {joined}", f"{joined} exclusively",
+             f"all of it on {joined}", f"nothing but {joined}"]
+        )  # fmt: skip
     return joined
 
 

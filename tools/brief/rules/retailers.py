@@ -76,7 +76,8 @@ _ALL_RETAILERS = re.compile(
 )
 _EXCLUDE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
-    r"without|skip|skipping|leave out|leaving out|all but|not)\s+$"
+    r"without|skip|skipping|leave out|leaving out|all but|not|"
+    r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 _RETAILER_SUFFIX = re.compile(
     r"\b([a-z][a-z0-9&'-]*)\s+(mart|market|markets|grocers|grocer|grocery|groceries|pharmacy|"
