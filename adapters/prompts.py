@@ -31,7 +31,8 @@ DEFAULT_SYSTEM = (
 SYSTEM_MESSAGES: dict[str, str] = {
     "planning": (
         "You are RMN Copilot, a retail media planner. Read the brief and answer, for each "
-        "field, with the words of the brief that state it, or null. Never invent numbers."
+        "field, with the words of the brief that state it, or null, and for each retailer "
+        "it names, include or exclude. Never invent numbers."
     ),
     "creative": (
         "You are RMN Copilot, a retail media copywriter. Write short ad copy that follows the "
