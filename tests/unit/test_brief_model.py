@@ -39,6 +39,7 @@ from tools.brief.llm import (
 )
 from tools.brief.prompts import brief_answer, split_user_message
 from tools.brief.rules import normalize
+from tools.brief.schema import field_matches
 from tools.brief.spans import ROLES, SPAN_KEYS, SpanError, candidates, convert, gold_spans
 from tools.brief.wording import TEMPLATES
 
@@ -106,6 +107,40 @@ def test_the_model_points_at_spans_and_code_converts_them() -> None:
         convert({**answer, "budget": "$2M"}, cands)
     with pytest.raises(SpanError, match="over the limit"):
         convert({**answer, "reserve": "$100k", "flight": None, "budget": "$60k"}, cands)
+
+
+@pytest.mark.parametrize(
+    ("text", "retailers", "roles"),
+    [
+        # One retailer named: it is included (not "every retailer").
+        ("Spend $1.2M on Delta Home only.", ["delta"], {"Delta Home": "include"}),
+        # Every other retailer: the named one is excluded.
+        ("Spend $1M on all networks but Beta.", ["alpha", "delta"], {"Beta": "exclude"}),
+        # Every retailer, each named: all included; [] and the full list are the same plan.
+        (
+            "Spend $1M on Alpha, Beta and Delta.",
+            [],
+            {m: "include" for m in ("Alpha", "Beta", "Delta")},
+        ),
+        # A named retailer left out of the plan is excluded.
+        ("Spend $1M on Alpha, not Beta.", ["alpha"], {"Alpha": "include", "Beta": "exclude"}),
+    ],
+)
+def test_every_retailer_mention_gets_a_role(
+    text: str, retailers: list[str], roles: dict[str, str]
+) -> None:
+    cands = candidates(text, "acme", TODAY)
+    gold = {**rules(text).fields(), "retailers": retailers}
+    answer = spans(text, gold)
+    assert answer["retailers"] == roles
+    assert field_matches("retailers", convert(answer, cands)["retailers"], retailers, "acme")
+
+
+def test_a_brief_whose_roles_cannot_give_the_gold_retailers_is_not_labelled() -> None:
+    # "Every retailer" yet only Beta named: no roles give all three, so no training row.
+    text = "Spend $1M across every retailer; Beta did well last year."
+    gold = {**rules(text).fields(), "retailers": []}
+    assert gold_spans(gold, candidates(text, "acme", TODAY)) is None
 
 
 def test_a_budget_beyond_any_plan_from_the_model_is_a_brief_error() -> None:
