@@ -11,7 +11,9 @@ trained adapter is the current version when the folder has none, else a candidat
 (`add_version`). `promote` makes a candidate current only if it beats the current version on
 the held-out eval (the caller's scores; the gate says both); `rollback` makes the version the
 current one replaced current again. Each version's `metadata.json` records its version, and
-promotions and rollbacks are appended to the manifest's history.
+promotions and rollbacks are appended to the manifest's history. `prune` deletes the files of
+every version but the current one and the one a rollback would restore (each a few MB, and the
+repository ships its adapters); their records stay in the manifest, marked "pruned".
 
 Files are moved with renames only, under a lock per adapter folder; readers see the old or the
 new version's files.
@@ -46,7 +48,9 @@ class VersionRecord(BaseModel):
     created_at: str
     method: str = ""
     command: str = ""
-    status: str = Field("candidate", description="current | previous | candidate")
+    status: str = Field(
+        "candidate", description="current | previous | candidate | replaced | pruned"
+    )
 
 
 class HistoryEntry(BaseModel):
@@ -208,19 +212,45 @@ def rollback(folder: Path) -> Manifest:
     """Make the version the current one replaced current again."""
     with _lock(folder):
         manifest = read_manifest(folder)
-        replaced = [h for h in manifest.history if h.to_version == manifest.current]
-        if not replaced or replaced[-1].from_version is None:
+        to = _rollback_target(manifest)
+        if to is None:
             raise AdapterVersionError(
                 f"{folder.parent.name}/{folder.name} {manifest.current}: nothing to roll back to "
                 "(no earlier version was current)"
             )
-        to = replaced[-1].from_version
+        if not (folder / VERSIONS_DIR / to / "metadata.json").is_file():
+            raise AdapterVersionError(
+                f"{to}'s files are not here (pruned, or left out of this copy)"
+            )
         old = _swap(folder, manifest, to)
         manifest.history.append(
             HistoryEntry(action="rollback", at=now(), from_version=old, to_version=to)
         )
         _write_manifest(folder, manifest)
         return manifest
+
+
+def prune(folder: Path) -> list[str]:
+    """Delete the files of every version but the current one and the one `rollback` would
+    restore; returns the versions pruned. Their records stay, marked "pruned"."""
+    with _lock(folder):
+        manifest = read_manifest(folder)
+        keep = {manifest.current, _rollback_target(manifest)}
+        pruned = []
+        for record in manifest.versions:
+            if record.version in keep or record.status == "pruned":
+                continue
+            shutil.rmtree(folder / VERSIONS_DIR / record.version, ignore_errors=True)
+            record.status = "pruned"
+            pruned.append(record.version)
+        if pruned:
+            _write_manifest(folder, manifest)
+        return pruned
+
+
+def _rollback_target(manifest: Manifest) -> str | None:
+    replaced = [h for h in manifest.history if h.to_version == manifest.current]
+    return replaced[-1].from_version if replaced else None
 
 
 def adapters_root_of(folder: Path) -> Path:

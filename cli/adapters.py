@@ -1,5 +1,6 @@
 """`rmn adapters`: the installed adapters and their versions; promote a candidate version (only if
-it beats the current one on the held-out eval) or roll back to the version it replaced."""
+it beats the current one on the held-out eval), roll back to the version it replaced, or prune
+the files of older versions."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from cli.common import JsonOption, emit, progress_enabled, user_errors
 from tools.errors import RMNError
 
 app = typer.Typer(
-    help="Adapter versions: list, promote (gated on the held-out eval), rollback.",
+    help="Adapter versions: list, promote (gated on the held-out eval), rollback, prune.",
     no_args_is_help=True,
 )
 
@@ -49,6 +50,9 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
             manifest = read_manifest(entry.path)
             versions = []
             for record in manifest.versions:
+                if record.status == "pruned":  # its files are gone; its record stays
+                    versions.append({**record.model_dump(), "held_out": {}})
+                    continue
                 folder = version_folder(entry.path, record.version)
                 meta = AdapterMetadata.read(folder)
                 primary = meta.eval.get("primary_metric")
@@ -152,6 +156,24 @@ def rollback_cmd(adapter: AdapterArg, root: RootOption = None, json: bool = Json
             {"adapter": adapter, "current": manifest.current, "from": last.from_version},
             json,
             lambda r: f"{r['adapter']}: {r['from']} -> {r['current']} (rolled back)",
+        )
+
+
+@app.command("prune")
+def prune_cmd(adapter: AdapterArg, root: RootOption = None, json: bool = JsonOption) -> None:
+    """Delete the files of every version but the current one and the one a rollback restores."""
+    with user_errors(json):
+        from adapters.versions import current_version, prune
+
+        kind, adapter_id = _split(adapter)
+        folder = _root(root) / kind / adapter_id
+        if not (folder / "metadata.json").is_file():
+            raise RMNError(f"no adapter {adapter} under {_root(root)}")
+        pruned = prune(folder)
+        emit(
+            {"adapter": adapter, "current": current_version(folder), "pruned": pruned},
+            json,
+            lambda r: f"{r['adapter']}: pruned {', '.join(r['pruned']) or 'nothing'}",
         )
 
 

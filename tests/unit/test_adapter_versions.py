@@ -1,0 +1,105 @@
+"""Adapter versions (`adapters.versions`, `rmn adapters`): a new version is a candidate beside
+the current one, promotion swaps them, rollback restores the replaced one, prune deletes the
+files of the others and keeps their records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.versions import (
+    AdapterVersionError,
+    add_version,
+    promote,
+    prune,
+    read_manifest,
+    rollback,
+    version_folder,
+)
+from cli.main import app
+
+
+def _staged(tmp: Path, name: str) -> Path:
+    """A finished adapter folder whose weights file says which training run wrote it."""
+    staged = tmp / f"staged-{name}"
+    staged.mkdir()
+    (staged / "adapter_config.json").write_text("{}")
+    (staged / "adapter_model.safetensors").write_text(name)
+    (staged / "metadata.json").write_text(
+        json.dumps({"created_at": "2026-12-03", "training": {"method": "sft", "command": name}})
+    )
+    return staged
+
+
+def _served(folder: Path) -> str:
+    return (folder / "adapter_model.safetensors").read_text()
+
+
+def _three_versions(tmp_path: Path) -> Path:
+    """v1 current, then v2 and v3 each promoted in turn: v3 current, v2 previous, v1 replaced."""
+    folder = tmp_path / "task" / "planning"
+    assert add_version(folder, _staged(tmp_path, "one")) == ("v1", True)
+    assert add_version(folder, _staged(tmp_path, "two")) == ("v2", False)
+    assert _served(folder) == "one"  # a candidate is not served until promoted
+    promote(folder, "v2", {"candidate": 0.5})
+    assert add_version(folder, _staged(tmp_path, "three")) == ("v3", False)
+    promote(folder, "v3", {"candidate": 0.8})
+    return folder
+
+
+def test_promote_serves_the_candidate_and_rollback_restores_the_replaced_one(
+    tmp_path: Path,
+) -> None:
+    folder = _three_versions(tmp_path)
+    manifest = read_manifest(folder)
+    assert manifest.current == "v3" and _served(folder) == "three"
+    assert {v.version: v.status for v in manifest.versions} == {
+        "v1": "replaced",
+        "v2": "previous",
+        "v3": "current",
+    }
+    assert _served(version_folder(folder, "v1")) == "one"
+    assert json.loads((folder / "metadata.json").read_text())["version"] == "v3"
+    rollback(folder)
+    assert read_manifest(folder).current == "v2" and _served(folder) == "two"
+    with pytest.raises(AdapterVersionError, match="no version 'v9'"):
+        version_folder(folder, "v9")
+
+
+def test_prune_keeps_the_current_version_and_the_one_a_rollback_restores(
+    tmp_path: Path,
+) -> None:
+    folder = _three_versions(tmp_path)
+    assert prune(folder) == ["v1"]
+    assert not (folder / "versions" / "v1").exists()
+    assert {v.version: v.status for v in read_manifest(folder).versions}["v1"] == "pruned"
+    assert prune(folder) == []  # nothing left to prune
+    rollback(folder)  # v3 -> v2: its files were kept
+    assert _served(folder) == "two"
+    rollback(folder)  # a rollback undone: back to v3, the version v2 replaced this time
+    assert _served(folder) == "three"
+
+
+def test_rollback_to_a_version_whose_files_are_gone_is_refused(tmp_path: Path) -> None:
+    folder = _three_versions(tmp_path)
+    for f in (folder / "versions" / "v2").iterdir():  # as in a copy that left them out
+        f.unlink()
+    with pytest.raises(AdapterVersionError, match="v2's files are not here"):
+        rollback(folder)
+    assert read_manifest(folder).current == "v3" and _served(folder) == "three"
+
+
+def test_rmn_adapters_prune_and_list_show_pruned_versions(tmp_path: Path) -> None:
+    folder = _three_versions(tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["adapters", "prune", "task/planning", "--root", str(tmp_path), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == {"adapter": "task/planning", "current": "v3", "pruned": ["v1"]}
+    assert not (folder / "versions" / "v1").exists()
+    out = runner.invoke(app, ["adapters", "prune", "task/nothing", "--root", str(tmp_path)])
+    assert out.exit_code != 0 and "no adapter task/nothing" in out.output
