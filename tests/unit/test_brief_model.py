@@ -76,11 +76,7 @@ GOLD_SPANS = spans(SPEC_BRIEF, GOLD)
 def test_the_model_points_at_spans_and_code_converts_them() -> None:
     assert GOLD_SPANS == {
         "budget": "$2.5M",
-        # Each mention with the words around it in its sentence: the model's cue to its role.
-        "retailers": {
-            "Allocate $2.5M across Alpha and": "include",
-            "across Alpha and Beta to": "include",
-        },
+        "retailers": {"Alpha": "include", "Beta": "include"},
         "objective": "incremental margin",
         "floor": "3",
         "reserve": "10%",
@@ -95,11 +91,7 @@ def test_the_model_points_at_spans_and_code_converts_them() -> None:
     cands = candidates(text, "acme", TODAY)
     answer = {
         "budget": "$100k",
-        "retailers": {
-            "per week on Beta Grocers for": "include",
-            "all networks except Alpha and": "exclude",
-            "except Alpha and Delta": "exclude",
-        },
+        "retailers": {"Alpha": "exclude", "Beta Grocers": "include", "Delta": "exclude"},
         "objective": None,
         "floor": "3",
         "reserve": "$60k",
@@ -121,33 +113,17 @@ def test_the_model_points_at_spans_and_code_converts_them() -> None:
     ("text", "retailers", "roles"),
     [
         # One retailer named: it is included (not "every retailer").
-        (
-            "Spend $1.2M on Delta Home only.",
-            ["delta"],
-            {"Spend $1.2M on Delta Home only": "include"},
-        ),
+        ("Spend $1.2M on Delta Home only.", ["delta"], {"Delta Home": "include"}),
         # Every other retailer: the named one is excluded.
-        (
-            "Spend $1M on all networks but Beta.",
-            ["alpha", "delta"],
-            {"all networks but Beta": "exclude"},
-        ),
+        ("Spend $1M on all networks but Beta.", ["alpha", "delta"], {"Beta": "exclude"}),
         # Every retailer, each named: all included; [] and the full list are the same plan.
         (
             "Spend $1M on Alpha, Beta and Delta.",
             [],
-            {
-                "Spend $1M on Alpha": "include",
-                "$1M on Alpha, Beta and": "include",
-                "Alpha, Beta and Delta": "include",
-            },
+            {m: "include" for m in ("Alpha", "Beta", "Delta")},
         ),
         # A named retailer left out of the plan is excluded.
-        (
-            "Spend $1M on Alpha, not Beta.",
-            ["alpha"],
-            {"Spend $1M on Alpha": "include", "on Alpha, not Beta": "exclude"},
-        ),
+        ("Spend $1M on Alpha, not Beta.", ["alpha"], {"Alpha": "include", "Beta": "exclude"}),
     ],
 )
 def test_every_retailer_mention_gets_a_role(

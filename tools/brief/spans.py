@@ -72,10 +72,6 @@ _FRACTION = re.compile(
     r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
 )
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
-# Words of context before a retailer mention in the answer's keys; the sentence ends them.
-_MENTION_CONTEXT = 3
-_SENTENCE_END = re.compile(r"[;:!?()\n\u2014\u2013]|\.(?=\s|$)|\s-\s")
-_KEY_UNSAFE = re.compile(r"[^\w$%&'+,./ -]")
 _FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, "half": 0.5}
 
 
@@ -127,13 +123,9 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     low = lower(clean)
     out = Candidates(clean, today, brand)
     scan = mask(low, brand_name_spans(low, current()))
-    found = [
-        (m.start(), m.end(), rid)
-        for rid, pattern in retailer_patterns(current()).items()
-        for m in pattern.finditer(scan)
-    ]
-    for s, e, rid in sorted(found):
-        out.mentions.setdefault(_mention_key(clean, s, e), rid)
+    for rid, pattern in retailer_patterns(current()).items():
+        for m in pattern.finditer(scan):
+            out.mentions.setdefault(_span(clean, *m.span()), rid)
     money_spans = _money(out, clean, low)
     for objective, pattern in OBJECTIVE_TERMS.items():
         for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", low):
@@ -164,15 +156,6 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
             said, _ = read_oos(clause)
             out.stock.setdefault(_span(clean, s, e), True if said is None else said)
     return out
-
-
-def _mention_key(clean: str, s: int, e: int) -> str:
-    """A retailer mention with up to `_MENTION_CONTEXT` words before it and one after, within
-    its sentence ("all networks but Beta,", "Alpha Mart only"): the words that say whether it
-    is planned on or excluded sit beside the name the model gives a role to."""
-    before = _KEY_UNSAFE.sub(" ", _SENTENCE_END.split(clean[:s])[-1]).split()
-    after = _KEY_UNSAFE.sub(" ", _SENTENCE_END.split(clean[e:])[0].split(",")[0]).split()
-    return " ".join([*before[-_MENTION_CONTEXT:], _span(clean, s, e), *after[:1]])
 
 
 def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int], float]]:
