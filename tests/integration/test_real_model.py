@@ -207,7 +207,9 @@ def test_shipped_adapters_beat_the_base_on_their_primary_metric() -> None:
         assert meta.eval.get("primary_metric") == primary, folder
         base, tuned = meta.eval["base"][primary], meta.eval["adapter"][primary]
         assert 0 <= base < tuned <= 1, (folder, base, tuned)
-        assert meta.eval["items"] >= 20
+        # A brand's held-out split is one product line in four (tools/creative/products.py),
+        # 2-3 rows a line: 8-12 items for the four brands.
+        assert meta.eval["items"] >= (8 if meta.kind == "brand" else 20)
         assert 8 <= meta.peft.r <= 16
         assert (folder / "adapter_model.safetensors").stat().st_size < 8 * 2**20
         card = meta.training.model_dump()
