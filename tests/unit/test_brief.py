@@ -52,6 +52,14 @@ def test_money_as_people_write_it(money: str, usd: float) -> None:
     assert rules(f"Spend {money} on Alpha Mart to maximize sales").total_budget == usd
 
 
+@pytest.mark.parametrize("code", ["zebra76e46412", "okapi1e9", "SKU12345", "Q3promo250k"])
+def test_a_number_inside_a_word_is_not_money(code: str) -> None:
+    # A run marker "zebra76e46412" was read as 76e464 dollars and the brief refused as "not a
+    # finite amount" (tests/integration/test_server_delete.py, when its random marker held one).
+    b = rules(f"Allocate $1M across Alpha and Beta to maximize incremental margin for {code}")
+    assert b.total_budget == 1_000_000
+
+
 @pytest.mark.parametrize(
     ("brand", "phrase", "expected"),
     [

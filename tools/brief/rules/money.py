@@ -46,8 +46,10 @@ SCALE_WORDS = {
 }
 # One-letter scales ("4 m", "5 t") count only glued to the number or with a currency.
 _LOOSE_SCALES = ("m", "b", "t")
+# A number inside a word is a code, not money: "zebra76e46412" once read as 76e464 dollars
+# (a test's random run marker), and the brief was refused as "not a finite amount".
 MONEY = re.compile(
-    r"(?P<neg>(?<![\w.])-(?=[$\d]))?(?P<pre>us\$|\$|usd\s?)?"
+    r"(?P<neg>(?<![\w.])-(?=[$\d]))?(?:(?P<pre>us\$|\$|usd\s?)|(?<!\w))"
     r"(?P<num>(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<exp>e[+-]?\d{1,3})?)"
     r"(?:\s?(?P<scale>millions|million|thousand|billions|billion|trillions|trillion|grand|mill|"
     r"mil|mm|mn|bn|tn|k|m|b|t)\b)?"
