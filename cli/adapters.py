@@ -78,6 +78,15 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _installed(adapter: str, root: Path | None) -> Path:
+    """The folder of an installed adapter (`kind/id`), or a user error naming the root."""
+    kind, adapter_id = _split(adapter)
+    folder = _root(root) / kind / adapter_id
+    if not (folder / "metadata.json").is_file():
+        raise RMNError(f"no adapter {adapter} under {_root(root)}")
+    return folder
+
+
 def _render_list(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
@@ -146,10 +155,7 @@ def rollback_cmd(adapter: AdapterArg, root: RootOption = None, json: bool = Json
     with user_errors(json):
         from adapters.versions import rollback
 
-        kind, adapter_id = _split(adapter)
-        folder = _root(root) / kind / adapter_id
-        if not (folder / "metadata.json").is_file():
-            raise RMNError(f"no adapter {adapter} under {_root(root)}")
+        folder = _installed(adapter, root)
         manifest = rollback(folder)
         last = manifest.history[-1]
         emit(
@@ -165,10 +171,7 @@ def prune_cmd(adapter: AdapterArg, root: RootOption = None, json: bool = JsonOpt
     with user_errors(json):
         from adapters.versions import current_version, prune
 
-        kind, adapter_id = _split(adapter)
-        folder = _root(root) / kind / adapter_id
-        if not (folder / "metadata.json").is_file():
-            raise RMNError(f"no adapter {adapter} under {_root(root)}")
+        folder = _installed(adapter, root)
         pruned = prune(folder)
         emit(
             {"adapter": adapter, "current": current_version(folder), "pruned": pruned},
