@@ -163,19 +163,22 @@ class SentenceGrammar:
 # Longest word the sentence grammar admits (a longer one is a loop or a pasted identifier).
 WORD_CHARS = 16
 
-# What a call may decode under: a pydantic model class, a JSON-schema dict or sentences.
-SchemaLike = type[BaseModel] | dict[str, Any] | SentenceGrammar
-
-
 @dataclass(frozen=True)
 class OutputSchema:
     """A schema to decode against, from a pydantic model (answers parse to that model) or a
-    plain JSON schema (answers parse to dicts)."""
+    plain JSON schema (answers parse to dicts).
+
+    `decode_schema`, when given, is what the grammar follows instead of `json_schema`: a
+    stricter schema (every answer it allows, `json_schema` allows too) for what the shown
+    schema cannot say simply, such as one field's choice narrowing another's. The prompt keeps
+    showing `json_schema`, the layout an adapter was trained on; answers are validated against
+    it too. Build one with `OutputSchema.narrowed`."""
 
     json_schema: dict[str, Any]
     model: type[BaseModel] | None = None
     key: str = field(default="", compare=False)
     sentences: SentenceGrammar | None = None
+    decode_schema: dict[str, Any] | None = field(default=None, kw_only=True)
 
     @property
     def is_json(self) -> bool:
@@ -201,7 +204,14 @@ class OutputSchema:
         """The schema the grammar follows: objects are closed (no keys beyond `properties`)
         unless the schema says otherwise. JSON Schema allows extra keys by default, and a
         small model given that freedom writes invented keys until it runs out of tokens."""
-        return _closed(self.json_schema)
+        return _closed(self.decode_schema or self.json_schema)
+
+    @classmethod
+    def narrowed(cls, shown: dict[str, Any], decode: dict[str, Any] | None) -> OutputSchema:
+        """A JSON schema shown and validated as `shown`, decoded under `decode` (None: under
+        `shown` itself)."""
+        key = _key(shown) if decode is None else _key({"shown": shown, "decode": decode})
+        return cls(shown, None, key, decode_schema=decode)
 
     @classmethod
     def of(cls, schema: SchemaLike | OutputSchema) -> OutputSchema:
@@ -238,6 +248,11 @@ class OutputSchema:
                 raise OutputInvalid(_pydantic_problems(err)) from None
         _validate_json_schema(data, self.json_schema)
         return data
+
+
+# What a call may decode under: a pydantic model class, a JSON-schema dict, sentences, or an
+# `OutputSchema` built already (one with a narrowed grammar).
+SchemaLike = type[BaseModel] | dict[str, Any] | SentenceGrammar | OutputSchema
 
 
 def _closed(schema: Any) -> Any:

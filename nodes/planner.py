@@ -11,7 +11,7 @@ does a budget far beyond what the brand's history at its retailers can absorb
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
@@ -27,6 +27,9 @@ from tools.pipeline import query_plan, retrieve_rules
 from tools.pipeline.capacity import check_budget
 from tools.plan import Plan
 from tools.policy.ownership import check_brand_access, tenant_brands
+
+if TYPE_CHECKING:
+    from adapters.structured import OutputSchema
 
 
 def parse(text: str, brand: str, ctx: Context) -> tuple[StructuredBrief, list[str]]:
@@ -48,7 +51,7 @@ def parse(text: str, brand: str, ctx: Context) -> tuple[StructuredBrief, list[st
     )
     assert llm is not None
 
-    def generate_json(system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    def generate_json(system: str, user: str, schema: OutputSchema) -> dict[str, Any] | None:
         out = llm.with_structured_output(schema).invoke([SystemMessage(system), HumanMessage(user)])
         return out if isinstance(out, dict) else None
 

@@ -181,6 +181,10 @@ def test_reserve_defaults_to_ten_percent_without_a_warning() -> None:
         ("dec 7 2026 to jan 31 2027", "2026-12-07", "2027-01-31"),
         ("for 4 weeks starting Jan 4, 2027", "2027-01-04", "2027-01-31"),
         ("from 1 February to 28 February 2027", "2027-02-01", "2027-02-28"),
+        # Read as April alone before: the month reading took the last month word only.
+        ("February through April 2027", "2027-02-01", "2027-04-30"),
+        ("from Feb to Apr", "2027-02-01", "2027-04-30"),
+        ("for the first two weeks of January", "2027-01-01", "2027-01-14"),  # no flight before
     ],
 )
 def test_flight_dates(phrase: str, start: str, end: str) -> None:
@@ -201,6 +205,11 @@ def test_relative_flights_follow_today() -> None:
         ("Don't include out-of-stock SKUs.", True),
         ("Exclude out-of-stock items.", True),
         ("", True),
+        # Read as the default (excluded) before.
+        ("Alpha | incl. OOS", False),
+        ("OOS SKUs: keep them in.", False),
+        ("Out-of-stock products can stay in.", False),
+        ("Skip OOS SKUs, and keep them in mind for later.", True),
     ],
 )
 def test_out_of_stock_switch(phrase: str, exclude: bool) -> None:
@@ -211,6 +220,15 @@ def test_number_words_become_digits_but_not_everywhere() -> None:
     assert normalize("two and a half million") == "2.5 million"
     assert normalize("hold back fifteen percent") == "hold back 15 percent"
     assert normalize("the first half of 2027") == "the first half of 2027"
+    # "a million and a half" was 1.000001 million ($1,000,000.50); "two and a quarter million"
+    # was "2 and a quarter million", which no reading took as money.
+    assert normalize("a million and a half") == "1.5 million"
+    assert normalize("two and a quarter million") == "2.25 million"
+    assert normalize("a quarter million") == "250 thousand"
+    assert normalize("a quarter of it for tests, next quarter") == (
+        "a quarter of it for tests, next quarter"
+    )
+    assert rules("Initech: a million and a half on Alpha", "initech").total_budget == 1_500_000
 
 
 # --- rules: errors and warnings -------------------------------------------------------------

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from adapters.structured import OutputSchema
 from tools.brief.dataset import HELDOUT_PATH, UNSEEN_PATH, brief_examples, load_heldout
 from tools.brief.llm import (
     PARSED_BY_FALLBACK,
@@ -38,10 +39,14 @@ from tools.brief.spans import candidates
 # A second set of briefs of unseen phrasing, written apart from the first and from the
 # templates: never trained or tuned on.
 UNSEEN2_PATH = Path(__file__).parent / "data" / "unseen2.jsonl"
+# A third, written before the span grammar's narrowing and the lexer fixes that unseen2's
+# failures showed: the set that measures them.
+UNSEEN3_PATH = Path(__file__).parent / "data" / "unseen3.jsonl"
 HELD_SPLITS: dict[str, Path] = {
     "heldout": HELDOUT_PATH,
     "unseen": UNSEEN_PATH,
     "unseen2": UNSEEN2_PATH,
+    "unseen3": UNSEEN3_PATH,
 }
 
 
@@ -69,7 +74,7 @@ class _Recorder:
         self.asked = 0
         self.valid = 0
 
-    def __call__(self, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    def __call__(self, system: str, user: str, schema: OutputSchema) -> dict[str, Any] | None:
         self.asked += 1
         out = self.inner(system, user, schema)
         text, brand, today = split_user_message(user)
@@ -172,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="unseen: briefs of phrasings no template makes, never trained or tuned on; "
-        "unseen2: a second such set, written independently of the first",
+        "unseen2: a second such set, written independently of the first; unseen3: a third, "
+        "written before the changes unseen2 informed",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")

@@ -1,7 +1,7 @@
 """The model's path to a structured brief, and the production path that checks it.
 
 The model sees the brief in the turns `tools.brief.prompts` lays out and answers, as JSON
-constrained to `brief_json_schema`, with the span of the brief that states each field; tested
+constrained to `brief_output_schema`, with the span of the brief that states each field; tested
 code turns the spans into values (`tools.brief.spans`), so the model never writes a number. It
 reaches the model only through a `GenerateJSON` callable, so any runtime (or a test double)
 can drive it.
@@ -19,6 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -27,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adapters.base import BaseModelMissingError, gguf_path
 from adapters.registry import AdapterSet
 from adapters.shared import shared_runtime
+from adapters.structured import OutputSchema
 from tools.brief.prompts import (
     PLANNING_TASK,
-    brief_json_schema,
+    brief_output_schema,
     brief_user_message,
     planning_system_message,
     split_user_message,
@@ -55,9 +57,10 @@ PARSED_BY_FALLBACK = "rules-fallback"
 
 PATHS: tuple[str, ...] = ("rules", "llm", "production")
 
-# (system message, user message, JSON schema) -> the model's JSON object, or None when it gave
-# none. Runtimes adapt to this; see `runtime_generate_json`.
-GenerateJSON = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
+# (system message, user message, output schema) -> the model's JSON object, or None when it
+# gave none. The schema is `brief_output_schema`'s: its `json_schema` is what the prompt shows,
+# its grammar may be narrower. Runtimes adapt to this; see `runtime_generate_json`.
+GenerateJSON = Callable[[str, str, OutputSchema], dict[str, Any] | None]
 
 
 class ModelFields(BaseModel):
@@ -75,41 +78,56 @@ class ModelFields(BaseModel):
     exclude_oos: bool
 
 
-def read_model_answer(raw: Any, cands: Candidates) -> tuple[ModelFields | None, str | None]:
+@dataclass(frozen=True)
+class AnswerProblem:
+    """What is wrong with the model's answer, and the brief field at fault (None: the answer
+    as a whole), so that the model alone refuses a brief as the rules do, naming the field."""
+
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def read_model_answer(
+    raw: Any, cands: Candidates
+) -> tuple[ModelFields | None, AnswerProblem | None]:
     """(fields, None) for a valid span answer, converted by `tools.brief.spans.convert`; else
     (None, what is wrong with it)."""
     if raw is None:
-        return None, "no JSON"
+        return None, AnswerProblem("no JSON")
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as err:
-            return None, f"not JSON ({err.msg})"
+            return None, AnswerProblem(f"not JSON ({err.msg})")
     if not isinstance(raw, dict):
-        return None, f"a JSON {type(raw).__name__}, not an object"
+        return None, AnswerProblem(f"a JSON {type(raw).__name__}, not an object")
     try:
         fields = ModelFields.model_validate(convert(raw, cands))
     except SpanError as err:
-        return None, str(err)
+        return None, AnswerProblem(str(err), err.field)
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(p) for p in problem["loc"]) or "answer"
-        return None, f"{where}: {problem['msg']}"
+        return None, AnswerProblem(f"{where}: {problem['msg']}", str(problem["loc"][0]))
     sold = brand_retailers(cands.brand)
     stray = [r for r in fields.retailers if r not in sold]
     if stray:
-        return None, f"retailers {stray} are not among {cands.brand}'s ({', '.join(sold)})"
+        message = f"retailers {stray} are not among {cands.brand}'s ({', '.join(sold)})"
+        return None, AnswerProblem(message, "retailers")
     if fields.flight_start and fields.flight_end and fields.flight_end < fields.flight_start:
-        return None, "flight_end is before flight_start"
+        return None, AnswerProblem("flight_end is before flight_start", "flight_end")
     return fields, None
 
 
 def _ask_model(
     text: str, brand: str, today: date, generate_json: GenerateJSON
-) -> tuple[ModelFields | None, str | None]:
+) -> tuple[ModelFields | None, AnswerProblem | None]:
     cands = candidates(text, brand, today)
     user = brief_user_message(text, brand, today)
-    raw = generate_json(planning_system_message(), user, brief_json_schema(cands))
+    raw = generate_json(planning_system_message(), user, brief_output_schema(cands))
     return read_model_answer(raw, cands)
 
 
@@ -126,15 +144,18 @@ def parse_brief_llm(
     try:
         fields, problem = _ask_model(text, brand, today, generate_json)
     except RMNError as err:  # the runtime's "no valid answer after the repair turn"
-        fields, problem = None, err.message
+        fields, problem = None, AnswerProblem(err.message)
     if fields is None:
-        raise BriefError(f"the model gave no valid brief: {problem}", field=None, path="llm")
+        why = problem or AnswerProblem("no answer")
+        raise BriefError(f"the model gave no valid brief: {why}", field=why.field, path="llm")
     try:
         return StructuredBrief(brand_id=brand, parsed_by=PARSED_BY_LLM, **fields.model_dump())
     except ValidationError as err:  # a value the plan cannot take: the model's answer is wrong
-        problem = err.errors()[0]
+        bad = err.errors()[0]
         raise BriefError(
-            f"the model gave no valid brief: {problem['loc'][0]}: {problem['msg']}", path="llm"
+            f"the model gave no valid brief: {bad['loc'][0]}: {bad['msg']}",
+            field=str(bad["loc"][0]),
+            path="llm",
         ) from None
 
 
@@ -158,7 +179,7 @@ def parse_brief_production(
     try:
         fields, problem = _ask_model(text, brand, parse.today, generate_json)
     except Exception as err:  # any runtime failure (memory, decoding) falls back to the rules
-        fields, problem = None, f"the model failed ({type(err).__name__}: {err})"
+        fields, problem = None, AnswerProblem(f"the model failed ({type(err).__name__}: {err})")
     if fields is None:
         brief = parse.brief(PARSED_BY_FALLBACK)
         brief.warnings.append(f"the model gave no valid brief ({problem}); parsed by the rules")
@@ -336,7 +357,7 @@ def runtime_generate_json(
         else set()
     )
 
-    def generate(system: str, user: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    def generate(system: str, user: str, schema: OutputSchema) -> dict[str, Any] | None:
         who = brand or split_user_message(user)[1]
         # No brand adapter: trained on copy, it broke the span answers (nodes/planner.py).
         chosen = AdapterSet(task=PLANNING_TASK if ("task", PLANNING_TASK) in installed else None)

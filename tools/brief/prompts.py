@@ -18,9 +18,16 @@ from datetime import date
 from typing import Any
 
 from adapters.prompts import chat_messages, schema_instruction, system_message
+from adapters.structured import OutputSchema
 from tools.brief.rules.text import normalize
 from tools.brief.schema import check_brand
-from tools.brief.spans import Candidates, candidates, gold_spans, span_json_schema
+from tools.brief.spans import (
+    Candidates,
+    candidates,
+    gold_spans,
+    span_decode_schema,
+    span_json_schema,
+)
 from tools.catalog import current
 
 PLANNING_TASK = "planning"
@@ -34,6 +41,12 @@ def planning_system_message() -> str:
 def brief_json_schema(cands: Candidates) -> dict[str, Any]:
     """The JSON the model must write: for each field one of the brief's spans for it, or null."""
     return span_json_schema(cands)
+
+
+def brief_output_schema(cands: Candidates) -> OutputSchema:
+    """What the runtime decodes under: `brief_json_schema` as shown and validated, with the
+    grammar narrowed by `span_decode_schema` (a reserve is never the budget's own amount)."""
+    return OutputSchema.narrowed(brief_json_schema(cands), span_decode_schema(cands))
 
 
 def brief_user_message(text: str, brand: str, today: date) -> str:

@@ -18,6 +18,10 @@ brand sells through but the excluded ones). Writing the mentions as a list, the 
 read "all networks but Beta" as Beta: a per-mention choice of two words is an easier question
 for a small model than when to close a list.
 
+The prompt shows `span_json_schema`; the runtime decodes under `span_decode_schema`, the same
+answers less the ones no plan can take (the reserve naming the budget's own amount), which one
+enum per field cannot express.
+
 `gold_spans` labels training briefs: for each gold field, the candidate whose conversion gives
 the gold value. It is how training rows are written; serving never sees gold values.
 """
@@ -39,10 +43,11 @@ from tools.brief.rules.money import (
     budget_problem,
     rate_unit_after,
 )
-from tools.brief.rules.objective import OBJECTIVE_TERMS
+from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
 from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE
 from tools.brief.rules.retailers import brand_name_spans, retailer_patterns
+from tools.brief.rules.roas import read_floors
 from tools.brief.rules.text import clause_spans, lower, mask, normalize
 from tools.brief.schema import (
     DEFAULT_OBJECTIVE,
@@ -127,9 +132,12 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
         for m in pattern.finditer(scan):
             out.mentions.setdefault(_span(clean, *m.span()), rid)
     money_spans = _money(out, clean, low)
-    for objective, pattern in OBJECTIVE_TERMS.items():
-        for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", low):
-            out.objectives.setdefault(_span(clean, *m.span()), objective)
+    # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
+    # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
+    floors, no_floor_spans, _ = read_floors(low)
+    kw_spans = [f.kw_span for f in floors if f.kw_span]
+    for _, s, e, objective in objective_mentions(mask(low, no_floor_spans), kw_spans):
+        out.objectives.setdefault(_span(clean, s, e), objective)
     percent_spans = [m.span() for m in PERCENT.finditer(low)]
     for m in PERCENT.finditer(low):
         # A share over the limit can never be planned: the grammar does not offer it.
@@ -206,16 +214,72 @@ def span_json_schema(cands: Candidates) -> dict[str, Any]:
     }
 
 
+def span_decode_schema(cands: Candidates) -> dict[str, Any] | None:
+    """What the grammar decodes under, stricter than `span_json_schema` (which the prompt
+    shows): once the model has chosen the budget span, the reserve may not be that same amount,
+    nor an amount over `MAX_RESERVE` of it. None where there is nothing to narrow (fewer than
+    two amounts: no amount is then a reserve option).
+
+    Why: the most common invalid answer of the planning adapter on hand-written briefs was the
+    budget's own span as the reserve ("$600k ... hold $30k back" -> reserve "$600k", 100%),
+    which converts to no plan. A JSON schema cannot say "not the budget's value" in one enum,
+    so this is an `anyOf` with one branch per budget choice; the prompt keeps the plain schema
+    the adapter was trained on."""
+    money = list(cands.money)
+    if len(money) < 2:
+        return None
+    base = span_json_schema(cands)
+    branches = []
+    for budget in [*money, None]:
+        props = dict(base["properties"])
+        props["budget"] = {"enum": [budget]}
+        props["reserve"] = {"enum": [*_reserves_beside(cands, budget), None]}
+        branches.append({**base, "properties": props})
+    return {"anyOf": branches}
+
+
+def _reserves_beside(cands: Candidates, budget: str | None) -> list[str]:
+    """The reserve spans that can go with the budget span `budget`: every share, and every
+    other amount within `MAX_RESERVE` of it (any other amount beside a rate, whose total
+    depends on the flight)."""
+    if budget is None:
+        return cands.options("reserve")
+    total = cands.money[budget]
+    amounts = [
+        span
+        for span, m in cands.money.items()
+        if span != budget and (total.rate_unit or m.value <= MAX_RESERVE * total.value)
+    ]
+    return [*cands.reserves, *amounts]
+
+
 # --- spans -> values ------------------------------------------------------------------------
 
 
+# The brief field each answer key states (a refusal names the field, as the rules' do).
+SPAN_FIELDS: dict[str, str] = {
+    "budget": "total_budget",
+    "retailers": "retailers",
+    "objective": "objective",
+    "floor": "roas_floor",
+    "reserve": "experiment_reserve",
+    "flight": "flight_start",
+    "stock": "exclude_oos",
+}
+
+
 class SpanError(ValueError):
-    """An answer that names a span the brief does not offer for that field."""
+    """An answer that names a span the brief does not offer for that field, or a value no plan
+    can take; `field` is the brief field at fault (None: the answer as a whole)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.field = SPAN_FIELDS.get(key or "")
 
 
 def _pick(options: dict[str, Any], key: str, said: Any) -> Any:
     if said not in options:
-        raise SpanError(f"{key}: {said!r} is not one of the brief's {key} spans")
+        raise SpanError(f"{key}: {said!r} is not one of the brief's {key} spans", key)
     return options[said]
 
 
@@ -236,12 +300,12 @@ def convert(answer: dict[str, Any], cands: Candidates) -> dict[str, Any]:
             rate = Money(money.value, (0, 0), "rate", rate_unit=money.rate_unit)
             budget, _, errors = budget_from_rate(rate, start, end)
             if errors:
-                raise SpanError(errors[0].message)
+                raise SpanError(errors[0].message, "budget")
     if budget is None:
-        raise SpanError("budget: the answer names no amount")
+        raise SpanError("budget: the answer names no amount", "budget")
     problem = budget_problem(budget)
     if problem is not None:
-        raise SpanError(f"budget: {problem.message}")
+        raise SpanError(f"budget: {problem.message}", "budget")
     fields: dict[str, Any] = {"total_budget": float(budget)}
     fields["retailers"] = _retailers(answer, cands)
     fields["objective"] = (
@@ -264,7 +328,9 @@ def _retailers(answer: dict[str, Any], cands: Candidates) -> list[str]:
     sold = brand_retailers(cands.brand)
     roles = answer["retailers"] or {}
     if not isinstance(roles, dict) or any(r not in ROLES for r in roles.values()):
-        raise SpanError(f"retailers: each mention's role must be one of {', '.join(ROLES)}")
+        raise SpanError(
+            f"retailers: each mention's role must be one of {', '.join(ROLES)}", "retailers"
+        )
     named = [_pick(cands.mentions, "retailers", m) for m, r in roles.items() if r == "include"]
     dropped = {_pick(cands.mentions, "retailers", m) for m, r in roles.items() if r == "exclude"}
     if not named and not dropped:
@@ -272,7 +338,7 @@ def _retailers(answer: dict[str, Any], cands: Candidates) -> list[str]:
     base = named or sold
     out = [r for r in dict.fromkeys(base) if r not in dropped]
     if not out:
-        raise SpanError("retailers: the answer excludes every retailer it names")
+        raise SpanError("retailers: the answer excludes every retailer it names", "retailers")
     return out
 
 
@@ -284,9 +350,11 @@ def _reserve(said: str | None, cands: Candidates, budget: float) -> float:
     elif said in cands.options("reserve"):
         share = cands.money[said].value / budget
     else:
-        raise SpanError(f"reserve: {said!r} is not one of the brief's reserve spans")
+        raise SpanError(f"reserve: {said!r} is not one of the brief's reserve spans", "reserve")
     if not 0 <= share <= MAX_RESERVE:
-        raise SpanError(f"reserve: {said!r} is {share:.0%} of the budget, over the limit")
+        raise SpanError(
+            f"reserve: {said!r} is {share:.0%} of the budget, over the limit", "reserve"
+        )
     return round(share, 6)
 
 

@@ -76,6 +76,17 @@ _MONTH_ONLY = re.compile(
     rf"(?P<lead>\b(?:in|for|during|over|throughout|through|across|the month of|all of|all)\s+)?"
     rf"\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y>\d{{4}}))?"
 )
+# "February through April 2027", "from Jan to Mar": whole months, the first to the last.
+_MONTH_RANGE = re.compile(
+    rf"(?:\bfrom\s+)?\b(?P<m1>{_MON})\b\.?(?:\s+(?P<y1>\d{{4}}))?\s*"
+    rf"(?:-|to|through|thru|until|till)\s*(?:the\s+end\s+of\s+)?"
+    rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
+)
+# "the first two weeks of January" (number words are digits by now): from the 1st.
+_FIRST_OF_MONTH = re.compile(
+    rf"\bfirst\s+(?P<n>\d+)\s+(?P<unit>weeks?|days?)\s+(?:of|in)\s+(?P<mon>{_MON})\b\.?"
+    rf"(?:\s+(?P<y>\d{{4}}))?"
+)
 _RELATIVE = re.compile(rf"\b(?:next|coming|following|upcoming)\s+{_DURATION}\b")
 _NEXT_PERIOD = re.compile(
     r"\b(?P<which>next|this|coming|current)\s+(?P<period>month|quarter|year)\b"
@@ -316,7 +327,7 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
 
 def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
     """Named periods: quarters ("Q3 2027"), halves ("H1"), months ("in March", "March 2027")."""
-    flights: list[Flight] = []
+    flights = _month_ranges(masked, today, claims)
     for m in _QUARTER.finditer(masked):
         if not claims.free(m.span()):
             continue
@@ -348,6 +359,39 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         first = date(year, mo, 1)
         start = _from_now(today, month_end(year, mo)) if first <= today else first
         flights.append(Flight(start, month_end(year, mo), 1, m.span()))
+        claims.add(m.span())
+    return flights
+
+
+def _month_ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
+    """Ranges of whole months: "February through April 2027" is Feb 1 to Apr 30, 2027 (read
+    as April alone before: the month reading took the last month word only); and the start of
+    a month: "the first 2 weeks of January" is Jan 1 to Jan 14."""
+    flights: list[Flight] = []
+    for m in _FIRST_OF_MONTH.finditer(masked):
+        if not claims.free(m.span()):
+            continue
+        mo, year = _MONTHS[m.group("mon")], _year(m.group("y"))
+        if year is None:
+            year = today.year if date(today.year, mo, 1) > today else today.year + 1
+        start = date(year, mo, 1)
+        flights.append(Flight(start, _span_end(start, int(m.group("n")), m.group("unit")), 2,
+                              m.span()))  # fmt: skip
+        claims.add(m.span())
+    for m in _MONTH_RANGE.finditer(masked):
+        if not claims.free(m.span()):
+            continue
+        mo1, mo2 = _MONTHS[m.group("m1")], _MONTHS[m.group("m2")]
+        y1, y2 = _year(m.group("y1")), _year(m.group("y2"))
+        if y1 is None and y2 is not None:
+            y1 = y2 if mo1 <= mo2 else y2 - 1
+        if y1 is None:
+            y1 = today.year if month_end(today.year, mo1) >= today else today.year + 1
+        if y2 is None:
+            y2 = y1 if mo2 >= mo1 else y1 + 1
+        first = date(y1, mo1, 1)
+        start = _from_now(today, month_end(y2, mo2)) if first <= today else first
+        flights.append(Flight(start, month_end(y2, mo2), 2, m.span()))
         claims.add(m.span())
     return flights
 

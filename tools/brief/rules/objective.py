@@ -38,11 +38,13 @@ _OBJ_CUE_AFTER = re.compile(
 )
 
 
-def read_objective(
+def objective_mentions(
     masked: str, floor_kw_spans: list[tuple[int, int]]
-) -> tuple[str | None, list[str]]:
-    """-> (the objective when the text states one, warnings)."""
-    hits: list[tuple[int, int, str]] = []  # (score, position, objective)
+) -> list[tuple[int, int, int, str]]:
+    """(score, start, end, objective) of every term that may state the objective, in text
+    order: score 2 with a cue ("maximize profit", "ROAS-focused"), 0 bare. The "ROAS" of a
+    floor ("ROAS >= 3", `floor_kw_spans`) is no mention unless a cue makes it one."""
+    hits: list[tuple[int, int, int, str]] = []
     for objective, pattern in OBJECTIVE_TERMS.items():
         for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", masked):
             before = masked[max(0, m.start() - 45) : m.start()]
@@ -51,13 +53,21 @@ def read_objective(
             in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
             if in_floor and not score:
                 continue
-            hits.append((score, m.start(), objective))
+            hits.append((score, m.start(), m.end(), objective))
+    return sorted(hits, key=lambda h: h[1])
+
+
+def read_objective(
+    masked: str, floor_kw_spans: list[tuple[int, int]]
+) -> tuple[str | None, list[str]]:
+    """-> (the objective when the text states one, warnings)."""
+    hits = objective_mentions(masked, floor_kw_spans)
     if not hits:
         return None, []
     best = max(h[0] for h in hits)
-    ranked = sorted((h for h in hits if h[0] == best), key=lambda h: h[1])
-    chosen = ranked[0][2]
-    others = sorted({h[2] for h in ranked} - {chosen})
+    ranked = [h for h in hits if h[0] == best]
+    chosen = ranked[0][3]
+    others = sorted({h[3] for h in ranked} - {chosen})
     warnings = []
     if best and others:
         warnings.append(

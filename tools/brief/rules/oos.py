@@ -1,6 +1,7 @@
 """The out-of-stock switch: whether SKUs that are out of stock are left out of the plan.
 
-"Include out-of-stock SKUs", "OOS items are fine" and "don't exclude out-of-stock" include them;
+"Include out-of-stock SKUs", "incl. OOS", "OOS items are fine", "out-of-stock products can stay
+in", "OOS SKUs: keep them in" and "don't exclude out-of-stock" include them;
 "exclude", "skip", "no out-of-stock" and "don't include out-of-stock" leave them out. A brief
 that says both is read as excluding them, with a warning; one that says neither gets the
 default (excluded).
@@ -15,7 +16,9 @@ _OOS_INCLUDE = re.compile(
     rf"\b(?:include|including|includes|keep|allow|allowing|even|plus|consider|ok to include|"
     rf"okay to include|fine to include|leave in|don'?t exclude|do not exclude|no need to exclude|"
     rf"without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
-    rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well)\b"
+    rf"|\bincl\.?\s*{OOS_TERM}\b"
+    rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well|"
+    rf"(?:can|may|should|to) (?:stay|remain)(?: in)?|keep (?:them|it) in(?! mind))\b"
 )
 _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"

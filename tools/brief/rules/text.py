@@ -35,7 +35,8 @@ _UNITS = {w: i for i, w in enumerate(NUMBER_WORDS)}
 _TENS = {w: 10 * i for i, w in enumerate(TENS_WORDS, 2)}
 _SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 _CORE = set(_UNITS) | set(_TENS) | set(_SCALES) | {"hundred"}
-_GLUE = {"and", "a", "an", "point", "half"}
+_GLUE = {"and", "a", "an", "point", "half", "quarter"}
+_PARTS = {"half": 0.5, "quarter": 0.25}
 
 
 def normalize(text: str) -> str:
@@ -55,7 +56,7 @@ def usd(value: float) -> str:
 
 
 def _eval_words(words: list[str]) -> float | None:
-    total, current = 0.0, 0.0
+    total, current, scale = 0.0, 0.0, 0.0
     decimals: list[int] | None = None
     for i, w in enumerate(words):
         nxt = words[i + 1] if i + 1 < len(words) else ""
@@ -75,12 +76,15 @@ def _eval_words(words: list[str]) -> float | None:
                 current += float("0." + "".join(map(str, decimals)))
                 decimals = None
             total += (current or 1) * _SCALES[w]
-            current = 0.0
+            current, scale = 0.0, _SCALES[w]
         elif w == "point":
             decimals = []
-        elif w == "half":
-            current += 0.5
-        elif w in ("a", "an") and nxt not in ("half", "hundred", *_SCALES):
+        elif w in _PARTS:
+            if not current and scale:  # "a million and a half": half of the million
+                total += _PARTS[w] * scale
+            else:  # "two and a quarter million": a quarter of the scale to come
+                current += _PARTS[w]
+        elif w in ("a", "an") and nxt not in ("hundred", *_PARTS, *_SCALES):
             return None
     if decimals:
         current += float("0." + "".join(map(str, decimals)))
@@ -120,7 +124,7 @@ def _words_to_digits(text: str) -> str:
             has_scale and any(w in ("a", "an", "half") for w in run)
         ):
             continue
-        if "half" in run and not has_scale:
+        if ("half" in run or "quarter" in run) and not has_scale:
             continue
         value = _eval_words(run)
         if value is None:
@@ -157,7 +161,7 @@ def as_float(raw: str) -> float:
     return float(raw.replace(",", ""))
 
 
-_CLAUSE_SPLIT = re.compile(r"[;!?\n()]|,(?!\d{3})|\.(?=\s|$)|\s-\s|\bbut\b|\bwhile\b|\bwith\b")
+_CLAUSE_SPLIT = re.compile(r"[;!?\n()]|,(?!\d{3})|\.(?=\s|$)|\s[-/|]\s|\bbut\b|\bwhile\b|\bwith\b")
 
 
 def clause_spans(low: str) -> list[tuple[int, int]]:
