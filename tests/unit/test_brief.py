@@ -348,3 +348,36 @@ def test_scientific_notation_does_not_eat_other_numbers() -> None:
     assert b.total_budget == 2_500_000 and b.roas_floor == 3.0
     assert (str(b.flight_start), str(b.flight_end)) == ("2027-03-01", "2027-03-28")
     assert rules("Spend $3M on Alpha, the 3rd test cell").total_budget == 3_000_000
+
+
+@pytest.mark.parametrize(
+    ("text", "budget", "floor"),
+    [
+        # Read as $1.62M and $7.38M before: last year's spend outranked a weakly cued budget.
+        ("Last year we spent $1.62MM. Can you spread USD 1,300,000 across Alpha?", 1.3e6, None),
+        ("We spent 7.38m last year. Can you spread $5.9MM across Alpha next month?", 5.9e6, None),
+        # Read as $2.7M (the two amounts summed) with last year's ROAS of 3.4 as the floor.
+        (
+            "Last year we spent $1.2M at Alpha and got about 3.4 ROAS. Now Acme wants "
+            "$1.5M on Alpha Mart only, with ROAS >= 2.8.",
+            1.5e6,
+            2.8,
+        ),
+        # A competitor's ROAS set the floor.
+        ("A competitor reports 5x ROAS. Put $900k on Alpha, max margin.", 9e5, None),
+        ("Put $900k on Alpha with ROAS >= 3. Competitors see ROAS around 6.", 9e5, 3.0),
+        # Still this brief's own: no past verb.
+        ("Spend $1M on Alpha like last year, ROAS >= 2.", 1e6, 2.0),
+    ],
+)
+def test_numbers_for_the_past_or_for_others_state_nothing(
+    text: str, budget: float, floor: float | None
+) -> None:
+    b = rules(text)
+    assert (b.total_budget, b.roas_floor) == (budget, floor)
+
+
+def test_a_no_before_a_comma_does_not_reach_the_out_of_stock_clause() -> None:
+    # "no test budget, out-of-stock products are fine" read as both excluding and including.
+    b = rules("$2.3M on Alpha, no test budget, out-of-stock products are fine")
+    assert b.exclude_oos is False and b.experiment_reserve == 0.0

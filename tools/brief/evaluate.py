@@ -42,11 +42,14 @@ UNSEEN2_PATH = Path(__file__).parent / "data" / "unseen2.jsonl"
 # A third, written before the span grammar's narrowing and the lexer fixes that unseen2's
 # failures showed: the set that measures them.
 UNSEEN3_PATH = Path(__file__).parent / "data" / "unseen3.jsonl"
+# A fourth, written before the planning adapter was retrained on briefs with context sentences.
+UNSEEN4_PATH = Path(__file__).parent / "data" / "unseen4.jsonl"
 HELD_SPLITS: dict[str, Path] = {
     "heldout": HELDOUT_PATH,
     "unseen": UNSEEN_PATH,
     "unseen2": UNSEEN2_PATH,
     "unseen3": UNSEEN3_PATH,
+    "unseen4": UNSEEN4_PATH,
 }
 
 
@@ -177,8 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="unseen: briefs of phrasings no template makes, never trained or tuned on; "
-        "unseen2: a second such set, written independently of the first; unseen3: a third, "
-        "written before the changes unseen2 informed",
+        "unseen2: a second such set, written independently of the first; unseen3 and unseen4: "
+        "written before the changes they measure",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")

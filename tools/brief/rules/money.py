@@ -21,7 +21,7 @@ from datetime import date
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
-from tools.brief.rules.text import as_float, fmt, usd
+from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, usd
 from tools.brief.schema import MAX_BUDGET, BriefError
 
 SCALE_WORDS = {
@@ -73,6 +73,12 @@ _SUPERSEDED = re.compile(
     r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
     r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?)$"
 )
+# A clause about the past: "last year we spent $1.2M", "last quarter's spend was $900k". Both a
+# past time and a past verb, so "spend $1M, like last year" still states this brief's budget.
+_PAST_TIME = re.compile(
+    r"\b(?:last (?:year|quarter|month|time|round|campaign)|previous(?:ly)?|a year ago)\b"
+)
+_PAST_VERB = re.compile(r"\b(?:spent|was|were|had|ran|got|used)\b")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -129,6 +135,7 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
     """Every finite amount in the text, classified; `unreadable_amount_error` reports the
     others."""
     found: list[Money] = []
+    clauses = clause_spans(low)
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         raw = m.group("num")
@@ -153,7 +160,9 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
         money = Money(value, (s, e), "budget")
         rate = _RATE.match(after)
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
-        if _SUPERSEDED.search(before):
+        cs, ce = clause_of(s, clauses)
+        clause = low[cs:ce]
+        if _SUPERSEDED.search(before) or (_PAST_TIME.search(clause) and _PAST_VERB.search(clause)):
             money.kind = "superseded"
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"

@@ -22,7 +22,7 @@ _OOS_INCLUDE = re.compile(
 )
 _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"
-    rf"filter out|not)\b[^.;]{{0,20}}?\b{OOS_TERM}\b"
+    rf"filter out|not)\b[^.;,]{{0,20}}?\b{OOS_TERM}\b"
 )
 _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'?t)\s+$")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.brief.rules.text import as_float, fmt, mask
+from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, mask
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _ROAS_KW = r"(?:i?roas|return on (?:ad|advertising) ?spend|return on spend|ad return|returns?)"
@@ -44,6 +44,14 @@ _ROAS_UPPER = re.compile(r"(?:at most|no more than|max(?:imum)?|up to|cap(?:ped)
 _NO_FLOOR = re.compile(
     rf"\b(?:no|without(?: an?| any)?|drop the|no need for an?)\s+{_ROAS_KW}\s+"
     r"(?:constraint|floor|minimum|requirement|target|limit|guardrail)s?\b"
+)
+
+
+# A ROAS stated for the past or for someone else ("last year we got 3.4 ROAS", "a competitor
+# reports 5x") sets no floor for this plan; read as one, it overrode the brief's own floor.
+_NOT_OURS = re.compile(
+    r"\b(?:last (?:year|quarter|month|time|round|campaign)|previous(?:ly)?|competitors?|"
+    r"competition|rivals?|benchmarks?|industry|historically)\b"
 )
 
 
@@ -101,7 +109,18 @@ def read_floors(low: str) -> tuple[list[Floor], list[tuple[int, int]], list[str]
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
     floors.sort(key=lambda f: f.span[0])
-    return floors, masked, warnings
+    kept = []
+    clauses = clause_spans(low)
+    for f in floors:
+        s, e = clause_of(f.span[0], clauses)
+        if _NOT_OURS.search(low[s:e]):
+            masked.append(f.span)
+            warnings.append(
+                f"ignored ROAS {fmt(f.value)}: the brief gives it for the past or for others"
+            )
+        else:
+            kept.append(f)
+    return kept, masked, warnings
 
 
 def choose_floor(floors: list[Floor]) -> tuple[float | None, list[float], list[str]]:
