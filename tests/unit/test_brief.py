@@ -127,6 +127,11 @@ def test_a_roas_floor_is_not_the_objective() -> None:
         ("at least $3 in sales for every $1 spent", 3.0),
         ("ROAS of at least three", 3.0),
         ("no ROAS constraint", None),
+        # A floor named without the word ROAS was not read.
+        ("with a floor of 2.8", 2.8),
+        ("hard floor: 3.1x", 3.1),
+        ("floor displays at 2 stores", None),
+        ("a budget floor of $200k", None),
     ],
 )
 def test_roas_floors(phrase: str, floor: float | None) -> None:

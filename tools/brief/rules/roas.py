@@ -40,6 +40,12 @@ _ROAS_PER_DOLLAR = re.compile(
     r"(?:in\s+)?return\s+)?(?:for|per|on)\s+(?:every|each)?\s*(?:\$\s?1(?:\.00)?\b|dollar\b)"
     r"(?:\s+(?:spent|of (?:ad )?spend|invested))?"
 )
+# A floor named without the word ROAS: "with a floor of 2.8", "hard floor: 3.1x". The number
+# must be a ratio (no unit of money, share or time after it).
+_FLOOR_ONLY = re.compile(
+    rf"(?<![\w-])(?:hard\s+)?floor\b(?:\s*(?:of|at|is|:|=|-))?\s*(?P<num>{_NUM})(?:\s*x\b)?"
+    r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn|days?|weeks?|months?)|,\d{3}|\d)"
+)
 _ROAS_UPPER = re.compile(r"(?:at most|no more than|max(?:imum)?|up to|cap(?:ped)?(?: at)?)\s*$")
 _NO_FLOOR = re.compile(
     rf"\b(?:no|without(?: an?| any)?|drop the|no need for an?)\s+{_ROAS_KW}\s+"
@@ -108,6 +114,11 @@ def read_floors(low: str) -> tuple[list[Floor], list[tuple[int, int]], list[str]
         keyword = re.search(r"i?roas|return", m.group())
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
+    taken = mask(low, [f.span for f in floors] + masked)
+    for m in _FLOOR_ONLY.finditer(taken):
+        value = as_float(m.group("num"))
+        if 0 < value <= 50 and "$" not in taken[max(0, m.start("num") - 2) : m.start("num")]:
+            floors.append(Floor(value, m.span(), None))
     floors.sort(key=lambda f: f.span[0])
     kept = []
     clauses = clause_spans(low)
