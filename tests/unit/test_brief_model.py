@@ -32,7 +32,7 @@ from tools.brief.dataset import (
     rejected_answer,
     write_brief_dataset,
 )
-from tools.brief.evaluate import evaluate_parser
+from tools.brief.evaluate import HELD_SPLITS, evaluate_parser
 from tools.brief.llm import (
     PARSED_BY_FALLBACK,
     PARSED_BY_LLM,
@@ -40,7 +40,7 @@ from tools.brief.llm import (
 )
 from tools.brief.prompts import brief_answer, brief_output_schema, split_user_message
 from tools.brief.rules import normalize
-from tools.brief.schema import field_matches
+from tools.brief.schema import BRIEF_FIELDS, StructuredBrief, brand_retailers, field_matches
 from tools.brief.spans import (
     ROLES,
     SPAN_KEYS,
@@ -408,6 +408,22 @@ def test_heldout_set_is_hand_written_and_the_rules_read_it_well() -> None:
     assert result["exact_match"] >= 0.95, result["failures"]
     assert min(result["field_accuracy"].values()) >= 0.95
     assert result["error_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("split", sorted(HELD_SPLITS))
+def test_every_held_out_set_is_well_formed(split: str) -> None:
+    # The hand-written sets are the measure of every path: a gold that the schema would refuse,
+    # a retailer the brand does not sell through or an error naming no field would score any
+    # parser wrong (the schema also refuses a flight that ends before it starts). Unique ids;
+    # the refusals name a brief field.
+    rows = load_heldout(HELD_SPLITS[split])
+    assert len({r["id"] for r in rows}) == len(rows) >= 60
+    for row in rows:
+        if "error" in row:
+            assert row["error"] in BRIEF_FIELDS, row["id"]
+            continue
+        brief = StructuredBrief(brand_id=row["brand"], **row["gold"])
+        assert set(brief.retailers) <= set(brand_retailers(row["brand"])), row["id"]
 
 
 def test_evaluate_production_with_a_model_double() -> None:
