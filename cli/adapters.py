@@ -40,7 +40,7 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
     """Every adapter folder with its current version, its versions and their held-out scores,
     and a warning where an adapter was trained on top of another version than the one served."""
     from adapters.registry import KINDS, AdapterMetadata, AdapterRegistry
-    from adapters.training.sft import weights_digest
+    from adapters.stacking import stacked_as_trained, stacked_under
     from adapters.versions import read_manifest, version_folder
 
     registry = AdapterRegistry(root)
@@ -66,12 +66,11 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
                 "owner_tenant": entry.metadata.owner_tenant,
                 "versions": versions,
             }
-            stacked = getattr(entry.metadata.training, "stacked_on", None)
-            if isinstance(stacked, dict) and stacked.get("adapter"):
-                under = root / stacked["adapter"]
-                if (under / "adapter_model.safetensors").is_file():
-                    same = weights_digest(under) == stacked.get("weights_sha256")
-                    row["stacked_on"] = {"adapter": stacked["adapter"], "as_trained": same}
+            card = entry.metadata.training.model_dump()
+            under_name = stacked_under(card)
+            if under_name and (root / under_name / "adapter_model.safetensors").is_file():
+                same = stacked_as_trained(card, under_name, root / under_name)
+                row["stacked_on"] = {"adapter": under_name, "as_trained": same}
             out.append(row)
     for name, why in registry.invalid.items():
         out.append({"adapter": name, "invalid": why})
@@ -116,7 +115,9 @@ def _render_gate(r: dict[str, Any]) -> str:
     cur_score = "n/a" if cur["score"] is None else f"{cur['score']:.3f}"
     return (
         f"{r['adapter']}: {cand['version']} {r['primary_metric']} {cand['score']:.3f} vs current "
-        f"{cur['version']} {cur_score} on {r['items']} held-out items -> "
+        f"{cur['version']} {cur_score}"
+        + (f" (served as {cur['served_as']})" if cur.get("served_as") else "")
+        + f" on {r['items']} held-out items -> "
         f"{'promoted' if r.get('promoted') else 'not promoted'}"
     )
 

@@ -6,6 +6,13 @@ items and decoding; otherwise the version is evaluated (and its metadata updated
 metric decides; on a tie, the mean of the other rate metrics (for copy: how specific it is)
 does; equal on both is not better. The decision and both scores are recorded in the manifest's
 history and in the candidate's metadata (`eval.gate`).
+
+A version stacked on another adapter (`adapters.stacking`) is scored as the runtime serves it.
+A current version trained on another `task/creative` than the installed one is left out of
+composition, so what it serves is the installed adapter alone: it is scored as that (the
+candidate's own eval scores that adapter alone on the same items), never by stacking it on an
+adapter it was not trained on, nor by reusing a score made on top of the old one. A candidate
+so stacked is refused before any scoring: the runtime would never compose it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.registry import AdapterMetadata, adapters_root
+from adapters.stacking import stacked_as_trained, stacked_under
 from adapters.training.artifacts import update_eval
 from adapters.training.datasets import build_dataset
 from adapters.training.evaluate import DEFAULT_LIMIT, data_digest, evaluate_adapter
@@ -51,11 +59,44 @@ def version_scores(
     recorded = meta.eval
     same = digest is not None and recorded.get("data_digest") == digest
     if recorded.get("adapter") and recorded.get("items") == limit and same:
-        return {"primary_metric": recorded["primary_metric"], "scores": recorded["adapter"],
-                "items": limit, "reused": True}  # fmt: skip
+        return {
+            "primary_metric": recorded["primary_metric"],
+            "scores": recorded["adapter"],
+            "stack_only": recorded.get("stack_only"),
+            "items": limit,
+            "reused": True,
+        }
     result = evaluate_adapter(folder, limit=limit, write=True, progress=progress)
-    return {"primary_metric": result["primary_metric"], "scores": result["adapter_scores"],
-            "items": result["items"], "reused": False}  # fmt: skip
+    stack = result.get("stacked_on") or {}
+    return {
+        "primary_metric": result["primary_metric"],
+        "scores": result["adapter_scores"],
+        "stack_only": stack.get("scores"),
+        "items": result["items"],
+        "reused": False,
+    }
+
+
+def stale_stack(folder: Path, root: Path) -> str | None:
+    """For a version trained on top of another adapter: that adapter's name when the one
+    installed under `root` is not the one it was trained on (the runtime leaves the version
+    out of composition); None otherwise."""
+    card = AdapterMetadata.read(folder).training.model_dump()
+    under = stacked_under(card)
+    if under is None or not (root / under / "metadata.json").is_file():
+        return None
+    return None if stacked_as_trained(card, under, root / under) else under
+
+
+def served_alone(cand: dict[str, Any], under: str, current: str) -> dict[str, Any]:
+    """The current version's scores as served when the runtime leaves it out: the installed
+    `under` adapter alone, as the candidate's eval scored it on the same items."""
+    if cand.get("stack_only") is None:
+        raise AdapterVersionError(f"no score of {under} alone to compare {current} as served")
+    return {"primary_metric": cand["primary_metric"], "scores": cand["stack_only"],
+            "items": cand["items"], "reused": True,
+            "served_as": f"{under} alone ({current} was trained on another {under}, so the "
+                         "runtime leaves it out)"}  # fmt: skip
 
 
 def _rank(primary: str, scores: dict[str, Any]) -> tuple[float, float]:
@@ -86,12 +127,21 @@ def run_gate(
     current = manifest.current
     if current == candidate:
         raise AdapterVersionError(f"{kind}/{adapter_id} {candidate} is already current")
+    root_dir = folder.parent.parent
+    if under := stale_stack(version_folder(folder, candidate), root_dir):
+        raise AdapterVersionError(
+            f"{kind}/{adapter_id} {candidate} was trained on top of another {under} than the "
+            f"installed one, so the runtime would never compose it; train it again with "
+            f"--stack-on {under}"
+        )
     seed = int(getattr(AdapterMetadata.read(folder).training, "seed", 0) or 0)
     digest = held_out_digest(kind, adapter_id, seed, limit)
     cand = version_scores(version_folder(folder, candidate), limit, progress, digest)
-    cur = (
-        version_scores(version_folder(folder, current), limit, progress, digest) if current else {}
-    )
+    cur: dict[str, Any] = {}
+    if current and (under := stale_stack(version_folder(folder, current), root_dir)):
+        cur = served_alone(cand, under, current)
+    elif current:
+        cur = version_scores(version_folder(folder, current), limit, progress, digest)
     primary = cand["primary_metric"]
     cand_rank = _rank(primary, cand["scores"])
     cur_rank = _rank(primary, cur["scores"]) if cur else (-1.0, -1.0)
@@ -100,13 +150,14 @@ def run_gate(
         "primary_metric": primary,
         "items": limit,
         "current": {"version": current, "score": cur_rank[0] if cur else None,
-                    "scores": cur.get("scores")},
+                    "scores": cur.get("scores"),
+                    **({"served_as": cur["served_as"]} if "served_as" in cur else {})},
         "candidate": {"version": candidate, "score": cand_rank[0], "scores": cand["scores"]},
         "beats_current": cand_rank > cur_rank,
         "decided_at": now(),
     }  # fmt: skip
     gate = {k: result[k] for k in ("primary_metric", "items", "beats_current", "decided_at")}
-    gate |= {"current": {"version": current, "score": result["current"]["score"]},
+    gate |= {"current": {k: v for k, v in result["current"].items() if k != "scores"},
              "candidate": {"version": candidate, "score": cand_rank[0]}}  # fmt: skip
     candidate_folder = version_folder(folder, candidate)
     recorded = AdapterMetadata.read(candidate_folder).eval
@@ -114,7 +165,9 @@ def run_gate(
     if not result["beats_current"]:
         raise GateRefusedError(
             f"{kind}/{adapter_id} {candidate} does not beat {current} on {limit} held-out "
-            f"items: {primary} {cand_rank[0]:.3f} vs {cur_rank[0]:.3f} (secondary "
+            f"items: {primary} {cand_rank[0]:.3f} vs {cur_rank[0]:.3f}"
+            + (f" ({current} served as {cur['served_as']})" if "served_as" in cur else "")
+            + f" (secondary "
             f"{cand_rank[1]:.3f} vs {cur_rank[1]:.3f}); {current} stays current",
             gate=result,
         )

@@ -7,11 +7,11 @@ time. With `qlora` the base is loaded in 4-bit (CUDA only).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.registry import AdapterMetadata
+from adapters.stacking import weights_digest
 from adapters.training.datasets import AdapterDataset, build_dataset
 from adapters.training.evaluate import resolve_adapter
 from adapters.training.models import BaseModelSpec, get_base, require_cuda_for_qlora
@@ -144,11 +144,6 @@ def stack_model(model: Any, stacked: Path, config: Any) -> PeftModel:
     for name, param in peft_model.named_parameters():
         param.requires_grad = "lora_" in name and ".default." in name
     return peft_model
-
-
-def weights_digest(folder: Path) -> str:
-    """sha256 of an adapter's weights: records exactly which adapter another was stacked on."""
-    return hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()
 
 
 def _last_loss(trainer: Any) -> float | None:

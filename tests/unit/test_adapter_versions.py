@@ -4,6 +4,7 @@ files of the others and keeps their records."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -103,3 +104,65 @@ def test_rmn_adapters_prune_and_list_show_pruned_versions(tmp_path: Path) -> Non
     assert not (folder / "versions" / "v1").exists()
     out = runner.invoke(app, ["adapters", "prune", "task/nothing", "--root", str(tmp_path)])
     assert out.exit_code != 0 and "no adapter task/nothing" in out.output
+
+
+# --- the gate and stacked adapters ----------------------------------------------------------
+
+
+def _stacked_version(tmp: Path, name: str, under_weights: str) -> Path:
+    """A staged brand/acme version trained on top of a task/creative whose weights file held
+    `under_weights` (what `rmn train sft --stack-on` records)."""
+    staged = tmp / f"staged-{name}"
+    staged.mkdir()
+    (staged / "adapter_config.json").write_text("{}")
+    (staged / "adapter_model.safetensors").write_text(name)
+    digest = hashlib.sha256(under_weights.encode()).hexdigest()
+    card = {"dataset": "d", "rows": 1, "splits": {}, "steps": 1, "command": name, "seed": 0,
+            "stacked_on": {"adapter": "task/creative", "weights_sha256": digest}}  # fmt: skip
+    meta = {"kind": "brand", "id": "acme", "owner_tenant": "acme", "base_model": "b",
+            "base_fingerprint": "f", "peft": {"r": 1, "alpha": 1, "target_modules": ["q_proj"]},
+            "training": card, "created_at": "2026-12-04T00:00:00Z"}  # fmt: skip
+    (staged / "metadata.json").write_text(json.dumps(meta))
+    return staged
+
+
+def test_a_current_version_stacked_on_a_replaced_task_adapter_is_scored_as_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # brand/acme v1 was trained on top of task/creative "creative-v1"; task/creative is now
+    # "creative-v2", so the runtime leaves v1 out and serves task/creative alone. The gate
+    # used to score v1 stacked on the new task adapter (or reuse its old score) and refused a
+    # v2 trained on the new one that beats what is actually served.
+    from adapters.training import gate
+
+    root = tmp_path / "adapters"
+    (root / "task" / "creative").mkdir(parents=True)
+    (root / "task" / "creative" / "adapter_model.safetensors").write_text("creative-v2")
+    (root / "task" / "creative" / "metadata.json").write_text("{}")
+    folder = root / "brand" / "acme"
+    add_version(folder, _stacked_version(tmp_path, "acme-v1", "creative-v1"))
+    add_version(folder, _stacked_version(tmp_path, "acme-v2", "creative-v2"))
+    scored: list[str] = []
+
+    def fake_eval(adapter: Path, **_: object) -> dict[str, object]:
+        name = (Path(adapter) / "adapter_model.safetensors").read_text()
+        scored.append(name)
+        own = {"acme-v1": 0.99, "acme-v2": 0.8}[name]  # v1 on top of the new task adapter
+        return {"primary_metric": "compliance_rate", "items": 3,
+                "adapter_scores": {"compliance_rate": own},
+                "stacked_on": {"adapter": "task/creative",
+                               "scores": {"compliance_rate": 0.5}}}  # fmt: skip
+
+    monkeypatch.setattr(gate, "evaluate_adapter", fake_eval)
+    monkeypatch.setattr(gate, "held_out_digest", lambda *a: "items")
+    result = gate.run_gate("brand", "acme", root=root, limit=3)
+    assert scored == ["acme-v2"]  # v1 is never stacked on an adapter it was not trained on
+    assert result["promoted"] and result["current"]["score"] == 0.5
+    assert "task/creative alone" in result["current"]["served_as"]
+    assert read_manifest(folder).current == "v2"
+
+    # A candidate trained on another task/creative than the installed one is refused unscored.
+    add_version(folder, _stacked_version(tmp_path, "acme-v3", "creative-v1"))
+    with pytest.raises(AdapterVersionError, match="train it again with --stack-on"):
+        gate.run_gate("brand", "acme", root=root, limit=3)
+    assert scored == ["acme-v2"]

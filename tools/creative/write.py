@@ -19,7 +19,6 @@ variants of one call: a later variant that repeats one is asked for different co
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import math
@@ -27,7 +26,6 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,12 +33,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.prompts import Message
 from adapters.registry import (
     KINDS,
-    PEFT_WEIGHTS_FILE,
     AdapterEntry,
     AdapterSet,
     Kind,
     authorize,
 )
+from adapters.stacking import stacked_as_trained
 from tools.catalog import current
 from tools.creative import prompts
 from tools.creative.facts import CopyFacts
@@ -370,26 +368,10 @@ def _bound_model(llm: RMNChatModel, ctx: _Context, kinds: tuple[Kind, ...]) -> R
 
 
 def stacked_on(adapter: AdapterEntry, under: AdapterEntry) -> bool:
-    """Whether `adapter` was trained on top of `under` as installed: its training card names
-    `under` in `stacked_on` and, where it recorded one, the weights digest matches (a brand
-    adapter stacked on an older task/creative is not composed with a newer one)."""
-    card = adapter.metadata.training.model_extra or {}
-    stacked = card.get("stacked_on")
-    if not isinstance(stacked, dict) or stacked.get("adapter") != under.name:
-        return False
-    digest = stacked.get("weights_sha256")
-    return digest is None or digest == _weights_digest(under.path / PEFT_WEIGHTS_FILE)
-
-
-def _weights_digest(path: Path) -> str:
-    stat = path.stat()
-    return _digest_of(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _digest_of(path: str, mtime_ns: int, size: int) -> str:
-    """sha256 of a weights file, cached by its path, modification time and size."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Whether `adapter` was trained on top of `under` as installed (`adapters.stacking`): a
+    brand adapter stacked on an older task/creative is not composed with a newer one."""
+    card = adapter.metadata.training.model_dump()
+    return stacked_as_trained(card, under.name, under.path)
 
 
 # --- generating -----------------------------------------------------------------------------
