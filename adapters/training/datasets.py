@@ -31,7 +31,12 @@ from adapters.training.copywriter import (
     retailers_carrying,
 )
 from adapters.training.policy_qa import policy_facts
-from tools.brief.dataset import brief_examples, rejected_answer
+from tools.brief.dataset import (
+    PLANNING_TRAIN_SETS,
+    brief_examples,
+    handwritten_examples,
+    rejected_answer,
+)
 from tools.creative.compose import angles_of
 from tools.creative.facts import CopyFacts
 from tools.creative.products import HELD_OUT_RULE, held_out_lines
@@ -340,11 +345,17 @@ def brand_dataset(brand_id: str, seed: int = DEFAULT_SEED) -> AdapterDataset:
 
 
 PLANNING_ROWS = 1000
+# Each hand-written training brief (`PLANNING_TRAIN_SETS`, 213 with spans) is repeated so that
+# about a third of the training rows are of the genre the templates do not write.
+HANDWRITTEN_REPEAT = 2
 
 
 def planning_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
-    """The brief datasets of `tools.brief.dataset`, split there by template and gold brief."""
+    """The brief datasets of `tools.brief.dataset`, split there by template and gold brief, and
+    the hand-written sets of `PLANNING_TRAIN_SETS` in the train split (the eval split, which
+    the promotion gate scores, stays templated)."""
     splits = brief_examples(seed, PLANNING_ROWS)
+    handwritten = handwritten_examples(PLANNING_TRAIN_SETS) * HANDWRITTEN_REPEAT
 
     def convert(rows: list[Any]) -> list[Example]:
         return [
@@ -369,9 +380,10 @@ def planning_dataset(seed: int = DEFAULT_SEED) -> AdapterDataset:
         "planning",
         "rmn-briefs",
         "planning",
-        "gold brief and template",
+        f"gold brief and template; hand-written sets {', '.join(PLANNING_TRAIN_SETS)} "
+        f"(x{HANDWRITTEN_REPEAT}) in train only",
         seed,
-        convert(splits["train"]),
+        convert(splits["train"] + handwritten),
         _mixed(convert(splits["eval"]), seed),
     )
 

@@ -23,6 +23,7 @@ from adapters.training.models import TINY, cuda_available, tiny_base
 from adapters.training.policy_qa import policy_facts
 from adapters.training.sft import train_sft
 from adapters.training.trainer import TrainOptions
+from tools.brief.dataset import HANDWRITTEN, PLANNING_TRAIN_SETS, load_heldout
 from tools.policy import load_brand_guide, load_retailer_policy
 from tools.policy.compliance import (
     AdCopy,
@@ -49,6 +50,20 @@ def test_splits_never_share_a_source_item(kind: str, adapter_id: str) -> None:
     assert not {e.user for e in data.train} & {e.user for e in data.eval}
     card = data.card()
     assert card["splits"] == {"train": len(data.train), "eval": len(data.eval)}
+
+
+def test_planning_trains_on_the_hand_written_sets_and_never_on_the_held_out_ones() -> None:
+    data = build_dataset("task", "planning", seed=0)
+    trained = {e.meta["text"] for e in data.train}
+    evaluated = {e.meta["text"] for e in data.eval}
+    assert {"heldout", "unseen5"} <= set(HANDWRITTEN) - set(PLANNING_TRAIN_SETS)
+    for name, path in HANDWRITTEN.items():
+        texts = {r["text"] for r in load_heldout(path)}
+        assert not texts & evaluated, name  # the gate scores templates only
+        if name in PLANNING_TRAIN_SETS:
+            assert len(texts & trained) >= 40, name
+        else:
+            assert not texts & trained, name
 
 
 def test_datasets_are_seeded() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.structured import OutputSchema
-from tools.brief.dataset import HELDOUT_PATH, UNSEEN_PATH, brief_examples, load_heldout
+from tools.brief.dataset import HANDWRITTEN, brief_examples, load_heldout
 from tools.brief.llm import (
     PARSED_BY_FALLBACK,
     PATHS,
@@ -36,25 +36,9 @@ from tools.brief.schema import (
 )
 from tools.brief.spans import candidates
 
-# A second set of briefs of unseen phrasing, written apart from the first and from the
-# templates: never trained or tuned on.
-UNSEEN2_PATH = Path(__file__).parent / "data" / "unseen2.jsonl"
-# A third, written before the span grammar's narrowing and the lexer fixes that unseen2's
-# failures showed: the set that measures them.
-UNSEEN3_PATH = Path(__file__).parent / "data" / "unseen3.jsonl"
-# A fourth, written before the planning adapter was retrained on briefs with context sentences.
-UNSEEN4_PATH = Path(__file__).parent / "data" / "unseen4.jsonl"
-# A fifth, written after every change so far and before any other: the clean measure of all
-# three paths (the rules' floor-only reading came after reading unseen2-4's failures).
-UNSEEN5_PATH = Path(__file__).parent / "data" / "unseen5.jsonl"
-HELD_SPLITS: dict[str, Path] = {
-    "heldout": HELDOUT_PATH,
-    "unseen": UNSEEN_PATH,
-    "unseen2": UNSEEN2_PATH,
-    "unseen3": UNSEEN3_PATH,
-    "unseen4": UNSEEN4_PATH,
-    "unseen5": UNSEEN5_PATH,
-}
+# Every hand-written set (`tools.brief.dataset.HANDWRITTEN`); task/planning from v7 trains on
+# `PLANNING_TRAIN_SETS`, so only the others measure the model cleanly.
+HELD_SPLITS: dict[str, Path] = HANDWRITTEN
 
 
 def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -183,9 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         "--split",
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
-        help="unseen: briefs of phrasings no template makes, never trained or tuned on; "
-        "unseen2: a second such set, written independently of the first; unseen3 to unseen5: "
-        "written before the changes they measure",
+        help="hand-written briefs of phrasings no template makes: heldout and unseen5 are "
+        "held out; task/planning (v7 on) trains on unseen to unseen4",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")
