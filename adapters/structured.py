@@ -163,6 +163,7 @@ class SentenceGrammar:
 # Longest word the sentence grammar admits (a longer one is a loop or a pasted identifier).
 WORD_CHARS = 16
 
+
 @dataclass(frozen=True)
 class OutputSchema:
     """A schema to decode against, from a pydantic model (answers parse to that model) or a
