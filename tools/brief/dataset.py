@@ -31,17 +31,16 @@ from tools.brief.wording import TEMPLATES, gold_for, render, slots_for
 from tools.paths import data_dir
 
 DATA_DIR = Path(__file__).parent / "data"
-HELDOUT_PATH = DATA_DIR / "heldout.jsonl"
-# Briefs in phrasings unseen in training, written before the span reader: its measure.
-UNSEEN_PATH = DATA_DIR / "unseen.jsonl"
 # Every hand-written set, by name, each written by a colleague who had not seen the templates
-# or the lexers: unseen2 independently of unseen; unseen3, unseen4 and unseen5 each before the
-# changes it was to measure (unseen5 after every change to the lexers and rules so far).
+# or the lexers: unseen (before the span reader) and unseen2 independently of each other;
+# unseen3, unseen4 and unseen5 each before the changes it was to measure (unseen5 after every
+# change to the lexers and rules so far).
 HANDWRITTEN: dict[str, Path] = {
     name: DATA_DIR / f"{name}.jsonl"
     for name in ("heldout", "unseen", "unseen2", "unseen3", "unseen4", "unseen5")
 }
-# The hand-written sets task/planning trains on (from v7), beside the templates: the genre the
+HELDOUT_PATH = HANDWRITTEN["heldout"]
+# The hand-written sets task/planning trains on (from v6), beside the templates: the genre the
 # templates do not write (emails, last year's spend, a competitor's ROAS, corrected drafts).
 # Their failures had already shaped the lexers and the rules, so they no longer measured
 # anything cleanly; `heldout` and `unseen5` stay held out and are the measure.

@@ -36,7 +36,7 @@ from tools.brief.schema import (
 )
 from tools.brief.spans import candidates
 
-# Every hand-written set (`tools.brief.dataset.HANDWRITTEN`); task/planning from v7 trains on
+# Every hand-written set (`tools.brief.dataset.HANDWRITTEN`); task/planning from v6 trains on
 # `PLANNING_TRAIN_SETS`, so only the others measure the model cleanly.
 HELD_SPLITS: dict[str, Path] = HANDWRITTEN
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="hand-written briefs of phrasings no template makes: heldout and unseen5 are "
-        "held out; task/planning (v7 on) trains on unseen to unseen4",
+        "held out; task/planning (v6 on) trains on unseen to unseen4",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")
