@@ -49,12 +49,13 @@ class VersionRecord(BaseModel):
     method: str = ""
     command: str = ""
     status: str = Field(
-        "candidate", description="current | previous | candidate | replaced | pruned"
+        "candidate",
+        description="current | previous | candidate | refused | replaced | pruned",
     )
 
 
 class HistoryEntry(BaseModel):
-    action: str  # promote | rollback
+    action: str  # promote | refuse | rollback
     at: str
     from_version: str | None
     to_version: str
@@ -208,15 +209,45 @@ def promote(folder: Path, version: str, scores: dict[str, Any]) -> Manifest:
         return manifest
 
 
+def refuse(folder: Path, version: str, scores: dict[str, Any]) -> Manifest:
+    """Record that the gate refused `version` (`scores`: both versions' held-out scores): a
+    history entry, and the version marked "refused" so that no rollback restores it.
+
+    Why: the decision used to be written only into the refused version's own metadata, which
+    `prune` deletes with its files, so a refused DPO candidate left no score behind; and a
+    refused version that had once been current stayed the rollback target."""
+    with _lock(folder):
+        manifest = read_manifest(folder)
+        record = manifest.get(version)
+        if record is None:
+            raise AdapterVersionError(f"no version {version!r}", version=version)
+        if manifest.current == version:
+            raise AdapterVersionError(f"{version} is the current version; it cannot be refused")
+        if record.status != "pruned":
+            record.status = "refused"
+        manifest.history.append(
+            HistoryEntry(action="refuse", at=now(), from_version=manifest.current,
+                         to_version=version, scores=scores)
+        )  # fmt: skip
+        _write_manifest(folder, manifest)
+        return manifest
+
+
 def rollback(folder: Path) -> Manifest:
     """Make the version the current one replaced current again."""
     with _lock(folder):
         manifest = read_manifest(folder)
         to = _rollback_target(manifest)
         if to is None:
+            refused = _refused_target(manifest)
+            why = (
+                f"{refused} was refused by the gate since it was current"
+                if refused
+                else "no earlier version was current"
+            )
             raise AdapterVersionError(
                 f"{folder.parent.name}/{folder.name} {manifest.current}: nothing to roll back to "
-                "(no earlier version was current)"
+                f"({why})"
             )
         if not (folder / VERSIONS_DIR / to / "metadata.json").is_file():
             raise AdapterVersionError(
@@ -248,9 +279,34 @@ def prune(folder: Path) -> list[str]:
         return pruned
 
 
+def _replaced(manifest: Manifest) -> str | None:
+    """The version the current one replaced (by promotion or rollback)."""
+    made_current = [
+        h for h in manifest.history if h.to_version == manifest.current and h.action != "refuse"
+    ]
+    return made_current[-1].from_version if made_current else None
+
+
+def _refused_since(manifest: Manifest, version: str) -> bool:
+    """Whether the gate refused `version` after it was last current."""
+    last = None
+    for i, h in enumerate(manifest.history):
+        if h.action != "refuse" and (h.to_version == version or h.from_version == version):
+            last = i
+    return any(
+        h.action == "refuse" and h.to_version == version
+        for h in manifest.history[(last if last is not None else -1) + 1 :]
+    )
+
+
+def _refused_target(manifest: Manifest) -> str | None:
+    target = _replaced(manifest)
+    return target if target is not None and _refused_since(manifest, target) else None
+
+
 def _rollback_target(manifest: Manifest) -> str | None:
-    replaced = [h for h in manifest.history if h.to_version == manifest.current]
-    return replaced[-1].from_version if replaced else None
+    target = _replaced(manifest)
+    return None if target is None or _refused_since(manifest, target) else target
 
 
 def adapters_root_of(folder: Path) -> Path:

@@ -48,18 +48,22 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
     for kind in KINDS:
         for entry in registry.entries(kind):
             manifest = read_manifest(entry.path)
+            refusals = {h.to_version: h.scores for h in manifest.history if h.action == "refuse"}
             versions = []
             for record in manifest.versions:
+                gate = {"refused": _refusal(refusals[record.version])} if (
+                    record.version in refusals) else {}  # fmt: skip
                 if record.status == "pruned":  # its files are gone; its record stays
-                    versions.append({**record.model_dump(), "held_out": {}})
+                    versions.append({**record.model_dump(), "held_out": {}, **gate})
                     continue
                 folder = version_folder(entry.path, record.version)
                 meta = AdapterMetadata.read(folder)
                 primary = meta.eval.get("primary_metric")
                 score = (meta.eval.get("adapter") or {}).get(primary) if primary else None
                 versions.append(
-                    {**record.model_dump(), "held_out": {primary: score} if primary else {}}
-                )
+                    {**record.model_dump(), "held_out": {primary: score} if primary else {},
+                     **gate}
+                )  # fmt: skip
             row: dict[str, Any] = {
                 "adapter": entry.name,
                 "current": entry.version,
@@ -75,6 +79,15 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
     for name, why in registry.invalid.items():
         out.append({"adapter": name, "invalid": why})
     return out
+
+
+def _refusal(scores: dict[str, Any]) -> dict[str, Any]:
+    """The gate's last refusal of a version, from the manifest's history: it outlives the
+    version's files."""
+    current, candidate = scores.get("current") or {}, scores.get("candidate") or {}
+    return {"metric": scores.get("primary_metric"), "score": candidate.get("score"),
+            "current": current.get("version"), "current_score": current.get("score"),
+            "items": scores.get("items")}  # fmt: skip
 
 
 def _installed(adapter: str, root: Path | None) -> Path:
@@ -95,6 +108,11 @@ def _render_list(rows: list[dict[str, Any]]) -> str:
         parts = []
         for v in r["versions"]:
             score = ", ".join(f"{k} {s:.3f}" for k, s in v["held_out"].items() if s is not None)
+            if v.get("refused") and v["refused"]["score"] is not None:
+                g = v["refused"]
+                score = (f"{score}; " if score else "") + (
+                    f"refused: {g['metric']} {g['score']:.3f} vs {g['current']} "
+                    f"{g['current_score']:.3f}")  # fmt: skip
             parts.append(f"{v['version']} {v['status']}" + (f" ({score})" if score else ""))
         note = ""
         if r.get("stacked_on") and not r["stacked_on"]["as_trained"]:

@@ -5,7 +5,8 @@ Scores already in a version's metadata are reused when they were made on the sam
 items and decoding; otherwise the version is evaluated (and its metadata updated). The primary
 metric decides; on a tie, the mean of the other rate metrics (for copy: how specific it is)
 does; equal on both is not better. The decision and both scores are recorded in the manifest's
-history and in the candidate's metadata (`eval.gate`).
+history (a refusal too: `versions.refuse`, which outlives a pruned candidate's files) and in
+the candidate's metadata (`eval.gate`).
 
 A version stacked on another adapter (`adapters.stacking`) is scored as the runtime serves it.
 A current version trained on another `task/creative` than the installed one is left out of
@@ -25,7 +26,14 @@ from adapters.stacking import stacked_as_trained, stacked_under
 from adapters.training.artifacts import update_eval
 from adapters.training.datasets import build_dataset
 from adapters.training.evaluate import DEFAULT_LIMIT, data_digest, evaluate_adapter
-from adapters.versions import AdapterVersionError, now, promote, read_manifest, version_folder
+from adapters.versions import (
+    AdapterVersionError,
+    now,
+    promote,
+    read_manifest,
+    refuse,
+    version_folder,
+)
 
 
 class GateRefusedError(AdapterVersionError):
@@ -163,6 +171,7 @@ def run_gate(
     recorded = AdapterMetadata.read(candidate_folder).eval
     update_eval(candidate_folder, {**recorded, "gate": gate})
     if not result["beats_current"]:
+        refuse(folder, candidate, scores=gate)
         raise GateRefusedError(
             f"{kind}/{adapter_id} {candidate} does not beat {current} on {limit} held-out "
             f"items: {primary} {cand_rank[0]:.3f} vs {cur_rank[0]:.3f}"

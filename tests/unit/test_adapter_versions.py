@@ -166,3 +166,51 @@ def test_a_current_version_stacked_on_a_replaced_task_adapter_is_scored_as_serve
     with pytest.raises(AdapterVersionError, match="train it again with --stack-on"):
         gate.run_gate("brand", "acme", root=root, limit=3)
     assert scored == ["acme-v2"]
+
+
+def test_a_refused_candidate_keeps_its_scores_after_prune_and_is_no_rollback_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gate wrote a refusal only into the candidate's own metadata, which prune deletes: the
+    # refused DPO candidate of task/creative left no score. And a version that had been current,
+    # was rolled back, then refused when gated again stayed the rollback target (brand_x v2).
+    from adapters.training import gate
+
+    folder = tmp_path / "task" / "planning"
+    for name in ("one", "two", "three"):  # full cards, as training writes them
+        staged = _stacked_version(tmp_path, name, "")
+        meta = json.loads((staged / "metadata.json").read_text())
+        del meta["training"]["stacked_on"]
+        meta |= {"kind": "task", "id": "planning", "owner_tenant": None}
+        config = {"r": 1, "lora_alpha": 1, "target_modules": ["q_proj"]}
+        (staged / "adapter_config.json").write_text(json.dumps(config))
+        (staged / "metadata.json").write_text(json.dumps(meta))
+        version, _ = add_version(folder, staged)
+        if version != "v1":
+            promote(folder, version, {})  # v3 current, v2 previous
+    rollback(folder)  # v2 current; v3 is what a rollback would restore
+    scores = {"three": 0.4, "two": 0.6}
+
+    def fake_eval(adapter: Path, **_: object) -> dict[str, object]:
+        own = scores[(Path(adapter) / "adapter_model.safetensors").read_text()]
+        return {"primary_metric": "field_exact_match", "items": 3,
+                "adapter_scores": {"field_exact_match": own}}  # fmt: skip
+
+    monkeypatch.setattr(gate, "evaluate_adapter", fake_eval)
+    monkeypatch.setattr(gate, "held_out_digest", lambda *a: "items")
+    with pytest.raises(gate.GateRefusedError, match="v3 does not beat v2"):
+        gate.run_gate("task", "planning", "v3", root=tmp_path, limit=3)
+    manifest = read_manifest(folder)
+    refusal = manifest.history[-1]
+    assert (refusal.action, refusal.from_version, refusal.to_version) == ("refuse", "v2", "v3")
+    assert refusal.scores["candidate"]["score"] == 0.4
+    assert refusal.scores["current"]["score"] == 0.6
+    assert {v.version: v.status for v in manifest.versions}["v3"] == "refused"
+    with pytest.raises(AdapterVersionError, match="v3 was refused by the gate"):
+        rollback(folder)
+    assert read_manifest(folder).current == "v2" and _served(folder) == "two"
+    assert prune(folder) == ["v1", "v3"]  # a refused version's files are not kept for rollback
+    after = read_manifest(folder)
+    assert after.history[-1].scores["candidate"]["score"] == 0.4  # the record outlives them
+    out = CliRunner().invoke(app, ["adapters", "list", "--root", str(tmp_path)])
+    assert "v3 pruned (refused: field_exact_match 0.400 vs v2 0.600)" in out.output, out.output
