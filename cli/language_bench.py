@@ -1,5 +1,7 @@
 """`rmn bench language`: copy quality on held-out products, per brand and retailer, next to
-the figures measured on main before the language work (`tools/creative/bench_main.json`).
+the figures of main before the language work: measured in the same run with `--main-ref REF`
+(main's creative tool at REF writes copy for the same products; `tools.creative.main_copy`),
+else read from `tools/creative/bench_main.json` where it was recorded.
 Every figure on all variants and on those whose product line no composed adapter was trained
 on (read from the adapters' data cards); the targets are judged on the latter."""
 
@@ -72,6 +74,7 @@ def _human(r: dict[str, Any]) -> str:
     ]
     if not main:
         lines.append(NO_MAIN)
+    lines += _main_lines(r)
     lines.append(f"{'figure':<34}{'all':>8}{'never seen':>12}{'main':>10}  target (never seen)")
     for key in SHOWN:
         target = r["targets"].get(key, {})
@@ -92,6 +95,9 @@ def _human(r: dict[str, Any]) -> str:
             u = never.get(group, {}).get(key)
             if u:
                 lines.append(f"  {'':<10} {_four(u)}  ({u['variants']} never seen)")
+            m = main.get(group, {}).get(key)
+            if m and r.get("main_source"):
+                lines.append(f"  {'':<10} {_four(m)}  ({m['variants']} of main)")
     if "reproducible" in r:
         lines.append(f"reproducible: {r['reproducible']}")
     breaks = r.get("rule_breaks")
@@ -102,6 +108,39 @@ def _human(r: dict[str, Any]) -> str:
         )
         lines.append(f"fallback reasons: {breaks['fallback_reasons'] or 'none'}")
     return "\n".join(lines)
+
+
+def _main_lines(r: dict[str, Any]) -> list[str]:
+    """What the main column is, when it was measured in this run (`--main-ref`)."""
+    source, main = r.get("main_source"), r.get("main") or {}
+    if not source:
+        return []
+    lines = [
+        f"main: {source['ref']} ({source['commit'][:12]}) {source['measured']}; "
+        f"{source['model']}; {source['products']}",
+        f"main's adapters: {source['adapters']}",
+        *(f"  {k}: {v}" for k, v in source.get("adapter_cards", {}).items()),
+        f"main's seed: {source['seed']}",
+        f"main's seconds per variant: {source['seconds_per_variant']}",
+    ]
+    lines += [f"main's categories differ: {x}" for x in source["categories_main_read_differently"]]
+    recheck = main.get("checked_by_current_rules")
+    if recheck:
+        lines.append(
+            f"main's copy under the current rules: {recheck['pass_current_rules']} pass, "
+            f"{recheck['compliant_as_written_by_current_rules']} compliant as written; "
+            f"flagged: {recheck['flagged_by'] or 'nothing'}"
+        )
+    sub = (main.get("subsets") or {}).get("variants")
+    if sub:
+        lines.append(
+            f"main's variants never seen by its adapters: {sub['never_seen']} of {sub['all']}, "
+            f"seen: {sub['seen']}, unknown: {sub['unknown']}"
+        )
+    lines += [
+        f"not computed for main: {k}: {why}" for k, why in main.get("not_computed", {}).items()
+    ]
+    return lines
 
 
 def _four(t: dict[str, Any]) -> str:
@@ -120,6 +159,15 @@ ResummarizeOption = Annotated[
     typer.Option(
         "--resummarize",
         help="Load no model: re-summarize this saved --json run into all / never-seen variants.",
+    ),
+]
+MainRefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--main-ref",
+        help="Measure main in this run: the creative tool at this git ref (e.g. 6c07a30), in a "
+        "temporary worktree with its own adapters, writes copy for the same products, scored "
+        "the same way (instead of reading bench_main.json).",
     ),
 ]
 SaveOption = Annotated[
@@ -146,6 +194,7 @@ def language(
     ),
     resummarize: ResummarizeOption = None,
     save_main: SaveOption = None,
+    main_ref: MainRefOption = None,
     json: bool = JsonOption,
 ) -> None:
     """Copy on held-out products: compliant as written, fallback share, specific headlines and
@@ -183,7 +232,16 @@ def language(
         result["machine"] = machine()
         if save_main is not None:
             save_main.write_text(jsonlib.dumps(result, indent=1) + "\n")
-        result["main"] = _main_figures()
+        if main_ref is not None:
+            from tools.creative.main_copy import measure_main
+
+            registry = llm.runtime.registry if llm is not None else None
+            result["main"], result["main_source"] = measure_main(
+                result, main_ref, model=model, registry=registry, brands=brand or None,
+                held_out_only=held_out_only, log=log,
+            )  # fmt: skip
+        else:
+            result["main"] = _main_figures()
         if result["main"] is None:
             result["main_note"] = NO_MAIN
         emit(result, json, _human)

@@ -115,7 +115,9 @@ def bench_plans(
     return out
 
 
-def _requests(plan: list[BenchProduct], variants: int, seed: int) -> list[CopyRequest]:
+def bench_requests(plan: list[BenchProduct], variants: int, seed: int) -> list[CopyRequest]:
+    """The `write_copy_many` requests of one bench plan: `variants` variants of each product,
+    sampled from `seed` (the bench passes its seed plus the plan's index)."""
     extra: dict[str, Any] = {"seed": seed} if "seed" in CopyRequest.model_fields else {}
     return [
         CopyRequest(
@@ -229,6 +231,37 @@ class _Tallies:
     breaks: Breaks = field(default_factory=Breaks)
     subset_breaks: dict[str, Breaks] = field(default_factory=lambda: {k: Breaks() for k in SUBSETS})
     records: list[dict[str, Any]] = field(default_factory=list)
+    repeated: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_plan(self, index: int, plan: list[BenchProduct], results: list[CopyResult]) -> None:
+        """Score `plan`'s variants (`score_plan`) and note the sentences its variants repeat."""
+        dupes = repeated_sentences(self.score_plan(index, plan, results))
+        if dupes:
+            self.repeated.append({"plan": index, "brand": plan[0].brand_id, "sentences": dupes})
+
+    def figures(self, plans: int) -> dict[str, Any]:
+        """The bench's figures over the `plans` plans scored: the rates, the subsets by `seen`
+        (targets judged on the never-seen one), per brand, retailer and pair, repeats, rule
+        breaks, samples and the per-variant records."""
+        figures = self.total.rates()
+        figures["plans"] = plans
+        figures["plans_with_repeated_sentences"] = len(self.repeated)
+        subsets = subsets_report(self.records)
+        for key in SUBSETS:
+            subsets[key]["rule_breaks"] = self.subset_breaks[key].report()
+        return {
+            **figures,
+            # The targets are judged on the variants no composed adapter saw the line of.
+            "targets": subsets["targets"],
+            "subsets": subsets,
+            "per_brand": {k: t.rates() for k, t in sorted(self.by_brand.items())},
+            "per_retailer": {k: t.rates() for k, t in sorted(self.by_retailer.items())},
+            "per_brand_retailer": {k: t.rates() for k, t in sorted(self.by_pair.items())},
+            "repeated": self.repeated,
+            "rule_breaks": self.breaks.report(),
+            "samples": self.samples,
+            "per_variant": self.records,
+        }
 
     def score_plan(
         self, index: int, plan: list[BenchProduct], results: list[CopyResult]
@@ -336,7 +369,6 @@ def run_language_bench(
         registry = llm.runtime.registry
     seen = SeenLines(registry, kinds)
     tallies = _Tallies(seen)
-    repeated: list[dict[str, Any]] = []
     all_plans = bench_plans(seed, plans, brands, seen if held_out_only else None)
     asked = brands or list(BRANDS)
     planned = {plan[0].brand_id for plan in all_plans}
@@ -348,17 +380,9 @@ def run_language_bench(
                 for p in plan
             )
             log(f"plan {i + 1}/{len(all_plans)} ({plan[0].brand_id}): {names}")
-        results = write_copy_many(llm, _requests(plan, variants, seed + i), kinds)
+        results = write_copy_many(llm, bench_requests(plan, variants, seed + i), kinds)
         first = results if i == 0 else first
-        dupes = repeated_sentences(tallies.score_plan(i, plan, results))
-        if dupes:
-            repeated.append({"plan": i, "brand": plan[0].brand_id, "sentences": dupes})
-    figures = tallies.total.rates()
-    figures["plans"] = len(all_plans)
-    figures["plans_with_repeated_sentences"] = len(repeated)
-    subsets = subsets_report(tallies.records)
-    for key in SUBSETS:
-        subsets[key]["rule_breaks"] = tallies.subset_breaks[key].report()
+        tallies.add_plan(i, plan, results)
     out: dict[str, Any] = {
         "held_out_rule": HELD_OUT_RULE,
         "products_from": (
@@ -374,21 +398,11 @@ def run_language_bench(
         "kinds": list(kinds),
         "model": "none (template copy only)" if llm is None else llm.runtime.model_name,
         "decode": None if llm is None else llm.runtime.decode_label(),
-        **figures,
-        # The targets are judged on the variants no composed adapter saw the line of.
-        "targets": subsets["targets"],
-        "subsets": subsets,
-        "per_brand": {k: t.rates() for k, t in sorted(tallies.by_brand.items())},
-        "per_retailer": {k: t.rates() for k, t in sorted(tallies.by_retailer.items())},
-        "per_brand_retailer": {k: t.rates() for k, t in sorted(tallies.by_pair.items())},
-        "repeated": repeated,
-        "rule_breaks": tallies.breaks.report(),
-        "samples": tallies.samples,
-        "per_variant": tallies.records,
+        **tallies.figures(len(all_plans)),
     }
     if reproducible and all_plans and llm is not None:
-        again = write_copy_many(llm, _requests(all_plans[0], variants, seed), kinds)
-        other = write_copy_many(llm, _requests(all_plans[0], variants, seed + 1), kinds)
+        again = write_copy_many(llm, bench_requests(all_plans[0], variants, seed), kinds)
+        other = write_copy_many(llm, bench_requests(all_plans[0], variants, seed + 1), kinds)
         out["reproducible"] = {
             "same_seed_same_copy": _texts(again) == _texts(first),
             "other_seed_other_copy": _texts(other) != _texts(first),
@@ -396,6 +410,18 @@ def run_language_bench(
     out["seconds"] = round(time.perf_counter() - started, 1)
     out["seconds_per_variant"] = round(out["seconds"] / max(1, tallies.total.variants), 2)
     return out
+
+
+def score_copy(
+    plans: list[list[BenchProduct]], results: list[list[CopyResult]], seen: SeenLines
+) -> dict[str, Any]:
+    """The bench's figures (`_Tallies.figures`) for copy written elsewhere for `plans` (one list
+    of results per plan, in order), scored exactly as `run_language_bench` scores its own:
+    `rmn bench language --main-ref` scores main's copy with it (`tools.creative.main_copy`)."""
+    tallies = _Tallies(seen)
+    for i, (plan, written) in enumerate(zip(plans, results, strict=True)):
+        tallies.add_plan(i, plan, written)
+    return tallies.figures(len(plans))
 
 
 def _texts(results: list[CopyResult]) -> list[tuple[str, str]]:
