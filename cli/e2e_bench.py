@@ -4,20 +4,30 @@ Warm means what a running service has: the model, its adapters, the policy index
 data and the tenant's fitted curves are loaded by one untimed plan first. Each timed brief runs
 on a new thread until the approval interrupt; a brief the planner asks to confirm is confirmed
 (that wait is not the user's) and counted.
+
+`--main-ref REF` (e.g. 6c07a30, the code before the language work): after the current code's
+briefs, REF's own `rmn bench e2e --json` runs in a temporary git worktree of REF, on this
+interpreter, offline, with its own adapters (`tools.main_ref`), on the same number of briefs;
+its JSON goes under `main`, what was run and what differs under `main_source`. Its figures are
+its own: what its output lacks is left out and said, never filled in.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cli.common import JsonOption, emit, machine, user_errors
+from tools.main_ref import MainRefError, checkout, resolve_ref, run_in
+from tools.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from tools.world import WorldSpec
@@ -181,20 +191,190 @@ def _kind(out: dict[str, Any]) -> str | None:
     return (question_of(interrupts[0].value) or {}).get("kind")
 
 
+# What `rmn bench e2e --json` prints at every ref it is compared with (6c07a30 has these): the
+# figures compared, and their types. Anything else in main's output is kept as it is.
+MAIN_FIELDS: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "briefs": (int,),
+    "approval_ready": (int,),
+    "p50_s": (int, float, type(None)),
+    "p95_s": (int, float, type(None)),
+    "per_node_median_s": (dict,),
+    "runs": (list,),
+}
+# Runs main's CLI as its `rmn` script does (6c07a30's cli/main.py has the same `app`).
+MAIN_CLI = "import sys; sys.argv[0] = 'rmn'; from cli.main import app; app()"
+
+Runner = Callable[..., str]
+
+
+def main_argv(briefs: int, model: str) -> list[str]:
+    """The command main runs: its own e2e bench, on this interpreter, the same briefs count and
+    model, its JSON on stdout. Nothing else is passed: 6c07a30's bench has no option to choose
+    briefs (it times BRIEFS[i % 5], as the current one does), no world and no fast-forward."""
+    args = ["bench", "e2e", "--briefs", str(briefs), "--model", model, "--json"]
+    return [sys.executable, "-c", MAIN_CLI, *args]
+
+
+def parse_main(stdout: str, briefs: int) -> dict[str, Any]:
+    """Main's e2e JSON from its stdout (its last non-empty line: `emit` prints one line; a
+    library may have printed before it); a clear error if it is not what `rmn bench e2e
+    --json` prints."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        raise MainRefError("main's e2e bench printed nothing on stdout")
+    try:
+        out = jsonlib.loads(lines[-1])
+    except jsonlib.JSONDecodeError as err:
+        raise MainRefError(
+            f"main's e2e bench printed no JSON ({err}): {lines[-1].strip()[:300]!r}"
+        ) from err
+    if not isinstance(out, dict):
+        raise MainRefError(f"main's e2e bench printed {type(out).__name__} JSON, not an object")
+    if "error" in out:
+        raise MainRefError(f"main's e2e bench failed: {jsonlib.dumps(out['error'])[:500]}")
+    missing = sorted(set(MAIN_FIELDS) - set(out))
+    if missing:
+        raise MainRefError(f"main's e2e bench printed JSON without {', '.join(missing)}")
+    wrong = [
+        f"{k}={out[k]!r}"
+        for k, types in MAIN_FIELDS.items()
+        if not isinstance(out[k], types) or isinstance(out[k], bool)
+    ]
+    wrong += [
+        f"per_node_median_s.{k}={v!r}"
+        for k, v in out["per_node_median_s"].items()
+        if isinstance(out["per_node_median_s"], dict)
+        and (not isinstance(v, int | float) or isinstance(v, bool))
+    ]
+    if wrong:
+        raise MainRefError(f"main's e2e bench printed figures of the wrong type: {wrong[:5]}")
+    if out["briefs"] != briefs or len(out["runs"]) != briefs:
+        raise MainRefError(
+            f"main's e2e bench timed {out['briefs']} briefs ({len(out['runs'])} runs), not {briefs}"
+        )
+    return out
+
+
+def _briefs_of(r: dict[str, Any]) -> list[str | None]:
+    return [run.get("brief") if isinstance(run, dict) else None for run in r.get("runs", [])]
+
+
+def measure_main(
+    ref: str,
+    current: dict[str, Any],
+    *,
+    data_dir: Path | None,
+    root: Path = PROJECT_ROOT,
+    runner: Runner | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(main's e2e JSON, what was run and what differs) for the current code's result
+    `current`: REF's own `rmn bench e2e --json` (`main_argv`) run by `runner` (default `run_in`:
+    worktree as cwd and PYTHONPATH, offline, its own adapters) in a temporary worktree of REF."""
+    briefs, model = int(current["briefs"]), str(current["model"])
+    argv = main_argv(briefs, model)
+    started = time.perf_counter()
+    with checkout(ref, root) as (tree, commit):
+        if log is not None:
+            log(f"main: {ref} ({commit[:12]}) at {tree}: its e2e bench, {briefs} brief(s)")
+        run = runner if runner is not None else run_in
+        stdout = run(tree, argv, None, log=log, what=f"main's e2e bench at {ref}")
+    seconds = round(time.perf_counter() - started, 1)
+    main = parse_main(stdout, briefs)
+    same_briefs = _briefs_of(main) == _briefs_of(current)
+    ours = {k for k in current if k not in ("main", "main_source", "main_note")}
+    nodes, main_nodes = current["per_node_median_s"], main["per_node_median_s"]
+    run_keys = {k for run in current["runs"] for k in run}
+    main_run_keys = {k for run in main["runs"] if isinstance(run, dict) for k in run}
+    source = {
+        "ref": ref,
+        "commit": commit,
+        "measured": f"in this run, after the current code's briefs ({seconds} s with checkout, "
+        "market, model load and warm-up)",
+        "ran": f"{ref}'s own e2e bench: `rmn {' '.join(argv[3:])}` "
+        f"(python -c {MAIN_CLI!r}), in a temporary git worktree of {ref} (removed afterwards), "
+        f"by {sys.executable} with cwd and PYTHONPATH the worktree, HF_HUB_OFFLINE=1, and a "
+        "temporary RMN_CACHE_DIR sharing only this checkout's converted base weights (models/)",
+        "adapters": f"its own: the worktree's adapters/ at {ref}, as its graph binds them",
+        "model": f"{model}, as the current run's (--model {model})",
+        "briefs": (
+            f"the same {briefs} brief(s) in the same order (checked on both outputs' runs): "
+            "only --briefs, --model and --json are passed; 6c07a30's bench has no option to "
+            "choose the briefs (it times BRIEFS[i % 5], the same five, as the current one does)"
+            if same_briefs
+            else f"{briefs} brief(s), NOT the same texts as the current run's (its runs say "
+            f"{_briefs_of(main)}): only --briefs, --model and --json are passed"
+        ),
+        "same_briefs": same_briefs,
+        "market": (
+            f"{ref}'s default: a fresh temporary folder that its clean-room node fills with its "
+            "default simulated market during its untimed warm-up (6c07a30's default: seed 7, 90 "
+            "days, 1,000,000 records, the current default too), so its warmup_seconds include "
+            "building the market; "
+            + (
+                "the current code built its default simulated market before its warm-up, with "
+                "its own (newer) simulator"
+                if data_dir is None
+                else f"the current code planned on {data_dir}, which main was not given (its "
+                "code would read and write it in its own, older formats)"
+            )
+        ),
+        "target": f"main's target_p50_s ({main.get('target_p50_s', 'not in its output')}) and "
+        f"target_met are its own; the current target is {current.get('target_p50_s')} s",
+        "machine": "the same machine, in the same run, one after the other (see machine)",
+        "not_in_main_output": sorted(ours - set(main)),
+        "not_in_main_runs": sorted(run_keys - main_run_keys),
+        "nodes_only_current": [k for k in nodes if k not in main_nodes],
+        "nodes_only_main": [k for k in main_nodes if k not in nodes],
+    }
+    return main, source
+
+
+def _num(v: Any) -> str:
+    return f"{v:>10.2f}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{'-':>10}"
+
+
 def _human(r: dict[str, Any]) -> str:
+    main, source = r.get("main"), r.get("main_source") or {}
     lines = [
         f"{r['approval_ready']}/{r['briefs']} briefs reached approval on {r['model']}: "
         f"p50 {r['p50_s']} s, p95 {r['p95_s']} s (target p50 <= {r['target_p50_s']} s); "
         f"warm-up {r['warmup_seconds']} s; briefs confirmed: {r['confirmed_briefs']}",
-        "median seconds per node:",
     ]
-    lines += [f"  {k:<18}{v:>8.2f}" for k, v in r["per_node_median_s"].items()]
+    if main is None:
+        lines.append("median seconds per node:")
+        lines += [f"  {k:<18}{v:>8.2f}" for k, v in r["per_node_median_s"].items()]
+    else:
+        ref = source.get("ref", "main")
+        commit = str(source.get("commit", ""))[:12]
+        lines.append(
+            f"main {ref} ({commit}), its own e2e bench in this run: {main['approval_ready']}/"
+            f"{main['briefs']} briefs reached approval on {main['model']}; warm-up "
+            f"{main.get('warmup_seconds', '-')} s (at 6c07a30 that builds its market); its "
+            f"target p50 {main.get('target_p50_s', '-')} s; same briefs: "
+            f"{source.get('same_briefs')}"
+        )
+        lines.append(f"  {'':<18}{'current':>10}{'main':>10}")
+        lines.append(f"  {'p50 s':<18}{_num(r['p50_s'])}{_num(main['p50_s'])}")
+        lines.append(f"  {'p95 s':<18}{_num(r['p95_s'])}{_num(main['p95_s'])}")
+        lines.append("median seconds per node:")
+        nodes, main_nodes = r["per_node_median_s"], main["per_node_median_s"]
+        for k in [*nodes, *(k for k in main_nodes if k not in nodes)]:
+            lines.append(f"  {k:<18}{_num(nodes.get(k))}{_num(main_nodes.get(k))}")
     if r["creative_s_per_variant_p50"] is not None:
         lines.append(f"copy: {r['creative_s_per_variant_p50']:.2f} s per variant (median)")
     slow = r.get("without_fast_forward")
     if slow:
         lines.append(f"without fast-forward: p50 {slow['p50_s']} s, p95 {slow['p95_s']} s "
                      f"(speed-up {r.get('p50_speedup')}x)")  # fmt: skip
+    if main is not None:
+        lacks = source.get("not_in_main_output") or []
+        if lacks:
+            lines.append(f"not in main's output (left out): {', '.join(lacks)}")
+        only = [*source.get("nodes_only_current", []), *source.get("nodes_only_main", [])]
+        if only:
+            lines.append(f"nodes timed by one side only ('-': none): {', '.join(only)}")
     return "\n".join(lines)
 
 
@@ -203,11 +383,28 @@ def e2e(
     model: str = typer.Option("smollm2", "--model", help="smollm2, tiny or none."),
     data_dir: Path | None = DataOption,
     compare: bool = typer.Option(
-        False, "--compare-fast-forward",
+        False,
+        "--compare-fast-forward",
         help="Time the briefs again with grammar-forced tokens decoded one pass each.",
+    ),
+    main_ref: str | None = typer.Option(
+        None,
+        "--main-ref",
+        metavar="REF",
+        help="Also run REF's own e2e bench (e.g. 6c07a30) in a temporary git worktree, after "
+        "the current code's, on the same number of briefs; its figures go under main.",
     ),
     json: bool = JsonOption,
 ) -> None:
-    """Brief to approval-ready plan, warm: p50/p95 and seconds per node."""
+    """Brief to approval-ready plan, warm: p50/p95 and seconds per node (next to main's with
+    --main-ref)."""
     with user_errors(json):
-        emit(run_e2e_bench(briefs, model, data_dir, compare_fast_forward=compare), json, _human)
+        if main_ref is not None:
+            resolve_ref(main_ref)  # an unknown ref fails before the current code is timed
+        result = run_e2e_bench(briefs, model, data_dir, compare_fast_forward=compare)
+        if main_ref is not None:
+            log = (lambda line: typer.echo(line, err=True)) if not json else None
+            result["main"], result["main_source"] = measure_main(
+                main_ref, result, data_dir=data_dir, log=log
+            )
+        emit(result, json, _human)

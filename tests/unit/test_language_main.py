@@ -22,20 +22,20 @@ from typer.testing import CliRunner
 
 from adapters.registry import AdapterMetadata
 from cli.main import app
+from tools import main_ref
 from tools.creative import bench, main_copy
 from tools.creative.bench import bench_plans, bench_requests, run_language_bench
 from tools.creative.main_copy import (
     DRIVER,
-    MainRefError,
     main_cards,
     measure_main,
-    resolve_ref,
     results_of,
     run_driver,
     serialize_plans,
 )
 from tools.creative.seen_lines import AdapterLines
 from tools.creative.write import write_copy_many
+from tools.main_ref import MainRefError, resolve_ref
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = "6c07a30"
@@ -87,7 +87,7 @@ def test_an_unknown_ref_is_a_clear_error() -> None:
         pytest.skip("needs git and this repository")
     before = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True)
     unknown = pytest.raises(MainRefError, match="unknown ref 'no-such-ref-4f2a'")
-    with unknown, main_copy.checkout("no-such-ref-4f2a", ROOT):
+    with unknown, main_ref.checkout("no-such-ref-4f2a", ROOT):
         pytest.fail("checked out an unknown ref")
     with pytest.raises(MainRefError, match="not a git ref"):
         resolve_ref("--output=x", ROOT)
@@ -96,7 +96,7 @@ def test_an_unknown_ref_is_a_clear_error() -> None:
 
 
 def test_no_git_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(main_copy.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(main_ref.shutil, "which", lambda _name: None)
     with pytest.raises(MainRefError, match="needs git"):
         resolve_ref(MAIN, ROOT)
 

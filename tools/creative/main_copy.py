@@ -5,12 +5,12 @@ bench's own scoring (`tools.creative.bench.score_copy`).
 "Main" is the code before the language work (6c07a30, 2026-11-23): it has no language bench,
 but it has a creative tool (`tools/creative.py`: `CopyRequest`, `write_copy_many`). How:
 
-1. `checkout`: a temporary `git worktree add --detach` of this repository at REF, removed
-   afterwards, also on error;
+1. `checkout` (`tools.main_ref`): a temporary `git worktree add --detach` of this repository at
+   REF, removed afterwards, also on error;
 2. `run_driver`: `DRIVER` (written against 6c07a30's API) runs in a subprocess with the worktree
    as working directory and PYTHONPATH, on this interpreter, with its own adapters (the
-   worktree's `adapters/`), offline; the requests go in as JSON on stdin, the variants come
-   back as JSON on stdout;
+   worktree's `adapters/`), offline (`tools.main_ref.run_in`); the requests go in as JSON on
+   stdin, the variants come back as JSON on stdout;
 3. `measure_main`: the bench's plans are drawn again and checked against the run's per-variant
    records, main's variants are turned back into `CopyResult`s and scored exactly as the
    bench scores its own. What main's result cannot tell is left out and said
@@ -33,15 +33,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +44,8 @@ from tools.creative.bench import BenchProduct, bench_plans, bench_requests, scor
 from tools.creative.seen_lines import AdapterLines, SeenLines
 from tools.creative.write import CopyRequest, CopyResult, resolve
 from tools.errors import RMNError
-from tools.paths import PROJECT_ROOT, cache_dir
+from tools.main_ref import MainRefError, checkout, run_in
+from tools.paths import PROJECT_ROOT
 from tools.plan import CopyVariant
 from tools.policy import policy_category
 from tools.policy.compliance import AdCopy
@@ -57,16 +53,7 @@ from tools.policy.compliance import AdCopy
 if TYPE_CHECKING:
     from adapters.registry import AdapterRegistry
 
-# Where the current code finds things that main's code must not read: its adapters, catalog,
-# data and checkpoints come from the worktree (or its defaults), never from these.
-_CURRENT_ONLY_ENV = ("RMN_ADAPTERS_DIR", "RMN_CORPUS_DIR", "RMN_DATA_DIR", "RMN_CHECKPOINT_DIR")
 WEIGHTS_FILE = "adapter_model.safetensors"
-
-
-class MainRefError(RMNError):
-    """Main's copy could not be measured: git, the ref, the checkout or main's driver."""
-
-    kind = "main_ref_error"
 
 
 DRIVER = r'''"""Main's copy for `rmn bench language --main-ref` (`tools.creative.main_copy`).
@@ -174,78 +161,6 @@ main()
 '''
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    git = shutil.which("git")
-    if git is None:
-        raise MainRefError("--main-ref needs git, and git is not installed (not on PATH)")
-    return subprocess.run(
-        [git, "-C", str(root), *args], capture_output=True, text=True, check=False
-    )
-
-
-def resolve_ref(ref: str, root: Path = PROJECT_ROOT) -> str:
-    """The commit `ref` names in the repository at `root`; a clear error if none."""
-    if not ref or ref.startswith("-"):
-        raise MainRefError(f"--main-ref {ref!r} is not a git ref", ref=ref)
-    found = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if found.returncode != 0:
-        raise MainRefError(
-            f"unknown ref {ref!r}: no such commit, branch or tag in {root} "
-            "(e.g. --main-ref 6c07a30)",
-            ref=ref,
-        )
-    return found.stdout.strip()
-
-
-@contextmanager
-def checkout(ref: str, root: Path = PROJECT_ROOT) -> Iterator[tuple[Path, str]]:
-    """(a temporary detached worktree of `root` at `ref`, the commit), removed on exit, also
-    on error."""
-    commit = resolve_ref(ref, root)
-    tmp = Path(tempfile.mkdtemp(prefix="rmn-main-"))
-    tree = tmp / "tree"
-    try:
-        added = _git(root, "worktree", "add", "--detach", str(tree), commit)
-        if added.returncode != 0:
-            raise MainRefError(
-                f"could not check out {ref} ({commit[:12]}) as a worktree: "
-                f"{added.stderr.strip()[-500:]}",
-                ref=ref,
-            )
-        yield tree, commit
-    finally:
-        if tree.exists():
-            _git(root, "worktree", "remove", "--force", str(tree))
-        shutil.rmtree(tmp, ignore_errors=True)
-        _git(root, "worktree", "prune")
-
-
-def driver_env(tree: Path, cache: Path) -> dict[str, str]:
-    """The driver's environment: this one without the current code's locations, PYTHONPATH the
-    worktree, offline, and `cache` as RMN_CACHE_DIR."""
-    env = {k: v for k, v in os.environ.items() if k not in _CURRENT_ONLY_ENV}
-    env.update(
-        PYTHONPATH=str(tree),
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        RMN_CACHE_DIR=str(cache),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _driver_cache(tmp: Path) -> Path:
-    """A cache folder for main's code whose `models/` is this checkout's: the base model's
-    converted weights, keyed by the GGUF's fingerprint and converted by code 6c07a30 shares
-    (`adapters.base.ensure_base_weights`); nothing else of this checkout's cache is visible."""
-    cache = tmp / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    models = cache_dir().resolve() / "models"
-    if models.is_dir():
-        (cache / "models").symlink_to(models, target_is_directory=True)
-    return cache
-
-
 def run_driver(
     tree: Path,
     job: dict[str, Any],
@@ -253,36 +168,13 @@ def run_driver(
     source: str = DRIVER,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run `source` (the driver) in `tree` on `job`; its JSON answer. Its progress lines
-    ("main: ...") go to `log` as they come. A clear error if it fails or answers something
-    that is not JSON. The job and the answer pass through files, so neither pipe can fill."""
-    with tempfile.TemporaryDirectory(prefix="rmn-main-driver-") as tmp:
-        folder = Path(tmp)
-        (folder / "job.json").write_text(json.dumps(job))
-        env = driver_env(tree, _driver_cache(folder))
-        tail: deque[str] = deque(maxlen=12)
-        with (folder / "job.json").open() as stdin, (folder / "answer.json").open("w") as stdout:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", source],
-                stdin=stdin,
-                stdout=stdout,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=tree,
-                env=env,
-            )
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                tail.append(line.rstrip())
-                if log is not None and line.startswith("main: "):
-                    log(line.rstrip())
-            returncode = proc.wait()
-        said = (folder / "answer.json").read_text()
-    if returncode != 0:
-        raise MainRefError(
-            f"main's driver failed (exit {returncode}) in {tree}:\n" + "\n".join(tail),
-            returncode=returncode,
-        )
+    """Run `source` (the driver) in `tree` on `job` (`tools.main_ref.run_in`); its JSON answer.
+    Its progress lines ("main: ...") go to `log` as they come. A clear error if it fails or
+    answers something that is not JSON. The job and the answer pass through files, so neither
+    pipe can fill."""
+    said = run_in(
+        tree, [sys.executable, "-c", source], json.dumps(job), log=log, what="main's driver"
+    )
     try:
         answer = json.loads(said)
     except json.JSONDecodeError as err:
