@@ -335,13 +335,17 @@ def _num(v: Any) -> str:
     return f"{v:>10.2f}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{'-':>10}"
 
 
-def _human(r: dict[str, Any]) -> str:
-    main, source = r.get("main"), r.get("main_source") or {}
-    lines = [
+def _brief_line(r: dict[str, Any]) -> str:
+    return (
         f"{r['approval_ready']}/{r['briefs']} briefs reached approval on {r['model']}: "
         f"p50 {r['p50_s']} s, p95 {r['p95_s']} s (target p50 <= {r['target_p50_s']} s); "
-        f"warm-up {r['warmup_seconds']} s; briefs confirmed: {r['confirmed_briefs']}",
-    ]
+        f"warm-up {r['warmup_seconds']} s; briefs confirmed: {r['confirmed_briefs']}"
+    )
+
+
+def _human(r: dict[str, Any]) -> str:
+    main, source = r.get("main"), r.get("main_source") or {}
+    lines = [_brief_line(r)]
     if main is None:
         lines.append("median seconds per node:")
         lines += [f"  {k:<18}{v:>8.2f}" for k, v in r["per_node_median_s"].items()]
@@ -403,6 +407,8 @@ def e2e(
             resolve_ref(main_ref)  # an unknown ref fails before the current code is timed
         result = run_e2e_bench(briefs, model, data_dir, compare_fast_forward=compare)
         if main_ref is not None:
+            # On stderr first: a main that fails or is stopped does not take these with it.
+            typer.echo(f"current: {_brief_line(result)}", err=True)
             log = (lambda line: typer.echo(line, err=True)) if not json else None
             result["main"], result["main_source"] = measure_main(
                 main_ref, result, data_dir=data_dir, log=log

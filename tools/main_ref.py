@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections import deque
@@ -124,7 +125,7 @@ def run_in(
     """Run `argv` in `tree` as main (`driver_env`, a temporary `driver_cache`) with `stdin`;
     its stdout. Its progress lines ("main: ...") go to `log` as they come. A clear error,
     with the end of its stderr (and of its stdout, where main's CLI writes its JSON error), if
-    it exits non-zero; it is killed if this process is interrupted."""
+    it exits non-zero; if this process is interrupted, it is interrupted too (killed after 10 s)."""
     with tempfile.TemporaryDirectory(prefix="rmn-main-run-") as tmp:
         folder = Path(tmp)
         (folder / "stdin").write_text(stdin or "")
@@ -147,9 +148,13 @@ def run_in(
                     if log is not None and line.startswith("main: "):
                         log(line.rstrip())
                 returncode = proc.wait()
-            except BaseException:
-                proc.kill()
-                proc.wait()
+            except BaseException:  # interrupted: main may clean up its temporary folders first
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
                 raise
         said = (folder / "stdout").read_text()
     if returncode != 0:

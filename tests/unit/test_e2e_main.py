@@ -374,4 +374,30 @@ def test_the_json_holds_mains_output_and_its_source(
     assert source["nodes_only_current"] == ["clean_room"]
     assert source["nodes_only_main"] == ["reflect"]
     assert "20.0" in source["target"] and "15.0" in source["target"]
+    # The current figures went to stderr before main ran: a stopped main does not lose them.
+    assert "current: 1/1 briefs reached approval on tiny: p50 10.0 s" in out.stderr
     assert os.sep in source["ran"]  # the interpreter that ran it
+
+
+def test_an_interrupted_run_interrupts_main_and_lets_it_clean_up(tmp_path: Path) -> None:
+    """Stopping the bench (Ctrl-C) stops main too, with a SIGINT it can clean up on (its
+    temporary market folder), not a kill, and leaves no process behind."""
+    cleaned = tmp_path / "cleaned"
+    child = (
+        "import sys, time\n"
+        "try:\n"
+        "    print('main: started', file=sys.stderr, flush=True)\n"
+        "    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        f"    open({str(cleaned)!r}, 'w').write('yes')\n"
+    )
+    seen: list[str] = []
+
+    def log(line: str) -> None:
+        seen.append(line)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        main_ref.run_in(tmp_path, [sys.executable, "-c", child], log=log)
+    assert seen == ["main: started"]
+    assert cleaned.read_text() == "yes"
