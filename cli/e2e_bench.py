@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,7 +97,8 @@ def run_e2e_bench(
             out = app.invoke(Command(resume={"action": "approve"}), config, context=ctx)
             kind = _kind(out)
         seconds = time.perf_counter() - started
-        copy = (out.get("plan") or {}).get("copy") or []
+        plan_out = out.get("plan") or {}
+        copy = plan_out.get("copy") or []
         nodes = {k: round(v, 3) for k, v in (out.get("timings") or {}).items()}
         return {
             "brief": brief,
@@ -105,6 +107,14 @@ def run_e2e_bench(
             "confirmed_brief": confirmed,
             "parsed_by": (out.get("parsed") or {}).get("parsed_by"),
             "copy_paths": [c.get("path") for c in copy],
+            # Who wrote the rest of what an approver reads: model or template, and why not.
+            "rationale_paths": {
+                t.get("kind"): t.get("path") for t in plan_out.get("rationale") or []
+            },
+            "rationale_reasons": [
+                t["reason"] for t in plan_out.get("rationale") or [] if t.get("reason")
+            ],
+            "reflection_by": (plan_out.get("reflection") or {}).get("written_by"),
             # Copy-writing time per variant the plan carries (rewrites governance asked for
             # included): the figure the creative tests used to assert on the wall clock.
             "creative_s_per_variant": (
@@ -171,10 +181,26 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "per_node_median_s": {k: round(statistics.median(v), 3) for k, v in per_node.items()},
         "creative_s_per_variant_p50": _median(r["creative_s_per_variant"] for r in ready),
         "confirmed_briefs": sum(r["confirmed_brief"] for r in runs),
+        "written_by": _written_by(ready),
         "target_p50_s": TARGET_P50_S,
         "target_met": bool(totals) and statistics.median(totals) <= TARGET_P50_S,
         "runs": runs,
     }
+
+
+def _written_by(ready: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """How often each path wrote each kind of text in the approval-ready plans: the brief's
+    reading (`parsed_by`), copy variants (llm | repaired | fixed | fallback), the rationale
+    texts (model | template) and the reflection's words (llm | template)."""
+    tallies: dict[str, Counter[str]] = {k: Counter() for k in ("brief", "copy", "rationale")}
+    tallies["reflection"] = Counter()
+    for r in ready:
+        tallies["brief"][str(r.get("parsed_by"))] += 1
+        tallies["copy"].update(str(p) for p in r.get("copy_paths") or [])
+        tallies["rationale"].update(str(p) for p in (r.get("rationale_paths") or {}).values())
+        if r.get("reflection_by"):
+            tallies["reflection"][r["reflection_by"]] += 1
+    return {k: dict(sorted(v.items())) for k, v in tallies.items()}
 
 
 def _median(values: Iterable[float | None]) -> float | None:
@@ -368,6 +394,11 @@ def _human(r: dict[str, Any]) -> str:
             lines.append(f"  {k:<18}{_num(nodes.get(k))}{_num(main_nodes.get(k))}")
     if r["creative_s_per_variant_p50"] is not None:
         lines.append(f"copy: {r['creative_s_per_variant_p50']:.2f} s per variant (median)")
+    who = r.get("written_by") or {}
+    if any(who.values()):
+        lines.append("written by: " + "; ".join(
+            f"{k} " + ", ".join(f"{p} {n}" for p, n in v.items()) for k, v in who.items() if v
+        ))  # fmt: skip
     slow = r.get("without_fast_forward")
     if slow:
         lines.append(f"without fast-forward: p50 {slow['p50_s']} s, p95 {slow['p95_s']} s "

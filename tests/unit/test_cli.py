@@ -101,3 +101,13 @@ def test_e2e_bench_plans_each_brief_to_its_approval_question() -> None:
     assert out["approval_ready"] == 1 and out["warmup_stopped_at"] == "approval", out["runs"]
     assert [r["stopped_at"] for r in out["runs"]] == ["approval"]
     assert out["p50_s"] is not None and out["per_node_median_s"]["optimizer"] >= 0
+    # Without a model, everything an approver reads is the templates' and the rules': the
+    # bench counts who wrote each kind of text (outputs say which path produced them).
+    run = out["runs"][0]
+    assert out["written_by"] == {
+        "brief": {"rules": 1},
+        "copy": {"fallback": len(run["copy_paths"])},
+        "rationale": {"template": len(run["rationale_paths"])},
+        "reflection": {"template": 1},
+    }
+    assert set(run["rationale_paths"]) == {"allocation", "experiment"}
