@@ -369,6 +369,7 @@ def test_the_json_holds_mains_output_and_its_source(
         "decode_path",
         "fast_forward",
         "machine",
+        "written_by",
     ]
     assert source["not_in_main_runs"] == ["creative_s_per_variant"]
     assert source["nodes_only_current"] == ["clean_room"]
