@@ -569,6 +569,20 @@ def test_a_floors_roas_is_not_offered_as_the_objective() -> None:
     assert candidates(text, "acme", TODAY).objectives == {"ROAS": "roas"}
 
 
+def test_a_dates_day_and_a_period_half_are_not_offered() -> None:
+    # The adapter chose "10" of a meeting date as the floor (unseen4 x09) and "half" of "last
+    # half" as a 50% reserve (x18): neither span states those fields, so neither is offered.
+    text = "Let's discuss at the Dec 10 sync. Acme spends $2.4M at Alpha Mart. ROAS >= 2.8."
+    assert candidates(text, "acme", TODAY).floors == {"2.8": 2.8}
+    text = "Brand X, $2.2M on Gamma. No experiment reserve, we ran our tests last half."
+    assert "half" not in candidates(text, "brand_x", TODAY).reserves
+    text = "Acme, $1M on Alpha for the first half of 2027; hold half back for tests."
+    assert candidates(text, "acme", TODAY).reserves == {"half": 0.5}
+    assert candidates("Acme, $1M on Alpha, ROAS 3, half for tests", "acme", TODAY).reserves == {
+        "half": 0.5
+    }
+
+
 def test_slashes_and_bars_separate_a_shorthand_briefs_clauses() -> None:
     # The whole brief was one clause, so the stock span was the whole brief: the answer ran
     # past its token limit (unseen2 v32).

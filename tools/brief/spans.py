@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.flight import read_flight
+from tools.brief.rules.flight import date_spans, read_flight
 from tools.brief.rules.money import (
     MONEY,
     Money,
@@ -72,8 +72,13 @@ ROLES: tuple[str, str] = ("include", "exclude")  # a retailer mention's role in 
 # Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
 _MAX_FLOOR = 50.0
 _NUMBER = re.compile(r"(?<![\w.,/-])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?x\b|:1\b)?(?!\d|,\d|/|\.\d)")
+# A bare "half" is a share ("hold half back"), but not a period: "last half", "the first half
+# of 2027" (x18 of unseen4: "we ran our tests last half" was offered as a 50% reserve).
+_HALF_PERIOD = r"(?<!first )(?<!second )(?<!last )(?<!this )(?<!next )(?<!1st )(?<!2nd )"
 _FRACTION = re.compile(
-    r"(?<![\w-])(?:a|an|one|1)[\s-]+(?P<word>tenth|fifth|quarter|third)\b|\bhalf\b"
+    r"(?<![\w-])(?:a|an|one|1)[\s-]+(?P<word>tenth|fifth|quarter|third)\b|"
+    + _HALF_PERIOD
+    + r"\bhalf\b(?!\s+(?:of\s+)?(?:the\s+)?(?:year|20\d\d|fy))"
     r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
 )
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
@@ -152,7 +157,10 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     for f in flights:
         out.flights.setdefault(_span(clean, *f.span), (f.start, f.end))
     # Not ratios: percentages, amounts, the numbers of a date, counts of days or weeks.
+    # Every date counts, not only the flight's: "Let's discuss at the Dec 10 sync" offered
+    # "10" as a floor (x09 of unseen4; the adapter chose it).
     not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in flights]
+    not_ratios += date_spans(low)
     not_ratios += percent_spans + [s for s, v in money_spans if v >= _MAX_FLOOR]
     for m in _NUMBER.finditer(mask(low, not_ratios)):
         value = float(m.group("num"))
