@@ -55,6 +55,8 @@ def date_spans(low: str) -> list[tuple[int, int]]:
     """Where the lowercased brief names a single date ("dec 10", "3/15", "2027-02-01"), flight
     or not: its numbers are days and years, never ratios or amounts."""
     return [m.span() for m in _DATE1.finditer(low)]
+
+
 _RANGE = re.compile(
     r"(?:\b(?:from|between)\s+)?(?<![\w/$.-])"
     + _date_alts("a")
