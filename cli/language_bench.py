@@ -30,10 +30,46 @@ SHOWN = (
 )
 
 
-def _main_figures() -> dict[str, Any] | None:
+# What `--record-main` keeps of main's measurement: the figures, not every variant's text.
+_NOT_RECORDED = ("per_variant", "samples", "failures", "per_brand_retailer", "repeated")
+
+
+def _draw(r: dict[str, Any]) -> dict[str, Any]:
+    """What decides the products a run draws: runs with the same draw ask for the same copy."""
+    keys = ("seed", "plans_per_brand", "variants_per_request", "products_from")
+    return {**{k: r.get(k) for k in keys}, "brands": sorted(r.get("per_brand") or {})}
+
+
+def record_main(result: dict[str, Any], path: Path = MAIN_FIGURES) -> None:
+    """Keep main's figures measured in this run (`--main-ref`) for runs without it."""
+    main = {k: v for k, v in result["main"].items() if k not in _NOT_RECORDED}
+    source = {**result["main_source"], "recorded_at": _today(), "draw": _draw(result),
+              "machine": result.get("machine")}  # fmt: skip
+    path.write_text(jsonlib.dumps({"main": main, "main_source": source}, indent=1) + "\n")
+
+
+def _today() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _main_figures(result: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Main's recorded figures and where they come from (None, None when none are recorded);
+    a note in the source when they were drawn differently from `result`."""
     if not MAIN_FIGURES.is_file():
-        return None
-    return jsonlib.loads(MAIN_FIGURES.read_text())
+        return None, None
+    saved = jsonlib.loads(MAIN_FIGURES.read_text())
+    if "main_source" not in saved:  # a whole run saved by --save-as-main on a checkout of main
+        return saved, None
+    source = dict(saved["main_source"])
+    source["measured"] = f"recorded {source.get('recorded_at')}, not in this run"
+    if source.get("draw") != _draw(result):
+        source["draw_differs"] = (
+            f"main was measured on another draw ({source.get('draw')}) than this run "
+            f"({_draw(result)}): other products, so compare loosely"
+        )
+    return saved["main"], source
 
 
 NO_MAIN = (
@@ -111,7 +147,8 @@ def _human(r: dict[str, Any]) -> str:
 
 
 def _main_lines(r: dict[str, Any]) -> list[str]:
-    """What the main column is, when it was measured in this run (`--main-ref`)."""
+    """What the main column is: measured in this run (`--main-ref`) or recorded by one
+    (`--record-main`)."""
     source, main = r.get("main_source"), r.get("main") or {}
     if not source:
         return []
@@ -124,6 +161,8 @@ def _main_lines(r: dict[str, Any]) -> list[str]:
         f"main's seconds per variant: {source['seconds_per_variant']}",
     ]
     lines += [f"main's categories differ: {x}" for x in source["categories_main_read_differently"]]
+    if source.get("draw_differs"):
+        lines.append(source["draw_differs"])
     recheck = main.get("checked_by_current_rules")
     if recheck:
         lines.append(
@@ -170,6 +209,14 @@ MainRefOption = Annotated[
         "the same way (instead of reading bench_main.json).",
     ),
 ]
+RecordOption = Annotated[
+    bool,
+    typer.Option(
+        "--record-main",
+        help=f"With --main-ref: keep main's figures in {MAIN_FIGURES.name}, which runs without "
+        "--main-ref print beside their own.",
+    ),
+]
 SaveOption = Annotated[
     Path | None,
     typer.Option("--save-as-main", help="Also write this run's figures to this file."),
@@ -195,6 +242,7 @@ def language(
     resummarize: ResummarizeOption = None,
     save_main: SaveOption = None,
     main_ref: MainRefOption = None,
+    record: RecordOption = False,
     json: bool = JsonOption,
 ) -> None:
     """Copy on held-out products: compliant as written, fallback share, specific headlines and
@@ -212,6 +260,8 @@ def language(
             emit(resummarize_saved(saved, AdapterRegistry()), json)
             return
 
+        if record and main_ref is None:
+            raise RMNError("--record-main keeps what --main-ref measures: give --main-ref too")
         brand = brand or []
         unknown = [b for b in brand if b not in BRANDS]
         if unknown:
@@ -240,8 +290,12 @@ def language(
                 result, main_ref, model=model, registry=registry, brands=brand or None,
                 held_out_only=held_out_only, log=log,
             )  # fmt: skip
+            if record:
+                record_main(result)
         else:
-            result["main"] = _main_figures()
+            result["main"], source = _main_figures(result)
+            if source is not None:
+                result["main_source"] = source
         if result["main"] is None:
             result["main_note"] = NO_MAIN
         emit(result, json, _human)

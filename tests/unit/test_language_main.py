@@ -306,3 +306,27 @@ def test_mains_lines_are_placed_by_its_own_adapters_cards(
             want = [v1.saw(*r["line"].split(":")) for r in main["per_variant"]]
             assert [r["seen"] for r in main["per_variant"]] == want
             assert counts["unknown"] == 0
+
+
+def test_recorded_main_figures_are_shown_with_their_source_and_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--record-main` keeps what `--main-ref` measured; a run without it prints those figures
+    # and says they were recorded, not measured in this run, and when its draw differs.
+    from cli import language_bench
+
+    path = tmp_path / "bench_main.json"
+    monkeypatch.setattr(language_bench, "MAIN_FIGURES", path)
+    run = {"seed": 0, "plans_per_brand": 3, "variants_per_request": 2, "products_from": "x",
+           "per_brand": {"acme": {}}, "machine": {"cpus": 2},
+           "main": {"compliant_as_written": 0.3, "per_variant": [{"text": "..."}]},
+           "main_source": {"ref": "6c07a30", "measured": "in this run"}}  # fmt: skip
+    language_bench.record_main(run, path)
+    main, source = language_bench._main_figures(run)
+    assert main == {"compliant_as_written": 0.3}  # figures, not every variant's text
+    assert source is not None and source["ref"] == "6c07a30"
+    assert "not in this run" in source["measured"] and "draw_differs" not in source
+    _, other = language_bench._main_figures({**run, "seed": 1})
+    assert other is not None and "compare loosely" in other["draw_differs"]
+    out = CliRunner().invoke(app, ["bench", "language", "--model", "none", "--record-main"])
+    assert out.exit_code != 0 and "give --main-ref too" in out.output
