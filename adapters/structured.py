@@ -79,6 +79,9 @@ class SentenceGrammar:
     min_words: int = 5
     max_words: int = 24
     banned_words: frozenset[str] = frozenset()
+    # No word may start with one of these: `tools.plan.vocabulary.name_joins` gives "betag"
+    # for "Beta Grocers", so that the model cannot glue a name it was shown into one word.
+    banned_prefixes: frozenset[str] = frozenset()
     openings: tuple[str, ...] = ()
     free_numbers: bool = True
 
@@ -138,15 +141,16 @@ class SentenceGrammar:
         return "\n".join(lines) + "\n"
 
     def _not_banned(self) -> str:
-        if not self.banned_words:
-            return ""
         # Any case: each letter as a class ("[tT][wW][oO]"), as the regexes have no flags.
-        words = [
-            "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in w)
-            for w in sorted(self.banned_words)
-        ]
-        # Nor as a part of a hyphenated word ("twenty-five").
-        return " & ~/(([A-Za-z'-]*-)?(" + "|".join(words) + ")(-[A-Za-z'-]*)?)/"
+        out = ""
+        if self.banned_words:
+            words = "|".join(_any_case(w) for w in sorted(self.banned_words))
+            # Nor as a part of a hyphenated word ("twenty-five").
+            out += " & ~/(([A-Za-z'-]*-)?(" + words + ")(-[A-Za-z'-]*)?)/"
+        if self.banned_prefixes:
+            starts = "|".join(_any_case(w) for w in sorted(self.banned_prefixes))
+            out += " & ~/((" + starts + ")[A-Za-z'-]*)/"
+        return out
 
     def validate(self, text: str) -> str:
         """The text cut to its last whole sentence (a token limit may stop it mid-sentence);
@@ -158,6 +162,10 @@ class SentenceGrammar:
         if not text:
             raise OutputInvalid("the text stopped before its first sentence was complete")
         return text
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
 # Longest word the sentence grammar admits (a longer one is a loop or a pasted identifier).

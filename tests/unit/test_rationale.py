@@ -204,6 +204,29 @@ def test_grammar_openings_carry_the_numbers_the_model_cannot(matcher_for: Any) -
         SentenceGrammar(numbers=("73%",), openings=("Alpha gets 74% of it",))
 
 
+def test_names_the_model_was_shown_are_written_as_shown(matcher_for: Any) -> None:
+    # The model glued retailer names ("BetaGrocers'", "AlphaMarts": 3 of 10 rationale texts in
+    # `rmn bench e2e`), which the English check refused, so the template wrote those texts;
+    # with the glued names banned, it wrote "BetaGrocerssrede" instead.
+    from tools.plan.vocabulary import name_joins
+
+    shown = ["Beta Grocers share 61%", "Alpha Mart caps sponsored products at $40k a month"]
+    assert name_joins(shown) == {"betag", "alpham"}
+    g = SentenceGrammar(citations=1, banned_words=NUMBER_WORDS, banned_prefixes=name_joins(shown))
+    assert matcher_for(g, "Beta Grocers gets the larger share of the spend [1].")
+    assert matcher_for(g, "The alphabet and betting rules hold here too [1].")
+    for glued in ("BetaGrocers", "AlphaMarts", "alphamart", "BETAGROCER", "BetaGrocerssrede"):
+        assert not matcher_for(g, f"The spend goes to {glued} where it pays most [1].")
+    assert not matcher_for(g, "The plan spends twenty more here [1].")  # banned words hold
+    assert name_joins(["one word only", "Alpha"]) == frozenset()
+    # The rationale's grammar bans the joins of every name in its facts and passages.
+    request = allocation_request(make_plan(caps=BINDING), RETRIEVED)
+    assert request is not None
+    assert (
+        "Alpha Mart" in " ".join(request.shown()) and "alpham" in request.grammar().banned_prefixes
+    )
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> RMNChatModel:
     model, _ = tiny_llama()

@@ -38,6 +38,7 @@ from tools.plan.facts import (
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
 from tools.plan.prompts import rationale_messages
+from tools.plan.vocabulary import name_joins
 from tools.policy.compliance import retailer_policy
 
 if TYPE_CHECKING:
@@ -74,6 +75,10 @@ class TextRequest:
     tenant: str | None = None
     adapters: list[str] = field(default_factory=list)
 
+    def shown(self) -> list[str]:
+        """The texts the model is shown: the facts and the passages."""
+        return [*(f"{n} {v}" for n, v in self.facts.pairs()), *self.passages]
+
     def grammar(self) -> SentenceGrammar:
         return SentenceGrammar(
             numbers=self.facts.numbers(),
@@ -83,6 +88,7 @@ class TextRequest:
             min_words=MIN_WORDS,
             max_words=MAX_WORDS,
             banned_words=NUMBER_WORDS,
+            banned_prefixes=name_joins([*self.shown(), *self.openings]),
             openings=self.openings,
             free_numbers=False,
         )

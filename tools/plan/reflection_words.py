@@ -26,6 +26,7 @@ from tools.plan.facts import FactsTable, check_text, money, ratio, share
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import reflection_messages
+from tools.plan.vocabulary import name_joins
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
@@ -188,12 +189,14 @@ def template_words(
 
 
 def words_grammar(facts: FactsTable, openings: tuple[str, ...]) -> SentenceGrammar:
+    shown = [*(f"{n} {v}" for n, v in facts.pairs()), *openings]
     return SentenceGrammar(
         numbers=facts.numbers(),
         citations=0,
         min_words=4,
         max_words=MAX_WORDS,
         banned_words=NUMBER_WORDS,
+        banned_prefixes=name_joins(shown),
         openings=openings,
         free_numbers=False,
     )

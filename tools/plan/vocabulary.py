@@ -86,3 +86,23 @@ def unknown_words(text: str, known: Iterable[str] = ()) -> list[str]:
 def stutters(text: str) -> bool:
     """Whether one word is written three times in a row ("urn urn urn")."""
     return re.search(r"\b(\w+)(?:\W+\1\b){2}", text, flags=re.IGNORECASE) is not None
+
+
+_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")
+
+
+def name_joins(texts: Iterable[str]) -> frozenset[str]:
+    """For each name of two or more capitalized words in `texts` ("Beta Grocers"), each word
+    joined to the first letter of the next ("betag"), lower-case: a grammar's banned word
+    starts (`SentenceGrammar.banned_prefixes`), so that the model writes the name as shown.
+
+    Why: SmolLM2-135M glued names it was shown: in `rmn bench e2e` (5 briefs) 3 of the 10
+    rationale texts wrote "BetaGrocers'" or "AlphaMarts", which the English check refused, so
+    the template wrote them. Banning the glued names alone did not help: it wrote
+    "BetaGrocerssrede" and "AlphaMartshipshf" instead."""
+    out: set[str] = set()
+    for text in texts:
+        for m in _NAME.finditer(text):
+            words = m.group(0).lower().split(" ")
+            out |= {a + b[0] for a, b in zip(words, words[1:], strict=False)}
+    return frozenset(out)
