@@ -31,7 +31,6 @@ categories map to the same policy categories, checked per request in `main_sourc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -52,8 +51,6 @@ from tools.policy.compliance import AdCopy
 
 if TYPE_CHECKING:
     from adapters.registry import AdapterRegistry
-
-WEIGHTS_FILE = "adapter_model.safetensors"
 
 
 DRIVER = r'''"""Main's copy for `rmn bench language --main-ref` (`tools.creative.main_copy`).
@@ -243,14 +240,12 @@ class MainSeenLines(SeenLines):
 def _same_weights_card(name: str, sha256: str, root: Path) -> tuple[str, dict] | None:
     """A card of this checkout that records the product lines of an adapter with exactly these
     weights (`name`'s folder or one of its `versions/`), and where it is; None if none does."""
-    from adapters.registry import AdapterMetadata
+    from adapters.registry import PEFT_WEIGHTS_FILE, AdapterMetadata
+    from adapters.stacking import weights_digest
 
     folder = root / name
     for candidate in [folder, *sorted((folder / "versions").glob("*"))]:
-        weights = candidate / WEIGHTS_FILE
-        if not weights.is_file():
-            continue
-        if hashlib.sha256(weights.read_bytes()).hexdigest() != sha256:
+        if not (candidate / PEFT_WEIGHTS_FILE).is_file() or weights_digest(candidate) != sha256:
             continue
         try:
             card = AdapterMetadata.read(candidate).training.model_dump()
