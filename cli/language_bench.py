@@ -42,16 +42,12 @@ def _draw(r: dict[str, Any]) -> dict[str, Any]:
 
 def record_main(result: dict[str, Any], path: Path = MAIN_FIGURES) -> None:
     """Keep main's figures measured in this run (`--main-ref`) for runs without it."""
+    from adapters.versions import now
+
     main = {k: v for k, v in result["main"].items() if k not in _NOT_RECORDED}
-    source = {**result["main_source"], "recorded_at": _today(), "draw": _draw(result),
+    source = {**result["main_source"], "recorded_at": now(), "draw": _draw(result),
               "machine": result.get("machine")}  # fmt: skip
     path.write_text(jsonlib.dumps({"main": main, "main_source": source}, indent=1) + "\n")
-
-
-def _today() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def _main_figures(result: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
