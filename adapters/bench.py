@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from adapters.base import base_fingerprint, load_base_model, quiet_progress
 from adapters.composition import merged_copy, quiet_libraries
 from adapters.decoding import DecodeChoice, cpu_info
-from adapters.quantize import int8_weight_only_available, quantize_int8_weight_only
+from adapters.quantize import WIDE_ROWS, int8_weight_only_available, quantize_int8_weight_only
 from adapters.registry import AdapterRegistry, AdapterSet
 from adapters.runtime import Runtime
 from adapters.testing import write_standard_adapters
@@ -339,18 +339,20 @@ def _agreement(
     names: list[str],
 ) -> dict[str, dict[str, float]]:
     """Top-1 agreement and max logit difference against the float32 `cat` composition,
-    teacher-forced on its own greedy continuation."""
+    teacher-forced on its own greedy continuation. A merged copy reads it as it decodes: the
+    prompt in one pass, then one token a pass with the cache, so a copy that multiplies wide
+    passes and single tokens differently (`adapters.quantize`, `wide_rows`) is measured on the
+    path each token takes when served."""
     with torch.inference_mode():
         ref = peft(input_ids=reference, adapter_names=[cat]).logits[0, prompt_len - 1 : -1]
         out = {}
         for label, model in models.items():
             if model is None:  # the three adapters active at once, on the shared model
                 peft.base_model.set_adapter(names)
-                logits = peft(input_ids=reference).logits
+                got = peft(input_ids=reference).logits[0, prompt_len - 1 : -1].float()
                 peft.set_adapter(names[0])
             else:
-                logits = model(input_ids=reference).logits
-            got = logits[0, prompt_len - 1 : -1].float()
+                got = stepwise_logits(model, reference, prompt_len)
             out[label] = {
                 "top1_agreement": round(
                     (got.argmax(-1) == ref.argmax(-1)).float().mean().item(), 3
@@ -358,6 +360,20 @@ def _agreement(
                 "max_logit_diff": round((got - ref).abs().max().item(), 5),
             }
     return out
+
+
+def stepwise_logits(model: Any, ids: torch.Tensor, prompt_len: int) -> torch.Tensor:
+    """The logits predicting `ids[0, prompt_len:]`, read as decoding reads them: the prompt
+    in one pass, then each next token alone with the KV cache."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    step = model(input_ids=ids[:, :prompt_len], cache=cache, use_cache=True)
+    rows = [step.logits[0, -1]]
+    for t in range(prompt_len, ids.shape[1] - 1):
+        step = model(input_ids=ids[:, t : t + 1], cache=cache, use_cache=True)
+        rows.append(step.logits[0, -1])
+    return torch.stack(rows).float()
 
 
 def _int8_dynamic(model: Any) -> Any:
@@ -371,13 +387,14 @@ def _int8_dynamic(model: Any) -> Any:
 def _int8_models(peft: Any, names: list[str]) -> dict[str, Any]:
     """The composed triple merged and made int8 weight-only (`adapters.quantize`, the serving
     code), multiplying in bfloat16: in a bfloat16 copy, and in a float32 copy (the AVX2 path:
-    only the matmul's inputs are bfloat16). Not with float32 activations: torch's kernel is
+    only the matmul's inputs are bfloat16), passes of `WIDE_ROWS` rows or more on the copy's
+    float weights, as served. Not with float32 activations: torch's kernel is
     scalar for them (2-10x slower than the float32 linear, see `adapters.decoding`)."""
     if not int8_weight_only_available(torch.bfloat16):
         return {}
     return {
         f"merged_int8_weight_only_{label}": quantize_int8_weight_only(
-            merged_copy(peft, names, dtype), torch.bfloat16
+            merged_copy(peft, names, dtype), torch.bfloat16, wide_rows=WIDE_ROWS
         )
         for dtype, label in ((torch.bfloat16, "bf16"), (torch.float32, "fp32_bf16mm"))
     }
@@ -478,7 +495,8 @@ def _served_copy(rt: Runtime, names: list[str]) -> Any:
     """A merged copy of `names` as the runtime serves it (its chosen path)."""
     model = merged_copy(rt.model, names, rt.merged_dtype)
     if rt.decode_choice.path == "int8":
-        quantize_int8_weight_only(model, rt.decode_choice.act_dtype or rt.merged_dtype)
+        act = rt.decode_choice.act_dtype or rt.merged_dtype
+        quantize_int8_weight_only(model, act, wide_rows=WIDE_ROWS)
     return model
 
 

@@ -135,12 +135,18 @@ class DecodeChoice:
         return f"int8+{str(self.act_dtype or self.dtype).removeprefix('torch.')}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "path": self.path,
             "label": self.label,
             "model_dtype": str(self.dtype).removeprefix("torch."),
             "reason": self.reason,
         }
+        if self.path == "int8":
+            from adapters.quantize import WIDE_ROWS
+
+            # prompts and forced runs multiply with the copy's float weights (adapters.quantize)
+            out["float_passes_from_rows"] = WIDE_ROWS
+        return out
 
 
 def choose_decode_path(

@@ -62,7 +62,7 @@ from adapters.decoding import (
     cpu_info,
 )
 from adapters.generation import Generation
-from adapters.quantize import quantize_int8_weight_only
+from adapters.quantize import WIDE_ROWS, quantize_int8_weight_only
 from adapters.registry import AdapterEntry, AdapterRegistry, AdapterSet
 from adapters.structured import (
     GrammarCompiler,
@@ -135,7 +135,9 @@ def check_request(request: Request) -> None:
 
 class _Int8MergedBank(MergedBank):
     """Merged copies (in `dtype`) whose linear layers are then made int8 weight-only,
-    multiplying in `act_dtype`, once per copy; the base's shared tensors are left as they are."""
+    multiplying in `act_dtype`, once per copy; the base's shared tensors are left as they are.
+    Passes of `WIDE_ROWS` rows or more (prompts, runs of forced tokens) multiply with the
+    copy's float weights, where the int8 kernel is the slower one (`adapters.quantize`)."""
 
     def __init__(
         self, lora: LoraBank, dtype: torch.dtype, act_dtype: torch.dtype, cache_size: int
@@ -148,7 +150,7 @@ class _Int8MergedBank(MergedBank):
         model = super().get(entries)
         if id(model) not in self._quantized:
             started = time.perf_counter()
-            quantize_int8_weight_only(model, self.act_dtype)
+            quantize_int8_weight_only(model, self.act_dtype, wide_rows=WIDE_ROWS)
             self.build_seconds[-1] += time.perf_counter() - started
             # ids of evicted copies may be reused: keep only those of copies still cached
             self._quantized = {id(m) for m in self.models.values()}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from adapters.bench import stepwise_logits
 from adapters.decoding import (
     DECODE_PATH_ENV,
     CpuInfo,
@@ -151,6 +152,28 @@ def test_int8_linear_is_close_to_the_float_linear(act: torch.dtype) -> None:
 
 
 @needs_int8
+def test_wide_passes_multiply_with_the_float_weight_and_narrow_ones_with_int8() -> None:
+    """Prompts and runs of forced tokens (8 rows or more) are faster on the float GEMM than on
+    the int8 kernel under AVX2 (`adapters.quantize`): such a pass gives the float linear's
+    output exactly; a decode step (fewer rows) is the int8 product."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(96, 40, bias=True)
+    q = Int8WeightOnlyLinear(linear, torch.bfloat16, wide_rows=8)
+    assert q.float_weight is not None
+    assert q.float_weight.data_ptr() == linear.weight.data_ptr()  # a reference, not a copy
+    wide = torch.randn(2, 4, 96)  # 8 rows
+    with torch.no_grad():
+        assert torch.equal(q(wide), linear(wide))
+        narrow = torch.randn(1, 7, 96)  # 7 rows
+        got, want = q(narrow), linear(narrow)
+    assert not torch.equal(got, want)  # int8 weights, bfloat16 inputs
+    assert ((got - want).norm() / want.norm()).item() < 0.02
+    assert "float from 8 rows" in repr(q)
+    with pytest.raises(ValueError, match="wide_rows"):
+        Int8WeightOnlyLinear(linear, torch.bfloat16, wide_rows=0)
+
+
+@needs_int8
 def test_quantize_replaces_every_linear_and_leaves_the_float_weights_alone() -> None:
     model, _ = tiny_llama()
     q_proj = model.model.layers[0].self_attn.q_proj
@@ -207,6 +230,7 @@ def test_an_avx2_runtime_serves_int8_with_float32s_greedy_tokens(
     assert (int8.decode_choice.path, int8.merged_dtype) == ("int8", torch.float32)
     stats = int8.stats()
     assert stats["decode_path"]["path"] == "int8"
+    assert stats["decode_path"]["float_passes_from_rows"] == 8
     assert stats["decode"] == "merged/int8+bfloat16"
     assert stats["cpu"]["torch_capability"] == "AVX2" and not stats["cpu"]["native_bf16"]
     # On the tiny model the float32 copy with int8 linears (bfloat16 matmul inputs) gave
@@ -252,6 +276,38 @@ def _teacher_forced_agreement(
     models = []
     for rt in (fp32, int8):
         models.append(rt._merged.get(rt.registry.resolve(triple, "acme", rt.base_fingerprint)))
-    with torch.inference_mode():
-        a, b = (m(input_ids=ids["input_ids"]).logits[0, start:-1] for m in models)
+    with torch.inference_mode():  # read as served: a wide pass would take the float path
+        a, b = (stepwise_logits(m, ids["input_ids"], start + 1) for m in models)
     return (a.argmax(-1) == b.argmax(-1)).float().mean().item()
+
+
+class _Reference:
+    """The float32 reference as the bench calls it (a PEFT model named by adapter)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def __call__(self, input_ids: torch.Tensor, adapter_names: list[str]) -> object:
+        return self.model(input_ids=input_ids)
+
+
+@needs_int8
+def test_the_bench_reads_an_int8_copy_one_token_a_pass_as_it_is_served() -> None:
+    """With wide passes on the float weights, a teacher-forced pass over the whole answer
+    measured the float path (max logit difference 7e-05, agreement 1.000 in `rmn bench llm`),
+    not the int8 one each decoded token takes. Read one token a pass, the int8 copy's error
+    shows, and the float32 copy still matches the reference."""
+    import copy
+
+    from adapters.bench import _agreement
+
+    model, tokenizer = tiny_llama()
+    ids = tokenizer("Plan a March campaign for Acme coffee on alpha with", return_tensors="pt")
+    ids = ids["input_ids"]
+    int8 = quantize_int8_weight_only(copy.deepcopy(model), torch.bfloat16, wide_rows=8)
+    got = _agreement(_Reference(model), "cat", ids, 4, {"fp32": model, "int8": int8}, [])
+    assert got["fp32"]["max_logit_diff"] < 1e-4
+    assert got["int8"]["max_logit_diff"] > 1e-3, got
+    with torch.inference_mode():
+        wide = int8(input_ids=ids).logits[0, 3:-1]
+        assert torch.allclose(wide, model(input_ids=ids).logits[0, 3:-1], atol=1e-4)
