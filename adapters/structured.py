@@ -19,10 +19,13 @@ then not invent a number or cite a passage it was not shown; the caller still ve
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -84,6 +87,13 @@ class SentenceGrammar:
     banned_prefixes: frozenset[str] = frozenset()
     openings: tuple[str, ...] = ()
     free_numbers: bool = True
+    # With a lexicon, a word the model writes is one of these words or of `known_words` (the
+    # words of what it was shown), as written, instead of any run of letters, and a sentence
+    # does not end on a function word (`DANGLING_WORDS`): a small model then cannot write a
+    # non-word ("theollsund", "xtraordinary"). `tools.plan.vocabulary.lexicon` gives one.
+    # Sentence starts come from `openings`; without them, a first word is capitalised.
+    lexicon: frozenset[str] = frozenset()
+    known_words: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_sentences <= self.max_sentences:
@@ -95,6 +105,13 @@ class SentenceGrammar:
         bad = [n for n in self.numbers if not n or '"' in n or "\\" in n or n != n.strip()]
         if bad:
             raise SchemaUnsupportedError(f"sentences: number strings cannot be used: {bad}")
+        junk = [
+            w
+            for w in self.lexicon | self.known_words
+            if not re.fullmatch(r"[A-Za-z][A-Za-z'-]*", w)
+        ]
+        if junk:
+            raise SchemaUnsupportedError(f"sentences: lexicon words must be letters: {junk[:5]}")
         odd = [o for o in self.openings if not self._plain_opening(o)]
         if odd:
             raise SchemaUnsupportedError(
@@ -119,7 +136,14 @@ class SentenceGrammar:
         items = "WORD | NUM" if free else "WORD"
         cites = " | ".join(f'" [{i}]."' for i in range(1, self.citations + 1))
         tail = f'((" " | ", ") item){{{self.min_words - 1},{self.max_words - 1}}} END'
+        if self.lexicon:  # the last word is no dangling function word ("the fit of the.")
+            most = f"{{{self.min_words - 2},{self.max_words - 2}}}"
+            tail = f'((" " | ", ") item){most} (" " | ", ") last END'
         rest = f"[A-Za-z'-]{{0,{WORD_CHARS - 1}}}"
+        word = f"/[A-Za-z]{rest}/{self._not_banned()}"
+        first = f"/[A-Z]{rest}/{self._not_banned()}"
+        if self.lexicon:  # banned words are left out of the lexicon instead (`_lexicon_lines`)
+            word, first = "LEX", "CAPLEX"
         if self.openings:
             named = [f"opened{i}" for i in range(len(self.openings))]
             lines = ["start: " + ' " " '.join(named)]
@@ -129,16 +153,36 @@ class SentenceGrammar:
         else:
             more = f"{{{self.min_sentences - 1},{self.max_sentences - 1}}}"
             lines = [f'start: sentence (" " sentence){more}', f"sentence: FIRST {tail}"]
-            lines.append(f"FIRST: /[A-Z]{rest}/{self._not_banned()}")
+            lines.append(f"FIRST: {first}")
         lines += [
             f"item: {items}",
-            f"WORD: /[A-Za-z]{rest}/{self._not_banned()}",
+            f"WORD: {word}",
             f"END: {cites}" if cites else 'END: "."',
         ]
+        if self.lexicon:
+            lines.append("last: LAST | NUM" if free else "last: LAST")
+            lines += self._lexicon_lines(capitals=not self.openings)
         if free:
             ordered = sorted(set(free), key=lambda n: (-len(n), n))
             lines.append("NUM: " + " | ".join(json.dumps(n) for n in ordered))
         return "\n".join(lines) + "\n"
+
+    def _lexicon_lines(self, capitals: bool) -> list[str]:
+        """LEX: the lexicon's words and `known_words`; LAST: those a sentence may end on;
+        CAPLEX (a sentence's first word, without openings): the words capitalised."""
+        banned = frozenset(w.lower() for w in self.banned_words)
+        starts = tuple(sorted(p.lower() for p in self.banned_prefixes))
+        shared = _alternatives(self.lexicon, banned, starts, capitals)
+        known = _alternatives(self.known_words - self.lexicon, banned, starts, capitals)
+        pairs = zip(shared, known, strict=True)
+        ending, dangling, caps = (" | ".join(filter(None, pair)) for pair in pairs)
+        if not ending:
+            raise SchemaUnsupportedError("sentences: no lexicon word a sentence may end on")
+        lines = [f"LAST: {ending}"]
+        lines += [f"DANGLING: {dangling}", "LEX: LAST | DANGLING"] if dangling else ["LEX: LAST"]
+        if capitals:
+            lines.append(f"CAPLEX: {caps}")
+        return lines
 
     def _not_banned(self) -> str:
         # Any case: each letter as a class ("[tT][wW][oO]"), as the regexes have no flags.
@@ -164,12 +208,44 @@ class SentenceGrammar:
         return text
 
 
+@lru_cache(maxsize=16)
+def _alternatives(
+    words: frozenset[str], banned: frozenset[str], starts: tuple[str, ...], capitals: bool
+) -> tuple[str, str, str]:
+    """`words` as Lark alternatives: those a sentence may end on, the dangling ones, and all
+    capitalised (empty unless `capitals`). Banned words and words with a banned start are
+    left out here, as intersecting a 20k-word lexeme with the banned patterns (`& ~/.../`)
+    stopped llguidance's lexer ("too many expressions constructed"). Cached: the lexicon is
+    the same for every plan, and building its 27k alternatives took 0.1 s."""
+    kept = [
+        w
+        for w in sorted(words)
+        if len(w) <= WORD_CHARS
+        and not {w.lower(), *w.lower().split("-")} & banned
+        and not (starts and w.lower().startswith(starts))
+    ]
+    ending = " | ".join(json.dumps(w) for w in kept if w.lower() not in DANGLING_WORDS)
+    dangling = " | ".join(json.dumps(w) for w in kept if w.lower() in DANGLING_WORDS)
+    upper = sorted({w[0].upper() + w[1:] for w in kept}) if capitals else []
+    return ending, dangling, " | ".join(json.dumps(w) for w in upper)
+
+
 def _any_case(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
 
 
 # Longest word the sentence grammar admits (a longer one is a loop or a pasted identifier).
 WORD_CHARS = 16
+# Words a sentence written under a lexicon cannot end on: SmolLM2-135M, stopped by the word
+# limit, ended "... check the fit of the." and "... as the planner should be".
+DANGLING_WORDS = frozenset([
+    "a", "an", "the", "of", "to", "for", "with", "from", "by", "at", "in", "into", "onto", "as",
+    "than", "that", "which", "whose", "and", "or", "but", "nor", "if", "because", "while", "so",
+    "such", "its", "their", "our", "your", "this", "these", "those", "is", "are", "was", "were",
+    "be", "been", "being", "should", "could", "would", "will", "can", "may", "might", "must",
+    "shall", "do", "does", "did", "has", "have", "had", "not", "no", "very", "each", "every",
+    "some", "any", "both", "either", "neither"
+])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -227,7 +303,9 @@ class OutputSchema:
         if isinstance(schema, OutputSchema):
             return schema
         if isinstance(schema, SentenceGrammar):
-            return cls({"title": "sentences"}, None, "lark:" + schema.lark(), schema)
+            # A hash, not the text: a grammar with a lexicon is some 200 KB of Lark.
+            digest = hashlib.sha256(schema.lark().encode()).hexdigest()
+            return cls({"title": "sentences"}, None, "lark:" + digest, schema)
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             js = schema.model_json_schema()
             return cls(js, schema, _key(js))
@@ -302,10 +380,14 @@ class GrammarCompiler:
     """Compiled grammars for one tokenizer, cached per schema. Each decode gets its own matcher
     (a copy of the cached one), as a matcher holds the state of one answer."""
 
+    # Sentence grammars differ per plan (their numbers and openings): keep the most recent
+    # ones only, so a long-running server does not grow without bound.
+    CACHE_SIZE = 64
+
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self._tokenizer = tokenizer
         self._ll_tokenizer: LLTokenizer | None = None
-        self._templates: dict[str, LLMatcher] = {}
+        self._templates: OrderedDict[str, LLMatcher] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -335,6 +417,9 @@ class GrammarCompiler:
                         f"schema {schema.name} cannot be compiled: {template.get_error()}"
                     )
                 self._templates[schema.key] = template
+                while len(self._templates) > self.CACHE_SIZE:
+                    self._templates.popitem(last=False)
+            self._templates.move_to_end(schema.key)
             return template.deep_copy()
 
 

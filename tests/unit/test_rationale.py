@@ -227,6 +227,42 @@ def test_names_the_model_was_shown_are_written_as_shown(matcher_for: Any) -> Non
     )
 
 
+def test_with_a_lexicon_the_model_writes_only_general_words_and_those_it_was_shown(
+    matcher_for: Any,
+) -> None:
+    # SmolLM2-135M wrote runs of letters that are no word ("check the fit of theollsund",
+    # "xtraordinary", "gro") and, in English, words off the plan ("because of the rules, and
+    # the next icing is on the cake, asperger"). Under a lexicon it can write only general
+    # words and those of what it was shown, and cannot end a sentence on a function word.
+    from tools.plan.vocabulary import GENERAL_WORDS, words_of
+
+    shown = ["main risk thin data coverage", "retailer with the most spend Beta Grocers"]
+    g = SentenceGrammar(
+        citations=1,
+        banned_words=NUMBER_WORDS,
+        lexicon=GENERAL_WORDS,
+        known_words=words_of(shown),
+        max_words=14,
+    )
+    assert matcher_for(g, "Beta Grocers gets the larger share of the spend [1].")
+    assert matcher_for(g, "The data coverage is thin, so the plan needs more tests [1].")
+    assert matcher_for(g, "Roas and holdout reads stay weak [1].")  # DOMAIN words
+    for bad in ("theollsund", "xtraordinary", "gro", "BetaGrocers", "Initech", "icing"):
+        assert not matcher_for(g, f"The spend goes to {bad} where it pays most [1].")
+    assert not matcher_for(g, "The spend goes to the retailer with the [1].")  # dangling
+    assert not matcher_for(g, "The plan spends twenty more here [1].")  # banned words hold
+    with pytest.raises(SchemaUnsupportedError, match="lexicon"):
+        SentenceGrammar(lexicon=frozenset({"ok", "no way"}))
+    # The rationale's grammar carries one, with the words of its facts, passages, openings
+    # and template.
+    request = allocation_request(make_plan(caps=BINDING), RETRIEVED)
+    assert request is not None
+    grammar = request.grammar()
+    assert grammar.lexicon == GENERAL_WORDS
+    assert {"Alpha", "Mart"} <= grammar.known_words
+    assert words_of([request.template]) <= grammar.known_words
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> RMNChatModel:
     model, _ = tiny_llama()

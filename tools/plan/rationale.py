@@ -38,7 +38,7 @@ from tools.plan.facts import (
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
 from tools.plan.prompts import rationale_messages
-from tools.plan.vocabulary import name_joins
+from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 from tools.policy.compliance import retailer_policy
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ class TextRequest:
             banned_prefixes=name_joins([*self.shown(), *self.openings]),
             openings=self.openings,
             free_numbers=False,
+            lexicon=GENERAL_WORDS,
+            known_words=words_of([*self.shown(), *self.openings, self.template]),
         )
 
 

@@ -17,6 +17,7 @@ below are written from the same facts, and `written_by`/`reason` say so.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
@@ -26,7 +27,7 @@ from tools.plan.facts import FactsTable, check_text, money, ratio, share
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import reflection_messages
-from tools.plan.vocabulary import name_joins
+from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
@@ -188,8 +189,14 @@ def template_words(
 # --- the model --------------------------------------------------------------------------------
 
 
-def words_grammar(facts: FactsTable, openings: tuple[str, ...]) -> SentenceGrammar:
-    shown = [*(f"{n} {v}" for n, v in facts.pairs()), *openings]
+def words_grammar(
+    facts: FactsTable, sentences: Sequence[tuple[str, str]], memory: Sequence[str] = ()
+) -> SentenceGrammar:
+    """The grammar of the three sentences: `sentences` gives each one's opening and the
+    template's ending, whose words (with the facts', the memory's and `GENERAL_WORDS`) are
+    the words the model may use."""
+    openings = tuple(o for o, _ in sentences)
+    shown = [*(f"{n} {v}" for n, v in facts.pairs()), *openings, *memory]
     return SentenceGrammar(
         numbers=facts.numbers(),
         citations=0,
@@ -199,6 +206,8 @@ def words_grammar(facts: FactsTable, openings: tuple[str, ...]) -> SentenceGramm
         banned_prefixes=name_joins(shown),
         openings=openings,
         free_numbers=False,
+        lexicon=GENERAL_WORDS,
+        known_words=words_of([*shown, *(e for _, e in sentences)]),
     )
 
 
@@ -226,7 +235,7 @@ def write_words(
     if llm is None:
         return template.model_copy(update={"reason": "no model"})
     facts, sentences = word_sentences(plan, signals, found, memory)
-    grammar = words_grammar(facts, tuple(o for o, _ in sentences))
+    grammar = words_grammar(facts, sentences, memory)
     writer = llm.bind_adapters(task=task, tenant=plan.tenant, max_new_tokens=WORD_TOKENS)
     try:
         out = writer.with_structured_output(grammar, include_raw=True).invoke(

@@ -50,6 +50,10 @@ DOMAIN = frozenset(
 )
 
 
+# DOMAIN's words a grammar lexicon can hold (letters only).
+DOMAIN_WORDS = frozenset(w for w in DOMAIN if w.isalpha())
+
+
 @lru_cache(maxsize=1)
 def english() -> frozenset[str]:
     """The lower-case English words (web2 + GCIDE)."""
@@ -74,6 +78,48 @@ def is_word(word: str, known: frozenset[str] = frozenset()) -> bool:
     # "planned" -> "plan", "making" -> "make"
     stems += [t[:-1] for t in stems if len(t) > 2 and t[-1] == t[-2]] + [t + "e" for t in stems]
     return any(stem in words or stem in DOMAIN for stem in stems)
+
+
+# The words a model-written sentence may use besides those of what it was shown (the facts,
+# the passages, the code's openings and the template's own sentences: `words_of`): function
+# words and the plain verbs, adjectives and nouns of an explanation. A grammar holding these
+# (`SentenceGrammar.lexicon`) keeps the model on the plan: with any English word allowed,
+# SmolLM2-135M explained a split "because of the rules, and the next icing is on the cake".
+_GENERAL = """
+    a about above across after again against all also although always an and another any
+    are around as at away back be because been before being below best better between both
+    but by can cannot could did do does down during each early either else enough even
+    every few first for from full further had has have here high higher how if in instead
+    into is it its itself just keep keeps kept last late later least less like likely long
+    low lower main many may might more most much must near need needs new next no none nor
+    not now of off often on once one only or other others our out over own part per plan
+    plans point rather real really same second set should show shows since so some still
+    such than that the their them then there these they this those through thus to too
+    toward under until up upon us very was way we well were what when where whether which
+    while who why will with within without would yet
+    add adds added buy buys change changes check checks come comes cost costs cut
+    cuts did drive drives earn earns expect expects fall falls fill fills find
+    finds fit fits follow follows get gets give gives go goes grow grows hold holds help
+    helps hit hits know lead leads leave leaves let lets limit limits lose loses make makes
+    meet meets mean means miss misses move moves pay pays place places prove proves push
+    pushes put puts reach reaches read reads return returns rise rises run runs say says
+    see sees sell sells shift shifts spend spends stay stays stop stops take takes tell
+    tells test tests use uses wait work works
+    able clear clean close common current different direct easy extra fair fewer good
+    great hard large larger largest little good narrow needed open possible right safe
+    short small smaller strong sure true weak whole wide wrong
+    amount budget buyers case cap caps customers data dollar dollars effect growth impact
+    level lift limit money month months noise order price range rate reason result
+    results room rule rules sales share shoppers signal size slack space split spending
+    store stores sum time value week weeks year
+"""
+GENERAL_WORDS = frozenset(_GENERAL.split()) | DOMAIN_WORDS
+
+
+def words_of(texts: Iterable[str]) -> frozenset[str]:
+    """The words of `texts` (facts, passages, openings, the template), as written: a
+    grammar's `known_words`, beside `GENERAL_WORDS`."""
+    return frozenset(w for text in texts for w in _WORD.findall(text))
 
 
 def unknown_words(text: str, known: Iterable[str] = ()) -> list[str]:
