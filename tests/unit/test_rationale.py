@@ -483,3 +483,24 @@ def test_invented_and_stuttered_words_are_caught() -> None:
     assert unknown_words(text, known=["Beta Grocers"]) == ["theollsund", "ofresponsecurve"]
     assert unknown_words("Zorblax caps search ads.", known=()) == ["Zorblax"]
     assert stutters("a lift of urn urn urn") and not stutters("the plan, the plan")
+
+
+def test_the_grammar_cache_keeps_only_the_most_recent_grammars() -> None:
+    """Sentence grammars differ per plan (their openings and numbers); a server writing
+    rationales for days kept every compiled one. The compiler keeps the 64 most recent."""
+    from adapters.structured import GrammarCompiler
+    from adapters.testing import smollm2_tokenizer
+
+    compiler = GrammarCompiler(smollm2_tokenizer())
+    compiler.CACHE_SIZE = 3
+    grammars = [SentenceGrammar(openings=(f"Plan number {n} is",)) for n in ("one", "two")]
+    grammars += [SentenceGrammar(openings=(f"Plan {w} is",)) for w in ("three", "four", "five")]
+    for g in grammars:
+        compiler.matcher(OutputSchema.of(g))
+    compiler.matcher(OutputSchema.of(grammars[2]))  # used again: kept as the most recent
+    compiler.matcher(OutputSchema.of(SentenceGrammar(openings=("Plan six is",))))
+    kept = list(compiler._templates)
+    assert len(kept) == 3
+    assert OutputSchema.of(grammars[2]).key in kept  # recently used, so kept
+    assert OutputSchema.of(grammars[0]).key not in kept
+    assert GrammarCompiler.CACHE_SIZE == 64
