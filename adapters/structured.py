@@ -237,14 +237,17 @@ def _any_case(word: str) -> str:
 # Longest word the sentence grammar admits (a longer one is a loop or a pasted identifier).
 WORD_CHARS = 16
 # Words a sentence written under a lexicon cannot end on: SmolLM2-135M, stopped by the word
-# limit, ended "... check the fit of the." and "... as the planner should be".
+# limit, ended "... check the fit of the.", "... test the plan against." and "... although.".
 DANGLING_WORDS = frozenset([
     "a", "an", "the", "of", "to", "for", "with", "from", "by", "at", "in", "into", "onto", "as",
     "than", "that", "which", "whose", "and", "or", "but", "nor", "if", "because", "while", "so",
     "such", "its", "their", "our", "your", "this", "these", "those", "is", "are", "was", "were",
-    "be", "been", "being", "should", "could", "would", "will", "can", "may", "might", "must",
-    "shall", "do", "does", "did", "has", "have", "had", "not", "no", "very", "each", "every",
-    "some", "any", "both", "either", "neither"
+    "be", "been", "being", "should", "could", "would", "will", "can", "cannot", "may", "might",
+    "must", "shall", "do", "does", "did", "has", "have", "had", "not", "no", "very", "each",
+    "every", "some", "any", "both", "either", "neither", "about", "above", "across", "after",
+    "against", "although", "before", "behind", "below", "between", "beyond", "during", "like",
+    "near", "per", "since", "through", "toward", "towards", "under", "unless", "until", "upon",
+    "via", "whether", "within", "without"
 ])  # fmt: skip
 
 

@@ -93,7 +93,7 @@ class Context:
         metadata={
             "description": "Let the model write the reflection's words. Off by default: on "
             "SmolLM2-135M they pass the checks under the grammar's lexicon but read poorly "
-            "('so the plan is not very safe'); about 1.3 s a plan on bf16."
+            "('so the plan is not risk a safe'); about 1.4 s a plan on bf16."
         },
     )
     seed: int = field(
