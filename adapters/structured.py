@@ -14,7 +14,8 @@ Plain sentences have a grammar of their own (`SentenceGrammar`): words without d
 a number appears only one of the caller's number strings, written exactly as given, with each
 sentence ending on a citation marker `[1]`..`[n]` when passages were shown. A small model can
 then not invent a number or cite a passage it was not shown; the caller still verifies the text
-(`tools.plan.numbers`), so a grammar bug cannot ship an invented number either.
+(`tools.plan.numbers`), so a grammar bug cannot ship an invented number either. With a
+`lexicon`, words too come from a list: the lexicon's and those of what the model was shown.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class SentenceGrammar:
     # With a lexicon, a word the model writes is one of these words or of `known_words` (the
     # words of what it was shown), as written, instead of any run of letters, and a sentence
     # does not end on a function word (`DANGLING_WORDS`): a small model then cannot write a
-    # non-word ("theollsund", "xtraordinary"). `tools.plan.vocabulary.lexicon` gives one.
+    # non-word ("theollsund", "xtraordinary") or stray off the plan ("icing").
+    # `tools.plan.vocabulary.GENERAL_WORDS` is the one the plan's texts use.
     # Sentence starts come from `openings`; without them, a first word is capitalised.
     lexicon: frozenset[str] = frozenset()
     known_words: frozenset[str] = frozenset()
@@ -214,9 +216,9 @@ def _alternatives(
 ) -> tuple[str, str, str]:
     """`words` as Lark alternatives: those a sentence may end on, the dangling ones, and all
     capitalised (empty unless `capitals`). Banned words and words with a banned start are
-    left out here, as intersecting a 20k-word lexeme with the banned patterns (`& ~/.../`)
-    stopped llguidance's lexer ("too many expressions constructed"). Cached: the lexicon is
-    the same for every plan, and building its 27k alternatives took 0.1 s."""
+    left out here: intersecting a lexeme of 27k words (a lexicon tried first) with the banned
+    patterns (`& ~/.../`) stopped llguidance's lexer ("too many expressions constructed").
+    Cached, as the lexicon is the same for every plan."""
     kept = [
         w
         for w in sorted(words)

@@ -9,11 +9,13 @@ produced and the retrieved policy passages, citing them.
 A facts table (`FactsTable`) holds every number a text may use, pre-formatted as it may appear
 ("$1.08M", "73%", "4.2"). The model sees the table and up to three passages numbered [1]..[n]
 (`tools.plan.prompts.rationale_messages`) and writes one or two sentences under a grammar
-(`adapters.structured.SentenceGrammar`) that admits those number strings only and ends every
-sentence on a citation marker. The text is then checked (`check_text`: every number one of the
-facts', `tools.plan.numbers`; the markers name passages shown; at least one fact used; no
-loop); a text that fails, or no model, gets the template sentences written here from the same
-facts, and `path`/`reason` say so. Every call of one node goes to the model as one batch.
+(`adapters.structured.SentenceGrammar`) that admits those number strings only, general words
+and those of what it was shown only (`tools.plan.vocabulary.GENERAL_WORDS`, `words_of`), and
+ends every sentence on a citation marker. The text is then checked (`check_text`: every
+number one of the facts', `tools.plan.numbers`; the markers name passages shown; at least one
+fact used; no loop); a text that fails, or no model, gets the template sentences written
+here from the same facts, and `path`/`reason` say so. Every call of one node goes to the
+model as one batch.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ The model sees the signals as a facts table (`reflection_facts`: confidence, the
 numbers, the plan's concentration, all pre-formatted) and writes three sentences under a
 grammar (`adapters.structured.SentenceGrammar`) that opens each one for it ("The main risk
 is", "A bias to check is", "Another way to read this plan is"), admits only the facts' number
-strings and no spelled-out numbers. The text is checked like the rationale's
+strings and no spelled-out numbers, and only general words (`tools.plan.vocabulary`) and those
+of the facts, the memory and the template's sentences. The text is checked like the rationale's
 (`tools.plan.rationale.check_text`); when it fails, or without a model, the template sentences
 below are written from the same facts, and `written_by`/`reason` say so.
 """
