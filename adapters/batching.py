@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adapters.registry import AdapterEntry
 from adapters.structured import OutputSchema
@@ -30,6 +30,9 @@ class Row:
     composition: str
     decode: str
     forced: int = 0  # tokens the grammar forced, fed without a pass of their own
+    # Each chosen (not forced) token's log-probability under the model's own scores before the
+    # grammar masked them: how far the grammar bent the model (recorded by `ForwardLoop`).
+    logprobs: list[float] = field(default_factory=list)
 
 
 @dataclass(eq=False)

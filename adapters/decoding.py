@@ -207,6 +207,11 @@ def choose_decode_path(
     )
 
 
+# A chosen token's log-probability is kept at or above this (a token the model scored -inf
+# is still a finite number in every record).
+LOGPROB_FLOOR = -50.0
+
+
 class RowLimits:
     """Stops each row at its own `max_new_tokens` inside a batch that runs to the largest."""
 
@@ -335,6 +340,7 @@ class ForwardLoop:
         n = len(batch)
         self.tokens: list[list[int]] = [[] for _ in range(n)]
         self.forced = [0] * n
+        self.logprobs: list[list[float]] = [[] for _ in range(n)]
         self.finish = ["length"] * n
         self.done = [False] * n
         self.seen = [0] * n  # tokens in the cache per row (its next position)
@@ -355,7 +361,8 @@ class ForwardLoop:
         for i in range(len(self.batch)):
             text = self.d.tokenizer.decode(self.tokens[i], skip_special_tokens=True)
             rows.append(Row(self.tokens[i], text, self.finish[i], len(self.batch),
-                            compositions[i], label, forced=self.forced[i]))  # fmt: skip
+                            compositions[i], label, forced=self.forced[i],
+                            logprobs=self.logprobs[i]))  # fmt: skip
         return rows
 
     def _left(self, i: int) -> int:
@@ -375,6 +382,7 @@ class ForwardLoop:
 
     def _choose(self, logits: torch.Tensor) -> list[list[int]]:
         """Each live row's next token under its grammar (and sampler); its next chunk."""
+        free = torch.log_softmax(logits.float(), dim=-1)  # before the grammar's mask
         scores = self.grammar.mask(logits.float())
         if self.sampler is not None:
             scores = self.sampler(None, scores)  # type: ignore[arg-type]
@@ -389,6 +397,7 @@ class ForwardLoop:
                 chunks.append([])
                 continue
             self.tokens[i].append(token)
+            self.logprobs[i].append(max(float(free[i, token]), LOGPROB_FLOOR))
             self.grammar.advance(i, [token])
             if self._left(i) <= 0:  # at its limit: nothing more to compute for it
                 self.done[i] = True

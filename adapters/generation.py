@@ -31,6 +31,11 @@ class Generation:
     seconds: float = 0.0
     batch_size: int = 1
     finish_reason: str = "stop"  # stop | length
+    # The mean log-probability of the tokens the model chose (not those the grammar forced),
+    # under its own scores before the grammar's mask: near 0 where the grammar let it write
+    # what it would have written anyway, low where the grammar bent it (text that reads
+    # poorly). None where not measured (the `generate` path, an endpoint, no chosen token).
+    chosen_logprob: float | None = None
     # The conversation the model was given, as decoded: the task's system message and the
     # output instruction included (what a reviewer's rating of this answer rates).
     messages: list[dict[str, str]] = field(default_factory=list)
@@ -50,5 +55,6 @@ class Generation:
             "seconds": round(self.seconds, 4),
             "batch_size": self.batch_size,
             "finish_reason": self.finish_reason,
+            "chosen_logprob": self.chosen_logprob,
             "messages": [dict(m) for m in self.messages],
         }

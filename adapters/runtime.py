@@ -157,6 +157,10 @@ class _Int8MergedBank(MergedBank):
         return model
 
 
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
 @dataclass
 class _Plan:
     messages: list[Message]
@@ -458,6 +462,7 @@ class Runtime:
             seconds=time.perf_counter() - started,
             batch_size=row.batch_size,
             finish_reason=row.finish_reason,
+            chosen_logprob=_mean(row.logprobs),
             messages=[dict(m) for m in plan.messages],
         )
         if plan.schema is None:

@@ -66,11 +66,14 @@ def run_e2e_bench(
     brand: str = "acme",
     world: WorldSpec | None = None,
     compare_fast_forward: bool = False,
+    every_step_on_model: bool = False,
 ) -> dict[str, Any]:
     """Plan `briefs` briefs to their approval question on `data_dir`, or on a simulated market
     (`world`, the demo's by default) built in a temporary folder first. With
     `compare_fast_forward`, the same briefs again with grammar-forced tokens decoded one pass
-    each (`without_fast_forward`, `p50_speedup`)."""
+    each (`without_fast_forward`, `p50_speedup`). With `every_step_on_model`, the model also
+    writes the rationale and the reflection's words (`rationale_with_model`,
+    `reflect_with_model`; off by default), as the issue's speed target asks."""
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
@@ -83,7 +86,13 @@ def run_e2e_bench(
         tmp = tempfile.TemporaryDirectory(prefix="rmn-e2e-")
         data_dir = Path(tmp.name)
         ensure_world(data_dir, world)
-    ctx = Context(tenant=brand, model=model, data_dir=str(data_dir))
+    ctx = Context(
+        tenant=brand,
+        model=model,
+        data_dir=str(data_dir),
+        rationale_with_model=every_step_on_model,
+        reflect_with_model=every_step_on_model,
+    )
     app = build_graph(InMemorySaver())
 
     def plan(i: int, brief: str) -> dict[str, Any]:
@@ -150,7 +159,8 @@ def run_e2e_bench(
                             "warmup_seconds": round(warm_seconds, 2),
                             "warmup_stopped_at": warmup["stopped_at"],
                             "fast_forward": True if slow_runs else setting,
-                            "decode_path": decode, "machine": machine()}  # fmt: skip
+                            "decode_path": decode, "machine": machine(),
+                            "every_step_on_model": every_step_on_model}  # fmt: skip
     if slow_runs:
         slow = _summary(slow_runs)
         out["without_fast_forward"] = {k: slow[k] for k in ("p50_s", "p95_s", "per_node_median_s")}
@@ -422,6 +432,12 @@ def e2e(
         "--compare-fast-forward",
         help="Time the briefs again with grammar-forced tokens decoded one pass each.",
     ),
+    every_step: bool = typer.Option(
+        False,
+        "--every-step-on-model",
+        help="Let the model write the rationale and the reflection's words too (off by "
+        "default in the product: they read poorly).",
+    ),
     main_ref: str | None = typer.Option(
         None,
         "--main-ref",
@@ -436,7 +452,9 @@ def e2e(
     with user_errors(json):
         if main_ref is not None:
             resolve_ref(main_ref)  # an unknown ref fails before the current code is timed
-        result = run_e2e_bench(briefs, model, data_dir, compare_fast_forward=compare)
+        result = run_e2e_bench(
+            briefs, model, data_dir, compare_fast_forward=compare, every_step_on_model=every_step
+        )
         if main_ref is not None:
             # On stderr first: a main that fails or is stopped does not take these with it.
             typer.echo(f"current: {_brief_line(result)}", err=True)

@@ -1,9 +1,10 @@
 """measurement: the experiment for the plan's reserve (geo holdout or switchback; assignment,
 duration, power and minimum detectable effect) within the retailer's measurement rules, then
-the rationale a manager reads on the plan, written by the model from facts tables and the
-retailers' retrieved rules, citing them (`tools.plan.rationale`): why this split (the
-allocation's facts, spend and bidding rules) and what the experiment can and cannot tell (the
-design's facts, measurement rules).
+the rationale a manager reads on the plan, written from facts tables and the retailers'
+retrieved rules, citing them (`tools.plan.rationale`): why this split (the allocation's facts,
+spend and bidding rules) and what the experiment can and cannot tell (the design's facts,
+measurement rules). The template writes the sentences unless the context lets the model
+(`rationale_with_model`: its texts were garbled, see `graph.context`).
 
 Both texts are written here, in one batched call, rather than one in `optimizer` and one here:
 decoding on CPU is bound by reading the weights, so two rows of one batch cost about one row
@@ -49,10 +50,14 @@ def measurement(state: State, runtime: Runtime[Context]) -> Update:
     experiment = experiment_request(plan, retrieved, tenant=ctx.tenant)
     if experiment is not None:
         requests.append(experiment)
-    progress(runtime, "measurement")(
-        "writing why this split" + (" and what the experiment can tell" if experiment else "")
-    )
-    texts = write_texts(node_model(ctx, "measurement"), requests)
+    llm = node_model(ctx, "measurement")
+    why = "no model" if llm is None else "rationale_with_model is off (its texts read poorly)"
+    llm = llm if ctx.rationale_with_model else None
+    if llm is not None:
+        progress(runtime, "measurement")(
+            "writing why this split" + (" and what the experiment can tell" if experiment else "")
+        )
+    texts = write_texts(llm, requests, without_model=why)
     for text in texts:
         plan = plan.with_text(text)
     adapters = list(dict.fromkeys(a for t in texts for a in t.adapters))  # one task, one set

@@ -106,7 +106,7 @@ def approved(app: Any, market: Path) -> dict[str, Any]:
     """One brief streamed to the approval interrupt on the tiny model, then approved."""
     import adapters.chat_model as chat_model
 
-    context = ctx(market, model="tiny")
+    context = ctx(market, model="tiny", rationale_with_model=True)
     config = run_config(f"t-{uuid.uuid4().hex[:12]}", "acme")
     nodes: list[str] = []
     batches: list[tuple[str, int]] = []  # (node, calls) of every batched model call
@@ -133,6 +133,29 @@ def test_the_plans_two_texts_are_written_in_one_batch(approved: dict[str, Any]) 
     assert texts == [2], approved["batches"]
     kinds = [t["kind"] for t in approved["review"].values["plan"]["rationale"]]
     assert kinds == ["allocation", "experiment"]
+
+
+def test_by_default_the_template_writes_the_rationale(app: Any, market: Path) -> None:
+    """The model's rationale texts were garbled (47 of 47 on 26 held-out briefs), so without
+    `rationale_with_model` the measurement node makes no model call and says why."""
+    import adapters.chat_model as chat_model
+
+    nodes: list[str] = []
+    decode = chat_model.generate_many
+
+    def spy(calls: Any, config: Any = None) -> Any:
+        nodes.append(str(calls[0].model.metadata.get("node")))
+        return decode(calls, config)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chat_model, "generate_many", spy)
+        out, _ = start(app, ctx(market, model="tiny"))
+    assert waiting(out)["kind"] == "approval"
+    assert nodes and "measurement" not in nodes  # the model ran, in other nodes
+    texts = out["plan"]["rationale"]
+    assert [t["kind"] for t in texts] == ["allocation", "experiment"]
+    for t in texts:
+        assert t["path"] == "template" and "rationale_with_model is off" in t["reason"]
 
 
 def test_full_path_streams_every_node_and_stops_for_review(approved: dict[str, Any]) -> None:

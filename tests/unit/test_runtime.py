@@ -384,6 +384,34 @@ def test_an_answer_the_grammar_fixes_costs_one_pass(root: Path) -> None:
     assert g.finish_reason == "stop"
 
 
+def test_each_answer_records_how_far_the_grammar_bent_the_model(root: Path) -> None:
+    """`chosen_logprob`: the mean log-probability of the tokens the model chose, under its own
+    scores before the grammar's mask. A grammar that forces everything leaves nothing chosen
+    (None); one that narrows every choice to a few words the model does not favour costs
+    more than free-ish words; the plain `generate` path does not measure it."""
+    from adapters.structured import SentenceGrammar
+
+    class Fixed(BaseModel):
+        status: Literal["approved_for_the_whole_flight"]
+
+    rt = tiny_runtime(root, decode="lora")
+    [fixed] = rt.generate_many([Request(user("Status?"), AdapterSet(), None, 60, Fixed)])
+    assert fixed.chosen_logprob is None  # every token forced
+    narrow = SentenceGrammar(min_words=4, max_words=6, lexicon=frozenset({"zebra", "quartz"}))
+    wide = SentenceGrammar(min_words=4, max_words=6)
+    got = {}
+    for name, grammar in (("narrow", narrow), ("wide", wide)):
+        [g] = rt.generate_many([Request(user("Why?"), AdapterSet(), None, 40, grammar)])
+        assert g.chosen_logprob is not None and g.tokens > g.forced_tokens
+        assert -50.0 <= g.chosen_logprob <= 0.0
+        assert g.metadata()["chosen_logprob"] == g.chosen_logprob
+        got[name] = g.chosen_logprob
+    assert got["narrow"] < got["wide"]
+    slow = tiny_runtime(root, decode="lora", fast_forward=False)
+    [g] = slow.generate_many([Request(user("Why?"), AdapterSet(), None, 40, wide)])
+    assert g.chosen_logprob is None
+
+
 def test_json_schema_dict_gives_a_validated_dict(lora_rt: Runtime) -> None:
     schema = {
         "type": "object",

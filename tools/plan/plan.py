@@ -108,6 +108,11 @@ class GroundedText(BaseModel):
     prompt: list[dict[str, str]] | None = Field(
         None, description="the messages the model wrote `text` from; None for template text"
     )
+    chosen_logprob: float | None = Field(
+        None,
+        description="the model's answer (used or not): mean log-probability of the tokens it "
+        "chose, under its own scores before the grammar's mask; None without a model answer",
+    )
 
 
 class Risk(BaseModel):

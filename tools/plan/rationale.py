@@ -424,11 +424,16 @@ def experiment_request(
 
 
 def write_texts(
-    llm: RMNChatModel | None, requests: list[TextRequest], *, task: str | None = RATIONALE_TASK
+    llm: RMNChatModel | None,
+    requests: list[TextRequest],
+    *,
+    task: str | None = RATIONALE_TASK,
+    without_model: str = "no model",
 ) -> list[GroundedText]:
     """Each request's text, in order: the model's where it passes `check_text`, else the
-    template's (with the reason). All model calls go out as one batch."""
-    answers = [_ModelText(None, "no model") for _ in requests]
+    template's (with the reason; `without_model` when there is no `llm`). All model calls
+    go out as one batch."""
+    answers = [_ModelText(None, without_model) for _ in requests]
     if llm is not None and requests:
         answers = _model_texts(llm, requests, task)
     out = []
@@ -454,6 +459,7 @@ def write_texts(
                 adapters=answer.adapters if model_ok else [],
                 # What the model was given, for reviewers' ratings (`tools.plan.feedback`).
                 prompt=(answer.messages or _messages(request)) if model_ok else None,
+                chosen_logprob=answer.logprob,
             )
         )
     return out
@@ -472,6 +478,7 @@ class _ModelText:
     problem: str | None
     adapters: list[str] = field(default_factory=list)
     messages: list[dict[str, str]] = field(default_factory=list)
+    logprob: float | None = None  # `Generation.chosen_logprob`
 
 
 def _model_texts(
@@ -502,5 +509,5 @@ def _model_texts(
             out.append(_ModelText(None, f"model text unusable: {gen.error or 'no text'}"))
         else:
             out.append(_ModelText(str(gen.parsed), None, list(gen.adapters_active),
-                                  gen.messages))  # fmt: skip
+                                  gen.messages, gen.chosen_logprob))  # fmt: skip
     return out
