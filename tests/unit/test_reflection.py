@@ -209,6 +209,35 @@ def test_model_sentences_are_refused_with_the_reason(
     assert r.bias_checkpoint == template.bias_checkpoint
 
 
+def test_binding_caps_are_named_in_words_and_the_model_can_write_about_them(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `reflect_with_model`, a plan whose caps bind failed its thread: the facts named
+    the caps by key ("alpha/sponsored_search"), the risk's opening carried it, and the
+    sentence grammar refused such an opening (`schema_unsupported` out of the node). The
+    facts now name them in words, and a grammar that still cannot be built leaves the
+    template's words, with the reason."""
+    from adapters.structured import SchemaUnsupportedError
+
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4, "beta": 0.1}})
+    facts = reflection_facts(plan, s, risks(s), [])
+    assert facts.get("retailers at their cap") == "Alpha Mart sponsored search and Beta Grocers"
+    assert risks(s)[0].factor == "binding caps"
+    r = reflect(plan, s, [], tiny, threshold=0.8)  # the tiny model writes (or the template)
+    assert r.risk_assessment.summary.startswith(
+        "The main risk is binding caps, as caps bind at Alpha Mart sponsored search and Beta"
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise SchemaUnsupportedError("sentences: openings must be plain words")
+
+    monkeypatch.setattr("tools.plan.reflection_words.words_grammar", broken)
+    r = reflect(plan, s, [], tiny, threshold=0.8)
+    assert r.written_by == "template" and "no grammar" in (r.words_reason or "")
+
+
 def test_facts_table_holds_the_signals_as_written() -> None:
     plan = make_plan()
     s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from adapters.structured import SentenceGrammar, StructuredOutputError
+from adapters.structured import SchemaUnsupportedError, SentenceGrammar, StructuredOutputError
 from tools.plan.facts import FactsTable, check_text, money, ratio, share
+from tools.plan.labels import cap_label
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import reflection_messages
@@ -79,7 +80,10 @@ def reflection_facts(
     if s.roas_floor:
         facts.add("ROAS floor", ratio(s.roas_floor))
     if s.binding_caps:
-        facts.add("retailers at their cap", ", ".join(sorted(s.binding_caps)))
+        # In words, as an opening states them ("Alpha Mart sponsored search"), not the keys
+        # ("alpha/sponsored_search", which no sentence grammar admits).
+        caps = (cap_label(c).replace(",", "") for c in sorted(s.binding_caps))
+        facts.add("retailers at their cap", " and ".join(caps))
     if s.governance_flags:
         facts.add("governance findings", str(s.governance_flags))
     if s.experiment_power is not None:
@@ -236,7 +240,10 @@ def write_words(
     if llm is None:
         return template.model_copy(update={"reason": "no model"})
     facts, sentences = word_sentences(plan, signals, found, memory)
-    grammar = words_grammar(facts, sentences, memory)
+    try:
+        grammar = words_grammar(facts, sentences, memory)
+    except SchemaUnsupportedError as err:  # the template's words still serve
+        return template.model_copy(update={"reason": f"no grammar: {err.message}"})
     writer = llm.bind_adapters(task=task, tenant=plan.tenant, max_new_tokens=WORD_TOKENS)
     try:
         out = writer.with_structured_output(grammar, include_raw=True).invoke(
