@@ -18,6 +18,7 @@ spent on the EOS. `Row.forced` counts them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -207,9 +208,13 @@ def choose_decode_path(
     )
 
 
-# A chosen token's log-probability is kept at or above this (a token the model scored -inf
-# is still a finite number in every record).
+# A chosen token's log-probability is kept at or above this (a token the model scored -inf,
+# or NaN, is still a finite number in every record).
 LOGPROB_FLOOR = -50.0
+
+
+def _finite_logprob(value: float) -> float:
+    return value if math.isfinite(value) and value > LOGPROB_FLOOR else LOGPROB_FLOOR
 
 
 class RowLimits:
@@ -397,7 +402,7 @@ class ForwardLoop:
                 chunks.append([])
                 continue
             self.tokens[i].append(token)
-            self.logprobs[i].append(max(float(free[i, token]), LOGPROB_FLOOR))
+            self.logprobs[i].append(_finite_logprob(float(free[i, token])))
             self.grammar.advance(i, [token])
             if self._left(i) <= 0:  # at its limit: nothing more to compute for it
                 self.done[i] = True

@@ -410,6 +410,14 @@ def test_each_answer_records_how_far_the_grammar_bent_the_model(root: Path) -> N
     slow = tiny_runtime(root, decode="lora", fast_forward=False)
     [g] = slow.generate_many([Request(user("Why?"), AdapterSet(), None, 40, wide)])
     assert g.chosen_logprob is None
+    # No NaN or infinity reaches a record (a model that scored a token -inf or NaN).
+    from adapters.decoding import LOGPROB_FLOOR, _finite_logprob
+
+    assert [_finite_logprob(v) for v in (float("nan"), float("-inf"), -1.5)] == [
+        LOGPROB_FLOOR,
+        LOGPROB_FLOOR,
+        -1.5,
+    ]
 
 
 def test_json_schema_dict_gives_a_validated_dict(lora_rt: Runtime) -> None:
