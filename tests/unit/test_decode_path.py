@@ -262,14 +262,15 @@ def test_the_int8_override_keeps_top1_agreement_with_float32(
     agreement = []
     for text in PROMPTS:
         answer = fp32.generate(_user(text), triple, "acme", max_new_tokens=16).text
-        agreement.append(_teacher_forced_agreement(fp32, int8, triple, text, answer))
+        agreement.append(_served_agreement(fp32, int8, triple, text, answer))
     assert sum(agreement) / len(agreement) >= 0.9, agreement
 
 
-def _teacher_forced_agreement(
+def _served_agreement(
     fp32: Runtime, int8: Runtime, triple: AdapterSet, text: str, answer: str
 ) -> float:
-    """Top-1 agreement of the two merged models along fp32's own greedy answer."""
+    """Top-1 agreement of the two merged models along fp32's own greedy answer, each read as
+    it is served (the prompt in one pass, then one token a pass)."""
     prompt = fp32.render_prompt([{"role": "user", "content": text}], triple)
     ids = fp32.tokenizer(prompt + answer, return_tensors="pt", add_special_tokens=False)
     start = len(fp32.tokenizer(prompt, add_special_tokens=False)["input_ids"]) - 1

@@ -124,7 +124,7 @@ def words_of(texts: Iterable[str]) -> frozenset[str]:
 
 def unknown_words(text: str, known: Iterable[str] = ()) -> list[str]:
     """The words of `text` that are neither English nor in `known`, in order, once each."""
-    allowed = frozenset(w.lower() for k in known for w in _WORD.findall(k))
+    allowed = frozenset(w.lower() for w in words_of(known))
     bad = [w for w in _WORD.findall(text) if not is_word(w, allowed)]
     return list(dict.fromkeys(bad))
 
