@@ -72,8 +72,8 @@ def run_e2e_bench(
     (`world`, the demo's by default) built in a temporary folder first. With
     `compare_fast_forward`, the same briefs again with grammar-forced tokens decoded one pass
     each (`without_fast_forward`, `p50_speedup`). With `every_step_on_model`, the model also
-    writes the rationale and the reflection's words (`rationale_with_model`,
-    `reflect_with_model`; off by default), as the issue's speed target asks."""
+    writes the reflection's words (`reflect_with_model`, off by default; the rationale is on
+    the model by default), as the issue's speed target asks."""
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
@@ -90,8 +90,8 @@ def run_e2e_bench(
         tenant=brand,
         model=model,
         data_dir=str(data_dir),
-        rationale_with_model=every_step_on_model,
-        reflect_with_model=every_step_on_model,
+        # The rationale is on the model by default; the reflection's words only here.
+        **({"reflect_with_model": True} if every_step_on_model else {}),
     )
     app = build_graph(InMemorySaver())
 

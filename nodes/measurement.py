@@ -3,8 +3,8 @@ duration, power and minimum detectable effect) within the retailer's measurement
 the rationale a manager reads on the plan, written from facts tables and the retailers'
 retrieved rules, citing them (`tools.plan.rationale`): why this split (the allocation's facts,
 spend and bidding rules) and what the experiment can and cannot tell (the design's facts,
-measurement rules). The template writes the sentences unless the context lets the model
-(`rationale_with_model`: its texts were garbled, see `graph.context`).
+measurement rules). The model writes them after a worked example, the template where the
+checks refuse its text or the context says so (`rationale_with_model`, see `graph.context`).
 
 Both texts are written here, in one batched call, rather than one in `optimizer` and one here:
 decoding on CPU is bound by reading the weights, so two rows of one batch cost about one row
@@ -51,7 +51,7 @@ def measurement(state: State, runtime: Runtime[Context]) -> Update:
     if experiment is not None:
         requests.append(experiment)
     llm = node_model(ctx, "measurement")
-    why = "no model" if llm is None else "rationale_with_model is off (its texts read poorly)"
+    why = "no model" if llm is None else "rationale_with_model is off"
     llm = llm if ctx.rationale_with_model else None
     if llm is not None:
         progress(runtime, "measurement")(

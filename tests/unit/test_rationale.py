@@ -174,6 +174,35 @@ def matcher_for() -> Any:
     return accepts
 
 
+@pytest.fixture(scope="module")
+def decodes_to() -> Any:
+    """Whether decoding under a grammar can write `text`: the tokens the grammar forces (an
+    opening, in its own tokenization, as the decoder feeds them), then the text's own tokens
+    where the model chooses."""
+    import llguidance.hf
+    from llguidance import LLMatcher
+
+    from adapters.testing import smollm2_tokenizer
+
+    tokenizer = smollm2_tokenizer()
+    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
+
+    def decodes(grammar: SentenceGrammar, text: str) -> bool:
+        matcher = LLMatcher(ll_tokenizer, OutputSchema.of(grammar).grammar(), log_level=0)
+        at = 0
+        while at < len(text):
+            tokens = list(matcher.compute_ff_tokens())
+            if not tokens:
+                tokens = tokenizer(text[at:], add_special_tokens=False)["input_ids"][:1]
+            piece = tokenizer.decode(tokens)
+            if not text.startswith(piece, at) or not matcher.consume_tokens(tokens):
+                return False
+            at += len(piece)
+        return matcher.is_accepting()
+
+    return decodes
+
+
 def test_grammar_admits_only_the_facts_numbers_and_cited_sentences(matcher_for: Any) -> None:
     g = SentenceGrammar(numbers=("$1.45M", "4.3", "80%"), citations=2, banned_words=NUMBER_WORDS)
     assert matcher_for(g, "The budget of $1.45M goes to Alpha first [1].")
@@ -354,11 +383,12 @@ def test_model_text_is_kept_only_when_it_passes(
     plan = make_plan(caps=BINDING)
     alloc, exp = allocation_request(plan, RETRIEVED), experiment_request(plan, RETRIEVED)
     assert exp is not None
+    # As the grammar decodes them: no markers (the code adds each sentence's).
     good = (
-        f"{alloc.openings[0]} its search ads return the most margin per dollar [2]. "
-        f"{alloc.openings[1]} the retailer caps monthly spend per brand [1]."
+        f"{alloc.openings[0]} its search ads return the most margin per dollar. "
+        f"{alloc.openings[1]} the retailer caps monthly spend per brand."
     )
-    invented = f"{exp.openings[0]} a lift of 9.9% is certain and quick [1]."
+    invented = f"{exp.openings[0]} a lift of 9.9% is certain. {exp.openings[1]} tell it."
     sent = scripted(tiny, monkeypatch, [good, invented])
     texts = write_texts(tiny, [alloc, exp], task="planning")
     assert len(sent) == 2  # one batch for both texts
@@ -367,7 +397,9 @@ def test_model_text_is_kept_only_when_it_passes(
     assert (
         "- planned spend: $900k" in prompt and "[1] One brand may spend at most $120,000" in prompt
     )
-    assert texts[0].path == "model" and texts[0].text == good and texts[0].reason is None
+    marked = good.replace("dollar.", "dollar [1].").replace("brand.", "brand [1].")
+    assert alloc.markers == (" [1]", " [1]")  # Beta's monthly spend caps: the cap that binds
+    assert texts[0].path == "model" and texts[0].text == marked and texts[0].reason is None
     assert texts[0].adapters == ["task/planning"] and texts[0].citations == alloc.citations
     assert texts[1].path == "template" and texts[1].text == exp.template
     assert texts[1].reason == "numbers not in the facts: 9.9%"
@@ -382,14 +414,90 @@ def test_a_number_away_from_its_fact_is_refused(
     wrong = "Beta Grocers lets one brand spend at most $1.20M on search ads [1]."
     assert check_numbers(wrong, alloc.facts.numbers(), 3).ok
     assert check_text(wrong, alloc.facts, 3) == "numbers away from their fact: $1.20M"
-    scripted(tiny, monkeypatch, [wrong])
+    answer = f"{alloc.openings[0]} all is well. {alloc.openings[1]} {wrong[:-5]}."
+    scripted(tiny, monkeypatch, [answer])
     [text] = write_texts(tiny, [alloc])
     assert text.path == "template" and "$1.20M" not in text.text
+    assert text.reason == "numbers away from their fact: $1.20M"
 
 
 def test_without_a_model_the_template_writes_and_says_so() -> None:
     [text] = write_texts(None, [allocation_request(make_plan(caps=BINDING), RETRIEVED)])
     assert text.path == "template" and text.reason == "no model" and text.citations
+
+
+# --- the worked example ----------------------------------------------------------------------
+
+
+def _following(request: Any) -> str:
+    """The text the model writes when it ends each of the request's openings as the worked
+    example ends that kind of sentence (its shop names read as the plan's retailers)."""
+    from tools.plan.prompts import SHAPES
+
+    names = [n.removesuffix(" share") for n, _ in request.facts.pairs() if n.endswith(" share")]
+    out = []
+    for opening, shape in zip(request.openings, request.shapes, strict=True):
+        ending = SHAPES[shape].ending.replace("{goal}", request.goal)
+        for shop, name in zip(("Shop A", "Shop B"), names, strict=False):
+            ending = ending.replace(shop, name)
+        out.append(f"{opening} {ending}.")
+    return " ".join(out)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        make_plan(caps=BINDING),
+        make_plan(),
+        make_plan(adequate=True, retailers=1),
+        make_plan(brief_caps={"alpha": 0.4}),
+    ],
+    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap"],
+)
+def test_every_kind_of_sentence_has_a_worked_example_the_grammar_lets_the_model_follow(
+    plan: Plan, decodes_to: Any
+) -> None:
+    """Each request shows the model the example plan with the same kinds of sentence, in
+    order, answered; a model that ends each opening as the example does writes a text the
+    grammar admits and the checks pass, with the code's markers."""
+    from tools.plan.rationale import _messages, _with_markers
+
+    for request in (allocation_request(plan, RETRIEVED), experiment_request(plan, RETRIEVED)):
+        assert request is not None
+        example = request.example()
+        assert example is not None and example.answer.count(". ") == len(request.openings) - 1
+        system, asked, answered, real = _messages(request)
+        assert [system["role"], asked["role"], answered["role"], real["role"]] == [
+            "system", "user", "assistant", "user",
+        ]  # fmt: skip
+        assert answered["content"] == example.answer and "Shop A" in asked["content"]
+        assert "[" not in example.answer  # the code adds the markers, to the example too
+        text = _following(request)
+        assert decodes_to(request.grammar(), text), text
+        marked, problem = _with_markers(text, request.markers)
+        assert problem is None
+        n = len(request.citations)
+        assert check_text(marked, request.facts, n, known=request.passages) is None
+
+
+def test_the_example_speaks_of_the_briefs_goal() -> None:
+    plan = make_plan()
+    plan.brief.objective = "incremental_revenue"
+    request = allocation_request(plan, RETRIEVED)
+    assert request.goal == "revenue" and request.shapes == ("split", "no_cap")
+    example = request.example()
+    assert example is not None and "about as much revenue at Shop A" in example.answer
+
+
+def test_the_code_places_each_sentences_marker_before_its_period() -> None:
+    from tools.plan.rationale import _with_markers
+
+    text = "Alpha gets $1.08M because it pays. It cannot tell 4.5% apart."
+    assert _with_markers(text, (" [2]", " [1]")) == (
+        "Alpha gets $1.08M because it pays [2]. It cannot tell 4.5% apart [1].",
+        None,
+    )
+    assert _with_markers(text, (" [1]",)) == (text, "2 sentences for 1 openings")
 
 
 # --- where the citations go ---------------------------------------------------------------------
@@ -483,6 +591,9 @@ def test_invented_and_stuttered_words_are_caught() -> None:
     assert unknown_words(text, known=["Beta Grocers"]) == ["theollsund", "ofresponsecurve"]
     assert unknown_words("Zorblax caps search ads.", known=()) == ["Zorblax"]
     assert stutters("a lift of urn urn urn") and not stutters("the plan, the plan")
+    # What SmolLM2-135M wrote on held-out plans after the worked example; "4.4" is no word.
+    assert stutters("so a smaller lift would look like a in on the this this, but it only")
+    assert not stutters("a sales lift of 4.4% in 28 days with 20% held out")
 
 
 def test_the_grammar_cache_keeps_only_the_most_recent_grammars() -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from adapters.structured import SentenceGrammar, StructuredOutputError
 from tools.catalog import current
@@ -39,7 +39,7 @@ from tools.plan.facts import (
 )
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
-from tools.plan.prompts import rationale_messages
+from tools.plan.prompts import WorkedExample, rationale_messages, worked_example
 from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 from tools.policy.compliance import retailer_policy
 
@@ -51,10 +51,12 @@ MAX_PASSAGES = 3
 # adapters were trained for JSON (planning) and ad copy (creative); sentences about a plan
 # read better on the base model.
 RATIONALE_TASK: str | None = None
-# Two sentences, each a code-written opening (about 12-25 tokens) and at most 12 words of the
-# model's, with their markers, fit in 96 tokens; the grammar ends the text there.
-TEXT_TOKENS = 96
-MAX_WORDS = 13
+# Two sentences, each a code-written opening (about 12-25 tokens) and at most 17 words of the
+# model's (`SentenceGrammar` admits `max_words` - 1 after an opening), fit in 128 tokens; the
+# grammar ends the text there. The worked example's longest ending is 15 words
+# with two two-word names: with 15 allowed, the grammar cut "at Beta Grocers" to "at Beta".
+TEXT_TOKENS = 128
+MAX_WORDS = 18
 
 
 # How the approval summary and the report title each kind of text.
@@ -73,6 +75,13 @@ class TextRequest:
     ask: str  # what the model is asked to say
     template: str
     openings: tuple[str, ...] = ()
+    # Each sentence's kind (`tools.plan.prompts.SHAPES`) and the brief's goal word: they pick
+    # the worked example the model is shown.
+    shapes: tuple[str, ...] = ()
+    goal: str = "margin"
+    # Each sentence's citation marker (" [2]", or "" with nothing to cite), as the template
+    # places it: by the passage that states its rule.
+    markers: tuple[str, ...] = ()
     need_number: bool = True
     tenant: str | None = None
     adapters: list[str] = field(default_factory=list)
@@ -81,10 +90,14 @@ class TextRequest:
         """The texts the model is shown: the facts and the passages."""
         return [*(f"{n} {v}" for n, v in self.facts.pairs()), *self.passages]
 
+    def example(self) -> WorkedExample | None:
+        return worked_example(self.kind, self.shapes, self.goal)
+
     def grammar(self) -> SentenceGrammar:
+        example = self.example()
         return SentenceGrammar(
             numbers=self.facts.numbers(),
-            citations=len(self.citations),
+            citations=0,  # the code adds each sentence's marker (`_with_markers`)
             min_sentences=1,
             max_sentences=2,
             min_words=MIN_WORDS,
@@ -94,7 +107,9 @@ class TextRequest:
             openings=self.openings,
             free_numbers=False,
             lexicon=GENERAL_WORDS,
-            known_words=words_of([*self.shown(), *self.openings, self.template]),
+            known_words=words_of(
+                [*self.shown(), *self.openings, self.template, example.answer if example else ""]
+            ),
         )
 
 
@@ -183,6 +198,17 @@ def _marker(citations: list[Citation], *words: str) -> str:
 GOAL_WORD = {"incremental_margin": "margin", "incremental_revenue": "revenue", "roas": "return"}
 
 
+class Sentence(NamedTuple):
+    """One sentence of a rationale: the code's opening (it states the facts' numbers), the
+    template's ending, a word of the passage it cites, and its kind
+    (`tools.plan.prompts.SHAPES`)."""
+
+    opening: str
+    ending: str
+    hint: str
+    shape: str
+
+
 def allocation_facts(plan: Plan) -> FactsTable:
     """Budget, reserve, spend and share per retailer, expected margin with its interval,
     iROAS, the ROAS floor, and what binds with its shadow price."""
@@ -246,9 +272,9 @@ def _monthly_cap(retailer: str, placement: str) -> float | None:
     return float(rule.max_monthly_spend_usd) if rule is not None else None
 
 
-def allocation_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, str]]:
-    """(opening, template ending, citation hint) per sentence: the openings state the split
-    and what binds with the facts' numbers; the model (or the template) says why."""
+def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
+    """The openings state the split and what binds with the facts' numbers; the model (or
+    the template) says why."""
     goal = GOAL_WORD.get(plan.brief.objective, "return")
     ranked = _by_retailer(plan)
     if not ranked:
@@ -259,10 +285,11 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, 
         second = _name(ranked[1][0])
         split += f" and {second} {facts.get(f'{second} share')}"
     out = [
-        (
+        Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because",
             f"that is where the curves promise the most {goal} per extra dollar",
             "spend",
+            "split" if len(ranked) > 1 else "single",
         )
     ]
     binding = _binding(plan)
@@ -275,23 +302,29 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, 
             else "the retailer limits what one brand may spend there each month"
         )
         out.append(
-            (f"What binds is the {what}, worth {price} of {goal} per extra dollar, as", why, "cap")
+            Sentence(
+                f"What binds is the {what}, worth {price} of {goal} per extra dollar, as",
+                why,
+                "cap",
+                "brief_cap" if what.endswith("in the brief") else "cap",
+            )
         )
     elif facts.get("expected incremental margin") is not None:
         out.append(
-            (
+            Sentence(
                 f"Expected margin is {facts.get('expected incremental margin')}, likely between "
                 f"{facts.get('margin, low end of the 90% range')} and "
                 f"{facts.get('margin, high end of the 90% range')}, and",
                 "no retailer cap limits the split",
                 "cap",
+                "no_cap",
             )
         )
     return out
 
 
-def _template(sentences: list[tuple[str, str, str]], citations: list[Citation]) -> str:
-    return " ".join(f"{o} {e}{_marker(citations, hint)}." for o, e, hint in sentences)
+def _template(sentences: list[Sentence], citations: list[Citation]) -> str:
+    return " ".join(f"{s.opening} {s.ending}{_marker(citations, s.hint)}." for s in sentences)
 
 
 def allocation_request(
@@ -318,7 +351,10 @@ def allocation_request(
         passages=passages,
         ask="why the money is split this way and what limits it",
         template=_template(sentences, citations) or f"No spend was placed{_marker(citations)}.",
-        openings=tuple(o for o, _, _ in sentences),
+        openings=tuple(s.opening for s in sentences),
+        markers=tuple(_marker(citations, s.hint) for s in sentences),
+        shapes=tuple(s.shape for s in sentences),
+        goal=GOAL_WORD.get(plan.brief.objective, "return"),
         tenant=tenant,
     )
 
@@ -362,9 +398,9 @@ def _number_fact(facts: FactsTable, name: str, value: Any, fmt: Any) -> None:
         facts.add(name, fmt(float(value)))
 
 
-def experiment_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, str]]:
-    """(opening, template ending, citation hint) per sentence: what the test can detect and
-    how sure it is, with the facts' numbers; the model (or the template) says what follows."""
+def experiment_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
+    """What the test can detect and how sure it is, with the facts' numbers; the model (or
+    the template) says what follows."""
     e = plan.experiment or {}
     first = f"This {facts.get('experiment')} at {facts.get('retailer')} can detect"
     mde, days, held = (
@@ -375,18 +411,28 @@ def experiment_sentences(plan: Plan, facts: FactsTable) -> list[tuple[str, str, 
     first += f" a sales lift of {mde}" if mde else " incremental sales"
     first += f" in {days} days" if days else ""
     first += f" with {held} held out" if held else ""
-    out = [(f"{first}, so", "a smaller true lift will read as no effect", "holdout")]
+    out = [
+        Sentence(f"{first}, so", "a smaller true lift will read as no effect", "holdout", "detect")
+    ]
     power, target = facts.get("power"), facts.get("target power")
     if power and target and e.get("adequate") is False:
         out.append(
-            (
+            Sentence(
                 f"With {power} power against the {target} target, it cannot",
                 "reliably confirm the expected lift, and it says nothing about other retailers",
                 "design",
+                "underpowered",
             )
         )
     else:
-        out.append(("It cannot", "tell how other retailers or later weeks would respond", "design"))
+        out.append(
+            Sentence(
+                "It cannot",
+                "tell how other retailers or later weeks would respond",
+                "design",
+                "limits",
+            )
+        )
     return out
 
 
@@ -415,7 +461,10 @@ def experiment_request(
         passages=passages,
         ask="what this experiment can tell and what it cannot",
         template=_template(sentences, citations),
-        openings=tuple(o for o, _, _ in sentences),
+        openings=tuple(s.opening for s in sentences),
+        markers=tuple(_marker(citations, s.hint) for s in sentences),
+        shapes=tuple(s.shape for s in sentences),
+        goal=GOAL_WORD.get(plan.brief.objective, "return"),
         tenant=tenant,
     )
 
@@ -439,6 +488,8 @@ def write_texts(
     out = []
     for request, answer in zip(requests, answers, strict=True):
         text, reason = answer.text, answer.problem
+        if text is not None and reason is None:
+            text, reason = _with_markers(text, request.markers)
         if text is not None and reason is None:
             reason = check_text(
                 text,
@@ -465,8 +516,25 @@ def write_texts(
     return out
 
 
+# A sentence's end: a period followed by a space or the end (not a decimal point: "$1.08M").
+_SENTENCE_END = re.compile(r"\.(?=\s|$)")
+
+
+def _with_markers(text: str, markers: tuple[str, ...]) -> tuple[str, str | None]:
+    """`text` with each sentence's citation marker before its period, or why not. The
+    grammar writes one sentence per opening, each ending on a period."""
+    ends = [m.start() for m in _SENTENCE_END.finditer(text)]
+    if len(ends) != len(markers):
+        return text, f"{len(ends)} sentences for {len(markers)} openings"
+    for end, marker in reversed(list(zip(ends, markers, strict=True))):
+        text = text[:end] + marker + text[end:]
+    return text, None
+
+
 def _messages(request: TextRequest) -> list[dict[str, str]]:
-    return rationale_messages(request.facts.pairs(), request.passages, request.ask)
+    return rationale_messages(
+        request.facts.pairs(), request.passages, request.ask, request.example()
+    )
 
 
 @dataclass
