@@ -45,6 +45,9 @@ class Job:
     schema: OutputSchema | None
     temperature: float = 0.0  # 0: greedy
     seed: int | None = None
+    # The prompt's first tokens that are the same from call to call (a chat's turns before
+    # its last user message), which the decoder may keep computed (`PrefixCache`); 0: none.
+    prefix_len: int = 0
     done: bool = False
     row: Row | None = None
     error: BaseException | None = None

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,6 +255,50 @@ class SeededSampler:
         return scores
 
 
+# A prompt prefix worth keeping (`Job.prefix_len`): the rationale's system message and worked
+# example are about 250-320 tokens; a short system message alone is not worth the memory.
+PREFIX_MIN_TOKENS = 128
+# Prefixes kept per model. A prefix's keys and values take 46 kB a token in float32
+# (SmolLM2-135M: 30 layers x 3 key-value heads x 64 x 2), so 8 of 300 tokens about 110 MB.
+PREFIX_CACHE_SIZE = 8
+LayerKV = tuple[torch.Tensor, torch.Tensor]
+
+
+class PrefixCache:
+    """The keys and values of prompt prefixes (a chat's system message and worked examples,
+    the same from call to call), per model, least recently used out. Models are held weakly:
+    a merged copy the runtime evicts takes its prefixes with it.
+
+    Why: the rationale's worked example doubled its prompt, and a prompt is one wide pass
+    whose cost grows with its length: 2 rows of 673 tokens took 2.0 s in float32 under the AVX2
+    emulation, of 350 tokens 0.95 s. With its prefix kept, a call computes only the rest."""
+
+    def __init__(self, size: int = PREFIX_CACHE_SIZE) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._by_model: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[int, ...], list[LayerKV]]]
+        self._by_model = weakref.WeakKeyDictionary()
+
+    def get(
+        self, model: Any, prefix: tuple[int, ...], compute: Callable[[], list[LayerKV]]
+    ) -> list[LayerKV]:
+        """Each layer's (keys, values) of `prefix` under `model`, computed on a miss."""
+        kept = self._by_model.setdefault(model, OrderedDict())
+        if prefix in kept:
+            kept.move_to_end(prefix)
+            self.hits += 1
+            return kept[prefix]
+        self.misses += 1
+        kept[prefix] = compute()
+        while len(kept) > self.size:
+            kept.popitem(last=False)
+        return kept[prefix]
+
+    def stats(self) -> dict[str, int]:
+        return {"prefix_hits": self.hits, "prefix_misses": self.misses}
+
+
 class BatchDecoder:
     """Decodes batches of jobs with one tokenizer, its grammars, on one device."""
 
@@ -271,6 +317,9 @@ class BatchDecoder:
         self.eos_token_id = eos_token_id
         self.pad_token_id = pad_token_id
         self.fast_forward = fast_forward
+        # Where rows' prompts start with a kept prefix, only the rest is computed (`ForwardLoop`);
+        # None: every prompt computed whole.
+        self.prefixes: PrefixCache | None = PrefixCache()
 
     def decode(
         self,
@@ -353,7 +402,11 @@ class ForwardLoop:
         self.cache: Any = None
 
     def run(self, compositions: list[str], label: str) -> list[Row]:
-        chunks = [list(j.prompt) + self._take_forced(i) for i, j in enumerate(self.batch)]
+        with torch.inference_mode():
+            starts = self._reuse_prefixes()
+        chunks = [
+            list(j.prompt[starts[i] :]) + self._take_forced(i) for i, j in enumerate(self.batch)
+        ]
         with torch.inference_mode():
             while True:
                 logits = self._step(chunks)
@@ -372,6 +425,61 @@ class ForwardLoop:
 
     def _left(self, i: int) -> int:
         return self.batch[i].max_new_tokens - len(self.tokens[i])
+
+    def _reuse_prefixes(self) -> list[int]:
+        """Each row's prompt tokens already in the cache: its kept prefix (`Job.prefix_len`),
+        left-padded to the longest in the batch and masked like any padding; 0 for a row
+        without one. Not on the LoRA path's per-row adapters (a prefix is kept per model)."""
+        prefixes = self.d.prefixes
+        lengths = [j.prefix_len if j.prefix_len >= PREFIX_MIN_TOKENS else 0 for j in self.batch]
+        if prefixes is None or "adapter_names" in self.extra or not any(lengths):
+            return [0] * len(self.batch)
+        kvs = [
+            prefixes.get(self.model, tuple(j.prompt[:n]), lambda j=j, n=n: self._prefix_kv(j, n))
+            if n
+            else None
+            for j, n in zip(self.batch, lengths, strict=True)
+        ]
+        width = max(lengths)
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache()
+        layers = len(next(kv for kv in kvs if kv is not None))
+        for layer in range(layers):
+            keys, values = [], []
+            for kv, n in zip(kvs, lengths, strict=True):
+                k, v = kv[layer] if kv is not None else self._empty(kvs, layer)
+                pad = (0, 0, width - n, 0)  # left padding along the sequence
+                keys.append(torch.nn.functional.pad(k[:, :, :n], pad))
+                values.append(torch.nn.functional.pad(v[:, :, :n], pad))
+            self.cache.update(torch.cat(keys), torch.cat(values), layer)
+        self.mask = torch.zeros((len(self.batch), width), dtype=torch.long)
+        for i, n in enumerate(lengths):
+            if n:
+                self.mask[i, width - n :] = 1
+            self.seen[i] = n
+        return lengths
+
+    @staticmethod
+    def _empty(kvs: list[list[LayerKV] | None], layer: int) -> LayerKV:
+        k, v = next(kv for kv in kvs if kv is not None)[layer]
+        return k[:, :, :0], v[:, :, :0]
+
+    def _prefix_kv(self, job: Job, n: int) -> list[LayerKV]:
+        """The keys and values of `job`'s first `n` prompt tokens, one pass on their own."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        self.model(
+            input_ids=torch.tensor([job.prompt[:n]], device=self.d.device),
+            attention_mask=torch.ones((1, n), dtype=torch.long, device=self.d.device),
+            position_ids=torch.arange(n, device=self.d.device)[None],
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,
+            **self.extra,
+        )
+        return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _take_forced(self, i: int) -> list[int]:
         """Row i's forced tokens from here, recorded; the row ends when its answer is

@@ -138,6 +138,7 @@ def run_e2e_bench(
         warmup = plan(-1, BRIEFS[0])
         warm_seconds = time.perf_counter() - warm_start
         runtime = _runtime(ctx)  # loaded by the warm-up
+        kept = _prefix_counts(runtime)
         # Which decode path the runtime chose on this CPU (adapters/decoding.py).
         decode = runtime.stats().get("decode_path") if runtime is not None else None
         comparing = compare_fast_forward and runtime is not None
@@ -160,6 +161,7 @@ def run_e2e_bench(
                             "warmup_stopped_at": warmup["stopped_at"],
                             "fast_forward": True if slow_runs else setting,
                             "decode_path": decode, "machine": machine(),
+                            "prefix_cache": _prefix_counts(runtime, since=kept),
                             "every_step_on_model": every_step_on_model}  # fmt: skip
     if slow_runs:
         slow = _summary(slow_runs)
@@ -216,6 +218,19 @@ def _written_by(ready: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 def _median(values: Iterable[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return round(statistics.median(known), 3) if known else None
+
+
+def _prefix_counts(runtime: Any, since: dict[str, int] | None = None) -> dict[str, int] | None:
+    """How often the timed plans found a prompt's worked example already computed (hits) or
+    computed it (misses): `adapters.decoding.PrefixCache`, counted after the warm-up."""
+    stats = runtime.stats() if runtime is not None else {}
+    if "prefix_hits" not in stats:
+        return None
+    before = since or {"hits": 0, "misses": 0}
+    return {
+        "hits": stats["prefix_hits"] - before["hits"],
+        "misses": stats["prefix_misses"] - before["misses"],
+    }
 
 
 def _kind(out: dict[str, Any]) -> str | None:

@@ -139,7 +139,7 @@ def test_the_rationale_goes_to_the_model_by_default_and_can_be_turned_off(
     app: Any, market: Path
 ) -> None:
     """With a worked example in its prompt the model's rationale reads well on held-out plans
-    (81 of 85), so the measurement node asks the model by default; with
+    (90 of 91), so the measurement node asks the model by default; with
     `rationale_with_model=False` it makes no model call and the template's texts say why."""
     import adapters.chat_model as chat_model
 

@@ -437,7 +437,7 @@ def _following(request: Any) -> str:
     names = [n.removesuffix(" share") for n, _ in request.facts.pairs() if n.endswith(" share")]
     out = []
     for opening, shape in zip(request.openings, request.shapes, strict=True):
-        ending = SHAPES[shape].ending.replace("{goal}", request.goal)
+        ending = SHAPES[shape].ending
         for shop, name in zip(("Shop A", "Shop B"), names, strict=False):
             ending = ending.replace(shop, name)
         out.append(f"{opening} {ending}.")
@@ -480,13 +480,16 @@ def test_every_kind_of_sentence_has_a_worked_example_the_grammar_lets_the_model_
         assert check_text(marked, request.facts, n, known=request.passages) is None
 
 
-def test_the_example_speaks_of_the_briefs_goal() -> None:
-    plan = make_plan()
-    plan.brief.objective = "incremental_revenue"
-    request = allocation_request(plan, RETRIEVED)
-    assert request.goal == "revenue" and request.shapes == ("split", "no_cap")
-    example = request.example()
-    assert example is not None and "about as much revenue at Shop A" in example.answer
+def test_the_example_is_the_same_for_every_goal_so_the_runtime_keeps_it_computed() -> None:
+    """The worked example depends on the kinds of sentence only (8 texts in all), so that its
+    turns are a prompt prefix the runtime keeps computed (`adapters.decoding.PrefixCache`)."""
+    from tools.plan.rationale import _messages
+
+    margin, revenue = make_plan(caps=BINDING), make_plan(caps=BINDING)
+    revenue.brief.objective = "incremental_revenue"
+    a, b = allocation_request(margin, RETRIEVED), allocation_request(revenue, RETRIEVED)
+    assert a.shapes == b.shapes == ("split", "cap") and "of revenue per" in b.openings[1]
+    assert _messages(a)[:3] == _messages(b)[:3]
 
 
 def test_the_code_places_each_sentences_marker_before_its_period() -> None:
@@ -497,7 +500,7 @@ def test_the_code_places_each_sentences_marker_before_its_period() -> None:
         "Alpha gets $1.08M because it pays [2]. It cannot tell 4.5% apart [1].",
         None,
     )
-    assert _with_markers(text, (" [1]",)) == (text, "2 sentences for 1 openings")
+    assert _with_markers(text, (" [1]", " [1]", " [2]")) == (text, "cut off: 2 of 3 sentences")
 
 
 # --- where the citations go ---------------------------------------------------------------------

@@ -372,6 +372,42 @@ def test_forced_tokens_share_a_pass_and_the_answers_hold(root: Path) -> None:
         assert isinstance(g.parsed, Plan) and g.forced_tokens == 0
 
 
+def test_worked_examples_are_computed_once_per_model_and_the_answers_hold(root: Path) -> None:
+    """`adapters.decoding.PrefixCache`: a chat's turns before its last user message (a system
+    message, an example asked and answered) are kept computed per model; a later call with the
+    same turns computes only its own. The answers are those of each prompt computed whole,
+    alone and in a batch beside a row without examples; a repair turn keeps nothing."""
+    from adapters.structured import SentenceGrammar
+
+    grammar = SentenceGrammar(min_words=3, max_words=8)
+    example = [
+        {"role": "system", "content": "You explain retail media plans in short words. " * 12},
+        {"role": "user", "content": "Why does Shop A get most of the budget? " * 8},
+        {"role": "assistant", "content": "Its curves still pay back each extra dollar."},
+    ]
+    reqs = [Request([*example, *user(p)], AdapterSet(), None, 30, grammar) for p in PROMPTS[:3]]
+    plain = Request(user(PROMPTS[3]), AdapterSet(), None, 30, grammar)
+    whole = tiny_runtime(root, decode="merged", merged_dtype=torch.float32)
+    whole._decoder.prefixes = None  # noqa: SLF001 - every prompt computed whole
+    expected = [whole.generate_many([r])[0].text for r in [*reqs, plain]]
+    kept = tiny_runtime(root, decode="merged", merged_dtype=torch.float32)
+    jobs = [kept._job(kept._plan(r), r) for r in [*reqs, plain]]  # noqa: SLF001
+    assert jobs[0].prefix_len >= 128 and jobs[-1].prefix_len == 0
+    assert jobs[0].prompt[: jobs[0].prefix_len] == jobs[1].prompt[: jobs[1].prefix_len]
+    alone = [kept.generate_many([r])[0] for r in reqs]
+    assert [g.text for g in alone] == expected[:3]
+    assert kept.stats()["prefix_misses"] == 1 and kept.stats()["prefix_hits"] == 2
+    assert alone[0].prompt_tokens == len(jobs[0].prompt)  # the whole prompt, still counted
+    together = kept.generate_many([*reqs, plain])
+    assert [g.text for g in together] == expected
+    assert kept.stats()["prefix_hits"] == 5
+    from adapters.runtime import Generation
+
+    bad = Generation(text="{", error="invalid JSON")
+    repair = kept._job(kept._plan(reqs[0]), reqs[0], repair_of=bad)  # noqa: SLF001
+    assert repair.prefix_len == 0
+
+
 def test_an_answer_the_grammar_fixes_costs_one_pass(root: Path) -> None:
     class Fixed(BaseModel):
         status: Literal["approved_for_the_whole_flight"]

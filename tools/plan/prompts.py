@@ -61,9 +61,8 @@ def rationale_messages(
 @dataclass(frozen=True)
 class _Shape:
     """One kind of rationale sentence in the example plan: the facts it states, its opening
-    (as the code writes it for a real plan) and the example's ending (`{goal}`: the brief's
-    goal word). The code adds citation markers to the model's sentences, so the example's
-    carry none."""
+    (as the code writes it for a real plan) and the example's ending. The code adds citation
+    markers to the model's sentences, so the example's carry none."""
 
     facts: tuple[tuple[str, str], ...]
     opening: str
@@ -96,19 +95,19 @@ SHAPES: dict[str, _Shape] = {
             ("Shop B share", "33%"),
         ),
         "Shop A gets 67% and Shop B 33% of the $900k planned spend because",
-        "each extra dollar now earns about as much {goal} at Shop A as at Shop B",
+        "each extra dollar now earns about as much at Shop A as at Shop B",
     ),
     "single": _Shape(
         (*_BUDGET, ("Shop A spend", "$900k"), ("Shop A share", "100%")),
         "Shop A gets 100% of the $900k planned spend because",
-        "an extra dollar earns more {goal} there than anywhere else in the plan",
+        "an extra dollar earns more there than anywhere else in the plan",
     ),
     "cap": _Shape(
         (
             ("binding limit", "Shop B sponsored products monthly cap"),
             ("Shop B sponsored products monthly cap, value of one more dollar", "$0.40"),
         ),
-        "What binds is the Shop B sponsored products monthly cap, worth $0.40 of {goal} per "
+        "What binds is the Shop B sponsored products monthly cap, worth $0.40 of margin per "
         "extra dollar, as",
         "the retailer lets one brand spend only so much there each month",
     ),
@@ -117,7 +116,7 @@ SHAPES: dict[str, _Shape] = {
             ("binding limit", "Shop B cap in the brief"),
             ("Shop B cap in the brief, value of one more dollar", "$0.40"),
         ),
-        "What binds is the Shop B cap in the brief, worth $0.40 of {goal} per extra dollar, as",
+        "What binds is the Shop B cap in the brief, worth $0.40 of margin per extra dollar, as",
         "the brief itself limits what Shop B may get",
     ),
     "no_cap": _Shape(
@@ -133,7 +132,7 @@ SHAPES: dict[str, _Shape] = {
         _TEST,
         "This geo holdout at Shop A can detect a sales lift of 4.0% in 28 days with 15% held "
         "out, so",
-        "a smaller true lift would look like no lift at all",
+        "a smaller true lift would read as no effect",
     ),
     "underpowered": _Shape(
         (*_TEST, ("power", "40%"), ("target power", "80%")),
@@ -154,17 +153,17 @@ _EXAMPLE_RULES = {
 }
 
 
-def worked_example(kind: str, shapes: tuple[str, ...], goal: str) -> WorkedExample | None:
+def worked_example(kind: str, shapes: tuple[str, ...]) -> WorkedExample | None:
     """The example plan's facts, rules and answer for a text of `kind` made of sentences of
-    `shapes` (in order), or None when a shape has no example."""
+    `shapes` (in order), or None when a shape has no example. It depends on nothing else, so
+    that the runtime keeps few of them computed (`adapters.decoding.PrefixCache`): 8 kinds
+    of text in all."""
     if not shapes or any(s not in SHAPES for s in shapes) or kind not in _EXAMPLE_RULES:
         return None
     facts: dict[str, str] = {}
     for shape in shapes:
         facts.update(SHAPES[shape].facts)
-    answer = " ".join(
-        f"{SHAPES[s].opening} {SHAPES[s].ending}.".replace("{goal}", goal) for s in shapes
-    )
+    answer = " ".join(f"{SHAPES[s].opening} {SHAPES[s].ending}." for s in shapes)
     return WorkedExample(list(facts.items()), _EXAMPLE_RULES[kind], answer)
 
 

@@ -75,10 +75,9 @@ class TextRequest:
     ask: str  # what the model is asked to say
     template: str
     openings: tuple[str, ...] = ()
-    # Each sentence's kind (`tools.plan.prompts.SHAPES`) and the brief's goal word: they pick
-    # the worked example the model is shown.
+    # Each sentence's kind (`tools.plan.prompts.SHAPES`): they pick the worked example the
+    # model is shown.
     shapes: tuple[str, ...] = ()
-    goal: str = "margin"
     # Each sentence's citation marker (" [2]", or "" with nothing to cite), as the template
     # places it: by the passage that states its rule.
     markers: tuple[str, ...] = ()
@@ -91,7 +90,7 @@ class TextRequest:
         return [*(f"{n} {v}" for n, v in self.facts.pairs()), *self.passages]
 
     def example(self) -> WorkedExample | None:
-        return worked_example(self.kind, self.shapes, self.goal)
+        return worked_example(self.kind, self.shapes)
 
     def grammar(self) -> SentenceGrammar:
         example = self.example()
@@ -354,7 +353,6 @@ def allocation_request(
         openings=tuple(s.opening for s in sentences),
         markers=tuple(_marker(citations, s.hint) for s in sentences),
         shapes=tuple(s.shape for s in sentences),
-        goal=GOAL_WORD.get(plan.brief.objective, "return"),
         tenant=tenant,
     )
 
@@ -464,7 +462,6 @@ def experiment_request(
         openings=tuple(s.opening for s in sentences),
         markers=tuple(_marker(citations, s.hint) for s in sentences),
         shapes=tuple(s.shape for s in sentences),
-        goal=GOAL_WORD.get(plan.brief.objective, "return"),
         tenant=tenant,
     )
 
@@ -524,8 +521,8 @@ def _with_markers(text: str, markers: tuple[str, ...]) -> tuple[str, str | None]
     """`text` with each sentence's citation marker before its period, or why not. The
     grammar writes one sentence per opening, each ending on a period."""
     ends = [m.start() for m in _SENTENCE_END.finditer(text)]
-    if len(ends) != len(markers):
-        return text, f"{len(ends)} sentences for {len(markers)} openings"
+    if len(ends) != len(markers):  # the token limit cut it ("this this this ... thus.")
+        return text, f"cut off: {len(ends)} of {len(markers)} sentences"
     for end, marker in reversed(list(zip(ends, markers, strict=True))):
         text = text[:end] + marker + text[end:]
     return text, None
