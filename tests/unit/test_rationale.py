@@ -121,6 +121,17 @@ def make_plan(
 
 
 BINDING = {"beta/sponsored_search": 0.277, "alpha/sponsored_search": 0.178, "alpha/x": 1e-12}
+# Each kind of sentence a rationale has: caps binding or not, one retailer, the brief's cap.
+EVERY_KIND_OF_PLAN = pytest.mark.parametrize(
+    "plan",
+    [
+        make_plan(caps=BINDING),
+        make_plan(),
+        make_plan(adequate=True, retailers=1),
+        make_plan(brief_caps={"alpha": 0.4}),
+    ],
+    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap"],
+)
 
 
 # --- the number checker -------------------------------------------------------------------------
@@ -332,16 +343,7 @@ def test_facts_tables_hold_single_numbers_as_written() -> None:
     assert facts["Beta Grocers sponsored search monthly cap in the policy, per month"] == "$120,000"
 
 
-@pytest.mark.parametrize(
-    "plan",
-    [
-        make_plan(caps=BINDING),
-        make_plan(),
-        make_plan(adequate=True, retailers=1),
-        make_plan(brief_caps={"alpha": 0.4}),
-    ],
-    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap"],
-)
+@EVERY_KIND_OF_PLAN
 def test_templates_pass_the_checks_the_model_must_pass(plan: Plan) -> None:
     for request in (allocation_request(plan, RETRIEVED), experiment_request(plan, RETRIEVED)):
         assert request is not None
@@ -444,16 +446,7 @@ def _following(request: Any) -> str:
     return " ".join(out)
 
 
-@pytest.mark.parametrize(
-    "plan",
-    [
-        make_plan(caps=BINDING),
-        make_plan(),
-        make_plan(adequate=True, retailers=1),
-        make_plan(brief_caps={"alpha": 0.4}),
-    ],
-    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap"],
-)
+@EVERY_KIND_OF_PLAN
 def test_every_kind_of_sentence_has_a_worked_example_the_grammar_lets_the_model_follow(
     plan: Plan, decodes_to: Any
 ) -> None:

@@ -7,13 +7,15 @@ produced and the retrieved policy passages, citing them.
     texts[0].text, texts[0].path, texts[0].citations  # "... [1].", "model", [Citation(...)]
 
 A facts table (`FactsTable`) holds every number a text may use, pre-formatted as it may appear
-("$1.08M", "73%", "4.2"). The model sees the table and up to three passages numbered [1]..[n]
-(`tools.plan.prompts.rationale_messages`) and writes one or two sentences under a grammar
-(`adapters.structured.SentenceGrammar`) that admits those number strings only, general words
-and those of what it was shown only (`tools.plan.vocabulary.GENERAL_WORDS`, `words_of`), and
-ends every sentence on a citation marker. The text is then checked (`check_text`: every
-number one of the facts', `tools.plan.numbers`; the markers name passages shown; at least one
-fact used; no loop); a text that fails, or no model, gets the template sentences written
+("$1.08M", "73%", "4.2"). The model sees a worked example of the same kinds of sentence
+(`tools.plan.prompts.worked_example`), then the table and up to three passages numbered
+[1]..[n] (`tools.plan.prompts.rationale_messages`), and ends the code's openings (one per
+`Sentence`, stating the numbers) under a grammar (`adapters.structured.SentenceGrammar`) that
+admits general words and those of what it was shown only (`tools.plan.vocabulary`) and no
+number of its own. The code puts each sentence's citation marker before its period
+(`_with_markers`), then checks the text (`check_text`: every number one of the facts',
+`tools.plan.numbers`; the markers name passages shown; at least one fact used; English words;
+no loop or doubled word); a text that fails, or no model, gets the template sentences written
 here from the same facts, and `path`/`reason` say so. Every call of one node goes to the
 model as one batch.
 """
