@@ -324,8 +324,13 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     return out
 
 
-def _template(sentences: list[Sentence], citations: list[Citation]) -> str:
-    return " ".join(f"{s.opening} {s.ending}{_marker(citations, s.hint)}." for s in sentences)
+def _markers(sentences: list[Sentence], citations: list[Citation]) -> tuple[str, ...]:
+    """Each sentence's citation marker: the passage that states its rule."""
+    return tuple(_marker(citations, s.hint) for s in sentences)
+
+
+def _template(sentences: list[Sentence], markers: tuple[str, ...]) -> str:
+    return " ".join(f"{s.opening} {s.ending}{m}." for s, m in zip(sentences, markers, strict=True))
 
 
 def allocation_request(
@@ -345,15 +350,16 @@ def allocation_request(
         retrieved, ("placements_bidding",), order, prefer=("cap", "spend-caps")
     )
     sentences = allocation_sentences(plan, facts)
+    markers = _markers(sentences, citations)
     return TextRequest(
         kind="allocation",
         facts=facts,
         citations=citations,
         passages=passages,
         ask="why the money is split this way and what limits it",
-        template=_template(sentences, citations) or f"No spend was placed{_marker(citations)}.",
+        template=_template(sentences, markers) or f"No spend was placed{_marker(citations)}.",
         openings=tuple(s.opening for s in sentences),
-        markers=tuple(_marker(citations, s.hint) for s in sentences),
+        markers=markers,
         shapes=tuple(s.shape for s in sentences),
         tenant=tenant,
     )
@@ -454,15 +460,16 @@ def experiment_request(
         retrieved, ("measurement",), [str(e.get("retailer") or "")], prefer=anchors
     )
     sentences = experiment_sentences(plan, facts)
+    markers = _markers(sentences, citations)
     return TextRequest(
         kind="experiment",
         facts=facts,
         citations=citations,
         passages=passages,
         ask="what this experiment can tell and what it cannot",
-        template=_template(sentences, citations),
+        template=_template(sentences, markers),
         openings=tuple(s.opening for s in sentences),
-        markers=tuple(_marker(citations, s.hint) for s in sentences),
+        markers=markers,
         shapes=tuple(s.shape for s in sentences),
         tenant=tenant,
     )
