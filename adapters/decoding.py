@@ -256,8 +256,10 @@ class SeededSampler:
 
 
 # A prompt prefix worth keeping (`Job.prefix_len`): the rationale's system message and worked
-# example are about 250-320 tokens; a short system message alone is not worth the memory.
-PREFIX_MIN_TOKENS = 128
+# example are about 250-320 tokens, the reflection's (one a sentence) 115-175; a short system
+# message alone is not worth the memory. At 128 most of the reflection's were not kept: its
+# step took 1.97 s a plan under the AVX2 emulation, 1.28 s at 96 (`rmn bench e2e`).
+PREFIX_MIN_TOKENS = 96
 # Prefixes kept per model. A prefix's keys and values take 46 kB a token in float32
 # (SmolLM2-135M: 30 layers x 3 key-value heads x 64 x 2), so 8 of 300 tokens about 110 MB.
 PREFIX_CACHE_SIZE = 8

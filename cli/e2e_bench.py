@@ -450,8 +450,8 @@ def e2e(
     every_step: bool = typer.Option(
         False,
         "--every-step-on-model",
-        help="Let the model write the rationale and the reflection's words too (off by "
-        "default in the product: they read poorly).",
+        help="Let the model write the reflection's words too (off by default in the "
+        "product: after its worked examples it writes the template's words).",
     ),
     main_ref: str | None = typer.Option(
         None,

@@ -102,9 +102,11 @@ class Context:
     reflect_with_model: bool = field(
         default=False,
         metadata={
-            "description": "Let the model write the reflection's words. Off by default: on "
-            "SmolLM2-135M they pass the checks under the grammar's lexicon but read poorly "
-            "('so the plan is not risk a safe'); about 1.4 s a plan on bf16."
+            "description": "Let the model write the reflection's words, each sentence after a "
+            "worked example of its kind (`tools.plan.prompts.reflection_examples`). Off by "
+            "default: on 78 held-out plans all read well, but 232 of 234 sentences were the "
+            "example's ending word for word, which the template writes too; about 0.7 s a "
+            "plan on bf16, 1.3 s under the AVX2 emulation."
         },
     )
     seed: int = field(

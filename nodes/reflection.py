@@ -1,9 +1,10 @@
 """reflection: the reflection record of the plan. Its confidence, risks and mitigations are
 computed from measured signals (curve uncertainty, data coverage, constraint slack, governance
 flags); the model writes only the sentences (the main risk, a bias to check, another way to
-read the plan) from those signals when the context lets it (`reflect_with_model`), under a
-grammar that admits only the signals' numbers (`tools.plan.reflection_words`). Memory
-references come from the tenant's own past decisions."""
+read the plan) from those signals when the context lets it (`reflect_with_model`), each after a
+worked example of its kind, under a grammar that admits only the signals' numbers
+(`tools.plan.reflection_words`). Memory references come from the tenant's own past
+decisions."""
 
 from __future__ import annotations
 

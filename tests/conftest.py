@@ -1,7 +1,8 @@
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,34 @@ def postgres() -> Iterator[str]:
             yield url
     except RuntimeError as err:
         pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def decodes_to() -> Callable[[Any, str], bool]:
+    """Whether decoding under a sentence grammar (`adapters.structured.SentenceGrammar`) can
+    write `text` with the SmolLM2 tokenizer: the tokens the grammar forces (an opening, in its
+    own tokenization, as the decoder feeds them), then the text's own tokens where the model
+    chooses."""
+    import llguidance.hf
+    from llguidance import LLMatcher
+
+    from adapters.structured import OutputSchema
+    from adapters.testing import smollm2_tokenizer
+
+    tokenizer = smollm2_tokenizer()
+    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
+
+    def decodes(grammar: Any, text: str) -> bool:
+        matcher = LLMatcher(ll_tokenizer, OutputSchema.of(grammar).grammar(), log_level=0)
+        at = 0
+        while at < len(text):
+            tokens = list(matcher.compute_ff_tokens())
+            if not tokens:
+                tokens = tokenizer(text[at:], add_special_tokens=False)["input_ids"][:1]
+            piece = tokenizer.decode(tokens)
+            if not text.startswith(piece, at) or not matcher.consume_tokens(tokens):
+                return False
+            at += len(piece)
+        return matcher.is_accepting()
+
+    return decodes

@@ -47,7 +47,7 @@ from tools.plan.reflection import (
     reflect,
     signals_from,
 )
-from tools.plan.reflection_words import OPENINGS, WORD_TOKENS
+from tools.plan.reflection_words import OPENINGS, SENTENCE_TOKENS
 from tools.plan.vocabulary import GENERAL_WORDS, unknown_words, words_of
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -113,36 +113,38 @@ def test_real_model_reflection(monkeypatch: pytest.MonkeyPatch) -> None:
     generate = llm.runtime.generate_many
 
     def spy(*args: object, **kwargs: object) -> list[Generation]:
-        calls.extend(generate(*args, **kwargs))  # type: ignore[arg-type]
-        return calls
+        gens = generate(*args, **kwargs)  # type: ignore[arg-type]
+        calls.extend(gens)
+        return gens
 
     monkeypatch.setattr(llm.runtime, "generate_many", spy)
     plan = make_plan()
     s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
     memory = ["2025-01-02 t-0: approved $60,000 over alpha+beta"]
     r = reflect(plan, s, memory, llm, 0.8)
-    assert len(calls) == 1 and calls[0].tokens <= 2 * WORD_TOKENS
-    assert calls[0].adapters_active == [] and r.confidence == confidence(s)
-    # Seeded and greedy, SmolLM2-135M continues the three openings. Without a lexicon it
-    # glued words together ("check the fit of theollsund", 4 of 4 test plans) and the
-    # template wrote the sentences; under the grammar's lexicon (general words and those of
-    # the facts, memory and template) its words are words, and on this machine (bf16) its
-    # sentences pass the checks ("..., so the plan is not very safe."). They read poorly,
-    # which is why `reflect_with_model` stays off by default. Another decode path (int8 on
-    # AVX2) may pick other words, so what is asserted is what the lexicon guarantees.
-    text = calls[0].parsed
-    assert isinstance(text, str) and text.startswith(OPENINGS[0])
+    # One call a sentence, in one batch, on the base model; the numbers stay computed.
+    assert len(calls) == 3 and all(c.tokens <= 2 * SENTENCE_TOKENS for c in calls)
+    assert all(c.adapters_active == [] for c in calls) and r.confidence == confidence(s)
+    # Seeded and greedy, SmolLM2-135M ends each opening after a worked example of the same
+    # kind. Without the example its words were words (the lexicon) but read poorly ("..., so
+    # the plan is not very safe."); with it, on 78 held-out plans, 232 of 234 sentences were
+    # the example's ending word for word. Another decode path (int8 on AVX2) may pick other
+    # words, so what is asserted is what the grammar and the lexicon guarantee.
     template = reflect(plan, s, memory, None, 0.8)
-    shown = [m["content"] for m in calls[0].messages]
-    shown += [template.risk_assessment.summary, template.bias_checkpoint]
-    shown += template.alternate_frames
-    assert unknown_words(text, shown) == []
-    allowed = {w.lower() for w in GENERAL_WORDS | words_of(shown)}
-    assert {w.lower() for w in re.findall(r"[A-Za-z]+", text)} <= allowed
+    texts = [c.parsed for c in calls]
+    assert all(isinstance(t, str) for t in texts)
+    for text, opening, call in zip(texts, OPENINGS, calls, strict=True):
+        assert isinstance(text, str) and text.startswith(opening)
+        shown = [m["content"] for m in call.messages]
+        shown += [template.risk_assessment.summary, template.bias_checkpoint]
+        shown += template.alternate_frames
+        assert unknown_words(text, shown) == []
+        allowed = {w.lower() for w in GENERAL_WORDS | words_of(shown)}
+        assert {w.lower() for w in re.findall(r"[A-Za-z]+", text)} <= allowed
     assert template.written_by == "template"
     if r.written_by == "llm":
-        assert r.words_reason is None and r.risk_assessment.summary.startswith(OPENINGS[0])
-        assert r.bias_checkpoint != template.bias_checkpoint
+        assert r.words_reason is None
+        assert [r.risk_assessment.summary, r.bias_checkpoint, r.alternate_frames[0]] == texts
     else:  # refused for what it says, never for a word that is not one
         assert r.words_reason is not None and "not English" not in r.words_reason
 

@@ -185,35 +185,6 @@ def matcher_for() -> Any:
     return accepts
 
 
-@pytest.fixture(scope="module")
-def decodes_to() -> Any:
-    """Whether decoding under a grammar can write `text`: the tokens the grammar forces (an
-    opening, in its own tokenization, as the decoder feeds them), then the text's own tokens
-    where the model chooses."""
-    import llguidance.hf
-    from llguidance import LLMatcher
-
-    from adapters.testing import smollm2_tokenizer
-
-    tokenizer = smollm2_tokenizer()
-    ll_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
-
-    def decodes(grammar: SentenceGrammar, text: str) -> bool:
-        matcher = LLMatcher(ll_tokenizer, OutputSchema.of(grammar).grammar(), log_level=0)
-        at = 0
-        while at < len(text):
-            tokens = list(matcher.compute_ff_tokens())
-            if not tokens:
-                tokens = tokenizer(text[at:], add_special_tokens=False)["input_ids"][:1]
-            piece = tokenizer.decode(tokens)
-            if not text.startswith(piece, at) or not matcher.consume_tokens(tokens):
-                return False
-            at += len(piece)
-        return matcher.is_accepting()
-
-    return decodes
-
-
 def test_grammar_admits_only_the_facts_numbers_and_cited_sentences(matcher_for: Any) -> None:
     g = SentenceGrammar(numbers=("$1.45M", "4.3", "80%"), citations=2, banned_words=NUMBER_WORDS)
     assert matcher_for(g, "The budget of $1.45M goes to Alpha first [1].")
@@ -421,6 +392,18 @@ def test_a_number_away_from_its_fact_is_refused(
     [text] = write_texts(tiny, [alloc])
     assert text.path == "template" and "$1.20M" not in text.text
     assert text.reason == "numbers away from their fact: $1.20M"
+
+
+def test_a_text_that_names_the_worked_examples_shops_is_refused(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model may copy the example's ending word for word, shop names and all; a text
+    about a real plan that names "Shop B" goes to the template, with the reason."""
+    alloc = allocation_request(make_plan(caps=BINDING), RETRIEVED)
+    answer = f"{alloc.openings[0]} it pays best. {alloc.openings[1]} Shop B lets it spend."
+    scripted(tiny, monkeypatch, [answer])
+    [text] = write_texts(tiny, [alloc])
+    assert text.path == "template" and text.reason == "names the worked example's Shop B"
 
 
 def test_without_a_model_the_template_writes_and_says_so() -> None:

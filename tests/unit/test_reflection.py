@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plan_support import make_plan
@@ -15,8 +16,17 @@ from plan_support import make_plan
 from adapters.chat_model import RMNChatModel
 from adapters.runtime import Generation
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
+from tools.plan.facts import check_text
 from tools.plan.guardrails import cap_confidence, guardrails
 from tools.plan.labels import line_label
+from tools.plan.plan import Plan, Risk
+from tools.plan.prompts import (
+    BIAS_SHAPES,
+    FRAME_ENDING,
+    REFLECTION_ASKS,
+    RISK_SHAPES,
+    reflection_messages,
+)
 from tools.plan.reflection import (
     ReflectionError,
     ReflectionSignals,
@@ -26,7 +36,15 @@ from tools.plan.reflection import (
     risks,
     signals_from,
 )
-from tools.plan.reflection_words import OPENINGS, WORD_TOKENS, reflection_facts
+from tools.plan.reflection_words import (
+    OPENINGS,
+    SENTENCE_TOKENS,
+    reflection_facts,
+    split_words,
+    template_words,
+    word_sentences,
+    words_grammar,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -162,7 +180,7 @@ def test_reflect_without_a_model_uses_the_template() -> None:
     assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
     assert r.decision_threshold == "confidence >= 0.80 and no governance flags"
     assert len(r.alternate_frames) == 2 and f"{s.top_retailer_share:.0%}" in r.alternate_frames[1]
-    assert "past plans" in r.bias_checkpoint
+    assert "3 similar decided plans" in r.bias_checkpoint
     assert r.risk_assessment.mitigation == [x.mitigation for x in risks(s)]
     with pytest.raises(ReflectionError, match="threshold"):
         reflect(plan, s, [], None, threshold=1.5)
@@ -173,10 +191,14 @@ def scripted_words(text: str) -> Generation:
 
 
 def script(model: RMNChatModel, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
-    """The model answers `text` to every request, on both of the runtime's entry points."""
+    """The model answers with `text`'s sentences, the i-th to the i-th request of a batch (the
+    reflection asks for each sentence on its own), on both of the runtime's entry points."""
+    sentences = re.split(r"(?<=\.) (?=[A-Z])", text)
     monkeypatch.setattr(model.runtime, "generate", lambda *a, **k: scripted_words(text))
     monkeypatch.setattr(
-        model.runtime, "generate_many", lambda requests, **k: [scripted_words(text)] * len(requests)
+        model.runtime,
+        "generate_many",
+        lambda requests, **k: [scripted_words(t) for t in sentences[: len(requests)]],
     )
 
 
@@ -246,6 +268,104 @@ def test_facts_table_holds_the_signals_as_written() -> None:
     assert facts.get("similar past plans") == "2"
 
 
+# --- the worked example ----------------------------------------------------------------------
+
+BIASES = ("anchoring", "overconfidence", "availability")
+
+
+def _written(risk: str, bias: str, objective: str = "incremental_margin") -> Any:
+    """The sentences of a plan whose main risk is of kind `risk` and whose bias to check is of
+    kind `bias` (every signal an opening may state is set), and its memory."""
+    plan = make_plan()
+    plan.brief.objective = objective  # type: ignore[assignment]
+    memory = ["2025-01-02 t-0: approved $60,000 over alpha+beta"] if bias == "anchoring" else []
+    return word_sentences(plan, *_signals_and_found(risk, bias, plan), memory), memory
+
+
+def _signals_and_found(
+    risk: str, bias: str, plan: Plan | None = None
+) -> tuple[ReflectionSignals, list[Risk]]:
+    cv = 0.1 if bias == "availability" else 0.45
+    s = signals_from(plan or make_plan(), curve_cv=cv, coverage=0.7, flags=2)
+    s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4}})
+    found = [] if risk == "low" else [Risk(factor=risk, severity="high", signal="", mitigation="")]
+    return s, found
+
+
+@pytest.mark.parametrize("bias", BIASES)
+@pytest.mark.parametrize("risk", sorted(RISK_SHAPES))
+def test_every_kind_of_reflection_has_a_worked_example_the_grammar_lets_the_model_follow(
+    risk: str, bias: str, decodes_to: Any
+) -> None:
+    """Each sentence is asked for on its own, after the example plan's sentence of the same
+    kind, answered; a model that ends each opening as the example does writes sentences the
+    grammar admits, and the three pass the checks. That text is the template's."""
+    written, memory = _written(risk, bias)
+    assert (written.risk, written.bias) == (risk, bias)
+    examples = written.examples()
+    endings = (RISK_SHAPES[risk].ending, BIAS_SHAPES[bias].ending, FRAME_ENDING)
+    texts = []
+    for (opening, _), ask, example, ending in zip(
+        written.sentences, REFLECTION_ASKS, examples, endings, strict=True
+    ):
+        assert example is not None and example.answer.count(". ") == 0
+        assert "{" not in example.answer and example.answer.endswith(f" {ending}.")
+        system, asked, answered, real = reflection_messages(
+            written.facts.pairs(), memory, ask, example
+        )
+        assert [m["role"] for m in (system, asked, answered, real)] == [
+            "system", "user", "assistant", "user",
+        ]  # fmt: skip
+        assert answered["content"] == example.answer and "Shop A" in asked["content"]
+        text = f"{opening} {ending}."
+        grammar = words_grammar(written.facts, [(opening, ending)], memory, example)
+        assert decodes_to(grammar, text), text
+        texts.append(text)
+    text = " ".join(texts)
+    assert check_text(text, written.facts, 0, need_number=False, known=memory) is None
+    assert split_words(text) is not None
+    template = template_words(make_plan(), *_signals_and_found(risk, bias), memory)
+    assert [template.risk, template.bias_checkpoint] == texts[:2]
+
+
+def test_no_example_ending_stops_on_a_word_the_grammar_may_not_end_on() -> None:
+    """The model copies the example's endings; one ending on "before" or "does" (which the
+    grammar may not end a sentence on) made it write on past them ("..., but a test spend
+    often.")."""
+    from adapters.structured import DANGLING_WORDS
+    from tools.plan.prompts import SHAPES
+
+    endings = [*(x.ending for x in (*RISK_SHAPES.values(), *BIAS_SHAPES.values()))]
+    endings += [FRAME_ENDING, *(x.ending for x in SHAPES.values())]
+    assert [e for e in endings if e.split()[-1].lower() in DANGLING_WORDS] == []
+
+
+def test_the_reflections_examples_are_the_same_for_every_goal_and_name_roas_as_such() -> None:
+    """Each sentence's example depends on its kind only (8 + 3 + 1 in all), so the runtime
+    keeps it computed; a ROAS plan's other frame says "ROAS" (it said "roas")."""
+    (margin, memory), (roas, _) = (
+        _written("binding caps", "anchoring"),
+        _written("binding caps", "anchoring", "roas"),
+    )
+    for ask, a, b in zip(REFLECTION_ASKS, margin.examples(), roas.examples(), strict=True):
+        first = reflection_messages(margin.facts.pairs(), memory, ask, a)
+        second = reflection_messages(roas.facts.pairs(), memory, ask, b)
+        assert first[:3] == second[:3] and first[3] != second[3]
+    assert roas.sentences[2][0].endswith("incremental revenue instead of ROAS, which")
+    other = _written("thin data coverage", "anchoring")[0].examples()
+    assert other[0] != margin.examples()[0] and other[1:] == margin.examples()[1:]
+
+
+def test_model_sentences_that_name_the_examples_shops_are_refused(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script(tiny, monkeypatch, GOOD.replace("one retailer", "Shop A"))
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
+    r = reflect(plan, s, [], tiny, threshold=0.8)
+    assert r.written_by == "template" and r.words_reason == "names the worked example's Shop A"
+
+
 # --- models ---------------------------------------------------------------------------------
 
 
@@ -274,11 +394,13 @@ def test_tiny_model_garbage_falls_back_to_the_template(
     plan = make_plan()
     s = signals_from(plan, curve_cv=0.2, coverage=0.9, flags=0)
     r = reflect(plan, s, [], tiny, threshold=0.8, task="planning")
-    assert len(calls) == 1 and calls[0].adapters_active == ["task/planning"]
-    assert calls[0].tokens <= 2 * WORD_TOKENS  # bounded (a repair turn at most doubles it)
-    if isinstance(calls[0].parsed, str):  # the grammar admits only the facts' numbers
+    # One call a sentence, in one batch, each bounded (a repair turn at most doubles it).
+    assert len(calls) == 3 and all(c.adapters_active == ["task/planning"] for c in calls)
+    assert all(c.tokens <= 2 * SENTENCE_TOKENS for c in calls)
+    written = " ".join(c.parsed for c in calls if isinstance(c.parsed, str))
+    if written:  # the grammar admits only the facts' numbers
         facts = reflection_facts(plan, s, risks(s), [])
-        assert set(re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", calls[0].parsed)) <= {
+        assert set(re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", written)) <= {
             n for v in facts.numbers() for n in re.findall(r"\d(?:[\d,]*\d)?(?:\.\d+)?%?", v)
         }
     assert r.written_by == "template"

@@ -19,6 +19,12 @@ def words(text: object) -> str:
     return str(text or "").replace("_", " ")
 
 
+def objective_words(objective: str) -> str:
+    """A brief's objective as a sentence writes it: "incremental margin", "ROAS" (not
+    "roas", which the reflection's frame wrote)."""
+    return "ROAS" if objective == "roas" else words(objective)
+
+
 def retailer_name(rid: str) -> str:
     """The retailer's display name in the catalog in force; its id in words when the catalog
     does not hold it or cannot be read."""

@@ -8,11 +8,16 @@ The rationale's conversation opens with a worked example (`worked_example`): a m
 "Shop A" and "Shop B" with the same kinds of sentence as the request (`SHAPES`), answered. Why:
 without it SmolLM2-135M continued the code's openings with garbled words ("so it can be a test
 of the test of the test often [1]."; 47 of 47 texts on 26 held-out plans); with one, on 8 of
-those plans, it wrote sentences of the example's kind about the plan it was given.
+those plans, it wrote sentences of the example's kind about the plan it was given. The
+reflection's conversation does the same (`reflection_example`, by the kinds of main risk and
+bias to check: `RISK_SHAPES`, `BIAS_SHAPES`); without it, on 16 held-out plans, 14 texts
+passed the checks and all 14 were garbled ("A bias to check is that the plan is not a fair
+way to make, there.").
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 RATIONALE_SYSTEM = (
@@ -67,6 +72,16 @@ class _Shape:
     facts: tuple[tuple[str, str], ...]
     opening: str
     ending: str
+
+
+# The example plans' retailers. A text about a real plan that names one (the model copying the
+# example's ending word for word) is refused unless the plan's own facts name it too.
+EXAMPLE_NAMES = ("Shop A", "Shop B")
+
+
+def borrowed_names(text: str, shown: list[str]) -> list[str]:
+    """The example's retailer names in `text` that nothing in `shown` names."""
+    return [n for n in EXAMPLE_NAMES if n in text and not any(n in s for s in shown)]
 
 
 @dataclass(frozen=True)
@@ -167,18 +182,173 @@ def worked_example(kind: str, shapes: tuple[str, ...]) -> WorkedExample | None:
     return WorkedExample(list(facts.items()), _EXAMPLE_RULES[kind], answer)
 
 
-def reflection_messages(facts: list[tuple[str, str]], memory: list[str]) -> list[dict[str, str]]:
-    """The reflection's conversation: the signals as facts, the most similar past plan, and
-    the three sentences to write (the grammar opens each one)."""
+# --- the reflection's worked example -------------------------------------------------------
+
+# The main risk's sentence per risk factor (`tools.plan.reflection.risks`), "low" without one:
+# the facts it states, how its opening states them (`{name}` is the fact's value) and the
+# example's ending, which the template writes too. The openings are the ones
+# `tools.plan.reflection_words` writes for a real plan; the model writes only the ending, and
+# mostly copies the example's. So each ending must be true of any plan of its kind and name no
+# retailer. Found on held-out plans: "the Shop B lines" became "the Alpha Mart lines are closer
+# to the Alpha Mart lines"; "Shop B cannot take more money" was wrong where one placement of a
+# retailer was capped; "rests on very few weeks of sales" was wrong, a line without enough data
+# has none of its own (`tools.curves.fit`). No ending stops on a word the grammar may not end on
+# (`adapters.structured.DANGLING_WORDS`): with "approved before" the model wrote on past the
+# example's ending, and none has a comma (after "similar lines, not their own sales" it wrote
+# ", there.").
+RISK_SHAPES: dict[str, _Shape] = {
+    "response curve uncertainty": _Shape(
+        (("curve uncertainty (CV)", "0.45"),),
+        "the fitted curves vary with a CV of {curve uncertainty (CV)}",
+        "the outcome could land well below the forecast",
+    ),
+    "thin data coverage": _Shape(
+        (("spend on lines without enough data", "30%"),),
+        "{spend on lines without enough data} of spend is on lines without enough data",
+        "the forecast for those lines is borrowed from similar lines",
+    ),
+    "little room above the ROAS floor": _Shape(
+        (("expected iROAS", "3.2"), ("ROAS floor", "3.0")),
+        "the expected iROAS of {expected iROAS} sits close to the {ROAS floor} floor",
+        "a small miss on the forecast could breach the floor",
+    ),
+    "binding caps": _Shape(
+        (("retailers at their cap", "Shop B sponsored products"),),
+        "caps bind at {retailers at their cap}",
+        "those caps leave no room for more spend even where it would earn well",
+    ),
+    "governance findings": _Shape(
+        (("governance findings", "2"),),
+        "governance has {governance findings} open finding(s)",
+        "a person should review the findings before launch",
+    ),
+    "solver result": _Shape(
+        (),
+        "the optimizer did not report a clean optimum",
+        "the split should be run again before anyone approves it",
+    ),
+    "underpowered experiment": _Shape(
+        (("experiment power", "40%"), ("target power", "80%")),
+        "the experiment has {experiment power} power against the {target power} target",
+        "a flat result would not prove there is no lift",
+    ),
+    "low": _Shape((), "", "no signal costs this plan much confidence"),
+}
+# The bias to check, by which signal suggests it: past decisions of the tenant (anchoring),
+# uncertain curves (overconfidence), else recent history (availability).
+BIAS_SHAPES: dict[str, _Shape] = {
+    "anchoring": _Shape(
+        (("similar past plans", "2"),),
+        "A bias to check is anchoring on the {similar past plans} similar decided plan(s), as",
+        "the split may drift toward what was decided last time",
+    ),
+    "overconfidence": _Shape(
+        (),
+        "A bias to check is overconfidence in the fitted curves, as",
+        "a tidy optimum can hide a wide range of outcomes",
+    ),
+    "availability": _Shape(
+        (),
+        "A bias to check is availability bias, as",
+        "recent weeks shape the curves more than the whole season",
+    ),
+}
+FRAME_OPENING = (
+    "Another way to read this plan is to judge it on {other} instead of {objective}, which"
+)
+FRAME_ENDING = "could change which lines get the money"
+# The example plan's own facts, whatever its shapes.
+_REFLECTION_BASE = (
+    ("confidence", "62%"),
+    ("retailer with the most spend", "Shop A"),
+    ("its share of spend", "70%"),
+    ("objective", "incremental margin"),
+)
+_EXAMPLE_MEMORY = "2026-09-14 t-0: approved $900,000 over Shop A+Shop B"
+
+
+def risk_opening(factor: str, stated: str | None) -> str:
+    """The main risk's opening for `factor`, its signal `stated` as the facts give it."""
+    if factor == "low":
+        return "The main risk is low, as"
+    return (
+        f"The main risk is {factor}, as {stated}, so"
+        if stated
+        else f"The main risk is {factor}, so"
+    )
+
+
+def fill(template: str, values: dict[str, str]) -> str | None:
+    """`template` with each `{name}` replaced by its value, or None when one has none."""
+    out = template
+    for name in re.findall(r"\{([^}]+)\}", template):
+        if values.get(name) is None:
+            return None
+        out = out.replace("{" + name + "}", values[name])
+    return out
+
+
+def plural(text: str, count: str | None) -> str:
+    """ "plan(s)" as "plan" for a count of 1, else "plans"."""
+    return re.sub(r"\((s)\)", "" if count == "1" else r"\1", text)
+
+
+# What each of the reflection's three sentences is asked to say.
+REFLECTION_ASKS = (
+    "the main risk of this plan",
+    "a bias the planner should check",
+    "another way to read this plan",
+)
+
+
+def reflection_examples(risk: str, bias: str) -> list[WorkedExample] | None:
+    """The example plan's facts, memory and one-sentence answer for each of the reflection's
+    three sentences (`REFLECTION_ASKS`), for a main risk of kind `risk` and a bias of kind
+    `bias`, or None when either has no example. Each example holds only the facts its
+    sentence states, so that the runtime keeps few of them computed: 8 + 3 + 1 in all."""
+    if risk not in RISK_SHAPES or bias not in BIAS_SHAPES:
+        return None
+    r, b = RISK_SHAPES[risk], BIAS_SHAPES[bias]
+    risk_facts = dict(_REFLECTION_BASE) | ({"main risk": risk} if risk != "low" else {})
+    risk_facts.update(r.facts)
+    stated = plural(fill(r.opening, risk_facts) or "", risk_facts.get("governance findings"))
+    bias_facts = dict(_REFLECTION_BASE) | dict(b.facts)
+    bias_opening = plural(fill(b.opening, bias_facts) or "", bias_facts.get("similar past plans"))
+    frame = {"other": "incremental revenue", "objective": "incremental margin"}
+    return [
+        WorkedExample(
+            list(risk_facts.items()), [], f"{risk_opening(risk, stated or None)} {r.ending}."
+        ),
+        WorkedExample(
+            list(bias_facts.items()),
+            [_EXAMPLE_MEMORY] if bias == "anchoring" else [],
+            f"{bias_opening} {b.ending}.",
+        ),
+        WorkedExample(list(_REFLECTION_BASE), [], f"{fill(FRAME_OPENING, frame)} {FRAME_ENDING}."),
+    ]
+
+
+def _reflection_ask(facts: list[tuple[str, str]], memory: list[str], ask: str) -> str:
     lines = _facts(facts)
     if memory:
         lines += ["", f"A similar past plan: {memory[0]}"]
-    lines += [
-        "",
-        "Write three short sentences: the main risk of this plan, a bias the planner should "
-        "check, and another way to read this plan.",
-    ]
-    return [
-        {"role": "system", "content": REFLECTION_SYSTEM},
-        {"role": "user", "content": "\n".join(lines)},
-    ]
+    lines += ["", f"In one short sentence, say {ask}."]
+    return "\n".join(lines)
+
+
+def reflection_messages(
+    facts: list[tuple[str, str]],
+    memory: list[str],
+    ask: str,
+    example: WorkedExample | None = None,
+) -> list[dict[str, str]]:
+    """One reflection sentence's conversation: the worked example asked and answered (if any;
+    its `passages` are its memory), then the signals as facts, the most similar past plan,
+    and what to say in one sentence (the grammar opens it)."""
+    turns = [{"role": "system", "content": REFLECTION_SYSTEM}]
+    if example is not None:
+        turns += [
+            {"role": "user", "content": _reflection_ask(example.facts, example.passages, ask)},
+            {"role": "assistant", "content": example.answer},
+        ]
+    return [*turns, {"role": "user", "content": _reflection_ask(facts, memory, ask)}]

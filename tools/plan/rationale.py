@@ -41,7 +41,12 @@ from tools.plan.facts import (
 )
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
-from tools.plan.prompts import WorkedExample, rationale_messages, worked_example
+from tools.plan.prompts import (
+    WorkedExample,
+    borrowed_names,
+    rationale_messages,
+    worked_example,
+)
 from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 from tools.policy.compliance import retailer_policy
 
@@ -504,6 +509,8 @@ def write_texts(
                 need_number=request.need_number,
                 known=request.passages,
             )
+        if text is not None and reason is None and (names := borrowed_names(text, request.shown())):
+            reason = "names the worked example's " + " and ".join(names)
         model_ok = text is not None and reason is None
         out.append(
             GroundedText(

@@ -6,29 +6,47 @@ a number).
     words.risk, words.bias_checkpoint, words.alternate_frames, words.written_by, words.reason
 
 The model sees the signals as a facts table (`reflection_facts`: confidence, the main risks'
-numbers, the plan's concentration, all pre-formatted) and writes three sentences under a
-grammar (`adapters.structured.SentenceGrammar`) that opens each one for it ("The main risk
-is", "A bias to check is", "Another way to read this plan is"), admits only the facts' number
-strings and no spelled-out numbers, and only general words (`tools.plan.vocabulary`) and those
-of the facts, the memory and the template's sentences. The text is checked like the rationale's
-(`tools.plan.rationale.check_text`); when it fails, or without a model, the template sentences
-below are written from the same facts, and `written_by`/`reason` say so.
+numbers, the plan's concentration, all pre-formatted), after a worked example of a made-up
+plan with the same kinds of main risk and bias (`tools.plan.prompts.reflection_example`), and
+ends three openings the code writes under a grammar (`adapters.structured.SentenceGrammar`):
+the main risk stating its signal ("The main risk is thin data coverage, as 24% of spend is on
+lines without enough data, so"), the bias to check and why ("A bias to check is anchoring on
+the 3 similar decided plans, as"), the other frame ("Another way to read this plan is to judge
+it on incremental revenue instead of incremental margin, which"). The grammar admits only the
+facts' number strings and no spelled-out numbers, and only general words
+(`tools.plan.vocabulary`) and those of the facts, the memory, the example and the template's
+sentences. The text is checked like the rationale's (`tools.plan.facts.check_text`, and no
+name of the example's shops); when it fails, or without a model, the template sentences below
+are written from the same facts, and `written_by`/`reason` say so.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from adapters.structured import SchemaUnsupportedError, SentenceGrammar, StructuredOutputError
 from tools.plan.facts import FactsTable, check_text, money, ratio, share
-from tools.plan.labels import cap_label
+from tools.plan.labels import cap_label, objective_words
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
-from tools.plan.prompts import reflection_messages
+from tools.plan.prompts import (
+    BIAS_SHAPES,
+    FRAME_ENDING,
+    FRAME_OPENING,
+    REFLECTION_ASKS,
+    RISK_SHAPES,
+    WorkedExample,
+    borrowed_names,
+    fill,
+    plural,
+    reflection_examples,
+    reflection_messages,
+    risk_opening,
+)
 from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 
 if TYPE_CHECKING:
@@ -43,10 +61,12 @@ OPENINGS: tuple[str, str, str] = (
     "A bias to check is",
     "Another way to read this plan is",
 )
-# Three code-written openings (about 10-25 tokens each) and at most 11 words of the model's
-# after each fit in 120 tokens.
-WORD_TOKENS = 120
-MAX_WORDS = 12
+# One sentence a call: a code-written opening (about 12-30 tokens; up to about 80 when many
+# caps bind, each named) and at most 14 words of the model's (`SentenceGrammar` admits
+# `max_words` - 1 after an opening) fit in 112 tokens. The worked examples' longest ending is
+# 12 words.
+SENTENCE_TOKENS = 112
+MAX_WORDS = 15
 
 
 class ReflectionWords(BaseModel):
@@ -94,7 +114,7 @@ def reflection_facts(
     if s.top_retailer and s.top_retailer_share is not None:
         facts.add("retailer with the most spend", s.top_retailer)
         facts.add("its share of spend", share(s.top_retailer_share))
-    facts.add("objective", plan.brief.objective.replace("_", " "))
+    facts.add("objective", objective_words(plan.brief.objective))
     if memory:
         facts.add("similar past plans", str(len(memory[:3])))
     return facts
@@ -102,77 +122,55 @@ def reflection_facts(
 
 # --- sentences --------------------------------------------------------------------------------
 
-# Per risk factor: how its opening states the signal (from the facts), and the template's
-# ending (no numbers: they are in the opening).
-_RISK_DETAIL: dict[str, tuple[str, str]] = {
-    "response curve uncertainty": (
-        "the fitted curves vary with a CV of {curve uncertainty (CV)}",
-        "the expected outcome could move a lot",
-    ),
-    "thin data coverage": (
-        "{spend on lines without enough data} of spend is on lines without enough data",
-        "those lines are closer to tests than to proven spend",
-    ),
-    "little room above the ROAS floor": (
-        "the expected iROAS of {expected iROAS} sits close to the {ROAS floor} floor",
-        "a small miss could breach the floor",
-    ),
-    "binding caps": (
-        "caps bind at {retailers at their cap}",
-        "more spend there is not possible this month",
-    ),
-    "governance findings": (
-        "{governance findings} governance finding(s) are open",
-        "the plan needs a human review before launch",
-    ),
-    "solver result": (
-        "the optimizer did not report a clean optimum",
-        "the allocation should be run again before approval",
-    ),
-    "underpowered experiment": (
-        "the experiment has {experiment power} power against the {target power} target",
-        "a flat result would not prove there is no lift",
-    ),
-}
 
+class Sentences(NamedTuple):
+    """The facts, the three sentences as (opening, ending), and the kinds of the risk and
+    bias sentences. The ending is the template's and the worked example's: the kinds'
+    endings in `tools.plan.prompts` are written true of any plan of their kind."""
 
-def _fill(template: str, facts: FactsTable) -> str | None:
-    names = re.findall(r"\{([^}]+)\}", template)
-    values = {n: facts.get(n) for n in names}
-    if any(v is None for v in values.values()):
-        return None
-    for name, value in values.items():
-        template = template.replace("{" + name + "}", str(value))
-    return template
+    facts: FactsTable
+    sentences: list[tuple[str, str]]
+    risk: str
+    bias: str
+
+    def examples(self) -> list[WorkedExample | None]:
+        """Each sentence's worked example (None for a kind that has none)."""
+        return [*(reflection_examples(self.risk, self.bias) or [None] * len(self.sentences))]
 
 
 def word_sentences(
     plan: Plan, signals: ReflectionSignals, found: list[Risk], memory: list[str]
-) -> tuple[FactsTable, list[tuple[str, str]]]:
-    """The facts and (opening, template ending) of the three sentences: the main risk with
-    its signal, a bias to check, another way to read the plan."""
+) -> Sentences:
+    """The facts and (opening, ending) of the three sentences: the main risk with its signal,
+    a bias to check, another way to read the plan."""
     facts = reflection_facts(plan, signals, found, memory)
-    risk = ("The main risk is low", "no signal costs the plan much confidence")
-    if found:
-        detail, ending = _RISK_DETAIL.get(found[0].factor, ("", "it deserves a look"))
-        stated = _fill(detail, facts) if detail else None
-        opening = f"The main risk is {found[0].factor}"
-        risk = (f"{opening}, as {stated}, so" if stated else f"{opening}, so", ending)
+    values = dict(facts.pairs())
+    risk = found[0].factor if found else "low"
+    shape = RISK_SHAPES.get(risk)
+    stated = fill(shape.opening, values) if shape and shape.opening else None
+    # "1 open finding", "2 open findings": the grammar refuses "finding(s)" in an opening, so
+    # such a plan's words all went to the template ("no grammar").
+    stated = plural(stated, values.get("governance findings")) if stated else None
+    ending = shape.ending if shape else "it deserves a look"
+    risk_sentence = (risk_opening(risk, stated), ending)
     if memory:
-        count = facts.get("similar past plans")
-        plans = "plan" if count == "1" else "plans"
-        bias_end = (
-            f"anchoring on past plans, as {count} similar decided {plans} may pull the split "
-            "toward what was approved before"
-        )
+        bias = "anchoring"
     elif signals.curve_uncertainty is not None and signals.curve_uncertainty > 0.2:
-        bias_end = "overconfidence in the fitted curves, as a tidy optimum can hide a wide range"
+        bias = "overconfidence"
     else:
-        bias_end = "availability bias, as recent history shapes the curves more than the season"
-    objective = plan.brief.objective.replace("_", " ")
+        bias = "availability"
+    bias_opening = plural(
+        fill(BIAS_SHAPES[bias].opening, values) or "", values.get("similar past plans")
+    )
+    objective = objective_words(plan.brief.objective)
     other = "incremental revenue" if objective != "incremental revenue" else "incremental margin"
-    frame_end = f"to judge it on {other} instead of {objective}, which could reorder the lines"
-    return facts, [risk, (OPENINGS[1], bias_end), (OPENINGS[2], frame_end)]
+    frame = fill(FRAME_OPENING, {"other": other, "objective": objective}) or ""
+    return Sentences(
+        facts,
+        [risk_sentence, (bias_opening, BIAS_SHAPES[bias].ending), (frame, FRAME_ENDING)],
+        risk if risk in RISK_SHAPES else "",
+        bias,
+    )
 
 
 def template_words(
@@ -180,7 +178,7 @@ def template_words(
 ) -> ReflectionWords:
     """The three sentences written by code (the openings and their template endings), and a
     second frame on concentration."""
-    facts, sentences = word_sentences(plan, signals, found, memory)
+    facts, sentences, _, _ = word_sentences(plan, signals, found, memory)
     risk, bias, frame = (f"{o} {e}." for o, e in sentences)
     frames = [frame]
     if signals.top_retailer and signals.top_retailer_share is not None:
@@ -195,13 +193,17 @@ def template_words(
 
 
 def words_grammar(
-    facts: FactsTable, sentences: Sequence[tuple[str, str]], memory: Sequence[str] = ()
+    facts: FactsTable,
+    sentences: Sequence[tuple[str, str]],
+    memory: Sequence[str] = (),
+    example: WorkedExample | None = None,
 ) -> SentenceGrammar:
     """The grammar of the three sentences: `sentences` gives each one's opening and the
-    template's ending, whose words (with the facts', the memory's and `GENERAL_WORDS`) are
-    the words the model may use."""
+    template's ending, whose words (with the facts', the memory's, the worked example's
+    answer and `GENERAL_WORDS`) are the words the model may use."""
     openings = tuple(o for o, _ in sentences)
     shown = [*(f"{n} {v}" for n, v in facts.pairs()), *openings, *memory]
+    answer = example.answer if example is not None else ""
     return SentenceGrammar(
         numbers=facts.numbers(),
         citations=0,
@@ -212,7 +214,7 @@ def words_grammar(
         openings=openings,
         free_numbers=False,
         lexicon=GENERAL_WORDS,
-        known_words=words_of([*shown, *(e for _, e in sentences)]),
+        known_words=words_of([*shown, *(e for _, e in sentences), answer]),
     )
 
 
@@ -235,27 +237,26 @@ def write_words(
     task: str | None = REFLECTION_TASK,
 ) -> ReflectionWords:
     """The model's sentences when they pass `check_text` against the facts, else the
-    template's with the reason."""
+    template's with the reason. Each sentence is asked for on its own, after its own worked
+    example, and the three go to the model as one batch."""
     template = template_words(plan, signals, found, memory)
     if llm is None:
         return template.model_copy(update={"reason": "no model"})
-    facts, sentences = word_sentences(plan, signals, found, memory)
+    written = word_sentences(plan, signals, found, memory)
+    facts = written.facts
     try:
-        grammar = words_grammar(facts, sentences, memory)
+        texts = _model_sentences(llm.bind_adapters(task=task, tenant=plan.tenant), written, memory)
     except SchemaUnsupportedError as err:  # the template's words still serve
         return template.model_copy(update={"reason": f"no grammar: {err.message}"})
-    writer = llm.bind_adapters(task=task, tenant=plan.tenant, max_new_tokens=WORD_TOKENS)
-    try:
-        out = writer.with_structured_output(grammar, include_raw=True).invoke(
-            reflection_messages(facts.pairs(), memory)
-        )
     except StructuredOutputError as err:
         return template.model_copy(update={"reason": f"model error: {err.message}"})
-    text = out.get("parsed")
-    if not isinstance(text, str):
-        error = out["raw"].response_metadata.get("error") or "no text"
-        return template.model_copy(update={"reason": f"model text unusable: {error}"})
+    if isinstance(texts, str):
+        return template.model_copy(update={"reason": f"model text unusable: {texts}"})
+    text = " ".join(texts)
     problem = check_text(text, facts, 0, need_number=False, known=memory)
+    borrowed = borrowed_names(text, [*(v for _, v in facts.pairs()), *memory])
+    if problem is None and borrowed:
+        problem = "names the worked example's " + " and ".join(borrowed)
     parts = split_words(text)
     if problem is None and parts is None:
         problem = "a sentence is missing"
@@ -267,3 +268,30 @@ def write_words(
     return ReflectionWords(
         risk=risk, bias_checkpoint=bias, alternate_frames=[frame], written_by="llm"
     )
+
+
+def _model_sentences(
+    writer: RMNChatModel, written: Sentences, memory: list[str]
+) -> list[str] | str:
+    """The model's three sentences from one batched call, or why there are none."""
+    from adapters.chat_model import ChatCall, generate_many, generation_of
+
+    pairs = written.facts.pairs()
+    calls = [
+        ChatCall(
+            writer,
+            reflection_messages(pairs, memory, ask, example),
+            words_grammar(written.facts, [sentence], memory, example),
+            max_new_tokens=SENTENCE_TOKENS,
+        )
+        for sentence, ask, example in zip(
+            written.sentences, REFLECTION_ASKS, written.examples(), strict=True
+        )
+    ]
+    texts = []
+    for answer in generate_many(calls):
+        gen = generation_of(answer)
+        if gen.parsed is None:
+            return gen.error or "no text"
+        texts.append(str(gen.parsed))
+    return texts
