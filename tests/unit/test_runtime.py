@@ -551,3 +551,22 @@ def test_4bit_needs_cuda() -> None:
 
 
 # -- the real base model --------------------------------------------------------------------
+
+
+def test_the_number_of_merged_copies_kept_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`RMN_MERGED_COPIES` sets how many merged copies `Runtime.load` keeps (fewer on a small
+    machine); a value that is not a whole number of 1 or more is refused, naming it."""
+    from adapters import runtime as rt
+    from adapters.testing import tiny_llama
+
+    monkeypatch.delenv(rt.MERGED_COPIES_ENV, raising=False)
+    assert rt.merged_copies_from_env() == rt.MERGED_CACHE_SIZE
+    monkeypatch.setattr(rt, "load_base_model", lambda *a, **k: tiny_llama())
+    monkeypatch.setenv(rt.MERGED_COPIES_ENV, " 4 ")
+    assert rt.Runtime.load(root=Path("/nonexistent"))._merged.cache_size == 4
+    for bad in ("0", "four", "-2", "2.5"):
+        monkeypatch.setenv(rt.MERGED_COPIES_ENV, bad)
+        with pytest.raises(rt.RuntimeConfigError, match="RMN_MERGED_COPIES must be a whole"):
+            rt.merged_copies_from_env()
