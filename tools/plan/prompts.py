@@ -9,7 +9,7 @@ The rationale's conversation opens with a worked example (`worked_example`): a m
 without it SmolLM2-135M continued the code's openings with garbled words ("so it can be a test
 of the test of the test often [1]."; 47 of 47 texts on 26 held-out plans); with one, on 8 of
 those plans, it wrote sentences of the example's kind about the plan it was given. The
-reflection's conversation does the same (`reflection_example`, by the kinds of main risk and
+reflection's conversations do the same (`reflection_examples`, by the kinds of main risk and
 bias to check: `RISK_SHAPES`, `BIAS_SHAPES`); without it, on 16 held-out plans, 14 texts
 passed the checks and all 14 were garbled ("A bias to check is that the plan is not a fair
 way to make, there.").
@@ -18,6 +18,7 @@ way to make, there.").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 RATIONALE_SYSTEM = (
@@ -51,13 +52,27 @@ def rationale_messages(
     """The rationale's conversation: the worked example asked and answered (if any), then the
     facts table, the passages numbered as they are cited ([1]..[n]), and what to say in one or
     two sentences."""
-    turns = [{"role": "system", "content": RATIONALE_SYSTEM}]
+    return _conversation(
+        RATIONALE_SYSTEM, lambda f, p: _rationale_ask(f, p, ask), facts, passages, example
+    )
+
+
+def _conversation(
+    system: str,
+    asked: Callable[[list[tuple[str, str]], list[str]], str],
+    facts: list[tuple[str, str]],
+    shown: list[str],
+    example: WorkedExample | None,
+) -> list[dict[str, str]]:
+    """The system message, the worked example's facts and passages `asked` and answered (if
+    any), then the real ones `asked`."""
+    turns = [{"role": "system", "content": system}]
     if example is not None:
         turns += [
-            {"role": "user", "content": _rationale_ask(example.facts, example.passages, ask)},
+            {"role": "user", "content": asked(example.facts, example.passages)},
             {"role": "assistant", "content": example.answer},
         ]
-    return [*turns, {"role": "user", "content": _rationale_ask(facts, passages, ask)}]
+    return [*turns, {"role": "user", "content": asked(facts, shown)}]
 
 
 # --- the rationale's worked example ---------------------------------------------------------
@@ -289,7 +304,7 @@ def fill(template: str, values: dict[str, str]) -> str | None:
 
 
 def plural(text: str, count: str | None) -> str:
-    """ "plan(s)" as "plan" for a count of 1, else "plans"."""
+    """`text` with "plan(s)" written "plan" for a count of "1", else "plans"."""
     return re.sub(r"\((s)\)", "" if count == "1" else r"\1", text)
 
 
@@ -345,10 +360,6 @@ def reflection_messages(
     """One reflection sentence's conversation: the worked example asked and answered (if any;
     its `passages` are its memory), then the signals as facts, the most similar past plan,
     and what to say in one sentence (the grammar opens it)."""
-    turns = [{"role": "system", "content": REFLECTION_SYSTEM}]
-    if example is not None:
-        turns += [
-            {"role": "user", "content": _reflection_ask(example.facts, example.passages, ask)},
-            {"role": "assistant", "content": example.answer},
-        ]
-    return [*turns, {"role": "user", "content": _reflection_ask(facts, memory, ask)}]
+    return _conversation(
+        REFLECTION_SYSTEM, lambda f, m: _reflection_ask(f, m, ask), facts, memory, example
+    )

@@ -5,19 +5,20 @@ a number).
     words = write_words(plan, signals, found_risks, memory, llm)
     words.risk, words.bias_checkpoint, words.alternate_frames, words.written_by, words.reason
 
-The model sees the signals as a facts table (`reflection_facts`: confidence, the main risks'
-numbers, the plan's concentration, all pre-formatted), after a worked example of a made-up
-plan with the same kinds of main risk and bias (`tools.plan.prompts.reflection_example`), and
-ends three openings the code writes under a grammar (`adapters.structured.SentenceGrammar`):
-the main risk stating its signal ("The main risk is thin data coverage, as 24% of spend is on
-lines without enough data, so"), the bias to check and why ("A bias to check is anchoring on
-the 3 similar decided plans, as"), the other frame ("Another way to read this plan is to judge
-it on incremental revenue instead of incremental margin, which"). The grammar admits only the
-facts' number strings and no spelled-out numbers, and only general words
-(`tools.plan.vocabulary`) and those of the facts, the memory, the example and the template's
-sentences. The text is checked like the rationale's (`tools.plan.facts.check_text`, and no
-name of the example's shops); when it fails, or without a model, the template sentences below
-are written from the same facts, and `written_by`/`reason` say so.
+The code writes each sentence's opening from the signals: the main risk stating its signal
+("The main risk is thin data coverage, as 24% of spend is on lines without enough data, so"),
+the bias to check ("A bias to check is anchoring on the 3 similar decided plans, as"), the
+other frame ("Another way to read this plan is to judge it on incremental revenue instead of
+incremental margin, which"). The model ends each one, asked for it on its own (the three in
+one batch) with the signals as a facts table (`reflection_facts`, pre-formatted), after a
+worked example of a made-up plan's sentence of the same kind
+(`tools.plan.prompts.reflection_examples`), under a grammar
+(`adapters.structured.SentenceGrammar`) that admits only the facts' number strings, no
+spelled-out numbers, and only general words (`tools.plan.vocabulary`) and those of the
+facts, the memory, the example and the template. The three are checked like the rationale's
+(`tools.plan.facts.check_text`, and no name of the example's shops); when they fail, or
+without a model, the template writes the same openings with the examples' endings, and
+`written_by`/`reason` say so.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class Sentences(NamedTuple):
 
     def examples(self) -> list[WorkedExample | None]:
         """Each sentence's worked example (None for a kind that has none)."""
-        return [*(reflection_examples(self.risk, self.bias) or [None] * len(self.sentences))]
+        return list(reflection_examples(self.risk, self.bias) or [None] * len(self.sentences))
 
 
 def word_sentences(
@@ -198,9 +199,10 @@ def words_grammar(
     memory: Sequence[str] = (),
     example: WorkedExample | None = None,
 ) -> SentenceGrammar:
-    """The grammar of the three sentences: `sentences` gives each one's opening and the
-    template's ending, whose words (with the facts', the memory's, the worked example's
-    answer and `GENERAL_WORDS`) are the words the model may use."""
+    """The grammar of `sentences` (one sentence per opening; the reflection asks for one at a
+    time): each one's opening and the template's ending, whose words (with the facts', the
+    memory's, the worked example's answer and `GENERAL_WORDS`) are the words the model may
+    use."""
     openings = tuple(o for o, _ in sentences)
     shown = [*(f"{n} {v}" for n, v in facts.pairs()), *openings, *memory]
     answer = example.answer if example is not None else ""
@@ -273,7 +275,8 @@ def write_words(
 def _model_sentences(
     writer: RMNChatModel, written: Sentences, memory: list[str]
 ) -> list[str] | str:
-    """The model's three sentences from one batched call, or why there are none."""
+    """The model's three sentences, each asked for on its own after its worked example, from
+    one batched call; or why there are none."""
     from adapters.chat_model import ChatCall, generate_many, generation_of
 
     pairs = written.facts.pairs()
