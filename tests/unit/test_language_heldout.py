@@ -1,8 +1,8 @@
 """What `rmn bench language` holds out, checked against the adapters' data cards: the bundled
-task/creative v2 card records the held-out rule (v1's, kept for rollback, records its product
-lines), each variant says whether a composed adapter saw its line, every figure comes on all
-variants and on the never-seen subset, and a saved run can be re-summarized without the model.
-No model is loaded here."""
+task/creative card (v5: DPO on v2, both under the rule) records the held-out rule (v1's, kept
+for rollback, records its product lines), each variant says whether a composed adapter saw
+its line, every figure comes on all variants and on the never-seen subset, and a saved run
+can be re-summarized without the model. No model is loaded here."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from adapters.registry import AdapterMetadata, AdapterRegistry
 from tools.creative.bench import bench_plans, run_language_bench, subsets_report
-from tools.creative.products import held_out_lines, product_lines
+from tools.creative.products import HELD_OUT_RULE, held_out_lines, product_lines
 from tools.creative.resummarize import resummarize_saved
 from tools.creative.seen_lines import AdapterLines, SeenLines, line_status
 from tools.world.catalog import BRANDS
@@ -40,7 +40,8 @@ def _card() -> dict[str, Any]:
 def test_the_served_creative_card_follows_the_held_out_rule() -> None:
     served = AdapterMetadata.read(CREATIVE)
     lines = AdapterLines.from_card("task/creative", served.training.model_dump())
-    assert served.version == "v2" and lines.basis == "rule"
+    assert served.version == "v5" and lines.basis == "rule"
+    assert served.training.model_dump()["from_adapter"]["held_out_rule"] == HELD_OUT_RULE
     for brand in BRANDS:
         held = held_out_lines(brand)
         assert held  # every brand has lines no copy adapter saw
@@ -97,7 +98,7 @@ def test_cards_without_a_record() -> None:
 
 def test_bundled_adapters_composed_for_copy() -> None:
     seen = SeenLines(AdapterRegistry(ROOT / "adapters"), KINDS)
-    # brand/globex v3 was trained stacked on task/creative v2: composed with it. brand/acme v2
+    # brand/globex v4 was trained stacked on task/creative v5: composed with it. brand/acme v2
     # was stacked on task/creative v1 (its v3 on v2 lost at the gate): left out.
     names = [a.adapter for a in seen.adapters("alpha", "globex")]
     assert names == ["retailer/alpha", "brand/globex", "task/creative"]
