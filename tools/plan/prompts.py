@@ -282,18 +282,29 @@ _REFLECTION_BASE = (
 _EXAMPLE_MEMORY = "2026-09-14 t-0: approved $900,000 over Shop A+Shop B"
 
 
-def risk_opening(factor: str, stated: str | None) -> str:
-    """The main risk's opening for `factor`, its signal `stated` as the facts give it."""
-    if factor == "low":
-        return "The main risk is low, as"
-    return (
-        f"The main risk is {factor}, as {stated}, so"
-        if stated
-        else f"The main risk is {factor}, so"
+def reflection_openings(risk: str, bias: str, values: dict[str, str]) -> tuple[str, str, str]:
+    """The three openings the code writes, for a real plan or the example: the main risk of
+    kind `risk` stating its signal, the bias of kind `bias`, the other frame. `values` holds
+    the facts by name, and `other` and `objective` for the frame. A risk kind without a shape
+    opens with its name alone."""
+    shape = RISK_SHAPES.get(risk)
+    stated = _fill(shape.opening, values) if shape and shape.opening else None
+    if risk == "low":
+        risk_text = "The main risk is low, as"
+    elif stated:
+        # "1 open finding", "2 open findings": the grammar refuses "finding(s)" in an opening,
+        # so such a plan's words all went to the template ("no grammar").
+        stated = _plural(stated, values.get("governance findings"))
+        risk_text = f"The main risk is {risk}, as {stated}, so"
+    else:
+        risk_text = f"The main risk is {risk}, so"
+    bias_text = _plural(
+        _fill(BIAS_SHAPES[bias].opening, values) or "", values.get("similar past plans")
     )
+    return risk_text, bias_text, _fill(FRAME_OPENING, values) or ""
 
 
-def fill(template: str, values: dict[str, str]) -> str | None:
+def _fill(template: str, values: dict[str, str]) -> str | None:
     """`template` with each `{name}` replaced by its value, or None when one has none."""
     out = template
     for name in re.findall(r"\{([^}]+)\}", template):
@@ -303,7 +314,7 @@ def fill(template: str, values: dict[str, str]) -> str | None:
     return out
 
 
-def plural(text: str, count: str | None) -> str:
+def _plural(text: str, count: str | None) -> str:
     """`text` with "plan(s)" written "plan" for a count of "1", else "plans"."""
     return re.sub(r"\((s)\)", "" if count == "1" else r"\1", text)
 
@@ -326,20 +337,17 @@ def reflection_examples(risk: str, bias: str) -> list[WorkedExample] | None:
     r, b = RISK_SHAPES[risk], BIAS_SHAPES[bias]
     risk_facts = dict(_REFLECTION_BASE) | ({"main risk": risk} if risk != "low" else {})
     risk_facts.update(r.facts)
-    stated = plural(fill(r.opening, risk_facts) or "", risk_facts.get("governance findings"))
     bias_facts = dict(_REFLECTION_BASE) | dict(b.facts)
-    bias_opening = plural(fill(b.opening, bias_facts) or "", bias_facts.get("similar past plans"))
     frame = {"other": "incremental revenue", "objective": "incremental margin"}
+    openings = reflection_openings(risk, bias, risk_facts | bias_facts | frame)
     return [
-        WorkedExample(
-            list(risk_facts.items()), [], f"{risk_opening(risk, stated or None)} {r.ending}."
-        ),
+        WorkedExample(list(risk_facts.items()), [], f"{openings[0]} {r.ending}."),
         WorkedExample(
             list(bias_facts.items()),
             [_EXAMPLE_MEMORY] if bias == "anchoring" else [],
-            f"{bias_opening} {b.ending}.",
+            f"{openings[1]} {b.ending}.",
         ),
-        WorkedExample(list(_REFLECTION_BASE), [], f"{fill(FRAME_OPENING, frame)} {FRAME_ENDING}."),
+        WorkedExample(list(_REFLECTION_BASE), [], f"{openings[2]} {FRAME_ENDING}."),
     ]
 
 

@@ -37,16 +37,13 @@ from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import (
     BIAS_SHAPES,
     FRAME_ENDING,
-    FRAME_OPENING,
     REFLECTION_ASKS,
     RISK_SHAPES,
     WorkedExample,
     borrowed_names,
-    fill,
-    plural,
     reflection_examples,
     reflection_messages,
-    risk_opening,
+    reflection_openings,
 )
 from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 
@@ -145,30 +142,22 @@ def word_sentences(
     """The facts and (opening, ending) of the three sentences: the main risk with its signal,
     a bias to check, another way to read the plan."""
     facts = reflection_facts(plan, signals, found, memory)
-    values = dict(facts.pairs())
     risk = found[0].factor if found else "low"
-    shape = RISK_SHAPES.get(risk)
-    stated = fill(shape.opening, values) if shape and shape.opening else None
-    # "1 open finding", "2 open findings": the grammar refuses "finding(s)" in an opening, so
-    # such a plan's words all went to the template ("no grammar").
-    stated = plural(stated, values.get("governance findings")) if stated else None
-    ending = shape.ending if shape else "it deserves a look"
-    risk_sentence = (risk_opening(risk, stated), ending)
     if memory:
         bias = "anchoring"
     elif signals.curve_uncertainty is not None and signals.curve_uncertainty > 0.2:
         bias = "overconfidence"
     else:
         bias = "availability"
-    bias_opening = plural(
-        fill(BIAS_SHAPES[bias].opening, values) or "", values.get("similar past plans")
-    )
     objective = objective_words(plan.brief.objective)
     other = "incremental revenue" if objective != "incremental revenue" else "incremental margin"
-    frame = fill(FRAME_OPENING, {"other": other, "objective": objective}) or ""
+    values = dict(facts.pairs()) | {"other": other, "objective": objective}
+    openings = reflection_openings(risk, bias, values)
+    shape = RISK_SHAPES.get(risk)
+    endings = (shape.ending if shape else "it deserves a look", BIAS_SHAPES[bias].ending)
     return Sentences(
         facts,
-        [risk_sentence, (bias_opening, BIAS_SHAPES[bias].ending), (frame, FRAME_ENDING)],
+        list(zip(openings, (*endings, FRAME_ENDING), strict=True)),
         risk if risk in RISK_SHAPES else "",
         bias,
     )
