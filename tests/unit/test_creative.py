@@ -131,6 +131,62 @@ def test_quality_issues_catch_model_debris() -> None:
     assert {"markup", "repeated_sentence", "unfinished_sentence"} <= set(repaired)
 
 
+@pytest.mark.parametrize(
+    ("headline", "body", "product", "found"),
+    [  # what SmolLM2-135M wrote in `rmn bench language --brand acme` and every check passed
+        ("Fresh Tomato Taste", "No artificial colors or flavors, madefor chips.",
+         "Acme Classic Salsa", "unknown_word:madefor"),
+        ("No artificial colors or z", "A zesty kick, from Acme.", "Acme Classic Salsa",
+         "unknown_word:z"),
+        ("No artificial colors or flavo", "Fresh tomato taste. Made for chips.",
+         "Acme Whole Grain Salsa", "cut_phrase:no artificial colors or flavors"),
+        ("Your Family's Bestnight Practice", "Easy drawstring ties to most cans.",
+         "Acme Unscented Trash Bags", "unknown_word:Bestnight"),
+        ("Family favorite", "Crisp, cheesy bites. Crumbars.", "Acme Cheddar Crackers",
+         "unknown_word:Crumbars"),
+        ("No artificial colors or", "Fresh tomato taste. Made for chips.", "Acme Classic Salsa",
+         "dangling_headline"),
+    ],
+)  # fmt: skip
+def test_words_that_are_not_words_and_cut_phrases_are_caught(
+    headline: str, body: str, product: str, found: str
+) -> None:
+    """Bug: the decode grammar lets any run of letters be a word and stops a headline at the
+    limit wherever that falls, and `review_copy` passed all of these as compliant."""
+    copy = AdCopy(headline=headline, body=body)
+    assert found in review_copy(
+        copy, retailer_policy("alpha"), "display_onsite", "grocery", brand_guide("acme"), product
+    )
+
+
+def test_words_of_the_brief_the_templates_and_the_product_pass() -> None:
+    guide, policy = brand_guide("globex"), retailer_policy("gamma")
+    copy = AdCopy(headline="Big taste, good vibes", body="Made for busy weeknights. Shop now.")
+    assert review_copy(copy, policy, "sponsored_product", "health_beauty", guide) == []
+    vitamin = AdCopy(headline="Tasty daily habit", body="Vitamin C - chewable tablets.")
+    assert "unknown_word:C" not in review_copy(
+        vitamin, policy, "sponsored_product", "vitamins", guide, "Globex Vitamin C Gummies"
+    )
+    assert "unknown_word:C" in review_copy(vitamin, policy, "sponsored_product", "vitamins", guide)
+
+
+def test_words_that_are_not_words_are_parted_trimmed_or_dropped() -> None:
+    copy = AdCopy(headline="Family favorite", body="Crisp, cheesy bites. Crumbars.")
+    fixed, repaired = fix_copy(copy, retailer_policy("alpha"), "display_onsite", "snacks")
+    assert fixed.body == "Crisp, cheesy bites." and "unknown_word:Crumbars" in repaired
+    fused = AdCopy(headline="Fresh taste", body="A zesty kick, madefor chips.")
+    parted, repaired = fix_copy(fused, retailer_policy("alpha"), "display_onsite", "grocery")
+    assert parted.body == "A zesty kick, made for chips." and "unknown_word:madefor" in repaired
+    cut = AdCopy(headline="Salsa night, part of a i", body="Fresh tomato taste in every jar.")
+    trimmed, repaired = fix_copy(cut, retailer_policy("alpha"), "display_onsite", "grocery")
+    assert trimmed.headline == "Salsa night" and "unknown_word:i" in repaired
+    headline = AdCopy(headline="Bestnight crackers", body="Crisp, cheesy bites.")
+    kept, _ = fix_copy(headline, retailer_policy("alpha"), "display_onsite", "snacks")
+    assert "unknown_word:Bestnight" in review_copy(
+        kept, retailer_policy("alpha"), "display_onsite", "snacks"
+    )
+
+
 # --- template fallback ----------------------------------------------------------------------
 
 

@@ -76,11 +76,24 @@ def test_every_opening_passes_the_rules_and_names_the_products_benefit() -> None
 
 
 def test_an_opening_that_breaks_a_rule_is_not_used() -> None:
+    guide = brand_guide("acme")
+    strict = guide.model_copy(update={"banned_words": [*guide.banned_words, "zesty"]})
+    facts = CopyFacts(
+        retailer_policy("alpha"), "instore_screen", "Acme Classic Salsa", "food", strict
+    )
+    assert "zesty" in facts.grammar.banned
+    # The model could not write it either: the body opens on the two other benefits only.
+    assert facts.openings() == ["Fresh tomato taste", "", "Made for chips"]
+
+
+def test_a_banned_phrase_is_stopped_by_a_word_our_copy_does_not_use() -> None:
+    """Bug: Alpha's "made in usa" was stopped by banning its longest word, "made", so the
+    model could write neither Acme's "made for busy weeknights" nor the salsa's "made for
+    chips" there, and wrote "madefor chips" (13 of 60 variants of `rmn bench language`)."""
     facts = _salsa()
-    # "made" is one of this retailer's banned words (a word of a banned phrase), so the salsa's
-    # benefit "made for chips" can open no body here: the model could not write it either.
-    assert "made" in facts.grammar.banned
-    assert facts.openings() == ["Fresh tomato taste", "A zesty kick", ""]
+    assert "made" not in facts.grammar.banned and "usa" in facts.grammar.banned
+    assert facts.openings() == ["Fresh tomato taste", "A zesty kick", "Made for chips"]
+    assert not facts.grammar.accepts("Made in USA", "Fresh tomato taste in every jar.")
 
 
 def test_the_opening_grammar_in_python() -> None:
@@ -179,3 +192,23 @@ def test_breaks_count_each_kind_per_generation_and_name_fallback_reasons() -> No
     assert report["fallback_reasons"] == {
         "invalid_json": 1, "repetitive": 1, "unapproved_claim": 1,
     }  # fmt: skip
+
+
+def test_no_headline_ends_on_a_dangling_word(compiler: GrammarCompiler) -> None:
+    """Bug: cut at the headline's limit, the model's copy read "No artificial colors or" and
+    "A daily probiotic, from a", and with those refused "from G"; the grammar now lets no
+    headline end on such a word or a single letter, in llguidance as in Python."""
+    facts = _salsa()
+    schema = facts.opening_schema("Fresh tomato taste")
+    grammar = facts.grammar.with_opening("Fresh tomato taste", MODEL_SENTENCES)
+    tokenizer = compiler._tokenizer
+    body = "Fresh tomato taste in every jar."
+    for headline, ok in (("No artificial colors or", False), ("Salsa for the", False),
+                         ("Salsa night, from G", False), ("Salsa, part of a d", False),
+                         ("Care you can count on", True), ("Salsa night", True)):  # fmt: skip
+        matcher = compiler.matcher(schema)
+        consumed = matcher.consume_tokens(
+            tokenizer.encode(_answer(headline, body), add_special_tokens=False)
+        )
+        assert (consumed and matcher.is_accepting()) == ok, headline
+        assert grammar.accepts(headline, body) == ok, headline

@@ -159,6 +159,9 @@ BREAK_GROUPS: dict[str, str] = {
     "invalid_json": "json",
     "missing_disclaimer": "disclaimer",
     "category_not_allowed": "placement",
+    "unknown_word": "words",
+    "cut_phrase": "words",
+    "dangling_headline": "words",
 }
 
 

@@ -138,7 +138,7 @@ def _opening_ok(facts: CopyFacts, phrase: str) -> str:
     if len(opening) + OPENING_ROOM > facts.limits[1]:
         return ""
     body = f"{opening} today."
-    headline = "Today"
+    headline = facts.product.split()[-1]  # a word any headline here may end on
     grammar = facts.grammar.with_opening(opening, MODEL_SENTENCES)
     needed = required_disclaimers(
         f"{headline} {body}", facts.policy, facts.placement, facts.category, facts.guide

@@ -119,6 +119,12 @@ def feedback(violations: list[str], policy: RetailerPolicy, placement: str) -> s
             parts.append(f'do not say "{arg}"')
         elif code == "unsupported_number":
             parts.append(f"do not use the number {arg}")
+        elif code == "unknown_word":
+            parts.append(f'"{arg}" is not a word')
+        elif code == "cut_phrase":
+            parts.append(f'write "{arg}" whole or not at all')
+        elif code == "dangling_headline":
+            parts.append('the headline must not end on a word like "or" or "the"')
         else:
             parts.append(v.replace("_", " "))
     return "That copy breaks the rules: " + "; ".join(dict.fromkeys(parts)) + ". Write it again."
