@@ -67,7 +67,10 @@ CATALOG_BRANDS: tuple[str, ...] = tuple(BRANDS)
 DEFAULT_SEED = 0
 EVAL_FRACTION = 0.25
 ROWS_PER_LINE = {"task": 8, "brand": 12}
-EVAL_ROWS_PER_LINE = 2
+# Held-out rows per held-out line. A brand has 4 to 6 such lines, so at 2 rows its gate scored
+# 8 to 12 items and one item moved compliance by 8 to 12 points: brand/brand_x's v4 was
+# refused at 5/8 against 8/8 for task/creative alone. 8 rows give each brand the gate's 30.
+EVAL_ROWS_PER_LINE = {"task": 2, "brand": 8}
 HELD_OUT_SPLIT = f"held-out product lines: {HELD_OUT_RULE}"
 
 
@@ -323,7 +326,7 @@ def _copy_dataset(
 ) -> AdapterDataset:
     rows = ROWS_PER_LINE[kind]
     train = _copy_examples(kind, brands, seed, rows, held_out=False)
-    held = _copy_examples(kind, brands, seed, EVAL_ROWS_PER_LINE, held_out=True)
+    held = _copy_examples(kind, brands, seed, EVAL_ROWS_PER_LINE[kind], held_out=True)
     random.Random(f"{seed}:copy-train:{name}").shuffle(train)
     return AdapterDataset(
         kind, adapter_id, name, "creative", HELD_OUT_SPLIT, seed, train, _mixed(held, seed)

@@ -11,6 +11,12 @@ frozen copy of it as the reference policy, so DPO moves the adapter away from it
 behaviour rather than from the bare base. Pairs (`AdapterDataset.preference_pairs`) contrast
 the reference answer with a flawed one: invalid JSON, a headline over the limit, a missing
 disclaimer, a prohibited or banned word.
+
+An SFT adapter trained on top of another (`--stack-on task/creative`, every brand adapter) is
+preference-tuned on top of that same adapter, merged into the base first, so both the policy
+and TRL's frozen reference copy are served as the runtime composes them (creative + brand), and
+the card records the stack so the runtime composes the result only on it. One trained on
+another `task/creative` than the installed one is refused, as the gate refuses it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.registry import AdapterMetadata
+from adapters.stacking import stacked_as_trained, stacked_under, weights_digest
 from adapters.training.datasets import AdapterDataset, PreferencePair, build_dataset
 from adapters.training.evaluate import MAX_NEW_TOKENS, answer_is_right, resolve_adapter, role_of
 from adapters.training.models import (
@@ -29,6 +36,7 @@ from adapters.training.models import (
     require_cuda_for_qlora,
 )
 from adapters.training.trainer import Run, TrainOptions, TrainResult
+from tools.errors import RMNError
 
 
 def train_dpo(
@@ -49,6 +57,7 @@ def train_dpo(
     prior = AdapterMetadata.read(source)
     # The base is the one the SFT adapter was trained on, whatever `options.base` says.
     base = base or base_for_adapter(prior.base_model, prior.base_fingerprint)
+    stack = stack_of(prior, options)
     dataset = dataset or build_dataset(kind, adapter_id, options.seed)
     run = Run.start(kind, adapter_id, "dpo", options, progress)
 
@@ -57,6 +66,8 @@ def train_dpo(
     from trl import DPOConfig, DPOTrainer
 
     model, tokenizer = run.load(base)
+    if stack is not None:
+        model = PeftModel.from_pretrained(model, str(stack[1])).merge_and_unload()
     model = PeftModel.from_pretrained(model, str(source), is_trainable=True)
     _lora_to_fp32(model)
     synthetic = dataset.preference_pairs("train")
@@ -81,8 +92,34 @@ def train_dpo(
         "from_adapter": prior.training.model_dump(),
         "resumed_from": run.resumed_from,
     }
+    if stack is not None:
+        card["stacked_on"] = {"adapter": stack[0], "weights_sha256": weights_digest(stack[1])}
     extra = ("--from-adapter", _display(source))
     return run.finish(trainer.model, base, dataset, len(pairs), run.last_loss, card, extra)
+
+
+class StackChangedError(RMNError):
+    """The adapter to tune was trained on top of another version than the installed one."""
+
+    kind = "stack_changed"
+
+
+def stack_of(prior: AdapterMetadata, options: TrainOptions) -> tuple[str, Path] | None:
+    """(name, folder) of the adapter the SFT adapter was trained on top of, as installed; None
+    for an adapter trained alone. `StackChangedError` when the installed one is not the one it was
+    trained on: tuned on another, the result would be composed on neither."""
+    card = prior.training.model_dump()
+    name = stacked_under(card)
+    if name is None:
+        return None
+    folder = resolve_adapter(name, options.out)
+    if not stacked_as_trained(card, name, folder):
+        raise StackChangedError(
+            f"the adapter was trained on top of another {name} than the installed one; "
+            f"train it again with --stack-on {name} first",
+            stacked_on=name,
+        )
+    return name, folder
 
 
 def mine_pairs(

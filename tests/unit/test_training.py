@@ -358,3 +358,43 @@ def test_brand_adapter_trains_on_top_of_the_frozen_creative_adapter(
     assert scores["stacked_on"]["adapter"] == "task/creative"
     written = AdapterMetadata.read(result.path).eval
     assert written["stacked_on"] == "task/creative" and "stack_only" in written
+
+
+def test_dpo_of_a_stacked_brand_adapter_stays_on_its_stack(
+    tiny_creative: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Bug: `rmn train dpo --kind brand` loaded the brand adapter on the bare base, so it was
+    tuned without task/creative beneath and its card lost `stacked_on` (the runtime would then
+    have composed it as if trained alone). Now it is tuned on top of the installed creative
+    adapter and records it; one trained on another creative adapter is refused."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from adapters.stacking import stacked_as_trained
+    from adapters.training.dpo import StackChangedError, train_dpo
+
+    _, creative = tiny_creative
+    shutil.copytree(creative, tmp_path / "adapters/task/creative")
+    creative = tmp_path / "adapters/task/creative"
+    data = _small(build_dataset("brand", "acme"))
+    options = _options(tmp_path, stack_on="task/creative")
+    sft = train_sft("brand", "acme", options, base=tiny_base(), dataset=data)
+    result = train_dpo(
+        "brand", "acme", sft.path, _options(tmp_path, steps=1), base=tiny_base(), dataset=data
+    )
+    card = result.metadata.training.model_dump()
+    assert card["method"] == "dpo" and card["stacked_on"]["adapter"] == "task/creative"
+    assert stacked_as_trained(card, "task/creative", creative)
+    before = load_file(str(sft.path / "adapter_model.safetensors"))
+    after = load_file(str(result.path / "adapter_model.safetensors"))
+    assert set(after) == set(before)  # the brand adapter's shape, not the merged creative one
+
+    meta = AdapterMetadata.read(result.path)
+    stale = meta.training.model_dump()
+    stale["stacked_on"]["weights_sha256"] = "0" * 64
+    meta.model_copy(update={"training": type(meta.training).model_validate(stale)}).write(
+        result.path
+    )
+    with pytest.raises(StackChangedError, match="another task/creative"):
+        train_dpo("brand", "acme", result.path, _options(tmp_path, steps=1), base=tiny_base())
