@@ -13,8 +13,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from tools.creative.compose import Angle, compose
-from tools.creative.facts import CopyFacts
+from tools.creative.compose import Angle, angles_of, compose, headlines, passes
+from tools.creative.facts import MODEL_SENTENCES, CopyFacts
 from tools.creative.products import product_lines as catalog_lines
 from tools.policy.categories import POLICY_CATEGORY
 from tools.policy.compliance import AdCopy
@@ -60,3 +60,30 @@ def reference_copy(facts: CopyFacts, angle: Angle, rng: random.Random) -> AdCopy
     """Composed copy for `facts` leading with `angle` (seeded choices), or None when nothing
     fits the placement, the rules and the grammar."""
     return compose(facts, angle, rng)
+
+
+def served_copy(facts: CopyFacts, angle: Angle, rng: random.Random) -> AdCopy | None:
+    """Copy in the shape the served grammar decodes for `angle` (`CopyFacts.opening_schema`):
+    the body is one sentence that opens on the angle's phrase and goes on ("No artificial
+    colors or flavors, from Acme."), under a headline of the brand's hooks. `compose` also
+    writes the angle as the headline over a body of other benefits, a shape the model can
+    never decode: brand/acme trained on it put its claim in the headline in most held-out
+    answers (v7, DPO on it: 19 of 30) and ran over the headline's limit in 9 of them. None
+    when nothing fits."""
+    openings = facts.openings()
+    if len(openings) != len(angles_of(facts)):
+        return None
+    opening = dict(zip((a.text for a in angles_of(facts)), openings, strict=True)).get(angle.text)
+    if not opening:
+        return None
+    short = facts.guide.name.split()[0]
+    others = [a.text for a in angles_of(facts) if a != angle and not a.claim]
+    tails = [", every time", f", from {short}", *(f", {o}" for o in others)]
+    grammar = facts.grammar.with_opening(opening, MODEL_SENTENCES)
+    options = [(h, f"{opening}{t}.") for h in headlines(facts, None) for t in tails]
+    rng.shuffle(options)
+    for head, body in options:
+        copy = AdCopy(headline=head, body=body)
+        if grammar.accepts(head, body) and passes(facts, copy):
+            return copy
+    return None

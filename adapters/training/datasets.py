@@ -29,6 +29,7 @@ from adapters.training.copywriter import (
     products_for_line,
     reference_copy,
     retailers_carrying,
+    served_copy,
 )
 from adapters.training.policy_qa import policy_facts
 from tools.brief.dataset import (
@@ -289,7 +290,9 @@ def _copy_example(
     carries the disclaimers the served copy gets attached (the model never writes them), so
     the row holds the whole copy as it would run. A brand row of a product with approved
     claims leads with one of them: the brand adapter is where the claims are taught (a
-    random angle put a claim in 37 of the 84 brand/globex answers that could carry one)."""
+    random angle put a claim in 37 of the 84 brand/globex answers that could carry one); and
+    its answer has the shape the served grammar decodes (`copywriter.served_copy`): one body
+    sentence opening on the angle, under one of the brand's hooks."""
     placements = [p.value for p in policy.placements if policy.bidding.allows(product.category, p)]
     if not placements:
         return None
@@ -299,7 +302,8 @@ def _copy_example(
         return None
     claims = [i for i, a in enumerate(angles) if a.claim]
     index = rng.choice(claims) if kind == "brand" and claims else rng.randrange(len(angles))
-    copy = reference_copy(facts, angles[index], rng)
+    write = served_copy if kind == "brand" else reference_copy
+    copy = write(facts, angles[index], rng)
     if copy is None:
         return None
     problems = review_copy(

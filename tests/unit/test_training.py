@@ -4,6 +4,7 @@ adapters shipped in the repository."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -398,3 +399,26 @@ def test_dpo_of_a_stacked_brand_adapter_stays_on_its_stack(
     )
     with pytest.raises(StackChangedError, match="another task/creative"):
         train_dpo("brand", "acme", result.path, _options(tmp_path, steps=1), base=tiny_base())
+
+
+@pytest.mark.parametrize("brand", ["acme", "globex", "initech", "brand_x"])
+def test_brand_rows_have_the_shape_the_served_grammar_decodes(brand: str) -> None:
+    """Brand rows used to put the claim in the headline over a body of other benefits, which
+    the served grammar (body forced to open on the angle, one sentence) can never decode;
+    acme's adapter trained on them wrote its 31-character claim as a headline limited to 25
+    or 30. Every row now opens its one body sentence on the angle the prompt asks for."""
+    from tools.creative.facts import MODEL_SENTENCES, CopyFacts
+
+    data = build_dataset("brand", brand)
+    for example in data.train[:40] + data.eval[:10]:
+        meta, answer = example.meta, json.loads(example.answer)
+        facts = CopyFacts(
+            load_retailer_policy(meta["retailer"]), meta["placement"], meta["product"],
+            meta["category"], load_brand_guide(brand),
+        )  # fmt: skip
+        angle = example.user.split("Angle: ", 1)[1].splitlines()[0]
+        opening = dict(zip(facts.angles(), facts.openings(), strict=True))[angle]
+        assert opening and answer["body"].startswith(opening), (angle, answer)
+        assert len(re.findall(r"[.!?](?:\s|$)", answer["body"])) == 1  # "99.9%" is one
+        grammar = facts.grammar.with_opening(opening, MODEL_SENTENCES)
+        assert grammar.accepts(answer["headline"], answer["body"])

@@ -108,7 +108,7 @@ def closers_for(facts: CopyFacts) -> list[str]:
     return [c for c in voice.closers if snack or "snack" not in c.lower()]
 
 
-def _passes(facts: CopyFacts, copy: AdCopy) -> bool:
+def passes(facts: CopyFacts, copy: AdCopy) -> bool:
     if not facts.grammar.accepts(copy.headline, copy.body):
         return False
     if headline_is_product_name(copy.headline, facts.product):
@@ -150,7 +150,7 @@ def compose(facts: CopyFacts, angle: Angle, rng: random.Random) -> AdCopy | None
     rng.shuffle(options)
     for head, body in options:
         copy = AdCopy(headline=head, body=body)
-        if _passes(facts, copy):
+        if passes(facts, copy):
             return copy
     return None
 
@@ -165,7 +165,7 @@ def enumerate_copy(facts: CopyFacts) -> Iterator[AdCopy]:
         others = [a for a in all_angles if a != angle]
         for head, body in _pairs(facts, angle, others, closers):
             copy = AdCopy(headline=head, body=body)
-            if _passes(facts, copy):
+            if passes(facts, copy):
                 yield copy
 
     streams = [options(a) for a in all_angles]
