@@ -168,6 +168,15 @@ def test_similar_ranks_this_tenants_plans_and_never_another_tenants(tmp_path: Pa
     assert len(store.similar("globex", brief)) == 1
 
 
+def test_a_roas_plans_memory_line_says_roas(tmp_path: Path) -> None:
+    """Bug: the line a later plan's reflection reads wrote the objective as "roas"."""
+    store = DecisionStore(tmp_path / "d.sqlite")
+    plan = make_plan("t-9", objective="roas")
+    store.record("t-9", "acme", plan, decide("approve"))
+    (line,) = store.similar("acme", plan.brief, k=1)
+    assert "alpha+beta, ROAS;" in line and "roas" not in line.replace("iROAS", "")
+
+
 def test_preference_pairs_put_the_approved_plan_against_the_edited_one(tmp_path: Path) -> None:
     store = DecisionStore(tmp_path / "d.sqlite")
     first = make_plan("t-1", text="Acme spring push")

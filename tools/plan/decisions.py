@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from tools.brief.schema import StructuredBrief
 from tools.errors import AccessDeniedError, RMNError
 from tools.plan import Decision, DecisionAction, Plan
+from tools.plan.labels import objective_words
 from tools.storage import Migration, Row
 from tools.storage.stores import location, open_store
 
@@ -320,7 +321,7 @@ def memory_line(row: DecisionRow) -> str:
     objective, expected iROAS and the reason or edits."""
     parts = [
         f"{row.at:%Y-%m-%d} {row.thread_id}: {_VERB[row.action]} ${row.total_budget:,.0f} over "
-        f"{'+'.join(row.retailers) or 'no retailers'}, {row.objective.replace('_', ' ')}"
+        f"{'+'.join(row.retailers) or 'no retailers'}, {objective_words(row.objective)}"
     ]
     outcome = row.plan.expected_outcome
     if outcome is not None:
