@@ -386,3 +386,28 @@ def test_a_no_before_a_comma_does_not_reach_the_out_of_stock_clause() -> None:
     # "no test budget, out-of-stock products are fine" read as both excluding and including.
     b = rules("$2.3M on Alpha, no test budget, out-of-stock products are fine")
     assert b.exclude_oos is False and b.experiment_reserve == 0.0
+
+
+# --- what the lexers offer the model (unseen5's misreadings) --------------------------------
+
+
+def test_the_lexers_offer_what_unseen5s_briefs_state_and_not_what_they_count() -> None:
+    """Bugs from `unseen5` (each offered the adapter a wrong span or none): "1,150 stores" as
+    a budget (y09), "one tenth" as a ROAS floor of 1 (y13), no flight from a table's start and
+    end rows (y07), February alone from "February, March and April 2027" (y16), and no
+    retailer from "alpah and gama" (y10)."""
+    from tools.brief.spans import candidates
+
+    today = date(2026, 12, 3)
+    stores = candidates("Acme at Delta Home: 1,150 stores. Budget $450,000, Q1.", "acme", today)
+    assert list(stores.money) == ["$450,000"]
+    tenth = candidates("Acme: $800k. Put one tenth aside for tests. ROAS 2.5.", "acme", today)
+    assert tenth.floors == {"2.5": 2.5} and 0.1 in tenth.reserves.values()
+    table = candidates("budget | $900,000\nstart | 2027-04-01\nend | 2027-05-15", "globex", today)
+    assert list(table.flights.values()) == [(date(2027, 4, 1), date(2027, 5, 15))]
+    months = candidates("$150k a month for February, March and April 2027", "initech", today)
+    assert list(months.flights.values()) == [(date(2027, 2, 1), date(2027, 4, 30))]
+    typos = candidates("brand x: 1.2 mil, alpah and gama, max margin", "brand_x", today)
+    assert typos.mentions == {"alpah": "alpha", "gama": "gamma"}
+    beat = candidates("Acme: $1M to beat last year on Meta and Alpha", "acme", today)
+    assert set(beat.mentions.values()) == {"alpha"}  # neither "beat" nor "meta" is Beta

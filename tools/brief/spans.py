@@ -82,6 +82,11 @@ _FRACTION = re.compile(
     r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
 )
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
+# What a bare number followed by one of these counts, so it is no amount of money.
+_COUNTED = re.compile(
+    r"\s*(?:stores?|locations?|doors|skus?|items?|units?|products?|shoppers?|customers?|"
+    r"households?|people|members?|reviews?|impressions?|clicks?|visits?|orders?)\b"
+)
 _FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, "half": 0.5}
 
 
@@ -161,6 +166,8 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     # "10" as a floor (x09 of unseen4; the adapter chose it).
     not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in flights]
     not_ratios += date_spans(low)
+    # Nor the number of a fraction: "Put one tenth aside" offered "1" (y13 of unseen5).
+    not_ratios += [m.span() for m in _FRACTION.finditer(low) if m.group("num") is None]
     not_ratios += percent_spans + [s for s, v in money_spans if v >= _MAX_FLOOR]
     for m in _NUMBER.finditer(mask(low, not_ratios)):
         value = float(m.group("num"))
@@ -182,6 +189,8 @@ def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int],
         bare = not (pre or scale or post)
         if bare and not ("," in m.group("num") or m.group("exp")):
             continue  # a bare "3" is a count or a ratio; a bare "250,000" may be an amount
+        if bare and _COUNTED.match(low, m.end()):
+            continue  # "1,150 stores" counts stores (y09 of unseen5: the adapter chose it)
         if not pre and not post and scale in ("m", "b", "t") and low[m.start("scale") - 1] == " ":
             continue  # "4 m" is too loose to be money
         value = amount(m)

@@ -85,9 +85,12 @@ _MONTH_ONLY = re.compile(
     rf"\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y>\d{{4}}))?"
 )
 # "February through April 2027", "from Jan to Mar": whole months, the first to the last.
+# Also a list of three or more months: "February, March and April 2027" (y16 of unseen5 was
+# read as February).
 _MONTH_RANGE = re.compile(
     rf"(?:\bfrom\s+)?\b(?P<m1>{_MON})\b\.?(?:\s+(?P<y1>\d{{4}}))?\s*"
-    rf"(?:-|to|through|thru|until|till)\s*(?:the\s+end\s+of\s+)?"
+    rf"(?:-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*,?\s*(?:and|&))\s*"
+    rf"(?:the\s+end\s+of\s+)?"
     rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
 )
 # "the first two weeks of January" (number words are digits by now): from the 1st.
@@ -300,10 +303,13 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
             continue
         y, mo, d = parts
         lead = masked[max(0, m.start() - 25) : m.start()]
-        is_start = re.search(rf"{_START_WORDS}\s+(?:on\s+)?(?:the\s+)?$", lead)
+        # "start | 2027-04-01" / "end: 2027-05-15": a table's or a form's field and its value
+        # (y07 of unseen5: no flight was offered).
+        to = r"(?:\s*[:|=]\s*|\s+)(?:on\s+)?(?:the\s+)?$"
+        is_start = re.search(rf"{_START_WORDS}{to}", lead)
         is_end = re.search(
             r"(?:ending|ends?|end date|until|through|thru|till|by|finish(?:ing)?|wrap(?:ping)? up)"
-            r"\s+(?:on\s+)?(?:the\s+)?$",
+            + to,
             lead,
         )
         if not (is_start or is_end):

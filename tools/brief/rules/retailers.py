@@ -37,8 +37,28 @@ def _name_pattern(name: str) -> str:
     return rf"{re.escape(first)}{suffix}"
 
 
+def _typos(word: str) -> list[str]:
+    """A name's first word with two neighbouring letters swapped or one letter dropped
+    ("alpah", "gama": y10 of unseen5 named no retailer the parser knew), for words of 5
+    letters or more, leaving out English words ("delt" would not be, "beat" for "beta" would:
+    4-letter names get none). Not a changed letter: "meta" is not "beta"."""
+    if len(word) < 5 or not word.isalpha():
+        return []
+    swaps = [word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)]
+    drops = [word[:i] + word[i + 1 :] for i in range(len(word))]
+    return [t for t in dict.fromkeys(swaps + drops) if t != word and t not in _english()]
+
+
+@lru_cache(maxsize=1)
+def _english() -> frozenset[str]:
+    from english_words import get_english_words_set
+
+    return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
+
+
 def _retailer_pattern(rid: str, name: str, aliases: tuple[str, ...]) -> re.Pattern[str]:
     names = [_name_pattern(name), *(re.escape(a.lower()) for a in aliases)]
+    names += [re.escape(t) for t in _typos(name.lower().partition(" ")[0])]
     if rid != name.lower().partition(" ")[0]:
         names.append(re.escape(rid))
     # Longest first, so "harbor grocery" wins over "harbor".
