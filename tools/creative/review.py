@@ -6,8 +6,9 @@ verdict the writer, the fixer and the fallback all judge copy by.
 The decode grammar admits any run of letters as a word and stops a headline at the placement's
 limit wherever that falls, so SmolLM2-135M's copy passed every check with "madefor chips",
 "Your Family's Bestnight Practice" and an approved claim cut at the limit ("No artificial
-colors or flavo", "No artificial colors or z"): 4 of 60 variants of `rmn bench language
---brand acme --plans 5` with a brand adapter composed, 1 of 60 without.
+colors or flavo", "No artificial colors or z"), all seen in `rmn bench language --brand acme`
+samples; the whole bench's compliant-as-written share went from 0.98 to 0.88 (seed 0) when
+these checks were added, before the fixes and grammar changes that followed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def quality_issues(copy: AdCopy, supported: str = "", known: Sequence[str] = ())
     a repetition), `repetitive` (a loop of the same words) and `unsupported_number:<n>` (a
     number that is not in `supported`: the product name and the approved claims; a model that
     writes "now 25 years" makes a claim nobody approved), and `word_issues` with `supported`
-    and `known` (the brand's name, tone and preferred terms) as words the copy may use."""
+    and `known` (`known_texts`: the product, its claims, the brand's name, tone and preferred
+    terms) as words the copy may use."""
     found = []
     if MARKUP.search(copy.headline) or MARKUP.search(copy.body):
         found.append("markup")
