@@ -138,10 +138,12 @@ def _fix_debris(
         if kept and clauses:
             draft.headline, draft.body = ", ".join(clauses), " ".join(kept)
             draft.repaired("unsupported_number:")
-    _fix_unknown_words(draft, known_texts(brand, category, product))
+    _fix_unknown_words(draft, brand, category, product)
 
 
-def _fix_unknown_words(draft: _Draft, known: list[str]) -> None:
+def _fix_unknown_words(
+    draft: _Draft, brand: BrandGuide | None, category: str | None, product: str | None
+) -> None:
     """Two words written as one are parted where the parted pair is in a phrase the copy may
     use ("madefor chips" -> "made for chips": "made for" is in benefits and hooks; 45 of the
     102 flags of `rmn bench language`, seed 0, before Alpha stopped banning "made"); a
@@ -153,6 +155,7 @@ def _fix_unknown_words(draft: _Draft, known: list[str]) -> None:
     unknown = [c.split(":", 1)[1] for c in draft.has("unknown_word:")]
     if not unknown:
         return
+    known = known_texts(brand, category, product)
     phrases = " | ".join([*copy_phrases(), *(k.lower() for k in known)])
     for word in list(unknown):
         if (parted := _parted(word, phrases)) is not None:

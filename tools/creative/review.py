@@ -83,8 +83,7 @@ def word_issues(copy: AdCopy, known: Sequence[str] = ()) -> list[str]:
     found: list[str] = []
     text = _DIGIT_TOKEN.sub(" ", f"{copy.headline} {copy.body}")  # "D3", "48-hour": literals
     named = {w.lower() for k in known for w in _LETTERS.findall(k)}
-    allowed = copy_words() | named
-    allowed |= {w[:-1] for w in allowed if w.endswith("s")}  # "vibe" as "vibes" is ours
+    allowed = copy_words() | named | {w[:-1] for w in named if w.endswith("s")}
     for word in dict.fromkeys(_WORD_PART.findall(text)):
         # A single letter only as the product names it ("Vitamin C"), never a cut word.
         single = len(word) == 1 and word not in ("a", "A", "I") and word.lower() not in named

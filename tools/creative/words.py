@@ -42,5 +42,7 @@ def catalog_words() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def copy_words() -> frozenset[str]:
-    """The words of `copy_phrases`: ours, so English for copy ("weeknights", "vibes")."""
-    return frozenset(w for p in copy_phrases() for w in _LETTERS.findall(p)) | catalog_words()
+    """The words of `copy_phrases` and `catalog_words`, and their singulars ("vibe" as
+    "vibes"): ours, so English for copy ("weeknights", "vibes")."""
+    words = {w for p in copy_phrases() for w in _LETTERS.findall(p)} | catalog_words()
+    return frozenset(words | {w[:-1] for w in words if w.endswith("s")})

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
+
+from tools.english import english
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 # Regular English endings, longest first; "ies" -> "y" is handled on its own.
@@ -52,14 +53,6 @@ DOMAIN = frozenset(
 
 # DOMAIN's words a grammar lexicon can hold (letters only).
 DOMAIN_WORDS = frozenset(w for w in DOMAIN if w.isalpha())
-
-
-@lru_cache(maxsize=1)
-def english() -> frozenset[str]:
-    """The lower-case English words (web2 + GCIDE)."""
-    from english_words import get_english_words_set
-
-    return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
 
 
 def is_word(word: str, known: frozenset[str] = frozenset()) -> bool:

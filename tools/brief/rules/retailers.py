@@ -25,6 +25,7 @@ from tools.brief.schema import (
     retailer_label,
 )
 from tools.catalog import Catalog, current
+from tools.english import english
 
 
 def _name_pattern(name: str) -> str:
@@ -46,14 +47,7 @@ def _typos(word: str) -> list[str]:
         return []
     swaps = [word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)]
     drops = [word[:i] + word[i + 1 :] for i in range(len(word))]
-    return [t for t in dict.fromkeys(swaps + drops) if t != word and t not in _english()]
-
-
-@lru_cache(maxsize=1)
-def _english() -> frozenset[str]:
-    from english_words import get_english_words_set
-
-    return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
+    return [t for t in dict.fromkeys(swaps + drops) if t != word and t not in english()]
 
 
 def _retailer_pattern(rid: str, name: str, aliases: tuple[str, ...]) -> re.Pattern[str]:
