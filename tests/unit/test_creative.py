@@ -352,15 +352,16 @@ def test_each_path_is_taken_and_reported(tiny: RMNChatModel) -> None:
     bad_json = Generation(text='{"headline": "x', error="not complete JSON", fallback=True)
     rounds = [
         [
-            answer("A miracle snack", "Crunchy and fresh."),  # prohibited: regenerate
+            answer("A Crunchzy snack", "Crunchy and fresh."),  # not a word: regenerate
             answer("Honey pretzel twists", "Crunchy and fresh. Shop now.", repaired=True),
             bad_json,
         ],
         [
+            # Too long: a rule can cut it, but it is kept in reserve and asked again first.
             answer("Twisty pretzels for sharing with the whole family", "Made for sharing."),
             bad_json,
         ],
-        [bad_json],
+        [bad_json, bad_json],  # the reserve is taken
     ]
     scripted = RMNChatModel(runtime=ScriptedRuntime(tiny, rounds))
     request = CopyRequest(
@@ -376,15 +377,18 @@ def test_each_path_is_taken_and_reported(tiny: RMNChatModel) -> None:
     assert len(fixed.headline) <= limit and fixed.attempts == 2
     assert "Twisty pretzels for sharing with the whole family".startswith(fixed.headline)
     assert by_path["fallback"].attempts == 6 and by_path["fallback"].adapters == []
-    # The regeneration names the broken rule; the bad JSON is asked again from a new angle.
+    # Each re-ask is the first turn from a new angle, never the refused answer (the model
+    # copied it); its grammar bans the word that was not a word.
     runtime = scripted.runtime
-    retry = runtime.seen[1][0].messages
-    assert retry[-1]["role"] == "user" and '"miracle"' in retry[-1]["content"]
-    assert retry[1] == {"role": "assistant", "content": rounds[0][0].text}
-    assert "Angle:" in runtime.seen[1][1].messages[0]["content"]
-    assert runtime.seen[1][1].messages[0] != runtime.seen[0][2].messages[0]
-    assert any("prohibited:miracle" in f for f in result.failures)
-    assert sum("no valid JSON" in f for f in result.failures) == 3
+    for first, again in ((runtime.seen[0][0], runtime.seen[1][0]),
+                         (runtime.seen[0][2], runtime.seen[1][1])):  # fmt: skip
+        assert len(again.messages) == 1 and "Angle:" in again.messages[0]["content"]
+        assert again.messages[0] != first.messages[0]
+    grammar = runtime.seen[1][0].json_schema.lark_text
+    assert "crunchzy" not in runtime.seen[0][0].json_schema.lark_text and "crunchzy" in grammar
+    assert any("unknown_word:Crunchzy" in f for f in result.failures)
+    assert sum("no valid JSON" in f for f in result.failures) == 4
+    assert any("fixable, kept in reserve (headline_too_long" in f for f in result.failures)
 
 
 def test_a_sentence_another_variant_wrote_is_cut_or_the_variant_asked_again(
@@ -412,8 +416,11 @@ def test_a_sentence_another_variant_wrote_is_cut_or_the_variant_asked_again(
     assert second.adapters == first.adapters == ["task/creative@v1"]
     # The third repeated the first's headline: asked again, and its new copy is kept.
     assert (third.path, third.headline) == ("llm", "Snack time sorted")
-    retry = scripted.runtime.seen[1][0].messages
-    assert retry[-1]["content"] == "Write a different headline and body than that one."
+    retry = scripted.runtime.seen[1][0]
+    assert len(retry.messages) == 1 and "Angle:" in retry.messages[0]["content"]
+    # The repeated headline is avoided in the re-ask's grammar.
+    assert "twisty" not in scripted.runtime.seen[0][2].json_schema.lark_text.lower()
+    assert "twisty[^A-Za-z0-9]*pretzels" in retry.json_schema.lark_text
     assert any("repeats beta variant 1: 'twisty pretzels'" in f for f in result.failures)
     for v in result.variants:
         assert review(as_copy(v), request, result.placement, "snacks") == []
@@ -511,3 +518,21 @@ def test_another_tenants_brand_adapter_is_refused(tiny: RMNChatModel) -> None:
 
 
 # How long copy takes is measured by `rmn bench e2e` (creative seconds per variant), not here.
+
+
+def test_copy_a_rule_could_fix_is_asked_again_first(tiny: RMNChatModel) -> None:
+    """The model's own compliant copy is preferred to a rule's mend of its refused copy: the
+    fixable copy waits in reserve while the variant is asked again."""
+    rounds = [
+        [answer("Twisty pretzels for sharing with the whole family", "Made for sharing.")],
+        [answer("Snack time sorted", "Salty and sweet for game night.")],
+    ]
+    scripted = RMNChatModel(runtime=ScriptedRuntime(tiny, rounds))
+    request = CopyRequest(
+        retailer_id="beta", brand_id="acme", product_name="Acme Honey Pretzel Twists", variants=1
+    )
+    result = write_copy(scripted, request)
+    (variant,) = result.variants
+    assert (variant.path, variant.headline, variant.attempts) == ("llm", "Snack time sorted", 2)
+    assert result.rule_breaks == [[["headline_too_long"], []]]
+    assert any("fixable, kept in reserve" in f for f in result.failures)

@@ -82,10 +82,14 @@ class CopyFacts:
     def schema(self) -> CopySchema:
         return CopySchema.of_grammar(self.grammar)
 
-    def opening_schema(self, opening: str) -> CopySchema:
+    def opening_schema(
+        self, opening: str, avoid_words: frozenset[str] = frozenset(),
+        avoid_headlines: frozenset[str] = frozenset(),
+    ) -> CopySchema:  # fmt: skip
         """The model's grammar for a variant whose body opens on `opening` (one of
-        `openings()`; "" for none), with at most `MODEL_SENTENCES` body sentences."""
-        return _opening_schema(self.grammar, opening)
+        `openings()`; "" for none), with at most `MODEL_SENTENCES` body sentences; a re-ask's
+        also without the words and headlines its refused copy wrote (`tools.creative.avoid`)."""
+        return _opening_schema(self.grammar.avoiding(avoid_words, avoid_headlines), opening)
 
     def openings(self) -> list[str]:
         """The body opening of each angle (parallel to `angles()`): the benefit or approved

@@ -27,7 +27,7 @@ SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 MARKUP = re.compile(r"<[^>]*>?|&#?\w+;|&(?=\w)|[{}\[\]|\\]|https?://\S*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Words that may recur in short copy without it being a loop.
-_COMMON = frozenset(
+COMMON_WORDS = frozenset(
     {"and", "for", "the", "with", "you", "your", "our", "its", "this", "that", "are", "from"}
 )
 _LETTERS = re.compile(r"[A-Za-z]+")
@@ -64,7 +64,7 @@ def quality_issues(copy: AdCopy, supported: str = "", known: Sequence[str] = ())
         found.append("sentence_fragment")
     text = f"{copy.headline} {copy.body}"
     words = [w.lower() for w in WORD.findall(text)]
-    content = Counter(w for w in words if len(w) >= 3 and w not in _COMMON)
+    content = Counter(w for w in words if len(w) >= 3 and w not in COMMON_WORDS)
     looping = bool(content) and content.most_common(1)[0][1] >= REPEAT_LIMIT
     if looping or (len(words) >= 6 and len(set(words)) < UNIQUE_WORDS * len(words)):
         found.append("repetitive")

@@ -1,8 +1,8 @@
 """Ad copy for a plan: written by the chat model under a grammar that carries the retailer's and
-brand's rules (`grammar`), checked against them (`review`), fixed by rule where a rule can fix
-what the grammar could not prevent (`fix`), regenerated where no rule can, and replaced by
-template copy from the product's benefits and approved claims when the attempts run out
-(`fallback`).
+brand's rules (`grammar`), checked against them (`review`), asked again from the next angle
+where it broke one, with what it wrote banned in the re-ask's grammar (`avoid`); copy a rule
+could fix (`fix`) is kept in reserve for when the attempts run out, and template copy from the
+product's benefits and approved claims takes the place of the rest (`fallback`).
 
     results = write_copy_many(llm, [CopyRequest(retailer_id="alpha", brand_id="acme"), ...])
     results[0].variants[0].path  # llm | repaired | fixed | fallback
@@ -41,6 +41,7 @@ from adapters.registry import (
 from adapters.stacking import stacked_as_trained
 from tools.catalog import current
 from tools.creative import prompts
+from tools.creative.avoid import Avoid, avoid_after, avoid_headline
 from tools.creative.facts import CopyFacts
 from tools.creative.fallback import fallback_stream
 from tools.creative.fix import fix_copy
@@ -159,7 +160,7 @@ class _Context:
         angles = self.facts.angles()
         return angles[(self.angle_offset + index) % len(angles)]
 
-    def schema(self, index: int) -> CopySchema:
+    def schema(self, index: int, avoid: Avoid | None = None) -> CopySchema:
         """The grammar of the variant writing angle `index`: its body opens on the benefit or
         claim of the next angle (`CopyFacts.openings`), so that it names one and variants on
         different angles never share a sentence. The next angle, not its own: the headline
@@ -169,7 +170,8 @@ class _Context:
         openings = self.facts.openings()
         at = self.angle_offset + index + 1
         opening = openings[at % len(openings)] if openings else ""
-        return self.facts.opening_schema(opening)
+        avoid = avoid or Avoid()
+        return self.facts.opening_schema(opening, avoid.words, avoid.headlines)
 
     def seed(self, index: int, attempt: int) -> int:
         key = f"{self.request.seed}:{self.policy.retailer_id}:{self.product}:{index}:{attempt}"
@@ -189,6 +191,8 @@ class _Slot:
     variant: CopyVariant | None = None
     failures: list[str] = field(default_factory=list)
     breaks: list[list[str]] = field(default_factory=list)  # per generation, as written
+    avoid: Avoid = field(default_factory=Avoid)  # what the re-asks may not write again
+    reserve: CopyVariant | None = None  # the first refused copy a rule could fix
 
     @property
     def angle_index(self) -> int:
@@ -214,11 +218,12 @@ def write_copy_many(
     progress: Progress | None = None,
 ) -> list[CopyResult]:
     """Compliant copy for each request, in order. Each round sends every unfinished variant of
-    every request to the model at once; a variant whose copy breaks a rule that no rule can
-    fix, or repeats a sentence of another variant, is asked again, up to the request's
-    `max_attempts`; then template copy from the product's benefits and approved claims takes
-    its place. `llm=None` writes template copy only. `kinds` are the adapter kinds to bind
-    when the registry has them. `progress` hears one line per variant as it is settled."""
+    every request to the model at once; a variant whose copy breaks a rule, or repeats a
+    sentence of another variant, is asked again (`_reask`), up to the request's
+    `max_attempts`; then its reserve (its first copy a rule could fix) or template copy from
+    the product's benefits and approved claims takes its place. `llm=None` writes template
+    copy only. `kinds` are the adapter kinds to bind when the registry has them. `progress`
+    hears one line per variant as it is settled."""
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise CreativeError(f"unknown adapter kind(s) {unknown}: use {', '.join(KINDS)}")
@@ -409,6 +414,7 @@ def _generate_rounds(
             and rounds[r] < contexts[r].request.max_attempts
         ]
         if not pending:
+            _settle_reserves([s for group in slots for s in group], report)
             return
         for r in sorted({r for r, _ in pending}):
             rounds[r] += 1
@@ -419,7 +425,7 @@ def _generate_rounds(
                 ChatCall(
                     s.ctx.model,
                     s.messages,
-                    s.ctx.schema(s.angle_index),
+                    s.ctx.schema(s.angle_index, s.avoid),
                     max_new_tokens=s.ctx.max_new_tokens,
                     temperature=TEMPERATURE,
                     seed=s.ctx.seed(s.index, rounds[r]),
@@ -447,8 +453,7 @@ def _take(slot: _Slot, gen: Generation, attempt: int) -> None:
     if gen.parsed is None:
         slot.breaks.append(["invalid_json"])
         slot.failures.append(f"{label}: no valid JSON ({gen.error})")
-        slot.reasks += 1
-        slot.messages = prompts.reask_prompt(ctx.facts, ctx.angle(slot.angle_index))
+        _reask(slot, Avoid())
         return
     parsed = gen.parsed if isinstance(gen.parsed, dict) else dict(gen.parsed)
     raw = AdCopy(headline=str(parsed["headline"]), body=str(parsed["body"]))
@@ -456,19 +461,47 @@ def _take(slot: _Slot, gen: Generation, attempt: int) -> None:
     violations = ctx.check(copy)
     slot.breaks.append(list(violations))
     path: CopyPath = "repaired" if gen.repaired else "llm"
+    # The conversation this generation answered: what a reviewer's rating of it rates.
+    prompt = gen.messages or list(slot.messages)
     if violations:
         fixed, _ = fix_copy(copy, ctx.policy, ctx.placement, ctx.category, ctx.guide, ctx.product)
         remaining = ctx.check(fixed)
-        if remaining:
-            slot.failures.append(f"{label}: dropped ({'; '.join(remaining)})")
-            slot.messages = prompts.feedback_prompt(
-                slot.messages, gen.text, remaining, ctx.policy, ctx.placement
-            )
+        if not remaining and slot.reserve is None:
+            slot.reserve = _variant(ctx, fixed, "fixed", slot.generations,
+                                    _versioned(ctx, gen), prompt)  # fmt: skip
+        if attempt < ctx.request.max_attempts or remaining:
+            # Asked again before a rule's fix is taken: the model's own copy over a mended one.
+            kept = "fixable, kept in reserve" if not remaining else "dropped"
+            slot.failures.append(f"{label}: {kept} ({'; '.join(violations)})")
+            _reask(slot, avoid_after(copy, violations))
             return
         copy, path = fixed, "fixed"
-    # The conversation this generation answered: what a reviewer's rating of it rates.
-    slot.variant = _variant(ctx, copy, path, slot.generations, _versioned(ctx, gen),
-                            gen.messages or list(slot.messages))  # fmt: skip
+    slot.variant = _variant(ctx, copy, path, slot.generations, _versioned(ctx, gen), prompt)
+
+
+def _reask(slot: _Slot, avoid: Avoid) -> None:
+    """Set up a re-ask: the first turn again from the next angle (whose body opens on another
+    benefit or claim), its grammar without what the slot's refused copy wrote (`avoid`).
+    Not the refused answer with the broken rule in words: shown it, SmolLM2 copied it. In
+    `rmn bench language` seeds 0-2, 12 plans whose copy went to a fix or to templates, re-asked
+    with the answer and the rule, 5 variants broke a rule in all three generations; the same
+    with the next angle, 2; from the next angle without the answer, none."""
+    ctx = slot.ctx
+    slot.avoid = slot.avoid | avoid
+    slot.reasks += 1
+    slot.messages = prompts.reask_prompt(ctx.facts, ctx.angle(slot.angle_index))
+
+
+def _settle_reserves(all_slots: list[_Slot], report: _Reporter) -> None:
+    """Each variant the model's attempts did not settle takes its reserve, the first refused
+    copy a rule could fix (unless it repeats another variant's sentence: template copy then)."""
+    settled = [s for s in all_slots if s.variant is None and s.reserve is not None]
+    for slot in settled:
+        slot.variant, slot.accepted = slot.reserve, next(_ORDER)
+    _drop_repeats(all_slots)
+    for slot in settled:
+        if slot.variant is not None:
+            report.settled(slot)
 
 
 def _versioned(ctx: _Context, gen: Generation) -> list[str]:
@@ -507,9 +540,8 @@ def _drop_repeats(all_slots: list[_Slot]) -> None:
         if clash:
             slot.breaks[-1].append("repeats_other_variant")
             slot.failures.append(f"{name}: dropped (repeats {taken[clash[0]]}: {clash[0]!r})")
-            answer = slot.variant.model_dump_json(include={"headline", "body"})
-            slot.messages = prompts.different_prompt(slot.messages, answer)
-            slot.reasks += 1  # and opens on the next angle: the same opening led to the repeat
+            repeated = sentence_key(slot.variant.headline) in clash
+            _reask(slot, avoid_headline(slot.variant) if repeated else Avoid())
             slot.variant = None
             continue
         for k in keys:
