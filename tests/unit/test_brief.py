@@ -411,3 +411,128 @@ def test_the_lexers_offer_what_unseen5s_briefs_state_and_not_what_they_count() -
     assert typos.mentions == {"alpah": "alpha", "gama": "gamma"}
     beat = candidates("Acme: $1M to beat last year on Meta and Alpha", "acme", today)
     assert set(beat.mentions.values()) == {"alpha"}  # neither "beat" nor "meta" is Beta
+
+
+# --- what the rules read (unseen7's misreadings) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        # A weekday before a date (u08, u24, u32, u42, u51): no flight, or the month around.
+        ("$50k/week for the 5 weeks from Mon 5 Apr to Sun 9 May 2027", "2027-04-05", "2027-05-09"),
+        (
+            "$25,000 per week, beginning Monday March 1, 2027 and ending Sunday May 23, 2027",
+            "2027-03-01",
+            "2027-05-23",
+        ),
+        ("$40k a week for 10 weeks starting Monday 11 Jan 2027", "2027-01-11", "2027-03-21"),
+        # A date in parentheses after the day it names (u15, u16, u48).
+        ("$350,000, mid-Feb (Feb 15) through Mar 31", "2027-02-15", "2027-03-31"),
+        (
+            "$1M, Presidents Day (Feb 15, 2027) through Memorial Day (May 31, 2027)",
+            "2027-02-15",
+            "2027-05-31",
+        ),
+        (
+            "$900K from Presidents Day weekend (Sat Feb 13, 2027) through April 30",
+            "2027-02-13",
+            "2027-04-30",
+        ),
+        # A named day of a fixed date as a bound (u39), ".." (u50), two months in a row (u56).
+        ("$120k from Dec 7 through New Year's Eve", "2026-12-07", "2026-12-31"),
+        ("budget: 950k / flight: 2027-03-01..2027-03-31", "2027-03-01", "2027-03-31"),
+        ("US$620,000 across January and February", "2027-01-01", "2027-02-28"),
+    ],
+)
+def test_dates_around_weekdays_named_days_and_parentheses_are_read(
+    text: str, start: str, end: str
+) -> None:
+    b = rules(text, "globex", date(2026, 12, 5))
+    assert (str(b.flight_start), str(b.flight_end)) == (start, end)
+
+
+def test_two_months_apart_are_no_flight_range() -> None:
+    b = rules("$1M in May and July 2027", "globex", date(2026, 12, 5))
+    assert (b.flight_start, b.flight_end) != (date(2027, 5, 1), date(2027, 7, 31))
+
+
+@pytest.mark.parametrize(
+    ("text", "floor"),
+    [
+        ("| min ROAS | 2:1 |", 2.0),  # u04: a table cell
+        ("Target incremental margin, 4-to-1 ROAS minimum.", 4.0),  # u37: read as 1
+        ("maximize roas (at least 3x), 10% test", 3.0),  # u41
+        ("margin, 3:1 floor, 20% tests", 3.0),  # u43
+        ("competitors see 5x there; we need at least 2.5x", 2.5),  # u45
+        ("kpi: roas / roas_min: 3.0", 3.0),  # u50
+        ("sales focus, 2x floor", 2.0),  # u60
+    ],
+)
+def test_floors_written_as_ratios_are_read(text: str, floor: float) -> None:
+    assert rules(f"$600k on Alpha. {text}", "acme", date(2026, 12, 5)).roas_floor == floor
+
+
+@pytest.mark.parametrize(
+    ("text", "exclude"),
+    [
+        ("Keep OOS items out.", True),  # u11: read as keeping them in
+        ("dont filter out of stock skus", False),  # u44
+        ("oos: include", False),  # u50
+        ("oos: exclude", True),
+        ("keep the oos skus in", False),
+    ],
+)
+def test_out_of_stock_wording_is_read(text: str, exclude: bool) -> None:
+    assert rules(f"$600k on Alpha, March 2027. {text}").exclude_oos is exclude
+
+
+def test_fractions_of_a_million_and_mil_are_amounts() -> None:
+    # "a quarter of a million" was read as $1M (u27), "half a mil" as no budget (u07).
+    assert rules("a quarter of a million dollars on Alpha").total_budget == 250_000
+    assert rules("three quarters of a million on Alpha").total_budget == 750_000
+    assert rules("half a mil for alpha mart next month").total_budget == 500_000
+    assert normalize("the first half of 2027, a quarter of the budget") == (
+        "the first half of 2027, a quarter of the budget"
+    )
+
+
+def test_a_month_range_after_a_retailer_list_is_no_retailer() -> None:
+    # u46: "Alpha Mart and Gamma Pharmacy, April-June 2027" refused "unknown retailer".
+    b = rules("$1.5 million across Alpha Mart and Gamma Pharmacy, April-June 2027", "brand_x")
+    assert set(b.retailers) == {"alpha", "gamma"}
+    assert (b.flight_start, b.flight_end) == (date(2027, 4, 1), date(2027, 6, 30))
+
+
+def test_rev_is_revenue() -> None:
+    assert rules("320k on gamma, rev objective, min roas 2", "globex").objective == (
+        "incremental_revenue"
+    )
+
+
+def test_a_corrected_objective_or_reserve_wins() -> None:
+    # u46 and u43 of unseen7: the first value was kept.
+    b = rules("$1.5M on Alpha, objective revenue.\nUpdate: switch the objective to margin.")
+    assert b.objective == "incremental_margin"
+    b = rules("$700k on Alpha, 20% tests\nBen: 20% is too much. Let's do 10%.\nAna: agreed, 10%.")
+    assert b.experiment_reserve == 0.1
+
+
+def test_reserve_from_a_table_a_restatement_and_not_the_past() -> None:
+    # u04, u32, u38 and u58 of unseen7.
+    assert rules("| spend | $500,000 |\n| experiments | none |").experiment_reserve == 0.0
+    assert rules("| spend | $500,000 |\n| Holdout | 25% |").experiment_reserve == 0.25
+    half = rules("$850k on Alpha. Test reserve: half of the usual 10%, so 5%.")
+    assert half.experiment_reserve == 0.05
+    past = rules("Last year we spent $1.2M and 6% went to tests. This year $1.8M, 10% for tests.")
+    assert past.experiment_reserve == 0.1
+
+
+def test_a_weekly_spend_row_is_a_rate() -> None:
+    # u32 of unseen7: "$30k" was the whole budget.
+    b = rules("| Weekly spend | $30k |\n| Weeks | 6 (Mon 1 Feb - Sun 14 Mar 2027) |", "initech")
+    assert (b.total_budget, b.flight_start, b.flight_end) == (
+        180_000,
+        date(2027, 2, 1),
+        date(2027, 3, 14),
+    )

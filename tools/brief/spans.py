@@ -41,7 +41,7 @@ from tools.brief.rules.money import (
     amount,
     budget_from_rate,
     budget_problem,
-    rate_unit_after,
+    rate_unit_at,
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
@@ -198,9 +198,7 @@ def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int],
             continue
         s = m.start("pre") if pre else m.start("num")
         found.append(((s, m.end()), value))
-        out.money.setdefault(
-            _span(clean, s, m.end()), Amount(value, rate_unit_after(low[m.end() :]))
-        )
+        out.money.setdefault(_span(clean, s, m.end()), Amount(value, rate_unit_at(low, s, m.end())))
     return found
 
 

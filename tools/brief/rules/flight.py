@@ -86,10 +86,10 @@ _MONTH_ONLY = re.compile(
 )
 # "February through April 2027", "from Jan to Mar": whole months, the first to the last.
 # Also a list of three or more months: "February, March and April 2027" (y16 of unseen5 was
-# read as February).
+# read as February), and two months in a row: "January and February" (not "May and July").
 _MONTH_RANGE = re.compile(
     rf"(?:\bfrom\s+)?\b(?P<m1>{_MON})\b\.?(?:\s+(?P<y1>\d{{4}}))?\s*"
-    rf"(?:-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*,?\s*(?:and|&))\s*"
+    rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*,?\s*(?:and|&)|and|&)\s*"
     rf"(?:the\s+end\s+of\s+)?"
     rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
 )
@@ -396,6 +396,8 @@ def _month_ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
         if not claims.free(m.span()):
             continue
         mo1, mo2 = _MONTHS[m.group("m1")], _MONTHS[m.group("m2")]
+        if m.group("sep") in ("and", "&") and mo2 != mo1 % 12 + 1:
+            continue
         y1, y2 = _year(m.group("y1")), _year(m.group("y2"))
         if y1 is None and y2 is not None:
             y1 = y2 if mo1 <= mo2 else y2 - 1

@@ -21,7 +21,7 @@ from datetime import date
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
-from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, usd
+from tools.brief.rules.text import CORRECTION, as_float, clause_of, clause_spans, fmt, usd
 from tools.brief.schema import MAX_BUDGET, BriefError
 
 SCALE_WORDS = {
@@ -64,11 +64,6 @@ _BUDGET_CUE = re.compile(
     r"overall|flight|behind|have|got|do|use|run)\b"
 )
 _TOTAL_CUE = re.compile(r"\b(?:total|overall|in all|altogether|all[- ]in)\b")
-_CORRECTION = re.compile(
-    r"\b(?:actually|make it|make that|make the budget|instead|revised|revise|updated|update|"
-    r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
-    r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to)\b"
-)
 _SUPERSEDED = re.compile(
     r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
     r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?)$"
@@ -101,6 +96,20 @@ _PER_RETAILER = re.compile(
 _RATE = re.compile(
     r"^\s*(?:(?:per|a|each|every|/)\s*(?P<unit>week|wk|month|mo|day)\b|(?P<adj>weekly|monthly|daily)\b)"
 )
+
+
+# A rate named before its amount: a table's "| Weekly spend | $30k |" (u32 of unseen7).
+_RATE_BEFORE = re.compile(
+    r"\b(?P<adj>weekly|monthly|daily)\s+(?:spend|budget|amount|investment)\s*[|:=-]?\s*$"
+)
+
+
+def rate_unit_at(low: str, s: int, e: int) -> str | None:
+    """The period of the amount at `low[s:e]` when it is a rate: "per week" after it, or a
+    "weekly spend" row before it."""
+    unit = rate_unit_after(low[e : e + 60])
+    named = _RATE_BEFORE.search(low[max(0, s - 45) : s])
+    return unit or (rate_unit_after(named.group("adj")) if named else None)
 
 
 def rate_unit_after(after: str) -> str | None:
@@ -158,7 +167,6 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
         if re.search(r"(?:for|per|on)\s+(?:every|each)?\s*$", before) and value in (1, 1.0):
             continue  # the "$1" of "$3 for every $1"
         money = Money(value, (s, e), "budget")
-        rate = _RATE.match(after)
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
         cs, ce = clause_of(s, clauses)
         clause = low[cs:ce]
@@ -170,9 +178,9 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
             _CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before)
         ) and (near_retailer or _PER_RETAILER.search(low[max(0, s - 45) : e + 45])):
             money.kind = "cap"
-        elif rate:
+        elif rate_unit := rate_unit_at(low, s, e):
             money.kind = "rate"
-            money.rate_unit = rate_unit_after(after)
+            money.rate_unit = rate_unit
         lead = re.match(r"\s*(?:on|at|for|to|in|into|with|behind)\s+", after)
         if lead:
             money.retailer = next(
@@ -182,7 +190,7 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
         money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
             _BUDGET_CUE.search(clause)
         )
-        money.correction = bool(_CORRECTION.search(low[max(0, s - 35) : s]))
+        money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]))
         found.append(money)
     return found
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 
+from tools.brief.rules.text import CORRECTION
+
 OBJECTIVE_TERMS: dict[str, str] = {
     "incremental_margin": (
         r"incremental (?:gross )?margin|i-?margin|gross profit|margins?|profits?|profitability|"
         r"profitable|contribution|bottom[- ]line|earnings"
     ),
     "incremental_revenue": (
-        r"incremental (?:revenue|sales)|revenue|sales|top[- ]line|topline|gmv|volume|"
+        r"incremental (?:revenue|sales)|revenue|rev|sales|top[- ]line|topline|gmv|volume|"
         r"units sold|dollar sales"
     ),
     "roas": (
@@ -64,6 +66,10 @@ def read_objective(
     hits = objective_mentions(masked, floor_kw_spans)
     if not hits:
         return None, []
+    # "Update from the brand: switch the objective to incremental margin" (u46 of unseen7).
+    corrected = [h for h in hits if CORRECTION.search(masked[max(0, h[1] - 40) : h[1]])]
+    if corrected:
+        return corrected[-1][3], [f"the brief corrects its objective; used {corrected[-1][3]}"]
     best = max(h[0] for h in hits)
     ranked = [h for h in hits if h[0] == best]
     chosen = ranked[0][3]

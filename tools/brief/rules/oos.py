@@ -1,8 +1,9 @@
 """The out-of-stock switch: whether SKUs that are out of stock are left out of the plan.
 
 "Include out-of-stock SKUs", "incl. OOS", "OOS items are fine", "out-of-stock products can stay
-in", "OOS SKUs: keep them in" and "don't exclude out-of-stock" include them;
-"exclude", "skip", "no out-of-stock" and "don't include out-of-stock" leave them out. A brief
+in", "OOS SKUs: keep them in", "oos: include", "don't exclude out-of-stock" and "dont filter out
+of stock skus" include them; "exclude", "skip", "no out-of-stock", "keep OOS items out" and
+"don't include out-of-stock" leave them out. A brief
 that says both is read as excluding them, with a warning; one that says neither gets the
 default (excluded).
 """
@@ -12,18 +13,24 @@ from __future__ import annotations
 import re
 
 OOS_TERM = r"(?:out[- ]of[- ]stock|oos|out of stock|stocked[- ]out|stockouts?)"
+# "Don't exclude", "dont filter out" (u44 of unseen7): a negated leaving-out includes them.
+_NOT_LEAVING_OUT = r"(?:don'?t|do not|no need to|without)\s+(?:exclud|filter|remov|drop|skip)"
 _OOS_INCLUDE = re.compile(
     rf"\b(?:include|including|includes|keep|allow|allowing|even|plus|consider|ok to include|"
-    rf"okay to include|fine to include|leave in|don'?t exclude|do not exclude|no need to exclude|"
-    rf"without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
+    rf"okay to include|fine to include|leave in|{_NOT_LEAVING_OUT}\w*(?:\s+out)?|"
+    rf"no need to exclude|without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
     rf"|\bincl\.?\s*{OOS_TERM}\b"
+    rf"|\b{OOS_TERM}\s*[:=|]\s*(?:include|included|yes|in|keep)\b"
     rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well|"
     rf"(?:can|may|should|to) (?:stay|remain)(?: in)?|keep (?:them|it) in(?! mind))\b"
 )
 _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"
     rf"filter out|not)\b[^.;,]{{0,20}}?\b{OOS_TERM}\b"
+    rf"|\b{OOS_TERM}\s*[:=|]\s*(?:exclude|excluded|no|out)\b"
 )
+# "Keep OOS items out" (u11 of unseen7, read as keeping them in).
+_KEPT_OUT = re.compile(r"\s*(?:\w+\s+)?out\b")
 _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'?t)\s+$")
 
 
@@ -31,8 +38,10 @@ def read_oos(masked: str) -> tuple[bool | None, list[str]]:
     """-> (exclude_oos when the text says, warnings)."""
     include = exclude = False
     for m in _OOS_INCLUDE.finditer(masked):
-        if re.match(r"(?:don'?t|do not|no need to|without) exclud", m.group()):
+        if re.match(_NOT_LEAVING_OUT, m.group()):
             include = True
+        elif m.group().startswith("keep") and _KEPT_OUT.match(masked, m.end()):
+            exclude = True
         elif _NEGATION.search(masked[max(0, m.start() - 15) : m.start()]):
             exclude = True  # "don't include out-of-stock SKUs"
         else:

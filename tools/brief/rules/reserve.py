@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.brief.rules.text import clause_of, clause_spans, fmt, mask, usd
+from tools.brief.rules.text import CORRECTION, clause_of, clause_spans, fmt, mask, usd
 from tools.brief.schema import MAX_RESERVE, BriefError
 
 # Words that name the experiment reserve; money uses them too ("$140k for incrementality").
@@ -35,10 +35,18 @@ ZERO_RESERVE = re.compile(
     r"(?:experiment(?:al|s|ation)?|tests?|testing|holdouts?|hold-outs?|"
     r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
     r"(?!\s+(?:constraint|floor))"
-    r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)\s?[:=-]?\s?"
+    r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)\s?[:=|-]?\s?"
     r"(?:none|nothing|zero|nil|n/a|0(?:%| percent)?(?![\d.]))"
     r"|\bdon'?t hold (?:anything )?back\b"
 )
+
+
+# A table cell after its row's name: "| Holdout | 25% |" (the cell is a clause of its own).
+_CUE_CELL = re.compile(rf"{_RESERVE_CUE.pattern}\s*[|:]\s*$")
+# A share that restates the one before it: "half of the usual 10%, so 5%" (u38 of unseen7).
+_RESTATED = re.compile(r"(?:\bso|\bi\.?e\.?,?|\bthat is|\bwhich is|=)\s*$")
+# A share for the past: "last year 6% went to tests" (u58 of unseen7).
+_PAST = re.compile(r"\b(?:last (?:year|quarter|month|time|round|campaign)|previously|a year ago)\b")
 
 
 @dataclass
@@ -68,7 +76,26 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
     for value, span, is_percent in sorted(candidates, key=lambda c: c[1]):
         cs, ce = clause_of(span[0], clauses)
         clause = masked[cs:ce]
-        if _RESERVE_CUE.search(clause):
+        if _PAST.search(clause):
+            continue
+        cell = masked[max(0, span[0] - 30) : span[0]]
+        restates = (
+            _RESTATED.search(masked[max(0, span[0] - 8) : span[0]])
+            and shares
+            and span[0] - shares[-1].span[1] < 60
+        )
+        corrects = (
+            is_percent
+            and CORRECTION.search(masked[max(0, span[0] - 25) : span[0]])
+            and shares
+            and span[0] - shares[-1].span[1] < 100
+        )
+        if corrects:  # "20% tests. 20% is too much; let's do 10%." (u43 of unseen7)
+            shares = [Share(value, span)]
+        elif restates:  # the restatement stands for the shares it restates
+            shares = [s for s in shares if span[0] - s.span[1] >= 60]
+            shares.append(Share(value, span))
+        elif _RESERVE_CUE.search(clause) or _CUE_CELL.search(cell):
             shares.append(Share(value, span))
         elif is_percent:
             warnings.append(

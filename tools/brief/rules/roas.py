@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, mask
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
-_ROAS_KW = r"(?:i?roas|return on (?:ad|advertising) ?spend|return on spend|ad return|returns?)"
+_ROAS_KW = (
+    r"(?:i?roas(?:_(?:min|floor))?|return on (?:ad|advertising) ?spend|return on spend|"
+    r"ad return|returns?)"
+)
 # Words that may sit between "ROAS" and its number: "ROAS should stay at or above 2.5",
 # "ROAS. It must not fall below 2.5".
 _ROAS_FILL = (
@@ -24,17 +27,22 @@ _ROAS_FILL = (
     r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cannot|can|"
     r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
     r"capped)\b"
-    r"|\s*(?:>=|=>|>|=|:|\.))"
+    r"|\s*(?:>=|=>|>|=|:|\.|\||\())"
 )
 _ROAS_AFTER = re.compile(
     rf"(?<![\w-]){_ROAS_KW}\b(?P<fill>{_ROAS_FILL}*?)\s*(?P<num>{_NUM})"
     r"(?P<unit>\s*(?:x\b|times\b|:\s?1\b|to 1\b|%|\+))?"
 )
+# A ratio before its keyword: "3x ROAS", "4-to-1 ROAS minimum"; or before "floor": "a 3:1
+# floor", "2x floor" (u37, u43 and u60 of unseen7).
+_RATIO = r"(?:x\b|times\b|:\s?1\b|[\s-]*to[\s-]1\b)"
 _ROAS_BEFORE = re.compile(
-    rf"(?<![\w.])(?P<num>{_NUM})(?:\s*(?:x\b|times\b|:\s?1\b|to 1\b)\s*(?:\+\s*)?"
-    r"(?:i?roas|return on (?:ad|advertising) ?spend|returns?)\b|\s*(?:\+\s*)?"
+    rf"(?<![\w.])(?P<num>{_NUM})(?:\s*{_RATIO}\s*(?:\+\s*)?"
+    r"(?:i?roas|return on (?:ad|advertising) ?spend|returns?|(?:roas\s+)?floor)\b|\s*(?:\+\s*)?"
     r"(?:i?roas|return on (?:ad|advertising) ?spend)\b)"
 )
+# A ratio the brief needs, with no keyword: "we need at least 2.5x" (u45 of unseen7).
+_AT_LEAST_RATIO = re.compile(rf"\bat least\s+(?P<num>{_NUM})\s*x\b")
 _ROAS_PER_DOLLAR = re.compile(
     r"\$\s?(?P<num>\d+(?:\.\d+)?)\s+(?:back\s+|(?:in|of)\s+(?:incremental\s+)?(?:sales|revenue)\s+|"
     r"(?:in\s+)?return\s+)?(?:for|per|on)\s+(?:every|each)?\s*(?:\$\s?1(?:\.00)?\b|dollar\b)"
@@ -111,9 +119,13 @@ def read_floors(low: str) -> tuple[list[Floor], list[tuple[int, int]], list[str]
         value = as_float(m.group("num"))
         if "$" in taken[max(0, m.start() - 3) : m.start()] or not 0 < value <= 50:
             continue
-        keyword = re.search(r"i?roas|return", m.group())
+        keyword = re.search(r"i?roas|return|floor", m.group())
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
+    taken = mask(low, [f.span for f in floors] + masked)
+    for m in _AT_LEAST_RATIO.finditer(taken):
+        if 0 < (value := as_float(m.group("num"))) <= 50:
+            floors.append(Floor(value, m.span(), None))
     taken = mask(low, [f.span for f in floors] + masked)
     for m in _FLOOR_ONLY.finditer(taken):
         value = as_float(m.group("num"))

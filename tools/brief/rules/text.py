@@ -1,8 +1,9 @@
 """Text preparation shared by every reading of a brief.
 
 `normalize` makes punctuation plain ASCII, collapses spaces and writes number words as digits
-("two and a half million" -> "2.5 million", "fifteen percent" -> "15 percent"), so each reading
-matches digits only. The helpers below keep spans aligned with the text (`lower`, `mask`) and
+("two and a half million" -> "2.5 million", "fifteen percent" -> "15 percent") and date wording
+plain (`dates.plain_dates`: "Mon 5 Apr" -> "5 Apr"), so each reading matches digits and dates
+only. The helpers below keep spans aligned with the text (`lower`, `mask`) and
 split it into clauses for the readings that look only at the clause a number sits in.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from tools.brief.rules.dates import plain_dates
 
 _UNICODE = {
     "\u2013": "-",
@@ -33,10 +36,20 @@ NUMBER_WORDS = (
 TENS_WORDS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _UNITS = {w: i for i, w in enumerate(NUMBER_WORDS)}
 _TENS = {w: 10 * i for i, w in enumerate(TENS_WORDS, 2)}
-_SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_SCALES = {"thousand": 1e3, "million": 1e6, "mil": 1e6, "billion": 1e9, "trillion": 1e12}
 _CORE = set(_UNITS) | set(_TENS) | set(_SCALES) | {"hundred"}
-_GLUE = {"and", "a", "an", "point", "half", "quarter"}
-_PARTS = {"half": 0.5, "quarter": 0.25}
+_GLUE = {"and", "a", "an", "point", "half", "quarter", "quarters"}
+_PARTS = {"half": 0.5, "quarter": 0.25, "quarters": 0.25}
+
+
+# Words that replace what the brief said before: "actually make it $3M", "switch the objective
+# to margin", "let's do 10%". Of several values of one field, a corrected one wins.
+CORRECTION = re.compile(
+    r"\b(?:actually|make it|make that|make the budget|instead|revised|revise|updated|update|"
+    r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
+    r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to|"
+    r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed)\b"
+)
 
 
 def normalize(text: str) -> str:
@@ -44,7 +57,7 @@ def normalize(text: str) -> str:
     for src, dst in _UNICODE.items():
         text = text.replace(src, dst)
     text = re.sub(r"[ \t]+", " ", text).strip()
-    return _words_to_digits(text)
+    return plain_dates(_words_to_digits(text))
 
 
 def fmt(value: float) -> str:
@@ -79,16 +92,26 @@ def _eval_words(words: list[str]) -> float | None:
             current, scale = 0.0, _SCALES[w]
         elif w == "point":
             decimals = []
+        elif w == "quarters" and current:  # "three quarters of a million"
+            current *= _PARTS[w]
         elif w in _PARTS:
             if not current and scale:  # "a million and a half": half of the million
                 total += _PARTS[w] * scale
             else:  # "two and a quarter million": a quarter of the scale to come
                 current += _PARTS[w]
-        elif w in ("a", "an") and nxt not in ("hundred", *_PARTS, *_SCALES):
+        elif w in ("a", "an", "of") and not _glue_ok(w, words[i - 1] if i else "", nxt):
             return None
     if decimals:
         current += float("0." + "".join(map(str, decimals)))
     return total + current
+
+
+def _glue_ok(word: str, before: str, nxt: str) -> bool:
+    """Whether "a", "an" or "of" glues a run: "a hundred", "a million", "a quarter of a
+    million"."""
+    if word == "of":
+        return before in _PARTS and nxt in ("a", "an")
+    return nxt in ("hundred", *_PARTS, *_SCALES)
 
 
 def _words_to_digits(text: str) -> str:
@@ -106,7 +129,7 @@ def _words_to_digits(text: str) -> str:
         j = i + 1
         while (
             j < len(tokens)
-            and tokens[j][2] in words
+            and (tokens[j][2] in words or _part_of(tokens, j))
             and re.fullmatch(r"[\s-]+", text[tokens[j - 1][1] : tokens[j][0]])
         ):
             j += 1
@@ -142,6 +165,18 @@ def _words_to_digits(text: str) -> str:
         pos = tokens[b - 1][1]
     out.append(text[pos:])
     return "".join(out)
+
+
+def _part_of(tokens: list[tuple[int, int, str]], j: int) -> bool:
+    """Whether token `j` is the "of" of "a quarter of a million" (u27 of unseen7 read "a
+    million") or "three quarters of a million"."""
+    return (
+        tokens[j][2] == "of"
+        and tokens[j - 1][2] in _PARTS
+        and j + 2 < len(tokens)
+        and tokens[j + 1][2] in ("a", "an")
+        and tokens[j + 2][2] in _SCALES
+    )
 
 
 def lower(text: str) -> str:
