@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from graph.serving.store import _SCHEMA, MetaStore
 from tools.storage import applied
 
@@ -73,3 +75,28 @@ def test_a_lapsed_run_is_claimed_once(tmp_path: Path) -> None:
     assert not store.set_run("r1", "success", owner="replica-a")  # no longer a's to finish
     assert store.set_run("r1", "success", owner="replica-b")
     assert store.run("r1")["owner"] is None and store.claimable() == []  # type: ignore[index]
+
+
+def test_a_database_opens_while_another_connection_holds_a_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bug: opening a store switched the file to WAL on every open, and the switch needs the
+    file to itself; while another connection held a lock it failed with "database is locked"
+    (one of 12 threads opening the privacy ledger at once), and the open with it. The store
+    now opens in rollback mode then, and switches on a later open."""
+    import tools.storage.database as database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "store.sqlite"
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("CREATE TABLE t (i INTEGER)")
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # a shared lock, in rollback mode
+    db = database.SqliteDatabase(path)
+    with db.connect() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    reader.execute("COMMIT")
+    reader.close()
+    database.SqliteDatabase(path)
+    with db.connect() as con:
+        assert str(con.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"

@@ -167,8 +167,7 @@ class SqliteDatabase(Database):
         self._keeper: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.connect() as con:
-                con.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             if keep_open:
                 # A connection per use means that when the last one to a WAL file closes,
                 # SQLite checkpoints and deletes the log, on every call. One held open for the
@@ -180,6 +179,21 @@ class SqliteDatabase(Database):
             raise DatabaseConfigError(
                 f"cannot open the database {self.path}: {err}", path=str(self.path)
             ) from None
+
+    def _use_wal(self) -> None:
+        """Switch the file to write-ahead logging once; while another connection holds a lock
+        the switch may be refused ("database is locked": one of 12 threads opening the privacy
+        ledger at once, `test_ledger_is_safe_against_concurrent_writers`), and the file then
+        stays in rollback mode, which is as correct, until a later open switches it."""
+        with self.connect() as con:
+            mode = con.execute("PRAGMA journal_mode").fetchone()
+            if mode is not None and str(mode[0]).lower() == "wal":
+                return
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err):
+                    raise
 
     def close(self) -> None:
         if self._keeper is not None:
