@@ -536,3 +536,10 @@ def test_a_weekly_spend_row_is_a_rate() -> None:
         date(2027, 2, 1),
         date(2027, 3, 14),
     )
+
+
+def test_this_half_is_a_period_not_a_reserve() -> None:
+    # u21 of unseen7: "test Beta Grocers alone this half" held back 50% in the rules.
+    b = rules("Acme H2 2027: we want to test Beta Grocers alone this half. Budget $1.3M.")
+    assert b.experiment_reserve == 0.1
+    assert rules("$1M on Alpha, hold half back for tests").experiment_reserve == 0.5

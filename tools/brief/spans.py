@@ -45,7 +45,7 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
-from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE
+from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
 from tools.brief.rules.retailers import brand_name_spans, retailer_patterns
 from tools.brief.rules.roas import read_floors
 from tools.brief.rules.text import clause_spans, lower, mask, normalize
@@ -72,14 +72,11 @@ ROLES: tuple[str, str] = ("include", "exclude")  # a retailer mention's role in 
 # Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
 _MAX_FLOOR = 50.0
 _NUMBER = re.compile(r"(?<![\w.,/-])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?x\b|:1\b)?(?!\d|,\d|/|\.\d)")
-# A bare "half" is a share ("hold half back"), but not a period: "last half", "the first half
-# of 2027" (x18 of unseen4: "we ran our tests last half" was offered as a 50% reserve).
-_HALF_PERIOD = r"(?<!first )(?<!second )(?<!last )(?<!this )(?<!next )(?<!1st )(?<!2nd )"
+# A bare "half" only as a share, not a period (`reserve.HALF_SHARE`).
 _FRACTION = re.compile(
     r"(?<![\w-])(?:a|an|one|1)[\s-]+(?P<word>tenth|fifth|quarter|third)\b|"
-    + _HALF_PERIOD
-    + r"\bhalf\b(?!\s+(?:of\s+)?(?:the\s+)?(?:year|20\d\d|fy))"
-    r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
+    + HALF_SHARE
+    + r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
 )
 _DURATION = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
 # What a bare number followed by one of these counts, so it is no amount of money.
