@@ -41,7 +41,7 @@ from tools.creative import (
     CopyRequest,
     write_copy,
 )
-from tools.creative.write import stacked_on
+from tools.creative.binding import stacked_on
 from tools.plan.reflection import (
     confidence,
     reflect,

@@ -10,13 +10,12 @@ prompts from here; nothing here imports training code.
     results = write_copy_many(llm, [CopyRequest(retailer_id="alpha", brand_id="acme"), ...])
 """
 
+from tools.creative.binding import CREATIVE_TASK, DEFAULT_KINDS
 from tools.creative.fallback import fallback_candidates, fallback_copy
 from tools.creative.fix import fix_copy
 from tools.creative.prompts import creative_request
 from tools.creative.review import quality_issues, review_copy
 from tools.creative.write import (
-    CREATIVE_TASK,
-    DEFAULT_KINDS,
     CopyPath,
     CopyRequest,
     CopyResult,

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tools.creative.binding import DEFAULT_KINDS
 from tools.creative.products import HELD_OUT_RULE, held_out_lines, product_lines
 from tools.creative.quality import (
     SUBSETS,
@@ -45,12 +46,7 @@ from tools.creative.quality import (
 )
 from tools.creative.review import sentences
 from tools.creative.seen_lines import LineStatus, SeenLines, subset_of
-from tools.creative.write import (
-    DEFAULT_KINDS,
-    CopyRequest,
-    CopyResult,
-    write_copy_many,
-)
+from tools.creative.write import CopyRequest, CopyResult, write_copy_many
 from tools.plan import CopyVariant
 from tools.policy import policy_category
 from tools.policy.compliance import brand_guide, retailer_policy

@@ -11,9 +11,9 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from tools.creative.bench import bench_plans, subsets_report
+from tools.creative.binding import DEFAULT_KINDS
 from tools.creative.quality import SUBSETS, check_targets
 from tools.creative.seen_lines import SeenLines, subset_of
-from tools.creative.write import DEFAULT_KINDS
 from tools.errors import RMNError
 from tools.world.catalog import BRANDS
 

@@ -1,9 +1,9 @@
 """Which product lines a composed adapter saw in training, for `rmn bench language`
-(`tools.creative.bench`): the adapters copy for a retailer and brand is written with
-(`composed_adapters`), what each one's data card says about the lines in its training data
-(`AdapterLines`), and whether a product's line was seen (`line_status`, `SeenLines`; `subset_of`
-names the bench subset of the answer). Its own module so the bench and the re-summarizing of a
-saved run (`tools.creative.resummarize`) read cards the same way; nothing here imports either.
+(`tools.creative.bench`): what the data card of each adapter copy is written with
+(`binding.composed_adapters`) says about the lines in its training data (`AdapterLines`), and
+whether a product's line was seen (`line_status`, `SeenLines`; `subset_of` names the bench
+subset of the answer). Its own module so the bench and the re-summarizing of a saved run
+(`tools.creative.resummarize`) read cards the same way; nothing here imports either.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tools.creative.binding import CREATIVE_TASK, composed_adapters
 from tools.creative.products import HELD_OUT_RULE, held_out_lines, product_line
 from tools.creative.quality import SUBSETS
-from tools.creative.write import CREATIVE_TASK, stacked_on
 
 if TYPE_CHECKING:
     from adapters.registry import AdapterEntry, AdapterRegistry, Kind
@@ -73,23 +73,6 @@ class AdapterLines:
         if self.basis == "rule":
             return (catalog_category, noun) not in held_out_lines(brand_id)
         return False if self.basis == "no_copy" else None
-
-
-def composed_adapters(
-    registry: AdapterRegistry | None, retailer_id: str, brand_id: str, kinds: tuple[Kind, ...]
-) -> list[AdapterEntry]:
-    """The adapters copy for this retailer and brand is written with (as
-    `tools.creative.write` picks them: those of `kinds` the registry has, a brand adapter only
-    on top of the task adapter it was trained on); none without a registry (template copy)."""
-    if registry is None:
-        return []
-    have = {(e.metadata.kind, e.metadata.id): e for e in registry.entries()}
-    wanted = {"retailer": retailer_id, "brand": brand_id, "task": CREATIVE_TASK}
-    picked = {k: have.get((k, wanted[k])) for k in ("retailer", "brand", "task") if k in kinds}
-    brand, task = picked.get("brand"), picked.get("task")
-    if brand is not None and (task is None or not stacked_on(brand, task)):
-        picked["brand"] = None
-    return [e for e in picked.values() if e is not None]
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,11 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.prompts import Message
-from adapters.registry import (
-    KINDS,
-    AdapterEntry,
-    AdapterSet,
-    Kind,
-    authorize,
-)
-from adapters.stacking import stacked_as_trained
+from adapters.registry import KINDS, AdapterSet, Kind
 from tools.catalog import current
 from tools.creative import prompts
 from tools.creative.avoid import Avoid, avoid_after, avoid_headline
+from tools.creative.binding import DEFAULT_KINDS, bound_model
 from tools.creative.facts import CopyFacts
 from tools.creative.fallback import fallback_stream
 from tools.creative.fix import fix_copy
@@ -61,17 +55,6 @@ if TYPE_CHECKING:
 CopyPath = Literal["llm", "repaired", "fixed", "fallback"]
 Progress = Callable[[str], None]
 
-# Copy is written with the retailer's, the brand's and the creative task's adapters, those
-# the registry has. A brand adapter is composed only on top of the task adapter it was trained
-# on (`rmn train sft --stack-on task/creative` records it, with that adapter's weights digest,
-# under `training.stacked_on`): one trained alone was measured to break the copy when summed
-# with task/creative. Bundled brand/acme (trained alone) on the held-out "Acme Honey Granola
-# Bars" at Beta, one round, two variants: retailer+brand+task wrote loops for both ("Now your
-# kids'n. Now it. Now it. ..."), 0 of 2 usable; retailer+task wrote 1 of 2 usable (the same
-# 0-of-6 vs 6-of-8 gap measured on main). Such a brand adapter is left out and the variant's
-# `adapters` say what ran; its brand's voice and claims still reach the prompt.
-DEFAULT_KINDS: tuple[Kind, ...] = ("retailer", "brand", "task")
-CREATIVE_TASK = "creative"
 # A token of English copy is about 4 characters; 3 leaves room for names and punctuation. The
 # constant covers the JSON keys and quotes. The grammar ends the answer within the limits.
 CHARS_PER_TOKEN = 3
@@ -173,6 +156,11 @@ class _Context:
         avoid = avoid or Avoid()
         return self.facts.opening_schema(opening, avoid.words, avoid.headlines)
 
+    def bound(self, llm: RMNChatModel, kinds: tuple[Kind, ...]) -> RMNChatModel:
+        """The chat model bound to the adapters this request's copy is written with."""
+        request = self.request
+        return bound_model(llm, request.retailer_id, request.brand_id, self.tenant, kinds)
+
     def seed(self, index: int, attempt: int) -> int:
         key = f"{self.request.seed}:{self.policy.retailer_id}:{self.product}:{index}:{attempt}"
         return zlib.crc32(key.encode())
@@ -238,7 +226,7 @@ def write_copy_many(
         ctx.angle_offset = seen.get(key, 0)
         seen[key] = ctx.angle_offset + ctx.request.variants
         if llm is not None and ctx.blocked is None:
-            ctx.model = _bound_model(llm, ctx, kinds)
+            ctx.model = ctx.bound(llm, kinds)
             ctx.adapters = ctx.model.adapters
         first = prompts.copy_prompts(
             ctx.facts, [ctx.angle(i) for i in range(ctx.request.variants)]
@@ -267,7 +255,7 @@ def request_digest(
     prompt = "" if ctx.blocked else prompts.creative_request(ctx.facts, ctx.angle(0))
     adapters = ""
     if llm is not None and ctx.blocked is None:
-        bound = _bound_model(llm, ctx, kinds)
+        bound = ctx.bound(llm, kinds)
         adapters = ",".join(llm.runtime.registry.versioned_name(n) for n in bound.adapters.names)
     key = "\x1f".join(
         [
@@ -350,33 +338,6 @@ def _tightest_placement(policy: RetailerPolicy, category: str) -> str | None:
     spec = policy.creative.limits
     best = min(allowed, key=lambda p: (spec(p).max_headline_chars, spec(p).max_body_chars))
     return best.value
-
-
-def _bound_model(llm: RMNChatModel, ctx: _Context, kinds: tuple[Kind, ...]) -> RMNChatModel:
-    """The chat model bound to the adapters of `kinds` the registry has for this retailer and
-    brand, checked for the tenant by binding them (a brand adapter of another tenant is
-    refused, not skipped)."""
-    have = {(e.metadata.kind, e.metadata.id): e for e in llm.runtime.registry.entries()}
-    wanted = {
-        "retailer": ctx.request.retailer_id,
-        "brand": ctx.request.brand_id,
-        "task": CREATIVE_TASK,
-    }
-    picked = {k: wanted[k] if k in kinds and (k, wanted[k]) in have else None for k in KINDS}
-    if picked["brand"] is not None:
-        brand = have[("brand", picked["brand"])]
-        authorize(brand, ctx.tenant)  # another tenant's adapter is refused before any skipping
-        task = have.get(("task", picked["task"])) if picked["task"] is not None else None
-        if task is None or not stacked_on(brand, task):
-            picked["brand"] = None
-    return llm.bind_adapters(**picked, tenant=ctx.tenant)
-
-
-def stacked_on(adapter: AdapterEntry, under: AdapterEntry) -> bool:
-    """Whether `adapter` was trained on top of `under` as installed (`adapters.stacking`): a
-    brand adapter stacked on an older task/creative is not composed with a newer one."""
-    card = adapter.metadata.training.model_dump()
-    return stacked_as_trained(card, under.name, under.path)
 
 
 # --- generating -----------------------------------------------------------------------------
