@@ -1,12 +1,13 @@
 """What a re-ask may not write again: the words and the headline of the model's refused copy
 that the checks named, banned in the re-ask's grammar (`CopyGrammar.avoiding`).
 
-Why: asked again with the broken rule in plain words (`prompts.feedback_prompt`) and a new
-seed, the model wrote the same copy again. In `rmn bench language` seeds 0-2 (180 variants),
-7 variants went to template fallback after three identical refused generations: "Your Family's
-Bestchoice" (a fusion around the banned claim word "best"), "Cuckies the way of the family",
-"Smokey and easy to drink", "..., fits most can." (cut at the body's limit), and a headline
-another variant had written. Banning what was refused makes the next generation differ there.
+Why: asked again with its refused answer, the broken rule in plain words and a new seed (the
+re-ask before `write._reask`), the model wrote the same copy again. In `rmn bench language`
+seeds 0-2 (180 variants), 7 variants went to template fallback after three identical refused
+generations: "Your Family's Bestchoice" (a fusion around the banned claim word "best"),
+"Cuckies the way of the family", "Smokey and easy to drink", "..., fits most can." (cut at the
+body's limit), and a headline another variant had written. Banning what was refused makes the
+next generation differ there.
 
     avoid_after(AdCopy(headline="Cuckies for all", body="Real cheddar taste."),
                 ["unknown_word:Cuckies"]).words   # -> frozenset({"cuckies"})

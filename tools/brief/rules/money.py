@@ -21,7 +21,15 @@ from datetime import date
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
-from tools.brief.rules.text import CORRECTION, as_float, clause_of, clause_spans, fmt, usd
+from tools.brief.rules.text import (
+    CORRECTION,
+    PAST_TIME,
+    as_float,
+    clause_of,
+    clause_spans,
+    fmt,
+    usd,
+)
 from tools.brief.schema import MAX_BUDGET, BriefError
 
 SCALE_WORDS = {
@@ -69,10 +77,8 @@ _SUPERSEDED = re.compile(
     r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?)$"
 )
 # A clause about the past: "last year we spent $1.2M", "last quarter's spend was $900k". Both a
-# past time and a past verb, so "spend $1M, like last year" still states this brief's budget.
-_PAST_TIME = re.compile(
-    r"\b(?:last (?:year|quarter|month|time|round|campaign)|previous(?:ly)?|a year ago)\b"
-)
+# past time (`text.PAST_TIME`) and a past verb, so "spend $1M, like last year" still states this
+# brief's budget.
 _PAST_VERB = re.compile(r"\b(?:spent|was|were|had|ran|got|used)\b")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
@@ -170,7 +176,7 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
         cs, ce = clause_of(s, clauses)
         clause = low[cs:ce]
-        if _SUPERSEDED.search(before) or (_PAST_TIME.search(clause) and _PAST_VERB.search(clause)):
+        if _SUPERSEDED.search(before) or (PAST_TIME.search(clause) and _PAST_VERB.search(clause)):
             money.kind = "superseded"
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.brief.rules.text import CORRECTION, clause_of, clause_spans, fmt, mask, usd
+from tools.brief.rules.text import CORRECTION, PAST_TIME, clause_of, clause_spans, fmt, mask, usd
 from tools.brief.schema import MAX_RESERVE, BriefError
 
 # Words that name the experiment reserve; money uses them too ("$140k for incrementality").
@@ -50,8 +50,6 @@ ZERO_RESERVE = re.compile(
 _CUE_CELL = re.compile(rf"{_RESERVE_CUE.pattern}\s*[|:]\s*$")
 # A share that restates the one before it: "half of the usual 10%, so 5%" (u38 of unseen7).
 _RESTATED = re.compile(r"(?:\bso|\bi\.?e\.?,?|\bthat is|\bwhich is|=)\s*$")
-# A share for the past: "last year 6% went to tests" (u58 of unseen7).
-_PAST = re.compile(r"\b(?:last (?:year|quarter|month|time|round|campaign)|previously|a year ago)\b")
 
 
 @dataclass
@@ -81,7 +79,7 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
     for value, span, is_percent in sorted(candidates, key=lambda c: c[1]):
         cs, ce = clause_of(span[0], clauses)
         clause = masked[cs:ce]
-        if _PAST.search(clause):
+        if PAST_TIME.search(clause):  # "last year 6% went to tests" (u58 of unseen7)
             continue
         cell = masked[max(0, span[0] - 30) : span[0]]
         restates = (

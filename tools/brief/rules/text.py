@@ -52,6 +52,13 @@ CORRECTION = re.compile(
 )
 
 
+# A time in the past: what a clause says with it is not this brief's ("last year 6% went to
+# tests", "last year we spent $1.2M").
+PAST_TIME = re.compile(
+    r"\b(?:last (?:year|quarter|month|time|round|campaign)|previous(?:ly)?|a year ago)\b"
+)
+
+
 def normalize(text: str) -> str:
     """Plain ASCII punctuation, single spaces, and number words as digits."""
     for src, dst in _UNICODE.items():
