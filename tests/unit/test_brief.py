@@ -543,3 +543,70 @@ def test_this_half_is_a_period_not_a_reserve() -> None:
     b = rules("Acme H2 2027: we want to test Beta Grocers alone this half. Budget $1.3M.")
     assert b.experiment_reserve == 0.1
     assert rules("$1M on Alpha, hold half back for tests").experiment_reserve == 0.5
+
+
+# --- what the rules read (unseen8's and unseen9's misreadings) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        # Day ordinals in words (w41, w52 of unseen8): September alone, or July alone.
+        (
+            "$900k, april first through september thirtieth twenty twenty-seven",
+            "2027-04-01",
+            "2027-09-30",
+        ),
+        ("$1.25M from the first of February to the thirty-first of July 2027", "2027-02-01",
+         "2027-07-31"),  # fmt: skip
+        # Day-first numeric dates (v10, v21 of unseen9): no flight.
+        ("$420k from 15/02/2027 to 15/04/2027", "2027-02-15", "2027-04-15"),
+        ("USD 1,250,000, flight 08.02.2027 - 30.04.2027", "2027-02-08", "2027-04-30"),
+        # Halves year first or number first (v17, v23, v57): 2026's H2, or none.
+        ("5M for 2027 H2", "2027-07-01", "2027-12-31"),
+        ("2MM for 1H27, beta only", "2027-01-01", "2027-06-30"),
+        ("Acme Foods 2H 2027 plan. $6M total.", "2027-07-01", "2027-12-31"),
+        # A range of quarters (v36): Q2 alone.
+        ("$2.2M, Flight ........ Q2-Q3 2027", "2027-04-01", "2027-09-30"),
+        # A whole year (w27, w53 of unseen8): none.
+        ("two and a half million dollars at Alpha Mart over calendar 2027", "2027-01-01",
+         "2027-12-31"),  # fmt: skip
+        ("$2M total for 2027 (full year)", "2027-01-01", "2027-12-31"),
+        # Three months listed with commas only (w44): April alone.
+        ("acme beta grocers - 70k/mo for feb, mar, apr 2027", "2027-02-01", "2027-04-30"),
+        # An arrow between two dates (w04, v15): none.
+        ("Flight | 2027-03-01 \u2192 2027-08-31 | $2,000,000", "2027-03-01", "2027-08-31"),
+    ],
+)
+def test_spoken_day_first_and_year_first_dates_are_read(text: str, start: str, end: str) -> None:
+    b = rules(text, "acme", date(2026, 12, 5))
+    assert (str(b.flight_start), str(b.flight_end)) == (start, end)
+
+
+def test_a_year_for_the_past_is_no_flight_and_a_later_quarter_wins() -> None:
+    b = rules("$1M on Alpha; we spent $800k in 2025. Q2 in 2027.", "acme", date(2026, 12, 5))
+    assert (str(b.flight_start), str(b.flight_end)) == ("2027-04-01", "2027-06-30")
+
+
+@pytest.mark.parametrize(
+    ("text", "budget", "floor"),
+    [
+        # An earlier year's spend and ROAS (w33 of unseen8): its 2.9 was the floor.
+        ("brand x beta grocers: 2025 spend was 380k @ 2.9 roas. for 2027 Q1 we have 420k. "
+         "keep roas >= 2.5.", 420000, 2.5),  # fmt: skip
+        # "LY" is last year (w60): its 2.7 was the floor.
+        ("acme q2 2027, alpha mart, 340k. LY we hit 2.7 roas there on 290k. no roas floor.",
+         340000, None),  # fmt: skip
+    ],
+)
+def test_an_earlier_year_and_ly_state_nothing(
+    text: str, budget: float, floor: float | None
+) -> None:
+    b = rules(text, "acme" if "acme" in text else "brand_x", date(2026, 12, 5))
+    assert (b.total_budget, b.roas_floor) == (budget, floor)
+
+
+def test_twenty_twenty_seven_is_a_year_and_a_half_of_a_number_is_no_share() -> None:
+    assert normalize("september thirtieth twenty twenty-seven") == "september 30 2027"
+    b = rules("Globex, $250k on Alpha, a minimum return of two and a half times spend", "globex")
+    assert b.experiment_reserve == 0.1

@@ -86,14 +86,22 @@ _MONTH_ONLY = re.compile(
 )
 # "February through April 2027", "from Jan to Mar": whole months, the first to the last.
 # Also a list of three or more months: "February, March and April 2027" (y16 of unseen5 was
-# read as February), and two months in a row: "January and February" (not "May and July").
+# read as February; "feb, mar, apr 2027", w44 of unseen8, as April), and two months in a row:
+# "January and February" (not "May and July").
 _MONTH_RANGE = re.compile(
     rf"(?:\bfrom\s+)?\b(?P<m1>{_MON})\b\.?(?:\s+(?P<y1>\d{{4}}))?\s*"
-    rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*,?\s*(?:and|&)|and|&)\s*"
+    rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*(?:,?\s*(?:and|&)|,)|and|&)\s*"
     rf"(?:the\s+end\s+of\s+)?"
     rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
 )
 # "the first two weeks of January" (number words are digits by now): from the 1st.
+# A whole year: "over calendar 2027", "2027 (full year)", "all of 2027" (w27 and w53 of
+# unseen8 had no flight). The weakest reading: "for 2027, Q1 only" is Q1.
+_WHOLE_YEAR = re.compile(
+    r"\b(?:(?:calendar(?:\s+year)?|full[\s-]year|all\s+of|the\s+whole\s+of|throughout|for|"
+    r"in|during|over)\s+(?:calendar\s+)?(?P<y1>20\d\d)\b(?!\s*(?:-|to|through|thru)\s*\w)"
+    r"|\b(?P<y2>20\d\d)\s*\(?\s*(?:full[\s-]year|calendar\s+year|whole\s+year|all\s+year)\b)"
+)
 _FIRST_OF_MONTH = re.compile(
     rf"\bfirst\s+(?P<n>\d+)\s+(?P<unit>weeks?|days?)\s+(?:of|in)\s+(?P<mon>{_MON})\b\.?"
     rf"(?:\s+(?P<y>\d{{4}}))?"
@@ -362,6 +370,13 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
             year = today.year if month_end(today.year, 6 * h) >= today else today.year + 1
         flights.append(Flight(date(year, 6 * h - 5, 1), month_end(year, 6 * h), 2, m.span()))
         claims.add(m.span())
+    for m in _WHOLE_YEAR.finditer(masked):
+        year = int(m.group("y1") or m.group("y2"))
+        if claims.free(m.span()) and today.year <= year <= today.year + 2:
+            first = date(year, 1, 1)
+            start = _from_now(today, date(year, 12, 31)) if first <= today else first
+            flights.append(Flight(start, date(year, 12, 31), 0, m.span()))
+            claims.add(m.span())
     for m in _MONTH_ONLY.finditer(masked):
         year = _year(m.group("y"))
         # "in March", "March 2027"; a bare month word ("may") is too easily something else.

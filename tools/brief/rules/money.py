@@ -23,7 +23,7 @@ from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
 from tools.brief.rules.text import (
     CORRECTION,
-    PAST_TIME,
+    about_the_past,
     as_float,
     clause_of,
     clause_spans,
@@ -58,7 +58,7 @@ _LOOSE_SCALES = ("m", "b", "t")
 # (a test's random run marker), and the brief was refused as "not a finite amount".
 MONEY = re.compile(
     r"(?P<neg>(?<![\w.])-(?=[$\d]))?(?:(?P<pre>us\$|\$|usd\s?)|(?<!\w))"
-    r"(?P<num>(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<exp>e[+-]?\d{1,3})?)"
+    r"(?P<num>(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?)(?P<exp>e[+-]?\d{1,3})?)"
     r"(?:\s?(?P<scale>millions|million|thousand|billions|billion|trillions|trillion|grand|mill|"
     r"mil|mm|mn|bn|tn|k|m|b|t)\b)?"
     r"(?:\s?(?P<post>dollars|dollar|usd|bucks)\b)?"
@@ -76,10 +76,6 @@ _SUPERSEDED = re.compile(
     r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
     r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?)$"
 )
-# A clause about the past: "last year we spent $1.2M", "last quarter's spend was $900k". Both a
-# past time (`text.PAST_TIME`) and a past verb, so "spend $1M, like last year" still states this
-# brief's budget.
-_PAST_VERB = re.compile(r"\b(?:spent|was|were|had|ran|got|used)\b")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -146,9 +142,17 @@ def amount(m: re.Match[str]) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
+def superseded(low: str, s: int, clause: str, today: date | None) -> bool:
+    """Whether the amount at `s` is one the brief replaces ("not $300k", "was $1.5M") or
+    reports for the past (`text.about_the_past`: "last year we spent $1.2M")."""
+    return bool(_SUPERSEDED.search(low[max(0, s - 45) : s])) or about_the_past(clause, today)
+
+
+def read_money(
+    low: str, retailer_spans: list[tuple[int, int]], today: date | None = None
+) -> list[Money]:
     """Every finite amount in the text, classified; `unreadable_amount_error` reports the
-    others."""
+    others. `today` dates the past ("2025 spend was 380k")."""
     found: list[Money] = []
     clauses = clause_spans(low)
     for m in MONEY.finditer(low):
@@ -176,7 +180,7 @@ def read_money(low: str, retailer_spans: list[tuple[int, int]]) -> list[Money]:
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
         cs, ce = clause_of(s, clauses)
         clause = low[cs:ce]
-        if _SUPERSEDED.search(before) or (PAST_TIME.search(clause) and _PAST_VERB.search(clause)):
+        if superseded(low, s, clause, today):
             money.kind = "superseded"
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"

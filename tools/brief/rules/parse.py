@@ -142,7 +142,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     for problem in (foreign_currency_error(clean, low), unreadable_amount_error(clean, low)):
         if problem is not None:
             result.errors.append(problem)
-    money = read_money(mask(low, floor_spans), retailer_spans)
+    money = read_money(mask(low, floor_spans), retailer_spans, today)
     budget, notes = choose_budget(money)
     result.warnings.extend(notes)
     mask_spans = floor_spans + [m.span for m in money]
@@ -181,7 +181,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
 
 def _floor(result: RuleParse, low: str) -> tuple[list[Floor], list[Span], list[float]]:
     """-> (floors, "no ROAS floor" spans, every floor value)."""
-    floors, no_floor_spans, notes = read_floors(low)
+    floors, no_floor_spans, notes = read_floors(low, result.today)
     result.warnings.extend(notes)
     floor, floor_values, notes = choose_floor(floors)
     result.warnings.extend(notes)

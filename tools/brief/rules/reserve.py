@@ -29,7 +29,11 @@ _FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, 
 # of 2027" (x18 of unseen4: "we ran our tests last half" was offered as a 50% reserve), "test
 # Beta alone this half" (u21 of unseen7: the rules held back 50%).
 HALF_PERIOD = r"(?<!first )(?<!second )(?<!last )(?<!this )(?<!next )(?<!1st )(?<!2nd )"
-HALF_SHARE = HALF_PERIOD + r"\bhalf\b(?!\s+(?:of\s+)?(?:the\s+)?(?:year|20\d\d|fy))"
+# The "half" of a number is no share: "two and a half times spend" (v07 of unseen9).
+_HALF_OF_NUMBER = r"(?<!\band a )(?<!\d and a )"
+HALF_SHARE = (
+    HALF_PERIOD + _HALF_OF_NUMBER + r"\bhalf\b(?!\s+(?:of\s+)?(?:the\s+)?(?:year|20\d\d|fy))"
+)
 _FRACTION_WORD = re.compile(r"\b(?:a|one)\s+(?P<word>tenth|fifth|quarter|third)\b|" + HALF_SHARE)
 _RESERVE_CUE = re.compile(
     rf"\b(?:{RESERVE_WORDS}|reserve|reserved|set aside|hold back|held back|hold out|held out|"

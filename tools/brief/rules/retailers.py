@@ -88,7 +88,7 @@ _ALL_RETAILERS = re.compile(
     r"of its)\s+)?(?:\w+\s+)?(?:retailers?|networks?|rmns?|retail media networks?|channels|"
     r"partners|banners|stores)\b|\beverywhere\b|\bacross the board\b|\beverything\b"
 )
-_EXCLUDE = re.compile(
+EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|"
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
@@ -250,16 +250,27 @@ def _included_and_excluded(
     """(retailers the brief plans on, retailers it excludes: "except Beta and Delta")."""
     included: set[str] = set()
     excluded: set[str] = set()
-    for i, (_s, _e, rid) in enumerate(mentions):
+    for (_s, _e, rid), cue in zip(mentions, exclusion_cues(scan, mentions), strict=True):
+        (excluded if cue is not None else included).add(rid)
+    return included, excluded
+
+
+def exclusion_cues(scan: str, mentions: list[tuple[int, int, str]]) -> list[int | None]:
+    """For each mention (start, end, retailer id; in the brief's order), where the words that
+    exclude it begin ("except ", "not on "; for a list, "except Beta and Delta", its head's),
+    or None when none govern it."""
+    cues: list[int | None] = []
+    for i in range(len(mentions)):
         # Walk back over a list ("except Beta and Delta") to the word that governs it.
         k = i
         while k > 0 and re.fullmatch(
             r"\s*(?:,|and|or|&|/|\+|nor)\s*", scan[mentions[k - 1][1] : mentions[k][0]]
         ):
             k -= 1
-        head = scan[max(0, mentions[k][0] - 25) : mentions[k][0]]
-        (excluded if _EXCLUDE.search(head) else included).add(rid)
-    return included, excluded
+        head_start = max(0, mentions[k][0] - 25)
+        m = EXCLUDE_CUE.search(scan[head_start : mentions[k][0]])
+        cues.append(None if m is None else head_start + m.start())
+    return cues
 
 
 def other_brands_warning(low: str, brand: str) -> str | None:

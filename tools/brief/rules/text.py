@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date
 
-from tools.brief.rules.dates import plain_dates
+from tools.brief.rules.dates import plain_dates, spoken_days
 
 _UNICODE = {
     "\u2013": "-",
@@ -26,6 +27,7 @@ _UNICODE = {
     "\u201d": '"',
     "\u00a0": " ",
     "\u202f": " ",
+    "\u2192": " to ",  # "2027-03-01 → 2027-08-31" (w04 of unseen8)
 }
 
 NUMBER_WORDS = (
@@ -55,8 +57,27 @@ CORRECTION = re.compile(
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
 PAST_TIME = re.compile(
-    r"\b(?:last (?:year|quarter|month|time|round|campaign)|previous(?:ly)?|a year ago)\b"
+    r"\b(?:last (?:year|quarter|month|time|round|campaign|season)|previous(?:ly)?|a year ago|"
+    r"ly|prior year)\b"
 )
+# A verb of the past: with a past time, the clause reports what was, not what is asked.
+PAST_VERB = re.compile(
+    r"\b(?:spent|was|were|had|ran|got|used|hit|achieved|delivered|did|saw|drove|generated|"
+    r"averaged)\b"
+)
+_YEAR = re.compile(r"\b(20\d\d)\b")
+
+
+def past_year(text: str, today: date) -> bool:
+    """Whether `text` names a year before `today`'s ("2025 spend was 380k", w33 of unseen8)."""
+    return any(int(y) < today.year for y in _YEAR.findall(text))
+
+
+def about_the_past(clause: str, today: date | None) -> bool:
+    """A clause that reports the past: a past time (or an earlier year) and a past verb, so
+    "spend $1M, like last year" still states this brief's budget."""
+    past = PAST_TIME.search(clause) or (today is not None and past_year(clause, today))
+    return bool(past and PAST_VERB.search(clause))
 
 
 def normalize(text: str) -> str:
@@ -64,7 +85,7 @@ def normalize(text: str) -> str:
     for src, dst in _UNICODE.items():
         text = text.replace(src, dst)
     text = re.sub(r"[ \t]+", " ", text).strip()
-    return plain_dates(_words_to_digits(text))
+    return plain_dates(_words_to_digits(spoken_days(text)))
 
 
 def fmt(value: float) -> str:
@@ -156,7 +177,7 @@ def _words_to_digits(text: str) -> str:
             continue
         if ("half" in run or "quarter" in run) and not has_scale:
             continue
-        value = _eval_words(run)
+        value = _spoken_year(run) or _eval_words(run)
         if value is None:
             continue
         if value >= 1e12 and has_scale:
@@ -172,6 +193,15 @@ def _words_to_digits(text: str) -> str:
         pos = tokens[b - 1][1]
     out.append(text[pos:])
     return "".join(out)
+
+
+def _spoken_year(run: list[str]) -> int | None:
+    """A year said as two numbers: "twenty twenty-seven" -> 2027 (summed to 47 before, which
+    the adapter chose as the ROAS floor: w41 of unseen8)."""
+    if len(run) < 2 or run[0] != "twenty" or run[1] not in _TENS:
+        return None
+    rest = _eval_words(run[1:])
+    return 2000 + int(rest) if rest is not None and 20 <= rest < 100 and rest % 1 == 0 else None
 
 
 def _part_of(tokens: list[tuple[int, int, str]], j: int) -> bool:
