@@ -610,3 +610,66 @@ def test_twenty_twenty_seven_is_a_year_and_a_half_of_a_number_is_no_share() -> N
     assert normalize("september thirtieth twenty twenty-seven") == "september 30 2027"
     b = rules("Globex, $250k on Alpha, a minimum return of two and a half times spend", "globex")
     assert b.experiment_reserve == 0.1
+
+
+# --- what the rules read (unseen10's and unseen11's misreadings) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "field", "value"),
+    [
+        # A past campaign's dates are no flight (p16, q14, q40): they were the flight.
+        ("Initech Home - context: our fall 2025 campaign (Sep 8-Oct 19) on Delta ran 140 SKUs. "
+         "The new one is $650k on Alpha Mart + Delta Home, May 1 - June 30, 2027.", "initech",
+         "flight_start", date(2027, 5, 1)),  # fmt: skip
+        ("The Nov 2025 campaign (Nov 1-30) ran 48 SKUs at Alpha Mart. For next quarter we'd "
+         "like $950,000 on Alpha Mart.", "brand_x", "flight_start", date(2027, 1, 1)),  # fmt: skip
+        ("6 weeks, Aug 2 - Sep 12 2027, at $45,000 per week on Alpha Mart. 2026 BTS ran "
+         "Aug 3-Sep 13 at $38k/wk.", "initech", "flight_start", date(2027, 8, 2)),  # fmt: skip
+        # Repeating a past push asks for its retailer again, not for its dates (r53 of
+        # unseen12): no retailer, once the past sentence was dropped whole.
+        ("Acme Foods: repeating the Beta Grocers sales push we ran 2026-09-01 to 2026-10-15, "
+         "but bigger: $800k, 2027-09-01 to 2027-10-15.", "acme", "retailers", ["beta"]),
+        ("Acme Foods: repeating the Beta Grocers sales push we ran 2026-09-01 to 2026-10-15, "
+         "but bigger: $800k, 2027-09-01 to 2027-10-15.", "acme", "flight_start",
+         date(2027, 9, 1)),  # fmt: skip
+        # A corrected flight wins (p35, q46): the first one did.
+        ("Globex Health - $850k on Gamma Pharmacy, flight Jan-Feb 2027.\n\nEDIT: flight moved "
+         "to Feb-Mar 2027.", "globex", "flight_start", date(2027, 2, 1)),  # fmt: skip
+        ("Original: $1.2M, Alpha Mart, Mar-Apr 2027.\nUpdate from Lee: flight moves to Apr-May "
+         "2027, rest unchanged.", "brand_x", "flight_start", date(2027, 4, 1)),  # fmt: skip
+        # A retailer of a sentence about the past is not planned (q32): Alpha was.
+        ("$520,000 on Delta Home, floor of 2.6.\n> Last time (Sept 2026) we did $300k at "
+         "Alpha.", "initech", "retailers", ["delta"]),  # fmt: skip
+        # "Beta Grocers is out", "leave Alpha and Beta out" (p46, v46): both were planned.
+        ("$2,000,000 on Alpha Mart and Gamma Pharmacy - Beta Grocers is out this round.",
+         "brand_x", "retailers", ["alpha", "gamma"]),  # fmt: skip
+        ("Brand X: leave Alpha and Beta out of this one. $500k for Q3 2027.", "brand_x",
+         "retailers", ["gamma"]),  # fmt: skip
+        # A list's member with "only" after it is kept (w31): "drop" reached it too.
+        ("$420k at Alpha Mart + Delta Home.\nUpdate: drop Alpha Mart, Delta Home only.",
+         "initech", "retailers", ["delta"]),  # fmt: skip
+        # "| ROAS |" is the objective when the floor has its own cell (p24): margin.
+        ("Initech Home | Delta Home | 550k | ROAS | floor 3.0 | Q3 2027", "initech", "objective",
+         "roas"),  # fmt: skip
+        ("Acme, $880k on Beta. We want the most return per ad dollar, floor 3.3.", "acme",
+         "objective", "roas"),  # fmt: skip
+        ("acme foods - beta grocrs, $1.6m, drive revnue, no roas floor", "acme", "objective",
+         "incremental_revenue"),  # fmt: skip
+        # "Don't set a ROAS floor" is no ROAS objective (p49).
+        ("Acme Foods at Delta Home, $780k. Don't set a ROAS floor.", "acme", "objective",
+         "incremental_margin"),  # fmt: skip
+        # "Zero holdout" ("0 holdout" once number words are digits; p20) and "OOS items stay
+        # in" (p43).
+        ("Initech, Alpha Mart, $300k. Zero holdout - we ran the lift study already.", "initech",
+         "experiment_reserve", 0.0),  # fmt: skip
+        ("Globex, $260k on Alpha Mart. OOS items stay in.", "globex", "exclude_oos", False),
+        # "returned ... on $380k" last year is no budget (p32): it was.
+        ("Last year's Initech campaign there returned 2.1 ROAS on $380k. For Q2 2027 we want "
+         "$500k on Delta Home.", "initech", "total_budget", 500000),  # fmt: skip
+    ],
+)
+def test_past_campaigns_corrections_and_cell_wording_are_read(
+    text: str, brand: str, field: str, value: object
+) -> None:
+    assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.flight import date_spans, read_flight
+from tools.brief.rules.flight import asked_flights, date_spans, read_flight
 from tools.brief.rules.money import (
     MONEY,
     Money,
@@ -47,9 +47,22 @@ from tools.brief.rules.money import (
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
 from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
-from tools.brief.rules.retailers import brand_name_spans, exclusion_cues, retailer_patterns
+from tools.brief.rules.retailers import (
+    brand_name_spans,
+    exclusion_cues,
+    inclusion_cues,
+    retailer_patterns,
+)
 from tools.brief.rules.roas import not_ours, read_floors
-from tools.brief.rules.text import clause_of, clause_spans, lower, mask, normalize
+from tools.brief.rules.text import (
+    CORRECTION,
+    clause_of,
+    clause_spans,
+    lower,
+    mask,
+    normalize,
+    past_sentences,
+)
 from tools.brief.schema import (
     DEFAULT_OBJECTIVE,
     DEFAULT_RESERVE,
@@ -85,15 +98,21 @@ _FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, 
 # (unseen8 and unseen9): clock times ("[10:02] Mia:"), phone numbers ("+1 555 0134"), a year
 # after an apostrophe ("April '27").
 _NOT_A_RATIO = re.compile(r"\b\d{1,2}:\d{2}\b|\+\d[\d ().-]{6,}\d|'\d{2}\b")
-# What a number followed by one of these counts, on the same line and with a word between or
-# not ("1,150 stores", "14 new SKUs", "all 3 of its retailers", "4.5M loyalty members"), so it
-# is no amount of money and no ratio.
+# What a number followed by one of these counts, on the same line and with up to two words
+# between ("1,150 stores", "14 new SKUs", "all 3 of its retailers", "4.5M loyalty members",
+# "1,200 Alpha Mart stores"), so it is no amount of money and no ratio.
 _COUNTED_AFTER = re.compile(
-    r"(?:[ \t]+(?!(?:at|on|for|in|over|across|per|with|from|to|and|or|roas|x)\b)[a-z][a-z'-]*"
-    r"|[ \t]+of[ \t]+(?:its|our|the|their|his|her))?[ \t]*"
+    r"[ \t]+of[ \t]+them\b"  # "we're in 1,900 of them" (q59 of unseen11)
+    r"|(?:[ \t]+(?!(?:at|on|for|in|into|over|across|per|with|from|to|and|or|roas|x|behind|"
+    r"between|among|every|all|each|the|our|its|their|his|her|my|your)\b)[a-z][a-z'-]*)"
+    r"{0,2}(?:[ \t]+of[ \t]+(?:its|our|the|their|his|her))?[ \t]*"
     r"(?:stores?|locations?|doors|skus?|items?|units?|products?|shoppers?|customers?|"
     r"households?|retailers?|networks?|brands?|people|members?|reviews?|impressions?|clicks?|"
     r"visits?|orders?)\b"
+)
+# An amount per store, per SKU and the like: no budget ("~$1,200 per store for endcaps").
+_PER_UNIT = re.compile(
+    r"\s*(?:per|a|each|/)\s*(?:store|location|door|sku|unit|item|shopper|household|member)s?\b"
 )
 # A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
 # "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
@@ -120,6 +139,7 @@ class Candidates:
     money: dict[str, Amount] = field(default_factory=dict)
     mentions: dict[str, str] = field(default_factory=dict)  # mention -> retailer id
     excluded: set[str] = field(default_factory=set)  # mentions the brief's words exclude
+    kept: set[str] = field(default_factory=set)  # mentions the brief's words keep in
     objectives: dict[str, str] = field(default_factory=dict)  # term -> objective
     floors: dict[str, float] = field(default_factory=dict)
     reserves: dict[str, float] = field(default_factory=dict)  # shares; money is in `money`
@@ -162,8 +182,10 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
         # A share over the limit can never be planned: the grammar does not offer it.
         if float(m.group("num")) / 100 <= MAX_RESERVE:
             out.reserves.setdefault(_span(clean, *m.span()), float(m.group("num")) / 100)
-    flights, _ = read_flight(mask(low, [s for s, _ in money_spans]), today)
-    for m in _FRACTION.finditer(mask(low, percent_spans + [f.span for f in flights])):
+    masked = mask(low, [s for s, _ in money_spans])
+    stated, _ = read_flight(masked, today)
+    flights = asked_flights(stated, masked, past_sentences(low, today), CORRECTION)
+    for m in _FRACTION.finditer(mask(low, percent_spans + [f.span for f in stated])):
         value = _FRACTION_WORDS[m.group("word") or "half"] if not m.group("num") else None
         out.reserves.setdefault(_span(clean, *m.span()), value or float(m.group("num")))
     for m in ZERO_RESERVE.finditer(low):
@@ -174,7 +196,7 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     # floor the brief gives for the past or for others, or says it does not want.
     # Every date counts, not only the flight's: "Let's discuss at the Dec 10 sync" offered
     # "10" as a floor (x09 of unseen4; the adapter chose it).
-    not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in flights]
+    not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in stated]
     not_ratios += date_spans(low) + no_floor_spans
     # Nor the number of a fraction: "Put one tenth aside" offered "1" (y13 of unseen5).
     not_ratios += [m.span() for m in _FRACTION.finditer(low) if m.group("num") is None]
@@ -194,22 +216,32 @@ def _mentions(out: Candidates, clean: str, scan: str) -> None:
     A mention after words that exclude it ("everywhere except Beta Grocers", "not alpha"; a
     list's members too) may only be excluded (`out.excluded`), and its key keeps those words:
     the model gave 6 such mentions the role "include" in the 120 briefs of unseen8 and unseen9
-    (the rules read all 6 right). Before, mentions came retailer by retailer, not in the
+    (the rules read all 6 right). Likewise a mention that words keep in ("Gamma Pharm only",
+    "Retailers | Alpha Mart") may only be included (`out.kept`): the model excluded 5 such in
+    unseen9 and unseen10. A mention in a sentence that only reports the past ("Last time we did
+    $300k at Alpha") is not offered. Before, mentions came retailer by retailer, not in the
     brief's order: "delta and beta please, not alpha" was shown as alpha, beta, delta."""
+    past = past_sentences(scan, out.today, repeating_asks=True)
     found = sorted(
         (m.start(), m.end(), rid)
         for rid, pattern in retailer_patterns(current()).items()
         for m in pattern.finditer(scan)
+        if not any(s <= m.start() < e for s, e in past)
     )
+    said: dict[str, set[str]] = {}  # key -> what its mentions' words say: exclude, include
     prev_end = -1
-    for (s, e, rid), cue in zip(found, exclusion_cues(scan, found), strict=True):
+    cues = zip(found, exclusion_cues(scan, found), inclusion_cues(scan, found), strict=True)
+    for (s, e, rid), cue, keep in cues:
         # The cue is this mention's own when no other mention stands between them.
-        key = _span(clean, cue if cue is not None and cue >= prev_end else s, e)
+        key = _span(clean, cue if cue is not None and prev_end <= cue < s else s, e)
         prev_end = e
-        if key not in out.mentions:
-            out.mentions[key] = rid
-            if cue is not None:
-                out.excluded.add(key)
+        out.mentions.setdefault(key, rid)
+        said.setdefault(key, set()).update(
+            ["exclude"] if cue is not None else ["include"] if keep else []
+        )
+    # A key whose mentions' words disagree ("Alpha only ... not Alpha") is the model's choice.
+    out.excluded = {k for k, v in said.items() if v == {"exclude"}}
+    out.kept = {k for k, v in said.items() if v == {"include"}}
 
 
 def _floors(out: Candidates, clean: str, scan: str) -> None:
@@ -232,9 +264,11 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
 
 def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int], float]]:
     """Every amount of money -> `out.money`; returns (span, value) of each, including the
-    amounts that are not offered (replaced or past ones), so that no other field reads them."""
+    amounts that are not offered (replaced, past or per-store ones), so that no other field
+    reads them."""
     found: list[tuple[tuple[int, int], float]] = []
     clauses = clause_spans(low)
+    replaced: set[str] = set()
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)
@@ -253,11 +287,18 @@ def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int],
             continue
         s = m.start("pre") if pre else m.start("num")
         found.append(((s, m.end()), value))
+        key = _span(clean, s, m.end())
         # Replaced or past: "budget is $400k, not $300k", "2025 spend was 380k" (w10 and w33
-        # of unseen8: the adapter chose them).
+        # of unseen8: the adapter chose them). A replaced amount is not offered where the brief
+        # first gave it either (p04 of unseen10: "$400k ... actually $450k, not $400k").
         if superseded(low, s, low[slice(*clause_of(s, clauses))], out.today):
+            replaced.add(key)
             continue
-        out.money.setdefault(_span(clean, s, m.end()), Amount(value, rate_unit_at(low, s, m.end())))
+        if _PER_UNIT.match(low, m.end()):
+            continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)
+        out.money.setdefault(key, Amount(value, rate_unit_at(low, s, m.end())))
+    for key in replaced:
+        out.money.pop(key, None)
     return found
 
 
@@ -276,7 +317,7 @@ def span_json_schema(cands: Candidates) -> dict[str, Any]:
     roles = {
         "type": "object",
         "properties": {
-            m: {"enum": ["exclude"] if m in cands.excluded else list(ROLES)} for m in mentions
+            m: {"enum": _roles(m, cands)} for m in mentions
         },
         "required": mentions,
         "additionalProperties": False,
@@ -288,6 +329,12 @@ def span_json_schema(cands: Candidates) -> dict[str, Any]:
         "required": list(SPAN_KEYS),
         "additionalProperties": False,
     }
+
+
+def _roles(mention: str, cands: Candidates) -> list[str]:
+    if mention in cands.excluded:
+        return ["exclude"]
+    return ["include"] if mention in cands.kept else list(ROLES)
 
 
 def span_decode_schema(cands: Candidates) -> dict[str, Any] | None:
@@ -407,8 +454,10 @@ def _retailers(answer: dict[str, Any], cands: Candidates) -> list[str]:
         raise SpanError(
             f"retailers: each mention's role must be one of {', '.join(ROLES)}", "retailers"
         )
-    if any(m in cands.excluded for m, r in roles.items() if r == "include"):
-        raise SpanError("retailers: a mention the brief excludes cannot be included", "retailers")
+    if any(r not in _roles(m, cands) for m, r in roles.items() if m in cands.mentions):
+        raise SpanError(
+            "retailers: the brief's words settle a mention's role otherwise", "retailers"
+        )
     named = [_pick(cands.mentions, "retailers", m) for m, r in roles.items() if r == "include"]
     dropped = {_pick(cands.mentions, "retailers", m) for m, r in roles.items() if r == "exclude"}
     if not named and not dropped:

