@@ -6,9 +6,15 @@ only among `Candidates` (the grammar allows nothing else), and tested code here 
 chosen spans into values (`convert`). Candidates come from lexers, not from the rule parser's
 choices: every amount of money is a budget candidate, every small number a floor candidate,
 every percentage or fraction a reserve candidate, every date expression a flight candidate,
-every objective word an objective candidate. Deciding which one is the budget (not the cap,
-not "last year's $1M"), which number is the floor (not a date's day), which percentage is the
-reserve is the model's job; converting "$2.5 mil" or "Q1 next year" is the code's.
+every objective word an objective candidate. Deciding which one is the budget (not the cap),
+which number is the floor, which percentage is the reserve is the model's job; converting
+"$2.5 mil" or "Q1 next year" is the code's. What the brief's own words settle, the lexers do,
+with the rules' patterns (they were the model's misses on hand-written briefs): an amount or a
+ROAS it replaces or gives for the past or for others is not offered ("not $400k", "last year's
+$1M"), nor a date or a retailer of a sentence that only reports the past, nor a flight the
+brief then corrects; a count, an amount per store, a clock time, a phone number are no amount
+and no floor; a mention the words exclude ("except Beta") may only be excluded, one they keep
+in ("Gamma only") only included.
 
 The answer, in `SPAN_KEYS` order: budget, retailers, objective, floor, reserve, flight, stock;
 a field the brief does not state is null and takes its default. `retailers` gives every

@@ -12,7 +12,15 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from tools.brief.rules.text import as_float, clause_of, clause_spans, fmt, mask, past_year
+from tools.brief.rules.text import (
+    PAST_TIME,
+    as_float,
+    clause_of,
+    clause_spans,
+    fmt,
+    mask,
+    past_year,
+)
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _ROAS_KW = (
@@ -66,8 +74,8 @@ _NO_FLOOR = re.compile(
 # A ROAS stated for the past or for someone else ("last year we got 3.4 ROAS", "a competitor
 # reports 5x") sets no floor for this plan; read as one, it overrode the brief's own floor.
 _NOT_OURS = re.compile(
-    r"\b(?:last (?:year|quarter|month|time|round|campaign|season)|previous(?:ly)?|competitors?|"
-    r"competition|rivals?|benchmarks?|industry|historically|ly|prior year)\b"
+    PAST_TIME.pattern
+    + r"|\b(?:competitors?|competition|rivals?|benchmarks?|industry|historically)\b"
 )
 
 
