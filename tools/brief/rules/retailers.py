@@ -3,9 +3,11 @@
 The retailers and brands are the catalog's (`tools.catalog`: a retailer's mapping names it
 and its aliases, a brand.yaml the brand and its aliases), so a retailer added as files is
 understood without code. A retailer is named by its full name, an alias, its first word or its
-id ("Alpha Mart", "Alpha", "alpha"); a list after "except", "excluding" or "not on" is
-excluded, from the named retailers or, when the brief says "all retailers" or names none to
-include, from every retailer the brand sells through. Brand names are masked first ("Acme" is
+id ("Alpha Mart", "Alpha", "alpha"); a list after "except", "excluding", "not on" or "drop",
+or before "is out", is excluded, from the named retailers or, when the brief says "all
+retailers" or names none to include, from every retailer the brand sells through ("only"
+after a mention of the list keeps that one in). A mention in a sentence that only reports the
+past plans nothing. Brand names are masked first ("Acme" is
 not a retailer). A name that looks like a retailer but is not in the catalog ("Omega Mart",
 "Walmart", "Zeta" listed with "Alpha") is an error, and so is a retailer the brand does not
 sell through.
