@@ -55,8 +55,7 @@ from tools.brief.rules.oos import OOS_TERM, read_oos
 from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
 from tools.brief.rules.retailers import (
     brand_name_spans,
-    exclusion_cues,
-    inclusion_cues,
+    mention_cues,
     retailer_patterns,
 )
 from tools.brief.rules.roas import not_ours, read_floors
@@ -234,17 +233,18 @@ def _mentions(out: Candidates, clean: str, scan: str) -> None:
         for m in pattern.finditer(scan)
         if not any(s <= m.start() < e for s, e in past)
     )
-    said: dict[str, set[str]] = {}  # key -> what its mentions' words say: exclude, include
+    said: dict[str, set[str]] = {}  # key -> the roles its mentions' words settle
     prev_end = -1
-    cues = zip(found, exclusion_cues(scan, found), inclusion_cues(scan, found), strict=True)
-    for (s, e, rid), cue, keep in cues:
+    for (s, e, rid), (cue, kept) in zip(found, mention_cues(scan, found), strict=True):
         # The cue is this mention's own when no other mention stands between them.
         key = _span(clean, cue if cue is not None and prev_end <= cue < s else s, e)
         prev_end = e
         out.mentions.setdefault(key, rid)
-        said.setdefault(key, set()).update(
-            ["exclude"] if cue is not None else ["include"] if keep else []
-        )
+        roles = said.setdefault(key, set())
+        if cue is not None:
+            roles.add("exclude")
+        elif kept:
+            roles.add("include")
     # A key whose mentions' words disagree ("Alpha only ... not Alpha") is the model's choice.
     out.excluded = {k for k, v in said.items() if v == {"exclude"}}
     out.kept = {k for k, v in said.items() if v == {"include"}}

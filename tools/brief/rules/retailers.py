@@ -267,41 +267,36 @@ def _included_and_excluded(
     """(retailers the brief plans on, retailers it excludes: "except Beta and Delta")."""
     included: set[str] = set()
     excluded: set[str] = set()
-    for (_s, _e, rid), cue in zip(mentions, exclusion_cues(scan, mentions), strict=True):
+    for (_s, _e, rid), (cue, _kept) in zip(mentions, mention_cues(scan, mentions), strict=True):
         (excluded if cue is not None else included).add(rid)
     return included, excluded
 
 
-def exclusion_cues(scan: str, mentions: list[tuple[int, int, str]]) -> list[int | None]:
-    """For each mention (start, end, retailer id; in the brief's order), where the words that
+def mention_cues(
+    scan: str, mentions: list[tuple[int, int, str]]
+) -> list[tuple[int | None, bool]]:
+    """For each mention (start, end, retailer id; in the brief's order): where the words that
     exclude it begin ("except ", "not on "; for a list, "except Beta and Delta", its head's;
-    words after a list, "Beta is out", where they begin), or None when none govern it."""
-    cues: list[int | None] = []
+    words after a list, "Beta is out", where they begin), or None when none govern it; and
+    whether words keep it in the plan ("Gamma Pharmacy only", "just Delta", "Retailers | Alpha
+    Mart"; for a list, the list's). A mention's own "only" beats its list's exclusion: "drop
+    Alpha Mart, Delta Home only" (w31 of unseen8)."""
+    cues: list[tuple[int | None, bool]] = []
     for i, (s, e, _) in enumerate(mentions):
         head, last = _list_bounds(scan, mentions, i)
-        if _kept_by_own_words(scan, s, e):  # "drop Alpha Mart, Delta Home only" (w31, unseen8)
+        kept = _kept_by_words(scan, mentions[head][0], mentions[last][1])
+        if _kept_by_words(scan, s, e):
             head = last = i
         head_start = max(0, mentions[head][0] - 25)
         m = EXCLUDE_CUE.search(scan[head_start : mentions[head][0]])
         after = _EXCLUDED_AFTER.match(scan, mentions[last][1])
-        cues.append(
-            head_start + m.start() if m else mentions[last][1] + after.start() if after else None
-        )
+        cue = head_start + m.start() if m else mentions[last][1] + after.start() if after else None
+        cues.append((cue, kept))
     return cues
 
 
-def _kept_by_own_words(scan: str, s: int, e: int) -> bool:
+def _kept_by_words(scan: str, s: int, e: int) -> bool:
     return bool(_ONLY_BEFORE.search(scan[max(0, s - 25) : s]) or _ONLY_AFTER.match(scan, e))
-
-
-def inclusion_cues(scan: str, mentions: list[tuple[int, int, str]]) -> list[bool]:
-    """For each mention, whether words keep it in the plan ("Gamma Pharmacy only", "just
-    Delta", "Retailers | Alpha Mart"; for a list, the list's)."""
-    kept: list[bool] = []
-    for i in range(len(mentions)):
-        head, last = _list_bounds(scan, mentions, i)
-        kept.append(_kept_by_own_words(scan, mentions[head][0], mentions[last][1]))
-    return kept
 
 
 def _list_bounds(scan: str, mentions: list[tuple[int, int, str]], i: int) -> tuple[int, int]:

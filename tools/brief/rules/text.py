@@ -74,7 +74,8 @@ _PER_DOLLAR_SPENT = re.compile(r"\b(?:every|each|per|a)\s+(?:\$\s?1|dollar)\s+sp
 def past_year(text: str, today: date, *, this_year: bool = False) -> bool:
     """Whether `text` names a year before `today`'s ("2025 spend was 380k", w33 of unseen8),
     or `today`'s own with `this_year` (with a past verb, "2026 BTS ran Aug 3-Sep 13")."""
-    return any(int(y) < today.year + this_year for y in _YEAR.findall(text))
+    last = today.year if this_year else today.year - 1
+    return any(int(y) <= last for y in _YEAR.findall(text))
 
 
 def about_the_past(clause: str, today: date | None) -> bool:
