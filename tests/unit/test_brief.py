@@ -474,6 +474,24 @@ def test_floors_written_as_ratios_are_read(text: str, floor: float) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "floor"),
+    [
+        # Floors with no word of ROAS, which the rules read as none (the model read them).
+        ("Max sales. Nothing under 1.5x. 10% reserve.", 1.5),  # y51 of unseen5
+        ("revenue, 2.5x or better. no holdout.", 2.5),  # z32 of unseen6
+        ("revenue objective, 2.2 floor, standard 10% reserve", 2.2),  # v23 of unseen9
+        ("optimizing contribution margin with a 2.5:1 minimum", 2.5),  # p25 of unseen10
+        ("profit-maximizing, min 2x, 10% experiments", 2.0),  # q47 of unseen11
+        # A ratio with no word of need, and a whole number before "floor", set none.
+        ("a competitor says they got 6:1 there", None),
+        ("12 floor displays at Alpha", None),
+    ],
+)
+def test_floors_with_a_word_of_need_and_no_roas_are_read(text: str, floor: float | None) -> None:
+    assert rules(f"$600k on Alpha. {text}", "acme", date(2026, 12, 5)).roas_floor == floor
+
+
+@pytest.mark.parametrize(
     ("text", "exclude"),
     [
         ("Keep OOS items out.", True),  # u11: read as keeping them in

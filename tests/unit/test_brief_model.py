@@ -203,6 +203,12 @@ def test_production_keeps_model_values_only_when_the_text_backs_them() -> None:
     # The rules read no floor; the text backs it, so it is kept, and flagged.
     assert b.roas_floor == 3.0
     assert b.warnings == ["roas_floor: 3 read by the model only; check it"]
+    # With no word of ROAS in the brief, a floor word beside the number backs it.
+    text = "Globex, $150k at Alpha Mart in June 2027, nothing below 2 please."
+    assert "roas_floor" not in rule_parse(text, "globex", TODAY).found
+    fake = FakeModel({**spans(text, rules(text, "globex").fields(), "globex"), "floor": "2"})
+    b = parse_brief(text, "globex", TODAY, "production", fake)
+    assert b.roas_floor == 2.0 and b.warnings == ["roas_floor: 2 read by the model only; check it"]
     # The numbers of a date are no floor the model may point at: the grammar offers none.
     text = "Budget: $650,000. Retailers: Alpha. Objective: ROAS. Flight: 3/1/2027 - 3/28/2027."
     assert candidates(text, "acme", TODAY).floors == {}

@@ -37,6 +37,8 @@ from tools.brief.prompts import (
     split_user_message,
 )
 from tools.brief.rules import RuleParse, rule_parse
+from tools.brief.rules.roas import floor_word_beside
+from tools.brief.rules.text import as_float
 from tools.brief.schema import (
     BRIEF_FIELDS,
     MAX_RESERVE,
@@ -251,6 +253,16 @@ def _date_in_text(value: date, parse: RuleParse) -> bool:
     return month_named and _occurs(float(value.day), parse.numbers) and year_ok
 
 
+def _beside_floor_word(value: float, low: str) -> bool:
+    """Whether the number `value` is written somewhere in `low` with a floor word beside it
+    ("nothing below 2"; 5 of the floors the model alone read on the read sets had no word of
+    ROAS in their brief)."""
+    return any(
+        _close(as_float(m.group()), value) and floor_word_beside(low, *m.span())
+        for m in re.finditer(r"(?<![\w.])\d+(?:\.\d+)?", low)
+    )
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
@@ -295,11 +307,11 @@ def reconcile(model: dict[str, Any], parse: RuleParse) -> tuple[dict[str, Any], 
             backed = _occurs(float(said), parse.numbers)
         elif name == "roas_floor":
             # Small numbers are everywhere (dates, counts): the floor needs a number no other
-            # field explains, in a brief that talks about ROAS.
+            # field explains, in a brief that talks about ROAS or with a floor word beside it.
             backed = (
                 said is not None
                 and _occurs(float(said), parse.free_numbers)
-                and bool(re.search(r"\b(?:i?roas|return)", low))
+                and (bool(re.search(r"\b(?:i?roas|return)", low)) or _beside_floor_word(said, low))
             )
         elif name == "experiment_reserve":
             backed = _occurs(float(said), parse.numbers) and bool(

@@ -58,7 +58,7 @@ from tools.brief.rules.retailers import (
     mention_cues,
     retailer_patterns,
 )
-from tools.brief.rules.roas import not_ours, read_floors
+from tools.brief.rules.roas import floor_word_beside, not_ours, read_floors
 from tools.brief.rules.text import (
     CORRECTION,
     clause_of,
@@ -122,7 +122,6 @@ _PER_UNIT = re.compile(
 # A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
 # "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
 _BARE_AMOUNT = re.compile(r"(?<![+\d] )(?<![+\d-])[1-9]\d{4,}(?![\d-])")
-_FLOOR_WORD = re.compile(r"roas|return|floor|\bmin|least|above|below|>|\d\s?x\b|:1\b")
 
 
 @dataclass(frozen=True)
@@ -263,7 +262,7 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
             continue
         if not_ours(scan[slice(*clause_of(m.start(), clauses))], out.today):
             continue  # "last year's spend was 1.2mn at 3.1x" (v16 of unseen9: chosen)
-        if m.group() == "1" and not _FLOOR_WORD.search(scan[max(0, m.start() - 25) : m.end() + 15]):
+        if m.group() == "1" and not floor_word_beside(scan, *m.span()):
             continue
         out.floors.setdefault(_span(clean, *m.span()), value)
 

@@ -50,8 +50,23 @@ _ROAS_BEFORE = re.compile(
     r"(?:i?roas|return on (?:ad|advertising) ?spend|returns?|(?:roas\s+)?floor)\b|\s*(?:\+\s*)?"
     r"(?:i?roas|return on (?:ad|advertising) ?spend)\b)"
 )
-# A ratio the brief needs, with no keyword: "we need at least 2.5x" (u45 of unseen7).
-_AT_LEAST_RATIO = re.compile(rf"\bat least\s+(?P<num>{_NUM})\s*x\b")
+# A ratio the brief needs, with no keyword: "we need at least 2.5x" (u45 of unseen7), "min 2x",
+# "nothing under 1.5x" (q47 of unseen11, y51 of unseen5), or the need after it: "2.5x or
+# better", "a 2.5:1 minimum" (z32 of unseen6, p25 of unseen10). A ratio with no word of need
+# ("they got 6:1") is no floor.
+_RATIO_NEEDED = (
+    re.compile(
+        r"\b(?:at least|min(?:imum)?(?: of)?|(?:nothing|never|not|no lower|no less) "
+        rf"(?:under|below|less than|than))\s+(?P<num>{_NUM})\s*{_RATIO}"
+    ),
+    re.compile(
+        rf"(?<![\w.$])(?P<num>{_NUM})\s*{_RATIO}\s*(?:or (?:better|more|higher|above)\b|"
+        r"min(?:imum)?\b|\+)"
+    ),
+)
+# A decimal before "floor": "revenue objective, 2.2 floor" (v23 of unseen9); a whole number
+# before it may count floors or displays.
+_DECIMAL_FLOOR = re.compile(r"(?<![\w.$])(?P<num>\d+\.\d+)\s+floor\b")
 _ROAS_PER_DOLLAR = re.compile(
     r"\$\s?(?P<num>\d+(?:\.\d+)?)\s+(?:back\s+|(?:in|of)\s+(?:incremental\s+)?(?:sales|revenue)\s+|"
     r"(?:in\s+)?return\s+)?(?:for|per|on)\s+(?:every|each)?\s*(?:\$\s?1(?:\.00)?\b|dollar\b)"
@@ -83,6 +98,16 @@ def not_ours(clause: str, today: date | None) -> bool:
     """Whether a clause gives ROAS for the past or for others ("LY we hit 2.7 roas", "2025
     spend was 380k @ 2.9 roas": w60 and w33 of unseen8)."""
     return bool(_NOT_OURS.search(clause)) or (today is not None and past_year(clause, today))
+
+
+# A word of a floor beside a number ("min", "at least", "3x", "3:1"): what lets a bare "1" be a
+# floor candidate, and backs a floor only the model read.
+_FLOOR_WORD = re.compile(r"roas|return|floor|\bmin|least|above|below|>|\d\s?x\b|:1\b")
+
+
+def floor_word_beside(text: str, start: int, end: int) -> bool:
+    """Whether a floor word sits within 25 characters before or 15 after `text[start:end]`."""
+    return bool(_FLOOR_WORD.search(text[max(0, start - 25) : end + 15]))
 
 
 @dataclass
@@ -145,10 +170,11 @@ def read_floors(
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
     taken = mask(low, [f.span for f in floors] + masked)
-    for m in _AT_LEAST_RATIO.finditer(taken):
-        if 0 < (value := as_float(m.group("num"))) <= 50:
-            floors.append(Floor(value, m.span(), None))
-    taken = mask(low, [f.span for f in floors] + masked)
+    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR):
+        for m in pattern.finditer(taken):
+            if 0 < (value := as_float(m.group("num"))) <= 50:
+                floors.append(Floor(value, m.span(), None))
+        taken = mask(low, [f.span for f in floors] + masked)
     for m in _FLOOR_ONLY.finditer(taken):
         value = as_float(m.group("num"))
         if 0 < value <= 50 and "$" not in taken[max(0, m.start("num") - 2) : m.start("num")]:
