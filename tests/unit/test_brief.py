@@ -691,3 +691,65 @@ def test_past_campaigns_corrections_and_cell_wording_are_read(
     text: str, brand: str, field: str, value: object
 ) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
+
+
+@pytest.mark.parametrize(
+    ("brand", "text", "field", "value"),
+    [
+        # A month that is a field of its own (nine briefs of unseen16/17 read no flight).
+        ("globex", "globex, 1.2 mil, gamma pharmacy only, feb. keep OOS items in", "flight_start",
+         date(2027, 2, 1)),
+        ("globex", "$800K | - alpha mart only | - objective: ROAS | - flight: April", "flight_end",
+         date(2027, 4, 30)),
+        ("acme", "acme - alpha and delta - 2.1M - jun. last june we were at 1.7", "flight_start",
+         date(2027, 6, 1)),
+        ("acme", "acme $1M on alpha, we may change it later", "flight_start", None),
+        # "H2" in December is next year's; "FY27 H2"; "the first half of next year"; "next qtr";
+        # "- full year 2027 -" is no range.
+        ("globex", "globex 2.2m all rets, maximize incremental margin, 20% holdout, H2",
+         "flight_start", date(2027, 7, 1)),
+        ("brand_x", "Brand X retail media FY27 H2 | - total $4.2M", "flight_end",
+         date(2027, 12, 31)),
+        ("globex", "Globex on Alpha Mart, $1M, for the first half of next year?", "flight_end",
+         date(2027, 6, 30)),
+        ("initech", "initech home. 1.35M. delta + alpha. next qtr. margin.", "flight_end",
+         date(2027, 3, 31)),
+        ("globex", "Globex Health - $5.5M - full year 2027 - alpha & gamma", "flight_start",
+         date(2027, 1, 1)),
+        # Last year's ROAS reported before "so let's": neither the floor nor the objective.
+        ("acme", "Acme $4M. Last year Q1 we did 3.1M and ROAS came in around 3.4 so let's make "
+         "sure we don't go below 3x.", "roas_floor", 3.0),
+        ("acme", "Acme $4M. Last year Q1 we did 3.1M and ROAS came in around 3.4 so let's make "
+         "sure we don't go below 3x.", "objective", "incremental_margin"),
+        ("acme", "acme 2 mil, alpha, beta. last yr we did 1.6 mil at 3.1 roas. keep roas at or "
+         "above 3.", "roas_floor", 3.0),
+        ("brand_x", "Brand X $1.35M, Beta. Last year's Q2 returned 2.9 ROAS, don't want to dip "
+         "below 2.5 this time.", "roas_floor", 2.5),
+        ("brand_x", "Brand X $1M, don't go below $200k at Beta", "roas_floor", None),
+        # No experiments, said as a want; a retailer on hold; OOS kept excluded.
+        ("brand_x", "Brand X $4.2M on Alpha Mart. We don't want any holdout this round.",
+         "experiment_reserve", 0.0),
+        ("brand_x", "brand x 450k for january, beta only. don't hold any back for tests.",
+         "experiment_reserve", 0.0),
+        ("initech", "Initech $2.4M next quarter, Alpha Mart only for now, Delta Home is on hold.",
+         "retailers", ["alpha"]),
+        ("acme", "acme - alpha - 2.1M. keep out-of-stock products excluded as usual.",
+         "exclude_oos", True),
+    ],
+)
+def test_fields_unseen16_and_unseen17_read_wrong(
+    brand: str, text: str, field: str, value: object
+) -> None:
+    assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
+
+
+@pytest.mark.parametrize(
+    ("brand", "text"),
+    [
+        # A period after a listed retailer is no retailer (m57 and n08: the brief was refused).
+        ("acme", "Acme Foods, budget 4.4M, Alpha Mart + Delta Home, H2 2027, margin objective"),
+        ("initech", "Initech, 1.5M, both Alpha Mart and Delta Home, H1 2027? Minimum ROAS 4."),
+    ],
+)
+def test_a_period_after_a_retailer_list_is_no_unknown_retailer(brand: str, text: str) -> None:
+    assert rules(text, brand, date(2026, 12, 5)).total_budget > 0

@@ -76,9 +76,12 @@ _QUARTER = re.compile(
     r"\b(?:q(?P<q1>[1-4])|(?P<q2>[1-4])q|(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)\s+"
     r"quarter)(?:\s*(?:of|,)?\s*(?:fy\s?)?(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})|(?<=\dq)(?P<yy2>\d{2})))?\b"
 )
+# A half: "H1 2027", "second half of FY27", "FY27 H2" (n14 of unseen17), "the first half of
+# next year" (n23: read as the whole year).
 _HALF = re.compile(
+    r"(?:\bfy\s?'?(?P<fy>\d{2}(?:\d{2})?)\s+)?"
     r"\b(?:h(?P<h1>[12])|(?P<ord>first|second|1st|2nd)\s+half)(?:\s*(?:of|,)?\s*(?:fy\s?)?"
-    r"(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})))?\b"
+    r"(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})|(?P<next>next|the coming|the following)\s+year))?\b"
 )
 _MONTH_ONLY = re.compile(
     rf"(?P<lead>\b(?:in|for|during|over|throughout|through|across|the month of|all of|all)\s+)?"
@@ -99,7 +102,8 @@ _MONTH_RANGE = re.compile(
 # unseen8 had no flight). The weakest reading: "for 2027, Q1 only" is Q1.
 _WHOLE_YEAR = re.compile(
     r"\b(?:(?:calendar(?:\s+year)?|full[\s-]year|all\s+of|the\s+whole\s+of|throughout|for|"
-    r"in|during|over)\s+(?:calendar\s+)?(?P<y1>20\d\d)\b(?!\s*(?:-|to|through|thru)\s*\w)"
+    r"in|during|over)\s+(?:calendar\s+)?(?P<y1>20\d\d)\b"
+    rf"(?!\s*(?:-|to|through|thru)\s*(?:\d|{_MON}\b))"
     r"|\b(?P<y2>20\d\d)\s*\(?\s*(?:full[\s-]year|calendar\s+year|whole\s+year|all\s+year)\b)"
 )
 _FIRST_OF_MONTH = re.compile(
@@ -108,7 +112,7 @@ _FIRST_OF_MONTH = re.compile(
 )
 _RELATIVE = re.compile(rf"\b(?:next|coming|following|upcoming)\s+{_DURATION}\b")
 _NEXT_PERIOD = re.compile(
-    r"\b(?P<which>next|this|coming|current)\s+(?P<period>month|quarter|year)\b"
+    r"\b(?P<which>next|this|coming|current)\s+(?P<period>month|quarter|qtr|year)\b"
 )
 _NOW_UNTIL = re.compile(
     r"\b(?:between now and|from now (?:until|till|to|through|thru)|now (?:until|till|through|thru)|"
@@ -362,12 +366,17 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         flights.append(Flight(*_quarter_dates(q, year), 2, m.span()))
         claims.add(m.span())
     for m in _HALF.finditer(masked):
-        year = _year(m.group("yyyy") or m.group("yy"))
+        year = _year(m.group("yyyy") or m.group("yy") or m.group("fy"))
+        if m.group("next"):
+            year = today.year + 1
         if not claims.free(m.span()) or (year is None and not m.group("h1")):
             continue
         h = int(m.group("h1") or _ORDINALS[m.group("ord")])
         if year is None:
-            year = today.year if month_end(today.year, 6 * h) >= today else today.year + 1
+            # "H2" on December 5th is next year's: this year's is five-sixths gone (m11 and
+            # n33 of unseen16/17 read H2 2026). This year's while no more than half has passed.
+            first, end = date(today.year, 6 * h - 5, 1), month_end(today.year, 6 * h)
+            year = today.year if first + (end - first) / 2 >= today else today.year + 1
         flights.append(Flight(date(year, 6 * h - 5, 1), month_end(year, 6 * h), 2, m.span()))
         claims.add(m.span())
     for m in _WHOLE_YEAR.finditer(masked):
@@ -379,8 +388,10 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
             claims.add(m.span())
     for m in _MONTH_ONLY.finditer(masked):
         year = _year(m.group("y"))
-        # "in March", "March 2027"; a bare month word ("may") is too easily something else.
-        if not claims.free(m.span()) or not (year or m.group("lead")):
+        # "in March", "March 2027", or a month that is a field of its own: "gamma only, feb.",
+        # "flight: April", "- jun." (nine briefs of unseen16/17 read no flight). Any other bare
+        # month word ("we may") is too easily something else.
+        if not claims.free(m.span()) or not (year or m.group("lead") or _stands_alone(masked, m)):
             continue
         mo = _MONTHS[m.group("mon")]
         if year is None:
@@ -390,6 +401,16 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         flights.append(Flight(start, month_end(year, mo), 1, m.span()))
         claims.add(m.span())
     return flights
+
+
+_FIELD_BEFORE = re.compile(r"(?:^|[,.;:|(\n/+–—]|\s-|\b(?:flight|timing|dates?|when))\s*$")
+_FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n–—]|-\s|$)")
+
+
+def _stands_alone(masked: str, m: re.Match[str]) -> bool:
+    """Whether a month word is a field of its own: between separators, or after "flight"."""
+    before = _FIELD_BEFORE.search(masked[max(0, m.start() - 12) : m.start()])
+    return bool(before) and bool(m.group().endswith(".") or _FIELD_AFTER.match(masked, m.end()))
 
 
 def _month_ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
@@ -444,7 +465,7 @@ def _relative_periods(masked: str, today: date, claims: _Claims) -> list[Flight]
         if period == "month":
             first = _add_months(today.replace(day=1), 1 if upcoming else 0)
             end = month_end(first.year, first.month)
-        elif period == "quarter":
+        elif period in ("quarter", "qtr"):
             q = (today.month - 1) // 3 + 1 + (1 if upcoming else 0)
             first, end = _quarter_dates((q - 1) % 4 + 1, today.year + (q - 1) // 4)
         else:

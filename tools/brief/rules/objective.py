@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from tools.brief.rules.text import CORRECTION
+from tools.brief.rules.text import CORRECTION, about_the_past, clause_of, clause_spans
 
 OBJECTIVE_TERMS: dict[str, str] = {
     "incremental_margin": (
@@ -45,8 +45,10 @@ def objective_mentions(
 ) -> list[tuple[int, int, int, str]]:
     """(score, start, end, objective) of every term that may state the objective, in text
     order: score 2 with a cue ("maximize profit", "ROAS-focused"), 0 bare. The "ROAS" of a
-    floor ("ROAS >= 3", `floor_kw_spans`) is no mention unless a cue makes it one."""
+    floor ("ROAS >= 3", `floor_kw_spans`) is no mention unless a cue makes it one, nor a bare
+    term of a clause that reports the past."""
     hits: list[tuple[int, int, int, str]] = []
+    clauses = clause_spans(masked)
     for objective, pattern in OBJECTIVE_TERMS.items():
         for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", masked):
             before = masked[max(0, m.start() - 45) : m.start()]
@@ -54,6 +56,9 @@ def objective_mentions(
             score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0
             in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
             if in_floor and not score:
+                continue
+            # "Last year ROAS came in around 3.4" (m05 of unseen16) reports, it asks nothing.
+            if not score and about_the_past(masked[slice(*clause_of(m.start(), clauses))], None):
                 continue
             hits.append((score, m.start(), m.end(), objective))
     return sorted(hits, key=lambda h: h[1])

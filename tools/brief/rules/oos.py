@@ -3,7 +3,7 @@
 "Include out-of-stock SKUs", "incl. OOS", "OOS items are fine", "out-of-stock products can stay
 in", "OOS SKUs: keep them in", "oos: include", "don't exclude out-of-stock" and "dont filter out
 of stock skus" include them; "exclude", "skip", "no out-of-stock", "keep OOS items out" and
-"don't include out-of-stock" leave them out. A brief
+"don't include out-of-stock" and "keep out-of-stock products excluded" leave them out. A brief
 that says both is read as excluding them, with a warning; one that says neither gets the
 default (excluded).
 """
@@ -30,8 +30,9 @@ _OOS_EXCLUDE = re.compile(
     rf"filter out|not)\b[^.;,]{{0,20}}?\b{OOS_TERM}\b"
     rf"|\b{OOS_TERM}\s*[:=|]\s*(?:exclude|excluded|no|out)\b"
 )
-# "Keep OOS items out" (u11 of unseen7, read as keeping them in).
-_KEPT_OUT = re.compile(r"\s*(?:\w+\s+)?out\b")
+# "Keep OOS items out" (u11 of unseen7, read as keeping them in), "keep out-of-stock products
+# excluded as usual" (m25 of unseen16, the same).
+_KEPT_OUT = re.compile(r"\s*(?:\w+\s+)?(?:out|excluded|off)\b")
 _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'?t)\s+$")
 
 

@@ -46,7 +46,10 @@ ZERO_RESERVE = re.compile(
     r"(?!\s+(?:constraint|floor))"
     r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)\s?[:=|-]?\s?"
     r"(?:none|nothing|zero|nil|n/a|0(?:%| percent)?(?![\d.]))"
-    r"|\bdon'?t hold (?:anything )?back\b"
+    r"|\bdon'?t hold (?:anything |any )?back\b"
+    # "We don't want any holdout this round" (m38 of unseen16).
+    r"|\b(?:don'?t|do not) (?:want|need|plan) (?:any|an?)\s+(?:experiments?|tests?|holdouts?|"
+    r"hold-outs?|test reserve|holdback)\b"
 )
 
 

@@ -96,9 +96,11 @@ EXCLUDE_CUE = re.compile(
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
-# Alpha and Beta out of this one" (p46 of unseen10, v46 of unseen9: both read as included).
+# Alpha and Beta out of this one" (p46 of unseen10, v46 of unseen9: both read as included),
+# "Delta Home is on hold" (m28 of unseen16).
 _EXCLUDED_AFTER = re.compile(
-    r"\s+(?:(?:is|are)\s+(?:out|off|paused|excluded|dropped)\b|out\b(?!\s*-?\s*of[\s-]+stock))"
+    r"\s+(?:(?:is|are)\s+(?:out|off|paused|excluded|dropped|on hold)\b"
+    r"|out\b(?!\s*-?\s*of[\s-]+stock))"
 )
 # Words that keep a mention (or a list) in: "Gamma Pharmacy only", "just Delta", "only on
 # Alpha", a "retailers:" field. The model excluded lone mentions such as "Gamma Pharm only"
@@ -178,8 +180,10 @@ def _unknown_retailers(
         if (
             word.lower() in _NAME_STOP
             or inside(start, known_spans + brand_spans)
-            # "Alpha Mart and Gamma Pharmacy, April-June 2027" (u46 of unseen7) named none.
+            # "Alpha Mart and Gamma Pharmacy, April-June 2027" (u46 of unseen7) named none, nor
+            # "Alpha Mart + Delta Home, H2 2027" (m57 of unseen16: refused as retailer 'H2').
             or MONTH_RE.fullmatch(word.lower().split("-")[0])
+            or re.fullmatch(r"[hq][1-4]|fy\d*", word.lower())
             or any(word.lower() in u.lower() for u in unknown)
         ):
             continue

@@ -63,6 +63,13 @@ _RATIO_NEEDED = (
         rf"(?<![\w.$])(?P<num>{_NUM})\s*{_RATIO}\s*(?:or (?:better|more|higher|above)\b|"
         r"min(?:imum)?\b|\+)"
     ),
+    # "let's make sure we don't go below 3x", "don't want to dip below 2.5 this time" (m05 and
+    # m58 of unseen16): a ratio unit may be left out after such words.
+    re.compile(
+        r"\b(?:don'?t|do not|never|not|won'?t)\s+(?:want\s+to\s+)?(?:go|fall|drop|dip|slip|sink)"
+        rf"\s+(?:below|under)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
+        r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+    ),
 )
 # A decimal before "floor": "revenue objective, 2.2 floor" (v23 of unseen9); a whole number
 # before it may count floors or displays.

@@ -58,8 +58,8 @@ CORRECTION = re.compile(
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
 PAST_TIME = re.compile(
-    r"\b(?:last (?:year|quarter|month|time|round|campaign|season)|previous(?:ly)?|a year ago|"
-    r"ly|prior year)\b"
+    r"\b(?:last (?:year|yr|quarter|qtr|month|time|round|campaign|season)|previous(?:ly)?|"
+    r"a year ago|ly|prior (?:year|yr))\b"
 )
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
 PAST_VERB = re.compile(
@@ -271,7 +271,12 @@ def as_float(raw: str) -> float:
     return float(raw.replace(",", ""))
 
 
-_CLAUSE_SPLIT = re.compile(r"[;!?\n()]|,(?!\d{3})|\.(?=\s|$)|\s[-/|]\s|\bbut\b|\bwhile\b|\bwith\b")
+# "... ROAS came in around 3.4 so let's make sure we don't go below 3x" (m05 of unseen16): a
+# "so" that opens what is asked ends the report before it.
+_CLAUSE_SPLIT = re.compile(
+    r"[;!?\n()]|,(?!\d{3})|\.(?=\s|$)|\s[-/|]\s|\bbut\b|\bwhile\b|\bwith\b"
+    r"|\bso\b(?=\s+(?:let'?s|we|please|make|keep|aim|i)\b)"
+)
 
 
 def clause_spans(low: str) -> list[tuple[int, int]]:
