@@ -753,3 +753,47 @@ def test_fields_unseen16_and_unseen17_read_wrong(
 )
 def test_a_period_after_a_retailer_list_is_no_unknown_retailer(brand: str, text: str) -> None:
     assert rules(text, brand, date(2026, 12, 5)).total_budget > 0
+
+
+@pytest.mark.parametrize(
+    ("brand", "text", "field", "value"),
+    [
+        # A month word that is nothing else; "month of March"; two months or quarters in a row.
+        ("globex", "globex gamma pharmacy 300k february maximize roas floor 2.5x 15% test",
+         "flight_start", date(2027, 2, 1)),
+        ("acme", "acme foods jan campaign 850k all retailers. nothing fancy", "flight_end",
+         date(2027, 1, 31)),
+        ("initech", "Initech Home – Delta Home only – $180k – month of March – maximize ROAS",
+         "flight_start", date(2027, 3, 1)),
+        ("brand_x", "can you run brand x at 1.1m over feb+mar on alpha mart", "flight_end",
+         date(2027, 3, 31)),
+        ("globex", "Globex – Gamma Pharmacy – budget 2,000,000 – Q1 and Q2 2027 – revenue",
+         "flight_end", date(2027, 6, 30)),
+        ("initech", "initech 2 million for q3 — wait, make that Q3+Q4, same 2M total.",
+         "flight_end", date(2027, 12, 31)),
+        ("acme", "Acme $1M on Alpha, Q1 and Q3 2027", "flight_end", date(2027, 3, 31)),
+        ("initech", "Initech has 1.5M for retail media next year, first half. Alpha & Delta.",
+         "flight_end", date(2027, 6, 30)),
+        # Floors: after "ROAS," and "guardrail", a correction, last month's ROAS.
+        ("acme", "Acme $800K through Alpha Mart. The goal is ROAS, minimum 3.8.", "roas_floor",
+         3.8),
+        ("globex", "Globex $2M in Q2. Primary KPI incremental revenue. ROAS guardrail 2.8.",
+         "roas_floor", 2.8),
+        ("globex", "Globex 1.6 million on Gamma. Min ROAS of 3.2. Actually, lower the floor to "
+         "3.0.", "roas_floor", 3.0),
+        ("initech", "Initech $400,000 on Delta Home. Last Feb we spent 320k there and got ~2.1 "
+         "ROAS fyi. Keep ROAS above 2.5 please.", "roas_floor", 2.5),
+        ("acme", "Acme $1M on Alpha, ROAS, 10% tests", "roas_floor", None),
+        # No testing money; OOS kept in, said briefly or after "no tests".
+        ("brand_x", "Brand X $1,100,000 at Beta Grocers. Please don't reserve anything for "
+         "testing.", "experiment_reserve", 0.0),
+        ("brand_x", "brand x 2.25M alpha beta gamma Q3 margin no tests keep OOS", "exclude_oos",
+         False),
+        ("brand_x", "Brand X 1.9M USD. Notes: client wants OOS products kept in the plan.",
+         "exclude_oos", False),
+    ],
+)
+def test_fields_unseen18_and_unseen19_read_wrong(
+    brand: str, text: str, field: str, value: object
+) -> None:
+    assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

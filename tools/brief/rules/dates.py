@@ -67,9 +67,11 @@ _DAY_FIRST = re.compile(r"(?<![\d/])(?P<d>1[3-9]|2\d|3[01])/(?P<m>[01]?\d)/(?P<y
 _YEAR_HALF = re.compile(r"\b(?P<y>20\d\d)\s+h(?P<h>[12])\b", re.IGNORECASE)
 _NUMBER_HALF = re.compile(r"\b(?P<h>[12])h\s*'?(?P<y>(?:20)?\d\d)\b", re.IGNORECASE)
 # A range of quarters as the months they cover: "Q2-Q3 2027" -> "April through September
-# 2027" (v36 of unseen9 was read as Q2).
+# 2027" (v36 of unseen9 was read as Q2); two in a row, "Q1 and Q2 2027", "Q3+Q4" (a39 and b48
+# of unseen18/19 were read as the first).
 _QUARTER_RANGE = re.compile(
-    r"\bq(?P<a>[1-4])\s*(?:-|to|through|thru|until)\s*q(?P<b>[1-4])\b", re.IGNORECASE
+    r"\bq(?P<a>[1-4])\s*(?P<sep>-|to|through|thru|until|and|\+|&)\s*q(?P<b>[1-4])\b",
+    re.IGNORECASE,
 )
 _QUARTER_MONTHS = {1: ("January", "March"), 2: ("April", "June"), 3: ("July", "September"),
                    4: ("October", "December")}  # fmt: skip
@@ -115,7 +117,10 @@ def _half(m: re.Match[str]) -> str:
 
 def _quarters(m: re.Match[str]) -> str:
     a, b = int(m.group("a")), int(m.group("b"))
-    return f"{_QUARTER_MONTHS[a][0]} through {_QUARTER_MONTHS[b][1]}" if a < b else m.group()
+    in_a_row = b == a + 1 or m.group("sep").lower() not in ("and", "+", "&")
+    if a >= b or not in_a_row:
+        return m.group()
+    return f"{_QUARTER_MONTHS[a][0]} through {_QUARTER_MONTHS[b][1]}"
 
 
 def plain_dates(text: str) -> str:

@@ -83,8 +83,10 @@ _HALF = re.compile(
     r"\b(?:h(?P<h1>[12])|(?P<ord>first|second|1st|2nd)\s+half)(?:\s*(?:of|,)?\s*(?:fy\s?)?"
     r"(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})|(?P<next>next|the coming|the following)\s+year))?\b"
 )
+_AFTER_NEXT_YEAR = re.compile(r"next year\W{0,3}$")
 _MONTH_ONLY = re.compile(
-    rf"(?P<lead>\b(?:in|for|during|over|throughout|through|across|the month of|all of|all)\s+)?"
+    r"(?P<lead>\b(?:in|for|during|over|throughout|through|across|(?:the )?month of|all of|all)"
+    r"\s+)?"
     rf"\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y>\d{{4}}))?"
 )
 # "February through April 2027", "from Jan to Mar": whole months, the first to the last.
@@ -93,7 +95,7 @@ _MONTH_ONLY = re.compile(
 # "January and February" (not "May and July").
 _MONTH_RANGE = re.compile(
     rf"(?:\bfrom\s+)?\b(?P<m1>{_MON})\b\.?(?:\s+(?P<y1>\d{{4}}))?\s*"
-    rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*(?:,?\s*(?:and|&)|,)|and|&)\s*"
+    rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*(?:,?\s*(?:and|&)|,)|and|&|\+)\s*"
     rf"(?:the\s+end\s+of\s+)?"
     rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
 )
@@ -367,7 +369,8 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         claims.add(m.span())
     for m in _HALF.finditer(masked):
         year = _year(m.group("yyyy") or m.group("yy") or m.group("fy"))
-        if m.group("next"):
+        # "... next year, first half" (a24 of unseen18: read as the whole year).
+        if m.group("next") or _AFTER_NEXT_YEAR.search(masked[max(0, m.start() - 14) : m.start()]):
             year = today.year + 1
         if not claims.free(m.span()) or (year is None and not m.group("h1")):
             continue
@@ -389,9 +392,11 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
     for m in _MONTH_ONLY.finditer(masked):
         year = _year(m.group("y"))
         # "in March", "March 2027", or a month that is a field of its own: "gamma only, feb.",
-        # "flight: April", "- jun." (nine briefs of unseen16/17 read no flight). Any other bare
-        # month word ("we may") is too easily something else.
-        if not claims.free(m.span()) or not (year or m.group("lead") or _stands_alone(masked, m)):
+        # "flight: April", "- jun." (nine briefs of unseen16/17 read no flight); a month word
+        # that is nothing else anywhere ("gamma pharmacy 300k february maximize roas", "jan
+        # campaign": a23 and b13 of unseen18/19), but "may" and "march" ("we may").
+        named = year or m.group("lead") or m.group("mon") not in ("may", "march", "mar")
+        if not claims.free(m.span()) or not (named or _stands_alone(masked, m)):
             continue
         mo = _MONTHS[m.group("mon")]
         if year is None:

@@ -21,13 +21,13 @@ _OOS_INCLUDE = re.compile(
     rf"no need to exclude|without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
     rf"|\bincl\.?\s*{OOS_TERM}\b"
     rf"|\b{OOS_TERM}\s*[:=|]\s*(?:include|included|yes|in|keep)\b"
-    rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:stay|stays|remain|remains) in\b"
+    rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:stay|stays|remain|remains|kept) in\b"
     rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well|"
     rf"(?:can|may|should|to) (?:stay|remain)(?: in)?|keep (?:them|it) in(?! mind))\b"
 )
 _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"
-    rf"filter out|not)\b[^.;,]{{0,20}}?\b{OOS_TERM}\b"
+    rf"filter out|not)\b(?:(?!keep|include)[^.;,]){{0,20}}?\b{OOS_TERM}\b"
     rf"|\b{OOS_TERM}\s*[:=|]\s*(?:exclude|excluded|no|out)\b"
 )
 # "Keep OOS items out" (u11 of unseen7, read as keeping them in), "keep out-of-stock products

@@ -50,6 +50,9 @@ ZERO_RESERVE = re.compile(
     # "We don't want any holdout this round" (m38 of unseen16).
     r"|\b(?:don'?t|do not) (?:want|need|plan) (?:any|an?)\s+(?:experiments?|tests?|holdouts?|"
     r"hold-outs?|test reserve|holdback)\b"
+    # "Please don't reserve anything for testing" (a18 of unseen18).
+    r"|\b(?:don'?t|do not) (?:reserve|set aside|hold back|keep) (?:anything|any(?:thing)?|money)"
+    r"\s+(?:for|to)\s+(?:experiments?|tests?|testing|holdouts?)\b"
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from tools.brief.rules.text import (
+    CORRECTION,
     PAST_TIME,
     as_float,
     clause_of,
@@ -31,7 +32,7 @@ _ROAS_KW = (
 # "ROAS. It must not fall below 2.5".
 _ROAS_FILL = (
     r"(?:\s*(?:of|at|to|should|must|has|have|needs?|will|stay|stays|remain|remains|be|is|being|"
-    r"it|that|this|keep|kept|above|over|least|or|floor|minimum|min|target|threshold|"
+    r"it|that|this|keep|kept|above|over|least|or|floor|minimum|min|target|threshold|guardrail|"
     r"requirement|a|an|the|no|not|lower|less|than|below|under|fall|falls|drop|drops|go|goes|"
     r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cannot|can|"
     r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
@@ -63,6 +64,13 @@ _RATIO_NEEDED = (
         rf"(?<![\w.$])(?P<num>{_NUM})\s*{_RATIO}\s*(?:or (?:better|more|higher|above)\b|"
         r"min(?:imum)?\b|\+)"
     ),
+    # "The goal is ROAS, minimum 3.8", "ROAS objective, minimum 3.0" (a41 and b55 of
+    # unseen18/19).
+    re.compile(
+        rf"\bi?roas\b(?:\s+(?:objective|goal|kpi|focus))?\s*,\s*(?:min(?:imum)?|floor)\s*(?:of|:)?\s*"
+        rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
+        r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+    ),
     # "let's make sure we don't go below 3x", "don't want to dip below 2.5 this time" (m05 and
     # m58 of unseen16): a ratio unit may be left out after such words.
     re.compile(
@@ -82,7 +90,7 @@ _ROAS_PER_DOLLAR = re.compile(
 # A floor named without the word ROAS: "with a floor of 2.8", "hard floor: 3.1x". The number
 # must be a ratio (no unit of money, share or time after it).
 _FLOOR_ONLY = re.compile(
-    rf"(?<![\w-])(?:hard\s+)?floor\b(?:\s*(?:of|at|is|:|=|-))?\s*(?P<num>{_NUM})(?:\s*x\b)?"
+    rf"(?<![\w-])(?:hard\s+)?floor\b(?:\s*(?:of|at|is|to|:|=|-))?\s*(?P<num>{_NUM})(?:\s*x\b)?"
     r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn|days?|weeks?|months?)|,\d{3}|\d)"
 )
 _ROAS_UPPER = re.compile(r"(?:at most|no more than|max(?:imum)?|up to|cap(?:ped)?(?: at)?)\s*$")
@@ -124,6 +132,7 @@ class Floor:
     value: float
     span: tuple[int, int]
     kw_span: tuple[int, int] | None
+    corrected: bool = False  # "Actually, lower the floor to 3.0"
 
 
 def read_floors(
@@ -197,19 +206,26 @@ def read_floors(
                 f"ignored ROAS {fmt(f.value)}: the brief gives it for the past or for others"
             )
         else:
+            f.corrected = bool(CORRECTION.search(low[max(0, f.span[0] - 40) : f.span[0]]))
             kept.append(f)
     return kept, masked, warnings
 
 
 def choose_floor(floors: list[Floor]) -> tuple[float | None, list[float], list[str]]:
-    """(the floor the brief sets: the first one, every distinct floor value, warnings)."""
+    """(the floor the brief sets: the last correction, else the first one; every distinct floor
+    value; warnings). "Min ROAS of 3.2. Actually, lower the floor to 3.0" is 3.0 (a31 of
+    unseen18)."""
     values = sorted({f.value for f in floors})
     if not values:
         return None, values, []
+    corrections = [f for f in floors if f.corrected]
+    chosen, why = (floors[0], "the first one")
+    if corrections:
+        chosen, why = corrections[-1], "the correction"
     warnings = []
     if len(values) > 1:
         warnings.append(
             f"several ROAS floors mentioned ({', '.join(fmt(v) for v in values)}); "
-            f"used {fmt(floors[0].value)}, the first one"
+            f"used {fmt(chosen.value)}, {why}"
         )
-    return floors[0].value, values, warnings
+    return chosen.value, values, warnings

@@ -58,7 +58,8 @@ CORRECTION = re.compile(
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
 PAST_TIME = re.compile(
-    r"\b(?:last (?:year|yr|quarter|qtr|month|time|round|campaign|season)|previous(?:ly)?|"
+    r"\b(?:last (?:year|yr|quarter|qtr|month|time|round|campaign|season|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*)|previous(?:ly)?|"
     r"a year ago|ly|prior (?:year|yr))\b"
 )
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
