@@ -797,3 +797,62 @@ def test_fields_unseen18_and_unseen19_read_wrong(
     brand: str, text: str, field: str, value: object
 ) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
+
+
+@pytest.mark.parametrize(
+    ("brand", "text", "field", "value"),
+    [
+        # A retailer handled elsewhere, paused or to be decided is left out.
+        ("brand_x", "Brand X $3.25M. Beta Grocers and Gamma Pharmacy only, Alpha is being "
+         "handled by a separate JBP deal.", "retailers", ["beta", "gamma"]),
+        ("acme", "Acme 1.8M. retailers: Alpha + Delta (beta is handled by another agency). H1",
+         "retailers", ["alpha", "delta"]),
+        ("acme", "Acme $3.4M. Beta Grocers and Delta Home only, Alpha is on pause.", "retailers",
+         ["beta", "delta"]),
+        ("brand_x", "brand x 2.4M. retailers: beta + gamma (alpha TBD, leave out for now)",
+         "retailers", ["beta", "gamma"]),
+        # Said in the singular after a list, of its last mention alone (f57 of unseen23: the
+        # whole list was excluded and the brief refused).
+        ("acme", "Acme $3.25M. They want Alpha Mart and Delta Home, Beta is on pause because "
+         "of the contract.", "retailers", ["alpha", "delta"]),
+        ("acme", "Acme $1M, Alpha Mart and Beta Grocers are out, Delta only", "retailers",
+         ["delta"]),
+        # A term joined to its cue states the objective.
+        ("globex", "Globex budget 900k, no dates yet, gamma pharmacy, want ROAS-optimized",
+         "objective", "roas"),
+        ("initech", "1.05M for Initech on Delta, 4/1 through 6/30? Revenue-focused.",
+         "objective", "incremental_revenue"),
+        # Last spring's and last Q1's ROAS set no floor; a floor said again; "min 5".
+        ("acme", "Acme $1,900,000 across Alpha and Delta. Last spring we got 3.6 ROAS on "
+         "Alpha. Target margin.", "roas_floor", None),
+        ("acme", "Acme - Delta - $550k - Q1 2027. Last Q1 at Delta we spent 480k at 2.9 ROAS.",
+         "roas_floor", None),
+        ("globex", "Globex $1,000,000 for Q1. ROAS floor 3, but actually bump it to 3.5.",
+         "roas_floor", 3.5),
+        ("initech", "initech $200k alpha mart march 2027 roas focus min 5", "roas_floor", 5.0),
+        ("acme", "Acme $1M on Alpha; bump it to 12 retailers next year", "roas_floor", None),
+        # Reserves: "test cell", "exp"; OOS not dropped.
+        ("acme", "Brand | Acme Foods | Budget | $900K | Test cell | 5%", "experiment_reserve",
+         0.05),
+        ("initech", "initech budget is 2.1M, alpha. H1. margin. 12% exp.", "experiment_reserve",
+         0.12),
+        ("globex", "Globex, $1.5MM, all retailers, July 2027, margin, no exp reserve",
+         "experiment_reserve", 0.0),
+        ("brand_x", "brand x $825k next quarter at beta, floor 2.5x, and don't drop OOS items",
+         "exclude_oos", False),
+        # Budgets: a cut from one amount to another, last year's spend as a noun.
+        ("brand_x", "the brand x budget got cut from 3M to 2.5M after the offsite", "total_budget",
+         2_500_000),
+        ("brand_x", "brand x\n* last yr spend: 2.1M\n* 2027 Q1 budget: 2.4M", "total_budget",
+         2_400_000),
+        # A correction said with "sorry"; the year in brackets.
+        ("brand_x", "brand x 1.5M on alpha and beta for Q1... wait no, sorry, Q2.", "flight_start",
+         date(2027, 4, 1)),
+        ("globex", "Globex Health — $4M for the year (2027). Gamma Pharmacy.", "flight_end",
+         date(2027, 12, 31)),
+    ],
+)
+def test_fields_unseen20_to_unseen23_read_wrong(
+    brand: str, text: str, field: str, value: object
+) -> None:
+    assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

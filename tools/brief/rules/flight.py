@@ -106,7 +106,9 @@ _WHOLE_YEAR = re.compile(
     r"\b(?:(?:calendar(?:\s+year)?|full[\s-]year|all\s+of|the\s+whole\s+of|throughout|for|"
     r"in|during|over)\s+(?:calendar\s+)?(?P<y1>20\d\d)\b"
     rf"(?!\s*(?:-|to|through|thru)\s*(?:\d|{_MON}\b))"
-    r"|\b(?P<y2>20\d\d)\s*\(?\s*(?:full[\s-]year|calendar\s+year|whole\s+year|all\s+year)\b)"
+    r"|\b(?P<y2>20\d\d)\s*\(?\s*(?:full[\s-]year|calendar\s+year|whole\s+year|all\s+year)\b"
+    # "$4M for the year (2027)" (d35 of unseen21).
+    r"|\bthe\s+year\s*\(\s*(?P<y3>20\d\d)\s*\))"
 )
 _FIRST_OF_MONTH = re.compile(
     rf"\bfirst\s+(?P<n>\d+)\s+(?P<unit>weeks?|days?)\s+(?:of|in)\s+(?P<mon>{_MON})\b\.?"
@@ -383,7 +385,7 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         flights.append(Flight(date(year, 6 * h - 5, 1), month_end(year, 6 * h), 2, m.span()))
         claims.add(m.span())
     for m in _WHOLE_YEAR.finditer(masked):
-        year = int(m.group("y1") or m.group("y2"))
+        year = int(m.group("y1") or m.group("y2") or m.group("y3"))
         if claims.free(m.span()) and today.year <= year <= today.year + 2:
             first = date(year, 1, 1)
             start = _from_now(today, date(year, 12, 31)) if first <= today else first

@@ -74,7 +74,10 @@ _BUDGET_CUE = re.compile(
 _TOTAL_CUE = re.compile(r"\b(?:total|overall|in all|altogether|all[- ]in)\b")
 _SUPERSEDED = re.compile(
     r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
-    r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?)$"
+    r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?"
+    # "the budget got cut from 3M to 2.5M" (d50 of unseen21 kept 3M).
+    r"|\b(?:cut|down|up|raised|increased|reduced|lowered|dropped|moved|went|going|bumped|"
+    r"changed|revised)\s+from\s+)$"
 )
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"

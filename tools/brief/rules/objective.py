@@ -34,10 +34,15 @@ _OBJ_CUE_BEFORE = re.compile(
     r"(?:\s+(?:the|our|total|overall|possible|in|of|for|on|\w+al))*\s*[:=]?\s*$"
 )
 _OBJ_CUE_AFTER = re.compile(
-    r"^(?:[- ]?(?:focused|first|driven|led|maximi[sz]ing|maximi[sz]ation|optimi[sz]ation)\b|"
+    r"^(?:[- ]?(?:focused|first|driven|led|maximi[sz]ing|maximi[sz]ation|optimi[sz]ation|"
+    r"optimi[sz]ed|centric|oriented)\b|"
     r"\s+(?:is|as)\s+(?:the|our)\s+(?:goal|objective|priority|kpi|aim|focus)|\s+(?:goal|"
     r"objective|focus|maximi[sz]ation)\b)"
 )
+
+# A term joined to its cue: "ROAS-optimized", "Revenue-focused" (c23 and d36 of unseen20/21
+# read no objective); other hyphenated words ("sales-tax") are no mention.
+_HYPHEN_CUE = r"(?:focused|first|driven|led|optimi[sz]ed|centric|oriented)\b"
 
 
 def objective_mentions(
@@ -50,7 +55,7 @@ def objective_mentions(
     hits: list[tuple[int, int, int, str]] = []
     clauses = clause_spans(masked)
     for objective, pattern in OBJECTIVE_TERMS.items():
-        for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", masked):
+        for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?!\w|-(?!{_HYPHEN_CUE}))", masked):
             before = masked[max(0, m.start() - 45) : m.start()]
             after = masked[m.end() : m.end() + 30]
             score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0

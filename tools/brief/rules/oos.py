@@ -51,7 +51,9 @@ def read_oos(masked: str) -> tuple[bool | None, list[str]]:
     for m in _OOS_EXCLUDE.finditer(masked):
         window = masked[max(0, m.start() - 15) : m.end()]
         if not re.search(
-            r"(?:don'?t|do not|no need to|not|without|never)\s+(?:\w+\s+)?exclud", window
+            r"(?:don'?t|do not|no need to|not|without|never)\s+(?:\w+\s+)?"
+            r"(?:exclud|drop|remov|filter|skip)",
+            window,
         ):
             exclude = True
     if include and exclude:

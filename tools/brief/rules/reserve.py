@@ -16,8 +16,8 @@ from tools.brief.schema import MAX_RESERVE, BriefError
 
 # Words that name the experiment reserve; money uses them too ("$140k for incrementality").
 RESERVE_WORDS = (
-    r"(?:experiment\w*|tests?|testing|holdouts?|hold-outs?|incrementality|lift|learning|"
-    r"learnings|geo[- ]tests?|measurement)"
+    r"(?:experiment\w*|exp|tests?|test cells?|testing|holdouts?|hold-outs?|incrementality|lift|"
+    r"learning|learnings|geo[- ]tests?|measurement)"
 )
 PERCENT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pct\b|per-cent\b)")
 _FRACTION_OF = re.compile(
@@ -41,7 +41,8 @@ _RESERVE_CUE = re.compile(
 )
 ZERO_RESERVE = re.compile(
     r"\b(?:no|zero|0|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
-    r"(?:experiment(?:al|s|ation)?|tests?|testing|holdouts?|hold-outs?|"
+    r"(?:experiment(?:al|s|ation)?|exp(?:\s+reserve)?|tests?|test cells?|testing|holdouts?|"
+    r"hold-outs?|"
     r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
     r"(?!\s+(?:constraint|floor))"
     r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)\s?[:=|-]?\s?"

@@ -97,11 +97,16 @@ EXCLUDE_CUE = re.compile(
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
 # Alpha and Beta out of this one" (p46 of unseen10, v46 of unseen9: both read as included),
-# "Delta Home is on hold" (m28 of unseen16).
+# "Delta Home is on hold" (m28 of unseen16), "Alpha is being handled by a separate JBP deal",
+# "(beta is handled by another agency)", "alpha TBD" (c10, d05 and d34 of unseen20/21).
 _EXCLUDED_AFTER = re.compile(
-    r"\s+(?:(?:is|are)\s+(?:out|off|paused|excluded|dropped|on hold)\b"
-    r"|out\b(?!\s*-?\s*of[\s-]+stock))"
+    r"\s+(?:(?:is|are)\s+(?:out|off|paused|excluded|dropped|on hold|on pause)\b"
+    r"|(?:is|are)\s+(?:being\s+)?(?:handled|covered|bought|run)\s+(?:by|through|under|elsewhere)\b"
+    r"|tbd\b|out\b(?!\s*-?\s*of[\s-]+stock))"
 )
+# Words after a list that speak of its last mention alone: "They want Alpha Mart and Delta Home,
+# Beta is on pause" (f57 of unseen23 excluded all three and refused the brief).
+_SINGULAR = re.compile(r"\s+(?:is\b|tbd\b)")
 # Words that keep a mention (or a list) in: "Gamma Pharmacy only", "just Delta", "only on
 # Alpha", a "retailers:" field. The model excluded lone mentions such as "Gamma Pharm only"
 # and "Retailers | Alpha Mart" (p15, p27, p38 of unseen10, v03 and v23 of unseen9).
@@ -281,7 +286,8 @@ def mention_cues(
 ) -> list[tuple[int | None, bool]]:
     """For each mention (start, end, retailer id; in the brief's order): where the words that
     exclude it begin ("except ", "not on "; for a list, "except Beta and Delta", its head's;
-    words after a list, "Beta is out", where they begin), or None when none govern it; and
+    words after a list, "Beta and Delta are out", where they begin; a singular "is out" after a
+    list, its last mention's only), or None when none govern it; and
     whether words keep it in the plan ("Gamma Pharmacy only", "just Delta", "Retailers | Alpha
     Mart"; for a list, the list's). A mention's own "only" beats its list's exclusion: "drop
     Alpha Mart, Delta Home only" (w31 of unseen8)."""
@@ -294,6 +300,8 @@ def mention_cues(
         head_start = max(0, mentions[head][0] - 25)
         m = EXCLUDE_CUE.search(scan[head_start : mentions[head][0]])
         after = _EXCLUDED_AFTER.match(scan, mentions[last][1])
+        if after and i != last and _SINGULAR.match(after.group()):
+            after = None  # "Alpha Mart and Delta Home, Beta is on pause": Beta alone (f57)
         cue = head_start + m.start() if m else mentions[last][1] + after.start() if after else None
         cues.append((cue, kept))
     return cues

@@ -67,7 +67,7 @@ _RATIO_NEEDED = (
     # "The goal is ROAS, minimum 3.8", "ROAS objective, minimum 3.0" (a41 and b55 of
     # unseen18/19).
     re.compile(
-        rf"\bi?roas\b(?:\s+(?:objective|goal|kpi|focus))?\s*,\s*(?:min(?:imum)?|floor)\s*(?:of|:)?\s*"
+        rf"\bi?roas\b(?:\s+(?:objective|goal|kpi|focus))?\s*,?\s*(?:min(?:imum)?|floor)\s*(?:of|:)?\s*"
         rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
         r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
     ),
@@ -79,6 +79,14 @@ _RATIO_NEEDED = (
         r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
     ),
 )
+# A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
+# unseen20).
+_FLOOR_AGAIN = re.compile(
+    r"\b(?:bump|raise|lower|move|change|take)\s+(?:it|that|the floor)\s+(?:up\s+|down\s+)?to\s+"
+    rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
+    r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+)
+_FLOOR_BEFORE = re.compile(r"\b(?:i?roas|floor)\b[^.;\n]{0,30}$")
 # A decimal before "floor": "revenue objective, 2.2 floor" (v23 of unseen9); a whole number
 # before it may count floors or displays.
 _DECIMAL_FLOOR = re.compile(r"(?<![\w.$])(?P<num>\d+\.\d+)\s+floor\b")
@@ -186,8 +194,11 @@ def read_floors(
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
     taken = mask(low, [f.span for f in floors] + masked)
-    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR):
+    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR, _FLOOR_AGAIN):
         for m in pattern.finditer(taken):
+            again = pattern is _FLOOR_AGAIN
+            if again and not _FLOOR_BEFORE.search(low[max(0, m.start() - 40) : m.start()]):
+                continue
             if 0 < (value := as_float(m.group("num"))) <= 50:
                 floors.append(Floor(value, m.span(), None))
         taken = mask(low, [f.span for f in floors] + masked)

@@ -51,15 +51,16 @@ CORRECTION = re.compile(
     r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
     r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to|"
     r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed|"
-    r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be)\b"
+    r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be|wait|sorry)\b"
 )
 
 
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
 PAST_TIME = re.compile(
-    r"\b(?:last (?:year|yr|quarter|qtr|month|time|round|campaign|season|"
-    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*)|previous(?:ly)?|"
+    r"\b(?:last (?:year|yr|quarter|qtr|month|time|round|campaign|season|q[1-4]|h[12]|spring|"
+    r"summer|fall|autumn|winter|holidays?|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*)|"
+    r"previous(?:ly)?|"
     r"a year ago|ly|prior (?:year|yr))\b"
 )
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
@@ -79,10 +80,19 @@ def past_year(text: str, today: date, *, this_year: bool = False) -> bool:
     return any(int(y) <= last for y in _YEAR.findall(text))
 
 
+# A figure named as the past's, with no verb: "last yr spend: 2.1M, roas 3.1" (d34 of unseen21).
+_PAST_FIGURE = re.compile(
+    r"\b(?:last (?:year|yr|quarter|qtr)|ly|prior (?:year|yr))(?:'s)?\s+"
+    r"(?:spend|budget|roas|sales|results?|actuals?)\b"
+)
+
+
 def about_the_past(clause: str, today: date | None) -> bool:
     """A clause that reports the past: a past time (or a year up to this one) and a past verb,
     so "spend $1M, like last year" still states this brief's budget."""
     clause = _PER_DOLLAR_SPENT.sub(" ", clause)
+    if _PAST_FIGURE.search(clause):
+        return True
     past = PAST_TIME.search(clause) or (
         today is not None and past_year(clause, today, this_year=True)
     )
