@@ -694,56 +694,6 @@ def test_past_campaigns_corrections_and_cell_wording_are_read(
 
 
 @pytest.mark.parametrize(
-    ("brand", "text", "field", "value"),
-    [
-        # A month that is a field of its own (nine briefs of unseen16/17 read no flight).
-        ("globex", "globex, 1.2 mil, gamma pharmacy only, feb. keep OOS items in", "flight_start",
-         date(2027, 2, 1)),
-        ("globex", "$800K | - alpha mart only | - objective: ROAS | - flight: April", "flight_end",
-         date(2027, 4, 30)),
-        ("acme", "acme - alpha and delta - 2.1M - jun. last june we were at 1.7", "flight_start",
-         date(2027, 6, 1)),
-        ("acme", "acme $1M on alpha, we may change it later", "flight_start", None),
-        # "H2" in December is next year's; "FY27 H2"; "the first half of next year"; "next qtr";
-        # "- full year 2027 -" is no range.
-        ("globex", "globex 2.2m all rets, maximize incremental margin, 20% holdout, H2",
-         "flight_start", date(2027, 7, 1)),
-        ("brand_x", "Brand X retail media FY27 H2 | - total $4.2M", "flight_end",
-         date(2027, 12, 31)),
-        ("globex", "Globex on Alpha Mart, $1M, for the first half of next year?", "flight_end",
-         date(2027, 6, 30)),
-        ("initech", "initech home. 1.35M. delta + alpha. next qtr. margin.", "flight_end",
-         date(2027, 3, 31)),
-        ("globex", "Globex Health - $5.5M - full year 2027 - alpha & gamma", "flight_start",
-         date(2027, 1, 1)),
-        # Last year's ROAS reported before "so let's": neither the floor nor the objective.
-        ("acme", "Acme $4M. Last year Q1 we did 3.1M and ROAS came in around 3.4 so let's make "
-         "sure we don't go below 3x.", "roas_floor", 3.0),
-        ("acme", "Acme $4M. Last year Q1 we did 3.1M and ROAS came in around 3.4 so let's make "
-         "sure we don't go below 3x.", "objective", "incremental_margin"),
-        ("acme", "acme 2 mil, alpha, beta. last yr we did 1.6 mil at 3.1 roas. keep roas at or "
-         "above 3.", "roas_floor", 3.0),
-        ("brand_x", "Brand X $1.35M, Beta. Last year's Q2 returned 2.9 ROAS, don't want to dip "
-         "below 2.5 this time.", "roas_floor", 2.5),
-        ("brand_x", "Brand X $1M, don't go below $200k at Beta", "roas_floor", None),
-        # No experiments, said as a want; a retailer on hold; OOS kept excluded.
-        ("brand_x", "Brand X $4.2M on Alpha Mart. We don't want any holdout this round.",
-         "experiment_reserve", 0.0),
-        ("brand_x", "brand x 450k for january, beta only. don't hold any back for tests.",
-         "experiment_reserve", 0.0),
-        ("initech", "Initech $2.4M next quarter, Alpha Mart only for now, Delta Home is on hold.",
-         "retailers", ["alpha"]),
-        ("acme", "acme - alpha - 2.1M. keep out-of-stock products excluded as usual.",
-         "exclude_oos", True),
-    ],
-)
-def test_fields_unseen16_and_unseen17_read_wrong(
-    brand: str, text: str, field: str, value: object
-) -> None:
-    assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
-
-
-@pytest.mark.parametrize(
     ("brand", "text"),
     [
         # A period after a listed retailer is no retailer (m57 and n08: the brief was refused).
@@ -755,104 +705,143 @@ def test_a_period_after_a_retailer_list_is_no_unknown_retailer(brand: str, text:
     assert rules(text, brand, date(2026, 12, 5)).total_budget > 0
 
 
-@pytest.mark.parametrize(
-    ("brand", "text", "field", "value"),
-    [
-        # A month word that is nothing else; "month of March"; two months or quarters in a row.
-        ("globex", "globex gamma pharmacy 300k february maximize roas floor 2.5x 15% test",
-         "flight_start", date(2027, 2, 1)),
-        ("acme", "acme foods jan campaign 850k all retailers. nothing fancy", "flight_end",
-         date(2027, 1, 31)),
-        ("initech", "Initech Home – Delta Home only – $180k – month of March – maximize ROAS",
-         "flight_start", date(2027, 3, 1)),
-        ("brand_x", "can you run brand x at 1.1m over feb+mar on alpha mart", "flight_end",
-         date(2027, 3, 31)),
-        ("globex", "Globex – Gamma Pharmacy – budget 2,000,000 – Q1 and Q2 2027 – revenue",
-         "flight_end", date(2027, 6, 30)),
-        ("initech", "initech 2 million for q3 — wait, make that Q3+Q4, same 2M total.",
-         "flight_end", date(2027, 12, 31)),
-        ("acme", "Acme $1M on Alpha, Q1 and Q3 2027", "flight_end", date(2027, 3, 31)),
-        ("initech", "Initech has 1.5M for retail media next year, first half. Alpha & Delta.",
-         "flight_end", date(2027, 6, 30)),
-        # Floors: after "ROAS," and "guardrail", a correction, last month's ROAS.
-        ("acme", "Acme $800K through Alpha Mart. The goal is ROAS, minimum 3.8.", "roas_floor",
-         3.8),
-        ("globex", "Globex $2M in Q2. Primary KPI incremental revenue. ROAS guardrail 2.8.",
-         "roas_floor", 2.8),
-        ("globex", "Globex 1.6 million on Gamma. Min ROAS of 3.2. Actually, lower the floor to "
-         "3.0.", "roas_floor", 3.0),
-        ("initech", "Initech $400,000 on Delta Home. Last Feb we spent 320k there and got ~2.1 "
-         "ROAS fyi. Keep ROAS above 2.5 please.", "roas_floor", 2.5),
-        ("acme", "Acme $1M on Alpha, ROAS, 10% tests", "roas_floor", None),
-        # No testing money; OOS kept in, said briefly or after "no tests".
-        ("brand_x", "Brand X $1,100,000 at Beta Grocers. Please don't reserve anything for "
-         "testing.", "experiment_reserve", 0.0),
-        ("brand_x", "brand x 2.25M alpha beta gamma Q3 margin no tests keep OOS", "exclude_oos",
-         False),
-        ("brand_x", "Brand X 1.9M USD. Notes: client wants OOS products kept in the plan.",
-         "exclude_oos", False),
-    ],
-)
-def test_fields_unseen18_and_unseen19_read_wrong(
-    brand: str, text: str, field: str, value: object
-) -> None:
-    assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
+# Fields the rules read wrong in unseen16/unseen17 (their failures read, 2026-12-05).
+_READ_WRONG_IN_UNSEEN16_17 = [
+    # A month that is a field of its own (nine briefs of unseen16/17 read no flight).
+    ("globex", "globex, 1.2 mil, gamma pharmacy only, feb. keep OOS items in", "flight_start",
+     date(2027, 2, 1)),
+    ("globex", "$800K | - alpha mart only | - objective: ROAS | - flight: April", "flight_end",
+     date(2027, 4, 30)),
+    ("acme", "acme - alpha and delta - 2.1M - jun. last june we were at 1.7", "flight_start",
+     date(2027, 6, 1)),
+    ("acme", "acme $1M on alpha, we may change it later", "flight_start", None),
+    # "H2" in December is next year's; "FY27 H2"; "the first half of next year"; "next qtr";
+    # "- full year 2027 -" is no range.
+    ("globex", "globex 2.2m all rets, maximize incremental margin, 20% holdout, H2",
+     "flight_start", date(2027, 7, 1)),
+    ("brand_x", "Brand X retail media FY27 H2 | - total $4.2M", "flight_end",
+     date(2027, 12, 31)),
+    ("globex", "Globex on Alpha Mart, $1M, for the first half of next year?", "flight_end",
+     date(2027, 6, 30)),
+    ("initech", "initech home. 1.35M. delta + alpha. next qtr. margin.", "flight_end",
+     date(2027, 3, 31)),
+    ("globex", "Globex Health - $5.5M - full year 2027 - alpha & gamma", "flight_start",
+     date(2027, 1, 1)),
+    # Last year's ROAS reported before "so let's": neither the floor nor the objective.
+    ("acme", "Acme $4M. Last year Q1 we did 3.1M and ROAS came in around 3.4 so let's make "
+     "sure we don't go below 3x.", "roas_floor", 3.0),
+    ("acme", "Acme $4M. Last year Q1 we did 3.1M and ROAS came in around 3.4 so let's make "
+     "sure we don't go below 3x.", "objective", "incremental_margin"),
+    ("acme", "acme 2 mil, alpha, beta. last yr we did 1.6 mil at 3.1 roas. keep roas at or "
+     "above 3.", "roas_floor", 3.0),
+    ("brand_x", "Brand X $1.35M, Beta. Last year's Q2 returned 2.9 ROAS, don't want to dip "
+     "below 2.5 this time.", "roas_floor", 2.5),
+    ("brand_x", "Brand X $1M, don't go below $200k at Beta", "roas_floor", None),
+    # No experiments, said as a want; a retailer on hold; OOS kept excluded.
+    ("brand_x", "Brand X $4.2M on Alpha Mart. We don't want any holdout this round.",
+     "experiment_reserve", 0.0),
+    ("brand_x", "brand x 450k for january, beta only. don't hold any back for tests.",
+     "experiment_reserve", 0.0),
+    ("initech", "Initech $2.4M next quarter, Alpha Mart only for now, Delta Home is on hold.",
+     "retailers", ["alpha"]),
+    ("acme", "acme - alpha - 2.1M. keep out-of-stock products excluded as usual.",
+     "exclude_oos", True),
+]
+
+# Fields the rules read wrong in unseen18/unseen19 (their failures read).
+_READ_WRONG_IN_UNSEEN18_19 = [
+    # A month word that is nothing else; "month of March"; two months or quarters in a row.
+    ("globex", "globex gamma pharmacy 300k february maximize roas floor 2.5x 15% test",
+     "flight_start", date(2027, 2, 1)),
+    ("acme", "acme foods jan campaign 850k all retailers. nothing fancy", "flight_end",
+     date(2027, 1, 31)),
+    ("initech", "Initech Home – Delta Home only – $180k – month of March – maximize ROAS",
+     "flight_start", date(2027, 3, 1)),
+    ("brand_x", "can you run brand x at 1.1m over feb+mar on alpha mart", "flight_end",
+     date(2027, 3, 31)),
+    ("globex", "Globex – Gamma Pharmacy – budget 2,000,000 – Q1 and Q2 2027 – revenue",
+     "flight_end", date(2027, 6, 30)),
+    ("initech", "initech 2 million for q3 — wait, make that Q3+Q4, same 2M total.",
+     "flight_end", date(2027, 12, 31)),
+    ("acme", "Acme $1M on Alpha, Q1 and Q3 2027", "flight_end", date(2027, 3, 31)),
+    ("initech", "Initech has 1.5M for retail media next year, first half. Alpha & Delta.",
+     "flight_end", date(2027, 6, 30)),
+    # Floors: after "ROAS," and "guardrail", a correction, last month's ROAS.
+    ("acme", "Acme $800K through Alpha Mart. The goal is ROAS, minimum 3.8.", "roas_floor",
+     3.8),
+    ("globex", "Globex $2M in Q2. Primary KPI incremental revenue. ROAS guardrail 2.8.",
+     "roas_floor", 2.8),
+    ("globex", "Globex 1.6 million on Gamma. Min ROAS of 3.2. Actually, lower the floor to "
+     "3.0.", "roas_floor", 3.0),
+    ("initech", "Initech $400,000 on Delta Home. Last Feb we spent 320k there and got ~2.1 "
+     "ROAS fyi. Keep ROAS above 2.5 please.", "roas_floor", 2.5),
+    ("acme", "Acme $1M on Alpha, ROAS, 10% tests", "roas_floor", None),
+    # No testing money; OOS kept in, said briefly or after "no tests".
+    ("brand_x", "Brand X $1,100,000 at Beta Grocers. Please don't reserve anything for "
+     "testing.", "experiment_reserve", 0.0),
+    ("brand_x", "brand x 2.25M alpha beta gamma Q3 margin no tests keep OOS", "exclude_oos",
+     False),
+    ("brand_x", "Brand X 1.9M USD. Notes: client wants OOS products kept in the plan.",
+     "exclude_oos", False),
+]
+
+# Fields the rules read wrong in unseen20/unseen21 (their failures read), and the one brief of
+# unseen23 read after round 4.
+_READ_WRONG_IN_UNSEEN20_23 = [
+    # A retailer handled elsewhere, paused or to be decided is left out.
+    ("brand_x", "Brand X $3.25M. Beta Grocers and Gamma Pharmacy only, Alpha is being "
+     "handled by a separate JBP deal.", "retailers", ["beta", "gamma"]),
+    ("acme", "Acme 1.8M. retailers: Alpha + Delta (beta is handled by another agency). H1",
+     "retailers", ["alpha", "delta"]),
+    ("acme", "Acme $3.4M. Beta Grocers and Delta Home only, Alpha is on pause.", "retailers",
+     ["beta", "delta"]),
+    ("brand_x", "brand x 2.4M. retailers: beta + gamma (alpha TBD, leave out for now)",
+     "retailers", ["beta", "gamma"]),
+    # Said in the singular after a list, of its last mention alone (f57 of unseen23: the
+    # whole list was excluded and the brief refused).
+    ("acme", "Acme $3.25M. They want Alpha Mart and Delta Home, Beta is on pause because "
+     "of the contract.", "retailers", ["alpha", "delta"]),
+    ("acme", "Acme $1M, Alpha Mart and Beta Grocers are out, Delta only", "retailers",
+     ["delta"]),
+    # A term joined to its cue states the objective.
+    ("globex", "Globex budget 900k, no dates yet, gamma pharmacy, want ROAS-optimized",
+     "objective", "roas"),
+    ("initech", "1.05M for Initech on Delta, 4/1 through 6/30? Revenue-focused.",
+     "objective", "incremental_revenue"),
+    # Last spring's and last Q1's ROAS set no floor; a floor said again; "min 5".
+    ("acme", "Acme $1,900,000 across Alpha and Delta. Last spring we got 3.6 ROAS on "
+     "Alpha. Target margin.", "roas_floor", None),
+    ("acme", "Acme - Delta - $550k - Q1 2027. Last Q1 at Delta we spent 480k at 2.9 ROAS.",
+     "roas_floor", None),
+    ("globex", "Globex $1,000,000 for Q1. ROAS floor 3, but actually bump it to 3.5.",
+     "roas_floor", 3.5),
+    ("initech", "initech $200k alpha mart march 2027 roas focus min 5", "roas_floor", 5.0),
+    ("acme", "Acme $1M on Alpha; bump it to 12 retailers next year", "roas_floor", None),
+    # Reserves: "test cell", "exp"; OOS not dropped.
+    ("acme", "Brand | Acme Foods | Budget | $900K | Test cell | 5%", "experiment_reserve",
+     0.05),
+    ("initech", "initech budget is 2.1M, alpha. H1. margin. 12% exp.", "experiment_reserve",
+     0.12),
+    ("globex", "Globex, $1.5MM, all retailers, July 2027, margin, no exp reserve",
+     "experiment_reserve", 0.0),
+    ("brand_x", "brand x $825k next quarter at beta, floor 2.5x, and don't drop OOS items",
+     "exclude_oos", False),
+    # Budgets: a cut from one amount to another, last year's spend as a noun.
+    ("brand_x", "the brand x budget got cut from 3M to 2.5M after the offsite", "total_budget",
+     2_500_000),
+    ("brand_x", "brand x\n* last yr spend: 2.1M\n* 2027 Q1 budget: 2.4M", "total_budget",
+     2_400_000),
+    # A correction said with "sorry"; the year in brackets.
+    ("brand_x", "brand x 1.5M on alpha and beta for Q1... wait no, sorry, Q2.", "flight_start",
+     date(2027, 4, 1)),
+    ("globex", "Globex Health — $4M for the year (2027). Gamma Pharmacy.", "flight_end",
+     date(2027, 12, 31)),
+]
 
 
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
-    [
-        # A retailer handled elsewhere, paused or to be decided is left out.
-        ("brand_x", "Brand X $3.25M. Beta Grocers and Gamma Pharmacy only, Alpha is being "
-         "handled by a separate JBP deal.", "retailers", ["beta", "gamma"]),
-        ("acme", "Acme 1.8M. retailers: Alpha + Delta (beta is handled by another agency). H1",
-         "retailers", ["alpha", "delta"]),
-        ("acme", "Acme $3.4M. Beta Grocers and Delta Home only, Alpha is on pause.", "retailers",
-         ["beta", "delta"]),
-        ("brand_x", "brand x 2.4M. retailers: beta + gamma (alpha TBD, leave out for now)",
-         "retailers", ["beta", "gamma"]),
-        # Said in the singular after a list, of its last mention alone (f57 of unseen23: the
-        # whole list was excluded and the brief refused).
-        ("acme", "Acme $3.25M. They want Alpha Mart and Delta Home, Beta is on pause because "
-         "of the contract.", "retailers", ["alpha", "delta"]),
-        ("acme", "Acme $1M, Alpha Mart and Beta Grocers are out, Delta only", "retailers",
-         ["delta"]),
-        # A term joined to its cue states the objective.
-        ("globex", "Globex budget 900k, no dates yet, gamma pharmacy, want ROAS-optimized",
-         "objective", "roas"),
-        ("initech", "1.05M for Initech on Delta, 4/1 through 6/30? Revenue-focused.",
-         "objective", "incremental_revenue"),
-        # Last spring's and last Q1's ROAS set no floor; a floor said again; "min 5".
-        ("acme", "Acme $1,900,000 across Alpha and Delta. Last spring we got 3.6 ROAS on "
-         "Alpha. Target margin.", "roas_floor", None),
-        ("acme", "Acme - Delta - $550k - Q1 2027. Last Q1 at Delta we spent 480k at 2.9 ROAS.",
-         "roas_floor", None),
-        ("globex", "Globex $1,000,000 for Q1. ROAS floor 3, but actually bump it to 3.5.",
-         "roas_floor", 3.5),
-        ("initech", "initech $200k alpha mart march 2027 roas focus min 5", "roas_floor", 5.0),
-        ("acme", "Acme $1M on Alpha; bump it to 12 retailers next year", "roas_floor", None),
-        # Reserves: "test cell", "exp"; OOS not dropped.
-        ("acme", "Brand | Acme Foods | Budget | $900K | Test cell | 5%", "experiment_reserve",
-         0.05),
-        ("initech", "initech budget is 2.1M, alpha. H1. margin. 12% exp.", "experiment_reserve",
-         0.12),
-        ("globex", "Globex, $1.5MM, all retailers, July 2027, margin, no exp reserve",
-         "experiment_reserve", 0.0),
-        ("brand_x", "brand x $825k next quarter at beta, floor 2.5x, and don't drop OOS items",
-         "exclude_oos", False),
-        # Budgets: a cut from one amount to another, last year's spend as a noun.
-        ("brand_x", "the brand x budget got cut from 3M to 2.5M after the offsite", "total_budget",
-         2_500_000),
-        ("brand_x", "brand x\n* last yr spend: 2.1M\n* 2027 Q1 budget: 2.4M", "total_budget",
-         2_400_000),
-        # A correction said with "sorry"; the year in brackets.
-        ("brand_x", "brand x 1.5M on alpha and beta for Q1... wait no, sorry, Q2.", "flight_start",
-         date(2027, 4, 1)),
-        ("globex", "Globex Health — $4M for the year (2027). Gamma Pharmacy.", "flight_end",
-         date(2027, 12, 31)),
-    ],
+    [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23],
 )
-def test_fields_unseen20_to_unseen23_read_wrong(
-    brand: str, text: str, field: str, value: object
-) -> None:
+def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
