@@ -51,6 +51,8 @@ _ROAS_BEFORE = re.compile(
     r"(?:i?roas|return on (?:ad|advertising) ?spend|returns?|(?:roas\s+)?floor)\b|\s*(?:\+\s*)?"
     r"(?:i?roas|return on (?:ad|advertising) ?spend)\b)"
 )
+# No share, amount or longer number after a ratio: "don't go below 200k" is no floor.
+_NO_AMOUNT_AFTER = r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
 # A ratio the brief needs, with no keyword: "we need at least 2.5x" (u45 of unseen7), "min 2x",
 # "nothing under 1.5x" (q47 of unseen11, y51 of unseen5), or the need after it: "2.5x or
 # better", "a 2.5:1 minimum" (z32 of unseen6, p25 of unseen10). A ratio with no word of need
@@ -69,14 +71,14 @@ _RATIO_NEEDED = (
     re.compile(
         rf"\bi?roas\b(?:\s+(?:objective|goal|kpi|focus))?\s*,?\s*(?:min(?:imum)?|floor)\s*(?:of|:)?\s*"
         rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
-        r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+        + _NO_AMOUNT_AFTER
     ),
     # "let's make sure we don't go below 3x", "don't want to dip below 2.5 this time" (m05 and
     # m58 of unseen16): a ratio unit may be left out after such words.
     re.compile(
         r"\b(?:don'?t|do not|never|not|won'?t)\s+(?:want\s+to\s+)?(?:go|fall|drop|dip|slip|sink)"
         rf"\s+(?:below|under)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
-        r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+        + _NO_AMOUNT_AFTER
     ),
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
@@ -84,7 +86,7 @@ _RATIO_NEEDED = (
 _FLOOR_AGAIN = re.compile(
     r"\b(?:bump|raise|lower|move|change|take)\s+(?:it|that|the floor)\s+(?:up\s+|down\s+)?to\s+"
     rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
-    r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+    + _NO_AMOUNT_AFTER
 )
 _FLOOR_BEFORE = re.compile(r"\b(?:i?roas|floor)\b[^.;\n]{0,30}$")
 # A decimal before "floor": "revenue objective, 2.2 floor" (v23 of unseen9); a whole number
