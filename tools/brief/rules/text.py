@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from tools.brief.rules.dates import plain_dates, spoken_days
+from tools.brief.rules.flight import MONTH_RE
 
 _UNICODE = {
     "\u2013": "-",
@@ -57,11 +58,10 @@ CORRECTION = re.compile(
 
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
+_A_YEAR_BACK = r"last (?:year|yr|quarter|qtr)|ly|prior (?:year|yr)"
 PAST_TIME = re.compile(
-    r"\b(?:last (?:year|yr|quarter|qtr|month|time|round|campaign|season|q[1-4]|h[12]|spring|"
-    r"summer|fall|autumn|winter|holidays?|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*)|"
-    r"previous(?:ly)?|"
-    r"a year ago|ly|prior (?:year|yr))\b"
+    rf"\b(?:{_A_YEAR_BACK}|last (?:month|time|round|campaign|season|q[1-4]|h[12]|spring|summer|"
+    rf"fall|autumn|winter|holidays?|{MONTH_RE.pattern}[a-z]*)|previous(?:ly)?|a year ago)\b"
 )
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
 PAST_VERB = re.compile(
@@ -82,7 +82,7 @@ def past_year(text: str, today: date, *, this_year: bool = False) -> bool:
 
 # A figure named as the past's, with no verb: "last yr spend: 2.1M, roas 3.1" (d34 of unseen21).
 _PAST_FIGURE = re.compile(
-    r"\b(?:last (?:year|yr|quarter|qtr)|ly|prior (?:year|yr))(?:'s)?\s+"
+    rf"\b(?:{_A_YEAR_BACK})(?:'s)?\s+"
     r"(?:spend|budget|roas|sales|results?|actuals?)\b"
 )
 
