@@ -839,9 +839,31 @@ _READ_WRONG_IN_UNSEEN20_23 = [
 ]
 
 
+# Read wrong in earlier sets and left by their rounds (u17 of unseen7, n35 of unseen17, a18 of
+# unseen18, d34 and d44 of unseen21), with the guards beside them.
+_LEFT_BY_EARLIER_ROUNDS = [
+    ("acme", "@planning acme, 600k, delta only, apr-may 27, margin, thx", "flight_end",
+     date(2027, 5, 31)),
+    ("globex", "Globex: feb-mar 27, $900k at gamma", "flight_end", date(2027, 3, 31)),
+    ("brand_x", "notes\n* last yr spend: 2.1M, roas 3.1\n* Q1 budget: 2.4M\n"
+     "* roas can't go below 2.5", "roas_floor", 2.5),
+    ("brand_x", "LY ROAS 2.8, floor 3.0. Budget 1M at Alpha", "roas_floor", 3.0),
+    ("brand_x", "brand x 2.4M q1 at beta, roas cant go below 2.5", "roas_floor", 2.5),
+    ("brand_x", "Brand X, $1.1M at Beta Grocers for March. No test reserve, we already ran "
+     "tests in Q4.", "flight_start", date(2027, 3, 1)),
+    ("globex", "Globex: $1.8M, Alpha Mart only. Actually, scratch that - do Gamma Pharmacy "
+     "only.", "retailers", ["gamma"]),
+    ("globex", "Globex: $1.8M at Alpha Mart. Scratch that, $2M. Gamma too.", "retailers",
+     ["alpha", "gamma"]),
+    ("initech", "initech - we spent 1.7M last year on alpha; this year it's 2.1M, same "
+     "retailer. H1.", "retailers", ["alpha"]),
+]
+
+
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
-    [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23],
+    [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23,
+     *_LEFT_BY_EARLIER_ROUNDS],
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

@@ -98,6 +98,9 @@ _MONTH_RANGE = re.compile(
     rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*(?:,?\s*(?:and|&)|,)|and|&|\+)\s*"
     rf"(?:the\s+end\s+of\s+)?"
     rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
+    # "apr-may 27" (u17 of unseen7, read as April): two month words joined by a hyphen and a
+    # year of two digits, where a day would need a day on the first month too.
+    rf"|\b(?P<m3>{_MON})-(?P<m4>{_MON})\s+'?(?P<y4>2[5-9]|3\d)\b(?![.,/:]?\d|,?\s*'?\d\d)"
 )
 # "the first two weeks of January" (number words are digits by now): from the 1st.
 # A whole year: "over calendar 2027", "2027 (full year)", "all of 2027" (w27 and w53 of
@@ -438,10 +441,12 @@ def _month_ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
     for m in _MONTH_RANGE.finditer(masked):
         if not claims.free(m.span()):
             continue
-        mo1, mo2 = _MONTHS[m.group("m1")], _MONTHS[m.group("m2")]
+        mo1 = _MONTHS[m.group("m1") or m.group("m3")]
+        mo2 = _MONTHS[m.group("m2") or m.group("m4")]
         if m.group("sep") in ("and", "&") and mo2 != mo1 % 12 + 1:
             continue
         y1, y2 = _year(m.group("y1")), _year(m.group("y2"))
+        y2 = 2000 + int(m.group("y4")) if m.group("y4") else y2
         if y1 is None and y2 is not None:
             y1 = y2 if mo1 <= mo2 else y2 - 1
         if y1 is None:

@@ -34,7 +34,15 @@ from tools.brief.rules.oos import read_oos
 from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
 from tools.brief.rules.retailers import other_brands_warning, read_retailers
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
-from tools.brief.rules.text import CORRECTION, as_float, lower, mask, normalize, past_sentences
+from tools.brief.rules.text import (
+    CORRECTION,
+    as_float,
+    done_clauses,
+    lower,
+    mask,
+    normalize,
+    past_sentences,
+)
 from tools.brief.schema import (
     BRIEF_FIELDS,
     DEFAULT_OBJECTIVE,
@@ -208,7 +216,8 @@ def _flight(result: RuleParse, masked: str) -> list[Flight]:
     """-> every flight the text mentions (their spans are not free numbers)."""
     stated, notes = read_flight(masked, result.today)
     result.warnings.extend(notes)
-    past = past_sentences(lower(result.text), result.today)
+    low = lower(result.text)
+    past = past_sentences(low, result.today) + done_clauses(low)
     flights = asked_flights(stated, masked, past, CORRECTION)
     flight, notes, errors = choose_flight(flights)
     if flight is not None:

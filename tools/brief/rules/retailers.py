@@ -215,7 +215,9 @@ def read_retailers(
     spans = [(s, e) for s, e, _ in mentions]
 
     asked = [m for m in mentions if not any(ps <= m[0] < pe for ps, pe in past or [])]
-    included, excluded = _included_and_excluded(scan, asked)
+    if not asked and _SAME_AGAIN.search(scan):
+        asked = mentions  # "we spent 1.7M last year on alpha; ..., same retailer" (d44)
+    included, excluded = _included_and_excluded(scan, _after_retraction(scan, asked))
     unknown = _unknown_retailers(text, scan, spans, brand_spans)
     if unknown:
         known = ", ".join(r.label for r in catalog.retailers.values())
@@ -268,6 +270,28 @@ def read_retailers(
     else:
         retailers = None
     return retailers, included | excluded, spans, warnings, errors
+
+
+# "same retailer" asks again for the retailers a past sentence names (d44 of unseen21: "we spent
+# 1.7M last year on alpha; this year budget is 2.1M, same retailer" planned every retailer).
+_SAME_AGAIN = re.compile(r"\bsame (?:retailers?|networks?|partners?|rmns?|mix)\b")
+# Words that take back what was just said: "Alpha Mart only. Actually, scratch that - do Gamma
+# Pharmacy only." (n35 of unseen16 planned both).
+_RETRACT = re.compile(r"\b(?:scratch|scrap|forget|ignore|disregard)\s+(?:that|this|the above)\b")
+_SENTENCE_BREAK = re.compile(r"[.!?;\n]")
+
+
+def _after_retraction(
+    scan: str, mentions: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]]:
+    """The mentions left when words take back what came before and the same sentence names
+    retailers again ("scratch that - do Gamma Pharmacy only"): those from the retraction on."""
+    for m in reversed(list(_RETRACT.finditer(scan))):
+        end = _SENTENCE_BREAK.search(scan, m.end())
+        stop = end.start() if end else len(scan)
+        if any(m.end() <= s < stop for s, _e, _r in mentions):
+            return [x for x in mentions if x[0] >= m.end()]
+    return mentions
 
 
 def _included_and_excluded(

@@ -15,6 +15,7 @@ from datetime import date
 from tools.brief.rules.text import (
     CORRECTION,
     PAST_TIME,
+    after_past_figure,
     as_float,
     clause_of,
     clause_spans,
@@ -34,7 +35,7 @@ _ROAS_FILL = (
     r"(?:\s*(?:of|at|to|should|must|has|have|needs?|will|stay|stays|remain|remains|be|is|being|"
     r"it|that|this|keep|kept|above|over|least|or|floor|minimum|min|target|threshold|guardrail|"
     r"requirement|a|an|the|no|not|lower|less|than|below|under|fall|falls|drop|drops|go|goes|"
-    r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cannot|can|"
+    r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cant|cannot|can|"
     r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
     r"capped)\b"
     r"|\s*(?:>=|=>|>|=|:|\.|\||\())"
@@ -116,6 +117,14 @@ _NO_FLOOR = re.compile(
 _NOT_OURS = re.compile(
     PAST_TIME.pattern
     + r"|\b(?:competitors?|competition|rivals?|benchmarks?|industry|historically)\b"
+)
+
+
+# Words that ask for a floor, beyond naming a ratio: "roas 3.1" after last year's spend is the
+# past's, "roas can't go below 2.5" is the plan's.
+_NEED_WORD = re.compile(
+    r"\b(?:floor|min\w*|at least|above|below|under|over|no less|or better|guardrail|target|"
+    r"must|need)\b|>"
 )
 
 
@@ -213,7 +222,9 @@ def read_floors(
     clauses = clause_spans(low)
     for f in floors:
         s, e = clause_of(f.span[0], clauses)
-        if not_ours(low[s:e], today):
+        if not_ours(low[s:e], today) or (
+            after_past_figure(low, f.span[0]) and not _NEED_WORD.search(low, s, e)
+        ):
             masked.append(f.span)
             warnings.append(
                 f"ignored ROAS {fmt(f.value)}: the brief gives it for the past or for others"
