@@ -860,10 +860,61 @@ _LEFT_BY_EARLIER_ROUNDS = [
 ]
 
 
+_READ_WRONG_IN_UNSEEN26_27 = [
+    # A retailer paused, before or after its mention.
+    ("initech", "initech spring push, 1.1M. pause alpha mart for now so it's only delta home",
+     "retailers", ["delta"]),
+    ("globex", "Globex - $1.6M. We're pausing Gamma for now so everything goes to Alpha Mart.",
+     "retailers", ["alpha"]),
+    ("initech", "Initech: 600k. Alpha only (Delta paused). Revenue.", "retailers", ["alpha"]),
+    ("globex", "Globex Health - 2.0M, Alpha Mart (Gamma's paused while we renegotiate).",
+     "retailers", ["alpha"]),
+    ("brand_x", "Brand X: 2.5MM budget, gamma pharmacy excluded, Mar 1-Apr 30.", "retailers",
+     ["alpha", "beta"]),
+    # An earlier draft's retailers, unless what follows adds to them.
+    ("acme", "Acme, $3.6M. We originally discussed Beta Grocers too, but legal hasn't cleared "
+     "it, so plan Alpha Mart and Delta Home only.", "retailers", ["alpha", "delta"]),
+    ("brand_x", "brand x: we originally said Alpha and Beta, but let's do 2.3M and add Gamma "
+     "too.", "retailers", ["alpha", "beta", "gamma"]),
+    # The amount to use, said right before it.
+    ("acme", "Budget: 3M. Actually scratch that, finance just cut us to 2.4M. Everywhere.",
+     "total_budget", 2_400_000),
+    ("acme", "Our agency recommended 2.5M but we're going with 1.9M. All retailers.",
+     "total_budget", 1_900_000),
+    ("initech", "Budget $1.8M - wait, that number included agency fees; use $1.5M. Alpha.",
+     "total_budget", 1_500_000),
+    ("globex", "Globex, Alpha only. Budget 850k -> bumped to 950k after the Q4 overdelivery. "
+     "Jan 1 to Feb 28.", "total_budget", 950_000),
+    ("globex", "Globex, Alpha only. Budget 850k -> bumped to 950k after the Q4 overdelivery. "
+     "Jan 1 to Feb 28.", "flight_start", date(2027, 1, 1)),
+    ("brand_x", "Brand X - 1.5M -> scratch that, 1.7M. Alpha + Gamma.", "total_budget",
+     1_700_000),
+    ("globex", "Competitor dropped $5M at Gamma last quarter. Globex has 2.2M for H1 2027, both "
+     "of our retailers.", "total_budget", 2_200_000),
+    # No experiments, said as not bothering.
+    ("globex", "Globex, 650k at Gamma. Don't bother with experiments, every dollar in market.",
+     "experiment_reserve", 0.0),
+    ("brand_x", "Brand X, 300k at Beta next month. dont bother with a holdout.",
+     "experiment_reserve", 0.0),
+    # A ROAS in a sentence that reports the past.
+    ("globex", "Recap: Q4 2026 we did $900K at Gamma with a 3.1 ROAS. For Q1 2027 we want "
+     "$1.1M, Gamma only.", "roas_floor", None),
+    # Flights: tomorrow, the end of a month, a first quarter written with a hyphen.
+    ("acme", "acme, $3.3M, all retailers, starting tomorrow thru Dec 31", "flight_start",
+     date(2026, 12, 6)),
+    ("acme", "Acme $4.2M, all retailers. Launch Jan 1 and run through end of June.",
+     "flight_end", date(2027, 6, 30)),
+    ("acme", "Acme $4.2M, all retailers, Jan 1 through the end of June.", "flight_start",
+     date(2027, 1, 1)),
+    ("acme", "Acme's first-quarter plan: $3.6M in retail media.", "flight_end",
+     date(2027, 3, 31)),
+]
+
+
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
     [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23,
-     *_LEFT_BY_EARLIER_ROUNDS],
+     *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27],
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -73,7 +74,7 @@ _START_WORDS = (
     r"(?:starting|start(?:s|ing)?|beginning|begins?|from|kicking off|kick off|launching|launch)"
 )
 _QUARTER = re.compile(
-    r"\b(?:q(?P<q1>[1-4])|(?P<q2>[1-4])q|(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)\s+"
+    r"\b(?:q(?P<q1>[1-4])|(?P<q2>[1-4])q|(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)[\s-]+"
     r"quarter)(?:\s*(?:of|,)?\s*(?:fy\s?)?(?:'(?P<yy>\d{2})|(?P<yyyy>\d{4})|(?<=\dq)(?P<yy2>\d{2})))?\b"
 )
 # A half: "H1 2027", "second half of FY27", "FY27 H2" (n14 of unseen17), "the first half of
@@ -123,9 +124,24 @@ _NEXT_PERIOD = re.compile(
 )
 _NOW_UNTIL = re.compile(
     r"\b(?:between now and|from now (?:until|till|to|through|thru)|now (?:until|till|through|thru)|"
-    r"starting now (?:until|till|through|thru|to))\s+(?:the\s+)?(?<![\w/$.-])"
+    r"starting now (?:until|till|through|thru|to)"
+    # "starting tomorrow thru Dec 31" (j21 of unseen26 read no start).
+    r"|(?:(?:starting|from|beginning)\s+)?(?P<tomorrow>tomorrow)\s+(?:until|till|to|through|thru))"
+    r"\s+(?:the\s+)?(?<![\w/$.-])"
     + _date_alts("a")
     + r"(?![\w/])"
+)
+# A date to the end of a month: "Jan 1 through the end of June".
+_TO_MONTH_END = re.compile(
+    r"(?<![\w/$.-])"
+    + _date_alts("a")
+    + rf"\s*(?:-|to|through|thru|until|till)\s*(?:the\s+)?end\s+of\s+(?P<mon>{_MON})\b\.?"
+    rf"(?:,?\s+(?P<y>\d{{4}}))?"
+)
+# "Launch Jan 1 and run through end of June" (l21 of unseen27 read no end).
+_END_OF_MONTH = re.compile(
+    rf"\b(?:ending|ends?|until|through|thru|till|by)\s+(?:the\s+)?end\s+of\s+(?P<mon>{_MON})\b\.?"
+    rf"(?:,?\s+(?P<y>\d{{4}}))?"
 )
 _REST_OF_YEAR = re.compile(
     r"\b(?:rest of the year|rest of (?:this|the) year|through (?:the )?end of (?:the )?year|"
@@ -282,6 +298,15 @@ def _ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
         if a and b and (resolved := _resolve_range(a, b, today)):
             flights.append(Flight(*resolved, 5, m.span()))
             claims.add(m.span())
+    for m in _TO_MONTH_END.finditer(masked):
+        if claims.free(m.span()) and (parts := _date_parts(m, "a")):
+            y, mo, d = parts
+            with suppress(ValueError):
+                start = date(y, mo, d) if y else _next_on_or_after(today, mo, d)
+                mo2, y2 = _MONTHS[m.group("mon")], _year(m.group("y"))
+                year = y2 or (start.year if mo2 >= start.month else start.year + 1)
+                flights.append(Flight(start, month_end(year, mo2), 5, m.span()))
+                claims.add(m.span())
     for m in _SAME_MONTH_RANGE.finditer(masked):
         if not claims.free(m.span()):
             continue
@@ -305,7 +330,8 @@ def _ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
             end = date(y, mo, d) if y else _next_on_or_after(today, mo, d)
         except ValueError:
             continue
-        flights.append(Flight(_from_now(today, end), end, 5, m.span()))
+        start = today + timedelta(days=1) if m.group("tomorrow") else _from_now(today, end)
+        flights.append(Flight(start, end, 5, m.span()))
         claims.add(m.span())
     return flights
 
@@ -350,6 +376,13 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
             flights.append(Flight(when, end, 4, m.span()))
         else:
             starts.append((when, m.span()))
+    for m in _END_OF_MONTH.finditer(masked):
+        if claims.free(m.span()):
+            mo, year = _MONTHS[m.group("mon")], _year(m.group("y"))
+            if year is None:
+                year = today.year if month_end(today.year, mo) >= today else today.year + 1
+            ends.append((month_end(year, mo), m.span()))
+            claims.add(m.span())
     if starts and ends:
         flights.append(Flight(starts[0][0], ends[0][0], 4, starts[0][1]))
     else:

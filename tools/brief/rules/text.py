@@ -52,7 +52,8 @@ CORRECTION = re.compile(
     r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
     r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to|"
     r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed|"
-    r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be|wait|sorry)\b"
+    r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be|wait|sorry|"
+    r"scratch that|scrap that)\b"  # "1.5M -> scratch that, 1.7M" (l54 of unseen27)
 )
 
 
@@ -66,7 +67,7 @@ PAST_TIME = re.compile(
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
 _PAST_VERBS = (
     r"spent|was|were|had|ran|got|used|hit|achieved|delivered|did|saw|drove|generated|averaged|"
-    r"returned"
+    r"returned|dropped|invested"  # "Competitor dropped $5M at Gamma last quarter" (l11)
 )
 PAST_VERB = re.compile(rf"\b(?:{_PAST_VERBS})\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
