@@ -911,10 +911,53 @@ _READ_WRONG_IN_UNSEEN26_27 = [
 ]
 
 
+_READ_WRONG_IN_UNSEEN28_29 = [
+    # A retailer on pause, not to be used, scratched.
+    ("acme", "Acme $2.5M, Alpha Mart and Delta Home only (Beta's on pause while we renegotiate).",
+     "retailers", ["alpha", "delta"]),
+    ("brand_x", "Brand X. Budget 2M. Don't use Gamma Pharmacy - we're paused there.",
+     "retailers", ["alpha", "beta"]),
+    ("globex", "re: Q1 - $1.0M, gamma, rev. Actually scratch gamma, do alpha mart only.",
+     "retailers", ["alpha"]),
+    # A floor's ROAS after a want is no objective; "after revenue growth" is one.
+    ("globex", "Plan 1.8M for Globex at Gamma. Want ROAS >= 3.5 and we're after revenue growth.",
+     "objective", "incremental_revenue"),
+    ("globex", "Globex 1.6M at Gamma. Objective: ROAS. Floor 2.5.", "objective", "roas"),
+    # The final number; a market's size; a quarter and a flight said in the past.
+    ("brand_x", "We're at $1.2M for Beta in Q1 - wait, sorry, that was the draft. Final number "
+     "is $950k.", "total_budget", 950_000),
+    ("brand_x", "We're at $1.2M for Beta in Q1 - wait, sorry, that was the draft. Final number "
+     "is $950k.", "flight_start", date(2027, 1, 1)),
+    ("acme", "Acme: the category is ~$1.2bn nationally. 6M across Alpha, Beta, Delta.",
+     "total_budget", 6_000_000),
+    ("brand_x", "For Brand X: we spent 1.4M in Q4 with a 3.1 ROAS. For Q1 I want $1.6M at Alpha.",
+     "total_budget", 1_600_000),
+    ("brand_x", "For Brand X: we spent 1.4M in Q4 with a 3.1 ROAS. For Q1 I want $1.6M at Alpha.",
+     "roas_floor", None),
+    ("initech", "Initech: Alpha Mart and Delta Home, $900k. We had $650k in Q4. Revenue.",
+     "flight_start", None),
+    ("acme", "Last Q we did $800k at Delta with a 2.1 ROAS. This time: $1.1M at Delta, need "
+     "ROAS >= 2.5.", "roas_floor", 2.5),
+    ("brand_x", "Our last Alpha Mart flight returned 4.2 ROAS on $300k. Let's go bigger: $800k "
+     "on Alpha Mart in January.", "total_budget", 800_000),
+    # A need after the word ROAS in the same sentence, with no ratio unit.
+    ("globex", "Globex: $300k on Gamma next month. Maximize ROAS but no lower than 3.0.",
+     "roas_floor", 3.0),
+    ("globex", "Globex 2.25 mil for gamma only. maximize ROAS, and it has to be at least 3.5",
+     "roas_floor", 3.5),
+    ("brand_x", "BX Gamma only. 400k. Last yr ROAS was 3.1 there, want at least 3.0 this time.",
+     "roas_floor", 3.0),
+    ("brand_x", "BX Gamma only. 400k. Maximize ROAS, at least 2 retailers.", "roas_floor", None),
+    # The end of a month's days.
+    ("acme", "Delta only. $540k for the rest of December, starting Dec 8 through the 31st.",
+     "flight_end", date(2026, 12, 31)),
+]
+
+
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
     [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23,
-     *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27],
+     *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27, *_READ_WRONG_IN_UNSEEN28_29],
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

@@ -65,9 +65,10 @@ _RANGE = re.compile(
     + _date_alts("b")
     + r"(?![\w/])"
 )
+# "Dec 8-31", "starting Dec 8 through the 31st" (ja32 of unseen29 read no end).
 _SAME_MONTH_RANGE = re.compile(
     rf"\b(?P<mon>{_MON})\.?\s+(?P<d1>[0-3]?\d)(?:st|nd|rd|th)?\s*(?:-|to|through|thru|until)\s*"
-    rf"(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*{_MON})(?:,?\s*(?P<y>\d{{4}}))?"
+    rf"(?:the\s+)?(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*{_MON})(?:,?\s*(?P<y>\d{{4}}))?"
 )
 _DURATION = r"(?P<n>\d+)[\s-]*(?P<unit>weeks?|wks?|days?|months?)"
 _START_WORDS = (

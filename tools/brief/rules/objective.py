@@ -30,15 +30,19 @@ _OBJ_CUE_BEFORE = re.compile(
     r"\b(?:maximi[sz]e|maximi[sz]ing|max|optimi[sz]e|optimi[sz]ing|optimi[sz]ed|for|drive|driving|"
     r"grow|growing|boost|boosting|increase|increasing|focus(?:ed|ing)? on|prioriti[sz]e|"
     r"priority(?: is)?|goal(?: is)?|objective(?: is)?|kpi(?: is)?|aim(?:ing)? (?:for|at)|go for|"
-    r"want|wants|care (?:most )?about|best|highest|most|more|maximum|biggest|growth in)"
+    r"want|wants|care (?:most )?about|best|highest|most|more|maximum|biggest|growth in|"
+    r"(?:we're|we are) after)"
     r"(?:\s+(?:the|our|total|overall|possible|in|of|for|on|\w+al))*\s*[:=]?\s*$"
 )
 _OBJ_CUE_AFTER = re.compile(
     r"^(?:[- ]?(?:focused|first|driven|led|maximi[sz]ing|maximi[sz]ation|optimi[sz]ation|"
     r"optimi[sz]ed|centric|oriented)\b|"
     r"\s+(?:is|as)\s+(?:the|our)\s+(?:goal|objective|priority|kpi|aim|focus)|\s+(?:goal|"
-    r"objective|focus|maximi[sz]ation)\b)"
+    r"objective|focus|maximi[sz]ation|growth)\b)"
 )
+# A want is no cue for a floor's "ROAS": "Want ROAS >= 3.5 and we're after revenue growth" (o11
+# of unseen28 read ROAS as the objective).
+_WANT_CUE = re.compile(r"\bwants?\s*$")
 
 # A term joined to its cue: "ROAS-optimized", "Revenue-focused" (c23 and d36 of unseen20/21
 # read no objective); other hyphenated words ("sales-tax") are no mention.
@@ -60,7 +64,7 @@ def objective_mentions(
             after = masked[m.end() : m.end() + 30]
             score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0
             in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
-            if in_floor and not score:
+            if in_floor and (not score or _WANT_CUE.search(before)):
                 continue
             # "Last year ROAS came in around 3.4" (m05 of unseen16) reports, it asks nothing.
             if not score and about_the_past(masked[slice(*clause_of(m.start(), clauses))], None):

@@ -93,7 +93,7 @@ _ALL_RETAILERS = re.compile(
 EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
-    r"pause|pausing|paused|"
+    r"pause|pausing|paused|(?:don'?t|do not) use|avoid|scratch|scrap|"
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
@@ -106,7 +106,8 @@ _EXCLUDED_AFTER = re.compile(
     r"|tbd\b|out\b(?!\s*-?\s*of[\s-]+stock)"
     # "(Delta paused)", "gamma pharmacy excluded", "(Gamma's paused while we renegotiate)" (l52,
     # l14 and j43 of unseen26/27).
-    r"|paused\b|excluded\b|on hold\b)|'s\s+(?:paused|excluded|out|off|on hold)\b"
+    r"|paused\b|excluded\b|on hold\b|on pause\b)"
+    r"|'s\s+(?:paused|excluded|out|off|on hold|on pause)\b"
 )
 # Words after a list that speak of its last mention alone: "They want Alpha Mart and Delta Home,
 # Beta is on pause" (f57 of unseen23 excluded all three and refused the brief).

@@ -90,7 +90,16 @@ _FLOOR_AGAIN = re.compile(
     rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
     + _NO_AMOUNT_AFTER
 )
-_FLOOR_BEFORE = re.compile(r"\b(?:i?roas|floor)\b[^.;\n]{0,30}$")
+_FLOOR_BEFORE = re.compile(r"\b(?:i?roas|floor)\b(?:[^.;\n]|\.(?=\d)){0,30}$")
+# A need with no ratio unit, after the word ROAS in the same sentence: "Maximize ROAS but no
+# lower than 3.0", "maximize ROAS, and it has to be at least 3.5", "Last yr ROAS was 3.1
+# there, want at least 3.0 this time" (o15, ja11 of unseen28/29, l38 of unseen27).
+_NEED_AFTER_ROAS = re.compile(
+    r"\b(?:at least|no lower than|not lower than|no less than|not less than)\s+"
+    rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
+    + _NO_AMOUNT_AFTER
+    + r"(?!\s*(?:days?|weeks?|months?|retailers?|stores?|skus?|items?|products?|networks?))"
+)
 # A decimal before "floor": "revenue objective, 2.2 floor" (v23 of unseen9); a whole number
 # before it may count floors or displays.
 _DECIMAL_FLOOR = re.compile(r"(?<![\w.$])(?P<num>\d+\.\d+)\s+floor\b")
@@ -206,10 +215,10 @@ def read_floors(
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
     taken = mask(low, [f.span for f in floors] + masked)
-    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR, _FLOOR_AGAIN):
+    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR, _FLOOR_AGAIN, _NEED_AFTER_ROAS):
         for m in pattern.finditer(taken):
-            again = pattern is _FLOOR_AGAIN
-            if again and not _FLOOR_BEFORE.search(low[max(0, m.start() - 40) : m.start()]):
+            after_roas = pattern in (_FLOOR_AGAIN, _NEED_AFTER_ROAS)
+            if after_roas and not _FLOOR_BEFORE.search(low[max(0, m.start() - 40) : m.start()]):
                 continue
             if 0 < (value := as_float(m.group("num"))) <= 50:
                 floors.append(Floor(value, m.span(), None))

@@ -59,10 +59,18 @@ CORRECTION = re.compile(
 
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
-_A_YEAR_BACK = r"last (?:year|yr|quarter|qtr)|ly|prior (?:year|yr)"
+_A_YEAR_BACK = r"last (?:year|yr|quarter|qtr|q)|ly|prior (?:year|yr)"
 PAST_TIME = re.compile(
     rf"\b(?:{_A_YEAR_BACK}|last (?:month|time|round|campaign|season|q[1-4]|h[12]|spring|summer|"
-    rf"fall|autumn|winter|holidays?|{MONTH_RE.pattern}[a-z]*)|previous(?:ly)?|a year ago)\b"
+    rf"fall|autumn|winter|holidays?|{MONTH_RE.pattern}[a-z]*)|previous(?:ly)?|a year ago"
+    # "Our last Alpha Mart flight returned 4.2 ROAS" (ja15 of unseen29).
+    r"|last (?:\w+ ){1,3}(?:flight|campaign|push|burst))\b"
+)
+# A quarter after a past verb of its own: "we spent 1.4M in Q4", "We had $650k in Q4" (o22 and
+# o56 of unseen28); not "We're at $1.2M in Q1 - wait, sorry, that was the draft".
+_SPENT_IN_QUARTER = re.compile(
+    r"\b(?:spent|had|did|ran|got|saw)\b(?:[^.;,\n]|\.(?=\d)){0,40}\b(?:in|during)\s+q[1-4]\b"
+    r"(?!\s*'?\d)"
 )
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
 _PAST_VERBS = (
@@ -93,7 +101,7 @@ def about_the_past(clause: str, today: date | None) -> bool:
     """A clause that reports the past: a past time (or a year up to this one) and a past verb,
     so "spend $1M, like last year" still states this brief's budget."""
     clause = _PER_DOLLAR_SPENT.sub(" ", clause)
-    if _PAST_FIGURE.search(clause):
+    if _PAST_FIGURE.search(clause) or _SPENT_IN_QUARTER.search(clause):
         return True
     past = PAST_TIME.search(clause) or (
         today is not None and past_year(clause, today, this_year=True)
