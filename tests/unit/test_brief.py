@@ -954,10 +954,40 @@ _READ_WRONG_IN_UNSEEN28_29 = [
 ]
 
 
+_READ_WRONG_IN_UNSEEN30_31 = [
+    # "This year" against last year is the planned year, not December's rest.
+    ("brand_x", "Last year we spent $1.8M at Beta. This year's budget is $2.2M, all three "
+     "retailers. Run it next quarter.", "flight_start", date(2027, 1, 1)),
+    ("initech", "Last year Initech spent $1.4M at Delta and hit 2.1 ROAS. This year the budget "
+     "is $1.6M, same two retailers.", "flight_end", None),
+    ("initech", "Initech, $1.6M at Delta, through the rest of this year.", "flight_end",
+     date(2026, 12, 31)),
+    # A point in a month is no flight month.
+    ("initech", "initech budget for next quarter is 900k. Delta only. We're restocking mid-Jan.",
+     "flight_end", date(2027, 3, 31)),
+    # Handled elsewhere, said with "'s".
+    ("globex", "Globex - $500k for April. Alpha Mart only (Gamma's being handled by the "
+     "pharmacy team).", "retailers", ["alpha"]),
+    # No experiments, misspelt or said of the budget.
+    ("acme", "acme needs a plan for 350k on delta home, jan 2027. no experimnts this time pls",
+     "experiment_reserve", 0.0),
+    ("acme", "Acme $1.8M at Delta. Please don't reserve any budget for experiments.",
+     "experiment_reserve", 0.0),
+    # A spend that ended, and a number finance says.
+    ("acme", "Acme's 2026 RMN spend ended at $3.1M with blended ROAS of 2.4. For next year's "
+     "first half: $3.6M, don't let ROAS go under 2.2.", "total_budget", 3_600_000),
+    ("acme", "Acme's 2026 RMN spend ended at $3.1M with blended ROAS of 2.4. For next year's "
+     "first half: $3.6M, don't let ROAS go under 2.2.", "roas_floor", 2.2),
+    ("initech", "Initech Home plan - budget $2M, hmm, no, finance says $1.75M. Alpha only.",
+     "total_budget", 1_750_000),
+]
+
+
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
     [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23,
-     *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27, *_READ_WRONG_IN_UNSEEN28_29],
+     *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27, *_READ_WRONG_IN_UNSEEN28_29,
+     *_READ_WRONG_IN_UNSEEN30_31],
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

@@ -740,3 +740,26 @@ def test_candidates_leave_out_what_the_words_settle_in_unseen10_and_unseen11() -
     # Words that disagree leave the choice to the model.
     both = candidates("Acme: Alpha Mart only, $1M. Later: Alpha Mart is out, Beta.", "acme", today)
     assert list(both.mentions) == ["Alpha Mart", "Beta"] and both.kept == both.excluded == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "money"),
+    [
+        # The adapter chose the first amount of each in unseen29 to unseen31 (ja05, la07, oa28).
+        ("Plan for $3M for Acme across all retailers... actually make it $3.4M.", "acme",
+         ["$3.4M"]),
+        ("plan for globex, 3M, actually make it 3.4M - finance approved. Q2.", "globex",
+         ["3.4M"]),
+        ("Initech plan - budget $2M, hmm, no, finance says $1.75M. Alpha only.", "initech",
+         ["$1.75M"]),
+        # The amount corrected to, said twice, stays; a reserve amount stays.
+        ("Brand X budget $900k (our CFO wanted $1.2M but we're going with $900k).", "brand_x",
+         ["$900k"]),
+        ("Acme $2M, $200k of it for tests. Actually make the budget $2.4M.", "acme",
+         ["$200k", "$2.4M"]),
+    ],
+)
+def test_amounts_a_correction_replaces_are_not_offered(
+    text: str, brand: str, money: list[str]
+) -> None:
+    assert list(candidates(text, brand, date(2026, 12, 5)).money) == money

@@ -48,6 +48,8 @@ from tools.brief.rules.money import (
     budget_from_rate,
     budget_problem,
     rate_unit_at,
+    read_money,
+    replaced_by_correction,
     superseded,
 )
 from tools.brief.rules.objective import objective_mentions
@@ -173,8 +175,11 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     clean = normalize(text)
     low = lower(clean)
     out = Candidates(clean, today, brand)
-    _mentions(out, clean, mask(low, brand_name_spans(low, current())))
-    money_spans = _money(out, clean, low)
+    scan = mask(low, brand_name_spans(low, current()))
+    _mentions(out, clean, scan)
+    patterns = retailer_patterns(current()).values()
+    mention_spans = [m.span() for p in patterns for m in p.finditer(scan)]
+    money_spans = _money(out, clean, low, mention_spans)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
     # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
     floors, no_floor_spans, _ = read_floors(low, today)
@@ -267,13 +272,19 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
         out.floors.setdefault(_span(clean, *m.span()), value)
 
 
-def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int], float]]:
+def _money(
+    out: Candidates, clean: str, low: str, mention_spans: list[tuple[int, int]]
+) -> list[tuple[tuple[int, int], float]]:
     """Every amount of money -> `out.money`; returns (span, value) of each, including the
     amounts that are not offered (replaced, past or per-store ones), so that no other field
     reads them."""
     found: list[tuple[tuple[int, int], float]] = []
     clauses = clause_spans(low)
     replaced: set[str] = set()
+    # Budgets a later correction replaces, as the rules read them: "3M, actually make it 3.4M",
+    # "$2M, hmm, no, finance says $1.75M" (the adapter chose the first amount in 9 briefs of
+    # unseen29 to unseen31).
+    corrected_away = replaced_by_correction(read_money(low, mention_spans, out.today))
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)
@@ -297,6 +308,9 @@ def _money(out: Candidates, clean: str, low: str) -> list[tuple[tuple[int, int],
         # of unseen8: the adapter chose them). A replaced amount is not offered where the brief
         # first gave it either (p04 of unseen10: "$400k ... actually $450k, not $400k").
         if superseded(low, s, low[slice(*clause_of(s, clauses))], out.today):
+            replaced.add(key)
+            continue
+        if (s, m.end()) in corrected_away:
             replaced.add(key)
             continue
         if _PER_UNIT.match(low, m.end()):

@@ -89,7 +89,9 @@ _AFTER_NEXT_YEAR = re.compile(r"next year\W{0,3}$")
 _MONTH_ONLY = re.compile(
     r"(?P<lead>\b(?:in|for|during|over|throughout|through|across|(?:the )?month of|all of|all)"
     r"\s+)?"
-    rf"\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y>\d{{4}}))?"
+    # Not a point in a month: "we're restocking mid-Jan" (oa04 of unseen31 read January).
+    rf"(?<!mid-)(?<!mid )\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)"
+    rf"(?:\s+(?P<y>\d{{4}}))?"
 )
 # "February through April 2027", "from Jan to Mar": whole months, the first to the last.
 # Also a list of three or more months: "February, March and April 2027" (y16 of unseen5 was
@@ -123,6 +125,9 @@ _RELATIVE = re.compile(rf"\b(?:next|coming|following|upcoming)\s+{_DURATION}\b")
 _NEXT_PERIOD = re.compile(
     r"\b(?P<which>next|this|coming|current)\s+(?P<period>month|quarter|qtr|year)\b"
 )
+# "This year", said against last year, is the year being planned, not the rest of this one (la05
+# and oa12 of unseen30/31 read December 6-31 as the flight).
+_LAST_YEAR = re.compile(r"\blast (?:year|yr)\b|\bly\b")
 _NOW_UNTIL = re.compile(
     r"\b(?:between now and|from now (?:until|till|to|through|thru)|now (?:until|till|through|thru)|"
     r"starting now (?:until|till|through|thru|to)"
@@ -507,6 +512,8 @@ def _relative_periods(masked: str, today: date, claims: _Claims) -> list[Flight]
         if not claims.free(m.span()):
             continue
         which, period = m.group("which"), m.group("period")
+        if period == "year" and which in ("this", "current") and _LAST_YEAR.search(masked):
+            continue  # "Last year we spent $1.4M ... This year the budget is $1.6M" (oa12)
         upcoming = which in ("next", "coming")
         if period == "month":
             first = _add_months(today.replace(day=1), 1 if upcoming else 0)

@@ -221,7 +221,10 @@ def read_money(
 # 950k" (j40, j05, j30 and j55 of unseen26).
 _USE = re.compile(
     r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
-    r"| back| up| down)? to|final (?:number|budget|amount|figure)(?: is)?:?)\s+\$?$"
+    r"| back| up| down)? to|final (?:number|budget|amount|figure)(?: is)?:?"
+    # "budget $2M, hmm, no, finance says $1.75M" (oa28 of unseen31).
+    r"|(?:finance|leadership|the cfo|cfo|the client|client) (?:says|said|approved|confirmed))"
+    r"\s+\$?$"
 )
 
 
@@ -276,6 +279,20 @@ def choose_budget(money: list[Money]) -> tuple[float | None, list[str]]:
                 "(set retailer caps in the plan)"
             )
     return budget, warnings
+
+
+def replaced_by_correction(money: list[Money]) -> set[tuple[int, int]]:
+    """Spans of the amounts a later correction replaces, as `_pick_budget` reads them ("3M,
+    actually make it 3.4M": 3M): budgets before the last corrected one, of another value."""
+    fixed = [m for m in money if m.kind == "budget" and m.correction]
+    if not fixed:
+        return set()
+    last = fixed[-1]
+    return {
+        m.span
+        for m in money
+        if m.kind == "budget" and m.span[0] < last.span[0] and m.value != last.value
+    }
 
 
 def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:

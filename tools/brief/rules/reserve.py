@@ -41,8 +41,9 @@ _RESERVE_CUE = re.compile(
 )
 ZERO_RESERVE = re.compile(
     r"\b(?:no|zero|0|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
-    r"(?:experiment(?:al|s|ation)?|exp(?:\s+reserve)?|tests?|test cells?|testing|holdouts?|"
-    r"hold-outs?|"
+    # "no experimnts this time pls" (oa09 of unseen31).
+    r"(?:experiment(?:al|s|ation)?|experimnts?|exp(?:\s+reserve)?|tests?|test cells?|testing|"
+    r"holdouts?|hold-outs?|"
     r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
     r"(?!\s+(?:constraint|floor))"
     r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)\s?[:=|-]?\s?"
@@ -53,6 +54,7 @@ ZERO_RESERVE = re.compile(
     r"hold-outs?|test reserve|holdback)\b"
     # "Please don't reserve anything for testing" (a18 of unseen18).
     r"|\b(?:don'?t|do not) (?:reserve|set aside|hold back|keep) (?:anything|any(?:thing)?|money)"
+    r"(?:\s+(?:budget|money|spend))?"  # "Please don't reserve any budget for experiments" (oa53)
     r"\s+(?:for|to)\s+(?:experiments?|tests?|testing|holdouts?)\b"
     # "Don't bother with experiments", "dont bother with a holdout" (j07 and l10 of unseen26/27).
     r"|\b(?:don'?t|do not|no need to) bother with (?:an? |any )?(?:experiments?|tests?|testing|"

