@@ -122,14 +122,15 @@ _ASKING = re.compile(
 _REPEATING = re.compile(r"\b(?:repeat\w*|again|rerun|re-run)\b")
 
 
-_LINE_START = re.compile(r"[.!?;](?=\s)|\n")
+# Where a sentence (or a bullet's line) ends: not the point of "2.5M".
+SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
 
 
 def after_past_figure(low: str, pos: int) -> bool:
     """Whether `pos` follows a figure named as the past's in its line, with no word of what is
     asked between: the "roas 3.1" of "* last yr spend: 2.1M, roas 3.1" (d34 of unseen21, read
     as the floor once the comma split the bullet in two)."""
-    start = max((m.end() for m in _LINE_START.finditer(low, 0, pos)), default=0)
+    start = max((m.end() for m in SENTENCE_BREAK.finditer(low, 0, pos)), default=0)
     m = _PAST_FIGURE.search(low, start, pos)
     return bool(m) and not _ASKING.search(low, m.end(), pos)
 
