@@ -33,12 +33,13 @@ from tools.brief.dataset import (
     write_brief_dataset,
 )
 from tools.brief.evaluate import HELD_SPLITS, evaluate_parser
+from tools.brief.labels import brief_answer, gold_spans
 from tools.brief.llm import (
     PARSED_BY_FALLBACK,
     PARSED_BY_LLM,
     PARSED_BY_PRODUCTION,
 )
-from tools.brief.prompts import brief_answer, brief_output_schema, split_user_message
+from tools.brief.prompts import brief_output_schema, split_user_message
 from tools.brief.rules import normalize
 from tools.brief.schema import BRIEF_FIELDS, StructuredBrief, brand_retailers, field_matches
 from tools.brief.spans import (
@@ -47,7 +48,6 @@ from tools.brief.spans import (
     SpanError,
     candidates,
     convert,
-    gold_spans,
     span_decode_schema,
     span_json_schema,
 )

@@ -23,7 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tools.brief.prompts import brief_answer, served_user_message, training_prompt
+from tools.brief.labels import brief_answer
+from tools.brief.prompts import served_user_message, training_prompt
 from tools.brief.schema import BRIEF_FIELDS
 from tools.brief.source_items import SourceItem, sample_item
 from tools.brief.spans import Candidates, candidates

@@ -5,14 +5,13 @@ The conversation: the planning system message (`adapters.prompts`), a user turn 
 the day the brief was written and the brief with its number words as digits
 (`brief_user_message`), the schema line the runtime appends when it decodes under
 `brief_json_schema` (`served_user_message` is that turn as the model sees it), and the answer:
-the span of the brief that states each field, as compact JSON (`brief_answer`; see
-`tools.brief.spans`: the schema's enums are the brief's candidate spans, so the schema line
+the span of the brief that states each field, as compact JSON (`tools.brief.labels.brief_answer`;
+see `tools.brief.spans`: the schema's enums are the brief's candidate spans, so the schema line
 shows the model what it may choose from).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from typing import Any
@@ -24,7 +23,6 @@ from tools.brief.schema import check_brand
 from tools.brief.spans import (
     Candidates,
     candidates,
-    gold_spans,
     span_decode_schema,
     span_json_schema,
 )
@@ -86,10 +84,3 @@ def brief_messages(text: str, brand: str, today: date) -> list[dict[str, str]]:
 def training_prompt(text: str, brand: str, today: date) -> list[dict[str, str]]:
     """System and user turns of a training row: the user turn as served, schema line included."""
     return chat_messages(PLANNING_TASK, served_user_message(text, brand, today))
-
-
-def brief_answer(text: str, brand: str, today: date, gold: dict[str, Any]) -> str | None:
-    """The model's answer for a brief with gold fields (JSON-ready): the spans that state them,
-    compact JSON in the schema's key order; None when the brief's candidates cannot give them."""
-    answer = gold_spans(gold, candidates(text, brand, today))
-    return None if answer is None else json.dumps(answer, separators=(",", ":"))
