@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from graph.serving.policy import Caller
-from graph.serving.schemas import dumps
+from graph.serving.schemas import INTERRUPT_KEY, dumps, interrupt_json, jsonable
 
 # What a run's listeners receive: (event, JSON data), then None when the run is done.
 Events = asyncio.Queue[tuple[str, str] | None]
@@ -59,6 +60,42 @@ class Run:
     def tenant(self) -> str:
         return self.caller.tenant
 
+    @classmethod
+    def from_stored(
+        cls,
+        row: dict[str, Any],
+        key: str,
+        caller: Caller,
+        context: Any,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        carry_on: bool,
+    ) -> Run:
+        """A stored run taken up again (`row`: the store's, with the `payload` it was asked)."""
+        payload = row["payload"]
+        return cls(
+            run_id=row["run_id"],
+            thread_id=row["thread_id"],
+            key=key,
+            caller=caller,
+            assistant_id=row["assistant_id"],
+            created_at=row["created_at"],
+            metadata=row["metadata"],
+            multitask_strategy=row["multitask_strategy"],
+            graph_input=payload["graph_input"],
+            resume=payload["resume"],
+            client_context=payload["client_context"],
+            context=context,
+            config={**payload["config"], "run_id": uuid.UUID(row["run_id"])},
+            modes=payload["modes"],
+            subgraphs=payload["subgraphs"],
+            durability=payload["durability"],
+            temporary=payload["temporary"],
+            loop=loop,
+            carry_on=carry_on,
+            stored=True,
+        )
+
     def payload(self) -> dict[str, Any]:
         """What the run was asked, as kept in the store until it ends."""
         return {
@@ -72,6 +109,20 @@ class Run:
             "temporary": self.temporary,
             "role": self.caller.role,
         }
+
+    def emit(self, mode: str, chunk: Any, ns: tuple[str, ...]) -> None:
+        """One chunk of the graph's stream (`mode`, from subgraph `ns`), as the run's events."""
+        suffix = "|" + "|".join(ns) if ns else ""
+        has_interrupt = isinstance(chunk, dict) and INTERRUPT_KEY in chunk
+        if has_interrupt:
+            chunk = {**chunk, INTERRUPT_KEY: [interrupt_json(i) for i in chunk[INTERRUPT_KEY]]}
+        if mode == "updates" and has_interrupt and "updates" not in self.modes:
+            # The graph's own values chunk carries the interrupt when values were asked for;
+            # otherwise, like LangGraph Server, send it as a values event.
+            if "values" not in self.modes:
+                self.publish("values" + suffix, chunk)
+        elif mode in self.modes:
+            self.publish(mode + suffix, jsonable(chunk))
 
     def subscribe(self) -> Events:
         """Called on the event loop, before the run can start or while it runs."""

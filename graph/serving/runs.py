@@ -3,8 +3,7 @@ recovery of unfinished runs to the graph's host (`GraphHost`); a run in memory i
 (`graph.serving.run`).
 
 Runs go to a worker pool that takes tenants in turn (`graph.serving.scheduler`); one thread's
-runs never overlap. A tenant may hold `max_queued_per_tenant` runs queued or running (then 429,
-others unaffected), the server `max_queued_runs` in all (then 503).
+runs never overlap; how many may wait is `graph.serving.limits`'s to say.
 
 Nothing is lost when the server stops or dies. A run keeps what it was asked until it ends
 (`graph.serving.store`); on the next start, runs that were queued start again as asked, and runs
@@ -29,7 +28,7 @@ from collections import Counter, deque
 from contextlib import suppress
 from typing import Any
 
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command
 
 from graph.serving.checks import RunChecks
 from graph.serving.errors import (
@@ -37,21 +36,18 @@ from graph.serving.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
-    RateLimitedError,
-    ServerBusyError,
     public_message,
 )
+from graph.serving.limits import RunCounts, TenantQueueFullError
 from graph.serving.policy import Caller, check_role
 from graph.serving.replicas import LEASE_S, TICK_S, Ticker, replica_id
 from graph.serving.run import STOPPED, Events, Run
 from graph.serving.scheduler import FairScheduler
 from graph.serving.schemas import (
     INTERRUPT_KEY,
-    CheckpointRef,
     RunCreate,
     check_uuid,
     interrupt_json,
-    jsonable,
     now,
 )
 from graph.serving.settings import GraphFactory, ServerSettings
@@ -61,12 +57,6 @@ log = logging.getLogger("rmn.server")
 
 
 __all__ = ["Events", "GraphServer", "Run", "TenantQueueFullError"]
-
-
-class TenantQueueFullError(RateLimitedError):
-    """A tenant with as many runs queued or running as it may hold."""
-
-    kind = "tenant_queue_full"
 
 
 class GraphServer(GraphHost):
@@ -79,8 +69,7 @@ class GraphServer(GraphHost):
         self._lock = threading.Lock()
         self._queues: dict[str, deque[Run]] = {}  # thread key -> its runs, the head one running
         self._runs: dict[str, Run] = {}
-        self._per_tenant: Counter[str] = Counter()  # runs queued or running
-        self._queued = 0
+        self._counts = RunCounts(settings)  # runs queued or running
         self._stopping = False
         self.yielded_s: Counter[str] = Counter()  # tenant -> seconds its runs gave way to others
         # Replicas (a shared database): this process as a run holder, its runs waiting for
@@ -159,7 +148,7 @@ class GraphServer(GraphHost):
         A tenant without room for another run is refused before its input is read: a flood
         costs the server no more than the refusal."""
         with self._lock:
-            self._room_for(caller.tenant)
+            self._counts.check_room(caller.tenant, stopping=self._stopping)
         if thread_id is not None:
             thread_id = check_uuid(thread_id, "thread_id")
         assistant = self.assistant(body.assistant_id)
@@ -275,38 +264,18 @@ class GraphServer(GraphHost):
             first = not line
             self._queues.setdefault(run.key, deque()).append(run)
             self._runs[run.run_id] = run
-            self._queued += 1
-            self._per_tenant[run.tenant] += 1
+            self._counts.add(run.tenant)
         return first
 
     def _within_limits(self, run: Run) -> None:
         """Under the lock: the server is taking runs, it and the tenant have room, and the
         thread is free unless the run may wait its turn."""
-        self._room_for(run.tenant)
+        self._counts.check_room(run.tenant, stopping=self._stopping)
         if self._queues.get(run.key) and run.multitask_strategy == "reject":
             raise ConflictError(
                 f"thread {run.thread_id} already has a run in progress; wait for it, or send "
                 "multitask_strategy='enqueue'",
                 thread_id=run.thread_id,
-            )
-
-    def _room_for(self, tenant: str) -> None:
-        """Under the lock: 503 while stopping or when the server's queue is full, 429 when
-        the tenant's is."""
-        if self._stopping:
-            raise ServerBusyError("the server is stopping", headers={"Retry-After": "5"})
-        if self._queued >= self.settings.max_queued_runs:
-            raise ServerBusyError(
-                f"{self._queued} runs are waiting; try again shortly",
-                headers={"Retry-After": "5"},
-            )
-        limit = self.settings.max_queued_per_tenant
-        if self._per_tenant[tenant] >= limit:
-            raise TenantQueueFullError(
-                f"tenant {tenant} has {limit} runs queued or running, as many as it may; "
-                "wait for one to end",
-                headers={"Retry-After": "5"},
-                limit=limit,
             )
 
     def _check_thread_state(self, run: Run) -> None:
@@ -349,7 +318,7 @@ class GraphServer(GraphHost):
         snap = self._snapshot(thread["key"])
         at = (snap.config or {}).get("configurable", {}).get("checkpoint_id")
         carry_on = row["status"] == "running" and at != row["start_checkpoint"]
-        if carry_on and self._at_rest(thread["key"], snap, at):
+        if carry_on and self.at_rest(thread["key"], snap, at):
             # It had reached its interrupt (or its end) when the process went: it was done.
             if self._set_run(row["run_id"], "success"):
                 self._store.set_thread(thread["key"], status=self._resting_status(thread["key"]))
@@ -360,28 +329,7 @@ class GraphServer(GraphHost):
         except ApiError as err:  # the server's settings changed: the run no longer fits them
             self._set_run(row["run_id"], "error", f"not taken up again: {err.message}")
             return
-        run = Run(
-            run_id=row["run_id"],
-            thread_id=row["thread_id"],
-            key=thread["key"],
-            caller=caller,
-            assistant_id=row["assistant_id"],
-            created_at=row["created_at"],
-            metadata=row["metadata"],
-            multitask_strategy=row["multitask_strategy"],
-            graph_input=payload["graph_input"],
-            resume=payload["resume"],
-            client_context=payload["client_context"],
-            context=context,
-            config={**payload["config"], "run_id": uuid.UUID(row["run_id"])},
-            modes=payload["modes"],
-            subgraphs=payload["subgraphs"],
-            durability=payload["durability"],
-            temporary=payload["temporary"],
-            loop=loop,
-            carry_on=carry_on,
-            stored=True,
-        )
+        run = Run.from_stored(row, thread["key"], caller, context, loop, carry_on=carry_on)
         log.info("run %s on thread %s taken up again (%s)", run.run_id, run.thread_id,
                  "from its last checkpoint" if carry_on else "as asked")  # fmt: skip
         first = self._enqueue(run, limits=False)
@@ -389,20 +337,6 @@ class GraphServer(GraphHost):
             self._dispatch(run, False)
         elif first:
             self._submit(run)
-
-    def _at_rest(self, key: str, snap: StateSnapshot, at: str | None) -> bool:
-        """Whether the thread had reached an interrupt or its end. The live state's `next`
-        leaves out steps that finished and whose writes were saved beside the last
-        checkpoint, which is where a process killed before it saved the checkpoint after
-        them leaves a thread: that thread has more to do. The checkpoint's own record
-        (`checkpoint_id` given) still lists such a step."""
-        if snap.interrupts:
-            return True
-        if snap.next:
-            return False
-        if at is None:  # nothing saved yet
-            return True
-        return not self._snapshot(key, CheckpointRef(checkpoint_id=at)).next
 
     # runs: replicas on a shared database (graph.serving.replicas)
 
@@ -536,7 +470,7 @@ class GraphServer(GraphHost):
                     ns, mode, chunk = item
                 else:
                     (mode, chunk), ns = item, ()
-                self._emit(run, mode, chunk, ns)
+                run.emit(mode, chunk, ns)
                 if mode == "updates" and self._pool is not None:
                     run.yielded_s += self._pool.turn(run.tenant)  # a step ended: fair turn
                 if run.cancel.is_set():
@@ -552,19 +486,6 @@ class GraphServer(GraphHost):
             self._end(run, "error", {"__error__": {"error": kind, "message": message}}, "error")
             return
         self._end(run, stopped or "success", self.thread_values(run.key))
-
-    def _emit(self, run: Run, mode: str, chunk: Any, ns: tuple[str, ...]) -> None:
-        suffix = "|" + "|".join(ns) if ns else ""
-        has_interrupt = isinstance(chunk, dict) and INTERRUPT_KEY in chunk
-        if has_interrupt:
-            chunk = {**chunk, INTERRUPT_KEY: [interrupt_json(i) for i in chunk[INTERRUPT_KEY]]}
-        if mode == "updates" and has_interrupt and "updates" not in run.modes:
-            # The graph's own values chunk carries the interrupt when values were asked for;
-            # otherwise, like LangGraph Server, send it as a values event.
-            if "values" not in run.modes:
-                run.publish("values" + suffix, chunk)
-        elif mode in run.modes:
-            run.publish(mode + suffix, jsonable(chunk))
 
     def _end(
         self,
@@ -593,12 +514,6 @@ class GraphServer(GraphHost):
         self._leave(run, start_next=status != STOPPED)
         run.finish()
 
-    def _safe_final(self, key: str) -> dict[str, Any]:
-        try:
-            return self.thread_values(key)
-        except Exception:
-            return {}
-
     def _leave(self, run: Run, *, start_next: bool) -> None:
         nxt: Run | None = None
         with self._lock:
@@ -606,8 +521,7 @@ class GraphServer(GraphHost):
             if line and run in line:
                 head = line[0] is run
                 line.remove(run)
-                self._queued -= 1
-                self._per_tenant[run.tenant] -= 1
+                self._counts.remove(run.tenant)
                 if head and line and start_next and not self._stopping:
                     nxt = line[0]
                 if not line:
@@ -678,15 +592,6 @@ class GraphServer(GraphHost):
         if self.active(row["run_id"]) is not None or self.elsewhere(row):
             raise ConflictError(f"run {row['run_id']} is still in progress; cancel it first")
         self._store.delete_run(row["run_id"])
-
-    def thread_values(self, key: str) -> dict[str, Any]:
-        """The thread's values as a finished run answers them, with `__interrupt__` while an
-        interrupt is pending."""
-        snap = self._snapshot(key)
-        values = jsonable(snap.values) if isinstance(snap.values, dict) else {}
-        if snap.interrupts:
-            values[INTERRUPT_KEY] = [interrupt_json(i) for i in snap.interrupts]
-        return values
 
     @property
     def checks(self) -> RunChecks:

@@ -27,6 +27,7 @@ from graph.serving.errors import (
 )
 from graph.serving.policy import Caller, check_role
 from graph.serving.schemas import (
+    INTERRUPT_KEY,
     CheckpointRef,
     HistoryRequest,
     ThreadCount,
@@ -281,6 +282,35 @@ class GraphHost:
         self, key: str, checkpoint: CheckpointRef | None = None, *, subgraphs: bool = False
     ) -> StateSnapshot:
         return self.graph.get_state(_checkpoint_config(key, checkpoint), subgraphs=subgraphs)
+
+    def thread_values(self, key: str) -> dict[str, Any]:
+        """The thread's values as a finished run answers them, with `__interrupt__` while an
+        interrupt is pending."""
+        snap = self._snapshot(key)
+        values = jsonable(snap.values) if isinstance(snap.values, dict) else {}
+        if snap.interrupts:
+            values[INTERRUPT_KEY] = [interrupt_json(i) for i in snap.interrupts]
+        return values
+
+    def _safe_final(self, key: str) -> dict[str, Any]:
+        try:
+            return self.thread_values(key)
+        except Exception:
+            return {}
+
+    def at_rest(self, key: str, snap: StateSnapshot, at: str | None) -> bool:
+        """Whether the thread had reached an interrupt or its end. The live state's `next`
+        leaves out steps that finished and whose writes were saved beside the last
+        checkpoint, which is where a process killed before it saved the checkpoint after
+        them leaves a thread: that thread has more to do. The checkpoint's own record
+        (`checkpoint_id` given) still lists such a step."""
+        if snap.interrupts:
+            return True
+        if snap.next:
+            return False
+        if at is None:  # nothing saved yet
+            return True
+        return not self._snapshot(key, CheckpointRef(checkpoint_id=at)).next
 
     def _resting_status(self, key: str) -> str:
         return "interrupted" if self._snapshot(key).interrupts else "idle"
