@@ -175,9 +175,7 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     low = lower(clean)
     out = Candidates(clean, today, brand)
     scan = mask(low, brand_name_spans(low, current()))
-    _mentions(out, clean, scan)
-    patterns = retailer_patterns(current()).values()
-    mention_spans = [m.span() for p in patterns for m in p.finditer(scan)]
+    mention_spans = _mentions(out, clean, scan)
     money_spans = _money(out, clean, low, mention_spans)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
     # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
@@ -218,8 +216,9 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     return out
 
 
-def _mentions(out: Candidates, clean: str, scan: str) -> None:
-    """Every retailer mention -> `out.mentions`, in the brief's order, as the schema shows them.
+def _mentions(out: Candidates, clean: str, scan: str) -> list[tuple[int, int]]:
+    """Every retailer mention -> `out.mentions`, in the brief's order, as the schema shows them;
+    returns the spans of every mention, those of the past included (money near a retailer).
 
     A mention after words that exclude it ("everywhere except Beta Grocers", "not alpha"; a
     list's members too) may only be excluded (`out.excluded`), and its key keeps those words:
@@ -230,12 +229,12 @@ def _mentions(out: Candidates, clean: str, scan: str) -> None:
     $300k at Alpha") is not offered. Before, mentions came retailer by retailer, not in the
     brief's order: "delta and beta please, not alpha" was shown as alpha, beta, delta."""
     past = past_sentences(scan, out.today, repeating_asks=True)
-    found = sorted(
+    every = [
         (m.start(), m.end(), rid)
         for rid, pattern in retailer_patterns(current()).items()
         for m in pattern.finditer(scan)
-        if not any(s <= m.start() < e for s, e in past)
-    )
+    ]
+    found = sorted(x for x in every if not any(s <= x[0] < e for s, e in past))
     said: dict[str, set[str]] = {}  # key -> the roles its mentions' words settle
     prev_end = -1
     for (s, e, rid), (cue, kept) in zip(found, mention_cues(scan, found), strict=True):
@@ -251,6 +250,7 @@ def _mentions(out: Candidates, clean: str, scan: str) -> None:
     # A key whose mentions' words disagree ("Alpha only ... not Alpha") is the model's choice.
     out.excluded = {k for k, v in said.items() if v == {"exclude"}}
     out.kept = {k for k, v in said.items() if v == {"include"}}
+    return [(s, e) for s, e, _ in every]
 
 
 def _floors(out: Candidates, clean: str, scan: str) -> None:

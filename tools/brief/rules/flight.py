@@ -137,18 +137,13 @@ _NOW_UNTIL = re.compile(
     + _date_alts("a")
     + r"(?![\w/])"
 )
+_MONTH_END = rf"(?:the\s+)?end\s+of\s+(?P<mon>{_MON})\b\.?(?:,?\s+(?P<y>\d{{4}}))?"
 # A date to the end of a month: "Jan 1 through the end of June".
 _TO_MONTH_END = re.compile(
-    r"(?<![\w/$.-])"
-    + _date_alts("a")
-    + rf"\s*(?:-|to|through|thru|until|till)\s*(?:the\s+)?end\s+of\s+(?P<mon>{_MON})\b\.?"
-    rf"(?:,?\s+(?P<y>\d{{4}}))?"
+    r"(?<![\w/$.-])" + _date_alts("a") + rf"\s*(?:-|to|through|thru|until|till)\s*{_MONTH_END}"
 )
 # "Launch Jan 1 and run through end of June" (l21 of unseen27 read no end).
-_END_OF_MONTH = re.compile(
-    rf"\b(?:ending|ends?|until|through|thru|till|by)\s+(?:the\s+)?end\s+of\s+(?P<mon>{_MON})\b\.?"
-    rf"(?:,?\s+(?P<y>\d{{4}}))?"
-)
+_END_OF_MONTH = re.compile(rf"\b(?:ending|ends?|until|through|thru|till|by)\s+{_MONTH_END}")
 _REST_OF_YEAR = re.compile(
     r"\b(?:rest of the year|rest of (?:this|the) year|through (?:the )?end of (?:the )?year|"
     r"until (?:the )?end of (?:the )?year|through year[- ]end|until year[- ]end)\b"
