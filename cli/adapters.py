@@ -135,7 +135,7 @@ def _render_gate(r: dict[str, Any]) -> str:
         f"{r['adapter']}: {cand['version']} {r['primary_metric']} {cand['score']:.3f} vs current "
         f"{cur['version']} {cur_score}"
         + (f" (served as {cur['served_as']})" if cur.get("served_as") else "")
-        + f" on {r['items']} held-out items -> "
+        + f" on {r['items']} {r.get('unit', 'held-out items')} -> "
         f"{'promoted' if r.get('promoted') else 'not promoted'}"
     )
 
@@ -147,11 +147,21 @@ def promote_cmd(
         str | None, typer.Option("--version", help="The candidate (default: the newest).")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Held-out items scored.")] = 30,
+    served: Annotated[
+        bool | None,
+        typer.Option(
+            "--served/--free",
+            help="Score both versions as the product serves them (the creative tool's copy of "
+            "the brand's held-out products; the default for brand adapters) or on the "
+            "free-decoding held-out eval (the default for the others).",
+        ),
+    ] = None,
     root: RootOption = None,
     json: bool = JsonOption,
 ) -> None:
     """Make a candidate version current if it beats the current one on the held-out eval
-    (both scores are printed, and recorded); otherwise refuse (exit 2)."""
+    (both scores are printed, and recorded); otherwise refuse (exit 2). Brand adapters are
+    scored as served."""
     with user_errors(json):
         from adapters.training.gate import GateRefusedError, run_gate
 
@@ -159,7 +169,7 @@ def promote_cmd(
         try:
             result = run_gate(
                 kind, adapter_id, version, limit=limit, root=_root(root),
-                progress=progress_enabled(),
+                progress=progress_enabled(), served=served,
             )  # fmt: skip
         except GateRefusedError as err:
             if not json:

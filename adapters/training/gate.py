@@ -8,7 +8,11 @@ does; equal on both is not better. The decision and both scores are recorded in 
 history (a refusal too: `versions.refuse`, which outlives a pruned candidate's files) and in
 the candidate's metadata (`eval.gate`).
 
-A version stacked on another adapter (`adapters.stacking`) is scored as the runtime serves it.
+A brand adapter is scored as the product serves it (`adapters.training.served`: the creative
+tool's copy of the brand's held-out products, under the copy grammar), since the free eval
+refused versions for breaks the served grammar never lets through; `served=False` keeps the
+free eval for it. A version stacked on another adapter (`adapters.stacking`) is scored as the
+runtime serves it.
 A current version trained on another `task/creative` than the installed one is left out of
 composition, so what it serves is the installed adapter alone: it is scored as that (the
 candidate's own eval scores that adapter alone on the same items), never by stacking it on an
@@ -18,6 +22,7 @@ so stacked is refused before any scoring: the runtime would never compose it.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ from adapters.stacking import stacked_as_trained, stacked_under
 from adapters.training.artifacts import update_eval
 from adapters.training.datasets import build_dataset
 from adapters.training.evaluate import DEFAULT_LIMIT, data_digest, evaluate_adapter
+from adapters.training.served import served_scores
 from adapters.versions import (
     AdapterVersionError,
     now,
@@ -107,6 +113,32 @@ def served_alone(cand: dict[str, Any], under: str, current: str) -> dict[str, An
                          "runtime leaves it out)"}  # fmt: skip
 
 
+def _free_scores(
+    folder: Path, candidate: str, current: str | None, limit: int, progress: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The candidate's and the current version's scores on the free-decoding held-out eval."""
+    seed = int(getattr(AdapterMetadata.read(folder).training, "seed", 0) or 0)
+    digest = held_out_digest(folder.parent.name, folder.name, seed, limit)
+    cand = version_scores(version_folder(folder, candidate), limit, progress, digest)
+    cur: dict[str, Any] = {}
+    if current and (under := stale_stack(version_folder(folder, current), folder.parent.parent)):
+        cur = served_alone(cand, under, current)
+    elif current:
+        cur = version_scores(version_folder(folder, current), limit, progress, digest)
+    return cand, cur
+
+
+def _served_scores(
+    folder: Path, candidate: str, current: str | None, progress: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both versions scored as the product serves them (`adapters.training.served`)."""
+    root, kind, adapter_id = folder.parent.parent, folder.parent.name, folder.name
+    log = (lambda line: print(line, file=sys.stderr)) if progress else None
+    cand = served_scores(root, kind, adapter_id, candidate, log=log)
+    cur = served_scores(root, kind, adapter_id, current, log=log) if current else {}
+    return cand, cur
+
+
 def _rank(primary: str, scores: dict[str, Any]) -> tuple[float, float]:
     rates = [
         float(v)
@@ -114,6 +146,43 @@ def _rank(primary: str, scores: dict[str, Any]) -> tuple[float, float]:
         if k != primary and isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
     ]
     return float(scores.get(primary, 0.0)), sum(rates) / len(rates) if rates else 0.0
+
+
+def _decision(
+    name: str,
+    cand: dict[str, Any],
+    cur: dict[str, Any],
+    current: str | None,
+    candidate: str,
+    as_served: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The gate's result (both versions' scores and whether the candidate beats the current
+    one) and the record of it kept in the manifest's history and the candidate's metadata."""
+    primary = cand["primary_metric"]
+    cand_rank = _rank(primary, cand["scores"])
+    cur_rank = _rank(primary, cur["scores"]) if cur else (-1.0, -1.0)
+    result = {
+        "adapter": name,
+        "primary_metric": primary,
+        "items": cand["items"],
+        "unit": "served variants" if as_served else "held-out items",
+        **({"served": cand["served"]} if as_served else {}),
+        "current": {"version": current, "score": cur_rank[0] if cur else None,
+                    "secondary": round(cur_rank[1], 4) if cur else None,
+                    "scores": cur.get("scores"),
+                    **({"served_as": cur["served_as"]} if "served_as" in cur else {})},
+        "candidate": {"version": candidate, "score": cand_rank[0],
+                      "secondary": round(cand_rank[1], 4), "scores": cand["scores"]},
+        "beats_current": cand_rank > cur_rank,
+        "decided_at": now(),
+    }  # fmt: skip
+    kept = ("primary_metric", "items", "unit", "served", "beats_current", "decided_at")
+    gate = {k: result[k] for k in kept if k in result}
+    # A served score is a few rates: kept whole, so a refusal says what it traded.
+    keep = (lambda k: True) if as_served else (lambda k: k != "scores")
+    gate |= {side: {k: v for k, v in result[side].items() if keep(k)}
+             for side in ("current", "candidate")}  # fmt: skip
+    return result, gate
 
 
 def run_gate(
@@ -124,9 +193,18 @@ def run_gate(
     limit: int = DEFAULT_LIMIT,
     root: Path | None = None,
     progress: bool = False,
+    served: bool | None = None,
 ) -> dict[str, Any]:
     """Score the current version and the candidate (default: the newest) on the held-out eval
-    and promote the candidate if it is better; `GateRefusedError` (with both scores) if not."""
+    and promote the candidate if it is better; `GateRefusedError` (with both scores) if not.
+    `served` (the default for brand adapters) scores both as the product serves them
+    (`adapters.training.served`) instead of the free-decoding eval."""
+    as_served = kind == "brand" if served is None else served
+    if as_served and kind != "brand":
+        raise AdapterVersionError(
+            f"only brand adapters are gated as served (the served bench writes a brand's copy), "
+            f"not {kind}/{adapter_id}"
+        )
     folder = (root or adapters_root()) / kind / adapter_id
     if not (folder / "metadata.json").is_file():
         raise AdapterVersionError(f"no adapter {kind}/{adapter_id} under {folder.parent.parent}")
@@ -142,39 +220,22 @@ def run_gate(
             f"installed one, so the runtime would never compose it; train it again with "
             f"--stack-on {under}"
         )
-    seed = int(getattr(AdapterMetadata.read(folder).training, "seed", 0) or 0)
-    digest = held_out_digest(kind, adapter_id, seed, limit)
-    cand = version_scores(version_folder(folder, candidate), limit, progress, digest)
-    cur: dict[str, Any] = {}
-    if current and (under := stale_stack(version_folder(folder, current), root_dir)):
-        cur = served_alone(cand, under, current)
-    elif current:
-        cur = version_scores(version_folder(folder, current), limit, progress, digest)
-    primary = cand["primary_metric"]
-    cand_rank = _rank(primary, cand["scores"])
-    cur_rank = _rank(primary, cur["scores"]) if cur else (-1.0, -1.0)
-    result = {
-        "adapter": f"{kind}/{adapter_id}",
-        "primary_metric": primary,
-        "items": limit,
-        "current": {"version": current, "score": cur_rank[0] if cur else None,
-                    "scores": cur.get("scores"),
-                    **({"served_as": cur["served_as"]} if "served_as" in cur else {})},
-        "candidate": {"version": candidate, "score": cand_rank[0], "scores": cand["scores"]},
-        "beats_current": cand_rank > cur_rank,
-        "decided_at": now(),
-    }  # fmt: skip
-    gate = {k: result[k] for k in ("primary_metric", "items", "beats_current", "decided_at")}
-    gate |= {"current": {k: v for k, v in result["current"].items() if k != "scores"},
-             "candidate": {"version": candidate, "score": cand_rank[0]}}  # fmt: skip
+    if as_served:
+        cand, cur = _served_scores(folder, candidate, current, progress)
+    else:
+        cand, cur = _free_scores(folder, candidate, current, limit, progress)
+    result, gate = _decision(f"{kind}/{adapter_id}", cand, cur, current, candidate, as_served)
+    limit, unit, primary = result["items"], result["unit"], result["primary_metric"]
+    cand_rank = (result["candidate"]["score"], result["candidate"]["secondary"])
+    cur_rank = (result["current"]["score"], result["current"]["secondary"]) if cur else (-1, -1)
     candidate_folder = version_folder(folder, candidate)
     recorded = AdapterMetadata.read(candidate_folder).eval
     update_eval(candidate_folder, {**recorded, "gate": gate})
     if not result["beats_current"]:
         refuse(folder, candidate, scores=gate)
         raise GateRefusedError(
-            f"{kind}/{adapter_id} {candidate} does not beat {current} on {limit} held-out "
-            f"items: {primary} {cand_rank[0]:.3f} vs {cur_rank[0]:.3f}"
+            f"{kind}/{adapter_id} {candidate} does not beat {current} on {limit} {unit}: "
+            f"{primary} {cand_rank[0]:.3f} vs {cur_rank[0]:.3f}"
             + (f" ({current} served as {cur['served_as']})" if "served_as" in cur else "")
             + f" (secondary "
             f"{cand_rank[1]:.3f} vs {cur_rank[1]:.3f}); {current} stays current",

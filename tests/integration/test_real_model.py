@@ -243,3 +243,25 @@ def test_shipped_adapters_beat_the_base_on_their_primary_metric() -> None:
         assert result["items"] == items and result["primary_metric"] == primary
         base, tuned = result["base"][primary], result["adapter_scores"][primary]
         assert 0 <= base < tuned <= 1, (adapter, base, tuned)
+
+
+def test_a_brand_version_is_scored_on_its_copy_as_served() -> None:
+    # The versions gate scores a brand adapter on the creative tool's copy of its brand's
+    # held-out products (`adapters.training.served`), through a temporary adapters root that
+    # serves the version asked for: composed where the runtime composes it (globex's current
+    # version, stacked on the installed task/creative), left out and said so where it does not
+    # (initech's v1, trained on an earlier task/creative).
+    from adapters.training.served import served_scores
+    from adapters.versions import read_manifest
+
+    root = adapters_root()
+    globex = read_manifest(root / "brand" / "globex").current
+    composed = served_scores(root, "brand", "globex", globex, seeds=(100,), plans=1)
+    served = composed["served"]
+    assert served["variants"] > 0 and served["composed"] == served["variants"]
+    assert "served_as" not in composed
+    assert all(0.0 <= v <= 1.0 for v in composed["scores"].values())
+    assert composed["primary_metric"] == "compliant_as_written"
+    left_out = served_scores(root, "brand", "initech", "v1", seeds=(100,), plans=1)
+    assert left_out["served"]["composed"] == 0
+    assert left_out["served_as"] == "without brand/initech (the runtime leaves v1 out)"

@@ -155,7 +155,7 @@ def test_a_current_version_stacked_on_a_replaced_task_adapter_is_scored_as_serve
 
     monkeypatch.setattr(gate, "evaluate_adapter", fake_eval)
     monkeypatch.setattr(gate, "held_out_digest", lambda *a: "items")
-    result = gate.run_gate("brand", "acme", root=root, limit=3)
+    result = gate.run_gate("brand", "acme", root=root, limit=3, served=False)
     assert scored == ["acme-v2"]  # v1 is never stacked on an adapter it was not trained on
     assert result["promoted"] and result["current"]["score"] == 0.5
     assert "task/creative alone" in result["current"]["served_as"]
@@ -164,7 +164,7 @@ def test_a_current_version_stacked_on_a_replaced_task_adapter_is_scored_as_serve
     # A candidate trained on another task/creative than the installed one is refused unscored.
     add_version(folder, _stacked_version(tmp_path, "acme-v3", "creative-v1"))
     with pytest.raises(AdapterVersionError, match="train it again with --stack-on"):
-        gate.run_gate("brand", "acme", root=root, limit=3)
+        gate.run_gate("brand", "acme", root=root, limit=3, served=False)
     assert scored == ["acme-v2"]
 
 
@@ -214,3 +214,97 @@ def test_a_refused_candidate_keeps_its_scores_after_prune_and_is_no_rollback_tar
     assert after.history[-1].scores["candidate"]["score"] == 0.4  # the record outlives them
     out = CliRunner().invoke(app, ["adapters", "list", "--root", str(tmp_path)])
     assert "v3 pruned (refused: field_exact_match 0.400 vs v2 0.600)" in out.output, out.output
+
+
+# --- brand adapters gated as served ---------------------------------------------------------
+
+
+def _acme_on_creative(tmp_path: Path) -> Path:
+    """An adapters root with task/creative and brand/acme v1 (current) and v2 (candidate), both
+    trained on that task/creative."""
+    root = tmp_path / "adapters"
+    (root / "task" / "creative").mkdir(parents=True)
+    (root / "task" / "creative" / "adapter_model.safetensors").write_text("creative")
+    (root / "task" / "creative" / "metadata.json").write_text("{}")
+    for name in ("acme-v1", "acme-v2"):
+        add_version(root / "brand" / "acme", _stacked_version(tmp_path, name, "creative"))
+    return root
+
+
+def test_a_brand_adapter_is_gated_on_its_copy_as_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gate decoded brand adapters freely, on prompts in the training rows' shape, and
+    # refused initech's v5 on capitalization (13 of 30 answers) that the served copy grammar
+    # never lets through. A brand adapter is now scored on the creative tool's copy of its
+    # brand's held-out products; the free eval is not asked.
+    from adapters.training import gate
+
+    root = _acme_on_creative(tmp_path)
+    asked: list[tuple[str, str]] = []
+
+    def served(root_: Path, kind: str, adapter_id: str, version: str, **_: object) -> dict:
+        asked.append((f"{kind}/{adapter_id}", version))
+        voice = {"v1": 0.5, "v2": 0.8}[version]
+        rates = {"compliant_as_written": 1.0, "voice_words_used": voice,
+                 "not_template_fallback": 1.0}  # fmt: skip
+        how = {"seeds": [100], "plans": 2, "variants": 40}
+        return {"primary_metric": "compliant_as_written", "scores": rates, "items": 40,
+                "reused": False, "served": how}  # fmt: skip
+
+    def free(*_: object, **__: object) -> dict:
+        raise AssertionError("a brand adapter is not gated on the free eval")
+
+    monkeypatch.setattr(gate, "served_scores", served)
+    monkeypatch.setattr(gate, "evaluate_adapter", free)
+    result = gate.run_gate("brand", "acme", root=root)
+    assert asked == [("brand/acme", "v2"), ("brand/acme", "v1")]
+    # Equal as written, better on the rest (voice words): promoted, with both recorded.
+    assert result["promoted"] and result["unit"] == "served variants" and result["items"] == 40
+    assert result["candidate"]["secondary"] > result["current"]["secondary"]
+    manifest = read_manifest(root / "brand" / "acme")
+    assert manifest.current == "v2"
+    recorded = manifest.history[-1].scores
+    assert recorded["served"] == {"seeds": [100], "plans": 2, "variants": 40}
+    assert recorded["candidate"]["scores"]["voice_words_used"] == 0.8  # what it traded, kept
+    # Only brand adapters have a served bench.
+    with pytest.raises(AdapterVersionError, match="only brand adapters are gated as served"):
+        gate.run_gate("task", "creative", root=root, served=True)
+
+
+def test_the_served_root_serves_the_version_asked_for_and_the_rest_as_installed(
+    tmp_path: Path,
+) -> None:
+    from adapters.training.served import served_root
+
+    root = _acme_on_creative(tmp_path)
+    with served_root(root, "brand", "acme", "v2") as tmp:
+        assert _served(tmp / "brand" / "acme") == "acme-v2"
+        assert (tmp / "task" / "creative" / "adapter_model.safetensors").read_text() == "creative"
+    with served_root(root, "brand", "acme", "v1") as tmp:
+        assert _served(tmp / "brand" / "acme") == "acme-v1"
+    assert not tmp.exists()  # nothing is left behind
+    with (
+        pytest.raises(AdapterVersionError, match="no version 'v7'"),
+        served_root(root, "brand", "acme", "v7"),
+    ):
+        pass
+
+
+def test_served_scores_pool_the_seeds_by_variants() -> None:
+    from adapters.training.served import pooled
+
+    def run(variants: int, written: float, fallback: float, composed: int) -> dict:
+        rows = [{"adapters": ["task/creative@v5", "brand/acme@v2"]}] * composed
+        rows += [{"adapters": ["task/creative@v5"]}] * (variants - composed)
+        return {"variants": variants, "compliant_as_written": written,
+                "template_fallback": fallback, "headline_differs_from_product": 1.0,
+                "body_names_benefit_or_claim": 1.0, "voice_words_used": 0.5,
+                "per_variant": rows}  # fmt: skip
+
+    scores, variants, composed = pooled([run(30, 1.0, 0.0, 30), run(10, 0.6, 0.2, 0)], "brand/acme")
+    assert variants == 40 and composed == 30
+    assert scores["compliant_as_written"] == 0.9  # (30 * 1.0 + 10 * 0.6) / 40
+    assert scores["not_template_fallback"] == 0.95  # the fallback share enters as its complement
+    with pytest.raises(ValueError, match="no held-out product"):
+        pooled([run(0, 0.0, 0.0, 0)], "brand/acme")
