@@ -421,6 +421,10 @@ def test_a_sentence_another_variant_wrote_is_cut_or_the_variant_asked_again(
     # The repeated headline is avoided in the re-ask's grammar.
     assert "twisty" not in scripted.runtime.seen[0][2].json_schema.lark_text.lower()
     assert "twisty[^A-Za-z0-9]*pretzels" in retry.json_schema.lark_text
+    # And every other variant's headline: with only the repeated one banned, a re-ask wrote
+    # another variant's (brand_x composed, the gate's seeds: 3 of seed 100's 4 template
+    # fallbacks had been dropped for repeats, one on each of its three attempts).
+    assert "made[^A-Za-z0-9]*for[^A-Za-z0-9]*sharing" in retry.json_schema.lark_text
     assert any("repeats beta variant 1: 'twisty pretzels'" in f for f in result.failures)
     for v in result.variants:
         assert review(as_copy(v), request, result.placement, "snacks") == []

@@ -223,11 +223,11 @@ def test_a_reasks_grammar_cannot_write_what_its_refused_copy_wrote(
     bans every word starting with a refused word and the refused headline, and no grammar
     writes a lone lower-case letter ("A daily probiotic, part of a i"); llguidance and Python
     agree."""
-    from tools.creative.avoid import avoid_after, avoid_headline
+    from tools.creative.avoid import avoid_after, avoid_headlines
 
     facts = _salsa()
     refused = AdCopy(headline="Cuckies the way of it", body="Fresh tomato taste, all.")
-    avoid = avoid_after(refused, ["unknown_word:Cuckies"]) | avoid_headline(
+    avoid = avoid_after(refused, ["unknown_word:Cuckies"]) | avoid_headlines(
         AdCopy(headline="Salsa night, every night", body="x")
     )
     assert avoid.words == {"cuckies"} and avoid.headlines == {"salsa night every night"}

@@ -34,7 +34,7 @@ from adapters.prompts import Message
 from adapters.registry import KINDS, AdapterSet, Kind
 from tools.catalog import current
 from tools.creative import prompts
-from tools.creative.avoid import Avoid, avoid_after, avoid_headline
+from tools.creative.avoid import Avoid, avoid_after, avoid_headlines
 from tools.creative.binding import DEFAULT_KINDS, bound_model
 from tools.creative.facts import CopyFacts
 from tools.creative.fallback import fallback_stream
@@ -501,8 +501,8 @@ def _drop_repeats(all_slots: list[_Slot]) -> None:
         if clash:
             slot.breaks[-1].append("repeats_other_variant")
             slot.failures.append(f"{name}: dropped (repeats {taken[clash[0]]}: {clash[0]!r})")
-            repeated = sentence_key(slot.variant.headline) in clash
-            _reask(slot, avoid_headline(slot.variant) if repeated else Avoid())
+            others = [s.variant for s in all_slots if s is not slot and s.variant is not None]
+            _reask(slot, avoid_headlines(slot.variant, *others))
             slot.variant = None
             continue
         for k in keys:
