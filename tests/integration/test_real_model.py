@@ -248,15 +248,15 @@ def test_shipped_adapters_beat_the_base_on_their_primary_metric() -> None:
 def test_a_brand_version_is_scored_on_its_copy_as_served() -> None:
     # The versions gate scores a brand adapter on the creative tool's copy of its brand's
     # held-out products (`adapters.training.served`), through a temporary adapters root that
-    # serves the version asked for: composed where the runtime composes it (globex's current
+    # serves the version asked for: composed where the runtime composes it (brand_x's current
     # version, stacked on the installed task/creative), left out and said so where it does not
     # (initech's v1, trained on an earlier task/creative).
     from adapters.training.served import served_scores
     from adapters.versions import read_manifest
 
     root = adapters_root()
-    globex = read_manifest(root / "brand" / "globex").current
-    composed = served_scores(root, "brand", "globex", globex, seeds=(100,), plans=1)
+    current = read_manifest(root / "brand" / "brand_x").current
+    composed = served_scores(root, "brand", "brand_x", current, seeds=(100,), plans=1)
     served = composed["served"]
     assert served["variants"] > 0 and served["composed"] == served["variants"]
     assert "served_as" not in composed
