@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.registry import KINDS
-from adapters.versions import version_folder
+from adapters.versions import AdapterVersionError, version_folder
 
 # 100 and 101 until 2026-12-06, when their copy was read to fix the re-asks after a repeat
 # (`tools.creative.avoid.avoid_headlines`); a gate on seeds read while shaping the tool would
@@ -67,7 +67,10 @@ def pooled(runs: list[dict[str, Any]], adapter: str) -> tuple[dict[str, float], 
     (kind/id)."""
     total = sum(int(r["variants"]) for r in runs)
     if total == 0:
-        raise ValueError("the served bench wrote no variant: no held-out product to score on")
+        raise AdapterVersionError(
+            f"the served bench wrote no copy for {adapter}: its brand has no held-out product "
+            "at the retailers it sells through, so there is nothing to score it on"
+        )
 
     def mean(key: str) -> float:
         return round(sum(float(r[key]) * int(r["variants"]) for r in runs) / total, 4)

@@ -306,5 +306,5 @@ def test_served_scores_pool_the_seeds_by_variants() -> None:
     assert variants == 40 and composed == 30
     assert scores["compliant_as_written"] == 0.9  # (30 * 1.0 + 10 * 0.6) / 40
     assert scores["not_template_fallback"] == 0.95  # the fallback share enters as its complement
-    with pytest.raises(ValueError, match="no held-out product"):
+    with pytest.raises(AdapterVersionError, match="has no held-out product"):
         pooled([run(0, 0.0, 0.0, 0)], "brand/acme")
