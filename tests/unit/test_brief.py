@@ -982,12 +982,43 @@ _READ_WRONG_IN_UNSEEN30_31 = [
      "total_budget", 1_750_000),
 ]
 
+_READ_WRONG_IN_UNSEEN32_33 = [
+    # A zero share said with "share".
+    ("globex", "Globex: Alpha Mart only, $1.4M, max ROAS, experiment share 0, Q2 2027.",
+     "experiment_reserve", 0.0),
+    # Out-of-stock items left in.
+    ("globex", "Globex, $900k at Gamma. Leave out-of-stock items in the plan.", "exclude_oos",
+     False),
+    # Two retailers paused together, and one pulled out of.
+    ("brand_x", "Brand X: $1.1M for Q2. Beta only - Alpha Mart and Gamma Pharmacy are both "
+     "paused.", "retailers", ["beta"]),
+    ("globex", "Globex - we're pulling out of Gamma Pharmacy for now. $700k on what's left.",
+     "retailers", ["alpha"]),
+    # A table row that says no.
+    ("initech", "Initech, Q3 2027\nRetailer | In?\nAlpha Mart | no (paused)\nDelta Home | yes\n"
+     "Budget: 600K", "retailers", ["delta"]),
+    # Last flight's ROAS in brackets beside its spend; the floor asked for after it.
+    ("acme", "acme spring push done (spent $600k, ROAS 3.7). next month: $900k everywhere, min "
+     "ROAS 2.5", "roas_floor", 2.5),
+    # A competitor's spend, said with "reportedly".
+    ("acme", "Our competitor reportedly dropped $4M at Alpha Mart. Our plan: $1.6M at Alpha "
+     "Mart.", "total_budget", 1_600_000),
+    # Corrections: "wait, make that", "? no,".
+    ("brand_x", "brand x: $900k, beta only, ROAS floor 2 - wait, make that 2.5. Q1.",
+     "roas_floor", 2.5),
+    ("globex", "Globex - $2bn? no, $2M of course. Gamma only. Q3 next year.", "total_budget",
+     2_000_000),
+    # The coming month after last year's.
+    ("brand_x", "We spent $300k at Beta last May and want to run it again this coming May with "
+     "$450k.", "flight_start", date(2027, 5, 1)),
+]
+
 
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
     [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23,
      *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27, *_READ_WRONG_IN_UNSEEN28_29,
-     *_READ_WRONG_IN_UNSEEN30_31],
+     *_READ_WRONG_IN_UNSEEN30_31, *_READ_WRONG_IN_UNSEEN32_33],
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

@@ -87,7 +87,8 @@ _HALF = re.compile(
 )
 _AFTER_NEXT_YEAR = re.compile(r"next year\W{0,3}$")
 _MONTH_ONLY = re.compile(
-    r"(?P<lead>\b(?:in|for|during|over|throughout|through|across|(?:the )?month of|all of|all)"
+    r"(?P<lead>\b(?:in|for|during|over|throughout|through|across|(?:the )?month of|all of|all|"
+    r"(?:this )?coming)"  # "run it again this coming March" (ma50 of unseen33)
     r"\s+)?"
     # Not a point in a month: "we're restocking mid-Jan" (oa04 of unseen31 read January).
     rf"(?<!mid-)(?<!mid )\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)"

@@ -81,6 +81,12 @@ _SUPERSEDED = re.compile(
 )
 # The size of a market, not a budget: "the category is ~$1.2bn nationally" (o33 of unseen28).
 _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationally)\b")
+# Someone else's spend, said with no past time: "our competitor reportedly dropped $5M at Beta
+# Grocers this year" (ma13 of unseen33: added to the plan's $2.2M).
+_THEIRS = re.compile(
+    r"\b(?:competitors?|competition|rivals?)\b(?:'s)?(?:\s+\w+){0,2}?\s+"
+    r"(?:spent|spends|spending|dropped|drops|put|puts|invested|poured|threw)\b"
+)
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -154,6 +160,7 @@ def superseded(low: str, s: int, clause: str, today: date | None) -> bool:
         bool(_SUPERSEDED.search(low[max(0, s - 45) : s]))
         or about_the_past(clause, today)
         or bool(_MARKET.search(clause))
+        or bool(_THEIRS.search(clause))
     )
 
 

@@ -22,6 +22,8 @@ _OOS_INCLUDE = re.compile(
     rf"|\bincl\.?\s*{OOS_TERM}\b"
     rf"|\b{OOS_TERM}\s*[:=|]\s*(?:include|included|yes|in|keep)\b"
     rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:stay|stays|remain|remains|kept) in\b"
+    # "Leave out-of-stock items in the plan" (ka47 of unseen32).
+    rf"|\bleave\s+(?:the\s+|any\s+)?{OOS_TERM}\b[^.;]{{0,20}}?\bin\b"
     rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:included|are fine|is fine|ok|okay|allowed|too|as well|"
     rf"(?:can|may|should|to) (?:stay|remain)(?: in)?|keep (?:them|it) in(?! mind))\b"
 )

@@ -94,6 +94,7 @@ EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
     r"pause|pausing|paused|(?:don'?t|do not) use|avoid|scratch|scrap|"
+    r"pull(?:ing|ed)? out of|"  # "we're pulling out of Alpha Mart for now" (ma15 of unseen33)
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
@@ -103,8 +104,12 @@ EXCLUDE_CUE = re.compile(
 # Said with "'s" too: "(Gamma's paused while we renegotiate)", "(Gamma's being handled by the
 # pharmacy team separately)" (j43 and la11 of unseen26/30); or with no verb: "(Delta paused)",
 # "gamma pharmacy excluded" (l52 and l14 of unseen27).
+# "Alpha Mart and Beta Grocers are both paused" (ka50 of unseen32); a table row that says no,
+# "Delta Home | no (paused until summer)" (ma08 of unseen33).
 _EXCLUDED_AFTER = re.compile(
-    r"(?:\s+(?:is|are)\s+|'s\s+)(?:out|off|paused|excluded|dropped|on hold|on pause)\b"
+    r"(?:\s+(?:is|are)\s+(?:both\s+|all\s+)?|'s\s+)"
+    r"(?:out|off|paused|excluded|dropped|on hold|on pause)\b"
+    r"|[ \t]*\|[ \t]*(?:no|out|excluded)(?=[ \t]*(?:\(|\||\n|$))"
     r"|(?:\s+(?:is|are)\s+|'s\s+)(?:being\s+)?(?:handled|covered|bought|run)\s+"
     r"(?:by|through|under|elsewhere)\b"
     r"|\s+(?:tbd|out(?!\s*-?\s*of[\s-]+stock)|paused|excluded|on hold|on pause)\b"

@@ -15,6 +15,7 @@ from datetime import date
 from tools.brief.rules.text import (
     CORRECTION,
     PAST_TIME,
+    PAST_VERB,
     after_past_figure,
     as_float,
     clause_of,
@@ -85,8 +86,10 @@ _RATIO_NEEDED = (
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
 # unseen20).
+# "ROAS floor 2.5 - wait, make that 3" (ma38 of unseen33).
 _FLOOR_AGAIN = re.compile(
-    r"\b(?:bump|raise|lower|move|change|take)\s+(?:it|that|the floor)\s+(?:up\s+|down\s+)?to\s+"
+    r"\b(?:(?:bump|raise|lower|move|change|take)\s+(?:it|that|the floor)\s+(?:up\s+|down\s+)?to"
+    r"|make (?:it|that))\s+"
     rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
     + _NO_AMOUNT_AFTER
 )
@@ -136,6 +139,16 @@ _NEED_WORD = re.compile(
     r"\b(?:floor|min\w*|at least|above|below|under|over|no less|or better|guardrail|target|"
     r"must|need)\b|>"
 )
+
+
+def in_past_aside(low: str, pos: int) -> bool:
+    """Whether `pos` lies in brackets that report the past with no word of need: "holiday push
+    wrapped (spent $850k, ROAS 4.1)" (ma09 of unseen33: read as the floor over "min ROAS 2")."""
+    opened, closed = low.rfind("(", 0, pos), low.find(")", pos)
+    if opened < 0 or closed < 0 or ")" in low[opened:pos]:
+        return False
+    aside = low[opened + 1 : closed]
+    return bool(PAST_VERB.search(aside)) and not _NEED_WORD.search(aside)
 
 
 def not_ours(clause: str, today: date | None) -> bool:
@@ -236,8 +249,10 @@ def read_floors(
     past = past_sentences(low, today)
     for f in floors:
         s, e = clause_of(f.span[0], clauses)
-        reported = any(ps <= f.span[0] < pe for ps, pe in past) or after_past_figure(
-            low, f.span[0]
+        reported = (
+            any(ps <= f.span[0] < pe for ps, pe in past)
+            or after_past_figure(low, f.span[0])
+            or in_past_aside(low, f.span[0])
         )
         if not_ours(low[s:e], today) or (reported and not _NEED_WORD.search(low, s, e)):
             masked.append(f.span)

@@ -54,6 +54,7 @@ CORRECTION = re.compile(
     r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed|"
     r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be|wait|sorry|"
     r"scratch that|scrap that)\b"  # "1.5M -> scratch that, 1.7M" (l54 of unseen27)
+    r"|\?\s*no,"  # "$1.5bn? no, $1.5M obviously" (ma47 of unseen33)
 )
 
 
