@@ -85,8 +85,7 @@ _RATIO_NEEDED = (
     ),
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
-# unseen20).
-# "ROAS floor 2.5 - wait, make that 3" (ma38 of unseen33).
+# unseen20), "ROAS floor 2.5 - wait, make that 3" (ma38 of unseen33).
 _FLOOR_AGAIN = re.compile(
     r"\b(?:(?:bump|raise|lower|move|change|take)\s+(?:it|that|the floor)\s+(?:up\s+|down\s+)?to"
     r"|make (?:it|that))\s+"
