@@ -23,6 +23,7 @@ from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
 from tools.brief.rules.text import (
     CORRECTION,
+    OTHERS,
     about_the_past,
     as_float,
     clause_of,
@@ -84,7 +85,7 @@ _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationall
 # Someone else's spend, said with no past time: "our competitor reportedly dropped $5M at Beta
 # Grocers this year" (ma13 of unseen33: added to the plan's $2.2M).
 _THEIRS = re.compile(
-    r"\b(?:competitors?|competition|rivals?)\b(?:'s)?(?:\s+\w+){0,2}?\s+"
+    rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,2}}?\s+"
     r"(?:spent|spends|spending|dropped|drops|put|puts|invested|poured|threw)\b"
 )
 _RESERVE_BEFORE = re.compile(

@@ -14,6 +14,7 @@ from datetime import date
 
 from tools.brief.rules.text import (
     CORRECTION,
+    OTHERS,
     PAST_TIME,
     PAST_VERB,
     after_past_figure,
@@ -128,7 +129,7 @@ _NO_FLOOR = re.compile(
 # reports 5x") sets no floor for this plan; read as one, it overrode the brief's own floor.
 _NOT_OURS = re.compile(
     PAST_TIME.pattern
-    + r"|\b(?:competitors?|competition|rivals?|benchmarks?|industry|historically)\b"
+    + rf"|\b(?:{OTHERS}|benchmarks?|industry|historically)\b"
 )
 
 

@@ -58,6 +58,9 @@ CORRECTION = re.compile(
 )
 
 
+# Someone else: a figure said of them is not this brief's ("a competitor reports 5x").
+OTHERS = r"(?:competitors?|competition|rivals?)"
+
 # A time in the past: what a clause says with it is not this brief's ("last year 6% went to
 # tests", "last year we spent $1.2M").
 _A_YEAR_BACK = r"last (?:year|yr|quarter|qtr|q)|ly|prior (?:year|yr)"
