@@ -225,6 +225,10 @@ def test_number_words_become_digits_but_not_everywhere() -> None:
     assert normalize("two and a half million") == "2.5 million"
     assert normalize("hold back fifteen percent") == "hold back 15 percent"
     assert normalize("the first half of 2027") == "the first half of 2027"
+    # A "one" that points at a thing counts nothing: "maximize ROAS on this one" was a floor of
+    # 1 that the production parse took from the model (pa32 of unseen35).
+    assert normalize("maximize ROAS on this one") == "maximize ROAS on this one"
+    assert normalize("one retailer, one million") == "1 retailer, 1 million"
     # "a million and a half" was 1.000001 million ($1,000,000.50); "two and a quarter million"
     # was "2 and a quarter million", which no reading took as money.
     assert normalize("a million and a half") == "1.5 million"
@@ -1013,12 +1017,27 @@ _READ_WRONG_IN_UNSEEN32_33 = [
      "$450k.", "flight_start", date(2027, 5, 1)),
 ]
 
+_READ_WRONG_IN_UNSEEN34_35 = [
+    # A label of the past before a colon: its spend and ROAS are no budget and no floor.
+    ("initech", "Last quarter: $300k spend, 2.9 ROAS at Alpha. Next quarter we go to $500k at "
+     "Alpha Mart.", "total_budget", 500_000),
+    ("initech", "Last quarter: $300k spend, 2.9 ROAS at Alpha. Next quarter we go to $500k at "
+     "Alpha Mart.", "roas_floor", None),
+    ("brand_x", "Last year's Beta campaign: $700k, 1.9 ROAS. New plan: $850k at Beta, floor "
+     "2.2.", "roas_floor", 2.2),
+    # The share of a larger envelope this plan gets.
+    ("acme", "Of the $900M total marketing pot, this plan gets $4M. Alpha Mart only.",
+     "total_budget", 4_000_000),
+    # A floor the ROAS must clear.
+    ("globex", "$600k at Alpha Mart; ROAS has to clear 2.8.", "roas_floor", 2.8),
+]
+
 
 @pytest.mark.parametrize(
     ("brand", "text", "field", "value"),
     [*_READ_WRONG_IN_UNSEEN16_17, *_READ_WRONG_IN_UNSEEN18_19, *_READ_WRONG_IN_UNSEEN20_23,
      *_LEFT_BY_EARLIER_ROUNDS, *_READ_WRONG_IN_UNSEEN26_27, *_READ_WRONG_IN_UNSEEN28_29,
-     *_READ_WRONG_IN_UNSEEN30_31, *_READ_WRONG_IN_UNSEEN32_33],
+     *_READ_WRONG_IN_UNSEEN30_31, *_READ_WRONG_IN_UNSEEN32_33, *_READ_WRONG_IN_UNSEEN34_35],
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value

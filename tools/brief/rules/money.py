@@ -25,6 +25,7 @@ from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
     about_the_past,
+    after_past_figure,
     as_float,
     clause_of,
     clause_spans,
@@ -160,6 +161,7 @@ def superseded(low: str, s: int, clause: str, today: date | None) -> bool:
     return (
         bool(_SUPERSEDED.search(low[max(0, s - 45) : s]))
         or about_the_past(clause, today)
+        or after_past_figure(low, s)
         or bool(_MARKET.search(clause))
         or bool(_THEIRS.search(clause))
     )
@@ -231,7 +233,9 @@ _USE = re.compile(
     r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
     r"| back| up| down)? to|final (?:number|budget|amount|figure)(?: is)?:?"
     # "budget $2M, hmm, no, finance says $1.75M" (oa28 of unseen31).
-    r"|(?:finance|leadership|the cfo|cfo|the client|client) (?:says|said|approved|confirmed))"
+    r"|(?:finance|leadership|the cfo|cfo|the client|client) (?:says|said|approved|confirmed)"
+    # "Of our $1.2bn total marketing envelope, this plan gets $12M" (na41 of unseen34).
+    r"|(?:this|the) (?:plan|campaign|flight|brief) (?:gets|has|will get|is getting))"
     r"\s+\$?$"
 )
 

@@ -40,7 +40,8 @@ _ROAS_FILL = (
     r"requirement|a|an|the|no|not|lower|less|than|below|under|fall|falls|drop|drops|go|goes|"
     r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cant|cannot|can|"
     r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
-    r"capped)\b"
+    # "ROAS needs to clear 3.5" (na19 of unseen34)
+    r"capped|clear|clears|beat|beats|exceed|exceeds)\b"
     r"|\s*(?:>=|=>|>|=|:|\.|\||\())"
 )
 _ROAS_AFTER = re.compile(

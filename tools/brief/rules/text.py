@@ -130,12 +130,21 @@ _REPEATING = re.compile(r"\b(?:repeat\w*|again|rerun|re-run)\b")
 SENTENCE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n")
 
 
+# A label of the past before a colon: "Last quarter: $400k spend, 3.1 ROAS at Delta", "Last
+# year's Gamma campaign: $800k, 2.1 ROAS" (na16 and na55 of unseen34: read as the budget and
+# the floor).
+_PAST_LABEL = re.compile(
+    rf"\b(?:{_A_YEAR_BACK}|last (?:time|campaign|flight|month|season))(?:'s)?"
+    r"(?:\s+[\w&+'-]+){0,3}?\s*:"
+)
+
+
 def after_past_figure(low: str, pos: int) -> bool:
     """Whether `pos` follows a figure named as the past's in its line, with no word of what is
     asked between: the "roas 3.1" of "* last yr spend: 2.1M, roas 3.1" (d34 of unseen21, read
-    as the floor once the comma split the bullet in two)."""
+    as the floor once the comma split the bullet in two), or a past label's figures."""
     start = max((m.end() for m in SENTENCE_BREAK.finditer(low, 0, pos)), default=0)
-    m = _PAST_FIGURE.search(low, start, pos)
+    m = _PAST_FIGURE.search(low, start, pos) or _PAST_LABEL.search(low, start, pos)
     return bool(m) and not _ASKING.search(low, m.end(), pos)
 
 
@@ -264,6 +273,8 @@ def _words_to_digits(text: str) -> str:
             continue
         if ("half" in run or "quarter" in run) and not has_scale:
             continue
+        if run == ["one"] and a and tokens[a - 1][2] in _POINTING:
+            continue  # "maximize ROAS on this one" (pa32 of unseen35: read as a floor of 1)
         value = _spoken_year(run) or _eval_words(run)
         if value is None:
             continue
@@ -280,6 +291,10 @@ def _words_to_digits(text: str) -> str:
         pos = tokens[b - 1][1]
     out.append(text[pos:])
     return "".join(out)
+
+
+# Words before a "one" that points at a thing rather than counting it.
+_POINTING = {"this", "that", "the", "which", "each", "every", "any", "another", "no"}
 
 
 def _spoken_year(run: list[str]) -> int | None:
