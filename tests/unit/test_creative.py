@@ -391,6 +391,12 @@ def test_each_path_is_taken_and_reported(tiny: RMNChatModel) -> None:
     assert any("fixable, kept in reserve (headline_too_long" in f for f in result.failures)
 
 
+def _head_options(lark: str) -> list[str]:
+    """The headlines a copy grammar lets the model choose among (its HEAD line)."""
+    head = next(line for line in lark.splitlines() if line.startswith("HEAD: "))
+    return [json.loads(h) for h in head.removeprefix("HEAD: ").split(" | ")]
+
+
 def test_a_sentence_another_variant_wrote_is_cut_or_the_variant_asked_again(
     tiny: RMNChatModel,
 ) -> None:
@@ -399,11 +405,11 @@ def test_a_sentence_another_variant_wrote_is_cut_or_the_variant_asked_again(
     cut, so that variant is asked for different copy."""
     rounds = [
         [
-            answer("Twisty pretzels", "Crunchy and golden. Add it to your cart."),
-            answer("Made for sharing", "Salty and sweet. Add it to your cart."),
-            answer("Twisty pretzels", "Great on game night."),
+            answer("Family favorite", "Crunchy and golden. Add it to your cart."),
+            answer("Made for families", "Salty and sweet. Add it to your cart."),
+            answer("Family favorite", "Great on game night."),
         ],
-        [answer("Snack time sorted", "Great on game night.")],
+        [answer("Snack time for the whole crew", "Great on game night.")],
     ]
     scripted = RMNChatModel(runtime=ScriptedRuntime(tiny, rounds))
     request = CopyRequest(
@@ -415,17 +421,18 @@ def test_a_sentence_another_variant_wrote_is_cut_or_the_variant_asked_again(
     assert (second.path, second.body) == ("fixed", "Salty and sweet.")
     assert second.adapters == first.adapters == ["task/creative@v1"]
     # The third repeated the first's headline: asked again, and its new copy is kept.
-    assert (third.path, third.headline) == ("llm", "Snack time sorted")
+    assert (third.path, third.headline) == ("llm", "Snack time for the whole crew")
     retry = scripted.runtime.seen[1][0]
     assert len(retry.messages) == 1 and "Angle:" in retry.messages[0]["content"]
-    # The repeated headline is avoided in the re-ask's grammar.
-    assert "twisty" not in scripted.runtime.seen[0][2].json_schema.lark_text.lower()
-    assert "twisty[^A-Za-z0-9]*pretzels" in retry.json_schema.lark_text
-    # And every other variant's headline: with only the repeated one banned, a re-ask wrote
-    # another variant's (brand_x composed, the gate's seeds: 3 of seed 100's 4 template
-    # fallbacks had been dropped for repeats, one on each of its three attempts).
-    assert "made[^A-Za-z0-9]*for[^A-Za-z0-9]*sharing" in retry.json_schema.lark_text
-    assert any("repeats beta variant 1: 'twisty pretzels'" in f for f in result.failures)
+    # The repeated headline is no longer among the re-ask's headlines, and neither is any
+    # other variant's: with only the repeated one banned, a re-ask wrote another variant's
+    # (brand_x composed, the gate's seeds: 3 of seed 100's 4 template fallbacks had been
+    # dropped for repeats, one on each of its three attempts).
+    assert "Family favorite" in _head_options(scripted.runtime.seen[0][2].json_schema.lark_text)
+    offered = _head_options(retry.json_schema.lark_text)
+    assert "Family favorite" not in offered and "Made for families" not in offered
+    assert "Snack time for the whole crew" in offered
+    assert any("repeats beta variant 1: 'family favorite'" in f for f in result.failures)
     for v in result.variants:
         assert review(as_copy(v), request, result.placement, "snacks") == []
 

@@ -12,8 +12,10 @@ import pytest
 from adapters.structured import GrammarCompiler
 from adapters.testing import smollm2_tokenizer
 from tools.creative.bench import Breaks, bench_plans
+from tools.creative.compose import angles_of, closers_for, headline_options, headlines
 from tools.creative.facts import MODEL_SENTENCES, CopyFacts
 from tools.creative.products import names_benefit
+from tools.creative.quality import headline_is_product_name, sentence_key
 from tools.creative.review import review_copy
 from tools.creative.write import CopyRequest, CopyResult, resolve
 from tools.plan import CopyVariant
@@ -264,3 +266,62 @@ def test_what_a_reask_avoids_follows_the_broken_rule() -> None:
     loop = AdCopy(headline="A daily probiotic, daily", body="A daily probiotic, a capsule.")
     assert avoid_after(loop, ["repetitive"]).words == {"daily", "probiotic"}
     assert avoid_after(loop, ["prohibited:miracle"]).words == set()  # the grammar bans those
+
+
+def test_the_model_chooses_its_headline_among_the_products_own(
+    compiler: GrammarCompiler,
+) -> None:
+    """The model's headline is one the copy templates make for the product (around its angles,
+    or a brand hook that suits it), which llguidance and Python agree on: its own headlines
+    were the main reason a reviewer rated copy unfit ("Bus a Day", "Socks of care")."""
+    seen = 0
+    for facts in _bench_facts():
+        opening = next(o for o in facts.openings() if o)
+        heads = headline_options(facts, angles_of(facts)[0], opening)
+        assert heads, facts.product
+        body = f"{opening} every day."
+        for head in heads:
+            assert not headline_is_product_name(head, facts.product)
+            copy = AdCopy(headline=head, body=body, disclaimers=required_disclaimers(
+                f"{head} {body}", facts.policy, facts.placement, facts.category, facts.guide))
+            assert review_copy(copy, facts.policy, facts.placement, facts.category, facts.guide,
+                               facts.product) == [], head  # fmt: skip
+            seen += 1
+    assert seen >= 40
+    facts = _salsa()
+    heads = headline_options(facts, angles_of(facts)[0], "A zesty kick")
+    grammar = facts.grammar.with_opening("A zesty kick", MODEL_SENTENCES).choosing(heads)
+    schema = facts.opening_schema("A zesty kick", headlines=heads)
+    body = "A zesty kick for game night."
+    for head in (heads[0], heads[-1], "Salsa night", heads[0] + " now"):
+        matcher = compiler.matcher(schema)
+        ok = matcher.consume_tokens(compiler._tokenizer.encode(
+            _answer(head, body), add_special_tokens=False))  # fmt: skip
+        assert (ok and matcher.is_accepting()) == grammar.accepts(head, body) == (head in heads)
+    # A headline a re-ask must avoid is no longer offered; with every one avoided, the model
+    # writes its own words again.
+    avoiding = grammar.avoiding(frozenset(), frozenset({sentence_key(heads[0])}))
+    assert heads[0] not in avoiding.head_options() and heads[1] in avoiding.head_options()
+    everything = grammar.avoiding(frozenset(), frozenset(sentence_key(h) for h in heads))
+    assert everything.head_options() == () and everything.accepts("Salsa night", body)
+
+
+def test_a_brand_hook_about_food_heads_no_copy_for_what_nobody_eats() -> None:
+    """brand_x's hooks "bold flavor, zero fuss" and "big taste, good vibes" headed its
+    shampoo ("Fresh taste, every time", rated wrong for the product), and acme's "snack time"
+    lines its trash bags."""
+    def facts(brand: str, product: str, category: str) -> CopyFacts:
+        return CopyFacts(
+            retailer_policy("alpha"), "instore_screen", product, category, brand_guide(brand)
+        )
+
+    shampoo = facts("brand_x", "Brand Coconut Shampoo", "personal_care")
+    tea = facts("brand_x", "Brand Peach Iced Tea", "beverages")
+    bags = facts("acme", "Acme Lemon Trash Bags", "household")
+    hooks = {h.lower() for h in headlines(tea, None)}
+    assert {"big taste, good vibes", "bold flavor, zero fuss"} <= hooks
+    assert not {h.lower() for h in headlines(shampoo, None)} & {
+        "big taste, good vibes", "bold flavor, zero fuss"}  # fmt: skip
+    assert "Made for every crew" in headlines(shampoo, None)
+    assert not any("snack" in h.lower() for h in headlines(bags, None))
+    assert not any("snack" in c.lower() for c in closers_for(bags))

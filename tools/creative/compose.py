@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -62,14 +63,30 @@ def _fill(template: str, phrase: str, noun: str, short: str) -> str:
     return text
 
 
+# Policy categories a shopper eats or drinks from. A brand's voice lines that speak of food
+# ("big taste, good vibes", "snack time for the whole crew") suit only these: brand_x's
+# adapter wrote "Fresh taste, every time" on a shampoo and acme's "snack time" reached trash
+# bags (rated wrong for the product by a reviewer, seed 800 of `run_language_bench`).
+EDIBLE_CATEGORIES = frozenset({"snacks", "grocery", "pantry", "food", "beverages", "alcohol"})
+_FOOD_WORDS = re.compile(
+    r"\b(?:snacks?|pantry|flavou?rs?|tastes?|tasty|delicious|drinks?|sips?|plates?|yummy)\b"
+)
+
+
+def fits_category(phrase: str, category: str) -> bool:
+    """Whether a brand voice line suits a product of `category`: food words only on food."""
+    return category in EDIBLE_CATEGORIES or not _FOOD_WORDS.search(phrase.lower())
+
+
 def headlines(facts: CopyFacts, angle: Angle | None) -> list[str]:
     """Headline options, cased for the retailer: around the angle, or (None) the brand's
-    hooks."""
+    hooks that suit the product's category."""
     noun = product_line(facts.product) or facts.product.split()[-1]
     short = facts.guide.name.split()[0]
     if angle is None:
         voice = BRAND_VOICES.get(facts.guide.brand_id)
-        raw = [h[:1].upper() + h[1:] for h in voice.hooks] if voice else []
+        hooks = [h for h in voice.hooks if fits_category(h, facts.category)] if voice else []
+        raw = [h[:1].upper() + h[1:] for h in hooks]
     elif angle.claim:
         raw = [angle.text]
     else:
@@ -77,6 +94,39 @@ def headlines(facts: CopyFacts, angle: Angle | None) -> list[str]:
     rule = facts.policy.creative.capitalization
     cased = [apply_case(h, rule, frozenset({short})) for h in raw]
     return [h for h in dict.fromkeys(cased) if len(h) <= facts.limits[0]]
+
+
+def headline_options(facts: CopyFacts, lead: Angle | None, opening: str) -> tuple[str, ...]:
+    """The headlines the model chooses among for a variant that leads with `lead` and whose
+    body opens on `opening`: the templates' headlines around its own angle, then the brand's
+    hooks that suit the product, then around the other angles but the one the body opens on;
+    each one the grammar and the checks pass, never the product name.
+
+    Why chosen, not written: a reviewer rated 90 of the 200 variants of seed 800 (`rmn bench
+    language`'s plans, every brand) not fit to run, most of them for the model's own headline
+    ("Bus a Day", "Socks of care", "Draft a for a to the in the in the in to", "Fresh taste"
+    on a shampoo), while the body, opened on a benefit, mostly read right."""
+    others = [a for a in angles_of(facts) if a != lead and a.text.lower() != opening.lower()]
+    body = f"{opening or 'Find it'} today."
+    out = []
+    for angle in ([lead] if lead else []) + [None] + others:
+        for head in headlines(facts, angle):
+            if head not in out and _headline_ok(facts, head, body):
+                out.append(head)
+    return tuple(out)
+
+
+def _headline_ok(facts: CopyFacts, head: str, body: str) -> bool:
+    if headline_is_product_name(head, facts.product) or not facts.grammar.accepts(head, body):
+        return False
+    copy = AdCopy(headline=head, body=body)
+    copy.disclaimers = required_disclaimers(
+        f"{head} {body}", facts.policy, facts.placement, facts.category, facts.guide
+    )
+    found = review_copy(
+        copy, facts.policy, facts.placement, facts.category, facts.guide, facts.product
+    )
+    return not found
 
 
 def bodies(facts: CopyFacts, lead: Angle, second: Angle | None, closers: list[str]) -> list[str]:
@@ -100,12 +150,12 @@ def bodies(facts: CopyFacts, lead: Angle, second: Angle | None, closers: list[st
 
 
 def closers_for(facts: CopyFacts) -> list[str]:
-    """The brand's closers that suit the product (snack-time lines only for snacks)."""
+    """The brand's closers that suit the product (`fits_category`: snack-time lines only for
+    food)."""
     voice = BRAND_VOICES.get(facts.guide.brand_id)
     if voice is None:
         return []
-    snack = facts.category in ("snacks", "grocery")
-    return [c for c in voice.closers if snack or "snack" not in c.lower()]
+    return [c for c in voice.closers if fits_category(c, facts.category)]
 
 
 def passes(facts: CopyFacts, copy: AdCopy) -> bool:

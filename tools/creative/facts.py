@@ -84,12 +84,15 @@ class CopyFacts:
 
     def opening_schema(
         self, opening: str, avoid_words: frozenset[str] = frozenset(),
-        avoid_headlines: frozenset[str] = frozenset(),
+        avoid_headlines: frozenset[str] = frozenset(), headlines: tuple[str, ...] = (),
     ) -> CopySchema:  # fmt: skip
         """The model's grammar for a variant whose body opens on `opening` (one of
-        `openings()`; "" for none), with at most `MODEL_SENTENCES` body sentences; a re-ask's
-        also without the words and headlines its refused copy wrote (`tools.creative.avoid`)."""
-        return _opening_schema(self.grammar.avoiding(avoid_words, avoid_headlines), opening)
+        `openings()`; "" for none), with at most `MODEL_SENTENCES` body sentences and its
+        headline one of `headlines` (`tools.creative.compose.headline_options`; () for its own
+        words); a re-ask's also without the words and headlines its refused copy wrote
+        (`tools.creative.avoid`)."""
+        grammar = self.grammar.avoiding(avoid_words, avoid_headlines).choosing(headlines)
+        return _opening_schema(grammar, opening)
 
     def openings(self) -> list[str]:
         """The body opening of each angle (parallel to `angles()`): the benefit or approved

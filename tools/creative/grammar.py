@@ -101,6 +101,8 @@ class CopyGrammar:
     # refused "Cuckies" banned, wrote "Cuckiesthe"), and headlines, as sentence keys.
     avoid_words: frozenset[str] = frozenset()
     avoid_headlines: frozenset[str] = frozenset()
+    # The model's grammar only (`choosing`): the headlines it may choose among, as written.
+    headlines: tuple[str, ...] = ()
 
     def with_opening(self, opening: str, max_sentences: int) -> CopyGrammar:
         """This grammar with the body forced to open on `opening` (which the model continues
@@ -117,6 +119,18 @@ class CopyGrammar:
             return self
         return replace(self, avoid_words=self.avoid_words | words,
                        avoid_headlines=self.avoid_headlines | headlines)  # fmt: skip
+
+    def choosing(self, headlines: tuple[str, ...]) -> CopyGrammar:
+        """This grammar with the headline one of `headlines` (those it avoids left out; with
+        none left, the headline is the model's own words again)."""
+        return replace(self, headlines=headlines)
+
+    def head_options(self) -> tuple[str, ...]:
+        """The headlines this grammar lets the model choose among; () when it writes its own."""
+        if not self.avoid_headlines:
+            return self.headlines
+        avoided = re.compile(self._avoided(), re.I)
+        return tuple(h for h in self.headlines if not avoided.fullmatch(h))
 
     def lark(self) -> str:
         """The grammar in llguidance's Lark dialect."""
@@ -147,9 +161,15 @@ class CopyGrammar:
             later = f"(LOWWORD | {keep})" if keep else "LOWWORD"
         else:
             later = "WORD"
+        options = self.head_options()
+        head = (
+            " | ".join(json.dumps(h) for h in options)
+            if options
+            else f"({first} (SEP {later})*) & /[^!]{{1,{self.max_headline}}}/ & {self._ending()}"
+            f"{self._not_avoided()}"
+        )
         lines += [
-            f"HEAD: ({first} (SEP {later})*) & /[^!]{{1,{self.max_headline}}}/ & {self._ending()}"
-            f"{self._not_avoided()}",
+            f"HEAD: {head}",
             f"SENTENCE: {first} (SEP WORD)* /[.?!]/",
         ]
         # The rest of the opening sentence: at least one more word, so it is never the bare
@@ -171,6 +191,8 @@ class CopyGrammar:
         """Whether the grammar lets the model write this copy: the same rules in Python's `re`
         (tests check the two agree through llguidance), for reference and template copy."""
         if not 1 <= len(headline) <= self.max_headline or "!" in headline:
+            return False
+        if self.head_options() and headline not in self.head_options():
             return False
         if not 1 <= len(body) <= self.max_body or body.count("!") > self.max_exclamation_marks:
             return False

@@ -36,6 +36,7 @@ from tools.catalog import current
 from tools.creative import prompts
 from tools.creative.avoid import Avoid, avoid_after, avoid_headlines
 from tools.creative.binding import DEFAULT_KINDS, bound_model
+from tools.creative.compose import Angle, angles_of, headline_options
 from tools.creative.facts import CopyFacts
 from tools.creative.fallback import fallback_stream
 from tools.creative.fix import fix_copy
@@ -125,6 +126,7 @@ class _Context:
     blocked: str | None = None  # why no copy can run here at all
     angle_offset: int = 0  # variants of one product across requests take successive angles
     model: RMNChatModel | None = None  # the chat model bound to the adapters and tenant
+    _heads: dict[tuple[Angle | None, str], tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def facts(self) -> CopyFacts:
@@ -154,7 +156,18 @@ class _Context:
         at = self.angle_offset + index + 1
         opening = openings[at % len(openings)] if openings else ""
         avoid = avoid or Avoid()
-        return self.facts.opening_schema(opening, avoid.words, avoid.headlines)
+        heads = self.headline_options(index, opening)
+        return self.facts.opening_schema(opening, avoid.words, avoid.headlines, heads)
+
+    def headline_options(self, index: int, opening: str) -> tuple[str, ...]:
+        """The headlines the variant writing angle `index` chooses among
+        (`compose.headline_options`: around its own angle first)."""
+        angles = angles_of(self.facts)
+        lead = angles[(self.angle_offset + index) % len(angles)] if angles else None
+        key = (lead, opening)
+        if key not in self._heads:
+            self._heads[key] = headline_options(self.facts, lead, opening)
+        return self._heads[key]
 
     def bound(self, llm: RMNChatModel, kinds: tuple[Kind, ...]) -> RMNChatModel:
         """The chat model bound to the adapters this request's copy is written with."""
