@@ -11,8 +11,15 @@ import pytest
 
 from adapters.structured import GrammarCompiler
 from adapters.testing import smollm2_tokenizer
+from tools.creative.avoid import avoid_headlines
 from tools.creative.bench import Breaks, bench_plans
-from tools.creative.compose import angles_of, closers_for, headline_options, headlines
+from tools.creative.compose import (
+    angles_of,
+    body_tails,
+    closers_for,
+    headline_options,
+    headlines,
+)
 from tools.creative.facts import MODEL_SENTENCES, CopyFacts
 from tools.creative.products import names_benefit
 from tools.creative.quality import headline_is_product_name, sentence_key
@@ -325,3 +332,54 @@ def test_a_brand_hook_about_food_heads_no_copy_for_what_nobody_eats() -> None:
     assert "Made for every crew" in headlines(shampoo, None)
     assert not any("snack" in h.lower() for h in headlines(bags, None))
     assert not any("snack" in c.lower() for c in closers_for(bags))
+
+
+def test_the_model_chooses_how_its_body_ends_among_the_products_own_phrases(
+    compiler: GrammarCompiler,
+) -> None:
+    """After the opening the body ends on one of the product's phrases (`body_tails`), which
+    llguidance and Python agree on: the model's own ends were what a reviewer still rated bad
+    once the headline was chosen ("Fits most cans, make a family member's cup.")."""
+    for facts in _bench_facts():
+        opening = next(o for o in facts.openings() if o)
+        tails = body_tails(facts, opening)
+        assert ", every time." in tails or len(opening) + 13 > facts.limits[1], facts.product
+        for tail in tails:
+            body = opening + tail
+            copy = AdCopy(headline="Today", body=body, disclaimers=required_disclaimers(
+                f"Today {body}", facts.policy, facts.placement, facts.category, facts.guide))
+            assert review_copy(copy, facts.policy, facts.placement, facts.category, facts.guide,
+                               facts.product) == [], body  # fmt: skip
+    facts = _salsa()
+    tails = body_tails(facts, "A zesty kick")
+    assert ", made for chips." in tails and ", a zesty kick." not in tails
+    grammar = facts.grammar.with_opening("A zesty kick", MODEL_SENTENCES).choosing((), tails)
+    schema = facts.opening_schema("A zesty kick", tails=tails)
+    bodies = ("A zesty kick, made for chips.", "A zesty kick, every time.",
+              "A zesty kick for game night.", "A zesty kick, made for chips. Grab it.")
+    for body in bodies:
+        matcher = compiler.matcher(schema)
+        ok = matcher.consume_tokens(compiler._tokenizer.encode(
+            _answer("Salsa night", body), add_special_tokens=False))  # fmt: skip
+        expected = body in ("A zesty kick, made for chips.", "A zesty kick, every time.")
+        assert (ok and matcher.is_accepting()) == grammar.accepts("Salsa night", body) == expected
+    # A word a re-ask must avoid takes its ends out; with none left, the model's own words.
+    avoiding = grammar.avoiding(frozenset({"chips"}), frozenset())
+    assert ", made for chips." not in avoiding.tail_options() and avoiding.tail_options()
+    assert body_tails(facts, "") == ()
+
+
+def test_a_reask_after_a_repeat_cannot_end_its_body_as_another_variant_did() -> None:
+    """With the body's end chosen, two variants on one opening chose the same end, and the
+    re-ask chose it again: 27 of 85 generations repeated another variant and 9 of 60 variants
+    went to templates (`rmn bench language` seed 0)."""
+    ctx = resolve(CopyRequest(retailer_id="alpha", brand_id="acme",
+                              product_name="Acme Classic Salsa"))  # fmt: skip
+    opening = next(o for o in ctx.facts.openings() if o)
+    other = AdCopy(headline="Family favorite", body=f"{opening}, every time.")
+    avoid = avoid_headlines(other)
+    assert sentence_key(f"{opening}, every time.") in avoid.sentences
+    index = ctx.facts.openings().index(opening) - 1 - ctx.angle_offset
+    lark = ctx.schema(index, avoid).lark_text
+    assert json.dumps(", every time.") not in lark and json.dumps(", every day.") in lark
+    assert json.dumps(", every time.") in ctx.schema(index).lark_text

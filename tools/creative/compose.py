@@ -116,9 +116,46 @@ def headline_options(facts: CopyFacts, lead: Angle | None, opening: str) -> tupl
     return tuple(out)
 
 
+# Ends of a body sentence any product's benefit can take ({s}: the brand's short name).
+TAILS: tuple[str, ...] = (", every time.", ", every day.", ", from {s}.")
+
+
+def body_tails(facts: CopyFacts, opening: str) -> tuple[str, ...]:
+    """The ends the model chooses among for a body that opens on `opening`: the templates'
+    (`TAILS`), then another of the product's benefits, then a brand hook that suits it, as a
+    clause ("Fits most cans, easy drawstring ties."); each body the grammar and the checks
+    pass. () without an opening.
+
+    Why: with the headline chosen, what a reviewer still rated bad was mostly the body's
+    model-written end, 55 of the 66 variants rated bad on seeds 804 and 805 ("Fits most cans,
+    make a family member's cup.", "Adds color to a sofa, a can.")."""
+    if not opening:
+        return ()
+    short = facts.guide.name.split()[0]
+    voice = BRAND_VOICES.get(facts.guide.brand_id)
+    hooks = [h for h in voice.hooks if fits_category(h, facts.category)] if voice else []
+    others = [b for b in facts.benefits if b.lower() != opening.lower()]
+    raw = [t.format(s=short) for t in TAILS] + [f", {p}." for p in [*others, *hooks]]
+    grammar = facts.grammar.with_opening(opening, 1)
+    head = facts.product.split()[-1]  # a word any headline here may end on
+    out = []
+    for tail in dict.fromkeys(raw):
+        body = opening + tail
+        for avoid, prefer in facts.guide.preferred_terms.items():
+            body = replace_word(body, avoid, prefer)
+        if body.startswith(opening) and grammar.accepts(head, body) and _passes(facts, head, body):
+            out.append(body[len(opening) :])
+    return tuple(out)
+
+
 def _headline_ok(facts: CopyFacts, head: str, body: str) -> bool:
     if headline_is_product_name(head, facts.product) or not facts.grammar.accepts(head, body):
         return False
+    return _passes(facts, head, body)
+
+
+def _passes(facts: CopyFacts, head: str, body: str) -> bool:
+    """Whether the checks pass copy of this headline and body (`review_copy`)."""
     copy = AdCopy(headline=head, body=body)
     copy.disclaimers = required_disclaimers(
         f"{head} {body}", facts.policy, facts.placement, facts.category, facts.guide

@@ -85,13 +85,15 @@ class CopyFacts:
     def opening_schema(
         self, opening: str, avoid_words: frozenset[str] = frozenset(),
         avoid_headlines: frozenset[str] = frozenset(), headlines: tuple[str, ...] = (),
+        tails: tuple[str, ...] = (),
     ) -> CopySchema:  # fmt: skip
         """The model's grammar for a variant whose body opens on `opening` (one of
         `openings()`; "" for none), with at most `MODEL_SENTENCES` body sentences and its
-        headline one of `headlines` (`tools.creative.compose.headline_options`; () for its own
-        words); a re-ask's also without the words and headlines its refused copy wrote
+        headline one of `headlines` and its body's end one of `tails`
+        (`tools.creative.compose.headline_options`, `body_tails`; () for its own words); a
+        re-ask's also without the words and headlines its refused copy wrote
         (`tools.creative.avoid`)."""
-        grammar = self.grammar.avoiding(avoid_words, avoid_headlines).choosing(headlines)
+        grammar = self.grammar.avoiding(avoid_words, avoid_headlines).choosing(headlines, tails)
         return _opening_schema(grammar, opening)
 
     def openings(self) -> list[str]:

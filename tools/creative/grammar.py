@@ -101,8 +101,10 @@ class CopyGrammar:
     # refused "Cuckies" banned, wrote "Cuckiesthe"), and headlines, as sentence keys.
     avoid_words: frozenset[str] = frozenset()
     avoid_headlines: frozenset[str] = frozenset()
-    # The model's grammar only (`choosing`): the headlines it may choose among, as written.
+    # The model's grammar only (`choosing`): the headlines it may choose among, as written,
+    # and the ends of the body after its opening.
     headlines: tuple[str, ...] = ()
+    tails: tuple[str, ...] = ()
 
     def with_opening(self, opening: str, max_sentences: int) -> CopyGrammar:
         """This grammar with the body forced to open on `opening` (which the model continues
@@ -120,10 +122,22 @@ class CopyGrammar:
         return replace(self, avoid_words=self.avoid_words | words,
                        avoid_headlines=self.avoid_headlines | headlines)  # fmt: skip
 
-    def choosing(self, headlines: tuple[str, ...]) -> CopyGrammar:
-        """This grammar with the headline one of `headlines` (those it avoids left out; with
-        none left, the headline is the model's own words again)."""
-        return replace(self, headlines=headlines)
+    def choosing(self, headlines: tuple[str, ...], tails: tuple[str, ...] = ()) -> CopyGrammar:
+        """This grammar with the headline one of `headlines` and, after the opening, the body
+        one of `tails` (those it avoids left out; with none left, the model's own words
+        again)."""
+        return replace(self, headlines=headlines, tails=tails)
+
+    def tail_options(self) -> tuple[str, ...]:
+        """The ends of the body after its opening this grammar lets the model choose among; ()
+        when it writes its own (or there is no opening)."""
+        if not self.opening:
+            return ()
+        avoided = tuple(self.avoid_words)
+        return tuple(
+            t for t in self.tails
+            if not any(w.lower().startswith(avoided) for w in re.findall(r"[A-Za-z]+", t))
+        )  # fmt: skip
 
     def head_options(self) -> tuple[str, ...]:
         """The headlines this grammar lets the model choose among; () when it writes its own."""
@@ -172,6 +186,9 @@ class CopyGrammar:
             f"HEAD: {head}",
             f"SENTENCE: {first} (SEP WORD)* /[.?!]/",
         ]
+        if tails := self.tail_options():
+            lines.append("BODY: " + " | ".join(json.dumps(t) for t in tails))
+            return "\n".join(lines) + "\n"
         # The rest of the opening sentence: at least one more word, so it is never the bare
         # phrase (a headline of another variant may be that phrase).
         first_sentence = "(SEP WORD)+ /[.?!]/" if self.opening else "SENTENCE"
@@ -193,6 +210,8 @@ class CopyGrammar:
         if not 1 <= len(headline) <= self.max_headline or "!" in headline:
             return False
         if self.head_options() and headline not in self.head_options():
+            return False
+        if (tails := self.tail_options()) and body not in {self.opening + t for t in tails}:
             return False
         if not 1 <= len(body) <= self.max_body or body.count("!") > self.max_exclamation_marks:
             return False

@@ -36,7 +36,7 @@ from tools.catalog import current
 from tools.creative import prompts
 from tools.creative.avoid import Avoid, avoid_after, avoid_headlines
 from tools.creative.binding import DEFAULT_KINDS, bound_model
-from tools.creative.compose import Angle, angles_of, headline_options
+from tools.creative.compose import Angle, angles_of, body_tails, headline_options
 from tools.creative.facts import CopyFacts
 from tools.creative.fallback import fallback_stream
 from tools.creative.fix import fix_copy
@@ -127,6 +127,7 @@ class _Context:
     angle_offset: int = 0  # variants of one product across requests take successive angles
     model: RMNChatModel | None = None  # the chat model bound to the adapters and tenant
     _heads: dict[tuple[Angle | None, str], tuple[str, ...]] = field(default_factory=dict)
+    _tails: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def facts(self) -> CopyFacts:
@@ -157,7 +158,12 @@ class _Context:
         opening = openings[at % len(openings)] if openings else ""
         avoid = avoid or Avoid()
         heads = self.headline_options(index, opening)
-        return self.facts.opening_schema(opening, avoid.words, avoid.headlines, heads)
+        if opening not in self._tails:
+            self._tails[opening] = body_tails(self.facts, opening)
+        tails = tuple(
+            t for t in self._tails[opening] if sentence_key(opening + t) not in avoid.sentences
+        )
+        return self.facts.opening_schema(opening, avoid.words, avoid.headlines, heads, tails)
 
     def headline_options(self, index: int, opening: str) -> tuple[str, ...]:
         """The headlines the variant writing angle `index` chooses among
