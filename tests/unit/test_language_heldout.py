@@ -98,20 +98,16 @@ def test_cards_without_a_record() -> None:
 
 def test_bundled_adapters_composed_for_copy() -> None:
     seen = SeenLines(AdapterRegistry(ROOT / "adapters"), KINDS)
-    # brand/brand_x v5 was trained stacked on task/creative v5: composed with it. brand/acme v2
-    # was stacked on task/creative v1 (its v3 on v2 lost at the gate), and brand/globex v3 on
-    # v2 (v4, on v5, was rolled back: it lost to the copy without it as served): left out.
-    names = [a.adapter for a in seen.adapters("alpha", "brand_x")]
-    assert names == ["retailer/alpha", "brand/brand_x", "task/creative"]
-    assert "brand/globex" not in [a.adapter for a in seen.adapters("alpha", "globex")]
-    assert [a.adapter for a in seen.adapters("alpha", "acme")] == [
-        "retailer/alpha",
-        "task/creative",
-    ]
+    # Every brand's current adapter was trained stacked on task/creative v5 and won the served
+    # gate (2026-12-06): composed with it. Their previous versions (acme v2 on task/creative
+    # v1, globex v3 on v2, initech v1 on v1) would be left out.
+    for brand in ("acme", "brand_x", "globex", "initech"):
+        names = [a.adapter for a in seen.adapters("alpha", brand)]
+        assert names == ["retailer/alpha", f"brand/{brand}", "task/creative"], brand
     assert seen.status("alpha", "acme", "snacks", "Popcorn").seen is False
     assert seen.status("alpha", "acme", "pantry", "Salsa").seen is False  # a held-out line
     kettle = seen.status("alpha", "acme", "snacks", "Kettle Chips")
-    assert kettle.seen is True and kettle.seen_by == ("task/creative",)
+    assert kettle.seen is True and set(kettle.seen_by) == {"brand/acme", "task/creative"}
     category, noun = sorted(set(product_lines("brand_x")) - held_out_lines("brand_x"))[0]
     trained = seen.status("alpha", "brand_x", category, noun)
     assert set(trained.seen_by) == {"brand/brand_x", "task/creative"}
