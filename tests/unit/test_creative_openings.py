@@ -21,7 +21,7 @@ from tools.creative.compose import (
     headlines,
 )
 from tools.creative.facts import MODEL_SENTENCES, CopyFacts
-from tools.creative.products import names_benefit
+from tools.creative.products import benefits_for, names_benefit
 from tools.creative.quality import headline_is_product_name, sentence_key
 from tools.creative.review import review_copy
 from tools.creative.write import CopyRequest, CopyResult, resolve
@@ -383,3 +383,15 @@ def test_a_reask_after_a_repeat_cannot_end_its_body_as_another_variant_did() -> 
     lark = ctx.schema(index, avoid).lark_text
     assert json.dumps(", every time.") not in lark and json.dumps(", every day.") in lark
     assert json.dumps(", every time.") in ctx.schema(index).lark_text
+
+
+def test_a_benefit_naming_another_dose_form_is_not_the_products() -> None:
+    """"A capsule a day" on a chewable or gummy probiotic, "Small, smooth tablets" on gel caps:
+    the copy a blind reviewer still rated wrong for the product (seed 810)."""
+    assert "a capsule a day" in benefits_for("Globex Probiotic")
+    for product in ("Globex Chewable Probiotic", "Globex Gummies Probiotic"):
+        assert benefits_for(product) == ["a daily probiotic", "part of a daily routine"]
+    assert benefits_for("Globex Gel Caps Pain Reliever") == ["relief for everyday aches"]
+    assert "chewable tablets" in benefits_for("Globex Chewable Vitamin C")
+    assert "chewable tablets" not in benefits_for("Globex Gummies Vitamin C")
+    assert "small softgels" in benefits_for("Globex Softgels Vitamin D3")
