@@ -78,15 +78,19 @@ def fits_category(phrase: str, category: str) -> bool:
     return category in EDIBLE_CATEGORIES or not _FOOD_WORDS.search(phrase.lower())
 
 
+def hooks_for(facts: CopyFacts) -> list[str]:
+    """The brand's hooks that suit the product (`fits_category`), as written."""
+    voice = BRAND_VOICES.get(facts.guide.brand_id)
+    return [h for h in voice.hooks if fits_category(h, facts.category)] if voice else []
+
+
 def headlines(facts: CopyFacts, angle: Angle | None) -> list[str]:
     """Headline options, cased for the retailer: around the angle, or (None) the brand's
     hooks that suit the product's category."""
     noun = product_line(facts.product) or facts.product.split()[-1]
     short = facts.guide.name.split()[0]
     if angle is None:
-        voice = BRAND_VOICES.get(facts.guide.brand_id)
-        hooks = [h for h in voice.hooks if fits_category(h, facts.category)] if voice else []
-        raw = [h[:1].upper() + h[1:] for h in hooks]
+        raw = [h[:1].upper() + h[1:] for h in hooks_for(facts)]
     elif angle.claim:
         raw = [angle.text]
     else:
@@ -132,10 +136,8 @@ def body_tails(facts: CopyFacts, opening: str) -> tuple[str, ...]:
     if not opening:
         return ()
     short = facts.guide.name.split()[0]
-    voice = BRAND_VOICES.get(facts.guide.brand_id)
-    hooks = [h for h in voice.hooks if fits_category(h, facts.category)] if voice else []
     others = [b for b in facts.benefits if b.lower() != opening.lower()]
-    raw = [t.format(s=short) for t in TAILS] + [f", {p}." for p in [*others, *hooks]]
+    raw = [t.format(s=short) for t in TAILS] + [f", {p}." for p in [*others, *hooks_for(facts)]]
     grammar = facts.grammar.with_opening(opening, 1)
     head = facts.product.split()[-1]  # a word any headline here may end on
     out = []
