@@ -23,6 +23,11 @@ The answer is `{"headline":"...","body":"..."}` with:
   claims use;
 - numbers: only the tokens with digits (or capitals, '&', '+') that the product name or its
   approved claims carry ("50", "99.9%", "48-hour", "D3"), written as they are.
+- choice (the writer's grammar, `choosing`): the headline is one of the product's own
+  headlines and the body's end, after its forced opening, one of its own phrases
+  (`tools.creative.compose.headline_options`, `body_tails`): the model's own headlines and
+  endings were what a blind reviewer rated unfit to run ("Bus a Day", "Adds color to a sofa,
+  a can."); with none left to choose (a re-ask's), the rules above apply to its own words.
 
 What the grammar cannot say (a repeated sentence, a phrase whose words are each fine) the
 checker still catches (`review_copy`), and the writer's regeneration, fix and fallback stay
