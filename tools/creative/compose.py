@@ -115,7 +115,7 @@ def headline_options(facts: CopyFacts, lead: Angle | None, opening: str) -> tupl
     out = []
     for angle in ([lead] if lead else []) + [None] + others:
         for head in headlines(facts, angle):
-            if head not in out and _headline_ok(facts, head, body):
+            if head not in out and passes(facts, AdCopy(headline=head, body=body)):
                 out.append(head)
     return tuple(out)
 
@@ -145,27 +145,10 @@ def body_tails(facts: CopyFacts, opening: str) -> tuple[str, ...]:
         body = opening + tail
         for avoid, prefer in facts.guide.preferred_terms.items():
             body = replace_word(body, avoid, prefer)
-        if body.startswith(opening) and grammar.accepts(head, body) and _passes(facts, head, body):
+        copy = AdCopy(headline=head, body=body)
+        if body.startswith(opening) and grammar.accepts(head, body) and reviewed(facts, copy):
             out.append(body[len(opening) :])
     return tuple(out)
-
-
-def _headline_ok(facts: CopyFacts, head: str, body: str) -> bool:
-    if headline_is_product_name(head, facts.product) or not facts.grammar.accepts(head, body):
-        return False
-    return _passes(facts, head, body)
-
-
-def _passes(facts: CopyFacts, head: str, body: str) -> bool:
-    """Whether the checks pass copy of this headline and body (`review_copy`)."""
-    copy = AdCopy(headline=head, body=body)
-    copy.disclaimers = required_disclaimers(
-        f"{head} {body}", facts.policy, facts.placement, facts.category, facts.guide
-    )
-    found = review_copy(
-        copy, facts.policy, facts.placement, facts.category, facts.guide, facts.product
-    )
-    return not found
 
 
 def bodies(facts: CopyFacts, lead: Angle, second: Angle | None, closers: list[str]) -> list[str]:
@@ -202,6 +185,11 @@ def passes(facts: CopyFacts, copy: AdCopy) -> bool:
         return False
     if headline_is_product_name(copy.headline, facts.product):
         return False
+    return reviewed(facts, copy)
+
+
+def reviewed(facts: CopyFacts, copy: AdCopy) -> bool:
+    """Whether the checks (`review_copy`) pass `copy`, with the disclaimers it needs set."""
     text = f"{copy.headline} {copy.body}"
     copy.disclaimers = required_disclaimers(
         text, facts.policy, facts.placement, facts.category, facts.guide

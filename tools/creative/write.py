@@ -7,9 +7,10 @@ product's benefits and approved claims takes the place of the rest (`fallback`).
     results = write_copy_many(llm, [CopyRequest(retailer_id="alpha", brand_id="acme"), ...])
     results[0].variants[0].path  # llm | repaired | fixed | fallback
 
-Only compliant copy is returned. The model writes the headline and the body; disclaimers are
-legal text, so they are attached from the policy (`required_disclaimers`), never written by the
-model. Every generation of one round (all requests, all variants) goes to the chat model as one
+Only compliant copy is returned. The model chooses the headline and, after the body's forced
+opening, its end among the product's own phrases (`choices`); disclaimers are legal text, so
+they are attached from the policy (`required_disclaimers`), never written by the model. Every
+generation of one round (all requests, all variants) goes to the chat model as one
 `generate_many` batch. Each variant leads with its own angle (a benefit or approved claim of
 the product; variants of one product across the requests of a call take successive angles)
 and is sampled with its own seed, from the request's `seed`: one seed is one reproducible
@@ -36,7 +37,7 @@ from tools.catalog import current
 from tools.creative import prompts
 from tools.creative.avoid import Avoid, avoid_after, avoid_headlines
 from tools.creative.binding import DEFAULT_KINDS, bound_model
-from tools.creative.compose import Angle, angles_of, body_tails, headline_options
+from tools.creative.choices import Choices
 from tools.creative.facts import CopyFacts
 from tools.creative.fallback import fallback_stream
 from tools.creative.fix import fix_copy
@@ -126,12 +127,14 @@ class _Context:
     blocked: str | None = None  # why no copy can run here at all
     angle_offset: int = 0  # variants of one product across requests take successive angles
     model: RMNChatModel | None = None  # the chat model bound to the adapters and tenant
-    _heads: dict[tuple[Angle | None, str], tuple[str, ...]] = field(default_factory=dict)
-    _tails: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def facts(self) -> CopyFacts:
         return CopyFacts(self.policy, self.placement, self.product, self.category, self.guide)
+
+    @cached_property
+    def choices(self) -> Choices:
+        return Choices(self.facts)
 
     @property
     def max_new_tokens(self) -> int:
@@ -157,23 +160,9 @@ class _Context:
         at = self.angle_offset + index + 1
         opening = openings[at % len(openings)] if openings else ""
         avoid = avoid or Avoid()
-        heads = self.headline_options(index, opening)
-        if opening not in self._tails:
-            self._tails[opening] = body_tails(self.facts, opening)
-        tails = tuple(
-            t for t in self._tails[opening] if sentence_key(opening + t) not in avoid.sentences
-        )
+        heads = self.choices.headlines(self.angle_offset + index, opening)
+        tails = self.choices.tails(opening, avoid.sentences)
         return self.facts.opening_schema(opening, avoid.words, avoid.headlines, heads, tails)
-
-    def headline_options(self, index: int, opening: str) -> tuple[str, ...]:
-        """The headlines the variant writing angle `index` chooses among
-        (`compose.headline_options`: around its own angle first)."""
-        angles = angles_of(self.facts)
-        lead = angles[(self.angle_offset + index) % len(angles)] if angles else None
-        key = (lead, opening)
-        if key not in self._heads:
-            self._heads[key] = headline_options(self.facts, lead, opening)
-        return self._heads[key]
 
     def bound(self, llm: RMNChatModel, kinds: tuple[Kind, ...]) -> RMNChatModel:
         """The chat model bound to the adapters this request's copy is written with."""
