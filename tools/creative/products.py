@@ -160,7 +160,7 @@ _NAMED_FORMS: dict[str, frozenset[str]] = {
 }
 _FORM_WORDS = {"tablet": "tablet", "capsule": "capsule", "softgel": "softgel", "gumm": "gummy",
                "chewable": "chewable", "caplet": "tablet"}  # fmt: skip
-_FORM = re.compile(r"\b(tablet|capsule|softgel|gumm|chewable|caplet)")
+_FORM = re.compile(rf"\b({'|'.join(_FORM_WORDS)})")
 
 
 def benefits_for(product: str) -> list[str]:
