@@ -39,6 +39,7 @@ def measurement(state: State, runtime: Runtime[Context]) -> Update:
             allocation=plan.allocation,
             reserve=expected.reserve if expected is not None else 0.0,
             flight_days=(state.query_plan or {}).get("flight_days", DEFAULT_FLIGHT_DAYS),
+            flight_start=plan.brief.flight_start,
             expected_iroas=iroas,
             seed=ctx.seed,
         )

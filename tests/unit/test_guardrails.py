@@ -66,7 +66,9 @@ def test_no_binding_caps_never_said_when_a_cap_has_a_positive_shadow_price() -> 
          "group_caps": {"beta/sponsored_search": 0.0778, "alpha/display_onsite": 4.6e-13}}
     )  # fmt: skip
     assert "no binding" not in text, text
-    assert "caps bind at Beta Grocers sponsored search" in text  # the reflection's sentence
+    # the risk table's signal (the main-risk sentence names the most severe risk, here the
+    # underpowered experiment)
+    assert "caps bind at Beta Grocers, sponsored search" in text
     # Solver noise (1e-13) is not a binding cap.
     assert "display onsite" not in text and "display_onsite" not in text
 
@@ -107,8 +109,9 @@ def test_each_guardrail_in_words_blocks_auto_approval_and_caps_confidence() -> N
                           "far_from_history"}  # fmt: skip
     words = [g.words for g in guardrails(plan)]
     assert any("it loses money" in w and "$0.75" in w for w in words)
-    assert any(w.startswith("At delta") and "loses money" in w for w in words)
-    unspent = "$20k of the $60k to spend is left unspent: the caps that bind (alpha)"
+    # retailers by name: these words read "At delta" and "the caps that bind (alpha)"
+    assert any(w.startswith("At Delta Home") and "loses money" in w for w in words)
+    unspent = "$20k of the $60k to spend is left unspent: the caps that bind (Alpha Mart)"
     assert unspent in found["unspent"]
     assert "50% chance" in found["weak_experiment"]
     # Every guardrail blocks auto-approval, even with the policy on and a low threshold.
@@ -140,3 +143,14 @@ def test_a_plan_that_trips_no_guardrail_can_still_approve_itself() -> None:
     assert "Capped" not in plan.reflection.confidence.rationale
     approved, why = auto_approval(plan, [], ApprovalPolicy(enabled=True, threshold=0.5))
     assert approved, why
+
+
+def test_a_cap_worth_under_half_a_cent_a_dollar_is_not_said_to_bind() -> None:
+    """Reports listed "caps bind at Alpha Mart, display onsite ($0.00 per extra dollar)"
+    beside a limits table showing that cap at $0.0005."""
+    text, signals = _all_text(
+        {"spendable": 0.4, "retailer_caps": {},
+         "group_caps": {"beta/sponsored_search": 0.0778, "alpha/display_onsite": 0.0005}}
+    )  # fmt: skip
+    assert set(signals.binding_caps) == {"beta/sponsored_search"}
+    assert "display onsite" not in text and "$0.00 per extra dollar" not in text

@@ -4,6 +4,7 @@ and intervals, reviewer constraints, infeasible briefs, and the experiment for t
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +254,11 @@ def test_experiment_is_designed_at_the_top_retailer_within_its_rules(
     assert none.experiment is None and "no experiment reserve" in none.notes[0]
     with pytest.raises(AccessDeniedError):
         design_measurement(req.model_copy(update={"tenant": "globex"}))
+    # A flighted plan's test runs in its flight: reports dated the tests of plans flighted
+    # in 2027 the day after the sales data ended, in 2026.
+    assert date.fromisoformat(exp["start"]) < date(2027, 1, 1)
+    flighted = design_measurement(req.model_copy(update={"flight_start": date(2027, 1, 1)}))
+    assert flighted.experiment is not None
+    start = date.fromisoformat(flighted.experiment["start"])
+    assert date(2027, 1, 1) <= start < date(2027, 1, 8)
+    assert flighted.experiment["experiment_type"] == exp["experiment_type"]

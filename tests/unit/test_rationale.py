@@ -120,6 +120,13 @@ def make_plan(
     )  # fmt: skip
 
 
+def _only_retailer() -> Plan:
+    """A plan on the one retailer its brief names."""
+    plan = make_plan(retailers=1)
+    plan.brief.retailers = ["alpha"]
+    return plan
+
+
 BINDING = {"beta/sponsored_search": 0.277, "alpha/sponsored_search": 0.178, "alpha/x": 1e-12}
 # Each kind of sentence a rationale has: caps binding or not, one retailer, the brief's cap.
 EVERY_KIND_OF_PLAN = pytest.mark.parametrize(
@@ -129,8 +136,9 @@ EVERY_KIND_OF_PLAN = pytest.mark.parametrize(
         make_plan(),
         make_plan(adequate=True, retailers=1),
         make_plan(brief_caps={"alpha": 0.4}),
+        _only_retailer(),
     ],
-    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap"],
+    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap", "only-retailer"],
 )
 
 
@@ -594,3 +602,23 @@ def test_the_grammar_cache_keeps_only_the_most_recent_grammars() -> None:
     assert OutputSchema.of(grammars[2]).key in kept  # recently used, so kept
     assert OutputSchema.of(grammars[0]).key not in kept
     assert GrammarCompiler.CACHE_SIZE == 64
+
+
+def test_the_split_names_every_retailer_and_a_lone_retailer_is_the_briefs_choice() -> None:
+    """Reports said "Alpha Mart gets 100% ... because an extra dollar earns more there than
+    anywhere else in the plan" of plans on the one retailer their brief named; a three-retailer
+    split named only the first two; and caps worth under half a cent per dollar ($0.00 as
+    shown) were said to bind."""
+    only = allocation_request(_only_retailer(), RETRIEVED)
+    assert only.shapes[0] == "only" and only.facts.get("retailers in the brief") == "Alpha Mart"
+    assert "because it is the only retailer the brief names" in only.template
+    chosen = allocation_request(make_plan(retailers=1), RETRIEVED)  # the brief names two
+    assert chosen.shapes[0] == "single" and chosen.facts.get("retailers in the brief") is None
+    plan = make_plan()
+    gamma = plan.allocation[-1].model_copy(update={"retailer_id": "gamma", "spend": 50_000.0})
+    plan.allocation.append(gamma)
+    opening = allocation_request(plan, RETRIEVED).openings[0]
+    assert opening.count("%") == 3 and "Gamma Pharmacy" in opening, opening
+    assert ", Beta Grocers " in opening and " and Gamma Pharmacy " in opening, opening
+    tiny = allocation_request(make_plan(caps={"alpha/sponsored_search": 0.0005}), RETRIEVED)
+    assert tiny.shapes == ("split", "no_cap"), tiny.template

@@ -186,6 +186,26 @@ def test_reflect_without_a_model_uses_the_template() -> None:
         reflect(plan, s, [], None, threshold=1.5)
 
 
+def test_the_main_risk_is_the_most_severe_and_the_retailer_is_named() -> None:
+    """A plan's report read "The main risk is thin data coverage" above a table rating that
+    risk "low" and its caps and experiment "medium", and "73% of spend goes to alpha" (the
+    retailer's id) where everything else says "Alpha Mart"."""
+    plan = make_plan(caps={"alpha": 0.4, "beta": 0.2})
+    s = signals_from(plan, curve_cv=0.02, coverage=0.87, flags=0)
+    found = risks(s)
+    assert [r.factor for r in found][:1] != ["thin data coverage"]
+    ranks = ["high", "medium", "low"]
+    assert [ranks.index(r.severity) for r in found] == sorted(ranks.index(r.severity)
+                                                              for r in found)  # fmt: skip
+    assert {r.severity for r in found} >= {"low", "medium"}
+    r = reflect(plan, s, [], None, threshold=0.8)
+    assert r.risk_assessment.summary.startswith(f"The main risk is {found[0].factor}")
+    assert s.top_retailer == "alpha"
+    assert "goes to Alpha Mart;" in r.alternate_frames[1]
+    facts = reflection_facts(plan, s, found, [])
+    assert facts.get("retailer with the most spend") == "Alpha Mart"
+
+
 def scripted_words(text: str) -> Generation:
     return Generation(text=text, parsed=text, adapters_active=[])
 

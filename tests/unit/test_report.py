@@ -346,3 +346,15 @@ def test_margin_is_said_to_be_before_ad_spend_and_what_is_left_after_it() -> Non
     assert "Expected extra margin is before ad spend" in md, md
     # margin $37,000 against $40,000 of planned spend
     assert "Net of the $40,000 of planned ad spend the plan is expected to lose $3,000" in md
+
+
+def test_the_experiment_table_states_the_smallest_lift_as_the_rationale_does() -> None:
+    """A report's rationale said "can detect a sales lift of 3.7%" above an experiment table
+    whose "Smallest lift it can detect" read "4%"."""
+    from tools.plan.rationale import experiment_facts
+
+    plan = _people_plan()
+    plan = plan.model_copy(update={"experiment": {**(plan.experiment or {}), "mde_lift": 0.037}})
+    facts = experiment_facts(plan)
+    assert facts is not None and facts.get("smallest lift it can detect") == "3.7%"
+    assert "| Smallest lift it can detect | 3.7% |" in render_markdown(plan, [], names=NAMES)

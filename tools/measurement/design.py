@@ -82,6 +82,7 @@ def design_experiment(
     holdout_pct: float | None = None,
     period_hours: int | None = None,
     start: date | None = None,
+    not_before: date | None = None,
     alpha: float = 0.05,
     target_power: float = 0.8,
     running_tests: int = 0,
@@ -90,8 +91,9 @@ def design_experiment(
 ) -> ExperimentDesign:
     """Design the experiment for a reserve of `budget` USD at `retailer`.
 
-    `pre` holds geo sales before the test (the test starts the day after it unless `start`
-    says otherwise). `daily_spend` is the test's pace (default: `budget / flight_days`);
+    `pre` holds geo sales before the test (the test starts the day after it, or on
+    `not_before` when that is later, such as the flight's first day, unless `start` says
+    otherwise). `daily_spend` is the test's pace (default: `budget / flight_days`);
     `expected_iroas` is the prior the power is judged at. Leave `experiment_type`,
     `duration_days`, `holdout_pct` and `period_hours` unset to let the design choose them
     within the retailer's rules; set them to have them checked against those rules."""
@@ -100,7 +102,7 @@ def design_experiment(
     m = policy.measurement
     rules = MeasurementRules(retailer, policy)
     weekly = pre.period_days == 7 or "date" not in policy.data_access.allowed_dimensions
-    start = _test_start(retailer, pre, start, weekly)
+    start = _test_start(retailer, pre, start, weekly, not_before)
     if running_tests >= m.max_concurrent_tests:
         raise rules.refuse(
             "max_concurrent_tests",
@@ -157,11 +159,17 @@ def _check_numbers(
     return pace
 
 
-def _test_start(retailer: str, pre: GeoPanel, start: date | None, weekly: bool) -> date:
+def _test_start(
+    retailer: str, pre: GeoPanel, start: date | None, weekly: bool, not_before: date | None
+) -> date:
     """The test's first day: the requested one (checked), else the day after the pre-period
-    (the next Monday where the clean room reports by week)."""
+    or `not_before` (the flight's first day), whichever is later (the next Monday where the
+    clean room reports by week). Plans flighted in 2027 had tests dated the day after the
+    sales data ended, in 2026, before the flight whose reserve pays for them."""
     if start is None:
         start = pre.end + timedelta(days=1)
+        if not_before is not None and not_before > start:
+            start = not_before
         if weekly:
             start += timedelta(days=-start.weekday() % 7)
     if start <= pre.end:

@@ -40,6 +40,7 @@ class MeasurementRequest(BaseModel):
     allocation: list[AllocationRow]
     reserve: float = Field(ge=0, description="experiment reserve, USD")
     flight_days: int = Field(28, ge=1, le=366)
+    flight_start: date | None = Field(None, description="the flight's first day, if dated")
     expected_iroas: float | None = Field(None, gt=0)
     seed: int = Field(0, ge=0)
 
@@ -184,6 +185,7 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
                 experiment_type=_type_for(panel, source, retailer),
                 expected_iroas=req.expected_iroas,
                 flight_days=req.flight_days,
+                not_before=req.flight_start,
                 seed=req.seed,
             )
         except RMNError as err:

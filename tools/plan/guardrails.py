@@ -20,6 +20,7 @@ import math
 
 from pydantic import BaseModel
 
+from tools.plan.labels import cap_label, retailer_name
 from tools.plan.plan import Plan
 
 # Left unspent beyond this share of the spendable budget is worth a word (rounding and the
@@ -27,6 +28,10 @@ from tools.plan.plan import Plan
 UNSPENT_SHARE = 0.01
 TARGET_POWER = 0.8
 BINDING_EPS = 1e-9
+# A cap binds when loosening it is worth at least half a cent per extra dollar: below that
+# its shadow price shows as $0.00 wherever a manager reads it, and reports listed caps
+# "binding at $0.00 per extra dollar" beside a limits table saying they cost nothing.
+BINDING_PRICE = 0.005
 # The planner's capacity warning (`tools.pipeline.capacity`) says the budget is this far
 # beyond the brand's history.
 HISTORY_MARK = "by its history"
@@ -48,15 +53,15 @@ def _usd(value: float) -> str:
 
 
 def binding_caps(plan: Plan) -> dict[str, float]:
-    """Every cap with a positive shadow price: a retailer's (`alpha`) and a retailer's
-    placement's (`beta/sponsored_search`, the monthly caps). Below `BINDING_EPS` a shadow
-    price is solver noise (non-binding caps read 1e-13 to 1e-12), not a binding cap."""
+    """Every cap whose shadow price is at least `BINDING_PRICE`: a retailer's (`alpha`) and
+    a retailer's placement's (`beta/sponsored_search`, the monthly caps). Non-binding caps
+    read 1e-13 to 1e-12 (solver noise); a few read under a tenth of a cent."""
     out: dict[str, float] = {}
     for kind in ("retailer_caps", "group_caps"):
         caps = plan.shadow_prices.get(kind) or {}
         if isinstance(caps, dict):
             out.update({str(k): float(v) for k, v in caps.items()
-                        if isinstance(v, int | float) and v > BINDING_EPS})  # fmt: skip
+                        if isinstance(v, int | float) and v >= BINDING_PRICE})  # fmt: skip
     return out
 
 
@@ -75,8 +80,9 @@ def _losing(plan: Plan) -> list[Guardrail]:
     for rid in sorted(spend):
         if spend[rid] > 0 and revenue[rid] / spend[rid] < 1:
             out.append(Guardrail(code="loses_money", words=(
-                f"At {rid} the plan expects ${revenue[rid] / spend[rid]:.2f} of extra revenue "
-                f"per ad dollar on {_usd(spend[rid])}: that spend loses money.")))  # fmt: skip
+                f"At {retailer_name(rid)} the plan expects ${revenue[rid] / spend[rid]:.2f} of "
+                f"extra revenue per ad dollar on {_usd(spend[rid])}: that spend loses "
+                "money.")))  # fmt: skip
     return out
 
 
@@ -90,7 +96,9 @@ def _unspent(plan: Plan, binding: dict[str, float]) -> list[Guardrail]:
         return []
     floor = plan.shadow_prices.get("roas_floor_per_unit")
     if binding:
-        why = "the caps that bind (" + ", ".join(sorted(binding)) + ") allow no more"
+        why = "the caps that bind (" + "; ".join(cap_label(c) for c in sorted(binding)) + (
+            ") allow no more"
+        )
     elif isinstance(floor, int | float) and floor > BINDING_EPS:
         why = f"the minimum return of ${plan.brief.roas_floor:.2f} per ad dollar allows no more"
     else:

@@ -132,6 +132,14 @@ SHAPES: dict[str, _Shape] = {
         "Shop A gets 100% of the $900k planned spend because",
         "an extra dollar earns more there than anywhere else in the plan",
     ),
+    # A plan on the one retailer its brief names: "an extra dollar earns more there" was
+    # false of it (nothing else was in the plan to earn less).
+    "only": _Shape(
+        (*_BUDGET, ("retailers in the brief", "Shop A"), ("Shop A spend", "$900k"),
+         ("Shop A share", "100%")),  # fmt: skip
+        "Shop A gets 100% of the $900k planned spend because",
+        "it is the only retailer the brief names",
+    ),
     "cap": _Shape(
         (
             ("binding limit", "Shop B sponsored products monthly cap"),
@@ -186,7 +194,7 @@ _EXAMPLE_RULES = {
 def worked_example(kind: str, shapes: tuple[str, ...]) -> WorkedExample | None:
     """The example plan's facts, rules and answer for a text of `kind` made of sentences of
     `shapes` (in order), or None when a shape has no example. It depends on nothing else, so
-    that the runtime keeps few of them computed (`adapters.decoding.PrefixCache`): 8 kinds
+    that the runtime keeps few of them computed (`adapters.decoding.PrefixCache`): 9 kinds
     of text in all."""
     if not shapes or any(s not in SHAPES for s in shapes) or kind not in _EXAMPLE_RULES:
         return None

@@ -39,6 +39,7 @@ from tools.plan.facts import (
     ratio,
     share,
 )
+from tools.plan.guardrails import BINDING_PRICE
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
 from tools.plan.prompts import (
@@ -225,6 +226,8 @@ def allocation_facts(plan: Plan) -> FactsTable:
     if o is not None:
         facts.add("experiment reserve", money(o.reserve))
     facts.add("planned spend", money(spend))
+    if len(plan.brief.retailers) == 1:  # what a plan on it alone rests on (shape "only")
+        facts.add("retailers in the brief", _name(plan.brief.retailers[0]))
     for retailer, amount in _by_retailer(plan):
         facts.add(f"{_name(retailer)} spend", money(amount))
         if spend > 0:
@@ -260,12 +263,12 @@ def _binding(plan: Plan) -> list[tuple[str, float, float | None]]:
     prices = plan.shadow_prices or {}
     out: list[tuple[str, float, float | None]] = []
     for key, value in (prices.get("group_caps") or {}).items():
-        if isinstance(value, int | float) and value > 1e-6:
+        if isinstance(value, int | float) and value >= BINDING_PRICE:
             retailer, _, placement = str(key).partition("/")
             what = " ".join(w for w in (_name(retailer), _words(placement), "monthly cap") if w)
             out.append((what, float(value), _monthly_cap(retailer, placement)))
     for retailer, value in (prices.get("retailer_caps") or {}).items():
-        if isinstance(value, int | float) and value > 1e-6:
+        if isinstance(value, int | float) and value >= BINDING_PRICE:
             out.append((f"{_name(retailer)} cap in the brief", float(value), None))
     return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
@@ -285,17 +288,20 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     ranked = _by_retailer(plan)
     if not ranked:
         return []
-    top = _name(ranked[0][0])
-    split = f"{top} gets {facts.get(f'{top} share')}"
-    if len(ranked) > 1:
-        second = _name(ranked[1][0])
-        split += f" and {second} {facts.get(f'{second} share')}"
+    # Every retailer with spend: a three-retailer split named only the first two.
+    names = [_name(r) for r, _ in ranked]
+    parts = [f"{n} {facts.get(f'{n} share')}" for n in names]
+    parts[0] = f"{names[0]} gets {facts.get(f'{names[0]} share')}"
+    split = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    only = len(ranked) == 1 and plan.brief.retailers == [ranked[0][0]]
     out = [
         Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because",
-            f"that is where the curves promise the most {goal} per extra dollar",
+            "it is the only retailer the brief names"
+            if only
+            else f"that is where the curves promise the most {goal} per extra dollar",
             "spend",
-            "split" if len(ranked) > 1 else "single",
+            "split" if len(ranked) > 1 else "only" if only else "single",
         )
     ]
     binding = _binding(plan)

@@ -268,8 +268,12 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
 # --- risks ----------------------------------------------------------------------------------
 
 
+SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+
+
 def risks(signals: ReflectionSignals) -> list[Risk]:
-    """A risk for every factor that costs confidence, with a mitigation drawn from the plan."""
+    """A risk for every factor that costs confidence, with a mitigation drawn from the plan,
+    most severe first (in the order they are checked among equals)."""
     f = factors(signals)
     out: list[Risk] = []
 
@@ -341,7 +345,10 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
     experiment = _experiment_risk(s)
     if experiment is not None:
         out.append(experiment)
-    return out
+    # Most severe first: the first is the one the main-risk sentence names, and a plan whose
+    # table rated its caps and experiment "medium" read "The main risk is thin data coverage"
+    # (rated "low") when the risks kept the order they are checked in.
+    return sorted(out, key=lambda r: SEVERITY_RANK[r.severity])
 
 
 def _experiment_risk(s: ReflectionSignals) -> Risk | None:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from adapters.structured import SchemaUnsupportedError, SentenceGrammar, StructuredOutputError
 from tools.plan.facts import FactsTable, check_text, money, ratio, share
-from tools.plan.labels import cap_label, objective_words
+from tools.plan.labels import cap_label, objective_words, retailer_name
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import (
@@ -110,7 +110,8 @@ def reflection_facts(
     if s.experiment_budget_for_target and s.experiment_adequate is False:
         facts.add("test spend that reaches the target", money(s.experiment_budget_for_target))
     if s.top_retailer and s.top_retailer_share is not None:
-        facts.add("retailer with the most spend", s.top_retailer)
+        # By its name, as the rest of the report names it ("Alpha Mart", not "alpha").
+        facts.add("retailer with the most spend", retailer_name(s.top_retailer))
         facts.add("its share of spend", share(s.top_retailer_share))
     facts.add("objective", objective_words(plan.brief.objective))
     if memory:
@@ -174,7 +175,8 @@ def template_words(
     if signals.top_retailer and signals.top_retailer_share is not None:
         frames.append(
             f"Concentration: {facts.get('its share of spend')} of spend goes to "
-            f"{signals.top_retailer}; is one network's curve worth that much of the flight?"
+            f"{facts.get('retailer with the most spend')}; is one network's curve worth that "
+            "much of the flight?"
         )
     return ReflectionWords(risk=risk, bias_checkpoint=bias, alternate_frames=frames)
 

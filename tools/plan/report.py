@@ -429,7 +429,8 @@ def _experiment_value(value: Any, fmt: str) -> str:
     if not _finite(value):
         return words(value) if fmt in ("words", "text", "date") else ""
     number = float(value)
-    return {"usd": _usd(number), "pct": f"{number:.0%}", "int": f"{number:,.0f}",
+    return {"usd": _usd(number), "pct": f"{number:.0%}", "pct1": f"{number:.1%}",
+            "int": f"{number:,.0f}",
             "dollars": f"${number:,.2f}"}.get(fmt, words(value))  # fmt: skip
 
 
