@@ -162,8 +162,17 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
     assert "$41,000" in found["underpowered experiment"].mitigation
     assert found["thin data coverage"].signal.startswith("40%")
     calm = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)
-    calm = calm.model_copy(update={"experiment_power": 0.9, "experiment_adequate": True})
+    calm = calm.model_copy(update={"experiment_power": 0.9, "experiment_adequate": True,
+                                   "margin": 2 * calm.spend})  # fmt: skip
     assert risks(calm) == []
+    # Margin below ad spend (this plan's own) is a net loss; no experiment, an unmeasured
+    # lift: reports showed both without a word in the risks.
+    loss = calm.model_copy(update={"margin": 0.9 * calm.spend})
+    assert [(r.factor, r.severity) for r in risks(loss)] == [("a net loss after ad spend", "high")]
+    revenue_goal = loss.model_copy(update={"objective": "incremental_revenue"})
+    assert risks(revenue_goal)[0].severity == "medium"
+    untested = calm.model_copy(update={"experiment_power": None, "experiment_adequate": None})
+    assert [r.factor for r in risks(untested)] == ["an unmeasured lift"]
 
 
 def test_reflect_without_a_model_uses_the_template() -> None:
@@ -263,7 +272,8 @@ def test_binding_caps_are_named_in_words_and_the_model_can_write_about_them(
 
     plan = make_plan()
     s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
-    s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4, "beta": 0.1}})
+    s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4, "beta": 0.1},
+                             "margin": 2 * s.spend})  # fmt: skip
     facts = reflection_facts(plan, s, risks(s), [])
     assert facts.get("retailers at their cap") == "Alpha Mart sponsored search and Beta Grocers"
     assert risks(s)[0].factor == "binding caps"

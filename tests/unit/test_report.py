@@ -358,3 +358,57 @@ def test_the_experiment_table_states_the_smallest_lift_as_the_rationale_does() -
     facts = experiment_facts(plan)
     assert facts is not None and facts.get("smallest lift it can detect") == "3.7%"
     assert "| Smallest lift it can detect | 3.7% |" in render_markdown(plan, [], names=NAMES)
+
+
+def test_the_reflection_reads_as_an_approver_needs_it() -> None:
+    """Found by a blind approver reading plan reports: "Confidence 0.80" on a plan held back
+    at 0.798; "solver optimal (optimal_inaccurate, cvxpy)" beside a "low" solver risk whose
+    advice was to re-run before approving; "Main risk: The main risk is"; "These sentences
+    were written by a template" under a rationale marked "(model)"; and the template's
+    reason ("template: repeats a word") shown as if the text were defective."""
+    from tools.plan.approval import ApprovalPolicy, auto_approval
+    from tools.plan.plan import GroundedText
+    from tools.plan.reflection import reflect
+
+    plan = make_plan()
+    signals = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    signals = signals.model_copy(update={"solver_status": "optimal_inaccurate",
+                                         "solver_inaccurate": True})  # fmt: skip
+    reflection = reflect(plan, signals, [], None, threshold=0.8)
+    reflection.confidence = reflection.confidence.model_copy(update={"value": 0.798})
+    rationale = [GroundedText(kind="allocation", text="Alpha Mart gets 100% of the spend.",
+                              path="template", reason="repeats a word")]  # fmt: skip
+    plan = plan.model_copy(update={"reflection": reflection, "rationale": rationale})
+    md = render_markdown(plan, [], names=NAMES)
+    assert "**Confidence 0.79**" in md and "0.80**" not in md
+    policy = ApprovalPolicy(enabled=True, threshold=0.8)
+    assert "confidence 0.79 is below" in auto_approval(plan, [], policy)[1]
+    assert "optimum is inaccurate" in md and "solver optimal" not in md
+    solver = next(r for r in reflection.risk_assessment.high_risk_factors
+                  if r.factor == "solver result")  # fmt: skip
+    assert solver.severity == "medium"
+    assert "Main risk: The main risk" not in md and "\nThe main risk is " in md
+    assert "The reflection's sentences (main risk, bias to check" in md
+    assert "These sentences were written" not in md
+    assert "(template)" in md and "repeats a word" not in md
+
+
+def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
+    """Found by a blind approver: a limits table of $0.0000 rows (and "$-0.0000") for caps
+    that cost nothing; a line column "What the next dollar brings" that did not say margin or
+    revenue; a $200,000 reserve beside $99,448 of test spend, the rest unexplained."""
+    plan = _people_plan()
+    prices = {"spendable": 0.125, "budget": 0.11, "roas_floor_per_unit": -1e-9,
+              "retailer_caps": {"alpha": 0.0421, "beta": 0.0},
+              "group_caps": {"beta/sponsored_search": 0.3, "alpha/display": 1e-12}}
+    experiment = {**(plan.experiment or {}), "budget": 200_000.0, "test_spend": 99_448.0}
+    plan = plan.model_copy(update={"shadow_prices": prices, "experiment": experiment})
+    md = render_markdown(plan, [], names=NAMES)
+    limits = md.split("## What each limit costs")[1].split("##")[0]
+    assert "$0.0000" not in limits and "$-0.0000" not in limits and "shadow price" not in limits
+    assert "monthly cap at Beta Grocers, sponsored search | $0.3000" in limits
+    assert "The other 3 limit(s) cost the plan nothing" in limits
+    assert "Extra margin from the next dollar" in md
+    assert "| Held but not spent by this test | $100,552 |" in md
+    plan.brief.objective = "incremental_revenue"
+    assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from tools.plan import AllocationRow, Plan
 from tools.plan.guardrails import guardrail_flags
+from tools.plan.labels import confidence_text
 
 TOP_LINES = 10
 AUTO_APPROVER = "auto-approve policy"
@@ -92,11 +93,13 @@ def auto_approval(plan: Plan, flags: list[str], policy: ApprovalPolicy) -> tuple
         return False, "the plan has no confidence assessment"
     value = plan.reflection.confidence.value
     if value < policy.threshold:
-        return False, f"confidence {value:.2f} is below the threshold {policy.threshold}"
+        return False, (
+            f"confidence {confidence_text(value)} is below the threshold {policy.threshold}"
+        )
     reasons = blocking(plan, flags)
     if reasons:
         return False, "flagged: " + "; ".join(reasons)
-    return True, f"confidence {value:.2f} >= {policy.threshold} and nothing flagged"
+    return True, f"confidence {confidence_text(value)} >= {policy.threshold} and nothing flagged"
 
 
 def _totals(rows: list[AllocationRow], key: str) -> dict[str, float]:

@@ -9,6 +9,7 @@ way through these."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from tools.catalog import CatalogError, current
@@ -23,6 +24,13 @@ def objective_words(objective: str) -> str:
     """A brief's objective as a sentence writes it: "incremental margin", "ROAS" (not
     "roas", which the reflection's frame wrote)."""
     return "ROAS" if objective == "roas" else words(objective)
+
+
+def confidence_text(value: float, percent: bool = False) -> str:
+    """A confidence as a reader sees it, rounded down: 0.798 shows as 0.79 (79%), never as
+    the 0.80 threshold it is below (reports showed "Confidence 0.80" on plans held back)."""
+    hundredths = math.floor(value * 100 + 1e-9)
+    return f"{hundredths}%" if percent else f"{hundredths / 100:.2f}"
 
 
 def retailer_name(rid: str) -> str:
@@ -62,10 +70,11 @@ PARSED_BY = {"rules": "the rules parser", "llm": "the model",
 
 # The optimizer's shadow prices (tools.optimize.results.ShadowPrices) by their keys.
 LIMITS = {
-    "spendable": "One more dollar of the budget to place",
-    "budget": "One more dollar of total budget (same share held for experiments)",
-    "roas_floor_per_unit": "A minimum return per ad dollar lower by $1 (first-order)",
-    "roas_floor_relax_0_1": "A minimum return per ad dollar lower by $0.10 (solved again)",
+    "spendable": "One more dollar to place (the experiment's reserve unchanged)",
+    "budget": "One more dollar of total budget (the same share held for experiments)",
+    "roas_floor_per_unit": "A minimum return per ad dollar lower by $1 (estimated)",
+    "roas_floor_relax_0_1": "A minimum return per ad dollar lower by $0.10 (the plan solved "
+    "again)",
 }
 
 # The experiment's fields a reader sees, in words and formatted; the rest stay in plan.json.

@@ -255,6 +255,15 @@ RISK_SHAPES: dict[str, _Shape] = {
         "the experiment has {experiment power} power against the {target power} target",
         "a flat result would not prove there is no lift",
     ),
+    "a net loss after ad spend": _Shape(
+        (("expected extra margin", "$410k"), ("planned spend", "$900k")),
+        "the expected extra margin of {expected extra margin} is below the {planned spend} of "
+        "ad spend",
+        "the plan loses money after paying for its ads",
+    ),
+    "an unmeasured lift": _Shape(
+        (), "no experiment is planned", "a weaker lift than forecast would go unnoticed"
+    ),
     "low": _Shape((), "", "no signal costs this plan much confidence"),
 }
 # The bias to check, by which signal suggests it: past decisions of the tenant (anchoring),
@@ -339,7 +348,7 @@ def reflection_examples(risk: str, bias: str) -> list[WorkedExample] | None:
     """The example plan's facts, memory and one-sentence answer for each of the reflection's
     three sentences (`REFLECTION_ASKS`), for a main risk of kind `risk` and a bias of kind
     `bias`, or None when either has no example. Each example holds only the facts its
-    sentence states, so that the runtime keeps few of them computed: 8 + 3 + 1 in all."""
+    sentence states, so that the runtime keeps few of them computed: 10 + 3 + 1 in all."""
     if risk not in RISK_SHAPES or bias not in BIAS_SHAPES:
         return None
     r, b = RISK_SHAPES[risk], BIAS_SHAPES[bias]

@@ -88,6 +88,8 @@ class ReflectionSignals(BaseModel):
     experiment_adequate: bool | None = None
     experiment_budget_for_target: float | None = None
     spend: float = 0.0
+    margin: float | None = Field(None, description="expected extra margin, before ad spend")
+    objective: str = "incremental_margin"
     lines: int = 0
     top_retailer: str | None = None
     top_retailer_share: float | None = None
@@ -151,6 +153,8 @@ def signals_from(
         experiment_adequate=experiment.get("adequate") if experiment else None,
         experiment_budget_for_target=float(need) if _number(need) else None,
         spend=spend,
+        margin=outcome.incremental_margin.mean if outcome is not None else None,
+        objective=plan.brief.objective,
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
         top_retailer_share=by_retailer[top] / spend if top else None,
@@ -255,7 +259,13 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     out.append(
         f"{s.governance_flags} governance flag(s)" if s.governance_flags else "no governance flags"
     )
-    out.append(f"solver {s.solver_status or 'did not run'}")
+    # In words: "solver optimal (optimal_inaccurate, cvxpy)" read as a clean optimum.
+    if not s.solver_ok:
+        out.append(f"the optimizer found no plan ({s.solver_status or 'it did not run'})")
+    elif s.solver_inaccurate:
+        out.append("the optimizer's optimum is inaccurate")
+    else:
+        out.append("the optimizer found its optimum")
     if s.experiment_power is not None:
         out.append(
             f"experiment power {s.experiment_power:.2f} (target {s.experiment_target_power:.2f})"
@@ -269,6 +279,8 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
 
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+NET_LOSS = "a net loss after ad spend"
+UNMEASURED = "an unmeasured lift"
 
 
 def risks(signals: ReflectionSignals) -> list[Risk]:
@@ -337,18 +349,52 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
         out.append(
             Risk(
                 factor="solver result",
-                severity=severity(f["solver"]),
-                signal=f"solver {s.solver_status or 'did not run'}",
+                # At least medium: its mitigation is to re-run before approving ("low" read
+                # as safe to approve).
+                severity="high" if not s.solver_ok else "medium",
+                signal="the optimizer's optimum is inaccurate"
+                if s.solver_ok
+                else f"the optimizer found no plan ({s.solver_status or 'it did not run'})",
                 mitigation="review the constraints and re-run the optimizer before approving",
             )
         )
     experiment = _experiment_risk(s)
     if experiment is not None:
         out.append(experiment)
+    out += _plan_risks(s)
     # Most severe first: the first is the one the main-risk sentence names, and a plan whose
     # table rated its caps and experiment "medium" read "The main risk is thin data coverage"
     # (rated "low") when the risks kept the order they are checked in.
     return sorted(out, key=lambda r: SEVERITY_RANK[r.severity])
+
+
+def _plan_risks(s: ReflectionSignals) -> list[Risk]:
+    """Risks an approver must weigh that cost no confidence: a plan whose extra margin is
+    below its ad spend, and a plan with no experiment (its confidence factor was cut with no
+    risk to say why). Reviewers found both missing from reports that showed them."""
+    out = []
+    if s.margin is not None and s.spend > 0 and s.margin < s.spend:
+        out.append(
+            Risk(
+                factor=NET_LOSS,
+                severity="high" if s.objective == "incremental_margin" else "medium",
+                signal=f"expected extra margin ${s.margin:,.0f} is below the ${s.spend:,.0f} "
+                "of ad spend",
+                mitigation="compare smaller budgets in the what-if (`rmn whatif`, or the "
+                "review page's panel) to see where the next dollar stops paying back",
+            )
+        )
+    if s.experiment_power is None and s.experiment_adequate is None:
+        out.append(
+            Risk(
+                factor=UNMEASURED,
+                severity="low",
+                signal="no experiment in the plan",
+                mitigation="hold a share of the budget for a test (10% is usual) so the lift "
+                "can be measured",
+            )
+        )
+    return out
 
 
 def _experiment_risk(s: ReflectionSignals) -> Risk | None:

@@ -41,6 +41,7 @@ from tools.plan.labels import (
     SEVERITY,
     WRITTEN_BY,
     cap_label,
+    confidence_text,
     product_name,
     retailer_name,
     words,
@@ -334,9 +335,17 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
     out += [f"Products placed ({shown}, by spend):", ""]
     out += _table(
         ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
-         "Expected extra margin", "What the next dollar brings"], lines,
+         "Expected extra margin", _next_dollar(plan)], lines,
     )  # fmt: skip
     return out
+
+
+def _next_dollar(plan: Plan) -> str:
+    """The line table's last column by what it holds: the objective gained by the next dollar
+    (`AllocationRow.marginal_return`), margin or revenue ("What the next dollar brings" did
+    not say which)."""
+    goal = "margin" if plan.brief.objective == "incremental_margin" else "revenue"
+    return f"Extra {goal} from the next dollar"
 
 
 def _outcome(plan: Plan, chart: bool) -> list[str]:
@@ -401,10 +410,19 @@ def _shadow_prices(plan: Plan) -> list[str]:
     if not items:
         return [*out, "Not reported.", ""]
     goal = "margin" if plan.brief.objective == "incremental_margin" else "revenue"
-    out += [f"Extra {goal} the plan would gain if each limit were loosened by one unit (the "
-            "optimizer's shadow prices; zero: the limit does not bind).", ""]  # fmt: skip
-    rows = [[_limit(k), f"${v:,.4f}"] for k, v in items]
-    return out + _table(["Limit", f"Extra {goal} per unit"], rows)
+    # Only the limits that hold the plan back: a row per cap of $0.0000 (and "$-0.0000") was
+    # what a reviewer read as noise, beside jargon ("shadow prices", "does not bind").
+    rows = [[_limit(k), f"${v:,.4f}"] for k, v in items if round(v, 4) > 0]
+    idle = len(items) - len(rows)
+    out += [f"Extra {goal} the plan would gain if each limit were loosened by one unit (what "
+            "the optimizer reports each limit costs the plan).", ""]  # fmt: skip
+    if not rows:
+        return [*out, "No limit holds the plan back.", ""]
+    out += _table(["Limit", f"Extra {goal} per unit"], rows)
+    if idle:
+        out += [f"The other {idle} limit(s) cost the plan nothing: loosening them adds no "
+                f"{goal}.", ""]  # fmt: skip
+    return out
 
 
 def _limit(key: str) -> str:
@@ -441,6 +459,11 @@ def _experiment(plan: Plan) -> list[str]:
         return [*out, "No experiment designed.", ""]
     rows = [[label, _experiment_value(e[key], fmt)] for key, label, fmt in EXPERIMENT_ROWS
             if key in e and e[key] is not None]  # fmt: skip
+    held, spent = e.get("budget"), e.get("test_spend")
+    if _finite(held) and _finite(spent) and held - spent > 0.01 * held:
+        # A reserve of $640,000 beside a test spend of $99,556, and no word on the rest.
+        at = next(i for i, r in enumerate(rows) if r[0] == "Test spend") + 1
+        rows.insert(at, ["Held but not spent by this test", _usd(held - spent)])
     return out + _table(["The experiment", "Planned"], rows)
 
 
@@ -453,7 +476,9 @@ def _rationale(plan: Plan) -> list[str]:
     rows = []
     for t in plan.rationale:
         title = TITLES.get(t.kind, t.kind)
-        who = "model" if t.path == "model" else f"template: {t.reason or 'no model'}"
+        # Why the template wrote it ("repeats a word") stays in plan.json: in the report it
+        # read as a defect the text did not show.
+        who = "model" if t.path == "model" else "template"
         out += [f"**{title}** ({_cell(who)}): {_cell(t.text)}", ""]
         rows += [[title, f"[{c.id}]", c.source, c.section] for c in t.citations]
     if rows:
@@ -515,16 +540,17 @@ def _reflection(plan: Plan) -> list[str]:
     if r is None:
         return [*out, "No reflection.", ""]
     out += [
-        f"**Confidence {r.confidence.value:.2f}** (approved automatically only when "
-        f"{_cell(r.decision_threshold)}). How it was computed: {_cell(r.confidence.rationale)}",
+        f"**Confidence {confidence_text(r.confidence.value)}** (with auto-approval on, a plan "
+        f"is approved without a person only when {_cell(r.decision_threshold)}). How it was "
+        f"computed: {_cell(r.confidence.rationale)}",
         "",
     ]
     if r.memory_reference:
         out += ["Similar past plans:", ""] + [f"- {_cell(m)}" for m in r.memory_reference] + [""]
     if r.alternate_frames:
         out += ["Alternate frames:", ""] + [f"- {_cell(a)}" for a in r.alternate_frames] + [""]
-    if r.risk_assessment.summary:
-        out += [f"Main risk: {_cell(r.risk_assessment.summary)}", ""]
+    if r.risk_assessment.summary:  # "The main risk is ...": no "Main risk:" before it
+        out += [_cell(r.risk_assessment.summary), ""]
     risks = r.risk_assessment.high_risk_factors
     if risks:
         out += _table(
@@ -533,10 +559,12 @@ def _reflection(plan: Plan) -> list[str]:
         )
     else:
         out += ["No risk factors measured.", ""]
-    out += [f"Bias checkpoint: {_cell(r.bias_checkpoint)}", ""]
-    why = f" ({_cell(r.words_reason)})" if r.written_by == "template" and r.words_reason else ""
+    out += [_cell(r.bias_checkpoint), ""]
+    # Which sentences: "These sentences were written by a template" read as contradicting
+    # the rationale's "(model)" above it.
     who = "the model" if r.written_by == "llm" else "a template"
-    out += [f"These sentences were written by {who}{why}; the numbers are computed.", ""]
+    out += [f"The reflection's sentences (main risk, bias to check, other ways to read the "
+            f"plan) were written by {who}; its numbers are computed.", ""]  # fmt: skip
     return out
 
 

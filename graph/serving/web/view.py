@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.pipeline.market import product_names
 from tools.plan.diff import plan_diff
-from tools.plan.labels import WRITTEN_BY, retailer_name
+from tools.plan.labels import WRITTEN_BY, confidence_text, retailer_name
 from tools.plan.plan import Plan
 from tools.plan.questions import GOALS, allowed_decisions, question_of, usd
 
@@ -223,7 +223,10 @@ def _experiment(exp: dict[str, Any] | None) -> str | None:
     )
     if exp.get("adequate"):
         return text + ", enough to read the result with confidence."
-    return text + ", below the 80% needed to read it reliably: treat its result as directional."
+    target = exp.get("target_power") or 0.8  # the design's own target, not always 80%
+    return text + (
+        f", below the {target:.0%} needed to read it reliably: treat its result as directional."
+    )
 
 
 def _risks(q: dict[str, Any]) -> list[str]:
@@ -242,7 +245,7 @@ def _confidence(q: dict[str, Any]) -> str | None:
         return None
     why = (q.get("auto_approve") or {}).get("why")
     weakest = _weakest(conf.get("signals") or {})
-    text = f"{value:.0%} confident in these numbers"
+    text = f"{confidence_text(value, percent=True)} confident in these numbers"
     if weakest:
         text += f", held down most by {weakest}"
     return text + (f"; {why}." if why else ".")
