@@ -203,6 +203,13 @@ def test_unchanged_corpus_is_reused_and_a_change_rebuilds(tmp_path: Path) -> Non
     keyword = changed.search("Black Friday blackout", retailers=["delta"], mode="bm25")
     assert keyword.chunks[0].source.endswith("measurement.md#holiday-blackout")
     assert not PolicyIndex(corpus, cache, progress=False).ensure().built
+    # The same documents in another folder reuse the index, and cite that folder.
+    elsewhere = tmp_path / "my-data"
+    shutil.copytree(corpus, elsewhere)
+    moved = PolicyIndex(elsewhere, cache, progress=False)
+    assert not moved.ensure().built
+    found = moved.search("Black Friday blackout", retailers=["delta"], mode="bm25")
+    assert found.chunks[0].source == "my-data/retailers/delta/measurement.md#holiday-blackout"
 
 
 def test_cli_query_returns_chunks_as_json(index: PolicyIndex, cache_env: dict[str, str]) -> None:

@@ -562,9 +562,15 @@ def test_second_opinion_is_an_info_finding_citing_its_passage(
     assert first.type == FINDING_TYPE and first.severity == "info" and first.where == "copy[0]"
     assert first.text == "Cures colds" and first.citation is not None
     assert first.citation.source == "rag_corpus/retailers/alpha/prohibited_content.md#health-claims"
-    assert "rule checks flagged it and decide" in first.action
+    assert "rule checks flagged it, and they decide" in first.action
     assert second.text == "" and "not in the copy" in second.action
     assert "passed it" in second.action
+    # "breaks" where the checks flagged it agrees; "breaks" where they passed it does not
+    assert first.agrees is True and second.agrees is False
+    report = render_markdown(plan.model_copy(update={"governance": result.findings}), [])
+    assert "second opinion agreed with the rule checks on copy variant 1 (" in report
+    assert "| second opinion | copy variant 2 |" in report
+    assert "| second opinion | copy variant 1 |" not in report
     before = blocking(plan, [])  # the plan's own guardrails (unspent budget, ...)
     plan.governance = result.findings
     assert result.findings and blocking(plan, []) == before  # a second opinion never blocks

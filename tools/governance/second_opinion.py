@@ -149,13 +149,14 @@ def _finding(
     adapters = "+".join(gen.adapters_active) or "base model"
     checks = "flagged it" if index in flagged else "passed it"
     return Finding(
+        agrees=(opinion.verdict == "ok") == (index not in flagged),
         type=FINDING_TYPE,
         where=f"copy[{index}]",
         text=why,
         severity="info",
         action=(
             f"second opinion ({adapters}): {opinion.verdict}, citing [{cited.id}] "
-            f"{cited.source}{note}; the rule checks {checks} and decide"
+            f"{cited.source}{note}; the rule checks {checks}, and they decide"
         ),
         citation=cited,
     )

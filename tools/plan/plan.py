@@ -88,6 +88,9 @@ class Finding(BaseModel):
     severity: Literal["info", "warn", "block"] = "warn"
     action: str = Field("", description="what was done: redacted, ignored instruction, ...")
     citation: Citation | None = Field(None, description="the policy passage it rests on")
+    agrees: bool | None = Field(
+        None, description="a second opinion: whether it agreed with the rule checks"
+    )
 
 
 class GroundedText(BaseModel):

@@ -515,11 +515,20 @@ def _governance(plan: Plan) -> list[str]:
     if not plan.governance:
         return [*out, "None.", ""]
     rows = []
-    for f in plan.governance:
+    # A second opinion that agreed with the rule checks is one line, not a row per variant:
+    # four rows of "second opinion ... ok ... the rule checks passed it" read as noise.
+    agreed = [_where(f.where) for f in plan.governance if f.agrees]
+    shown = [f for f in plan.governance if not f.agrees]
+    for f in shown:
         text = "(personal data, not shown)" if f.type.upper() in PII_TYPES else f.text[:80]
         span = f"{f.start}-{f.end}" if f.start is not None and f.end is not None else ""
         rows.append([words(f.type).lower(), _where(f.where), span,
                      SEVERITY.get(f.severity, f.severity), f.action, text])  # fmt: skip
+    if agreed:
+        out += [f"The retailer model's second opinion agreed with the rule checks on "
+                f"{', '.join(agreed)} (information only: the rule checks decide).", ""]  # fmt: skip
+    if not rows:
+        return out
     return out + _table(
         ["Finding", "Where", "Characters", "Severity", "What was done", "Text"], rows
     )

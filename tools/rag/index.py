@@ -255,6 +255,13 @@ class PolicyIndex:
             )
         return False
 
+    def _here(self, source: str) -> str:
+        """A chunk's source under this corpus's folder name. An index is reused for any
+        folder with the same documents (`corpus_hash`), and kept the folder it was built
+        in: reports cited "rmn-e2e-os687oh1/retailers/...", a bench's deleted temp folder."""
+        _, _, rest = source.partition("/")
+        return f"{self.corpus.name}/{rest}" if rest else source
+
     def search(
         self,
         query: str,
@@ -309,7 +316,7 @@ class PolicyIndex:
                     score=round(hit.score, 6 if mode == "hybrid" else 4),
                     similarity=None if hit.similarity is None else round(hit.similarity, 4),
                     bm25=None if hit.bm25 is None else round(hit.bm25, 4),
-                    source=str(meta["source"]),
+                    source=self._here(str(meta["source"])),
                     rules=[r for r in str(meta.get("rules", "")).split(",") if r],
                     retailer=str(meta["retailer"]) or None,
                     brand=str(meta["brand"]) or None,
