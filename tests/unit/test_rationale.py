@@ -378,8 +378,10 @@ def test_model_text_is_kept_only_when_it_passes(
     assert (
         "- planned spend: $900k" in prompt and "[1] One brand may spend at most $120,000" in prompt
     )
-    marked = good.replace("dollar.", "dollar [1].").replace("brand.", "brand [1].")
-    assert alloc.markers == (" [1]", " [1]")  # Beta's monthly spend caps: the cap that binds
+    marked = good.replace("brand.", "brand [1].")
+    # Beta's monthly spend caps for the cap that binds; the split rests on the curves, which
+    # no passage states (it cited the caps page, which reviewers read as claiming the split)
+    assert alloc.markers == ("", " [1]")
     assert texts[0].path == "model" and texts[0].text == marked and texts[0].reason is None
     assert texts[0].adapters == ["task/planning"] and texts[0].citations == alloc.citations
     assert texts[1].path == "template" and texts[1].text == exp.template
@@ -454,7 +456,7 @@ def test_every_kind_of_sentence_has_a_worked_example_the_grammar_lets_the_model_
         assert [system["role"], asked["role"], answered["role"], real["role"]] == [
             "system", "user", "assistant", "user",
         ]  # fmt: skip
-        assert answered["content"] == example.answer and "Shop A" in asked["content"]
+        assert answered["content"] == example.answer and "Shop " in asked["content"]
         assert "[" not in example.answer  # the code adds the markers, to the example too
         text = _following(request)
         assert decodes_to(request.grammar(), text), text
@@ -616,10 +618,18 @@ def test_the_split_names_every_retailer_and_a_lone_retailer_is_the_briefs_choice
     split named only the first two; and caps worth under half a cent per dollar ($0.00 as
     shown) were said to bind."""
     only = allocation_request(_only_retailer(), RETRIEVED)
-    assert only.shapes[0] == "only" and only.facts.get("retailers in the brief") == "Alpha Mart"
-    assert "because it is the only retailer the brief names" in only.template
+    # The code writes that sentence whole (the model garbled it in 6 of 8 such plans); the
+    # model ends the rest, and no marker cites a caps page for it.
+    assert only.lead.endswith("planned spend because it is the only retailer the brief names.")
+    assert only.shapes == ("single", "no_cap") and len(only.openings) == 2
+    [text] = write_texts(None, [only])
+    assert text.text.startswith(only.lead + " Expected margin is ")
+    assert text.text.count("planned spend because") == 1
     chosen = allocation_request(make_plan(retailers=1), RETRIEVED)  # the brief names two
-    assert chosen.shapes[0] == "single" and chosen.facts.get("retailers in the brief") is None
+    assert chosen.shapes[0] == "single" and not chosen.lead
+    split = allocation_request(make_plan(caps=BINDING), RETRIEVED)
+    assert split.markers[0] == "" and split.markers[1] != ""
+    assert split.openings[1].startswith("What binds most is the ")
     plan = make_plan()
     gamma = plan.allocation[-1].model_copy(update={"retailer_id": "gamma", "spend": 50_000.0})
     plan.allocation.append(gamma)
@@ -628,3 +638,21 @@ def test_the_split_names_every_retailer_and_a_lone_retailer_is_the_briefs_choice
     assert ", Beta Grocers " in opening and " and Gamma Pharmacy " in opening, opening
     tiny = allocation_request(make_plan(caps={"alpha/sponsored_search": 0.0005}), RETRIEVED)
     assert tiny.shapes == ("split", "no_cap"), tiny.template
+
+
+def test_on_the_briefs_one_retailer_the_models_first_sentence_is_the_codes(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model ends both sentences as for any one-retailer plan; the code's sentence
+    replaces its first ("because it is the only brand to have a minimum budget of at least
+    in a month" read in 6 of 8 such plans when it was asked for that one)."""
+    request = allocation_request(_only_retailer(), RETRIEVED)
+    written = (
+        f"{request.openings[0]} it is the only brand to have a minimum budget. "
+        f"{request.openings[1]} no retailer cap keeps the money from where it earns the most."
+    )
+    scripted(tiny, monkeypatch, [written])
+    [text] = write_texts(tiny, [request])
+    assert text.path == "model", text.reason
+    assert text.text.startswith(request.lead + " " + request.openings[1]), text.text
+    assert "minimum budget" not in text.text

@@ -171,6 +171,13 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
     assert [(r.factor, r.severity) for r in risks(loss)] == [("a net loss after ad spend", "high")]
     revenue_goal = loss.model_copy(update={"objective": "incremental_revenue"})
     assert risks(revenue_goal)[0].severity == "medium"
+    # A reserve larger than what the test needs: spend more of it, not "raise the reserve".
+    weak = calm.model_copy(update={"experiment_power": 0.6, "experiment_adequate": False,
+                                   "experiment_budget_for_target": 184_681.0,
+                                   "experiment_held": 450_000.0})  # fmt: skip
+    assert risks(weak)[0].mitigation.startswith("spend $184,681 of the $450,000 held on the test")
+    short = weak.model_copy(update={"experiment_held": 100_000.0})
+    assert risks(short)[0].mitigation.startswith("raise the reserve to $184,681")
     untested = calm.model_copy(update={"experiment_power": None, "experiment_adequate": None})
     assert [r.factor for r in risks(untested)] == ["an unmeasured lift"]
 

@@ -412,3 +412,16 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     assert "| Held but not spent by this test | $100,552 |" in md
     plan.brief.objective = "incremental_revenue"
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
+
+
+def test_a_reserve_is_stated_as_the_brief_gave_it() -> None:
+    """A brief's 7.5% reserve ($97,500 of $1.3M) read "8%" in the report's brief table."""
+    from tools.plan.questions import _brief_lines
+
+    plan = _people_plan()
+    plan.brief.experiment_reserve = 0.075
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| Held for experiments | 7.5% (" in md
+    assert "of which 7.5% " in "\n".join(_brief_lines(plan.brief.model_dump(mode="json"), {}))
+    plan.brief.experiment_reserve = 0.1
+    assert "| Held for experiments | 10% (" in render_markdown(plan, [], names=NAMES)

@@ -20,7 +20,7 @@ import math
 
 from pydantic import BaseModel
 
-from tools.plan.labels import cap_label, retailer_name
+from tools.plan.labels import cap_label, confidence_text, retailer_name
 from tools.plan.plan import Plan
 
 # Left unspent beyond this share of the spendable budget is worth a word (rounding and the
@@ -142,6 +142,6 @@ def cap_confidence(value: float, rationale: str, tripped: list[Guardrail], thres
     capped = max(0.0, math.floor((threshold - 0.01) * 100) / 100)
     codes = ", ".join(dict.fromkeys(g.code.replace("_", " ") for g in tripped))
     return capped, (
-        f"{rationale} Capped at {capped:.2f} (computed {value:.2f}), below the "
+        f"{rationale} Capped at {capped:.2f} (computed {confidence_text(value)}), below the "
         f"{threshold:.2f} auto-approval threshold, while these stand: {codes}."
     )

@@ -33,6 +33,12 @@ def confidence_text(value: float, percent: bool = False) -> str:
     return f"{hundredths}%" if percent else f"{hundredths / 100:.2f}"
 
 
+def percent(value: float) -> str:
+    """A share as a brief states it: "10%", "7.5%" (whole percents showed a 7.5% reserve of
+    $97,500 as "8%")."""
+    return f"{value:.1%}".replace(".0%", "%")
+
+
 def retailer_name(rid: str) -> str:
     """The retailer's display name in the catalog in force; its id in words when the catalog
     does not hold it or cannot be read."""

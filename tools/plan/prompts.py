@@ -125,20 +125,17 @@ SHAPES: dict[str, _Shape] = {
             ("Shop B share", "33%"),
         ),
         "Shop A gets 67% and Shop B 33% of the $900k planned spend because",
-        "each extra dollar now earns about as much at Shop A as at Shop B",
+        # True of any split: "each extra dollar now earns about as much at Shop A as at Shop
+        # B", which the model copied, is false where caps bind (reviewers saw $1.06-$3.92 of
+        # cap value per dollar at one retailer against $0.01 at the other). On the 20 plans
+        # of the review's finding set, "that is where the curves promise the most return per
+        # extra dollar" left 1 cap sentence garbled after it; this ending, none.
+        "each extra dollar now goes where the curves promise the most return",
     ),
     "single": _Shape(
         (*_BUDGET, ("Shop A spend", "$900k"), ("Shop A share", "100%")),
         "Shop A gets 100% of the $900k planned spend because",
         "an extra dollar earns more there than anywhere else in the plan",
-    ),
-    # A plan on the one retailer its brief names: "an extra dollar earns more there" was
-    # false of it (nothing else was in the plan to earn less).
-    "only": _Shape(
-        (*_BUDGET, ("retailers in the brief", "Shop A"), ("Shop A spend", "$900k"),
-         ("Shop A share", "100%")),  # fmt: skip
-        "Shop A gets 100% of the $900k planned spend because",
-        "it is the only retailer the brief names",
     ),
     "cap": _Shape(
         (
@@ -194,7 +191,7 @@ _EXAMPLE_RULES = {
 def worked_example(kind: str, shapes: tuple[str, ...]) -> WorkedExample | None:
     """The example plan's facts, rules and answer for a text of `kind` made of sentences of
     `shapes` (in order), or None when a shape has no example. It depends on nothing else, so
-    that the runtime keeps few of them computed (`adapters.decoding.PrefixCache`): 9 kinds
+    that the runtime keeps few of them computed (`adapters.decoding.PrefixCache`): 8 kinds
     of text in all."""
     if not shapes or any(s not in SHAPES for s in shapes) or kind not in _EXAMPLE_RULES:
         return None

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
+from tools.plan.labels import percent
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -163,7 +164,7 @@ def _brief_lines(brief: dict[str, Any], constraints: dict[str, Any]) -> list[str
     floor = brief.get("roas_floor")
     start, end = brief.get("flight_start"), brief.get("flight_end")
     lines = [
-        f"- **Budget:** {usd(budget)}, of which {reserve:.0%} "
+        f"- **Budget:** {usd(budget)}, of which {percent(reserve)} "
         f"({usd((budget or 0) * reserve)}) is held for experiments",
         "- **Retailers:** "
         + (_and(retailers) if retailers else "every retailer the brand sells through"),

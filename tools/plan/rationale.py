@@ -92,6 +92,13 @@ class TextRequest:
     need_number: bool = True
     tenant: str | None = None
     adapters: list[str] = field(default_factory=list)
+    # The first sentence as the code writes it whole, in place of the model's: asked to end
+    # "Alpha Mart gets 100% of the $540k planned spend because" on a plan on the one
+    # retailer its brief names (after an example saying so), it wrote "it is the only brand
+    # to have a minimum budget of at least in a month" (6 of 8 such plans, unseen33); asked
+    # for the cap sentence alone, it garbled that instead (2 of 5). So it is asked as for any
+    # one-retailer plan, and its first sentence is replaced.
+    lead: str = ""
 
     def shown(self) -> list[str]:
         """The texts the model is shown: the facts and the passages."""
@@ -226,8 +233,6 @@ def allocation_facts(plan: Plan) -> FactsTable:
     if o is not None:
         facts.add("experiment reserve", money(o.reserve))
     facts.add("planned spend", money(spend))
-    if len(plan.brief.retailers) == 1:  # what a plan on it alone rests on (shape "only")
-        facts.add("retailers in the brief", _name(plan.brief.retailers[0]))
     for retailer, amount in _by_retailer(plan):
         facts.add(f"{_name(retailer)} spend", money(amount))
         if spend > 0:
@@ -300,7 +305,7 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
             "it is the only retailer the brief names"
             if only
             else f"that is where the curves promise the most {goal} per extra dollar",
-            "spend",
+            "",
             "split" if len(ranked) > 1 else "only" if only else "single",
         )
     ]
@@ -315,7 +320,10 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
         )
         out.append(
             Sentence(
-                f"What binds is the {what}, worth {price} of {goal} per extra dollar, as",
+                # "most" where several bind: "What binds is the X cap" beside a table of
+                # four binding caps read as a contradiction.
+                f"What binds {'most ' if len(binding) > 1 else ''}is the {what}, worth "
+                f"{price} of {goal} per extra dollar, as",
                 why,
                 "cap",
                 "brief_cap" if what.endswith("in the brief") else "cap",
@@ -336,8 +344,10 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
 
 
 def _markers(sentences: list[Sentence], citations: list[Citation]) -> tuple[str, ...]:
-    """Each sentence's citation marker: the passage that states its rule."""
-    return tuple(_marker(citations, s.hint) for s in sentences)
+    """Each sentence's citation marker: the passage that states its rule; none for the
+    split, which rests on the curves (its hint "spend" matched "Monthly spend caps", and
+    reviewers read "[1]" as the caps page claiming the split)."""
+    return tuple(_marker(citations, s.hint) if s.hint else "" for s in sentences)
 
 
 def _template(sentences: list[Sentence], markers: tuple[str, ...]) -> str:
@@ -361,8 +371,13 @@ def allocation_request(
         retrieved, ("placements_bidding",), order, prefer=("cap", "spend-caps")
     )
     sentences = allocation_sentences(plan, facts)
+    lead = ""
+    if sentences and sentences[0].shape == "only":
+        lead = f"{sentences[0].opening} {sentences[0].ending}."
+        sentences[0] = sentences[0]._replace(shape="single")
     markers = _markers(sentences, citations)
     return TextRequest(
+        lead=lead,
         kind="allocation",
         facts=facts,
         citations=citations,
@@ -521,7 +536,7 @@ def write_texts(
         out.append(
             GroundedText(
                 kind=request.kind,  # type: ignore[arg-type]
-                text=text if model_ok and text is not None else request.template,
+                text=_led(request, text if model_ok and text is not None else request.template),
                 path="model" if model_ok else "template",
                 reason=None if model_ok else reason,
                 facts=request.facts.as_dict(),
@@ -533,6 +548,14 @@ def write_texts(
             )
         )
     return out
+
+
+def _led(request: TextRequest, text: str) -> str:
+    """`text` with its first sentence replaced by the request's `lead`, if it has one."""
+    if not request.lead:
+        return text
+    rest = text.find(request.openings[1]) if len(request.openings) > 1 else -1
+    return request.lead + (f" {text[rest:]}" if rest > 0 else "")
 
 
 # A sentence's end: a period followed by a space or the end (not a decimal point: "$1.08M").

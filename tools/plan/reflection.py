@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.guardrails import binding_caps, cap_confidence, guardrails
-from tools.plan.labels import cap_label, line_label
+from tools.plan.labels import cap_label, confidence_text, line_label
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class ReflectionSignals(BaseModel):
     experiment_target_power: float = DEFAULT_TARGET_POWER
     experiment_adequate: bool | None = None
     experiment_budget_for_target: float | None = None
+    experiment_held: float | None = Field(None, description="the reserve held for the test")
     spend: float = 0.0
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
     objective: str = "incremental_margin"
@@ -152,6 +153,7 @@ def signals_from(
         experiment_target_power=float(target),
         experiment_adequate=experiment.get("adequate") if experiment else None,
         experiment_budget_for_target=float(need) if _number(need) else None,
+        experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
         spend=spend,
         margin=outcome.incremental_margin.mean if outcome is not None else None,
         objective=plan.brief.objective,
@@ -215,7 +217,11 @@ def confidence(signals: ReflectionSignals) -> Confidence:
     f = factors(signals)
     value = round(min(max(math.prod(f.values()), 0.0), 1.0), 3)
     product = " x ".join(f"{name} {v:.2f}" for name, v in f.items())
-    rationale = f"{value:.2f} = {product}. " + " ".join(_signal_sentences(signals)) + "."
+    # Rounded down as the report's headline shows it (`confidence_text`): "Confidence 0.91"
+    # above "0.92 = ..." read as two values.
+    rationale = (
+        f"{confidence_text(value)} = {product}. " + " ".join(_signal_sentences(signals)) + "."
+    )
     measured: dict[str, float] = {f"factor_{k}": round(v, 4) for k, v in f.items()}
     raw = {
         "curve_uncertainty": signals.curve_uncertainty,
@@ -402,8 +408,11 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     p, target = s.experiment_power, s.experiment_target_power
     if not (s.experiment_adequate is False or (p is not None and p < target)):
         return None
-    need = s.experiment_budget_for_target
+    need, held = s.experiment_budget_for_target, s.experiment_held
     more = f"raise the reserve to ${need:,.0f}" if need else "raise the reserve"
+    if need and held and need <= held:
+        # "raise the reserve to $184,681" of a plan holding $450,000 whose test spent $103,562
+        more = f"spend ${need:,.0f} of the ${held:,.0f} held on the test"
     ratio = p / target if p is not None else 0.5
     return Risk(
         factor="underpowered experiment",

@@ -42,6 +42,7 @@ from tools.plan.labels import (
     WRITTEN_BY,
     cap_label,
     confidence_text,
+    percent,
     product_name,
     retailer_name,
     words,
@@ -260,7 +261,7 @@ def _brief(plan: Plan) -> list[str]:
          or "every retailer the brand sells through"],
         ["Goal", GOALS.get(b.objective, words(b.objective))],
         ["Minimum return per ad dollar", floor],
-        ["Held for experiments", f"{b.experiment_reserve:.0%}"
+        ["Held for experiments", f"{percent(b.experiment_reserve)}"
          f" ({_usd((b.total_budget or 0) * b.experiment_reserve)})"],
         ["Leave out products likely out of stock", "yes" if b.exclude_oos else "no"],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
@@ -592,7 +593,7 @@ def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> 
     if name == "roas_floor":
         return f"{label}: ${value:,.2f}"
     if name == "experiment_reserve":
-        return f"{label}: {value:.0%}"
+        return f"{label}: {percent(value)}"
     if name == "retailer_caps" and isinstance(value, dict):
         caps = [f"{cap_label(k)} {'no cap' if v is None else 'at most ' + _usd(v)}"
                 for k, v in value.items()]  # fmt: skip

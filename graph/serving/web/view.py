@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.pipeline.market import product_names
 from tools.plan.diff import plan_diff
-from tools.plan.labels import WRITTEN_BY, confidence_text, retailer_name
+from tools.plan.labels import WRITTEN_BY, confidence_text, percent, retailer_name
 from tools.plan.plan import Plan
 from tools.plan.questions import GOALS, allowed_decisions, question_of, usd
 
@@ -127,7 +127,7 @@ def _brief_rows(brief: dict[str, Any], constraints: dict[str, Any]) -> list[tupl
     retailers = [retailer_name(r) for r in brief.get("retailers") or []]
     rows = [
         ("Budget", usd(budget)),
-        ("Held for experiments", f"{reserve:.0%} ({usd((budget or 0) * reserve)})"),
+        ("Held for experiments", f"{percent(reserve)} ({usd((budget or 0) * reserve)})"),
         ("Retailers", ", ".join(retailers) or "every retailer the brand sells through"),
         ("Goal", GOALS.get(brief.get("objective") or "", _words(brief.get("objective")))),
         ("Minimum return per ad dollar", f"${floor:,.2f}" if floor else "none"),
