@@ -19,6 +19,7 @@ from tools.brief.schema import StructuredBrief
 from tools.governance.second_opinion import FINDING_TYPE, second_opinions
 from tools.plan import AllocationRow, CopyVariant, ExpectedOutcome, Interval, Plan
 from tools.plan.approval import ApprovalPolicy, approval_summary, blocking
+from tools.plan.citations import cite
 from tools.plan.facts import FactsTable, check_text, money
 from tools.plan.numbers import (
     NUMBER_WORDS,
@@ -28,7 +29,7 @@ from tools.plan.numbers import (
     unsupported_numbers,
 )
 from tools.plan.questions import describe
-from tools.plan.rationale import allocation_request, cite, experiment_request, write_texts
+from tools.plan.rationale import allocation_request, experiment_request, write_texts
 from tools.plan.report import render_markdown
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

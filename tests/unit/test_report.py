@@ -410,6 +410,7 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     assert "The other 3 limit(s) cost the plan nothing" in limits
     assert "Extra margin from the next dollar" in md
     assert "| Held but not spent by this test | $100,552 |" in md
+    assert "of which the test spends $99,448 ($100,552 held but unspent)." in md
     plan.brief.objective = "incremental_revenue"
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
 

@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from adapters.structured import StructuredOutputError
 from tools.governance.prompts import opinion_messages
 from tools.plan import Citation, CopyVariant, Finding
+from tools.plan.citations import cite
 from tools.plan.numbers import check_numbers, numbers_in
-from tools.plan.rationale import cite
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from tools.catalog import CatalogError, current
 
@@ -116,6 +117,12 @@ SEVERITY = {"info": "information", "warn": "warning", "block": "blocks the plan"
 INDEXED = re.compile(r"^(\w+)\[(\d+)\](?:\.(\w+))?$")
 PLACES = {"retrieved": "retrieved policy passage", "copy": "copy variant"}
 
+GOALS = {
+    "incremental_margin": "maximize incremental margin",
+    "incremental_revenue": "maximize incremental revenue",
+    "roas": "maximize return on ad spend",
+}
+
 # What an edit may change, as a manager names it.
 CHANGE_NAMES = {
     "total_budget": "budget",
@@ -132,3 +139,39 @@ CHANGE_NAMES = {
 }
 ACTION_WORDS = {"approve": "approved", "edit": "edited", "reject": "rejected",
                 "auto_approve": "approved automatically"}  # fmt: skip
+
+
+def whole_dollars(value: float | None) -> str:
+    """$1,200,000; "" for none or a non-finite value (the report's tables)."""
+    return "" if value is None or not math.isfinite(value) else f"${value:,.0f}"
+
+
+def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> str:
+    """One change an edit made, in words: `("roas_floor", 3.6)` -> "minimum return per ad
+    dollar: $3.60"; products by name (`names`), retailers by their display name."""
+    head, _, tail = name.partition(".")
+    if tail:  # a nested change as the CLI writes it: retailer_caps.beta=5000
+        return change_words(head, {tail: value}, names)
+    names = names or {}
+    label = CHANGE_NAMES.get(name, words(name))
+    if value is None:
+        return f"{label}: lifted"
+    if name in ("total_budget",):
+        return f"{label}: {whole_dollars(value)}"
+    if name == "roas_floor":
+        return f"{label}: ${value:,.2f}"
+    if name == "experiment_reserve":
+        return f"{label}: {percent(value)}"
+    if name == "retailer_caps" and isinstance(value, dict):
+        caps = [f"{cap_label(k)} {'no cap' if v is None else 'at most ' + whole_dollars(v)}"
+                for k, v in value.items()]  # fmt: skip
+        return f"{label}: " + ", ".join(caps)
+    if name == "excluded_skus" and isinstance(value, list):
+        return f"{label}: " + (", ".join(product_name(str(g), names) for g in value) or "none")
+    if name == "retailers" and isinstance(value, list):
+        return f"{label}: " + (", ".join(retailer_name(str(r)) for r in value) or "none")
+    if name == "objective":
+        return f"{label}: {GOALS.get(str(value), words(value))}"
+    if isinstance(value, list):
+        return f"{label}: " + (", ".join(str(v) for v in value) or "none")
+    return f"{label}: {value}"

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
-from tools.plan.labels import percent
+from tools.plan.labels import GOALS, percent
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -37,11 +37,6 @@ ACTION_NAMES: dict[str, str] = {
 }
 # Not part of what was shown: the version itself, and the error of a re-asked question.
 UNVERSIONED = ("plan_version", "error")
-GOALS = {
-    "incremental_margin": "maximize incremental margin",
-    "incremental_revenue": "maximize incremental revenue",
-    "roas": "maximize return on ad spend",
-}
 CHOICES = {
     "approve": "**approve** it as it stands",
     "edit": "**edit** the budget, retailers, goal, minimum return on ad spend, experiment "

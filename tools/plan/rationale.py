@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from adapters.structured import SentenceGrammar, StructuredOutputError
 from tools.catalog import current
 from tools.errors import RMNError
+from tools.plan.citations import cite, marker
 from tools.plan.facts import (
     MIN_WORDS,
     FactsTable,
@@ -54,7 +55,6 @@ from tools.policy.compliance import retailer_policy
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
 
-MAX_PASSAGES = 3
 # The adapter task the rationale is written under: none (the base model). The bundled task
 # adapters were trained for JSON (planning) and ad copy (creative); sentences about a plan
 # read better on the base model.
@@ -92,12 +92,9 @@ class TextRequest:
     need_number: bool = True
     tenant: str | None = None
     adapters: list[str] = field(default_factory=list)
-    # The first sentence as the code writes it whole, in place of the model's: asked to end
-    # "Alpha Mart gets 100% of the $540k planned spend because" on a plan on the one
-    # retailer its brief names (after an example saying so), it wrote "it is the only brand
-    # to have a minimum budget of at least in a month" (6 of 8 such plans, unseen33); asked
-    # for the cap sentence alone, it garbled that instead (2 of 5). So it is asked as for any
-    # one-retailer plan, and its first sentence is replaced.
+    # The code's first sentence, in place of the model's (on the brief's one retailer: "it
+    # is the only brand to have a minimum budget of at least in a month", 6 of 8 such plans
+    # when asked for it; asked for the cap sentence alone, that garbled, 2 of 5).
     lead: str = ""
 
     def shown(self) -> list[str]:
@@ -134,77 +131,6 @@ def _name(retailer: str) -> str:
 
 def _words(text: str) -> str:
     return re.sub(r"[^A-Za-z' ]+", " ", text.replace("_", " ")).strip()
-
-
-# --- citations --------------------------------------------------------------------------------
-
-
-def section_of(passage: dict[str, Any]) -> str:
-    """A retrieved passage's section heading (its text starts with the heading path)."""
-    first = str(passage.get("text") or "").split("\n", 1)[0]
-    heading = first.rsplit(" > ", 1)[-1].strip()
-    if heading:
-        return heading
-    anchor = str(passage.get("source") or "").partition("#")[2]
-    return anchor.replace("-", " ")
-
-
-def passage_body(passage: dict[str, Any], limit: int = 260) -> str:
-    """The passage without its heading line, cut at a word near `limit` characters."""
-    text = str(passage.get("text") or "")
-    body = text.split("\n", 1)[1] if "\n" in text else text
-    body = " ".join(body.split())
-    if len(body) <= limit:
-        return body
-    return body[:limit].rsplit(" ", 1)[0] + " ..."
-
-
-def cite(
-    retrieved: list[dict[str, Any]],
-    doc_types: tuple[str, ...],
-    retailers: list[str],
-    prefer: tuple[str, ...] = (),
-    limit: int = MAX_PASSAGES,
-) -> tuple[list[Citation], list[str]]:
-    """Up to `limit` retrieved passages of `doc_types` at `retailers` (in that order of
-    retailers), those whose source or heading names a `prefer` word first; as citations
-    [1]..[n] and their texts."""
-    found = [
-        p
-        for p in retrieved
-        if p.get("doc_type") in doc_types and (not retailers or p.get("retailer") in retailers)
-    ]
-
-    def rank(p: dict[str, Any]) -> tuple[int, int, int]:
-        where = f"{p.get('source', '')} {section_of(p)}".lower()
-        preferred = 0 if any(w in where for w in prefer) else 1
-        order = retailers.index(p["retailer"]) if p.get("retailer") in retailers else 0
-        return preferred, order, found.index(p)
-
-    chosen = sorted(found, key=rank)[:limit]
-    citations = [
-        Citation(
-            id=i + 1,
-            source=str(p.get("source") or ""),
-            section=section_of(p),
-            doc_type=p.get("doc_type"),
-            retailer=p.get("retailer"),
-        )
-        for i, p in enumerate(chosen)
-    ]
-    return citations, [passage_body(p) for p in chosen]
-
-
-def _marker(citations: list[Citation], *words: str) -> str:
-    """' [n]' for the first citation whose source or section names one of `words` (else the
-    first), or '' when nothing can be cited."""
-    if not citations:
-        return ""
-    for c in citations:
-        where = f"{c.source} {c.section}".lower()
-        if any(w in where for w in words):
-            return f" [{c.id}]"
-    return f" [{citations[0].id}]"
 
 
 # --- allocation -------------------------------------------------------------------------------
@@ -293,20 +219,16 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     ranked = _by_retailer(plan)
     if not ranked:
         return []
-    # Every retailer with spend: a three-retailer split named only the first two.
-    names = [_name(r) for r, _ in ranked]
-    parts = [f"{n} {facts.get(f'{n} share')}" for n in names]
-    parts[0] = f"{names[0]} gets {facts.get(f'{names[0]} share')}"
+    # Every retailer with spend (a three-retailer split named only the first two).
+    parts = [f"{_name(r)} {facts.get(f'{_name(r)} share')}" for r, _ in ranked]
+    parts[0] = parts[0].replace(f"{_name(ranked[0][0])} ", f"{_name(ranked[0][0])} gets ", 1)
     split = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
-    only = len(ranked) == 1 and plan.brief.retailers == [ranked[0][0]]
     out = [
         Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because",
-            "it is the only retailer the brief names"
-            if only
-            else f"that is where the curves promise the most {goal} per extra dollar",
-            "",
-            "split" if len(ranked) > 1 else "only" if only else "single",
+            f"that is where the curves promise the most {goal} per extra dollar",
+            "",  # no marker: the split rests on the curves, which no passage states
+            "split" if len(ranked) > 1 else "single",
         )
     ]
     binding = _binding(plan)
@@ -344,10 +266,9 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
 
 
 def _markers(sentences: list[Sentence], citations: list[Citation]) -> tuple[str, ...]:
-    """Each sentence's citation marker: the passage that states its rule; none for the
-    split, which rests on the curves (its hint "spend" matched "Monthly spend caps", and
-    reviewers read "[1]" as the caps page claiming the split)."""
-    return tuple(_marker(citations, s.hint) if s.hint else "" for s in sentences)
+    """Each sentence's citation marker: the passage that states its rule (none without a
+    hint: the split's "spend" matched "Monthly spend caps", read as claiming the split)."""
+    return tuple(marker(citations, s.hint) if s.hint else "" for s in sentences)
 
 
 def _template(sentences: list[Sentence], markers: tuple[str, ...]) -> str:
@@ -371,10 +292,9 @@ def allocation_request(
         retrieved, ("placements_bidding",), order, prefer=("cap", "spend-caps")
     )
     sentences = allocation_sentences(plan, facts)
-    lead = ""
-    if sentences and sentences[0].shape == "only":
-        lead = f"{sentences[0].opening} {sentences[0].ending}."
-        sentences[0] = sentences[0]._replace(shape="single")
+    funded = [r for r, _ in _by_retailer(plan)]
+    only = len(funded) == 1 and plan.brief.retailers == funded
+    lead = f"{sentences[0].opening} it is the only retailer the brief names." if only else ""
     markers = _markers(sentences, citations)
     return TextRequest(
         lead=lead,
@@ -383,7 +303,7 @@ def allocation_request(
         citations=citations,
         passages=passages,
         ask="why the money is split this way and what limits it",
-        template=_template(sentences, markers) or f"No spend was placed{_marker(citations)}.",
+        template=_template(sentences, markers) or f"No spend was placed{marker(citations)}.",
         openings=tuple(s.opening for s in sentences),
         markers=markers,
         shapes=tuple(s.shape for s in sentences),
@@ -568,8 +488,8 @@ def _with_markers(text: str, markers: tuple[str, ...]) -> tuple[str, str | None]
     ends = [m.start() for m in _SENTENCE_END.finditer(text)]
     if len(ends) != len(markers):  # the token limit cut it ("this this this ... thus.")
         return text, f"cut off: {len(ends)} of {len(markers)} sentences"
-    for end, marker in reversed(list(zip(ends, markers, strict=True))):
-        text = text[:end] + marker + text[end:]
+    for end, mark in reversed(list(zip(ends, markers, strict=True))):
+        text = text[:end] + mark + text[end:]
     return text, None
 
 

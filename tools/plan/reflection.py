@@ -90,7 +90,6 @@ class ReflectionSignals(BaseModel):
     experiment_held: float | None = Field(None, description="the reserve held for the test")
     spend: float = 0.0
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
-    objective: str = "incremental_margin"
     lines: int = 0
     top_retailer: str | None = None
     top_retailer_share: float | None = None
@@ -156,7 +155,6 @@ def signals_from(
         experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
         spend=spend,
         margin=outcome.incremental_margin.mean if outcome is not None else None,
-        objective=plan.brief.objective,
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
         top_retailer_share=by_retailer[top] / spend if top else None,
@@ -382,8 +380,10 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
     if s.margin is not None and s.spend > 0 and s.margin < s.spend:
         out.append(
             Risk(
+                # High whatever the goal: rated medium on a revenue plan losing 84% of its
+                # ad spend, reviewers read the report as understating it.
                 factor=NET_LOSS,
-                severity="high" if s.objective == "incremental_margin" else "medium",
+                severity="high",
                 signal=f"expected extra margin ${s.margin:,.0f} is below the ${s.spend:,.0f} "
                 "of ad spend",
                 mitigation="compare smaller budgets in the what-if (`rmn whatif`, or the "

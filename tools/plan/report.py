@@ -32,8 +32,8 @@ from tools.plan.approval import decided_by
 from tools.plan.charts import allocation_chart, curve_lines, curves_chart
 from tools.plan.labels import (
     ACTION_WORDS,
-    CHANGE_NAMES,
     EXPERIMENT_ROWS,
+    GOALS,
     INDEXED,
     LIMITS,
     PARSED_BY,
@@ -41,13 +41,14 @@ from tools.plan.labels import (
     SEVERITY,
     WRITTEN_BY,
     cap_label,
+    change_words,
     confidence_text,
     percent,
     product_name,
     retailer_name,
     words,
 )
-from tools.plan.questions import GOALS
+from tools.plan.labels import whole_dollars as _usd
 from tools.plan.rationale import TITLES
 
 PLAN_FILE = "plan.json"
@@ -234,10 +235,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def _usd(value: float | None) -> str:
-    return "" if value is None or not math.isfinite(value) else f"${value:,.0f}"
-
-
 def _num(value: Any, digits: int = 2) -> str:
     if isinstance(value, bool) or value is None:
         return "" if value is None else ("yes" if value else "no")
@@ -342,11 +339,19 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
 
 
 def _next_dollar(plan: Plan) -> str:
-    """The line table's last column by what it holds: the objective gained by the next dollar
-    (`AllocationRow.marginal_return`), margin or revenue ("What the next dollar brings" did
-    not say which)."""
+    """The line table's last column: the objective gained by the next dollar, by name."""
     goal = "margin" if plan.brief.objective == "incremental_margin" else "revenue"
     return f"Extra {goal} from the next dollar"
+
+
+def _test_share(plan: Plan) -> str:
+    """What the test spends of the reserve, where it spends less ("plus $550,000 held for the
+    experiment" read as all of it going to a test that spends $86,517)."""
+    e = plan.experiment or {}
+    held, spent = e.get("budget"), e.get("test_spend")
+    if not (_finite(held) and _finite(spent) and held - spent > 0.01 * held):
+        return ""
+    return f", of which the test spends {_usd(spent)} ({_usd(held - spent)} held but unspent)"
 
 
 def _outcome(plan: Plan, chart: bool) -> list[str]:
@@ -356,7 +361,8 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
         out += ["No expected outcome.", ""]
     else:
         out += [
-            f"Planned ad spend {_usd(o.spend)} plus {_usd(o.reserve)} held for the experiment.",
+            f"Planned ad spend {_usd(o.spend)} plus {_usd(o.reserve)} held for the "
+            f"experiment{_test_share(plan)}.",
             "",
         ]
         m = o.incremental_margin
@@ -460,11 +466,9 @@ def _experiment(plan: Plan) -> list[str]:
         return [*out, "No experiment designed.", ""]
     rows = [[label, _experiment_value(e[key], fmt)] for key, label, fmt in EXPERIMENT_ROWS
             if key in e and e[key] is not None]  # fmt: skip
-    held, spent = e.get("budget"), e.get("test_spend")
-    if _finite(held) and _finite(spent) and held - spent > 0.01 * held:
-        # A reserve of $640,000 beside a test spend of $99,556, and no word on the rest.
+    if _test_share(plan):  # a reserve of $640,000 beside a test spend of $99,556
         at = next(i for i, r in enumerate(rows) if r[0] == "Test spend") + 1
-        rows.insert(at, ["Held but not spent by this test", _usd(held - spent)])
+        rows.insert(at, ["Held but not spent by this test", _usd(e["budget"] - e["test_spend"])])
     return out + _table(["The experiment", "Planned"], rows)
 
 
@@ -516,8 +520,7 @@ def _governance(plan: Plan) -> list[str]:
     if not plan.governance:
         return [*out, "None.", ""]
     rows = []
-    # A second opinion that agreed with the rule checks is one line, not a row per variant:
-    # four rows of "second opinion ... ok ... the rule checks passed it" read as noise.
+    # Second opinions that agreed with the rule checks: one line, not a row each (noise).
     agreed = [_where(f.where) for f in plan.governance if f.agrees]
     shown = [f for f in plan.governance if not f.agrees]
     for f in shown:
@@ -576,37 +579,6 @@ def _reflection(plan: Plan) -> list[str]:
     out += [f"The reflection's sentences (main risk, bias to check, other ways to read the "
             f"plan) were written by {who}; its numbers are computed.", ""]  # fmt: skip
     return out
-
-
-def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> str:
-    """One change an edit made, in words: `("roas_floor", 3.6)` -> "minimum return per ad
-    dollar: $3.60"; products by name (`names`), retailers by their display name."""
-    head, _, tail = name.partition(".")
-    if tail:  # a nested change as the CLI writes it: retailer_caps.beta=5000
-        return change_words(head, {tail: value}, names)
-    names = names or {}
-    label = CHANGE_NAMES.get(name, words(name))
-    if value is None:
-        return f"{label}: lifted"
-    if name in ("total_budget",):
-        return f"{label}: {_usd(value)}"
-    if name == "roas_floor":
-        return f"{label}: ${value:,.2f}"
-    if name == "experiment_reserve":
-        return f"{label}: {percent(value)}"
-    if name == "retailer_caps" and isinstance(value, dict):
-        caps = [f"{cap_label(k)} {'no cap' if v is None else 'at most ' + _usd(v)}"
-                for k, v in value.items()]  # fmt: skip
-        return f"{label}: " + ", ".join(caps)
-    if name == "excluded_skus" and isinstance(value, list):
-        return f"{label}: " + (", ".join(product_name(str(g), names) for g in value) or "none")
-    if name == "retailers" and isinstance(value, list):
-        return f"{label}: " + (", ".join(retailer_name(str(r)) for r in value) or "none")
-    if name == "objective":
-        return f"{label}: {GOALS.get(str(value), words(value))}"
-    if isinstance(value, list):
-        return f"{label}: " + (", ".join(str(v) for v in value) or "none")
-    return f"{label}: {value}"
 
 
 def _decisions(plan: Plan, decisions: list[Decision] | None, names: dict[str, str]) -> list[str]:
