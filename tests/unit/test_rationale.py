@@ -513,7 +513,8 @@ def test_approval_summary_description_and_report_carry_the_citations() -> None:
     assert "[1]" in markdown and f"Monthly spend caps]({cited['source']})" in markdown
     report = render_markdown(plan, [])
     assert "## Rationale" in report and "### Sources" in report
-    assert "| Why this split | [1] | rag_corpus/retailers/beta/placements_bidding.md" in report
+    # the document by its title ("Policy" in these passages' heading path), then the file
+    assert "| Why this split | [1] | Policy | Monthly spend caps | rag_corpus/retailers/" in report
     assert "holdout-size" in report
 
 

@@ -175,7 +175,13 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
                                    "experiment_held": 450_000.0})  # fmt: skip
     assert risks(weak)[0].mitigation.startswith("spend $184,681 of the $450,000 held on the test")
     short = weak.model_copy(update={"experiment_held": 100_000.0})
-    assert risks(short)[0].mitigation.startswith("raise the reserve to $184,681")
+    assert risks(short)[0].mitigation.startswith("raise the reserve to $184,681 or extend")
+    # a test as long as its flight cannot be extended within the plan
+    full = short.model_copy(update={"experiment_fills_flight": True})
+    assert "extend" not in risks(full)[0].mitigation
+    plan = make_plan()
+    plan.experiment = {**(plan.experiment or {}), "duration_days": 28}  # the default flight
+    assert signals_from(plan, 0.05, 1.0, 0).experiment_fills_flight
     untested = calm.model_copy(update={"experiment_power": None, "experiment_adequate": None})
     assert [r.factor for r in risks(untested)] == ["an unmeasured lift"]
 
@@ -215,7 +221,8 @@ def test_the_main_risk_is_the_most_severe_and_the_retailer_is_named() -> None:
     r = reflect(plan, s, [], None, threshold=0.8)
     assert r.risk_assessment.summary.startswith(f"The main risk is {found[0].factor}")
     assert s.top_retailer == "alpha"
-    assert "goes to Alpha Mart;" in r.alternate_frames[1]
+    assert "goes to Alpha Mart, so if results there fall short" in r.alternate_frames[1]
+    assert "network's curve" not in r.alternate_frames[1]
     facts = reflection_facts(plan, s, found, [])
     assert facts.get("retailer with the most spend") == "Alpha Mart"
 

@@ -24,6 +24,12 @@ def section_of(passage: dict[str, Any]) -> str:
     return anchor.replace("-", " ")
 
 
+def title_of(passage: dict[str, Any]) -> str:
+    """A retrieved passage's document title: the first part of its heading path."""
+    first = str(passage.get("text") or "").split("\n", 1)[0]
+    return first.split(" > ", 1)[0].strip() if " > " in first else ""
+
+
 def passage_body(passage: dict[str, Any], limit: int = 260) -> str:
     """The passage without its heading line, cut at a word near `limit` characters."""
     text = str(passage.get("text") or "")
@@ -62,6 +68,7 @@ def cite(
             id=i + 1,
             source=str(p.get("source") or ""),
             section=section_of(p),
+            title=title_of(p),
             doc_type=p.get("doc_type"),
             retailer=p.get("retailer"),
         )

@@ -73,6 +73,7 @@ class Citation(BaseModel):
     id: int = Field(ge=1, description="the marker's number in the text: [1], [2], ...")
     source: str = Field(description="corpus path and section anchor: rag_corpus/...md#anchor")
     section: str = Field("", description="the section's heading")
+    title: str = Field("", description="the document's title: Alpha Mart measurement and ...")
     doc_type: str | None = None
     retailer: str | None = None
 

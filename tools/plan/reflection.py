@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from tools.errors import RMNError
+from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.guardrails import binding_caps, cap_confidence, guardrails
 from tools.plan.labels import cap_label, confidence_text, line_label
@@ -88,6 +89,7 @@ class ReflectionSignals(BaseModel):
     experiment_adequate: bool | None = None
     experiment_budget_for_target: float | None = None
     experiment_held: float | None = Field(None, description="the reserve held for the test")
+    experiment_fills_flight: bool = Field(False, description="the test runs the whole flight")
     spend: float = 0.0
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
     lines: int = 0
@@ -153,6 +155,8 @@ def signals_from(
         experiment_adequate=experiment.get("adequate") if experiment else None,
         experiment_budget_for_target=float(need) if _number(need) else None,
         experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
+        experiment_fills_flight=_number(days := experiment.get("duration_days"))
+        and days >= flight_days(plan.brief) - 1,
         spend=spend,
         margin=outcome.incremental_margin.mean if outcome is not None else None,
         lines=sum(1 for r in plan.allocation if r.spend > 0),
@@ -420,7 +424,9 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
         signal=f"power {p:.2f} vs target {target:.2f}"
         if p is not None
         else "the reserve does not reach the target power",
-        mitigation=f"{more} or extend the test, or read it as directional only",
+        # "or extend the test" of a test already as long as its flight read as no option.
+        mitigation=f"{more}{'' if s.experiment_fills_flight else ' or extend the test'}, or "
+        "read it as directional only",
     )
 
 

@@ -177,9 +177,11 @@ def template_words(
     frames = [frame]
     if signals.top_retailer and signals.top_retailer_share is not None:
         frames.append(
+            # In plain words: "is one network's curve worth that much of the flight?" was
+            # called jargon in every report a reviewer read.
             f"Concentration: {facts.get('its share of spend')} of spend goes to "
-            f"{facts.get('retailer with the most spend')}; is one network's curve worth that "
-            "much of the flight?"
+            f"{facts.get('retailer with the most spend')}, so if results there fall short of "
+            "the forecast, most of the plan falls short with them."
         )
     return ReflectionWords(risk=risk, bias_checkpoint=bias, alternate_frames=frames)
 

@@ -473,22 +473,22 @@ def _experiment(plan: Plan) -> list[str]:
 
 
 def _rationale(plan: Plan) -> list[str]:
-    """The rationale texts (who wrote each) and the Sources block: every [n] they cite, with
-    its corpus path and section."""
+    """The rationale texts (who wrote each) and the Sources: every [n] they cite, by title."""
     if not plan.rationale:
         return []
     out = ["## Rationale", ""]
     rows = []
     for t in plan.rationale:
         title = TITLES.get(t.kind, t.kind)
-        # Why the template wrote it ("repeats a word") stays in plan.json: in the report it
-        # read as a defect the text did not show.
+        # Why the template wrote it ("repeats a word") stays in plan.json: read as a defect.
         who = "model" if t.path == "model" else "template"
         out += [f"**{title}** ({_cell(who)}): {_cell(t.text)}", ""]
-        rows += [[title, f"[{c.id}]", c.source, c.section] for c in t.citations]
+        # The document by its title first: a path alone read as an internal file name.
+        rows += [[title, f"[{c.id}]", c.title or words(c.doc_type), c.section, c.source]
+                 for c in t.citations]  # fmt: skip
     if rows:
         out += ["### Sources", ""]
-        out += _table(["text", "marker", "source", "section"], rows)
+        out += _table(["text", "marker", "document", "section", "file"], rows)
     return out
 
 
