@@ -27,11 +27,11 @@ def objective_words(objective: str) -> str:
     return "ROAS" if objective == "roas" else words(objective)
 
 
-def confidence_text(value: float, percent: bool = False) -> str:
+def confidence_text(value: float, as_percent: bool = False) -> str:
     """A confidence as a reader sees it, rounded down: 0.798 shows as 0.79 (79%), never as
     the 0.80 threshold it is below (reports showed "Confidence 0.80" on plans held back)."""
     hundredths = math.floor(value * 100 + 1e-9)
-    return f"{hundredths}%" if percent else f"{hundredths / 100:.2f}"
+    return f"{hundredths}%" if as_percent else f"{hundredths / 100:.2f}"
 
 
 def percent(value: float) -> str:
@@ -117,6 +117,7 @@ SEVERITY = {"info": "information", "warn": "warning", "block": "blocks the plan"
 INDEXED = re.compile(r"^(\w+)\[(\d+)\](?:\.(\w+))?$")
 PLACES = {"retrieved": "retrieved policy passage", "copy": "copy variant"}
 
+# A brief's goal as the approval question and the report word it.
 GOALS = {
     "incremental_margin": "maximize incremental margin",
     "incremental_revenue": "maximize incremental revenue",

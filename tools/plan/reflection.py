@@ -99,6 +99,11 @@ class ReflectionSignals(BaseModel):
         default_factory=list, description="lines with the lowest marginal return, weakest first"
     )
 
+    @property
+    def net_loss(self) -> bool:
+        """Whether the expected extra margin is below the ad spend."""
+        return self.margin is not None and self.spend > 0 and self.margin < self.spend
+
 
 # --- signals --------------------------------------------------------------------------------
 
@@ -267,13 +272,7 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     out.append(
         f"{s.governance_flags} governance flag(s)" if s.governance_flags else "no governance flags"
     )
-    # In words: "solver optimal (optimal_inaccurate, cvxpy)" read as a clean optimum.
-    if not s.solver_ok:
-        out.append(f"the optimizer found no plan ({s.solver_status or 'it did not run'})")
-    elif s.solver_inaccurate:
-        out.append("the optimizer's optimum is inaccurate")
-    else:
-        out.append("the optimizer found its optimum")
+    out.append(_solver_words(s))
     if s.experiment_power is not None:
         out.append(
             f"experiment power {s.experiment_power:.2f} (target {s.experiment_target_power:.2f})"
@@ -281,6 +280,16 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     elif s.experiment_adequate is None:
         out.append("no experiment designed")
     return ["; ".join(out)]
+
+
+def _solver_words(s: ReflectionSignals) -> str:
+    """The optimizer's status in words ("solver optimal (optimal_inaccurate, cvxpy)" read as
+    a clean optimum)."""
+    if not s.solver_ok:
+        return f"the optimizer found no plan ({s.solver_status or 'it did not run'})"
+    if s.solver_inaccurate:
+        return "the optimizer's optimum is inaccurate"
+    return "the optimizer found its optimum"
 
 
 # --- risks ----------------------------------------------------------------------------------
@@ -360,9 +369,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 # At least medium: its mitigation is to re-run before approving ("low" read
                 # as safe to approve).
                 severity="high" if not s.solver_ok else "medium",
-                signal="the optimizer's optimum is inaccurate"
-                if s.solver_ok
-                else f"the optimizer found no plan ({s.solver_status or 'it did not run'})",
+                signal=_solver_words(s),
                 mitigation="review the constraints and re-run the optimizer before approving",
             )
         )
@@ -381,7 +388,7 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
     below its ad spend, and a plan with no experiment (its confidence factor was cut with no
     risk to say why). Reviewers found both missing from reports that showed them."""
     out = []
-    if s.margin is not None and s.spend > 0 and s.margin < s.spend:
+    if s.net_loss and s.margin is not None:
         out.append(
             Risk(
                 # High whatever the goal: rated medium on a revenue plan losing 84% of its

@@ -113,7 +113,7 @@ def reflection_facts(
         # By its name, as the rest of the report names it ("Alpha Mart", not "alpha").
         facts.add("retailer with the most spend", retailer_name(s.top_retailer))
         facts.add("its share of spend", share(s.top_retailer_share))
-    if s.margin is not None and s.spend > 0 and s.margin < s.spend:  # a net loss
+    if s.net_loss and s.margin is not None:
         facts.add("expected extra margin", money(s.margin))
         facts.add("planned spend", money(s.spend))
     facts.add("objective", objective_words(plan.brief.objective))

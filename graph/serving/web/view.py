@@ -245,7 +245,7 @@ def _confidence(q: dict[str, Any]) -> str | None:
         return None
     why = (q.get("auto_approve") or {}).get("why")
     weakest = _weakest(conf.get("signals") or {})
-    text = f"{confidence_text(value, percent=True)} confident in these numbers"
+    text = f"{confidence_text(value, as_percent=True)} confident in these numbers"
     if weakest:
         text += f", held down most by {weakest}"
     return text + (f"; {why}." if why else ".")
