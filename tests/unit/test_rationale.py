@@ -515,6 +515,11 @@ def test_approval_summary_description_and_report_carry_the_citations() -> None:
     assert "## Rationale" in report and "### Sources" in report
     # the document by its title ("Policy" in these passages' heading path), then the file
     assert "| Why this split | [1] | Policy | Monthly spend caps | rag_corpus/retailers/" in report
+    # only the passages a text cites are its sources (uncited ones read as unexplained)
+    for t in plan.rationale:
+        for c in t.citations:
+            assert (f"[{c.id}] | Policy | {c.section}" in report) == (f"[{c.id}]" in t.text)
+    assert any(f"[{c.id}]" not in t.text for t in plan.rationale for c in t.citations)
     assert "holdout-size" in report
 
 

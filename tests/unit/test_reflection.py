@@ -135,7 +135,8 @@ def test_confidence_is_the_product_of_its_factors_and_explains_them() -> None:
     c = confidence(s)
     assert c.value == pytest.approx(math.prod(factors(s).values()), abs=5e-4)
     assert c.rationale.startswith(f"{c.value:.2f} = uncertainty ")
-    assert "Curve CV 0.25" in c.rationale and "1 governance flag(s)" in c.rationale
+    assert "the response curves vary by 0.25 of their mean" in c.rationale
+    assert "1 governance flag(s)" in c.rationale
     assert "iROAS 2.20 is 10% above the 2.00 floor" in c.rationale
     assert c.signals["curve_uncertainty"] == 0.25 and c.signals["governance_flags"] == 1.0
     assert c.signals["factor_governance"] == pytest.approx(0.75)
@@ -470,3 +471,12 @@ def test_usable_model_words_are_kept_and_numbers_stay_computed(
     computed = confidence(s)
     capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.7)
     assert r.confidence.value == capped < 0.7 and r.confidence.signals == computed.signals
+
+
+def test_the_main_risk_reads_as_english() -> None:
+    """"The main risk is underpowered experiment" read as broken English to a reviewer."""
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"margin": 2 * s.spend})  # the experiment is the only risk
+    r = reflect(plan, s, [], None, threshold=0.8)
+    assert r.risk_assessment.summary.startswith("The main risk is an underpowered experiment, as")

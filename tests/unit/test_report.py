@@ -381,6 +381,15 @@ def test_the_reflection_reads_as_an_approver_needs_it() -> None:
     plan = plan.model_copy(update={"reflection": reflection, "rationale": rationale})
     md = render_markdown(plan, [], names=NAMES)
     assert "**Confidence 0.79**" in md and "0.80**" not in md
+    # the factors in words with their scores, then what was measured; not the formula
+    assert "| How uncertain the response curves are | " in md and " x coverage " not in md
+    assert "| Room above the ROAS floor, and caps that bind | " in md
+    # scores round down as the confidence does: a weak test's 0.9975 is not "1.00"
+    from tools.plan.report import _confidence_factors
+
+    table = "\n".join(_confidence_factors({"factor_experiment": 0.9975}, "x. measured"))
+    assert "| A weak experiment | 0.99 |" in table and "Measured: Measured" in table
+    assert "Measured: The response curves vary by 0.05 of their mean" in md
     policy = ApprovalPolicy(enabled=True, threshold=0.8)
     assert "confidence 0.79 is below" in auto_approval(plan, [], policy)[1]
     assert "optimum is inaccurate" in md and "solver optimal" not in md

@@ -117,6 +117,16 @@ SEVERITY = {"info": "information", "warn": "warning", "block": "blocks the plan"
 INDEXED = re.compile(r"^(\w+)\[(\d+)\](?:\.(\w+))?$")
 PLACES = {"retrieved": "retrieved policy passage", "copy": "copy variant"}
 
+# The confidence's factors (`tools.plan.reflection.factors`) as a manager reads them.
+CONFIDENCE_FACTORS = {
+    "factor_uncertainty": "how uncertain the response curves are",
+    "factor_coverage": "spend on products with little history",
+    "factor_slack": "room above the ROAS floor, and caps that bind",
+    "factor_governance": "governance findings",
+    "factor_solver": "the optimizer's status",
+    "factor_experiment": "a weak experiment",
+}
+
 # A brief's goal as the approval question and the report word it.
 GOALS = {
     "incremental_margin": "maximize incremental margin",

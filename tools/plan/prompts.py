@@ -296,6 +296,10 @@ _REFLECTION_BASE = (
 _EXAMPLE_MEMORY = "2026-09-14 t-0: approved $900,000 over Shop A+Shop B"
 
 
+# "The main risk is underpowered experiment" read as broken English.
+_ARTICLE = {"underpowered experiment": "an ", "solver result": "the "}
+
+
 def reflection_openings(risk: str, bias: str, values: dict[str, str]) -> tuple[str, str, str]:
     """The three openings the code writes, for a real plan or the example: the main risk of
     kind `risk` stating its signal, the bias of kind `bias`, the other frame. `values` holds
@@ -309,9 +313,9 @@ def reflection_openings(risk: str, bias: str, values: dict[str, str]) -> tuple[s
         # "1 open finding", "2 open findings": the grammar refuses "finding(s)" in an opening,
         # so such a plan's words all went to the template ("no grammar").
         stated = _plural(stated, values.get("governance findings"))
-        risk_text = f"The main risk is {risk}, as {stated}, so"
+        risk_text = f"The main risk is {_ARTICLE.get(risk, '')}{risk}, as {stated}, so"
     else:
-        risk_text = f"The main risk is {risk}, so"
+        risk_text = f"The main risk is {_ARTICLE.get(risk, '')}{risk}, so"
     bias_text = _plural(
         _fill(BIAS_SHAPES[bias].opening, values) or "", values.get("similar past plans")
     )

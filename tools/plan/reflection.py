@@ -248,9 +248,11 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     if s.curve_uncertainty is None:
         out.append("Curve uncertainty not measured")
     elif s.uncertainty_source == "curve_cv":
-        out.append(f"Curve CV {s.curve_uncertainty:.2f}")
+        out.append(f"the response curves vary by {s.curve_uncertainty:.2f} of their mean "
+                   "(coefficient of variation)")  # fmt: skip
     else:
-        out.append(f"Margin interval implies a CV of {s.curve_uncertainty:.2f}")
+        out.append(f"the margin's range implies curves that vary by {s.curve_uncertainty:.2f} "
+                   "of their mean")  # fmt: skip
     out.append(
         "data coverage not measured"
         if s.coverage is None

@@ -32,6 +32,7 @@ from tools.plan.approval import decided_by
 from tools.plan.charts import allocation_chart, curve_lines, curves_chart
 from tools.plan.labels import (
     ACTION_WORDS,
+    CONFIDENCE_FACTORS,
     EXPERIMENT_ROWS,
     GOALS,
     INDEXED,
@@ -338,15 +339,17 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
     return out
 
 
+def _goal(plan: Plan) -> str:
+    return "margin" if plan.brief.objective == "incremental_margin" else "revenue"
+
+
 def _next_dollar(plan: Plan) -> str:
     """The line table's last column: the objective gained by the next dollar, by name."""
-    goal = "margin" if plan.brief.objective == "incremental_margin" else "revenue"
-    return f"Extra {goal} from the next dollar"
+    return f"Extra {_goal(plan)} from the next dollar"
 
 
 def _test_share(plan: Plan) -> str:
-    """What the test spends of the reserve, where it spends less ("plus $550,000 held for the
-    experiment" read as all of it going to a test that spends $86,517)."""
+    """What the test spends of the reserve, where it spends less than it holds."""
     e = plan.experiment or {}
     held, spent = e.get("budget"), e.get("test_spend")
     if not (_finite(held) and _finite(spent) and held - spent > 0.01 * held):
@@ -416,7 +419,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
     items = [(k, v) for k, v in _flatten(plan.shadow_prices) if _finite(v)]
     if not items:
         return [*out, "Not reported.", ""]
-    goal = "margin" if plan.brief.objective == "incremental_margin" else "revenue"
+    goal = _goal(plan)
     # Only the limits that hold the plan back: a row per cap of $0.0000 (and "$-0.0000") was
     # what a reviewer read as noise, beside jargon ("shadow prices", "does not bind").
     rows = [[_limit(k), f"${v:,.4f}"] for k, v in items if round(v, 4) > 0]
@@ -485,7 +488,7 @@ def _rationale(plan: Plan) -> list[str]:
         out += [f"**{title}** ({_cell(who)}): {_cell(t.text)}", ""]
         # The document by its title first: a path alone read as an internal file name.
         rows += [[title, f"[{c.id}]", c.title or words(c.doc_type), c.section, c.source]
-                 for c in t.citations]  # fmt: skip
+                 for c in t.citations if f"[{c.id}]" in t.text]  # fmt: skip (cited ones)
     if rows:
         out += ["### Sources", ""]
         out += _table(["text", "marker", "document", "section", "file"], rows)
@@ -547,6 +550,17 @@ def _where(where: str) -> str:
     return f"{place} {int(m.group(2)) + 1}" + (f", {words(m.group(3))}" if m.group(3) else "")
 
 
+def _confidence_factors(signals: dict[str, float], rationale: str) -> list[str]:
+    """Each factor in words with its score, then what was measured (not the formula)."""
+    rows = [[label[:1].upper() + label[1:], confidence_text(signals[key])]
+            for key, label in CONFIDENCE_FACTORS.items() if key in signals]  # fmt: skip
+    measured = rationale.partition(". ")[2]  # after "0.84 = uncertainty 1.00 x ...", jargon
+    out = _table(["What it weighs", "Score (1.00: no doubt from it)"], rows) if rows else []
+    if measured:
+        out += [f"Measured: {_cell(measured[:1].upper() + measured[1:])}", ""]
+    return out
+
+
 def _reflection(plan: Plan) -> list[str]:
     out = ["## Reflection", ""]
     r = plan.reflection
@@ -554,10 +568,10 @@ def _reflection(plan: Plan) -> list[str]:
         return [*out, "No reflection.", ""]
     out += [
         f"**Confidence {confidence_text(r.confidence.value)}** (with auto-approval on, a plan "
-        f"is approved without a person only when {_cell(r.decision_threshold)}). How it was "
-        f"computed: {_cell(r.confidence.rationale)}",
+        f"is approved without a person only when {_cell(r.decision_threshold)}).",
         "",
     ]
+    out += _confidence_factors(r.confidence.signals, r.confidence.rationale)
     if r.memory_reference:
         out += ["Similar past plans:", ""] + [f"- {_cell(m)}" for m in r.memory_reference] + [""]
     if r.alternate_frames:

@@ -17,7 +17,13 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.pipeline.market import product_names
 from tools.plan.diff import plan_diff
-from tools.plan.labels import WRITTEN_BY, confidence_text, percent, retailer_name
+from tools.plan.labels import (
+    CONFIDENCE_FACTORS,
+    WRITTEN_BY,
+    confidence_text,
+    percent,
+    retailer_name,
+)
 from tools.plan.plan import Plan
 from tools.plan.questions import GOALS, allowed_decisions, question_of, usd
 
@@ -251,22 +257,12 @@ def _confidence(q: dict[str, Any]) -> str | None:
     return text + (f"; {why}." if why else ".")
 
 
-_FACTORS = {
-    "factor_uncertainty": "how uncertain the response curves are",
-    "factor_coverage": "spend on products with little history",
-    "factor_slack": "constraints that bind",
-    "factor_governance": "governance findings",
-    "factor_solver": "the optimizer's status",
-    "factor_experiment": "a weak experiment",
-}
-
-
 def _weakest(signals: dict[str, Any]) -> str | None:
-    factors = {k: v for k, v in signals.items() if k in _FACTORS and _finite(v)}
+    factors = {k: v for k, v in signals.items() if k in CONFIDENCE_FACTORS and _finite(v)}
     if not factors:
         return None
     name, value = min(factors.items(), key=lambda kv: kv[1])
-    return _FACTORS[name] if value < 0.999 else None
+    return CONFIDENCE_FACTORS[name] if value < 0.999 else None
 
 
 def known_product_names(data_dir: Path, tenant: str, brand: str | None) -> dict[str, str]:
