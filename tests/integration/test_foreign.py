@@ -21,7 +21,7 @@ from cli.main import app as rmn
 from tools.paths import use_catalog
 from tools.pipeline import MeasurementRequest, design_measurement
 from tools.plan import AllocationRow, Plan
-from tools.plan.report import render_markdown
+from tools.plan.report_markdown import render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "foreign"

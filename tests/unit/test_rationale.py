@@ -30,7 +30,7 @@ from tools.plan.numbers import (
 )
 from tools.plan.questions import describe
 from tools.plan.rationale import allocation_request, experiment_request, write_texts
-from tools.plan.report import render_markdown
+from tools.plan.report_markdown import render_markdown
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -24,8 +24,10 @@ from tools.plan import (
     Risk,
     RiskAssessment,
 )
+from tools.plan.charts import curves_chart
 from tools.plan.reflection import risks, signals_from
-from tools.plan.report import ReportError, curves_chart, render_markdown, write_report
+from tools.plan.report import ReportError, write_report
+from tools.plan.report_markdown import render_markdown
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -385,7 +387,7 @@ def test_the_reflection_reads_as_an_approver_needs_it() -> None:
     assert "| How uncertain the response curves are | " in md and " x coverage " not in md
     assert "| Room above the ROAS floor, and caps that bind | " in md
     # scores round down as the confidence does: a weak test's 0.9975 is not "1.00"
-    from tools.plan.report import _confidence_factors
+    from tools.plan.report_markdown import _confidence_factors
 
     table = "\n".join(_confidence_factors({"factor_experiment": 0.9975}, "x. measured"))
     assert "| A weak experiment | 0.99 |" in table and "Measured: Measured" in table

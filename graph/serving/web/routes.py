@@ -40,7 +40,7 @@ from tools.plan.charts import allocation_chart, curves_chart
 from tools.plan.feedback import FeedbackIn, FeedbackRecord, feedback_stats
 from tools.plan.labels import change_words
 from tools.plan.questions import question_of, usd
-from tools.plan.report import render_markdown
+from tools.plan.report_markdown import render_markdown
 from tools.plan.whatif import parse_budgets, what_if
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
