@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
-from tools.plan.guardrails import binding_caps, cap_confidence, guardrails
+from tools.plan.guardrails import TARGET_POWER, binding_caps, cap_confidence, guardrails
 from tools.plan.labels import cap_label, confidence_text, line_label
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
@@ -55,7 +55,7 @@ FLAG_COST = 0.75  # per governance flag
 SOLVER_INACCURATE = 0.9
 SOLVER_FAILED = 0.3
 EXPERIMENT_NONE = 0.95
-DEFAULT_TARGET_POWER = 0.8
+DEFAULT_TARGET_POWER = TARGET_POWER  # the guardrails' and the designs' default
 __all__ = ["REFLECTION_TASK", "ReflectionSignals", "confidence", "reflect", "risks", "signals_from"]
 
 

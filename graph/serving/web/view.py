@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.pipeline.market import product_names
 from tools.plan.diff import plan_diff
+from tools.plan.guardrails import TARGET_POWER
 from tools.plan.labels import (
     CONFIDENCE_FACTORS,
     WRITTEN_BY,
@@ -229,7 +230,7 @@ def _experiment(exp: dict[str, Any] | None) -> str | None:
     )
     if exp.get("adequate"):
         return text + ", enough to read the result with confidence."
-    target = exp.get("target_power") or 0.8  # the design's own target, not always 80%
+    target = exp.get("target_power") or TARGET_POWER  # the design's own, not always 80%
     return text + (
         f", below the {target:.0%} needed to read it reliably: treat its result as directional."
     )
