@@ -47,7 +47,7 @@ from tools.plan.reflection import (
     reflect,
     signals_from,
 )
-from tools.plan.reflection_words import OPENINGS, SENTENCE_TOKENS
+from tools.plan.reflection_words import BIAS_CHECKS, OPENINGS, SENTENCE_TOKENS
 from tools.plan.vocabulary import GENERAL_WORDS, unknown_words, words_of
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -144,7 +144,10 @@ def test_real_model_reflection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert template.written_by == "template"
     if r.written_by == "llm":
         assert r.words_reason is None
-        assert [r.risk_assessment.summary, r.bias_checkpoint, r.alternate_frames[0]] == texts
+        # the bias sentence is the model's, followed by the code's check (`BIAS_CHECKS`)
+        check = BIAS_CHECKS["anchoring"]
+        assert [r.risk_assessment.summary, r.bias_checkpoint, r.alternate_frames[0]] == [
+            texts[0], f"{texts[1]} {check}", texts[2]]  # fmt: skip
     else:  # refused for what it says, never for a word that is not one
         assert r.words_reason is not None and "not English" not in r.words_reason
 

@@ -1041,3 +1041,17 @@ _READ_WRONG_IN_UNSEEN34_35 = [
 )
 def test_fields_the_blind_sets_read_wrong(brand: str, text: str, field: str, value: object) -> None:
     assert getattr(rules(text, brand, date(2026, 12, 5)), field) == value
+
+
+def test_a_past_roas_equal_to_the_floor_is_not_said_to_be_ignored() -> None:
+    """ "Last year's Q1 was 1.2M w/ ROAS 3.4 ... ROAS kept above 3.4" warned "ignored ROAS 3.4"
+    beside a floor of $3.40, read by an approver as a contradiction (pa23 of unseen35)."""
+    text = ("Q1 2027 Globex: 1.5M total. Last year's Q1 was 1.2M w/ ROAS 3.4. This time we want "
+            "revenue growth and ROAS kept above 3.4. 10% tests.")  # fmt: skip
+    b = rules(text, "globex")
+    assert b.roas_floor == 3.4
+    assert not any("ROAS 3.4" in w for w in b.warnings), b.warnings
+    other = rules(text.replace("ROAS 3.4.", "ROAS 2.9."), "globex")
+    assert other.roas_floor == 3.4 and other.warnings == [
+        "ignored ROAS 2.9: the brief gives it as a past result or someone else's, not as this "
+        "plan's minimum"] + other.warnings[1:]  # fmt: skip

@@ -763,3 +763,32 @@ def test_amounts_a_correction_replaces_are_not_offered(
     text: str, brand: str, money: list[str]
 ) -> None:
     assert list(candidates(text, brand, date(2026, 12, 5)).money) == money
+
+
+def test_a_brief_records_which_fields_it_left_open() -> None:
+    """An approver read a default 10% reserve and margin goal as the brief's own (unseen35):
+    the brief keeps which fields were left at their default, along every path that can tell,
+    and an edit of a field makes it the reviewer's."""
+    from tools.plan.review import apply_changes
+
+    text = "Put $900k on Alpha Mart in March 2027."
+    assert rules(text).defaults == ["objective", "experiment_reserve", "exclude_oos"]
+    said = "Put $900k on Alpha Mart and Beta, max revenue, 5% for tests, keep OOS items in."
+    assert rules(said).defaults == []
+    assert rules("Acme: $2M, every retailer, max margin.").defaults == [
+        "experiment_reserve", "exclude_oos"]  # fmt: skip
+    assert rules("Acme: $2M, max margin, 10% tests.").defaults == ["retailers", "exclude_oos"]
+    # the model's reading keeps the defaults the text leaves open; a value it reads that the
+    # text backs (kept by `reconcile`) is not one
+    fake = FakeModel(spans(text, rules(text).fields()))
+    b = parse_brief(text, "acme", TODAY, "production", fake)
+    assert b.parsed_by == PARSED_BY_PRODUCTION and b.defaults == rules(text).defaults
+    parse = rule_parse(text, "acme", TODAY)
+    assert parse.defaults({**parse.values, "objective": "incremental_revenue"}) == [
+        "experiment_reserve", "exclude_oos"]  # fmt: skip
+    # the model alone cannot tell what the text left open
+    assert parse_brief(text, "acme", TODAY, "llm", FakeModel(spans(text, rules(text).fields()))
+                       ).defaults == []  # fmt: skip
+    edited, _ = apply_changes(rules(text).model_dump(mode="json"), {},
+                              {"experiment_reserve": 0.1})  # fmt: skip
+    assert edited["defaults"] == ["objective", "exclude_oos"]

@@ -4,6 +4,7 @@ and intervals, reviewer constraints, infeasible briefs, and the experiment for t
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -249,6 +250,9 @@ def test_experiment_is_designed_at_the_top_retailer_within_its_rules(
     assert rules.min_test_days <= exp["duration_days"] <= rules.max_test_days
     assert exp["budget"] == pytest.approx(plan.expected.reserve)
     assert exp["rules"] and exp["mde_lift"] > 0
+    # its data in words ("sales by geo (geo_sales file, 50 geos)" read as an internal file)
+    words = r"the brand's past sales in \d+ regions \(its (regional sales|sell-through) file\)"
+    assert re.fullmatch(words, exp["data_source"]), exp["data_source"]
     assert design_measurement(req).experiment == exp  # seeded: the same design again
     none = design_measurement(req.model_copy(update={"reserve": 0.0}))
     assert none.experiment is None and "no experiment reserve" in none.notes[0]

@@ -514,11 +514,12 @@ def test_approval_summary_description_and_report_carry_the_citations() -> None:
     report = render_markdown(plan, [])
     assert "## Rationale" in report and "### Sources" in report
     # the document by its title ("Policy" in these passages' heading path), then the file
-    assert "| Why this split | [1] | Policy | Monthly spend caps | rag_corpus/retailers/" in report
+    assert "| [1] | Policy | Monthly spend caps | Why this split | rag_corpus/retailers/" in report
     # only the passages a text cites are its sources (uncited ones read as unexplained)
     for t in plan.rationale:
         for c in t.citations:
-            assert (f"[{c.id}] | Policy | {c.section}" in report) == (f"[{c.id}]" in t.text)
+            # (numbered once for the report: each text's [1] is not the report's)
+            assert (f"| {c.source} |" in report) == (f"[{c.id}]" in t.text)
     assert any(f"[{c.id}]" not in t.text for t in plan.rationale for c in t.citations)
     assert "holdout-size" in report
 
@@ -577,7 +578,8 @@ def test_second_opinion_is_an_info_finding_citing_its_passage(
     # "breaks" where the checks flagged it agrees; "breaks" where they passed it does not
     assert first.agrees is True and second.agrees is False
     report = render_markdown(plan.model_copy(update={"governance": result.findings}), [])
-    assert "second opinion agreed with the rule checks on copy variant 1 (" in report
+    agreed = "The ad copy (copy variant 1) passed the retailers' rules, and a second reading"
+    assert agreed in report
     assert "| second opinion | copy variant 2 |" in report
     assert "| second opinion | copy variant 1 |" not in report
     before = blocking(plan, [])  # the plan's own guardrails (unspent budget, ...)

@@ -28,6 +28,8 @@ from tools.plan.prompts import (
     reflection_messages,
 )
 from tools.plan.reflection import (
+    NET_LOSS,
+    UNMEASURED,
     ReflectionError,
     ReflectionSignals,
     confidence,
@@ -199,7 +201,8 @@ def test_reflect_without_a_model_uses_the_template() -> None:
     computed = confidence(s)
     capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.8)
     assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
-    assert r.decision_threshold == "confidence >= 0.80 and no governance flags"
+    # in words: "confidence >= 0.80" reached the report as "confidence &gt;= 0.80"
+    assert r.decision_threshold == "its confidence is at least 0.80 and it has no governance flags"
     assert len(r.alternate_frames) == 2 and f"{s.top_retailer_share:.0%}" in r.alternate_frames[1]
     assert "3 similar decided plans" in r.bias_checkpoint
     assert r.risk_assessment.mitigation == [x.mitigation for x in risks(s)]
@@ -480,3 +483,43 @@ def test_the_main_risk_reads_as_english() -> None:
     s = s.model_copy(update={"margin": 2 * s.spend})  # the experiment is the only risk
     r = reflect(plan, s, [], None, threshold=0.8)
     assert r.risk_assessment.summary.startswith("The main risk is an underpowered experiment, as")
+
+
+def test_the_reflection_says_what_to_do_in_the_approvers_words() -> None:
+    """Found by blind approvers (unseen35): "Concentration: 100% of spend goes to Delta Home,
+    so ... most of the plan falls short" on a plan at the brief's one retailer; a bias named
+    with nothing to do about it; "accept the return forgone (the shadow price per extra
+    dollar)" and "`rmn whatif`" as advice; "hold a share of the budget for a test" to a brief
+    that asked for none."""
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    words = template_words(plan, s, risks(s), [])
+    assert any(f.startswith("Concentration: ") and "most of the plan" in f
+               for f in words.alternate_frames)  # fmt: skip
+    lone = plan.model_copy(update={"allocation": [r for r in plan.allocation
+                                                  if r.retailer_id == "alpha"]})  # fmt: skip
+    lone_s = signals_from(lone, curve_cv=0.05, coverage=1.0, flags=0)
+    assert lone_s.top_retailer_share == 1.0
+    assert not any(f.startswith("Concentration") for f in
+                   template_words(lone, lone_s, risks(lone_s), []).alternate_frames)  # fmt: skip
+    all_in = s.model_copy(update={"top_retailer_share": 1.0})
+    frames = template_words(plan, all_in, [], []).alternate_frames
+    assert any("all of the plan" in f for f in frames)
+    # the bias, then what to check, whoever wrote the sentence
+    r = reflect(plan, s, [], None, threshold=0.8)
+    assert r.bias_checkpoint.endswith("if they were, the forecast carries them.")
+    memory = reflect(plan, s, ["2025-01-02 t-0: approved $60,000 over alpha+beta"], None, 0.8)
+    assert memory.bias_checkpoint.endswith("rather than the last decision.")
+    # advice in words, retailers by name
+    capped = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.3, "beta": 0.1}})
+    caps = next(k for k in risks(capped) if k.factor == "binding caps")
+    assert caps.mitigation.startswith("ask Alpha Mart and Beta Grocers for a higher cap")
+    assert "shadow" not in caps.mitigation
+    loss = s.model_copy(update={"margin": 0.5 * s.spend})
+    assert "rmn" not in next(k for k in risks(loss) if k.factor == NET_LOSS).mitigation
+    untested = s.model_copy(update={"experiment_power": None, "experiment_adequate": None})
+    asked_none = untested.model_copy(update={"reserve": 0.0})
+    hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"
+    assert [k.mitigation for k in risks(untested) if k.factor == UNMEASURED] == [hold]
+    assert [k.mitigation for k in risks(asked_none) if k.factor == UNMEASURED] == [
+        f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"]

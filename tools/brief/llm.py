@@ -191,6 +191,7 @@ def parse_brief_production(
         brand_id=brand,
         parsed_by=PARSED_BY_PRODUCTION,
         warnings=[*parse.warnings, *notes],
+        defaults=parse.defaults(values),
         **values,
     )
     return brief

@@ -39,6 +39,9 @@ BRIEF_FIELDS: tuple[str, ...] = (
     "flight_end",
     "exclude_oos",
 )
+# The fields a brief may leave open, filled by their defaults: a reader is told which values
+# the brief gave and which it did not (an approver read "10%" as the brief's own reserve).
+DEFAULTED: tuple[str, ...] = ("retailers", "objective", "experiment_reserve", "exclude_oos")
 
 
 class BriefError(RMNError):
@@ -63,6 +66,9 @@ class StructuredBrief(BaseModel):
     exclude_oos: bool = True
     parsed_by: str = "rules"
     warnings: list[str] = Field(default_factory=list)
+    # Of `DEFAULTED`, the fields the brief leaves open (their values are the defaults); empty
+    # where the reader cannot tell (the model alone). An edit of a field removes it.
+    defaults: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _flight_in_order(self) -> StructuredBrief:

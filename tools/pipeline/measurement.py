@@ -85,6 +85,9 @@ def _panel_from_long(frame: pd.DataFrame, value: str) -> GeoPanel:
     return GeoPanel(geos=tuple(geos), start=days[0], sales=sales, period_days=step)
 
 
+_FILES = {"geo_sales": "its regional sales file", "sellthrough": "its sell-through file"}
+
+
 def geo_panel(
     data_dir: Path, tenant: str, brand: str, retailer: str
 ) -> tuple[GeoPanel | None, PanelSource]:
@@ -98,7 +101,8 @@ def geo_panel(
         return panel, PanelSource(
             retailer=retailer,
             kind="geo_sales",
-            detail=f"the brand's sales by geo ({source} file, {len(panel.geos)} geos)",
+            # In words: "sales by geo (geo_sales file, 50 geos)" read as an internal file.
+            detail=f"the brand's past sales in {len(panel.geos)} regions ({_FILES[source]})",
             geos=len(panel.geos),
             periods=panel.sales.shape[1],
         )

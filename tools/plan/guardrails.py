@@ -36,7 +36,14 @@ BINDING_PRICE = 0.005
 # beyond the brand's history.
 HISTORY_MARK = "by its history"
 
-__all__ = ["Guardrail", "binding_caps", "cap_confidence", "guardrail_flags", "guardrails"]
+__all__ = [
+    "Guardrail",
+    "binding_caps",
+    "cap_confidence",
+    "guardrail_flags",
+    "guardrails",
+    "price_scale",
+]
 
 
 class Guardrail(BaseModel):
@@ -52,16 +59,30 @@ def _usd(value: float) -> str:
     return f"${value:,.0f}"
 
 
+def price_scale(plan: Plan) -> float:
+    """What turns the plan's shadow prices into its goal's dollars per extra dollar of a
+    limit. A ROAS plan's are return per ad dollar (a ratio) per extra dollar, about 1e-6 on
+    a $450,000 plan: times its spend they are the extra revenue, as the other goals' are (at
+    the optimum of revenue - ROAS x spend, the ratio moves by the revenue term over spend).
+    Read raw, a ROAS plan's binding caps were said to bind nowhere."""
+    outcome = plan.expected_outcome
+    if plan.brief.objective == "roas" and outcome is not None and outcome.spend > 0:
+        return float(outcome.spend)
+    return 1.0
+
+
 def binding_caps(plan: Plan) -> dict[str, float]:
-    """Every cap whose shadow price is at least `BINDING_PRICE`: a retailer's (`alpha`) and
-    a retailer's placement's (`beta/sponsored_search`, the monthly caps). Non-binding caps
-    read 1e-13 to 1e-12 (solver noise); a few read under a tenth of a cent."""
+    """Every cap whose shadow price, in the goal's dollars (`price_scale`), is at least
+    `BINDING_PRICE`: a retailer's (`alpha`) and a retailer's placement's
+    (`beta/sponsored_search`, the monthly caps). Non-binding caps read 1e-13 to 1e-12 (solver
+    noise); a few read under a tenth of a cent."""
     out: dict[str, float] = {}
+    scale = price_scale(plan)
     for kind in ("retailer_caps", "group_caps"):
         caps = plan.shadow_prices.get(kind) or {}
         if isinstance(caps, dict):
-            out.update({str(k): float(v) for k, v in caps.items()
-                        if isinstance(v, int | float) and v >= BINDING_PRICE})  # fmt: skip
+            out.update({str(k): float(v) * scale for k, v in caps.items()
+                        if isinstance(v, int | float) and v * scale >= BINDING_PRICE})  # fmt: skip
     return out
 
 

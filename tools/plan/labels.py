@@ -72,12 +72,20 @@ def cap_label(key: str) -> str:
 
 # How the brief was read, in words.
 PARSED_BY = {"rules": "the rules parser", "llm": "the model",
-             "llm+rules": "the model, checked by the rules parser",
+             "llm+rules": "the model, each field checked against the brief's own words",
              "rules-fallback": "the rules parser (the model's reading was not usable)"}  # fmt: skip
+
+# What a default stands for, beside a brief's value the brief left open (`defaults`).
+DEFAULT_WORDS = {
+    "retailers": "the brief names none",
+    "objective": "the default: the brief names no goal",
+    "experiment_reserve": "the default: the brief gives no share",
+    "exclude_oos": "the default",
+}
 
 # The optimizer's shadow prices (tools.optimize.results.ShadowPrices) by their keys.
 LIMITS = {
-    "spendable": "One more dollar to place (the experiment's reserve unchanged)",
+    "spendable": "One more dollar to spend on ads (the experiment's reserve unchanged)",
     "budget": "One more dollar of total budget (the same share held for experiments)",
     "roas_floor_per_unit": "A minimum return per ad dollar lower by $1 (estimated)",
     "roas_floor_relax_0_1": "A minimum return per ad dollar lower by $0.10 (the plan solved "
@@ -124,7 +132,7 @@ CONFIDENCE_FACTORS = {
     "factor_slack": "room above the ROAS floor, and caps that bind",
     "factor_governance": "governance findings",
     "factor_solver": "the optimizer's status",
-    "factor_experiment": "a weak experiment",
+    "factor_experiment": "no experiment, or a weak one",
 }
 
 # A brief's goal as the approval question and the report word it.

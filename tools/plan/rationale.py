@@ -40,7 +40,7 @@ from tools.plan.facts import (
     ratio,
     share,
 )
-from tools.plan.guardrails import BINDING_PRICE
+from tools.plan.guardrails import binding_caps
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
 from tools.plan.prompts import (
@@ -191,16 +191,15 @@ def _by_retailer(plan: Plan) -> list[tuple[str, float]]:
 def _binding(plan: Plan) -> list[tuple[str, float, float | None]]:
     """(what binds in words, its shadow price per dollar, the policy's monthly cap), largest
     price first: the retailers' monthly placement caps and the brief's retailer caps."""
-    prices = plan.shadow_prices or {}
     out: list[tuple[str, float, float | None]] = []
-    for key, value in (prices.get("group_caps") or {}).items():
-        if isinstance(value, int | float) and value >= BINDING_PRICE:
-            retailer, _, placement = str(key).partition("/")
+    # The caps guardrails call binding, in the goal's dollars (a ROAS plan's scaled).
+    for key, value in binding_caps(plan).items():
+        retailer, _, placement = key.partition("/")
+        if placement:
             what = " ".join(w for w in (_name(retailer), _words(placement), "monthly cap") if w)
-            out.append((what, float(value), _monthly_cap(retailer, placement)))
-    for retailer, value in (prices.get("retailer_caps") or {}).items():
-        if isinstance(value, int | float) and value >= BINDING_PRICE:
-            out.append((f"{_name(retailer)} cap in the brief", float(value), None))
+            out.append((what, value, _monthly_cap(retailer, placement)))
+        else:
+            out.append((f"{_name(retailer)} cap in the brief", value, None))
     return sorted(out, key=lambda kv: (-kv[1], kv[0]))
 
 

@@ -36,7 +36,7 @@ from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.guardrails import TARGET_POWER, binding_caps, cap_confidence, guardrails
-from tools.plan.labels import cap_label, confidence_text, line_label
+from tools.plan.labels import cap_label, confidence_text, line_label, retailer_name
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ class ReflectionSignals(BaseModel):
     experiment_budget_for_target: float | None = None
     experiment_held: float | None = Field(None, description="the reserve held for the test")
     experiment_fills_flight: bool = Field(False, description="the test runs the whole flight")
+    reserve: float | None = Field(None, description="the brief's experiment reserve, a share")
     spend: float = 0.0
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
     lines: int = 0
@@ -162,6 +163,7 @@ def signals_from(
         experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
         experiment_fills_flight=_number(days := experiment.get("duration_days"))
         and days >= flight_days(plan.brief) - 1,
+        reserve=plan.brief.experiment_reserve,
         spend=spend,
         margin=outcome.incremental_margin.mean if outcome is not None else None,
         lines=sum(1 for r in plan.allocation if r.spend > 0),
@@ -351,8 +353,9 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 factor="binding caps",
                 severity="low" if len(s.binding_caps) == 1 else "medium",
                 signal=f"caps bind at {caps}",
-                mitigation="ask those retailers for a higher cap, or accept the return forgone "
-                "(the shadow price per extra dollar)",
+                # By name, and what the forgone return is ("the shadow price" was jargon).
+                mitigation=f"ask {_retailers_of(s.binding_caps)} for a higher cap, or accept "
+                "the return each extra dollar of cap would have earned",
             )
         )
     if s.governance_flags:
@@ -399,8 +402,8 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
                 severity="high",
                 signal=f"expected extra margin ${s.margin:,.0f} is below the ${s.spend:,.0f} "
                 "of ad spend",
-                mitigation="compare smaller budgets in the what-if (`rmn whatif`, or the "
-                "review page's panel) to see where the next dollar stops paying back",
+                mitigation="compare smaller budgets in the review page's what-if panel to see "
+                "where the next dollar stops paying back",
             )
         )
     if s.experiment_power is None and s.experiment_adequate is None:
@@ -409,11 +412,27 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
                 factor=UNMEASURED,
                 severity="low",
                 signal="no experiment in the plan",
-                mitigation="hold a share of the budget for a test (10% is usual) so the lift "
-                "can be measured",
+                mitigation=_no_test_mitigation(s),
             )
         )
     return out
+
+
+def _no_test_mitigation(s: ReflectionSignals) -> str:
+    """What to do about a plan with no test: advice to hold a reserve read as overriding a
+    brief that asked for none."""
+    hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"
+    if s.reserve == 0:
+        return (
+            f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"
+        )
+    return hold
+
+
+def _retailers_of(caps: dict[str, float]) -> str:
+    """The retailers of caps keyed "alpha" or "alpha/sponsored_search", by name."""
+    names = dict.fromkeys(retailer_name(key.partition("/")[0]) for key in sorted(caps))
+    return " and ".join(names)
 
 
 def _experiment_risk(s: ReflectionSignals) -> Risk | None:
@@ -471,7 +490,9 @@ def reflect(
             summary=words.risk,
         ),
         confidence=_guarded(plan, confidence(signals), threshold),
-        decision_threshold=f"confidence >= {threshold:.2f} and no governance flags",
+        # In words: "confidence >= 0.80" reached the report as "confidence &gt;= 0.80".
+        decision_threshold=f"its confidence is at least {threshold:.2f} and it has no "
+        "governance flags",
         bias_checkpoint=words.bias_checkpoint,
         written_by=words.written_by,
         words_reason=words.reason,

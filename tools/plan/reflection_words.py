@@ -67,6 +67,19 @@ SENTENCE_TOKENS = 112
 MAX_WORDS = 15
 
 
+# What an approver does about each bias, after its sentence (code's words, whoever wrote the
+# sentence): a bias named with nothing to do about it was called missing in every report.
+BIAS_CHECKS = {
+    "anchoring": "Before approving, check that the split follows this plan's curves rather "
+    "than the last decision.",
+    "overconfidence": "Plan on the 'likely at least' figures rather than the expected ones.",
+    "availability": "Before approving, check that the last weeks of sales were not unusual "
+    "(a promotion, a stock-out); if they were, the forecast carries them.",
+}
+# A share of spend that is all of the plan as a percent shows it ("100%").
+ALL_OF_IT = 0.995
+
+
 class ReflectionWords(BaseModel):
     """The reflection's sentences and who wrote them."""
 
@@ -147,12 +160,7 @@ def word_sentences(
     a bias to check, another way to read the plan."""
     facts = reflection_facts(plan, signals, found, memory)
     risk = found[0].factor if found else "low"
-    if memory:
-        bias = "anchoring"
-    elif signals.curve_uncertainty is not None and signals.curve_uncertainty > 0.2:
-        bias = "overconfidence"
-    else:
-        bias = "availability"
+    bias = bias_kind(signals, memory)
     objective = objective_words(plan.brief.objective)
     other = "incremental revenue" if objective != "incremental revenue" else "incremental margin"
     values = dict(facts.pairs()) | {"other": other, "objective": objective}
@@ -167,6 +175,20 @@ def word_sentences(
     )
 
 
+def bias_kind(signals: ReflectionSignals, memory: list[str]) -> str:
+    """The bias to check, by the signal that suggests it (see `BIAS_SHAPES`)."""
+    if memory:
+        return "anchoring"
+    if signals.curve_uncertainty is not None and signals.curve_uncertainty > 0.2:
+        return "overconfidence"
+    return "availability"
+
+
+def _retailers_open(plan: Plan) -> int:
+    """How many retailers the plan could spend at (its lines', funded or not)."""
+    return len({r.retailer_id for r in plan.allocation})
+
+
 def template_words(
     plan: Plan, signals: ReflectionSignals, found: list[Risk], memory: list[str]
 ) -> ReflectionWords:
@@ -175,13 +197,17 @@ def template_words(
     facts, sentences, _, _ = word_sentences(plan, signals, found, memory)
     risk, bias, frame = (f"{o} {e}." for o, e in sentences)
     frames = [frame]
-    if signals.top_retailer and signals.top_retailer_share is not None:
+    share = signals.top_retailer_share
+    # Not on a plan at the one retailer its brief allows: "100% goes to Delta Home, so ...
+    # most of the plan falls short" was read as wrong (it is all of it) and moot.
+    if signals.top_retailer and share is not None and _retailers_open(plan) > 1:
         frames.append(
             # In plain words: "is one network's curve worth that much of the flight?" was
             # called jargon in every report a reviewer read.
             f"Concentration: {facts.get('its share of spend')} of spend goes to "
             f"{facts.get('retailer with the most spend')}, so if results there fall short of "
-            "the forecast, most of the plan falls short with them."
+            f"the forecast, {'all' if share >= ALL_OF_IT else 'most'} of the plan falls short "
+            "with them."
         )
     return ReflectionWords(risk=risk, bias_checkpoint=bias, alternate_frames=frames)
 
@@ -235,8 +261,23 @@ def write_words(
     task: str | None = REFLECTION_TASK,
 ) -> ReflectionWords:
     """The model's sentences when they pass `check_text` against the facts, else the
-    template's with the reason. Each sentence is asked for on its own, after its own worked
-    example, and the three go to the model as one batch."""
+    template's with the reason; the bias sentence is followed by what to check
+    (`BIAS_CHECKS`)."""
+    words = _sentences(plan, signals, found, memory, llm, task)
+    check = BIAS_CHECKS[bias_kind(signals, memory)]
+    return words.model_copy(update={"bias_checkpoint": f"{words.bias_checkpoint} {check}"})
+
+
+def _sentences(
+    plan: Plan,
+    signals: ReflectionSignals,
+    found: list[Risk],
+    memory: list[str],
+    llm: RMNChatModel | None,
+    task: str | None,
+) -> ReflectionWords:
+    """The three sentences, the model's or the template's. Each is asked for on its own,
+    after its own worked example, and the three go to the model as one batch."""
     template = template_words(plan, signals, found, memory)
     if llm is None:
         return template.model_copy(update={"reason": "no model"})

@@ -9,17 +9,21 @@ section says what it holds in words (see "What the approver reads" in README).
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from typing import Any
 
-from tools.brief.schema import StructuredBrief
+from tools.brief.schema import StructuredBrief, brand_retailers
 from tools.catalog import CatalogError, load_catalog
+from tools.errors import RMNError
 from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
-from tools.plan import AllocationRow, Decision, Plan
+from tools.plan import AllocationRow, Citation, Decision, Plan
 from tools.plan.approval import decided_by
+from tools.plan.guardrails import BINDING_PRICE, price_scale
 from tools.plan.labels import (
     ACTION_WORDS,
     CONFIDENCE_FACTORS,
+    DEFAULT_WORDS,
     EXPERIMENT_ROWS,
     GOALS,
     INDEXED,
@@ -62,11 +66,8 @@ def render_markdown(
     snake_case, the flight dates, and margin said to be before ad spend with what is left
     after it."""
     out: list[str] = [f"# Plan {_cell(plan.thread_id)}", ""]
-    out += [
-        f"Status: **{plan.status}** | tenant: {_cell(plan.tenant)} | brand: "
-        f"{_cell(_brand_label(plan.brief.brand_id))}",
-        "",
-    ]
+    # The brand by its name: "tenant: acme | brand: Acme Foods (acme)" read as internal codes.
+    out += [f"Status: **{plan.status}** | brand: {_cell(_brand_name(plan.brief.brand_id))}", ""]
     out += _brief(plan)
     out += _allocation(plan, ALLOCATION_CHART in charts, names or {})
     out += _outcome(plan, CURVES_CHART in charts)
@@ -80,15 +81,15 @@ def render_markdown(
     return "\n".join(out).rstrip() + "\n"
 
 
-def _brand_label(brand_id: str) -> str:
-    """The brand as people know it, "Northwind Provisions (northwind)": its display name in
-    the catalog in force (a graph step's is its data directory's); just the id where that
-    catalog does not hold the brand or cannot be read."""
+def _brand_name(brand_id: str) -> str:
+    """The brand as people know it, "Northwind Provisions": its display name in the catalog
+    in force (a graph step's is its data directory's); the id where that catalog does not hold
+    the brand or cannot be read."""
     try:
         brand = load_catalog().brands.get(brand_id)
     except CatalogError:
         brand = None
-    return brand.label if brand is not None else brand_id
+    return brand.name if brand is not None else brand_id
 
 
 def _cell(value: Any) -> str:
@@ -120,20 +121,40 @@ def _brief(plan: Plan) -> list[str]:
     out.append("")
     b = plan.brief
     out += [_flight(b), ""]
-    floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar" if b.roas_floor else "none"
+    floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar, over the whole plan" \
+        if b.roas_floor else "none"  # fmt: skip
+    reserve = (f"{percent(b.experiment_reserve)} of the budget"
+               f" ({_usd((b.total_budget or 0) * b.experiment_reserve)})")  # fmt: skip
     rows: list[list[Any]] = [
         ["Budget", _usd(b.total_budget)],
-        ["Retailers", ", ".join(retailer_name(r) for r in b.retailers)
-         or "every retailer the brand sells through"],
-        ["Goal", GOALS.get(b.objective, words(b.objective))],
+        ["Retailers", _given(b, "retailers", _retailers(b))],
+        ["Goal", _given(b, "objective", GOALS.get(b.objective, words(b.objective)))],
         ["Minimum return per ad dollar", floor],
-        ["Held for experiments", f"{percent(b.experiment_reserve)}"
-         f" ({_usd((b.total_budget or 0) * b.experiment_reserve)})"],
-        ["Leave out products likely out of stock", "yes" if b.exclude_oos else "no"],
+        ["Held for experiments", _given(b, "experiment_reserve", reserve)],
+        ["Leave out products likely out of stock",
+         _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
     rows += [["Warning", w] for w in b.warnings]
     return out + _table(["The brief", "As read"], rows)
+
+
+def _given(b: StructuredBrief, field: str, value: str) -> str:
+    """A brief's value, marked where the brief left it open and the default stands (an
+    approver read a default 10% reserve as the brief's own)."""
+    return f"{value} ({DEFAULT_WORDS[field]})" if field in b.defaults else value
+
+
+def _retailers(b: StructuredBrief) -> str:
+    """The brief's retailers by name; "every retailer" names them too ("both of our
+    retailers" left an approver to find out which from the allocation)."""
+    if b.retailers:
+        return ", ".join(retailer_name(r) for r in b.retailers)
+    try:
+        sold = ", ".join(retailer_name(r) for r in brand_retailers(b.brand_id))
+    except RMNError:  # a brand the catalog in force does not hold
+        return "every retailer the brand sells through"
+    return f"every retailer the brand sells through: {sold}"
 
 
 def _flight(b: StructuredBrief) -> str:
@@ -146,9 +167,11 @@ def _flight(b: StructuredBrief) -> str:
         which = (f"starts {_date(b.flight_start)}" if b.flight_start
                  else f"ends {_date(b.flight_end)}")  # fmt: skip
         return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
+    # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent.
     return (
         "Flight: no dates in the brief; planned as the standard four weeks "
-        f"({DEFAULT_FLIGHT_DAYS} days)."
+        f"({DEFAULT_FLIGHT_DAYS} days), undated: the experiment below is dated from the day "
+        "after the sales data end. Give the flight's dates to plan it in its own weeks."
     )
 
 
@@ -222,7 +245,11 @@ def _test_share(plan: Plan) -> str:
     held, spent = e.get("budget"), e.get("test_spend")
     if not (_finite(held) and _finite(spent) and held - spent > 0.01 * held):
         return ""
-    return f", of which the test spends {_usd(spent)} ({_usd(held - spent)} held but unspent)"
+    # What happens to the rest: "held but unspent" alone left reviewers asking where it goes.
+    return (
+        f", of which the test spends {_usd(spent)}. The other {_usd(held - spent)} is held but "
+        "not spent: an edit of the reserve down to the test's spend would plan it as ad spend"
+    )
 
 
 def _outcome(plan: Plan, chart: bool) -> list[str]:
@@ -284,22 +311,25 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 def _shadow_prices(plan: Plan) -> list[str]:
     out = ["## What each limit costs", ""]
-    items = [(k, v) for k, v in _flatten(plan.shadow_prices) if _finite(v)]
+    scale = price_scale(plan)
+    items = [(k, v * scale) for k, v in _flatten(plan.shadow_prices) if _finite(v)]
+    if plan.brief.experiment_reserve == 0:  # the same dollar twice, "reserve unchanged" of none
+        items = [(k, v) for k, v in items if k != "spendable"]
     if not items:
         return [*out, "Not reported.", ""]
-    goal = _goal(plan)
-    # Only the limits that hold the plan back: a row per cap of $0.0000 (and "$-0.0000") was
-    # what a reviewer read as noise, beside jargon ("shadow prices", "does not bind").
-    rows = [[_limit(k), f"${v:,.4f}"] for k, v in items if round(v, 4) > 0]
+    goal = _goal(plan) + (" (before ad spend)" if _goal(plan) == "margin" else "")
+    # Only the limits that hold the plan back, at the threshold the caps are said to bind
+    # at (`BINDING_PRICE`): a row per cap of $0.0000 was noise, and one of $0.0038 beside a
+    # reflection not counting it read as a contradiction.
+    rows = [[_limit(k), f"${v:,.4f}"] for k, v in items if v >= BINDING_PRICE]
     idle = len(items) - len(rows)
-    out += [f"Extra {goal} the plan would gain if each limit were loosened by one unit (what "
-            "the optimizer reports each limit costs the plan).", ""]  # fmt: skip
+    out += [f"What loosening each limit as its row says would add to the plan's extra {goal}.",
+            ""]  # fmt: skip
     if not rows:
         return [*out, "No limit holds the plan back.", ""]
-    out += _table(["Limit", f"Extra {goal} per unit"], rows)
+    out += _table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
-        out += [f"The other {idle} limit(s) cost the plan nothing: loosening them adds no "
-                f"{goal}.", ""]  # fmt: skip
+        out += [f"The other {idle} limit(s) cost the plan less than half a cent each.", ""]
     return out
 
 
@@ -344,22 +374,39 @@ def _experiment(plan: Plan) -> list[str]:
 
 
 def _rationale(plan: Plan) -> list[str]:
-    """The rationale texts (who wrote each) and the Sources: every [n] they cite, by title."""
+    """The rationale texts (who wrote each) and the Sources: every passage they cite, by
+    title, numbered once for the report. Each text numbers its own citations from [1]; shown
+    as they are, "[1]" named another document in each paragraph and [3] came without a [2]."""
     if not plan.rationale:
         return []
     out = ["## Rationale", ""]
-    rows = []
+    numbers: dict[str, int] = {}  # a passage's source -> its marker in this report
+    rows: list[list[Any]] = []
     for t in plan.rationale:
         title = TITLES.get(t.kind, t.kind)
+        by_id = {c.id: c for c in t.citations}
+
+        def renumber(m: re.Match[str], by_id: dict[int, Citation] = by_id,
+                     title: str = title) -> str:  # fmt: skip
+            c = by_id.get(int(m.group(1)))
+            if c is None:
+                return m.group()
+            if c.source not in numbers:
+                numbers[c.source] = len(numbers) + 1
+                # The document by its title first: a path alone read as an internal file.
+                rows.append([f"[{numbers[c.source]}]", c.title or words(c.doc_type), c.section,
+                             title, c.source])  # fmt: skip
+            elif title not in rows[numbers[c.source] - 1][3]:
+                rows[numbers[c.source] - 1][3] += f"; {title}"
+            return f"[{numbers[c.source]}]"
+
+        text = re.sub(r"\[(\d+)\]", renumber, t.text)
         # Why the template wrote it ("repeats a word") stays in plan.json: read as a defect.
         who = "model" if t.path == "model" else "template"
-        out += [f"**{title}** ({_cell(who)}): {_cell(t.text)}", ""]
-        # The document by its title first: a path alone read as an internal file name.
-        rows += [[title, f"[{c.id}]", c.title or words(c.doc_type), c.section, c.source]
-                 for c in t.citations if f"[{c.id}]" in t.text]  # fmt: skip (cited ones)
+        out += [f"**{title}** ({_cell(who)}): {_cell(text)}", ""]
     if rows:
         out += ["### Sources", ""]
-        out += _table(["text", "marker", "document", "section", "file"], rows)
+        out += _table(["marker", "document", "section", "cited in", "file"], rows)
     return out
 
 
@@ -399,9 +446,10 @@ def _governance(plan: Plan) -> list[str]:
         span = f"{f.start}-{f.end}" if f.start is not None and f.end is not None else ""
         rows.append([words(f.type).lower(), _where(f.where), span,
                      SEVERITY.get(f.severity, f.severity), f.action, text])  # fmt: skip
-    if agreed:
-        out += [f"The retailer model's second opinion agreed with the rule checks on "
-                f"{', '.join(agreed)} (information only: the rule checks decide).", ""]  # fmt: skip
+    if agreed:  # "the retailer model's second opinion ... copy variant 1" read as jargon
+        out += [f"The ad copy ({', '.join(agreed)}) passed the retailers' rules, and a second "
+                "reading by a language model trained on those rules agreed (the rules "
+                "decide).", ""]  # fmt: skip
     if not rows:
         return out
     return out + _table(
@@ -455,11 +503,10 @@ def _reflection(plan: Plan) -> list[str]:
     else:
         out += ["No risk factors measured.", ""]
     out += [_cell(r.bias_checkpoint), ""]
-    # Which sentences: "These sentences were written by a template" read as contradicting
-    # the rationale's "(model)" above it.
-    who = "the model" if r.written_by == "llm" else "a template"
-    out += [f"The reflection's sentences (main risk, bias to check, other ways to read the "
-            f"plan) were written by {who}; its numbers are computed.", ""]  # fmt: skip
+    # Who wrote the sentences, marked as the rationale's are: a sentence about the template
+    # under every reflection read as noise.
+    who = "model" if r.written_by == "llm" else "template"
+    out[0] = f"## Reflection ({who})"
     return out
 
 

@@ -407,7 +407,9 @@ def apply_changes(
 
 def _edited_brief(parsed: dict[str, Any], changes: dict[str, Any]) -> StructuredBrief:
     try:
-        brief = StructuredBrief.model_validate({**parsed, **changes})
+        # A field the reviewer set is theirs now, no longer the brief's default.
+        defaults = [f for f in parsed.get("defaults") or [] if f not in changes]
+        brief = StructuredBrief.model_validate({**parsed, **changes, "defaults": defaults})
     except ValidationError as err:
         problem = err.errors()[0]
         where = ".".join(str(p) for p in problem["loc"]) or "brief"

@@ -47,6 +47,7 @@ from tools.brief.schema import (
     BRIEF_FIELDS,
     DEFAULT_OBJECTIVE,
     DEFAULT_RESERVE,
+    DEFAULTED,
     BriefError,
     StructuredBrief,
     check_brand,
@@ -89,8 +90,18 @@ class RuleParse:
     def brief(self, parsed_by: str = "rules") -> StructuredBrief:
         self.raise_errors()
         return StructuredBrief(
-            brand_id=self.brand_id, parsed_by=parsed_by, warnings=list(self.warnings), **self.values
+            brand_id=self.brand_id,
+            parsed_by=parsed_by,
+            warnings=list(self.warnings),
+            defaults=self.defaults(),
+            **self.values,
         )
+
+    def defaults(self, values: dict[str, Any] | None = None) -> list[str]:
+        """The fields of `DEFAULTED` the text leaves open and `values` (default: the rules'
+        own) leave at their default."""
+        values = self.values if values is None else values
+        return [f for f in DEFAULTED if f not in self.found and values[f] == self.values[f]]
 
     def record(self, name: str, value: Any) -> None:
         """Record a field the text states."""

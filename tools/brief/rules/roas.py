@@ -243,6 +243,7 @@ def read_floors(
             floors.append(Floor(value, m.span(), None))
     floors.sort(key=lambda f: f.span[0])
     kept = []
+    ignored: list[float] = []
     clauses = clause_spans(low)
     # A ROAS with no word of need in a sentence that only reports the past: "Q4 2026 we did
     # $900K at Gamma with a 3.1 ROAS" (j35 of unseen26; its clause "with a 3.1 ROAS" names no
@@ -257,12 +258,19 @@ def read_floors(
         )
         if not_ours(low[s:e], today) or (reported and not _NEED_WORD.search(low, s, e)):
             masked.append(f.span)
-            warnings.append(
-                f"ignored ROAS {fmt(f.value)}: the brief gives it for the past or for others"
-            )
+            ignored.append(f.value)
         else:
             f.corrected = bool(CORRECTION.search(low[max(0, f.span[0] - 40) : f.span[0]]))
             kept.append(f)
+    # Not for a value the plan's floor also has: "Last year's ROAS 3.4 ... kept above 3.4"
+    # warned "ignored ROAS 3.4" beside a floor of 3.40 (pa23 of unseen35), read as wrong.
+    floors_kept = {f.value for f in kept}
+    warnings += [
+        f"ignored ROAS {fmt(v)}: the brief gives it as a past result or someone else's, not as "
+        "this plan's minimum"
+        for v in dict.fromkeys(ignored)
+        if v not in floors_kept
+    ]
     return kept, masked, warnings
 
 
