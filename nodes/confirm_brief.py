@@ -23,6 +23,7 @@ def confirm_brief(state: State, runtime: Runtime[Context]) -> Update:
         "thread_id": state.thread_id,
         "tenant": state.tenant,
         "brief": brief.fields(),
+        "defaults": brief.defaults,
         "parsed_by": brief.parsed_by,
         "warnings": brief.warnings,
         "actions": {

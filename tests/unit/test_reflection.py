@@ -138,8 +138,13 @@ def test_confidence_is_the_product_of_its_factors_and_explains_them() -> None:
     assert c.value == pytest.approx(math.prod(factors(s).values()), abs=5e-4)
     assert c.rationale.startswith(f"{c.value:.2f} = uncertainty ")
     assert "the response curves vary by 0.25 of their mean" in c.rationale
-    assert "1 governance flag(s)" in c.rationale
-    assert "iROAS 2.20 is 10% above the 2.00 floor" in c.rationale
+    # in an approver's words ("iROAS", "binding caps", "experiment power" read as jargon)
+    assert "1 governance finding(s)" in c.rationale
+    assert "the expected $2.20 of extra revenue per ad dollar is 10% above the $2.00 minimum" \
+        in c.rationale
+    assert "the experiment's chance of detecting the lift is 85% (80% needed)" in c.rationale
+    for jargon in ("iROAS", "binding", "coefficient of variation", "power", "flag"):
+        assert jargon not in c.rationale.partition(". ")[2], jargon
     assert c.signals["curve_uncertainty"] == 0.25 and c.signals["governance_flags"] == 1.0
     assert c.signals["factor_governance"] == pytest.approx(0.75)
 

@@ -490,6 +490,12 @@ def test_a_roas_plans_binding_caps_are_shown_in_revenue() -> None:
     assert "monthly cap at Beta Grocers, sponsored search | $0.8000 |" in limits
     facts = allocation_facts(plan)
     assert facts is not None and "Beta Grocers sponsored search monthly cap" in str(facts.pairs())
+    from tools.plan.rationale import allocation_request, write_texts
+
+    request = allocation_request(plan, [])
+    assert request is not None
+    [text] = write_texts(None, [request])
+    assert "monthly cap, worth $0.80 of revenue per extra dollar" in text.text, text.text
 
 
 def test_the_limits_table_and_the_reflection_count_the_same_caps() -> None:
@@ -542,3 +548,36 @@ def test_the_report_speaks_without_codes() -> None:
     assert "confidence &gt;" not in md and "its confidence is at least 0.80" in md
     assert "A bias to check is availability bias, as recent weeks shape the curves more than " \
         "the whole season. Before approving, check that the last weeks of sales" in md
+
+
+def test_the_questions_mark_what_the_brief_left_open() -> None:
+    """The confirm-brief and approval questions show a default reserve and goal as the
+    defaults they are, as the report does."""
+    from tools.plan.approval import ApprovalPolicy, approval_summary
+    from tools.plan.questions import describe
+
+    plan = _people_plan()
+    plan.brief.defaults = ["objective", "experiment_reserve"]
+    summary = approval_summary(plan, ApprovalPolicy(), flags=[], constraints={},
+                               measurement_notes=[])  # fmt: skip
+    assert summary["defaults"] == ["objective", "experiment_reserve"]
+    text = describe(summary, ("approve", "edit", "reject"))
+    assert "is held for experiments (the default: the brief gives no share)" in text
+    assert "maximize incremental margin (the default: the brief names no goal)" in text
+    confirm = {"kind": "confirm_brief", "brief": plan.brief.fields(), "defaults": ["retailers"],
+               "warnings": []}  # fmt: skip
+    assert "(the brief names none)" in describe(confirm, ("approve", "edit", "reject"))
+    relax = {"kind": "infeasible", "message": "no", "brief": plan.brief.model_dump(mode="json")}
+    assert "(the default: the brief names no goal)" in describe(relax, ("edit", "reject"))
+
+
+def test_a_plan_without_a_reserve_says_nothing_is_held() -> None:
+    """ "Planned ad spend $350,000 plus $0 held for the experiment" of a brief that asked for
+    no experiments read as a test (pa11 of unseen35)."""
+    plan = _people_plan()
+    assert plan.expected_outcome is not None
+    plan.expected_outcome.reserve = 0.0
+    plan.experiment = None
+    md = render_markdown(plan, [], names=NAMES)
+    assert "Planned ad spend $40,000; nothing is held for experiments." in md
+    assert "$0 held" not in md

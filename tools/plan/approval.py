@@ -130,6 +130,7 @@ def approval_summary(
         "thread_id": plan.thread_id,
         "tenant": plan.tenant,
         "brief": plan.brief.fields(),
+        "defaults": plan.brief.defaults,
         "constraints": constraints,
         "allocation": {
             "by_retailer": _totals(rows, "retailer_id"),

@@ -164,5 +164,6 @@ def cap_confidence(value: float, rationale: str, tripped: list[Guardrail], thres
     codes = ", ".join(dict.fromkeys(g.code.replace("_", " ") for g in tripped))
     return capped, (
         f"{rationale} Capped at {capped:.2f} (computed {confidence_text(value)}), below the "
-        f"{threshold:.2f} auto-approval threshold, while these stand: {codes}."
+        f"{threshold:.2f} a plan needs to be approved without a person, while these stand: "
+        f"{codes}."
     )

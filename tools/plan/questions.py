@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
-from tools.plan.labels import GOALS, percent
+from tools.plan.labels import DEFAULT_WORDS, GOALS, percent
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -152,18 +152,31 @@ def _flight(start: str | None, end: str | None) -> str:
     return "no dates given: four weeks" + (f" ending {end}" if end else "")
 
 
-def _brief_lines(brief: dict[str, Any], constraints: dict[str, Any]) -> list[str]:
+def _brief_lines(
+    brief: dict[str, Any], constraints: dict[str, Any], defaults: list[str] | None = None
+) -> list[str]:
+    """The brief as a list; a value the brief left open marked as the default (`defaults`,
+    the question's or, for a question carrying the whole brief, the brief's)."""
+    left_open = set(defaults or brief.get("defaults") or [])
+
+    def given(field: str, text: str) -> str:
+        return f"{text} ({DEFAULT_WORDS[field]})" if field in left_open else text
+
     budget = brief.get("total_budget")
     reserve = brief.get("experiment_reserve") or 0.0
     retailers = [_retailer(r) for r in brief.get("retailers") or []]
     floor = brief.get("roas_floor")
     start, end = brief.get("flight_start"), brief.get("flight_end")
     lines = [
-        f"- **Budget:** {usd(budget)}, of which {percent(reserve)} "
-        f"({usd((budget or 0) * reserve)}) is held for experiments",
+        f"- **Budget:** {usd(budget)}, of which "
+        + given("experiment_reserve", f"{percent(reserve)} ({usd((budget or 0) * reserve)}) "
+                "is held for experiments"),
         "- **Retailers:** "
-        + (_and(retailers) if retailers else "every retailer the brand sells through"),
-        f"- **Goal:** {GOALS.get(brief.get('objective') or '', _words(brief.get('objective')))}"
+        + given("retailers", _and(retailers) if retailers
+                else "every retailer the brand sells through"),
+        "- **Goal:** "
+        + given("objective", GOALS.get(brief.get("objective") or "",
+                                       _words(brief.get("objective"))))
         + (f", with at least ${floor:,.2f} of extra revenue per ad dollar" if floor else ""),
         f"- **Flight:** {_flight(start, end)}",
     ]
@@ -196,7 +209,7 @@ def _describe_approval(q: dict[str, Any]) -> list[str]:
     by_retailer = alloc.get("by_retailer") or {}
     lines = [f"## Plan for review: {usd(brief.get('total_budget'))}"
              + (f" for {brand.name}" if brand else ""), "",  # fmt: skip
-             *_brief_lines(brief, q.get("constraints") or {}), "",
+             *_brief_lines(brief, q.get("constraints") or {}, q.get("defaults")), "",
              f"**Where the money goes** ({alloc.get('lines', 0)} product placements):"]  # fmt: skip
     lines += [f"- {_retailer(r)}: {usd(s)}" for r, s in by_retailer.items()]
     outcome = q.get("expected_outcome") or {}
@@ -251,7 +264,7 @@ def _describe_infeasible(q: dict[str, Any]) -> list[str]:
 
 def _describe_confirm(q: dict[str, Any]) -> list[str]:
     lines = ["## Please confirm the brief as read", ""]
-    lines += _brief_lines(q.get("brief") or {}, {})
+    lines += _brief_lines(q.get("brief") or {}, {}, q.get("defaults"))
     warnings = q.get("warnings") or []
     if warnings:
         lines += ["", "**Why we ask:**"] + [f"- {_words(w)}" for w in warnings]

@@ -243,8 +243,9 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
             Sentence(
                 # "most" where several bind: "What binds is the X cap" beside a table of
                 # four binding caps read as a contradiction.
+                # A ROAS plan's cap is worth revenue (`price_scale`), not "return".
                 f"What binds {'most ' if len(binding) > 1 else ''}is the {what}, worth "
-                f"{price} of {goal} per extra dollar, as",
+                f"{price} of {'revenue' if goal == 'return' else goal} per extra dollar, as",
                 why,
                 "cap",
                 "brief_cap" if what.endswith("in the brief") else "cap",

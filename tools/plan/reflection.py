@@ -246,40 +246,45 @@ def confidence(signals: ReflectionSignals) -> Confidence:
 
 
 def _signal_sentences(s: ReflectionSignals) -> list[str]:
+    """What the confidence was computed from, in an approver's words ("coefficient of
+    variation", "iROAS", "binding caps" and "experiment power" were read as jargon)."""
     out = []
     if s.curve_uncertainty is None:
         out.append("Curve uncertainty not measured")
     elif s.uncertainty_source == "curve_cv":
-        out.append(f"the response curves vary by {s.curve_uncertainty:.2f} of their mean "
-                   "(coefficient of variation)")  # fmt: skip
+        out.append(f"the response curves vary by {s.curve_uncertainty:.2f} of their mean")
     else:
         out.append(f"the margin's range implies curves that vary by {s.curve_uncertainty:.2f} "
                    "of their mean")  # fmt: skip
     out.append(
         "data coverage not measured"
         if s.coverage is None
-        else f"{s.coverage:.0%} of spend on lines with enough data"
+        else f"{s.coverage:.0%} of spend is on products with enough sales history"
     )
     if s.roas_slack is not None and s.iroas is not None and s.roas_floor is not None:
         side = "above" if s.roas_slack >= 0 else "below"
         out.append(
-            f"iROAS {s.iroas:.2f} is {abs(s.roas_slack):.0%} {side} the {s.roas_floor:.2f} floor"
+            f"the expected ${s.iroas:.2f} of extra revenue per ad dollar is "
+            f"{abs(s.roas_slack):.0%} {side} the ${s.roas_floor:.2f} minimum"
         )
     else:
-        out.append("no ROAS floor")
+        out.append("no minimum return per ad dollar")
     out.append(
-        f"{len(s.binding_caps)} binding cap(s) "
+        f"{len(s.binding_caps)} cap(s) hold spend back "
         f"({'; '.join(cap_label(c) for c in sorted(s.binding_caps))})"
         if s.binding_caps
-        else "no binding caps"
+        else "no cap holds spend back"
     )
     out.append(
-        f"{s.governance_flags} governance flag(s)" if s.governance_flags else "no governance flags"
+        f"{s.governance_flags} governance finding(s)"
+        if s.governance_flags
+        else "no governance findings"
     )
     out.append(_solver_words(s))
     if s.experiment_power is not None:
         out.append(
-            f"experiment power {s.experiment_power:.2f} (target {s.experiment_target_power:.2f})"
+            f"the experiment's chance of detecting the lift is {s.experiment_power:.0%} "
+            f"({s.experiment_target_power:.0%} needed)"
         )
     elif s.experiment_adequate is None:
         out.append("no experiment designed")

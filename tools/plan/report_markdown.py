@@ -258,11 +258,10 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
     if o is None:
         out += ["No expected outcome.", ""]
     else:
-        out += [
-            f"Planned ad spend {_usd(o.spend)} plus {_usd(o.reserve)} held for the "
-            f"experiment{_test_share(plan)}.",
-            "",
-        ]
+        # "plus $0 held for the experiment" of a brief that asked for none read as a test.
+        held = (f" plus {_usd(o.reserve)} held for the experiment{_test_share(plan)}"
+                if o.reserve > 0 else "; nothing is held for experiments")  # fmt: skip
+        out += [f"Planned ad spend {_usd(o.spend)}{held}.", ""]
         m = o.incremental_margin
         rows = [
             ["Extra revenue", _usd(o.incremental_revenue.mean),
