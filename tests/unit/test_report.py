@@ -581,3 +581,24 @@ def test_a_plan_without_a_reserve_says_nothing_is_held() -> None:
     md = render_markdown(plan, [], names=NAMES)
     assert "Planned ad spend $40,000; nothing is held for experiments." in md
     assert "$0 held" not in md
+
+
+def test_a_test_shorter_than_its_flight_says_why() -> None:
+    """ "The test ends a day before the flight ... and the report does not say why" (unseen35,
+    in 8 reports): a test shorter than its flight says why, from its design."""
+    plan = _people_plan()
+    plan.brief.flight_start, plan.brief.flight_end = date(2027, 4, 1), date(2027, 6, 30)
+    longest = {"rule": "max_test_days", "requirement": "at most 90 days", "value": "90"}
+    plan.experiment = {**(plan.experiment or {}), "duration_days": 90, "power": 0.39,
+                       "target_power": 0.8, "rules": [longest]}  # fmt: skip
+    row = "| Why it is shorter than the flight | "
+    assert f"{row}Alpha Mart runs tests of at most 90 days |" in render_markdown(plan, [])
+    plan.experiment = {**plan.experiment, "duration_days": 14, "power": 0.83}
+    assert f"{row}14 days reach the 80% chance needed; a longer test is not needed |" \
+        in render_markdown(plan, [])  # fmt: skip
+    plan.experiment = {**plan.experiment, "duration_days": 84, "power": 0.5}
+    assert row not in render_markdown(plan, [])  # 91 days hold 13 whole weeks: no reason known
+    plan.brief.flight_end = date(2027, 6, 26)  # 87 days
+    assert f"{row}the test runs in whole weeks |" in render_markdown(plan, [])
+    plan.experiment = {**plan.experiment, "duration_days": 91}
+    assert row not in render_markdown(plan, [])

@@ -16,10 +16,10 @@ from typing import Any
 from tools.brief.schema import StructuredBrief, brand_retailers
 from tools.catalog import CatalogError, load_catalog
 from tools.errors import RMNError
-from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
+from tools.pipeline.query import DEFAULT_FLIGHT_DAYS, flight_days
 from tools.plan import AllocationRow, Citation, Decision, Plan
 from tools.plan.approval import decided_by
-from tools.plan.guardrails import BINDING_PRICE, price_scale
+from tools.plan.guardrails import BINDING_PRICE, TARGET_POWER, price_scale
 from tools.plan.labels import (
     ACTION_WORDS,
     CONFIDENCE_FACTORS,
@@ -369,7 +369,29 @@ def _experiment(plan: Plan) -> list[str]:
     if _test_share(plan):  # a reserve of $640,000 beside a test spend of $99,556
         at = next(i for i, r in enumerate(rows) if r[0] == "Test spend") + 1
         rows.insert(at, ["Held but not spent by this test", _usd(e["budget"] - e["test_spend"])])
+    why = _shorter(plan, e)
+    if why:  # "runs 14 of 91 days" with no reason was called missing
+        at = next((i for i, r in enumerate(rows) if r[0] == "Days"), len(rows) - 1) + 1
+        rows.insert(at, ["Why it is shorter than the flight", why])
     return out + _table(["The experiment", "Planned"], rows)
+
+
+def _shorter(plan: Plan, e: dict[str, Any]) -> str:
+    """Why a test ends before its flight, from its design: it reaches the power it needs
+    sooner, the retailer's longest test, or whole weeks; "" when it does not end early."""
+    days, flight = e.get("duration_days"), flight_days(plan.brief)
+    if not isinstance(days, int) or days >= flight:
+        return ""
+    power, target = e.get("power"), e.get("target_power") or TARGET_POWER
+    if _finite(power) and power >= target:
+        return f"{days} days reach the {target:.0%} chance needed; a longer test is not needed"
+    longest = next((r for r in e.get("rules") or [] if r.get("rule") == "max_test_days"), None)
+    if longest and str(longest.get("value")) == str(days):
+        return f"{retailer_name(str(e.get('retailer')))} runs tests of " + \
+            str(longest.get("requirement", f"at most {days} days"))  # fmt: skip
+    if days % 7 == 0 and flight - days < 7:
+        return "the test runs in whole weeks"
+    return ""
 
 
 def _rationale(plan: Plan) -> list[str]:
