@@ -118,7 +118,7 @@ def test_each_guardrail_in_words_blocks_auto_approval_and_caps_confidence() -> N
     plan = plan.model_copy(update={"reflection": reflect(plan, signals_from(plan, 0.01, 1.0, 0),
                                                          [], None, 0.5)})  # fmt: skip
     assert plan.reflection is not None and plan.reflection.confidence.value < 0.5
-    assert "Capped at" in plan.reflection.confidence.rationale
+    assert "so that a person reviews the plan" in plan.reflection.confidence.rationale
     approved, why = auto_approval(plan, [], ApprovalPolicy(enabled=True, threshold=0.0))
     assert not approved and "loses money" in why
 

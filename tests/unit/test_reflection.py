@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -516,12 +517,26 @@ def test_the_reflection_says_what_to_do_in_the_approvers_words() -> None:
     memory = reflect(plan, s, ["2025-01-02 t-0: approved $60,000 over alpha+beta"], None, 0.8)
     assert memory.bias_checkpoint.endswith("rather than the last decision.")
     # advice in words, retailers by name
-    capped = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.3, "beta": 0.1}})
+    paying = s.model_copy(update={"margin": 2 * s.spend})
+    capped = paying.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.3,
+                                                        "beta": 0.1}})  # fmt: skip
     caps = next(k for k in risks(capped) if k.factor == "binding caps")
     assert caps.mitigation.startswith("ask Alpha Mart and Beta Grocers for a higher cap")
     assert "shadow" not in caps.mitigation
+    # not "ask for a higher cap" on a plan that loses money after its ad spend (qa09)
+    losing = capped.model_copy(update={"margin": 0.5 * s.spend})
+    caps = next(k for k in risks(losing) if k.factor == "binding caps")
+    assert caps.mitigation.startswith("leave the caps as they are")
     loss = s.model_copy(update={"margin": 0.5 * s.spend})
     assert "rmn" not in next(k for k in risks(loss) if k.factor == NET_LOSS).mitigation
+    # a test at the retailer's longest is not told to extend (qa15 of unseen36: 90 of 90 days)
+    longest = {"rule": "max_test_days", "requirement": "at most 90 days", "value": "90"}
+    plan.experiment = {**(plan.experiment or {}), "duration_days": 90, "rules": [longest]}
+    plan.brief.flight_start, plan.brief.flight_end = date(2027, 4, 1), date(2027, 6, 30)
+    at_most = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    assert at_most.experiment_fills_flight
+    weak = next(k for k in risks(at_most) if k.factor == "underpowered experiment")
+    assert "extend" not in weak.mitigation
     untested = s.model_copy(update={"experiment_power": None, "experiment_adequate": None})
     asked_none = untested.model_copy(update={"reserve": 0.0})
     hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"

@@ -343,9 +343,12 @@ def test_the_flight_dates_are_stated() -> None:
     # ... and that no dates were planned: a reviewer looked for the dates the money is spent.
     want = (
         "Flight: no dates in the brief; planned as the standard four weeks (28 days), "
-        "undated: the experiment below is dated from the day after the sales data end."
+        "undated. The experiment below is dated from the day after the sales data end."
     )
     assert flight is not None and flight.startswith(want), flight
+    # ... of an experiment only where there is one (qa04 of unseen36 had none)
+    untested = render_markdown(plan.model_copy(update={"experiment": None}), [], names=NAMES)
+    assert "(28 days), undated. Give the flight's dates" in untested
 
 
 def test_margin_is_said_to_be_before_ad_spend_and_what_is_left_after_it() -> None:
@@ -390,7 +393,7 @@ def test_the_reflection_reads_as_an_approver_needs_it() -> None:
     assert "**Confidence 0.79**" in md and "0.80**" not in md
     # the factors in words with their scores, then what was measured; not the formula
     assert "| How uncertain the response curves are | " in md and " x coverage " not in md
-    assert "| Room above the ROAS floor, and caps that bind | " in md
+    assert "| Room above the minimum return per ad dollar, and caps that hold spend back | " in md
     # scores round down as the confidence does: a weak test's 0.9975 is not "1.00"
     from tools.plan.report_markdown import _confidence_factors
 
@@ -427,10 +430,14 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     assert "$0.0000" not in limits and "$-0.0000" not in limits and "shadow price" not in limits
     assert "monthly cap at Beta Grocers, sponsored search | $0.3000" in limits
     assert "The other 3 limit(s) cost the plan less than half a cent each" in limits
-    assert "Extra margin from the next dollar" in md
+    # every line's next dollar brings the same here: said once, not a column of one value
+    assert "The next dollar on each product brings the same $3.35 of extra margin" in md
+    assert "Extra margin from the next dollar" not in md
+    plan.allocation[0].marginal_return = 2.5
+    assert "Extra margin from the next dollar" in render_markdown(plan, [], names=NAMES)
     assert "| Held but not spent by this test | $100,552 |" in md
-    assert "of which the test spends $99,448. The other $100,552 is held but not spent: an " \
-        "edit of the reserve down to the test's spend would plan it as ad spend." in md
+    assert "of which the test spends $99,448. The other $100,552 stays unspent unless the " \
+        "reserve is lowered to $99,448 (an edit), which moves it into the ad plan." in md
     plan.brief.objective = "incremental_revenue"
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
 
@@ -530,8 +537,10 @@ def test_sources_are_numbered_once_for_the_report() -> None:
     ]  # fmt: skip
     md = render_markdown(make_plan().model_copy(update={"rationale": texts}), [])
     assert "Split [1]." in md and "Test [2], as designs go [3]." in md
-    assert "| [1] | Doc | Caps | Why this split | rag/caps.md#s |" in md
-    assert "| [2] | Doc | Holdout |" in md and "| [3] | Doc | Designs |" in md
+    # the document by its title, linked to its file (a column of paths read as noise)
+    assert "| [1] | [Doc](rag/caps.md#s) | Caps | Why this split |" in md
+    assert "| [2] | [Doc](rag/holdout.md#s) | Holdout |" in md
+    assert "| [3] | [Doc](rag/designs.md#s) | Designs |" in md
     assert "unused" not in md
 
 
@@ -602,3 +611,42 @@ def test_a_test_shorter_than_its_flight_says_why() -> None:
     assert f"{row}the test runs in whole weeks |" in render_markdown(plan, [])
     plan.experiment = {**plan.experiment, "duration_days": 91}
     assert row not in render_markdown(plan, [])
+
+
+def test_a_forecast_outside_its_likely_range_says_why() -> None:
+    """ "Extra margin $5,649,413 expected, likely at most $5,647,039" read as wrong (qa23 of
+    unseen36): the forecast is at the fitted curves, the range over their draws."""
+    plan = _people_plan()
+    assert plan.expected_outcome is not None
+    assert "plan on the likely range" not in render_markdown(plan, [], names=NAMES)
+    plan.expected_outcome.incremental_margin = Interval(mean=45_000, low=30_000, high=44_000)
+    md = render_markdown(plan, [], names=NAMES)
+    assert "some lie above their likely range because the curves' uncertainty is lopsided, " \
+        "so plan on the likely range." in md
+
+
+def test_all_copy_agreed_is_said_without_variant_numbers() -> None:
+    """ "The ad copy (copy variant 1, copy variant 2, ...)" read as internal numbering."""
+    plan = _people_plan()
+    plan.governance = [Finding(type="second_opinion", where="copy[0]", severity="info",
+                               action="agreed", agrees=True)]  # fmt: skip
+    md = render_markdown(plan, [], names=NAMES)
+    assert "\nThe ad copy passed the retailers' rules, and a second check" in md
+    plan.copy_variants = plan.copy_variants * 2
+    plan.governance = plan.governance + [plan.governance[0].model_copy(update={"where": "copy[1]"})]
+    md = render_markdown(plan, [], names=NAMES)
+    assert "\nAll 2 ad copy variants passed the retailers' rules" in md and "variant 1" not in md
+
+
+def test_limits_cost_most_first_and_a_strong_test_needs_no_budget_row() -> None:
+    """The limits table listed the budget, then caps, then "one more dollar to spend on ads"
+    (by key); a strong enough test showed "Budget it would need to be strong enough"."""
+    plan = _people_plan()
+    md = render_markdown(plan, [], names=NAMES)
+    limits = md.split("## What each limit costs")[1].split("\n## ")[0]
+    order = [limits.index(x) for x in ("$0.3000", "$0.1250", "$0.1100", "$0.0421")]
+    assert order == sorted(order), limits
+    assert plan.experiment is not None and plan.experiment["adequate"] is True
+    assert "Budget it would need to be strong enough" not in md
+    plan.experiment = {**plan.experiment, "adequate": False}
+    assert "| Budget it would need to be strong enough | $12,000 |" in render_markdown(plan, [])

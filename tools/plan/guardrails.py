@@ -163,7 +163,8 @@ def cap_confidence(value: float, rationale: str, tripped: list[Guardrail], thres
     capped = max(0.0, math.floor((threshold - 0.01) * 100) / 100)
     codes = ", ".join(dict.fromkeys(g.code.replace("_", " ") for g in tripped))
     return capped, (
-        f"{rationale} Capped at {capped:.2f} (computed {confidence_text(value)}), below the "
-        f"{threshold:.2f} a plan needs to be approved without a person, while these stand: "
-        f"{codes}."
+        # Plainly why: "Capped at 0.79 ..., below the 0.80 auto-approval threshold" read as
+        # tool-speak.
+        f"{rationale} Held at {capped:.2f} (computed {confidence_text(value)}) so that a person "
+        f"reviews the plan, as long as these stand: {codes}."
     )

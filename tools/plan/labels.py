@@ -129,9 +129,9 @@ PLACES = {"retrieved": "retrieved policy passage", "copy": "copy variant"}
 CONFIDENCE_FACTORS = {
     "factor_uncertainty": "how uncertain the response curves are",
     "factor_coverage": "spend on products with little history",
-    "factor_slack": "room above the ROAS floor, and caps that bind",
+    "factor_slack": "room above the minimum return per ad dollar, and caps that hold spend back",
     "factor_governance": "governance findings",
-    "factor_solver": "the optimizer's status",
+    "factor_solver": "whether the best split was found exactly",
     "factor_experiment": "no experiment, or a weak one",
 }
 

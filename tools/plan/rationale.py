@@ -294,7 +294,9 @@ def allocation_request(
     sentences = allocation_sentences(plan, facts)
     funded = [r for r, _ in _by_retailer(plan)]
     only = len(funded) == 1 and plan.brief.retailers == funded
-    lead = f"{sentences[0].opening} it is the only retailer the brief names." if only else ""
+    # "asks for": a brief naming a paused retailer too names two ("the only retailer the brief
+    # names" was read as wrong there).
+    lead = f"{sentences[0].opening} it is the only retailer the brief asks for." if only else ""
     markers = _markers(sentences, citations)
     return TextRequest(
         lead=lead,

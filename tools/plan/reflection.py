@@ -28,6 +28,7 @@ plan sitting exactly on its ROAS floor loses a fifth, and each governance flag c
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -162,7 +163,7 @@ def signals_from(
         experiment_budget_for_target=float(need) if _number(need) else None,
         experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
         experiment_fills_flight=_number(days := experiment.get("duration_days"))
-        and days >= flight_days(plan.brief) - 1,
+        and (days >= flight_days(plan.brief) - 1 or days == _longest_test(experiment)),
         reserve=plan.brief.experiment_reserve,
         spend=spend,
         margin=outcome.incremental_margin.mean if outcome is not None else None,
@@ -172,6 +173,16 @@ def signals_from(
         weakest_lines=[line_label(r.retailer_id, r.placement, r.gtin, names)
                        for r in weakest[:3]],  # fmt: skip
     )
+
+
+def _longest_test(experiment: dict[str, Any]) -> int | None:
+    """The retailer's longest test in days, from the design's checks: a 90-day test at a
+    retailer allowing 90 was told to "extend the test"."""
+    for check in experiment.get("rules") or []:
+        if check.get("rule") == "max_test_days":
+            found = re.search(r"\d+", str(check.get("requirement", "")))
+            return int(found.group()) if found else None
+    return None
 
 
 def _guarded(plan: Plan, computed: Confidence, threshold: float) -> Confidence:
@@ -359,8 +370,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 severity="low" if len(s.binding_caps) == 1 else "medium",
                 signal=f"caps bind at {caps}",
                 # By name, and what the forgone return is ("the shadow price" was jargon).
-                mitigation=f"ask {_retailers_of(s.binding_caps)} for a higher cap, or accept "
-                "the return each extra dollar of cap would have earned",
+                mitigation=_caps_mitigation(s),
             )
         )
     if s.governance_flags:
@@ -432,6 +442,15 @@ def _no_test_mitigation(s: ReflectionSignals) -> str:
             f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"
         )
     return hold
+
+
+def _caps_mitigation(s: ReflectionSignals) -> str:
+    """What to do about binding caps; not to raise them on a plan that loses money after ad
+    spend (read as advice to lose more)."""
+    if s.net_loss:
+        return "leave the caps as they are: the plan does not yet pay back its ad spend"
+    return (f"ask {_retailers_of(s.binding_caps)} for a higher cap, or accept the return each "
+            "extra dollar of cap would have earned")  # fmt: skip
 
 
 def _retailers_of(caps: dict[str, float]) -> str:

@@ -120,7 +120,7 @@ def _brief(plan: Plan) -> list[str]:
     out += ["> " + _cell(line) if line.strip() else ">" for line in plan.brief_text.splitlines()]
     out.append("")
     b = plan.brief
-    out += [_flight(b), ""]
+    out += [_flight(b, bool(plan.experiment)), ""]
     floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar, over the whole plan" \
         if b.roas_floor else "none"  # fmt: skip
     reserve = (f"{percent(b.experiment_reserve)} of the budget"
@@ -157,7 +157,7 @@ def _retailers(b: StructuredBrief) -> str:
     return f"every retailer the brand sells through: {sold}"
 
 
-def _flight(b: StructuredBrief) -> str:
+def _flight(b: StructuredBrief, test: bool) -> str:
     """The flight's dates in words ("1 March 2025 to 28 March 2025 (28 days)"), or that the
     brief gave none and the plan assumes the standard four weeks."""
     if b.flight_start and b.flight_end:
@@ -168,10 +168,12 @@ def _flight(b: StructuredBrief) -> str:
                  else f"ends {_date(b.flight_end)}")  # fmt: skip
         return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
     # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent.
+    dated = " The experiment below is dated from the day after the sales data end." \
+        if test else ""  # fmt: skip
     return (
         "Flight: no dates in the brief; planned as the standard four weeks "
-        f"({DEFAULT_FLIGHT_DAYS} days), undated: the experiment below is dated from the day "
-        "after the sales data end. Give the flight's dates to plan it in its own weeks."
+        f"({DEFAULT_FLIGHT_DAYS} days), undated.{dated} Give the flight's dates to plan it in "
+        "its own weeks."
     )
 
 
@@ -209,6 +211,10 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
     if chart:
         out += [f"![Allocation by retailer and placement]({ALLOCATION_CHART})", ""]
     top = sorted(funded, key=lambda r: (-r.spend, r.retailer_id, r.placement, r.gtin))
+    nexts = {f"${r.marginal_return:,.2f}" for r in top if r.marginal_return is not None}
+    # One value in every row (the optimizer spends until the next dollars match) is said
+    # once: a column repeating "$5.27" was read as noise.
+    same = len(nexts) == 1 and all(r.marginal_return is not None for r in top)
     lines = [
         [
             retailer_name(r.retailer_id),
@@ -217,16 +223,18 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
             _usd(r.spend),
             _usd(r.expected_revenue),
             _usd(r.expected_margin),
-            "" if r.marginal_return is None else f"${r.marginal_return:,.2f}",
+            *([] if same else ["" if r.marginal_return is None else f"${r.marginal_return:,.2f}"]),
         ]
         for r in top[:MAX_LINES_SHOWN]
     ]
     shown = f"top {MAX_LINES_SHOWN} of {len(top)}" if len(top) > MAX_LINES_SHOWN else "all"
     out += [f"Products placed ({shown}, by spend):", ""]
-    out += _table(
-        ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
-         "Expected extra margin", _next_dollar(plan)], lines,
-    )  # fmt: skip
+    header = ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
+              "Expected extra margin", *([] if same else [_next_dollar(plan)])]  # fmt: skip
+    out += _table(header, lines)
+    if same:
+        out += [f"The next dollar on each product brings the same {next(iter(nexts))} of extra "
+                f"{_goal(plan)}: the plan spends until they match.", ""]  # fmt: skip
     return out
 
 
@@ -247,8 +255,9 @@ def _test_share(plan: Plan) -> str:
         return ""
     # What happens to the rest: "held but unspent" alone left reviewers asking where it goes.
     return (
-        f", of which the test spends {_usd(spent)}. The other {_usd(held - spent)} is held but "
-        "not spent: an edit of the reserve down to the test's spend would plan it as ad spend"
+        f", of which the test spends {_usd(spent)}. The other {_usd(held - spent)} stays "
+        f"unspent unless the reserve is lowered to {_usd(spent)} (an edit), which moves it "
+        "into the ad plan"
     )
 
 
@@ -272,6 +281,7 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
         ]  # fmt: skip
         out += _table(["Measure", "Expected", "Likely at least", "Likely at most"], rows)
         out += ['"Likely" is the 90% interval over the response curves\' uncertainty.', ""]
+        out += _outside(o)
         out += [_net_of_spend(m.mean, o.spend), ""]
     if chart:
         out += [
@@ -279,6 +289,18 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
             "",
         ]
     return out
+
+
+def _outside(o: Any) -> list[str]:
+    """A word where the forecast lies outside its own likely range: the forecast is at the
+    fitted curves and the range over their draws, and "$5,649,413 expected, likely at most
+    $5,647,039" read as a contradiction."""
+    bands = (o.incremental_revenue, o.incremental_margin, o.iroas)
+    if all(b.low <= b.mean <= b.high for b in bands):
+        return []
+    side = "above" if any(b.mean > b.high for b in bands) else "below"
+    return [f"The expected figures are at the fitted curves; some lie {side} their likely range "
+            "because the curves' uncertainty is lopsided, so plan on the likely range.", ""]
 
 
 def _dollars(value: float) -> str:
@@ -320,7 +342,8 @@ def _shadow_prices(plan: Plan) -> list[str]:
     # Only the limits that hold the plan back, at the threshold the caps are said to bind
     # at (`BINDING_PRICE`): a row per cap of $0.0000 was noise, and one of $0.0038 beside a
     # reflection not counting it read as a contradiction.
-    rows = [[_limit(k), f"${v:,.4f}"] for k, v in items if v >= BINDING_PRICE]
+    held = sorted(((k, v) for k, v in items if v >= BINDING_PRICE), key=lambda kv: -kv[1])
+    rows = [[_limit(k), f"${v:,.4f}"] for k, v in held]  # what costs the plan most first
     idle = len(items) - len(rows)
     out += [f"What loosening each limit as its row says would add to the plan's extra {goal}.",
             ""]  # fmt: skip
@@ -364,8 +387,10 @@ def _experiment(plan: Plan) -> list[str]:
     e = plan.experiment
     if not e:
         return [*out, "No experiment designed.", ""]
+    # The budget a weak test would need, not beside "Strong enough to read: yes" (noise).
+    skip = {"budget_for_target_power"} if e.get("adequate") else set()
     rows = [[label, _experiment_value(e[key], fmt)] for key, label, fmt in EXPERIMENT_ROWS
-            if key in e and e[key] is not None]  # fmt: skip
+            if key in e and e[key] is not None and key not in skip]  # fmt: skip
     if _test_share(plan):  # a reserve of $640,000 beside a test spend of $99,556
         at = next(i for i, r in enumerate(rows) if r[0] == "Test spend") + 1
         rows.insert(at, ["Held but not spent by this test", _usd(e["budget"] - e["test_spend"])])
@@ -414,9 +439,10 @@ def _rationale(plan: Plan) -> list[str]:
                 return m.group()
             if c.source not in numbers:
                 numbers[c.source] = len(numbers) + 1
-                # The document by its title first: a path alone read as an internal file.
-                rows.append([f"[{numbers[c.source]}]", c.title or words(c.doc_type), c.section,
-                             title, c.source])  # fmt: skip
+                # The document by its title, linked to its file: a path alone read as an
+                # internal file name, and a column of paths as noise.
+                document = f"[{c.title or words(c.doc_type)}]({c.source})"
+                rows.append([f"[{numbers[c.source]}]", document, c.section, title])
             elif title not in rows[numbers[c.source] - 1][3]:
                 rows[numbers[c.source] - 1][3] += f"; {title}"
             return f"[{numbers[c.source]}]"
@@ -427,7 +453,7 @@ def _rationale(plan: Plan) -> list[str]:
         out += [f"**{title}** ({_cell(who)}): {_cell(text)}", ""]
     if rows:
         out += ["### Sources", ""]
-        out += _table(["marker", "document", "section", "cited in", "file"], rows)
+        out += _table(["marker", "document", "section", "cited in"], rows)
     return out
 
 
@@ -468,9 +494,12 @@ def _governance(plan: Plan) -> list[str]:
         rows.append([words(f.type).lower(), _where(f.where), span,
                      SEVERITY.get(f.severity, f.severity), f.action, text])  # fmt: skip
     if agreed:  # "the retailer model's second opinion ... copy variant 1" read as jargon
-        out += [f"The ad copy ({', '.join(agreed)}) passed the retailers' rules, and a second "
-                "reading by a language model trained on those rules agreed (the rules "
-                "decide).", ""]  # fmt: skip
+        which = f"The ad copy ({', '.join(agreed)})"
+        if len(agreed) == len(plan.copy_variants):
+            which = "The ad copy" if len(agreed) == 1 else f"All {len(agreed)} ad copy variants"
+        out += [f"{which} passed the retailers' rules, and a second check by a language model "
+                "trained on those rules agreed; where the two disagree, the rules decide.",
+                ""]  # fmt: skip
     if not rows:
         return out
     return out + _table(
