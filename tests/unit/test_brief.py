@@ -1055,3 +1055,17 @@ def test_a_past_roas_equal_to_the_floor_is_not_said_to_be_ignored() -> None:
     assert other.roas_floor == 3.4 and other.warnings == [
         "ignored ROAS 2.9: the brief gives it as a past result or someone else's, not as this "
         "plan's minimum"] + other.warnings[1:]  # fmt: skip
+
+
+def test_a_month_flight_and_a_maximizing_goal_are_read() -> None:
+    """ "March flight" read as no dates and "ROAS-maximizing plan" as no goal (qa07 and qa12 of
+    unseen36), both rated misleading by an approver reading their reports."""
+    b = rules("Can you build Globex a plan? $650k, profit-focused, 20% reserved for "
+              "incrementality tests, March flight.", "globex", date(2026, 12, 5))  # fmt: skip
+    assert (b.flight_start, b.flight_end) == (date(2027, 3, 1), date(2027, 3, 31))
+    assert rules("$650k at Alpha, a May campaign", "globex", date(2026, 12, 5)).flight_start == \
+        date(2027, 5, 1)  # fmt: skip
+    assert rules("$650k at Alpha; we may campaign later", "globex").flight_start is None
+    assert rules("Initech Home, $1.1M, Alpha Mart. ROAS-maximizing plan pls.",
+                 "initech").objective == "roas"  # fmt: skip
+    assert rules("$1M at Alpha, revenue-maximizing please").objective == "incremental_revenue"

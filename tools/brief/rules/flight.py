@@ -436,6 +436,11 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         # that is nothing else anywhere ("gamma pharmacy 300k february maximize roas", "jan
         # campaign": a23 and b13 of unseen18/19), but "may" and "march" ("we may").
         named = year or m.group("lead") or m.group("mon") not in ("may", "march", "mar")
+        # "March flight" (qa07 of unseen36 read no flight): no verb "march" is followed by it.
+        named = named or bool(
+            _FLIGHT_WORD_AFTER.match(masked, m.end())
+            and not _SUBJECT_BEFORE.search(masked, 0, m.start())  # "we may campaign"
+        )
         if not claims.free(m.span()) or not (named or _stands_alone(masked, m)):
             continue
         mo = _MONTHS[m.group("mon")]
@@ -450,6 +455,8 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
 
 _FIELD_BEFORE = re.compile(r"(?:^|[,.;:|(\n/+–—]|\s-|\b(?:flight|timing|dates?|when))\s*$")
 _FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n–—]|-\s|$)")
+_FLIGHT_WORD_AFTER = re.compile(r"\s+(?:flight|campaign)\b")
+_SUBJECT_BEFORE = re.compile(r"\b(?:i|we|you|they|it|he|she|who|which|that)\s+$")
 
 
 def _stands_alone(masked: str, m: re.Match[str]) -> bool:

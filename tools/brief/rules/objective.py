@@ -46,7 +46,10 @@ _WANT_CUE = re.compile(r"\bwants?\s*$")
 
 # A term joined to its cue: "ROAS-optimized", "Revenue-focused" (c23 and d36 of unseen20/21
 # read no objective); other hyphenated words ("sales-tax") are no mention.
-_HYPHEN_CUE = r"(?:focused|first|driven|led|optimi[sz]ed|centric|oriented)\b"
+# "ROAS-maximizing plan pls" (qa12 of unseen36 read no objective).
+_HYPHEN_CUE = (
+    r"(?:focused|first|driven|led|optimi[sz]ed|centric|oriented|maximi[sz](?:ing|ed|ation))\b"
+)
 
 
 def objective_mentions(
