@@ -650,3 +650,37 @@ def test_limits_cost_most_first_and_a_strong_test_needs_no_budget_row() -> None:
     assert "Budget it would need to be strong enough" not in md
     plan.experiment = {**plan.experiment, "adequate": False}
     assert "| Budget it would need to be strong enough | $12,000 |" in render_markdown(plan, [])
+
+
+def test_round_three_words() -> None:
+    """From the reports of unseen36: "total_budget: the model read 4,000,000 ..." (a field
+    name); a ROAS plan's "No limit holds the plan back" beside a next dollar still bringing
+    $5.27; "expected iROAS 2.20 vs floor 2.00" and "track iROAS weekly"; "power 0.52 vs target
+    0.80"; "so a smaller lift would read as a leads to a leads to a leads" shipped as the
+    model's."""
+    from tools.plan.facts import FactsTable, check_text
+    from tools.plan.reflection import risks
+
+    plan = _people_plan()
+    plan.brief.warnings = ["total_budget: the model read 4,000,000, the text gives 850,000; "
+                           "kept 850,000"]  # fmt: skip
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| Warning | Budget: the model read 4,000,000, the text gives 850,000; kept" in md
+    plan.brief.objective = "roas"
+    plan.shadow_prices = {"spendable": 0.0, "budget": 0.0, "group_caps": {}}
+    assert "No limit holds the plan back: each extra dollar would bring less than the plan's " \
+        "average return per ad dollar, so more budget would lower that return." in \
+        render_markdown(plan, [], names=NAMES)  # fmt: skip
+    s = signals_from(make_plan(), curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"roas_floor": 3.0, "iroas": 3.05, "roas_slack": 0.05 / 3,
+                             "experiment_power": 0.52, "experiment_adequate": False})
+    floor = next(k for k in risks(s) if k.factor == "little room above the ROAS floor")
+    assert floor.signal == "expected $3.05 of revenue per ad dollar vs the $3.00 minimum"
+    assert floor.mitigation.startswith("track the return per ad dollar weekly")
+    weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
+    assert weak.signal == "a chance of detecting the lift of 52%, 80% needed"
+    garbled = "This test can detect a lift of 4%, so a smaller lift would read as a leads to a " \
+        "leads to a leads."  # fmt: skip
+    facts = FactsTable()
+    facts.add("smallest lift it can detect", "4%")
+    assert check_text(garbled, facts, 0) == "repeats a word"

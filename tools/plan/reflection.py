@@ -356,9 +356,11 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             Risk(
                 factor="little room above the ROAS floor",
                 severity=severity(f["slack"]),
-                signal=f"expected iROAS {s.iroas:.2f} vs floor {s.roas_floor:.2f}",
-                mitigation=f"track iROAS weekly and cut {weakest} first if it slips toward the "
-                "floor",
+                # In words: "expected iROAS 2.20 vs floor 2.00", "track iROAS" read as jargon.
+                signal=f"expected ${s.iroas:.2f} of revenue per ad dollar vs the "
+                f"${s.roas_floor:.2f} minimum",
+                mitigation=f"track the return per ad dollar weekly and cut {weakest} first if "
+                f"it slips toward the ${s.roas_floor:.2f} minimum",
             )
         )
     if s.binding_caps:
@@ -473,7 +475,7 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     return Risk(
         factor="underpowered experiment",
         severity="high" if ratio < 0.5 else "medium",
-        signal=f"power {p:.2f} vs target {target:.2f}"
+        signal=f"a chance of detecting the lift of {p:.0%}, {target:.0%} needed"
         if p is not None
         else "the reserve does not reach the target power",
         # "or extend the test" of a test already as long as its flight read as no option.

@@ -22,6 +22,7 @@ from tools.plan.approval import decided_by
 from tools.plan.guardrails import BINDING_PRICE, TARGET_POWER, price_scale
 from tools.plan.labels import (
     ACTION_WORDS,
+    CHANGE_NAMES,
     CONFIDENCE_FACTORS,
     DEFAULT_WORDS,
     EXPERIMENT_ROWS,
@@ -135,8 +136,17 @@ def _brief(plan: Plan) -> list[str]:
          _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
-    rows += [["Warning", w] for w in b.warnings]
+    rows += [["Warning", _warning(w)] for w in b.warnings]
     return out + _table(["The brief", "As read"], rows)
+
+
+def _warning(text: str) -> str:
+    """A parser note with its field in words ("total_budget: the model read 4,000,000 ..."
+    read as a field name)."""
+    field, sep, rest = text.partition(": ")
+    if not sep or field not in CHANGE_NAMES:
+        return text
+    return f"{CHANGE_NAMES[field][:1].upper()}{CHANGE_NAMES[field][1:]}: {rest}"
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:
@@ -348,7 +358,12 @@ def _shadow_prices(plan: Plan) -> list[str]:
     out += [f"What loosening each limit as its row says would add to the plan's extra {goal}.",
             ""]  # fmt: skip
     if not rows:
-        return [*out, "No limit holds the plan back.", ""]
+        # A ROAS plan's next dollar still brings revenue ("$5.27 from the next dollar" beside
+        # "No limit holds the plan back" read as unexplained): less than its average return.
+        why = (": each extra dollar would bring less than the plan's average return per ad "
+               "dollar, so more budget would lower that return") if plan.brief.objective == \
+            "roas" else ""  # fmt: skip
+        return [*out, f"No limit holds the plan back{why}.", ""]
     out += _table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
         out += [f"The other {idle} limit(s) cost the plan less than half a cent each.", ""]

@@ -126,8 +126,17 @@ def stutters(text: str) -> bool:
     """Whether one word (letters) is written twice in a row ("urn urn", "like a this this";
     not "4.4"). It was three in a row until the rationale's worked example: with it, the
     garbled endings SmolLM2-135M still wrote on held-out plans doubled a word ("would look like
-    a in on the this this, but it only") and passed."""
-    return re.search(r"\b([A-Za-z]+)[\s,]+\1\b", text, flags=re.IGNORECASE) is not None
+    a in on the this this, but it only") and passed. A phrase of up to four words written
+    twice in a row is one too: "so a smaller lift would read as a leads to a leads to a
+    leads" passed and reached a reviewer (qa of unseen36)."""
+    return _STUTTER.search(text) is not None
+
+
+# A word twice (across a comma too), or a phrase of two to four words twice with only spaces
+# between ("the plan, the plan" is a list, not a stutter).
+_STUTTER = re.compile(
+    r"\b([A-Za-z]+)[\s,]+\1\b|\b([A-Za-z]+(?:\s+[A-Za-z]+){1,3})\s+\2\b", flags=re.IGNORECASE
+)
 
 
 _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")
