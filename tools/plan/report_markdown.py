@@ -100,6 +100,11 @@ def _cell(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _upper_first(text: str) -> str:
+    """`text` with its first letter upper-case, the rest as it is ("iROAS" stays)."""
+    return text[:1].upper() + text[1:]
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
@@ -146,7 +151,7 @@ def _warning(text: str) -> str:
     field, sep, rest = text.partition(": ")
     if not sep or field not in CHANGE_NAMES:
         return text
-    return f"{CHANGE_NAMES[field][:1].upper()}{CHANGE_NAMES[field][1:]}: {rest}"
+    return f"{_upper_first(CHANGE_NAMES[field])}: {rest}"
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:
@@ -533,12 +538,12 @@ def _where(where: str) -> str:
 
 def _confidence_factors(signals: dict[str, float], rationale: str) -> list[str]:
     """Each factor in words with its score, then what was measured (not the formula)."""
-    rows = [[label[:1].upper() + label[1:], confidence_text(signals[key])]
+    rows = [[_upper_first(label), confidence_text(signals[key])]
             for key, label in CONFIDENCE_FACTORS.items() if key in signals]  # fmt: skip
     measured = rationale.partition(". ")[2]  # after "0.84 = uncertainty 1.00 x ...", jargon
     out = _table(["What it weighs", "Score (1.00: no doubt from it)"], rows) if rows else []
     if measured:
-        out += [f"Measured: {_cell(measured[:1].upper() + measured[1:])}", ""]
+        out += [f"Measured: {_cell(_upper_first(measured))}", ""]
     return out
 
 
