@@ -1069,3 +1069,11 @@ def test_a_month_flight_and_a_maximizing_goal_are_read() -> None:
     assert rules("Initech Home, $1.1M, Alpha Mart. ROAS-maximizing plan pls.",
                  "initech").objective == "roas"  # fmt: skip
     assert rules("$1M at Alpha, revenue-maximizing please").objective == "incremental_revenue"
+
+
+def test_a_retailer_named_then_left_out_leaves_the_others() -> None:
+    """ "Last Feb we spent $650k at Gamma Pharmacy alone and it underdelivered, so this time
+    leave Gamma out" refused the brief as excluding every retailer (sa02 of unseen38)."""
+    text = ("For February we have $800k to work with. Last Feb we spent $650k at Gamma "
+            "Pharmacy alone and it underdelivered, so this time leave Gamma out.")  # fmt: skip
+    assert rules(text, "brand_x").retailers == ["alpha", "beta"]

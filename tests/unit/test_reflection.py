@@ -540,6 +540,17 @@ def test_the_reflection_says_what_to_do_in_the_approvers_words() -> None:
     untested = s.model_copy(update={"experiment_power": None, "experiment_adequate": None})
     asked_none = untested.model_copy(update={"reserve": 0.0})
     hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"
-    assert [k.mitigation for k in risks(untested) if k.factor == UNMEASURED] == [hold]
+    assert [k.mitigation for k in risks(untested.model_copy(update={"reserve": None}))
+            if k.factor == UNMEASURED] == [hold]  # fmt: skip
+    # a reserve held that bought no test (sa20 of unseen38: a 10-day flight) says so
+    held = untested.model_copy(update={"reserve": 0.1})
+    assert [k.mitigation for k in risks(held) if k.factor == UNMEASURED] == [
+        "the reserve buys no test here (the governance finding says why): lengthen the flight, "
+        "or lower the reserve to 0% and judge the plan on the forecast alone"]  # fmt: skip
+    flagged = held.model_copy(update={"governance_flags": 1, "flag_words": [
+        "no experiment could be designed for the reserve (the flight is too short)"]})
+    finding = next(k for k in risks(flagged) if k.factor == "governance findings")
+    assert finding.signal == "1 finding(s): no experiment could be designed for the reserve " \
+        "(the flight is too short)"
     assert [k.mitigation for k in risks(asked_none) if k.factor == UNMEASURED] == [
         f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"]

@@ -437,7 +437,7 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     assert "Extra margin from the next dollar" in render_markdown(plan, [], names=NAMES)
     assert "| Held but not spent by this test | $100,552 |" in md
     assert "of which the test spends $99,448. The other $100,552 stays unspent unless the " \
-        "reserve is lowered to $99,448 (an edit), which moves it into the ad plan." in md
+        "approver edits the reserve down to $99,448, which moves it into the ad plan." in md
     plan.brief.objective = "incremental_revenue"
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
 
@@ -684,3 +684,43 @@ def test_round_three_words() -> None:
     facts = FactsTable()
     facts.add("smallest lift it can detect", "4%")
     assert check_text(garbled, facts, 0) == "repeats a word"
+
+
+def test_a_reserve_that_bought_no_test_says_so() -> None:
+    """ "No experiment designed." beside $20,000 held for one (sa20 of unseen38)."""
+    plan = _people_plan()
+    plan.experiment = None
+    md = render_markdown(plan, [], names=NAMES)
+    assert "No experiment could be designed for the $4,500 held for one; the reflection's " \
+        "governance finding says why." in md
+
+
+def test_round_three_after_the_final_measure() -> None:
+    """From the reports of unseen38 (read after its measure): "raise the reserve to $131,670"
+    on a $125,000 budget; "(an edit)"; a table's intro above "No limit holds the plan back";
+    "ROAS &gt;= 2" in the quoted brief; '[]', '["alpha"]' and 'null' in the parser's notes."""
+    from tools.plan.reflection import risks
+
+    s = signals_from(make_plan(), curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"experiment_power": 0.3, "experiment_adequate": False,
+                             "experiment_budget_for_target": 131_670.0,
+                             "experiment_held": 12_500.0, "reserve": 0.1})  # fmt: skip
+    weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
+    assert weak.mitigation.startswith("no reserve within the budget reaches it (it would take "
+                                      "$131,670)")  # fmt: skip
+    plan = _people_plan()
+    plan.experiment = {**(plan.experiment or {}), "budget": 200_000.0, "test_spend": 99_448.0}
+    plan.brief_text = "Spend $45,000 with ROAS >= 2 <b>"
+    plan.brief.warnings = [
+        'retailers: the model read [], the text gives ["alpha", "beta"]; kept ["alpha", "beta"]',
+        "roas_floor: the model read 0.2, kept null",
+    ]
+    md = render_markdown(plan, [], names=NAMES)
+    assert "unless the approver edits the reserve down to $99,448" in md and "(an edit)" not in md
+    assert "> Spend $45,000 with ROAS >= 2 &lt;b>" in md  # "<" still escaped
+    assert "| Warning | Retailers: the model read every retailer, the text gives Alpha Mart, " \
+        "Beta Grocers; kept Alpha Mart, Beta Grocers |" in md
+    assert "| Warning | Minimum return per ad dollar: the model read 0.2, kept none |" in md
+    plan.shadow_prices = {"spendable": 0.0, "budget": 0.0}
+    limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
+    assert "What loosening each limit" not in limits.split("\n## ")[0]

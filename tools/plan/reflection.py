@@ -82,6 +82,7 @@ class ReflectionSignals(BaseModel):
         description="cap (retailer, or retailer/placement) -> shadow price of its binding cap",
     )
     governance_flags: int = Field(0, ge=0)
+    flag_words: list[str] = Field(default_factory=list, description="what each flag says")
     solver_status: str | None = None
     solver_ok: bool = False
     solver_inaccurate: bool = False
@@ -112,13 +113,15 @@ class ReflectionSignals(BaseModel):
 
 def signals_from(
     plan: Plan, curve_cv: float | None, coverage: float | None, flags: int,
-    names: dict[str, str] | None = None,
+    names: dict[str, str] | None = None, flag_words: list[str] | None = None,
 ) -> ReflectionSignals:
     """The plan's measured signals. `curve_cv`: the fitted curves' coefficient of variation
     (None: read the margin interval instead); `coverage`: share of spend on lines with enough
     data (None: not measured); `flags`: governance findings that block or warn; `names`:
     GTIN -> product name (`tools.pipeline.product_names`), so that the weakest lines read
-    "Retailer, placement, product name"."""
+    "Retailer, placement, product name"; `flag_words`: what the flags say (the risk table
+    names them: "1 finding(s)" beside a governance section of passed copy read as a
+    contradiction)."""
     outcome = plan.expected_outcome
     uncertainty, source = None, "none"
     if curve_cv is not None and math.isfinite(curve_cv):
@@ -154,6 +157,7 @@ def signals_from(
         roas_slack=slack,
         binding_caps=binding,
         governance_flags=max(int(flags), 0),
+        flag_words=list(flag_words or []),
         solver_status=plan.solver_status,
         solver_ok=solver_ok,
         solver_inaccurate=solver_ok and "inaccurate" in status,
@@ -380,7 +384,8 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             Risk(
                 factor="governance findings",
                 severity=severity(f["governance"]),
-                signal=f"{s.governance_flags} finding(s)",
+                signal=f"{s.governance_flags} finding(s)"
+                + (": " + "; ".join(s.flag_words) if s.flag_words else ""),
                 mitigation="resolve every finding before launch; the plan cannot auto-approve",
             )
         )
@@ -439,6 +444,9 @@ def _no_test_mitigation(s: ReflectionSignals) -> str:
     """What to do about a plan with no test: advice to hold a reserve read as overriding a
     brief that asked for none."""
     hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"
+    if s.reserve:  # held, but no test could be designed for it (sa20 of unseen38)
+        return ("the reserve buys no test here (the governance finding says why): lengthen the "
+                "flight, or lower the reserve to 0% and judge the plan on the forecast alone")
     if s.reserve == 0:
         return (
             f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"
@@ -472,6 +480,9 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
         # "raise the reserve to $184,681" of a plan holding $450,000 whose test spent $103,562
         more = f"spend ${need:,.0f} of the ${held:,.0f} held on the test"
     ratio = p / target if p is not None else 0.5
+    if need and held and s.reserve and need > held / s.reserve:
+        # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38)
+        more = f"no reserve within the budget reaches it (it would take ${need:,.0f})"
     return Risk(
         factor="underpowered experiment",
         severity="high" if ratio < 0.5 else "medium",

@@ -123,7 +123,9 @@ def _num(value: Any, digits: int = 2) -> str:
 
 def _brief(plan: Plan) -> list[str]:
     out = ["## Brief", ""]
-    out += ["> " + _cell(line) if line.strip() else ">" for line in plan.brief_text.splitlines()]
+    # The brief as written: "ROAS >= 2" showed as "ROAS &gt;= 2" (only "<" can open HTML).
+    out += ["> " + _cell(line).replace("&gt;", ">") if line.strip() else ">"
+            for line in plan.brief_text.splitlines()]  # fmt: skip
     out.append("")
     b = plan.brief
     out += [_flight(b, bool(plan.experiment)), ""]
@@ -151,6 +153,11 @@ def _warning(text: str) -> str:
     field, sep, rest = text.partition(": ")
     if not sep or field not in CHANGE_NAMES:
         return text
+    # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
+    rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
+    rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
+                  lambda m: ", ".join(retailer_name(r) for r in re.findall(r'"(\w+)"', m[1])),
+                  rest)  # fmt: skip
     return f"{_upper_first(CHANGE_NAMES[field])}: {rest}"
 
 
@@ -270,8 +277,9 @@ def _test_share(plan: Plan) -> str:
         return ""
     # What happens to the rest: "held but unspent" alone left reviewers asking where it goes.
     return (
+        # Who does what: "(an edit)" read as tool wording.
         f", of which the test spends {_usd(spent)}. The other {_usd(held - spent)} stays "
-        f"unspent unless the reserve is lowered to {_usd(spent)} (an edit), which moves it "
+        f"unspent unless the approver edits the reserve down to {_usd(spent)}, which moves it "
         "into the ad plan"
     )
 
@@ -360,9 +368,10 @@ def _shadow_prices(plan: Plan) -> list[str]:
     held = sorted(((k, v) for k, v in items if v >= BINDING_PRICE), key=lambda kv: -kv[1])
     rows = [[_limit(k), f"${v:,.4f}"] for k, v in held]  # what costs the plan most first
     idle = len(items) - len(rows)
-    out += [f"What loosening each limit as its row says would add to the plan's extra {goal}.",
-            ""]  # fmt: skip
-    if not rows:
+    if rows:  # the intro of a table, not of "No limit holds the plan back" (read as noise)
+        out += [f"What loosening each limit as its row says would add to the plan's extra "
+                f"{goal}.", ""]  # fmt: skip
+    else:
         # A ROAS plan's next dollar still brings revenue ("$5.27 from the next dollar" beside
         # "No limit holds the plan back" read as unexplained): less than its average return.
         why = (": each extra dollar would bring less than the plan's average return per ad "
@@ -406,6 +415,11 @@ def _experiment(plan: Plan) -> list[str]:
     out = ["## Experiment", ""]
     e = plan.experiment
     if not e:
+        held = plan.expected_outcome.reserve if plan.expected_outcome else 0.0
+        if held > 0:  # "$20,000 held ... no experiment designed" said nothing of the money
+            return [*out, f"No experiment could be designed for the {_usd(held)} held for one; "
+                    "the reflection's governance finding says why. The money stays unspent "
+                    "unless the reserve is lowered.", ""]  # fmt: skip
         return [*out, "No experiment designed.", ""]
     # The budget a weak test would need, not beside "Strong enough to read: yes" (noise).
     skip = {"budget_for_target_power"} if e.get("adequate") else set()

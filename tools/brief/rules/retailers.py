@@ -259,7 +259,10 @@ def read_retailers(
     says_all = bool(_ALL_RETAILERS.search(scan))
     retailers: list[str] | None
     if excluded:
-        base = included if included and not says_all else set(sold)
+        # A retailer named and left out is left out: "we spent $650k at Gamma Pharmacy ...,
+        # so this time leave Gamma out" (sa02 of unseen38) excluded every retailer.
+        kept = included - excluded
+        base = kept if kept and not says_all else set(sold)
         retailers = canonical_retailers(base - excluded)
         if not retailers and not not_sold:
             errors.append(
