@@ -10,39 +10,33 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
 from typing import Any
 
-from tools.brief.schema import StructuredBrief, brand_retailers
 from tools.catalog import CatalogError, load_catalog
-from tools.errors import RMNError
-from tools.pipeline.query import DEFAULT_FLIGHT_DAYS, flight_days
+from tools.pipeline.query import flight_days
 from tools.plan import AllocationRow, Citation, Decision, Plan
 from tools.plan.approval import decided_by
 from tools.plan.guardrails import BINDING_PRICE, TARGET_POWER, price_scale
 from tools.plan.labels import (
     ACTION_WORDS,
-    CHANGE_NAMES,
     CONFIDENCE_FACTORS,
-    DEFAULT_WORDS,
     EXPERIMENT_ROWS,
-    GOALS,
     INDEXED,
     LIMITS,
-    PARSED_BY,
     PLACES,
     SEVERITY,
     WRITTEN_BY,
     cap_label,
     change_words,
     confidence_text,
-    percent,
     product_name,
     retailer_name,
     words,
 )
 from tools.plan.labels import whole_dollars as _usd
+from tools.plan.markdown import cell, table, upper_first
 from tools.plan.rationale import TITLES
+from tools.plan.report_brief import brief_section
 
 ALLOCATION_CHART = "allocation.png"
 CURVES_CHART = "curves.png"
@@ -66,10 +60,10 @@ def render_markdown(
     Written for the managers who approve spend: plain headings, no field names or ids in
     snake_case, the flight dates, and margin said to be before ad spend with what is left
     after it."""
-    out: list[str] = [f"# Plan {_cell(plan.thread_id)}", ""]
+    out: list[str] = [f"# Plan {cell(plan.thread_id)}", ""]
     # The brand by its name: "tenant: acme | brand: Acme Foods (acme)" read as internal codes.
-    out += [f"Status: **{plan.status}** | brand: {_cell(_brand_name(plan.brief.brand_id))}", ""]
-    out += _brief(plan)
+    out += [f"Status: **{plan.status}** | brand: {cell(_brand_name(plan.brief.brand_id))}", ""]
+    out += brief_section(plan)
     out += _allocation(plan, ALLOCATION_CHART in charts, names or {})
     out += _outcome(plan, CURVES_CHART in charts)
     out += _shadow_prices(plan)
@@ -93,24 +87,6 @@ def _brand_name(brand_id: str) -> str:
     return brand.name if brand is not None else brand_id
 
 
-def _cell(value: Any) -> str:
-    """A value safe inside a Markdown table cell: one line, pipes and HTML escaped."""
-    text = "" if value is None else str(value)
-    text = " ".join(text.split())
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _upper_first(text: str) -> str:
-    """`text` with its first letter upper-case, the rest as it is ("iROAS" stays)."""
-    return text[:1].upper() + text[1:]
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
 def _num(value: Any, digits: int = 2) -> str:
     if isinstance(value, bool) or value is None:
         return "" if value is None else ("yes" if value else "no")
@@ -119,88 +95,6 @@ def _num(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:,.{digits}f}" if math.isfinite(value) else str(value)
     return str(value)
-
-
-def _brief(plan: Plan) -> list[str]:
-    out = ["## Brief", ""]
-    # The brief as written: "ROAS >= 2" showed as "ROAS &gt;= 2" (only "<" can open HTML).
-    out += ["> " + _cell(line).replace("&gt;", ">") if line.strip() else ">"
-            for line in plan.brief_text.splitlines()]  # fmt: skip
-    out.append("")
-    b = plan.brief
-    out += [_flight(b, bool(plan.experiment)), ""]
-    floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar, over the whole plan" \
-        if b.roas_floor else "none"  # fmt: skip
-    reserve = (f"{percent(b.experiment_reserve)} of the budget"
-               f" ({_usd((b.total_budget or 0) * b.experiment_reserve)})")  # fmt: skip
-    rows: list[list[Any]] = [
-        ["Budget", _usd(b.total_budget)],
-        ["Retailers", _given(b, "retailers", _retailers(b))],
-        ["Goal", _given(b, "objective", GOALS.get(b.objective, words(b.objective)))],
-        ["Minimum return per ad dollar", floor],
-        ["Held for experiments", _given(b, "experiment_reserve", reserve)],
-        ["Leave out products likely out of stock",
-         _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
-        ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
-    ]  # fmt: skip
-    rows += [["Warning", _warning(w)] for w in b.warnings]
-    return out + _table(["The brief", "As read"], rows)
-
-
-def _warning(text: str) -> str:
-    """A parser note with its field in words ("total_budget: the model read 4,000,000 ..."
-    read as a field name)."""
-    field, sep, rest = text.partition(": ")
-    if not sep or field not in CHANGE_NAMES:
-        return text
-    # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
-    rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
-    rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
-                  lambda m: ", ".join(retailer_name(r) for r in re.findall(r'"(\w+)"', m[1])),
-                  rest)  # fmt: skip
-    return f"{_upper_first(CHANGE_NAMES[field])}: {rest}"
-
-
-def _given(b: StructuredBrief, field: str, value: str) -> str:
-    """A brief's value, marked where the brief left it open and the default stands (an
-    approver read a default 10% reserve as the brief's own)."""
-    return f"{value} ({DEFAULT_WORDS[field]})" if field in b.defaults else value
-
-
-def _retailers(b: StructuredBrief) -> str:
-    """The brief's retailers by name; "every retailer" names them too ("both of our
-    retailers" left an approver to find out which from the allocation)."""
-    if b.retailers:
-        return ", ".join(retailer_name(r) for r in b.retailers)
-    try:
-        sold = ", ".join(retailer_name(r) for r in brand_retailers(b.brand_id))
-    except RMNError:  # a brand the catalog in force does not hold
-        return "every retailer the brand sells through"
-    return f"every retailer the brand sells through: {sold}"
-
-
-def _flight(b: StructuredBrief, test: bool) -> str:
-    """The flight's dates in words ("1 March 2025 to 28 March 2025 (28 days)"), or that the
-    brief gave none and the plan assumes the standard four weeks."""
-    if b.flight_start and b.flight_end:
-        days = (b.flight_end - b.flight_start).days + 1
-        return f"Flight: {_date(b.flight_start)} to {_date(b.flight_end)} ({days} days)."
-    if b.flight_start or b.flight_end:
-        which = (f"starts {_date(b.flight_start)}" if b.flight_start
-                 else f"ends {_date(b.flight_end)}")  # fmt: skip
-        return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
-    # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent.
-    dated = " The experiment below is dated from the day after the sales data end." \
-        if test else ""  # fmt: skip
-    return (
-        "Flight: no dates in the brief; planned as the standard four weeks "
-        f"({DEFAULT_FLIGHT_DAYS} days), undated.{dated} Give the flight's dates to plan it in "
-        "its own weeks."
-    )
-
-
-def _date(d: date | None) -> str:
-    return "" if d is None else f"{d.day} {d:%B %Y}"
 
 
 def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
@@ -226,7 +120,7 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
                 _usd(sum(r.expected_margin for r in items)),
             ]
         )
-    out += _table(
+    out += table(
         ["Retailer", "Placement", "Products", "Spend", "Share of spend", "Expected extra revenue",
          "Expected extra margin"], rows,
     )  # fmt: skip
@@ -253,7 +147,7 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
     out += [f"Products placed ({shown}, by spend):", ""]
     header = ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
               "Expected extra margin", *([] if same else [_next_dollar(plan)])]  # fmt: skip
-    out += _table(header, lines)
+    out += table(header, lines)
     if same:
         out += [f"The next dollar on each product brings the same {next(iter(nexts))} of extra "
                 f"{_goal(plan)}: the plan spends until they match.", ""]  # fmt: skip
@@ -302,7 +196,7 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
             ["Extra revenue per ad dollar", _dollars(o.iroas.mean), _dollars(o.iroas.low),
              _dollars(o.iroas.high)],
         ]  # fmt: skip
-        out += _table(["Measure", "Expected", "Likely at least", "Likely at most"], rows)
+        out += table(["Measure", "Expected", "Likely at least", "Likely at most"], rows)
         out += ['"Likely" is the 90% interval over the response curves\' uncertainty.', ""]
         out += _outside(o)
         out += [_net_of_spend(m.mean, o.spend), ""]
@@ -378,7 +272,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
                "dollar, so more budget would lower that return") if plan.brief.objective == \
             "roas" else ""  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
-    out += _table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
+    out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
         out += [f"The other {idle} limit(s) cost the plan less than half a cent each.", ""]
     return out
@@ -432,7 +326,7 @@ def _experiment(plan: Plan) -> list[str]:
     if why:  # "runs 14 of 91 days" with no reason was called missing
         at = next((i for i, r in enumerate(rows) if r[0] == "Days"), len(rows) - 1) + 1
         rows.insert(at, ["Why it is shorter than the flight", why])
-    return out + _table(["The experiment", "Planned"], rows)
+    return out + table(["The experiment", "Planned"], rows)
 
 
 def _shorter(plan: Plan, e: dict[str, Any]) -> str:
@@ -484,10 +378,10 @@ def _rationale(plan: Plan) -> list[str]:
         text = re.sub(r"\[(\d+)\]", renumber, t.text)
         # Why the template wrote it ("repeats a word") stays in plan.json: read as a defect.
         who = "model" if t.path == "model" else "template"
-        out += [f"**{title}** ({_cell(who)}): {_cell(text)}", ""]
+        out += [f"**{title}** ({cell(who)}): {cell(text)}", ""]
     if rows:
         out += ["### Sources", ""]
-        out += _table(["marker", "document", "section", "cited in"], rows)
+        out += table(["marker", "document", "section", "cited in"], rows)
     return out
 
 
@@ -511,7 +405,7 @@ def _copy(plan: Plan, names: dict[str, str]) -> list[str]:
     ]
     header = ["Retailer", "Product", "Headline", "Body", "Disclaimer", "Meets the policies",
               "Written by", "Tries", "Adapters"]  # fmt: skip
-    return out + _table(header, rows)
+    return out + table(header, rows)
 
 
 def _governance(plan: Plan) -> list[str]:
@@ -536,7 +430,7 @@ def _governance(plan: Plan) -> list[str]:
                 ""]  # fmt: skip
     if not rows:
         return out
-    return out + _table(
+    return out + table(
         ["Finding", "Where", "Characters", "Severity", "What was done", "Text"], rows
     )
 
@@ -552,12 +446,12 @@ def _where(where: str) -> str:
 
 def _confidence_factors(signals: dict[str, float], rationale: str) -> list[str]:
     """Each factor in words with its score, then what was measured (not the formula)."""
-    rows = [[_upper_first(label), confidence_text(signals[key])]
+    rows = [[upper_first(label), confidence_text(signals[key])]
             for key, label in CONFIDENCE_FACTORS.items() if key in signals]  # fmt: skip
     measured = rationale.partition(". ")[2]  # after "0.84 = uncertainty 1.00 x ...", jargon
-    out = _table(["What it weighs", "Score (1.00: no doubt from it)"], rows) if rows else []
+    out = table(["What it weighs", "Score (1.00: no doubt from it)"], rows) if rows else []
     if measured:
-        out += [f"Measured: {_cell(_upper_first(measured))}", ""]
+        out += [f"Measured: {cell(upper_first(measured))}", ""]
     return out
 
 
@@ -568,25 +462,25 @@ def _reflection(plan: Plan) -> list[str]:
         return [*out, "No reflection.", ""]
     out += [
         f"**Confidence {confidence_text(r.confidence.value)}** (with auto-approval on, a plan "
-        f"is approved without a person only when {_cell(r.decision_threshold)}).",
+        f"is approved without a person only when {cell(r.decision_threshold)}).",
         "",
     ]
     out += _confidence_factors(r.confidence.signals, r.confidence.rationale)
     if r.memory_reference:
-        out += ["Similar past plans:", ""] + [f"- {_cell(m)}" for m in r.memory_reference] + [""]
+        out += ["Similar past plans:", ""] + [f"- {cell(m)}" for m in r.memory_reference] + [""]
     if r.alternate_frames:
-        out += ["Alternate frames:", ""] + [f"- {_cell(a)}" for a in r.alternate_frames] + [""]
+        out += ["Alternate frames:", ""] + [f"- {cell(a)}" for a in r.alternate_frames] + [""]
     if r.risk_assessment.summary:  # "The main risk is ...": no "Main risk:" before it
-        out += [_cell(r.risk_assessment.summary), ""]
+        out += [cell(r.risk_assessment.summary), ""]
     risks = r.risk_assessment.high_risk_factors
     if risks:
-        out += _table(
+        out += table(
             ["Risk", "Severity", "What was measured", "What to do"],
             [[k.factor.capitalize(), k.severity, words(k.signal), k.mitigation] for k in risks],
         )
     else:
         out += ["No risk factors measured.", ""]
-    out += [_cell(r.bias_checkpoint), ""]
+    out += [cell(r.bias_checkpoint), ""]
     # Who wrote the sentences, marked as the rationale's are: a sentence about the template
     # under every reflection read as noise.
     who = "model" if r.written_by == "llm" else "template"
@@ -608,6 +502,6 @@ def _decisions(plan: Plan, decisions: list[Decision] | None, names: dict[str, st
                 change_words(k, v, names) for k, v in sorted(d.changes.items())
             )
         if d.reason:
-            line += f". Reason: {_cell(d.reason)}"
+            line += f". Reason: {cell(d.reason)}"
         out.append(line)
     return [*out, ""]

@@ -1,0 +1,106 @@
+"""The report's brief section: the brief as written, its flight, and how it was read, with
+what the brief left open marked as the defaults they are (`StructuredBrief.defaults`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from tools.brief.schema import StructuredBrief, brand_retailers
+from tools.errors import RMNError
+from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
+from tools.plan import Plan
+from tools.plan.labels import (
+    CHANGE_NAMES,
+    DEFAULT_WORDS,
+    GOALS,
+    PARSED_BY,
+    percent,
+    retailer_name,
+    words,
+)
+from tools.plan.labels import whole_dollars as _usd
+from tools.plan.markdown import cell, table, upper_first
+
+
+def brief_section(plan: Plan) -> list[str]:
+    out = ["## Brief", ""]
+    # The brief as written: "ROAS >= 2" showed as "ROAS &gt;= 2" (only "<" can open HTML).
+    out += ["> " + cell(line).replace("&gt;", ">") if line.strip() else ">"
+            for line in plan.brief_text.splitlines()]  # fmt: skip
+    out.append("")
+    b = plan.brief
+    out += [_flight(b, bool(plan.experiment)), ""]
+    floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar, over the whole plan" \
+        if b.roas_floor else "none"  # fmt: skip
+    reserve = (f"{percent(b.experiment_reserve)} of the budget"
+               f" ({_usd((b.total_budget or 0) * b.experiment_reserve)})")  # fmt: skip
+    rows: list[list[Any]] = [
+        ["Budget", _usd(b.total_budget)],
+        ["Retailers", _given(b, "retailers", _retailers(b))],
+        ["Goal", _given(b, "objective", GOALS.get(b.objective, words(b.objective)))],
+        ["Minimum return per ad dollar", floor],
+        ["Held for experiments", _given(b, "experiment_reserve", reserve)],
+        ["Leave out products likely out of stock",
+         _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
+        ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
+    ]  # fmt: skip
+    rows += [["Warning", _warning(w)] for w in b.warnings]
+    return out + table(["The brief", "As read"], rows)
+
+
+def _warning(text: str) -> str:
+    """A parser note with its field in words ("total_budget: the model read 4,000,000 ..."
+    read as a field name)."""
+    field, sep, rest = text.partition(": ")
+    if not sep or field not in CHANGE_NAMES:
+        return text
+    # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
+    rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
+    rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
+                  lambda m: ", ".join(retailer_name(r) for r in re.findall(r'"(\w+)"', m[1])),
+                  rest)  # fmt: skip
+    return f"{upper_first(CHANGE_NAMES[field])}: {rest}"
+
+
+def _given(b: StructuredBrief, field: str, value: str) -> str:
+    """A brief's value, marked where the brief left it open and the default stands (an
+    approver read a default 10% reserve as the brief's own)."""
+    return f"{value} ({DEFAULT_WORDS[field]})" if field in b.defaults else value
+
+
+def _retailers(b: StructuredBrief) -> str:
+    """The brief's retailers by name; "every retailer" names them too ("both of our
+    retailers" left an approver to find out which from the allocation)."""
+    if b.retailers:
+        return ", ".join(retailer_name(r) for r in b.retailers)
+    try:
+        sold = ", ".join(retailer_name(r) for r in brand_retailers(b.brand_id))
+    except RMNError:  # a brand the catalog in force does not hold
+        return "every retailer the brand sells through"
+    return f"every retailer the brand sells through: {sold}"
+
+
+def _flight(b: StructuredBrief, test: bool) -> str:
+    """The flight's dates in words ("1 March 2025 to 28 March 2025 (28 days)"), or that the
+    brief gave none and the plan assumes the standard four weeks."""
+    if b.flight_start and b.flight_end:
+        days = (b.flight_end - b.flight_start).days + 1
+        return f"Flight: {_date(b.flight_start)} to {_date(b.flight_end)} ({days} days)."
+    if b.flight_start or b.flight_end:
+        which = (f"starts {_date(b.flight_start)}" if b.flight_start
+                 else f"ends {_date(b.flight_end)}")  # fmt: skip
+        return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
+    # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent.
+    dated = " The experiment below is dated from the day after the sales data end." \
+        if test else ""  # fmt: skip
+    return (
+        "Flight: no dates in the brief; planned as the standard four weeks "
+        f"({DEFAULT_FLIGHT_DAYS} days), undated.{dated} Give the flight's dates to plan it in "
+        "its own weeks."
+    )
+
+
+def _date(d: date | None) -> str:
+    return "" if d is None else f"{d.day} {d:%B %Y}"
