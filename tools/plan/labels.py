@@ -83,6 +83,11 @@ DEFAULT_WORDS = {
     "exclude_oos": "the default",
 }
 
+def with_default(text: str, field: str, defaults: list[str] | set[str]) -> str:
+    """`text`, marked as the default where the brief left `field` open (`defaults`)."""
+    return f"{text} ({DEFAULT_WORDS[field]})" if field in defaults else text
+
+
 # The optimizer's shadow prices (tools.optimize.results.ShadowPrices) by their keys.
 LIMITS = {
     "spendable": "One more dollar to spend on ads (the experiment's reserve unchanged)",

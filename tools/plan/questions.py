@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
-from tools.plan.labels import DEFAULT_WORDS, GOALS, percent
+from tools.plan.labels import GOALS, percent, with_default
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -160,7 +160,7 @@ def _brief_lines(
     left_open = set(defaults or brief.get("defaults") or [])
 
     def given(field: str, text: str) -> str:
-        return f"{text} ({DEFAULT_WORDS[field]})" if field in left_open else text
+        return with_default(text, field, left_open)
 
     budget = brief.get("total_budget")
     reserve = brief.get("experiment_reserve") or 0.0

@@ -167,7 +167,7 @@ def signals_from(
         experiment_budget_for_target=float(need) if _number(need) else None,
         experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
         experiment_fills_flight=_number(days := experiment.get("duration_days"))
-        and (days >= flight_days(plan.brief) - 1 or days == _longest_test(experiment)),
+        and (days >= flight_days(plan.brief) - 1 or days == longest_test(experiment)),
         reserve=plan.brief.experiment_reserve,
         spend=spend,
         margin=outcome.incremental_margin.mean if outcome is not None else None,
@@ -179,7 +179,7 @@ def signals_from(
     )
 
 
-def _longest_test(experiment: dict[str, Any]) -> int | None:
+def longest_test(experiment: dict[str, Any]) -> int | None:
     """The retailer's longest test in days, from the design's checks: a 90-day test at a
     retailer allowing 90 was told to "extend the test"."""
     for check in experiment.get("rules") or []:

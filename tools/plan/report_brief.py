@@ -13,11 +13,11 @@ from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
 from tools.plan import Plan
 from tools.plan.labels import (
     CHANGE_NAMES,
-    DEFAULT_WORDS,
     GOALS,
     PARSED_BY,
     percent,
     retailer_name,
+    with_default,
     words,
 )
 from tools.plan.labels import whole_dollars as _usd
@@ -67,7 +67,7 @@ def _warning(text: str) -> str:
 def _given(b: StructuredBrief, field: str, value: str) -> str:
     """A brief's value, marked where the brief left it open and the default stands (an
     approver read a default 10% reserve as the brief's own)."""
-    return f"{value} ({DEFAULT_WORDS[field]})" if field in b.defaults else value
+    return with_default(value, field, b.defaults)
 
 
 def _retailers(b: StructuredBrief) -> str:

@@ -36,6 +36,7 @@ from tools.plan.labels import (
 from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
 from tools.plan.rationale import TITLES
+from tools.plan.reflection import longest_test
 from tools.plan.report_brief import brief_section
 
 ALLOCATION_CHART = "allocation.png"
@@ -338,10 +339,8 @@ def _shorter(plan: Plan, e: dict[str, Any]) -> str:
     power, target = e.get("power"), e.get("target_power") or TARGET_POWER
     if _finite(power) and power >= target:
         return f"{days} days reach the {target:.0%} chance needed; a longer test is not needed"
-    longest = next((r for r in e.get("rules") or [] if r.get("rule") == "max_test_days"), None)
-    if longest and str(longest.get("value")) == str(days):
-        return f"{retailer_name(str(e.get('retailer')))} runs tests of " + \
-            str(longest.get("requirement", f"at most {days} days"))  # fmt: skip
+    if longest_test(e) == days:
+        return f"{retailer_name(str(e.get('retailer')))} runs tests of at most {days} days"
     if days % 7 == 0 and flight - days < 7:
         return "the test runs in whole weeks"
     return ""
