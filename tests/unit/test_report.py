@@ -724,3 +724,15 @@ def test_round_three_after_the_final_measure() -> None:
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
     assert "What loosening each limit" not in limits.split("\n## ")[0]
+
+
+def test_the_confirm_question_gives_parser_notes_in_words() -> None:
+    """The confirm-brief question, where a person reads the parser's notes first, showed them
+    raw ('retailers: the model read [], the text gives ["alpha"]'), as the report did."""
+    from tools.plan.questions import describe
+
+    q = {"kind": "confirm_brief", "brief": {"total_budget": 1e6}, "warnings": [
+        'retailers: the model read [], the text gives ["alpha"]; kept ["alpha"]']}
+    text = describe(q, ("approve", "edit", "reject"))
+    assert "- Retailers: the model read every retailer, the text gives Alpha Mart; kept " \
+        "Alpha Mart" in text

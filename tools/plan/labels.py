@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from tools.catalog import CatalogError, current
+from tools.plan.markdown import upper_first
 
 
 def words(text: object) -> str:
@@ -163,6 +164,22 @@ CHANGE_NAMES = {
 }
 ACTION_WORDS = {"approve": "approved", "edit": "edited", "reject": "rejected",
                 "auto_approve": "approved automatically"}  # fmt: skip
+
+
+def note_words(text: str) -> str:
+    """A parser note with its field and values in words, wherever a person reads it (the
+    report, the confirm-brief question): "total_budget: the model read 4,000,000 ..." read
+    as a field name."""
+    field, sep, rest = text.partition(": ")
+    if not sep or field not in CHANGE_NAMES:
+        return text
+    # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
+    rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
+    rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
+                  lambda m: ", ".join(retailer_name(r) for r in re.findall(r'"(\w+)"', m[1])),
+                  rest)  # fmt: skip
+    return f"{upper_first(CHANGE_NAMES[field])}: {rest}"
+
 
 
 def whole_dollars(value: float | None) -> str:

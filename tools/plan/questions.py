@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
-from tools.plan.labels import GOALS, percent, with_default
+from tools.plan.labels import GOALS, note_words, percent, with_default
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -267,7 +267,7 @@ def _describe_confirm(q: dict[str, Any]) -> list[str]:
     lines += _brief_lines(q.get("brief") or {}, {}, q.get("defaults"))
     warnings = q.get("warnings") or []
     if warnings:
-        lines += ["", "**Why we ask:**"] + [f"- {_words(w)}" for w in warnings]
+        lines += ["", "**Why we ask:**"] + [f"- {_words(note_words(w))}" for w in warnings]
     return lines
 
 

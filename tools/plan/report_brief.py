@@ -3,7 +3,6 @@ what the brief left open marked as the defaults they are (`StructuredBrief.defau
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
@@ -12,16 +11,16 @@ from tools.errors import RMNError
 from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
 from tools.plan import Plan
 from tools.plan.labels import (
-    CHANGE_NAMES,
     GOALS,
     PARSED_BY,
+    note_words,
     percent,
     retailer_name,
     with_default,
     words,
 )
 from tools.plan.labels import whole_dollars as _usd
-from tools.plan.markdown import cell, table, upper_first
+from tools.plan.markdown import cell, table
 
 
 def brief_section(plan: Plan) -> list[str]:
@@ -46,22 +45,8 @@ def brief_section(plan: Plan) -> list[str]:
          _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
-    rows += [["Warning", _warning(w)] for w in b.warnings]
+    rows += [["Warning", note_words(w)] for w in b.warnings]
     return out + table(["The brief", "As read"], rows)
-
-
-def _warning(text: str) -> str:
-    """A parser note with its field in words ("total_budget: the model read 4,000,000 ..."
-    read as a field name)."""
-    field, sep, rest = text.partition(": ")
-    if not sep or field not in CHANGE_NAMES:
-        return text
-    # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
-    rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
-    rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
-                  lambda m: ", ".join(retailer_name(r) for r in re.findall(r'"(\w+)"', m[1])),
-                  rest)  # fmt: skip
-    return f"{upper_first(CHANGE_NAMES[field])}: {rest}"
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:
