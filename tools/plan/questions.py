@@ -158,25 +158,19 @@ def _brief_lines(
     """The brief as a list; a value the brief left open marked as the default (`defaults`,
     the question's or, for a question carrying the whole brief, the brief's)."""
     left_open = set(defaults or brief.get("defaults") or [])
-
-    def given(field: str, text: str) -> str:
-        return with_default(text, field, left_open)
-
     budget = brief.get("total_budget")
     reserve = brief.get("experiment_reserve") or 0.0
     retailers = [_retailer(r) for r in brief.get("retailers") or []]
     floor = brief.get("roas_floor")
     start, end = brief.get("flight_start"), brief.get("flight_end")
+    held = f"{percent(reserve)} ({usd((budget or 0) * reserve)}) is held for experiments"
+    where = _and(retailers) if retailers else "every retailer the brand sells through"
+    goal = GOALS.get(brief.get("objective") or "", _words(brief.get("objective")))
     lines = [
         f"- **Budget:** {usd(budget)}, of which "
-        + given("experiment_reserve", f"{percent(reserve)} ({usd((budget or 0) * reserve)}) "
-                "is held for experiments"),
-        "- **Retailers:** "
-        + given("retailers", _and(retailers) if retailers
-                else "every retailer the brand sells through"),
-        "- **Goal:** "
-        + given("objective", GOALS.get(brief.get("objective") or "",
-                                       _words(brief.get("objective"))))
+        + with_default(held, "experiment_reserve", left_open),
+        "- **Retailers:** " + with_default(where, "retailers", left_open),
+        "- **Goal:** " + with_default(goal, "objective", left_open)
         + (f", with at least ${floor:,.2f} of extra revenue per ad dollar" if floor else ""),
         f"- **Flight:** {_flight(start, end)}",
     ]

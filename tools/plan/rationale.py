@@ -219,8 +219,9 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     if not ranked:
         return []
     # Every retailer with spend (a three-retailer split named only the first two).
-    parts = [f"{_name(r)} {facts.get(f'{_name(r)} share')}" for r, _ in ranked]
-    parts[0] = parts[0].replace(f"{_name(ranked[0][0])} ", f"{_name(ranked[0][0])} gets ", 1)
+    names = [_name(r) for r, _ in ranked]
+    parts = [f"{n}{' gets' if i == 0 else ''} {facts.get(f'{n} share')}"
+             for i, n in enumerate(names)]  # fmt: skip
     split = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
     out = [
         Sentence(
