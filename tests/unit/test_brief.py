@@ -1077,3 +1077,30 @@ def test_a_retailer_named_then_left_out_leaves_the_others() -> None:
     text = ("For February we have $800k to work with. Last Feb we spent $650k at Gamma "
             "Pharmacy alone and it underdelivered, so this time leave Gamma out.")  # fmt: skip
     assert rules(text, "brand_x").retailers == ["alpha", "beta"]
+
+
+def test_a_retailer_handled_elsewhere_or_left_out_by_pronoun_is_excluded() -> None:
+    """ "Alpha Mart and Beta Grocers (Gamma is handled separately by the pharmacy team, leave
+    it out)" planned Gamma too (sa18 of unseen38, rated misleading by an approver)."""
+    text = ("Brand X, $900k: plan Alpha and Beta (Gamma is handled separately by another "
+            "team, leave it out). Revenue goal.")  # fmt: skip
+    assert rules(text, "brand_x").retailers == ["alpha", "beta"]
+    pronoun = "Brand X, $900k across Alpha and Beta. Gamma had a bad quarter; leave it out."
+    assert rules(pronoun, "brand_x").retailers == ["alpha", "beta"]
+    # The pronoun speaks of the nearest mention only, in its own sentence.
+    assert rules("$900k on Alpha Mart; keep it simple.", "brand_x").retailers == ["alpha"]
+    assert rules("Gamma only, $900k. Drop it if stock runs out? No, keep it.",
+                 "brand_x").retailers == ["gamma"]  # fmt: skip
+    assert rules("$900k on Alpha and Beta; Gamma is handled separately", "brand_x"
+                 ).retailers == ["alpha", "beta"]  # fmt: skip
+
+
+def test_a_month_naming_a_past_event_is_not_the_flight() -> None:
+    """ "pausing Gamma Pharmacy after the Nov billing issue" read as a November 2027 flight
+    (sa23 of unseen38, rated misleading by an approver)."""
+    text = "Alpha only (pausing Gamma since the Oct pricing mixup). Budget $700k. Sales lift."
+    b = rules(text, "globex", date(2026, 12, 5))
+    assert (b.flight_start, b.flight_end) == (None, None)
+    assert rules("$700k at Alpha after the March reset", "globex").flight_start is None
+    still = rules("$700k at Alpha, flight: Oct.", "globex", date(2026, 12, 5))
+    assert still.flight_start == date(2027, 10, 1)

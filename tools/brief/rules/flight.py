@@ -443,6 +443,8 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         )
         if not claims.free(m.span()) or not (named or _stands_alone(masked, m)):
             continue
+        if _EVENT_BEFORE.search(masked, 0, m.start()) and not m.group("y"):
+            continue
         mo = _MONTHS[m.group("mon")]
         if year is None:
             year = today.year if month_end(today.year, mo) >= today else today.year + 1
@@ -457,6 +459,11 @@ _FIELD_BEFORE = re.compile(r"(?:^|[,.;:|(\n/+–—]|\s-|\b(?:flight|timing|date
 _FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n–—]|-\s|$)")
 _FLIGHT_WORD_AFTER = re.compile(r"\s+(?:flight|campaign)\b")
 _SUBJECT_BEFORE = re.compile(r"\b(?:i|we|you|they|it|he|she|who|which|that)\s+$")
+# A month that names an event, not the flight: "pausing Gamma Pharmacy after the Nov billing
+# issue" (sa23 of unseen38 read a November 2027 flight), "since the Oct pricing mixup".
+_EVENT_BEFORE = re.compile(
+    r"\b(?:after|since|following|because of|due to|given|before)\s+(?:the|that|our|this|last)\s+$"
+)
 
 
 def _stands_alone(masked: str, m: re.Match[str]) -> bool:

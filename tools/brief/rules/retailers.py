@@ -111,9 +111,17 @@ _EXCLUDED_AFTER = re.compile(
     r"(?:out|off|paused|excluded|dropped|on hold|on pause)\b"
     r"|[ \t]*\|[ \t]*(?:no|out|excluded)(?=[ \t]*(?:\(|\||\n|$))"
     r"|(?:\s+(?:is|are)\s+|'s\s+)(?:being\s+)?(?:handled|covered|bought|run)\s+"
-    r"(?:by|through|under|elsewhere)\b"
+    r"(?:(?:separately|elsewhere)\b|(?:separately\s+)?(?:by|through|under)\b)"
     r"|\s+(?:tbd|out(?!\s*-?\s*of[\s-]+stock)|paused|excluded|on hold|on pause)\b"
 )
+# A pronoun that leaves out what was just named, later in its sentence: "(Gamma is handled
+# separately by the pharmacy team, leave it out)" (sa18 of unseen38 planned Gamma too). "it"
+# speaks of a lone mention, "them" of a list; no other retailer may be named in between.
+_PRONOUN_OUT = re.compile(
+    r"\b(?:(?:leave|keep)\s+(?P<out>it|them|that one|those)\s+(?:out|off)"
+    r"|(?:drop|exclude|skip)\s+(?P<p>it|them|that one|those))\b"
+)
+_PRONOUN_STOP = re.compile(r"[.!?](?=\s|$)|\n")
 # Words after a list that speak of its last mention alone: "They want Alpha Mart and Delta Home,
 # Beta is on pause" (f57 of unseen23 excluded all three and refused the brief).
 _SINGULAR = re.compile(r"\s+(?:is\b|tbd\b)|'s\b")
@@ -359,8 +367,26 @@ def mention_cues(
         if after and i != last and _SINGULAR.match(after.group()):
             after = None  # "Alpha Mart and Delta Home, Beta is on pause": Beta alone (f57)
         cue = head_start + m.start() if m else mentions[last][1] + after.start() if after else None
+        if cue is None:
+            cue = _pronoun_cue(scan, mentions, head, last)
         cues.append((cue, kept))
     return cues
+
+
+def _pronoun_cue(
+    scan: str, mentions: list[tuple[int, int, str]], head: int, last: int
+) -> int | None:
+    """Where a pronoun after the list `head..last` leaves it out ("..., leave it out"), before
+    the sentence ends or another retailer is named; else None."""
+    end = mentions[last][1]
+    stop = _PRONOUN_STOP.search(scan, end)
+    limit = stop.start() if stop else len(scan)
+    if last + 1 < len(mentions):
+        limit = min(limit, mentions[last + 1][0])
+    m = _PRONOUN_OUT.search(scan, end, limit)
+    if not m or ((m.group("out") or m.group("p")) in ("it", "that one")) != (head == last):
+        return None
+    return m.start()
 
 
 def _kept_by_words(scan: str, s: int, e: int) -> bool:
