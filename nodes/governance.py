@@ -25,6 +25,7 @@ from tools.governance.second_opinion import SecondOpinions, second_opinions
 from tools.governance.texts import apply_redactions, plan_texts
 from tools.pipeline import product_names, sku_categories
 from tools.plan import Plan
+from tools.plan.labels import counted
 
 
 @step("governance")
@@ -63,7 +64,7 @@ def governance(state: State, runtime: Runtime[Context]) -> Update:
             next_step, loops = "creative", loops + 1
         else:
             flags.append(
-                f"copy still breaks the rules after {loops} rewrite(s): "
+                f"copy still breaks the rules after {counted(loops, 'rewrite')}: "
                 + "; ".join(result.reasons)
             )
     elif result.route == "human":

@@ -490,7 +490,7 @@ def test_the_governance_loop_is_bounded_then_goes_to_the_human(
     out, _ = start(app, ctx(market, max_governance_loops=2))
     shown = waiting(out)
     assert len(calls) == 3 and out["governance_loops"] == 2
-    assert any("after 2 rewrite(s)" in f for f in shown["flags"])
+    assert any("after 2 rewrites" in f for f in shown["flags"])
     plan = out["plan"]
     assert "312-555-0188" not in json.dumps(plan) and "<PHONE>" in plan["copy"][0]["body"]
     assert {f["type"] for f in plan["governance"]} >= {"PHONE"}

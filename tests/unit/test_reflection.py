@@ -140,7 +140,7 @@ def test_confidence_is_the_product_of_its_factors_and_explains_them() -> None:
     assert c.rationale.startswith(f"{c.value:.2f} = uncertainty ")
     assert "the response curves vary by 0.25 of their mean" in c.rationale
     # in an approver's words ("iROAS", "binding caps", "experiment power" read as jargon)
-    assert "1 governance finding(s)" in c.rationale
+    assert "1 governance finding;" in c.rationale  # was "finding(s)"
     assert "the expected $2.20 of extra revenue per ad dollar is 10% above the $2.00 minimum" \
         in c.rationale
     assert "the experiment's chance of detecting the lift is 85% (80% needed)" in c.rationale
@@ -550,7 +550,7 @@ def test_the_reflection_says_what_to_do_in_the_approvers_words() -> None:
     flagged = held.model_copy(update={"governance_flags": 1, "flag_words": [
         "no experiment could be designed for the reserve (the flight is too short)"]})
     finding = next(k for k in risks(flagged) if k.factor == "governance findings")
-    assert finding.signal == "1 finding(s): no experiment could be designed for the reserve " \
+    assert finding.signal == "1 finding: no experiment could be designed for the reserve " \
         "(the flight is too short)"
     assert [k.mitigation for k in risks(asked_none) if k.factor == UNMEASURED] == [
         f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"]

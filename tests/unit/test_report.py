@@ -429,7 +429,7 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     limits = md.split("## What each limit costs")[1].split("##")[0]
     assert "$0.0000" not in limits and "$-0.0000" not in limits and "shadow price" not in limits
     assert "monthly cap at Beta Grocers, sponsored search | $0.3000" in limits
-    assert "The other 3 limit(s) cost the plan less than half a cent each" in limits
+    assert "The other 3 limits cost the plan less than half a cent each" in limits
     # every line's next dollar brings the same here: said once, not a column of one value
     assert "The next dollar on each product brings the same $3.35 of extra margin" in md
     assert "Extra margin from the next dollar" not in md
@@ -513,7 +513,7 @@ def test_the_limits_table_and_the_reflection_count_the_same_caps() -> None:
     plan.shadow_prices = {"spendable": 0.125, "budget": 0.125,
                           "group_caps": {"beta/sponsored_search": 0.3, "alpha/display": 0.0038}}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
-    assert "$0.0038" not in limits and "The other 1 limit(s) cost the plan less than" in limits
+    assert "$0.0038" not in limits and "The other 1 limit costs the plan less than" in limits
     assert "One more dollar to spend on ads" in limits
     plan.brief.experiment_reserve = 0.0
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
@@ -736,3 +736,26 @@ def test_the_confirm_question_gives_parser_notes_in_words() -> None:
     text = describe(q, ("approve", "edit", "reject"))
     assert "- Retailers: the model read every retailer, the text gives Alpha Mart; kept " \
         "Alpha Mart" in text
+
+
+def test_counts_are_said_in_the_singular_or_plural_not_with_s_in_brackets() -> None:
+    """ "1 cap(s) hold spend back" and "The other 13 limit(s) cost the plan less than half a
+    cent each" in the reports of unseen38 (sa18): a count is said the way a person says it."""
+    from tools.plan.labels import counted
+
+    assert (counted(1, "cap"), counted(3, "cap"), counted(0, "finding")) == \
+        ("1 cap", "3 caps", "0 findings")  # fmt: skip
+    assert counted(1, "copy variant", "copy variants") == "1 copy variant"
+    s = signals_from(make_plan(), curve_cv=0.05, coverage=1.0, flags=1)
+    s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4}})
+    from tools.plan.reflection import confidence
+
+    c = confidence(s)
+    assert "1 cap holds spend back" in c.rationale and "1 governance finding" in c.rationale
+    assert "(s)" not in c.rationale
+    assert all("(s)" not in k.signal for k in risks(s))
+    plan = _people_plan()
+    plan.shadow_prices = {**(plan.shadow_prices or {}), **{f"x{i}": 0.0 for i in range(3)}}
+    md = render_markdown(plan, [], names=NAMES)
+    assert "(s)" not in md
+    assert re.search(r"The other \d+ limits? costs? the plan less than half a cent", md), md

@@ -22,6 +22,12 @@ def words(text: object) -> str:
     return str(text or "").replace("_", " ")
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count as a person says it: "1 cap", "3 caps" ("1 cap(s) hold spend back" in the
+    reports of unseen38)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def objective_words(objective: str) -> str:
     """A brief's objective as a sentence writes it: "incremental margin", "ROAS" (not
     "roas", which the reflection's frame wrote)."""

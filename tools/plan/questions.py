@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
-from tools.plan.labels import GOALS, note_words, percent, with_default
+from tools.plan.labels import GOALS, counted, note_words, percent, with_default
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -182,7 +182,8 @@ def _brief_lines(
                                                 for r, c in caps.items()))  # fmt: skip
     skus = constraints.get("excluded_skus") or []
     if skus:
-        lines.append(f"- **Excluded:** {len(skus)} product(s) get no spend")
+        gets = "gets" if len(skus) == 1 else "get"
+        lines.append(f"- **Excluded:** {counted(len(skus), 'product')} {gets} no spend")
     if constraints.get("min_spend_fraction"):
         share = constraints["min_spend_fraction"]
         lines.append(f"- At least {share:.0%} of the spendable budget must be placed")

@@ -37,7 +37,7 @@ from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.guardrails import TARGET_POWER, binding_caps, cap_confidence, guardrails
-from tools.plan.labels import cap_label, confidence_text, line_label, retailer_name
+from tools.plan.labels import cap_label, confidence_text, counted, line_label, retailer_name
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
 if TYPE_CHECKING:
@@ -285,13 +285,14 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     else:
         out.append("no minimum return per ad dollar")
     out.append(
-        f"{len(s.binding_caps)} cap(s) hold spend back "
+        f"{counted(len(s.binding_caps), 'cap')} "
+        f"{'holds' if len(s.binding_caps) == 1 else 'hold'} spend back "
         f"({'; '.join(cap_label(c) for c in sorted(s.binding_caps))})"
         if s.binding_caps
         else "no cap holds spend back"
     )
     out.append(
-        f"{s.governance_flags} governance finding(s)"
+        counted(s.governance_flags, "governance finding")
         if s.governance_flags
         else "no governance findings"
     )
@@ -384,7 +385,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             Risk(
                 factor="governance findings",
                 severity=severity(f["governance"]),
-                signal=f"{s.governance_flags} finding(s)"
+                signal=counted(s.governance_flags, "finding")
                 + (": " + "; ".join(s.flag_words) if s.flag_words else ""),
                 mitigation="resolve every finding before launch; the plan cannot auto-approve",
             )

@@ -29,6 +29,7 @@ from tools.plan.labels import (
     cap_label,
     change_words,
     confidence_text,
+    counted,
     product_name,
     retailer_name,
     words,
@@ -275,7 +276,9 @@ def _shadow_prices(plan: Plan) -> list[str]:
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
-        out += [f"The other {idle} limit(s) cost the plan less than half a cent each.", ""]
+        cost = "costs" if idle == 1 else "cost"
+        out += [f"The other {counted(idle, 'limit')} {cost} the plan less than half a cent each.",
+                ""]  # fmt: skip
     return out
 
 
