@@ -18,7 +18,7 @@ from adapters.chat_model import RMNChatModel
 from adapters.runtime import Generation
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
 from tools.plan.facts import check_text
-from tools.plan.guardrails import cap_confidence, guardrails
+from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import line_label
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import (
@@ -138,7 +138,7 @@ def test_confidence_is_the_product_of_its_factors_and_explains_them() -> None:
     c = confidence(s)
     assert c.value == pytest.approx(math.prod(factors(s).values()), abs=5e-4)
     assert c.rationale.startswith(f"{c.value:.2f} = uncertainty ")
-    assert "the response curves vary by 0.25 of their mean" in c.rationale
+    assert "The response curves vary by 0.25 of their mean" in c.rationale
     # in an approver's words ("iROAS", "binding caps", "experiment power" read as jargon)
     assert "1 governance finding;" in c.rationale  # was "finding(s)"
     assert "the expected $2.20 of extra revenue per ad dollar is 10% above the $2.00 minimum" \
@@ -205,7 +205,7 @@ def test_reflect_without_a_model_uses_the_template() -> None:
     # The numbers never come from the model: the computed confidence, held below the
     # threshold while a guardrail stands (this plan's experiment is underpowered).
     computed = confidence(s)
-    capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.8)
+    capped = hold_confidence(computed, guardrails(plan), 0.8).value
     assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
     # in words: "confidence >= 0.80" reached the report as "confidence &gt;= 0.80"
     assert r.decision_threshold == "its confidence is at least 0.80 and it has no governance flags"
@@ -460,7 +460,7 @@ def test_tiny_model_garbage_falls_back_to_the_template(
     # The numbers never come from the model: the computed confidence, held below the
     # threshold while a guardrail stands (this plan's experiment is underpowered).
     computed = confidence(s)
-    capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.8)
+    capped = hold_confidence(computed, guardrails(plan), 0.8).value
     assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
 
 
@@ -478,7 +478,7 @@ def test_usable_model_words_are_kept_and_numbers_stay_computed(
     # The numbers never come from the model: the computed confidence, held below the
     # threshold while a guardrail stands (this plan's experiment is underpowered).
     computed = confidence(s)
-    capped, _ = cap_confidence(computed.value, computed.rationale, guardrails(plan), 0.7)
+    capped = hold_confidence(computed, guardrails(plan), 0.7).value
     assert r.confidence.value == capped < 0.7 and r.confidence.signals == computed.signals
 
 

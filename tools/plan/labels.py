@@ -28,6 +28,21 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def and_list(items: list[str]) -> str:
+    """Items as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1] if items else ""]))
+
+
+def held_words(confidence: dict[str, Any]) -> str:
+    """Why a confidence (a dumped `Confidence`) is held below auto-approval, or "" when it is
+    not: "held from 88% so that a person reviews the plan, because caps hold spend back"."""
+    computed, why = confidence.get("computed"), confidence.get("held_for") or []
+    if not isinstance(computed, int | float) or not math.isfinite(computed) or not why:
+        return ""
+    return (f"held from {confidence_text(computed, as_percent=True)} so that a person reviews "
+            f"the plan, because {and_list([str(w) for w in why])}")  # fmt: skip
+
+
 def objective_words(objective: str) -> str:
     """A brief's objective as a sentence writes it: "incremental margin", "ROAS" (not
     "roas", which the reflection's frame wrote)."""

@@ -132,6 +132,14 @@ class Confidence(BaseModel):
     signals: dict[str, float] = Field(
         default_factory=dict, description="the measured inputs the value is computed from"
     )
+    measured: str = Field("", description="what was measured, in words (the report shows it)")
+    computed: float | None = Field(
+        None, ge=0, le=1, description="the value before a guardrail held it below auto-approval"
+    )
+    held_below: float | None = Field(None, ge=0, le=1, description="the auto-approval line")
+    held_for: list[str] = Field(
+        default_factory=list, description="why it is held, in words: the guardrails standing"
+    )
 
 
 class RiskAssessment(BaseModel):

@@ -25,7 +25,15 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
-from tools.plan.labels import GOALS, counted, note_words, percent, with_default
+from tools.plan.labels import (
+    GOALS,
+    confidence_text,
+    counted,
+    held_words,
+    note_words,
+    percent,
+    with_default,
+)
 from tools.plan.rationale import TITLES
 from tools.plan.review import edit_schema
 
@@ -231,7 +239,9 @@ def _describe_approval(q: dict[str, Any]) -> list[str]:
     conf = q.get("confidence") or {}
     if conf.get("value") is not None:
         why = (q.get("auto_approve") or {}).get("why")
-        lines += ["", f"**Confidence:** {conf['value']:.0%}" + (f" ({_words(why)})" if why else "")]
+        held = held_words(conf)
+        line = f"**Confidence:** {confidence_text(conf['value'], as_percent=True)}"
+        lines += ["", line + (f", {held}" if held else "") + (f" ({_words(why)})" if why else "")]
     return lines
 
 

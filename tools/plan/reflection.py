@@ -36,8 +36,9 @@ from pydantic import BaseModel, Field
 from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
-from tools.plan.guardrails import TARGET_POWER, binding_caps, cap_confidence, guardrails
+from tools.plan.guardrails import TARGET_POWER, binding_caps, guardrails, hold_confidence
 from tools.plan.labels import cap_label, confidence_text, counted, line_label, retailer_name
+from tools.plan.markdown import upper_first
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
 if TYPE_CHECKING:
@@ -192,8 +193,7 @@ def longest_test(experiment: dict[str, Any]) -> int | None:
 def _guarded(plan: Plan, computed: Confidence, threshold: float) -> Confidence:
     """The computed confidence, capped below the auto-approval threshold while any guardrail
     (`tools.plan.guardrails`) stands, with the rationale saying so."""
-    value, why = cap_confidence(computed.value, computed.rationale, guardrails(plan), threshold)
-    return computed.model_copy(update={"value": value, "rationale": why})
+    return hold_confidence(computed, guardrails(plan), threshold)
 
 
 def _number(value: Any) -> bool:
@@ -243,10 +243,9 @@ def confidence(signals: ReflectionSignals) -> Confidence:
     product = " x ".join(f"{name} {v:.2f}" for name, v in f.items())
     # Rounded down as the report's headline shows it (`confidence_text`): "Confidence 0.91"
     # above "0.92 = ..." read as two values.
-    rationale = (
-        f"{confidence_text(value)} = {product}. " + " ".join(_signal_sentences(signals)) + "."
-    )
-    measured: dict[str, float] = {f"factor_{k}": round(v, 4) for k, v in f.items()}
+    measured = upper_first(" ".join(_signal_sentences(signals))) + "."
+    rationale = f"{confidence_text(value)} = {product}. {measured}"
+    inputs: dict[str, float] = {f"factor_{k}": round(v, 4) for k, v in f.items()}
     raw = {
         "curve_uncertainty": signals.curve_uncertainty,
         "coverage": signals.coverage,
@@ -256,8 +255,8 @@ def confidence(signals: ReflectionSignals) -> Confidence:
         "solver_ok": 1.0 if signals.solver_ok else 0.0,
         "experiment_power": signals.experiment_power,
     }
-    measured.update({k: round(float(v), 4) for k, v in raw.items() if v is not None})
-    return Confidence(value=value, rationale=rationale, signals=measured)
+    inputs.update({k: round(float(v), 4) for k, v in raw.items() if v is not None})
+    return Confidence(value=value, rationale=rationale, signals=inputs, measured=measured)
 
 
 def _signal_sentences(s: ReflectionSignals) -> list[str]:

@@ -22,6 +22,7 @@ from tools.plan.labels import (
     CONFIDENCE_FACTORS,
     WRITTEN_BY,
     confidence_text,
+    held_words,
     percent,
     retailer_name,
 )
@@ -253,6 +254,9 @@ def _confidence(q: dict[str, Any]) -> str | None:
     why = (q.get("auto_approve") or {}).get("why")
     weakest = _weakest(conf.get("signals") or {})
     text = f"{confidence_text(value, as_percent=True)} confident in these numbers"
+    held = held_words(conf)
+    if held:
+        text += f" ({held})"
     if weakest:
         text += f", held down most by {weakest}"
     return text + (f"; {why}." if why else ".")
