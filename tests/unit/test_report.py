@@ -805,3 +805,26 @@ def test_the_questions_and_the_review_page_say_a_confidence_is_held() -> None:
     assert "**Confidence:** 79%, held from 88% so that a person reviews the plan, because caps " \
         "hold spend back" in text  # fmt: skip
     assert "held from 88%" in (_confidence({"confidence": conf}) or "")
+
+
+def test_the_experiment_sentences_speak_without_power_and_say_what_is_held_out() -> None:
+    """ "With 48% power against the 80% target" (8 reports of unseen38: 'power' is the
+    statistician's word, the table says 'chance of detecting the lift') and "with 20% held out"
+    (read as a budget share by an approver of unseen38)."""
+    from tools.plan.rationale import experiment_facts, experiment_sentences
+
+    plan = _people_plan()
+    plan.experiment = {**(plan.experiment or {}), "power": 0.48, "target_power": 0.8,
+                       "adequate": False}  # fmt: skip
+    facts = experiment_facts(plan)
+    assert facts is not None
+    first, second = (f"{s.opening} {s.ending}" for s in experiment_sentences(plan, facts))
+    assert "with 20% of the areas held out, so" in first
+    assert second.startswith("With a 48% chance of detecting the lift, where 80% is needed, it")
+    assert "power" not in first + second
+    switchback = plan.model_copy(update={"experiment": {**plan.experiment,
+                                                        "experiment_type": "switchback"}})
+    facts = experiment_facts(switchback)
+    assert facts is not None
+    opening = experiment_sentences(switchback, facts)[0].opening
+    assert "with the ads off 20% of the time, so" in opening

@@ -165,13 +165,13 @@ SHAPES: dict[str, _Shape] = {
     ),
     "detect": _Shape(
         _TEST,
-        "This geo holdout at Shop A can detect a sales lift of 4.0% in 28 days with 15% held "
-        "out, so",
+        "This geo holdout at Shop A can detect a sales lift of 4.0% in 28 days with 15% of the "
+        "areas held out, so",
         "a smaller true lift would read as no effect",
     ),
     "underpowered": _Shape(
-        (*_TEST, ("power", "40%"), ("target power", "80%")),
-        "With 40% power against the 80% target, it cannot",
+        (*_TEST, ("chance of detecting the lift", "40%"), ("chance needed", "80%")),
+        "With a 40% chance of detecting the lift, where 80% is needed, it cannot",
         "reliably confirm the expected lift, and it says nothing about other retailers",
     ),
     "limits": _Shape(_TEST, "It cannot", "tell how other retailers or later weeks would respond"),
@@ -248,8 +248,9 @@ RISK_SHAPES: dict[str, _Shape] = {
         "the split should be run again before anyone approves it",
     ),
     "underpowered experiment": _Shape(
-        (("experiment power", "40%"), ("target power", "80%")),
-        "the experiment has {experiment power} power against the {target power} target",
+        (("chance the experiment detects the lift", "40%"), ("chance needed", "80%")),
+        "the experiment has a {chance the experiment detects the lift} chance of detecting the "
+        "lift, where {chance needed} is needed",
         "a flat result would not prove there is no lift",
     ),
     "a net loss after ad spend": _Shape(

@@ -488,7 +488,7 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
         severity="high" if ratio < 0.5 else "medium",
         signal=f"a chance of detecting the lift of {p:.0%}, {target:.0%} needed"
         if p is not None
-        else "the reserve does not reach the target power",
+        else "the reserve buys no test strong enough to read",
         # "or extend the test" of a test already as long as its flight read as no option.
         mitigation=f"{more}{'' if s.experiment_fills_flight else ' or extend the test'}, or "
         "read it as directional only",

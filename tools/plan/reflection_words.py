@@ -118,8 +118,8 @@ def reflection_facts(
     if s.governance_flags:
         facts.add("governance findings", str(s.governance_flags))
     if s.experiment_power is not None:
-        facts.add("experiment power", share(s.experiment_power))
-        facts.add("target power", share(s.experiment_target_power))
+        facts.add("chance the experiment detects the lift", share(s.experiment_power))
+        facts.add("chance needed", share(s.experiment_target_power))
     if s.experiment_budget_for_target and s.experiment_adequate is False:
         facts.add("test spend that reaches the target", money(s.experiment_budget_for_target))
     if s.top_retailer and s.top_retailer_share is not None:
