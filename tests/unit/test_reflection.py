@@ -403,7 +403,7 @@ def test_the_reflections_examples_are_the_same_for_every_goal_and_name_roas_as_s
         first = reflection_messages(margin.facts.pairs(), memory, ask, a)
         second = reflection_messages(roas.facts.pairs(), memory, ask, b)
         assert first[:3] == second[:3] and first[3] != second[3]
-    assert roas.sentences[2][0].endswith("incremental revenue instead of ROAS, which")
+    assert roas.sentences[2][0].endswith("incremental margin instead of ROAS, which")
     other = _written("thin data coverage", "anchoring")[0].examples()
     assert other[0] != margin.examples()[0] and other[1:] == margin.examples()[1:]
 
@@ -554,3 +554,17 @@ def test_the_reflection_says_what_to_do_in_the_approvers_words() -> None:
         "(the flight is too short)"
     assert [k.mitigation for k in risks(asked_none) if k.factor == UNMEASURED] == [
         f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"]
+
+
+def test_a_roas_plan_is_reread_on_margin_not_revenue() -> None:
+    """ "Another way to read this plan is to judge it on incremental revenue instead of ROAS,
+    which could change which lines get the money" was wrong in 4 reports of unseen38: with the
+    budget spent, the most revenue per ad dollar is the most revenue, the same split. Margin
+    is the frame that can change it."""
+    from tools.plan.reflection_words import word_sentences
+
+    plan = make_plan()
+    plan.brief = plan.brief.model_copy(update={"objective": "roas"})
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    frame = " ".join(word_sentences(plan, s, risks(s), []).sentences[2])
+    assert "judge it on incremental margin instead of ROAS" in frame

@@ -162,7 +162,10 @@ def word_sentences(
     risk = found[0].factor if found else "low"
     bias = bias_kind(signals, memory)
     objective = objective_words(plan.brief.objective)
-    other = "incremental revenue" if objective != "incremental revenue" else "incremental margin"
+    # A ROAS plan spends its budget (min_spend_fraction 1 by default), so its most revenue per
+    # ad dollar is its most revenue: the revenue frame "could change which lines get the
+    # money" was wrong (4 reports of unseen38). Margin weighs products differently, so it can.
+    other = "incremental revenue" if objective == "incremental margin" else "incremental margin"
     values = dict(facts.pairs()) | {"other": other, "objective": objective}
     openings = reflection_openings(risk, bias, values)
     shape = RISK_SHAPES.get(risk)
