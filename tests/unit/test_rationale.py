@@ -667,3 +667,23 @@ def test_on_the_briefs_one_retailer_the_models_first_sentence_is_the_codes(
     assert text.path == "model", text.reason
     assert text.text.startswith(request.lead + " " + request.openings[1]), text.text
     assert "minimum budget" not in text.text
+
+
+def test_a_text_about_other_brands_is_refused(
+    tiny: RMNChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "it says nothing about other brands new to the network" shipped as the model's in 3
+    reports of unseen38: lifted from a passage on pre/post tests for brands new to the
+    network. A plan is one brand's and its test measures that brand's ads, so a rationale
+    about other brands goes to the template, with the reason."""
+    plan = make_plan(caps=BINDING)
+    exp = experiment_request(plan, RETRIEVED)
+    assert exp is not None
+    answer = (
+        f"{exp.openings[0]} a smaller lift reads as no effect. {exp.openings[1]} "
+        "reliably confirm the lift, and it says nothing about other brands new to it."
+    )
+    scripted(tiny, monkeypatch, [answer])
+    [text] = write_texts(tiny, [exp])
+    assert text.path == "template" and text.reason == "speaks of other brands"
+    assert "brands" not in text.text

@@ -138,6 +138,12 @@ def _words(text: str) -> str:
 GOAL_WORD = {"incremental_margin": "margin", "incremental_revenue": "revenue", "roas": "return"}
 
 
+# A plan is one brand's, and its test measures that brand's ads: "it says nothing about other
+# brands new to the network" (3 reports of unseen38, lifted from a passage on pre/post tests for
+# brands new to the network) is a claim about no one in the plan.
+_OTHER_BRANDS = re.compile(r"\b(?:other|new|another|competing)\s+brands?\b|\bbrands?\s+new\b", re.I)
+
+
 class Sentence(NamedTuple):
     """One sentence of a rationale: the code's opening (it states the facts' numbers), the
     template's ending, a word of the passage it cites, and its kind
@@ -461,6 +467,8 @@ def write_texts(
             )
         if text is not None and reason is None and (names := borrowed_names(text, request.shown())):
             reason = "names the worked example's " + " and ".join(names)
+        if text is not None and reason is None and _OTHER_BRANDS.search(text):
+            reason = "speaks of other brands"
         model_ok = text is not None and reason is None
         out.append(
             GroundedText(
