@@ -72,6 +72,7 @@ def governance(state: State, runtime: Runtime[Context]) -> Update:
     opinions = SecondOpinions()
     if next_step == "reflection":
         flags.extend(_unresolved(state, plan))
+        plan.flags = flags  # the report names them beside the copy's findings
         if plan.copy_variants and ctx.model != "none":
             progress(runtime, "governance")("second opinion on the copy")
         opinions = second_opinions(

@@ -170,7 +170,7 @@ def test_without_geo_sales_the_experiment_is_a_switchback_or_none(tmp_path: Path
     with use_catalog(data):
         none = design_measurement(request(data, "pinecrest"))
     assert none.experiment is None
-    assert none.notes[0].startswith("pinecrest: no experiment possible, because the data has no")
+    assert none.notes[0].startswith("Pinecrest Market: no experiment possible, because the data")
     assert "allow no switchback" in none.notes[0]
 
 

@@ -27,6 +27,7 @@ from tools.pipeline import (
     prepare_curves,
     product_names,
 )
+from tools.plan.labels import retailer_name
 from tools.policy import load_retailer_policy
 from tools.world import WorldSpec, ensure_world
 
@@ -256,6 +257,15 @@ def test_experiment_is_designed_at_the_top_retailer_within_its_rules(
     assert design_measurement(req).experiment == exp  # seeded: the same design again
     none = design_measurement(req.model_copy(update={"reserve": 0.0}))
     assert none.experiment is None and "no experiment reserve" in none.notes[0]
+    # Why a reserve buys no test, in words: "(alpha: ... (14 days) (alpha's measurement
+    # policy, rule min test days; source: w1/retailers/alpha/measurement.md#...)" reached a
+    # report's risk table (sa20 of unseen38).
+    short = design_measurement(req.model_copy(update={"flight_days": 10}))
+    assert short.experiment is None and short.notes, short.notes
+    name = retailer_name(top)
+    assert short.notes[0].startswith(f"{name}: "), short.notes
+    assert not any("source:" in n or "rule " in n or ".md" in n for n in short.notes), short.notes
+    assert short.notes[-1] == "no retailer in the plan can run one"
     with pytest.raises(AccessDeniedError):
         design_measurement(req.model_copy(update={"tenant": "globex"}))
     # A flighted plan's test runs in its flight: reports dated the tests of plans flighted

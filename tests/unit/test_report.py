@@ -693,9 +693,21 @@ def test_a_reserve_that_bought_no_test_says_so() -> None:
     """ "No experiment designed." beside $20,000 held for one (sa20 of unseen38)."""
     plan = _people_plan()
     plan.experiment = None
+    plan.experiment_notes = ["Alpha Mart: the reserve of $4,500 at $450 a day lasts 10.0 days, "
+                             "shorter than the shortest allowed test (14 days)",
+                             "no retailer in the plan can run one"]  # fmt: skip
+    plan.flags = ["no experiment could be designed for the reserve (see Experiment)"]
     md = render_markdown(plan, [], names=NAMES)
-    assert "No experiment could be designed for the $4,500 held for one; the reflection's " \
-        "governance finding says why." in md
+    # Said in the section itself, not "the reflection's governance finding says why", and the
+    # money not "held for the experiment" (sa20 of unseen38, rated misleading).
+    assert "No experiment could be designed for the $4,500 held for one:\n\n- Alpha Mart: the " \
+        "reserve of $4,500 at $450 a day lasts 10.0 days" in md  # fmt: skip
+    assert "held for an experiment that could not be designed" in md
+    assert "held for the experiment" not in md
+    # The governance section names what holds the plan for a person besides the copy.
+    governance = md.split("## Governance findings")[1].split("\n## ")[0]
+    assert "Held for a person: no experiment could be designed for the reserve (see " \
+        "Experiment)." in governance  # fmt: skip
 
 
 def test_round_three_after_the_final_measure() -> None:

@@ -46,6 +46,7 @@ class MeasurementRules:
             value=value,
             limit=limit,
             source=src,
+            plain=message,  # for a person: the rule's name and its file are for logs
         )
 
     def check_range(self, name: str, value: float, lo: float, hi: float, message: str) -> None:

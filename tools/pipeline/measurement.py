@@ -23,6 +23,7 @@ from tools.errors import AccessDeniedError, RMNError
 from tools.firstparty import FirstPartyStore
 from tools.measurement import GeoPanel, design_experiment
 from tools.plan import AllocationRow
+from tools.plan.labels import retailer_name
 from tools.policy import ExperimentType, load_retailer_policy
 
 NATIONAL = "national"
@@ -176,10 +177,11 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
         return MeasurementPlan(notes=["the plan funds no retailer: nothing to measure"])
     notes: list[str] = []
     for retailer in ranked:
+        name = retailer_name(retailer)
         try:
             panel, source = geo_panel(Path(req.data_dir), req.tenant, req.brand, retailer)
             if panel is None:
-                notes.append(f"{retailer}: no experiment possible, because {source.detail}")
+                notes.append(f"{name}: no experiment possible, because {source.detail}")
                 continue
             design = design_experiment(
                 retailer,
@@ -193,8 +195,8 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
                 seed=req.seed,
             )
         except RMNError as err:
-            notes.append(f"{retailer}: {err.message}")
+            notes.append(f"{name}: {err.detail.get('plain') or err.message}")
             continue
         experiment = design.model_dump(mode="json") | {"data_source": source.detail}
         return MeasurementPlan(experiment=experiment, retailer=retailer, panel=source, notes=notes)
-    return MeasurementPlan(notes=[*notes, "no retailer in the plan allows an experiment"])
+    return MeasurementPlan(notes=[*notes, "no retailer in the plan can run one"])

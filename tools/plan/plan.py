@@ -187,11 +187,17 @@ class Plan(BaseModel):
     shadow_prices: dict[str, Any] = Field(default_factory=dict)
     solver_status: str | None = None
     experiment: dict[str, Any] | None = Field(None, description="ExperimentDesign as JSON")
+    experiment_notes: list[str] = Field(
+        default_factory=list, description="why no experiment was designed, in words"
+    )
     rationale: list[GroundedText] = Field(
         default_factory=list, description="why this split, what the experiment can tell"
     )
     copy_variants: list[CopyVariant] = Field(default_factory=list, alias="copy")
     governance: list[Finding] = Field(default_factory=list)
+    flags: list[str] = Field(
+        default_factory=list, description="what holds the plan for a person besides its copy"
+    )
     reflection: Reflection | None = None
     decision: Decision | None = None
     status: Literal["draft", "approved", "rejected"] = "draft"

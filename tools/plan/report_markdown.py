@@ -190,6 +190,8 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
         # "plus $0 held for the experiment" of a brief that asked for none read as a test.
         held = (f" plus {_usd(o.reserve)} held for the experiment{_test_share(plan)}"
                 if o.reserve > 0 else "; nothing is held for experiments")  # fmt: skip
+        if o.reserve > 0 and not plan.experiment:  # "held for the experiment" of none (sa20)
+            held = f" plus {_usd(o.reserve)} held for an experiment that could not be designed"
         out += [f"Planned ad spend {_usd(o.spend)}{held}.", ""]
         m = o.incremental_margin
         rows = [
@@ -316,9 +318,12 @@ def _experiment(plan: Plan) -> list[str]:
     if not e:
         held = plan.expected_outcome.reserve if plan.expected_outcome else 0.0
         if held > 0:  # "$20,000 held ... no experiment designed" said nothing of the money
-            return [*out, f"No experiment could be designed for the {_usd(held)} held for one; "
-                    "the reflection's governance finding says why. The money stays unspent "
-                    "unless the reserve is lowered.", ""]  # fmt: skip
+            # Why, here: "the reflection's governance finding says why" sent the reader to a
+            # risk row of rule names and file paths (sa20 of unseen38, rated misleading).
+            why = [f"- {cell(upper_first(n))}" for n in plan.experiment_notes]
+            return [*out, f"No experiment could be designed for the {_usd(held)} held for one"
+                    + (":" if why else "."), "", *why, *([""] if why else []),
+                    "The money stays unspent unless the reserve is lowered.", ""]  # fmt: skip
         return [*out, "No experiment designed.", ""]
     # The budget a weak test would need, not beside "Strong enough to read: yes" (noise).
     skip = {"budget_for_target_power"} if e.get("adequate") else set()
@@ -413,8 +418,12 @@ def _copy(plan: Plan, names: dict[str, str]) -> list[str]:
 
 def _governance(plan: Plan) -> list[str]:
     out = ["## Governance findings", ""]
+    # What holds the plan besides its copy: "All 2 ad copy variants passed" above a reflection
+    # counting 1 governance finding read as governance being clear (sa20 of unseen38).
+    held = [f"Held for a person: {cell(f)}." for f in plan.flags]
     if not plan.governance:
-        return [*out, "None.", ""]
+        return [*out, *(held or ["None."]), ""]
+    out += [*held, ""] if held else []
     rows = []
     # Second opinions that agreed with the rule checks: one line, not a row each (noise).
     agreed = [_where(f.where) for f in plan.governance if f.agrees]
