@@ -297,7 +297,7 @@ def test_binding_caps_are_named_in_words_and_the_model_can_write_about_them(
     s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4, "beta": 0.1},
                              "margin": 2 * s.spend})  # fmt: skip
     facts = reflection_facts(plan, s, risks(s), [])
-    assert facts.get("retailers at their cap") == "Alpha Mart sponsored search and Beta Grocers"
+    assert facts.get("caps that bind") == "Alpha Mart sponsored search and Beta Grocers"
     assert risks(s)[0].factor == "binding caps"
     r = reflect(plan, s, [], tiny, threshold=0.8)  # the tiny model writes (or the template)
     assert r.risk_assessment.summary.startswith(
@@ -568,3 +568,23 @@ def test_a_roas_plan_is_reread_on_margin_not_revenue() -> None:
     s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
     frame = " ".join(word_sentences(plan, s, risks(s), []).sentences[2])
     assert "judge it on incremental margin instead of ROAS" in frame
+
+
+def test_the_main_risk_names_the_costliest_caps_not_every_cap() -> None:
+    """ "The main risk is binding caps, as caps bind at Alpha Mart display onsite and Alpha
+    Mart instore screen and Alpha Mart sponsored product and ..." chained six caps (sa21 of
+    unseen38), burying the two that cost the plan most."""
+    from tools.plan.reflection_words import reflection_facts
+
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    caps = {"alpha/display_onsite": 0.73, "alpha/instore_screen": 0.59,
+            "alpha/sponsored_product": 0.02, "beta/sponsored_search": 0.04,
+            "alpha/sponsored_search": 0.03, "beta/display_onsite": 0.02}  # fmt: skip
+    s = s.model_copy(update={"binding_caps": caps})
+    facts = reflection_facts(plan, s, risks(s), [])
+    assert facts.get("caps that bind") == \
+        "Alpha Mart display onsite, Alpha Mart instore screen and other placements"  # fmt: skip
+    two = s.model_copy(update={"binding_caps": dict(list(caps.items())[:2])})
+    assert reflection_facts(plan, two, risks(two), []).get("caps that bind") == \
+        "Alpha Mart display onsite and Alpha Mart instore screen"  # fmt: skip

@@ -233,8 +233,8 @@ RISK_SHAPES: dict[str, _Shape] = {
         "a small miss on the forecast could breach the floor",
     ),
     "binding caps": _Shape(
-        (("retailers at their cap", "Shop B sponsored products"),),
-        "caps bind at {retailers at their cap}",
+        (("caps that bind", "Shop B sponsored products"),),
+        "caps bind at {caps that bind}",
         "those caps leave no room for more spend even where it would earn well",
     ),
     "governance findings": _Shape(

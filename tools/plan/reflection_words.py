@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from adapters.structured import SchemaUnsupportedError, SentenceGrammar, StructuredOutputError
 from tools.plan.facts import FactsTable, check_text, money, ratio, share
-from tools.plan.labels import cap_label, objective_words, retailer_name
+from tools.plan.labels import and_list, cap_label, objective_words, retailer_name
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import (
@@ -113,8 +113,14 @@ def reflection_facts(
     if s.binding_caps:
         # In words, as an opening states them ("Alpha Mart sponsored search"), not the keys
         # ("alpha/sponsored_search", which no sentence grammar admits).
-        caps = (cap_label(c).replace(",", "") for c in sorted(s.binding_caps))
-        facts.add("retailers at their cap", " and ".join(caps))
+        # The two that cost most, then the rest in a word (the risk table lists them): six caps
+        # chained with "and" buried the two that mattered (sa21 of unseen38). No count: a
+        # fact's value holds no number inside words.
+        ranked = sorted(s.binding_caps, key=lambda c: (-s.binding_caps[c], c))
+        caps = [cap_label(c).replace(",", "") for c in ranked[:2]]
+        if len(ranked) > 2:
+            caps.append("other placements")
+        facts.add("caps that bind", and_list(caps))
     if s.governance_flags:
         facts.add("governance findings", str(s.governance_flags))
     if s.experiment_power is not None:
