@@ -142,8 +142,8 @@ SHAPES: dict[str, _Shape] = {
             ("binding limit", "Shop B sponsored products monthly cap"),
             ("Shop B sponsored products monthly cap, value of one more dollar", "$0.40"),
         ),
-        "What binds is the Shop B sponsored products monthly cap, worth $0.40 of margin per "
-        "extra dollar, as",
+        "The cap that binds is the Shop B sponsored products monthly cap, worth $0.40 of margin "
+        "per extra dollar, as",
         "the retailer lets one brand spend only so much there each month",
     ),
     "brief_cap": _Shape(
@@ -151,7 +151,8 @@ SHAPES: dict[str, _Shape] = {
             ("binding limit", "Shop B cap in the brief"),
             ("Shop B cap in the brief, value of one more dollar", "$0.40"),
         ),
-        "What binds is the Shop B cap in the brief, worth $0.40 of margin per extra dollar, as",
+        "The cap that binds is the Shop B cap in the brief, worth $0.40 of margin per extra "
+        "dollar, as",
         "the brief itself limits what Shop B may get",
     ),
     "no_cap": _Shape(

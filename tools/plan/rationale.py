@@ -251,7 +251,9 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
                 # "most" where several bind: "What binds is the X cap" beside a table of
                 # four binding caps read as a contradiction.
                 # A ROAS plan's cap is worth revenue (`price_scale`), not "return".
-                f"What binds {'most ' if len(binding) > 1 else ''}is the {what}, worth "
+                # "What binds most" beside a budget worth more read as wrong (sa23 of
+                # unseen38): it is the cap that binds most.
+                f"The cap that binds {'most ' if len(binding) > 1 else ''}is the {what}, worth "
                 f"{price} of {'revenue' if goal == 'return' else goal} per extra dollar, as",
                 why,
                 "cap",
