@@ -588,3 +588,20 @@ def test_the_main_risk_names_the_costliest_caps_not_every_cap() -> None:
     two = s.model_copy(update={"binding_caps": dict(list(caps.items())[:2])})
     assert reflection_facts(plan, two, risks(two), []).get("caps that bind") == \
         "Alpha Mart display onsite and Alpha Mart instore screen"  # fmt: skip
+
+
+def test_concentration_says_most_only_of_most_of_the_plan() -> None:
+    """ "Concentration: 54% of spend goes to Beta Grocers, so ... most of the plan falls short
+    with them" overstated a 54/46 split (sa30 of unseen38)."""
+    from tools.plan.reflection_words import template_words
+
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    said = {}
+    for share in (0.54, 0.7, 1.0):
+        t = s.model_copy(update={"top_retailer": "beta", "top_retailer_share": share})
+        frame = template_words(plan, t, risks(t), []).alternate_frames[-1]
+        said[share] = frame.split("forecast, ")[1]
+    assert said == {0.54: "that 54% of the plan falls short with them.",
+                    0.7: "most of the plan falls short with them.",
+                    1.0: "all of the plan falls short with them."}  # fmt: skip
