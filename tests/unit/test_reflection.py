@@ -178,12 +178,19 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
     # lift: reports showed both without a word in the risks.
     loss = calm.model_copy(update={"margin": 0.9 * calm.spend})
     assert [(r.factor, r.severity) for r in risks(loss)] == [("a net loss after ad spend", "high")]
-    # A reserve larger than what the test needs: spend more of it, not "raise the reserve".
+    # A test that spends less than its reserve spends it at the plan's daily pace: the $184,681
+    # of test spend it needs takes a reserve as many times larger as the reserve is than what
+    # the test spends. "spend $184,681 of the $450,000 held on the test" (and "raise the
+    # reserve to $372,966" of a test spending $167,072 of $336,000) named no lever an approver
+    # has (sa14, sa27, sa30 of unseen38).
     weak = calm.model_copy(update={"experiment_power": 0.6, "experiment_adequate": False,
                                    "experiment_budget_for_target": 184_681.0,
-                                   "experiment_held": 450_000.0})  # fmt: skip
-    assert risks(weak)[0].mitigation.startswith("spend $184,681 of the $450,000 held on the test")
-    short = weak.model_copy(update={"experiment_held": 100_000.0})
+                                   "experiment_held": 450_000.0,
+                                   "experiment_test_spend": 103_562.0})  # fmt: skip
+    assert risks(weak)[0].mitigation.startswith(
+        "raise the reserve to $802,480 (the test spends the reserve at the plan's daily pace, "
+        "so it needs $184,681 of test spend) or extend the test")
+    short = weak.model_copy(update={"experiment_held": 100_000.0, "experiment_test_spend": None})
     assert risks(short)[0].mitigation.startswith("raise the reserve to $184,681 or extend")
     # a test as long as its flight cannot be extended within the plan
     full = short.model_copy(update={"experiment_fills_flight": True})
@@ -605,3 +612,15 @@ def test_concentration_says_most_only_of_most_of_the_plan() -> None:
     assert said == {0.54: "that 54% of the plan falls short with them.",
                     0.7: "most of the plan falls short with them.",
                     1.0: "all of the plan falls short with them."}  # fmt: skip
+
+
+def test_a_reserve_larger_than_a_brief_may_hold_is_not_advised() -> None:
+    """A brief holds at most half its budget for experiments: advice to raise the reserve past
+    that names a reserve the product refuses."""
+    s = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"experiment_power": 0.3, "experiment_adequate": False,
+                             "experiment_budget_for_target": 60_000.0, "reserve": 0.1,
+                             "experiment_held": 10_000.0, "margin": 2 * s.spend})  # fmt: skip
+    weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
+    assert weak.mitigation.startswith("no reserve the brief may hold reaches it (it would take "
+                                      "$60,000)")  # fmt: skip

@@ -439,8 +439,12 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     plan.allocation[0].marginal_return = 2.5
     assert "Extra margin from the next dollar" in render_markdown(plan, [], names=NAMES)
     assert "| Held but not spent by this test | $100,552 |" in md
-    assert "of which the test spends $99,448. The other $100,552 stays unspent unless the " \
-        "approver edits the reserve down to $99,448, which moves it into the ad plan." in md
+    # The test spends the reserve at the plan's daily pace: "unless the approver edits the
+    # reserve down to $99,448" promised a test as strong on less, and read against advice to
+    # raise the reserve (sa14 of unseen38).
+    assert "of which the test spends $99,448 at the plan's daily pace over its 28 days. The " \
+        "other $100,552 stays unspent; a smaller reserve moves money into the ad plan but " \
+        "also makes the test spend less each day." in md  # fmt: skip
     plan.brief.objective = "incremental_revenue"
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
 
@@ -650,9 +654,10 @@ def test_limits_cost_most_first_and_a_strong_test_needs_no_budget_row() -> None:
     order = [limits.index(x) for x in ("$0.3000", "$0.1250", "$0.1100", "$0.0421")]
     assert order == sorted(order), limits
     assert plan.experiment is not None and plan.experiment["adequate"] is True
-    assert "Budget it would need to be strong enough" not in md
+    assert "Test spend it would need to be strong enough" not in md
     plan.experiment = {**plan.experiment, "adequate": False}
-    assert "| Budget it would need to be strong enough | $12,000 |" in render_markdown(plan, [])
+    # test spend, not the reserve: the reserve it takes is in the risk's advice
+    assert "| Test spend it would need to be strong enough | $12,000 |" in render_markdown(plan, [])
 
 
 def test_round_three_words() -> None:
@@ -721,7 +726,7 @@ def test_round_three_after_the_final_measure() -> None:
                              "experiment_budget_for_target": 131_670.0,
                              "experiment_held": 12_500.0, "reserve": 0.1})  # fmt: skip
     weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
-    assert weak.mitigation.startswith("no reserve within the budget reaches it (it would take "
+    assert weak.mitigation.startswith("no reserve the brief may hold reaches it (it would take "
                                       "$131,670)")  # fmt: skip
     plan = _people_plan()
     plan.experiment = {**(plan.experiment or {}), "budget": 200_000.0, "test_spend": 99_448.0}
@@ -731,7 +736,7 @@ def test_round_three_after_the_final_measure() -> None:
         "roas_floor: the model read 0.2, kept null",
     ]
     md = render_markdown(plan, [], names=NAMES)
-    assert "unless the approver edits the reserve down to $99,448" in md and "(an edit)" not in md
+    assert "a smaller reserve moves money into the ad plan" in md and "(an edit)" not in md
     assert "> Spend $45,000 with ROAS >= 2 &lt;b>" in md  # "<" still escaped
     assert "| Warning | Retailers: the model read every retailer, the text gives Alpha Mart, " \
         "Beta Grocers; kept Alpha Mart, Beta Grocers |" in md

@@ -140,7 +140,7 @@ EXPERIMENT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("power", "Chance of detecting the expected lift", "pct"),
     ("target_power", "Chance needed to read it reliably", "pct"),
     ("adequate", "Strong enough to read", "yes"),
-    ("budget_for_target_power", "Budget it would need to be strong enough", "usd"),
+    ("budget_for_target_power", "Test spend it would need to be strong enough", "usd"),
     ("data_source", "Data it is designed on", "text"),
 )
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from tools.brief.schema import MAX_RESERVE
 from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
@@ -92,6 +93,7 @@ class ReflectionSignals(BaseModel):
     experiment_adequate: bool | None = None
     experiment_budget_for_target: float | None = None
     experiment_held: float | None = Field(None, description="the reserve held for the test")
+    experiment_test_spend: float | None = Field(None, description="what the test spends of it")
     experiment_fills_flight: bool = Field(False, description="the test runs the whole flight")
     reserve: float | None = Field(None, description="the brief's experiment reserve, a share")
     spend: float = 0.0
@@ -167,6 +169,8 @@ def signals_from(
         experiment_adequate=experiment.get("adequate") if experiment else None,
         experiment_budget_for_target=float(need) if _number(need) else None,
         experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
+        experiment_test_spend=float(spent)
+        if _number(spent := experiment.get("test_spend")) else None,
         experiment_fills_flight=_number(days := experiment.get("duration_days"))
         and (days >= flight_days(plan.brief) - 1 or days == longest_test(experiment)),
         reserve=plan.brief.experiment_reserve,
@@ -474,15 +478,22 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     p, target = s.experiment_power, s.experiment_target_power
     if not (s.experiment_adequate is False or (p is not None and p < target)):
         return None
-    need, held = s.experiment_budget_for_target, s.experiment_held
+    need, held, spent = s.experiment_budget_for_target, s.experiment_held, s.experiment_test_spend
     more = f"raise the reserve to ${need:,.0f}" if need else "raise the reserve"
-    if need and held and need <= held:
-        # "raise the reserve to $184,681" of a plan holding $450,000 whose test spent $103,562
-        more = f"spend ${need:,.0f} of the ${held:,.0f} held on the test"
+    reserve = need
+    if need and held and spent and spent < held:
+        # The test spends the reserve at the plan's daily pace over its length, so the test
+        # spend it needs takes a reserve larger by held / spent: "spend $184,681 of the
+        # $450,000 held on the test" and "raise the reserve to $372,966" of a test spending
+        # $167,072 of $336,000 named no lever an approver has (sa14, sa27 of unseen38).
+        reserve = need * held / spent
+        more = (f"raise the reserve to ${reserve:,.0f} (the test spends the reserve at the "
+                f"plan's daily pace, so it needs ${need:,.0f} of test spend)")  # fmt: skip
     ratio = p / target if p is not None else 0.5
-    if need and held and s.reserve and need > held / s.reserve:
-        # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38)
-        more = f"no reserve within the budget reaches it (it would take ${need:,.0f})"
+    if reserve and held and s.reserve and reserve > MAX_RESERVE * held / s.reserve:
+        # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief
+        # may hold at most half its budget for experiments.
+        more = f"no reserve the brief may hold reaches it (it would take ${reserve:,.0f})"
     return Risk(
         factor="underpowered experiment",
         severity="high" if ratio < 0.5 else "medium",

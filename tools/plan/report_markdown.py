@@ -169,15 +169,18 @@ def _next_dollar(plan: Plan) -> str:
 def _test_share(plan: Plan) -> str:
     """What the test spends of the reserve, where it spends less than it holds."""
     e = plan.experiment or {}
-    held, spent = e.get("budget"), e.get("test_spend")
+    held, spent, days = e.get("budget"), e.get("test_spend"), e.get("duration_days")
     if not (_finite(held) and _finite(spent) and held - spent > 0.01 * held):
         return ""
     # What happens to the rest: "held but unspent" alone left reviewers asking where it goes.
+    # The test spends at the plan's daily pace (reserve / flight), so a smaller reserve is a
+    # smaller test: "unless the approver edits the reserve down to $167,072" promised the
+    # same test on less and read against advice to raise it (sa14 of unseen38).
+    over = f" over its {days:.0f} days" if _finite(days) else ""
     return (
-        # Who does what: "(an edit)" read as tool wording.
-        f", of which the test spends {_usd(spent)}. The other {_usd(held - spent)} stays "
-        f"unspent unless the approver edits the reserve down to {_usd(spent)}, which moves it "
-        "into the ad plan"
+        f", of which the test spends {_usd(spent)} at the plan's daily pace{over}. The other "
+        f"{_usd(held - spent)} stays unspent; a smaller reserve moves money into the ad plan "
+        "but also makes the test spend less each day"
     )
 
 
