@@ -184,6 +184,13 @@ def _test_share(plan: Plan) -> str:
     )
 
 
+def _spends_all(plan: Plan) -> bool:
+    """Whether the plan places all of its spendable budget."""
+    o = plan.expected_outcome
+    spendable = plan.brief.total_budget - (o.reserve if o else 0.0)
+    return o is not None and spendable > 0 and o.spend >= 0.99 * spendable
+
+
 def _outcome(plan: Plan, chart: bool) -> list[str]:
     out = ["## Expected outcome", ""]
     o = plan.expected_outcome
@@ -279,6 +286,9 @@ def _shadow_prices(plan: Plan) -> list[str]:
         why = (": each extra dollar would bring less than the plan's average return per ad "
                "dollar, so more budget would lower that return") if plan.brief.objective == \
             "roas" else ""  # fmt: skip
+        if why and _spends_all(plan):  # "cannot tell whether the budget is a limit" (sa03)
+            why += (". It still places the whole budget, as a plan does unless the approver "
+                    "edits the minimum share of the budget placed")  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
