@@ -673,7 +673,8 @@ def test_round_three_words() -> None:
     plan.brief.warnings = ["total_budget: the model read 4,000,000, the text gives 850,000; "
                            "kept 850,000"]  # fmt: skip
     md = render_markdown(plan, [], names=NAMES)
-    assert "| Warning | Budget: the model read 4,000,000, the text gives 850,000; kept" in md
+    # a corrected reading is one row now (noise as a row each, unseen38)
+    assert "| Corrected | the model's first reading of budget; the brief's own words were" in md
     plan.brief.objective = "roas"
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0, "group_caps": {}}
     assert plan.expected_outcome is not None
@@ -744,9 +745,9 @@ def test_round_three_after_the_final_measure() -> None:
     md = render_markdown(plan, [], names=NAMES)
     assert "a smaller reserve moves money into the ad plan" in md and "(an edit)" not in md
     assert "> Spend $45,000 with ROAS >= 2 &lt;b>" in md  # "<" still escaped
-    assert "| Warning | Retailers: the model read every retailer, the text gives Alpha Mart, " \
-        "Beta Grocers; kept Alpha Mart, Beta Grocers |" in md
-    assert "| Warning | Minimum return per ad dollar: the model read 0.2, kept none |" in md
+    assert "| Corrected | the model's first reading of retailers; the brief's own words were " \
+        "kept |" in md  # a row each was noise (unseen38); the confirm question has each
+    assert "| Note | Minimum return per ad dollar: the model read 0.2, kept none |" in md
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
     assert "What loosening each limit" not in limits.split("\n## ")[0]
@@ -851,3 +852,30 @@ def test_the_experiment_sentences_speak_without_power_and_say_what_is_held_out()
     assert facts is not None
     opening = experiment_sentences(switchback, facts)[0].opening
     assert "with the ads off 20% of the time, so" in opening
+
+
+def test_readings_the_brief_corrected_are_one_row_and_open_ones_say_what_to_check() -> None:
+    """Rows such as "Warning | Retailers: the model read every retailer, the text gives Alpha
+    Mart; kept Alpha Mart" told an approver of a misreading already corrected (noise, in 4
+    reports of unseen38); "2.8 read by the model only; check it" left them unsure whether the
+    floor was real, and "the model gave no valid brief (retailers: the answer excludes ...);
+    parsed by the rules" was parser language."""
+    from tools.plan.labels import note_words
+
+    plan = _people_plan()
+    plan.brief.warnings = [
+        'retailers: the model read [], the text gives ["alpha"]; kept ["alpha"]',
+        "roas_floor: the model read 0.1, which the brief does not state; kept null",
+        "experiment_reserve: 0.2 read by the model only; check it",
+        "the model gave no valid brief (retailers: the answer excludes every retailer it "
+        "names); parsed by the rules",
+    ]
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| Corrected | the model's first reading of retailers and minimum return per ad " \
+        "dollar; the brief's own words were kept |" in md  # fmt: skip
+    assert "| Check | Share held for experiments: the model read 0.2 where the brief's words " \
+        "alone give none; check it against the brief |" in md  # fmt: skip
+    assert "| Note | Read by rules alone: the model's reading could not be used |" in md
+    assert "Warning" not in md and "parsed by the rules" not in md
+    # the confirm question keeps each note, in words
+    assert note_words(plan.brief.warnings[0]).startswith("Retailers: the model read every")

@@ -187,13 +187,24 @@ ACTION_WORDS = {"approve": "approved", "edit": "edited", "reject": "rejected",
                 "auto_approve": "approved automatically"}  # fmt: skip
 
 
+_NO_MODEL_BRIEF = re.compile(r"the model gave no valid brief \(.*\); parsed by the rules$")
+_MODEL_ONLY = re.compile(r"^(.+) read by the model only; check it$")
+# A reading of the model's that the brief's own words overruled ("...; kept 850,000").
+CORRECTED = re.compile(r"^(\w+): the model read .*; kept ")
+
+
 def note_words(text: str) -> str:
     """A parser note with its field and values in words, wherever a person reads it (the
     report, the confirm-brief question): "total_budget: the model read 4,000,000 ..." read
     as a field name."""
+    if _NO_MODEL_BRIEF.match(text):  # "the model gave no valid brief (...)" was parser talk
+        return "Read by rules alone: the model's reading could not be used"
     field, sep, rest = text.partition(": ")
     if not sep or field not in CHANGE_NAMES:
         return text
+    # "2.8 read by the model only; check it" left an approver unsure the value was real.
+    rest = _MODEL_ONLY.sub(r"the model read \1 where the brief's words alone give none; check it "
+                           "against the brief", rest)  # fmt: skip
     # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
     rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
     rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',

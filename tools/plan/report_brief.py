@@ -11,8 +11,11 @@ from tools.errors import RMNError
 from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
 from tools.plan import Plan
 from tools.plan.labels import (
+    CHANGE_NAMES,
+    CORRECTED,
     GOALS,
     PARSED_BY,
+    and_list,
     note_words,
     percent,
     retailer_name,
@@ -45,8 +48,21 @@ def brief_section(plan: Plan) -> list[str]:
          _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
-    rows += [["Warning", note_words(w)] for w in b.warnings]
-    return out + table(["The brief", "As read"], rows)
+    return out + table(["The brief", "As read"], rows + _notes(b.warnings))
+
+
+def _notes(warnings: list[str]) -> list[list[Any]]:
+    """The parser's notes: readings the brief's words corrected in one row (a row each of
+    "the model read every retailer, the text gives Alpha Mart; kept Alpha Mart" was noise to
+    approvers, in 4 reports of unseen38), then what to check, then the rest."""
+    fixed = [m[1] for w in warnings if (m := CORRECTED.match(w))]
+    rows: list[list[Any]] = []
+    if fixed:
+        fields = and_list(list(dict.fromkeys(CHANGE_NAMES.get(f, words(f)) for f in fixed)))
+        rows.append(["Corrected", f"the model's first reading of {fields}; the brief's own "
+                                  "words were kept"])  # fmt: skip
+    rest = [w for w in warnings if not CORRECTED.match(w)]
+    return rows + [["Check" if w.endswith("check it") else "Note", note_words(w)] for w in rest]
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:
