@@ -19,7 +19,7 @@ from adapters.runtime import Generation
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
 from tools.plan.facts import check_text
 from tools.plan.guardrails import guardrails, hold_confidence
-from tools.plan.labels import line_label
+from tools.plan.labels import line_words
 from tools.plan.plan import Plan, Risk
 from tools.plan.prompts import (
     BIAS_SHAPES,
@@ -69,10 +69,13 @@ def test_signals_are_read_from_the_plan() -> None:
     assert s.experiment_power == 0.5 and s.experiment_budget_for_target == 41_000
     assert s.spend == sum(r.spend for r in plan.allocation) and s.lines == 3
     assert s.top_retailer == "alpha"
-    weakest = min(plan.allocation, key=lambda r: r.marginal_return or 0)
-    # in words (issue #14): "Alpha Mart, sponsored product, <product name>"
-    assert s.weakest_lines[0] == line_label(weakest.retailer_id, weakest.placement, weakest.gtin,
+    # The lines that return least per ad dollar, in words: at the optimum every line's next
+    # dollar returns about the same, so "cut ... first" named lines by a near-tie, not the
+    # ones a reader saw return least (sa10 of unseen38).
+    weakest = min(plan.allocation, key=lambda r: r.expected_revenue / r.spend)
+    assert s.weakest_lines[0] == line_words(weakest.retailer_id, weakest.placement, weakest.gtin,
                                             None)  # fmt: skip
+    assert s.weakest_lines[0].endswith(f"at Alpha Mart ({weakest.placement.replace('_', ' ')})")
     with_cv = signals_from(plan, curve_cv=0.3, coverage=None, flags=0)
     assert with_cv.curve_uncertainty == 0.3 and with_cv.uncertainty_source == "curve_cv"
     no_floor = signals_from(make_plan(floor=None), None, None, 0)
@@ -168,6 +171,11 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
     }
     assert found["response curve uncertainty"].severity == "high"  # factor 1/(1 + 0.9^2)
     assert s.weakest_lines[0] in found["little room above the ROAS floor"].mitigation
+    # "cut Beta Grocers, sponsored product, Brand Lime Iced Tea; Beta Grocers, sponsored
+    # product, Brand Peach Iced Tea first if it slips" read as garbled (sa10 of unseen38)
+    assert found["little room above the ROAS floor"].mitigation.endswith(
+        " minimum, cut first the lines that return least per ad dollar: "
+        f"{s.weakest_lines[0]} and {s.weakest_lines[1]}")  # fmt: skip
     assert "$41,000" in found["underpowered experiment"].mitigation
     assert found["thin data coverage"].signal.startswith("40%")
     calm = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)

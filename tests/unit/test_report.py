@@ -311,11 +311,11 @@ def test_the_reflection_names_lines_by_retailer_placement_and_product() -> None:
     slack = next(r for r in risks(signals) if r.factor == "little room above the ROAS floor")
     assert "00012345" not in slack.mitigation, slack.mitigation
     assert "/" not in slack.mitigation and not SNAKE.search(slack.mitigation), slack.mitigation
+    # least revenue per ad dollar first, as a sentence names a line (sa10 of unseen38)
     weakest = min((r for r in plan.allocation if r.spend > 0),
-                  key=lambda r: r.marginal_return or 0)  # fmt: skip
-    assert f"Alpha Mart, sponsored product, {NAMES[weakest.gtin]}" in slack.mitigation, (
-        slack.mitigation
-    )
+                  key=lambda r: r.expected_revenue / r.spend)  # fmt: skip
+    place = weakest.placement.replace("_", " ")
+    assert f"{NAMES[weakest.gtin]} at Alpha Mart ({place})" in slack.mitigation, slack.mitigation
     capped = signals.model_copy(update={"binding_caps": {"beta/sponsored_search": 0.3}})
     caps = next(r for r in risks(capped) if r.factor == "binding caps")
     assert caps.signal == "caps bind at Beta Grocers, sponsored search ($0.30 per extra dollar)"

@@ -83,6 +83,13 @@ def line_label(retailer: str, placement: str, gtin: str, names: dict[str, str] |
     return f"{retailer_name(retailer)}, {words(placement)}, {product_name(gtin, names)}"
 
 
+def line_words(retailer: str, placement: str, gtin: str, names: dict[str, str] | None) -> str:
+    """A line item in a sentence: "Sea Salt Crisps 150g at Alpha Mart (sponsored search)";
+    two `line_label`s in a row ("Beta Grocers, sponsored product, Lime Iced Tea; Beta ...")
+    read as garbled."""
+    return f"{product_name(gtin, names)} at {retailer_name(retailer)} ({words(placement)})"
+
+
 def cap_label(key: str) -> str:
     """A cap keyed `alpha` (a retailer cap) or `beta/sponsored_search` (a retailer's monthly
     placement cap) in words: "Alpha Mart", "Beta Grocers, sponsored search"."""

@@ -38,7 +38,14 @@ from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.guardrails import TARGET_POWER, binding_caps, guardrails, hold_confidence
-from tools.plan.labels import cap_label, confidence_text, counted, line_label, retailer_name
+from tools.plan.labels import (
+    and_list,
+    cap_label,
+    confidence_text,
+    counted,
+    line_words,
+    retailer_name,
+)
 from tools.plan.markdown import upper_first
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
@@ -146,7 +153,10 @@ def signals_from(
         by_retailer[row.retailer_id] = by_retailer.get(row.retailer_id, 0.0) + row.spend
     top = max(by_retailer, key=lambda r: by_retailer[r]) if by_retailer and spend > 0 else None
     funded = [r for r in plan.allocation if r.spend > 0 and r.marginal_return is not None]
-    weakest = sorted(funded, key=lambda r: (r.marginal_return, r.retailer_id, r.placement))
+    # Least revenue per ad dollar first: at the optimum every line's next dollar returns about
+    # the same, so sorting on it named lines by a near-tie (sa10 of unseen38).
+    weakest = sorted(funded, key=lambda r: (r.expected_revenue / r.spend, r.retailer_id,
+                                            r.placement))  # fmt: skip
     experiment = plan.experiment or {}
     power = experiment.get("power")
     target = experiment.get("target_power") or DEFAULT_TARGET_POWER
@@ -179,7 +189,7 @@ def signals_from(
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
         top_retailer_share=by_retailer[top] / spend if top else None,
-        weakest_lines=[line_label(r.retailer_id, r.placement, r.gtin, names)
+        weakest_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
                        for r in weakest[:3]],  # fmt: skip
     )
 
@@ -359,7 +369,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             )
         )
     if s.roas_slack is not None and s.roas_slack < SLACK_FULL and s.roas_floor is not None:
-        weakest = "; ".join(s.weakest_lines[:2]) or "the lowest-return lines"
+        weakest = and_list(s.weakest_lines[:2])
         out.append(
             Risk(
                 factor="little room above the ROAS floor",
@@ -367,8 +377,9 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 # In words: "expected iROAS 2.20 vs floor 2.00", "track iROAS" read as jargon.
                 signal=f"expected ${s.iroas:.2f} of revenue per ad dollar vs the "
                 f"${s.roas_floor:.2f} minimum",
-                mitigation=f"track the return per ad dollar weekly and cut {weakest} first if "
-                f"it slips toward the ${s.roas_floor:.2f} minimum",
+                mitigation=f"track the return per ad dollar weekly; if it slips toward the "
+                f"${s.roas_floor:.2f} minimum, cut first the lines that return least per ad "
+                f"dollar" + (f": {weakest}" if weakest else ""),
             )
         )
     if s.binding_caps:
