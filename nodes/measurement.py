@@ -45,7 +45,7 @@ def measurement(state: State, runtime: Runtime[Context]) -> Update:
         )
     )
     plan.experiment = result.experiment
-    plan.experiment_notes = [] if result.experiment else list(result.notes)
+    plan.experiment_notes = result.reasons
     plan.rationale = [t for t in plan.rationale if t.kind not in ("allocation", "experiment")]
     retrieved = state.retrieved or []
     requests = [allocation_request(plan, retrieved, tenant=ctx.tenant)]

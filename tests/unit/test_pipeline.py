@@ -266,6 +266,7 @@ def test_experiment_is_designed_at_the_top_retailer_within_its_rules(
     assert short.notes[0].startswith(f"{name}: "), short.notes
     assert not any("source:" in n or "rule " in n or ".md" in n for n in short.notes), short.notes
     assert short.notes[-1] == "no retailer in the plan can run one"
+    assert short.reasons == short.notes[:-1]  # the report lists these, not the summary
     with pytest.raises(AccessDeniedError):
         design_measurement(req.model_copy(update={"tenant": "globex"}))
     # A flighted plan's test runs in its flight: reports dated the tests of plans flighted

@@ -879,3 +879,22 @@ def test_readings_the_brief_corrected_are_one_row_and_open_ones_say_what_to_chec
     assert "Warning" not in md and "parsed by the rules" not in md
     # the confirm question keeps each note, in words
     assert note_words(plan.brief.warnings[0]).startswith("Retailers: the model read every")
+
+
+def test_risk_rows_keep_roas_in_capitals_and_list_costly_caps_first() -> None:
+    """ "Little room above the roas floor" (the factor capitalized with str.capitalize) and a
+    binding-caps row listing six caps alphabetically, $0.04 before $0.73 (sa10 and sa21 of
+    unseen38, read after the round's fixes)."""
+    plan = make_plan()
+    assert plan.expected_outcome is not None
+    floor = plan.expected_outcome.iroas.mean / 1.03
+    plan = plan.model_copy(update={"brief": plan.brief.model_copy(update={"roas_floor": floor})})
+    s = signals_from(plan, curve_cv=0.1, coverage=1.0, flags=0, names=NAMES)
+    s = s.model_copy(update={"binding_caps": {"alpha/display_onsite": 0.04,
+                                              "beta/sponsored_search": 0.73}})  # fmt: skip
+    caps = next(r for r in risks(s) if r.factor == "binding caps")
+    assert caps.signal.startswith("caps bind at Beta Grocers, sponsored search ($0.73")
+    from tools.plan.reflection import reflect
+
+    plan.reflection = reflect(plan, s, [], None, threshold=0.8)
+    assert "| Little room above the ROAS floor |" in render_markdown(plan, [], names=NAMES)

@@ -62,6 +62,16 @@ class MeasurementPlan(BaseModel):
     panel: PanelSource | None = Field(None, description="the data the design was drawn on")
     notes: list[str] = Field(default_factory=list)
 
+    @property
+    def reasons(self) -> list[str]:
+        """Why there is no experiment, retailer by retailer (the notes less their summary):
+        what the report's Experiment section lists."""
+        return [] if self.experiment else [n for n in self.notes if n != NONE_CAN_RUN]
+
+
+# The summary note after every retailer's reason.
+NONE_CAN_RUN = "no retailer in the plan can run one"
+
 
 def _panel_from_long(frame: pd.DataFrame, value: str) -> GeoPanel:
     """A GeoPanel from long (date, geo, value) rows: daily when the dates run day by day,
@@ -199,4 +209,4 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
             continue
         experiment = design.model_dump(mode="json") | {"data_source": source.detail}
         return MeasurementPlan(experiment=experiment, retailer=retailer, panel=source, notes=notes)
-    return MeasurementPlan(notes=[*notes, "no retailer in the plan can run one"])
+    return MeasurementPlan(notes=[*notes, NONE_CAN_RUN])

@@ -383,8 +383,9 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             )
         )
     if s.binding_caps:
-        caps = ", ".join(f"{cap_label(r)} (${v:.2f} per extra dollar)"
-                         for r, v in sorted(s.binding_caps.items()))  # fmt: skip
+        # the costliest first: six caps in id order put $0.04 before $0.73 (sa21 of unseen38)
+        costly = sorted(s.binding_caps.items(), key=lambda kv: (-kv[1], kv[0]))
+        caps = ", ".join(f"{cap_label(r)} (${v:.2f} per extra dollar)" for r, v in costly)
         out.append(
             Risk(
                 factor="binding caps",

@@ -510,7 +510,8 @@ def _reflection(plan: Plan) -> list[str]:
     if risks:
         out += table(
             ["Risk", "Severity", "What was measured", "What to do"],
-            [[k.factor.capitalize(), k.severity, words(k.signal), k.mitigation] for k in risks],
+            # upper_first, not str.capitalize: "Little room above the roas floor"
+            [[upper_first(k.factor), k.severity, words(k.signal), k.mitigation] for k in risks],
         )
     else:
         out += ["No risk factors measured.", ""]
