@@ -233,8 +233,10 @@ def read_retailers(
     spans = [(s, e) for s, e, _ in mentions]
 
     asked = [m for m in mentions if not any(ps <= m[0] < pe for ps, pe in past or [])]
-    if not asked and _SAME_AGAIN.search(scan):
-        asked = mentions  # "we spent 1.7M last year on alpha; ..., same retailer" (d44)
+    if _SAME_AGAIN.search(scan):
+        # "we spent 1.7M last year on alpha; ..., same retailer" (d44); "same retailer plus
+        # Alpha Mart" kept Alpha Mart alone (ta04 of unseen39).
+        asked = mentions
     included, excluded = _included_and_excluded(scan, _after_retraction(scan, asked))
     unknown = _unknown_retailers(text, scan, spans, brand_spans)
     if unknown:
