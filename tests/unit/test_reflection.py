@@ -141,7 +141,7 @@ def test_confidence_is_the_product_of_its_factors_and_explains_them() -> None:
     c = confidence(s)
     assert c.value == pytest.approx(math.prod(factors(s).values()), abs=5e-4)
     assert c.rationale.startswith(f"{c.value:.2f} = uncertainty ")
-    assert "The response curves vary by 0.25 of their mean" in c.rationale
+    assert "The forecast could be off by about 25% either way" in c.rationale
     # in an approver's words ("iROAS", "binding caps", "experiment power" read as jargon)
     assert "1 governance finding;" in c.rationale  # was "finding(s)"
     assert "the expected $2.20 of extra revenue per ad dollar is 10% above the $2.00 minimum" \
@@ -186,18 +186,18 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
     # lift: reports showed both without a word in the risks.
     loss = calm.model_copy(update={"margin": 0.9 * calm.spend})
     assert [(r.factor, r.severity) for r in risks(loss)] == [("a net loss after ad spend", "high")]
-    # A test that spends less than its reserve spends it at the plan's daily pace: the $184,681
-    # of test spend it needs takes a reserve as many times larger as the reserve is than what
-    # the test spends. "spend $184,681 of the $450,000 held on the test" (and "raise the
-    # reserve to $372,966" of a test spending $167,072 of $336,000) named no lever an approver
-    # has (sa14, sa27, sa30 of unseen38).
+    # A test that spends less than its reserve runs part of the flight the reserve is spread
+    # over: the $184,681 of test spend it needs takes a reserve as many times larger as the
+    # reserve is than what the test spends. "spend $184,681 of the $450,000 held on the test"
+    # (and "raise the reserve to $372,966" of a test spending $167,072 of $336,000) named no
+    # lever an approver has (sa14, sa27, sa30 of unseen38).
     weak = calm.model_copy(update={"experiment_power": 0.6, "experiment_adequate": False,
                                    "experiment_budget_for_target": 184_681.0,
                                    "experiment_held": 450_000.0,
                                    "experiment_test_spend": 103_562.0})  # fmt: skip
     assert risks(weak)[0].mitigation.startswith(
-        "raise the reserve to $802,480 (the test spends the reserve at the plan's daily pace, "
-        "so it needs $184,681 of test spend) or extend the test")
+        "raise the reserve to $802,480 (the reserve is spread evenly over the flight and the "
+        "test runs only part of it, so $184,681 of test spend takes that reserve) or extend")
     short = weak.model_copy(update={"experiment_held": 100_000.0, "experiment_test_spend": None})
     assert risks(short)[0].mitigation.startswith("raise the reserve to $184,681 or extend")
     # a test as long as its flight cannot be extended within the plan
@@ -630,5 +630,54 @@ def test_a_reserve_larger_than_a_brief_may_hold_is_not_advised() -> None:
                              "experiment_budget_for_target": 60_000.0, "reserve": 0.1,
                              "experiment_held": 10_000.0, "margin": 2 * s.spend})  # fmt: skip
     weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
-    assert weak.mitigation.startswith("no reserve the brief may hold reaches it (it would take "
-                                      "$60,000)")  # fmt: skip
+    assert weak.mitigation.startswith("a test strong enough to read would need a reserve of "
+                                      "$60,000")  # fmt: skip
+
+
+def test_curve_uncertainty_is_said_as_the_forecasts_likely_error() -> None:
+    """ "The response curves vary by 0.02 of their mean" was jargon in all 29 reports one
+    approver read of unseen39; so was the risk's "margin interval 0.30"."""
+    s = signals_from(make_plan(), curve_cv=0.3, coverage=1.0, flags=0)
+    c = confidence(s)
+    assert c.measured.startswith("The forecast could be off by about 30% either way (one "
+                                 "standard deviation)")  # fmt: skip
+    assert "of their mean" not in c.rationale
+    risk = next(r for r in risks(s) if r.factor == "response curve uncertainty")
+    assert risk.signal == "the forecast could be off by about 30% either way"
+
+
+def test_cap_advice_says_what_is_given_up() -> None:
+    """ "ask Alpha Mart for a higher cap, or accept the return each extra dollar of cap would
+    have earned" read backwards in 4 reports of unseen39: it is the return given up."""
+    s = signals_from(make_plan(), curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4},
+                             "margin": 2 * s.spend})  # fmt: skip
+    caps = next(r for r in risks(s) if r.factor == "binding caps")
+    assert caps.mitigation == ("ask Alpha Mart for a higher cap, or go without the return a "
+                               "higher cap would bring")  # fmt: skip
+
+
+def test_a_reserve_spread_over_the_flight_is_said_so() -> None:
+    """ "at the plan's daily pace" read as the ad plan's pace (6 reports of unseen39), and a
+    test that runs its whole flight was told "raise the reserve to $220,936 (... so it needs
+    $220,936 of test spend)" (ta20); "no reserve the brief may hold reaches it" was garbled
+    (ta12)."""
+    s = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)
+    s = s.model_copy(update={"experiment_power": 0.6, "experiment_adequate": False,
+                             "experiment_budget_for_target": 184_681.0, "reserve": 0.1,
+                             "experiment_held": 450_000.0, "experiment_test_spend": 103_562.0,
+                             "margin": 2 * s.spend})  # fmt: skip
+    weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
+    assert weak.mitigation.startswith(
+        "raise the reserve to $802,480 (the reserve is spread evenly over the flight and the "
+        "test runs only part of it, so $184,681 of test spend takes that reserve)")
+    full = s.model_copy(update={"experiment_test_spend": 449_990.0, "experiment_held": 450_000.0,
+                                "experiment_budget_for_target": 460_000.0})  # fmt: skip
+    weak = next(k for k in risks(full) if k.factor == "underpowered experiment")
+    assert weak.mitigation.startswith("raise the reserve to $460,000 ")
+    small = s.model_copy(update={"experiment_held": 10_000.0, "experiment_test_spend": None,
+                                 "experiment_budget_for_target": 60_000.0})  # fmt: skip
+    weak = next(k for k in risks(small) if k.factor == "underpowered experiment")
+    assert weak.mitigation.startswith("a test strong enough to read would need a reserve of "
+                                      "$60,000, more than the half of the budget a brief may "
+                                      "hold")  # fmt: skip

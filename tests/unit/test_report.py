@@ -403,7 +403,8 @@ def test_the_reflection_reads_as_an_approver_needs_it() -> None:
     table = "\n".join(_confidence_factors(c))
     # named for a plan without an experiment too (its score is cut for that)
     assert "| No experiment, or a weak one | 0.99 |" in table and "Measured: Measured." in table
-    assert "Measured: The response curves vary by 0.05 of their mean" in md
+    assert "Measured: The forecast could be off by about 5% either way (one standard " \
+        "deviation)" in md  # "vary by 0.05 of their mean" was jargon (unseen39)
     policy = ApprovalPolicy(enabled=True, threshold=0.8)
     assert "confidence 0.79 is below" in auto_approval(plan, [], policy)[1]
     assert "optimum is inaccurate" in md and "solver optimal" not in md
@@ -439,12 +440,12 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     plan.allocation[0].marginal_return = 2.5
     assert "Extra margin from the next dollar" in render_markdown(plan, [], names=NAMES)
     assert "| Held but not spent by this test | $100,552 |" in md
-    # The test spends the reserve at the plan's daily pace: "unless the approver edits the
-    # reserve down to $99,448" promised a test as strong on less, and read against advice to
-    # raise the reserve (sa14 of unseen38).
-    assert "of which the test spends $99,448 at the plan's daily pace over its 28 days. The " \
-        "other $100,552 stays unspent; a smaller reserve moves money into the ad plan but " \
-        "also makes the test spend less each day." in md  # fmt: skip
+    # The reserve is spread over the flight: "unless the approver edits the reserve down to
+    # $99,448" promised a test as strong on less, and read against advice to raise the
+    # reserve (sa14 of unseen38); "at the plan's daily pace" read as the ad plan's (unseen39).
+    assert "of which the test spends $99,448: the reserve is spread evenly over the flight and " \
+        "the test runs 28 days of it. The other $100,552 stays unspent; a smaller reserve " \
+        "moves money into the ad plan but also makes the test spend less each day." in md
     plan.brief.objective = "incremental_revenue"
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
 
@@ -733,8 +734,8 @@ def test_round_three_after_the_final_measure() -> None:
                              "experiment_budget_for_target": 131_670.0,
                              "experiment_held": 12_500.0, "reserve": 0.1})  # fmt: skip
     weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
-    assert weak.mitigation.startswith("no reserve the brief may hold reaches it (it would take "
-                                      "$131,670)")  # fmt: skip
+    assert weak.mitigation.startswith("a test strong enough to read would need a reserve of "
+                                      "$131,670")  # fmt: skip
     plan = _people_plan()
     plan.experiment = {**(plan.experiment or {}), "budget": 200_000.0, "test_spend": 99_448.0}
     plan.brief_text = "Spend $45,000 with ROAS >= 2 <b>"
@@ -804,14 +805,14 @@ def test_a_held_confidence_says_so_where_it_is_shown() -> None:
     c = r.confidence
     assert c.computed is not None and c.value < 0.8 <= c.computed
     assert c.held_for and set(c.held_for) <= set(HELD_FOR.values()) and c.held_below == 0.8
-    assert c.measured.startswith("The response curves vary") and "Held" not in c.measured
+    assert c.measured.startswith("The forecast could be off") and "Held" not in c.measured
     plan.reflection = r
     md = render_markdown(plan, [], names=NAMES)
     head = md.split("## Reflection")[1]
     assert (f"**Confidence {confidence_text(c.value)}**, held below the 0.80 needed for "
             f"auto-approval (computed {confidence_text(c.computed)}) because "
             f"{and_list(c.held_for)}: such a plan always goes to a person.") in head
-    assert "as long as these stand" not in md and "Measured: The response curves" in md
+    assert "as long as these stand" not in md and "Measured: The forecast could be off" in md
     unheld = reflect(plan, s.model_copy(update={"experiment_power": None}), [], None,
                      threshold=0.99).confidence  # fmt: skip
     assert unheld.value < 0.99 and unheld.computed is None and unheld.held_for == []

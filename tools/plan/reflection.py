@@ -279,11 +279,8 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     out = []
     if s.curve_uncertainty is None:
         out.append("Curve uncertainty not measured")
-    elif s.uncertainty_source == "curve_cv":
-        out.append(f"the response curves vary by {s.curve_uncertainty:.2f} of their mean")
-    else:
-        out.append(f"the margin's range implies curves that vary by {s.curve_uncertainty:.2f} "
-                   "of their mean")  # fmt: skip
+    else:  # "vary by 0.02 of their mean" was jargon to every approver of unseen39
+        out.append(f"{_off_by(s.curve_uncertainty)} (one standard deviation)")
     out.append(
         "data coverage not measured"
         if s.coverage is None
@@ -338,6 +335,11 @@ NET_LOSS = "a net loss after ad spend"
 UNMEASURED = "an unmeasured lift"
 
 
+def _off_by(uncertainty: float) -> str:
+    """The curves' spread as the forecast's likely error, in words."""
+    return f"the forecast could be off by about {uncertainty:.0%} either way"
+
+
 def risks(signals: ReflectionSignals) -> list[Risk]:
     """A risk for every factor that costs confidence, with a mitigation drawn from the plan,
     most severe first (in the order they are checked among equals)."""
@@ -353,7 +355,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
             Risk(
                 factor="response curve uncertainty",
                 severity=severity(f["uncertainty"]),
-                signal=f"{s.uncertainty_source.replace('_', ' ')} {s.curve_uncertainty:.2f}",
+                signal=_off_by(s.curve_uncertainty),
                 mitigation="keep the experiment reserve and re-fit the curves on its readout "
                 "before scaling; hold lines near the spend levels seen in history",
             )
@@ -475,8 +477,10 @@ def _caps_mitigation(s: ReflectionSignals) -> str:
     spend (read as advice to lose more)."""
     if s.net_loss:
         return "leave the caps as they are: the plan does not yet pay back its ad spend"
-    return (f"ask {_retailers_of(s.binding_caps)} for a higher cap, or accept the return each "
-            "extra dollar of cap would have earned")  # fmt: skip
+    # "or accept the return each extra dollar of cap would have earned" read backwards (4
+    # reports of unseen39): it is the return given up.
+    return (f"ask {_retailers_of(s.binding_caps)} for a higher cap, or go without the return a "
+            "higher cap would bring")  # fmt: skip
 
 
 def _retailers_of(caps: dict[str, float]) -> str:
@@ -493,19 +497,22 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     need, held, spent = s.experiment_budget_for_target, s.experiment_held, s.experiment_test_spend
     more = f"raise the reserve to ${need:,.0f}" if need else "raise the reserve"
     reserve = need
-    if need and held and spent and spent < held:
-        # The test spends the reserve at the plan's daily pace over its length, so the test
-        # spend it needs takes a reserve larger by held / spent: "spend $184,681 of the
+    if need and held and spent and spent < 0.99 * held:
+        # The reserve is spread evenly over the flight and the test runs part of it, so the
+        # test spend it needs takes a reserve larger by held / spent: "spend $184,681 of the
         # $450,000 held on the test" and "raise the reserve to $372,966" of a test spending
-        # $167,072 of $336,000 named no lever an approver has (sa14, sa27 of unseen38).
+        # $167,072 of $336,000 named no lever an approver has (sa14, sa27 of unseen38); "the
+        # plan's daily pace" read as the ad plan's (unseen39).
         reserve = need * held / spent
-        more = (f"raise the reserve to ${reserve:,.0f} (the test spends the reserve at the "
-                f"plan's daily pace, so it needs ${need:,.0f} of test spend)")  # fmt: skip
+        more = (f"raise the reserve to ${reserve:,.0f} (the reserve is spread evenly over the "
+                f"flight and the test runs only part of it, so ${need:,.0f} of test spend takes "
+                "that reserve)")  # fmt: skip
     ratio = p / target if p is not None else 0.5
     if reserve and held and s.reserve and reserve > MAX_RESERVE * held / s.reserve:
         # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief
         # may hold at most half its budget for experiments.
-        more = f"no reserve the brief may hold reaches it (it would take ${reserve:,.0f})"
+        more = (f"a test strong enough to read would need a reserve of ${reserve:,.0f}, more than "
+                "the half of the budget a brief may hold")  # fmt: skip
     return Risk(
         factor="underpowered experiment",
         severity="high" if ratio < 0.5 else "medium",

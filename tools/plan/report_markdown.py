@@ -173,14 +173,15 @@ def _test_share(plan: Plan) -> str:
     if not (_finite(held) and _finite(spent) and held - spent > 0.01 * held):
         return ""
     # What happens to the rest: "held but unspent" alone left reviewers asking where it goes.
-    # The test spends at the plan's daily pace (reserve / flight), so a smaller reserve is a
-    # smaller test: "unless the approver edits the reserve down to $167,072" promised the
-    # same test on less and read against advice to raise it (sa14 of unseen38).
-    over = f" over its {days:.0f} days" if _finite(days) else ""
+    # The reserve is spread evenly over the flight, so a smaller reserve is a smaller test:
+    # "unless the approver edits the reserve down to $167,072" promised the same test on less
+    # and read against advice to raise it (sa14 of unseen38); "at the plan's daily pace" read
+    # as the ad plan's (unseen39).
+    runs = f" and the test runs {days:.0f} days of it" if _finite(days) else ""
     return (
-        f", of which the test spends {_usd(spent)} at the plan's daily pace{over}. The other "
-        f"{_usd(held - spent)} stays unspent; a smaller reserve moves money into the ad plan "
-        "but also makes the test spend less each day"
+        f", of which the test spends {_usd(spent)}: the reserve is spread evenly over the "
+        f"flight{runs}. The other {_usd(held - spent)} stays unspent; a smaller reserve moves "
+        "money into the ad plan but also makes the test spend less each day"
     )
 
 
