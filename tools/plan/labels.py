@@ -196,6 +196,7 @@ ACTION_WORDS = {"approve": "approved", "edit": "edited", "reject": "rejected",
 
 _NO_MODEL_BRIEF = re.compile(r"the model gave no valid brief \(.*\); parsed by the rules$")
 _MODEL_ONLY = re.compile(r"^(.+) read by the model only; check it$")
+_GOAL_CORRECTED = re.compile(r"^the brief corrects its objective; used (\w+)$")
 # A reading of the model's that the brief's own words overruled ("...; kept 850,000").
 CORRECTED = re.compile(r"^(\w+): the model read .*; kept ")
 
@@ -206,12 +207,16 @@ def note_words(text: str) -> str:
     as a field name."""
     if _NO_MODEL_BRIEF.match(text):  # "the model gave no valid brief (...)" was parser talk
         return "Read by rules alone: the model's reading could not be used"
+    if m := _GOAL_CORRECTED.match(text):  # "...; used incremental_revenue" (ta15 of unseen39)
+        return f"Goal: {GOALS.get(m[1], words(m[1]))}, the brief's last word on it"
     field, sep, rest = text.partition(": ")
     if not sep or field not in CHANGE_NAMES:
         return text
     # "2.8 read by the model only; check it" left an approver unsure the value was real.
-    rest = _MODEL_ONLY.sub(r"the model read \1 where the brief's words alone give none; check it "
-                           "against the brief", rest)  # fmt: skip
+    # "where the brief's words alone give none" was false of "don't let it go below 4x" (ta07
+    # of unseen39): it is the rule reader that found none.
+    rest = _MODEL_ONLY.sub(r"the model read \1, which the rule-based reader could not confirm; "
+                           "check it against the brief", rest)  # fmt: skip
     # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
     rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
     rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',

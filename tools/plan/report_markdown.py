@@ -287,9 +287,11 @@ def _shadow_prices(plan: Plan) -> list[str]:
         why = (": each extra dollar would bring less than the plan's average return per ad "
                "dollar, so more budget would lower that return") if plan.brief.objective == \
             "roas" else ""  # fmt: skip
-        if why and _spends_all(plan):  # "cannot tell whether the budget is a limit" (sa03)
-            why += (". It still places the whole budget, as a plan does unless the approver "
-                    "edits the minimum share of the budget placed")  # fmt: skip
+        # "cannot tell whether the budget is a limit" (sa03 of unseen38); "the whole budget"
+        # beside a reserve left unspent read as a contradiction (unseen39).
+        if why and _spends_all(plan):
+            why += (". It still spends all of its ad budget (the budget less what is held for "
+                    "experiments): a plan spends what the brief gives it")  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
