@@ -28,9 +28,15 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-def and_list(items: list[str]) -> str:
-    """Items as a sentence lists them: "a", "a and b", "a, b and c"."""
-    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1] if items else ""]))
+def and_list(items: list[str], word: str = "and") -> str:
+    """Items as a sentence lists them: "a", "a and b", "a, b and c" (or `word`: "a or b")."""
+    return f" {word} ".join(filter(None, [", ".join(items[:-1]), items[-1] if items else ""]))
+
+
+def agree(n: int, verb: str) -> str:
+    """A verb in the third person agreeing with a count: `agree(1, "holds")` -> "holds",
+    `agree(3, "holds")` -> "hold"."""
+    return verb if n == 1 else verb.removesuffix("s")
 
 
 def held_words(confidence: dict[str, Any]) -> str:

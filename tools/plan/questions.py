@@ -27,6 +27,8 @@ from typing import Any
 from tools.catalog import current
 from tools.plan.labels import (
     GOALS,
+    agree,
+    and_list,
     confidence_text,
     counted,
     held_words,
@@ -148,9 +150,6 @@ def _retailer(rid: str) -> str:
     return info.name if info else _words(rid)
 
 
-def _and(items: list[str], word: str = "and") -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
-
 
 def _flight(start: str | None, end: str | None) -> str:
     if start and end:
@@ -172,7 +171,7 @@ def _brief_lines(
     floor = brief.get("roas_floor")
     start, end = brief.get("flight_start"), brief.get("flight_end")
     held = f"{percent(reserve)} ({usd((budget or 0) * reserve)}) is held for experiments"
-    where = _and(retailers) if retailers else "every retailer the brand sells through"
+    where = and_list(retailers) if retailers else "every retailer the brand sells through"
     goal = GOALS.get(brief.get("objective") or "", _words(brief.get("objective")))
     lines = [
         f"- **Budget:** {usd(budget)}, of which "
@@ -190,8 +189,8 @@ def _brief_lines(
                                                 for r, c in caps.items()))  # fmt: skip
     skus = constraints.get("excluded_skus") or []
     if skus:
-        gets = "gets" if len(skus) == 1 else "get"
-        lines.append(f"- **Excluded:** {counted(len(skus), 'product')} {gets} no spend")
+        n = len(skus)
+        lines.append(f"- **Excluded:** {counted(n, 'product')} {agree(n, 'gets')} no spend")
     if constraints.get("min_spend_fraction"):
         share = constraints["min_spend_fraction"]
         lines.append(f"- At least {share:.0%} of the spendable budget must be placed")
@@ -293,5 +292,5 @@ def describe(question: dict[str, Any], allowed: tuple[str, ...]) -> str:
     lines += DESCRIBE.get(question.get("kind") or "", lambda q: [])(question)
     choices = [CHOICES[a] for a in allowed if a in CHOICES]
     if choices:
-        lines += ["", f"**Your choices:** {_and(choices, 'or')}."]
+        lines += ["", f"**Your choices:** {and_list(choices, 'or')}."]
     return "\n".join(lines)

@@ -41,6 +41,7 @@ from tools.plan.facts import (
     share,
 )
 from tools.plan.guardrails import binding_caps
+from tools.plan.labels import and_list
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
 from tools.plan.prompts import (
@@ -228,7 +229,7 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     names = [_name(r) for r, _ in ranked]
     parts = [f"{n}{' gets' if i == 0 else ''} {facts.get(f'{n} share')}"
              for i, n in enumerate(names)]  # fmt: skip
-    split = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    split = and_list(parts)
     out = [
         Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because",

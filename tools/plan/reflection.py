@@ -39,6 +39,7 @@ from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.guardrails import TARGET_POWER, binding_caps, guardrails, hold_confidence
 from tools.plan.labels import (
+    agree,
     and_list,
     cap_label,
     confidence_text,
@@ -295,8 +296,7 @@ def _signal_sentences(s: ReflectionSignals) -> list[str]:
     else:
         out.append("no minimum return per ad dollar")
     out.append(
-        f"{counted(len(s.binding_caps), 'cap')} "
-        f"{'holds' if len(s.binding_caps) == 1 else 'hold'} spend back "
+        f"{counted(len(s.binding_caps), 'cap')} {agree(len(s.binding_caps), 'holds')} spend back "
         f"({'; '.join(cap_label(c) for c in sorted(s.binding_caps))})"
         if s.binding_caps
         else "no cap holds spend back"

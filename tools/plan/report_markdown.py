@@ -26,6 +26,7 @@ from tools.plan.labels import (
     PLACES,
     SEVERITY,
     WRITTEN_BY,
+    agree,
     and_list,
     cap_label,
     change_words,
@@ -295,9 +296,8 @@ def _shadow_prices(plan: Plan) -> list[str]:
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
-        cost = "costs" if idle == 1 else "cost"
-        out += [f"The other {counted(idle, 'limit')} {cost} the plan less than half a cent each.",
-                ""]  # fmt: skip
+        out += [f"The other {counted(idle, 'limit')} {agree(idle, 'costs')} the plan less than "
+                "half a cent each.", ""]  # fmt: skip
     return out
 
 
