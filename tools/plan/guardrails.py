@@ -20,7 +20,7 @@ import math
 
 from pydantic import BaseModel
 
-from tools.plan.labels import and_list, cap_label, confidence_text, retailer_name
+from tools.plan.labels import cap_label, confidence_text, held_reason, retailer_name
 from tools.plan.plan import Confidence, Plan
 
 # Left unspent beyond this share of the spendable budget is worth a word (rounding and the
@@ -179,5 +179,5 @@ def hold_confidence(c: Confidence, tripped: list[Guardrail], threshold: float) -
         "held_below": threshold,
         "held_for": why,
         "rationale": f"{c.rationale} Held at {held:.2f} (computed {confidence_text(c.value)}) "
-                     f"so that a person reviews the plan, because {and_list(why)}.",
+                     f"{held_reason(why)}.",
     })  # fmt: skip

@@ -45,8 +45,12 @@ def held_words(confidence: dict[str, Any]) -> str:
     computed, why = confidence.get("computed"), confidence.get("held_for") or []
     if not isinstance(computed, int | float) or not math.isfinite(computed) or not why:
         return ""
-    return (f"held from {confidence_text(computed, as_percent=True)} so that a person reviews "
-            f"the plan, because {and_list([str(w) for w in why])}")  # fmt: skip
+    return f"held from {confidence_text(computed, as_percent=True)} {held_reason(why)}"
+
+
+def held_reason(why: list[str]) -> str:
+    """Why a confidence is held, as the rationale and the questions say it."""
+    return f"so that a person reviews the plan, because {and_list([str(w) for w in why])}"
 
 
 def objective_words(objective: str) -> str:
