@@ -6,7 +6,8 @@ it chose and why:
 * `text`: normalization (number words as digits), masking, clauses;
 * `roas`: ROAS floors; `money`: budget amounts, rates, caps, currency;
 * `retailers`: retailers named, excluded and unknown; `objective`; `reserve`: the experiment
-  reserve; `flight`: dates, periods and durations; `oos`: the out-of-stock switch;
+  reserve; `flight`: dates, periods and durations (`flight_words`: what the words around a
+  period say of it); `oos`: the out-of-stock switch;
 * `parse`: `rule_parse`, which reads them in order into a `RuleParse`.
 """
 

@@ -17,6 +17,13 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from tools.brief.rules.flight_words import (
+    EVENT_BEFORE,
+    FLIGHT_WORD_AFTER,
+    SUBJECT_BEFORE,
+    stands_alone,
+    told_in_the_past,
+)
 from tools.brief.schema import BriefError
 
 _MONTHS = {
@@ -407,7 +414,7 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
             year = today.year if _quarter_dates(q, today.year)[1] >= today else today.year + 1
             # "we ran tests all of Q4" on December 5th: the quarter under way, told in the
             # past, is no flight (ta02 of unseen39 planned October to December).
-            if _quarter_dates(q, year)[0] <= today and _told_in_the_past(masked, m.start()):
+            if _quarter_dates(q, year)[0] <= today and told_in_the_past(masked, m.start()):
                 continue
         flights.append(Flight(*_quarter_dates(q, year), 2, m.span()))
         claims.add(m.span())
@@ -442,12 +449,12 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         named = year or m.group("lead") or m.group("mon") not in ("may", "march", "mar")
         # "March flight" (qa07 of unseen36 read no flight): no verb "march" is followed by it.
         named = named or bool(
-            _FLIGHT_WORD_AFTER.match(masked, m.end())
-            and not _SUBJECT_BEFORE.search(masked, 0, m.start())  # "we may campaign"
+            FLIGHT_WORD_AFTER.match(masked, m.end())
+            and not SUBJECT_BEFORE.search(masked, 0, m.start())  # "we may campaign"
         )
-        if not claims.free(m.span()) or not (named or _stands_alone(masked, m)):
+        if not claims.free(m.span()) or not (named or stands_alone(masked, m)):
             continue
-        if _EVENT_BEFORE.search(masked, 0, m.start()) and not m.group("y"):
+        if EVENT_BEFORE.search(masked, 0, m.start()) and not m.group("y"):
             continue
         mo = _MONTHS[m.group("mon")]
         if year is None:
@@ -457,34 +464,6 @@ def _periods(masked: str, today: date, claims: _Claims) -> list[Flight]:
         flights.append(Flight(start, month_end(year, mo), 1, m.span()))
         claims.add(m.span())
     return flights
-
-
-_FIELD_BEFORE = re.compile(r"(?:^|[,.;:|(\n/+–—]|\s-|\b(?:flight|timing|dates?|when))\s*$")
-_FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n–—]|-\s|$)")
-_FLIGHT_WORD_AFTER = re.compile(r"\s+(?:flight|campaign)\b")
-_SUBJECT_BEFORE = re.compile(r"\b(?:i|we|you|they|it|he|she|who|which|that)\s+$")
-# A month that names an event, not the flight: "pausing Gamma Pharmacy after the Nov billing
-# issue" (sa23 of unseen38 read a November 2027 flight), "since the Oct pricing mixup".
-_EVENT_BEFORE = re.compile(
-    r"\b(?:after|since|following|because of|due to|given|before)\s+(?:the|that|our|this|last)\s+$"
-)
-
-
-_CLAUSE_START = re.compile(r".*(?:[.;:,(\n—–]|\s-\s)", re.S)
-_PAST_DEED = re.compile(r"\b(?:ran|did|spent|tested|had|was|were|used|tried)\b")
-
-
-def _told_in_the_past(masked: str, pos: int) -> bool:
-    """Whether the clause before `pos` has a past verb ("we ran tests all of Q4")."""
-    head = masked[max(0, pos - 80) : pos]
-    clause = head[m.end() :] if (m := _CLAUSE_START.match(head)) else head
-    return bool(_PAST_DEED.search(clause))
-
-
-def _stands_alone(masked: str, m: re.Match[str]) -> bool:
-    """Whether a month word is a field of its own: between separators, or after "flight"."""
-    before = _FIELD_BEFORE.search(masked[max(0, m.start() - 12) : m.start()])
-    return bool(before) and bool(m.group().endswith(".") or _FIELD_AFTER.match(masked, m.end()))
 
 
 def _month_ranges(masked: str, today: date, claims: _Claims) -> list[Flight]:
