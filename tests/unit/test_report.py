@@ -407,7 +407,7 @@ def test_the_reflection_reads_as_an_approver_needs_it() -> None:
         "deviation)" in md  # "vary by 0.05 of their mean" was jargon (unseen39)
     policy = ApprovalPolicy(enabled=True, threshold=0.8)
     assert "confidence 0.79 is below" in auto_approval(plan, [], policy)[1]
-    assert "optimum is inaccurate" in md and "solver optimal" not in md
+    assert "answer is approximate" in md and "solver optimal" not in md
     solver = next(r for r in reflection.risk_assessment.high_risk_factors
                   if r.factor == "solver result")  # fmt: skip
     assert solver.severity == "medium"

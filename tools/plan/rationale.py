@@ -307,6 +307,11 @@ def allocation_request(
     # "asks for": a brief naming a paused retailer too names two ("the only retailer the brief
     # names" was read as wrong there).
     lead = f"{sentences[0].opening} it is the only retailer the brief asks for." if only else ""
+    if "inaccurate" in (plan.solver_status or ""):
+        # "... because each extra dollar now goes where the curves promise the most return"
+        # above a reflection asking to run the split again (ta05 of unseen39, misleading).
+        lead = (f"{sentences[0].opening} it is the optimizer's best answer, but the optimizer "
+                "stopped before proving it the best, so run it again before approving.")
     markers = _markers(sentences, citations)
     return TextRequest(
         lead=lead,

@@ -323,7 +323,8 @@ def _solver_words(s: ReflectionSignals) -> str:
     if not s.solver_ok:
         return f"the optimizer found no plan ({s.solver_status or 'it did not run'})"
     if s.solver_inaccurate:
-        return "the optimizer's optimum is inaccurate"
+        return ("the optimizer's answer is approximate: it stopped before proving this split the "
+                "best")
     return "the optimizer found its optimum"
 
 
