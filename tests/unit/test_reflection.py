@@ -695,3 +695,21 @@ def test_a_reserve_spread_over_the_flight_is_said_so() -> None:
     assert weak.mitigation.startswith("a test strong enough to read would need a reserve of "
                                       "$60,000, more than the half of the budget a brief may "
                                       "hold")  # fmt: skip
+
+
+def test_a_floor_the_likely_range_dips_below_is_said() -> None:
+    """ "expected $3.38 of revenue per ad dollar vs the $3.20 minimum" did not say that the
+    likely low end, $3.18, is already below the floor (ta15 of unseen39, missing)."""
+    plan = make_plan()
+    assert plan.expected_outcome is not None
+    iroas = plan.expected_outcome.iroas
+    floor = (iroas.mean + iroas.low) / 2  # above the low end, below the mean
+    plan = plan.model_copy(update={"brief": plan.brief.model_copy(update={"roas_floor": floor})})
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    room = next(r for r in risks(s) if r.factor == "little room above the ROAS floor")
+    assert room.signal.endswith(f"; it is likely as low as ${iroas.low:.2f}, below the minimum")
+    high = plan.model_copy(update={"brief": plan.brief.model_copy(
+        update={"roas_floor": iroas.low * 0.99})})  # fmt: skip
+    s = signals_from(high, curve_cv=0.05, coverage=1.0, flags=0)
+    room = next((r for r in risks(s) if r.factor == "little room above the ROAS floor"), None)
+    assert room is None or "likely as low as" not in room.signal

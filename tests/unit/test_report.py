@@ -689,6 +689,7 @@ def test_round_three_words() -> None:
         "experiments)" in md  # fmt: skip
     s = signals_from(make_plan(), curve_cv=0.05, coverage=1.0, flags=0)
     s = s.model_copy(update={"roas_floor": 3.0, "iroas": 3.05, "roas_slack": 0.05 / 3,
+                             "iroas_low": 3.01,  # its likely range above the floor
                              "experiment_power": 0.52, "experiment_adequate": False})
     floor = next(k for k in risks(s) if k.factor == "little room above the ROAS floor")
     assert floor.signal == "expected $3.05 of revenue per ad dollar vs the $3.00 minimum"

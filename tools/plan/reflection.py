@@ -86,6 +86,7 @@ class ReflectionSignals(BaseModel):
     )
     roas_floor: float | None = None
     iroas: float | None = Field(None, description="expected iROAS of the plan (mean)")
+    iroas_low: float | None = Field(None, description="the low end of its likely range")
     roas_slack: float | None = Field(None, description="(iROAS - floor) / floor; None: no floor")
     binding_caps: dict[str, float] = Field(
         default_factory=dict,
@@ -168,6 +169,7 @@ def signals_from(
         coverage=None if coverage is None else min(max(float(coverage), 0.0), 1.0),
         roas_floor=floor,
         iroas=iroas,
+        iroas_low=outcome.iroas.low if outcome is not None else None,
         roas_slack=slack,
         binding_caps=binding,
         governance_flags=max(int(flags), 0),
@@ -336,6 +338,15 @@ NET_LOSS = "a net loss after ad spend"
 UNMEASURED = "an unmeasured lift"
 
 
+def _below_floor(s: ReflectionSignals) -> str:
+    """The likely low end of the return, where it is already below the floor (ta15 of
+    unseen39: "$3.38 vs the $3.20 minimum" left out a likely low of $3.18)."""
+    low, floor = s.iroas_low, s.roas_floor
+    if low is None or floor is None or not math.isfinite(low) or low >= floor:
+        return ""
+    return f"; it is likely as low as ${low:.2f}, below the minimum"
+
+
 def _off_by(uncertainty: float) -> str:
     """The curves' spread as the forecast's likely error, in words."""
     return f"the forecast could be off by about {uncertainty:.0%} either way"
@@ -379,7 +390,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 severity=severity(f["slack"]),
                 # In words: "expected iROAS 2.20 vs floor 2.00", "track iROAS" read as jargon.
                 signal=f"expected ${s.iroas:.2f} of revenue per ad dollar vs the "
-                f"${s.roas_floor:.2f} minimum",
+                f"${s.roas_floor:.2f} minimum" + _below_floor(s),
                 mitigation=f"track the return per ad dollar weekly; if it slips toward the "
                 f"${s.roas_floor:.2f} minimum, cut first the lines that return least per ad "
                 f"dollar" + (f": {weakest}" if weakest else ""),
