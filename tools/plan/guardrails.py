@@ -42,7 +42,9 @@ __all__ = [
     "hold_confidence",
     "guardrail_flags",
     "guardrails",
+    "left_unspent",
     "price_scale",
+    "spends_all",
 ]
 
 
@@ -107,14 +109,27 @@ def _losing(plan: Plan) -> list[Guardrail]:
     return out
 
 
-def _unspent(plan: Plan, binding: dict[str, float]) -> list[Guardrail]:
+def left_unspent(plan: Plan) -> tuple[float, float] | None:
+    """(what is left of the spendable budget, the spendable budget: the budget less the
+    reserve), or None without an outcome or anything to spend."""
     outcome = plan.expected_outcome
     if outcome is None:
-        return []
+        return None
     spendable = plan.brief.total_budget - outcome.reserve
-    left = spendable - outcome.spend
-    if spendable <= 0 or left <= UNSPENT_SHARE * spendable:
+    return (spendable - outcome.spend, spendable) if spendable > 0 else None
+
+
+def spends_all(plan: Plan) -> bool:
+    """Whether the plan places its spendable budget, up to rounding (`UNSPENT_SHARE`)."""
+    left = left_unspent(plan)
+    return left is not None and left[0] <= UNSPENT_SHARE * left[1]
+
+
+def _unspent(plan: Plan, binding: dict[str, float]) -> list[Guardrail]:
+    found = left_unspent(plan)
+    if found is None or spends_all(plan):
         return []
+    left, spendable = found
     floor = plan.shadow_prices.get("roas_floor_per_unit")
     if binding:
         why = "the caps that bind (" + "; ".join(cap_label(c) for c in sorted(binding)) + (

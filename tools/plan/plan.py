@@ -202,6 +202,12 @@ class Plan(BaseModel):
     decision: Decision | None = None
     status: Literal["draft", "approved", "rejected"] = "draft"
 
+    @property
+    def solver_inaccurate(self) -> bool:
+        """Whether the optimizer stopped before proving its split the best ("optimal_inaccurate"):
+        the reflection weighs it, the rationale says it."""
+        return "inaccurate" in (self.solver_status or "").lower()
+
     def with_allocation(
         self,
         *,

@@ -307,7 +307,7 @@ def allocation_request(
     # "asks for": a brief naming a paused retailer too names two ("the only retailer the brief
     # names" was read as wrong there).
     lead = f"{sentences[0].opening} it is the only retailer the brief asks for." if only else ""
-    if "inaccurate" in (plan.solver_status or ""):
+    if plan.solver_inaccurate:
         # "... because each extra dollar now goes where the curves promise the most return"
         # above a reflection asking to run the split again (ta05 of unseen39, misleading).
         lead = (f"{sentences[0].opening} it is the optimizer's best answer, but the optimizer "
@@ -382,8 +382,8 @@ def experiment_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     # "with 20% held out" read as a share of the budget (an approver of unseen38).
     if held:
         geo = "geo" in str(e.get("experiment_type") or "")
-        first += f" with {held} of the areas held out" if geo else ""
-        first += "" if geo else f" with the ads off {held} of the time"
+        what = f"{held} of the areas held out" if geo else f"the ads off {held} of the time"
+        first += f" with {what}"
     out = [
         Sentence(f"{first}, so", "a smaller true lift will read as no effect", "holdout", "detect")
     ]

@@ -176,7 +176,7 @@ def signals_from(
         flag_words=list(flag_words or []),
         solver_status=plan.solver_status,
         solver_ok=solver_ok,
-        solver_inaccurate=solver_ok and "inaccurate" in status,
+        solver_inaccurate=solver_ok and plan.solver_inaccurate,
         experiment_power=float(power) if _number(power) else None,
         experiment_target_power=float(target),
         experiment_adequate=experiment.get("adequate") if experiment else None,

@@ -16,7 +16,7 @@ from tools.catalog import CatalogError, load_catalog
 from tools.pipeline.query import flight_days
 from tools.plan import AllocationRow, Citation, Confidence, Decision, Plan
 from tools.plan.approval import decided_by
-from tools.plan.guardrails import BINDING_PRICE, TARGET_POWER, price_scale
+from tools.plan.guardrails import BINDING_PRICE, TARGET_POWER, price_scale, spends_all
 from tools.plan.labels import (
     ACTION_WORDS,
     CONFIDENCE_FACTORS,
@@ -186,13 +186,6 @@ def _test_share(plan: Plan) -> str:
     )
 
 
-def _spends_all(plan: Plan) -> bool:
-    """Whether the plan places all of its spendable budget."""
-    o = plan.expected_outcome
-    spendable = plan.brief.total_budget - (o.reserve if o else 0.0)
-    return o is not None and spendable > 0 and o.spend >= 0.99 * spendable
-
-
 def _outcome(plan: Plan, chart: bool) -> list[str]:
     out = ["## Expected outcome", ""]
     o = plan.expected_outcome
@@ -290,7 +283,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
             "roas" else ""  # fmt: skip
         # "cannot tell whether the budget is a limit" (sa03 of unseen38); "the whole budget"
         # beside a reserve left unspent read as a contradiction (unseen39).
-        if why and _spends_all(plan):
+        if why and spends_all(plan):
             why += (". It still spends all of its ad budget (the budget less what is held for "
                     "experiments): a plan spends what the brief gives it")  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
