@@ -165,6 +165,21 @@ def test_allocation_rows_sum_to_the_plan_with_intervals_from_the_draws(
     )
 
 
+def test_lines_kept_in_though_likely_out_of_stock_are_marked(acme_curves: CurveSummary) -> None:
+    """A brief keeping likely out-of-stock lines in marks the rows that fund them (the report
+    says what they get); a brief leaving them out marks none."""
+    with np.load(acme_curves.path) as z:
+        risky = {(str(r), str(p), str(g)) for r, p, g, o in
+                 zip(z["retailer_id"], z["placement"], z["gtin"], z["oos_prob"], strict=True)
+                 if o >= 0.5}  # fmt: skip
+    kept = plan_allocation(acme_curves, AllocationRequest(brief=brief(exclude_oos=False)))
+    marked = {(r.retailer_id, r.placement, r.gtin) for r in kept.rows if r.likely_out_of_stock}
+    funded = {(r.retailer_id, r.placement, r.gtin) for r in kept.rows}
+    assert marked and marked == funded & risky
+    left_out = plan_allocation(acme_curves, AllocationRequest(brief=brief()))
+    assert not any(r.likely_out_of_stock for r in left_out.rows)
+
+
 def test_reviewer_caps_and_exclusions_bind(acme_curves: CurveSummary) -> None:
     small = brief(roas_floor=None, total_budget=800_000)
     free = plan_allocation(acme_curves, AllocationRequest(brief=small))

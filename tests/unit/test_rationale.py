@@ -579,10 +579,13 @@ def test_second_opinion_is_an_info_finding_citing_its_passage(
     # "breaks" where the checks flagged it agrees; "breaks" where they passed it does not
     assert first.agrees is True and second.agrees is False
     report = render_markdown(plan.model_copy(update={"governance": result.findings}), [])
-    agreed = "The ad copy (copy variant 1) passed the retailers' rules, and a second check"
+    # Each variant with its retailer and product: the number alone sent approvers to a copy
+    # table their printed summary left out (round 5).
+    agreed = ("Copy variant 1 (Alpha Mart, the brand's range) passed the retailers' rules, and "
+              "a second check")  # fmt: skip
     assert agreed in report
-    assert "| second opinion | copy variant 2 |" in report
-    assert "| second opinion | copy variant 1 |" not in report
+    assert "| second opinion | copy variant 2 (Beta Grocers, the brand's range) |" in report
+    assert "| second opinion | copy variant 1 (" not in report
     before = blocking(plan, [])  # the plan's own guardrails (unspent budget, ...)
     plan.governance = result.findings
     assert result.findings and blocking(plan, []) == before  # a second opinion never blocks

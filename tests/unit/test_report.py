@@ -25,6 +25,7 @@ from tools.plan import (
     RiskAssessment,
 )
 from tools.plan.charts import curves_chart
+from tools.plan.labels import retailer_name
 from tools.plan.reflection import risks, signals_from
 from tools.plan.report import ReportError, write_report
 from tools.plan.report_markdown import render_markdown
@@ -924,3 +925,36 @@ def test_round_four_words_after_the_measure() -> None:
     md = render_markdown(plan, [], names=NAMES)
     assert "It still spends all of its ad budget (the budget less what is held for " \
         "experiments): a plan spends what the brief gives it." in md  # fmt: skip
+
+
+def test_the_brief_table_says_what_kept_out_of_stock_products_get_and_a_holdout_read() -> None:
+    """Round 5 of what the approver reads: "keep OOS items in" left the spend on them unsaid,
+    and "hold out 20%" was read as budget without saying so (reviewers of unseen38/39)."""
+    plan = _people_plan()
+    plan.brief.exclude_oos = False
+    plan.allocation[0].likely_out_of_stock = True
+    row = plan.allocation[0]
+    share = f"{row.spend / sum(r.spend for r in plan.allocation):.1%}".replace(".0%", "%")
+    md = render_markdown(plan, [], names=NAMES)
+    assert (f"| Leave out products likely out of stock | no: 1 product likely out of stock gets "
+            f"${row.spend:,.0f} of the planned spend ({share}) |") in md  # fmt: skip
+    plan.allocation[0].likely_out_of_stock = False
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| no; none of the products the plan funds is likely out of stock |" in md
+    plan.brief.warnings = ["experiment_reserve: the brief's 20% holdout is read as 20% of the "
+                           "budget held for the test, not 20% of the market held out"]  # fmt: skip
+    assert ("| Note | Share held for experiments: the brief's 20% holdout is read as 20% of the "
+            "budget held for the test, not 20% of the market held out |"
+            ) in render_markdown(plan, [], names=NAMES)  # fmt: skip
+
+
+def test_a_governance_finding_names_the_variants_retailer_and_product() -> None:
+    """ "copy variant 1, body" sent approvers to a copy table a printed summary may leave out
+    (round 5): the variant says its retailer and product where a finding names it."""
+    plan = _people_plan()
+    v = plan.copy_variants[0]
+    plan.governance = [Finding(type="prohibited_claim", where="copy[0].body", severity="block",
+                               action="blocked", text="cures colds")]  # fmt: skip
+    md = render_markdown(plan, [], names=NAMES)
+    where = f"copy variant 1 ({retailer_name(v.retailer_id)}, {NAMES[v.gtin]}), body"
+    assert f"| prohibited claim | {where} |" in md, md.split("## Governance")[1]

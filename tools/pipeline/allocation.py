@@ -18,7 +18,12 @@ from tools.optimize import (
     allocate,
     policy_limits,
 )
-from tools.pipeline.curves import CurveSummary, load_curves, sku_categories
+from tools.pipeline.curves import (
+    CurveSummary,
+    likely_out_of_stock,
+    load_curves,
+    sku_categories,
+)
 from tools.plan import AllocationRow, ExpectedOutcome, Interval
 
 # Allocation rows below a cent are solver dust, not a line the plan funds.
@@ -103,7 +108,7 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
     return AllocationPlan(
         status="optimal",
         solver_status=solver,
-        rows=_rows(result, curve_set, brief),
+        rows=_rows(result, curve_set, brief, _likely_out_of_stock(curves, brief)),
         expected=_expected(result, brief),
         shadow_prices=result.shadow_prices.model_dump(mode="json") if result.shadow_prices else {},
         revenue_cv=_revenue_cv(curve_set, x),
@@ -147,8 +152,17 @@ def _planned_curves(
     return curve_set, limits
 
 
+def _likely_out_of_stock(curves: CurveSummary, brief: StructuredBrief) -> set[tuple[str, ...]]:
+    """The lines likely out of stock that a brief keeping them in may fund (retailer, placement,
+    GTIN): the report says what they get (an approver of unseen38 could not tell)."""
+    return set() if brief.exclude_oos else likely_out_of_stock(curves)
+
+
 def _rows(
-    result: AllocationResult, curve_set: CurveSet, brief: StructuredBrief
+    result: AllocationResult,
+    curve_set: CurveSet,
+    brief: StructuredBrief,
+    risky: set[tuple[str, ...]],
 ) -> list[AllocationRow]:
     """The funded lines, largest spend first, each with its curve and marginal return."""
     table = result.allocation
@@ -166,6 +180,7 @@ def _rows(
             marginal_return=float(table.marginal_roas[i] * weight[i]),
             curve_a=float(curve_set.a[i]),
             curve_b=float(curve_set.b[i]),
+            likely_out_of_stock=(table.retailer_id[i], table.placement[i], table.gtin[i]) in risky,
         )
         for i in np.argsort(-x, kind="stable")
         if x[i] >= MIN_ROW_SPEND

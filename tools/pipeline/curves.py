@@ -346,6 +346,16 @@ def load_curves(
     )
 
 
+def likely_out_of_stock(summary: CurveSummary) -> set[tuple[str, str, str]]:
+    """The stored lines likely out of stock (the ones `exclude_oos` holds at zero), as
+    (retailer, placement, GTIN)."""
+    data = _stored(summary, "retailer_id", "placement", "gtin", "oos_prob")
+    return {
+        (str(data["retailer_id"][i]), str(data["placement"][i]), str(data["gtin"][i]))
+        for i in np.flatnonzero(data["oos_prob"] >= OOS_THRESHOLD)
+    }
+
+
 def _stored(summary: CurveSummary, *names: str) -> dict[str, np.ndarray]:
     path = Path(summary.path)
     if not path.is_file():

@@ -35,6 +35,9 @@ class AllocationRow(BaseModel):
     # The fitted curve the spend was chosen on: revenue(x) = curve_a * (1 - exp(-x / curve_b)).
     curve_a: float | None = None
     curve_b: float | None = None
+    likely_out_of_stock: bool = Field(
+        False, description="kept in though likely out of stock (a brief that keeps such lines)"
+    )
 
 
 class ExpectedOutcome(BaseModel):

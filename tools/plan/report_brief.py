@@ -15,7 +15,9 @@ from tools.plan.labels import (
     CORRECTED,
     GOALS,
     PARSED_BY,
+    agree,
     and_list,
+    counted,
     note_words,
     percent,
     retailer_name,
@@ -45,7 +47,7 @@ def brief_section(plan: Plan) -> list[str]:
         ["Minimum return per ad dollar", floor],
         ["Held for experiments", _given(b, "experiment_reserve", reserve)],
         ["Leave out products likely out of stock",
-         _given(b, "exclude_oos", "yes" if b.exclude_oos else "no")],
+         _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan))],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
     return out + table(["The brief", "As read"], rows + _notes(b.warnings))
@@ -63,6 +65,22 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
                                   "words were kept"])  # fmt: skip
     rest = [w for w in warnings if not CORRECTED.match(w)]
     return rows + [["Check" if w.endswith("check it") else "Note", note_words(w)] for w in rest]
+
+
+def _kept_in(plan: Plan) -> str:
+    """ "no", with what the products likely out of stock get (an approver of unseen38 could
+    not tell what keeping them in cost)."""
+    risky = [row for row in plan.allocation if row.likely_out_of_stock]
+    spend = sum(row.spend for row in plan.allocation)
+    if not plan.allocation:
+        return "no"
+    if not risky:
+        return "no; none of the products the plan funds is likely out of stock"
+    n = len({row.gtin for row in risky})
+    got = sum(row.spend for row in risky)
+    return (f"no: {counted(n, 'product')} likely out of stock {agree(n, 'gets')} {_usd(got)} of"
+            " the planned spend"
+            f" ({percent(got / spend) if spend > 0 else '0%'})")  # fmt: skip
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:

@@ -74,7 +74,7 @@ def render_markdown(
     out += _experiment(plan)
     out += _rationale(plan)
     out += _copy(plan, names or {})
-    out += _governance(plan)
+    out += _governance(plan, names or {})
     out += _reflection(plan)
     out += _decisions(plan, decisions, names or {})
     return "\n".join(out).rstrip() + "\n"
@@ -425,7 +425,7 @@ def _copy(plan: Plan, names: dict[str, str]) -> list[str]:
     return out + table(header, rows)
 
 
-def _governance(plan: Plan) -> list[str]:
+def _governance(plan: Plan, names: dict[str, str]) -> list[str]:
     out = ["## Governance findings", ""]
     # What holds the plan besides its copy: "All 2 ad copy variants passed" above a reflection
     # counting 1 governance finding read as governance being clear (sa20 of unseen38).
@@ -435,15 +435,15 @@ def _governance(plan: Plan) -> list[str]:
     out += [*held, ""] if held else []
     rows = []
     # Second opinions that agreed with the rule checks: one line, not a row each (noise).
-    agreed = [_where(f.where) for f in plan.governance if f.agrees]
+    agreed = [_where(f.where, plan, names) for f in plan.governance if f.agrees]
     shown = [f for f in plan.governance if not f.agrees]
     for f in shown:
         text = "(personal data, not shown)" if f.type.upper() in PII_TYPES else f.text[:80]
         span = f"{f.start}-{f.end}" if f.start is not None and f.end is not None else ""
-        rows.append([words(f.type).lower(), _where(f.where), span,
+        rows.append([words(f.type).lower(), _where(f.where, plan, names), span,
                      SEVERITY.get(f.severity, f.severity), f.action, text])  # fmt: skip
     if agreed:  # "the retailer model's second opinion ... copy variant 1" read as jargon
-        which = f"The ad copy ({', '.join(agreed)})"
+        which = upper_first(and_list(agreed))
         if len(agreed) == len(plan.copy_variants):
             which = "The ad copy" if len(agreed) == 1 else f"All {len(agreed)} ad copy variants"
         out += [f"{which} passed the retailers' rules, and a second check by a language model "
@@ -456,13 +456,20 @@ def _governance(plan: Plan) -> list[str]:
     )
 
 
-def _where(where: str) -> str:
-    """A finding's place in words: `copy[0].body` -> "copy variant 1, body"."""
+def _where(where: str, plan: Plan, names: dict[str, str]) -> str:
+    """A finding's place in words: `copy[0].body` -> "copy variant 1 (Alpha Mart, Sea Salt
+    Crisps), body": the variant's number alone sent an approver to the copy table, which a
+    printed summary may leave out (sa reviewers of unseen38)."""
     m = INDEXED.match(where)
     if not m:
         return words(where)
-    place = PLACES.get(m.group(1), words(m.group(1)))
-    return f"{place} {int(m.group(2)) + 1}" + (f", {words(m.group(3))}" if m.group(3) else "")
+    i = int(m.group(2))
+    place = f"{PLACES.get(m.group(1), words(m.group(1)))} {i + 1}"
+    if m.group(1) == "copy" and i < len(plan.copy_variants):
+        v = plan.copy_variants[i]
+        product = product_name(v.gtin, names) if v.gtin else "the brand's range"
+        place += f" ({retailer_name(v.retailer_id)}, {product})"
+    return place + (f", {words(m.group(3))}" if m.group(3) else "")
 
 
 def _confidence_factors(c: Confidence) -> list[str]:
