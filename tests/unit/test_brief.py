@@ -1140,3 +1140,23 @@ def test_a_share_told_as_a_holdout_is_said_to_be_read_as_budget() -> None:
     for brief in ("$500k, reserve 10% of budget for holdout tests", "$500k, no holdout",
                   "$500k, 10% for experiments"):  # fmt: skip
         assert not [w for w in rules(brief).warnings if "market held out" in w], brief
+
+
+def test_a_budget_for_a_year_without_dates_asks_a_person() -> None:
+    """ "this yr buget is 850k" with no dates was planned over the standard 28 days, a year's
+    money in four weeks, and nothing said so (sa12 of unseen38): the reading stands, with a
+    note to check. A year the brief dates is its flight ("whole year 2027", i30 of unseen25)."""
+    from tools.brief.llm import settled
+
+    for brief, said in (("last year we did 700k at alpha mart. this yr buget is 850k.", "this yr"),
+                        ("Our annual budget of $2M, Alpha Mart only.", "annual")):  # fmt: skip
+        b = rules(brief)
+        note = [w for w in b.warnings if "given for a year" in w]
+        assert note and f"({said!r})" in note[0] and not settled(note[0]), b.warnings
+        assert b.flight_start is None and b.total_budget in (850_000, 2_000_000)
+    # Dated, or a year said of something else: nothing to check.
+    assert not rules("This year the budget is $1.6M, Q1 2027, Alpha Mart.").warnings
+    assert not [w for w in rules("$400k at Alpha Mart. Last year we spent $2M.").warnings
+                if "for a year" in w]
+    whole = rules("Brand X, 5M, whole year 2027, all retailers, margin, 10% test", "brand_x")
+    assert (whole.flight_start, whole.flight_end) == (date(2027, 1, 1), date(2027, 12, 31))

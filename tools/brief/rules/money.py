@@ -24,6 +24,7 @@ from tools.brief.rules.reserve import RESERVE_WORDS
 from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
+    SENTENCE_BREAK,
     about_the_past,
     after_past_figure,
     as_float,
@@ -392,3 +393,27 @@ def budget_problem(budget: float | None) -> BriefError | None:
             total_budget=budget,
         )
     return None
+
+
+# A budget given for a year ("this yr buget is 850k", "our annual budget of $2M") in a brief
+# with no dates is planned over the standard four weeks: a year's money spent in 28 days (sa12
+# of unseen38, read by an approver as a misreading). The reading stands; a person checks it.
+_A_YEAR = re.compile(
+    r"\b(?:(?:this|next|the|full|whole)\s+(?:year|yr)(?![- ]end)(?:'s)?"
+    r"|annual|annually|yearly|full[- ]year|fy\s?'?\d{2}(?:\d{2})?)\b"
+)
+
+
+def year_budget_note(low: str, money: list[Money], budget: float | None) -> list[str]:
+    """A note to check when the budget's own sentence gives it for a year (call it only for a
+    brief without dates)."""
+    for m in money:
+        if m.kind != "budget" or m.value != budget:
+            continue
+        starts = [b.end() for b in SENTENCE_BREAK.finditer(low, 0, m.span[0])]
+        end = SENTENCE_BREAK.search(low, m.span[1])
+        sentence = low[starts[-1] if starts else 0 : end.start() if end else len(low)]
+        if hit := _A_YEAR.search(sentence):
+            return [f"the budget is given for a year ({hit[0]!r}) but the brief gives no "
+                    "dates: it is planned over the standard four weeks; check it"]  # fmt: skip
+    return []

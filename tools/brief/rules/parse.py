@@ -28,6 +28,7 @@ from tools.brief.rules.money import (
     foreign_currency_error,
     read_money,
     unreadable_amount_error,
+    year_budget_note,
 )
 from tools.brief.rules.objective import read_objective
 from tools.brief.rules.oos import read_oos
@@ -169,6 +170,8 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     # Flight (read before the budget is final: a weekly budget needs the flight length).
     flights = _flight(result, mask(low, mask_spans))
     budget = _budget(result, budget, [m for m in money if m.kind == "rate"])
+    if result.values["flight_start"] is None and result.values["flight_end"] is None:
+        result.warnings.extend(year_budget_note(low, money, budget))
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(
