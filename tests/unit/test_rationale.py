@@ -604,6 +604,21 @@ def test_invented_and_stuttered_words_are_caught() -> None:
     assert not stutters("a sales lift of 4.4% in 28 days with 20% held out")
 
 
+def test_two_limits_on_one_amount_are_caught() -> None:
+    """ "as the retailer lets one brand spend at most at least one more dollar per month [1]"
+    passed every check and reached a reviewer (ta59, round 5 finding set)."""
+    from tools.plan.vocabulary import clashes
+
+    garbled = "as the retailer lets one brand spend at most at least one more dollar per month"
+    assert clashes(garbled) and clashes("no more than at least 3 lines")
+    assert not clashes("a cap lets one brand spend at most so much there each month")
+    assert not clashes("it is only up to the retailer")
+    facts = FactsTable()
+    facts.add("planned spend", "$640k")
+    problem = check_text(f"Alpha Mart gets $640k {garbled} [1].", facts, 1, need_number=False)
+    assert problem == "two limits on one amount"
+
+
 def test_the_grammar_cache_keeps_only_the_most_recent_grammars() -> None:
     """Sentence grammars differ per plan (their openings and numbers); a server writing
     rationales for days kept every compiled one. The compiler keeps the 64 most recent."""
@@ -712,3 +727,15 @@ def test_an_approximate_split_is_not_said_to_be_the_best() -> None:
     s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
     assert "the optimizer's answer is approximate: it stopped before proving this split the " \
         "best" in confidence(s).measured  # fmt: skip
+
+
+def test_money_in_words_rounds_halves_up_as_the_tables_read() -> None:
+    """ "$604k of planned spend" beside a table's $604,500, and "$4.67M" beside $4,675,000:
+    Python's formatting rounds halves to even, and on the binary value (round 5 finding set).
+    The approval question and the guardrails say money the same way."""
+    from tools.plan.facts import money
+    from tools.plan.questions import usd
+
+    assert [money(v) for v in (604_500, 4_675_000, 1_234.5, 999_995, -428_331)] == [
+        "$605k", "$4.68M", "$1,235", "$1.00M", "-$428k"]  # fmt: skip
+    assert usd(604_500) == "$605k" and usd(None) == "-"

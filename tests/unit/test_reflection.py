@@ -539,9 +539,19 @@ def test_the_reflection_says_what_to_do_in_the_approvers_words() -> None:
     assert caps.mitigation.startswith("ask Alpha Mart and Beta Grocers for a higher cap")
     assert "shadow" not in caps.mitigation
     # not "ask for a higher cap" on a plan that loses money after its ad spend (qa09)
-    losing = capped.model_copy(update={"margin": 0.5 * s.spend})
+    # and budget left to spend; a plan that spends all of it spends no more under a higher
+    # cap, only better ("leave the caps" contradicted the limits table, round 5)
+    losing = capped.model_copy(update={"margin": 0.5 * s.spend, "spends_all": False})
     caps = next(k for k in risks(losing) if k.factor == "binding caps")
     assert caps.mitigation.startswith("leave the caps as they are")
+    assert s.spends_all  # make_plan places all of its spendable budget
+    spent = losing.model_copy(update={"spends_all": True})
+    caps = next(k for k in risks(spent) if k.factor == "binding caps")
+    assert caps.mitigation.startswith("ask Alpha Mart and Beta Grocers for a higher cap")
+    half = plan.model_copy(deep=True)
+    assert half.expected_outcome is not None
+    half.expected_outcome.spend /= 2
+    assert not signals_from(half, curve_cv=0.05, coverage=1.0, flags=0).spends_all
     loss = s.model_copy(update={"margin": 0.5 * s.spend})
     assert "rmn" not in next(k for k in risks(loss) if k.factor == NET_LOSS).mitigation
     # a test at the retailer's longest is not told to extend (qa15 of unseen36: 90 of 90 days)
@@ -713,3 +723,29 @@ def test_a_floor_the_likely_range_dips_below_is_said() -> None:
     s = signals_from(high, curve_cv=0.05, coverage=1.0, flags=0)
     room = next((r for r in risks(s) if r.factor == "little room above the ROAS floor"), None)
     assert room is None or "likely as low as" not in room.signal
+
+
+def test_round_five_words_have_no_jargon() -> None:
+    """ "the optimizer found its optimum" and "treat the thin lines as test cells" read as
+    jargon to approvers (round 5 finding set, 10 reports each)."""
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=0.8, flags=0)
+    thin = next(k for k in risks(s) if k.factor == "thin data coverage")
+    assert thin.mitigation == ("treat the spend on products with little sales history as a "
+                               "test, or move it to products with history")  # fmt: skip
+    measured = reflect(plan, s, [], None, threshold=0.8).confidence.measured or ""
+    assert "the optimizer found the best split within the brief's limits" in measured
+    assert "optimum" not in measured
+
+
+def test_a_net_loss_leads_the_risks_it_ties_with() -> None:
+    """ "The main risk is an underpowered experiment" above a high net loss left the loss out
+    of the main-risk sentence (ta60, round 5 finding set)."""
+    plan = make_plan()
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    losing = s.model_copy(update={"margin": 0.5 * s.spend, "experiment_power": 0.2,
+                                  "experiment_adequate": False})  # fmt: skip
+    found = risks(losing)
+    high = {k.factor for k in found if k.severity == "high"}
+    assert high >= {NET_LOSS, "underpowered experiment"}
+    assert found[0].factor == NET_LOSS

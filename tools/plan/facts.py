@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, Field, model_validator
 
 from tools.plan.numbers import check_numbers, is_number_string, numbers_in
-from tools.plan.vocabulary import stutters, unknown_words
+from tools.plan.vocabulary import clashes, stutters, unknown_words
 
 MIN_WORDS = 5
 # A text whose distinct words are fewer than this share of its words is a loop.
@@ -72,14 +73,24 @@ class FactsTable(BaseModel):
 
 
 def money(value: float) -> str:
-    """Dollars as a manager writes them, as the approval summary does: $1.37M, $139k, $950."""
+    """Dollars as a manager writes them, wherever a text or question says them: $1.37M, $139k,
+    $950. Halves round up, as people round: $604,500 is "$605k" and $4,675,000 "$4.68M"
+    (Python's own formatting rounds to even and on the binary value, so "$604k" and "$4.67M"
+    stood beside the tables' $604,500 and $4,675,000; round 5 finding set)."""
     sign = "-" if value < 0 else ""
     v = abs(value)
-    if v >= 1e6:
-        return f"{sign}${v / 1e6:,.2f}M"
-    if v >= 1e4:
-        return f"{sign}${v / 1e3:,.0f}k"
-    return f"{sign}${v:,.0f}"
+    if _half_up(v, 1e6, 2) >= 1:  # $999,995 is "$1.00M", not "$1,000k"
+        return f"{sign}${_half_up(v, 1e6, 2):,.2f}M"
+    if _half_up(v, 1e3, 0) >= 10:
+        return f"{sign}${_half_up(v, 1e3, 0):,.0f}k"
+    return f"{sign}${_half_up(v, 1, 0):,.0f}"
+
+
+def _half_up(value: float, unit: float, places: int) -> Decimal:
+    """`value / unit` to `places` decimals, halves up, on the decimal digits the value prints
+    with (repr), not its binary expansion."""
+    exact = Decimal(repr(value)) / Decimal(repr(unit))
+    return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def share(value: float) -> str:
@@ -182,6 +193,8 @@ def check_text(
         return "words that are not English: " + ", ".join(invented[:5])
     if stutters(stripped):
         return "repeats a word"
+    if clashes(stripped):
+        return "two limits on one amount"
     words = [w.lower() for w in _LETTERS.findall(stripped)]
     if len(words) < MIN_WORDS:
         return "too short"

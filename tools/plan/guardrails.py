@@ -20,6 +20,7 @@ import math
 
 from pydantic import BaseModel
 
+from tools.plan.facts import money as _usd
 from tools.plan.labels import cap_label, confidence_text, held_reason, retailer_name
 from tools.plan.plan import Confidence, Plan
 
@@ -51,14 +52,6 @@ __all__ = [
 class Guardrail(BaseModel):
     code: str
     words: str
-
-
-def _usd(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    if abs(value) >= 1e4:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
 
 
 def price_scale(plan: Plan) -> float:

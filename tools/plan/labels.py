@@ -165,6 +165,12 @@ WRITTEN_BY = {"llm": "the model", "repaired": "the model (format repaired)",
               "fixed": "the model, with a rule fix", "fallback": "a template",
               "model": "the model", "template": "a template"}  # fmt: skip (copy, rationale)
 
+# Who wrote a rationale or the reflection, by its heading: "(template)" read as an unfinished
+# placeholder section (12 reports of the round 5 finding set). The plan keeps the path
+# (`GroundedText.path`, `Reflection.written_by`).
+TEXT_BY = {"model": "written by the language model", "llm": "written by the language model",
+           "template": "standard wording"}  # fmt: skip
+
 SEVERITY = {"info": "information", "warn": "warning", "block": "blocks the plan"}
 INDEXED = re.compile(r"^(\w+)\[(\d+)\](?:\.(\w+))?$")
 PLACES = {"retrieved": "retrieved policy passage", "copy": "copy variant"}

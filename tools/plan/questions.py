@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tools.catalog import current
+from tools.plan.facts import money
 from tools.plan.labels import (
     GOALS,
     agree,
@@ -131,14 +132,8 @@ def description_of(value: Any) -> str | None:
 
 
 def usd(value: float | None) -> str:
-    """Dollars as a manager writes them: $1.37M, $139k, $950."""
-    if value is None:
-        return "-"
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    if abs(value) >= 1e4:
-        return f"${value / 1e3:,.0f}k"
-    return f"${value:,.0f}"
+    """Dollars as a manager writes them (`tools.plan.facts.money`): $1.37M, $139k, $950."""
+    return "-" if value is None else money(value)
 
 
 def _words(text: Any) -> str:

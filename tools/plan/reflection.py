@@ -37,7 +37,13 @@ from tools.brief.schema import MAX_RESERVE
 from tools.errors import RMNError
 from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
-from tools.plan.guardrails import TARGET_POWER, binding_caps, guardrails, hold_confidence
+from tools.plan.guardrails import (
+    TARGET_POWER,
+    binding_caps,
+    guardrails,
+    hold_confidence,
+    spends_all,
+)
 from tools.plan.labels import (
     agree,
     and_list,
@@ -106,6 +112,7 @@ class ReflectionSignals(BaseModel):
     experiment_fills_flight: bool = Field(False, description="the test runs the whole flight")
     reserve: float | None = Field(None, description="the brief's experiment reserve, a share")
     spend: float = 0.0
+    spends_all: bool = Field(False, description="the plan places all of its spendable budget")
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
     lines: int = 0
     top_retailer: str | None = None
@@ -188,6 +195,7 @@ def signals_from(
         and (days >= flight_days(plan.brief) - 1 or days == longest_test(experiment)),
         reserve=plan.brief.experiment_reserve,
         spend=spend,
+        spends_all=spends_all(plan),
         margin=outcome.incremental_margin.mean if outcome is not None else None,
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
@@ -327,7 +335,8 @@ def _solver_words(s: ReflectionSignals) -> str:
     if s.solver_inaccurate:
         return ("the optimizer's answer is approximate: it stopped before proving this split the "
                 "best")
-    return "the optimizer found its optimum"
+    # "found its optimum" read as engineering jargon (10 reports of the round 5 finding set).
+    return "the optimizer found the best split within the brief's limits"
 
 
 # --- risks ----------------------------------------------------------------------------------
@@ -378,8 +387,9 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 factor="thin data coverage",
                 severity=severity(f["coverage"]),
                 signal=f"{1 - s.coverage:.0%} of spend on lines without enough data",
-                mitigation="treat the thin lines as test cells, or move their spend to lines "
-                "with history",
+                # "treat the thin lines as test cells" read as jargon (round 5 finding set).
+                mitigation="treat the spend on products with little sales history as a test, "
+                "or move it to products with history",
             )
         )
     if s.roas_slack is not None and s.roas_slack < SLACK_FULL and s.roas_floor is not None:
@@ -436,8 +446,10 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
     out += _plan_risks(s)
     # Most severe first: the first is the one the main-risk sentence names, and a plan whose
     # table rated its caps and experiment "medium" read "The main risk is thin data coverage"
-    # (rated "low") when the risks kept the order they are checked in.
-    return sorted(out, key=lambda r: SEVERITY_RANK[r.severity])
+    # (rated "low") when the risks kept the order they are checked in. Of equal severity, a
+    # plan losing money after its ad spend comes first: "The main risk is an underpowered
+    # experiment" above a high net loss left the loss out of the sentence (ta60, round 5).
+    return sorted(out, key=lambda r: (SEVERITY_RANK[r.severity], r.factor != NET_LOSS))
 
 
 def _plan_risks(s: ReflectionSignals) -> list[Risk]:
@@ -486,8 +498,11 @@ def _no_test_mitigation(s: ReflectionSignals) -> str:
 
 def _caps_mitigation(s: ReflectionSignals) -> str:
     """What to do about binding caps; not to raise them on a plan that loses money after ad
-    spend (read as advice to lose more)."""
-    if s.net_loss:
+    spend and has budget left (a higher cap would add spend: read as advice to lose more). A
+    plan that spends all of its budget spends no more under a higher cap, only better: "leave
+    the caps as they are" there contradicted the limits table (3 reports of the round 5
+    finding set)."""
+    if s.net_loss and not s.spends_all:
         return "leave the caps as they are: the plan does not yet pay back its ad spend"
     # "or accept the return each extra dollar of cap would have earned" read backwards (4
     # reports of unseen39): it is the return given up.

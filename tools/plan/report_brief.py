@@ -20,6 +20,7 @@ from tools.plan.labels import (
     counted,
     note_words,
     percent,
+    product_name,
     retailer_name,
     with_default,
     words,
@@ -28,14 +29,14 @@ from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table
 
 
-def brief_section(plan: Plan) -> list[str]:
+def brief_section(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
     out = ["## Brief", ""]
     # The brief as written: "ROAS >= 2" showed as "ROAS &gt;= 2" (only "<" can open HTML).
     out += ["> " + cell(line).replace("&gt;", ">") if line.strip() else ">"
             for line in plan.brief_text.splitlines()]  # fmt: skip
     out.append("")
     b = plan.brief
-    out += [_flight(b, bool(plan.experiment)), ""]
+    out += [_flight(b, plan.experiment), ""]
     floor = f"${b.roas_floor:,.2f} of extra revenue per ad dollar, over the whole plan" \
         if b.roas_floor else "none"  # fmt: skip
     reserve = (f"{percent(b.experiment_reserve)} of the budget"
@@ -47,7 +48,7 @@ def brief_section(plan: Plan) -> list[str]:
         ["Minimum return per ad dollar", floor],
         ["Held for experiments", _given(b, "experiment_reserve", reserve)],
         ["Leave out products likely out of stock",
-         _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan))],
+         _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan, names))],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
     return out + table(["The brief", "As read"], rows + _notes(b.warnings))
@@ -67,20 +68,23 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
     return rows + [["Check" if w.endswith("check it") else "Note", note_words(w)] for w in rest]
 
 
-def _kept_in(plan: Plan) -> str:
-    """ "no", with what the products likely out of stock get (an approver of unseen38 could
-    not tell what keeping them in cost)."""
+def _kept_in(plan: Plan, names: dict[str, str] | None) -> str:
+    """ "no", with which products likely out of stock the plan funds, what they get and what
+    that risks (an approver of unseen38 could not tell what keeping them in cost; the round 5
+    finding set asked which products, to check their stock)."""
     risky = [row for row in plan.allocation if row.likely_out_of_stock]
     spend = sum(row.spend for row in plan.allocation)
     if not plan.allocation:
         return "no"
     if not risky:
         return "no; none of the products the plan funds is likely out of stock"
-    n = len({row.gtin for row in risky})
+    products = list(dict.fromkeys(product_name(row.gtin, names) for row in risky))
+    shown = and_list(products[:3] + ([f"{len(products) - 3} more"] if len(products) > 3 else []))
     got = sum(row.spend for row in risky)
-    return (f"no: {counted(n, 'product')} likely out of stock {agree(n, 'gets')} {_usd(got)} of"
-            " the planned spend"
-            f" ({percent(got / spend) if spend > 0 else '0%'})")  # fmt: skip
+    return (f"no: {counted(len(products), 'product')} likely out of stock ({shown})"
+            f" {agree(len(products), 'gets')} {_usd(got)} of the planned spend"
+            f" ({percent(got / spend) if spend > 0 else '0%'}); an ad for a product out of stock"
+            " sells nothing, so check their stock before approving")  # fmt: skip
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:
@@ -101,7 +105,7 @@ def _retailers(b: StructuredBrief) -> str:
     return f"every retailer the brand sells through: {sold}"
 
 
-def _flight(b: StructuredBrief, test: bool) -> str:
+def _flight(b: StructuredBrief, experiment: dict[str, Any] | None) -> str:
     """The flight's dates in words ("1 March 2025 to 28 March 2025 (28 days)"), or that the
     brief gave none and the plan assumes the standard four weeks."""
     if b.flight_start and b.flight_end:
@@ -111,14 +115,25 @@ def _flight(b: StructuredBrief, test: bool) -> str:
         which = (f"starts {_date(b.flight_start)}" if b.flight_start
                  else f"ends {_date(b.flight_end)}")  # fmt: skip
         return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
-    # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent.
-    dated = " The experiment below is dated from the day after the sales data end." \
-        if test else ""  # fmt: skip
-    return (
-        "Flight: no dates in the brief; planned as the standard four weeks "
-        f"({DEFAULT_FLIGHT_DAYS} days), undated.{dated} Give the flight's dates to plan it in "
-        "its own weeks."
-    )
+    # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent;
+    # "Give the flight's dates to plan it in its own weeks" read as awkward, and the
+    # experiment's dates as tied to a sales-data end the report never gave (round 5).
+    head = f"Flight: no dates in the brief; planned as the standard four weeks " \
+        f"({DEFAULT_FLIGHT_DAYS} days), undated."  # fmt: skip
+    if not experiment:
+        return f"{head} Its weeks are placeholders until the brief gives the flight's dates."
+    start = _iso(experiment.get("start"))
+    since = f"from {_date(start)}, the day after the sales data end" if start \
+        else "from the day after the sales data end"  # fmt: skip
+    return (f"{head} The experiment below is dated {since}; its dates and the plan's weeks are "
+            "placeholders until the brief gives the flight's dates.")
+
+
+def _iso(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _date(d: date | None) -> str:

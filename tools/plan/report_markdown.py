@@ -25,6 +25,7 @@ from tools.plan.labels import (
     LIMITS,
     PLACES,
     SEVERITY,
+    TEXT_BY,
     WRITTEN_BY,
     agree,
     and_list,
@@ -67,7 +68,7 @@ def render_markdown(
     out: list[str] = [f"# Plan {cell(plan.thread_id)}", ""]
     # The brand by its name: "tenant: acme | brand: Acme Foods (acme)" read as internal codes.
     out += [f"Status: **{plan.status}** | brand: {cell(_brand_name(plan.brief.brand_id))}", ""]
-    out += brief_section(plan)
+    out += brief_section(plan, names or {})
     out += _allocation(plan, ALLOCATION_CHART in charts, names or {})
     out += _outcome(plan, CURVES_CHART in charts)
     out += _shadow_prices(plan)
@@ -155,6 +156,11 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
     if same:
         out += [f"The next dollar on each product brings the same {next(iter(nexts))} of extra "
                 f"{_goal(plan)}: the plan spends until they match.", ""]  # fmt: skip
+    elif len(nexts) > 1:  # unexplained differences read as money left idle (round 5)
+        out += [f"The plan spends until the next dollar brings the same extra {_goal(plan)} on "
+                "every product; where it brings more or less, a retailer's limit (a spend cap "
+                "or a minimum) keeps the money from moving: see What each limit costs.",
+                ""]  # fmt: skip
     return out
 
 
@@ -394,8 +400,7 @@ def _rationale(plan: Plan) -> list[str]:
 
         text = re.sub(r"\[(\d+)\]", renumber, t.text)
         # Why the template wrote it ("repeats a word") stays in plan.json: read as a defect.
-        who = "model" if t.path == "model" else "template"
-        out += [f"**{title}** ({cell(who)}): {cell(text)}", ""]
+        out += [f"**{title}** ({TEXT_BY[t.path]}): {cell(text)}", ""]
     if rows:
         out += ["### Sources", ""]
         out += table(["marker", "document", "section", "cited in"], rows)
@@ -445,7 +450,8 @@ def _governance(plan: Plan, names: dict[str, str]) -> list[str]:
     if agreed:  # "the retailer model's second opinion ... copy variant 1" read as jargon
         which = upper_first(and_list(agreed))
         if len(agreed) == len(plan.copy_variants):
-            which = "The ad copy" if len(agreed) == 1 else f"All {len(agreed)} ad copy variants"
+            which = {1: "The ad copy", 2: "Both ad copy variants"}.get(
+                len(agreed), f"All {len(agreed)} ad copy variants")  # "All 2" (round 5)
         out += [f"{which} passed the retailers' rules, and a second check by a language model "
                 "trained on those rules agreed; where the two disagree, the rules decide.",
                 ""]  # fmt: skip
@@ -468,7 +474,11 @@ def _where(where: str, plan: Plan, names: dict[str, str]) -> str:
     if m.group(1) == "copy" and i < len(plan.copy_variants):
         v = plan.copy_variants[i]
         product = product_name(v.gtin, names) if v.gtin else "the brand's range"
-        place += f" ({retailer_name(v.retailer_id)}, {product})"
+        # Two variants of one product at one retailer told apart by their headlines (sa50,
+        # round 5: "copy variant 1 (Alpha Mart, X) and copy variant 2 (Alpha Mart, X)").
+        twin = sum((c.retailer_id, c.gtin) == (v.retailer_id, v.gtin) for c in plan.copy_variants)
+        headline = f', "{v.headline}"' if twin > 1 else ""
+        place += f" ({retailer_name(v.retailer_id)}, {product}{headline})"
     return place + (f", {words(m.group(3))}" if m.group(3) else "")
 
 
@@ -521,8 +531,7 @@ def _reflection(plan: Plan) -> list[str]:
     out += [cell(r.bias_checkpoint), ""]
     # Who wrote the sentences, marked as the rationale's are: a sentence about the template
     # under every reflection read as noise.
-    who = "model" if r.written_by == "llm" else "template"
-    out[0] = f"## Reflection ({who})"
+    out[0] = f"## Reflection ({TEXT_BY[r.written_by]})"
     return out
 
 

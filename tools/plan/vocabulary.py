@@ -139,6 +139,17 @@ _STUTTER = re.compile(
 )
 
 
+def clashes(text: str) -> bool:
+    """Whether two limits on one amount stand back to back ("lets one brand spend at most at
+    least one more dollar per month": a rationale ending SmolLM2-135M wrote that passed every
+    other check and reached a reviewer, ta59 of the round 5 finding set)."""
+    return _CLASH.search(text) is not None
+
+
+_LIMIT = r"(?:at (?:most|least)|no (?:more|less|fewer) than)"
+_CLASH = re.compile(rf"\b{_LIMIT}\s+{_LIMIT}\b", flags=re.IGNORECASE)
+
+
 _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+\b")
 
 
