@@ -1160,3 +1160,21 @@ def test_a_budget_for_a_year_without_dates_asks_a_person() -> None:
                 if "for a year" in w]
     whole = rules("Brand X, 5M, whole year 2027, all retailers, margin, 10% test", "brand_x")
     assert (whole.flight_start, whole.flight_end) == (date(2027, 1, 1), date(2027, 12, 31))
+
+
+def test_round_17_out_of_scope_sitting_out_re_running_and_wont_run_tests() -> None:
+    """Planner round 17, from the round 5 finding set (read sets): "Delta's not in scope" and
+    "Beta & Delta sit this one out" planned the retailer anyway (ta52, ta57 of unseen39); a
+    re-run of a past campaign named no retailer (sa57 of unseen38); "We won't run any tests"
+    held the default 10% (ta58)."""
+    assert rules("$650K @ Alpha Mart, margin, Feb 1-Mar 31. Delta's not in scope.",
+                 "initech").retailers == ["alpha"]  # fmt: skip
+    assert rules("Acme: 350k on Alpha Mart in Feb. Beta & Delta sit this one out.").retailers \
+        == ["alpha"]  # fmt: skip
+    rerun = rules("We're re-running the Alpha Mart campaign that did $1.1M last year. This "
+                  "year's budget is $1.35M. Next quarter.")  # fmt: skip
+    assert rerun.retailers == ["alpha"] and rerun.total_budget == 1_350_000
+    assert rules("$1.9M for Alpha Mart + Beta Grocers. We won't run any tests.",
+                 "brand_x").experiment_reserve == 0.0  # fmt: skip
+    # a test not run somewhere else is no statement about this plan's reserve
+    assert rules("$1.9M at Alpha Mart, 10% for tests.").experiment_reserve == 0.1

@@ -116,10 +116,11 @@ _MONTH_RANGE = re.compile(
 )
 # "the first two weeks of January" (number words are digits by now): from the 1st.
 # A whole year: "over calendar 2027", "2027 (full year)", "all of 2027" (w27 and w53 of
-# unseen8 had no flight), "whole year 2027" (i30 of unseen25, found by `year_budget_note`). The weakest reading: "for 2027, Q1 only" is Q1.
+# unseen8 had no flight), "whole year 2027" (i30 of unseen25, found by `year_budget_note`).
+# The weakest reading: "for 2027, Q1 only" is Q1.
 _WHOLE_YEAR = re.compile(
-    r"\b(?:(?:calendar(?:\s+year)?|(?:full|whole)[\s-]year|all\s+of|the\s+whole\s+of|throughout|for|"
-    r"in|during|over)\s+(?:calendar\s+)?(?P<y1>20\d\d)\b"
+    r"\b(?:(?:calendar(?:\s+year)?|(?:full|whole)[\s-]year|all\s+of|the\s+whole\s+of|"
+    r"throughout|for|in|during|over)\s+(?:calendar\s+)?(?P<y1>20\d\d)\b"
     rf"(?!\s*(?:-|to|through|thru)\s*(?:\d|{_MON}\b))"
     r"|\b(?P<y2>20\d\d)\s*\(?\s*(?:full[\s-]year|calendar\s+year|whole\s+year|all\s+year)\b"
     # "$4M for the year (2027)" (d35 of unseen21).

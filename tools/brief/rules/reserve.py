@@ -57,6 +57,10 @@ ZERO_RESERVE = re.compile(
     r"|\b(?:don'?t|do not) (?:reserve|set aside|hold back|keep) (?:anything|any(?:thing)?|money)"
     r"(?:\s+(?:budget|money|spend))?"  # "Please don't reserve any budget for experiments" (oa53)
     r"\s+(?:for|to)\s+(?:experiments?|tests?|testing|holdouts?)\b"
+    # "We won't run any tests" (ta58 of unseen39 held the default 10%).
+    r"|\b(?:won'?t|will not|(?:are|am|is)(?:n'?t| not) going to|not going to)\s+"
+    r"(?:run|do|need|have|bother with)\s+(?:any\s+|an?\s+)?"
+    r"(?:experiments?|tests?|testing|holdouts?|hold-outs?)\b"
     # "Don't bother with experiments", "dont bother with a holdout" (j07 and l10 of unseen26/27).
     r"|\b(?:don'?t|do not|no need to) bother with (?:an? |any )?(?:experiments?|tests?|testing|"
     r"holdouts?|hold-outs?|test reserve)\b"

@@ -113,6 +113,10 @@ _EXCLUDED_AFTER = re.compile(
     r"|(?:\s+(?:is|are)\s+|'s\s+)(?:being\s+)?(?:handled|covered|bought|run)\s+"
     r"(?:(?:separately|elsewhere)\b|(?:separately\s+)?(?:by|through|under)\b)"
     r"|\s+(?:tbd|out(?!\s*-?\s*of[\s-]+stock)|paused|excluded|on hold|on pause)\b"
+    # "Delta's not in scope", "Beta & Delta sit this one out" (ta52, ta57 of unseen39).
+    r"|(?:\s+(?:is|are)\s+|'s\s+)not\s+in\s+scope\b"
+    r"|\s+(?:(?:will|can|should|are|is)\s+)?(?:sit|sits|sitting)\s+"
+    r"(?:(?:this|that)\s+(?:one|round|time|quarter|flight)\s+)?out\b"
 )
 # A pronoun that leaves out what was just named, later in its sentence: "(Gamma is handled
 # separately by the pharmacy team, leave it out)" (sa18 of unseen38 planned Gamma too). "it"

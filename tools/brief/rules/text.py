@@ -123,7 +123,8 @@ _ASKING = re.compile(
     r"\b(?:this|next|coming|now|want|wants|plan|would like|please|need|let'?s|new|will|"
     r"for 20\d\d)\b"
 )
-_REPEATING = re.compile(r"\b(?:repeat\w*|again|rerun|re-run)\b")
+# "We're re-running the Alpha Mart campaign that did $1.1M last year" (sa57 of unseen38).
+_REPEATING = re.compile(r"\b(?:repeat\w*|again|rerun\w*|re-run\w*)\b")
 
 
 # Where a sentence (or a bullet's line) ends: not the point of "2.5M".
