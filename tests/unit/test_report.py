@@ -964,6 +964,11 @@ def test_the_brief_table_says_what_kept_out_of_stock_products_get_and_a_holdout_
     assert ("| Note | Share held for experiments: the brief's 20% holdout is read as 20% of the "
             "budget held for the test, not 20% of the market held out |"
             ) in render_markdown(plan, [], names=NAMES)  # fmt: skip
+    # a note to check reads as a sentence under its row's name, not "...; check it"
+    plan.brief.warnings = ["the budget is given for a year ('this yr') but the brief gives "
+                           "no dates: it is planned over the standard four weeks; check it"]
+    assert ("| Check | The budget is given for a year ('this yr') but the brief gives no dates: it "
+            "is planned over the standard four weeks |") in render_markdown(plan, [], names=NAMES)
 
 
 def test_a_governance_finding_names_the_variants_retailer_and_product() -> None:

@@ -26,7 +26,7 @@ from tools.plan.labels import (
     words,
 )
 from tools.plan.labels import whole_dollars as _usd
-from tools.plan.markdown import cell, table
+from tools.plan.markdown import cell, table, upper_first
 
 
 def brief_section(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
@@ -65,7 +65,10 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
         rows.append(["Corrected", f"the model's first reading of {fields}; the brief's own "
                                   "words were kept"])  # fmt: skip
     rest = [w for w in warnings if not CORRECTED.match(w)]
-    return rows + [["Check" if w.endswith("check it") else "Note", note_words(w)] for w in rest]
+    # "Check | the budget is given ...; check it": the row's name says it, in a sentence.
+    return rows + [["Check", upper_first(note_words(w).removesuffix("; check it"))]
+                   if w.endswith("check it") else ["Note", upper_first(note_words(w))]
+                   for w in rest]  # fmt: skip
 
 
 def _kept_in(plan: Plan, names: dict[str, str] | None) -> str:
