@@ -1136,6 +1136,11 @@ def test_a_share_told_as_a_holdout_is_said_to_be_read_as_budget() -> None:
     note = "the brief's 20% holdout is read as 20% of the budget held for the test"
     assert [w for w in told.warnings if note in w] and all(settled(w) for w in told.warnings)
     assert any("12% of the budget" in w for w in rules("$500k, 12% for holdouts").warnings)
+    # a holdout ending its clause ("Revenue growth. 10% holdout.": ua16, ua30 of unseen40 had
+    # no note, the clause and the words before it run together)
+    for brief in ("$1.8M on Beta Grocers. Revenue growth. 10% holdout. Starting Jan 11.",
+                  "budget 450k. just alpha. 25% holdout, we're running an incrementality study"):
+        assert any("holdout is read as" in w for w in rules(brief).warnings), brief
     # Money words say it is budget: nothing to say; neither is there for "no holdout".
     for brief in ("$500k, reserve 10% of budget for holdout tests", "$500k, no holdout",
                   "$500k, 10% for experiments"):  # fmt: skip

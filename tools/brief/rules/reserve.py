@@ -86,6 +86,9 @@ HOLDOUT_NOTE = (
 )
 
 
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
 @dataclass
 class Share:
     value: float
@@ -134,7 +137,9 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
             shares = [s for s in shares if span[0] - s.span[1] >= 60]
             shares.append(Share(value, span))
         elif _RESERVE_CUE.search(clause) or _CUE_CELL.search(cell):
-            told = clause + cell
+            # its own clause and the words before it in its sentence ("budget 450k. just
+            # alpha. 25% holdout" is told as a holdout: ua16 of unseen40)
+            told = _SENTENCE_END.split(cell)[-1] + " " + clause
             holdout = bool(_HOLDOUT.search(told)) and not _MONEY_WORDS.search(told)
             shares.append(Share(value, span, holdout))
         elif is_percent:
