@@ -1183,3 +1183,21 @@ def test_round_17_out_of_scope_sitting_out_re_running_and_wont_run_tests() -> No
                  "brand_x").experiment_reserve == 0.0  # fmt: skip
     # a test not run somewhere else is no statement about this plan's reserve
     assert rules("$1.9M at Alpha Mart, 10% for tests.").experiment_reserve == 0.1
+
+
+def test_round_18_rows_other_brands_only_suffix_and_plural_stock_outs() -> None:
+    """Planner round 18, from the four briefs of unseen40 rated misleading in both versions of
+    round 5's measure (read after it): an "Objective | ROAS" row above a "Floor | 3.0" row
+    read no objective (ua29); "(Initech supposedly put $3M into Alpha, fwiw.)" was Globex's
+    budget (ua35); "Gamma-only test" named no retailer (ua38); "keep out of stocks" was not
+    about stock-outs (ua40)."""
+    table = rules("Budget    | $4,000,000\nObjective | ROAS\nFloor     | 3.0\nReserve   | 10%")
+    assert (table.objective, table.roas_floor) == ("roas", 3.0)
+    rival = rules("Globex Health: planning $1.0M. (Initech supposedly put $3M into Alpha, fwiw.) "
+                  "We'll do Alpha Mart and Gamma Pharmacy.", "globex")  # fmt: skip
+    assert rival.total_budget == 1_000_000
+    own = rules("Initech: we put $3M into Alpha Mart this quarter.", "initech")
+    assert own.total_budget == 3_000_000  # the brief's own brand: its budget
+    assert rules("Brand X Gamma-only test: $200k, max ROAS", "brand_x").retailers == ["gamma"]
+    assert rules("INITECH | $5.5M | all | margin | keep out of stocks", "initech").exclude_oos \
+        is False  # fmt: skip

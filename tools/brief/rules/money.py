@@ -86,10 +86,8 @@ _SUPERSEDED = re.compile(
 _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationally)\b")
 # Someone else's spend, said with no past time: "our competitor reportedly dropped $5M at Beta
 # Grocers this year" (ma13 of unseen33: added to the plan's $2.2M).
-_THEIRS = re.compile(
-    rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,2}}?\s+"
-    r"(?:spent|spends|spending|dropped|drops|put|puts|invested|poured|threw)\b"
-)
+_SPENT_VERBS = r"(?:spent|spends|spending|dropped|drops|put|puts|invested|poured|threw)\b"
+_THEIRS = re.compile(rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,2}}?\s+{_SPENT_VERBS}")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -156,23 +154,40 @@ def amount(m: re.Match[str]) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def superseded(low: str, s: int, clause: str, today: date | None) -> bool:
-    """Whether the amount at `s` is one the brief replaces ("not $300k", "was $1.5M") or
-    reports for the past (`text.about_the_past`: "last year we spent $1.2M")."""
+def superseded(
+    low: str, s: int, clause: str, today: date | None, others: re.Pattern[str] | None = None
+) -> bool:
+    """Whether the amount at `s` is one the brief replaces ("not $300k", "was $1.5M"), reports
+    for the past (`text.about_the_past`: "last year we spent $1.2M") or for someone else (a
+    competitor, or another brand by name: `others`, from `theirs_by_name`)."""
     return (
         bool(_SUPERSEDED.search(low[max(0, s - 45) : s]))
         or about_the_past(clause, today)
         or after_past_figure(low, s)
         or bool(_MARKET.search(clause))
         or bool(_THEIRS.search(clause))
+        or bool(others and others.search(clause))
     )
 
 
+def theirs_by_name(names: list[str]) -> re.Pattern[str] | None:
+    """Spend said of another brand by name, in the brief's lower case: "(Initech supposedly
+    put $3M into Alpha, fwiw.)" was planned as Globex's budget (ua35 of unseen40)."""
+    if not names:
+        return None
+    named = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"\b(?:{named})\b(?:'s)?(?:\s+\w+){{0,2}}?\s+{_SPENT_VERBS}")
+
+
 def read_money(
-    low: str, retailer_spans: list[tuple[int, int]], today: date | None = None
+    low: str,
+    retailer_spans: list[tuple[int, int]],
+    today: date | None = None,
+    others: re.Pattern[str] | None = None,
 ) -> list[Money]:
     """Every finite amount in the text, classified; `unreadable_amount_error` reports the
-    others. `today` dates the past ("2025 spend was 380k")."""
+    others. `today` dates the past ("2025 spend was 380k"); `others` names other brands'
+    spend (`theirs_by_name`)."""
     found: list[Money] = []
     clauses = clause_spans(low)
     for m in MONEY.finditer(low):
@@ -200,7 +215,7 @@ def read_money(
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
         cs, ce = clause_of(s, clauses)
         clause = low[cs:ce]
-        if superseded(low, s, clause, today):
+        if superseded(low, s, clause, today, others):
             money.kind = "superseded"
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-OOS_TERM = r"(?:out[- ]of[- ]stock|oos|out of stock|stocked[- ]out|stockouts?)"
+# "keep out of stocks" (ua40 of unseen40: the plural was no term, so the default left them out).
+OOS_TERM = r"(?:out[- ]of[- ]stocks?|oos|stocked[- ]out|stockouts?)"
 # "Don't exclude", "dont filter out" (u44 of unseen7): a negated leaving-out includes them.
 _NOT_LEAVING_OUT = r"(?:don'?t|do not|no need to|without)\s+(?:exclud|filter|remov|drop|skip)"
 _OOS_INCLUDE = re.compile(

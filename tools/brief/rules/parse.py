@@ -27,13 +27,14 @@ from tools.brief.rules.money import (
     choose_budget,
     foreign_currency_error,
     read_money,
+    theirs_by_name,
     unreadable_amount_error,
     year_budget_note,
 )
 from tools.brief.rules.objective import read_objective
 from tools.brief.rules.oos import read_oos
 from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
-from tools.brief.rules.retailers import other_brands_warning, read_retailers
+from tools.brief.rules.retailers import other_brand_words, other_brands_warning, read_retailers
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
 from tools.brief.rules.text import (
     CORRECTION,
@@ -162,7 +163,8 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     for problem in (foreign_currency_error(clean, low), unreadable_amount_error(clean, low)):
         if problem is not None:
             result.errors.append(problem)
-    money = read_money(mask(low, floor_spans), retailer_spans, today)
+    others = theirs_by_name(other_brand_words(brand))
+    money = read_money(mask(low, floor_spans), retailer_spans, today, others)
     budget, notes = choose_budget(money)
     result.warnings.extend(notes)
     mask_spans = floor_spans + [m.span for m in money]

@@ -59,7 +59,8 @@ def _retailer_pattern(rid: str, name: str, aliases: tuple[str, ...]) -> re.Patte
         names.append(re.escape(rid))
     # Longest first, so "harbor grocery" wins over "harbor".
     alias = "(?:" + "|".join(sorted(dict.fromkeys(names), key=len, reverse=True)) + ")"
-    return re.compile(rf"(?<![\w-]){alias}(?![\w-])(?!\s?(?:test|version|release)\b)")
+    # "Gamma-only test" names Gamma (ua38 of unseen40 named no retailer); "gamma-ray" does not.
+    return re.compile(rf"(?<![\w-]){alias}(?!\w|-(?!only\b))(?!\s?(?:test|version|release)\b)")
 
 
 @lru_cache(maxsize=32)
@@ -132,7 +133,7 @@ _SINGULAR = re.compile(r"\s+(?:is\b|tbd\b)|'s\b")
 # Words that keep a mention (or a list) in: "Gamma Pharmacy only", "just Delta", "only on
 # Alpha", a "retailers:" field. The model excluded lone mentions such as "Gamma Pharm only"
 # and "Retailers | Alpha Mart" (p15, p27, p38 of unseen10, v03 and v23 of unseen9).
-_ONLY_AFTER = re.compile(r"[ \t]*(?:[a-z]+[ \t]+)?(?:only|alone|exclusively)\b")
+_ONLY_AFTER = re.compile(r"(?:-|[ \t]*(?:[a-z]+[ \t]+)?)(?:only|alone|exclusively)\b")
 _ONLY_BEFORE = re.compile(
     r"(?:\b(?:only|just|exclusively|solely)(?:\s+(?:on|at|in|with|through))?"
     r"|\bretailers?\s*(?:\*\*)?\s*[:|=-]\s*\[?)\s*$"
@@ -411,6 +412,15 @@ def _list_bounds(scan: str, mentions: list[tuple[int, int, str]], i: int) -> tup
     ):
         last += 1
     return head, last
+
+
+def other_brand_words(brand: str) -> list[str]:
+    """The names other brands go by in a brief, lower-case: display names and ids ("initech
+    home", "initech"): a brief speaks of a rival brand by its short name."""
+    catalog = current()
+    names = [(info.name.lower().rstrip("."), bid.replace("_", " "))
+             for bid, info in catalog.brands.items() if bid != brand]  # fmt: skip
+    return list(dict.fromkeys(word for pair in names for word in pair))
 
 
 def other_brands_warning(low: str, brand: str) -> str | None:

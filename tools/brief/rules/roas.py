@@ -216,8 +216,9 @@ def read_floors(
             continue
         if 0 < value <= 50:
             # "| ROAS | floor 3.0 |": the ROAS cell is the objective, the next cell the floor
-            # (p24 of unseen10 read no objective).
-            own_cell = re.search(r"[|/]\s*(?:roas\s+)?floor\b", m.group("fill"))
+            # (p24 of unseen10 read no objective). A row of its own too: "Objective | ROAS\n
+            # Floor | 3.0" (ua29 of unseen40 read no objective).
+            own_cell = re.search(r"[|/\n]\s*(?:roas\s+)?floor\b", m.group("fill"))
             kw = None if own_cell else (m.start(), m.start() + keyword.end())
             floors.append(Floor(value, m.span(), kw))
     taken = mask(low, [f.span for f in floors] + masked)
