@@ -178,6 +178,13 @@ def test_lines_kept_in_though_likely_out_of_stock_are_marked(acme_curves: CurveS
     assert marked and marked == funded & risky
     left_out = plan_allocation(acme_curves, AllocationRequest(brief=brief()))
     assert not any(r.likely_out_of_stock for r in left_out.rows)
+    # ... and the rows whose curve is the brand's prior say so (the reflection names them)
+    with np.load(acme_curves.path) as z:
+        prior = {(str(r), str(p), str(g)) for r, p, g, o in
+                 zip(z["retailer_id"], z["placement"], z["gtin"], z["prior_only"], strict=True)
+                 if o}  # fmt: skip
+    thin = {(r.retailer_id, r.placement, r.gtin) for r in left_out.rows if r.little_history}
+    assert thin and thin == {(r.retailer_id, r.placement, r.gtin) for r in left_out.rows} & prior
 
 
 def test_reviewer_caps_and_exclusions_bind(acme_curves: CurveSummary) -> None:

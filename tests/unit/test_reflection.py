@@ -733,6 +733,14 @@ def test_round_five_words_have_no_jargon() -> None:
     thin = next(k for k in risks(s) if k.factor == "thin data coverage")
     assert thin.mitigation == ("treat the spend on products with little sales history as a "
                                "test, or move it to products with history")  # fmt: skip
+    # ... by name where the plan's rows say which (5 reports of the round 5 measure)
+    plan.allocation[1].little_history = True
+    named = signals_from(plan, curve_cv=0.05, coverage=0.8, flags=0, names={
+        plan.allocation[1].gtin: "Oat Bars 6-pack"})  # fmt: skip
+    thin = next(k for k in risks(named) if k.factor == "thin data coverage")
+    assert thin.mitigation == (
+        "treat the spend on products with little sales history (most of it on Oat Bars 6-pack "
+        "at Alpha Mart (sponsored search)) as a test, or move it to products with history")
     measured = reflect(plan, s, [], None, threshold=0.8).confidence.measured or ""
     assert "the optimizer found the best split within the brief's limits" in measured
     assert "optimum" not in measured

@@ -169,6 +169,7 @@ def _rows(
     assert table is not None
     x = np.asarray(table.spend, dtype=float)
     weight = curve_set.margin if brief.objective == "incremental_margin" else np.ones(len(x))
+    prior = curve_set.prior_only if curve_set.prior_only is not None else np.zeros(len(x), bool)
     return [
         AllocationRow(
             retailer_id=table.retailer_id[i],
@@ -181,6 +182,7 @@ def _rows(
             curve_a=float(curve_set.a[i]),
             curve_b=float(curve_set.b[i]),
             likely_out_of_stock=(table.retailer_id[i], table.placement[i], table.gtin[i]) in risky,
+            little_history=bool(prior[i]),
         )
         for i in np.argsort(-x, kind="stable")
         if x[i] >= MIN_ROW_SPEND

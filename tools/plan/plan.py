@@ -38,6 +38,9 @@ class AllocationRow(BaseModel):
     likely_out_of_stock: bool = Field(
         False, description="kept in though likely out of stock (a brief that keeps such lines)"
     )
+    little_history: bool = Field(
+        False, description="its curve is the brand's prior: too little sales history of its own"
+    )
 
 
 class ExpectedOutcome(BaseModel):

@@ -117,6 +117,10 @@ class ReflectionSignals(BaseModel):
     lines: int = 0
     top_retailer: str | None = None
     top_retailer_share: float | None = None
+    thin_lines: list[str] = Field(
+        default_factory=list,
+        description="the lines with little sales history of their own, most spend first",
+    )
     weakest_lines: list[str] = Field(
         default_factory=list, description="lines with the lowest marginal return, weakest first"
     )
@@ -202,6 +206,9 @@ def signals_from(
         top_retailer_share=by_retailer[top] / spend if top else None,
         weakest_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
                        for r in weakest[:3]],  # fmt: skip
+        thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
+                    for r in sorted(funded, key=lambda r: -r.spend)
+                    if r.little_history][:3],  # fmt: skip
     )
 
 
@@ -387,9 +394,11 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 factor="thin data coverage",
                 severity=severity(f["coverage"]),
                 signal=f"{1 - s.coverage:.0%} of spend on lines without enough data",
-                # "treat the thin lines as test cells" read as jargon (round 5 finding set).
-                mitigation="treat the spend on products with little sales history as a test, "
-                "or move it to products with history",
+                # "treat the thin lines as test cells" read as jargon, and without naming the
+                # lines it could not be acted on (round 5 finding set and measure, 5 reports).
+                mitigation="treat the spend on products with little sales history"
+                + (f" (most of it on {and_list(s.thin_lines)})" if s.thin_lines else "")
+                + " as a test, or move it to products with history",
             )
         )
     if s.roas_slack is not None and s.roas_slack < SLACK_FULL and s.roas_floor is not None:
