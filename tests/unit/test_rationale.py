@@ -420,6 +420,10 @@ def test_a_text_that_names_the_worked_examples_shops_is_refused(
 def test_without_a_model_the_template_writes_and_says_so() -> None:
     [text] = write_texts(None, [allocation_request(make_plan(caps=BINDING), RETRIEVED)])
     assert text.path == "template" and text.reason == "no model" and text.citations
+    # the split's "because" holds where caps push money to a retailer that returns less:
+    # "... goes where the curves promise the most return" was wrong there (ua25, round 5)
+    assert "because that is where the curves promise the most margin per extra dollar within " \
+        "the caps." in text.text
 
 
 # --- the worked example ----------------------------------------------------------------------

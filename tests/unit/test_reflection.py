@@ -757,3 +757,17 @@ def test_a_net_loss_leads_the_risks_it_ties_with() -> None:
     high = {k.factor for k in found if k.severity == "high"}
     assert high >= {NET_LOSS, "underpowered experiment"}
     assert found[0].factor == NET_LOSS
+
+
+def test_a_plan_without_risks_says_so_plainly() -> None:
+    """ "The main risk is low, as no signal costs this plan much confidence." named no risk
+    and read as jargon (ua38, round 5's measure)."""
+    plan = make_plan(floor=None)
+    plan.experiment = {**(plan.experiment or {}), "power": 0.9, "adequate": True}
+    s = signals_from(plan, curve_cv=0.01, coverage=1.0, flags=0)
+    s = s.model_copy(update={"margin": 2 * s.spend})
+    assert risks(s) == []
+    r = reflect(plan, s, [], None, threshold=0.8)
+    assert r.risk_assessment.summary == (
+        "The main risk is small, as every measure in the table above scores close to full "
+        "confidence.")

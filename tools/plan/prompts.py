@@ -129,8 +129,11 @@ SHAPES: dict[str, _Shape] = {
         # B", which the model copied, is false where caps bind (reviewers saw $1.06-$3.92 of
         # cap value per dollar at one retailer against $0.01 at the other). On the 20 plans
         # of the review's finding set, "that is where the curves promise the most return per
-        # extra dollar" left 1 cap sentence garbled after it; this ending, none.
-        "each extra dollar now goes where the curves promise the most return",
+        # extra dollar" left 1 cap sentence garbled after it; this ending, none. "Within the
+        # caps": a retailer that gets money only because another's caps are full
+        # (34% to Delta Home at $0.55 a dollar beside Alpha Mart's $3.80) was said to get it
+        # for the most return (ua25, round 5's measure, wrong).
+        "each extra dollar now goes where the curves promise the most return within the caps",
     ),
     "single": _Shape(
         (*_BUDGET, ("Shop A spend", "$900k"), ("Shop A share", "100%")),
@@ -263,7 +266,9 @@ RISK_SHAPES: dict[str, _Shape] = {
     "an unmeasured lift": _Shape(
         (), "no experiment is planned", "a weaker lift than forecast would go unnoticed"
     ),
-    "low": _Shape((), "", "no signal costs this plan much confidence"),
+    # "The main risk is low, as no signal costs this plan much confidence" read as garbled
+    # jargon that names no risk (ua38 of round 5's measure).
+    "low": _Shape((), "", "every measure in the table above scores close to full confidence"),
 }
 # The bias to check, by which signal suggests it: past decisions of the tenant (anchoring),
 # uncertain curves (overconfidence), else recent history (availability).
@@ -310,7 +315,7 @@ def reflection_openings(risk: str, bias: str, values: dict[str, str]) -> tuple[s
     shape = RISK_SHAPES.get(risk)
     stated = _fill(shape.opening, values) if shape and shape.opening else None
     if risk == "low":
-        risk_text = "The main risk is low, as"
+        risk_text = "The main risk is small, as"
     elif stated:
         # "1 open finding", "2 open findings": the grammar refuses "finding(s)" in an opening,
         # so such a plan's words all went to the template ("no grammar").

@@ -233,7 +233,9 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     out = [
         Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because",
-            f"that is where the curves promise the most {goal} per extra dollar",
+            # "within the caps": money that goes to a retailer because another's caps are full
+            # does not go where the curves promise the most (ua25, round 5's measure).
+            f"that is where the curves promise the most {goal} per extra dollar within the caps",
             "",  # no marker: the split rests on the curves, which no passage states
             "split" if len(ranked) > 1 else "single",
         )
