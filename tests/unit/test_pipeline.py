@@ -277,6 +277,11 @@ def test_experiment_is_designed_at_the_top_retailer_within_its_rules(
     words = r"the brand's past sales in \d+ regions \(its (regional sales|sell-through) file\)"
     assert re.fullmatch(words, exp["data_source"]), exp["data_source"]
     assert design_measurement(req).experiment == exp  # seeded: the same design again
+    # judged at the test retailer's own return per ad dollar, not the whole plan's (ua25)
+    rows = [r for r in plan.rows if r.retailer_id == top]
+    own = sum(r.expected_revenue for r in rows) / sum(r.spend for r in rows)
+    assert own != pytest.approx(plan.expected.iroas.mean)
+    assert exp["expected_iroas"] == pytest.approx(own)
     none = design_measurement(req.model_copy(update={"reserve": 0.0}))
     assert none.experiment is None and "no experiment reserve" in none.notes[0]
     # Why a reserve buys no test, in words: "(alpha: ... (14 days) (alpha's measurement

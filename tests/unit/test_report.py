@@ -971,6 +971,17 @@ def test_the_brief_table_says_what_kept_out_of_stock_products_get_and_a_holdout_
             "is planned over the standard four weeks |") in render_markdown(plan, [], names=NAMES)
 
 
+def test_the_experiment_says_whose_return_it_is_judged_at() -> None:
+    """The experiment's "Expected return per ad dollar" was read as the test retailer's while
+    it was the whole plan's (ua25, ua30 of round 5's measure): it is the retailer's now, and
+    says so."""
+    plan = _people_plan()
+    assert plan.experiment is not None
+    plan.experiment = {**plan.experiment, "expected_iroas": 3.8}
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| Expected return per ad dollar at that retailer | $3.80 |" in md
+
+
 def test_a_governance_finding_names_the_variants_retailer_and_product() -> None:
     """ "copy variant 1, body" sent approvers to a copy table a printed summary may leave out
     (round 5): the variant says its retailer and product where a finding names it."""

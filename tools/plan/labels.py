@@ -153,7 +153,8 @@ EXPERIMENT_ROWS: tuple[tuple[str, str, str], ...] = (
     # percents put "4%" in this table beside that sentence.
     ("mde_lift", "Smallest lift it can detect", "pct1"),
     ("mde_iroas", "Smallest return per ad dollar it can detect", "dollars"),
-    ("expected_iroas", "Expected return per ad dollar", "dollars"),
+    # the test retailer's own, which the power is judged at (the plan's read as a mismatch)
+    ("expected_iroas", "Expected return per ad dollar at that retailer", "dollars"),
     ("power", "Chance of detecting the expected lift", "pct"),
     ("target_power", "Chance needed to read it reliably", "pct"),
     ("adequate", "Strong enough to read", "yes"),
