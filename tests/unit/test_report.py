@@ -971,6 +971,19 @@ def test_the_brief_table_says_what_kept_out_of_stock_products_get_and_a_holdout_
             "is planned over the standard four weeks |") in render_markdown(plan, [], names=NAMES)
 
 
+def test_products_with_revenue_but_no_margin_are_explained() -> None:
+    """ "$31,374 of extra revenue with $0 extra margin is not explained" (ua06 and ua38 of
+    round 5's measure): the products are named, with why."""
+    plan = _people_plan()
+    assert "No extra margin on" not in render_markdown(plan, [], names=NAMES)
+    row = plan.allocation[0]
+    row.expected_margin = 0.0
+    md = render_markdown(plan, [], names=NAMES)
+    assert (f"No extra margin on {NAMES[row.gtin]}: over the flight, promotions price it at or "
+            "below cost, or the brand's file gives no cost, so its extra sales bring revenue "
+            "but no margin.") in md  # fmt: skip
+
+
 def test_the_experiment_says_whose_return_it_is_judged_at() -> None:
     """The experiment's "Expected return per ad dollar" was read as the test retailer's while
     it was the whole plan's (ua25, ua30 of round 5's measure): it is the retailer's now, and

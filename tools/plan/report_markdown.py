@@ -161,7 +161,23 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
                 "every product; where it brings more or less, a retailer's limit (a spend cap "
                 "or a minimum) keeps the money from moving: see What each limit costs.",
                 ""]  # fmt: skip
-    return out
+    return out + _no_margin(top, names)
+
+
+def _no_margin(rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
+    """Why some products bring revenue but no margin ("$31,374 of extra revenue with $0 extra
+    margin is not explained", ua06 and ua38 of round 5's measure): the flight's promotions
+    price them at or below cost (`tools.curves.views`), or the brand's file has no cost."""
+    bare = [product_name(r.gtin, names) for r in rows
+            if r.expected_revenue > 0 and abs(r.expected_margin) < 0.5]  # fmt: skip
+    bare = list(dict.fromkeys(bare))
+    if not bare:
+        return []
+    which = and_list(bare[:3] + ([f"{len(bare) - 3} more"] if len(bare) > 3 else []))
+    one = len(bare) == 1
+    return [f"No extra margin on {which}: over the flight, promotions price "
+            f"{'it' if one else 'them'} at or below cost, or the brand's file gives no cost, so "
+            f"{'its' if one else 'their'} extra sales bring revenue but no margin.", ""]
 
 
 def _goal(plan: Plan) -> str:
