@@ -294,7 +294,9 @@ def test_several_problems_are_reported_together() -> None:
 def test_two_budgets_are_a_warning_not_a_guess() -> None:
     b = rules("Total budget $2.2M (not the $2.5M we discussed). Alpha and Beta.")
     assert b.total_budget == 2_200_000
-    assert b.warnings == ["ignored $2,500,000: the brief gives it as a past or replaced amount"]
+    # "or as someone else's": a competitor's spend was called past or replaced (round 5)
+    assert b.warnings == ["ignored $2,500,000: the brief gives it as a past or replaced amount, "
+                          "or as someone else's"]  # fmt: skip
     b = rules("Spend $300,000 at Alpha Mart. Actually, make the budget $350,000.")
     assert b.total_budget == 350_000 and "the correction" in b.warnings[0]
 

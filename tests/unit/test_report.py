@@ -692,7 +692,8 @@ def test_round_three_words() -> None:
                            "kept 850,000"]  # fmt: skip
     md = render_markdown(plan, [], names=NAMES)
     # a corrected reading is one row now (noise as a row each, unseen38)
-    assert "| Corrected | the model's first reading of budget; the brief's own words were" in md
+    assert "| Corrected | the model's first reading of budget (4,000,000); the brief's own " \
+        "words were" in md
     plan.brief.objective = "roas"
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0, "group_caps": {}}
     assert plan.expected_outcome is not None
@@ -764,8 +765,10 @@ def test_round_three_after_the_final_measure() -> None:
     md = render_markdown(plan, [], names=NAMES)
     assert "a smaller reserve moves money into the ad plan" in md and "(an edit)" not in md
     assert "> Spend $45,000 with ROAS >= 2 &lt;b>" in md  # "<" still escaped
-    assert "| Corrected | the model's first reading of retailers; the brief's own words were " \
-        "kept |" in md  # a row each was noise (unseen38); the confirm question has each
+    # a row each was noise (unseen38); the confirm question has each. With what the model
+    # read: the field alone did not say what was corrected (round 5's measure)
+    assert "| Corrected | the model's first reading of retailers (every retailer); the brief's " \
+        "own words were kept |" in md
     assert "| Note | Minimum return per ad dollar: the model read 0.2, kept none |" in md
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
@@ -890,8 +893,8 @@ def test_readings_the_brief_corrected_are_one_row_and_open_ones_say_what_to_chec
         "names); parsed by the rules",
     ]
     md = render_markdown(plan, [], names=NAMES)
-    assert "| Corrected | the model's first reading of retailers and minimum return per ad " \
-        "dollar; the brief's own words were kept |" in md  # fmt: skip
+    assert "| Corrected | the model's first reading of retailers (every retailer) and minimum " \
+        "return per ad dollar (0.1); the brief's own words were kept |" in md  # fmt: skip
     assert "| Check | Share held for experiments: the model read 0.2, which the rule-based " \
         "reader could not confirm; check it against the brief |" in md  # fmt: skip
     assert "| Note | Read by rules alone: the model's reading could not be used |" in md
@@ -956,6 +959,11 @@ def test_the_brief_table_says_what_kept_out_of_stock_products_get_and_a_holdout_
             f"({NAMES[row.gtin]}) gets ${row.spend:,.0f} of the planned spend ({share}); an ad "
             "for a product out of stock sells nothing, so check their stock before approving |"
             ) in md  # fmt: skip
+    # four are named, not "three and 1 more" (ua04 of round 5's measure); five say how many
+    from tools.plan.labels import and_some
+
+    assert and_some(list("abcd")) == "a, b, c and d"
+    assert and_some(list("abcde")) == "a, b, c and 2 more"
     plan.allocation[0].likely_out_of_stock = False
     md = render_markdown(plan, [], names=NAMES)
     assert "| no; none of the products the plan funds is likely out of stock |" in md

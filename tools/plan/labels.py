@@ -33,6 +33,15 @@ def and_list(items: list[str], word: str = "and") -> str:
     return f" {word} ".join(filter(None, [", ".join(items[:-1]), items[-1] if items else ""]))
 
 
+def and_some(items: list[str], shown: int = 3) -> str:
+    """Up to `shown` items as a sentence lists them, then how many more: "a, b, c and 2
+    more"; one more is named ("Initech Ceramic Baking Sheet and 1 more" left an approver
+    asked to check a product it did not name, round 5's measure)."""
+    if len(items) <= shown + 1:
+        return and_list(items)
+    return and_list([*items[:shown], f"{len(items) - shown} more"])
+
+
 def agree(n: int, verb: str) -> str:
     """A verb in the third person agreeing with a count: `agree(1, "holds")` -> "holds",
     `agree(3, "holds")` -> "hold"."""
@@ -214,8 +223,9 @@ ACTION_WORDS = {"approve": "approved", "edit": "edited", "reject": "rejected",
 _NO_MODEL_BRIEF = re.compile(r"the model gave no valid brief \(.*\); parsed by the rules$")
 _MODEL_ONLY = re.compile(r"^(.+) read by the model only; check it$")
 _GOAL_CORRECTED = re.compile(r"^the brief corrects its objective; used (\w+)$")
-# A reading of the model's that the brief's own words overruled ("...; kept 850,000").
-CORRECTED = re.compile(r"^(\w+): the model read .*; kept ")
+# A reading of the model's that the brief's own words overruled ("...; kept 850,000"): the
+# field and what the model read.
+CORRECTED = re.compile(r"^(\w+): the model read (.+?)(?:, (?:the text gives|which) [^;]*)?; kept ")
 
 
 def note_words(text: str) -> str:
@@ -234,12 +244,15 @@ def note_words(text: str) -> str:
     # of unseen39): it is the rule reader that found none.
     rest = _MODEL_ONLY.sub(r"the model read \1, which the rule-based reader could not confirm; "
                            "check it against the brief", rest)  # fmt: skip
-    # Values in words too: '[]', '["alpha"]' and 'null' read as raw codes.
-    rest = re.sub(r"\[\]", "every retailer", rest).replace("null", "none")
-    rest = re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
+    return f"{upper_first(CHANGE_NAMES[field])}: {value_words(rest)}"
+
+
+def value_words(text: str) -> str:
+    """A parser note's values in words: '[]', '["alpha"]' and 'null' read as raw codes."""
+    text = re.sub(r"\[\]", "every retailer", text).replace("null", "none")
+    return re.sub(r'\[((?:"\w+"(?:, )?)+)\]',
                   lambda m: ", ".join(retailer_name(r) for r in re.findall(r'"(\w+)"', m[1])),
-                  rest)  # fmt: skip
-    return f"{upper_first(CHANGE_NAMES[field])}: {rest}"
+                  text)  # fmt: skip
 
 
 

@@ -17,11 +17,13 @@ from tools.plan.labels import (
     PARSED_BY,
     agree,
     and_list,
+    and_some,
     counted,
     note_words,
     percent,
     product_name,
     retailer_name,
+    value_words,
     with_default,
     words,
 )
@@ -58,10 +60,13 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
     """The parser's notes: readings the brief's words corrected in one row (a row each of
     "the model read every retailer, the text gives Alpha Mart; kept Alpha Mart" was noise to
     approvers, in 4 reports of unseen38), then what to check, then the rest."""
-    fixed = [m[1] for w in warnings if (m := CORRECTED.match(w))]
+    fixed = [(m[1], m[2]) for w in warnings if (m := CORRECTED.match(w))]
     rows: list[list[Any]] = []
     if fixed:
-        fields = and_list(list(dict.fromkeys(CHANGE_NAMES.get(f, words(f)) for f in fixed)))
+        # With what the model read: "the model's first reading of retailers" alone did not
+        # say what was corrected (ua30 and ua35 of round 5's measure).
+        fields = and_list(list(dict.fromkeys(
+            f"{CHANGE_NAMES.get(f, words(f))} ({value_words(said)})" for f, said in fixed)))
         rows.append(["Corrected", f"the model's first reading of {fields}; the brief's own "
                                   "words were kept"])  # fmt: skip
     rest = [w for w in warnings if not CORRECTED.match(w)]
@@ -82,7 +87,7 @@ def _kept_in(plan: Plan, names: dict[str, str] | None) -> str:
     if not risky:
         return "no; none of the products the plan funds is likely out of stock"
     products = list(dict.fromkeys(product_name(row.gtin, names) for row in risky))
-    shown = and_list(products[:3] + ([f"{len(products) - 3} more"] if len(products) > 3 else []))
+    shown = and_some(products)
     got = sum(row.spend for row in risky)
     return (f"no: {counted(len(products), 'product')} likely out of stock ({shown})"
             f" {agree(len(products), 'gets')} {_usd(got)} of the planned spend"

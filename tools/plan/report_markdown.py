@@ -29,6 +29,7 @@ from tools.plan.labels import (
     WRITTEN_BY,
     agree,
     and_list,
+    and_some,
     cap_label,
     change_words,
     confidence_text,
@@ -173,7 +174,7 @@ def _no_margin(rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
     bare = list(dict.fromkeys(bare))
     if not bare:
         return []
-    which = and_list(bare[:3] + ([f"{len(bare) - 3} more"] if len(bare) > 3 else []))
+    which = and_some(bare)
     one = len(bare) == 1
     return [f"No extra margin on {which}: over the flight, promotions price "
             f"{'it' if one else 'them'} at or below cost, or the brand's file gives no cost, so "

@@ -298,7 +298,10 @@ def choose_budget(money: list[Money]) -> tuple[float | None, list[str]]:
     for m in money:
         if m.kind == "superseded" and m.value != budget:
             warnings.append(
-                f"ignored {usd(m.value)}: the brief gives it as a past or replaced amount"
+                # "or someone else's": a competitor's spend was called past or replaced
+                # (ua08 of round 5's measure)
+                f"ignored {usd(m.value)}: the brief gives it as a past or replaced amount, or "
+                "as someone else's"
             )
     for m in money:
         if m.kind == "cap" and budget is not None and m.value != budget:
