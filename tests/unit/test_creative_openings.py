@@ -334,6 +334,25 @@ def test_a_brand_hook_about_food_heads_no_copy_for_what_nobody_eats() -> None:
     assert not any("snack" in c.lower() for c in closers_for(bags))
 
 
+
+def test_a_brand_hook_about_getting_a_job_done_heads_no_copy_for_decor() -> None:
+    """initech's "A simpler way to get it done" and "Practical design, precise results" headed
+    ads for candles and throw pillows (rated wrong for the product, seeds 808/809), and "Set
+    it up in minutes." closed them; on a coffee maker they stay."""
+    def facts(product: str, category: str) -> CopyFacts:
+        return CopyFacts(retailer_policy("alpha"), "sponsored_product", product, category,
+                         brand_guide("initech"))  # fmt: skip
+
+    candle = facts("Initech Coastal Scented Candle", "home_goods")
+    maker = facts("Initech Classic Coffee Maker", "small_electronics")
+    task = {"a simpler way to get it done", "practical design, precise results"}
+    assert task <= {h.lower() for h in headlines(maker, None)}
+    assert not task & {h.lower() for h in headlines(candle, None)}
+    assert "Built for everyday use" in headlines(candle, None)
+    assert "Set it up in minutes." in closers_for(maker)
+    assert not any("set it up" in c.lower() or "specs" in c.lower() for c in closers_for(candle))
+
+
 def test_the_model_chooses_how_its_body_ends_among_the_products_own_phrases(
     compiler: GrammarCompiler,
 ) -> None:
