@@ -221,4 +221,3 @@ def _retailer_iroas(allocation: list[AllocationRow], retailer: str) -> float | N
     spend = sum(r.spend for r in rows)
     revenue = sum(r.expected_revenue for r in rows)
     return revenue / spend if spend > 0 and revenue > 0 and math.isfinite(revenue / spend) else None
-

@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tools.brief.rules.text import CORRECTION, PAST_TIME, clause_of, clause_spans, fmt, mask, usd
+from tools.brief.rules.text import (
+    CORRECTION,
+    PAST_TIME,
+    SENTENCE_BREAK,
+    clause_of,
+    clause_spans,
+    fmt,
+    mask,
+    usd,
+)
 from tools.brief.schema import MAX_RESERVE, BriefError
 
 # Words that name the experiment reserve; money uses them too ("$140k for incrementality").
@@ -86,9 +95,6 @@ HOLDOUT_NOTE = (
 )
 
 
-_SENTENCE_END = re.compile(r"[.!?\n]")
-
-
 @dataclass
 class Share:
     value: float
@@ -139,7 +145,7 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
         elif _RESERVE_CUE.search(clause) or _CUE_CELL.search(cell):
             # its own clause and the words before it in its sentence ("budget 450k. just
             # alpha. 25% holdout" is told as a holdout: ua16 of unseen40)
-            told = _SENTENCE_END.split(cell)[-1] + " " + clause
+            told = SENTENCE_BREAK.split(cell)[-1] + " " + clause
             holdout = bool(_HOLDOUT.search(told)) and not _MONEY_WORDS.search(told)
             shares.append(Share(value, span, holdout))
         elif is_percent:
