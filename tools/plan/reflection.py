@@ -28,40 +28,27 @@ plan sitting exactly on its ROAS floor loses a fifth, and each governance flag c
 from __future__ import annotations
 
 import math
-import re
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING
 
 from tools.brief.schema import MAX_RESERVE
 from tools.errors import RMNError
-from tools.pipeline.query import flight_days
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
-from tools.plan.guardrails import (
-    TARGET_POWER,
-    binding_caps,
-    guardrails,
-    hold_confidence,
-    spends_all,
-)
+from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import (
     agree,
     and_list,
     cap_label,
     confidence_text,
     counted,
-    line_words,
     retailer_name,
 )
 from tools.plan.markdown import upper_first
+from tools.plan.reflection_signals import ReflectionSignals, signals_from
 from tools.plan.reflection_words import REFLECTION_TASK, write_words
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
 
-# The width of a 90% normal interval in standard deviations (2 x 1.645): turns an interval's
-# relative width into a coefficient of variation.
-Z90_WIDTH = 3.29
 U_HALF = 0.5  # uncertainty at which the uncertainty factor is 1/2
 COVERAGE_UNKNOWN = 0.85
 UNCERTAINTY_UNKNOWN = 0.85
@@ -72,7 +59,6 @@ FLAG_COST = 0.75  # per governance flag
 SOLVER_INACCURATE = 0.9
 SOLVER_FAILED = 0.3
 EXPERIMENT_NONE = 0.95
-DEFAULT_TARGET_POWER = TARGET_POWER  # the guardrails' and the designs' default
 __all__ = ["REFLECTION_TASK", "ReflectionSignals", "confidence", "reflect", "risks", "signals_from"]
 
 
@@ -80,156 +66,10 @@ class ReflectionError(RMNError):
     kind = "reflection_error"
 
 
-class ReflectionSignals(BaseModel):
-    """The measured inputs of a plan's confidence."""
-
-    curve_uncertainty: float | None = Field(
-        None, ge=0, description="curve CV, else the margin interval's relative width / 3.29"
-    )
-    uncertainty_source: str = Field("none", description="curve_cv | margin_interval | none")
-    coverage: float | None = Field(
-        None, ge=0, le=1, description="share of spend on lines with enough data"
-    )
-    roas_floor: float | None = None
-    iroas: float | None = Field(None, description="expected iROAS of the plan (mean)")
-    iroas_low: float | None = Field(None, description="the low end of its likely range")
-    roas_slack: float | None = Field(None, description="(iROAS - floor) / floor; None: no floor")
-    binding_caps: dict[str, float] = Field(
-        default_factory=dict,
-        description="cap (retailer, or retailer/placement) -> shadow price of its binding cap",
-    )
-    governance_flags: int = Field(0, ge=0)
-    flag_words: list[str] = Field(default_factory=list, description="what each flag says")
-    solver_status: str | None = None
-    solver_ok: bool = False
-    solver_inaccurate: bool = False
-    experiment_power: float | None = Field(None, ge=0, le=1)
-    experiment_target_power: float = DEFAULT_TARGET_POWER
-    experiment_adequate: bool | None = None
-    experiment_budget_for_target: float | None = None
-    experiment_held: float | None = Field(None, description="the reserve held for the test")
-    experiment_test_spend: float | None = Field(None, description="what the test spends of it")
-    experiment_fills_flight: bool = Field(False, description="the test runs the whole flight")
-    reserve: float | None = Field(None, description="the brief's experiment reserve, a share")
-    spend: float = 0.0
-    spends_all: bool = Field(False, description="the plan places all of its spendable budget")
-    margin: float | None = Field(None, description="expected extra margin, before ad spend")
-    lines: int = 0
-    top_retailer: str | None = None
-    top_retailer_share: float | None = None
-    thin_lines: list[str] = Field(
-        default_factory=list,
-        description="the lines with little sales history of their own, most spend first",
-    )
-    weakest_lines: list[str] = Field(
-        default_factory=list, description="lines with the lowest marginal return, weakest first"
-    )
-
-    @property
-    def net_loss(self) -> bool:
-        """Whether the expected extra margin is below the ad spend."""
-        return self.margin is not None and self.spend > 0 and self.margin < self.spend
-
-
-# --- signals --------------------------------------------------------------------------------
-
-
-def signals_from(
-    plan: Plan, curve_cv: float | None, coverage: float | None, flags: int,
-    names: dict[str, str] | None = None, flag_words: list[str] | None = None,
-) -> ReflectionSignals:
-    """The plan's measured signals. `curve_cv`: the fitted curves' coefficient of variation
-    (None: read the margin interval instead); `coverage`: share of spend on lines with enough
-    data (None: not measured); `flags`: governance findings that block or warn; `names`:
-    GTIN -> product name (`tools.pipeline.product_names`), so that the weakest lines read
-    "Retailer, placement, product name"; `flag_words`: what the flags say (the risk table
-    names them: "1 finding(s)" beside a governance section of passed copy read as a
-    contradiction)."""
-    outcome = plan.expected_outcome
-    uncertainty, source = None, "none"
-    if curve_cv is not None and math.isfinite(curve_cv):
-        uncertainty, source = max(float(curve_cv), 0.0), "curve_cv"
-    elif outcome is not None and outcome.incremental_margin.mean:
-        m = outcome.incremental_margin
-        width = abs(m.high - m.low) / abs(m.mean)
-        uncertainty, source = width / Z90_WIDTH, "margin_interval"
-    floor = plan.brief.roas_floor
-    iroas = outcome.iroas.mean if outcome is not None else None
-    slack = (iroas - floor) / floor if floor and iroas is not None else None
-    binding = binding_caps(plan)
-    status = (plan.solver_status or "").lower()
-    failed = any(w in status for w in ("infeasible", "unbounded", "error", "fail"))
-    solver_ok = bool(plan.allocation) and bool(status) and not failed
-    spend = sum(r.spend for r in plan.allocation)
-    by_retailer: dict[str, float] = {}
-    for row in plan.allocation:
-        by_retailer[row.retailer_id] = by_retailer.get(row.retailer_id, 0.0) + row.spend
-    top = max(by_retailer, key=lambda r: by_retailer[r]) if by_retailer and spend > 0 else None
-    funded = [r for r in plan.allocation if r.spend > 0 and r.marginal_return is not None]
-    # Least revenue per ad dollar first: at the optimum every line's next dollar returns about
-    # the same, so sorting on it named lines by a near-tie (sa10 of unseen38).
-    weakest = sorted(funded, key=lambda r: (r.expected_revenue / r.spend, r.retailer_id,
-                                            r.placement))  # fmt: skip
-    experiment = plan.experiment or {}
-    power = experiment.get("power")
-    target = experiment.get("target_power") or DEFAULT_TARGET_POWER
-    need = experiment.get("budget_for_target_power")
-    return ReflectionSignals(
-        curve_uncertainty=uncertainty,
-        uncertainty_source=source,
-        coverage=None if coverage is None else min(max(float(coverage), 0.0), 1.0),
-        roas_floor=floor,
-        iroas=iroas,
-        iroas_low=outcome.iroas.low if outcome is not None else None,
-        roas_slack=slack,
-        binding_caps=binding,
-        governance_flags=max(int(flags), 0),
-        flag_words=list(flag_words or []),
-        solver_status=plan.solver_status,
-        solver_ok=solver_ok,
-        solver_inaccurate=solver_ok and plan.solver_inaccurate,
-        experiment_power=float(power) if _number(power) else None,
-        experiment_target_power=float(target),
-        experiment_adequate=experiment.get("adequate") if experiment else None,
-        experiment_budget_for_target=float(need) if _number(need) else None,
-        experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
-        experiment_test_spend=float(spent)
-        if _number(spent := experiment.get("test_spend")) else None,
-        experiment_fills_flight=_number(days := experiment.get("duration_days"))
-        and (days >= flight_days(plan.brief) - 1 or days == longest_test(experiment)),
-        reserve=plan.brief.experiment_reserve,
-        spend=spend,
-        spends_all=spends_all(plan),
-        margin=outcome.incremental_margin.mean if outcome is not None else None,
-        lines=sum(1 for r in plan.allocation if r.spend > 0),
-        top_retailer=top,
-        top_retailer_share=by_retailer[top] / spend if top else None,
-        weakest_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
-                       for r in weakest[:3]],  # fmt: skip
-        thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
-                    for r in sorted(funded, key=lambda r: -r.spend)
-                    if r.little_history][:3],  # fmt: skip
-    )
-
-
-def longest_test(experiment: dict[str, Any]) -> int | None:
-    """The retailer's longest test in days, from the design's checks: a 90-day test at a
-    retailer allowing 90 was told to "extend the test"."""
-    for check in experiment.get("rules") or []:
-        if check.get("rule") == "max_test_days":
-            found = re.search(r"\d+", str(check.get("requirement", "")))
-            return int(found.group()) if found else None
-    return None
-
-
 def _guarded(plan: Plan, computed: Confidence, threshold: float) -> Confidence:
     """The computed confidence, capped below the auto-approval threshold while any guardrail
     (`tools.plan.guardrails`) stands, with the rationale saying so."""
     return hold_confidence(computed, guardrails(plan), threshold)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- confidence -----------------------------------------------------------------------------

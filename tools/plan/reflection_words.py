@@ -49,7 +49,7 @@ from tools.plan.vocabulary import GENERAL_WORDS, name_joins, words_of
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
-    from tools.plan.reflection import ReflectionSignals
+    from tools.plan.reflection_signals import ReflectionSignals
 
 # The adapter task the sentences are written under: none (the base model; the bundled task
 # adapters were trained for JSON and ad copy).

@@ -41,7 +41,7 @@ from tools.plan.labels import (
 from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
 from tools.plan.rationale import TITLES
-from tools.plan.reflection import longest_test
+from tools.plan.reflection_signals import longest_test
 from tools.plan.report_brief import brief_section
 
 ALLOCATION_CHART = "allocation.png"
