@@ -351,6 +351,11 @@ def test_a_brand_hook_about_getting_a_job_done_heads_no_copy_for_decor() -> None
     assert "Built for everyday use" in headlines(candle, None)
     assert "Set it up in minutes." in closers_for(maker)
     assert not any("set it up" in c.lower() or "specs" in c.lower() for c in closers_for(candle))
+    # Kitchen goods share the policy category with decor ("home_goods") and keep the lines;
+    # so does the brand's range (a brand-level ad names no product).
+    sheet = facts("Initech Bamboo Baking Sheet", "home_goods")
+    assert task <= {h.lower() for h in headlines(sheet, None)}
+    assert task <= {h.lower() for h in headlines(facts("Initech Home", "home_goods"), None)}
 
 
 def test_the_model_chooses_how_its_body_ends_among_the_products_own_phrases(

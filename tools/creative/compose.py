@@ -76,18 +76,20 @@ _FOOD_WORDS = re.compile(
 # Lines about getting a job done suit tools and appliances, not decor: initech's "A simpler way
 # to get it done" and "Practical design, precise results" headed ads for candles and throw
 # pillows (6 to 9 of 400 variants rated wrong for the product, seeds 808/809), and "Set it up in
-# minutes." closed them.
-DECOR_CATEGORIES = frozenset({"home_goods"})
+# minutes." closed them. Decor is told by the product's name: the policy category
+# (`facts.category`) puts baking sheets and candles both in home goods.
+_DECOR = re.compile(r"\b(?:candles?|pillows?|towels?|towel set|frames?|curtains?|rugs?|vases?|"
+                    r"blankets?|throws?)\b")  # fmt: skip
 _TASK_WORDS = re.compile(
     r"\b(?:get it done|precise results|works the way you do|set it up|specs)\b"
 )
 
 
-def fits_category(phrase: str, category: str) -> bool:
-    """Whether a brand voice line suits a product of `category`: food words only on food,
-    task words not on decor."""
+def fits_category(phrase: str, category: str, product: str = "") -> bool:
+    """Whether a brand voice line suits a product of `category` named `product`: food words
+    only on food, task words not on decor."""
     low = phrase.lower()
-    if category in DECOR_CATEGORIES and _TASK_WORDS.search(low):
+    if _TASK_WORDS.search(low) and _DECOR.search(product.lower()):
         return False
     return category in EDIBLE_CATEGORIES or not _FOOD_WORDS.search(low)
 
@@ -95,7 +97,8 @@ def fits_category(phrase: str, category: str) -> bool:
 def hooks_for(facts: CopyFacts) -> list[str]:
     """The brand's hooks that suit the product (`fits_category`), as written."""
     voice = BRAND_VOICES.get(facts.guide.brand_id)
-    return [h for h in voice.hooks if fits_category(h, facts.category)] if voice else []
+    return [h for h in voice.hooks if fits_category(h, facts.category, facts.product)] \
+        if voice else []  # fmt: skip
 
 
 def headlines(facts: CopyFacts, angle: Angle | None) -> list[str]:
@@ -191,7 +194,7 @@ def closers_for(facts: CopyFacts) -> list[str]:
     voice = BRAND_VOICES.get(facts.guide.brand_id)
     if voice is None:
         return []
-    return [c for c in voice.closers if fits_category(c, facts.category)]
+    return [c for c in voice.closers if fits_category(c, facts.category, facts.product)]
 
 
 def passes(facts: CopyFacts, copy: AdCopy) -> bool:
