@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -114,6 +115,17 @@ def driver_cache(tmp: Path) -> Path:
     return cache
 
 
+# Main starts through this shim, which puts SIGINT back to its default before it becomes main.
+# A bench started as a background job (`cmd &` in a script, nohup) runs with SIGINT ignored,
+# which main inherits; interrupted, main was then killed after 10 s without cleaning up its
+# temporary market folder (found when `make test` ran in the background: the test of this
+# failed). A shim, not `preexec_fn`, which is unsafe in a process with threads (torch's).
+_INTERRUPTIBLE = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
 def run_in(
     tree: Path,
     argv: Sequence[str],
@@ -133,7 +145,7 @@ def run_in(
         tail: deque[str] = deque(maxlen=12)
         with (folder / "stdin").open() as given, (folder / "stdout").open("w") as out:
             proc = subprocess.Popen(
-                list(argv),
+                [sys.executable, "-c", _INTERRUPTIBLE, *argv],
                 stdin=given,
                 stdout=out,
                 stderr=subprocess.PIPE,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -400,5 +401,17 @@ def test_an_interrupted_run_interrupts_main_and_lets_it_clean_up(tmp_path: Path)
 
     with pytest.raises(KeyboardInterrupt):
         main_ref.run_in(tmp_path, [sys.executable, "-c", child], log=log)
+    assert seen == ["main: started"]
+    assert cleaned.read_text() == "yes"
+    # ... also when the bench runs as a background job, which ignores SIGINT and passes that
+    # on (`make test &` failed here, main killed after 10 s without its clean-up)
+    cleaned.unlink()
+    seen.clear()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            main_ref.run_in(tmp_path, [sys.executable, "-c", child], log=log)
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert seen == ["main: started"]
     assert cleaned.read_text() == "yes"
