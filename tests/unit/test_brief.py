@@ -1203,3 +1203,17 @@ def test_round_18_rows_other_brands_only_suffix_and_plural_stock_outs() -> None:
     assert rules("Brand X Gamma-only test: $200k, max ROAS", "brand_x").retailers == ["gamma"]
     assert rules("INITECH | $5.5M | all | margin | keep out of stocks", "initech").exclude_oos \
         is False  # fmt: skip
+
+
+def test_a_correction_of_something_else_is_no_correction_of_the_objective() -> None:
+    """ "budget 600k -> actually bump to 650k. Gamma Pharmacy. revenue." names one objective;
+    "the brief corrects its objective" beside it was noise to an approver (ua39 of unseen40)
+    and a question nobody needed (23 briefs of the registered sets had it)."""
+    b = rules("Globex budget 600k -> actually bump to 650k. Gamma Pharmacy. revenue. Q1.",
+              "globex")  # fmt: skip
+    assert b.objective == "incremental_revenue" and b.total_budget == 650_000
+    assert not [w for w in b.warnings if "corrects its objective" in w]
+    switched = rules("$500k at Alpha Mart, maximize revenue. Update: switch the objective to "
+                     "incremental margin.")  # fmt: skip
+    assert switched.objective == "incremental_margin"
+    assert "the brief corrects its objective; used incremental_margin" in switched.warnings

@@ -84,8 +84,11 @@ def read_objective(
     if not hits:
         return None, []
     # "Update from the brand: switch the objective to incremental margin" (u46 of unseen7).
+    # Only a change of objective is a correction: "budget 600k -> actually bump to 650k.
+    # Gamma Pharmacy. revenue." names one, and "the brief corrects its objective" was noise
+    # beside it (ua39 of unseen40, round 5's measure).
     corrected = [h for h in hits if CORRECTION.search(masked[max(0, h[1] - 40) : h[1]])]
-    if corrected:
+    if corrected and len({h[3] for h in hits}) > 1:
         return corrected[-1][3], [f"the brief corrects its objective; used {corrected[-1][3]}"]
     best = max(h[0] for h in hits)
     ranked = [h for h in hits if h[0] == best]
