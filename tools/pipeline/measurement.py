@@ -181,8 +181,10 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
     if req.reserve <= 0:
         return MeasurementPlan(notes=["no experiment reserve in the brief: nothing to design"])
     spend: dict[str, float] = {}
+    revenue: dict[str, float] = {}
     for row in req.allocation:
         spend[row.retailer_id] = spend.get(row.retailer_id, 0.0) + row.spend
+        revenue[row.retailer_id] = revenue.get(row.retailer_id, 0.0) + row.expected_revenue
     ranked = sorted(spend, key=lambda r: (-spend[r], r))
     if not ranked:
         return MeasurementPlan(notes=["the plan funds no retailer: nothing to measure"])
@@ -200,7 +202,8 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
                 req.reserve,
                 brand=req.brand,
                 experiment_type=_type_for(panel, source, retailer),
-                expected_iroas=_retailer_iroas(req.allocation, retailer) or req.expected_iroas,
+                expected_iroas=_own_iroas(spend[retailer], revenue[retailer])
+                or req.expected_iroas,
                 flight_days=req.flight_days,
                 not_before=req.flight_start,
                 seed=req.seed,
@@ -213,11 +216,9 @@ def design_measurement(req: MeasurementRequest) -> MeasurementPlan:
     return MeasurementPlan(notes=[*notes, NONE_CAN_RUN])
 
 
-def _retailer_iroas(allocation: list[AllocationRow], retailer: str) -> float | None:
+def _own_iroas(spend: float, revenue: float) -> float | None:
     """The revenue per ad dollar the plan expects at the retailer the test runs at: the power
     is judged at it. The whole plan's ($2.70) stood beside the test retailer's own ($3.80 at
     Alpha Mart) and understated the test (ua25 of unseen40, round 5)."""
-    rows = [r for r in allocation if r.retailer_id == retailer and r.spend > 0]
-    spend = sum(r.spend for r in rows)
-    revenue = sum(r.expected_revenue for r in rows)
-    return revenue / spend if spend > 0 and revenue > 0 and math.isfinite(revenue / spend) else None
+    ratio = revenue / spend if spend > 0 and revenue > 0 else None
+    return ratio if ratio is not None and math.isfinite(ratio) else None

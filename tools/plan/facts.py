@@ -79,10 +79,10 @@ def money(value: float) -> str:
     stood beside the tables' $604,500 and $4,675,000; round 5 finding set)."""
     sign = "-" if value < 0 else ""
     v = abs(value)
-    if _half_up(v, 1e6, 2) >= 1:  # $999,995 is "$1.00M", not "$1,000k"
-        return f"{sign}${_half_up(v, 1e6, 2):,.2f}M"
-    if _half_up(v, 1e3, 0) >= 10:
-        return f"{sign}${_half_up(v, 1e3, 0):,.0f}k"
+    if (millions := _half_up(v, 1e6, 2)) >= 1:  # $999,995 is "$1.00M", not "$1,000k"
+        return f"{sign}${millions:,.2f}M"
+    if (thousands := _half_up(v, 1e3, 0)) >= 10:
+        return f"{sign}${thousands:,.0f}k"
     return f"{sign}${_half_up(v, 1, 0):,.0f}"
 
 

@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
@@ -170,7 +171,8 @@ def superseded(
     )
 
 
-def theirs_by_name(names: list[str]) -> re.Pattern[str] | None:
+@lru_cache(maxsize=32)
+def theirs_by_name(names: tuple[str, ...]) -> re.Pattern[str] | None:
     """Spend said of another brand by name, in the brief's lower case: "(Initech supposedly
     put $3M into Alpha, fwiw.)" was planned as Globex's budget (ua35 of unseen40)."""
     if not names:

@@ -163,7 +163,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     for problem in (foreign_currency_error(clean, low), unreadable_amount_error(clean, low)):
         if problem is not None:
             result.errors.append(problem)
-    others = theirs_by_name(other_brand_words(brand))
+    others = theirs_by_name(tuple(other_brand_words(brand)))
     money = read_money(mask(low, floor_spans), retailer_spans, today, others)
     budget, notes = choose_budget(money)
     result.warnings.extend(notes)
