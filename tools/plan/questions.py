@@ -145,7 +145,6 @@ def _retailer(rid: str) -> str:
     return info.name if info else _words(rid)
 
 
-
 def _flight(start: str | None, end: str | None) -> str:
     if start and end:
         return f"{start} to {end}"
