@@ -14,14 +14,16 @@ from graph.steps import Update, curves_of, step
 from tools.brief import StructuredBrief
 from tools.pipeline import AllocationRequest, plan_allocation
 from tools.plan import Plan
+from tools.plan.whatif import margin_pays_back
 
 
 @step("optimizer")
 def optimizer(state: State, runtime: Runtime[Context]) -> Update:
     brief = StructuredBrief.model_validate(state.parsed)
     constraints = state.constraints or {}
+    curves = curves_of(state, runtime)
     result = plan_allocation(
-        curves_of(state, runtime),
+        curves,
         AllocationRequest(
             brief=brief,
             retailer_caps=constraints.get("retailer_caps") or {},
@@ -44,6 +46,11 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
             "status": "infeasible",
             "diagnosis": result.diagnosis,
         }
+    e = result.expected
+    # A plan losing money after its ad spend: where it would keep the most margin, for the
+    # reflection to say (a few more solves, on losing plans only).
+    pays_back = (margin_pays_back(curves, brief, constraints).model_dump()
+                 if e is not None and e.incremental_margin.mean < e.spend else None)  # fmt: skip
     return update | {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "status": "optimized",
@@ -52,5 +59,6 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
             "curve_cv": result.revenue_cv,
             "coverage": result.coverage,
             "constraint_slack": result.constraint_slack,
+            "pays_back": pays_back,
         },
     }

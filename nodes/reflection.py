@@ -29,7 +29,8 @@ def reflection(state: State, runtime: Runtime[Context]) -> Update:
     measured = state.signals or {}
     names = product_names(ctx.data_path(), ctx.tenant, plan.brief.brand_id)
     signals = signals_from(
-        plan, measured.get("curve_cv"), measured.get("coverage"), len(flags), names, flags
+        plan, measured.get("curve_cv"), measured.get("coverage"), len(flags), names, flags,
+        measured.get("pays_back"),
     )
     memory = DecisionStore(decisions_path(ctx.data_path())).similar(ctx.tenant, plan.brief, k=3)
     llm = node_model(ctx, "reflection") if ctx.reflect_with_model else None

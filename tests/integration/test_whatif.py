@@ -23,7 +23,7 @@ from tools.brief.schema import StructuredBrief
 from tools.catalog import catalog_root
 from tools.paths import use_catalog
 from tools.pipeline.curves import CurveSummary
-from tools.plan.whatif import WhatIfError, parse_budgets, what_if
+from tools.plan.whatif import WhatIfError, margin_pays_back, parse_budgets, what_if
 
 KEY = "test-key-acme-whatif-0123456789"
 OTHER = "test-key-globex-whatif-0123456789"
@@ -84,6 +84,29 @@ def test_the_sweep_agrees_with_the_plan_and_finds_the_break_even(
         at = what_if(curves, brief, state["constraints"] or {}, [edge, edge * 1.02]).points
     assert at[0].next_dollar_objective is not None and at[1].next_dollar_objective is not None
     assert at[0].next_dollar_objective >= 1.0 > at[1].next_dollar_objective
+
+
+def test_a_losing_plan_is_told_where_it_keeps_the_most_margin(
+    planned: tuple[Path, TestClient, str],
+) -> None:
+    # The reflection of a plan losing money after its ad spend says the budget above which
+    # the next ad dollar brings back less than a dollar of margin, the split chosen for
+    # margin whatever the goal, and the margin after ad spend there (round 5 reviewers).
+    world, client, tid = planned
+    state = client.get(f"/threads/{tid}/state", headers={"x-api-key": KEY}).json()["values"]
+    brief = StructuredBrief.model_validate(state["parsed"]).model_copy(
+        update={"total_budget": 1.5e6, "objective": "incremental_revenue"})  # fmt: skip
+    margin = brief.model_copy(update={"objective": "incremental_margin"})
+    with use_catalog(catalog_root(world)):
+        curves = CurveSummary.model_validate(state["curves"]).located(world)
+        found = margin_pays_back(curves, brief, state["constraints"] or {})
+        assert found.budget is not None and found.budget < brief.total_budget / 2
+        at = what_if(curves, margin, state["constraints"] or {},
+                     [found.budget, found.budget * 1.02]).points  # fmt: skip
+    assert at[0].next_dollar_objective is not None and at[1].next_dollar_objective is not None
+    assert at[0].next_dollar_objective >= 1.0 > at[1].next_dollar_objective
+    assert at[0].margin is not None and at[0].spend is not None
+    assert found.net == pytest.approx(at[0].margin.mean - at[0].spend, rel=1e-6)
 
 
 def test_bad_budgets_exit_2_with_one_line(planned: tuple[Path, TestClient, str]) -> None:

@@ -746,6 +746,28 @@ def test_round_five_words_have_no_jargon() -> None:
     assert "optimum" not in measured
 
 
+def test_a_net_loss_says_the_budget_that_keeps_the_most_margin() -> None:
+    # "compare smaller budgets in the what-if panel" read as the report not saying what it
+    # knew (round 5): the optimizer's pays-back budget is said, with what the plan keeps there.
+    s = signals_from(make_plan(), curve_cv=0.05, coverage=1.0, flags=0)
+    loss = s.model_copy(update={"margin": 0.5 * s.spend, "objective": "roas",
+                                "pays_back_budget": 310_390.6, "pays_back_net": 52_480.0})
+    said = next(k for k in risks(loss) if k.factor == NET_LOSS).mitigation
+    assert said == ("above a budget of about $310k, with the split chosen for margin, the next "
+                    "ad dollar brings back less than a dollar of margin; at about $310k the plan "
+                    "would gain about $52k after ad spend, so consider the smaller budget")
+    margin = loss.model_copy(update={"objective": "incremental_margin", "pays_back_net": -46_261.4})
+    said = next(k for k in risks(margin) if k.factor == NET_LOSS).mitigation
+    assert said == ("above a budget of about $310k, the next ad dollar brings back less than a "
+                    "dollar of margin, and even there the plan would lose about $46k after ad "
+                    "spend: no budget pays back its ad spend on these forecasts")
+    unknown = loss.model_copy(update={"pays_back_budget": None})
+    assert "what-if panel" in next(k for k in risks(unknown) if k.factor == NET_LOSS).mitigation
+    # what the optimizer recorded reaches the signals, a NaN dropped at the boundary
+    read = signals_from(make_plan(), 0.05, 1.0, 0, pays_back={"budget": 9e5, "net": math.nan})
+    assert read.pays_back_budget == 9e5 and read.pays_back_net is None
+
+
 def test_a_net_loss_leads_the_risks_it_ties_with() -> None:
     """ "The main risk is an underpowered experiment" above a high net loss left the loss out
     of the main-risk sentence (ta60, round 5 finding set)."""

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from tools.brief.schema import MAX_RESERVE
 from tools.errors import RMNError
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
+from tools.plan.facts import money
 from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import (
     agree,
@@ -315,8 +316,7 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
                 severity="high",
                 signal=f"expected extra margin ${s.margin:,.0f} is below the ${s.spend:,.0f} "
                 "of ad spend",
-                mitigation="compare smaller budgets in the review page's what-if panel to see "
-                "where the next dollar stops paying back",
+                mitigation=_net_loss_mitigation(s),
             )
         )
     if s.experiment_power is None and s.experiment_adequate is None:
@@ -329,6 +329,24 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
             )
         )
     return out
+
+
+def _net_loss_mitigation(s: ReflectionSignals) -> str:
+    """The budget where the plan would keep the most margin, and what it keeps there:
+    "compare smaller budgets in the what-if panel" read as the report not saying what it
+    knew (round 5). The budget counts the experiment's share, as the brief's does."""
+    budget, net = s.pays_back_budget, s.pays_back_net
+    if budget is None or net is None:
+        return ("compare smaller budgets in the review page's what-if panel to see where the "
+                "next dollar stops paying back")  # fmt: skip
+    split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin"
+    where = (f"above a budget of about {money(budget)}{split}, the next ad dollar brings back "
+             "less than a dollar of margin")  # fmt: skip
+    if net > 0:
+        return (f"{where}; at about {money(budget)} the plan would gain about {money(net)} "
+                "after ad spend, so consider the smaller budget")  # fmt: skip
+    return (f"{where}, and even there the plan would lose about {money(-net)} after ad "
+            "spend: no budget pays back its ad spend on these forecasts")
 
 
 def _no_test_mitigation(s: ReflectionSignals) -> str:

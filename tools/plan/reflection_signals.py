@@ -35,6 +35,7 @@ class ReflectionSignals(BaseModel):
     coverage: float | None = Field(
         None, ge=0, le=1, description="share of spend on lines with enough data"
     )
+    objective: str | None = Field(None, description="the brief's goal")
     roas_floor: float | None = None
     iroas: float | None = Field(None, description="expected iROAS of the plan (mean)")
     iroas_low: float | None = Field(None, description="the low end of its likely range")
@@ -59,6 +60,11 @@ class ReflectionSignals(BaseModel):
     spend: float = 0.0
     spends_all: bool = Field(False, description="the plan places all of its spendable budget")
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
+    pays_back_budget: float | None = Field(
+        None, description="a losing plan: the budget with the most margin after ad spend "
+        "(`tools.plan.whatif.margin_pays_back`)",
+    )
+    pays_back_net: float | None = Field(None, description="margin after ad spend there")
     lines: int = 0
     top_retailer: str | None = None
     top_retailer_share: float | None = None
@@ -79,6 +85,7 @@ class ReflectionSignals(BaseModel):
 def signals_from(
     plan: Plan, curve_cv: float | None, coverage: float | None, flags: int,
     names: dict[str, str] | None = None, flag_words: list[str] | None = None,
+    pays_back: dict[str, Any] | None = None,
 ) -> ReflectionSignals:
     """The plan's measured signals. `curve_cv`: the fitted curves' coefficient of variation
     (None: read the margin interval instead); `coverage`: share of spend on lines with enough
@@ -86,7 +93,7 @@ def signals_from(
     GTIN -> product name (`tools.pipeline.product_names`), so that the weakest lines read
     "Retailer, placement, product name"; `flag_words`: what the flags say (the risk table
     names them: "1 finding(s)" beside a governance section of passed copy read as a
-    contradiction)."""
+    contradiction); `pays_back`: a losing plan's `PaysBack` as the optimizer recorded it."""
     outcome = plan.expected_outcome
     uncertainty, source = None, "none"
     if curve_cv is not None and math.isfinite(curve_cv):
@@ -120,6 +127,7 @@ def signals_from(
         curve_uncertainty=uncertainty,
         uncertainty_source=source,
         coverage=None if coverage is None else min(max(float(coverage), 0.0), 1.0),
+        objective=plan.brief.objective,
         roas_floor=floor,
         iroas=iroas,
         iroas_low=outcome.iroas.low if outcome is not None else None,
@@ -143,6 +151,8 @@ def signals_from(
         spend=spend,
         spends_all=spends_all(plan),
         margin=outcome.incremental_margin.mean if outcome is not None else None,
+        pays_back_budget=_finite((pays_back or {}).get("budget")),
+        pays_back_net=_finite((pays_back or {}).get("net")),
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
         top_retailer_share=by_retailer[top] / spend if top else None,
@@ -166,3 +176,7 @@ def longest_test(experiment: dict[str, Any]) -> int | None:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if _number(value) else None
