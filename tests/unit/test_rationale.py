@@ -742,4 +742,6 @@ def test_money_in_words_rounds_halves_up_as_the_tables_read() -> None:
 
     assert [money(v) for v in (604_500, 4_675_000, 1_234.5, 999_995, -428_331)] == [
         "$605k", "$4.68M", "$1,235", "$1.00M", "-$428k"]  # fmt: skip
+    # from the whole dollars a table prints: $85,499.998 is $85,500 there (ua52 of unseen40)
+    assert money(85_499.998) == "$86k" and money(1_004_999.996) == "$1.01M"
     assert usd(604_500) == "$605k" and usd(None) == "-"

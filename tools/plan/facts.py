@@ -87,9 +87,11 @@ def money(value: float) -> str:
 
 
 def _half_up(value: float, unit: float, places: int) -> Decimal:
-    """`value / unit` to `places` decimals, halves up, on the decimal digits the value prints
-    with (repr), not its binary expansion."""
-    exact = Decimal(repr(value)) / Decimal(repr(unit))
+    """`value / unit` to `places` decimals, halves up, on the whole dollars the tables print
+    (a spend of $85,499.998 is $85,500 there, and read "$85k" beside it: ua52 of unseen40),
+    from the decimal digits the value prints with (repr), not its binary expansion."""
+    dollars = Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    exact = dollars / Decimal(repr(unit))
     return exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
