@@ -38,6 +38,7 @@ from tools.plan.reflection import (
     reflect,
     risks,
     signals_from,
+    threshold_words,
 )
 from tools.plan.reflection_words import (
     OPENINGS,
@@ -223,7 +224,14 @@ def test_reflect_without_a_model_uses_the_template() -> None:
     capped = hold_confidence(computed, guardrails(plan), 0.8).value
     assert r.confidence.value == capped < 0.8 and r.confidence.signals == computed.signals
     # in words: "confidence >= 0.80" reached the report as "confidence &gt;= 0.80"
-    assert r.decision_threshold == "its confidence is at least 0.80 and it has no governance flags"
+    # and whether this plan meets it (ua50 of unseen40: the rule alone beside "Confidence
+    # 0.83" left the approver to work it out)
+    rule = "its confidence is at least 0.80 and it has no governance flags"
+    assert r.decision_threshold == f"{rule}; this plan does not, as its confidence is below 0.80"
+    assert threshold_words(0.83, 0.8, 0) == f"{rule}; this plan meets both"
+    assert threshold_words(0.796, 0.8, 0).endswith("meets both")  # 0.80 as both print
+    flagged = threshold_words(0.83, 0.8, 1)
+    assert flagged == f"{rule}; this plan does not, as it has 1 governance flag"
     assert len(r.alternate_frames) == 2 and f"{s.top_retailer_share:.0%}" in r.alternate_frames[1]
     assert "3 similar decided plans" in r.bias_checkpoint
     assert r.risk_assessment.mitigation == [x.mitigation for x in risks(s)]

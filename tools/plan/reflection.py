@@ -422,6 +422,19 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
 # --- the record -----------------------------------------------------------------------------
 
 
+def threshold_words(value: float, threshold: float, flags: int) -> str:
+    """Auto-approval's rule in words, and whether this plan meets it: the rule alone beside
+    "Confidence 0.83" left an approver to work out that the plan clears it (ua50 of
+    unseen40). In words: "confidence >= 0.80" reached the report as "confidence &gt;= 0.80"."""
+    rule = f"its confidence is at least {threshold:.2f} and it has no governance flags"
+    low = round(value, 2) < round(threshold, 2)  # as both print
+    if not low and not flags:
+        return f"{rule}; this plan meets both"
+    why = [f"its confidence is below {threshold:.2f}"] if low else []
+    why += [f"it has {counted(flags, 'governance flag')}"] if flags else []
+    return f"{rule}; this plan does not, as {and_list(why)}"
+
+
 def reflect(
     plan: Plan,
     signals: ReflectionSignals,
@@ -450,10 +463,8 @@ def reflect(
             mitigation=list(dict.fromkeys(r.mitigation for r in found)),
             summary=words.risk,
         ),
-        confidence=_guarded(plan, confidence(signals), threshold),
-        # In words: "confidence >= 0.80" reached the report as "confidence &gt;= 0.80".
-        decision_threshold=f"its confidence is at least {threshold:.2f} and it has no "
-        "governance flags",
+        confidence=(held := _guarded(plan, confidence(signals), threshold)),
+        decision_threshold=threshold_words(held.value, threshold, signals.governance_flags),
         bias_checkpoint=words.bias_checkpoint,
         written_by=words.written_by,
         words_reason=words.reason,
