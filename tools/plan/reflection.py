@@ -389,24 +389,28 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     if not (s.experiment_adequate is False or (p is not None and p < target)):
         return None
     need, held, spent = s.experiment_budget_for_target, s.experiment_held, s.experiment_test_spend
-    more = f"raise the reserve to ${need:,.0f}" if need else "raise the reserve"
     reserve = need
-    if need and held and spent and spent < 0.99 * held:
+    spread = bool(need and held and spent and spent < 0.99 * held)
+    if spread:
         # The reserve is spread evenly over the flight and the test runs part of it, so the
         # test spend it needs takes a reserve larger by held / spent: "spend $184,681 of the
         # $450,000 held on the test" and "raise the reserve to $372,966" of a test spending
         # $167,072 of $336,000 named no lever an approver has (sa14, sa27 of unseen38); "the
         # plan's daily pace" read as the ad plan's (unseen39).
         reserve = need * held / spent
-        more = (f"raise the reserve to ${reserve:,.0f} (the reserve is spread evenly over the "
-                f"flight and the test runs only part of it, so ${need:,.0f} of test spend takes "
-                "that reserve)")  # fmt: skip
+    more = f"raise the reserve to ${reserve:,.0f}{_of_budget(s, reserve)}" if reserve else (
+        "raise the reserve")
+    # why the reserve is more than the test spends, after the options and not as a bracket
+    # inside them (ua46 of unseen40)
+    why = (f"; the test needs ${need:,.0f} of spend, and the reserve is spread evenly over the "
+           "flight while the test runs only part of it") if spread else ""  # fmt: skip
     ratio = p / target if p is not None else 0.5
     if reserve and held and s.reserve and reserve > MAX_RESERVE * held / s.reserve:
         # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief
         # may hold at most half its budget for experiments.
         more = (f"a test strong enough to read would need a reserve of ${reserve:,.0f}, more than "
                 "the half of the budget a brief may hold")  # fmt: skip
+        why = ""
     return Risk(
         factor="underpowered experiment",
         severity="high" if ratio < 0.5 else "medium",
@@ -415,11 +419,22 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
         else "the reserve buys no test strong enough to read",
         # "or extend the test" of a test already as long as its flight read as no option.
         mitigation=f"{more}{'' if s.experiment_fills_flight else ' or extend the test'}, or "
-        "read it as directional only",
+        f"read it as directional only{why}",
     )
 
 
 # --- the record -----------------------------------------------------------------------------
+
+
+def _of_budget(s: ReflectionSignals, reserve: float) -> str:
+    """What a larger reserve is of the budget and what it leaves the ad plan: "raise the
+    reserve to $40,107" of a $90,000 budget did not say it cut the ad plan by almost half
+    (ua52 of unseen40)."""
+    if not s.experiment_held or not s.reserve:
+        return ""
+    budget = s.experiment_held / s.reserve
+    return (f" ({reserve / budget:.0%} of the budget, leaving ${budget - reserve:,.0f} for the "
+            "ad plan)")  # fmt: skip
 
 
 def threshold_words(value: float, threshold: float, flags: int) -> str:
