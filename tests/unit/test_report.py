@@ -627,8 +627,14 @@ def test_a_test_shorter_than_its_flight_says_why() -> None:
     row = "| Why it is shorter than the flight | "
     assert f"{row}Alpha Mart runs tests of at most 90 days |" in render_markdown(plan, [])
     plan.experiment = {**plan.experiment, "duration_days": 14, "power": 0.83}
-    assert f"{row}14 days reach the 80% chance needed; a longer test is not needed |" \
+    assert f"{row}14 days is the shortest test that reaches the 80% chance needed |" \
         in render_markdown(plan, [])  # fmt: skip
+    # at the retailer's shortest, the test already has more than it needs: "14 days reach the
+    # 80% chance needed" beside a 94% chance gave no reason (ua55 of unseen40)
+    shortest = {"rule": "min_test_days", "requirement": "at least 14 days", "value": "14"}
+    plan.experiment = {**plan.experiment, "power": 0.94, "rules": [shortest, longest]}
+    assert (f"{row}Alpha Mart runs tests of at least 14 days, and 14 days already give a 94% "
+            "chance of detecting the lift (80% needed) |") in render_markdown(plan, [])
     plan.experiment = {**plan.experiment, "duration_days": 84, "power": 0.5}
     assert row not in render_markdown(plan, [])  # 91 days hold 13 whole weeks: no reason known
     plan.brief.flight_end = date(2027, 6, 26)  # 87 days

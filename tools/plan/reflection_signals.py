@@ -167,8 +167,19 @@ def signals_from(
 def longest_test(experiment: dict[str, Any]) -> int | None:
     """The retailer's longest test in days, from the design's checks: a 90-day test at a
     retailer allowing 90 was told to "extend the test"."""
+    return _test_limit(experiment, "max_test_days")
+
+
+def shortest_test(experiment: dict[str, Any]) -> int | None:
+    """The retailer's shortest test in days, from the design's checks: "14 days reach the 80%
+    chance needed" beside a 94% chance did not say 14 is the shortest allowed (ua55 of
+    unseen40)."""
+    return _test_limit(experiment, "min_test_days")
+
+
+def _test_limit(experiment: dict[str, Any], rule: str) -> int | None:
     for check in experiment.get("rules") or []:
-        if check.get("rule") == "max_test_days":
+        if check.get("rule") == rule:
             found = re.search(r"\d+", str(check.get("requirement", "")))
             return int(found.group()) if found else None
     return None

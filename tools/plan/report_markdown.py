@@ -41,7 +41,7 @@ from tools.plan.labels import (
 from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
 from tools.plan.rationale import TITLES
-from tools.plan.reflection_signals import longest_test
+from tools.plan.reflection_signals import longest_test, shortest_test
 from tools.plan.report_brief import brief_section
 
 ALLOCATION_CHART = "allocation.png"
@@ -379,7 +379,11 @@ def _shorter(plan: Plan, e: dict[str, Any]) -> str:
         return ""
     power, target = e.get("power"), e.get("target_power") or TARGET_POWER
     if _finite(power) and power >= target:
-        return f"{days} days reach the {target:.0%} chance needed; a longer test is not needed"
+        if shortest_test(e) == days:
+            return (f"{retailer_name(str(e.get('retailer')))} runs tests of at least {days} days, "
+                    f"and {days} days already give a {power:.0%} chance of detecting the lift "
+                    f"({target:.0%} needed)")  # fmt: skip
+        return f"{days} days is the shortest test that reaches the {target:.0%} chance needed"
     if longest_test(e) == days:
         return f"{retailer_name(str(e.get('retailer')))} runs tests of at most {days} days"
     if days % 7 == 0 and flight - days < 7:
