@@ -368,6 +368,16 @@ def test_margin_is_said_to_be_before_ad_spend_and_what_is_left_after_it() -> Non
     assert "Expected extra margin is before ad spend" in md, md
     # margin $37,000 against $40,000 of planned spend
     assert "Net of the $40,000 of planned ad spend the plan is expected to lose $3,000" in md
+    # and with what its test spends: a gain beside a test spending more than it read as the
+    # whole budget paying back (ua41, ua48 of unseen40)
+    plan = make_plan().model_copy(update={"experiment": {"budget": 8_000.0, "test_spend": 5_000.0}})
+    md = render_markdown(plan, [], names=NAMES)
+    assert "lose $3,000. Counting the $5,000 the test spends as well, with no return from it " \
+        "counted, the budget as a whole is expected to lose $8,000." in md  # fmt: skip
+    plan.experiment = {"budget": 8_000.0}  # a test spending all it holds
+    assert "Counting the $8,000 the test spends" in render_markdown(plan, [], names=NAMES)
+    plan.experiment = None
+    assert "Counting" not in render_markdown(plan, [], names=NAMES)
 
 
 def test_the_experiment_table_states_the_smallest_lift_as_the_rationale_does() -> None:
