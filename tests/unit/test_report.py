@@ -1003,9 +1003,16 @@ def test_products_with_revenue_but_no_margin_are_explained() -> None:
     row = plan.allocation[0]
     row.expected_margin = 0.0
     md = render_markdown(plan, [], names=NAMES)
-    assert (f"No extra margin on {NAMES[row.gtin]}: over the flight, promotions price it at or "
-            "below cost, or the brand's file gives no cost, so its extra sales bring revenue "
-            "but no margin.") in md  # fmt: skip
+    # one reason, the one that can happen, and what the product gets (ua48, ua53 of unseen40)
+    assert (f"No extra margin on {NAMES[row.gtin]} (${row.spend:,.0f} of spend, "
+            f"${row.expected_revenue:,.0f} of extra revenue): its unit cost is at or near its "
+            "list price, so over the flight, promotions included, it sells at or below cost, "
+            "and its extra sales bring revenue but no margin.") in md  # fmt: skip
+    other = plan.allocation[1]
+    other.expected_margin = 0.0
+    both = (row.spend + other.spend, row.expected_revenue + other.expected_revenue)
+    assert (f"(${both[0]:,.0f} of spend, ${both[1]:,.0f} of extra revenue in all): their unit "
+            "costs are at or near their list prices") in render_markdown(plan, [], names=NAMES)
 
 
 def test_the_experiment_says_whose_return_it_is_judged_at() -> None:

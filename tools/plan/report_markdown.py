@@ -167,18 +167,26 @@ def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
 
 def _no_margin(rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
     """Why some products bring revenue but no margin ("$31,374 of extra revenue with $0 extra
-    margin is not explained", ua06 and ua38 of round 5's measure): the flight's promotions
-    price them at or below cost (`tools.curves.views`), or the brand's file has no cost."""
-    bare = [product_name(r.gtin, names) for r in rows
-            if r.expected_revenue > 0 and abs(r.expected_margin) < 0.5]  # fmt: skip
-    bare = list(dict.fromkeys(bare))
+    margin is not explained", ua06 and ua38 of round 5's measure), and what they get. The
+    brand's product file always gives a cost (`tools.firstparty.schema`), and a margin rate is
+    clipped at zero (`tools.curves.fit`): a product's cost at or near its list price, with the
+    flight's promotions, leaves none. "promotions ..., or the brand's file gives no cost" named
+    a reason that cannot happen and left the approver to choose (ua48, ua53 of unseen40)."""
+    bare: dict[str, list[float]] = {}
+    for r in rows:
+        if r.expected_revenue > 0 and abs(r.expected_margin) < 0.5:
+            got = bare.setdefault(product_name(r.gtin, names), [0.0, 0.0])
+            got[0], got[1] = got[0] + r.spend, got[1] + r.expected_revenue
     if not bare:
         return []
-    which = and_some(bare)
     one = len(bare) == 1
-    return [f"No extra margin on {which}: over the flight, promotions price "
-            f"{'it' if one else 'them'} at or below cost, or the brand's file gives no cost, so "
-            f"{'its' if one else 'their'} extra sales bring revenue but no margin.", ""]
+    spend, revenue = (sum(v[i] for v in bare.values()) for i in (0, 1))
+    amounts = f"{_usd(spend)} of spend, {_usd(revenue)} of extra revenue{'' if one else ' in all'}"
+    cost = ("its unit cost is at or near its list price, so over the flight, promotions "
+            "included, it sells" if one else "their unit costs are at or near their list "
+            "prices, so over the flight, promotions included, they sell")  # fmt: skip
+    return [f"No extra margin on {and_some(list(bare))} ({amounts}): {cost} at or below cost, "
+            f"and {'its' if one else 'their'} extra sales bring revenue but no margin.", ""]
 
 
 def _goal(plan: Plan) -> str:
