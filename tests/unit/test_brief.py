@@ -197,6 +197,24 @@ def test_flight_dates(phrase: str, start: str, end: str) -> None:
     assert (str(b.flight_start), str(b.flight_end)) == (start, end)
 
 
+def test_a_flight_read_from_words_says_them_and_asks_no_one() -> None:
+    """ "next quarter" above "Flight: 1 January 2027 to 31 March 2027" read as dates the brief
+    gave (ua42 of unseen40): a flight read from words without a year or days is said with
+    them, as a settled note; one the brief dates or gives the year of is not."""
+    from tools.brief.llm import settled
+
+    said = rule_parse("Brand X, $975k, Alpha Mart, next quarter", "brand_x",
+                      date(2026, 12, 5)).warnings  # fmt: skip
+    assert said == ["flight_start: the brief's 'next quarter' is read as 1 January 2027 to "
+                    "31 March 2027"]  # fmt: skip
+    assert settled(said[0])
+    month = rule_parse("Acme $1M on Alpha in February", "acme", date(2026, 12, 5)).warnings
+    assert month == ["flight_start: the brief's 'February' is read as 1 February 2027 to "
+                     "28 February 2027"]  # fmt: skip
+    for dated in ("Q1 2027", "Q1 '27", "Feb 1 - Feb 28", "1 March to 28 March 2027"):
+        assert rule_parse(f"Acme $1M on Alpha {dated}", "acme", date(2026, 12, 5)).warnings == []
+
+
 def test_relative_flights_follow_today() -> None:
     b = rules("Spend $1M on Alpha over the next 2 weeks.", today=date(2027, 1, 4))
     assert (b.flight_start, b.flight_end) == (date(2027, 1, 5), date(2027, 1, 18))
@@ -310,7 +328,7 @@ def test_per_retailer_amounts_add_up_and_caps_are_flagged() -> None:
 
 def test_weekly_budget_needs_a_flight() -> None:
     b = rules("$100k per week on Alpha for the next 4 weeks.")
-    assert b.total_budget == 400_000 and "per week" in b.warnings[0]
+    assert b.total_budget == 400_000 and "per week" in b.warnings[-1]
     assert _error("$100k per week on Alpha.").detail["field"] == "total_budget"
 
 

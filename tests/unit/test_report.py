@@ -343,6 +343,13 @@ def test_the_flight_dates_are_stated() -> None:
         update={"flight_start": date(2025, 3, 1), "flight_end": date(2025, 3, 28)})})  # fmt: skip
     md = render_markdown(dated, [], names=NAMES)
     assert "Flight: 1 March 2025 to 28 March 2025 (28 days)." in md, md[:600]
+    # read from words, it says them, on the Flight line and in no row of its own (ua42 of
+    # unseen40: "next quarter" read as dates the brief gave)
+    dated.brief.warnings = ["flight_start: the brief's 'March' is read as 1 March 2025 to 28 "
+                            "March 2025"]  # fmt: skip
+    md = render_markdown(dated, [], names=NAMES)
+    assert "Flight: 1 March 2025 to 28 March 2025 (28 days), read from the brief's 'March'." in md
+    assert "| Note |" not in md
     undated = render_markdown(plan, [], names=NAMES)
     flight = next((line for line in undated.splitlines() if line.startswith("Flight:")), None)
     # ... and that no dates were planned: a reviewer looked for the dates the money is spent.

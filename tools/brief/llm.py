@@ -277,6 +277,7 @@ def _fmt(value: Any) -> str:
 _SETTLED = re.compile(
     r"^\w+: the model read .*; kept .*$|; parsed by the rules alone$|; parsed by the rules$"
     r"|of the market held out$"  # a holdout share read as the reserve is said, not asked
+    r"|^flight_start: the brief's '.*' is read as \d"  # a flight read from words (FLIGHT_NOTE)
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from tools.brief.rules.flight import FLIGHT_WORDS
 from tools.brief.schema import StructuredBrief, brand_retailers
 from tools.errors import RMNError
 from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
@@ -69,7 +70,8 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
             f"{CHANGE_NAMES.get(f, words(f))} ({value_words(said)})" for f, said in fixed)))
         rows.append(["Corrected", f"the model's first reading of {fields}; the brief's own "
                                   "words were kept"])  # fmt: skip
-    rest = [w for w in warnings if not CORRECTED.match(w)]
+    # the flight's words are said on the Flight line, not in a row of their own
+    rest = [w for w in warnings if not CORRECTED.match(w) and not FLIGHT_WORDS.match(w)]
     # "Check | the budget is given ...; check it": the row's name says it, in a sentence.
     return rows + [["Check", upper_first(note_words(w).removesuffix("; check it"))]
                    if w.endswith("check it") else ["Note", upper_first(note_words(w))]
@@ -118,7 +120,11 @@ def _flight(b: StructuredBrief, experiment: dict[str, Any] | None) -> str:
     brief gave none and the plan assumes the standard four weeks."""
     if b.flight_start and b.flight_end:
         days = (b.flight_end - b.flight_start).days + 1
-        return f"Flight: {_date(b.flight_start)} to {_date(b.flight_end)} ({days} days)."
+        # the words it was read from, where they gave no dates (ua42 of unseen40: "next
+        # quarter" above "Flight: 1 January 2027 to 31 March 2027" read as the brief's dates)
+        said = next((m[1] for w in b.warnings if (m := FLIGHT_WORDS.match(w))), None)
+        read = f", read from the brief's '{said}'" if said else ""
+        return f"Flight: {_date(b.flight_start)} to {_date(b.flight_end)} ({days} days){read}."
     if b.flight_start or b.flight_end:
         which = (f"starts {_date(b.flight_start)}" if b.flight_start
                  else f"ends {_date(b.flight_end)}")  # fmt: skip

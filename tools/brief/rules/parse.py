@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
+from tools.brief.rules.flight import Flight, asked_flights, choose_flight, flight_note, read_flight
 from tools.brief.rules.money import (
     MONEY,
     Money,
@@ -239,6 +239,7 @@ def _flight(result: RuleParse, masked: str) -> list[Flight]:
     if flight is not None:
         result.values["flight_start"], result.values["flight_end"] = flight.start, flight.end
         result.found.update({"flight_start", "flight_end"})
+        notes += flight_note(flight, result.text)
     result.warnings.extend(notes)
     result.errors.extend(errors)
     return stated
