@@ -761,6 +761,37 @@ def test_round_five_words_have_no_jargon() -> None:
     assert "optimum" not in measured
 
 
+def test_a_reserve_its_test_leaves_unspent_is_weighed() -> None:
+    """ "$456,000 (about 13% of the budget) sits unused, yet ... neither the risks nor the
+    confidence take it into account" (ua49, ua55 of unseen40): a strong test spending much
+    less than its reserve is a low risk, with the smallest reserve that keeps it strong."""
+    s = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)
+    strong = s.model_copy(update={
+        "experiment_power": 0.91, "experiment_adequate": True, "reserve": 0.15,
+        "experiment_held": 540_000.0, "experiment_test_spend": 84_000.0,
+        "experiment_budget_for_target": 60_000.0, "margin": 2 * s.spend})  # fmt: skip
+    left = next(k for k in risks(strong) if k.factor == "reserve left unspent")
+    assert (left.severity, left.signal) == (
+        "low", "$456,000 of the $540,000 reserve (13% of the budget) is held but not spent by "
+        "the test")  # fmt: skip
+    # 60,000 x 540,000 / 84,000: the reserve is spread evenly over the flight
+    assert left.mitigation == (
+        "lower the reserve to $385,714 (11% of the budget), the smallest at which the test "
+        "still has the 80% chance needed, to move $154,286 into the ad plan; or keep it unspent")
+    tight = strong.model_copy(update={"experiment_budget_for_target": 84_000.0})
+    assert next(k for k in risks(tight) if k.factor == "reserve left unspent").mitigation \
+        .startswith("keep it: a smaller reserve makes the test spend less each day")
+    # not below 5% of the budget, nor for a weak test (its own risk says what to do)
+    small = strong.model_copy(update={"experiment_test_spend": 520_000.0})
+    weak = strong.model_copy(update={"experiment_adequate": False, "experiment_power": 0.5})
+    for s2 in (small, weak):
+        assert "reserve left unspent" not in [k.factor for k in risks(s2)]
+    # weighed, but no main risk: it costs the forecast nothing
+    plan = make_plan(floor=None)
+    words = reflect(plan, strong, [], None, threshold=0.8).risk_assessment.summary
+    assert "unspent" not in words
+
+
 def test_a_net_loss_says_the_budget_that_keeps_the_most_margin() -> None:
     # "compare smaller budgets in the what-if panel" read as the report not saying what it
     # knew (round 5): the optimizer's pays-back budget is said, with what the plan keeps there.

@@ -76,6 +76,10 @@ BIAS_CHECKS = {
     "availability": "Before approving, check that the last weeks of sales were not unusual "
     "(a promotion, a stock-out); if they were, the forecast carries them.",
 }
+# A reserve its test leaves unspent is weighed in the risks but is no main risk: it costs the
+# forecast nothing, and "The main risk is reserve left unspent, so it deserves a look" said
+# nothing (`tools.plan.reflection`).
+UNSPENT = "reserve left unspent"
 # A share of spend that is all of the plan as a percent shows it ("100%").
 ALL_OF_IT = 0.995
 # "Most" from two thirds: of 54% it overstated a near-even split.
@@ -167,7 +171,7 @@ def word_sentences(
     """The facts and (opening, ending) of the three sentences: the main risk with its signal,
     a bias to check, another way to read the plan."""
     facts = reflection_facts(plan, signals, found, memory)
-    risk = found[0].factor if found else "low"
+    risk = next((r.factor for r in found if r.factor != UNSPENT), "low")
     bias = bias_kind(signals, memory)
     objective = objective_words(plan.brief.objective)
     # A ROAS plan spends its budget (min_spend_fraction 1 by default), so its most revenue per
