@@ -964,6 +964,9 @@ _READ_WRONG_IN_UNSEEN28_29 = [
      "ROAS >= 2.5.", "roas_floor", 2.5),
     ("brand_x", "Our last Alpha Mart flight returned 4.2 ROAS on $300k. Let's go bigger: $800k "
      "on Alpha Mart in January.", "total_budget", 800_000),
+    # "Last flight" with no words between (ua47 of unseen40, round 19).
+    ("globex", "Globex Health: $880,000 on Alpha Mart. Last flight got a 2.1 ROAS; this time we "
+     "need ROAS >= 2.5. Margin.", "roas_floor", 2.5),
     # A need after the word ROAS in the same sentence, with no ratio unit.
     ("globex", "Globex: $300k on Gamma next month. Maximize ROAS but no lower than 3.0.",
      "roas_floor", 3.0),

@@ -65,8 +65,10 @@ OTHERS = r"(?:competitors?|competition|rivals?)"
 # tests", "last year we spent $1.2M").
 _A_YEAR_BACK = r"last (?:year|yr|quarter|qtr|q)|ly|prior (?:year|yr)"
 PAST_TIME = re.compile(
-    rf"\b(?:{_A_YEAR_BACK}|last (?:month|time|round|campaign|season|q[1-4]|h[12]|spring|summer|"
-    rf"fall|autumn|winter|holidays?|{MONTH_RE.pattern}[a-z]*)|previous(?:ly)?|a year ago"
+    # "Last flight got a 2.1 ROAS" (ua47 of unseen40: read as the floor).
+    rf"\b(?:{_A_YEAR_BACK}|last (?:month|time|round|campaign|flight|push|burst|season|q[1-4]|"
+    rf"h[12]|spring|summer|fall|autumn|winter|holidays?|{MONTH_RE.pattern}[a-z]*)|"
+    r"previous(?:ly)?|a year ago"
     # "Our last Alpha Mart flight returned 4.2 ROAS" (ja15 of unseen29).
     r"|last (?:\w+ ){1,3}(?:flight|campaign|push|burst))\b"
 )
