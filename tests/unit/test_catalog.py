@@ -137,3 +137,16 @@ def test_a_catalog_error_names_the_file_and_line(epsilon: Path) -> None:
         load_catalog(epsilon)
     assert err.value.message.startswith(f"{brand}:")
     assert "unknown retailer 'epsilom'; allowed: epsilon" in err.value.message
+
+
+def test_no_product_takes_a_variant_it_cannot_have() -> None:
+    """ "Globex Gel Caps Cough Syrup" was read as a catalog error by approvers: a variant its
+    product cannot have is replaced, with the same draws, so no other name changes."""
+    from tools.world.catalog import build_skus
+
+    names = set(build_skus(7)[0].column("name").to_pylist())
+    assert "Globex Non-Drowsy Cough Syrup" in names
+    assert not any("Gel Caps Cough Syrup" in n for n in names)
+    # the rest of the default world's catalog as before (a sample of its names)
+    assert {"Globex Gel Caps Sleep Aid", "Globex Softgels Vitamin C",
+            "Acme Ultra Bath Tissue", "Initech Classic Coffee Maker"} <= names  # fmt: skip

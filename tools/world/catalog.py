@@ -239,10 +239,17 @@ def _brand_skus(rng: np.random.Generator, brand: BrandInfo, mfr: int) -> list[di
     return rows
 
 
+# A variant its product cannot have, and the one it takes instead: "Gel Caps Cough Syrup" (a
+# syrup comes in no gel caps) was read as a catalog error by approvers. The draws are the same,
+# so only such a product's name changes.
+_CANNOT_BE = {("Gel Caps", "Cough Syrup"): "Non-Drowsy"}
+
+
 def _sku_name(rng: np.random.Generator, brand: BrandInfo, cat: Category, used: set[str]) -> str:
     """A product name not yet used by the brand (a pack count tells repeats apart)."""
     while True:
-        name = f"{brand.name.split()[0]} {rng.choice(cat.variants)} {rng.choice(cat.nouns)}"
+        variant, noun = str(rng.choice(cat.variants)), str(rng.choice(cat.nouns))
+        name = f"{brand.name.split()[0]} {_CANNOT_BE.get((variant, noun), variant)} {noun}"
         if name not in used:
             return name
         name = f"{name} {int(rng.integers(2, 9)) * 6}ct"
