@@ -175,8 +175,10 @@ def test_risks_carry_mitigations_drawn_from_the_plan() -> None:
     # "cut Beta Grocers, sponsored product, Brand Lime Iced Tea; Beta Grocers, sponsored
     # product, Brand Peach Iced Tea first if it slips" read as garbled (sa10 of unseen38)
     assert found["little room above the ROAS floor"].mitigation.endswith(
-        " minimum, cut first the lines that return least per ad dollar: "
-        f"{s.weakest_lines[0]} and {s.weakest_lines[1]}")  # fmt: skip
+        " minimum, cut first the spend on the products with the least revenue per ad dollar "
+        f"across their whole spend: {s.weakest_lines[0]} and {s.weakest_lines[1]}")  # fmt: skip
+    # ("return least per ad dollar" was read as the next dollar's, and checked against the
+    # placements' averages: round 5)
     assert "$41,000" in found["underpowered experiment"].mitigation
     assert found["thin data coverage"].signal.startswith("40%")
     calm = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)

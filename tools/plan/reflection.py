@@ -254,9 +254,13 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
                 # In words: "expected iROAS 2.20 vs floor 2.00", "track iROAS" read as jargon.
                 signal=f"expected ${s.iroas:.2f} of revenue per ad dollar vs the "
                 f"${s.roas_floor:.2f} minimum" + _below_floor(s),
+                # "return least per ad dollar" was read as the next dollar's return, and
+                # checked against the placements' averages (round 5): it is each product's
+                # revenue over its whole spend at that retailer and placement.
                 mitigation=f"track the return per ad dollar weekly; if it slips toward the "
-                f"${s.roas_floor:.2f} minimum, cut first the lines that return least per ad "
-                f"dollar" + (f": {weakest}" if weakest else ""),
+                f"${s.roas_floor:.2f} minimum, cut first the spend on the products with the "
+                f"least revenue per ad dollar across their whole spend"
+                + (f": {weakest}" if weakest else ""),
             )
         )
     if s.binding_caps:
