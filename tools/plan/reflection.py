@@ -195,6 +195,7 @@ NET_LOSS = "a net loss after ad spend"
 # A reserve left unspent by its test is a risk from 5% of the budget (13% and 21% were called
 # missing: ua49, ua55 of unseen40).
 UNSPENT_SHARE = 0.05
+UNSPENT_MOVE = 0.01  # a smaller reserve is advised only where it moves 1% of the budget
 UNMEASURED = "an unmeasured lift"
 
 
@@ -353,13 +354,15 @@ def _unspent_reserve(s: ReflectionSignals) -> Risk | None:
     if held - spent < UNSPENT_SHARE * budget:
         return None
     smallest = need * held / spent if need and need < spent else None
+    if smallest is not None and held - smallest < UNSPENT_MOVE * budget:
+        smallest = None  # "to move $1,009 into the ad plan" (ua56 of unseen40): not worth it
     mitigation = (
         f"lower the reserve to ${smallest:,.0f} ({smallest / budget:.0%} of the budget), the "
         f"smallest at which the test still has the {s.experiment_target_power:.0%} chance "
         f"needed, to move ${held - smallest:,.0f} into the ad plan; or keep it unspent"
         if smallest
         else "keep it: a smaller reserve makes the test spend less each day, and its chance of "
-        "detecting the lift has nothing to spare"
+        "detecting the lift has little to spare"
     )
     return Risk(
         factor=UNSPENT,
