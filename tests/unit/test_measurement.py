@@ -296,6 +296,23 @@ def test_weekly_readout_for_a_retailer_that_reports_by_week(sims: dict) -> None:
     assert by_week.lift_ci == pytest.approx(by_day.lift_ci, rel=1e-9)
 
 
+def test_a_test_that_starts_after_the_flight_does_ends_by_its_last_day(sims: dict) -> None:
+    """Gamma reports by week, so a flight starting on a Sunday has its test start on the
+    Monday: a 42-day test then ran a day past the 42-day flight (va19 of unseen41). It ends
+    by the flight's last day, in whole weeks; a flight too short for any test is refused."""
+    geos, sales = sims["gamma"]
+    weeks = sales[0].reshape(len(geos), -1, 7).sum(axis=2)
+    pre = GeoPanel(geos, START, weeks, period_days=7).until(START + timedelta(PRE - 1))
+    sunday = pre.end + timedelta(days=7)  # pre ends on a Sunday (START is a Monday)
+    assert sunday.weekday() == 6
+    d = design_experiment("gamma", pre, BUDGET, flight_days=42, not_before=sunday,
+                          expected_iroas=0.05, seed=2)  # fmt: skip
+    assert d.start == sunday + timedelta(days=1)
+    assert d.end <= sunday + timedelta(days=41) and d.duration_days == 35
+    with pytest.raises(MeasurementRuleError, match="leaves 27 days of the flight"):
+        design_experiment("gamma", pre, BUDGET, flight_days=28, not_before=sunday, seed=2)
+
+
 def test_readout_drops_withheld_geos_and_needs_the_test_window(sims: dict) -> None:
     geos, sales = sims["alpha"]
     d = design_experiment("alpha", pre_panel(sims, "alpha"), BUDGET, duration_days=28)

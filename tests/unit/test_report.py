@@ -658,6 +658,13 @@ def test_a_test_shorter_than_its_flight_says_why() -> None:
     assert f"{row}the test runs in whole weeks |" in render_markdown(plan, [])
     plan.experiment = {**plan.experiment, "duration_days": 91}
     assert row not in render_markdown(plan, [])
+    # a weekly retailer's test from the flight's first Monday, in whole weeks within it (va19
+    # of unseen41: a Sunday flight's test ran a day past it)
+    plan.brief.flight_start, plan.brief.flight_end = date(2027, 1, 10), date(2027, 2, 20)
+    plan.experiment = {**plan.experiment, "duration_days": 35, "start": "2027-01-11"}
+    assert (f"{row}it starts on 11 January 2027 at the earliest (the retailer reports sales by "
+            "week, from Mondays) and runs whole weeks that end by the flight's last day |"
+            ) in render_markdown(plan, [])  # fmt: skip
 
 
 def test_a_forecast_outside_its_likely_range_says_why() -> None:

@@ -130,6 +130,7 @@ def design_experiment(
         seed=seed,
         weekly=weekly,
         policy=policy,
+        days_left=flight_days - (start - not_before).days if not_before else None,
     )
     return _best_design(req, rules, candidates)
 
@@ -244,6 +245,20 @@ def _choose_duration(
     the power of every length at an expected lift."""
     m = req.policy.measurement
     affordable = spend <= req.budget * (1 + 1e-9)
+    if req.days_left is not None:
+        # A test that starts after the flight's first day (the next Monday, where the clean
+        # room reports by week) ends by the flight's last: a 42-day test from 11 January ran a
+        # day past a flight ending 20 February (va19 of unseen41).
+        within = np.asarray(durations) <= req.days_left
+        if affordable.any() and not (affordable & within).any():
+            raise rules.refuse(
+                "min_test_days",
+                f"the test can start on {req.start} at the earliest, which leaves "
+                f"{req.days_left} days of the flight, fewer than the shortest test allowed",
+                req.days_left,
+                m.min_test_days,
+            )
+        affordable &= within
     if not affordable.any():
         raise rules.refuse(
             "min_test_days", too_short, round(req.budget / req.pace, 2), m.min_test_days

@@ -82,6 +82,7 @@ class DesignRequest:
     seed: int
     weekly: bool
     policy: RetailerPolicy
+    days_left: int | None = None  # of the flight from the test's first day (None: undated)
 
 
 def candidate_types(

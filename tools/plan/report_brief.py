@@ -124,10 +124,11 @@ def _flight(b: StructuredBrief, experiment: dict[str, Any] | None) -> str:
         # quarter" above "Flight: 1 January 2027 to 31 March 2027" read as the brief's dates)
         said = next((m[1] for w in b.warnings if (m := FLIGHT_WORDS.match(w))), None)
         read = f", read from the brief's '{said}'" if said else ""
-        return f"Flight: {_date(b.flight_start)} to {_date(b.flight_end)} ({days} days){read}."
+        dates = f"{date_words(b.flight_start)} to {date_words(b.flight_end)}"
+        return f"Flight: {dates} ({days} days){read}."
     if b.flight_start or b.flight_end:
-        which = (f"starts {_date(b.flight_start)}" if b.flight_start
-                 else f"ends {_date(b.flight_end)}")  # fmt: skip
+        which = (f"starts {date_words(b.flight_start)}" if b.flight_start
+                 else f"ends {date_words(b.flight_end)}")  # fmt: skip
         return f"Flight: {which}; planned as the standard four weeks ({DEFAULT_FLIGHT_DAYS} days)."
     # "Planned as four weeks" alone left a reviewer looking for the dates the money is spent;
     # "Give the flight's dates to plan it in its own weeks" read as awkward, and the
@@ -136,19 +137,19 @@ def _flight(b: StructuredBrief, experiment: dict[str, Any] | None) -> str:
         f"({DEFAULT_FLIGHT_DAYS} days), undated."  # fmt: skip
     if not experiment:
         return f"{head} Its weeks are placeholders until the brief gives the flight's dates."
-    start = _iso(experiment.get("start"))
-    since = f"from {_date(start)}, the day after the sales data end" if start \
+    start = iso_date(experiment.get("start"))
+    since = f"from {date_words(start)}, the day after the sales data end" if start \
         else "from the day after the sales data end"  # fmt: skip
     return (f"{head} The experiment below is dated {since}; its dates and the plan's weeks are "
             "placeholders until the brief gives the flight's dates.")
 
 
-def _iso(value: Any) -> date | None:
+def iso_date(value: Any) -> date | None:
     try:
         return date.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
 
 
-def _date(d: date | None) -> str:
+def date_words(d: date | None) -> str:
     return "" if d is None else f"{d.day} {d:%B %Y}"

@@ -42,7 +42,7 @@ from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
 from tools.plan.rationale import TITLES
 from tools.plan.reflection_signals import longest_test, shortest_test
-from tools.plan.report_brief import brief_section
+from tools.plan.report_brief import brief_section, date_words, iso_date
 
 ALLOCATION_CHART = "allocation.png"
 CURVES_CHART = "curves.png"
@@ -411,6 +411,14 @@ def _shorter(plan: Plan, e: dict[str, Any]) -> str:
         return f"{days} days is the shortest test that reaches the {target:.0%} chance needed"
     if longest_test(e) == days:
         return f"{retailer_name(str(e.get('retailer')))} runs tests of at most {days} days"
+    start, first = iso_date(e.get("start")), plan.brief.flight_start
+    if start and first and start > first and days % 7 == 0:
+        # A weekly clean room starts tests on a Monday, and the test ends within the flight
+        # (va19 of unseen41: a Sunday flight's test ran a day past it).
+        why = ("the retailer reports sales by week, from Mondays" if start.weekday() == 0
+               else "the day after the sales data end")  # fmt: skip
+        return (f"it starts on {date_words(start)} at the earliest ({why}) and runs whole weeks "
+                "that end by the flight's last day")  # fmt: skip
     if days % 7 == 0 and flight - days < 7:
         return "the test runs in whole weeks"
     return ""
