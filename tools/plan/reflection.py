@@ -446,13 +446,21 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     # inside them (ua46 of unseen40)
     why = (f"; the test needs ${need:,.0f} of spend, and the reserve is spread evenly over the "
            "flight while the test runs only part of it") if spread else ""  # fmt: skip
-    ratio = p / target if p is not None else 0.5
+    extend = "" if s.experiment_fills_flight else " or extend the test"
+    mitigation = f"{more}{extend}, or read it as directional only{why}"
     if reserve and held and s.reserve and reserve > MAX_RESERVE * held / s.reserve:
         # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief
-        # may hold at most half its budget for experiments.
-        more = (f"a test strong enough to read would need a reserve of ${reserve:,.0f}, more than "
-                "the half of the budget a brief may hold")  # fmt: skip
-        why = ""
+        # may hold at most half its budget for experiments. The options first, then why: "a
+        # test ... would need a reserve of $98,057, more than the half ..., or read it as
+        # directional only" read as garbled, and did not say $98,057 is more than the whole
+        # $90,000 budget (va11 of unseen41).
+        budget = held / s.reserve
+        of = (f"more than the whole ${budget:,.0f} budget" if reserve > budget
+              else f"{reserve / budget:.0%} of the budget")  # fmt: skip
+        mitigation = (f"read it as directional only{extend.replace(' or', ', or')}: a test "
+                      f"strong enough to read would need a reserve of ${reserve:,.0f}, {of}, "
+                      "and a brief may hold at most half")  # fmt: skip
+    ratio = p / target if p is not None else 0.5
     return Risk(
         factor="underpowered experiment",
         severity="high" if ratio < 0.5 else "medium",
@@ -460,8 +468,7 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
         if p is not None
         else "the reserve buys no test strong enough to read",
         # "or extend the test" of a test already as long as its flight read as no option.
-        mitigation=f"{more}{'' if s.experiment_fills_flight else ' or extend the test'}, or "
-        f"read it as directional only{why}",
+        mitigation=mitigation,
     )
 
 
