@@ -623,6 +623,24 @@ def test_two_limits_on_one_amount_are_caught() -> None:
     assert problem == "two limits on one amount"
 
 
+def test_an_article_before_no_noun_is_caught() -> None:
+    """ "because of the high margin, low end of the in the policy, and the high margin, high
+    end" passed every check and reached a reviewer (va37 of unseen41)."""
+    from tools.plan.vocabulary import dangles
+
+    garbled = "because of the high margin, low end of the in the policy, and the high margin"
+    assert dangles(garbled) and dangles("a cap at the of Alpha Mart")
+    assert not dangles("because each extra dollar now goes where the curves promise the most "
+                       "return within the caps")  # fmt: skip
+    assert not dangles("the retailer lets one brand spend only so much there each month")
+    facts = FactsTable()
+    facts.add("planned spend", "$2.52M")
+    facts.add("Delta Home share", "57%")
+    problem = check_text(f"Delta Home gets 57% of the $2.52M planned spend {garbled} [1].", facts,
+                         1, need_number=False)
+    assert problem == "an article before no noun"
+
+
 def test_the_grammar_cache_keeps_only_the_most_recent_grammars() -> None:
     """Sentence grammars differ per plan (their openings and numbers); a server writing
     rationales for days kept every compiled one. The compiler keeps the 64 most recent."""

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pydantic import BaseModel, Field, model_validator
 
 from tools.plan.numbers import check_numbers, is_number_string, numbers_in
-from tools.plan.vocabulary import clashes, stutters, unknown_words
+from tools.plan.vocabulary import clashes, dangles, stutters, unknown_words
 
 MIN_WORDS = 5
 # A text whose distinct words are fewer than this share of its words is a loop.
@@ -197,6 +197,8 @@ def check_text(
         return "repeats a word"
     if clashes(stripped):
         return "two limits on one amount"
+    if dangles(stripped):
+        return "an article before no noun"
     words = [w.lower() for w in _LETTERS.findall(stripped)]
     if len(words) < MIN_WORDS:
         return "too short"

@@ -146,6 +146,17 @@ def clashes(text: str) -> bool:
     return _CLASH.search(text) is not None
 
 
+def dangles(text: str) -> bool:
+    """Whether an article stands before no noun ("because of the high margin, low end of the
+    in the policy": a split ending SmolLM2-135M wrote that passed every other check and
+    reached a reviewer, va37 of unseen41; no other of the 156 model texts of round 6 has one)."""
+    return _DANGLING.search(text) is not None
+
+
+_DANGLING = re.compile(
+    r"\b(?:the|a|an)\s+(?:in|of|on|at|to|for|and|or|but|the|a|an|with|by|from|is|are|was)\b",
+    flags=re.IGNORECASE,
+)
 _LIMIT = r"(?:at (?:most|least)|no (?:more|less|fewer) than)"
 _CLASH = re.compile(rf"\b{_LIMIT}\s+{_LIMIT}\b", flags=re.IGNORECASE)
 
