@@ -814,14 +814,13 @@ def test_a_net_loss_says_the_budget_that_keeps_the_most_margin() -> None:
     loss = s.model_copy(update={"margin": 0.5 * s.spend, "objective": "roas",
                                 "pays_back_budget": 310_390.6, "pays_back_net": 52_480.0})
     said = next(k for k in risks(loss) if k.factor == NET_LOSS).mitigation
-    assert said == ("above a budget of about $310k, with the split chosen for margin, the next "
-                    "ad dollar brings back less than a dollar of margin; at about $310k the plan "
-                    "would gain about $52k after ad spend, so consider the smaller budget")
+    assert said == ("a budget of about $310k, with the split chosen for margin, keeps the most "
+                    "margin after ad spend: about $52k gained, so consider the smaller budget")
     margin = loss.model_copy(update={"objective": "incremental_margin", "pays_back_net": -46_261.4})
     said = next(k for k in risks(margin) if k.factor == NET_LOSS).mitigation
-    assert said == ("above a budget of about $310k, the next ad dollar brings back less than a "
-                    "dollar of margin, and even there the plan would lose about $46k after ad "
-                    "spend: no budget pays back its ad spend on these forecasts")
+    assert said == ("a budget of about $310k keeps the most margin after ad spend, and even "
+                    "there the plan would lose about $46k: no budget pays back its ad spend on "
+                    "these forecasts")  # fmt: skip
     unknown = loss.model_copy(update={"pays_back_budget": None})
     assert "what-if panel" in next(k for k in risks(unknown) if k.factor == NET_LOSS).mitigation
     # what the optimizer recorded reaches the signals, a NaN dropped at the boundary

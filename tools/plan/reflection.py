@@ -380,15 +380,13 @@ def _net_loss_mitigation(s: ReflectionSignals) -> str:
     budget, net = s.pays_back_budget, s.pays_back_net
     if budget is None or net is None:
         return ("compare smaller budgets in the review page's what-if panel to see where the "
-                "next dollar stops paying back")  # fmt: skip
-    split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin"
-    where = (f"above a budget of about {money(budget)}{split}, the next ad dollar brings back "
-             "less than a dollar of margin")  # fmt: skip
+                "plan stops losing money")  # fmt: skip
+    split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin,"
+    where = f"a budget of about {money(budget)}{split} keeps the most margin after ad spend"
     if net > 0:
-        return (f"{where}; at about {money(budget)} the plan would gain about {money(net)} "
-                "after ad spend, so consider the smaller budget")  # fmt: skip
-    return (f"{where}, and even there the plan would lose about {money(-net)} after ad "
-            "spend: no budget pays back its ad spend on these forecasts")
+        return f"{where}: about {money(net)} gained, so consider the smaller budget"
+    return (f"{where}, and even there the plan would lose about {money(-net)}: no budget pays "
+            "back its ad spend on these forecasts")  # fmt: skip
 
 
 def _no_test_mitigation(s: ReflectionSignals) -> str:
