@@ -964,6 +964,17 @@ _READ_WRONG_IN_UNSEEN28_29 = [
      "ROAS >= 2.5.", "roas_floor", 2.5),
     ("brand_x", "Our last Alpha Mart flight returned 4.2 ROAS on $300k. Let's go bigger: $800k "
      "on Alpha Mart in January.", "total_budget", 800_000),
+    # Round 20 (unseen41, read after its measure): someone else's spend told as a rumour, a
+    # floor after "must clear" or "dont let it dip under", a month between slashes.
+    ("brand_x", "Competitor is rumored to be dropping $5M at Beta Grocers in Q1. We're not "
+     "matching that. Our number is $2.2M, split across Alpha Mart and Beta Grocers.",
+     "total_budget", 2_200_000),
+    ("globex", "Globex Health wants a Q2 flight. Budget $1.05M (last Q2 was $870k at 2.4x). Max "
+     "ROAS, must clear 3.0. Both Alpha Mart and Gamma Pharmacy.", "roas_floor", 3.0),
+    ("initech", "hey can u plan initech for next month? 1.1m, delta + alpha. maximize roas but "
+     "dont let it dip under 2.0. no tests pls", "roas_floor", 2.0),
+    ("initech", "initech home / 700k / every retailer we're at / max ROAS / min ROAS 2.5 / March "
+     "/ keep OOS in", "flight_start", date(2027, 3, 1)),
     # "Last flight" with no words between (ua47 of unseen40, round 19).
     ("globex", "Globex Health: $880,000 on Alpha Mart. Last flight got a 2.1 ROAS; this time we "
      "need ROAS >= 2.5. Margin.", "roas_floor", 2.5),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 _FIELD_BEFORE = re.compile(r"(?:^|[,.;:|(\n/+–—]|\s-|\b(?:flight|timing|dates?|when))\s*$")
-_FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n–—]|-\s|$)")
+# "initech home / 700k / ... / March / keep OOS in" (va36 of unseen41 read no flight).
+_FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n/–—]|-\s|$)")
 FLIGHT_WORD_AFTER = re.compile(r"\s+(?:flight|campaign)\b")
 SUBJECT_BEFORE = re.compile(r"\b(?:i|we|you|they|it|he|she|who|which|that)\s+$")
 # A month that names an event, not the flight: "pausing Gamma Pharmacy after the Nov billing

