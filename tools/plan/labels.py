@@ -242,8 +242,10 @@ def note_words(text: str) -> str:
     # "2.8 read by the model only; check it" left an approver unsure the value was real.
     # "where the brief's words alone give none" was false of "don't let it go below 4x" (ta07
     # of unseen39): it is the rule reader that found none.
-    rest = _MODEL_ONLY.sub(r"the model read \1, which the rule-based reader could not confirm; "
-                           "check it against the brief", rest)  # fmt: skip
+    # "which the rule-based reader could not confirm" was jargon (va12, va31 of unseen41).
+    rest = _MODEL_ONLY.sub(r"the language model read \1, and a second reading of the brief's "
+                           "words could not confirm it; check it against the brief",
+                           rest)  # fmt: skip
     return f"{upper_first(CHANGE_NAMES[field])}: {value_words(rest)}"
 
 

@@ -246,7 +246,8 @@ RISK_SHAPES: dict[str, _Shape] = {
         "governance has {governance findings} open finding(s)",
         "a person should review the findings before launch",
     ),
-    "solver result": _Shape(
+    # "Solver result" was jargon beside a report that says "optimizer" (va14 of unseen41).
+    "optimizer result": _Shape(
         (),
         "the optimizer did not report a clean optimum",
         "the split should be run again before anyone approves it",
@@ -304,7 +305,7 @@ _EXAMPLE_MEMORY = "2026-09-14 t-0: approved $900,000 over Shop A+Shop B"
 
 
 # "The main risk is underpowered experiment" read as broken English.
-_ARTICLE = {"underpowered experiment": "an ", "solver result": "the "}
+_ARTICLE = {"underpowered experiment": "an ", "optimizer result": "the "}
 
 
 def reflection_openings(risk: str, bias: str, values: dict[str, str]) -> tuple[str, str, str]:

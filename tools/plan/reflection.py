@@ -290,12 +290,14 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
     if not s.solver_ok or s.solver_inaccurate:
         out.append(
             Risk(
-                factor="solver result",
+                factor="optimizer result",
                 # At least medium: its mitigation is to re-run before approving ("low" read
                 # as safe to approve).
                 severity="high" if not s.solver_ok else "medium",
                 signal=_solver_words(s),
-                mitigation="review the constraints and re-run the optimizer before approving",
+                # which constraints: "review the constraints" named none (va14 of unseen41)
+                mitigation="check the brief's limits (the caps, the minimum return per ad "
+                "dollar, the reserve) and re-run the optimizer before approving",
             )
         )
     experiment = _experiment_risk(s)
