@@ -197,6 +197,16 @@ def test_flight_dates(phrase: str, start: str, end: str) -> None:
     assert (str(b.flight_start), str(b.flight_end)) == (start, end)
 
 
+def test_an_amount_told_as_a_typo_is_ignored() -> None:
+    """ "budget is 1.3M (someone typo'd 13M in the deck, ignore that)" kept 1.3M only as "the
+    first" of several budgets, a reason an approver could not trust (va21 of unseen41)."""
+    said = rule_parse("Acme - budget is 1.3M (someone typo'd 13M in the deck, ignore that). All "
+                      "retailers. Q1 2027.", "acme", date(2026, 12, 5))  # fmt: skip
+    assert said.values["total_budget"] == 1_300_000
+    assert said.warnings == ["ignored $13,000,000: the brief gives it as a past or replaced "
+                             "amount, or as someone else's"]  # fmt: skip
+
+
 def test_a_flight_read_from_words_says_them_and_asks_no_one() -> None:
     """ "next quarter" above "Flight: 1 January 2027 to 31 March 2027" read as dates the brief
     gave (ua42 of unseen40): a flight read from words without a year or days is said with

@@ -94,6 +94,9 @@ _SPENT_VERBS = (
     r"poured|pouring|threw|throwing)\b"
 )
 _THEIRS = re.compile(rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,4}}?\s+{_SPENT_VERBS}")
+# An amount told as a mistake to ignore: "budget is 1.3M (someone typo'd 13M in the deck,
+# ignore that)" (va21 of unseen41: kept 1.3M only as "the first").
+_TYPO = re.compile(r"\btypo(?:'d|ed)\b")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -171,6 +174,7 @@ def superseded(
         or about_the_past(clause, today)
         or after_past_figure(low, s)
         or bool(_MARKET.search(clause))
+        or bool(_TYPO.search(clause))
         or bool(_THEIRS.search(clause))
         or bool(others and others.search(clause))
     )
