@@ -807,6 +807,25 @@ def test_a_reserve_its_test_leaves_unspent_is_weighed() -> None:
     assert "unspent" not in words
 
 
+def test_a_gain_smaller_than_the_tests_spend_is_a_risk() -> None:
+    """ "The risks never mention that the budget as a whole is expected to lose $57,318"
+    (va36 of unseen41): a plan that gains after its ad spend but less than its test spends
+    loses once the test is paid (the forecast counts no return from the test)."""
+    s = signals_from(make_plan(floor=None), curve_cv=0.05, coverage=1.0, flags=0)
+    thin = s.model_copy(update={"margin": s.spend + 1_000.0, "experiment_test_spend": 5_000.0,
+                                "experiment_power": 0.9, "experiment_adequate": True})  # fmt: skip
+    found = risks(thin)
+    loss = next(k for k in found if k.factor == "a net loss once the test is paid")
+    assert loss.severity == "medium" and loss.signal == (
+        f"expected extra margin ${s.spend + 1_000:,.0f} is above the ${s.spend:,.0f} of ad "
+        "spend but below it plus the $5,000 the test spends")
+    words = reflect(make_plan(floor=None), thin, [], None, threshold=0.8).risk_assessment.summary
+    assert words.startswith("The main risk is a net loss once the test is paid, as the gain left "
+                            "after ad spend is smaller than what the test spends")  # fmt: skip
+    covered = thin.model_copy(update={"margin": s.spend + 6_000.0})
+    assert "a net loss once the test is paid" not in [k.factor for k in risks(covered)]
+
+
 def test_a_net_loss_says_the_budget_that_keeps_the_most_margin() -> None:
     # "compare smaller budgets in the what-if panel" read as the report not saying what it
     # knew (round 5): the optimizer's pays-back budget is said, with what the plan keeps there.

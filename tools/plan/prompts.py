@@ -264,6 +264,12 @@ RISK_SHAPES: dict[str, _Shape] = {
         "ad spend",
         "the plan loses money after paying for its ads",
     ),
+    # The gain after ad spend below what the test spends (va36 of unseen41).
+    "a net loss once the test is paid": _Shape(
+        (),
+        "the gain left after ad spend is smaller than what the test spends",
+        "the whole budget loses money unless the lift from the test covers it",
+    ),
     "an unmeasured lift": _Shape(
         (), "no experiment is planned", "a weaker lift than forecast would go unnoticed"
     ),

@@ -45,7 +45,7 @@ from tools.plan.labels import (
 )
 from tools.plan.markdown import upper_first
 from tools.plan.reflection_signals import ReflectionSignals, signals_from
-from tools.plan.reflection_words import REFLECTION_TASK, UNSPENT, write_words
+from tools.plan.reflection_words import REFLECTION_TASK, TEST_LOSS, UNSPENT, write_words
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
@@ -329,6 +329,21 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
                 mitigation=_net_loss_mitigation(s),
             )
         )
+    if not s.net_loss and s.margin is not None and s.experiment_test_spend:
+        test = s.experiment_test_spend
+        if s.margin < s.spend + test:
+            # The gain after ad spend smaller than the test's spend: the whole budget loses
+            # (said in the expected outcome; missing from the risks, va36 of unseen41).
+            out.append(
+                Risk(
+                    factor=TEST_LOSS,
+                    severity="medium",
+                    signal=f"expected extra margin ${s.margin:,.0f} is above the ${s.spend:,.0f} "
+                    f"of ad spend but below it plus the ${test:,.0f} the test spends",
+                    mitigation="the forecast counts no return from the test's spend: approve "
+                    "the test for what it will tell, or lower the reserve",
+                )
+            )
     unspent = _unspent_reserve(s)
     if unspent is not None:
         out.append(unspent)

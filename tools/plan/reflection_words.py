@@ -80,6 +80,9 @@ BIAS_CHECKS = {
 # forecast nothing, and "The main risk is reserve left unspent, so it deserves a look" said
 # nothing (`tools.plan.reflection`).
 UNSPENT = "reserve left unspent"
+# A plan that gains after its ad spend and loses once its test's spend is paid (the forecast
+# counts no return from the test) is one (`RISK_SHAPES`).
+TEST_LOSS = "a net loss once the test is paid"
 # A share of spend that is all of the plan as a percent shows it ("100%").
 ALL_OF_IT = 0.995
 # "Most" from two thirds: of 54% it overstated a near-even split.
