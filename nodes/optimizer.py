@@ -1,7 +1,9 @@
 """optimizer: the brief's budget allocated over the fitted curves, under its constraints and
 the reviewer's (retailer caps, excluded SKUs). A brief that cannot be met goes to
 `relax_constraints`, which shows the diagnosis and asks a human to relax a constraint or stop.
-Why this split is written in `measurement`, with the experiment's text, in one model call.
+A plan losing money after its ad spend also gets the budget that keeps the most margin, for
+the reflection to say (`tools.plan.whatif.margin_pays_back`). Why this split is written in
+`measurement`, with the experiment's text, in one model call.
 """
 
 from __future__ import annotations
