@@ -138,14 +138,14 @@ def signals_from(
         solver_status=plan.solver_status,
         solver_ok=solver_ok,
         solver_inaccurate=solver_ok and plan.solver_inaccurate,
-        experiment_power=float(power) if _number(power) else None,
+        experiment_power=float(power) if is_number(power) else None,
         experiment_target_power=float(target),
         experiment_adequate=experiment.get("adequate") if experiment else None,
-        experiment_budget_for_target=float(need) if _number(need) else None,
-        experiment_held=float(held) if _number(held := experiment.get("budget")) else None,
+        experiment_budget_for_target=float(need) if is_number(need) else None,
+        experiment_held=float(held) if is_number(held := experiment.get("budget")) else None,
         experiment_test_spend=float(spent)
-        if _number(spent := experiment.get("test_spend")) else None,
-        experiment_fills_flight=_number(days := experiment.get("duration_days"))
+        if is_number(spent := experiment.get("test_spend")) else None,
+        experiment_fills_flight=is_number(days := experiment.get("duration_days"))
         and (days >= flight_days(plan.brief) - 1 or days == longest_test(experiment)),
         reserve=plan.brief.experiment_reserve,
         spend=spend,
@@ -185,9 +185,10 @@ def _test_limit(experiment: dict[str, Any], rule: str) -> int | None:
     return None
 
 
-def _number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite number, not a bool (the experiment's values come as JSON)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _finite(value: Any) -> float | None:
-    return float(value) if _number(value) else None
+    return float(value) if is_number(value) else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.flight import FLIGHT_WORDS
+from tools.brief.rules.flight_words import FLIGHT_WORDS, day_words
 from tools.brief.schema import StructuredBrief, brand_retailers
 from tools.errors import RMNError
 from tools.pipeline.query import DEFAULT_FLIGHT_DAYS
@@ -152,4 +152,4 @@ def iso_date(value: Any) -> date | None:
 
 
 def date_words(d: date | None) -> str:
-    return "" if d is None else f"{d.day} {d:%B %Y}"
+    return "" if d is None else day_words(d)

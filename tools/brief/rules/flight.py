@@ -282,29 +282,6 @@ class _Claims:
         self.spans.append(span)
 
 
-# A flight read from words that give no year and no days ("next quarter", "February", "Q1",
-# "the next 6 weeks") is said with the dates it was read as: "Flight: 1 January 2027 to 31
-# March 2027" under a brief saying "next quarter" read as if the brief gave the dates (ua42
-# of unseen40). A settled note (`tools.brief.llm.settled`): it asks no one.
-FLIGHT_NOTE = "flight_start: the brief's '{0}' is read as {1} to {2}"
-FLIGHT_WORDS = re.compile(r"^flight_start: the brief's '(.*)' is read as \d")
-_YEAR = re.compile(r"\b(?:19|20)\d\d\b|'\d\d\b|\bfy\d\d\b", re.I)
-_LEAD = re.compile(r"^(?:in|for|during|over|across|through)\s+", re.I)
-
-
-def flight_note(flight: Flight, text: str) -> list[str]:
-    """The note saying which words a flight was read from, where they gave no dates or year
-    (a quarter, half, month, or a period from today)."""
-    words = _LEAD.sub("", " ".join(text[flight.span[0] : flight.span[1]].split()).strip(" ,.;:"))
-    if flight.priority > 2 or not (flight.start and flight.end) or _YEAR.search(words):
-        return []
-    return [FLIGHT_NOTE.format(words, _day(flight.start), _day(flight.end))]
-
-
-def _day(d: date) -> str:
-    return f"{d.day} {d:%B %Y}"
-
-
 def read_flight(masked: str, today: date) -> tuple[list[Flight], list[str]]:
     """-> (every flight the text states, in reading order; warnings)."""
     claims = _Claims()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.flight import Flight, asked_flights, choose_flight, flight_note, read_flight
+from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
+from tools.brief.rules.flight_words import flight_note
 from tools.brief.rules.money import (
     MONEY,
     Money,
