@@ -365,9 +365,9 @@ def _unspent_reserve(s: ReflectionSignals) -> Risk | None:
     budget). The reserve is spread evenly over the flight, so the smallest reserve that keeps
     the test strong enough is the spend it needs scaled as the reserve is to what it spends."""
     held, spent, need = s.experiment_held, s.experiment_test_spend, s.experiment_budget_for_target
-    if not (held and spent and s.reserve and s.experiment_adequate) or spent >= held:
+    budget = s.budget
+    if not (held and spent and budget and s.experiment_adequate) or spent >= held:
         return None
-    budget = held / s.reserve
     if held - spent < UNSPENT_SHARE * budget:
         return None
     smallest = need * held / spent if need and need < spent else None
@@ -463,13 +463,12 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
            "flight while the test runs only part of it") if spread else ""  # fmt: skip
     extend = "" if s.experiment_fills_flight else " or extend the test"
     mitigation = f"{more}{extend}, or read it as directional only{why}"
-    if reserve and held and s.reserve and reserve > MAX_RESERVE * held / s.reserve:
+    if reserve and (budget := s.budget) and reserve > MAX_RESERVE * budget:
         # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief
         # may hold at most half its budget for experiments. The options first, then why: "a
         # test ... would need a reserve of $98,057, more than the half ..., or read it as
         # directional only" read as garbled, and did not say $98,057 is more than the whole
         # $90,000 budget (va11 of unseen41).
-        budget = held / s.reserve
         of = (f"more than the whole ${budget:,.0f} budget" if reserve > budget
               else f"{reserve / budget:.0%} of the budget")  # fmt: skip
         mitigation = (f"read it as directional only{extend.replace(' or', ', or')}: a test "
@@ -494,9 +493,8 @@ def _of_budget(s: ReflectionSignals, reserve: float) -> str:
     """What a larger reserve is of the budget and what it leaves the ad plan: "raise the
     reserve to $40,107" of a $90,000 budget did not say it cut the ad plan by almost half
     (ua52 of unseen40)."""
-    if not s.experiment_held or not s.reserve:
+    if not (budget := s.budget):
         return ""
-    budget = s.experiment_held / s.reserve
     return (f" ({reserve / budget:.0%} of the budget, leaving ${budget - reserve:,.0f} for the "
             "ad plan)")  # fmt: skip
 

@@ -77,6 +77,12 @@ class ReflectionSignals(BaseModel):
     )
 
     @property
+    def budget(self) -> float | None:
+        """The brief's budget, as the reserve held and its share give it."""
+        held, share = self.experiment_held, self.reserve
+        return held / share if held and share else None
+
+    @property
     def net_loss(self) -> bool:
         """Whether the expected extra margin is below the ad spend."""
         return self.margin is not None and self.spend > 0 and self.margin < self.spend
