@@ -807,6 +807,29 @@ def test_a_reserve_its_test_leaves_unspent_is_weighed() -> None:
     assert "unspent" not in words
 
 
+def test_spend_on_products_likely_out_of_stock_is_weighed() -> None:
+    """ "The risk table and the confidence leave out the $23,248 on two products likely out
+    of stock" (ua50 of unseen40): spend a brief keeps on them is a low risk, by name, and no
+    main risk (the brief asked for it; the brief table says it first)."""
+    plan = make_plan(floor=None)
+    row = plan.allocation[0]
+    row.likely_out_of_stock = True
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0, names={row.gtin: "Fizz 6-pack"})
+    assert s.out_of_stock_spend == row.spend and s.out_of_stock_products == ["Fizz 6-pack"]
+    oos = next(k for k in risks(s) if k.factor == "spend on products likely out of stock")
+    assert oos.severity == "low" and oos.signal == (
+        f"${row.spend:,.0f} of the planned spend ({row.spend / s.spend:.1%}) goes to Fizz "
+        "6-pack, likely out of stock")
+    assert oos.mitigation == ("check its stock before approving: an ad for a product out of "
+                              "stock sells nothing, and the forecast already discounts its "
+                              "sales by the chance it is out of stock")
+    words = reflect(plan, s, [], None, threshold=0.8).risk_assessment.summary
+    assert "out of stock" not in words
+    row.likely_out_of_stock = False
+    kept = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    assert "spend on products likely out of stock" not in [k.factor for k in risks(kept)]
+
+
 def test_a_gain_smaller_than_the_tests_spend_is_a_risk() -> None:
     """ "The risks never mention that the budget as a whole is expected to lose $57,318"
     (va36 of unseen41): a plan that gains after its ad spend but less than its test spends

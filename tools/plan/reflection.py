@@ -38,6 +38,7 @@ from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import (
     agree,
     and_list,
+    and_some,
     cap_label,
     confidence_text,
     counted,
@@ -45,7 +46,13 @@ from tools.plan.labels import (
 )
 from tools.plan.markdown import upper_first
 from tools.plan.reflection_signals import ReflectionSignals, signals_from
-from tools.plan.reflection_words import REFLECTION_TASK, TEST_LOSS, UNSPENT, write_words
+from tools.plan.reflection_words import (
+    OUT_OF_STOCK,
+    REFLECTION_TASK,
+    TEST_LOSS,
+    UNSPENT,
+    write_words,
+)
 
 if TYPE_CHECKING:
     from adapters.chat_model import RMNChatModel
@@ -347,6 +354,24 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
     unspent = _unspent_reserve(s)
     if unspent is not None:
         out.append(unspent)
+    if s.out_of_stock_spend > 0 and s.spend > 0:
+        # Named in the brief table, missing from the risks (ua50 of unseen40).
+        share = s.out_of_stock_spend / s.spend
+        one = len(s.out_of_stock_products) == 1
+        their = "its" if one else "their"
+        out.append(
+            Risk(
+                factor=OUT_OF_STOCK,
+                severity="low",
+                signal=f"${s.out_of_stock_spend:,.0f} of the planned spend ({share:.1%}) goes "
+                f"to {and_some(s.out_of_stock_products)}, likely out of stock",
+                # The curves scale their revenue by the chance they are in stock
+                # (`tools.curves.fit`, `CurveFit.curve_set`).
+                mitigation=f"check {their} stock before approving: an ad for a product out "
+                f"of stock sells nothing, and the forecast already discounts {their} sales by "
+                f"the chance {'it is' if one else 'they are'} out of stock",
+            )
+        )
     if s.experiment_power is None and s.experiment_adequate is None:
         out.append(
             Risk(

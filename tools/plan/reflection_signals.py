@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from tools.pipeline.query import flight_days
 from tools.plan import Plan
 from tools.plan.guardrails import TARGET_POWER, binding_caps, spends_all
-from tools.plan.labels import line_words
+from tools.plan.labels import line_words, product_name
 
 # The width of a 90% normal interval in standard deviations (2 x 1.645): turns an interval's
 # relative width into a coefficient of variation.
@@ -72,6 +72,10 @@ class ReflectionSignals(BaseModel):
         default_factory=list,
         description="the lines with little sales history of their own, most spend first",
     )
+    out_of_stock_spend: float = Field(
+        0.0, description="planned spend on products likely out of stock the brief keeps in"
+    )
+    out_of_stock_products: list[str] = Field(default_factory=list, description="their names")
     weakest_lines: list[str] = Field(
         default_factory=list, description="lines with the lowest marginal return, weakest first"
     )
@@ -164,6 +168,9 @@ def signals_from(
         top_retailer_share=by_retailer[top] / spend if top else None,
         weakest_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
                        for r in weakest[:3]],  # fmt: skip
+        out_of_stock_spend=sum(r.spend for r in plan.allocation if r.likely_out_of_stock),
+        out_of_stock_products=list(dict.fromkeys(
+            product_name(r.gtin, names) for r in plan.allocation if r.likely_out_of_stock)),
         thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
                     for r in sorted(funded, key=lambda r: -r.spend)
                     if r.little_history][:3],  # fmt: skip

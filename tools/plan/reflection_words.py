@@ -83,6 +83,10 @@ UNSPENT = "reserve left unspent"
 # A plan that gains after its ad spend and loses once its test's spend is paid (the forecast
 # counts no return from the test) is one (`RISK_SHAPES`).
 TEST_LOSS = "a net loss once the test is paid"
+# Spend on products likely out of stock, kept in by the brief, is weighed in the risks and is
+# no main risk either: the brief asked for it, and the brief table says it first.
+OUT_OF_STOCK = "spend on products likely out of stock"
+NOT_MAIN = frozenset({UNSPENT, OUT_OF_STOCK})
 # A share of spend that is all of the plan as a percent shows it ("100%").
 ALL_OF_IT = 0.995
 # "Most" from two thirds: of 54% it overstated a near-even split.
@@ -174,7 +178,7 @@ def word_sentences(
     """The facts and (opening, ending) of the three sentences: the main risk with its signal,
     a bias to check, another way to read the plan."""
     facts = reflection_facts(plan, signals, found, memory)
-    risk = next((r.factor for r in found if r.factor != UNSPENT), "low")
+    risk = next((r.factor for r in found if r.factor not in NOT_MAIN), "low")
     bias = bias_kind(signals, memory)
     objective = objective_words(plan.brief.objective)
     # A ROAS plan spends its budget (min_spend_fraction 1 by default), so its most revenue per
