@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from tools.catalog import CatalogError, current
 from tools.plan.markdown import upper_first
+
+if TYPE_CHECKING:
+    from tools.plan.plan import AllocationRow
 
 
 def words(text: object) -> str:
@@ -95,6 +99,19 @@ def product_name(gtin: str, names: dict[str, str] | None) -> str:
     """The product's name from the brand's products file; a GTIN it does not name says so."""
     name = (names or {}).get(gtin)
     return name if name else f"product {gtin} (no name on file)"
+
+
+# Why spend on a product likely out of stock matters, wherever the report says it (the brief
+# table's row and the risk).
+OUT_OF_STOCK_WHY = "an ad for a product out of stock sells nothing"
+
+
+def out_of_stock(rows: Iterable[AllocationRow], names: dict[str, str] | None,
+                 ) -> tuple[list[str], float]:  # fmt: skip
+    """The products likely out of stock among the plan's lines, by name, and what they get."""
+    risky = [row for row in rows if row.likely_out_of_stock]
+    return (list(dict.fromkeys(product_name(row.gtin, names) for row in risky)),
+            sum(row.spend for row in risky))  # fmt: skip
 
 
 def line_label(retailer: str, placement: str, gtin: str, names: dict[str, str] | None) -> str:

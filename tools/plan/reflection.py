@@ -36,6 +36,7 @@ from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
 from tools.plan.facts import money
 from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import (
+    OUT_OF_STOCK_WHY,
     agree,
     and_list,
     and_some,
@@ -367,9 +368,9 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
                 f"to {and_some(s.out_of_stock_products)}, likely out of stock",
                 # The curves scale their revenue by the chance they are in stock
                 # (`tools.curves.fit`, `CurveFit.curve_set`).
-                mitigation=f"check {their} stock before approving: an ad for a product out "
-                f"of stock sells nothing, and the forecast already discounts {their} sales by "
-                f"the chance {'it is' if one else 'they are'} out of stock",
+                mitigation=f"check {their} stock before approving: {OUT_OF_STOCK_WHY}, and "
+                f"the forecast already discounts {their} sales by the chance "
+                f"{'it is' if one else 'they are'} out of stock",
             )
         )
     if s.experiment_power is None and s.experiment_adequate is None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from tools.pipeline.query import flight_days
 from tools.plan import Plan
 from tools.plan.guardrails import TARGET_POWER, binding_caps, spends_all
-from tools.plan.labels import line_words, product_name
+from tools.plan.labels import line_words, out_of_stock
 
 # The width of a 90% normal interval in standard deviations (2 x 1.645): turns an interval's
 # relative width into a coefficient of variation.
@@ -129,6 +129,7 @@ def signals_from(
     # the same, so sorting on it named lines by a near-tie (sa10 of unseen38).
     weakest = sorted(funded, key=lambda r: (r.expected_revenue / r.spend, r.retailer_id,
                                             r.placement))  # fmt: skip
+    oos_products, oos_spend = out_of_stock(plan.allocation, names)
     experiment = plan.experiment or {}
     power = experiment.get("power")
     target = experiment.get("target_power") or DEFAULT_TARGET_POWER
@@ -168,9 +169,8 @@ def signals_from(
         top_retailer_share=by_retailer[top] / spend if top else None,
         weakest_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
                        for r in weakest[:3]],  # fmt: skip
-        out_of_stock_spend=sum(r.spend for r in plan.allocation if r.likely_out_of_stock),
-        out_of_stock_products=list(dict.fromkeys(
-            product_name(r.gtin, names) for r in plan.allocation if r.likely_out_of_stock)),
+        out_of_stock_spend=oos_spend,
+        out_of_stock_products=oos_products,
         thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
                     for r in sorted(funded, key=lambda r: -r.spend)
                     if r.little_history][:3],  # fmt: skip

@@ -15,14 +15,15 @@ from tools.plan.labels import (
     CHANGE_NAMES,
     CORRECTED,
     GOALS,
+    OUT_OF_STOCK_WHY,
     PARSED_BY,
     agree,
     and_list,
     and_some,
     counted,
     note_words,
+    out_of_stock,
     percent,
-    product_name,
     retailer_name,
     value_words,
     with_default,
@@ -82,19 +83,16 @@ def _kept_in(plan: Plan, names: dict[str, str] | None) -> str:
     """ "no", with which products likely out of stock the plan funds, what they get and what
     that risks (an approver of unseen38 could not tell what keeping them in cost; the round 5
     finding set asked which products, to check their stock)."""
-    risky = [row for row in plan.allocation if row.likely_out_of_stock]
     spend = sum(row.spend for row in plan.allocation)
     if not plan.allocation:
         return "no"
-    if not risky:
+    products, got = out_of_stock(plan.allocation, names)
+    if not products:
         return "no; none of the products the plan funds is likely out of stock"
-    products = list(dict.fromkeys(product_name(row.gtin, names) for row in risky))
-    shown = and_some(products)
-    got = sum(row.spend for row in risky)
-    return (f"no: {counted(len(products), 'product')} likely out of stock ({shown})"
-            f" {agree(len(products), 'gets')} {_usd(got)} of the planned spend"
-            f" ({percent(got / spend) if spend > 0 else '0%'}); an ad for a product out of stock"
-            " sells nothing, so check their stock before approving")  # fmt: skip
+    return (f"no: {counted(len(products), 'product')} likely out of stock"
+            f" ({and_some(products)}) {agree(len(products), 'gets')} {_usd(got)} of the planned"
+            f" spend ({percent(got / spend) if spend > 0 else '0%'}); {OUT_OF_STOCK_WHY}, so"
+            " check their stock before approving")  # fmt: skip
 
 
 def _given(b: StructuredBrief, field: str, value: str) -> str:

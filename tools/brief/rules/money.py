@@ -93,7 +93,15 @@ _SPENT_VERBS = (
     r"(?:spent|spends|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
     r"poured|pouring|threw|throwing)\b"
 )
-_THEIRS = re.compile(rf"\b{OTHERS}\b(?:'s)?(?:\s+\w+){{0,4}}?\s+{_SPENT_VERBS}")
+
+
+def _spent_by(who: str, gap: int) -> re.Pattern[str]:
+    """Spend said of `who`, with up to `gap` words between ("Competitor is rumored to be
+    dropping", "Initech supposedly put")."""
+    return re.compile(rf"\b{who}\b(?:'s)?(?:\s+\w+){{0,{gap}}}?\s+{_SPENT_VERBS}")
+
+
+_THEIRS = _spent_by(OTHERS, 4)
 # An amount told as a mistake to ignore: "budget is 1.3M (someone typo'd 13M in the deck,
 # ignore that)" (va21 of unseen41: kept 1.3M only as "the first").
 _TYPO = re.compile(r"\btypo(?:'d|ed)\b")
@@ -187,7 +195,7 @@ def theirs_by_name(names: tuple[str, ...]) -> re.Pattern[str] | None:
     if not names:
         return None
     named = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"\b(?:{named})\b(?:'s)?(?:\s+\w+){{0,2}}?\s+{_SPENT_VERBS}")
+    return _spent_by(f"(?:{named})", 2)
 
 
 def read_money(
