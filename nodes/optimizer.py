@@ -51,8 +51,10 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
     e = result.expected
     # A plan losing money after its ad spend: where it would keep the most margin, for the
     # reflection to say (a few more solves, on losing plans only).
-    pays_back = (margin_pays_back(curves, brief, constraints).model_dump()
-                 if e is not None and e.incremental_margin.mean < e.spend else None)  # fmt: skip
+    pays_back = None
+    if e is not None and e.incremental_margin.mean < e.spend:
+        net = e.incremental_margin.mean - e.spend
+        pays_back = margin_pays_back(curves, brief, constraints, net).model_dump()
     return update | {
         "plan": plan.model_dump(mode="json", by_alias=True),
         "status": "optimized",

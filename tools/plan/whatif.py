@@ -163,13 +163,18 @@ def what_if(curves: CurveSummary, brief: StructuredBrief, constraints: dict[str,
 
 
 def margin_pays_back(curves: CurveSummary, brief: StructuredBrief,
-                     constraints: dict[str, Any]) -> PaysBack:  # fmt: skip
+                     constraints: dict[str, Any], net_at_budget: float | None = None,
+                     ) -> PaysBack:  # fmt: skip
     """For a plan whose extra margin is below its ad spend: the budget with the most margin
     left after ad spend, the split chosen for margin whatever the brief's goal, and that
     margin after ad spend (`PAYS_BACK_GRID`, then golden section). Reviewers read "compare
-    smaller budgets in the what-if panel" as the report not saying what it knew (round 5)."""
+    smaller budgets in the what-if panel" as the report not saying what it knew (round 5).
+    `net_at_budget`: the margin after ad spend of the plan at the brief's budget, where its
+    goal is margin already (the same solve, not run twice)."""
     margin = brief.model_copy(update={"objective": "incremental_margin"})
     seen: dict[float, float] = {}
+    if net_at_budget is not None and brief.objective == "incremental_margin":
+        seen[brief.total_budget * PAYS_BACK_GRID[-1]] = net_at_budget
 
     def net(budget: float) -> float:
         if budget not in seen:
