@@ -163,6 +163,7 @@ class Money:
     correction: bool = False
     rate_unit: str | None = None
     retailer: tuple[int, int] | None = None  # "$2M on Alpha": the retailer it is for
+    why: str = ""  # of a superseded amount: why it is not the budget (`superseded_why`)
 
 
 def amount(m: re.Match[str]) -> float:
@@ -174,18 +175,33 @@ def amount(m: re.Match[str]) -> float:
 def superseded(
     low: str, s: int, clause: str, today: date | None, others: re.Pattern[str] | None = None
 ) -> bool:
-    """Whether the amount at `s` is one the brief replaces ("not $300k", "was $1.5M"), reports
-    for the past (`text.about_the_past`: "last year we spent $1.2M") or for someone else (a
-    competitor, or another brand by name: `others`, from `theirs_by_name`)."""
-    return (
-        bool(_SUPERSEDED.search(low[max(0, s - 45) : s]))
-        or about_the_past(clause, today)
-        or after_past_figure(low, s)
-        or bool(_MARKET.search(clause))
-        or bool(_TYPO.search(clause))
-        or bool(_THEIRS.search(clause))
-        or bool(others and others.search(clause))
-    )
+    """Whether the amount at `s` is one the brief does not plan (`superseded_why`)."""
+    return superseded_why(low, s, clause, today, others) is not None
+
+
+def superseded_why(
+    low: str, s: int, clause: str, today: date | None, others: re.Pattern[str] | None = None
+) -> str | None:
+    """Why the amount at `s` is not this plan's budget, as the warning says it, or None: a
+    mistake to ignore, someone else's spend (a competitor, or another brand by name: `others`,
+    from `theirs_by_name`), a market's size, an amount the brief replaces ("not $300k", "was
+    $1.5M") or one it reports for the past (`text.about_the_past`: "last year we spent
+    $1.2M"). The specific reason first: "Our competitor spent ~$4M at Beta last quarter" was
+    said as "a past or replaced amount, or someone else's" (va45 of unseen41)."""
+    if _TYPO.search(clause):
+        return "a mistake to ignore"
+    if _THEIRS.search(clause):
+        return "a competitor's spend"
+    if others and others.search(clause):
+        return "another brand's spend"
+    if _MARKET.search(clause):
+        return "the size of a market"
+    # Past first: "Last year's spend was 4.2M" is a past amount, not one the brief replaces.
+    if about_the_past(clause, today) or after_past_figure(low, s):
+        return "a past amount"
+    if _SUPERSEDED.search(low[max(0, s - 45) : s]):
+        return "an earlier amount it replaces"
+    return None
 
 
 @lru_cache(maxsize=32)
@@ -234,8 +250,9 @@ def read_money(
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
         cs, ce = clause_of(s, clauses)
         clause = low[cs:ce]
-        if superseded(low, s, clause, today, others):
+        if why := superseded_why(low, s, clause, today, others):
             money.kind = "superseded"
+            money.why = why
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"
         elif (
@@ -268,7 +285,10 @@ _USE = re.compile(
     r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
     r"| back| up| down)? to|final (?:number|budget|amount|figure)(?: is)?:?"
     # "budget $2M, hmm, no, finance says $1.75M" (oa28 of unseen31).
-    r"|(?:finance|leadership|the cfo|cfo|the client|client) (?:says|said|approved|confirmed)"
+    r"|(?:finance|leadership|the cfo|cfo|the client|client|ops) (?:says|said|approved|confirmed)"
+    # "2M. No, 2.25M. Final." and "running it back from last spring ($1.9M, 2.2x). This time
+    # $2.1M" (va41 and va48 of unseen41: both kept the first amount).
+    r"|[.!;]\s*no,|this time"
     # "Of our $1.2bn total marketing envelope, this plan gets $12M" (na41 of unseen34).
     r"|(?:this|the) (?:plan|campaign|flight|brief) (?:gets|has|will get|is getting))"
     r"\s+\$?$"
@@ -316,12 +336,7 @@ def choose_budget(money: list[Money]) -> tuple[float | None, list[str]]:
         budget, warnings = _pick_budget(budgets)
     for m in money:
         if m.kind == "superseded" and m.value != budget:
-            warnings.append(
-                # "or someone else's": a competitor's spend was called past or replaced
-                # (ua08 of round 5's measure)
-                f"ignored {usd(m.value)}: the brief gives it as a past or replaced amount, or "
-                "as someone else's"
-            )
+            warnings.append(f"ignored {usd(m.value)}: the brief gives it as {m.why}")
     for m in money:
         if m.kind == "cap" and budget is not None and m.value != budget:
             warnings.append(
@@ -350,6 +365,7 @@ def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
     warnings: list[str] = []
     corrections = [m for m in budgets if m.correction]
     split = [m for m in budgets if m.retailer]
+    parts: list[Money] = []
     if corrections:
         chosen = corrections[-1]
         reason = "the correction"
@@ -360,9 +376,7 @@ def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
     ):
         # "$2M on Alpha and $1M on Beta": the total is the sum of the parts.
         chosen = Money(sum(m.value for m in split), split[0].span, "budget")
-        reason = "the sum of the per-retailer amounts"
-        for m in split:
-            m.kind = "part"
+        reason, parts = "the sum of the per-retailer amounts", split
     else:
         ranked = sorted(budgets, key=lambda m: (-m.score, m.span[0]))
         chosen = ranked[0]
@@ -371,12 +385,15 @@ def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
         )
         if chosen.score and ranked[1:] and ranked[1].score == chosen.score:
             reason = "the first"
+        parts = _parts_of(chosen, split)
     budget = chosen.value
-    if reason.startswith("the sum"):
-        parts = " + ".join(usd(m.value) for m in split)
+    for m in parts:
+        m.kind = "part"
+    if parts:
         warnings.append(
-            f"total budget {usd(budget)} is the sum of the per-retailer amounts ({parts}); "
-            "the split itself is not part of the brief (set retailer caps in the plan)"
+            f"total budget {usd(budget)} is the sum of the per-retailer amounts "
+            f"({' + '.join(usd(m.value) for m in parts)}); the split itself is not part of the "
+            "brief (set retailer caps in the plan)"
         )
     others = sorted({m.value for m in budgets if m.kind == "budget" and m.value != budget})
     if others:
@@ -385,6 +402,20 @@ def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
             f"used {usd(budget)}, {reason}"
         )
     return budget, warnings
+
+
+def _parts_of(total: Money, split: list[Money]) -> list[Money]:
+    """The per-retailer amounts that add up to the `total` chosen: "$1M at Alpha Mart and
+    $500k at Delta Home - so $1.5M total" listed them as other budgets and never said the
+    split was dropped (va44 of unseen41)."""
+    parts = [m for m in split if m is not total]
+    if (
+        len(parts) > 1
+        and len({m.retailer for m in parts}) == len(parts)
+        and math.isclose(sum(m.value for m in parts), total.value)
+    ):
+        return parts
+    return []
 
 
 def budget_from_rate(
