@@ -726,8 +726,9 @@ def test_round_three_words() -> None:
                            "kept 850,000"]  # fmt: skip
     md = render_markdown(plan, [], names=NAMES)
     # a corrected reading is one row now (noise as a row each, unseen38)
-    assert "| Corrected | the model's first reading of budget (4,000,000); the brief's own " \
-        "words were" in md
+    # in the table's units: "(4,000,000)" and "(0.5)" read as raw values (va44 of unseen41)
+    assert "| Corrected | the model first read the budget as $4,000,000; the values above " \
+        "are the brief's own words, which were kept |" in md
     plan.brief.objective = "roas"
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0, "group_caps": {}}
     assert plan.expected_outcome is not None
@@ -801,8 +802,8 @@ def test_round_three_after_the_final_measure() -> None:
     assert "> Spend $45,000 with ROAS >= 2 &lt;b>" in md  # "<" still escaped
     # a row each was noise (unseen38); the confirm question has each. With what the model
     # read: the field alone did not say what was corrected (round 5's measure)
-    assert "| Corrected | the model's first reading of retailers (every retailer); the brief's " \
-        "own words were kept |" in md
+    assert "| Corrected | the model first read the retailers as every retailer of the brand; " \
+        "the values above are the brief's own words, which were kept |" in md
     assert "| Note | Minimum return per ad dollar: the model read 0.2, kept none |" in md
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
@@ -927,8 +928,9 @@ def test_readings_the_brief_corrected_are_one_row_and_open_ones_say_what_to_chec
         "names); parsed by the rules",
     ]
     md = render_markdown(plan, [], names=NAMES)
-    assert "| Corrected | the model's first reading of retailers (every retailer) and minimum " \
-        "return per ad dollar (0.1); the brief's own words were kept |" in md  # fmt: skip
+    assert "| Corrected | the model first read the retailers as every retailer of the brand " \
+        "and the minimum return per ad dollar as $0.10; the values above are the brief's own " \
+        "words, which were kept |" in md  # fmt: skip
     assert "| Check | Share held for experiments: the language model read 0.2, and a second " \
         "reading of the brief's words could not confirm it; check it against the brief |" \
         in md  # fmt: skip

@@ -3,6 +3,8 @@ what the brief left open marked as the defaults they are (`StructuredBrief.defau
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 from typing import Any
 
@@ -20,6 +22,7 @@ from tools.plan.labels import (
     agree,
     and_list,
     and_some,
+    change_words,
     counted,
     note_words,
     out_of_stock,
@@ -67,16 +70,44 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
     if fixed:
         # With what the model read: "the model's first reading of retailers" alone did not
         # say what was corrected (ua30 and ua35 of round 5's measure).
-        fields = and_list(list(dict.fromkeys(
-            f"{CHANGE_NAMES.get(f, words(f))} ({value_words(said)})" for f, said in fixed)))
-        rows.append(["Corrected", f"the model's first reading of {fields}; the brief's own "
-                                  "words were kept"])  # fmt: skip
+        # In the table's own units: "budget (1,000,000) and share held for experiments
+        # (0.5)" read as raw values (va44 of unseen41).
+        readings = and_list(list(dict.fromkeys(_first_reading(f, said) for f, said in fixed)))
+        rows.append(["Corrected", f"the model first read {readings}; the values above are the "
+                                  "brief's own words, which were kept"])  # fmt: skip
     # the flight's words are said on the Flight line, not in a row of their own
     rest = [w for w in warnings if not CORRECTED.match(w) and not FLIGHT_WORDS.match(w)]
     # "Check | the budget is given ...; check it": the row's name says it, in a sentence.
     return rows + [["Check", upper_first(note_words(w).removesuffix("; check it"))]
                    if w.endswith("check it") else ["Note", upper_first(note_words(w))]
                    for w in rest]  # fmt: skip
+
+
+_AMOUNTS = ("total_budget", "roas_floor", "experiment_reserve")
+
+
+def _first_reading(field: str, said: str) -> str:
+    """What the model first read for `field`, as the parser's note wrote it (`1,000,000`,
+    `0.5`, `["alpha"]`, `2027-01-01`, `roas`), in the brief table's units: "the budget as
+    $1,000,000"."""
+    try:
+        value: Any = json.loads(said.replace(",", "") if re.fullmatch(r"[\d,.]+", said) else said)
+    except ValueError:
+        value = said
+    if field == "exclude_oos" and isinstance(value, bool):
+        return f"products likely out of stock as {'left out' if value else 'kept in'}"
+    label = CHANGE_NAMES.get(field, words(field))
+    if field == "retailers" and value == []:
+        shown = "every retailer of the brand"
+    elif field.startswith("flight_") and (day := iso_date(value)):
+        shown = date_words(day)
+    elif value is None:
+        shown = "none"
+    elif field in _AMOUNTS and (isinstance(value, bool) or not isinstance(value, int | float)):
+        shown = value_words(said)
+    else:
+        shown = change_words(field, value).partition(": ")[2]
+    return f"the {label} as {shown}"
 
 
 def _kept_in(plan: Plan, names: dict[str, str] | None) -> str:
