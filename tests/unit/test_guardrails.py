@@ -131,9 +131,12 @@ def test_a_plan_that_trips_no_guardrail_can_still_approve_itself() -> None:
     spent = sum(r.spend for r in plan.allocation)
     outcome = plan.expected_outcome
     assert outcome is not None
+    # margin above the ad spend: 0.3 of revenue is $58k on $60k, a plan losing money
+    margin = Interval(mean=0.4 * outcome.incremental_revenue.mean, low=60_000, high=90_000)
     plan = plan.model_copy(update={
         "experiment": {"power": 0.85, "target_power": 0.8, "adequate": True},
-        "expected_outcome": outcome.model_copy(update={"spend": spent, "reserve": 66_000 - spent}),
+        "expected_outcome": outcome.model_copy(update={"spend": spent, "reserve": 66_000 - spent,
+                                                       "incremental_margin": margin}),
         "shadow_prices": {"retailer_caps": {"alpha": 0.0}, "group_caps": {"beta/x": 1e-13}},
     })  # fmt: skip
     assert guardrails(plan) == []
@@ -154,3 +157,31 @@ def test_a_cap_worth_under_half_a_cent_a_dollar_is_not_said_to_bind() -> None:
     )  # fmt: skip
     assert set(signals.binding_caps) == {"beta/sponsored_search"}
     assert "display onsite" not in text and "$0.00 per extra dollar" not in text
+
+
+def test_a_plan_whose_margin_is_below_its_ad_spend_goes_to_a_person() -> None:
+    """$725,168 of extra margin on $800,000 of ad spend ($3.92 of revenue per ad dollar): the
+    risks rated the loss high while auto-approval's line said "this plan meets both", as only
+    revenue under the spend tripped the guardrail (va56 of unseen41, rated misleading)."""
+    from tools.plan.approval import ApprovalPolicy, auto_approval
+    from tools.plan.guardrails import guardrails
+
+    plan = make_plan(floor=None)  # $58k of margin on $60k of ad spend, $3.22 per ad dollar
+    spent = sum(r.spend for r in plan.allocation)
+    outcome = plan.expected_outcome
+    assert outcome is not None and outcome.iroas.mean > 1
+    plan = plan.model_copy(update={
+        "experiment": {"power": 0.85, "target_power": 0.8, "adequate": True},
+        "expected_outcome": outcome.model_copy(update={"spend": spent, "reserve": 66_000 - spent}),
+        "shadow_prices": {"retailer_caps": {"alpha": 0.0}, "group_caps": {}},
+    })  # fmt: skip
+    assert [(g.code, g.words) for g in guardrails(plan)] == [(
+        "loses_money", "The plan is expected to bring back $58k of extra margin on $60k of ad "
+        "spend: it loses money after paying for its ads.")]  # fmt: skip
+    reflection = reflect(plan, signals_from(plan, 0.01, 1.0, 0), [], None, 0.8)
+    plan = plan.model_copy(update={"reflection": reflection})
+    assert reflection.confidence.value < 0.8
+    assert "this plan does not, as its confidence is below 0.80" in (
+        reflection.decision_threshold)
+    approved, why = auto_approval(plan, [], ApprovalPolicy(enabled=True, threshold=0.5))
+    assert not approved and "loses money after paying for its ads" in why

@@ -3,7 +3,8 @@ numbers. Each one blocks auto-approval (`tools.plan.approval.blocking`) and caps
 confidence below the auto-approval threshold (`tools.plan.reflection.reflect`):
 
     loses_money       the plan, or a retailer in it, is expected to return under $1 of extra
-                      revenue per ad dollar (iROAS below 1)
+                      revenue per ad dollar (iROAS below 1), or the plan's extra margin is
+                      below its ad spend
     unspent           budget left unspent (beyond rounding), and why: the caps that bind, the
                       ROAS floor, or nothing more worth buying
     weak_experiment   the experiment's power is below its target (0.8): too weak to read
@@ -88,6 +89,14 @@ def _losing(plan: Plan) -> list[Guardrail]:
         out.append(Guardrail(code="loses_money", words=(
             f"The plan is expected to bring back ${outcome.iroas.mean:.2f} of extra revenue per "
             "ad dollar: it loses money.")))  # fmt: skip
+    elif outcome is not None and outcome.incremental_margin.mean < outcome.spend:
+        # Margin below the ad spend loses money as surely: the reflection rated it a high
+        # risk while auto-approval's line said "this plan meets both" (va56 of unseen41:
+        # $725,168 of margin on $800,000 of spend, $3.92 of revenue per ad dollar).
+        out.append(Guardrail(code="loses_money", words=(
+            f"The plan is expected to bring back {_usd(outcome.incremental_margin.mean)} of "
+            f"extra margin on {_usd(outcome.spend)} of ad spend: it loses money after paying "
+            "for its ads.")))  # fmt: skip
     spend: dict[str, float] = {}
     revenue: dict[str, float] = {}
     for row in plan.allocation:
