@@ -847,6 +847,18 @@ def test_a_gain_smaller_than_the_tests_spend_is_a_risk() -> None:
                             "after ad spend is smaller than what the test spends")  # fmt: skip
     covered = thin.model_copy(update={"margin": s.spend + 6_000.0})
     assert "a net loss once the test is paid" not in [k.factor for k in risks(covered)]
+    assert loss.mitigation == ("the forecast counts no return from the test's spend: approve the "
+                               "test for what it will tell, or lower the reserve")  # fmt: skip
+    # Beside a weak test the two rows are one choice: "approve the test ..., or lower the
+    # reserve" under "raise the reserve to $251,035" gave opposite advice (va41 of unseen41).
+    weak = thin.model_copy(update={"experiment_power": 0.61, "experiment_adequate": False})
+    found = risks(weak)
+    assert [k.factor for k in found][:2] == ["underpowered experiment",
+                                             "a net loss once the test is paid"]  # fmt: skip
+    assert found[1].mitigation == (
+        "the forecast counts no return from the test's spend, and the test is too weak to read "
+        "reliably: a larger reserve buys a test that can be read but deepens this loss, and a "
+        "smaller one or none avoids the loss, so decide whether the test is worth its cost")
 
 
 def test_a_net_loss_says_the_budget_that_keeps_the_most_margin() -> None:

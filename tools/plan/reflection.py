@@ -348,8 +348,7 @@ def _plan_risks(s: ReflectionSignals) -> list[Risk]:
                     severity="medium",
                     signal=f"expected extra margin ${s.margin:,.0f} is above the ${s.spend:,.0f} "
                     f"of ad spend but below it plus the ${test:,.0f} the test spends",
-                    mitigation="the forecast counts no return from the test's spend: approve "
-                    "the test for what it will tell, or lower the reserve",
+                    mitigation=_test_loss_mitigation(s),
                 )
             )
     unspent = _unspent_reserve(s)
@@ -464,6 +463,18 @@ def _retailers_of(caps: dict[str, float]) -> str:
     """The retailers of caps keyed "alpha" or "alpha/sponsored_search", by name."""
     names = dict.fromkeys(retailer_name(key.partition("/")[0]) for key in sorted(caps))
     return " and ".join(names)
+
+
+def _test_loss_mitigation(s: ReflectionSignals) -> str:
+    """What to do about a test whose spend turns the plan's gain into a loss. Beside a weak
+    test, "approve the test for what it will tell, or lower the reserve" contradicted the row
+    above it, "raise the reserve" (va41 of unseen41): the two are one choice, said as one."""
+    said = "the forecast counts no return from the test's spend"
+    if _experiment_risk(s) is None:
+        return f"{said}: approve the test for what it will tell, or lower the reserve"
+    return (f"{said}, and the test is too weak to read reliably: a larger reserve buys a test "
+            "that can be read but deepens this loss, and a smaller one or none avoids the "
+            "loss, so decide whether the test is worth its cost")  # fmt: skip
 
 
 def _experiment_risk(s: ReflectionSignals) -> Risk | None:
