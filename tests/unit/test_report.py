@@ -385,6 +385,22 @@ def test_margin_is_said_to_be_before_ad_spend_and_what_is_left_after_it() -> Non
     assert "Counting the $8,000 the test spends" in render_markdown(plan, [], names=NAMES)
     plan.experiment = None
     assert "Counting" not in render_markdown(plan, [], names=NAMES)
+    # a gain whose likely range reaches a loss says so (va45 of unseen41: the margin's low
+    # end below the ad spend and the test's was said nowhere)
+    o = plan.expected_outcome
+    assert o is not None and "a loss is possible" not in render_markdown(plan, [], names=NAMES)
+    o.incremental_margin = Interval(mean=47_000.0, low=43_000.0, high=50_000.0)
+    plan.experiment = {"budget": 8_000.0, "test_spend": 5_000.0}
+    assert "the budget as a whole is expected to gain $2,000. At the low end of the likely " \
+        "range, $43,000 of extra margin, the budget as a whole would lose $2,000, so a loss is " \
+        "possible." in render_markdown(plan, [], names=NAMES)  # fmt: skip
+    plan.experiment = None
+    assert "expected to gain $7,000. At the low end of the likely range, $43,000 of extra " \
+        "margin, the plan would gain $3,000" not in render_markdown(plan, [], names=NAMES)
+    o.incremental_margin = Interval(mean=47_000.0, low=39_000.0, high=50_000.0)
+    assert "expected to gain $7,000. At the low end of the likely range, $39,000 of extra " \
+        "margin, the plan would lose $1,000, so a loss is possible." in render_markdown(
+            plan, [], names=NAMES)  # fmt: skip
 
 
 def test_the_experiment_table_states_the_smallest_lift_as_the_rationale_does() -> None:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from tools.catalog import CatalogError, load_catalog
-from tools.plan import AllocationRow, Citation, Confidence, Decision, Plan
+from tools.plan import AllocationRow, Citation, Confidence, Decision, Interval, Plan
 from tools.plan.approval import decided_by
 from tools.plan.guardrails import BINDING_PRICE, price_scale, spends_all
 from tools.plan.labels import (
@@ -220,7 +220,7 @@ def _outcome(plan: Plan, chart: bool) -> list[str]:
         out += table(["Measure", "Expected", "Likely at least", "Likely at most"], rows)
         out += ['"Likely" is the 90% interval over the response curves\' uncertainty.', ""]
         out += _outside(o)
-        out += [_net_of_spend(m.mean, o.spend, test_spend(plan)), ""]
+        out += [_net_of_spend(m, o.spend, test_spend(plan)), ""]
     if chart:
         out += [
             f"![Response curves of the top lines with the chosen spend]({CURVES_CHART})",
@@ -245,21 +245,28 @@ def _dollars(value: float) -> str:
     return f"${value:,.2f}" if math.isfinite(value) else ""
 
 
-def _net_of_spend(margin: float, spend: float, test: float | None) -> str:
+def _net_of_spend(margin: Interval, spend: float, test: float | None) -> str:
     """Whether margin is net of ad spend, in words, and what is left once the spend is paid;
     and, where a test spends money too, what is left once it is paid as well: a gain of
     $66,404 beside a test spending $275,000 read as the whole budget paying back (ua41, ua48
-    of unseen40). The forecast counts no return from the test's spend."""
-    net = margin - spend
+    of unseen40). The forecast counts no return from the test's spend. A gain whose likely
+    range reaches a loss says so: "expected to gain $29,248" left out that the margin's low
+    end, $1,392,100, is below the $1,416,000 spent (va45 of unseen41)."""
+    net = margin.mean - spend
     out = (
         "Expected extra margin is before ad spend: it is the margin on the extra sales the ads "
         f"bring. Net of the {_usd(spend)} of planned ad spend the plan is expected to "
         f"{_gain(net)}."
     )
-    if test is None or not test > 0:
-        return out
-    return (f"{out} Counting the {_usd(test)} the test spends as well, with no return from it "
-            f"counted, the budget as a whole is expected to {_gain(net - test)}.")  # fmt: skip
+    whole, paid = "the plan", spend
+    if test is not None and test > 0:
+        out += (f" Counting the {_usd(test)} the test spends as well, with no return from it "
+                f"counted, the budget as a whole is expected to {_gain(net - test)}.")  # fmt: skip
+        whole, paid = "the budget as a whole", spend + test
+    if margin.mean >= paid > margin.low:
+        out += (f" At the low end of the likely range, {_usd(margin.low)} of extra margin, "
+                f"{whole} would {_gain(margin.low - paid)}, so a loss is possible.")  # fmt: skip
+    return out
 
 
 def _gain(net: float) -> str:
