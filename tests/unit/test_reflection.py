@@ -784,8 +784,10 @@ def test_a_reserve_its_test_leaves_unspent_is_weighed() -> None:
         "experiment_budget_for_target": 60_000.0, "margin": 2 * s.spend})  # fmt: skip
     left = next(k for k in risks(strong) if k.factor == "reserve left unspent")
     assert (left.severity, left.signal) == (
-        "low", "$456,000 of the $540,000 reserve (13% of the budget) is held but not spent by "
-        "the test")  # fmt: skip
+        "low", "the test spends $84,000 of the $540,000 reserve; the other $456,000, 13% of the "
+        "budget, is held but not spent")  # fmt: skip
+    # the share after the amount it is of: "(13% of the budget)" after "the $540,000 reserve"
+    # read as the reserve's share (va45 of unseen41)
     # 60,000 x 540,000 / 84,000: the reserve is spread evenly over the flight
     assert left.mitigation == (
         "lower the reserve to $385,714 (11% of the budget), the smallest at which the test "

@@ -409,8 +409,10 @@ def _unspent_reserve(s: ReflectionSignals) -> Risk | None:
     return Risk(
         factor=UNSPENT,
         severity="low",
-        signal=f"${held - spent:,.0f} of the ${held:,.0f} reserve "
-        f"({(held - spent) / budget:.0%} of the budget) is held but not spent by the test",
+        # The share after the amount it is of: "$184,000 of the $240,000 reserve (12% of the
+        # budget)" read as the reserve's share, which was 15% (va45 of unseen41).
+        signal=f"the test spends ${spent:,.0f} of the ${held:,.0f} reserve; the other "
+        f"${held - spent:,.0f}, {(held - spent) / budget:.0%} of the budget, is held but not spent",
         mitigation=mitigation,
     )
 
