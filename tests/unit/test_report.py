@@ -1078,3 +1078,24 @@ def test_a_governance_finding_names_the_variants_retailer_and_product() -> None:
     plan.copy_variants = [v, v.model_copy(update={"headline": "Crunch time"})]
     md = render_markdown(plan, [], names=NAMES)
     assert f'{where.removesuffix("), body")}, "{cell(v.headline)}"), body |' in md
+
+
+def test_a_next_budget_dollar_under_a_dollar_of_margin_says_it_loses() -> None:
+    """ "One more dollar of total budget (the same share held for experiments) | $0.5358" on a
+    margin plan holding nothing for experiments: the share meant nothing there, and the row
+    did not say the last dollars lose money after their own cost (va50 of unseen41)."""
+    plan = _people_plan()
+    plan.shadow_prices = {"spendable": 0.6, "budget": 0.5358, "retailer_caps": {}}
+    assert plan.brief.objective == "incremental_margin"
+    said = ("The next dollar of budget brings $0.54 of extra margin, less than the dollar it "
+            "costs: a slightly smaller budget would keep more margin after ad spend.")
+    md = render_markdown(plan, [], names=NAMES)
+    assert said in md and "(the same share held for experiments) | $0.5358" in md
+    plan.brief.experiment_reserve = 0.0
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| One more dollar of total budget | $0.5358 |" in md and said in md
+    plan.shadow_prices = {"budget": 1.25, "retailer_caps": {}}  # a dollar that pays back
+    assert "less than the dollar it costs" not in render_markdown(plan, [], names=NAMES)
+    plan.shadow_prices = {"budget": 0.5358, "retailer_caps": {}}
+    plan.brief.objective = "incremental_revenue"  # revenue per dollar: not a loss to say
+    assert "less than the dollar it costs" not in render_markdown(plan, [], names=NAMES)

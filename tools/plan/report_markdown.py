@@ -298,7 +298,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
     # at (`BINDING_PRICE`): a row per cap of $0.0000 was noise, and one of $0.0038 beside a
     # reflection not counting it read as a contradiction.
     held = sorted(((k, v) for k, v in items if v >= BINDING_PRICE), key=lambda kv: -kv[1])
-    rows = [[_limit(k), f"${v:,.4f}"] for k, v in held]  # what costs the plan most first
+    rows = [[_limit(k, plan), f"${v:,.4f}"] for k, v in held]  # what costs most first
     idle = len(items) - len(rows)
     if rows:  # the intro of a table, not of "No limit holds the plan back" (read as noise)
         out += [f"What loosening each limit as its row says would add to the plan's extra "
@@ -319,11 +319,28 @@ def _shadow_prices(plan: Plan) -> list[str]:
     if idle:
         out += [f"The other {counted(idle, 'limit')} {agree(idle, 'costs')} the plan less than "
                 "half a cent each.", ""]  # fmt: skip
-    return out
+    return out + _next_dollar_loses(plan, dict(held))
 
 
-def _limit(key: str) -> str:
-    """A shadow price's key in words: `retailer_caps.alpha` -> "The cap at Alpha Mart"."""
+def _next_dollar_loses(plan: Plan, held: dict[str, float]) -> list[str]:
+    """On a margin goal, a next budget dollar bringing less than a dollar of margin: "$0.5358"
+    on the budget's row did not say the last dollars lose money after their own cost (va50
+    of unseen41)."""
+    key = "budget" if "budget" in held else "spendable"
+    value = held.get(key)
+    if _goal(plan) != "margin" or value is None or value >= 1:
+        return []
+    dollar = "dollar of budget" if key == "budget" else "ad dollar"
+    return [f"The next {dollar} brings ${value:,.2f} of extra margin, less than the dollar it "
+            "costs: a slightly smaller budget would keep more margin after ad spend.", ""]
+
+
+def _limit(key: str, plan: Plan) -> str:
+    """A shadow price's key in words: `retailer_caps.alpha` -> "The cap at Alpha Mart"; the
+    budget's without "(the same share held for experiments)" where none is (va50 of
+    unseen41)."""
+    if key == "budget" and plan.brief.experiment_reserve == 0:
+        return "One more dollar of total budget"
     head, _, tail = key.partition(".")
     if head == "retailer_caps" and tail:
         return f"One more dollar of the cap at {cap_label(tail)}"
