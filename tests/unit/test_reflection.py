@@ -21,6 +21,7 @@ from tools.plan.facts import check_text
 from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import line_words
 from tools.plan.plan import Plan, Risk
+from tools.plan.plan_risks import NET_LOSS, UNMEASURED
 from tools.plan.prompts import (
     BIAS_SHAPES,
     FRAME_ENDING,
@@ -29,8 +30,6 @@ from tools.plan.prompts import (
     reflection_messages,
 )
 from tools.plan.reflection import (
-    NET_LOSS,
-    UNMEASURED,
     ReflectionError,
     ReflectionSignals,
     confidence,

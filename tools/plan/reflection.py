@@ -33,25 +33,20 @@ from typing import TYPE_CHECKING
 from tools.brief.schema import MAX_RESERVE
 from tools.errors import RMNError
 from tools.plan import Confidence, Plan, Reflection, Risk, RiskAssessment
-from tools.plan.facts import money
 from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import (
-    OUT_OF_STOCK_WHY,
     agree,
     and_list,
-    and_some,
     cap_label,
     confidence_text,
     counted,
     retailer_name,
 )
 from tools.plan.markdown import upper_first
+from tools.plan.plan_risks import NET_LOSS, plan_risks
 from tools.plan.reflection_signals import ReflectionSignals, signals_from
 from tools.plan.reflection_words import (
-    OUT_OF_STOCK,
     REFLECTION_TASK,
-    TEST_LOSS,
-    UNSPENT,
     write_words,
 )
 
@@ -199,12 +194,7 @@ def _solver_words(s: ReflectionSignals) -> str:
 
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
-NET_LOSS = "a net loss after ad spend"
-# A reserve left unspent by its test is a risk from 5% of the budget (13% and 21% were called
-# missing: ua49, ua55 of unseen40).
-UNSPENT_SHARE = 0.05
-UNSPENT_MOVE = 0.01  # a smaller reserve is advised only where it moves 1% of the budget
-UNMEASURED = "an unmeasured lift"
+
 
 
 def _below_floor(s: ReflectionSignals) -> str:
@@ -311,140 +301,13 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
     experiment = _experiment_risk(s)
     if experiment is not None:
         out.append(experiment)
-    out += _plan_risks(s)
+    out += plan_risks(s)
     # Most severe first: the first is the one the main-risk sentence names, and a plan whose
     # table rated its caps and experiment "medium" read "The main risk is thin data coverage"
     # (rated "low") when the risks kept the order they are checked in. Of equal severity, a
     # plan losing money after its ad spend comes first: "The main risk is an underpowered
     # experiment" above a high net loss left the loss out of the sentence (ta60, round 5).
     return sorted(out, key=lambda r: (SEVERITY_RANK[r.severity], r.factor != NET_LOSS))
-
-
-def _plan_risks(s: ReflectionSignals) -> list[Risk]:
-    """Risks an approver must weigh that cost no confidence: a plan whose extra margin is
-    below its ad spend, and a plan with no experiment (its confidence factor was cut with no
-    risk to say why). Reviewers found both missing from reports that showed them."""
-    out = []
-    if s.net_loss and s.margin is not None:
-        out.append(
-            Risk(
-                # High whatever the goal: rated medium on a revenue plan losing 84% of its
-                # ad spend, reviewers read the report as understating it.
-                factor=NET_LOSS,
-                severity="high",
-                signal=f"expected extra margin ${s.margin:,.0f} is below the ${s.spend:,.0f} "
-                "of ad spend",
-                mitigation=_net_loss_mitigation(s),
-            )
-        )
-    if not s.net_loss and s.margin is not None and s.experiment_test_spend:
-        test = s.experiment_test_spend
-        if s.margin < s.spend + test:
-            # The gain after ad spend smaller than the test's spend: the whole budget loses
-            # (said in the expected outcome; missing from the risks, va36 of unseen41).
-            out.append(
-                Risk(
-                    factor=TEST_LOSS,
-                    severity="medium",
-                    signal=f"expected extra margin ${s.margin:,.0f} is above the ${s.spend:,.0f} "
-                    f"of ad spend but below it plus the ${test:,.0f} the test spends",
-                    mitigation=_test_loss_mitigation(s),
-                )
-            )
-    unspent = _unspent_reserve(s)
-    if unspent is not None:
-        out.append(unspent)
-    if s.out_of_stock_spend > 0 and s.spend > 0:
-        # Named in the brief table, missing from the risks (ua50 of unseen40).
-        share = s.out_of_stock_spend / s.spend
-        one = len(s.out_of_stock_products) == 1
-        their = "its" if one else "their"
-        out.append(
-            Risk(
-                factor=OUT_OF_STOCK,
-                severity="low",
-                signal=f"${s.out_of_stock_spend:,.0f} of the planned spend ({share:.1%}) goes "
-                f"to {and_some(s.out_of_stock_products)}, likely out of stock",
-                # The curves scale their revenue by the chance they are in stock
-                # (`tools.curves.fit`, `CurveFit.curve_set`).
-                mitigation=f"check {their} stock before approving: {OUT_OF_STOCK_WHY}, and "
-                f"the forecast already discounts {their} sales by the chance "
-                f"{'it is' if one else 'they are'} out of stock",
-            )
-        )
-    if s.experiment_power is None and s.experiment_adequate is None:
-        out.append(
-            Risk(
-                factor=UNMEASURED,
-                severity="low",
-                signal="no experiment in the plan",
-                mitigation=_no_test_mitigation(s),
-            )
-        )
-    return out
-
-
-def _unspent_reserve(s: ReflectionSignals) -> Risk | None:
-    """A strong test that spends much less than its reserve: the rest stays unspent, which
-    the expected outcome said but no risk weighed (ua49, ua55 of unseen40: 13% and 21% of the
-    budget). The reserve is spread evenly over the flight, so the smallest reserve that keeps
-    the test strong enough is the spend it needs scaled as the reserve is to what it spends."""
-    held, spent, need = s.experiment_held, s.experiment_test_spend, s.experiment_budget_for_target
-    budget = s.budget
-    if not (held and spent and budget and s.experiment_adequate) or spent >= held:
-        return None
-    if held - spent < UNSPENT_SHARE * budget:
-        return None
-    smallest = need * held / spent if need and need < spent else None
-    if smallest is not None and held - smallest < UNSPENT_MOVE * budget:
-        smallest = None  # "to move $1,009 into the ad plan" (ua56 of unseen40): not worth it
-    mitigation = (
-        f"lower the reserve to ${smallest:,.0f} ({smallest / budget:.0%} of the budget), the "
-        f"smallest at which the test still has the {s.experiment_target_power:.0%} chance "
-        f"needed, to move ${held - smallest:,.0f} into the ad plan; or keep it unspent"
-        if smallest
-        else "keep it: a smaller reserve makes the test spend less each day, and its chance of "
-        "detecting the lift has little to spare"
-    )
-    return Risk(
-        factor=UNSPENT,
-        severity="low",
-        # The share after the amount it is of: "$184,000 of the $240,000 reserve (12% of the
-        # budget)" read as the reserve's share, which was 15% (va45 of unseen41).
-        signal=f"the test spends ${spent:,.0f} of the ${held:,.0f} reserve; the other "
-        f"${held - spent:,.0f}, {(held - spent) / budget:.0%} of the budget, is held but not spent",
-        mitigation=mitigation,
-    )
-
-
-def _net_loss_mitigation(s: ReflectionSignals) -> str:
-    """The budget where the plan would keep the most margin, and what it keeps there:
-    "compare smaller budgets in the what-if panel" read as the report not saying what it
-    knew (round 5). The budget counts the experiment's share, as the brief's does."""
-    budget, net = s.pays_back_budget, s.pays_back_net
-    if budget is None or net is None:
-        return ("compare smaller budgets in the review page's what-if panel to see where the "
-                "plan stops losing money")  # fmt: skip
-    split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin,"
-    where = f"a budget of about {money(budget)}{split} keeps the most margin after ad spend"
-    if net > 0:
-        return f"{where}: about {money(net)} gained, so consider the smaller budget"
-    return (f"{where}, and even there the plan would lose about {money(-net)}: no budget pays "
-            "back its ad spend on these forecasts")  # fmt: skip
-
-
-def _no_test_mitigation(s: ReflectionSignals) -> str:
-    """What to do about a plan with no test: advice to hold a reserve read as overriding a
-    brief that asked for none."""
-    hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"
-    if s.reserve:  # held, but no test could be designed for it (sa20 of unseen38)
-        return ("the reserve buys no test here (the governance finding says why): lengthen the "
-                "flight, or lower the reserve to 0% and judge the plan on the forecast alone")
-    if s.reserve == 0:
-        return (
-            f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"
-        )
-    return hold
 
 
 def _caps_mitigation(s: ReflectionSignals) -> str:
@@ -467,22 +330,10 @@ def _retailers_of(caps: dict[str, float]) -> str:
     return " and ".join(names)
 
 
-def _test_loss_mitigation(s: ReflectionSignals) -> str:
-    """What to do about a test whose spend turns the plan's gain into a loss. Beside a weak
-    test, "approve the test for what it will tell, or lower the reserve" contradicted the row
-    above it, "raise the reserve" (va41 of unseen41): the two are one choice, said as one."""
-    said = "the forecast counts no return from the test's spend"
-    if _experiment_risk(s) is None:
-        return f"{said}: approve the test for what it will tell, or lower the reserve"
-    return (f"{said}, and the test is too weak to read reliably: a larger reserve buys a test "
-            "that can be read but deepens this loss, and a smaller one or none avoids the "
-            "loss, so decide whether the test is worth its cost")  # fmt: skip
-
-
 def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     """The risk of an experiment that cannot reach its target power, if the plan has one."""
     p, target = s.experiment_power, s.experiment_target_power
-    if not (s.experiment_adequate is False or (p is not None and p < target)):
+    if not s.experiment_weak:
         return None
     need, held, spent = s.experiment_budget_for_target, s.experiment_held, s.experiment_test_spend
     reserve = need

@@ -87,6 +87,14 @@ class ReflectionSignals(BaseModel):
         return held / share if held and share else None
 
     @property
+    def experiment_weak(self) -> bool:
+        """Whether the plan's experiment cannot reach the chance it needs to be read."""
+        p = self.experiment_power
+        return self.experiment_adequate is False or (
+            p is not None and p < self.experiment_target_power
+        )
+
+    @property
     def net_loss(self) -> bool:
         """Whether the expected extra margin is below the ad spend."""
         return self.margin is not None and self.spend > 0 and self.margin < self.spend
