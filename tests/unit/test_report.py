@@ -1083,19 +1083,30 @@ def test_a_governance_finding_names_the_variants_retailer_and_product() -> None:
 def test_a_next_budget_dollar_under_a_dollar_of_margin_says_it_loses() -> None:
     """ "One more dollar of total budget (the same share held for experiments) | $0.5358" on a
     margin plan holding nothing for experiments: the share meant nothing there, and the row
-    did not say the last dollars lose money after their own cost (va50 of unseen41)."""
+    did not say the last dollars lose money after their own cost (va50 of unseen41); nor did
+    "$1.2599" say more budget would add margin (va39). The ad dollar's price where there is
+    one: "$0.92 ... a smaller budget would keep more" beside an ad dollar's $1.03 read as wrong
+    (va14)."""
     plan = _people_plan()
     plan.shadow_prices = {"spendable": 0.6, "budget": 0.5358, "retailer_caps": {}}
     assert plan.brief.objective == "incremental_margin"
-    said = ("The next dollar of budget brings $0.54 of extra margin, less than the dollar it "
-            "costs: a slightly smaller budget would keep more margin after ad spend.")
+    loses = ("brings $0.60 of extra margin, less than the dollar it costs: a slightly smaller "
+             "budget would keep more margin after ad spend.")  # fmt: skip
     md = render_markdown(plan, [], names=NAMES)
-    assert said in md and "(the same share held for experiments) | $0.5358" in md
+    assert f"The next ad dollar {loses}" in md
+    assert "(the same share held for experiments) | $0.5358" in md
     plan.brief.experiment_reserve = 0.0
     md = render_markdown(plan, [], names=NAMES)
-    assert "| One more dollar of total budget | $0.5358 |" in md and said in md
-    plan.shadow_prices = {"budget": 1.25, "retailer_caps": {}}  # a dollar that pays back
-    assert "less than the dollar it costs" not in render_markdown(plan, [], names=NAMES)
+    assert "| One more dollar of total budget | $0.5358 |" in md
+    assert "The next dollar of budget brings $0.54 of extra margin, less than" in md
+    plan.shadow_prices = {"budget": 1.2599, "retailer_caps": {}}
+    assert "The next dollar of budget brings $1.26 of extra margin, more than the dollar it " \
+        "costs: a larger budget would add margin after ad spend." in render_markdown(
+            plan, [], names=NAMES)  # fmt: skip
+    plan.brief.experiment_reserve = 0.1
+    plan.shadow_prices = {"spendable": 1.03, "budget": 0.92, "retailer_caps": {}}
+    assert "The next ad dollar brings $1.03 of extra margin, more than" in render_markdown(
+        plan, [], names=NAMES)
+    plan.brief.objective = "incremental_revenue"  # revenue per dollar: no loss to say
     plan.shadow_prices = {"budget": 0.5358, "retailer_caps": {}}
-    plan.brief.objective = "incremental_revenue"  # revenue per dollar: not a loss to say
-    assert "less than the dollar it costs" not in render_markdown(plan, [], names=NAMES)
+    assert "the dollar it costs" not in render_markdown(plan, [], names=NAMES)

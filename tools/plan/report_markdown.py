@@ -319,20 +319,25 @@ def _shadow_prices(plan: Plan) -> list[str]:
     if idle:
         out += [f"The other {counted(idle, 'limit')} {agree(idle, 'costs')} the plan less than "
                 "half a cent each.", ""]  # fmt: skip
-    return out + _next_dollar_loses(plan, dict(held))
+    return out + _next_ad_dollar(plan, dict(held))
 
 
-def _next_dollar_loses(plan: Plan, held: dict[str, float]) -> list[str]:
-    """On a margin goal, a next budget dollar bringing less than a dollar of margin: "$0.5358"
+def _next_ad_dollar(plan: Plan, held: dict[str, float]) -> list[str]:
+    """On a margin goal, what the next ad dollar brings against the dollar it costs: "$0.5358"
     on the budget's row did not say the last dollars lose money after their own cost (va50
-    of unseen41)."""
-    key = "budget" if "budget" in held else "spendable"
+    of unseen41), nor "$1.2599" that more budget would add margin (va39). The ad dollar's
+    price, not the budget's: a budget dollar puts part of itself in the reserve, and "$0.92
+    ... a smaller budget would keep more" beside an ad dollar's $1.03 read as wrong (va14)."""
+    key = "spendable" if "spendable" in held else "budget"
     value = held.get(key)
-    if _goal(plan) != "margin" or value is None or value >= 1:
+    if _goal(plan) != "margin" or value is None:
         return []
-    dollar = "dollar of budget" if key == "budget" else "ad dollar"
-    return [f"The next {dollar} brings ${value:,.2f} of extra margin, less than the dollar it "
-            "costs: a slightly smaller budget would keep more margin after ad spend.", ""]
+    dollar = "ad dollar" if key == "spendable" else "dollar of budget"
+    if value < 1:
+        return [f"The next {dollar} brings ${value:,.2f} of extra margin, less than the dollar "
+                "it costs: a slightly smaller budget would keep more margin after ad spend.", ""]
+    return [f"The next {dollar} brings ${value:,.2f} of extra margin, more than the dollar it "
+            "costs: a larger budget would add margin after ad spend.", ""]  # fmt: skip
 
 
 def _limit(key: str, plan: Plan) -> str:
