@@ -908,3 +908,16 @@ def test_a_plan_without_risks_says_so_plainly() -> None:
     assert r.risk_assessment.summary == (
         "The main risk is small, as every measure in the table above scores close to full "
         "confidence.")
+
+
+def test_an_optimizer_result_to_run_again_leads_the_risks_of_its_severity() -> None:
+    """ "The main risk is binding caps" above a medium risk saying the optimizer stopped
+    before proving its split the best left out that the plan must be run again before it is
+    approved (va14 of unseen41)."""
+    s = base_signals(solver_inaccurate=True, binding_caps={"alpha/sponsored_search": 0.3},
+                     experiment_power=0.45, experiment_adequate=False)  # fmt: skip
+    found = risks(s)
+    assert [k.severity for k in found[:3]] == ["medium"] * 3
+    assert found[0].factor == "optimizer result"
+    assert reflect(make_plan(floor=None), s, [], None, threshold=0.8).risk_assessment.summary \
+        .startswith("The main risk is the optimizer result, as")  # fmt: skip

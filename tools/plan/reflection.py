@@ -194,6 +194,7 @@ def _solver_words(s: ReflectionSignals) -> str:
 
 
 SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+SOLVER = "optimizer result"
 
 
 
@@ -288,7 +289,7 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
     if not s.solver_ok or s.solver_inaccurate:
         out.append(
             Risk(
-                factor="optimizer result",
+                factor=SOLVER,
                 # At least medium: its mitigation is to re-run before approving ("low" read
                 # as safe to approve).
                 severity="high" if not s.solver_ok else "medium",
@@ -307,7 +308,10 @@ def risks(signals: ReflectionSignals) -> list[Risk]:
     # (rated "low") when the risks kept the order they are checked in. Of equal severity, a
     # plan losing money after its ad spend comes first: "The main risk is an underpowered
     # experiment" above a high net loss left the loss out of the sentence (ta60, round 5).
-    return sorted(out, key=lambda r: (SEVERITY_RANK[r.severity], r.factor != NET_LOSS))
+    # Then an optimizer result to re-run before approving: "The main risk is binding caps"
+    # above it left out that the split must be run again (va14 of unseen41).
+    first = {NET_LOSS: 0, SOLVER: 1}
+    return sorted(out, key=lambda r: (SEVERITY_RANK[r.severity], first.get(r.factor, 2)))
 
 
 def _caps_mitigation(s: ReflectionSignals) -> str:
