@@ -764,9 +764,22 @@ def test_round_five_words_have_no_jargon() -> None:
     named = signals_from(plan, curve_cv=0.05, coverage=0.8, flags=0, names={
         plan.allocation[1].gtin: "Oat Bars 6-pack"})  # fmt: skip
     thin = next(k for k in risks(named) if k.factor == "thin data coverage")
+    spent = plan.allocation[1].spend
     assert thin.mitigation == (
-        "treat the spend on products with little sales history (most of it on Oat Bars 6-pack "
-        "at Alpha Mart (sponsored search)) as a test, or move it to products with history")
+        f"treat the spend on products with little sales history (all of it, ${spent:,.0f}, on "
+        "Oat Bars 6-pack at Alpha Mart (sponsored search)) as a test, or move it to products "
+        "with history")
+    # "most of it on" three lines holding a third of it was wrong (va15 of unseen41): the
+    # named lines' spend of all such spend
+    many = plan.model_copy(deep=True)
+    r = many.allocation[1]
+    many.allocation = [*many.allocation, *(
+        r.model_copy(update={"gtin": f"9{i}", "spend": spent * 0.9, "little_history": True})
+        for i in range(4))]  # fmt: skip
+    thin = next(k for k in risks(signals_from(many, curve_cv=0.05, coverage=0.8, flags=0))
+                if k.factor == "thin data coverage")  # fmt: skip
+    assert "(the most on Oat Bars 6-pack at Alpha Mart (sponsored search), " not in thin.mitigation
+    assert f": ${spent * 2.8:,.0f} of the ${spent * 4.6:,.0f}) as a test" in thin.mitigation
     measured = reflect(plan, s, [], None, threshold=0.8).confidence.measured or ""
     assert "the optimizer found the best split within the brief's limits" in measured
     assert "optimum" not in measured

@@ -72,6 +72,8 @@ class ReflectionSignals(BaseModel):
         default_factory=list,
         description="the lines with little sales history of their own, most spend first",
     )
+    thin_lines_spend: float = Field(0.0, description="the spend of those `thin_lines` named")
+    thin_spend: float = Field(0.0, description="the spend of every line with little history")
     out_of_stock_spend: float = Field(
         0.0, description="planned spend on products likely out of stock the brief keeps in"
     )
@@ -133,6 +135,8 @@ def signals_from(
         by_retailer[row.retailer_id] = by_retailer.get(row.retailer_id, 0.0) + row.spend
     top = max(by_retailer, key=lambda r: by_retailer[r]) if by_retailer and spend > 0 else None
     funded = [r for r in plan.allocation if r.spend > 0 and r.marginal_return is not None]
+    thin = sorted((r for r in plan.allocation if r.spend > 0 and r.little_history),
+                  key=lambda r: -r.spend)  # fmt: skip
     # Least revenue per ad dollar first: at the optimum every line's next dollar returns about
     # the same, so sorting on it named lines by a near-tie (sa10 of unseen38).
     weakest = sorted(funded, key=lambda r: (r.expected_revenue / r.spend, r.retailer_id,
@@ -179,9 +183,9 @@ def signals_from(
                        for r in weakest[:3]],  # fmt: skip
         out_of_stock_spend=oos_spend,
         out_of_stock_products=oos_products,
-        thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names)
-                    for r in sorted(funded, key=lambda r: -r.spend)
-                    if r.little_history][:3],  # fmt: skip
+        thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names) for r in thin[:3]],
+        thin_lines_spend=sum(r.spend for r in thin[:3]),
+        thin_spend=sum(r.spend for r in thin),
     )
 
 
