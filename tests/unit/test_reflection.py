@@ -371,6 +371,8 @@ def _signals_and_found(
     cv = 0.1 if bias == "availability" else 0.45
     s = signals_from(plan or make_plan(), curve_cv=cv, coverage=0.7, flags=2)
     s = s.model_copy(update={"binding_caps": {"alpha/sponsored_search": 0.4}})
+    if risk == "spend that brings back less than it costs":
+        s = s.model_copy(update={"losing_retailers": [("beta", 10_000.0, 0.75)]})
     found = [] if risk == "low" else [Risk(factor=risk, severity="high", signal="", mitigation="")]
     return s, found
 
@@ -934,3 +936,29 @@ def test_an_optimizer_result_to_run_again_leads_the_risks_of_its_severity() -> N
     assert found[0].factor == "optimizer result"
     assert reflect(make_plan(floor=None), s, [], None, threshold=0.8).risk_assessment.summary \
         .startswith("The main risk is the optimizer result, as")  # fmt: skip
+
+
+def test_a_retailer_whose_spend_brings_back_less_than_it_costs_is_a_risk() -> None:
+    """ "Delta Home gets 57%" of a revenue plan at $0.74 of extra revenue per ad dollar,
+    beside Beta Grocers' full caps: the report never said that spend loses money (va37 of
+    unseen41; only the approval question's guardrails named it)."""
+    plan = make_plan(floor=None)
+    row = plan.allocation[2]  # beta, display offsite
+    row.expected_revenue = 0.74 * row.spend
+    s = signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0)
+    assert s.losing_retailers == [("beta", row.spend, pytest.approx(0.74))]
+    left = s.model_copy(update={"spends_all": False})  # budget left over: no "spends all"
+    loss = next(k for k in risks(left) if k.factor == "spend that brings back less than it costs")
+    assert (loss.severity, loss.signal) == (
+        "high", f"Beta Grocers, $0.74 of extra revenue per ad dollar on ${row.spend:,.0f}")
+    assert loss.mitigation == "cap the spend at Beta Grocers (an edit), or lower the budget"
+    spends = s.model_copy(update={"spends_all": True, "margin": 2 * s.spend})
+    assert next(k for k in risks(spends) if k.factor == loss.factor).mitigation == (
+        "cap the spend at Beta Grocers (an edit), or lower the budget: the plan spends all of "
+        "its ad budget, even where a dollar brings back less than it costs")
+    words = reflect(plan, spends, [], None, threshold=0.8).risk_assessment.summary
+    assert words.startswith("The main risk is spend that brings back less than it costs, as the "
+                            "spend at Beta Grocers brings back less extra revenue than it "
+                            "costs, so")  # fmt: skip
+    row.expected_revenue = 1.1 * row.spend
+    assert signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0).losing_retailers == []

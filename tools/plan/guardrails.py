@@ -45,6 +45,7 @@ __all__ = [
     "guardrail_flags",
     "guardrails",
     "left_unspent",
+    "losing_retailers",
     "price_scale",
     "spends_all",
 ]
@@ -97,18 +98,24 @@ def _losing(plan: Plan) -> list[Guardrail]:
             f"The plan is expected to bring back {_usd(outcome.incremental_margin.mean)} of "
             f"extra margin on {_usd(outcome.spend)} of ad spend: it loses money after paying "
             "for its ads.")))  # fmt: skip
+    for rid, spent, per_dollar in losing_retailers(plan):
+        out.append(Guardrail(code="loses_money", words=(
+            f"At {retailer_name(rid)} the plan expects ${per_dollar:.2f} of extra revenue per ad "
+            f"dollar on {_usd(spent)}: that spend loses money.")))  # fmt: skip
+    return out
+
+
+def losing_retailers(plan: Plan) -> list[tuple[str, float, float]]:
+    """(retailer id, its spend, its extra revenue per ad dollar) of each retailer whose spend
+    brings back less extra revenue than it costs, most spend first."""
     spend: dict[str, float] = {}
     revenue: dict[str, float] = {}
     for row in plan.allocation:
         spend[row.retailer_id] = spend.get(row.retailer_id, 0.0) + row.spend
         revenue[row.retailer_id] = revenue.get(row.retailer_id, 0.0) + row.expected_revenue
-    for rid in sorted(spend):
-        if spend[rid] > 0 and revenue[rid] / spend[rid] < 1:
-            out.append(Guardrail(code="loses_money", words=(
-                f"At {retailer_name(rid)} the plan expects ${revenue[rid] / spend[rid]:.2f} of "
-                f"extra revenue per ad dollar on {_usd(spend[rid])}: that spend loses "
-                "money.")))  # fmt: skip
-    return out
+    out = [(rid, spend[rid], revenue[rid] / spend[rid]) for rid in spend
+           if spend[rid] > 0 and revenue[rid] < spend[rid]]  # fmt: skip
+    return sorted(out, key=lambda r: (-r[1], r[0]))
 
 
 def left_unspent(plan: Plan) -> tuple[float, float] | None:

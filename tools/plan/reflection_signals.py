@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from tools.pipeline.query import flight_days
 from tools.plan import Plan
-from tools.plan.guardrails import TARGET_POWER, binding_caps, spends_all
+from tools.plan.guardrails import TARGET_POWER, binding_caps, losing_retailers, spends_all
 from tools.plan.labels import line_words, out_of_stock
 
 # The width of a 90% normal interval in standard deviations (2 x 1.645): turns an interval's
@@ -74,6 +74,11 @@ class ReflectionSignals(BaseModel):
     )
     thin_lines_spend: float = Field(0.0, description="the spend of those `thin_lines` named")
     thin_spend: float = Field(0.0, description="the spend of every line with little history")
+    losing_retailers: list[tuple[str, float, float]] = Field(
+        default_factory=list,
+        description="(retailer, spend, extra revenue per ad dollar) where the spend brings "
+        "back less revenue than it costs (`tools.plan.guardrails.losing_retailers`)",
+    )
     out_of_stock_spend: float = Field(
         0.0, description="planned spend on products likely out of stock the brief keeps in"
     )
@@ -186,6 +191,7 @@ def signals_from(
         thin_lines=[line_words(r.retailer_id, r.placement, r.gtin, names) for r in thin[:3]],
         thin_lines_spend=sum(r.spend for r in thin[:3]),
         thin_spend=sum(r.spend for r in thin),
+        losing_retailers=losing_retailers(plan),
     )
 
 

@@ -145,6 +145,9 @@ def reflection_facts(
         # By its name, as the rest of the report names it ("Alpha Mart", not "alpha").
         facts.add("retailer with the most spend", retailer_name(s.top_retailer))
         facts.add("its share of spend", share(s.top_retailer_share))
+    if s.losing_retailers:
+        names = [retailer_name(rid) for rid, _, _ in s.losing_retailers]
+        facts.add("retailers where spend loses money", and_list(names))
     if s.net_loss and s.margin is not None:
         facts.add("expected extra margin", money(s.margin))
         facts.add("planned spend", money(s.spend))
