@@ -129,6 +129,16 @@ def _only_retailer() -> Plan:
 
 
 BINDING = {"beta/sponsored_search": 0.277, "alpha/sponsored_search": 0.178, "alpha/x": 1e-12}
+
+
+def _spilled() -> Plan:
+    """Caps full at Alpha Mart, the rest at Beta Grocers below a dollar of revenue a dollar."""
+    plan = make_plan(caps={"alpha/sponsored_search": 0.9})
+    beta = plan.allocation[2]
+    beta.expected_revenue = 0.74 * beta.spend
+    return plan
+
+
 # Each kind of sentence a rationale has: caps binding or not, one retailer, the brief's cap.
 EVERY_KIND_OF_PLAN = pytest.mark.parametrize(
     "plan",
@@ -138,8 +148,9 @@ EVERY_KIND_OF_PLAN = pytest.mark.parametrize(
         make_plan(adequate=True, retailers=1),
         make_plan(brief_caps={"alpha": 0.4}),
         _only_retailer(),
+        _spilled(),
     ],
-    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap", "only-retailer"],
+    ids=["binding-caps", "nothing-binds", "one-retailer", "brief-cap", "only-retailer", "spill"],
 )
 
 
@@ -763,3 +774,16 @@ def test_money_in_words_rounds_halves_up_as_the_tables_read() -> None:
     # from the whole dollars a table prints: $85,499.998 is $85,500 there (ua52 of unseen40)
     assert money(85_499.998) == "$86k" and money(1_004_999.996) == "$1.01M"
     assert usd(604_500) == "$605k" and usd(None) == "-"
+
+
+def test_money_a_retailer_gets_only_because_caps_are_full_elsewhere_says_so() -> None:
+    """ "Delta Home gets 57% ... because that is where the curves promise the most revenue per
+    extra dollar within the caps" of spend bringing back $0.74 a dollar, beside Beta Grocers'
+    full caps, was read as wrong (va37 of unseen41)."""
+    [text] = write_texts(None, [allocation_request(_spilled(), RETRIEVED)])
+    assert text.path == "template"
+    assert "planned spend because caps hold spend at Alpha Mart, so the rest of the budget goes " \
+        "where each dollar brings back less than it costs." in text.text  # fmt: skip
+    assert "promise the most" not in text.text
+    [text] = write_texts(None, [allocation_request(make_plan(caps=BINDING), RETRIEVED)])
+    assert "caps hold spend at" not in text.text  # every retailer pays back

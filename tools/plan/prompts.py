@@ -135,6 +135,21 @@ SHAPES: dict[str, _Shape] = {
         # for the most return (ua25, round 5's measure, wrong).
         "each extra dollar now goes where the curves promise the most return within the caps",
     ),
+    # Money a retailer gets only because the caps elsewhere are full, where it brings back
+    # less than it costs: "because that is where the curves promise the most revenue per
+    # extra dollar within the caps" read as wrong of 57% at $0.74 a dollar (va37 of unseen41).
+    "spill": _Shape(
+        (
+            *_BUDGET,
+            ("Shop A spend", "$600k"),
+            ("Shop A share", "67%"),
+            ("Shop B spend", "$300k"),
+            ("Shop B share", "33%"),
+        ),
+        "Shop A gets 67% and Shop B 33% of the $900k planned spend because caps hold spend at "
+        "Shop B, so",
+        "the rest of the budget goes where each dollar brings back less than it costs",
+    ),
     "single": _Shape(
         (*_BUDGET, ("Shop A spend", "$900k"), ("Shop A share", "100%")),
         "Shop A gets 100% of the $900k planned spend because",

@@ -40,7 +40,7 @@ from tools.plan.facts import (
     ratio,
     share,
 )
-from tools.plan.guardrails import binding_caps
+from tools.plan.guardrails import binding_caps, losing_retailers
 from tools.plan.labels import and_list
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Citation, GroundedText, Plan
@@ -218,6 +218,17 @@ def _monthly_cap(retailer: str, placement: str) -> float | None:
     return float(rule.max_monthly_spend_usd) if rule is not None else None
 
 
+def _capped_elsewhere(plan: Plan) -> list[str]:
+    """The retailers, by name, whose caps bind while another retailer of the plan gets money
+    that brings back less revenue than it costs: that money is there because the caps are
+    full, not for its return (va37 of unseen41). Empty otherwise."""
+    losing = {rid for rid, _, _ in losing_retailers(plan)}
+    if not losing:
+        return []
+    capped = {key.partition("/")[0] for key in binding_caps(plan)} - losing
+    return [_name(r) for r in sorted(capped)]
+
+
 def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     """The openings state the split and what binds with the facts' numbers; the model (or
     the template) says why."""
@@ -230,8 +241,17 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     parts = [f"{n}{' gets' if i == 0 else ''} {facts.get(f'{n} share')}"
              for i, n in enumerate(names)]  # fmt: skip
     split = and_list(parts)
+    capped = _capped_elsewhere(plan)
     out = [
         Sentence(
+            f"{split} of the {facts.get('planned spend')} planned spend because caps hold spend "
+            f"at {and_list(capped)}, so",
+            "the rest of the budget goes where each dollar brings back less than it costs",
+            "",
+            "spill",
+        )
+        if capped
+        else Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because",
             # "within the caps": money that goes to a retailer because another's caps are full
             # does not go where the curves promise the most (ua25, round 5's measure).
