@@ -53,12 +53,26 @@ def agree(n: int, verb: str) -> str:
 
 
 def held_words(confidence: dict[str, Any]) -> str:
-    """Why a confidence (a dumped `Confidence`) is held below auto-approval, or "" when it is
-    not: "held from 88% so that a person reviews the plan, because caps hold spend back"."""
+    """Why a confidence (a dumped `Confidence`) is held below auto-approval and at what, or ""
+    when it is not: "held at 79% for auto-approval so that a person reviews the plan, because
+    caps hold spend back". Said after the measured value (`shown_confidence`): "79%, held
+    from 88%" read as two confidences, the headline not the measured one (unseen42)."""
     computed, why = confidence.get("computed"), confidence.get("held_for") or []
-    if not isinstance(computed, int | float) or not math.isfinite(computed) or not why:
+    value = confidence.get("value")
+    if not (_finite(computed) and _finite(value)) or not why:
         return ""
-    return f"held from {confidence_text(computed, as_percent=True)} {held_reason(why)}"
+    return (f"held at {confidence_text(value, as_percent=True)} for auto-approval "
+            f"{held_reason(why)}")  # fmt: skip
+
+
+def shown_confidence(confidence: dict[str, Any]) -> Any:
+    """The confidence a reader sees first: the measured one, where a guardrail holds the
+    value auto-approval reads below its threshold (`held_words` says so)."""
+    return confidence.get("computed") if held_words(confidence) else confidence.get("value")
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def held_reason(why: list[str]) -> str:

@@ -35,6 +35,7 @@ from tools.plan.labels import (
     held_words,
     note_words,
     percent,
+    shown_confidence,
     with_default,
 )
 from tools.plan.rationale import TITLES
@@ -233,8 +234,9 @@ def _describe_approval(q: dict[str, Any]) -> list[str]:
     if conf.get("value") is not None:
         why = (q.get("auto_approve") or {}).get("why")
         held = held_words(conf)
-        line = f"**Confidence:** {confidence_text(conf['value'], as_percent=True)}"
-        lines += ["", line + (f", {held}" if held else "") + (f" ({_words(why)})" if why else "")]
+        line = f"**Confidence:** {confidence_text(shown_confidence(conf), as_percent=True)}"
+        line += f" as measured, {held}" if held else ""
+        lines += ["", line + (f" ({_words(why)})" if why else "")]
     return lines
 
 

@@ -477,16 +477,19 @@ def _confidence_factors(c: Confidence) -> list[str]:
 
 
 def _confidence_headline(c: Confidence, threshold: str) -> str:
-    """The confidence, and when a guardrail holds it, from what and why: "Confidence 0.79"
+    """The confidence, and when a guardrail holds it, why and at what: "Confidence 0.79"
     above a computed 0.88 read as the measured value (15 of 26 reports of unseen38)."""
     if c.computed is None or c.held_below is None:
         return (f"**Confidence {confidence_text(c.value)}** (with auto-approval on, a plan is "
                 f"approved without a person only when {cell(threshold)}).")  # fmt: skip
+    # The measured value first, the rule apart: "Confidence 0.79, held below the 0.80 needed
+    # for auto-approval (computed 0.88)" read as two confidences, the headline not the
+    # measured one (15 problem lines of one reviewer on unseen42).
     return (
-        f"**Confidence {confidence_text(c.value)}**, held below the "
-        f"{c.held_below:.2f} needed for auto-approval (computed "
-        f"{confidence_text(c.computed)}) because {cell(and_list(c.held_for))}: such a plan "
-        "always goes to a person."
+        f"**Confidence {confidence_text(c.computed)}**, as measured below. This plan goes to a "
+        f"person whatever its confidence, because {cell(and_list(c.held_for))}; for "
+        f"auto-approval its confidence is held at {confidence_text(c.value)}, below the "
+        f"{c.held_below:.2f} needed."
     )
 
 

@@ -25,6 +25,7 @@ from tools.plan.labels import (
     held_words,
     percent,
     retailer_name,
+    shown_confidence,
 )
 from tools.plan.plan import Plan
 from tools.plan.questions import GOALS, allowed_decisions, question_of, usd
@@ -253,8 +254,8 @@ def _confidence(q: dict[str, Any]) -> str | None:
         return None
     why = (q.get("auto_approve") or {}).get("why")
     weakest = _weakest(conf.get("signals") or {})
-    text = f"{confidence_text(value, as_percent=True)} confident in these numbers"
     held = held_words(conf)
+    text = f"{confidence_text(shown_confidence(conf), as_percent=True)} confident in these numbers"
     if held:
         text += f" ({held})"
     if weakest:
