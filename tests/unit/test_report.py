@@ -744,8 +744,17 @@ def test_round_three_words() -> None:
     md = render_markdown(plan, [], names=NAMES)
     # a corrected reading is one row now (noise as a row each, unseen38)
     # in the table's units: "(4,000,000)" and "(0.5)" read as raw values (va44 of unseen41)
-    assert "| Corrected | the model first read the budget as $4,000,000; the values above " \
-        "are the brief's own words, which were kept |" in md
+    assert "| Corrected | the model first read the budget as $4,000,000; the brief's own " \
+        "words give the budget above |" in md
+    # ... or the default, where the brief gives none: "the values above are the brief's own
+    # words" under a reserve marked as the default read as a contradiction (wa28 of unseen42)
+    plan.brief.warnings = ["experiment_reserve: the model read 0.15, which the brief does not "
+                           "state; kept 0.1"]  # fmt: skip
+    plan.brief.defaults = ["experiment_reserve"]
+    assert "| Corrected | the model first read the share held for experiments as 15%; the " \
+        "brief gives no share held for experiments, so the default above stands |" in \
+        render_markdown(plan, [], names=NAMES)
+    plan.brief.warnings, plan.brief.defaults = [], []
     plan.brief.objective = "roas"
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0, "group_caps": {}}
     assert plan.expected_outcome is not None
@@ -820,7 +829,7 @@ def test_round_three_after_the_final_measure() -> None:
     # a row each was noise (unseen38); the confirm question has each. With what the model
     # read: the field alone did not say what was corrected (round 5's measure)
     assert "| Corrected | the model first read the retailers as every retailer of the brand; " \
-        "the values above are the brief's own words, which were kept |" in md
+        "the brief's own words give the retailers above |" in md
     assert "| Note | Minimum return per ad dollar: the model read 0.2, kept none |" in md
     plan.shadow_prices = {"spendable": 0.0, "budget": 0.0}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
@@ -952,8 +961,8 @@ def test_readings_the_brief_corrected_are_one_row_and_open_ones_say_what_to_chec
     ]
     md = render_markdown(plan, [], names=NAMES)
     assert "| Corrected | the model first read the retailers as every retailer of the brand " \
-        "and the minimum return per ad dollar as $0.10; the values above are the brief's own " \
-        "words, which were kept |" in md  # fmt: skip
+        "and the minimum return per ad dollar as $0.10; the brief's own words give the " \
+        "retailers and minimum return per ad dollar above |" in md  # fmt: skip
     assert "| Check | Share held for experiments: the language model read 0.2, and a second " \
         "reading of the brief's words could not confirm it; check it against the brief |" \
         in md  # fmt: skip

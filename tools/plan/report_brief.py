@@ -58,10 +58,10 @@ def brief_section(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
          _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan, names))],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
-    return out + table(["The brief", "As read"], rows + _notes(b.warnings))
+    return out + table(["The brief", "As read"], rows + _notes(b.warnings, b.defaults))
 
 
-def _notes(warnings: list[str]) -> list[list[Any]]:
+def _notes(warnings: list[str], defaults: list[str]) -> list[list[Any]]:
     """The parser's notes: readings the brief's words corrected in one row (a row each of
     "the model read every retailer, the text gives Alpha Mart; kept Alpha Mart" was noise to
     approvers, in 4 reports of unseen38), then what to check, then the rest."""
@@ -73,14 +73,28 @@ def _notes(warnings: list[str]) -> list[list[Any]]:
         # In the table's own units: "budget (1,000,000) and share held for experiments
         # (0.5)" read as raw values (va44 of unseen41).
         readings = and_list(list(dict.fromkeys(_first_reading(f, said) for f, said in fixed)))
-        rows.append(["Corrected", f"the model first read {readings}; the values above are the "
-                                  "brief's own words, which were kept"])  # fmt: skip
+        rows.append(["Corrected", f"the model first read {readings}; {_kept(fixed, defaults)}"])
     # the flight's words are said on the Flight line, not in a row of their own
     rest = [w for w in warnings if not CORRECTED.match(w) and not FLIGHT_WORDS.match(w)]
     # "Check | the budget is given ...; check it": the row's name says it, in a sentence.
     return rows + [["Check", upper_first(note_words(w).removesuffix("; check it"))]
                    if w.endswith("check it") else ["Note", upper_first(note_words(w))]
                    for w in rest]  # fmt: skip
+
+
+def _kept(fixed: list[tuple[str, str]], defaults: list[str]) -> str:
+    """What stands instead of the model's readings: the brief's words, or the default where
+    the brief gives none ("the values above are the brief's own words" under a 10% reserve
+    marked as the default read as a contradiction, wa12 and wa28 of unseen42)."""
+    fields = list(dict.fromkeys(f for f, _ in fixed))
+    said = [CHANGE_NAMES.get(f, words(f)) for f in fields if f not in defaults]
+    left = [CHANGE_NAMES.get(f, words(f)) for f in fields if f in defaults]
+    out = [f"the brief's own words give the {and_list(said)} above"] if said else []
+    if left:
+        one = len(left) == 1
+        out.append(f"the brief gives no {and_list(left)}, so the default{'' if one else 's'} "
+                   f"above {'stands' if one else 'stand'}")  # fmt: skip
+    return "; ".join(out)
 
 
 _AMOUNTS = ("total_budget", "roas_floor", "experiment_reserve")
