@@ -17,7 +17,7 @@ from plan_support import make_plan
 from adapters.chat_model import RMNChatModel
 from adapters.runtime import Generation
 from adapters.testing import tiny_fingerprint, tiny_llama, tiny_runtime, write_random_adapter
-from tools.plan.facts import check_text
+from tools.plan.facts import check_text, money
 from tools.plan.guardrails import guardrails, hold_confidence
 from tools.plan.labels import line_words
 from tools.plan.plan import Plan, Risk
@@ -884,8 +884,12 @@ def test_a_net_loss_says_the_budget_that_keeps_the_most_margin() -> None:
     loss = s.model_copy(update={"margin": 0.5 * s.spend, "objective": "roas",
                                 "pays_back_budget": 310_390.6, "pays_back_net": 52_480.0})
     said = next(k for k in risks(loss) if k.factor == NET_LOSS).mitigation
+    # against this plan's loss: "about $52k gained" read as either the margin left there or
+    # the gain over this plan (wa28, wa32, wa36 of unseen42)
     assert said == ("a budget of about $310k, with the split chosen for margin, keeps the most "
-                    "margin after ad spend: about $52k gained, so consider the smaller budget")
+                    "margin after ad spend: about $52k left after its ad spend, against this "
+                    f"plan's loss of about {money(0.5 * s.spend)}, so consider the smaller "
+                    "budget")  # fmt: skip
     margin = loss.model_copy(update={"objective": "incremental_margin", "pays_back_net": -46_261.4})
     said = next(k for k in risks(margin) if k.factor == NET_LOSS).mitigation
     assert said == ("a budget of about $310k keeps the most margin after ad spend, and even "

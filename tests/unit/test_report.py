@@ -1106,10 +1106,23 @@ def test_a_next_budget_dollar_under_a_dollar_of_margin_says_it_loses() -> None:
     plan = _people_plan()
     plan.shadow_prices = {"spendable": 0.6, "budget": 0.5358, "retailer_caps": {}}
     assert plan.brief.objective == "incremental_margin"
-    loses = ("brings $0.60 of extra margin, less than the dollar it costs: a slightly smaller "
-             "budget would keep more margin after ad spend.")  # fmt: skip
+    loses = ("brings $0.60 of extra margin, less than the dollar it costs: a smaller budget "
+             "would keep more margin after ad spend.")  # fmt: skip
     md = render_markdown(plan, [], names=NAMES)
     assert f"The next ad dollar {loses}" in md
+    # not "slightly", beside a risk advising a budget 80% smaller (wa36 of unseen42), and
+    # pointing to it where the risks give it
+    from tools.plan.reflection import reflect
+
+    plan.reflection = reflect(plan, signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0), [],
+                              None, threshold=0.8)  # fmt: skip
+    assert "keeps the most margin" not in str(plan.reflection)
+    plan.reflection.risk_assessment.high_risk_factors.append(Risk(
+        factor="a net loss after ad spend", severity="high", signal="",
+        mitigation="a budget of about $9k keeps the most margin after ad spend: ..."))
+    assert "would keep more margin after ad spend; the risks below give the budget that keeps " \
+        "the most." in render_markdown(plan, [], names=NAMES)  # fmt: skip
+    plan.reflection = None
     assert "(the same share held for experiments) | $0.5358" in md
     plan.brief.experiment_reserve = 0.0
     md = render_markdown(plan, [], names=NAMES)

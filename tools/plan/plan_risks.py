@@ -130,7 +130,12 @@ def _net_loss_mitigation(s: ReflectionSignals) -> str:
     split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin,"
     where = f"a budget of about {money(budget)}{split} keeps the most margin after ad spend"
     if net > 0:
-        return f"{where}: about {money(net)} gained, so consider the smaller budget"
+        # Against this plan's loss: "about $104k gained" was read as either the margin left
+        # there or the gain over this plan (wa28, wa32, wa36 of unseen42).
+        loss = f", against this plan's loss of about {money(s.spend - s.margin)}" \
+            if s.margin is not None else ""  # fmt: skip
+        return (f"{where}: about {money(net)} left after its ad spend{loss}, so consider the "
+                "smaller budget")  # fmt: skip
     return (f"{where}, and even there the plan would lose about {money(-net)}: no budget pays "
             "back its ad spend on these forecasts")  # fmt: skip
 
