@@ -966,3 +966,15 @@ def test_a_retailer_whose_spend_brings_back_less_than_it_costs_is_a_risk() -> No
                             "costs, so")  # fmt: skip
     row.expected_revenue = 1.1 * row.spend
     assert signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0).losing_retailers == []
+
+
+def test_a_larger_reserve_never_reads_as_the_share_already_held() -> None:
+    """ "raise the reserve to $125,186 (10% of the budget, ...)" of a brief holding 10% read
+    as no change (wa18 of unseen42): that share is said to a tenth of a percent."""
+    s = base_signals(experiment_power=0.6, experiment_adequate=False, reserve=0.1,
+                     experiment_held=120_000.0, experiment_test_spend=120_000.0,
+                     experiment_budget_for_target=125_186.0)  # fmt: skip
+    weak = next(k for k in risks(s) if k.factor == "underpowered experiment")
+    assert weak.mitigation.startswith("raise the reserve to $125,186 (10.4% of the budget, "
+                                      "leaving $1,074,814 for the ad plan)")  # fmt: skip
+    assert s.share_of_budget(240_000.0) == "20%"

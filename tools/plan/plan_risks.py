@@ -101,7 +101,7 @@ def _unspent_reserve(s: ReflectionSignals) -> Risk | None:
     if smallest is not None and held - smallest < UNSPENT_MOVE * budget:
         smallest = None  # "to move $1,009 into the ad plan" (ua56 of unseen40): not worth it
     mitigation = (
-        f"lower the reserve to ${smallest:,.0f} ({smallest / budget:.0%} of the budget), the "
+        f"lower the reserve to ${smallest:,.0f} ({s.share_of_budget(smallest)} of the budget), the "
         f"smallest at which the test still has the {s.experiment_target_power:.0%} chance "
         f"needed, to move ${held - smallest:,.0f} into the ad plan; or keep it unspent"
         if smallest

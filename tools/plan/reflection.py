@@ -399,8 +399,8 @@ def _of_budget(s: ReflectionSignals, reserve: float) -> str:
     (ua52 of unseen40)."""
     if not (budget := s.budget):
         return ""
-    return (f" ({reserve / budget:.0%} of the budget, leaving ${budget - reserve:,.0f} for the "
-            "ad plan)")  # fmt: skip
+    return (f" ({s.share_of_budget(reserve)} of the budget, leaving ${budget - reserve:,.0f} for "
+            "the ad plan)")  # fmt: skip
 
 
 def threshold_words(value: float, threshold: float, flags: int) -> str:

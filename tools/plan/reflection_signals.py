@@ -93,6 +93,16 @@ class ReflectionSignals(BaseModel):
         held, share = self.experiment_held, self.reserve
         return held / share if held and share else None
 
+    def share_of_budget(self, amount: float) -> str:
+        """A reserve amount as a share of the budget, to a tenth of a percent where a whole
+        percent reads as the reserve already held: "raise the reserve to $125,186 (10% of the
+        budget)" of a 10% reserve read as no change (wa18 of unseen42)."""
+        budget = self.budget or 0.0
+        whole = f"{amount / budget:.0%}" if budget else ""
+        if budget and self.reserve is not None and whole == f"{self.reserve:.0%}":
+            return f"{amount / budget:.1%}"
+        return whole
+
     @property
     def experiment_weak(self) -> bool:
         """Whether the plan's experiment cannot reach the chance it needs to be read."""
