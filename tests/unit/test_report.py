@@ -1012,8 +1012,10 @@ def test_round_four_words_after_the_measure() -> None:
     assert plan.expected_outcome is not None
     plan.expected_outcome.spend = 40_500.0
     md = render_markdown(plan, [], names=NAMES)
+    # ... and what that means for its goal (wa08, wa21 of unseen42: "at odds")
     assert "It still spends all of its ad budget (the budget less what is held for " \
-        "experiments): a plan spends what the brief gives it." in md  # fmt: skip
+        "experiments): a plan spends what the brief gives it, so a smaller budget would bring " \
+        "a higher return per ad dollar." in md  # fmt: skip
 
 
 def test_the_brief_table_says_what_kept_out_of_stock_products_get_and_a_holdout_read() -> None:

@@ -312,8 +312,11 @@ def _shadow_prices(plan: Plan) -> list[str]:
         # "cannot tell whether the budget is a limit" (sa03 of unseen38); "the whole budget"
         # beside a reserve left unspent read as a contradiction (unseen39).
         if why and spends_all(plan):
+            # and what that means for the goal: the plan "at odds" with its goal (wa08, wa21
+            # of unseen42)
             why += (". It still spends all of its ad budget (the budget less what is held for "
-                    "experiments): a plan spends what the brief gives it")  # fmt: skip
+                    "experiments): a plan spends what the brief gives it, so a smaller budget "
+                    "would bring a higher return per ad dollar")  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
