@@ -1302,3 +1302,24 @@ def test_a_total_with_its_per_retailer_parts_says_the_split_is_not_kept() -> Non
         "total budget $1,500,000 is the sum of the per-retailer amounts ($1,000,000 + $500,000); "
         "the split itself is not part of the brief (set retailer caps in the plan)"
     )
+
+
+def test_round_twenty_two_reads_what_is_left_and_whose_spend_it_is() -> None:
+    """Round 22 (unseen42, read after its measure): the remaining amount of a larger one is
+    the budget (wa28 planned $2M of "2M total but 300k of that is already committed to TV, so
+    plan the remaining $1.7M"); a retailer named only for a competitor's spend is not asked
+    for (wa09 planned Alpha Mart alone of "all of our retail partners"); revenue is not a
+    budget (wa12 listed "$1.3bn in annual revenue" among several budgets)."""
+    said = rule_parse("initech: we have 2M total but 300k of that is already committed to TV, "
+                      "so plan the remaining $1.7M on Delta Home. Q1. maximize ROAS.", "initech",
+                      date(2026, 12, 5))  # fmt: skip
+    assert said.values["total_budget"] == 1_700_000
+    assert said.warnings[0].endswith("used $1,700,000, the amount left to plan")
+    said = rule_parse("For Q2 next year we're looking at $1.1M across all of our retail partners. "
+                      "Heard a competitor is dropping ~2M at Alpha, but we're not matching that.",
+                      "acme", date(2026, 12, 5))  # fmt: skip
+    assert said.values["retailers"] == [] and said.values["total_budget"] == 1_100_000
+    said = rule_parse("Initech — we crossed $1.3bn in annual revenue last year. Allocate $750k to "
+                      "Alpha Mart for H1 2027, maximize revenue.", "initech", date(2026, 12, 5))
+    assert said.values["total_budget"] == 750_000
+    assert said.warnings[0] == "ignored $1,300,000,000: the brief gives it as revenue, not spend"

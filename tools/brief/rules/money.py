@@ -83,6 +83,9 @@ _SUPERSEDED = re.compile(
     r"|\b(?:cut|down|up|raised|increased|reduced|lowered|dropped|moved|went|going|bumped|"
     r"changed|revised)\s+from\s+)$"
 )
+# Sales, not spend: "we crossed $1.3bn in annual revenue last year" (wa12 of unseen42, listed
+# among "several budgets mentioned").
+_EARNED = re.compile(r"\S+\s+(?:in|of)\s+(?:annual\s+|yearly\s+|total\s+)?(?:revenue|sales)\b")
 # The size of a market, not a budget: "the category is ~$1.2bn nationally" (o33 of unseen28).
 _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationally)\b")
 # Someone else's spend, said with no past time: "our competitor reportedly dropped $5M at Beta
@@ -164,6 +167,7 @@ class Money:
     rate_unit: str | None = None
     retailer: tuple[int, int] | None = None  # "$2M on Alpha": the retailer it is for
     why: str = ""  # of a superseded amount: why it is not the budget (`superseded_why`)
+    left: bool = False  # what is left of a larger amount to plan ("the remaining $1.7M")
 
 
 def amount(m: re.Match[str]) -> float:
@@ -196,12 +200,25 @@ def superseded_why(
         return "another brand's spend"
     if _MARKET.search(clause):
         return "the size of a market"
+    if _EARNED.match(low, s):
+        return "revenue, not spend"
     # Past first: "Last year's spend was 4.2M" is a past amount, not one the brief replaces.
     if about_the_past(clause, today) or after_past_figure(low, s):
         return "a past amount"
     if _SUPERSEDED.search(low[max(0, s - 45) : s]):
         return "an earlier amount it replaces"
     return None
+
+
+def others_clauses(low: str, others: re.Pattern[str] | None = None) -> list[tuple[int, int]]:
+    """The clauses that tell someone else's spend (a competitor's, or another brand's by name:
+    `others`): "Heard a competitor is dropping ~2M at Alpha, but we're not matching that" is
+    no ask to plan Alpha (wa09 of unseen42 planned Alpha Mart alone, of "all of our retail
+    partners")."""
+    return [
+        (s, e) for s, e in clause_spans(low)
+        if _THEIRS.search(low, s, e) or (others is not None and others.search(low, s, e))
+    ]  # fmt: skip
 
 
 @lru_cache(maxsize=32)
@@ -271,13 +288,15 @@ def read_money(
         money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
             _BUDGET_CUE.search(clause)
         )
-        money.correction = bool(
-            CORRECTION.search(low[max(0, s - 35) : s]) or _USE.search(low[max(0, s - 25) : s])
-        )
+        use = _USE.search(low[max(0, s - 25) : s])
+        money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]) or use)
+        money.left = bool(use and re.search(_LEFT, use.group()))
         found.append(money)
     return found
 
 
+# What is left of a larger amount to plan: "the remaining $1.7M", "the rest, $1.7M".
+_LEFT = r"(?:the )?(?:remaining|rest(?: of it)?,?|what'?s left,?)"
 # The amount to use, said right before it: "Budget $1.8M - wait, that number included agency
 # fees; use $1.5M", "finance just cut us to 2.4M", "we're going with 1.9M", "850k -> bumped to
 # 950k" (j40, j05, j30 and j55 of unseen26).
@@ -289,6 +308,9 @@ _USE = re.compile(
     # "2M. No, 2.25M. Final." and "running it back from last spring ($1.9M, 2.2x). This time
     # $2.1M" (va41 and va48 of unseen41: both kept the first amount).
     r"|[.!;]\s*no,|this time"
+    # "we have 2M total but 300k of that is already committed to TV, so plan the remaining
+    # $1.7M" (wa28 of unseen42 planned $2M).
+    rf"|{_LEFT}"
     # "Of our $1.2bn total marketing envelope, this plan gets $12M" (na41 of unseen34).
     r"|(?:this|the) (?:plan|campaign|flight|brief) (?:gets|has|will get|is getting))"
     r"\s+\$?$"
@@ -368,7 +390,7 @@ def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
     parts: list[Money] = []
     if corrections:
         chosen = corrections[-1]
-        reason = "the correction"
+        reason = "the amount left to plan" if chosen.left else "the correction"
     elif (
         len(split) == len(budgets) > 1
         and len({m.retailer for m in split}) == len(split)

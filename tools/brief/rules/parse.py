@@ -27,6 +27,7 @@ from tools.brief.rules.money import (
     budget_problem,
     choose_budget,
     foreign_currency_error,
+    others_clauses,
     read_money,
     theirs_by_name,
     unreadable_amount_error,
@@ -219,8 +220,11 @@ def _floor(result: RuleParse, low: str) -> tuple[list[Floor], list[Span], list[f
 
 def _retailers(result: RuleParse, low: str) -> tuple[list[Span], list[BriefError]]:
     """-> (retailer mention spans, retailer errors: reported after every other field's)."""
+    # Neither a past sentence's retailers nor those of someone else's spend are asked for.
+    others = theirs_by_name(tuple(other_brand_words(result.brand_id)))
+    asked_not = past_sentences(low, result.today, repeating_asks=True) + others_clauses(low, others)
     retailers, mentioned, spans, notes, errors = read_retailers(
-        result.text, low, result.brand_id, past_sentences(low, result.today, repeating_asks=True)
+        result.text, low, result.brand_id, asked_not
     )
     result.retailer_mentions = mentioned
     result.warnings.extend(notes)
