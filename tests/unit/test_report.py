@@ -1141,3 +1141,18 @@ def test_a_next_budget_dollar_under_a_dollar_of_margin_says_it_loses() -> None:
     plan.brief.objective = "incremental_revenue"  # revenue per dollar: no loss to say
     plan.shadow_prices = {"budget": 0.5358, "retailer_caps": {}}
     assert "the dollar it costs" not in render_markdown(plan, [], names=NAMES)
+
+
+def test_a_reserve_held_to_test_ad_formats_says_the_design_does_not_compare_them() -> None:
+    """ "Keep 25% for experiments since we're testing new ad formats" above a geo holdout that
+    measures the plan's lift: the report never said the formats go untested (wa19 of
+    unseen42)."""
+    plan = make_plan()
+    assert plan.experiment is not None and "What it does not test" not in render_markdown(
+        plan, [], names=NAMES)
+    plan.brief_text += " Keep 25% for experiments since we're testing new ad formats."
+    md = render_markdown(plan, [], names=NAMES)
+    retailer = retailer_name(plan.experiment["retailer"])
+    assert "| What it does not test | the brief's 'testing new ad formats': this design measures " \
+        f"the lift of the plan's ads at {retailer}, not one format, creative or placement " \
+        "against another |" in md  # fmt: skip

