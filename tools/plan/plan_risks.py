@@ -1,7 +1,8 @@
 """The risks of what the plan does with its money, weighed in the reflection's table but
 costing no confidence (`tools.plan.reflection.risks` adds them): a net loss after ad spend or
-once the test is paid, a reserve left unspent, spend on products likely out of stock, and no
-experiment at all. Reviewers found each missing from reports that showed its numbers."""
+once the test is paid, a retailer whose spend brings back less than it costs, a reserve left
+unspent, spend on products likely out of stock, and no experiment at all. Reviewers found
+each missing from reports that showed its numbers."""
 
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ LOSING_RETAILER = "spend that brings back less than it costs"
 
 
 def plan_risks(s: ReflectionSignals) -> list[Risk]:
-    """Risks an approver must weigh that cost no confidence: a plan whose extra margin is
-    below its ad spend, and a plan with no experiment (its confidence factor was cut with no
-    risk to say why). Reviewers found both missing from reports that showed them."""
+    """The risks of the plan's money, in the order the module's docstring gives them (a plan
+    with no experiment too: its confidence factor was cut with no risk to say why)."""
     out = []
     if s.net_loss and s.margin is not None:
         out.append(

@@ -188,10 +188,11 @@ def superseded_why(
 ) -> str | None:
     """Why the amount at `s` is not this plan's budget, as the warning says it, or None: a
     mistake to ignore, someone else's spend (a competitor, or another brand by name: `others`,
-    from `theirs_by_name`), a market's size, an amount the brief replaces ("not $300k", "was
-    $1.5M") or one it reports for the past (`text.about_the_past`: "last year we spent
-    $1.2M"). The specific reason first: "Our competitor spent ~$4M at Beta last quarter" was
-    said as "a past or replaced amount, or someone else's" (va45 of unseen41)."""
+    from `theirs_by_name`), a market's size, revenue ("$1.3bn in annual revenue"), an amount
+    the brief reports for the past (`text.about_the_past`: "last year we spent $1.2M") or one
+    it replaces ("not $300k", "was $1.5M"). The specific reason first: "Our competitor spent
+    ~$4M at Beta last quarter" was said as "a past or replaced amount, or someone else's" (va45
+    of unseen41)."""
     if _TYPO.search(clause):
         return "a mistake to ignore"
     if _THEIRS.search(clause):

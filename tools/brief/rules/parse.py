@@ -160,12 +160,12 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     # ROAS floors first: their "$3 for every $1" and "3x" must not read as money or shares.
     floors, no_floor_spans, floor_values = _floor(result, low)
     floor_spans = [f.span for f in floors]
-    retailer_spans, retailer_errors = _retailers(result, low)
+    others = theirs_by_name(tuple(other_brand_words(brand)))
+    retailer_spans, retailer_errors = _retailers(result, low, others)
 
     for problem in (foreign_currency_error(clean, low), unreadable_amount_error(clean, low)):
         if problem is not None:
             result.errors.append(problem)
-    others = theirs_by_name(tuple(other_brand_words(brand)))
     money = read_money(mask(low, floor_spans), retailer_spans, today, others)
     budget, notes = choose_budget(money)
     result.warnings.extend(notes)
@@ -218,10 +218,12 @@ def _floor(result: RuleParse, low: str) -> tuple[list[Floor], list[Span], list[f
     return floors, no_floor_spans, floor_values
 
 
-def _retailers(result: RuleParse, low: str) -> tuple[list[Span], list[BriefError]]:
-    """-> (retailer mention spans, retailer errors: reported after every other field's)."""
-    # Neither a past sentence's retailers nor those of someone else's spend are asked for.
-    others = theirs_by_name(tuple(other_brand_words(result.brand_id)))
+def _retailers(
+    result: RuleParse, low: str, others: re.Pattern[str] | None
+) -> tuple[list[Span], list[BriefError]]:
+    """-> (retailer mention spans, retailer errors: reported after every other field's).
+    Neither a past sentence's retailers nor those of someone else's spend (`others`, another
+    brand's by name) are asked for."""
     asked_not = past_sentences(low, result.today, repeating_asks=True) + others_clauses(low, others)
     retailers, mentioned, spans, notes, errors = read_retailers(
         result.text, low, result.brand_id, asked_not
