@@ -1156,3 +1156,32 @@ def test_a_reserve_held_to_test_ad_formats_says_the_design_does_not_compare_them
     assert "| What it does not test | the brief's 'testing new ad formats': this design measures " \
         f"the lift of the plan's ads at {retailer}, not one format, creative or placement " \
         "against another |" in md  # fmt: skip
+
+
+def test_a_plan_that_qualifies_but_awaits_a_person_says_auto_approval_is_off() -> None:
+    """ "with auto-approval on, ...; this plan meets both" on a report awaiting a decision:
+    "It does not say whether auto-approval is on" (wa08, wa21 of unseen42). A plan that meets
+    the rule and is undecided was not auto-approved, so the run's auto-approval is off."""
+    from datetime import UTC, datetime
+
+    from tools.plan.reflection import reflect
+
+    plan = make_plan()
+    plan.decision = None
+    r = reflect(plan, signals_from(plan, curve_cv=0.05, coverage=1.0, flags=0), [], None,
+                threshold=0.8)  # fmt: skip
+    plan.reflection = r.model_copy(update={
+        "confidence": r.confidence.model_copy(update={
+            "value": 0.83, "computed": None, "held_below": None, "held_for": []}),
+        "decision_threshold": "its confidence is at least 0.80 and it has no governance flags; "
+        "this plan meets both"})  # fmt: skip
+    said = "this plan meets both, yet it awaits a person's decision: auto-approval is off for " \
+        "this run)."
+    assert said in render_markdown(plan, [], names=NAMES)
+    plan.decision = Decision(action="approve", by="human", at=datetime(2026, 12, 6, tzinfo=UTC))
+    assert "auto-approval is off" not in render_markdown(plan, [], names=NAMES)
+    plan.decision = None
+    plan.reflection.decision_threshold = (
+        "its confidence is at least 0.80 and it has no governance flags; this plan does not, as "
+        "its confidence is below 0.80")
+    assert "auto-approval is off" not in render_markdown(plan, [], names=NAMES)

@@ -511,7 +511,12 @@ def _reflection(plan: Plan) -> list[str]:
     r = plan.reflection
     if r is None:
         return [*out, "No reflection.", ""]
-    out += [_confidence_headline(r.confidence, r.decision_threshold), ""]
+    threshold = r.decision_threshold
+    if plan.decision is None and threshold.endswith("this plan meets both"):
+        # Undecided though it qualifies: the run's auto-approval is off. "It does not say
+        # whether auto-approval is on" (wa08, wa21 of unseen42).
+        threshold += ", yet it awaits a person's decision: auto-approval is off for this run"
+    out += [_confidence_headline(r.confidence, threshold), ""]
     out += _confidence_factors(r.confidence)
     if r.memory_reference:
         out += ["Similar past plans:", ""] + [f"- {cell(m)}" for m in r.memory_reference] + [""]
