@@ -1323,3 +1323,32 @@ def test_round_twenty_two_reads_what_is_left_and_whose_spend_it_is() -> None:
                       "Alpha Mart for H1 2027, maximize revenue.", "initech", date(2026, 12, 5))
     assert said.values["total_budget"] == 750_000
     assert said.warnings[0] == "ignored $1,300,000,000: the brief gives it as revenue, not spend"
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "field", "value"),
+    [
+        # a past total's breakdown in brackets is past too (xa18: $1.5M planned as "the total")
+        ("Last year's Brand X retail media total was $3.2M (Alpha $1.5M, Beta $1M, Gamma $700k). "
+         "For Q1 2027 we're consolidating: $2M, Alpha and Gamma only.", "brand_x",
+         "total_budget", 2_000_000),
+        # the amount said to be this plan's, and the narrower flight inside the wider (xa29)
+        ('Email from our CFO: "I approved $3M for retail media in H1. Of that, $1M is for this '
+         'first plan, Jan–Feb, across Alpha and Beta. The rest comes later."', "acme",
+         "total_budget", 1_000_000),
+        ('Email from our CFO: "I approved $3M for retail media in H1. Of that, $1M is for this '
+         'first plan, Jan–Feb, across Alpha and Beta. The rest comes later."', "acme",
+         "flight_end", date(2027, 2, 28)),
+        # "should be excluded" states the stock-out choice (xa39: marked as the default)
+        ("Globex Health brief for January: $1.25M. OOS items should be excluded.", "globex",
+         "exclude_oos", True),
+        # a bare floor after "nothing under" beside the return it bounds (xa40)
+        ("initech — let's do 2.1M on alpha mart for march + april, maximize return on ad spend "
+         "but nothing under 3.0", "initech", "roas_floor", 3.0),
+    ],
+)  # fmt: skip
+def test_round_twenty_three(text: str, brand: str, field: str, value: object) -> None:
+    """Round 23 (unseen43, read after the round's second measure)."""
+    said = rule_parse(text, brand, date(2026, 12, 5))
+    assert said.values[field] == value
+    assert field in said.found

@@ -561,14 +561,16 @@ def choose_flight(flights: list[Flight]) -> tuple[Flight | None, list[str], list
         return None, [], []
     top = max(f.priority for f in flights)
     best = sorted((f for f in flights if f.priority == top), key=lambda f: f.span[0])
-    flight = best[0]
+    # A later flight inside the first refines it: "$3M for retail media in H1. Of that, $1M is
+    # for this first plan, Jan-Feb" (xa29 of unseen43 planned H1).
+    inside = [f for f in best[1:] if _within(f, best[0])]
+    flight = inside[0] if inside else best[0]
     warnings: list[str] = []
     errors: list[BriefError] = []
     if len({(f.start, f.end) for f in best}) > 1:
-        warnings.append(
-            f"several flights mentioned; used {flight.start} to {flight.end or 'open'}, "
-            "the first one"
-        )
+        which = "the later one, inside the first" if inside else "the first one"
+        warnings.append(f"several flights mentioned; used {flight.start} to "
+                        f"{flight.end or 'open'}, {which}")  # fmt: skip
     if flight.start and flight.end and flight.end < flight.start:
         errors.append(
             BriefError(
@@ -577,6 +579,12 @@ def choose_flight(flights: list[Flight]) -> tuple[Flight | None, list[str], list
             )
         )
     return flight, warnings, errors
+
+
+def _within(f: Flight, outer: Flight) -> bool:
+    """Whether `f` lies inside `outer` and is shorter (both dated)."""
+    a, b, c, d = outer.start, f.start, f.end, outer.end
+    return bool(a and b and c and d) and a <= b <= c <= d and c - b < d - a
 
 
 def flight_periods(start: date, end: date, unit: str | None) -> float:

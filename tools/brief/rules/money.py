@@ -167,7 +167,9 @@ class Money:
     rate_unit: str | None = None
     retailer: tuple[int, int] | None = None  # "$2M on Alpha": the retailer it is for
     why: str = ""  # of a superseded amount: why it is not the budget (`superseded_why`)
-    left: bool = False  # what is left of a larger amount to plan ("the remaining $1.7M")
+    # of a correction: what it is, where its words say ("the remaining $1.7M": the amount left
+    # to plan), else "the correction"
+    because: str = "the correction"
 
 
 def amount(m: re.Match[str]) -> float:
@@ -290,12 +292,22 @@ def read_money(
             _BUDGET_CUE.search(clause)
         )
         use = _USE.search(low[max(0, s - 25) : s])
-        money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]) or use)
-        money.left = bool(use and re.search(_LEFT, use.group()))
+        for_this = _FOR_THIS.match(after)
+        money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]) or use or for_this)
+        if use and re.search(_LEFT, use.group()):
+            money.because = "the amount left to plan"
+        elif for_this:
+            money.because = "the amount for this plan"
         found.append(money)
     return found
 
 
+# The amount this plan gets, said after it: "I approved $3M for retail media in H1. Of that,
+# $1M is for this first plan, Jan-Feb" (xa29 of unseen43 planned $3M).
+_FOR_THIS = re.compile(
+    r"\s*(?:is|goes|will go|is going)\s+(?:for|to|into)\s+(?:this|the)\s+(?:\w+\s+)?"
+    r"(?:plan|campaign|flight|brief)\b"
+)
 # What is left of a larger amount to plan: "the remaining $1.7M", "the rest, $1.7M".
 _LEFT = r"(?:the )?(?:remaining|rest(?: of it)?,?|what'?s left,?)"
 # The amount to use, said right before it: "Budget $1.8M - wait, that number included agency
@@ -391,7 +403,7 @@ def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
     parts: list[Money] = []
     if corrections:
         chosen = corrections[-1]
-        reason = "the amount left to plan" if chosen.left else "the correction"
+        reason = chosen.because
     elif (
         len(split) == len(budgets) > 1
         and len({m.retailer for m in split}) == len(split)

@@ -32,6 +32,9 @@ _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"
     rf"filter out|not)\b(?:(?!keep|include)[^.;,]){{0,20}}?\b{OOS_TERM}\b"
     rf"|\b{OOS_TERM}\s*[:=|]\s*(?:exclude|excluded|no|out)\b"
+    # "OOS items should be excluded" (xa39 of unseen43: marked as the default).
+    rf"|\b{OOS_TERM}\b[^.;]{{0,20}}?\b(?:should|must|to|can|will) be (?:excluded|left out|"
+    rf"removed|dropped|filtered out|skipped)\b"
 )
 # "Keep OOS items out" (u11 of unseen7, read as keeping them in), "keep out-of-stock products
 # excluded as usual" (m25 of unseen16, the same).

@@ -94,6 +94,13 @@ _RATIO_NEEDED = (
         rf"(?:clear|beat|exceed|stay above|be above|be at least)\s+(?P<num>{_NUM})"
         rf"(?:\s*{_RATIO})?" + _NO_AMOUNT_AFTER
     ),
+    # "maximize return on ad spend but nothing under 3.0" (xa40 of unseen43): a bare number
+    # after "nothing under" in the clause that names the return.
+    re.compile(
+        r"\b(?:i?roas|return on (?:ad|advertising) ?spend)\b[^.;]{0,20}?\b(?:nothing|never|not|"
+        rf"no lower|no less) (?:under|below|less than|than)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
+        + _NO_AMOUNT_AFTER
+    ),
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
 # unseen20), "ROAS floor 2.5 - wait, make that 3" (ma38 of unseen33).

@@ -100,7 +100,9 @@ def past_year(text: str, today: date, *, this_year: bool = False) -> bool:
 # A figure named as the past's, with no verb: "last yr spend: 2.1M, roas 3.1" (d34 of unseen21).
 _PAST_FIGURE = re.compile(
     rf"\b(?:{_A_YEAR_BACK})(?:'s)?\s+"
-    r"(?:spend|budget|roas|sales|results?|actuals?)\b"
+    # "Last year's Brand X retail media total was $3.2M (Alpha $1.5M, ...)" (xa18 of unseen43:
+    # $1.5M planned as "the total")
+    r"(?:[\w&+'-]+\s+){0,4}?(?:spend|budget|roas|sales|results?|actuals?|total)\b"
 )
 
 
