@@ -978,3 +978,15 @@ def test_a_larger_reserve_never_reads_as_the_share_already_held() -> None:
     assert weak.mitigation.startswith("raise the reserve to $125,186 (10.4% of the budget, "
                                       "leaving $1,074,814 for the ad plan)")  # fmt: skip
     assert s.share_of_budget(240_000.0) == "20%"
+
+
+def test_the_floor_risk_sentence_speaks_the_reports_units() -> None:
+    """ "as the expected iROAS of 3.7 sits close to the 3.5 floor" was jargon beside the
+    report's "$3.70 of extra revenue per ad dollar" (xa10 of unseen43)."""
+    s = base_signals(iroas=3.7, roas_floor=3.5, roas_slack=(3.7 - 3.5) / 3.5)
+    found = risks(s)
+    assert found[0].factor == "little room above the ROAS floor"
+    words = reflect(make_plan(), s, [], None, threshold=0.8).risk_assessment.summary
+    assert "as the expected $3.70 of revenue per ad dollar sits close to the $3.50 minimum, so " \
+        "a small miss on the forecast could fall below the minimum" in words  # fmt: skip
+    assert "iROAS" not in words

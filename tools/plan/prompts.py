@@ -247,9 +247,10 @@ RISK_SHAPES: dict[str, _Shape] = {
         "the forecast for those lines is borrowed from similar lines",
     ),
     "little room above the ROAS floor": _Shape(
-        (("expected iROAS", "3.2"), ("ROAS floor", "3.0")),
-        "the expected iROAS of {expected iROAS} sits close to the {ROAS floor} floor",
-        "a small miss on the forecast could breach the floor",
+        (("expected revenue per ad dollar", "$3.20"), ("minimum revenue per ad dollar", "$3.00")),
+        "the expected {expected revenue per ad dollar} of revenue per ad dollar sits close to the "
+        "{minimum revenue per ad dollar} minimum",
+        "a small miss on the forecast could fall below the minimum",
     ),
     "binding caps": _Shape(
         (("caps that bind", "Shop B sponsored products"),),

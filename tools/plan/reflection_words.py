@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 from pydantic import BaseModel, Field
 
 from adapters.structured import SchemaUnsupportedError, SentenceGrammar, StructuredOutputError
-from tools.plan.facts import FactsTable, check_text, money, ratio, share
+from tools.plan.facts import FactsTable, check_text, money, share
 from tools.plan.labels import and_list, cap_label, objective_words, retailer_name
 from tools.plan.numbers import NUMBER_WORDS
 from tools.plan.plan import Plan, Risk
@@ -120,9 +120,11 @@ def reflection_facts(
     if s.coverage is not None:
         facts.add("spend on lines without enough data", share(1 - s.coverage))
     if s.iroas is not None:
-        facts.add("expected iROAS", ratio(s.iroas))
+        # In the report's own words and units: "as the expected iROAS of 3.7 sits close to the
+        # 3.5 floor" was jargon beside "$3.70 of extra revenue per ad dollar" (xa10 of unseen43).
+        facts.add("expected revenue per ad dollar", f"${s.iroas:.2f}")
     if s.roas_floor:
-        facts.add("ROAS floor", ratio(s.roas_floor))
+        facts.add("minimum revenue per ad dollar", f"${s.roas_floor:.2f}")
     if s.binding_caps:
         # In words, as an opening states them ("Alpha Mart sponsored search"), not the keys
         # ("alpha/sponsored_search", which no sentence grammar admits).
