@@ -1352,3 +1352,11 @@ def test_round_twenty_three(text: str, brand: str, field: str, value: object) ->
     said = rule_parse(text, brand, date(2026, 12, 5))
     assert said.values[field] == value
     assert field in said.found
+
+
+def test_a_forms_retailers_all_is_the_briefs_own_word() -> None:
+    """ "Retailers: all" was marked as the default, so the report said "(the brief names
+    none)" of a brief that asks for all (xa04 of unseen43)."""
+    said = rule_parse("Initech Home budget: 400k. Retailers: all. Objective: maximize ROAS.",
+                      "initech", date(2026, 12, 5))  # fmt: skip
+    assert said.values["retailers"] == [] and "retailers" in said.found

@@ -179,5 +179,6 @@ def _losing_retailers(s: ReflectionSignals) -> Risk:
         factor=LOSING_RETAILER,
         severity="high",
         signal="; ".join(where),
-        mitigation=f"cap the spend at {names} (an edit), or lower the budget{why}",
+        # "(an edit)" read as internal tool wording (xa17 of unseen43)
+        mitigation=f"edit the plan to cap the spend at {names}, or lower the budget{why}",
     )

