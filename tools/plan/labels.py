@@ -59,7 +59,7 @@ def held_words(confidence: dict[str, Any]) -> str:
     from 88%" read as two confidences, the headline not the measured one (unseen42)."""
     computed, why = confidence.get("computed"), confidence.get("held_for") or []
     value = confidence.get("value")
-    if not (_finite(computed) and _finite(value)) or not why:
+    if not (is_number(computed) and is_number(value)) or not why:
         return ""
     return (f"held at {confidence_text(value, as_percent=True)} for auto-approval "
             f"{held_reason(why)}")  # fmt: skip
@@ -71,7 +71,8 @@ def shown_confidence(confidence: dict[str, Any]) -> Any:
     return confidence.get("computed") if held_words(confidence) else confidence.get("value")
 
 
-def _finite(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite number, not a bool (a plan's values come as JSON)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

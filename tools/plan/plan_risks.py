@@ -19,6 +19,8 @@ UNSPENT_SHARE = 0.05
 UNSPENT_MOVE = 0.01  # a smaller reserve is advised only where it moves 1% of the budget
 UNMEASURED = "an unmeasured lift"
 LOSING_RETAILER = "spend that brings back less than it costs"
+# The net loss's advice where it names a budget (the report's limits section points to it).
+KEEPS_MOST = "keeps the most margin after ad spend"
 
 
 def plan_risks(s: ReflectionSignals) -> list[Risk]:
@@ -128,7 +130,7 @@ def _net_loss_mitigation(s: ReflectionSignals) -> str:
         return ("compare smaller budgets in the review page's what-if panel to see where the "
                 "plan stops losing money")  # fmt: skip
     split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin,"
-    where = f"a budget of about {money(budget)}{split} keeps the most margin after ad spend"
+    where = f"a budget of about {money(budget)}{split} {KEEPS_MOST}"
     if net > 0:
         # Against this plan's loss: "about $104k gained" was read as either the margin left
         # there or the gain over this plan (wa28, wa32, wa36 of unseen42).

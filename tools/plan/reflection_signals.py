@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from tools.pipeline.query import flight_days
 from tools.plan import Plan
 from tools.plan.guardrails import TARGET_POWER, binding_caps, losing_retailers, spends_all
-from tools.plan.labels import line_words, out_of_stock
+from tools.plan.labels import is_number, line_words, out_of_stock
 
 # The width of a 90% normal interval in standard deviations (2 x 1.645): turns an interval's
 # relative width into a coefficient of variation.
@@ -224,11 +224,6 @@ def _test_limit(experiment: dict[str, Any], rule: str) -> int | None:
             found = re.search(r"\d+", str(check.get("requirement", "")))
             return int(found.group()) if found else None
     return None
-
-
-def is_number(value: Any) -> bool:
-    """A finite number, not a bool (the experiment's values come as JSON)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _finite(value: Any) -> float | None:

@@ -12,9 +12,9 @@ from tools.pipeline.query import flight_days
 from tools.plan import Plan
 from tools.plan.guardrails import TARGET_POWER
 from tools.plan.labels import EXPERIMENT_ROWS, retailer_name, words
+from tools.plan.labels import is_number as _finite
 from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
-from tools.plan.reflection_signals import is_number as _finite
 from tools.plan.reflection_signals import longest_test, shortest_test
 from tools.plan.report_brief import date_words, iso_date
 

@@ -36,10 +36,11 @@ from tools.plan.labels import (
     retailer_name,
     words,
 )
+from tools.plan.labels import is_number as _finite
 from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
+from tools.plan.plan_risks import KEEPS_MOST
 from tools.plan.rationale import TITLES
-from tools.plan.reflection_signals import is_number as _finite
 from tools.plan.report_brief import brief_section
 from tools.plan.report_experiment import experiment_section, test_share, test_spend
 
@@ -349,7 +350,7 @@ def _next_ad_dollar(plan: Plan, held: dict[str, float]) -> list[str]:
 def _keeps_most(plan: Plan) -> bool:
     """Whether the risks name the budget that keeps the most margin after ad spend."""
     r = plan.reflection
-    return r is not None and any("keeps the most margin" in k.mitigation
+    return r is not None and any(KEEPS_MOST in k.mitigation
                                  for k in r.risk_assessment.high_risk_factors)  # fmt: skip
 
 
