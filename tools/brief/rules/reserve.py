@@ -50,6 +50,7 @@ _RESERVE_CUE = re.compile(
 )
 ZERO_RESERVE = re.compile(
     r"\b(?:no|zero|0|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
+    r"(?:separate\s+|extra\s+|dedicated\s+)?"  # "no separate test reserve" (ya50 of unseen44)
     # "no experimnts this time pls" (oa09 of unseen31).
     r"(?:experiment(?:al|s|ation)?|experimnts?|exp(?:\s+reserve)?|tests?|test cells?|testing|"
     r"holdouts?|hold-outs?|"

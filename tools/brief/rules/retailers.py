@@ -193,7 +193,9 @@ def _unknown_retailers(
     # Catalog retailers may carry these names too ("Epsilon Foods", a user's "Walmart"):
     # only a mention outside a known retailer's name is unknown.
     for word in _GREEK:
-        for m in re.finditer(rf"\b{word}\b", scan):
+        # "Our rival Brand Omega just announced a $2.5M push" named no retailer (ya53 of
+        # unseen44 was refused).
+        for m in re.finditer(rf"(?<!\bbrand )\b{word}\b(?!'s brand| brand\b)", scan):
             if inside(m.start(), known_spans):
                 continue
             if not any(word in u.lower() for u in unknown):

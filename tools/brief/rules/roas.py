@@ -42,7 +42,9 @@ _ROAS_FILL = (
     r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
     # "ROAS needs to clear 3.5" (na19 of unseen34)
     r"capped|clear|clears|beat|beats|exceed|exceeds)\b"
-    r"|\s*(?:>=|=>|>|=|:|\.|\||\())"
+    # "Our target is ROAS — keep it at or above 4.0" (ya49 of unseen44): a dash, which the
+    # cleaning spaces as " - ".
+    r"|\s*(?:>=|=>|>|=|:|\.|\||\()|\s+-(?=\s))"
 )
 _ROAS_AFTER = re.compile(
     rf"(?<![\w-]){_ROAS_KW}\b(?P<fill>{_ROAS_FILL}*?)\s*(?P<num>{_NUM})"
@@ -100,6 +102,11 @@ _RATIO_NEEDED = (
         r"\b(?:i?roas|return on (?:ad|advertising) ?spend)\b[^.;]{0,20}?\b(?:nothing|never|not|"
         rf"no lower|no less) (?:under|below|less than|than)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
         + _NO_AMOUNT_AFTER
+    ),
+    # "Objective: return on ad spend, with 2.5 as the minimum." (ya56 of unseen44).
+    re.compile(
+        r"\b(?:i?roas|return on (?:ad|advertising) ?spend)\b[^.;]{0,20}?\bwith\s+"
+        rf"(?P<num>{_NUM})(?:\s*{_RATIO})?\s+as\s+(?:the|a|our)\s+(?:minimum|min|floor)\b"
     ),
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
