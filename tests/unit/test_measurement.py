@@ -457,3 +457,18 @@ def test_bench_command_prints_json_and_refuses_bad_input() -> None:
     bad = runner.invoke(app, ["--sims", "3", "--json"])
     assert bad.exit_code == 2
     assert json.loads(bad.output)["error"]["type"] == "bench_input_error"
+
+
+def test_a_flight_shorter_than_any_test_is_said_to_be_the_reason(sims: dict) -> None:
+    """A reserve spread over a 14-day flight "lasts 14.0 days, shorter than the shortest
+    allowed test": the flight was short, not the reserve (xa22 of unseen43). A reserve paced
+    faster than the flight still says how long it lasts."""
+    pre = pre_panel(sims, "gamma")
+    with pytest.raises(MeasurementRuleError) as err:
+        design_experiment("gamma", pre, 75_000.0, flight_days=14)
+    assert err.value.detail["rule"] == "min_test_days"
+    assert "the flight is 14 days, shorter than the shortest test allowed (28 days)" in (
+        err.value.message)  # fmt: skip
+    with pytest.raises(MeasurementRuleError) as err:
+        design_experiment("alpha", pre_panel(sims, "alpha"), 1_000.0, daily_spend=500.0)
+    assert "lasts 2.0 days" in err.value.message

@@ -83,6 +83,7 @@ class DesignRequest:
     weekly: bool
     policy: RetailerPolicy
     days_left: int | None = None  # of the flight from the test's first day (None: undated)
+    flight_days: int | None = None  # the flight the reserve's pace spreads over
 
 
 def candidate_types(
