@@ -130,14 +130,17 @@ def _net_loss_mitigation(s: ReflectionSignals) -> str:
         return ("compare smaller budgets in the review page's what-if panel to see where the "
                 "plan stops losing money")  # fmt: skip
     split = "" if s.objective == "incremental_margin" else ", with the split chosen for margin,"
-    where = f"a budget of about {money(budget)}{split} {KEEPS_MOST}"
+    # The brief's own budget, split for margin: "a budget of about $45k ... so consider the
+    # smaller budget" of a $45k plan was read as wrong (ya54 of unseen44).
+    same = s.total_budget is not None and abs(budget - s.total_budget) <= 0.02 * s.total_budget
+    where = f"{'this budget' if same else f'a budget of about {money(budget)}'}{split} {KEEPS_MOST}"
     if net > 0:
         # Against this plan's loss: "about $104k gained" was read as either the margin left
         # there or the gain over this plan (wa28, wa32, wa36 of unseen42).
         loss = f", against this plan's loss of about {money(s.spend - s.margin)}" \
             if s.margin is not None else ""  # fmt: skip
-        return (f"{where}: about {money(net)} left after its ad spend{loss}, so consider the "
-                "smaller budget")  # fmt: skip
+        advice = "margin as the goal (an edit)" if same and split else "the smaller budget"
+        return f"{where}: about {money(net)} left after its ad spend{loss}, so consider {advice}"
     return (f"{where}, and even there the plan would lose about {money(-net)}: no budget pays "
             "back its ad spend on these forecasts")  # fmt: skip
 
@@ -147,12 +150,14 @@ def _no_test_mitigation(s: ReflectionSignals) -> str:
     brief that asked for none."""
     hold = "hold a share of the budget for a test (10% is usual) so the lift can be measured"
     if s.reserve:  # held, but no test could be designed for it (sa20 of unseen38)
-        return ("the reserve buys no test here (the governance finding says why): lengthen the "
-                "flight, or lower the reserve to 0% and judge the plan on the forecast alone")
+        # The money first: "lengthen the flight" first read as overriding a brief's fixed
+        # flight (ya45, ya50 of unseen44).
+        return ("the reserve buys no test here (the governance finding says why): lower the "
+                "reserve to 0% and judge the plan on the forecast alone, or lengthen the flight")
     if s.reserve == 0:
-        return (
-            f"the brief holds nothing for a test: judge the plan on the forecast alone, or {hold}"
-        )
+        # "or hold a share of the budget for a test (10% is usual)" read as going against the
+        # brief's "no reserve" (ya42, ya48, ya57 of unseen44).
+        return "as the brief asks, nothing is held for a test: judge the plan on its forecast alone"
     return hold
 
 

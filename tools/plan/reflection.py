@@ -63,6 +63,9 @@ FLAG_COST = 0.75  # per governance flag
 SOLVER_INACCURATE = 0.9
 SOLVER_FAILED = 0.3
 EXPERIMENT_NONE = 0.95
+# A test this unlikely to detect the lift barely tells a lift from none (the false-positive
+# rate is 5%): the reserve is better offered to the ads than read "as directional".
+BARELY = 0.2
 __all__ = ["REFLECTION_TASK", "ReflectionSignals", "confidence", "reflect", "risks", "signals_from"]
 
 
@@ -366,7 +369,13 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     why = (f"; the test needs ${need:,.0f} of spend, and the reserve is spread evenly over the "
            "flight while the test runs only part of it") if spread else ""  # fmt: skip
     extend = "" if s.experiment_fills_flight else " or extend the test"
-    mitigation = f"{more}{extend}, or read it as directional only{why}"
+    read = "read it as directional only"
+    if p is not None and p < BARELY and held:
+        # "read it as directional only" of a test with a 6% chance overstated what it can
+        # tell, and the option to drop it was missing (ten reports of unseen44's finding half).
+        read = (f"set the reserve to 0% and put its ${held:,.0f} into the ads: a {p:.0%} chance "
+                "barely tells a lift from none")  # fmt: skip
+    mitigation = f"{more}{extend}, or {read}{why}"
     if reserve and (budget := s.budget) and reserve > MAX_RESERVE * budget:
         # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief
         # may hold at most half its budget for experiments. The options first, then why: "a
@@ -375,9 +384,10 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
         # $90,000 budget (va11 of unseen41).
         of = (f"more than the whole ${budget:,.0f} budget" if reserve > budget
               else f"{reserve / budget:.0%} of the budget")  # fmt: skip
-        mitigation = (f"read it as directional only{extend.replace(' or', ', or')}: a test "
-                      f"strong enough to read would need a reserve of ${reserve:,.0f}, {of}, "
-                      "and a brief may hold at most half")  # fmt: skip
+        # "and a brief may hold at most half" read as a rule the report never explained.
+        mitigation = (f"{read}{extend.replace(' or', ', or')}; a test strong enough to read "
+                      f"would need a reserve of ${reserve:,.0f}, {of}, and at most half of a "
+                      "budget can be held for experiments")  # fmt: skip
     ratio = p / target if p is not None else 0.5
     return Risk(
         factor="underpowered experiment",

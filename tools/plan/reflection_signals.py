@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -65,6 +66,7 @@ class ReflectionSignals(BaseModel):
         "(`tools.plan.whatif.margin_pays_back`)",
     )
     pays_back_net: float | None = Field(None, description="margin after ad spend there")
+    total_budget: float | None = Field(None, description="the brief's budget")
     lines: int = 0
     top_retailer: str | None = None
     top_retailer_share: float | None = None
@@ -183,14 +185,14 @@ def signals_from(
         experiment_held=float(held) if is_number(held := experiment.get("budget")) else None,
         experiment_test_spend=float(spent)
         if is_number(spent := experiment.get("test_spend")) else None,
-        experiment_fills_flight=is_number(days := experiment.get("duration_days"))
-        and (days >= flight_days(plan.brief) - 1 or days == longest_test(experiment)),
+        experiment_fills_flight=_fills_flight(plan, experiment),
         reserve=plan.brief.experiment_reserve,
         spend=spend,
         spends_all=spends_all(plan),
         margin=outcome.incremental_margin.mean if outcome is not None else None,
         pays_back_budget=_finite((pays_back or {}).get("budget")),
         pays_back_net=_finite((pays_back or {}).get("net")),
+        total_budget=_finite(plan.brief.total_budget),
         lines=sum(1 for r in plan.allocation if r.spend > 0),
         top_retailer=top,
         top_retailer_share=by_retailer[top] / spend if top else None,
@@ -203,6 +205,23 @@ def signals_from(
         thin_spend=sum(r.spend for r in thin),
         losing_retailers=losing_retailers(plan),
     )
+
+
+def _fills_flight(plan: Plan, experiment: dict[str, Any]) -> bool:
+    """Whether the test cannot run longer: as long as the flight or the retailer allows, or
+    ending within a week of the flight's end (a test in whole weeks from a Monday, 4 October
+    to 26 December of a flight to 31 December, was told to "extend the test": ya47 of
+    unseen44)."""
+    days = experiment.get("duration_days")
+    if not is_number(days):
+        return False
+    if days >= flight_days(plan.brief) - 1 or days == longest_test(experiment):
+        return True
+    end, last = experiment.get("end"), plan.brief.flight_end
+    try:
+        return last is not None and (last - date.fromisoformat(str(end))).days < 7
+    except ValueError:
+        return False
 
 
 def longest_test(experiment: dict[str, Any]) -> int | None:
