@@ -299,8 +299,8 @@ def _shadow_prices(plan: Plan) -> list[str]:
     # at (`BINDING_PRICE`): a row per cap of $0.0000 was noise, and one of $0.0038 beside a
     # reflection not counting it read as a contradiction.
     held = sorted(((k, v) for k, v in items if v >= BINDING_PRICE), key=lambda kv: -kv[1])
-    rows = [[_limit(k, plan), f"${v:,.4f}"] for k, v in held]  # what costs most first
-    idle = len(items) - len(rows)
+    rows = [[_limit(k, plan), _price(v)] for k, v in held]  # what costs most first
+    idle = [k for k, v in items if v < BINDING_PRICE]
     if rows:  # the intro of a table, not of "No limit holds the plan back" (read as noise)
         out += [f"What loosening each limit as its row says would add to the plan's extra "
                 f"{goal}.", ""]  # fmt: skip
@@ -314,16 +314,45 @@ def _shadow_prices(plan: Plan) -> list[str]:
         # beside a reserve left unspent read as a contradiction (unseen39).
         if why and spends_all(plan):
             # and what that means for the goal: the plan "at odds" with its goal (wa08, wa21
-            # of unseen42)
-            why += (". It still spends all of its ad budget (the budget less what is held for "
-                    "experiments): a plan spends what the brief gives it, so a smaller budget "
-                    "would bring a higher return per ad dollar")  # fmt: skip
+            # of unseen42); "No limit ... It still spends all" read as a contradiction, and
+            # as a plan maximizing revenue, not its return (five reports of unseen44).
+            return [*out, "Only the budget holds the plan back. The plan spends all of its ad "
+                    "budget (the budget less what is held for experiments), as a plan spends "
+                    "what the brief gives it; at that spend, the split with the most extra "
+                    f"revenue is the one with the highest return per ad dollar{why}, and a "
+                    "smaller budget would raise it.", ""]  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
     if idle:
-        out += [f"The other {counted(idle, 'limit')} {agree(idle, 'costs')} the plan less than "
-                "half a cent each.", ""]  # fmt: skip
+        # Which they are: "the other 6 limits" read as limits never named (7 reports).
+        n = len(idle)
+        out += [f"The other {counted(n, 'limit')} ({_idle_words(idle)}) {agree(n, 'costs')} the "
+                "plan less than half a cent each.", ""]  # fmt: skip
     return out + _next_ad_dollar(plan, dict(held))
+
+
+def _price(value: float) -> str:
+    """A dollar's worth to the cent, or to a tenth of a cent under 10 cents: "$2.4471" read
+    as false precision (unseen44)."""
+    return f"${value:,.2f}" if value >= 0.1 else f"${value:,.3f}"
+
+
+def _idle_words(keys: list[str]) -> str:
+    """The limits that cost the plan nothing worth a row, by kind: "the caps at Alpha Mart
+    and Beta Grocers, the monthly caps at Beta Grocers, sponsored search, the budget"."""
+    caps = [cap_label(k.partition(".")[2]) for k in keys if k.startswith("retailer_caps.")]
+    monthly = [cap_label(k.partition(".")[2]) for k in keys if k.startswith("group_caps.")]
+    kinds = [f"the {'cap' if len(caps) == 1 else 'caps'} at {and_list(caps)}"] if caps else []
+    kinds += [f"the monthly {'cap' if len(monthly) == 1 else 'caps'} at {and_list(monthly)}"
+              ] if monthly else []  # fmt: skip
+    if any(k.startswith("roas_floor") for k in keys):
+        kinds.append("the minimum return per ad dollar")
+    if any(k in ("budget", "spendable") for k in keys):
+        kinds.append("the budget")
+    other = [k for k in keys if not k.startswith(("retailer_caps.", "group_caps.", "roas_floor"))
+             and k not in ("budget", "spendable")]  # fmt: skip
+    kinds += [words(k).replace(".", ": ") for k in other]
+    return "; ".join(kinds) if len(kinds) > 1 and "," in "".join(kinds) else and_list(kinds)
 
 
 def _next_ad_dollar(plan: Plan, held: dict[str, float]) -> list[str]:
