@@ -787,3 +787,30 @@ def test_policy_limits_reject_bad_input(tmp_path: Path) -> None:
     with pytest.raises(PolicyParseError) as err:
         policy_limits(curves, 28, corpus=corpus)
     assert err.value.file.endswith("beta/placements_bidding.md") and err.value.line == line
+
+
+def test_a_dropped_line_worth_its_minimum_is_funded_at_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line funded below its minimum unit was dropped, though one was worth funding at
+    its minimum: Delta Home's best line brought $8.02 a dollar at its $1,240 minimum against
+    the $5.67 the last dollar brought at Alpha Mart, and the plan had no Delta Home (ya48 of
+    unseen44). A small line that saturates fast: the convex plan gives it about $180, below
+    its $300 minimum; at $300 it brings $3.17 a dollar against the big line's $1.65."""
+    import tools.optimize.solver as solver
+
+    curves = CurveSet.from_arrays(
+        retailer_id=["alpha", "delta"], placement=["sponsored_search"] * 2,
+        gtin=["00000000000017", "00000000000024"], a=[100_000.0, 1_000.0], b=[50_000.0, 100.0],
+        margin=[0.3, 0.3], max_spend=[1e9, 1e9], out_of_stock=[False, False],
+        min_unit=[0.0, 300.0],
+    )  # fmt: skip
+    brief = Brief(budget=10_000.0, objective="incremental_revenue", reserve_fraction=0.0)
+    for method in ("kkt", "cvxpy"):
+        result = allocate(curves, brief, method=method)
+        x = spend_of(result)
+        assert x[1] == pytest.approx(300.0, rel=1e-6) and not result.dropped_below_minimum
+        assert any("funded at their minimum unit" in n for n in result.notes)
+        monkeypatch.setattr(solver, "MAX_PROMOTIONS", 0)
+        dropped = allocate(curves, brief, method=method)
+        monkeypatch.undo()
+        assert spend_of(dropped)[1] == 0 and dropped.dropped_below_minimum == [1]
+        assert result.objective_value > dropped.objective_value + 400

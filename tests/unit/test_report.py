@@ -1194,3 +1194,24 @@ def test_a_plan_that_qualifies_but_awaits_a_person_says_auto_approval_is_off() -
         "its confidence is at least 0.80 and it has no governance flags; this plan does not, as "
         "its confidence is below 0.80")
     assert "auto-approval is off" not in render_markdown(plan, [], names=NAMES)
+
+
+def test_a_named_retailer_the_plan_gives_nothing_is_said() -> None:
+    """ "Alpha Mart and Delta Home" was planned on Alpha Mart alone and no table said a word of
+    Delta Home (ya48 of unseen44, rated misleading): the allocation says it gets nothing, and
+    why, in the goal's units."""
+    from tools.plan import Unfunded
+
+    plan = make_plan()
+    plan.unfunded = {"delta": Unfunded(minimum=1_240.0, best_return=0.05),
+                     "gamma": Unfunded()}  # fmt: skip
+    least = min(r.marginal_return for r in plan.allocation if r.marginal_return is not None)
+    section = render_markdown(plan, [], names=NAMES).split("## Allocation")[1].split("\n## ")[0]
+    assert ("Delta Home, which the brief names, gets nothing: a line there must get at least "
+            "$1,240 (its minimum daily budget over the flight), and at that spend its best line "
+            "brings $0.05 of extra margin per dollar, less than the next dollar brings on every "
+            f"line the plan funds (${least:,.2f} or more).") in section  # fmt: skip
+    assert "Gamma Pharmacy, which the brief names, gets nothing: it has no line the plan could " \
+        "fund." in section  # fmt: skip
+    plan.unfunded = {}
+    assert "gets nothing" not in render_markdown(plan, [], names=NAMES)

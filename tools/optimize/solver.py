@@ -424,7 +424,52 @@ def _solve_with_minimums(
             f"{len(dropped)} line(s) were funded below their minimum unit and dropped; the "
             "plan was re-solved without them"
         )
+        p, sol, promoted = _promote(curves, brief, p, sol, excluded, path, notes)
+        dropped = [i for i in dropped if i not in promoted]
     return p, sol, dropped
+
+
+# Dropped lines tried at their minimum unit, best return there first (`_promote`): a re-solve
+# each, about 7 ms on ya48's 390 lines, where 53 dropped lines beat the plan's last dollar.
+MAX_PROMOTIONS = 25
+
+
+def _promote(
+    curves: CurveSet, brief: Brief, p: Problem, sol: Solved, excluded: np.ndarray,
+    path: Path, notes: list[str],
+) -> tuple[Problem, Solved, set[int]]:  # fmt: skip
+    """Fund a dropped line at its minimum unit where the plan gains by it. Dropping every line
+    funded below its minimum left Delta Home's best line out of a plan although, at its
+    $1,240 minimum, it brought $8.02 a dollar against the $5.67 the last dollar brought at
+    Alpha Mart (ya48 of unseen44). Each try, while a line's return at its minimum beats the
+    plan's next dollar (the budget's dual), is a re-solve with that line held at its minimum,
+    kept only if the objective rises and no other line falls below its own minimum."""
+    unit, w = curves.min_unit, p.w
+    ok = excluded & (unit > 0) & (curves.max_spend >= unit) & ~curves.out_of_stock
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_unit = np.where(ok, w * curves.a * -np.expm1(-unit / curves.b) / unit, -np.inf)
+    value = p.objective_value(sol.x)
+    promoted: set[int] = set()
+    for i in np.argsort(-at_unit, kind="stable")[:MAX_PROMOTIONS]:
+        if not np.isfinite(at_unit[i]) or at_unit[i] <= sol.budget_dual:
+            break
+        floor = curves.min_spend.copy()
+        floor[i] = unit[i]
+        trial, keep = replace(curves, min_spend=floor), excluded.copy()
+        keep[i] = False
+        q = prepare(trial, brief, keep)
+        if precheck(q) is not None:
+            continue
+        got = _solve(q, path, [])
+        below = (got.x > 0) & (got.x < unit * (1 - 1e-9)) & (q.lo == 0)
+        if got.status == "infeasible" or below.any():
+            continue
+        if q.objective_value(got.x) > value * (1 + 1e-9):
+            curves, excluded, p, sol, value = trial, keep, q, got, q.objective_value(got.x)
+            promoted.add(int(i))
+    if promoted:
+        notes.append(f"{len(promoted)} of them funded at their minimum unit, where the plan gains")
+    return p, sol, promoted
 
 
 def _optimal(

@@ -24,7 +24,7 @@ from tools.pipeline.curves import (
     load_curves,
     sku_categories,
 )
-from tools.plan import AllocationRow, ExpectedOutcome, Interval
+from tools.plan import AllocationRow, ExpectedOutcome, Interval, Unfunded
 
 # Allocation rows below a cent are solver dust, not a line the plan funds.
 MIN_ROW_SPEND = 0.01
@@ -51,6 +51,9 @@ class AllocationPlan(BaseModel):
     status: Literal["optimal", "infeasible"]
     solver_status: str
     rows: list[AllocationRow] = Field(default_factory=list)
+    unfunded: dict[str, Unfunded] = Field(
+        default_factory=dict, description="`Plan.unfunded`: the brief's retailers given nothing"
+    )
     expected: ExpectedOutcome | None = None
     shadow_prices: dict[str, Any] = Field(default_factory=dict)
     diagnosis: dict[str, Any] | None = None
@@ -109,6 +112,7 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
         status="optimal",
         solver_status=solver,
         rows=_rows(result, curve_set, brief, _likely_out_of_stock(curves, brief)),
+        unfunded=_unfunded(result, curve_set, brief),
         expected=_expected(result, brief),
         shadow_prices=result.shadow_prices.model_dump(mode="json") if result.shadow_prices else {},
         revenue_cv=_revenue_cv(curve_set, x),
@@ -187,6 +191,35 @@ def _rows(
         for i in np.argsort(-x, kind="stable")
         if x[i] >= MIN_ROW_SPEND
     ]
+
+
+def _unfunded(
+    result: AllocationResult, curve_set: CurveSet, brief: StructuredBrief
+) -> dict[str, Unfunded]:
+    """The brief's retailers the plan gives nothing, each with its best line's return per
+    dollar at the least a line there may get (`CurveSet.min_unit`, the retailer's minimum
+    daily budget over the flight): "Alpha Mart and Delta Home" planned on Alpha Mart alone,
+    and no table said a word of Delta Home (ya48 of unseen44, rated misleading)."""
+    table = result.allocation
+    assert table is not None
+    x = np.asarray(table.spend, dtype=float)
+    weight = curve_set.margin if brief.objective == "incremental_margin" else np.ones(len(x))
+    a, b = np.asarray(curve_set.a, dtype=float), np.asarray(curve_set.b, dtype=float)
+    unit = np.asarray(curve_set.min_unit, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at_unit = np.where(unit > 0, a * -np.expm1(-unit / b) / unit, a / b) * weight
+    ids = np.asarray(table.retailer_id)
+    out: dict[str, Unfunded] = {}
+    for retailer in brief.resolved_retailers():
+        mine = np.flatnonzero((ids == retailer) & np.isfinite(at_unit))
+        if x[ids == retailer].sum() >= MIN_ROW_SPEND:
+            continue
+        if not len(mine):
+            out[retailer] = Unfunded()
+            continue
+        best = mine[int(np.argmax(at_unit[mine]))]
+        out[retailer] = Unfunded(minimum=float(unit[best]), best_return=float(at_unit[best]))
+    return out
 
 
 def _expected(result: AllocationResult, brief: StructuredBrief) -> ExpectedOutcome:

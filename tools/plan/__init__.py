@@ -25,11 +25,13 @@ from tools.plan.plan import (
     Reflection,
     Risk,
     RiskAssessment,
+    Unfunded,
 )
 
 __all__ = [
     "STALE_AFTER_ALLOCATION",
     "AllocationRow",
+    "Unfunded",
     "Citation",
     "Confidence",
     "CopyVariant",

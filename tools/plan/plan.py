@@ -22,6 +22,17 @@ class Interval(BaseModel):
     high: float
 
 
+class Unfunded(BaseModel):
+    """A retailer of the brief the allocation gives nothing: its best line's return per dollar
+    (in the goal's units) at the least a line there may get."""
+
+    minimum: float = Field(0.0, ge=0, description="the least a line may get (0: no minimum)")
+    best_return: float | None = Field(
+        None, description="the best line's return per dollar at that minimum (at the first "
+        "dollar without one); None: no line to fund",
+    )
+
+
 class AllocationRow(BaseModel):
     retailer_id: str
     placement: str
@@ -189,6 +200,9 @@ class Plan(BaseModel):
     brief_text: str
     brief: StructuredBrief
     allocation: list[AllocationRow] = Field(default_factory=list)
+    unfunded: dict[str, Unfunded] = Field(
+        default_factory=dict, description="retailers of the brief the allocation gives nothing"
+    )
     expected_outcome: ExpectedOutcome | None = None
     shadow_prices: dict[str, Any] = Field(default_factory=dict)
     solver_status: str | None = None
@@ -222,6 +236,7 @@ class Plan(BaseModel):
         expected_outcome: ExpectedOutcome | None,
         shadow_prices: dict[str, Any],
         solver_status: str | None,
+        unfunded: dict[str, Unfunded] | None = None,
     ) -> Plan:
         """This plan with a new allocation, and everything decided on the old one (the fields
         in `STALE_AFTER_ALLOCATION`) back at its defaults."""
@@ -236,6 +251,7 @@ class Plan(BaseModel):
                 "expected_outcome": expected_outcome,
                 "shadow_prices": shadow_prices,
                 "solver_status": solver_status,
+                "unfunded": dict(unfunded or {}),
                 **stale,
             }
         )

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from tools.catalog import CatalogError, load_catalog
-from tools.plan import AllocationRow, Citation, Confidence, Decision, Interval, Plan
+from tools.plan import Citation, Confidence, Decision, Interval, Plan
 from tools.plan.approval import decided_by
 from tools.plan.guardrails import BINDING_PRICE, price_scale, spends_all
 from tools.plan.labels import (
@@ -27,7 +27,6 @@ from tools.plan.labels import (
     WRITTEN_BY,
     agree,
     and_list,
-    and_some,
     cap_label,
     change_words,
     confidence_text,
@@ -41,12 +40,11 @@ from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
 from tools.plan.plan_risks import KEEPS_MOST
 from tools.plan.rationale import TITLES
+from tools.plan.report_allocation import ALLOCATION_CHART, allocation_section, goal
 from tools.plan.report_brief import brief_section
 from tools.plan.report_experiment import experiment_section, test_share, test_spend
 
-ALLOCATION_CHART = "allocation.png"
 CURVES_CHART = "curves.png"
-MAX_LINES_SHOWN = 40
 # Finding types whose matched text is personal data: the report names them, never shows them.
 PII_TYPES = frozenset(
     {"EMAIL", "PHONE", "SSN", "CREDIT_CARD", "IP_ADDRESS", "PERSON", "ADDRESS", "IBAN_CODE"}
@@ -70,7 +68,7 @@ def render_markdown(
     # The brand by its name: "tenant: acme | brand: Acme Foods (acme)" read as internal codes.
     out += [f"Status: **{plan.status}** | brand: {cell(_brand_name(plan.brief.brand_id))}", ""]
     out += brief_section(plan, names or {})
-    out += _allocation(plan, ALLOCATION_CHART in charts, names or {})
+    out += allocation_section(plan, ALLOCATION_CHART in charts, names or {})
     out += _outcome(plan, CURVES_CHART in charts)
     out += _shadow_prices(plan)
     out += experiment_section(plan)
@@ -101,101 +99,6 @@ def _num(value: Any, digits: int = 2) -> str:
     if isinstance(value, float):
         return f"{value:,.{digits}f}" if math.isfinite(value) else str(value)
     return str(value)
-
-
-def _allocation(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
-    out = ["## Allocation", ""]
-    funded = [r for r in plan.allocation if r.spend > 0]
-    if not funded:
-        return [*out, "No allocation: the optimizer did not produce a plan.", ""]
-    total = sum(r.spend for r in funded)
-    groups: dict[tuple[str, str], list[AllocationRow]] = {}
-    for r in funded:
-        groups.setdefault((r.retailer_id, r.placement), []).append(r)
-    rows = []
-    for (retailer, placement), items in sorted(groups.items()):
-        spend = sum(r.spend for r in items)
-        rows.append(
-            [
-                retailer_name(retailer),
-                words(placement),
-                len(items),
-                _usd(spend),
-                f"{spend / total:.1%}",
-                _usd(sum(r.expected_revenue for r in items)),
-                _usd(sum(r.expected_margin for r in items)),
-            ]
-        )
-    out += table(
-        ["Retailer", "Placement", "Products", "Spend", "Share of spend", "Expected extra revenue",
-         "Expected extra margin"], rows,
-    )  # fmt: skip
-    if chart:
-        out += [f"![Allocation by retailer and placement]({ALLOCATION_CHART})", ""]
-    top = sorted(funded, key=lambda r: (-r.spend, r.retailer_id, r.placement, r.gtin))
-    nexts = {f"${r.marginal_return:,.2f}" for r in top if r.marginal_return is not None}
-    # One value in every row (the optimizer spends until the next dollars match) is said
-    # once: a column repeating "$5.27" was read as noise.
-    same = len(nexts) == 1 and all(r.marginal_return is not None for r in top)
-    lines = [
-        [
-            retailer_name(r.retailer_id),
-            words(r.placement),
-            product_name(r.gtin, names),
-            _usd(r.spend),
-            _usd(r.expected_revenue),
-            _usd(r.expected_margin),
-            *([] if same else ["" if r.marginal_return is None else f"${r.marginal_return:,.2f}"]),
-        ]
-        for r in top[:MAX_LINES_SHOWN]
-    ]
-    shown = f"top {MAX_LINES_SHOWN} of {len(top)}" if len(top) > MAX_LINES_SHOWN else "all"
-    out += [f"Products placed ({shown}, by spend):", ""]
-    header = ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
-              "Expected extra margin", *([] if same else [_next_dollar(plan)])]  # fmt: skip
-    out += table(header, lines)
-    if same:
-        out += [f"The next dollar on each product brings the same {next(iter(nexts))} of extra "
-                f"{_goal(plan)}: the plan spends until they match.", ""]  # fmt: skip
-    elif len(nexts) > 1:  # unexplained differences read as money left idle (round 5)
-        out += [f"The plan spends until the next dollar brings the same extra {_goal(plan)} on "
-                "every product; where it brings more or less, a retailer's limit (a spend cap "
-                "or a minimum) keeps the money from moving: see What each limit costs.",
-                ""]  # fmt: skip
-    return out + _no_margin(top, names)
-
-
-def _no_margin(rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
-    """Why some products bring revenue but no margin ("$31,374 of extra revenue with $0 extra
-    margin is not explained", ua06 and ua38 of round 5's measure), and what they get. The
-    brand's product file always gives a cost (`tools.firstparty.schema`), and a margin rate is
-    clipped at zero (`tools.curves.fit`): a product's cost at or near its list price, with the
-    flight's promotions, leaves none. "promotions ..., or the brand's file gives no cost" named
-    a reason that cannot happen and left the approver to choose (ua48, ua53 of unseen40)."""
-    bare: dict[str, list[float]] = {}
-    for r in rows:
-        if r.expected_revenue > 0 and abs(r.expected_margin) < 0.5:
-            got = bare.setdefault(product_name(r.gtin, names), [0.0, 0.0])
-            got[0], got[1] = got[0] + r.spend, got[1] + r.expected_revenue
-    if not bare:
-        return []
-    one = len(bare) == 1
-    spend, revenue = (sum(v[i] for v in bare.values()) for i in (0, 1))
-    amounts = f"{_usd(spend)} of spend, {_usd(revenue)} of extra revenue{'' if one else ' in all'}"
-    cost = ("its unit cost is at or near its list price, so over the flight, promotions "
-            "included, it sells" if one else "their unit costs are at or near their list "
-            "prices, so over the flight, promotions included, they sell")  # fmt: skip
-    return [f"No extra margin on {and_some(list(bare))} ({amounts}): {cost} at or below cost, "
-            f"and {'its' if one else 'their'} extra sales bring revenue but no margin.", ""]
-
-
-def _goal(plan: Plan) -> str:
-    return "margin" if plan.brief.objective == "incremental_margin" else "revenue"
-
-
-def _next_dollar(plan: Plan) -> str:
-    """The line table's last column: the objective gained by the next dollar, by name."""
-    return f"Extra {_goal(plan)} from the next dollar"
 
 
 def _outcome(plan: Plan, chart: bool) -> list[str]:
@@ -294,7 +197,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
         items = [(k, v) for k, v in items if k != "spendable"]
     if not items:
         return [*out, "Not reported.", ""]
-    goal = _goal(plan) + (" (before ad spend)" if _goal(plan) == "margin" else "")
+    gain = goal(plan) + (" (before ad spend)" if goal(plan) == "margin" else "")
     # Only the limits that hold the plan back, at the threshold the caps are said to bind
     # at (`BINDING_PRICE`): a row per cap of $0.0000 was noise, and one of $0.0038 beside a
     # reflection not counting it read as a contradiction.
@@ -303,7 +206,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
     idle = [k for k, v in items if v < BINDING_PRICE]
     if rows:  # the intro of a table, not of "No limit holds the plan back" (read as noise)
         out += [f"What loosening each limit as its row says would add to the plan's extra "
-                f"{goal}.", ""]  # fmt: skip
+                f"{gain}.", ""]  # fmt: skip
     else:
         # A ROAS plan's next dollar still brings revenue ("$5.27 from the next dollar" beside
         # "No limit holds the plan back" read as unexplained): less than its average return.
@@ -322,7 +225,7 @@ def _shadow_prices(plan: Plan) -> list[str]:
                     f"revenue is the one with the highest return per ad dollar{why}, and a "
                     "smaller budget would raise it.", ""]  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
-    out += table(["Limit loosened", f"Extra {_goal(plan)}"], rows)
+    out += table(["Limit loosened", f"Extra {goal(plan)}"], rows)
     if idle:
         # Which they are: "the other 6 limits" read as limits never named (7 reports).
         n = len(idle)
@@ -363,7 +266,7 @@ def _next_ad_dollar(plan: Plan, held: dict[str, float]) -> list[str]:
     ... a smaller budget would keep more" beside an ad dollar's $1.03 read as wrong (va14)."""
     key = "spendable" if "spendable" in held else "budget"
     value = held.get(key)
-    if _goal(plan) != "margin" or value is None:
+    if goal(plan) != "margin" or value is None:
         return []
     dollar = "ad dollar" if key == "spendable" else "dollar of budget"
     if value < 1:

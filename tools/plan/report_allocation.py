@@ -1,0 +1,134 @@
+"""The report's allocation section: the split by retailer and placement, the products
+placed, what the next dollar brings, products that bring no margin, and the brief's retailers
+the plan gives nothing."""
+
+from __future__ import annotations
+
+from tools.plan import AllocationRow, Plan
+from tools.plan.labels import and_some, product_name, retailer_name, words
+from tools.plan.labels import whole_dollars as _usd
+from tools.plan.markdown import table
+
+ALLOCATION_CHART = "allocation.png"
+MAX_LINES_SHOWN = 40
+
+
+def allocation_section(plan: Plan, chart: bool, names: dict[str, str]) -> list[str]:
+    out = ["## Allocation", ""]
+    funded = [r for r in plan.allocation if r.spend > 0]
+    if not funded:
+        return [*out, "No allocation: the optimizer did not produce a plan.", ""]
+    total = sum(r.spend for r in funded)
+    groups: dict[tuple[str, str], list[AllocationRow]] = {}
+    for r in funded:
+        groups.setdefault((r.retailer_id, r.placement), []).append(r)
+    rows = []
+    for (retailer, placement), items in sorted(groups.items()):
+        spend = sum(r.spend for r in items)
+        rows.append(
+            [
+                retailer_name(retailer),
+                words(placement),
+                len(items),
+                _usd(spend),
+                f"{spend / total:.1%}",
+                _usd(sum(r.expected_revenue for r in items)),
+                _usd(sum(r.expected_margin for r in items)),
+            ]
+        )
+    out += table(
+        ["Retailer", "Placement", "Products", "Spend", "Share of spend", "Expected extra revenue",
+         "Expected extra margin"], rows,
+    )  # fmt: skip
+    if chart:
+        out += [f"![Allocation by retailer and placement]({ALLOCATION_CHART})", ""]
+    top = sorted(funded, key=lambda r: (-r.spend, r.retailer_id, r.placement, r.gtin))
+    nexts = {f"${r.marginal_return:,.2f}" for r in top if r.marginal_return is not None}
+    # One value in every row (the optimizer spends until the next dollars match) is said
+    # once: a column repeating "$5.27" was read as noise.
+    same = len(nexts) == 1 and all(r.marginal_return is not None for r in top)
+    lines = [
+        [
+            retailer_name(r.retailer_id),
+            words(r.placement),
+            product_name(r.gtin, names),
+            _usd(r.spend),
+            _usd(r.expected_revenue),
+            _usd(r.expected_margin),
+            *([] if same else ["" if r.marginal_return is None else f"${r.marginal_return:,.2f}"]),
+        ]
+        for r in top[:MAX_LINES_SHOWN]
+    ]
+    shown = f"top {MAX_LINES_SHOWN} of {len(top)}" if len(top) > MAX_LINES_SHOWN else "all"
+    out += [f"Products placed ({shown}, by spend):", ""]
+    header = ["Retailer", "Placement", "Product", "Spend", "Expected extra revenue",
+              "Expected extra margin", *([] if same else [_next_dollar(plan)])]  # fmt: skip
+    out += table(header, lines)
+    if same:
+        out += [f"The next dollar on each product brings the same {next(iter(nexts))} of extra "
+                f"{goal(plan)}: the plan spends until they match.", ""]  # fmt: skip
+    elif len(nexts) > 1:  # unexplained differences read as money left idle (round 5)
+        out += [f"The plan spends until the next dollar brings the same extra {goal(plan)} on "
+                "every product; where it brings more or less, a retailer's limit (a spend cap "
+                "or a minimum) keeps the money from moving: see What each limit costs.",
+                ""]  # fmt: skip
+    return out + _no_margin(top, names) + _unfunded(plan, top)
+
+
+def _no_margin(rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
+    """Why some products bring revenue but no margin ("$31,374 of extra revenue with $0 extra
+    margin is not explained", ua06 and ua38 of round 5's measure), and what they get. The
+    brand's product file always gives a cost (`tools.firstparty.schema`), and a margin rate is
+    clipped at zero (`tools.curves.fit`): a product's cost at or near its list price, with the
+    flight's promotions, leaves none. "promotions ..., or the brand's file gives no cost" named
+    a reason that cannot happen and left the approver to choose (ua48, ua53 of unseen40)."""
+    bare: dict[str, list[float]] = {}
+    for r in rows:
+        if r.expected_revenue > 0 and abs(r.expected_margin) < 0.5:
+            got = bare.setdefault(product_name(r.gtin, names), [0.0, 0.0])
+            got[0], got[1] = got[0] + r.spend, got[1] + r.expected_revenue
+    if not bare:
+        return []
+    one = len(bare) == 1
+    spend, revenue = (sum(v[i] for v in bare.values()) for i in (0, 1))
+    amounts = f"{_usd(spend)} of spend, {_usd(revenue)} of extra revenue{'' if one else ' in all'}"
+    cost = ("its unit cost is at or near its list price, so over the flight, promotions "
+            "included, it sells" if one else "their unit costs are at or near their list "
+            "prices, so over the flight, promotions included, they sell")  # fmt: skip
+    return [f"No extra margin on {and_some(list(bare))} ({amounts}): {cost} at or below cost, "
+            f"and {'its' if one else 'their'} extra sales bring revenue but no margin.", ""]
+
+
+def goal(plan: Plan) -> str:
+    return "margin" if plan.brief.objective == "incremental_margin" else "revenue"
+
+
+def _next_dollar(plan: Plan) -> str:
+    """The line table's last column: the objective gained by the next dollar, by name."""
+    return f"Extra {goal(plan)} from the next dollar"
+
+
+def _unfunded(plan: Plan, funded: list[AllocationRow]) -> list[str]:
+    """The brief's retailers the plan gives nothing, and why: "Alpha Mart and Delta Home"
+    planned on Alpha Mart alone with no word of Delta Home (ya48 of unseen44, misleading)."""
+    nexts = [r.marginal_return for r in funded if r.marginal_return is not None]
+    least = min(nexts) if nexts else None
+    out = []
+    for retailer, u in sorted(plan.unfunded.items()):
+        said = f"{retailer_name(retailer)}, which the brief names, gets nothing"
+        if u.best_return is None:
+            out.append(f"{said}: it has no line the plan could fund.")
+            continue
+        at = (f"a line there must get at least {_usd(u.minimum)} (its minimum daily budget over "
+              "the flight), and at that spend its best line brings" if u.minimum > 0
+              else "its best first dollar would bring")  # fmt: skip
+        if least is not None and u.best_return < least:
+            out.append(f"{said}: {at} ${u.best_return:,.2f} of extra {goal(plan)} per dollar, "
+                       f"less than the next dollar brings on every line the plan funds "
+                       f"(${least:,.2f} or more).")  # fmt: skip
+        elif u.minimum > 0:
+            out.append(f"{said}: a line there must get at least {_usd(u.minimum)} (its minimum "
+                       "daily budget over the flight).")  # fmt: skip
+        else:
+            out.append(f"{said}.")
+    return [" ".join(out), ""] if out else []
