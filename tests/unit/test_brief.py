@@ -1408,3 +1408,12 @@ def test_a_rivals_push_is_their_spend() -> None:
                       "acme", date(2026, 12, 5))  # fmt: skip
     assert not said.errors
     assert said.warnings == ["ignored $2,500,000: the brief gives it as a competitor's spend"]
+
+
+def test_exclude_oos_yes_excludes_them_without_a_contradiction() -> None:
+    """ "exclude OOS: yes" was read as both including and excluding them, and the report said
+    "The brief both includes and excludes out-of-stock SKUs" (ya57 of unseen44)."""
+    said = rule_parse("Acme – Delta Home only – 52,000 USD – exclude OOS: yes – tests: none",
+                      "acme", date(2026, 12, 5))  # fmt: skip
+    assert said.values["exclude_oos"] is True and "exclude_oos" in said.found
+    assert not any("out-of-stock" in w for w in said.warnings)

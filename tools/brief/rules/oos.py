@@ -39,6 +39,9 @@ _OOS_EXCLUDE = re.compile(
 # "Keep OOS items out" (u11 of unseen7, read as keeping them in), "keep out-of-stock products
 # excluded as usual" (m25 of unseen16, the same).
 _KEPT_OUT = re.compile(r"\s*(?:\w+\s+)?(?:out|excluded|off)\b")
+_YES_TO_EXCLUDE = re.compile(
+    rf"\b(?:exclude|excluding|skip|drop|remove)\s+{OOS_TERM}\s*[:=|]\s*yes$"
+)
 _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'?t)\s+$")
 
 
@@ -46,7 +49,9 @@ def read_oos(masked: str) -> tuple[bool | None, list[str]]:
     """-> (exclude_oos when the text says, warnings)."""
     include = exclude = False
     for m in _OOS_INCLUDE.finditer(masked):
-        if re.match(_NOT_LEAVING_OUT, m.group()):
+        if _YES_TO_EXCLUDE.search(masked, 0, m.end()) and m.group().endswith("yes"):
+            exclude = True  # "exclude OOS: yes" (ya57 of unseen44 read both)
+        elif re.match(_NOT_LEAVING_OUT, m.group()):
             include = True
         elif m.group().startswith("keep") and _KEPT_OUT.match(masked, m.end()):
             exclude = True
