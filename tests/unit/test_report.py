@@ -25,7 +25,7 @@ from tools.plan import (
     RiskAssessment,
 )
 from tools.plan.charts import curves_chart
-from tools.plan.labels import retailer_name
+from tools.plan.labels import line_words, retailer_name
 from tools.plan.markdown import cell
 from tools.plan.reflection import risks, signals_from
 from tools.plan.report import ReportError, write_report
@@ -413,6 +413,10 @@ def test_the_experiment_table_states_the_smallest_lift_as_the_rationale_does() -
     facts = experiment_facts(plan)
     assert facts is not None and facts.get("smallest lift it can detect") == "3.7%"
     assert "| Smallest lift it can detect | 3.7% |" in render_markdown(plan, [], names=NAMES)
+    # and the lift the plan expects, in the same terms (7 reports of unseen44's finding half)
+    plan.experiment = {**plan.experiment, "expected_lift": 0.0052}
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| Smallest lift it can detect | 3.7% |\n| Lift the plan expects there | 0.5% |" in md
 
 
 def test_the_reflection_reads_as_an_approver_needs_it() -> None:
@@ -1088,7 +1092,7 @@ def test_the_experiment_says_whose_return_it_is_judged_at() -> None:
     assert plan.experiment is not None
     plan.experiment = {**plan.experiment, "expected_iroas": 3.8}
     md = render_markdown(plan, [], names=NAMES)
-    assert "| Expected return per ad dollar at that retailer | $3.80 |" in md
+    assert "| Expected extra revenue per ad dollar at that retailer | $3.80 |" in md
 
 
 def test_a_governance_finding_names_the_variants_retailer_and_product() -> None:
@@ -1215,3 +1219,25 @@ def test_a_named_retailer_the_plan_gives_nothing_is_said() -> None:
         "fund." in section  # fmt: skip
     plan.unfunded = {}
     assert "gets nothing" not in render_markdown(plan, [], names=NAMES)
+
+
+def test_lines_that_lose_money_after_ad_spend_are_said() -> None:
+    """ "Sport Shampoo gets $11,026 for $7,439 of margin, a loss after ad cost, and isn't
+    flagged" (ten reports of unseen44's finding half): the allocation says how many lines
+    lose money after their spend, what they spend and bring, and the worst of them."""
+    plan = make_plan()
+    plan.brief.objective = "incremental_revenue"
+    low, lower = plan.allocation[0], plan.allocation[1]
+    low.expected_margin, lower.expected_margin = low.spend - 100.0, lower.spend - 5_000.0
+    md = render_markdown(plan, [], names=NAMES)
+    said = next(line for line in md.splitlines() if line.startswith("After ad spend"))
+    spend = low.spend + lower.spend
+    worst = line_words(lower.retailer_id, lower.placement, lower.gtin, NAMES)
+    assert said == (
+        f"After ad spend, 2 lines of the {sum(r.spend > 0 for r in plan.allocation)} placed lose "
+        "money, as the goal "
+        f"is revenue, not margin: ${spend:,.0f} of spend for ${spend - 5_100:,.0f} of extra "
+        f"margin; the most on {worst}: ${lower.spend:,.0f} of spend for "
+        f"${lower.spend - 5_000:,.0f} of margin.")  # fmt: skip
+    low.expected_margin = lower.expected_margin = 10 * low.spend + 10 * lower.spend
+    assert "After ad spend" not in render_markdown(plan, [], names=NAMES)

@@ -193,9 +193,12 @@ EXPERIMENT_ROWS: tuple[tuple[str, str, str], ...] = (
     # To a tenth of a percent, as the rationale states it ("a sales lift of 3.7%"): whole
     # percents put "4%" in this table beside that sentence.
     ("mde_lift", "Smallest lift it can detect", "pct1"),
-    ("mde_iroas", "Smallest return per ad dollar it can detect", "dollars"),
+    # beside it, in the same terms: "it never gives the expected lift as a % to set against
+    # the smallest it can detect" (7 reports of unseen44's finding half)
+    ("expected_lift", "Lift the plan expects there", "pct1"),
+    ("mde_iroas", "Smallest extra revenue per ad dollar it can detect", "dollars"),
     # the test retailer's own, which the power is judged at (the plan's read as a mismatch)
-    ("expected_iroas", "Expected return per ad dollar at that retailer", "dollars"),
+    ("expected_iroas", "Expected extra revenue per ad dollar at that retailer", "dollars"),
     ("power", "Chance of detecting the expected lift", "pct"),
     ("target_power", "Chance needed to read it reliably", "pct"),
     ("adequate", "Strong enough to read", "yes"),

@@ -5,7 +5,7 @@ the plan gives nothing."""
 from __future__ import annotations
 
 from tools.plan import AllocationRow, Plan
-from tools.plan.labels import and_some, product_name, retailer_name, words
+from tools.plan.labels import and_some, counted, line_words, product_name, retailer_name, words
 from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import table
 
@@ -72,7 +72,7 @@ def allocation_section(plan: Plan, chart: bool, names: dict[str, str]) -> list[s
                 "every product; where it brings more or less, a retailer's limit (a spend cap "
                 "or a minimum) keeps the money from moving: see What each limit costs.",
                 ""]  # fmt: skip
-    return out + _no_margin(top, names) + _unfunded(plan, top)
+    return out + _no_margin(top, names) + _losing(plan, top, names) + _unfunded(plan, top)
 
 
 def _no_margin(rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
@@ -132,3 +132,23 @@ def _unfunded(plan: Plan, funded: list[AllocationRow]) -> list[str]:
         else:
             out.append(f"{said}.")
     return [" ".join(out), ""] if out else []
+
+
+def _losing(plan: Plan, rows: list[AllocationRow], names: dict[str, str]) -> list[str]:
+    """The lines whose extra margin is below their spend: "Sport Shampoo gets $11,026 for
+    $7,439 of margin, a loss after ad cost, and isn't flagged" (ten reports of unseen44's
+    finding half). Lines with no margin at all are said by `_no_margin`."""
+    losing = sorted((r for r in rows if r.spend > 0 and 0.5 <= r.expected_margin < r.spend),
+                    key=lambda r: r.expected_margin - r.spend)  # fmt: skip
+    if not losing:
+        return []
+    spend, margin = sum(r.spend for r in losing), sum(r.expected_margin for r in losing)
+    worst = losing[0]
+    line = line_words(worst.retailer_id, worst.placement, worst.gtin, names)
+    most = (f"; the most on {line}: {_usd(worst.spend)} of spend for "
+            f"{_usd(worst.expected_margin)} of margin" if len(losing) > 1 else f": {line}")
+    aim = "return" if plan.brief.objective == "roas" else goal(plan)
+    why = "" if aim == "margin" else f", as the goal is {aim}, not margin"
+    return [f"After ad spend, {counted(len(losing), 'line')} of the {len(rows)} placed "
+            f"{'loses' if len(losing) == 1 else 'lose'} money{why}: "
+            f"{_usd(spend)} of spend for {_usd(margin)} of extra margin{most}.", ""]
