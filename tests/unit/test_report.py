@@ -581,8 +581,8 @@ def test_the_limits_table_and_the_reflection_count_the_same_caps() -> None:
     plan.shadow_prices = {"spendable": 0.125, "budget": 0.125,
                           "group_caps": {"beta/sponsored_search": 0.3, "alpha/display": 0.0038}}
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]
-    assert "$0.004" not in limits and "The other 1 limit (the monthly cap at Alpha Mart, " \
-        "display) costs the plan less than" in limits
+    assert "$0.004" not in limits and "The other 1 limit (the monthly placement cap at Alpha " \
+        "Mart) costs the plan less than" in limits
     assert "One more dollar to spend on ads" in limits
     plan.brief.experiment_reserve = 0.0
     limits = render_markdown(plan, [], names=NAMES).split("## What each limit costs")[1]

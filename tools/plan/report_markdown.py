@@ -244,10 +244,13 @@ def _idle_words(keys: list[str]) -> str:
     """The limits that cost the plan nothing worth a row, by kind: "the caps at Alpha Mart
     and Beta Grocers, the monthly caps at Beta Grocers, sponsored search, the budget"."""
     caps = [cap_label(k.partition(".")[2]) for k in keys if k.startswith("retailer_caps.")]
-    monthly = [cap_label(k.partition(".")[2]) for k in keys if k.startswith("group_caps.")]
+    # Monthly placement caps by retailer: nine "Alpha Mart, display onsite" in a row read as a
+    # wall (ya48 of unseen44).
+    monthly = [k.partition(".")[2] for k in keys if k.startswith("group_caps.")]
+    at = list(dict.fromkeys(cap_label(k.partition("/")[0]) for k in monthly))
     kinds = [f"the {'cap' if len(caps) == 1 else 'caps'} at {and_list(caps)}"] if caps else []
-    kinds += [f"the monthly {'cap' if len(monthly) == 1 else 'caps'} at {and_list(monthly)}"
-              ] if monthly else []  # fmt: skip
+    kinds += [f"the monthly placement {'cap' if len(monthly) == 1 else 'caps'} at "
+              f"{and_list(at)}"] if monthly else []  # fmt: skip
     if any(k.startswith("roas_floor") for k in keys):
         kinds.append("the minimum return per ad dollar")
     if any(k in ("budget", "spendable") for k in keys):
@@ -255,7 +258,8 @@ def _idle_words(keys: list[str]) -> str:
     other = [k for k in keys if not k.startswith(("retailer_caps.", "group_caps.", "roas_floor"))
              and k not in ("budget", "spendable")]  # fmt: skip
     kinds += [words(k).replace(".", ": ") for k in other]
-    return "; ".join(kinds) if len(kinds) > 1 and "," in "".join(kinds) else and_list(kinds)
+    listed = len(kinds) > 1 and any("," in k or " and " in k for k in kinds)
+    return "; ".join(kinds) if listed else and_list(kinds)
 
 
 def _next_ad_dollar(plan: Plan, held: dict[str, float]) -> list[str]:
