@@ -747,11 +747,15 @@ def test_a_reserve_spread_over_the_flight_is_said_so() -> None:
     barely = whole.model_copy(update={"experiment_power": 0.06})
     weak = next(k for k in risks(barely) if k.factor == "underpowered experiment")
     assert weak.mitigation.startswith(
-        "set the reserve to 0% and put its $10,000 into the ads: a 6% chance barely tells a lift "
-        "from none; a test strong enough to read would need")
-    spread = s.model_copy(update={"experiment_power": 0.06})
+        "edit the plan to set the reserve to 0% and put its $10,000 into the ads, against the "
+        "brief's reserve, as a 6% chance barely tells a lift from none; a test strong enough to "
+        "read would need")  # fmt: skip
+    spread = s.model_copy(update={"experiment_power": 0.06, "reserve_default": True})
     weak = next(k for k in risks(spread) if k.factor == "underpowered experiment")
-    assert ", or set the reserve to 0% and put its $450,000 into the ads" in weak.mitigation
+    # as an edit, the default said: "which version am I approving?" (unseen44's measure)
+    assert ", or edit the plan to set the reserve to 0% and put its $450,000 into the ads, the " \
+        "reserve is the default and a 6% chance barely tells a lift from none; the test needs " \
+        "$184,681 of spend" in weak.mitigation  # fmt: skip
 
 
 def test_a_floor_the_likely_range_dips_below_is_said() -> None:

@@ -187,6 +187,7 @@ def _rows(
             curve_b=float(curve_set.b[i]),
             likely_out_of_stock=(table.retailer_id[i], table.placement[i], table.gtin[i]) in risky,
             little_history=bool(prior[i]),
+            minimum=float(curve_set.min_unit[i]),
         )
         for i in np.argsort(-x, kind="stable")
         if x[i] >= MIN_ROW_SPEND

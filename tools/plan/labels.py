@@ -196,9 +196,12 @@ EXPERIMENT_ROWS: tuple[tuple[str, str, str], ...] = (
     # beside it, in the same terms: "it never gives the expected lift as a % to set against
     # the smallest it can detect" (7 reports of unseen44's finding half)
     ("expected_lift", "Lift the plan expects there", "pct1"),
-    ("mde_iroas", "Smallest extra revenue per ad dollar it can detect", "dollars"),
+    # "Smallest extra revenue per ad dollar it can detect" read as jargon (23 reports of
+    # unseen44's measure): what the ads would have to bring for the test to see it.
+    ("mde_iroas", "Extra revenue per ad dollar the ads must bring for the test to see it",
+     "dollars"),
     # the test retailer's own, which the power is judged at (the plan's read as a mismatch)
-    ("expected_iroas", "Expected extra revenue per ad dollar at that retailer", "dollars"),
+    ("expected_iroas", "Extra revenue per ad dollar the plan expects at that retailer", "dollars"),
     ("power", "Chance of detecting the expected lift", "pct"),
     ("target_power", "Chance needed to read it reliably", "pct"),
     ("adequate", "Strong enough to read", "yes"),

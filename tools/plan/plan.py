@@ -52,6 +52,10 @@ class AllocationRow(BaseModel):
     little_history: bool = Field(
         False, description="its curve is the brand's prior: too little sales history of its own"
     )
+    minimum: float = Field(
+        0.0, ge=0, description="the least it may get when funded: its retailer's minimum daily "
+        "budget over the flight (0: none)",
+    )
 
 
 class ExpectedOutcome(BaseModel):

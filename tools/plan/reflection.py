@@ -373,8 +373,12 @@ def _experiment_risk(s: ReflectionSignals) -> Risk | None:
     if p is not None and p < BARELY and held:
         # "read it as directional only" of a test with a 6% chance overstated what it can
         # tell, and the option to drop it was missing (ten reports of unseen44's finding half).
-        read = (f"set the reserve to 0% and put its ${held:,.0f} into the ads: a {p:.0%} chance "
-                "barely tells a lift from none")  # fmt: skip
+        # As an edit, and against the brief's own reserve where it gives one: "contradicts the
+        # brief's 'Please reserve 10%'" and "which version am I approving?" (unseen44's measure).
+        stance = ("the reserve is the default and" if s.reserve_default
+                  else "against the brief's reserve, as")  # fmt: skip
+        read = (f"edit the plan to set the reserve to 0% and put its ${held:,.0f} into the ads, "
+                f"{stance} a {p:.0%} chance barely tells a lift from none")  # fmt: skip
     mitigation = f"{more}{extend}, or {read}{why}"
     if reserve and (budget := s.budget) and reserve > MAX_RESERVE * budget:
         # "raise the reserve to $131,670" of a $125,000 budget (sa38 of unseen38); a brief

@@ -58,6 +58,7 @@ class ReflectionSignals(BaseModel):
     experiment_test_spend: float | None = Field(None, description="what the test spends of it")
     experiment_fills_flight: bool = Field(False, description="the test runs the whole flight")
     reserve: float | None = Field(None, description="the brief's experiment reserve, a share")
+    reserve_default: bool = Field(False, description="the reserve is the default, not the brief's")
     spend: float = 0.0
     spends_all: bool = Field(False, description="the plan places all of its spendable budget")
     margin: float | None = Field(None, description="expected extra margin, before ad spend")
@@ -187,6 +188,7 @@ def signals_from(
         if is_number(spent := experiment.get("test_spend")) else None,
         experiment_fills_flight=_fills_flight(plan, experiment),
         reserve=plan.brief.experiment_reserve,
+        reserve_default="experiment_reserve" in (plan.brief.defaults or []),
         spend=spend,
         spends_all=spends_all(plan),
         margin=outcome.incremental_margin.mean if outcome is not None else None,

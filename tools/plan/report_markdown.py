@@ -40,7 +40,7 @@ from tools.plan.labels import whole_dollars as _usd
 from tools.plan.markdown import cell, table, upper_first
 from tools.plan.plan_risks import KEEPS_MOST
 from tools.plan.rationale import TITLES
-from tools.plan.report_allocation import ALLOCATION_CHART, allocation_section, goal
+from tools.plan.report_allocation import ALLOCATION_CHART, allocation_section, at_minimum, goal
 from tools.plan.report_brief import brief_section
 from tools.plan.report_experiment import experiment_section, test_share, test_spend
 
@@ -203,7 +203,10 @@ def _shadow_prices(plan: Plan) -> list[str]:
     # reflection not counting it read as a contradiction.
     held = sorted(((k, v) for k, v in items if v >= BINDING_PRICE), key=lambda kv: -kv[1])
     rows = [[_limit(k, plan), _price(v)] for k, v in held]  # what costs most first
-    idle = [k for k, v in items if v < BINDING_PRICE]
+    # No floor among them where the brief sets none: "the minimum return per ad dollar" of a
+    # brief with none read as wrong (4 reports of unseen44's measure).
+    idle = [k for k, v in items if v < BINDING_PRICE
+            and not (k.startswith("roas_floor") and plan.brief.roas_floor is None)]  # fmt: skip
     if rows:  # the intro of a table, not of "No limit holds the plan back" (read as noise)
         out += [f"What loosening each limit as its row says would add to the plan's extra "
                 f"{gain}.", ""]  # fmt: skip
@@ -219,11 +222,16 @@ def _shadow_prices(plan: Plan) -> list[str]:
             # and what that means for the goal: the plan "at odds" with its goal (wa08, wa21
             # of unseen42); "No limit ... It still spends all" read as a contradiction, and
             # as a plan maximizing revenue, not its return (five reports of unseen44).
-            return [*out, "Only the budget holds the plan back. The plan spends all of its ad "
+            held = (" and the minimums the allocation names hold" if at_minimum(plan.allocation)
+                    else " holds")  # fmt: skip
+            return [*out, f"Only the budget{held} the plan back. The plan spends all of its ad "
                     "budget (the budget less what is held for experiments), as a plan spends "
                     "what the brief gives it; at that spend, the split with the most extra "
                     f"revenue is the one with the highest return per ad dollar{why}, and a "
                     "smaller budget would raise it.", ""]  # fmt: skip
+        if at_minimum(plan.allocation):  # "No limit" beside lines held at their minimums
+            return [*out, f"No limit but the minimums the allocation names holds the plan "
+                    f"back{why}.", ""]  # fmt: skip
         return [*out, f"No limit holds the plan back{why}.", ""]
     out += table(["Limit loosened", f"Extra {goal(plan)}"], rows)
     if idle:
