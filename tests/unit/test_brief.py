@@ -1417,3 +1417,39 @@ def test_exclude_oos_yes_excludes_them_without_a_contradiction() -> None:
                       "acme", date(2026, 12, 5))  # fmt: skip
     assert said.values["exclude_oos"] is True and "exclude_oos" in said.found
     assert not any("out-of-stock" in w for w in said.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "field", "value"),
+    [
+        # "no need for a test cell", "no need to hold money for tests" (ya02, ya21)
+        ("Brand X: $120,000 on Alpha Mart for January. No need for a test cell this time.",
+         "brand_x", "experiment_reserve", 0.0),
+        ("Acme: $85,000 on Alpha Mart. No need to hold money for tests - the window is short.",
+         "acme", "experiment_reserve", 0.0),
+        # a form's "Exclude out-of-stock products: No" keeps them in (ya04)
+        ("Brand: Initech Home | Budget (USD): 300,000 | Retailers: Alpha Mart | Exclude "
+         "out-of-stock products: No", "initech", "exclude_oos", False),
+        # floors as a percentage, after a slash, and per ad dollar in sales (ya10, ya32, ya12,
+        # ya21; "min 250%" read a floor of 25)
+        ("BX: 0.25MM USD across the board. Efficiency is the name of the game; 400% ROAS "
+         "minimum.", "brand_x", "roas_floor", 4.0),
+        ("Initech: 150K, Alpha, objective ROAS, min 250%, reserve 0%", "initech", "roas_floor",
+         2.5),
+        ("Initech Home / Alpha Mart / $95k / ROAS / min 3.2 / Q1", "initech", "roas_floor", 3.2),
+        ("Acme: $85,000 on Alpha Mart. We want every ad dollar to bring back at least $3.50 in "
+         "sales, and within that, maximize incremental margin.", "acme", "roas_floor", 3.5),
+        # the amount of this request or plan, and this year's actuals are past (ya20, ya35, ya30)
+        ("Total Initech Home retail budget for 2027 is $2M, but this request is just the Q1 "
+         "tranche: $480,000. Alpha Mart only.", "initech", "total_budget", 480_000),
+        ("Our annual retail budget at Globex Health is $1.6M; for this plan we're allocating "
+         "$400k to Alpha Mart.", "globex", "total_budget", 400_000),
+        ("Recap:\n- 2026 actuals: $780k, blended ROAS 3.1\n- 2027 Q1 approved: $220k\nFor Q1 we "
+         "want Beta Grocers and Gamma Pharmacy.", "brand_x", "total_budget", 220_000),
+    ],
+)  # fmt: skip
+def test_round_twenty_five(text: str, brand: str, field: str, value: object) -> None:
+    """Round 25 (the measure half of unseen44, read after its measure)."""
+    said = rule_parse(text, brand, date(2026, 12, 5))
+    assert said.values[field] == value
+    assert field in said.found

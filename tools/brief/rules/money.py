@@ -109,6 +109,7 @@ _THEIRS = _spent_by(OTHERS, 4)
 # An amount told as a mistake to ignore: "budget is 1.3M (someone typo'd 13M in the deck,
 # ignore that)" (va21 of unseen41: kept 1.3M only as "the first").
 _TYPO = re.compile(r"\btypo(?:'d|ed)\b")
+_ACTUALS = re.compile(r"\bactuals?\s*[:=-]?\s*$")
 _RESERVE_BEFORE = re.compile(
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
@@ -206,8 +207,11 @@ def superseded_why(
         return "the size of a market"
     if _EARNED.match(low, s):
         return "revenue, not spend"
-    # Past first: "Last year's spend was 4.2M" is a past amount, not one the brief replaces.
-    if about_the_past(clause, today) or after_past_figure(low, s):
+    # Past first: "Last year's spend was 4.2M" is a past amount, not one the brief replaces;
+    # "2026 actuals: $780k" too, of this year (ya30 of unseen44 planned it).
+    if about_the_past(clause, today) or after_past_figure(low, s) or _ACTUALS.search(
+        low, max(0, s - 20), s
+    ):
         return "a past amount"
     if _SUPERSEDED.search(low[max(0, s - 45) : s]):
         return "an earlier amount it replaces"
@@ -298,12 +302,12 @@ def read_money(
         money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
             _BUDGET_CUE.search(clause)
         )
-        use = _USE.search(low[max(0, s - 25) : s])
+        use = _USE.search(low[max(0, s - 45) : s])
         for_this = _FOR_THIS.match(after)
         money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]) or use or for_this)
         if use and re.search(_LEFT, use.group()):
             money.because = "the amount left to plan"
-        elif for_this:
+        elif for_this or (use and re.search(r"request|for this", use.group())):
             money.because = "the amount for this plan"
         found.append(money)
     return found
@@ -334,7 +338,12 @@ _USE = re.compile(
     # $1.7M" (wa28 of unseen42 planned $2M).
     rf"|{_LEFT}"
     # "Of our $1.2bn total marketing envelope, this plan gets $12M" (na41 of unseen34).
-    r"|(?:this|the) (?:plan|campaign|flight|brief) (?:gets|has|will get|is getting))"
+    r"|(?:this|the) (?:plan|campaign|flight|brief) (?:gets|has|will get|is getting)"
+    # "this request is just the Q1 tranche: $480,000", "for this plan we're allocating $400k"
+    # (ya20 and ya35 of unseen44 planned the year's budget).
+    r"|(?:this|the) request is (?:just |only )?[^.;$]{0,25}?:"
+    r"|for this (?:plan|campaign|brief|request),? (?:we're|we are|we'll|we will) (?:allocating|"
+    r"spending|putting|using))"
     r"\s+\$?$"
 )
 

@@ -42,6 +42,7 @@ _KEPT_OUT = re.compile(r"\s*(?:\w+\s+)?(?:out|excluded|off)\b")
 _YES_TO_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|drop|remove)\s+{OOS_TERM}\s*[:=|]\s*yes$"
 )
+_ANSWER_NO = re.compile(r"(?:\s+(?:products?|items?|skus?))?\s*[:=|]\s*no\b")
 _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'?t)\s+$")
 
 
@@ -61,7 +62,9 @@ def read_oos(masked: str) -> tuple[bool | None, list[str]]:
             include = True
     for m in _OOS_EXCLUDE.finditer(masked):
         window = masked[max(0, m.start() - 15) : m.end()]
-        if not re.search(
+        if _ANSWER_NO.match(masked, m.end()):
+            include = True  # "Exclude out-of-stock products: No" (ya04 of unseen44)
+        elif not re.search(
             r"(?:don'?t|do not|no need to|not|without|never)\s+(?:\w+\s+)?"
             r"(?:exclud|drop|remov|filter|skip)",
             window,

@@ -74,6 +74,10 @@ ZERO_RESERVE = re.compile(
     # "Don't bother with experiments", "dont bother with a holdout" (j07 and l10 of unseen26/27).
     r"|\b(?:don'?t|do not|no need to) bother with (?:an? |any )?(?:experiments?|tests?|testing|"
     r"holdouts?|hold-outs?|test reserve)\b"
+    # "No need for a test cell this time", "No need to hold money for tests" (ya02 and ya21 of
+    # unseen44 held the default 10%).
+    r"|\bno need (?:for|to (?:hold|set aside|keep|reserve)(?: any)?(?: money| budget)?(?: for)?)"
+    r"\s+(?:an? |any )?(?:experiments?|tests?|test cells?|testing|holdouts?)\b"
 )
 
 

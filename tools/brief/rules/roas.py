@@ -59,7 +59,8 @@ _ROAS_BEFORE = re.compile(
     r"(?:i?roas|return on (?:ad|advertising) ?spend)\b)"
 )
 # No share, amount or longer number after a ratio: "don't go below 200k" is no floor.
-_NO_AMOUNT_AFTER = r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d)"
+# Nor the start of a longer number: "min 250%" read a floor of 25 (ya32 of unseen44).
+_NO_AMOUNT_AFTER = r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn)|[\d,.]\d|\d)"
 # A ratio the brief needs, with no keyword: "we need at least 2.5x" (u45 of unseen7), "min 2x",
 # "nothing under 1.5x" (q47 of unseen11, y51 of unseen5), or the need after it: "2.5x or
 # better", "a 2.5:1 minimum" (z32 of unseen6, p25 of unseen10). A ratio with no word of need
@@ -76,7 +77,8 @@ _RATIO_NEEDED = (
     # "The goal is ROAS, minimum 3.8", "ROAS objective, minimum 3.0" (a41 and b55 of
     # unseen18/19).
     re.compile(
-        rf"\bi?roas\b(?:\s+(?:objective|goal|kpi|focus))?\s*,?\s*(?:min(?:imum)?|floor)\s*(?:of|:)?\s*"
+        # "ROAS / min 3.2" (ya12 of unseen44)
+        rf"\bi?roas\b(?:\s+(?:objective|goal|kpi|focus))?\s*[,/|]?\s*(?:min(?:imum)?|floor)\s*(?:of|:)?\s*"
         rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
         + _NO_AMOUNT_AFTER
     ),
@@ -102,6 +104,12 @@ _RATIO_NEEDED = (
         r"\b(?:i?roas|return on (?:ad|advertising) ?spend)\b[^.;]{0,20}?\b(?:nothing|never|not|"
         rf"no lower|no less) (?:under|below|less than|than)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
         + _NO_AMOUNT_AFTER
+    ),
+    # "We want every ad dollar to bring back at least $3.50 in sales" (ya21 of unseen44).
+    re.compile(
+        r"\b(?:every|each) (?:ad )?dollar\b[^.;]{0,30}?\b(?:bring|return|drive|generate)s?\s+"
+        r"(?:back\s+)?(?:at least|a minimum of)\s+\$\s?(?P<num>\d+(?:\.\d+)?)\s+(?:in|of)\s+"
+        r"(?:incremental\s+)?(?:sales|revenue)\b"
     ),
     # "Objective: return on ad spend, with 2.5 as the minimum." (ya56 of unseen44).
     re.compile(
@@ -140,6 +148,13 @@ _ROAS_PER_DOLLAR = re.compile(
 _FLOOR_ONLY = re.compile(
     rf"(?<![\w-])(?:hard\s+)?floor\b(?:\s*(?:of|at|is|to|:|=|-))?\s*(?P<num>{_NUM})(?:\s*x\b)?"
     r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn|days?|weeks?|months?)|,\d{3}|\d)"
+)
+# A floor as a percentage of spend, before or after its keyword (three digits: "400%").
+_PERCENT_FLOOR = (
+    re.compile(r"(?<![\w.$])(?P<num>\d{3}(?:\.\d+)?)\s*%\s*(?:i?roas|return on (?:ad|advertising) "
+               r"?spend)\b(?=[^.;\n]{0,12}\b(?:min(?:imum)?|floor|at least|or (?:better|more))\b)"),
+    re.compile(r"\bi?roas\b[^.;\n]{0,25}?\b(?:min(?:imum)?|floor|at least)\s*(?:of|:)?\s*"
+               r"(?P<num>\d{3}(?:\.\d+)?)\s*%"),
 )
 _ROAS_UPPER = re.compile(r"(?:at most|no more than|max(?:imum)?|up to|cap(?:ped)?(?: at)?)\s*$")
 _NO_FLOOR = re.compile(
@@ -261,6 +276,11 @@ def read_floors(
             if 0 < (value := as_float(m.group("num"))) <= 50:
                 floors.append(Floor(value, m.span(), None))
         taken = mask(low, [f.span for f in floors] + masked)
+    for pattern in _PERCENT_FLOOR:  # "400% ROAS minimum", "ROAS, min 250%" (ya10, ya32)
+        for m in pattern.finditer(taken):
+            if 1 < (value := as_float(m.group("num")) / 100) <= 50:
+                floors.append(Floor(value, m.span(), None))
+    taken = mask(low, [f.span for f in floors] + masked)
     for m in _FLOOR_ONLY.finditer(taken):
         value = as_float(m.group("num"))
         if 0 < value <= 50 and "$" not in taken[max(0, m.start("num") - 2) : m.start("num")]:
