@@ -1349,9 +1349,7 @@ def test_round_twenty_two_reads_what_is_left_and_whose_spend_it_is() -> None:
 )  # fmt: skip
 def test_round_twenty_three(text: str, brand: str, field: str, value: object) -> None:
     """Round 23 (unseen43, read after the round's second measure)."""
-    said = rule_parse(text, brand, date(2026, 12, 5))
-    assert said.values[field] == value
-    assert field in said.found
+    _reads(text, brand, field, value)
 
 
 def test_a_forms_retailers_all_is_the_briefs_own_word() -> None:
@@ -1394,10 +1392,7 @@ def test_a_forms_retailers_all_is_the_briefs_own_word() -> None:
 )  # fmt: skip
 def test_round_twenty_four(text: str, brand: str, field: str, value: object) -> None:
     """Round 24 (the finding half of unseen44)."""
-    said = rule_parse(text, brand, date(2026, 12, 5))
-    assert said.values[field] == value
-    assert field in said.found
-    assert not said.errors
+    _reads(text, brand, field, value)
 
 
 def test_a_rivals_push_is_their_spend() -> None:
@@ -1450,6 +1445,12 @@ def test_exclude_oos_yes_excludes_them_without_a_contradiction() -> None:
 )  # fmt: skip
 def test_round_twenty_five(text: str, brand: str, field: str, value: object) -> None:
     """Round 25 (the measure half of unseen44, read after its measure)."""
+    _reads(text, brand, field, value)
+
+
+def _reads(text: str, brand: str, field: str, value: object) -> None:
+    """The rules read `field` of `text` as `value`, from the brief's own words, with no error."""
     said = rule_parse(text, brand, date(2026, 12, 5))
     assert said.values[field] == value
     assert field in said.found
+    assert not said.errors
