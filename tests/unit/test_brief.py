@@ -1454,3 +1454,28 @@ def _reads(text: str, brand: str, field: str, value: object) -> None:
     assert said.values[field] == value
     assert field in said.found
     assert not said.errors
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "field", "value"),
+    [
+        # a competitor's doubled spend and another brand's running spend are theirs (za15, za33)
+        ("Saw that a competitor just doubled their Alpha Mart spend to $2M. We're not chasing "
+         "that. Globex Health will put $650k into Gamma Pharmacy for Q2 2027.", "globex",
+         "total_budget", 650_000),
+        ("FYI Globex is apparently running $1M on Alpha Mart this quarter.\n---\nTeam, for Acme "
+         "please plan $700k on Alpha Mart and Beta Grocers.", "acme", "total_budget", 700_000),
+        # "so we're at $600k for this plan", "the number is $540k" (za22, za17)
+        ("Brand X update: we had $800k approved, then finance clawed back $200k, so we're at "
+         "$600k for this plan. Alpha Mart, Beta Grocers. Maximize ROAS.", "brand_x",
+         "total_budget", 600_000),
+        ("In Q4 we spent $610k across Alpha Mart and Beta Grocers. For Q1 2027 the number is "
+         "$540k.", "acme", "total_budget", 540_000),
+        # "the most back per ad dollar" names the return as the goal (za29)
+        ("Acme wants a plan that gets the most back per ad dollar. $180k. March 2027.", "acme",
+         "objective", "roas"),
+    ],
+)  # fmt: skip
+def test_round_twenty_six(text: str, brand: str, field: str, value: object) -> None:
+    """Round 26 (unseen45, read after this round's second measure)."""
+    _reads(text, brand, field, value)

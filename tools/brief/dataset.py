@@ -60,7 +60,7 @@ HANDWRITTEN: dict[str, Path] = {
                  "unseen26", "unseen27", "unseen28", "unseen29", "unseen30", "unseen31",
                  "unseen32", "unseen33", "unseen34", "unseen35", "unseen36", "unseen37",
                  "unseen38", "unseen39", "unseen40", "unseen41", "unseen42",
-                 "unseen43", "unseen44")
+                 "unseen43", "unseen44", "unseen45")
 }  # fmt: skip
 HELDOUT_PATH = HANDWRITTEN["heldout"]
 # The hand-written sets task/planning trains on (from v6), beside the templates: the genre the

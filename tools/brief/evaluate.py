@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="hand-written briefs of phrasings no template makes: heldout and unseen5 to "
-        "unseen44 are held out; task/planning (v6 on) trains on unseen to unseen4",
+        "unseen45 are held out; task/planning (v6 on) trains on unseen to unseen4",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")

@@ -94,8 +94,11 @@ _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationall
 # the budget).
 _SPENT_VERBS = (
     r"(?:spent|spends|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
-    # "Our rival Brand Omega just announced a $2.5M retail push" (ya53 of unseen44).
-    r"poured|pouring|threw|throwing|announced|announcing|launched|launching)\b"
+    # "Our rival Brand Omega just announced a $2.5M retail push" (ya53 of unseen44); "a
+    # competitor just doubled their Alpha Mart spend to $2M", "Globex is apparently running
+    # $1M on Alpha Mart" (za15, za33 of unseen45 planned them).
+    r"poured|pouring|threw|throwing|announced|announcing|launched|launching|doubled|tripled|"
+    r"running|runs|ran)\b"
 )
 
 
@@ -318,7 +321,7 @@ _BEFORE_IT = re.compile(r"\s*[:=-]?\s*")
 # The amount this plan gets, said after it: "I approved $3M for retail media in H1. Of that,
 # $1M is for this first plan, Jan-Feb" (xa29 of unseen43 planned $3M).
 _FOR_THIS = re.compile(
-    r"\s*(?:is|goes|will go|is going)\s+(?:for|to|into)\s+(?:this|the)\s+(?:\w+\s+)?"
+    r"\s*(?:(?:is|goes|will go|is going)\s+)?(?:for|to|into)\s+(?:this|the)\s+(?:\w+\s+)?"
     r"(?:plan|campaign|flight|brief)\b"
 )
 # What is left of a larger amount to plan: "the remaining $1.7M", "the rest, $1.7M".
@@ -343,7 +346,10 @@ _USE = re.compile(
     # (ya20 and ya35 of unseen44 planned the year's budget).
     r"|(?:this|the) request is (?:just |only )?[^.;$]{0,25}?:"
     r"|for this (?:plan|campaign|brief|request),? (?:we're|we are|we'll|we will) (?:allocating|"
-    r"spending|putting|using))"
+    r"spending|putting|using)"
+    # "so we're at $600k for this plan", "For Q1 2027 the number is $540k" (za22, za17 of
+    # unseen45 kept the earlier amount).
+    r"|(?:we're|we are) (?:now )?at|the (?:number|figure|amount) is(?: now)?)"
     r"\s+\$?$"
 )
 

@@ -22,7 +22,9 @@ OBJECTIVE_TERMS: dict[str, str] = {
         r"units sold|dollar sales"
     ),
     "roas": (
+        # "a plan that gets the most back per ad dollar" (za29 of unseen45 read no goal)
         r"i?roas|return on (?:ad|advertising) ?spend|return on spend|efficiency|efficient|"
+        r"(?:the )?most back (?:per|for (?:each|every)) (?:ad )?dollar|"
         r"bang for (?:the|our|your) buck|return (?:per|on every|for every|on each) (?:ad )?dollar"
     ),
 }
