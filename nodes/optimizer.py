@@ -40,6 +40,7 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
         expected_outcome=result.expected,
         shadow_prices=result.shadow_prices,
         solver_status=result.solver_status,
+        unfunded=result.unfunded,
     )
     update: Update = {**stale_after_allocation(), "allocation_notes": result.notes}
     if result.status == "infeasible":

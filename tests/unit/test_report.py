@@ -1277,3 +1277,27 @@ def test_no_floor_is_named_among_the_limits_of_a_brief_without_one() -> None:
     plan.allocation[0].minimum = plan.allocation[0].spend
     md = render_markdown(plan, [], names=NAMES)
     assert "Only the budget and the minimums the allocation names hold the plan back." in md
+
+
+def test_the_optimizer_node_keeps_the_retailers_it_gives_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The allocation's `unfunded` reaches the plan the report reads: the node dropped it, so
+    "Gamma Pharmacy gets nothing, and the report doesn't say why" (ya22, ya38 of unseen44)."""
+    import nodes.optimizer as node
+    from graph.state import State
+    from tools.pipeline.allocation import AllocationPlan
+    from tools.plan import Unfunded
+
+    plan = make_plan()
+    assert plan.expected_outcome is not None
+    plan.expected_outcome.incremental_margin = Interval(mean=9e9, low=9e9, high=9e9)
+    gamma = {"gamma": Unfunded(minimum=2_500.0, best_return=0.05)}
+    result = AllocationPlan(status="optimal", solver_status="optimal", rows=plan.allocation,
+                            expected=plan.expected_outcome, unfunded=gamma)  # fmt: skip
+    monkeypatch.setattr(node, "plan_allocation", lambda curves, req: result)
+    monkeypatch.setattr(node, "curves_of", lambda state, runtime: None)
+    state = State(brief=plan.brief_text, parsed=plan.brief.model_dump(mode="json"),
+                  plan=plan.model_dump(mode="json", by_alias=True))  # fmt: skip
+    out = node.optimizer.__wrapped__(state, None)  # type: ignore[attr-defined]
+    assert Plan.model_validate(out["plan"]).unfunded == gamma
