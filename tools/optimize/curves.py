@@ -279,6 +279,13 @@ class CurveSet:
         """Incremental revenue of the next dollar per line at spend x."""
         return self.a / self.b * np.exp(-x / self.b)
 
+    def return_at_minimum(self) -> np.ndarray:
+        """Incremental revenue per dollar of a line funded at its minimum unit (the first
+        dollar's where it has none): what a line dropped below its minimum would bring there."""
+        unit = self.min_unit
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(unit > 0, self.revenue(unit) / unit, self.a / self.b)
+
 
 def lognormal_draws(mean: float, se: float, draws: int, rng: np.random.Generator) -> np.ndarray:
     """Positive draws with the given mean and standard error (a point mass when se is 0)."""

@@ -444,10 +444,9 @@ def _promote(
     Alpha Mart (ya48 of unseen44). Each try, while a line's return at its minimum beats the
     plan's next dollar (the budget's dual), is a re-solve with that line held at its minimum,
     kept only if the objective rises and no other line falls below its own minimum."""
-    unit, w = curves.min_unit, p.w
+    unit = curves.min_unit
     ok = excluded & (unit > 0) & (curves.max_spend >= unit) & ~curves.out_of_stock
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at_unit = np.where(ok, w * curves.a * -np.expm1(-unit / curves.b) / unit, -np.inf)
+    at_unit = np.where(ok, p.w * curves.return_at_minimum(), -np.inf)
     value = p.objective_value(sol.x)
     promoted: set[int] = set()
     for i in np.argsort(-at_unit, kind="stable")[:MAX_PROMOTIONS]:
@@ -455,7 +454,7 @@ def _promote(
             break
         floor = curves.min_spend.copy()
         floor[i] = unit[i]
-        trial, keep = replace(curves, min_spend=floor), excluded.copy()
+        trial, keep = curves.replace(min_spend=floor), excluded.copy()
         keep[i] = False
         q = prepare(trial, brief, keep)
         if precheck(q) is not None:

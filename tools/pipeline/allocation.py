@@ -205,10 +205,8 @@ def _unfunded(
     assert table is not None
     x = np.asarray(table.spend, dtype=float)
     weight = curve_set.margin if brief.objective == "incremental_margin" else np.ones(len(x))
-    a, b = np.asarray(curve_set.a, dtype=float), np.asarray(curve_set.b, dtype=float)
     unit = np.asarray(curve_set.min_unit, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at_unit = np.where(unit > 0, a * -np.expm1(-unit / b) / unit, a / b) * weight
+    at_unit = curve_set.return_at_minimum() * weight
     ids = np.asarray(table.retailer_id)
     out: dict[str, Unfunded] = {}
     for retailer in brief.resolved_retailers():
