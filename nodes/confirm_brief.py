@@ -22,7 +22,7 @@ def confirm_brief(state: State, runtime: Runtime[Context]) -> Update:
         "kind": "confirm_brief",
         "thread_id": state.thread_id,
         "tenant": state.tenant,
-        "brief": brief.fields(),
+        "brief": brief.shown(),
         "defaults": brief.defaults,
         "parsed_by": brief.parsed_by,
         "warnings": brief.warnings,

@@ -41,6 +41,7 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
         shadow_prices=result.shadow_prices,
         solver_status=result.solver_status,
         unfunded=result.unfunded,
+        split_cost=result.split_cost,
     )
     update: Update = {**stale_after_allocation(), "allocation_notes": result.notes}
     if result.status == "infeasible":

@@ -48,11 +48,11 @@ def app_client(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield client
 
 
-def _plan_to_approval(client: TestClient) -> str:
+def _plan_to_approval(client: TestClient, brief: str = BRIEF) -> str:
     """A plan the planner key starts over the API, at its approval question: its thread id."""
     head = {"x-api-key": PLANNER}
     tid = client.post("/threads", json={}, headers=head).json()["thread_id"]
-    body: dict[str, Any] = {"assistant_id": "rmn", "input": {"brief": BRIEF, "brand_id": None}}
+    body: dict[str, Any] = {"assistant_id": "rmn", "input": {"brief": brief, "brand_id": None}}
     out = client.post(f"/threads/{tid}/runs/wait", json=body, headers=head).json()
     kind = out["__interrupt__"][0]["value"]["action_requests"][0]["args"]["kind"]
     if kind == "confirm_brief":
@@ -67,6 +67,13 @@ def _signed_in(app_client: TestClient, key: str) -> TestClient:
     out = client.post("/review/signin", data={"api_key": key}, follow_redirects=False)
     assert out.status_code == 303, out.text
     return client
+
+
+def _field(html: str, name: str) -> str:
+    """An edit form input's value as the page shows it."""
+    found = re.search(rf'<input[^>]* name="{name}"[^>]* value="([^"]*)"', html)
+    assert found, f"no {name} field in the page"
+    return found.group(1)
 
 
 def _form(html: str, name: str) -> str:
@@ -132,6 +139,30 @@ def test_decisions_take_the_apis_path(app_client: TestClient) -> None:
     assert out.status_code == 200 and "approved by key-" in out.text
     state = app_client.get(f"/threads/{tid}/state", headers={"x-api-key": APPROVER}).json()
     assert state["values"]["status"] == "approved"
+
+
+def test_the_page_shows_and_edits_the_brief_split(app_client: TestClient) -> None:
+    """A brief that splits its budget by retailer: the page says the split, and its edit form
+    changes it (the plan follows the new split) or clears it (the optimizer splits)."""
+    tid = _plan_to_approval(app_client, "Acme: $200k on Alpha Mart and $100k on Beta Grocers, "
+                                        "maximize margin, 10% for tests.")  # fmt: skip
+    approver = _signed_in(app_client, APPROVER)
+    page = approver.get(f"/review/threads/{tid}").text
+    assert "Alpha Mart $200k, Beta Grocers $100k" in re.sub(r"<[^>]+>", " ", page)
+    assert _field(page, "split_alpha") == "200000" and _field(page, "split_beta") == "100000"
+    edit = {"csrf": _form(page, "csrf"), "plan_version": _form(page, "plan_version"),
+            "action": "edit", "split_alpha": "150000", "split_beta": "150000"}  # fmt: skip
+    # the form sends every field as shown; only the split changes
+    edit |= {name: _field(page, name) for name in ("total_budget", "roas_floor",
+                                                    "experiment_reserve")}  # fmt: skip
+    out = approver.post(f"/review/threads/{tid}/decide", data=edit, follow_redirects=True)
+    assert out.status_code == 200, out.text
+    state = app_client.get(f"/threads/{tid}/state", headers={"x-api-key": APPROVER}).json()
+    values = state["values"]
+    assert values["parsed"]["retailer_split"] == {"alpha": 150_000, "beta": 150_000}
+    spend = {r: sum(x["spend"] for x in values["plan"]["allocation"] if x["retailer_id"] == r)
+             for r in ("alpha", "beta")}  # fmt: skip
+    assert spend == pytest.approx({"alpha": 135_000, "beta": 135_000}, rel=1e-4)
 
 
 def test_another_tenant_sees_and_touches_nothing(app_client: TestClient) -> None:

@@ -1292,16 +1292,92 @@ def test_the_amount_said_to_replace_an_earlier_one_is_the_budget(text: str, budg
     assert any(w.endswith("the correction") for w in said.warnings)
 
 
-def test_a_total_with_its_per_retailer_parts_says_the_split_is_not_kept() -> None:
+def test_a_total_with_its_per_retailer_parts_keeps_the_split() -> None:
     """ "$1M at Alpha Mart and $500k at Delta Home — so $1.5M total" listed the parts as other
-    budgets and never said the split was dropped (va44 of unseen41)."""
+    budgets and never said the split was dropped (va44 of unseen41); the split is the brief's
+    now, and the ads follow it (3 of the 9 misleading reports of unseen45's measure were
+    splits planned freely)."""
     said = rule_parse("Initech: thinking $1M at Alpha Mart and $500k at Delta Home — so $1.5M "
                       "total. Margin. Q1.", "initech", date(2026, 12, 5))  # fmt: skip
     assert said.values["total_budget"] == 1_500_000
+    assert said.split == {"alpha": 1_000_000, "delta": 500_000}
     assert said.warnings[0] == (
         "total budget $1,500,000 is the sum of the per-retailer amounts ($1,000,000 + $500,000); "
-        "the split itself is not part of the brief (set retailer caps in the plan)"
+        "the ads follow that split (edit retailer_split; null lets the optimizer split)"
     )
+    assert said.brief().retailer_split == {"alpha": 1_000_000, "delta": 500_000}
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "split"),
+    [
+        ("$2M on Alpha Mart and $1M on Beta Grocers, maximize margin.", "acme",
+         {"alpha": 2e6, "beta": 1e6}),
+        ("Alpha $125k, Delta $75k for Q1, margin", "acme", {"alpha": 125e3, "delta": 75e3}),
+        ("| Retailer | Budget |\n|---|---|\n| Alpha Mart | $250,000 |\n| Gamma Pharmacy | "
+         "$150,000 |\nTotal $400k, ROAS", "globex", {"alpha": 250e3, "gamma": 150e3}),
+        ("$500k for Q1, split 60% Alpha / 40% Beta, hold 10% for tests", "acme",
+         {"alpha": 300e3, "beta": 200e3}),
+        ("$1M total: Alpha Mart 70%, Delta Home 30%. No tests.", "initech",
+         {"alpha": 700e3, "delta": 300e3}),
+        ("Put 75% of the $400k on Alpha and the rest on Beta", "acme",
+         {"alpha": 300e3, "beta": 100e3}),
+        ("Budget 800k, 60/40 Alpha/Gamma. ROAS goal.", "globex", {"alpha": 480e3, "gamma": 320e3}),
+        ("Alpha/Beta 50/50, $200k, 15% for tests", "acme", {"alpha": 100e3, "beta": 100e3}),
+        # read after the first measure (unseen46, yb): a corrected part, an amount before its
+        # retailer, a table of bare amounts, the rest of a total, the last ratio, fractions
+        ("acme — Alpha 200k, Beta 100k — actually make Beta 150k. feb flight", "acme",
+         {"alpha": 200e3, "beta": 150e3}),
+        ("Brand X: $90k total — $60k Beta Grocers, $30k Gamma. Max ROAS.", "brand_x",
+         {"beta": 60e3, "gamma": 30e3}),
+        ("Acme H1\n\nretailer | spend\nAlpha Mart | 1,000,000\nBeta Grocers | 750,000\n"
+         "Delta Home | 250,000\n\nobjective: revenue", "acme",
+         {"alpha": 1e6, "beta": 750e3, "delta": 250e3}),
+        ("Globex: $1.1M total, $800k of it at AlphaMart and the rest on Gamma.", "globex",
+         {"alpha": 800e3, "gamma": 300e3}),
+        ("Brand X — $400k, split 50/50 Alpha/Beta. Actually, let's do 75/25 Alpha/Beta "
+         "instead.", "brand_x", {"alpha": 300e3, "beta": 100e3}),
+        ("Globex: $600k. 2/3 Alpha, 1/3 Gamma. April 2027.", "globex",
+         {"alpha": 400e3, "gamma": 200e3}),
+        ("acme foods bdgt: alhpa mart 75k, beta grocers 50k, delta 25k. incr margin", "acme",
+         {"alpha": 75e3, "beta": 50e3, "delta": 25e3}),
+        # read after the second (unseen47, yc)
+        ("For Globex we want $300k over February: two-thirds to Alpha, one-third to Gamma.",
+         "globex", {"alpha": 200e3, "gamma": 100e3}),
+        ("globex 150K, 70-30 alpha vs gamma, march 2027", "globex",
+         {"alpha": 105e3, "gamma": 45e3}),
+        ("Brand X: $2M, 65% / 35% between Alpha Mart and Beta Grocers.", "brand_x",
+         {"alpha": 1.3e6, "beta": 700e3}),
+        ("We're approved for $900K. Please allocate $500K to Alpha Mart, $250K to Beta "
+         "Grocers, and the balance to Delta Home.", "acme",
+         {"alpha": 500e3, "beta": 250e3, "delta": 150e3}),
+        ("Acme plan: Alpha $400k, Beta $300k, Delta $100k ($800k total). Correction — Beta "
+         "should be $200k, so $700k total.", "acme",
+         {"alpha": 400e3, "beta": 200e3, "delta": 100e3}),
+        ("Acme — $600k for Q4 2027. A quarter to Delta Home, the rest to Alpha Mart.", "acme",
+         {"alpha": 450e3, "delta": 150e3}),
+        ("acme jan: alpha mrt 45k, beta grocrs 35k, delta 20k", "acme",
+         {"alpha": 45e3, "beta": 35e3, "delta": 20e3}),
+        # no split: one total, a cap at one retailer, a share that is not the whole, a split
+        # the brand used before
+        ("Globex: historically we've split about 80/20 Alpha/Gamma. For February 2027 we have "
+         "$160k across both; optimize for margin.", "globex", {}),
+        ("$300k across Alpha and Beta, split however you think best", "acme", {}),
+        ("$1,000,000 total across Alpha and Beta; no more than $400k on any one retailer.",
+         "acme", {}),
+        ("$300k across Alpha and Beta, 40% at Beta", "acme", {}),
+    ],
+)  # fmt: skip
+def test_the_brief_splits_its_budget_by_retailer(
+    text: str, brand: str, split: dict[str, float]
+) -> None:
+    """A split given in amounts or in shares of the total is the brief's `retailer_split`;
+    the reserve is not read from a split's percentages."""
+    said = rule_parse(text, brand, date(2026, 12, 6))
+    assert said.split == split
+    assert said.brief().retailer_split == split
+    if split and "for tests" in text:
+        assert said.values["experiment_reserve"] == (0.15 if "15%" in text else 0.1)
 
 
 def test_round_twenty_two_reads_what_is_left_and_whose_spend_it_is() -> None:

@@ -195,6 +195,17 @@ def test_production_keeps_the_rule_value_when_the_model_points_at_the_wrong_span
     ]
 
 
+def test_production_keeps_the_brief_split_of_the_rules() -> None:
+    """The split by retailer is the rules' reading (the model answers no split), kept where
+    the budget and the retailers are the rules' too."""
+    text = "Acme: $200k on Alpha Mart and $150k on Beta Grocers, margin, 10% for tests."
+    # the model points at one part as the budget (no span states the $350k total)
+    fake = FakeModel(spans(text, {**rules(text).fields(), "total_budget": 200_000}))
+    b = parse_brief(text, "acme", TODAY, "production", fake)
+    assert b.parsed_by == PARSED_BY_PRODUCTION and b.total_budget == 350_000
+    assert b.retailer_split == {"alpha": 200_000, "beta": 150_000}
+
+
 def test_production_keeps_model_values_only_when_the_text_backs_them() -> None:
     text = "Put $900k on Alpha Mart; we'd like a return of 3 on this one."
     assert "roas_floor" not in rule_parse(text, "acme", TODAY).found
@@ -435,14 +446,20 @@ def test_every_held_out_set_is_well_formed(split: str) -> None:
     # a retailer the brand does not sell through or an error naming no field would score any
     # parser wrong (the schema also refuses a flight that ends before it starts). Unique ids;
     # the refusals name a brief field.
+    # A split by retailer (`unseen46` on: 50 briefs each) names retailers of the plan and adds
+    # up to its budget.
     rows = load_heldout(HELD_SPLITS[split])
-    assert len({r["id"] for r in rows}) == len(rows) >= 60
+    assert len({r["id"] for r in rows}) == len(rows) >= 50
     for row in rows:
         if "error" in row:
             assert row["error"] in BRIEF_FIELDS, row["id"]
             continue
-        brief = StructuredBrief(brand_id=row["brand"], **row["gold"])
+        split_gold = row["gold"].get("retailer_split") or {}
+        gold = {**row["gold"], "retailer_split": split_gold}
+        brief = StructuredBrief(brand_id=row["brand"], **gold)
         assert set(brief.retailers) <= set(brand_retailers(row["brand"])), row["id"]
+        if split_gold:
+            assert sum(split_gold.values()) == pytest.approx(brief.total_budget, abs=0.02)
 
 
 def test_evaluate_production_with_a_model_double() -> None:
@@ -792,3 +809,21 @@ def test_a_brief_records_which_fields_it_left_open() -> None:
     edited, _ = apply_changes(rules(text).model_dump(mode="json"), {},
                               {"experiment_reserve": 0.1})  # fmt: skip
     assert edited["defaults"] == ["objective", "exclude_oos"]
+
+
+def test_the_evaluation_scores_the_brief_split_where_the_gold_gives_it() -> None:
+    """Sets from `unseen46` on give the brief's split by retailer (null: none); the split is
+    scored on them, a refusal counting as a miss."""
+    text = "Acme: $200k on Alpha Mart and $150k on Beta Grocers, margin, Q1 2027."
+    gold = {**rules(text).fields(), "retailer_split": {"alpha": 200_000, "beta": 150_000}}
+    rows = [
+        {"id": "s1", "brand": "acme", "today": TODAY.isoformat(), "text": text, "gold": gold},
+        {"id": "s2", "brand": "acme", "today": TODAY.isoformat(), "text": text,
+         "gold": {**gold, "retailer_split": None}},
+        {"id": "s3", "brand": "acme", "today": TODAY.isoformat(), "text": "Alpha and Beta, Q1",
+         "gold": gold},
+    ]  # fmt: skip
+    out = evaluate_parser("rules", rows)
+    assert out["n_split_rows"] == 3 and out["split_accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert out["failures"][0]["wrong"] == {"retailer_split": {
+        "got": {"alpha": 200_000, "beta": 150_000}, "gold": {}}}  # fmt: skip

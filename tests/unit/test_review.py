@@ -19,7 +19,9 @@ from langchain.agents.middleware.human_in_the_loop import Decision
 from pydantic import TypeAdapter
 from review_support import assert_hitl_request
 
+from graph.serving.web.view import _brief_rows, _form
 from tools.brief.schema import BRIEF_FIELDS
+from tools.plan.labels import change_words
 from tools.plan.questions import (
     ACTION_NAMES,
     allowed_decisions,
@@ -29,6 +31,7 @@ from tools.plan.questions import (
     question_ref,
 )
 from tools.plan.review import (
+    BRIEF_EDITS,
     CONSTRAINT_FIELDS,
     Changes,
     ReviewError,
@@ -304,7 +307,7 @@ def test_only_the_possible_decisions_are_accepted() -> None:
 
 
 def test_changes_cover_every_editable_field() -> None:
-    assert set(Changes.model_fields) == {*BRIEF_FIELDS, *CONSTRAINT_FIELDS}
+    assert set(Changes.model_fields) == {*BRIEF_EDITS, *CONSTRAINT_FIELDS}
 
 
 @pytest.mark.parametrize(
@@ -346,3 +349,40 @@ def test_good_edits_apply() -> None:
     }
     parsed, _ = apply_changes(PARSED, {}, {"roas_floor": None})  # null lifts the floor
     assert parsed["roas_floor"] is None
+
+
+def test_an_edit_changes_or_drops_the_brief_split() -> None:
+    """The brief's split by retailer is an edit like its other fields: amounts by retailer
+    (ids as typed, any case), null leaves the split to the optimizer, and an edit of the
+    retailers that leaves a retailer of the split out says to edit the split too."""
+    split = {**PARSED, "retailer_split": {"alpha": 1_000_000.0, "beta": 500_000.0}}
+    parsed, _ = apply_changes(split, {}, {"retailer_split": {"Alpha": 900_000, "beta": 600_000}})
+    assert parsed["retailer_split"] == {"alpha": 900_000, "beta": 600_000}
+    parsed, _ = apply_changes(split, {}, {"retailer_split": None})
+    assert parsed["retailer_split"] == {}
+    parsed, _ = apply_changes(split, {}, {"retailer_split.beta": 700_000})  # the CLI's form
+    assert parsed["retailer_split"] == {"alpha": 1_000_000, "beta": 700_000}
+    with pytest.raises(ReviewError, match="the split names beta.*edit retailer_split too"):
+        apply_changes(split, {}, {"retailers": ["alpha"]})
+    with pytest.raises(ReviewError, match="retailer_split"):
+        apply_changes(split, {}, {"retailer_split": {"alpha": -5}})
+    assert change_words("retailer_split", {"alpha": 900_000, "beta": 600_000}) == (
+        "the brief's split by retailer: Alpha Mart $900,000, Beta Grocers $600,000")
+    assert change_words("retailer_split", {}) == (
+        "the brief's split by retailer: left to the optimizer")
+
+
+def test_the_questions_and_the_review_page_show_the_brief_split() -> None:
+    """The approver sees the split the plan follows, in the question's words and on the
+    review page, and the page's edit form can change or clear it."""
+    split = {"alpha": 1_000_000.0, "beta": 500_000.0}
+    approval = {**APPROVAL, "brief": {**BRIEF, "retailer_split": split}}
+    text = hitl_request(approval, ("approve", "edit", "reject"))["action_requests"][0]
+    assert "- **Split:** Alpha Mart $1.00M, Beta Grocers $500k, as the brief gives it" in \
+        text["description"]
+    rows = dict(_brief_rows({**BRIEF, "retailer_split": split}, {}))
+    assert rows["Split, as the brief gives it"] == "Alpha Mart $1.00M, Beta Grocers $500k"
+    form = _form({**BRIEF, "retailer_split": split}, {})
+    assert form["split_alpha"] == "1000000" and form["split_beta"] == "500000"
+    # amounts as a person types them: the budget field read "1.5e+06"
+    assert form["total_budget"] == "1500000" and form["experiment_reserve"] == "0.1"

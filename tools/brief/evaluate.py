@@ -85,6 +85,9 @@ class _Tally:
     error_hits: int = 0
     field_rows: int = 0
     field_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BRIEF_FIELDS, 0))
+    # rows whose gold gives the brief's split by retailer (`unseen46` on): None for no split
+    split_rows: int = 0
+    split_hits: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, row: dict[str, Any], outcome: StructuredBrief | BriefError) -> None:
@@ -96,6 +99,7 @@ class _Tally:
             self._add_error_row(row, outcome)
             return
         self.field_rows += 1
+        self.split_rows += "retailer_split" in row["gold"]
         if isinstance(outcome, BriefError):
             self.failures.append({"id": row.get("id"), "error": outcome.message})
             return
@@ -105,6 +109,12 @@ class _Tally:
             for name in BRIEF_FIELDS
             if not field_matches(name, got[name], row["gold"][name], row["brand"])
         }
+        if "retailer_split" in row["gold"]:
+            gold = row["gold"]["retailer_split"] or {}
+            if same_split(outcome.retailer_split, gold):
+                self.split_hits += 1
+            else:
+                wrong["retailer_split"] = {"got": outcome.retailer_split, "gold": gold}
         for name in BRIEF_FIELDS:
             self.field_hits[name] += name not in wrong
         self.exact += not wrong
@@ -122,13 +132,19 @@ class _Tally:
             self.failures.append({"id": row.get("id"), "expected_error": row["error"], "got": got})
 
 
+def same_split(got: dict[str, float], gold: dict[str, float]) -> bool:
+    """The same retailers, each amount to a cent ({} for no split)."""
+    return set(got) == set(gold) and all(abs(got[r] - gold[r]) <= 0.01 for r in gold)
+
+
 def evaluate_parser(
     path: str,
     rows: Iterable[dict[str, Any]],
     generate_json: GenerateJSON | None = None,
 ) -> dict[str, Any]:
     """{"n", "exact_match", "field_accuracy": {field: acc}, "json_valid_rate", "fallback_rate",
-    "error_accuracy", "n_error_rows", "failures"} for one path: "rules", "llm" or
+    "error_accuracy", "n_error_rows", "split_accuracy", "n_split_rows" (the brief's split by
+    retailer, on rows whose gold gives it), "failures"} for one path: "rules", "llm" or
     "production". `json_valid_rate` is over the rows the model was asked about (1.0 for the
     rules path, which writes no JSON); `fallback_rate` is the share of production parses the
     rules had to finish alone."""
@@ -156,6 +172,8 @@ def evaluate_parser(
         "fallback_rate": _rate(tally.fallbacks, tally.produced) if path == "production" else 0.0,
         "error_accuracy": _rate(tally.error_hits, tally.error_rows),
         "n_error_rows": tally.error_rows,
+        "split_accuracy": _rate(tally.split_hits, tally.split_rows),
+        "n_split_rows": tally.split_rows,
         "failures": tally.failures,
     }
 
@@ -168,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="hand-written briefs of phrasings no template makes: heldout and unseen5 to "
-        "unseen45 are held out; task/planning (v6 on) trains on unseen to unseen4",
+        "unseen47 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 and "
+        "unseen47 give the brief's split by retailer too",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")

@@ -187,11 +187,14 @@ def parse_brief_production(
         brief.warnings.append(f"the model gave no valid brief ({problem}); parsed by the rules")
         return brief
     values, notes = reconcile(fields.model_dump(), parse)
+    # The rules' split, while the budget and the retailers are the rules' reading too.
+    same = all(values[f] == parse.values[f] for f in ("total_budget", "retailers"))
     brief = StructuredBrief(
         brand_id=brand,
         parsed_by=PARSED_BY_PRODUCTION,
         warnings=[*parse.warnings, *notes],
         defaults=parse.defaults(values),
+        retailer_split=parse.split if same else {},
         **values,
     )
     return brief

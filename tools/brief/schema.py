@@ -64,6 +64,10 @@ class StructuredBrief(BaseModel):
     flight_start: date | None = None
     flight_end: date | None = None
     exclude_oos: bool = True
+    # The brief's own division of the budget among its retailers ("$200k on Alpha and $150k
+    # on Beta"), as it gives the amounts; {} leaves the split to the optimizer. It is kept as
+    # shares: the ads follow it after the reserve, and an edit of the total keeps it.
+    retailer_split: dict[str, float] = Field(default_factory=dict)
     parsed_by: str = "rules"
     warnings: list[str] = Field(default_factory=list)
     # Of `DEFAULTED`, the fields the brief leaves open (their values are the defaults); empty
@@ -78,14 +82,46 @@ class StructuredBrief(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _split_positive(self) -> StructuredBrief:
+        for retailer, part in self.retailer_split.items():
+            if not 0 <= part <= MAX_BUDGET:
+                raise ValueError(f"the split's amount for {retailer!r} must be 0 to "
+                                 f"{MAX_BUDGET:,.0f}, got {part}")
+        if self.retailer_split and not sum(self.retailer_split.values()) > 0:
+            raise ValueError("a split of the budget needs an amount above 0")
+        stray = sorted(set(self.retailer_split) - set(self.resolved_retailers()))
+        if stray:
+            raise ValueError(
+                f"the split names {', '.join(stray)}, which the brief does not plan (edit "
+                "retailer_split too; null lets the optimizer split)"
+            )
+        return self
+
     def fields(self) -> dict[str, Any]:
         """The fields read from the text, JSON-ready, in `BRIEF_FIELDS` order."""
         data = self.model_dump(mode="json", include=set(BRIEF_FIELDS))
         return {name: data[name] for name in BRIEF_FIELDS}
 
+    def shown(self) -> dict[str, Any]:
+        """What a question shows of the brief: its fields and, where it gives one, its split."""
+        split = {"retailer_split": dict(self.retailer_split)} if self.retailer_split else {}
+        return self.fields() | split
+
     def resolved_retailers(self) -> list[str]:
         """The retailers to plan over, with [] expanded to all of the brand's retailers."""
         return list(self.retailers) or brand_retailers(self.brand_id)
+
+    def split_caps(self) -> dict[str, float]:
+        """The most each retailer may spend on ads under the brief's split: its share of the
+        spendable budget (the total less the reserve), 0 for a retailer of the plan the split
+        leaves out. {} without a split."""
+        if not self.retailer_split:
+            return {}
+        whole = sum(self.retailer_split.values())
+        ads = self.total_budget * (1 - self.experiment_reserve)
+        return {r: ads * self.retailer_split.get(r, 0.0) / whole
+                for r in self.resolved_retailers()}
 
     def to_optimizer_brief(self) -> Brief:
         return Brief(
@@ -93,6 +129,7 @@ class StructuredBrief(BaseModel):
             reserve_fraction=self.experiment_reserve,
             objective=self.objective,
             roas_floor=self.roas_floor,
+            retailer_caps=self.split_caps(),
         )
 
 

@@ -13,6 +13,7 @@ from tools.brief.schema import StructuredBrief
 from tools.errors import AccessDeniedError, UnknownRetailerError
 from tools.optimize import (
     AllocationResult,
+    Brief,
     CurveSet,
     PolicyLimitReport,
     allocate,
@@ -24,7 +25,7 @@ from tools.pipeline.curves import (
     load_curves,
     sku_categories,
 )
-from tools.plan import AllocationRow, ExpectedOutcome, Interval, Unfunded
+from tools.plan import AllocationRow, ExpectedOutcome, Interval, SplitCost, Unfunded
 
 # Allocation rows below a cent are solver dust, not a line the plan funds.
 MIN_ROW_SPEND = 0.01
@@ -53,6 +54,9 @@ class AllocationPlan(BaseModel):
     rows: list[AllocationRow] = Field(default_factory=list)
     unfunded: dict[str, Unfunded] = Field(
         default_factory=dict, description="`Plan.unfunded`: the brief's retailers given nothing"
+    )
+    split_cost: SplitCost | None = Field(
+        None, description="`Plan.split_cost`: what the brief's own split costs"
     )
     expected: ExpectedOutcome | None = None
     shadow_prices: dict[str, Any] = Field(default_factory=dict)
@@ -87,10 +91,12 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
     optimizer's diagnosis (what binds, the best reachable, what to relax), not as an error."""
     brief = req.brief
     curve_set, limits = _planned_curves(curves, req)
-    update: dict[str, Any] = {"retailer_caps": dict(req.retailer_caps)}
+    opt_brief = brief.to_optimizer_brief()
+    # The brief's split holds each retailer to its share; a reviewer's cap there replaces it.
+    update: dict[str, Any] = {"retailer_caps": {**opt_brief.retailer_caps, **req.retailer_caps}}
     if req.min_spend_fraction is not None:
         update["min_spend_fraction"] = req.min_spend_fraction
-    opt_brief = brief.to_optimizer_brief().model_copy(update=update)
+    opt_brief = opt_brief.model_copy(update=update)
     result = allocate(curve_set, opt_brief)
     solver = f"{result.status} ({result.solver_status}, {result.path})"
     notes = [*limits.notes, *result.notes]
@@ -105,6 +111,11 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
         )
     x = np.asarray(result.allocation.spend, dtype=float)
     out = result.outcome
+    prices = result.shadow_prices.model_dump(mode="json") if result.shadow_prices else {}
+    split_cost = None
+    if brief.retailer_split and prices:
+        prices, split_cost = _split_prices(prices, brief, req)
+        split_cost = _with_free_split(split_cost, curve_set, opt_brief, req)
     slack = None
     if brief.roas_floor is not None and out.roas is not None:
         slack = (out.roas - brief.roas_floor) / brief.roas_floor
@@ -113,8 +124,9 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
         solver_status=solver,
         rows=_rows(result, curve_set, brief, _likely_out_of_stock(curves, brief)),
         unfunded=_unfunded(result, curve_set, brief),
+        split_cost=split_cost,
         expected=_expected(result, brief),
-        shadow_prices=result.shadow_prices.model_dump(mode="json") if result.shadow_prices else {},
+        shadow_prices=prices,
         revenue_cv=_revenue_cv(curve_set, x),
         coverage=history_share(x, curve_set.prior_only),
         constraint_slack=slack,
@@ -219,6 +231,48 @@ def _unfunded(
         best = mine[int(np.argmax(at_unit[mine]))]
         out[retailer] = Unfunded(minimum=float(unit[best]), best_return=float(at_unit[best]))
     return out
+
+
+def _split_prices(
+    prices: dict[str, Any], brief: StructuredBrief, req: AllocationRequest
+) -> tuple[dict[str, Any], SplitCost]:
+    """The shadow prices of a plan held to the brief's split, as a reader takes them. The
+    split's caps add up to the ad budget, so each one's price alone is the solver's pick of a
+    degenerate optimum: "one more dollar of the cap at Alpha Mart, $1.52" where moving a
+    dollar there brings $0.56, and "one more ad dollar, $0.99: a smaller budget would keep
+    more" where that dollar, split as the brief splits, brings $2.26. What is well defined is
+    each retailer's next ad dollar (the budget's price plus its cap's): the budget's price
+    becomes that, weighed by the split, and the split's caps are no caps (a reviewer's cap
+    on a retailer stays one)."""
+    caps = dict(prices.get("retailer_caps") or {})
+    whole = sum(brief.retailer_split.values())
+    spendable = float(prices.get("spendable") or 0.0)
+    split = {r: v / whole for r, v in brief.retailer_split.items()}
+    nexts = {r: spendable + float(caps.get(r) or 0.0) for r in split}
+    per_ad_dollar = sum(share * nexts[r] for r, share in split.items())
+    kept = {r: v for r, v in caps.items() if r not in split or r in req.retailer_caps}
+    return {
+        **prices,
+        "spendable": per_ad_dollar,
+        "budget": per_ad_dollar * (1 - brief.experiment_reserve),
+        "retailer_caps": kept,
+    }, SplitCost(next_dollar=nexts)
+
+
+def _with_free_split(
+    cost: SplitCost, curve_set: CurveSet, opt_brief: Brief, req: AllocationRequest
+) -> SplitCost:
+    """`cost` with the optimizer's own split of the same ad budget, under the reviewer's caps
+    alone (one more solve, on briefs with a split only); unchanged where it finds no plan."""
+    free = opt_brief.model_copy(update={"retailer_caps": dict(req.retailer_caps)})
+    result = allocate(curve_set, free)
+    if result.status != "optimal" or result.allocation is None or result.outcome is None:
+        return cost
+    spend: dict[str, float] = {}
+    for retailer, x in zip(result.allocation.retailer_id, result.allocation.spend, strict=True):
+        spend[retailer] = spend.get(retailer, 0.0) + float(x)
+    return cost.model_copy(update={"free_spend": spend, "free_revenue": result.outcome.revenue,
+                                   "free_margin": result.outcome.margin})  # fmt: skip
 
 
 def _expected(result: AllocationResult, brief: StructuredBrief) -> ExpectedOutcome:

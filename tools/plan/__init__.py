@@ -25,6 +25,7 @@ from tools.plan.plan import (
     Reflection,
     Risk,
     RiskAssessment,
+    SplitCost,
     Unfunded,
 )
 
@@ -46,4 +47,5 @@ __all__ = [
     "Reflection",
     "Risk",
     "RiskAssessment",
+    "SplitCost",
 ]

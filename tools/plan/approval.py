@@ -129,7 +129,7 @@ def approval_summary(
         "kind": "approval",
         "thread_id": plan.thread_id,
         "tenant": plan.tenant,
-        "brief": plan.brief.fields(),
+        "brief": plan.brief.shown(),
         "defaults": plan.brief.defaults,
         "constraints": constraints,
         "allocation": {

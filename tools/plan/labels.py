@@ -250,6 +250,7 @@ CHANGE_NAMES = {
     "flight_start": "flight start",
     "flight_end": "flight end",
     "exclude_oos": "leave out products likely out of stock",
+    "retailer_split": "the brief's split by retailer",
     "retailer_caps": "retailer caps",
     "excluded_skus": "excluded products",
     "min_spend_fraction": "minimum share of the budget placed",
@@ -310,7 +311,7 @@ def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> 
     names = names or {}
     label = CHANGE_NAMES.get(name, words(name))
     if value is None:
-        return f"{label}: lifted"
+        return f"{label}: {'left to the optimizer' if name == 'retailer_split' else 'lifted'}"
     if name in ("total_budget",):
         return f"{label}: {whole_dollars(value)}"
     if name == "roas_floor":
@@ -321,6 +322,9 @@ def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> 
         caps = [f"{cap_label(k)} {'no cap' if v is None else 'at most ' + whole_dollars(v)}"
                 for k, v in value.items()]  # fmt: skip
         return f"{label}: " + ", ".join(caps)
+    if name == "retailer_split" and isinstance(value, dict):
+        parts = [f"{retailer_name(k)} {whole_dollars(v)}" for k, v in value.items()]
+        return f"{label}: " + (", ".join(parts) or "left to the optimizer")
     if name == "excluded_skus" and isinstance(value, list):
         return f"{label}: " + (", ".join(product_name(str(g), names) for g in value) or "none")
     if name == "retailers" and isinstance(value, list):

@@ -33,6 +33,22 @@ class Unfunded(BaseModel):
     )
 
 
+class SplitCost(BaseModel):
+    """Beside a brief that fixes the split by retailer: what its next ad dollar brings at each
+    retailer, and what the optimizer's own split of the same ad budget would bring, so an
+    approver sees what the brief's split costs."""
+
+    next_dollar: dict[str, float] = Field(
+        default_factory=dict, description="the goal's gain from the next ad dollar at each "
+        "retailer of the split (its line's shadow price)",
+    )
+    free_spend: dict[str, float] | None = Field(
+        None, description="the optimizer's own split: ad spend by retailer, USD (None: no plan)"
+    )
+    free_revenue: float | None = Field(None, description="its expected extra revenue, USD")
+    free_margin: float | None = Field(None, description="its expected extra margin, USD")
+
+
 class AllocationRow(BaseModel):
     retailer_id: str
     placement: str
@@ -207,6 +223,9 @@ class Plan(BaseModel):
     unfunded: dict[str, Unfunded] = Field(
         default_factory=dict, description="retailers of the brief the allocation gives nothing"
     )
+    split_cost: SplitCost | None = Field(
+        None, description="what the brief's own split costs, where it fixes one"
+    )
     expected_outcome: ExpectedOutcome | None = None
     shadow_prices: dict[str, Any] = Field(default_factory=dict)
     solver_status: str | None = None
@@ -241,6 +260,7 @@ class Plan(BaseModel):
         shadow_prices: dict[str, Any],
         solver_status: str | None,
         unfunded: dict[str, Unfunded] | None = None,
+        split_cost: SplitCost | None = None,
     ) -> Plan:
         """This plan with a new allocation, and everything decided on the old one (the fields
         in `STALE_AFTER_ALLOCATION`) back at its defaults."""
@@ -256,6 +276,7 @@ class Plan(BaseModel):
                 "shadow_prices": shadow_prices,
                 "solver_status": solver_status,
                 "unfunded": dict(unfunded or {}),
+                "split_cost": split_cost,
                 **stale,
             }
         )

@@ -150,6 +150,19 @@ SHAPES: dict[str, _Shape] = {
         "Shop B, so",
         "the rest of the budget goes where each dollar brings back less than it costs",
     ),
+    # A brief that fixes the split itself: "because that is where the curves promise the
+    # most" of $180k/$135k the brief asked for read as the optimizer's choice.
+    "brief_split": _Shape(
+        (
+            *_BUDGET,
+            ("Shop A spend", "$600k"),
+            ("Shop A share", "67%"),
+            ("Shop B spend", "$300k"),
+            ("Shop B share", "33%"),
+        ),
+        "Shop A gets 67% and Shop B 33% of the $900k planned spend because",
+        "the brief itself divides the budget that way",
+    ),
     "single": _Shape(
         (*_BUDGET, ("Shop A spend", "$900k"), ("Shop A share", "100%")),
         "Shop A gets 100% of the $900k planned spend because",

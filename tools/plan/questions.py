@@ -176,6 +176,10 @@ def _brief_lines(
         + (f", with at least ${floor:,.2f} of extra revenue per ad dollar" if floor else ""),
         f"- **Flight:** {_flight(start, end)}",
     ]
+    split = brief.get("retailer_split") or {}
+    if split:
+        parts = ", ".join(f"{_retailer(r)} {usd(v)}" for r, v in split.items())
+        lines.append(f"- **Split:** {parts}, as the brief gives it")
     if not brief.get("exclude_oos", True):
         lines.append("- Products likely to be out of stock are kept in")
     caps = constraints.get("retailer_caps") or {}

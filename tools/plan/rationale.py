@@ -244,6 +244,13 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     capped = _capped_elsewhere(plan)
     out = [
         Sentence(
+            f"{split} of the {facts.get('planned spend')} planned spend because",
+            "the brief itself divides the budget that way",
+            "",
+            "brief_split",
+        )
+        if plan.brief.retailer_split and len(ranked) > 1
+        else Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because caps hold spend "
             f"at {and_list(capped)}, so",
             "the rest of the budget goes where each dollar brings back less than it costs",

@@ -53,12 +53,21 @@ def brief_section(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
         ["Retailers", _given(b, "retailers", _retailers(b))],
         ["Goal", _given(b, "objective", GOALS.get(b.objective, words(b.objective)))],
         ["Minimum return per ad dollar", floor],
+        *([["Split by retailer", _split_words(b)]] if b.retailer_split else []),
         ["Held for experiments", _given(b, "experiment_reserve", reserve)],
         ["Leave out products likely out of stock",
          _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan, names))],
         ["Brief read by", PARSED_BY.get(b.parsed_by, words(b.parsed_by))],
     ]  # fmt: skip
     return out + table(["The brief", "As read"], rows + _notes(b.warnings, b.defaults))
+
+
+def _split_words(b: StructuredBrief) -> str:
+    """The brief's own split: "Alpha Mart $200,000, Beta Grocers $150,000; the ads follow it
+    after the reserve"."""
+    parts = ", ".join(f"{retailer_name(r)} {_usd(v)}" for r, v in b.retailer_split.items())
+    return parts + ("; the ads follow it after the reserve" if b.experiment_reserve
+                    else "; the ads follow it")  # fmt: skip
 
 
 def _notes(warnings: list[str], defaults: list[str]) -> list[list[Any]]:

@@ -302,6 +302,9 @@ def _limit(key: str, plan: Plan) -> str:
     """A shadow price's key in words: `retailer_caps.alpha` -> "The cap at Alpha Mart"; the
     budget's without "(the same share held for experiments)" where none is (va50 of
     unseen41)."""
+    if key in ("budget", "spendable") and plan.brief.retailer_split:
+        what = "ad dollar" if key == "spendable" else "dollar of total budget"
+        return f"One more {what}, divided as the brief splits the budget"
     if key == "budget" and plan.brief.experiment_reserve == 0:
         return "One more dollar of total budget"
     head, _, tail = key.partition(".")

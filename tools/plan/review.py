@@ -45,6 +45,8 @@ from tools.brief.schema import (
 from tools.errors import RMNError
 
 ACTIONS: tuple[str, ...] = ("approve", "edit", "reject")
+# The brief's fields an edit may change: those read from the text, and its split by retailer.
+BRIEF_EDITS: tuple[str, ...] = (*BRIEF_FIELDS, "retailer_split")
 # What an edit may change beyond the brief's own fields.
 CONSTRAINT_FIELDS: tuple[str, ...] = ("retailer_caps", "excluded_skus", "min_spend_fraction")
 # Agent Inbox's response types -> our actions.
@@ -107,6 +109,10 @@ class Changes(BaseModel):
     flight_start: date | None = None
     flight_end: date | None = None
     exclude_oos: bool | None = Field(None, description="leave out products likely out of stock")
+    retailer_split: dict[str, Usd] | None = Field(
+        None, description="the budget's division, USD per retailer id, kept as shares after "
+        "the reserve; null or {} lets the optimizer split"
+    )
     retailer_caps: dict[str, Usd | None] | None = Field(
         None, description="USD cap per retailer id; null lifts a cap"
     )
@@ -340,6 +346,16 @@ def _as_list(value: Any) -> list[str]:
     raise ReviewError(f"expected a list or a comma-separated string, got {value!r}")
 
 
+def _split_edits(parsed: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`retailer_split.<id>` (the CLI's form) changes one retailer's amount of the brief's
+    split and keeps the others; a whole `retailer_split` replaces it."""
+    nested = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith("retailer_split.")}
+    if not nested:
+        return changes
+    rest = {k: v for k, v in changes.items() if not k.startswith("retailer_split.")}
+    return rest | {"retailer_split": {**(parsed.get("retailer_split") or {}), **nested}}
+
+
 def _checked(changes: dict[str, Any]) -> Changes:
     """The changes as `Changes`: known fields, each value valid, `retailer_caps.<id>` folded
     into `retailer_caps`."""
@@ -376,7 +392,7 @@ def apply_changes(
     `retailer_caps.<id>`; null lifts a cap), `excluded_skus` (GTINs held at zero spend) and
     `min_spend_fraction` (the share of the spendable budget the plan must place; null: all).
     A flight runs 1 to 366 days. Raises `ReviewError`."""
-    checked = _checked(changes)
+    checked = _checked(_split_edits(parsed, changes))
     given = checked.model_fields_set
     caps = dict(constraints.get("retailer_caps") or {})
     if "retailer_caps" in given:
@@ -393,9 +409,12 @@ def apply_changes(
     fraction = constraints.get("min_spend_fraction")
     if "min_spend_fraction" in given:
         fraction = checked.min_spend_fraction
-    brief_changes = checked.model_dump(mode="json", include=given & set(BRIEF_FIELDS))
+    brief_changes = checked.model_dump(mode="json", include=given & set(BRIEF_EDITS))
     if "retailers" in brief_changes:
         brief_changes["retailers"] = [r.lower() for r in brief_changes["retailers"] or []]
+    if "retailer_split" in brief_changes:
+        split = brief_changes["retailer_split"] or {}
+        brief_changes["retailer_split"] = {r.lower(): v for r, v in split.items()}
     brief = _edited_brief(parsed, brief_changes)
     _check_scope(brief, caps, excluded, gtins)
     return brief.model_dump(mode="json"), {

@@ -309,6 +309,11 @@ async def _changes(request: Request, view: PlanView) -> dict[str, Any]:
             caps[rid] = _number(f"cap_{rid}", raw) if raw else None
     if caps:
         changes["retailer_caps"] = caps
+    split = {rid: str(form.get(f"split_{rid}") or "").strip() for rid in view.retailer_ids}
+    if any(raw != view.form.get(f"split_{rid}", "") for rid, raw in split.items()):
+        # the brief's split as the form now gives it; every amount cleared drops it
+        changes["retailer_split"] = {rid: _number(f"split_{rid}", raw)
+                                     for rid, raw in split.items() if raw} or None  # fmt: skip
     excluded = sorted(str(g) for g in form.getlist("excluded_skus"))
     if excluded != sorted(view.excluded):
         changes["excluded_skus"] = excluded

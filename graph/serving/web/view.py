@@ -143,6 +143,10 @@ def _brief_rows(brief: dict[str, Any], constraints: dict[str, Any]) -> list[tupl
         ("Flight", f"{start or 'not set'} to {end or 'not set'}"
          if start or end else "no dates given: four weeks"),  # fmt: skip
     ]
+    split = brief.get("retailer_split") or {}
+    if split:
+        rows.append(("Split, as the brief gives it", ", ".join(
+            f"{retailer_name(r)} {usd(v)}" for r, v in split.items())))  # fmt: skip
     caps = constraints.get("retailer_caps") or {}
     if caps:
         rows.append(("Caps", ", ".join(f"{retailer_name(r)} at most {usd(c)}"
@@ -309,7 +313,8 @@ def _form(brief: dict[str, Any], constraints: dict[str, Any]) -> dict[str, str]:
     """The edit form's fields as they stand (what the reviewer changes)."""
 
     def num(v: Any) -> str:
-        return "" if v is None else f"{v:g}"
+        # as typed: "1500000", not "1.5e+06" (`:g`, which the budget field showed)
+        return "" if v is None else f"{v:f}".rstrip("0").rstrip(".")
 
     caps = constraints.get("retailer_caps") or {}
     form = {
@@ -320,6 +325,7 @@ def _form(brief: dict[str, Any], constraints: dict[str, Any]) -> dict[str, str]:
         "flight_end": str(brief.get("flight_end") or ""),
     }
     form.update({f"cap_{r}": num(c) for r, c in caps.items()})
+    form.update({f"split_{r}": num(v) for r, v in (brief.get("retailer_split") or {}).items()})
     return form
 
 

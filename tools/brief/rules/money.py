@@ -3,9 +3,9 @@
 Every amount ("$2.5M", "750k USD", "2,500,000 dollars") is read once and classified by the words
 around it: the budget, an experiment reserve ("$140k for tests"), a per-retailer cap, a rate
 ("$100k per week", turned into a total over the flight), or an amount the text itself replaces
-("not $2M", "last year's $1M"). Of several budgets a correction wins ("actually make it $3M"),
-then one named as the total, then the first; amounts "on Alpha" and "on Beta" with no total add
-up. Foreign currencies are an error: budgets are planned in USD.
+("not $2M", "last year's $1M"), with the retailer it is for ("$2M on Alpha", "Alpha: $2M").
+Which of several budgets is the budget is `budget.choose_budget`'s. Foreign currencies are an
+error: budgets are planned in USD.
 
 Numbers may carry an exponent ("$2.5e6", "1e6 dollars": Python's own float reading takes it
 whole) and scale words up to trillions ("$5T", "$5 tn"); an amount too large for a float, or a
@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
+from tools.brief.rules.retailers import retailer_at
 from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
@@ -171,6 +172,7 @@ class Money:
     correction: bool = False
     rate_unit: str | None = None
     retailer: tuple[int, int] | None = None  # "$2M on Alpha": the retailer it is for
+    retailer_id: str | None = None  # that retailer's id
     why: str = ""  # of a superseded amount: why it is not the budget (`superseded_why`)
     # of a correction: what it is, where its words say ("the remaining $1.7M": the amount left
     # to plan), else "the correction"
@@ -258,9 +260,12 @@ def read_money(
         raw = m.group("num")
         # A bare "250,000" or "1e6" is an amount only next to a budget word.
         bare = not (pre or scale or post)
+        # "Alpha Mart | 1,000,000" in a pasted table is an amount too (yb19 of unseen46).
+        in_cell = any(r[1] <= m.start() and _CELL.fullmatch(low, r[1], m.start())
+                      for r in retailer_spans)  # fmt: skip
         if bare and (
             not ("," in raw or m.group("exp"))
-            or not _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()])
+            or not (in_cell or _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()]))
         ):
             continue
         if not pre and not post and scale in _LOOSE_SCALES and low[m.start("scale") - 1] == " ":
@@ -290,21 +295,7 @@ def read_money(
         elif rate_unit := rate_unit_at(low, s, e):
             money.kind = "rate"
             money.rate_unit = rate_unit
-        lead = re.match(r"\s*(?:on|at|for|to|in|into|with|behind)\s+", after)
-        if lead:
-            money.retailer = next(
-                (span for span in retailer_spans if span[0] == e + lead.end()), None
-            )
-        # The retailer before its amount: "Alpha $125k, Delta $75k" (ya56 of unseen44 planned
-        # $125k, the first).
-        money.retailer = money.retailer or next(
-            (r for r in retailer_spans if r[1] <= s and re.fullmatch(_BEFORE_IT, low[r[1] : s])),
-            None,
-        )
-        clause = low[max(0, s - 40) : s]
-        money.score = 2 * bool(_TOTAL_CUE.search(low[max(0, s - 25) : e + 10])) + bool(
-            _BUDGET_CUE.search(clause)
-        )
+        money.retailer, money.retailer_id = _retailer_of(low, s, e, retailer_spans)
         use = _USE.search(low[max(0, s - 45) : s])
         for_this = _FOR_THIS.match(after)
         money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]) or use or for_this)
@@ -313,11 +304,65 @@ def read_money(
         elif for_this or (use and re.search(r"request|for this", use.group())):
             money.because = "the amount for this plan"
         found.append(money)
+    amounts = [m.span for m in found]
+    for money in found:
+        (s, e) = money.span
+        money.score = 2 * _cued(_TOTAL_CUE, low, (s, e), max(0, s - 25), e + 10, amounts) + (
+            _cued(_BUDGET_CUE, low, (s, e), max(0, s - 40), s, amounts)
+        )
     return found
 
 
-# Between a retailer and its amount: "Alpha $125k", "Delta Home: $75k".
-_BEFORE_IT = re.compile(r"\s*[:=-]?\s*")
+def _cued(
+    cue: re.Pattern[str],
+    low: str,
+    span: tuple[int, int],
+    lo: int,
+    hi: int,
+    amounts: list[tuple[int, int]],
+) -> bool:
+    """Whether `cue` occurs in `low[lo:hi]` with no other amount between it and the amount at
+    `span`: in "$90k total - $60k beta grocers, $30k gamma" the total is the $90k, not the
+    $60k beside it (yb16 of unseen46 planned $60k)."""
+    others = [o for o in amounts if o != span]
+    for c in cue.finditer(low, lo, hi):
+        a, b = (c.end(), span[0]) if c.end() <= span[0] else (span[1], c.start())
+        if any(a <= o[0] < b for o in others):
+            continue
+        if c.end() <= span[0] and any(low[o[1] : c.start()] == " " for o in others):
+            continue  # the cue of the amount right before it ("$90k total")
+        return True
+    return False
+
+
+def _retailer_of(
+    low: str, s: int, e: int, retailer_spans: list[tuple[int, int]]
+) -> tuple[tuple[int, int] | None, str | None]:
+    """The retailer the amount at `s`-`e` is for (its mention span and id): named right before
+    it ("Alpha $125k, Delta $75k": ya56 of unseen44 planned $125k, the first; "Beta gets
+    $180k", "Beta – the remaining $150k"), else right after it ("$2M on Alpha", "$800k of it
+    at AlphaMart", "$60k Beta Grocers, $30k Gamma": yb16 and yb31 of unseen46)."""
+    span = next((r for r in retailer_spans if r[1] <= s and _BEFORE_IT.fullmatch(low, r[1], s)),
+                None)  # fmt: skip
+    if span is None:
+        lead = _AFTER_IT.match(low, e)
+        assert lead is not None  # every part of it is optional
+        span = next((r for r in retailer_spans if r[0] == lead.end()), None)
+    return span, (retailer_at(low, span) if span else None)
+
+
+# Between a retailer and its amount: "Alpha $125k", "Delta Home: $75k", "| Alpha Mart |
+# $250,000 |", "Beta gets $180k", "Delta is $250k", "Beta – the remaining $150k".
+_BEFORE_IT = re.compile(
+    r"\s*(?:[:=|(\u2013\u2014-]|gets|is|at|to|should be|stays at|will be|to get)?\s*"
+    r"(?:the\s+(?:remaining|rest|other|balance)\s*,?\s*)?"
+)
+# Between an amount and its retailer: "on Alpha", "of it at Alpha", "to the Beta", or nothing.
+_AFTER_IT = re.compile(
+    r"(?:\s+of\s+(?:it|that|this))?\s*(?:(?:on|at|for|to|in|into|with|behind)\s+)?(?:the\s+)?"
+)
+# A retailer's cell in a pasted table, before its amount: "alpha mart | ", "alpha mart:\t".
+_CELL = re.compile(r"\s*[:|\t]\s*")
 # The amount this plan gets, said after it: "I approved $3M for retail media in H1. Of that,
 # $1M is for this first plan, Jan-Feb" (xa29 of unseen43 planned $3M).
 _FOR_THIS = re.compile(
@@ -380,33 +425,8 @@ def unreadable_amount_error(clean: str, low: str) -> BriefError | None:
     return None
 
 
-def choose_budget(money: list[Money]) -> tuple[float | None, list[str]]:
-    """(the total budget the amounts state, or None; warnings about the amounts not used).
-    Per-retailer caps stand in for the budget when nothing else does; the amounts of a split
-    ("$2M on Alpha and $1M on Beta") are marked as its parts."""
-    budgets = [m for m in money if m.kind == "budget"]
-    if not budgets:
-        budgets = [m for m in money if m.kind == "cap"]
-        for m in budgets:
-            m.kind = "budget"
-    budget: float | None = None
-    warnings: list[str] = []
-    if budgets:
-        budget, warnings = _pick_budget(budgets)
-    for m in money:
-        if m.kind == "superseded" and m.value != budget:
-            warnings.append(f"ignored {usd(m.value)}: the brief gives it as {m.why}")
-    for m in money:
-        if m.kind == "cap" and budget is not None and m.value != budget:
-            warnings.append(
-                f"ignored {usd(m.value)}: per-retailer limits are not part of the brief "
-                "(set retailer caps in the plan)"
-            )
-    return budget, warnings
-
-
 def replaced_by_correction(money: list[Money]) -> set[tuple[int, int]]:
-    """Spans of the amounts a later correction replaces, as `_pick_budget` reads them ("3M,
+    """Spans of the amounts a later correction replaces, as `budget._pick_budget` reads them ("3M,
     actually make it 3.4M": 3M): budgets before the last corrected one, of another value."""
     fixed = [m for m in money if m.kind == "budget" and m.correction]
     if not fixed:
@@ -417,64 +437,6 @@ def replaced_by_correction(money: list[Money]) -> set[tuple[int, int]]:
         for m in money
         if m.kind == "budget" and m.span[0] < last.span[0] and m.value != last.value
     }
-
-
-def _pick_budget(budgets: list[Money]) -> tuple[float, list[str]]:
-    """(the budget among several candidate amounts, warnings saying which and why)."""
-    warnings: list[str] = []
-    corrections = [m for m in budgets if m.correction]
-    split = [m for m in budgets if m.retailer]
-    parts: list[Money] = []
-    if corrections:
-        chosen = corrections[-1]
-        reason = chosen.because
-    elif (
-        len(split) == len(budgets) > 1
-        and len({m.retailer for m in split}) == len(split)
-        and not any(m.score >= 2 for m in budgets)
-    ):
-        # "$2M on Alpha and $1M on Beta": the total is the sum of the parts.
-        chosen = Money(sum(m.value for m in split), split[0].span, "budget")
-        reason, parts = "the sum of the per-retailer amounts", split
-    else:
-        ranked = sorted(budgets, key=lambda m: (-m.score, m.span[0]))
-        chosen = ranked[0]
-        reason = {2: "the total", 1: "the one named as the budget"}.get(
-            min(chosen.score, 2), "the first"
-        )
-        if chosen.score and ranked[1:] and ranked[1].score == chosen.score:
-            reason = "the first"
-        parts = _parts_of(chosen, split)
-    budget = chosen.value
-    for m in parts:
-        m.kind = "part"
-    if parts:
-        warnings.append(
-            f"total budget {usd(budget)} is the sum of the per-retailer amounts "
-            f"({' + '.join(usd(m.value) for m in parts)}); the split itself is not part of the "
-            "brief (set retailer caps in the plan)"
-        )
-    others = sorted({m.value for m in budgets if m.kind == "budget" and m.value != budget})
-    if others:
-        warnings.append(
-            f"several budgets mentioned ({', '.join(usd(v) for v in [budget, *others])}); "
-            f"used {usd(budget)}, {reason}"
-        )
-    return budget, warnings
-
-
-def _parts_of(total: Money, split: list[Money]) -> list[Money]:
-    """The per-retailer amounts that add up to the `total` chosen: "$1M at Alpha Mart and
-    $500k at Delta Home - so $1.5M total" listed them as other budgets and never said the
-    split was dropped (va44 of unseen41)."""
-    parts = [m for m in split if m is not total]
-    if (
-        len(parts) > 1
-        and len({m.retailer for m in parts}) == len(parts)
-        and math.isclose(sum(m.value for m in parts), total.value)
-    ):
-        return parts
-    return []
 
 
 def budget_from_rate(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from tools.brief.rules.budget import choose_budget
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.flight_words import flight_note
 from tools.brief.rules.money import (
@@ -25,7 +26,6 @@ from tools.brief.rules.money import (
     amount,
     budget_from_rate,
     budget_problem,
-    choose_budget,
     foreign_currency_error,
     others_clauses,
     read_money,
@@ -36,8 +36,14 @@ from tools.brief.rules.money import (
 from tools.brief.rules.objective import read_objective
 from tools.brief.rules.oos import read_oos
 from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
-from tools.brief.rules.retailers import other_brand_words, other_brands_warning, read_retailers
+from tools.brief.rules.retailers import (
+    other_brand_words,
+    other_brands_warning,
+    read_retailers,
+    retailer_at,
+)
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
+from tools.brief.rules.split import read_shares, rest_retailer
 from tools.brief.rules.text import (
     CORRECTION,
     as_float,
@@ -46,6 +52,7 @@ from tools.brief.rules.text import (
     mask,
     normalize,
     past_sentences,
+    usd,
 )
 from tools.brief.schema import (
     BRIEF_FIELDS,
@@ -54,8 +61,10 @@ from tools.brief.schema import (
     DEFAULTED,
     BriefError,
     StructuredBrief,
+    brand_retailers,
     check_brand,
 )
+from tools.catalog import current
 
 Span = tuple[int, int]
 
@@ -81,6 +90,8 @@ class RuleParse:
     # number the rules missed could still be.
     free_numbers: list[float] = field(default_factory=list)
     retailer_mentions: set[str] = field(default_factory=set)
+    # The brief's split of the budget by retailer (`StructuredBrief.retailer_split`).
+    split: dict[str, float] = field(default_factory=dict)
 
     def raise_errors(self) -> None:
         if not self.errors:
@@ -98,6 +109,7 @@ class RuleParse:
             parsed_by=parsed_by,
             warnings=list(self.warnings),
             defaults=self.defaults(),
+            retailer_split=self.split,
             **self.values,
         )
 
@@ -167,15 +179,19 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
         if problem is not None:
             result.errors.append(problem)
     money = read_money(mask(low, floor_spans), retailer_spans, today, others)
-    budget, notes = choose_budget(money)
+    mentions = [(s, e, rid) for s, e in retailer_spans if (rid := retailer_at(low, (s, e)))]
+    budget, notes = choose_budget(money, rest=rest_retailer(low, mentions) is not None)
     result.warnings.extend(notes)
-    mask_spans = floor_spans + [m.span for m in money]
+    past = past_sentences(low, today) + done_clauses(low)
+    shares, share_spans = read_shares(mask(low, floor_spans), mentions, past)
+    mask_spans = floor_spans + [m.span for m in money] + share_spans
 
     # Flight (read before the budget is final: a weekly budget needs the flight length).
     flights = _flight(result, mask(low, mask_spans))
     budget = _budget(result, budget, [m for m in money if m.kind == "rate"])
     if result.values["flight_start"] is None and result.values["flight_end"] is None:
         result.warnings.extend(year_budget_note(low, money, budget))
+    result.split = _split(result, low, money, shares, mentions)
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(
@@ -269,6 +285,44 @@ def _budget(result: RuleParse, budget: float | None, rates: list[Money]) -> floa
     ):
         result.errors.append(problem)
     return budget
+
+
+def _split(
+    result: RuleParse,
+    low: str,
+    money: list[Money],
+    shares: dict[str, float],
+    mentions: list[tuple[int, int, str]],
+) -> dict[str, float]:
+    """The budget's parts by retailer id (amounts, else `shares` of the budget), when they are
+    the whole budget and name distinct retailers the brief plans; {} otherwise (a warning
+    about amounts stays). "The rest on Gamma" gets what the amounts leave."""
+    budget = result.values["total_budget"]
+    if budget is None:
+        return {}
+    rest = rest_retailer(low, mentions)
+    parts = [m for m in money if m.kind == "part"]
+    split: dict[str, float] = {}
+    for m in parts:
+        if m.retailer_id is None or m.retailer_id in split:
+            return {}
+        split[m.retailer_id] = m.value
+    if not parts:
+        split = {r: round(share * budget, 2) for r, share in shares.items()}
+    elif rest and rest not in split and sum(split.values()) < budget:
+        # "$1.1M total, $800k of it at AlphaMart and the rest on Gamma" (yb31 of unseen46)
+        split[rest] = round(budget - sum(split.values()), 2)
+    planned = set(result.values["retailers"]) or set(brand_retailers(result.brand_id))
+    if not split or not set(split) <= planned:
+        return {}
+    if not math.isclose(sum(split.values()), budget, rel_tol=1e-9, abs_tol=0.05):
+        return {}
+    if not parts:
+        said = ", ".join(f"{current().retailer(r).name} {shares[r] * 100:g}% ({usd(v)})"
+                         for r, v in split.items())  # fmt: skip
+        result.warnings.append(f"the brief splits the budget in shares: {said}; the ads follow "
+                               "that split (edit retailer_split; null lets the optimizer split)")
+    return split
 
 
 def _reserve(

@@ -30,14 +30,25 @@ from tools.catalog import Catalog, current
 from tools.english import english
 
 
-def _name_pattern(name: str) -> str:
+def _name_pattern(name: str, first: str | None = None) -> str:
     """A retailer's name as briefs write it: in full, its first word, a plural or -y form of
-    its second ("Beta Grocers", "Beta Grocery", "Beta")."""
-    first, _, rest = name.lower().partition(" ")
-    suffix = (
-        rf"(?:[\s-]?{re.escape(rest)}s?|[\s-]?{re.escape(rest.rstrip('s'))}y?)?" if rest else ""
-    )
-    return rf"{re.escape(first)}{suffix}"
+    its second ("Beta Grocers", "Beta Grocery", "Beta"); `first` in place of its first word
+    (a typo of it: "alhpa mart 75k" named Alhpa alone, yb33 of unseen46)."""
+    head, _, rest = name.lower().partition(" ")
+    first = first or head
+    if not rest:
+        return re.escape(first)
+    # its second word misspelt after the first ("alpha mrt", "beta grocrs": yc39 of unseen47)
+    forms = [rf"{re.escape(rest)}s?", rf"{re.escape(rest.rstrip('s'))}y?",
+             *(re.escape(t) for t in _slips(rest))]  # fmt: skip
+    return rf"{re.escape(first)}(?:[\s-]?(?:{'|'.join(forms)}))?"
+
+
+def _slips(word: str) -> list[str]:
+    """A word with two neighbouring letters swapped or one letter dropped, 3 letters or more."""
+    swaps = [word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)]
+    drops = [word[:i] + word[i + 1 :] for i in range(len(word))]
+    return [t for t in dict.fromkeys(swaps + drops) if t != word and len(t) >= 3]
 
 
 def _typos(word: str) -> list[str]:
@@ -47,20 +58,27 @@ def _typos(word: str) -> list[str]:
     4-letter names get none). Not a changed letter: "meta" is not "beta"."""
     if len(word) < 5 or not word.isalpha():
         return []
-    swaps = [word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)]
-    drops = [word[:i] + word[i + 1 :] for i in range(len(word))]
-    return [t for t in dict.fromkeys(swaps + drops) if t != word and t not in english()]
+    return [t for t in _slips(word) if t not in english()]
 
 
 def _retailer_pattern(rid: str, name: str, aliases: tuple[str, ...]) -> re.Pattern[str]:
     names = [_name_pattern(name), *(re.escape(a.lower()) for a in aliases)]
-    names += [re.escape(t) for t in _typos(name.lower().partition(" ")[0])]
+    names += [_name_pattern(name, t) for t in _typos(name.lower().partition(" ")[0])]
     if rid != name.lower().partition(" ")[0]:
         names.append(re.escape(rid))
     # Longest first, so "harbor grocery" wins over "harbor".
     alias = "(?:" + "|".join(sorted(dict.fromkeys(names), key=len, reverse=True)) + ")"
     # "Gamma-only test" names Gamma (ua38 of unseen40 named no retailer); "gamma-ray" does not.
     return re.compile(rf"(?<![\w-]){alias}(?!\w|-(?!only\b))(?!\s?(?:test|version|release)\b)")
+
+
+def retailer_at(low: str, span: tuple[int, int]) -> str | None:
+    """The retailer id a mention span of `read_retailers` names, or None."""
+    for rid, pattern in retailer_patterns(current()).items():
+        m = pattern.match(low, span[0])
+        if m is not None and m.end() == span[1]:
+            return rid
+    return None
 
 
 @lru_cache(maxsize=32)
