@@ -787,3 +787,18 @@ def test_money_a_retailer_gets_only_because_caps_are_full_elsewhere_says_so() ->
     assert "promise the most" not in text.text
     [text] = write_texts(None, [allocation_request(make_plan(caps=BINDING), RETRIEVED)])
     assert "caps hold spend at" not in text.text  # every retailer pays back
+
+
+def test_a_brief_split_is_the_reason_the_code_gives() -> None:
+    """A brief that divides its budget by retailer: the split's reason is the brief, in the
+    code's words (the model wrote "because the brief itself is split into onsite display and
+    offsite display"), and no cap of the split is said to bind."""
+    plan = make_plan()
+    plan = plan.model_copy(update={"brief": plan.brief.model_copy(
+        update={"retailer_split": {"alpha": 900_000, "beta": 300_000}})})  # fmt: skip
+    request = allocation_request(plan, RETRIEVED)
+    assert request.shapes[0] == "brief_split"
+    assert request.lead.endswith("planned spend because the brief itself divides the budget "
+                                 "that way.")  # fmt: skip
+    [text] = write_texts(None, [request])
+    assert text.text.startswith(request.lead + " ")

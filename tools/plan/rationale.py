@@ -336,6 +336,10 @@ def allocation_request(
     # "asks for": a brief naming a paused retailer too names two ("the only retailer the brief
     # names" was read as wrong there).
     lead = f"{sentences[0].opening} it is the only retailer the brief asks for." if only else ""
+    if sentences[0].shape == "brief_split":
+        # The brief's own split is the whole reason: the model's ending for it was "because the
+        # brief itself is split into onsite display and offsite display" (yd of unseen48).
+        lead = f"{sentences[0].opening} {sentences[0].ending}."
     if plan.solver_inaccurate:
         # "... because each extra dollar now goes where the curves promise the most return"
         # above a reflection asking to run the split again (ta05 of unseen39, misleading).
