@@ -101,6 +101,8 @@ def planner(state: State, runtime: Runtime[Context]) -> Update:
         "parsed": brief.model_dump(mode="json"),
         "retrieved": retrieved,
         "query_plan": query_plan(brief, tenant),
+        # The brief's caps at retailers are the plan's, where a reviewer changes or lifts them.
+        "constraints": {"retailer_caps": dict(brief.retailer_caps)} if brief.retailer_caps else {},
         "plan": plan.model_dump(mode="json", by_alias=True),
         "status": "awaiting_brief_confirmation" if waiting else "planned",
         "adapters": {"planner": names},

@@ -261,6 +261,31 @@ def test_edit_replans_and_reject_keeps_the_reason(app: Any, market: Path) -> Non
     assert out["decisions"][0]["decision"]["changes"]["roas_floor"] == 2.2
 
 
+def test_the_briefs_caps_and_split_hold_and_an_edit_lifts_a_cap(app: Any, market: Path) -> None:
+    """"No more than $150k at Beta" was ignored and a split by retailer planned freely: the
+    brief's caps are the plan's constraints (shown, held, lifted by an edit), and a split
+    places each retailer's share of the ad budget."""
+    context = ctx(market)
+    out, config = start(app, context, "Acme: $600k across Alpha Mart and Beta Grocers, no more "
+                                      "than $150k at Beta. Maximize margin.")  # fmt: skip
+    if waiting(out)["kind"] == "confirm_brief":  # the cap is said and asked about
+        assert waiting(out)["brief"]["retailer_caps"] == {"beta": 150_000}
+        out = resume(app, config, context, {"action": "approve"})
+    shown = waiting(out)
+    assert shown["kind"] == "approval" and shown["constraints"]["retailer_caps"] == {
+        "beta": 150_000}  # fmt: skip
+    assert spend_by_retailer(out["plan"])["beta"] <= 150_000 * (1 + 1e-6)
+    out = resume(app, config, context, {"action": "edit", "changes": {"retailer_caps.beta": None}})
+    assert waiting(out)["constraints"]["retailer_caps"] == {}
+    out, config = start(app, context, "Acme: $200k on Alpha Mart and $100k on Beta Grocers. "
+                                      "Maximize margin, 10% for tests.")  # fmt: skip
+    if waiting(out)["kind"] == "confirm_brief":
+        out = resume(app, config, context, {"action": "approve"})
+    assert waiting(out)["brief"]["retailer_split"] == {"alpha": 200_000, "beta": 100_000}
+    got = spend_by_retailer(out["plan"])
+    assert got == pytest.approx({"alpha": 180_000, "beta": 90_000}, rel=1e-4)
+
+
 def test_an_edit_naming_a_new_retailer_goes_back_to_the_clean_room(app: Any, market: Path) -> None:
     context = ctx(market)
     out, config = start(app, context)

@@ -326,11 +326,13 @@ def test_two_budgets_are_a_warning_not_a_guess() -> None:
     assert b.total_budget == 350_000 and "the correction" in b.warnings[0]
 
 
-def test_per_retailer_amounts_add_up_and_caps_are_flagged() -> None:
+def test_per_retailer_amounts_add_up_and_caps_are_said() -> None:
     b = rules("$2M on Alpha Mart and $1M on Beta Grocers, maximize margin.")
     assert b.total_budget == 3_000_000 and "sum of the per-retailer amounts" in b.warnings[0]
     b = rules("$1,000,000 total across Alpha and Beta; no more than $400k on any one retailer.")
-    assert b.total_budget == 1_000_000 and "ignored $400,000" in b.warnings[0]
+    assert b.total_budget == 1_000_000 and b.warnings[0] == (
+        "the brief caps the ads at a retailer: at most Alpha Mart $400,000, Beta Grocers "
+        "$400,000 (the plan's retailer caps; an edit changes or lifts them)")
 
 
 def test_weekly_budget_needs_a_flight() -> None:
@@ -1555,3 +1557,26 @@ def _reads(text: str, brand: str, field: str, value: object) -> None:
 def test_round_twenty_six(text: str, brand: str, field: str, value: object) -> None:
     """Round 26 (unseen45, read after this round's second measure)."""
     _reads(text, brand, field, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "caps"),
+    [
+        ("Acme $600k Q1, margin, no more than $150k at Beta Grocers.", "acme", {"beta": 150e3}),
+        ("$500k for Globex, Alpha Mart max $300k, 10% tests", "globex", {"alpha": 300e3}),
+        ("Brand X 800k across alpha, beta and gamma; Gamma capped at 100k.", "brand_x",
+         {"gamma": 100e3}),
+        ("$1,000,000 total across Alpha and Beta; no more than $400k on any one retailer.",
+         "acme", {"alpha": 400e3, "beta": 400e3}),
+        # no cap: a minimum, a split of the whole budget, a cap on no retailer of the plan
+        ("Acme $600k across Alpha and Beta, at least $100k at Alpha.", "acme", {}),
+        ("$200k on Alpha Mart and $150k on Beta Grocers, maximize margin.", "acme", {}),
+    ],
+)  # fmt: skip
+def test_the_brief_caps_ad_spend_at_a_retailer(text: str, brand: str, caps: dict) -> None:
+    """ "No more than $150k at Beta" was ignored ("per-retailer limits are not part of the
+    brief (set retailer caps in the plan)"): it is the brief's `retailer_caps`, which the
+    planner hands to the plan's constraints."""
+    said = rule_parse(text, brand, date(2026, 12, 6))
+    assert said.caps == caps and said.brief().retailer_caps == caps
+    assert not any("per-retailer limits are not part of the brief" in w for w in said.warnings)

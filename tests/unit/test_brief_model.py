@@ -446,16 +446,18 @@ def test_every_held_out_set_is_well_formed(split: str) -> None:
     # a retailer the brand does not sell through or an error naming no field would score any
     # parser wrong (the schema also refuses a flight that ends before it starts). Unique ids;
     # the refusals name a brief field.
-    # A split by retailer (`unseen46` on: 50 briefs each) names retailers of the plan and adds
-    # up to its budget.
+    # A split by retailer (`unseen46` on, 30 to 50 briefs a set) names retailers of the plan
+    # and adds up to its budget; caps (`unseen49`) are below it.
     rows = load_heldout(HELD_SPLITS[split])
-    assert len({r["id"] for r in rows}) == len(rows) >= 50
+    assert len({r["id"] for r in rows}) == len(rows) >= 30
     for row in rows:
         if "error" in row:
             assert row["error"] in BRIEF_FIELDS, row["id"]
             continue
         split_gold = row["gold"].get("retailer_split") or {}
-        gold = {**row["gold"], "retailer_split": split_gold}
+        caps_gold = row["gold"].get("retailer_caps") or {}
+        gold = {**row["gold"], "retailer_split": split_gold, "retailer_caps": caps_gold}
+        assert all(cap < row["gold"]["total_budget"] for cap in caps_gold.values()), row["id"]
         brief = StructuredBrief(brand_id=row["brand"], **gold)
         assert set(brief.retailers) <= set(brand_retailers(row["brand"])), row["id"]
         if split_gold:
@@ -812,8 +814,8 @@ def test_a_brief_records_which_fields_it_left_open() -> None:
 
 
 def test_the_evaluation_scores_the_brief_split_where_the_gold_gives_it() -> None:
-    """Sets from `unseen46` on give the brief's split by retailer (null: none); the split is
-    scored on them, a refusal counting as a miss."""
+    """Sets from `unseen46` on give the brief's split by retailer (null: none), `unseen49` its
+    caps; each is scored where the gold gives it, a refusal counting as a miss."""
     text = "Acme: $200k on Alpha Mart and $150k on Beta Grocers, margin, Q1 2027."
     gold = {**rules(text).fields(), "retailer_split": {"alpha": 200_000, "beta": 150_000}}
     rows = [
@@ -827,3 +829,8 @@ def test_the_evaluation_scores_the_brief_split_where_the_gold_gives_it() -> None
     assert out["n_split_rows"] == 3 and out["split_accuracy"] == pytest.approx(1 / 3, abs=1e-4)
     assert out["failures"][0]["wrong"] == {"retailer_split": {
         "got": {"alpha": 200_000, "beta": 150_000}, "gold": {}}}  # fmt: skip
+    capped = "Acme: $350k across Alpha Mart and Beta Grocers, at most $100k at Beta, Q1 2027."
+    caps_gold = {**rules(capped).fields(), "retailer_caps": {"beta": 100_000}}
+    out = evaluate_parser("rules", [{"id": "c1", "brand": "acme", "today": TODAY.isoformat(),
+                                     "text": capped, "gold": caps_gold}])  # fmt: skip
+    assert out["n_caps_rows"] == 1 and out["caps_accuracy"] == 1.0

@@ -85,9 +85,12 @@ class _Tally:
     error_hits: int = 0
     field_rows: int = 0
     field_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BRIEF_FIELDS, 0))
-    # rows whose gold gives the brief's split by retailer (`unseen46` on): None for no split
+    # rows whose gold gives the brief's split by retailer (`unseen46` on) or its caps at
+    # retailers (`unseen49`): None for none
     split_rows: int = 0
     split_hits: int = 0
+    caps_rows: int = 0
+    caps_hits: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, row: dict[str, Any], outcome: StructuredBrief | BriefError) -> None:
@@ -100,6 +103,7 @@ class _Tally:
             return
         self.field_rows += 1
         self.split_rows += "retailer_split" in row["gold"]
+        self.caps_rows += "retailer_caps" in row["gold"]
         if isinstance(outcome, BriefError):
             self.failures.append({"id": row.get("id"), "error": outcome.message})
             return
@@ -111,10 +115,16 @@ class _Tally:
         }
         if "retailer_split" in row["gold"]:
             gold = row["gold"]["retailer_split"] or {}
-            if same_split(outcome.retailer_split, gold):
+            if same_amounts(outcome.retailer_split, gold):
                 self.split_hits += 1
             else:
                 wrong["retailer_split"] = {"got": outcome.retailer_split, "gold": gold}
+        if "retailer_caps" in row["gold"]:
+            gold = row["gold"]["retailer_caps"] or {}
+            if same_amounts(outcome.retailer_caps, gold):
+                self.caps_hits += 1
+            else:
+                wrong["retailer_caps"] = {"got": outcome.retailer_caps, "gold": gold}
         for name in BRIEF_FIELDS:
             self.field_hits[name] += name not in wrong
         self.exact += not wrong
@@ -132,8 +142,8 @@ class _Tally:
             self.failures.append({"id": row.get("id"), "expected_error": row["error"], "got": got})
 
 
-def same_split(got: dict[str, float], gold: dict[str, float]) -> bool:
-    """The same retailers, each amount to a cent ({} for no split)."""
+def same_amounts(got: dict[str, float], gold: dict[str, float]) -> bool:
+    """The same retailers, each amount to a cent ({} for none)."""
     return set(got) == set(gold) and all(abs(got[r] - gold[r]) <= 0.01 for r in gold)
 
 
@@ -143,8 +153,9 @@ def evaluate_parser(
     generate_json: GenerateJSON | None = None,
 ) -> dict[str, Any]:
     """{"n", "exact_match", "field_accuracy": {field: acc}, "json_valid_rate", "fallback_rate",
-    "error_accuracy", "n_error_rows", "split_accuracy", "n_split_rows" (the brief's split by
-    retailer, on rows whose gold gives it), "failures"} for one path: "rules", "llm" or
+    "error_accuracy", "n_error_rows", "split_accuracy", "n_split_rows", "caps_accuracy",
+    "n_caps_rows" (the brief's split by retailer and its caps, on rows whose gold gives them),
+    "failures"} for one path: "rules", "llm" or
     "production". `json_valid_rate` is over the rows the model was asked about (1.0 for the
     rules path, which writes no JSON); `fallback_rate` is the share of production parses the
     rules had to finish alone."""
@@ -174,6 +185,8 @@ def evaluate_parser(
         "n_error_rows": tally.error_rows,
         "split_accuracy": _rate(tally.split_hits, tally.split_rows),
         "n_split_rows": tally.split_rows,
+        "caps_accuracy": _rate(tally.caps_hits, tally.caps_rows),
+        "n_caps_rows": tally.caps_rows,
         "failures": tally.failures,
     }
 
@@ -186,8 +199,8 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="hand-written briefs of phrasings no template makes: heldout and unseen5 to "
-        "unseen47 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 and "
-        "unseen47 give the brief's split by retailer too",
+        "unseen49 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 to "
+        "unseen48 give the brief's split by retailer too, unseen49 its caps at retailers",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")

@@ -195,6 +195,7 @@ def parse_brief_production(
         warnings=[*parse.warnings, *notes],
         defaults=parse.defaults(values),
         retailer_split=parse.split if same else {},
+        retailer_caps=parse.caps if same else {},
         **values,
     )
     return brief

@@ -68,6 +68,10 @@ class StructuredBrief(BaseModel):
     # on Beta"), as it gives the amounts; {} leaves the split to the optimizer. It is kept as
     # shares: the ads follow it after the reserve, and an edit of the total keeps it.
     retailer_split: dict[str, float] = Field(default_factory=dict)
+    # The most the brief lets the plan spend on ads at a retailer ("no more than $200k at
+    # Beta", "at most $400k on any one retailer"). The planner hands them to the plan's
+    # constraints, where a reviewer changes or lifts them like their own caps.
+    retailer_caps: dict[str, float] = Field(default_factory=dict)
     parsed_by: str = "rules"
     warnings: list[str] = Field(default_factory=list)
     # Of `DEFAULTED`, the fields the brief leaves open (their values are the defaults); empty
@@ -96,6 +100,10 @@ class StructuredBrief(BaseModel):
                 f"the split names {', '.join(stray)}, which the brief does not plan (edit "
                 "retailer_split too; null lets the optimizer split)"
             )
+        for retailer, cap in self.retailer_caps.items():
+            if not 0 <= cap <= MAX_BUDGET:
+                raise ValueError(f"the cap for {retailer!r} must be 0 to {MAX_BUDGET:,.0f}, "
+                                 f"got {cap}")  # fmt: skip
         return self
 
     def fields(self) -> dict[str, Any]:
@@ -104,9 +112,11 @@ class StructuredBrief(BaseModel):
         return {name: data[name] for name in BRIEF_FIELDS}
 
     def shown(self) -> dict[str, Any]:
-        """What a question shows of the brief: its fields and, where it gives one, its split."""
+        """What a question shows of the brief: its fields and, where it gives them, its split
+        and its caps."""
         split = {"retailer_split": dict(self.retailer_split)} if self.retailer_split else {}
-        return self.fields() | split
+        caps = {"retailer_caps": dict(self.retailer_caps)} if self.retailer_caps else {}
+        return self.fields() | split | caps
 
     def resolved_retailers(self) -> list[str]:
         """The retailers to plan over, with [] expanded to all of the brand's retailers."""

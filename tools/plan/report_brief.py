@@ -54,6 +54,9 @@ def brief_section(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
         ["Goal", _given(b, "objective", GOALS.get(b.objective, words(b.objective)))],
         ["Minimum return per ad dollar", floor],
         *([["Split by retailer", _split_words(b)]] if b.retailer_split else []),
+        *([["Caps on ad spend", ", ".join(f"{retailer_name(r)} at most {_usd(v)}"
+                                          for r, v in b.retailer_caps.items())]]
+          if b.retailer_caps else []),
         ["Held for experiments", _given(b, "experiment_reserve", reserve)],
         ["Leave out products likely out of stock",
          _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan, names))],

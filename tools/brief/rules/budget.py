@@ -14,7 +14,8 @@ from tools.brief.rules.text import usd
 
 def choose_budget(money: list[Money], rest: bool = False) -> tuple[float | None, list[str]]:
     """(the total budget the amounts state, or None; warnings about the amounts not used).
-    Per-retailer caps stand in for the budget when nothing else does; the amounts of a split
+    Per-retailer caps stand in for the budget when nothing else does (the others are read by
+    `parse._caps`); the amounts of a split
     ("$2M on Alpha and $1M on Beta") are marked as its parts."""
     budgets = [m for m in money if m.kind == "budget"]
     if not budgets:
@@ -28,12 +29,6 @@ def choose_budget(money: list[Money], rest: bool = False) -> tuple[float | None,
     for m in money:
         if m.kind == "superseded" and m.value != budget:
             warnings.append(f"ignored {usd(m.value)}: the brief gives it as {m.why}")
-    for m in money:
-        if m.kind == "cap" and budget is not None and m.value != budget:
-            warnings.append(
-                f"ignored {usd(m.value)}: per-retailer limits are not part of the brief "
-                "(set retailer caps in the plan)"
-            )
     return budget, warnings
 
 

@@ -130,7 +130,7 @@ _CAP_BEFORE = re.compile(
 )
 _CAP_NEAR = re.compile(r"\b(?:cap|caps|capped|limit|limited|ceiling)\b[^.;$]{0,25}$")
 _CAP_AFTER = re.compile(r"^\s*(?:max|maximum|cap|limit|tops|at most|ceiling)\b")
-_PER_RETAILER = re.compile(
+PER_RETAILER = re.compile(
     r"\b(?:per|any|each|every|a single|any (?:one|1|single)|one|1) (?:retailer|network|rmn|partner)"
 )
 _RATE = re.compile(
@@ -290,7 +290,7 @@ def read_money(
             money.kind = "reserve"
         elif (
             _CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before)
-        ) and (near_retailer or _PER_RETAILER.search(low[max(0, s - 45) : e + 45])):
+        ) and (near_retailer or PER_RETAILER.search(low[max(0, s - 45) : e + 45])):
             money.kind = "cap"
         elif rate_unit := rate_unit_at(low, s, e):
             money.kind = "rate"
@@ -355,6 +355,8 @@ def _retailer_of(
 # $250,000 |", "Beta gets $180k", "Delta is $250k", "Beta – the remaining $150k".
 _BEFORE_IT = re.compile(
     r"\s*(?:[:=|(\u2013\u2014-]|gets|is|at|to|should be|stays at|will be|to get)?\s*"
+    # a cap's words: "Alpha Mart max $300k", "Gamma capped at $100k", "Beta no more than $50k"
+    r"(?:(?:max(?:imum)?|capped at|cap(?:ped)?|at most|up to|no more than|under)\s+(?:of\s+)?)?"
     r"(?:the\s+(?:remaining|rest|other|balance)\s*,?\s*)?"
 )
 # Between an amount and its retailer: "on Alpha", "of it at Alpha", "to the Beta", or nothing.

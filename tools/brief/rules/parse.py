@@ -22,6 +22,7 @@ from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_
 from tools.brief.rules.flight_words import flight_note
 from tools.brief.rules.money import (
     MONEY,
+    PER_RETAILER,
     Money,
     amount,
     budget_from_rate,
@@ -90,8 +91,10 @@ class RuleParse:
     # number the rules missed could still be.
     free_numbers: list[float] = field(default_factory=list)
     retailer_mentions: set[str] = field(default_factory=set)
-    # The brief's split of the budget by retailer (`StructuredBrief.retailer_split`).
+    # The brief's split of the budget by retailer (`StructuredBrief.retailer_split`) and its
+    # caps at retailers (`StructuredBrief.retailer_caps`).
     split: dict[str, float] = field(default_factory=dict)
+    caps: dict[str, float] = field(default_factory=dict)
 
     def raise_errors(self) -> None:
         if not self.errors:
@@ -110,6 +113,7 @@ class RuleParse:
             warnings=list(self.warnings),
             defaults=self.defaults(),
             retailer_split=self.split,
+            retailer_caps=self.caps,
             **self.values,
         )
 
@@ -192,6 +196,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     if result.values["flight_start"] is None and result.values["flight_end"] is None:
         result.warnings.extend(year_budget_note(low, money, budget))
     result.split = _split(result, low, money, shares, mentions)
+    result.caps = _caps(result, low, money)
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(
@@ -323,6 +328,31 @@ def _split(
         result.warnings.append(f"the brief splits the budget in shares: {said}; the ads follow "
                                "that split (edit retailer_split; null lets the optimizer split)")
     return split
+
+
+def _caps(result: RuleParse, low: str, money: list[Money]) -> dict[str, float]:
+    """The most the brief lets the plan spend at a retailer: "no more than $200k at Beta" (its
+    retailer), "at most $400k on any one retailer" (each retailer of the plan). A limit that
+    names no retailer of the plan, or is not below the budget, is ignored with a note."""
+    budget = result.values["total_budget"]
+    planned = result.values["retailers"] or brand_retailers(result.brand_id)
+    caps: dict[str, float] = {}
+    for m in money:
+        if m.kind != "cap" or budget is None or m.value == budget:
+            continue
+        each = PER_RETAILER.search(low, max(0, m.span[0] - 45), m.span[1] + 45)
+        targets = [m.retailer_id] if m.retailer_id else (planned if each else [])
+        if m.value > budget or not targets or not set(targets) <= set(planned):
+            result.warnings.append(f"ignored {usd(m.value)}: a per-retailer limit the plan "
+                                   "cannot place on a retailer it plans")  # fmt: skip
+            continue
+        for r in targets:
+            caps[r] = min(caps.get(r, m.value), m.value)
+    if caps:
+        said = ", ".join(f"{current().retailer(r).name} {usd(v)}" for r, v in caps.items())
+        result.warnings.append(f"the brief caps the ads at a retailer: at most {said} (the "
+                               "plan's retailer caps; an edit changes or lifts them)")
+    return caps
 
 
 def _reserve(
