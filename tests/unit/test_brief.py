@@ -1360,6 +1360,15 @@ def test_a_total_with_its_per_retailer_parts_keeps_the_split() -> None:
          {"alpha": 450e3, "delta": 150e3}),
         ("acme jan: alpha mrt 45k, beta grocrs 35k, delta 20k", "acme",
          {"alpha": 45e3, "beta": 35e3, "delta": 20e3}),
+        # read after the third (unseen48, yd): colon ratios, a retailer named before its rest
+        ("Globex: $300k for Feb 1 – Apr 30, 2027, split 2:1 Alpha Mart to Gamma Pharmacy.",
+         "globex", {"alpha": 200e3, "gamma": 100e3}),
+        ("Initech: $420k, allocated 5:2 between Alpha Mart and Delta Home.", "initech",
+         {"alpha": 300e3, "delta": 120e3}),
+        ("Brand X — total $2.4M. Gamma Pharmacy gets $1M, Alpha Mart $800k, and Beta Grocers "
+         "the rest.", "brand_x", {"alpha": 800e3, "beta": 600e3, "gamma": 1e6}),
+        ("Acme, total $1,000,000: 45% Alpha Mart, 35% Beta Grocers, Delta Home gets the "
+         "remainder.", "acme", {"alpha": 450e3, "beta": 350e3, "delta": 200e3}),
         # no split: one total, a cap at one retailer, a share that is not the whole, a split
         # the brand used before
         ("Globex: historically we've split about 80/20 Alpha/Gamma. For February 2027 we have "
@@ -1568,6 +1577,17 @@ def test_round_twenty_six(text: str, brand: str, field: str, value: object) -> N
          {"gamma": 100e3}),
         ("$1,000,000 total across Alpha and Beta; no more than $400k on any one retailer.",
          "acme", {"alpha": 400e3, "beta": 400e3}),
+        # read after the measure (unseen49, ye)
+        ("Initech: $500k, Alpha Mart + Delta Home. Don't put more than $300k on any single "
+         "retailer.", "initech", {"alpha": 300e3, "delta": 300e3}),
+        ("Brand X: $450k at Alpha and Gamma. Gamma can take up to $120k, no more.", "brand_x",
+         {"gamma": 120e3}),
+        ("Globex | Budget $1.6M | Alpha Mart and Gamma Pharmacy | Gamma spend not to exceed "
+         "$700k; Alpha spend not to exceed $1.1M", "globex", {"alpha": 1.1e6, "gamma": 700e3}),
+        ("acme q4 2027: $900k total. no single retailer gets more than $350k.", "acme",
+         {"alpha": 350e3, "beta": 350e3, "delta": 350e3}),
+        ("Acme $1.75M across Alpha Mart, Beta Grocers and Delta Home. Caps: Beta ≤ $500k, "
+         "Delta ≤ $250k; Alpha uncapped.", "acme", {"beta": 500e3, "delta": 250e3}),
         # no cap: a minimum, a split of the whole budget, a cap on no retailer of the plan
         ("Acme $600k across Alpha and Beta, at least $100k at Alpha.", "acme", {}),
         ("$200k on Alpha Mart and $150k on Beta Grocers, maximize margin.", "acme", {}),
@@ -1579,4 +1599,5 @@ def test_the_brief_caps_ad_spend_at_a_retailer(text: str, brand: str, caps: dict
     planner hands to the plan's constraints."""
     said = rule_parse(text, brand, date(2026, 12, 6))
     assert said.caps == caps and said.brief().retailer_caps == caps
+    assert not (caps and said.split)  # a cap is no split
     assert not any("per-retailer limits are not part of the brief" in w for w in said.warnings)

@@ -126,12 +126,17 @@ _RESERVE_AFTER = re.compile(
 )
 _CAP_BEFORE = re.compile(
     r"(?:no more than|not more than|at most|up to|maximum of|max(?:imum)?|cap(?:ped)?(?: at| of)?|"
-    r"limit(?:ed)?(?: to| of)?|ceiling of|under)\s+$"
+    r"limit(?:ed)?(?: to| of)?|ceiling of|under|<=?"
+    # "Don't put more than $300k on any single retailer", "no single retailer gets more than
+    # $350k", "Gamma spend not to exceed $700k" (ye08, ye13, ye11 of unseen49)
+    r"|(?:\bno|\bnot|n't|\bnever)\b[^.;$]{0,40}\bmore than|not to exceed|(?:must|should)n'?t exceed"
+    r")\s+$"
 )
 _CAP_NEAR = re.compile(r"\b(?:cap|caps|capped|limit|limited|ceiling)\b[^.;$]{0,25}$")
 _CAP_AFTER = re.compile(r"^\s*(?:max|maximum|cap|limit|tops|at most|ceiling)\b")
 PER_RETAILER = re.compile(
-    r"\b(?:per|any|each|every|a single|any (?:one|1|single)|one|1) (?:retailer|network|rmn|partner)"
+    r"\b(?:per|any|each|every|a single|any (?:one|1|single)|no single|no one|one|1) "
+    r"(?:retailer|network|rmn|partner)"
 )
 _RATE = re.compile(
     r"^\s*(?:(?:per|a|each|every|/)\s*(?P<unit>week|wk|month|mo|day)\b|(?P<adj>weekly|monthly|daily)\b)"
@@ -355,8 +360,11 @@ def _retailer_of(
 # $250,000 |", "Beta gets $180k", "Delta is $250k", "Beta – the remaining $150k".
 _BEFORE_IT = re.compile(
     r"\s*(?:[:=|(\u2013\u2014-]|gets|is|at|to|should be|stays at|will be|to get)?\s*"
-    # a cap's words: "Alpha Mart max $300k", "Gamma capped at $100k", "Beta no more than $50k"
-    r"(?:(?:max(?:imum)?|capped at|cap(?:ped)?|at most|up to|no more than|under)\s+(?:of\s+)?)?"
+    # a cap's words: "Alpha Mart max $300k", "Gamma capped at $100k", "Beta <= $500k", "Gamma
+    # can take up to $120k", "Gamma spend not to exceed $700k" (ye17, ye10, ye11 of unseen49)
+    r"(?:(?:can|may) (?:take|get|have) )?(?:spend )?"
+    r"(?:(?:max(?:imum)?|capped at|cap(?:ped)?|at most|up to|no more than|under|<=?"
+    r"|not to exceed)\s*(?:of\s+)?)?"
     r"(?:the\s+(?:remaining|rest|other|balance)\s*,?\s*)?"
 )
 # Between an amount and its retailer: "on Alpha", "of it at Alpha", "to the Beta", or nothing.

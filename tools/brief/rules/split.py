@@ -29,7 +29,7 @@ _REST = re.compile(r"(?:the\s+)?(?:rest|remainder|balance|remaining)\b(?:\s+of\s
 # unseen47): the shares add up to 100, which no date or range of a brief does.
 _RATIO = re.compile(r"(?<![\d./$])(\d{1,2})%?\s?[/:-]\s?(\d{1,2})%?"
                     r"(?:\s?[/:-]\s?(\d{1,2})%?)?(?![\d/%])")  # fmt: skip
-_LIST_GAP = re.compile(r"\s*(?:/|,|&|and|\+|vs\.?)?\s*")
+_LIST_GAP = re.compile(r"\s*(?:/|,|&|and|\+|vs\.?|to)?\s*")
 _BEFORE_LIST = re.compile(r"\s*(?:split\s+)?(?:between|across|among|for|on|at)?\s*")
 
 
@@ -72,8 +72,10 @@ def read_shares(
             _HABIT.search(_sentence_before(low, a)) for a, _ in spans
         ):
             continue
-        if len(shares) == 1 and rest is not None and rest not in shares:
-            shares[rest] = 1 - next(iter(shares.values()))  # "75% on Alpha, the rest on Beta"
+        if shares and rest is not None and rest not in shares and sum(shares.values()) < 1:
+            # "75% on Alpha, the rest on Beta"; "45% Alpha Mart, 35% Beta Grocers, Delta Home
+            # gets the remainder" (yd17 of unseen48)
+            shares[rest] = 1 - sum(shares.values())
         if len(shares) > 1 and abs(sum(shares.values()) - 1) < 0.005:
             return shares, spans
     return {}, []
@@ -99,11 +101,14 @@ def _ratio_shares(low: str, mentions: list[Mention]) -> tuple[dict[str, float], 
     found: tuple[dict[str, float], list[Span]] = ({}, [])
     for m in _RATIO.finditer(low):
         parts = [float(g) for g in m.groups() if g is not None]
-        if abs(sum(parts) - 100) > 0.5:
+        # "split 2:1 Alpha Mart to Gamma Pharmacy", "5:2 between Alpha Mart and Delta Home"
+        # (yd07, yd20 of unseen48): a colon ratio of any sum, other ratios of 100 only
+        colon = ":" in m.group() and "%" not in m.group()
+        if abs(sum(parts) - 100) > 0.5 and not (colon and all(parts)):
             continue
         named = _list_after(low, m.end(), mentions) or _list_before(low, m.start(), mentions)
         if len(named) == len(parts) and len(set(named)) == len(named):
-            found = {r: p / 100 for r, p in zip(named, parts, strict=True)}, [m.span()]
+            found = {r: p / sum(parts) for r, p in zip(named, parts, strict=True)}, [m.span()]
     return found
 
 
@@ -133,13 +138,18 @@ def _even_shares(low: str, mentions: list[Mention]) -> tuple[dict[str, float], l
     return {}, []
 
 
+# A retailer named before the rest it gets: "Beta Grocers the rest", "Delta Home gets the
+# remainder" (yd10, yd17 of unseen48).
+_GETS_REST = re.compile(r"\s*(?:gets|takes|with|:|-)?\s*(?:the\s+)?(?:rest|remainder|balance)\b")
+
+
 def rest_retailer(low: str, mentions: list[Mention]) -> str | None:
     """The retailer that gets what the brief's amounts leave: "the rest on Gamma"."""
     for m in _REST.finditer(low):
         rid = next((r for s, _, r in mentions if s == m.end()), None)
         if rid is not None:
             return rid
-    return None
+    return next((r for _, e, r in mentions if _GETS_REST.match(low, e)), None)
 
 
 def _retailer_after(low: str, end: int, mentions: list[Mention]) -> str | None:
