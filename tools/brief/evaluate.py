@@ -41,6 +41,10 @@ from tools.brief.spans import candidates
 HELD_SPLITS: dict[str, Path] = HANDWRITTEN
 
 
+# Brief fields of amounts by retailer, scored where a set's gold gives them.
+AMOUNT_FIELDS: tuple[str, ...] = ("retailer_split", "retailer_caps")
+
+
 def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
     """A held-out row or an example's `BriefExample.meta()`: {"text", "brand", "today",
     "gold" | "error"}."""
@@ -85,12 +89,10 @@ class _Tally:
     error_hits: int = 0
     field_rows: int = 0
     field_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BRIEF_FIELDS, 0))
-    # rows whose gold gives the brief's split by retailer (`unseen46` on) or its caps at
-    # retailers (`unseen49`): None for none
-    split_rows: int = 0
-    split_hits: int = 0
-    caps_rows: int = 0
-    caps_hits: int = 0
+    # Per `AMOUNT_FIELDS` field, the rows whose gold gives it (the brief's split by retailer
+    # from `unseen46`, its caps at retailers in `unseen49`; None for none) and the hits.
+    amount_rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AMOUNT_FIELDS, 0))
+    amount_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AMOUNT_FIELDS, 0))
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, row: dict[str, Any], outcome: StructuredBrief | BriefError) -> None:
@@ -102,8 +104,9 @@ class _Tally:
             self._add_error_row(row, outcome)
             return
         self.field_rows += 1
-        self.split_rows += "retailer_split" in row["gold"]
-        self.caps_rows += "retailer_caps" in row["gold"]
+        given = [name for name in AMOUNT_FIELDS if name in row["gold"]]
+        for name in given:
+            self.amount_rows[name] += 1
         if isinstance(outcome, BriefError):
             self.failures.append({"id": row.get("id"), "error": outcome.message})
             return
@@ -113,18 +116,12 @@ class _Tally:
             for name in BRIEF_FIELDS
             if not field_matches(name, got[name], row["gold"][name], row["brand"])
         }
-        if "retailer_split" in row["gold"]:
-            gold = row["gold"]["retailer_split"] or {}
-            if same_amounts(outcome.retailer_split, gold):
-                self.split_hits += 1
+        for name in given:
+            gold, read = row["gold"][name] or {}, getattr(outcome, name)
+            if same_amounts(read, gold):
+                self.amount_hits[name] += 1
             else:
-                wrong["retailer_split"] = {"got": outcome.retailer_split, "gold": gold}
-        if "retailer_caps" in row["gold"]:
-            gold = row["gold"]["retailer_caps"] or {}
-            if same_amounts(outcome.retailer_caps, gold):
-                self.caps_hits += 1
-            else:
-                wrong["retailer_caps"] = {"got": outcome.retailer_caps, "gold": gold}
+                wrong[name] = {"got": read, "gold": gold}
         for name in BRIEF_FIELDS:
             self.field_hits[name] += name not in wrong
         self.exact += not wrong
@@ -183,10 +180,12 @@ def evaluate_parser(
         "fallback_rate": _rate(tally.fallbacks, tally.produced) if path == "production" else 0.0,
         "error_accuracy": _rate(tally.error_hits, tally.error_rows),
         "n_error_rows": tally.error_rows,
-        "split_accuracy": _rate(tally.split_hits, tally.split_rows),
-        "n_split_rows": tally.split_rows,
-        "caps_accuracy": _rate(tally.caps_hits, tally.caps_rows),
-        "n_caps_rows": tally.caps_rows,
+        "split_accuracy": _rate(tally.amount_hits["retailer_split"],
+                                tally.amount_rows["retailer_split"]),
+        "n_split_rows": tally.amount_rows["retailer_split"],
+        "caps_accuracy": _rate(tally.amount_hits["retailer_caps"],
+                               tally.amount_rows["retailer_caps"]),
+        "n_caps_rows": tally.amount_rows["retailer_caps"],
         "failures": tally.failures,
     }
 
