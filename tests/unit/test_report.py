@@ -1332,3 +1332,8 @@ def test_a_brief_split_is_said_with_what_it_costs() -> None:
         "$37,000): to plan that instead, edit the plan and set retailer_split to null." in md
     assert "| One more ad dollar, divided as the brief splits the budget | $1.90 |" in md
     assert "cap at Alpha Mart" not in md
+    capped = plan.model_copy(update={"brief": plan.brief.model_copy(
+        update={"retailer_split": {}, "retailer_caps": {"beta": 20_000}})})  # fmt: skip
+    md = render_markdown(capped, [])
+    assert "| Caps on ad spend | Beta Grocers at most $20,000 |" in md
+    assert "Split by retailer" not in md and "The brief splits" not in md
