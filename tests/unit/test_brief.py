@@ -2,6 +2,7 @@
 that cannot be planned gets, and the warnings an ambiguous one gets. The model path, the
 production cross-check, the datasets and `rmn parse`: test_brief_model.py."""
 
+import re
 from datetime import date
 
 import pytest
@@ -1326,6 +1327,8 @@ def test_a_total_with_its_per_retailer_parts_keeps_the_split() -> None:
          {"alpha": 300e3, "beta": 100e3}),
         ("Budget 800k, 60/40 Alpha/Gamma. ROAS goal.", "globex", {"alpha": 480e3, "gamma": 320e3}),
         ("Alpha/Beta 50/50, $200k, 15% for tests", "acme", {"alpha": 100e3, "beta": 100e3}),
+        ("Acme Q4 2027: $360k split evenly across Alpha, Beta and Delta.", "acme",
+         {"alpha": 120e3, "beta": 120e3, "delta": 120e3}),
         # read after the first measure (unseen46, yb): a corrected part, an amount before its
         # retailer, a table of bare amounts, the rest of a total, the last ratio, fractions
         ("acme — Alpha 200k, Beta 100k — actually make Beta 150k. feb flight", "acme",
@@ -1387,6 +1390,7 @@ def test_the_brief_splits_its_budget_by_retailer(
     said = rule_parse(text, brand, date(2026, 12, 6))
     assert said.split == split
     assert said.brief().retailer_split == split
+    assert not any(re.search(r"\d\.\d\d+%", w) for w in said.warnings)  # "33.3333%"
     if split and "for tests" in text:
         assert said.values["experiment_reserve"] == (0.15 if "15%" in text else 0.1)
 

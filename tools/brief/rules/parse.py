@@ -323,7 +323,9 @@ def _split(
     if not math.isclose(sum(split.values()), budget, rel_tol=1e-9, abs_tol=0.05):
         return {}
     if not parts:
-        said = ", ".join(f"{current().retailer(r).name} {shares[r] * 100:g}% ({usd(v)})"
+        # "33.3%", not "33.3333%" (an even split across three, yd of unseen48)
+        said = ", ".join(f"{current().retailer(r).name} {shares[r] * 100:.1f}".rstrip("0")
+                         .rstrip(".") + f"% ({usd(v)})"
                          for r, v in split.items())  # fmt: skip
         result.warnings.append(f"the brief splits the budget in shares: {said}; the ads follow "
                                "that split (edit retailer_split; null lets the optimizer split)")
