@@ -1372,6 +1372,11 @@ def test_a_total_with_its_per_retailer_parts_keeps_the_split() -> None:
          "the rest.", "brand_x", {"alpha": 800e3, "beta": 600e3, "gamma": 1e6}),
         ("Acme, total $1,000,000: 45% Alpha Mart, 35% Beta Grocers, Delta Home gets the "
          "remainder.", "acme", {"alpha": 450e3, "beta": 350e3, "delta": 200e3}),
+        # read after the reports' measure (unseen48): no test, a retailer not run
+        ("Globex: $300k, split 2:1 Alpha Mart to Gamma Pharmacy. No incrementality tests on "
+         "this one.", "globex", {"alpha": 200e3, "gamma": 100e3}),
+        ("Brand X — $180k. Alpha Mart $100k and Gamma Pharmacy $80k; we're not running Beta "
+         "Grocers this time.", "brand_x", {"alpha": 100e3, "gamma": 80e3}),
         # no split: one total, a cap at one retailer, a share that is not the whole, a split
         # the brand used before
         ("Globex: historically we've split about 80/20 Alpha/Gamma. For February 2027 we have "
@@ -1393,6 +1398,10 @@ def test_the_brief_splits_its_budget_by_retailer(
     assert not any(re.search(r"\d\.\d\d+%", w) for w in said.warnings)  # "33.3333%"
     if split and "for tests" in text:
         assert said.values["experiment_reserve"] == (0.15 if "15%" in text else 0.1)
+    if "incrementality tests" in text:
+        assert said.values["experiment_reserve"] == 0
+    if "rest on" in text and "%" not in text:  # the rest named, its amount (yd03, unseen48)
+        assert any(re.search(r"and the rest \(\$[\d,]+\) at [A-Z]", w) for w in said.warnings)
 
 
 def test_round_twenty_two_reads_what_is_left_and_whose_spend_it_is() -> None:

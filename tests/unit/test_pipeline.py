@@ -234,6 +234,14 @@ def test_the_brief_split_holds_each_retailer_to_its_share(acme_curves: CurveSumm
     assert free.expected is not None and free.split_cost is None
     assert cost.free_margin == pytest.approx(free.expected.incremental_margin.mean, rel=1e-4)
     assert cost.free_margin >= plan.expected.incremental_margin.mean - 1e-6  # type: ignore[union-attr]
+    # a ROAS plan's next dollar is revenue, as its lines' are ("$-0.10 at Alpha Mart" beside
+    # a line table of $7.58: unseen48's measure)
+    roas = plan_allocation(acme_curves, AllocationRequest(brief=split.model_copy(
+        update={"objective": "roas"})))  # fmt: skip
+    assert roas.split_cost is not None
+    for r, value in roas.split_cost.next_dollar.items():
+        mine = [x.marginal_return or 0.0 for x in roas.rows if x.retailer_id == r]
+        assert value > 1 and min(mine) - 1e-3 <= value <= max(mine) + 1e-3, (r, value, mine)
     # a reviewer's cap at a retailer replaces the split's there: below its share, the ads
     # cannot all be placed, and the diagnosis says how much can
     capped = plan_allocation(

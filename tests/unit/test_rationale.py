@@ -801,4 +801,5 @@ def test_a_brief_split_is_the_reason_the_code_gives() -> None:
     assert request.lead.endswith("planned spend because the brief itself divides the budget "
                                  "that way.")  # fmt: skip
     [text] = write_texts(None, [request])
-    assert text.text.startswith(request.lead + " ")
+    assert text.text == request.lead  # no "no retailer cap keeps the money ..." after it
+    assert request.shapes == ("brief_split",)

@@ -1332,6 +1332,23 @@ def test_a_brief_split_is_said_with_what_it_costs() -> None:
         "$37,000): to plan that instead, edit the plan and set retailer_split to null." in md
     assert "| One more ad dollar, divided as the brief splits the budget | $1.90 |" in md
     assert "cap at Alpha Mart" not in md
+    # the default reserve said as such, and the retailers the optimizer's own split leaves out
+    # (unseen48's measure)
+    default = plan.model_copy(update={
+        "brief": plan.brief.model_copy(update={"defaults": ["experiment_reserve"]}),
+        "split_cost": plan.split_cost.model_copy(update={"free_spend": {"alpha": 40_000}}),
+    })  # fmt: skip
+    md = render_markdown(default, [])
+    assert "less the 10% held for experiments (the default: the brief gives no share; a " \
+        "reserve of 0% gives each retailer its whole amount):" in md
+    assert "would go Alpha Mart $40,000 (nothing at Beta Grocers) and bring" in md
+    # a ROAS plan that spends its ad budget: the split holds it back too, not the budget alone
+    roas = plan.model_copy(update={
+        "brief": plan.brief.model_copy(update={"objective": "roas", "total_budget": 40_000 / 0.9}),
+        "shadow_prices": {"spendable": 0.0, "budget": 0.0, "retailer_caps": {}},
+    })  # fmt: skip
+    assert "Only the budget and the brief's split by retailer (see Allocation) hold the plan " \
+        "back." in render_markdown(roas, [])
     capped = plan.model_copy(update={"brief": plan.brief.model_copy(
         update={"retailer_split": {}, "retailer_caps": {"beta": 20_000}})})  # fmt: skip
     md = render_markdown(capped, [])

@@ -114,7 +114,7 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
     prices = result.shadow_prices.model_dump(mode="json") if result.shadow_prices else {}
     split_cost = None
     if brief.retailer_split and prices:
-        prices, split_cost = _split_prices(prices, brief, req)
+        prices, split_cost = _split_prices(prices, brief, req, out.spend, out.roas)
         split_cost = _with_free_split(split_cost, curve_set, opt_brief, req)
     slack = None
     if brief.roas_floor is not None and out.roas is not None:
@@ -234,7 +234,11 @@ def _unfunded(
 
 
 def _split_prices(
-    prices: dict[str, Any], brief: StructuredBrief, req: AllocationRequest
+    prices: dict[str, Any],
+    brief: StructuredBrief,
+    req: AllocationRequest,
+    spend: float,
+    roas: float | None,
 ) -> tuple[dict[str, Any], SplitCost]:
     """The shadow prices of a plan held to the brief's split, as a reader takes them. The
     split's caps add up to the ad budget, so each one's price alone is the solver's pick of a
@@ -251,12 +255,18 @@ def _split_prices(
     nexts = {r: spendable + float(caps.get(r) or 0.0) for r in split}
     per_ad_dollar = sum(share * nexts[r] for r, share in split.items())
     kept = {r: v for r, v in caps.items() if r not in split or r in req.retailer_caps}
+    # What a reader is told a retailer's next ad dollar brings: the goal's extra (margin, or
+    # revenue). A ROAS plan's prices are its return's, per dollar of the plan's spend: times
+    # the spend they are the next dollar's revenue less the plan's return (`price_scale`), so
+    # "$-0.10 at Alpha Mart" beside a line table of $7.58 (5 ROAS plans of unseen48).
+    said = ({r: v * spend + roas for r, v in nexts.items()}
+            if brief.objective == "roas" and roas is not None else nexts)  # fmt: skip
     return {
         **prices,
         "spendable": per_ad_dollar,
         "budget": per_ad_dollar * (1 - brief.experiment_reserve),
         "retailer_caps": kept,
-    }, SplitCost(next_dollar=nexts)
+    }, SplitCost(next_dollar=said)
 
 
 def _with_free_split(

@@ -39,8 +39,8 @@ class SplitCost(BaseModel):
     approver sees what the brief's split costs."""
 
     next_dollar: dict[str, float] = Field(
-        default_factory=dict, description="the goal's gain from the next ad dollar at each "
-        "retailer of the split (its line's shadow price)",
+        default_factory=dict, description="what the next ad dollar at each retailer of the "
+        "split brings: extra margin on a margin goal, extra revenue on the others",
     )
     free_spend: dict[str, float] | None = Field(
         None, description="the optimizer's own split: ad spend by retailer, USD (None: no plan)"

@@ -290,7 +290,9 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
                 "brief_cap" if what.endswith("in the brief") else "cap",
             )
         )
-    elif facts.get("expected incremental margin") is not None:
+    elif facts.get("expected incremental margin") is not None and not plan.brief.retailer_split:
+        # Not under the brief's split: "no retailer cap keeps the money from where it earns the
+        # most" beside the split's own cost read as wrong (12 reports of unseen48's measure).
         out.append(
             Sentence(
                 f"Expected margin is {facts.get('expected incremental margin')}, likely between "

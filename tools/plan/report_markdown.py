@@ -222,9 +222,14 @@ def _shadow_prices(plan: Plan) -> list[str]:
             # and what that means for the goal: the plan "at odds" with its goal (wa08, wa21
             # of unseen42); "No limit ... It still spends all" read as a contradiction, and
             # as a plan maximizing revenue, not its return (five reports of unseen44).
-            held = (" and the minimums the allocation names hold" if at_minimum(plan.allocation)
-                    else " holds")  # fmt: skip
-            return [*out, f"Only the budget{held} the plan back. The plan spends all of its ad "
+            # The brief's split too: "Only the budget ... holds the plan back" beside the
+            # split's own cost read as wrong (5 ROAS plans of unseen48's measure).
+            limits = ["the budget", *(["the brief's split by retailer (see Allocation)"]
+                                      if plan.brief.retailer_split else []),
+                      *(["the minimums the allocation names"] if at_minimum(plan.allocation)
+                        else [])]  # fmt: skip
+            held = f" {and_list(limits)} {'holds' if len(limits) == 1 else 'hold'}"
+            return [*out, f"Only{held} the plan back. The plan spends all of its ad "
                     "budget (the budget less what is held for experiments), as a plan spends "
                     "what the brief gives it; at that spend, the split with the most extra "
                     f"revenue is the one with the highest return per ad dollar{why}, and a "

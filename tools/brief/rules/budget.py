@@ -10,9 +10,16 @@ import math
 
 from tools.brief.rules.money import Money
 from tools.brief.rules.text import usd
+from tools.catalog import current
 
 
-def choose_budget(money: list[Money], rest: bool = False) -> tuple[float | None, list[str]]:
+def _name(retailer: str | None) -> str:
+    return current().retailer(retailer).name if retailer else "the retailer the brief names"
+
+
+def choose_budget(
+    money: list[Money], rest: str | None = None
+) -> tuple[float | None, list[str]]:
     """(the total budget the amounts state, or None; warnings about the amounts not used).
     Per-retailer caps stand in for the budget when nothing else does (the others are read by
     `parse._caps`); the amounts of a split
@@ -32,7 +39,7 @@ def choose_budget(money: list[Money], rest: bool = False) -> tuple[float | None,
     return budget, warnings
 
 
-def _pick_budget(budgets: list[Money], rest: bool) -> tuple[float, list[str]]:
+def _pick_budget(budgets: list[Money], rest: str | None) -> tuple[float, list[str]]:
     """(the budget among several candidate amounts, warnings saying which and why)."""
     warnings: list[str] = []
     budgets = _fold_parts(budgets)
@@ -70,10 +77,14 @@ def _pick_budget(budgets: list[Money], rest: bool) -> tuple[float, list[str]]:
     for m in parts:
         m.kind = "part"
     if parts and not math.isclose(sum(m.value for m in parts), budget):
+        # by name: "$800,000 at the retailers named and the rest where the brief says" read
+        # as the $800,000 going to several (yd03 of unseen48)
+        named = [f"{usd(m.value)} at {_name(m.retailer_id)}" for m in parts]
+        left = usd(budget - sum(m.value for m in parts))
         warnings.append(
-            f"total budget {usd(budget)}: {' + '.join(usd(m.value) for m in parts)} at the "
-            "retailers named and the rest where the brief says; the ads follow that split "
-            "(edit retailer_split; null lets the optimizer split)"
+            f"total budget {usd(budget)}: {', '.join(named)} and the rest ({left}) at "
+            f"{_name(rest)}; the ads follow that split (edit retailer_split; null lets the "
+            "optimizer split)"
         )
     elif parts:
         warnings.append(
@@ -107,7 +118,7 @@ def _fold_parts(budgets: list[Money]) -> list[Money]:
     return [m for m in budgets if m.kind == "budget"]
 
 
-def _whole(budgets: list[Money], split: list[Money], rest: bool) -> Money | None:
+def _whole(budgets: list[Money], split: list[Money], rest: str | None) -> Money | None:
     """The one amount naming no retailer, where the per-retailer amounts add up to it (two
     retailers or more), or stay below it with the rest at a retailer the brief names (`rest`:
     "the balance to Delta Home"); None otherwise."""

@@ -184,7 +184,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
             result.errors.append(problem)
     money = read_money(mask(low, floor_spans), retailer_spans, today, others)
     mentions = [(s, e, rid) for s, e in retailer_spans if (rid := retailer_at(low, (s, e)))]
-    budget, notes = choose_budget(money, rest=rest_retailer(low, mentions) is not None)
+    budget, notes = choose_budget(money, rest=rest_retailer(low, mentions))
     result.warnings.extend(notes)
     past = past_sentences(low, today) + done_clauses(low)
     shares, share_spans = read_shares(mask(low, floor_spans), mentions, past)

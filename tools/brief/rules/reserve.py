@@ -51,6 +51,8 @@ _RESERVE_CUE = re.compile(
 ZERO_RESERVE = re.compile(
     r"\b(?:no|zero|0|without(?: an?| any)?|skip(?: the)?|drop(?: the)?)\s+"
     r"(?:separate\s+|extra\s+|dedicated\s+)?"  # "no separate test reserve" (ya50 of unseen44)
+    # "No incrementality tests on this one" (yd07, yd17, yd28 of unseen48 held the default 10%)
+    r"(?:incrementality\s+|lift\s+|geo\s+)?"
     # "no experimnts this time pls" (oa09 of unseen31).
     r"(?:experiment(?:al|s|ation)?|experimnts?|exp(?:\s+reserve)?|tests?|test cells?|testing|"
     r"holdouts?|hold-outs?|"

@@ -116,6 +116,8 @@ EXCLUDE_CUE = re.compile(
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
     r"pause|pausing|paused|(?:don'?t|do not) use|avoid|scratch|scrap|"
     r"pull(?:ing|ed)? out of|"  # "we're pulling out of Alpha Mart for now" (ma15 of unseen33)
+    # "we're not running Beta Grocers this time" (yd14 of unseen48 planned it)
+    r"(?:not|n't|won't be|aren't) (?:running|using|buying|including|doing)|"
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
