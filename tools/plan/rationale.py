@@ -243,12 +243,8 @@ def allocation_sentences(plan: Plan, facts: FactsTable) -> list[Sentence]:
     split = and_list(parts)
     capped = _capped_elsewhere(plan)
     out = [
-        Sentence(
-            f"{split} of the {facts.get('planned spend')} planned spend because",
-            "the brief itself divides the budget that way",
-            "",
-            "brief_split",
-        )
+        Sentence(f"{split} of the {facts.get('planned spend')} planned spend because",
+                 "the brief itself divides the budget that way", "", "brief_split")
         if plan.brief.retailer_split and len(ranked) > 1
         else Sentence(
             f"{split} of the {facts.get('planned spend')} planned spend because caps hold spend "
@@ -338,10 +334,8 @@ def allocation_request(
     # "asks for": a brief naming a paused retailer too names two ("the only retailer the brief
     # names" was read as wrong there).
     lead = f"{sentences[0].opening} it is the only retailer the brief asks for." if only else ""
-    if sentences[0].shape == "brief_split":
-        # The brief's own split is the whole reason: the model's ending for it was "because the
-        # brief itself is split into onsite display and offsite display" (yd of unseen48).
-        lead = f"{sentences[0].opening} {sentences[0].ending}."
+    if sentences[0].shape == "brief_split":  # the model's: "the brief itself is split into
+        lead = f"{sentences[0].opening} {sentences[0].ending}."  # onsite display" (unseen48)
     if plan.solver_inaccurate:
         # "... because each extra dollar now goes where the curves promise the most return"
         # above a reflection asking to run the split again (ta05 of unseen39, misleading).
