@@ -834,3 +834,12 @@ def test_the_evaluation_scores_the_brief_split_where_the_gold_gives_it() -> None
     out = evaluate_parser("rules", [{"id": "c1", "brand": "acme", "today": TODAY.isoformat(),
                                      "text": capped, "gold": caps_gold}])  # fmt: skip
     assert out["n_caps_rows"] == 1 and out["caps_accuracy"] == 1.0
+
+
+def test_cli_shows_the_brief_split_and_caps(cli: CliRunner) -> None:
+    """`rmn parse` gives the split and the caps it read, not only their warnings."""
+    text = "Acme: $200k on Alpha Mart and $150k on Beta Grocers, no more than $100k at Delta"
+    result = _invoke(cli, text, "--brand", "acme", "--path", "rules")
+    assert result.exit_code == 0, result.output
+    assert "split         alpha $200,000, beta $150,000\n" in result.output
+    assert "at most       delta $100,000\n" in result.output
