@@ -43,6 +43,7 @@ from typing import Any
 from tools.brief.rules.flight import asked_flights, date_spans, read_flight
 from tools.brief.rules.money import (
     MONEY,
+    Mention,
     Money,
     amount,
     budget_from_rate,
@@ -175,8 +176,8 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     low = lower(clean)
     out = Candidates(clean, today, brand)
     scan = mask(low, brand_name_spans(low, current()))
-    mention_spans = _mentions(out, clean, scan)
-    money_spans = _money(out, clean, low, mention_spans)
+    mentions = _mentions(out, clean, scan)
+    money_spans = _money(out, clean, low, mentions)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
     # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
     floors, no_floor_spans, _ = read_floors(low, today)
@@ -216,9 +217,10 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     return out
 
 
-def _mentions(out: Candidates, clean: str, scan: str) -> list[tuple[int, int]]:
+def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     """Every retailer mention -> `out.mentions`, in the brief's order, as the schema shows them;
-    returns the spans of every mention, those of the past included (money near a retailer).
+    returns every mention (start, end, retailer id), those of the past included (money near a
+    retailer).
 
     A mention after words that exclude it ("everywhere except Beta Grocers", "not alpha"; a
     list's members too) may only be excluded (`out.excluded`), and its key keeps those words:
@@ -250,7 +252,7 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[tuple[int, int]]:
     # A key whose mentions' words disagree ("Alpha only ... not Alpha") is the model's choice.
     out.excluded = {k for k, v in said.items() if v == {"exclude"}}
     out.kept = {k for k, v in said.items() if v == {"include"}}
-    return [(s, e) for s, e, _ in every]
+    return every
 
 
 def _floors(out: Candidates, clean: str, scan: str) -> None:
@@ -272,7 +274,7 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
 
 
 def _money(
-    out: Candidates, clean: str, low: str, mention_spans: list[tuple[int, int]]
+    out: Candidates, clean: str, low: str, mentions: list[Mention]
 ) -> list[tuple[tuple[int, int], float]]:
     """Every amount of money -> `out.money`; returns (span, value) of each, including the
     amounts that are not offered (replaced, past or per-store ones), so that no other field
@@ -283,7 +285,7 @@ def _money(
     # Budgets a later correction replaces, as the rules read them: "3M, actually make it 3.4M",
     # "$2M, hmm, no, finance says $1.75M" (the adapter chose the first amount in 9 briefs of
     # unseen29 to unseen31).
-    corrected_away = replaced_by_correction(read_money(low, mention_spans, out.today))
+    corrected_away = replaced_by_correction(read_money(low, mentions, out.today))
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)

@@ -46,6 +46,10 @@ class AllocationRequest(BaseModel):
         description="spend at least this share of the spendable budget (default: all of it); "
         "lower lets a plan that cannot place the whole budget spend less",
     )
+    compare_free_split: bool = Field(
+        True, description="under the brief's split, also solve for the optimizer's own split "
+        "(`SplitCost`; one more solve, which the what-if's budgets do not read)",
+    )
 
 
 class AllocationPlan(BaseModel):
@@ -115,7 +119,8 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
     split_cost = None
     if brief.retailer_split and prices:
         prices, split_cost = _split_prices(prices, brief, req, out.spend, out.roas)
-        split_cost = _with_free_split(split_cost, curve_set, opt_brief, req)
+        if req.compare_free_split:
+            split_cost = _with_free_split(split_cost, curve_set, opt_brief, req)
     slack = None
     if brief.roas_floor is not None and out.roas is not None:
         slack = (out.roas - brief.roas_floor) / brief.roas_floor

@@ -119,6 +119,7 @@ def _solve(curves: CurveSummary, brief: StructuredBrief, constraints: dict[str, 
             retailer_caps=constraints.get("retailer_caps") or {},
             excluded_skus=constraints.get("excluded_skus") or [],
             min_spend_fraction=constraints.get("min_spend_fraction"),
+            compare_free_split=False,
         ),
     )
 

@@ -12,6 +12,9 @@ from tools.brief.rules.money import Money
 from tools.brief.rules.text import usd
 from tools.catalog import current
 
+# What a parse note says of a split it read (the edit that changes it, in the API's words).
+FOLLOWED = "the ads follow that split (edit retailer_split; null lets the optimizer split)"
+
 
 def _name(retailer: str | None) -> str:
     return current().retailer(retailer).name if retailer else "the retailer the brief names"
@@ -58,7 +61,7 @@ def _pick_budget(budgets: list[Money], rest: str | None) -> tuple[float, list[st
         parts = split
     elif (
         len(split) == len(budgets) > 1
-        and len({m.retailer_id or m.retailer for m in split}) == len(split)
+        and len({m.retailer_id for m in split}) == len(split)
         and not any(m.score >= 2 for m in budgets)
     ):
         # "$2M on Alpha and $1M on Beta": the total is the sum of the parts.
@@ -83,14 +86,12 @@ def _pick_budget(budgets: list[Money], rest: str | None) -> tuple[float, list[st
         left = usd(budget - sum(m.value for m in parts))
         warnings.append(
             f"total budget {usd(budget)}: {', '.join(named)} and the rest ({left}) at "
-            f"{_name(rest)}; the ads follow that split (edit retailer_split; null lets the "
-            "optimizer split)"
+            f"{_name(rest)}; {FOLLOWED}"
         )
     elif parts:
         warnings.append(
             f"total budget {usd(budget)} is the sum of the per-retailer amounts "
-            f"({' + '.join(usd(m.value) for m in parts)}); the ads follow that split "
-            "(edit retailer_split; null lets the optimizer split)"
+            f"({' + '.join(usd(m.value) for m in parts)}); {FOLLOWED}"
         )
     others = sorted({m.value for m in budgets if m.kind == "budget" and m.value != budget})
     if others:
@@ -123,7 +124,7 @@ def _whole(budgets: list[Money], split: list[Money], rest: str | None) -> Money 
     retailers or more), or stay below it with the rest at a retailer the brief names (`rest`:
     "the balance to Delta Home"); None otherwise."""
     free = [m for m in budgets if not m.retailer]
-    named = {m.retailer_id or m.retailer for m in split}
+    named = {m.retailer_id for m in split}
     if len(free) != 1 or not split or len(named) != len(split):
         return None
     total = sum(m.value for m in split)
@@ -139,7 +140,7 @@ def _parts_of(total: Money, split: list[Money]) -> list[Money]:
     parts = [m for m in split if m is not total]
     if (
         len(parts) > 1
-        and len({m.retailer_id or m.retailer for m in parts}) == len(parts)
+        and len({m.retailer_id for m in parts}) == len(parts)
         and math.isclose(sum(m.value for m in parts), total.value)
     ):
         return parts

@@ -22,7 +22,6 @@ from functools import lru_cache
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
-from tools.brief.rules.retailers import retailer_at
 from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
@@ -36,6 +35,8 @@ from tools.brief.rules.text import (
     usd,
 )
 from tools.brief.schema import MAX_BUDGET, BriefError
+
+Mention = tuple[int, int, str]  # a retailer mention: start, end, retailer id
 
 SCALE_WORDS = {
     "k": 1e3,
@@ -251,13 +252,13 @@ def theirs_by_name(names: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def read_money(
     low: str,
-    retailer_spans: list[tuple[int, int]],
+    mentions: list[Mention],
     today: date | None = None,
     others: re.Pattern[str] | None = None,
 ) -> list[Money]:
-    """Every finite amount in the text, classified; `unreadable_amount_error` reports the
-    others. `today` dates the past ("2025 spend was 380k"); `others` names other brands'
-    spend (`theirs_by_name`)."""
+    """Every finite amount in the text, classified, with the retailer it is for among the
+    retailer `mentions`; `unreadable_amount_error` reports the others. `today` dates the past
+    ("2025 spend was 380k"); `others` names other brands' spend (`theirs_by_name`)."""
     found: list[Money] = []
     clauses = clause_spans(low)
     for m in MONEY.finditer(low):
@@ -267,7 +268,7 @@ def read_money(
         bare = not (pre or scale or post)
         # "Alpha Mart | 1,000,000" in a pasted table is an amount too (yb19 of unseen46).
         in_cell = any(r[1] <= m.start() and _CELL.fullmatch(low, r[1], m.start())
-                      for r in retailer_spans)  # fmt: skip
+                      for r in mentions)  # fmt: skip
         if bare and (
             not ("," in raw or m.group("exp"))
             or not (in_cell or _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()]))
@@ -285,7 +286,7 @@ def read_money(
         if re.search(r"(?:for|per|on)\s+(?:every|each)?\s*$", before) and value in (1, 1.0):
             continue  # the "$1" of "$3 for every $1"
         money = Money(value, (s, e), "budget")
-        near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_ in retailer_spans)
+        near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_, _ in mentions)
         cs, ce = clause_of(s, clauses)
         clause = low[cs:ce]
         if why := superseded_why(low, s, clause, today, others):
@@ -300,7 +301,7 @@ def read_money(
         elif rate_unit := rate_unit_at(low, s, e):
             money.kind = "rate"
             money.rate_unit = rate_unit
-        money.retailer, money.retailer_id = _retailer_of(low, s, e, retailer_spans)
+        money.retailer, money.retailer_id = _retailer_of(low, s, e, mentions)
         use = _USE.search(low[max(0, s - 45) : s])
         for_this = _FOR_THIS.match(after)
         money.correction = bool(CORRECTION.search(low[max(0, s - 35) : s]) or use or for_this)
@@ -341,19 +342,19 @@ def _cued(
 
 
 def _retailer_of(
-    low: str, s: int, e: int, retailer_spans: list[tuple[int, int]]
+    low: str, s: int, e: int, mentions: list[Mention]
 ) -> tuple[tuple[int, int] | None, str | None]:
     """The retailer the amount at `s`-`e` is for (its mention span and id): named right before
     it ("Alpha $125k, Delta $75k": ya56 of unseen44 planned $125k, the first; "Beta gets
     $180k", "Beta – the remaining $150k"), else right after it ("$2M on Alpha", "$800k of it
     at AlphaMart", "$60k Beta Grocers, $30k Gamma": yb16 and yb31 of unseen46)."""
-    span = next((r for r in retailer_spans if r[1] <= s and _BEFORE_IT.fullmatch(low, r[1], s)),
-                None)  # fmt: skip
-    if span is None:
+    found = next((r for r in mentions if r[1] <= s and _BEFORE_IT.fullmatch(low, r[1], s)),
+                 None)  # fmt: skip
+    if found is None:
         lead = _AFTER_IT.match(low, e)
         assert lead is not None  # every part of it is optional
-        span = next((r for r in retailer_spans if r[0] == lead.end()), None)
-    return span, (retailer_at(low, span) if span else None)
+        found = next((r for r in mentions if r[0] == lead.end()), None)
+    return ((found[0], found[1]), found[2]) if found else (None, None)
 
 
 # Between a retailer and its amount: "Alpha $125k", "Delta Home: $75k", "| Alpha Mart |

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.budget import choose_budget
+from tools.brief.rules.budget import FOLLOWED, choose_budget
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.flight_words import flight_note
 from tools.brief.rules.money import (
     MONEY,
     PER_RETAILER,
+    Mention,
     Money,
     amount,
     budget_from_rate,
@@ -41,7 +42,6 @@ from tools.brief.rules.retailers import (
     other_brand_words,
     other_brands_warning,
     read_retailers,
-    retailer_at,
 )
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
 from tools.brief.rules.split import read_shares, rest_retailer
@@ -177,17 +177,17 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     floors, no_floor_spans, floor_values = _floor(result, low)
     floor_spans = [f.span for f in floors]
     others = theirs_by_name(tuple(other_brand_words(brand)))
-    retailer_spans, retailer_errors = _retailers(result, low, others)
+    mentions, retailer_errors = _retailers(result, low, others)
 
     for problem in (foreign_currency_error(clean, low), unreadable_amount_error(clean, low)):
         if problem is not None:
             result.errors.append(problem)
-    money = read_money(mask(low, floor_spans), retailer_spans, today, others)
-    mentions = [(s, e, rid) for s, e in retailer_spans if (rid := retailer_at(low, (s, e)))]
-    budget, notes = choose_budget(money, rest=rest_retailer(low, mentions))
+    money = read_money(mask(low, floor_spans), mentions, today, others)
+    rest = rest_retailer(low, mentions)  # "the rest on Gamma": the retailer that gets it
+    budget, notes = choose_budget(money, rest=rest)
     result.warnings.extend(notes)
     past = past_sentences(low, today) + done_clauses(low)
-    shares, share_spans = read_shares(mask(low, floor_spans), mentions, past)
+    shares, share_spans = read_shares(mask(low, floor_spans), mentions, rest, past)
     mask_spans = floor_spans + [m.span for m in money] + share_spans
 
     # Flight (read before the budget is final: a weekly budget needs the flight length).
@@ -195,7 +195,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     budget = _budget(result, budget, [m for m in money if m.kind == "rate"])
     if result.values["flight_start"] is None and result.values["flight_end"] is None:
         result.warnings.extend(year_budget_note(low, money, budget))
-    result.split = _split(result, low, money, shares, mentions)
+    result.split = _split(result, money, shares, rest)
     result.caps = _caps(result, low, money)
 
     # Objective, on the text less money and floor numbers.
@@ -241,19 +241,19 @@ def _floor(result: RuleParse, low: str) -> tuple[list[Floor], list[Span], list[f
 
 def _retailers(
     result: RuleParse, low: str, others: re.Pattern[str] | None
-) -> tuple[list[Span], list[BriefError]]:
-    """-> (retailer mention spans, retailer errors: reported after every other field's).
+) -> tuple[list[Mention], list[BriefError]]:
+    """-> (retailer mentions, retailer errors: reported after every other field's).
     Neither a past sentence's retailers nor those of someone else's spend (`others`, another
     brand's by name) are asked for."""
     asked_not = past_sentences(low, result.today, repeating_asks=True) + others_clauses(low, others)
-    retailers, mentioned, spans, notes, errors = read_retailers(
+    retailers, mentioned, mentions, notes, errors = read_retailers(
         result.text, low, result.brand_id, asked_not
     )
     result.retailer_mentions = mentioned
     result.warnings.extend(notes)
     if retailers is not None:
         result.record("retailers", retailers)
-    return spans, errors
+    return mentions, errors
 
 
 def _flight(result: RuleParse, masked: str) -> list[Flight]:
@@ -293,11 +293,7 @@ def _budget(result: RuleParse, budget: float | None, rates: list[Money]) -> floa
 
 
 def _split(
-    result: RuleParse,
-    low: str,
-    money: list[Money],
-    shares: dict[str, float],
-    mentions: list[tuple[int, int, str]],
+    result: RuleParse, money: list[Money], shares: dict[str, float], rest: str | None
 ) -> dict[str, float]:
     """The budget's parts by retailer id (amounts, else `shares` of the budget), when they are
     the whole budget and name distinct retailers the brief plans; {} otherwise (a warning
@@ -305,7 +301,6 @@ def _split(
     budget = result.values["total_budget"]
     if budget is None:
         return {}
-    rest = rest_retailer(low, mentions)
     parts = [m for m in money if m.kind == "part"]
     split: dict[str, float] = {}
     for m in parts:
@@ -327,8 +322,7 @@ def _split(
         said = ", ".join(f"{current().retailer(r).name} {shares[r] * 100:.1f}".rstrip("0")
                          .rstrip(".") + f"% ({usd(v)})"
                          for r, v in split.items())  # fmt: skip
-        result.warnings.append(f"the brief splits the budget in shares: {said}; the ads follow "
-                               "that split (edit retailer_split; null lets the optimizer split)")
+        result.warnings.append(f"the brief splits the budget in shares: {said}; {FOLLOWED}")
     return split
 
 

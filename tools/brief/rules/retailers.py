@@ -72,15 +72,6 @@ def _retailer_pattern(rid: str, name: str, aliases: tuple[str, ...]) -> re.Patte
     return re.compile(rf"(?<![\w-]){alias}(?!\w|-(?!only\b))(?!\s?(?:test|version|release)\b)")
 
 
-def retailer_at(low: str, span: tuple[int, int]) -> str | None:
-    """The retailer id a mention span of `read_retailers` names, or None."""
-    for rid, pattern in retailer_patterns(current()).items():
-        m = pattern.match(low, span[0])
-        if m is not None and m.end() == span[1]:
-            return rid
-    return None
-
-
 @lru_cache(maxsize=32)
 def _patterns(
     root: object, signature: tuple[tuple[str, str, tuple[str, ...]], ...]
@@ -245,10 +236,11 @@ def _unknown_retailers(
 
 def read_retailers(
     text: str, low: str, brand: str, past: list[tuple[int, int]] | None = None
-) -> tuple[list[str] | None, set[str], list[tuple[int, int]], list[str], list[BriefError]]:
-    """-> (retailers, or None when the text names none; every retailer mentioned; mention
-    spans; warnings; errors). A mention inside a sentence that only reports the past (`past`,
-    `text.past_sentences`: "Last time (Sept 2026) we did $300k at Alpha") plans nothing."""
+) -> tuple[list[str] | None, set[str], list[tuple[int, int, str]], list[str], list[BriefError]]:
+    """-> (retailers, or None when the text names none; every retailer mentioned; every
+    mention as (start, end, retailer id); warnings; errors). A mention inside a sentence that
+    only reports the past (`past`, `text.past_sentences`: "Last time (Sept 2026) we did $300k
+    at Alpha") plans nothing."""
     warnings: list[str] = []
     errors: list[BriefError] = []
     catalog = current()
@@ -321,7 +313,7 @@ def read_retailers(
         retailers = []
     else:
         retailers = None
-    return retailers, included | excluded, spans, warnings, errors
+    return retailers, included | excluded, mentions, warnings, errors
 
 
 # "same retailer" asks again for the retailers a past sentence names (d44 of unseen21: "we spent

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 
+from tools.brief.rules.money import Mention
 from tools.brief.rules.reserve import PERCENT
 
 Span = tuple[int, int]
-Mention = tuple[int, int, str]  # start, end, retailer id
+
 
 # A share's retailer after it ("60% on Alpha", "40% to the Beta") or before it ("Alpha 60%",
 # "Alpha Mart: 70%", "| Alpha | 60% |").
@@ -30,6 +31,7 @@ _REST = re.compile(r"(?:the\s+)?(?:rest|remainder|balance|remaining)\b(?:\s+of\s
 _RATIO = re.compile(r"(?<![\d./$])(\d{1,2})%?\s?[/:-]\s?(\d{1,2})%?"
                     r"(?:\s?[/:-]\s?(\d{1,2})%?)?(?![\d/%])")  # fmt: skip
 _LIST_GAP = re.compile(r"\s*(?:/|,|&|and|\+|vs\.?|to)?\s*")
+_GAP_BEFORE = re.compile(r"\s*(?:/|,|&|and|\+|split|:)?\s*")  # "Alpha/Beta 60/40"
 _BEFORE_LIST = re.compile(r"\s*(?:split\s+)?(?:between|across|among|for|on|at)?\s*")
 
 
@@ -60,12 +62,12 @@ def _sentence_before(low: str, pos: int) -> str:
 
 
 def read_shares(
-    low: str, mentions: list[Mention], past: list[Span] | None = None
+    low: str, mentions: list[Mention], rest: str | None, past: list[Span] | None = None
 ) -> tuple[dict[str, float], list[Span]]:
     """(retailer id -> share of the budget, 0-1; the spans read), or ({}, []) when the text
-    gives no whole split in shares. Shares inside `past` (sentences about the past) are not
-    this plan's: "historically we've split about 80/20 Alpha/Gamma" (yc44 of unseen47)."""
-    rest = rest_retailer(low, mentions)
+    gives no whole split in shares; `rest` gets what the shares leave (`rest_retailer`).
+    Shares inside `past` (sentences about the past) are not this plan's: "historically we've
+    split about 80/20 Alpha/Gamma" (yc44 of unseen47)."""
     for reader in (_percent_shares, _ratio_shares, _fraction_shares, _even_shares):
         shares, spans = reader(low, mentions)
         if any(s <= a < e for a, _ in spans for s, e in past or []) or any(
@@ -185,8 +187,7 @@ def _list_before(low: str, start: int, mentions: list[Mention]) -> list[str]:
     for s, e, r in reversed(mentions):
         if e > pos:
             continue
-        gap = low[e:pos]
-        if not re.fullmatch(r"\s*(?:/|,|&|and|\+|split|:)?\s*", gap):
+        if not _GAP_BEFORE.fullmatch(low, e, pos):
             break
         named.insert(0, r)
         pos = s
