@@ -33,7 +33,8 @@ from pydantic import BaseModel, Field
 from adapters.base import base_fingerprint, load_base_model, quiet_progress
 from adapters.composition import merged_copy, quiet_libraries
 from adapters.decoding import DecodeChoice, cpu_info
-from adapters.quantize import WIDE_ROWS, int8_weight_only_available, quantize_int8_weight_only
+from adapters.fused import int8_decode_copy
+from adapters.quantize import int8_weight_only_available
 from adapters.registry import AdapterRegistry, AdapterSet
 from adapters.runtime import Runtime
 from adapters.testing import write_standard_adapters
@@ -388,15 +389,17 @@ def _int8_models(peft: Any, names: list[str]) -> dict[str, Any]:
     """The composed triple merged and made int8 weight-only (`adapters.quantize`, the serving
     code), multiplying in bfloat16: in a bfloat16 copy, and in a float32 copy (the AVX2 path:
     only the matmul's inputs are bfloat16), passes of `WIDE_ROWS` rows or more on the copy's
-    float weights, as served. Not with float32 activations: torch's kernel is
-    scalar for them (2-10x slower than the float32 linear, see `adapters.decoding`)."""
+    float weights; each also with its decoder layers fused (`adapters.fused`), as served. Not
+    with float32 activations: torch's kernel is scalar for them (2-10x slower than the float32
+    linear, see `adapters.decoding`)."""
     if not int8_weight_only_available(torch.bfloat16):
         return {}
     return {
-        f"merged_int8_weight_only_{label}": quantize_int8_weight_only(
-            merged_copy(peft, names, dtype), torch.bfloat16, wide_rows=WIDE_ROWS
+        f"merged_int8_weight_only_{label}{'_fused' if fuse else ''}": int8_decode_copy(
+            merged_copy(peft, names, dtype), torch.bfloat16, fuse=fuse
         )
         for dtype, label in ((torch.bfloat16, "bf16"), (torch.float32, "fp32_bf16mm"))
+        for fuse in (False, True)
     }
 
 
@@ -404,7 +407,8 @@ def _path_lever(choice: DecodeChoice) -> str:
     """The throughput lever that is the runtime's chosen merged path."""
     if choice.path == "int8":
         bf16 = choice.dtype == torch.bfloat16
-        return f"merged_int8_weight_only_{'bf16' if bf16 else 'fp32_bf16mm'}"
+        fused = "_fused" if choice.fused else ""
+        return f"merged_int8_weight_only_{'bf16' if bf16 else 'fp32_bf16mm'}{fused}"
     return f"merged_{choice.path}"
 
 
@@ -495,8 +499,8 @@ def _served_copy(rt: Runtime, names: list[str]) -> Any:
     """A merged copy of `names` as the runtime serves it (its chosen path)."""
     model = merged_copy(rt.model, names, rt.merged_dtype)
     if rt.decode_choice.path == "int8":
-        act = rt.decode_choice.act_dtype or rt.merged_dtype
-        quantize_int8_weight_only(model, act, wide_rows=WIDE_ROWS)
+        choice = rt.decode_choice
+        int8_decode_copy(model, choice.act_dtype or rt.merged_dtype, fuse=choice.fused)
     return model
 
 

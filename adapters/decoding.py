@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 
 DECODE_PATH_ENV = "RMN_DECODE_PATH"
+# "0" serves the int8 path's decoder layers as transformers builds them (`adapters.fused`).
+FUSED_LAYERS_ENV = "RMN_FUSED_LAYERS"
 MergedPath = Literal["fp32", "bf16", "int8"]
 MERGED_PATHS: tuple[MergedPath, ...] = ("fp32", "bf16", "int8")
 # The /proc/cpuinfo flags that decide (and explain) the decode path.
@@ -128,6 +130,7 @@ class DecodeChoice:
     dtype: torch.dtype
     reason: str
     act_dtype: torch.dtype | None = None
+    fused: bool = True  # int8 only: decoder layers fused (`adapters.fused`)
 
     @property
     def label(self) -> str:
@@ -149,6 +152,7 @@ class DecodeChoice:
 
             # prompts and forced runs multiply with the copy's float weights (adapters.quantize)
             out["float_passes_from_rows"] = WIDE_ROWS
+            out["fused_layers"] = self.fused
         return out
 
 
@@ -204,9 +208,24 @@ def choose_decode_path(
     model = torch.bfloat16 if native else torch.float32
     why = by_env if wanted else f"no native bf16 (torch capability {cpu.capability})"
     if (int8_available or int8_weight_only_available)(torch.bfloat16):
-        return DecodeChoice("int8", model, why, act_dtype=torch.bfloat16)
+        fused = _fused_layers(env)
+        return DecodeChoice("int8", model, why, act_dtype=torch.bfloat16, fused=fused)
     return DecodeChoice(
         "fp32", torch.float32, f"{why}; torch has no _weight_int8pack_mm kernel: float32"
+    )
+
+
+def _fused_layers(env: Mapping[str, str]) -> bool:
+    """`RMN_FUSED_LAYERS`: unset, 1 or on fuses the int8 path's decoder layers; 0 or off
+    serves them as transformers builds them (the same numbers, more ops per token)."""
+    raw = env.get(FUSED_LAYERS_ENV, "")
+    value = raw.strip().lower()
+    if value in ("", "1", "on"):
+        return True
+    if value in ("0", "off"):
+        return False
+    raise DecodePathError(
+        f"{FUSED_LAYERS_ENV} must be 1 or 0 (on or off), not {raw!r}", value=raw
     )
 
 

@@ -61,8 +61,8 @@ from adapters.decoding import (
     choose_decode_path,
     cpu_info,
 )
+from adapters.fused import int8_decode_copy
 from adapters.generation import Generation
-from adapters.quantize import WIDE_ROWS, quantize_int8_weight_only
 from adapters.registry import AdapterEntry, AdapterRegistry, AdapterSet
 from adapters.structured import (
     GrammarCompiler,
@@ -160,20 +160,28 @@ class _Int8MergedBank(MergedBank):
     """Merged copies (in `dtype`) whose linear layers are then made int8 weight-only,
     multiplying in `act_dtype`, once per copy; the base's shared tensors are left as they are.
     Passes of `WIDE_ROWS` rows or more (prompts, runs of forced tokens) multiply with the
-    copy's float weights, where the int8 kernel is the slower one (`adapters.quantize`)."""
+    copy's float weights, where the int8 kernel is the slower one (`adapters.quantize`); the
+    decoder layers are fused unless `fuse` is off (`adapters.fused`: the same products in
+    fewer, wider calls)."""
 
     def __init__(
-        self, lora: LoraBank, dtype: torch.dtype, act_dtype: torch.dtype, cache_size: int
+        self,
+        lora: LoraBank,
+        dtype: torch.dtype,
+        act_dtype: torch.dtype,
+        cache_size: int,
+        fuse: bool = True,
     ) -> None:
         super().__init__(lora, dtype, cache_size)
         self.act_dtype = act_dtype
+        self.fuse = fuse
         self._quantized: set[int] = set()
 
     def get(self, entries: Sequence[AdapterEntry]) -> PreTrainedModel:
         model = super().get(entries)
         if id(model) not in self._quantized:
             started = time.perf_counter()
-            quantize_int8_weight_only(model, self.act_dtype, wide_rows=WIDE_ROWS)
+            int8_decode_copy(model, self.act_dtype, fuse=self.fuse)
             self.build_seconds[-1] += time.perf_counter() - started
             # ids of evicted copies may be reused: keep only those of copies still cached
             self._quantized = {id(m) for m in self.models.values()}
@@ -241,7 +249,9 @@ class Runtime:
         self._merged: MergedBank
         if choice.path == "int8":
             act = choice.act_dtype or choice.dtype
-            self._merged = _Int8MergedBank(self._lora, choice.dtype, act, merged_cache_size)
+            self._merged = _Int8MergedBank(
+                self._lora, choice.dtype, act, merged_cache_size, fuse=choice.fused
+            )
         else:
             self._merged = MergedBank(self._lora, choice.dtype, merged_cache_size)
         self._grammars = GrammarCompiler(tokenizer)

@@ -13,12 +13,14 @@ import torch
 from adapters.bench import stepwise_logits
 from adapters.decoding import (
     DECODE_PATH_ENV,
+    FUSED_LAYERS_ENV,
     CpuInfo,
     DecodePathError,
     choose_decode_path,
     cpu_has_fast_bf16,
     cpu_info,
 )
+from adapters.fused import FusedLlamaLayer
 from adapters.quantize import (
     Int8WeightOnlyLinear,
     int8_weight_only_available,
@@ -111,6 +113,20 @@ def test_a_bad_override_is_refused_naming_the_choices(value: str) -> None:
     assert DECODE_PATH_ENV in message and repr(value) in message
     assert all(p in message for p in ("fp32", "bf16", "int8"))
     assert err.value.to_dict()["type"] == "decode_path"
+
+
+@pytest.mark.parametrize(
+    ("value", "fused"), [("", True), ("1", True), (" off", False), ("0", False)]
+)
+def test_the_int8_paths_fused_layers_can_be_turned_off(value: str, fused: bool) -> None:
+    env = {FUSED_LAYERS_ENV: value}
+    choice = choose_decode_path("cpu", AVX2, env=env, int8_available=_has_int8)
+    assert choice.fused is fused and choice.to_dict()["fused_layers"] is fused
+
+
+def test_a_bad_fused_layers_value_is_refused() -> None:
+    with pytest.raises(DecodePathError, match="RMN_FUSED_LAYERS must be 1 or 0"):
+        choose_decode_path("cpu", AVX2, env={FUSED_LAYERS_ENV: "yes"}, int8_available=_has_int8)
 
 
 def test_int8_is_refused_on_cuda() -> None:
@@ -243,6 +259,8 @@ def test_an_avx2_runtime_serves_int8_with_float32s_greedy_tokens(
             assert b.text == a.text
     model = int8._merged.get(int8.registry.resolve(TRIPLES[0][0], "acme", int8.base_fingerprint))
     assert any(isinstance(m, Int8WeightOnlyLinear) for m in model.modules())
+    # served with its decoder layers fused (adapters.fused): the greedy texts above are theirs
+    assert all(isinstance(layer, FusedLlamaLayer) for layer in model.model.layers)
     assert int8.stats()["merged_builds"] == 2  # quantized once per copy, then cached
 
 
