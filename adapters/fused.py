@@ -90,17 +90,20 @@ class _Rotary:
     `x * cos + rotate_half(x) * sin` in 3 ops, not 6."""
 
     def __init__(self) -> None:
-        self.key: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.cos_sin: tuple[torch.Tensor, torch.Tensor] = (torch.ones(1), torch.zeros(1))
+        # (cos, sin, cos for the heads, signed sin for the heads), replaced whole. The runtime
+        # never runs two passes at once (adapters.batching); a caller that does still never
+        # gets a mix of two passes' tensors.
+        self.entry: tuple[torch.Tensor, ...] | None = None
 
     def of(self, cos_sin: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         cos, sin = cos_sin
-        if self.key is None or self.key[0] is not cos or self.key[1] is not sin:
+        entry = self.entry
+        if entry is None or entry[0] is not cos or entry[1] is not sin:
             half = sin.shape[-1] // 2
             signed = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
-            self.cos_sin = (cos.unsqueeze(1), signed.unsqueeze(1))
-            self.key = (cos, sin)
-        return self.cos_sin
+            entry = (cos, sin, cos.unsqueeze(1), signed.unsqueeze(1))
+            self.entry = entry
+        return entry[2], entry[3]
 
 
 class FusedLlamaLayer(torch.nn.Module):

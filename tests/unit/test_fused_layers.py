@@ -39,10 +39,10 @@ def _tiny_llama(attn: str = "sdpa", bias: bool = False) -> torch.nn.Module:
 def _pair(attn: str = "sdpa") -> tuple[torch.nn.Module, torch.nn.Module]:
     """The int8 copy as served before fusing, and the same copy fused."""
     plain = int8_decode_copy(_tiny_llama(attn), torch.bfloat16, fuse=False)
-    return plain, fuse_decoder_layers_copy(plain)
+    return plain, _fused_copy(plain)
 
 
-def fuse_decoder_layers_copy(model: torch.nn.Module) -> torch.nn.Module:
+def _fused_copy(model: torch.nn.Module) -> torch.nn.Module:
     fused = copy.deepcopy(model)
     assert fuse_decoder_layers(fused) == {"fused": 2, "left": 0}
     return fused
@@ -106,3 +106,17 @@ def test_layers_with_biases_or_float_projections_are_left_as_they_are() -> None:
     assert fuse_decoder_layers(with_bias) == {"fused": 0, "left": 2}
     float_model = _tiny_llama()  # not made int8: nothing to fuse
     assert fuse_decoder_layers(float_model) == {"fused": 0, "left": 2}
+
+
+def test_the_rotary_tables_follow_each_forward_pass() -> None:
+    """One `_Rotary` serves every layer: a pass with other positions gets its own tables, and a
+    pass that comes back gets its own again (never the last pass's)."""
+    from adapters.fused import _Rotary
+
+    rotary = _Rotary()
+    a = (torch.rand(1, 3, 8), torch.rand(1, 3, 8))
+    b = (torch.rand(1, 1, 8), torch.rand(1, 1, 8))
+    for pass_ in (a, b, a):
+        cos, sin = rotary.of(pass_)
+        assert torch.equal(cos, pass_[0].unsqueeze(1))
+        assert torch.equal(sin, torch.cat((-pass_[1][..., :4], pass_[1][..., 4:]), -1).unsqueeze(1))
