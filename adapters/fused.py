@@ -71,10 +71,22 @@ class FusedInt8Linear(torch.nn.Module):
         self.register_buffer("weight_int8", torch.cat([p.weight_int8 for p in parts]))
         self.register_buffer("scale", torch.cat([p.scale for p in parts]))
 
+    def is_wide(self, x: torch.Tensor) -> bool:
+        """Whether `x` is a pass for the float weights (as the fused layers would take it)."""
+        return bool(self.wide_numel and self.float_weights[0] is not None
+                    and x.numel() >= self.wide_numel)  # fmt: skip
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Each layer's output on its own: for a wide pass each float product (contiguous,
+        no copy into one tensor: copying and strided views cost there), else views of the
+        one int8 product."""
+        if self.is_wide(x):
+            return tuple(F.linear(x.to(w.dtype), w).to(x.dtype) for w in self.float_weights)
+        return tuple(self(x).split(self.sizes, dim=-1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.wide_numel and self.float_weights[0] is not None and x.numel() >= self.wide_numel:
-            return torch.cat([F.linear(x.to(w.dtype), w).to(x.dtype) for w in self.float_weights],
-                             dim=-1)  # fmt: skip
+        if self.is_wide(x):
+            return torch.cat(self.parts(x), dim=-1)
         flat = x.reshape(-1, self.in_features).to(self.act_dtype)
         y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
         return (y if self.act_out else y.to(x.dtype)).reshape(*x.shape[:-1], -1)
@@ -166,20 +178,35 @@ class FusedLlamaLayer(torch.nn.Module):
     ) -> torch.Tensor:
         cache = kwargs.pop("past_key_values", cache)
         b, t = hidden_states.shape[:2]
-        qkv = self.qkv(self._norm(self.input_layernorm, hidden_states))
-        # the query and key heads come out side by side: one rotary pass for both
-        qk = qkv[..., : self.qk_width].view(b, t, -1, self.head_dim).transpose(1, 2)
-        cos, sin = self.rotary.of(position_embeddings)  # type: ignore[arg-type]
-        qk = qk * cos + qk.roll(self.head_dim // 2, -1) * sin
-        query, key = qk[:, : self.n_q], qk[:, self.n_q :]
-        value = qkv[..., self.qk_width :].view(b, t, -1, self.head_dim).transpose(1, 2)
+        query, key, value = self._qkv(self._norm(self.input_layernorm, hidden_states), b, t,
+                                      position_embeddings)  # type: ignore[arg-type]  # fmt: skip
         if cache is not None:
             key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
         out = self._attend(query, key, value, attention_mask, kwargs)
         hidden = hidden_states + self.o_proj(out.reshape(b, t, -1))
-        gate_up = self.gate_up(self._norm(self.post_attention_layernorm, hidden))
-        gate, up = gate_up[..., : self.intermediate], gate_up[..., self.intermediate :]
+        h = self._norm(self.post_attention_layernorm, hidden)
+        if self.gate_up.is_wide(h):
+            gate, up = self.gate_up.parts(h)
+        else:
+            gate_up = self.gate_up(h)
+            gate, up = gate_up[..., : self.intermediate], gate_up[..., self.intermediate :]
         return hidden + self.down_proj(self.act_fn(gate) * up)
+
+    def _qkv(self, h: torch.Tensor, b: int, t: int,
+             cos_sin: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        """Query, key and value heads, the rotary embedding applied to query and key: one
+        int8 product and one rotary pass for a narrow pass (the query and key heads come out
+        side by side), three float products and a rotary pass each for a wide one."""
+        cos, sin = self.rotary.of(cos_sin)
+        half = self.head_dim // 2
+        if self.qkv.is_wide(h):
+            q, k, v = (p.view(b, t, -1, self.head_dim).transpose(1, 2) for p in self.qkv.parts(h))
+            return q * cos + q.roll(half, -1) * sin, k * cos + k.roll(half, -1) * sin, v
+        qkv = self.qkv(h)
+        qk = qkv[..., : self.qk_width].view(b, t, -1, self.head_dim).transpose(1, 2)
+        qk = qk * cos + qk.roll(half, -1) * sin
+        value = qkv[..., self.qk_width :].view(b, t, -1, self.head_dim).transpose(1, 2)
+        return qk[:, : self.n_q], qk[:, self.n_q :], value
 
 
 def _eager(*args: Any, **kwargs: Any) -> Any:
