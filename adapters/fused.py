@@ -88,7 +88,8 @@ class FusedInt8Linear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.is_wide(x):
-            return torch.cat(self.parts(x), dim=-1)
+            parts = self.parts(x)  # one part (output, down): itself, not a copy of it
+            return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
         flat = x.reshape(-1, self.in_features).to(self.act_dtype)
         y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
         return (y if self.act_out else y.to(x.dtype)).reshape(*x.shape[:-1], -1)
@@ -134,7 +135,6 @@ class FusedLlamaLayer(torch.nn.Module):
         self.qkv = FusedInt8Linear([attn.q_proj, attn.k_proj, attn.v_proj])
         self.o_proj = FusedInt8Linear([attn.o_proj], act_out=True)
         self.gate_up = FusedInt8Linear([mlp.gate_proj, mlp.up_proj])
-        self.intermediate = mlp.gate_proj.out_features
         self.down_proj = FusedInt8Linear([mlp.down_proj], act_out=True)
         self.act_fn = mlp.act_fn
         self.input_layernorm = layer.input_layernorm
@@ -186,12 +186,7 @@ class FusedLlamaLayer(torch.nn.Module):
             key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)
         out = self._attend(query, key, value, attention_mask, kwargs)
         hidden = hidden_states + self.o_proj(out.reshape(b, t, -1))
-        h = self._norm(self.post_attention_layernorm, hidden)
-        if self.gate_up.is_wide(h):
-            gate, up = self.gate_up.parts(h)
-        else:
-            gate_up = self.gate_up(h)
-            gate, up = gate_up[..., : self.intermediate], gate_up[..., self.intermediate :]
+        gate, up = self.gate_up.parts(self._norm(self.post_attention_layernorm, hidden))
         return hidden + self.down_proj(self.act_fn(gate) * up)
 
     def _qkv(self, h: torch.Tensor, b: int, t: int,
