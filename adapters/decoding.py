@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from adapters.batching import Job, Row
+from adapters.prefixes import LayerKV, PrefixCache, newline_ids, prefix_lengths
 from adapters.structured import GrammarCompiler, GrammarLogitsProcessor
 from tools.errors import RMNError
 
@@ -274,52 +273,6 @@ class SeededSampler:
         return scores
 
 
-# A prompt prefix worth keeping (`Job.prefix_len`): the rationale's system message and worked
-# example are about 250-320 tokens, the reflection's (one a sentence) 115-175; a short system
-# message alone is not worth the memory. At 128 most of the reflection's were not kept: its
-# step took 1.97 s a plan under the AVX2 emulation, 1.28 s at 96 (`rmn bench e2e`).
-PREFIX_MIN_TOKENS = 96
-# Prefixes kept per model. A prefix's keys and values take 46 kB a token in float32
-# (SmolLM2-135M: 30 layers x 3 key-value heads x 64 x 2), so 8 of 300 tokens about 110 MB.
-PREFIX_CACHE_SIZE = 8
-LayerKV = tuple[torch.Tensor, torch.Tensor]
-
-
-class PrefixCache:
-    """The keys and values of prompt prefixes (a chat's system message and worked examples,
-    the same from call to call), per model, least recently used out. Models are held weakly:
-    a merged copy the runtime evicts takes its prefixes with it.
-
-    Why: the rationale's worked example doubled its prompt, and a prompt is one wide pass
-    whose cost grows with its length: 2 rows of 673 tokens took 2.0 s in float32 under the AVX2
-    emulation, of 350 tokens 0.95 s. With its prefix kept, a call computes only the rest."""
-
-    def __init__(self, size: int = PREFIX_CACHE_SIZE) -> None:
-        self.size = size
-        self.hits = 0
-        self.misses = 0
-        self._by_model: weakref.WeakKeyDictionary[Any, OrderedDict[tuple[int, ...], list[LayerKV]]]
-        self._by_model = weakref.WeakKeyDictionary()
-
-    def get(
-        self, model: Any, prefix: tuple[int, ...], compute: Callable[[], list[LayerKV]]
-    ) -> list[LayerKV]:
-        """Each layer's (keys, values) of `prefix` under `model`, computed on a miss."""
-        kept = self._by_model.setdefault(model, OrderedDict())
-        if prefix in kept:
-            kept.move_to_end(prefix)
-            self.hits += 1
-            return kept[prefix]
-        self.misses += 1
-        kept[prefix] = compute()
-        while len(kept) > self.size:
-            kept.popitem(last=False)
-        return kept[prefix]
-
-    def stats(self) -> dict[str, int]:
-        return {"prefix_hits": self.hits, "prefix_misses": self.misses}
-
-
 class BatchDecoder:
     """Decodes batches of jobs with one tokenizer, its grammars, on one device."""
 
@@ -341,6 +294,14 @@ class BatchDecoder:
         # Where rows' prompts start with a kept prefix, only the rest is computed (`ForwardLoop`);
         # None: every prompt computed whole.
         self.prefixes: PrefixCache | None = PrefixCache()
+        self._newlines: frozenset[int] | None = None
+
+    @property
+    def newlines(self) -> frozenset[int]:
+        """The tokenizer's line-ending tokens, where a batch's shared head is cut."""
+        if self._newlines is None:
+            self._newlines = newline_ids(self.tokenizer)
+        return self._newlines
 
     def decode(
         self,
@@ -448,13 +409,16 @@ class ForwardLoop:
         return self.batch[i].max_new_tokens - len(self.tokens[i])
 
     def _reuse_prefixes(self) -> list[int]:
-        """Each row's prompt tokens already in the cache: its kept prefix (`Job.prefix_len`),
-        left-padded to the longest in the batch and masked like any padding; 0 for a row
-        without one. Not on the LoRA path's per-row adapters (a prefix is kept per model)."""
+        """Each row's prompt tokens already in the cache: its kept prefix (its worked examples,
+        or the head the batch shares: `adapters.prefixes.prefix_lengths`), left-padded to the
+        longest in the batch and masked like any padding; 0 for a row without one. Not on the
+        LoRA path's per-row adapters (a prefix is kept per model)."""
         prefixes = self.d.prefixes
-        lengths = [j.prefix_len if j.prefix_len >= PREFIX_MIN_TOKENS else 0 for j in self.batch]
-        if prefixes is None or "adapter_names" in self.extra or not any(lengths):
+        if prefixes is None or "adapter_names" in self.extra:
             return [0] * len(self.batch)
+        lengths = prefix_lengths(self.batch, self.d.newlines)
+        if not any(lengths):
+            return lengths
         kvs = [
             prefixes.get(self.model, tuple(j.prompt[:n]), lambda j=j, n=n: self._prefix_kv(j, n))
             if n
