@@ -82,7 +82,7 @@ FAST_FORWARD_ENV = "RMN_FAST_FORWARD"
 # for governance's second opinion), and the four retailers make 10. With 4 kept, every plan
 # rebuilt 4-8 copies: 22 builds over 4 plans of `rmn bench e2e`'s briefs, 0.14 s each on
 # bf16 and 0.30 s on int8 under the AVX2 emulation (about 1.5 s a plan there), and the
-# base copy's kept prompt prefixes went with it (`adapters.decoding.PrefixCache`).
+# base copy's kept prompt prefixes went with it (`adapters.prefixes.PrefixCache`).
 MERGED_CACHE_SIZE = 10
 # Each merged copy holds the adapted weights once more: 10 kept cost about 0.8 GB more peak
 # memory than 4 over those plans (3.3 -> 4.1 GB on bf16, 3.6 -> 4.3 GB on int8). On a small

@@ -222,7 +222,7 @@ def _median(values: Iterable[float | None]) -> float | None:
 
 def _prefix_counts(runtime: Any, since: dict[str, int] | None = None) -> dict[str, int] | None:
     """How often the timed plans found a prompt's worked example already computed (hits) or
-    computed it (misses): `adapters.decoding.PrefixCache`, counted after the warm-up."""
+    computed it (misses): `adapters.prefixes.PrefixCache`, counted after the warm-up."""
     stats = runtime.stats() if runtime is not None else {}
     if "prefix_hits" not in stats:
         return None

@@ -484,7 +484,7 @@ def test_every_kind_of_sentence_has_a_worked_example_the_grammar_lets_the_model_
 
 def test_the_example_is_the_same_for_every_goal_so_the_runtime_keeps_it_computed() -> None:
     """The worked example depends on the kinds of sentence only (8 texts in all), so that its
-    turns are a prompt prefix the runtime keeps computed (`adapters.decoding.PrefixCache`)."""
+    turns are a prompt prefix the runtime keeps computed (`adapters.prefixes.PrefixCache`)."""
     from tools.plan.rationale import _messages
 
     margin, revenue = make_plan(caps=BINDING), make_plan(caps=BINDING)

@@ -373,7 +373,7 @@ def test_forced_tokens_share_a_pass_and_the_answers_hold(root: Path) -> None:
 
 
 def test_worked_examples_are_computed_once_per_model_and_the_answers_hold(root: Path) -> None:
-    """`adapters.decoding.PrefixCache`: a chat's turns before its last user message (a system
+    """`adapters.prefixes.PrefixCache`: a chat's turns before its last user message (a system
     message, an example asked and answered) are kept computed per model; a later call with the
     same turns computes only its own. The answers are those of each prompt computed whole,
     alone and in a batch beside a row without examples; a repair turn keeps nothing."""

@@ -223,7 +223,7 @@ _EXAMPLE_RULES = {
 def worked_example(kind: str, shapes: tuple[str, ...]) -> WorkedExample | None:
     """The example plan's facts, rules and answer for a text of `kind` made of sentences of
     `shapes` (in order), or None when a shape has no example. It depends on nothing else, so
-    that the runtime keeps few of them computed (`adapters.decoding.PrefixCache`): 8 kinds
+    that the runtime keeps few of them computed (`adapters.prefixes.PrefixCache`): 8 kinds
     of text in all."""
     if not shapes or any(s not in SHAPES for s in shapes) or kind not in _EXAMPLE_RULES:
         return None
