@@ -27,8 +27,9 @@ def _human(brief: dict[str, Any]) -> str:
         f"out of stock  {'excluded' if brief['exclude_oos'] else 'included'}",
         f"parsed by     {brief['parsed_by']}",
     ]
-    # the brief's split by retailer and its caps, where it gives them
-    for label, key in (("split", "retailer_split"), ("at most", "retailer_caps")):
+    # the brief's split by retailer, its caps and minimums, where it gives them
+    for label, key in (("split", "retailer_split"), ("at most", "retailer_caps"),
+                       ("at least", "retailer_mins")):  # fmt: skip
         if brief.get(key):
             amounts = ", ".join(f"{r} ${v:,.0f}" for r, v in brief[key].items())
             lines.insert(-1, f"{label:<14}{amounts}")

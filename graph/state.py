@@ -103,8 +103,8 @@ class State(InputState):
     parsed: dict[str, Any] | None = None
     """The structured brief (`tools.brief.StructuredBrief` as JSON)."""
     constraints: dict[str, Any] = field(default_factory=dict)
-    """Constraints beyond the brief's budget and goal: retailer_caps (the brief's own, then a
-    reviewer's), excluded_skus, min_spend_fraction."""
+    """Constraints beyond the brief's budget and goal: retailer_caps and retailer_mins (the
+    brief's own, then a reviewer's), excluded_skus, min_spend_fraction."""
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     """Policy and brand-guide passages the planner retrieved: source, text, retailer, ..."""
     query_plan: dict[str, Any] | None = None

@@ -29,6 +29,7 @@ def optimizer(state: State, runtime: Runtime[Context]) -> Update:
         AllocationRequest(
             brief=brief,
             retailer_caps=constraints.get("retailer_caps") or {},
+            retailer_mins=constraints.get("retailer_mins") or {},
             excluded_skus=constraints.get("excluded_skus") or [],
             min_spend_fraction=constraints.get("min_spend_fraction"),
         ),

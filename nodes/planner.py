@@ -20,7 +20,7 @@ from graph.context import Context
 from graph.llm import bind_for_node, chat_model
 from graph.state import State, per_plan_defaults
 from graph.steps import Update, context_of, failed, step
-from tools.brief import EMPTY_BRIEF, BriefError, StructuredBrief, parse_brief
+from tools.brief import EMPTY_BRIEF, BriefError, StructuredBrief, brief_constraints, parse_brief
 from tools.brief.llm import settled
 from tools.errors import RMNError
 from tools.pipeline import query_plan, retrieve_rules
@@ -101,8 +101,9 @@ def planner(state: State, runtime: Runtime[Context]) -> Update:
         "parsed": brief.model_dump(mode="json"),
         "retrieved": retrieved,
         "query_plan": query_plan(brief, tenant),
-        # The brief's caps at retailers are the plan's, where a reviewer changes or lifts them.
-        "constraints": {"retailer_caps": dict(brief.retailer_caps)} if brief.retailer_caps else {},
+        # The brief's caps and minimums at retailers are the plan's, where a reviewer changes or
+        # lifts them.
+        "constraints": brief_constraints(brief),
         "plan": plan.model_dump(mode="json", by_alias=True),
         "status": "awaiting_brief_confirmation" if waiting else "planned",
         "adapters": {"planner": names},

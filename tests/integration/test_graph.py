@@ -286,6 +286,33 @@ def test_the_briefs_caps_and_split_hold_and_an_edit_lifts_a_cap(app: Any, market
     assert got == pytest.approx({"alpha": 180_000, "beta": 90_000}, rel=1e-4)
 
 
+def test_the_briefs_minimum_holds_in_the_plan_and_an_edit_lifts_it(app: Any, market: Path) -> None:
+    """"At least $300k must go to Beta (our JBP)" was read as another budget and dropped: the
+    plan gave Beta what the optimizer chose. It is the plan's minimum now: shown, held (at a
+    cost the report prices), changed or lifted by an edit."""
+    context = ctx(market)
+    free, _ = start(app, context, "Acme: $600k across Alpha Mart and Beta Grocers. Maximize "
+                                  "margin.")  # fmt: skip
+    if waiting(free)["kind"] == "confirm_brief":
+        free = resume(app, _, context, {"action": "approve"})
+    need = round(spend_by_retailer(free["plan"])["beta"] + 100_000, -3)
+    out, config = start(app, context, f"Acme: $600k across Alpha Mart and Beta Grocers. Per our "
+                                      f"JBP, at least ${need:,.0f} must go to Beta. Maximize "
+                                      "margin.")  # fmt: skip
+    if waiting(out)["kind"] == "confirm_brief":
+        out = resume(app, config, context, {"action": "approve"})
+    shown = waiting(out)
+    assert shown["kind"] == "approval" and shown["constraints"]["retailer_mins"] == {"beta": need}
+    assert "**Minimums:** Beta Grocers at least" in out["__interrupt__"][0].value[
+        "action_requests"][0]["description"]  # fmt: skip
+    assert spend_by_retailer(out["plan"])["beta"] == pytest.approx(need, rel=1e-6)
+    assert out["plan"]["shadow_prices"]["retailer_mins"]["beta"] > 0  # it binds, at a price
+    out = resume(app, config, context, {"action": "edit", "changes": {"retailer_mins.beta": None}})
+    assert waiting(out)["constraints"]["retailer_mins"] == {}
+    assert spend_by_retailer(out["plan"])["beta"] == pytest.approx(
+        spend_by_retailer(free["plan"])["beta"], rel=1e-4)  # fmt: skip
+
+
 def test_an_edit_naming_a_new_retailer_goes_back_to_the_clean_room(app: Any, market: Path) -> None:
     context = ctx(market)
     out, config = start(app, context)

@@ -520,6 +520,26 @@ def test_limits_lines_and_the_experiment_say_what_they_hold() -> None:
     assert "Extra revenue from the next dollar" in render_markdown(plan, [], names=NAMES)
 
 
+def test_a_minimum_at_a_retailer_is_shown_and_priced() -> None:
+    """A JBP's minimum the plan holds ("at least $300k must go to Beta"): the brief table
+    says it, the limits table prices a dollar less of it, and the next-dollar sentence names
+    it beside the caps."""
+    plan = _people_plan()
+    prices = {"spendable": 0.125, "budget": 0.11, "retailer_mins": {"beta": 0.4}}
+    brief = plan.brief.model_copy(update={"retailer_mins": {"beta": 300_000.0}})
+    plan = plan.model_copy(update={"shadow_prices": prices, "brief": brief})
+    plan.allocation[0].marginal_return = 2.5
+    md = render_markdown(plan, [], names=NAMES)
+    assert "| Minimum ad spend | Beta Grocers at least $300,000 |" in md
+    limits = md.split("## What each limit costs")[1].split("##")[0]
+    assert "| One dollar less of the minimum at Beta Grocers | $0.40 |" in limits
+    assert "a retailer's spend cap or the minimum ad spend held at a retailer keeps the money " \
+        "from moving" in md  # fmt: skip
+    slack = plan.model_copy(update={"shadow_prices": {**prices, "retailer_mins": {"beta": 0.0}}})
+    idle = render_markdown(slack, [], names=NAMES).split("## What each limit costs")[1]
+    assert "the minimum at Beta Grocers" in idle.split("##")[0]  # costs nothing: said so
+
+
 def test_a_reserve_is_stated_as_the_brief_gave_it() -> None:
     """A brief's 7.5% reserve ($97,500 of $1.3M) read "8%" in the report's brief table."""
     from tools.plan.questions import _brief_lines

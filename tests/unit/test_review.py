@@ -334,6 +334,21 @@ def test_bad_edits_are_refused_naming_the_field(changes: dict[str, Any], says: s
         apply_changes(PARSED, {}, changes)
 
 
+def test_minimums_are_edited_like_caps_and_never_above_a_cap() -> None:
+    """`retailer_mins` (a JBP's commitment): set, changed with `retailer_mins.<id>`, lifted
+    with null; a minimum above the cap at the same retailer, or at a retailer the plan does not
+    use, is refused naming it."""
+    changes = {"retailer_mins.alpha": 300_000, "retailer_mins": {"beta": None}}
+    _, constraints = apply_changes(PARSED, {"retailer_mins": {"beta": 1.0}}, changes)
+    assert constraints["retailer_mins"] == {"alpha": 300_000.0}
+    with pytest.raises(ReviewError, match=r"minimum at alpha \(\$300,000\) is above its cap"):
+        apply_changes(PARSED, constraints, {"retailer_caps.alpha": 200_000})
+    with pytest.raises(ReviewError, match="minimum for gamma, which the plan does not use"):
+        apply_changes(PARSED, {}, {"retailer_mins.gamma": 1_000})
+    with pytest.raises(ReviewError, match="retailer_mins"):
+        apply_changes(PARSED, {}, {"retailer_mins.alpha": -5})
+
+
 def test_good_edits_apply() -> None:
     parsed, constraints = apply_changes(
         PARSED,
@@ -344,6 +359,7 @@ def test_good_edits_apply() -> None:
     assert parsed["roas_floor"] == 2.5 and parsed["flight_end"] == "2027-10-05"
     assert constraints == {
         "retailer_caps": {"alpha": 500_000.0},
+        "retailer_mins": {},
         "excluded_skus": ["a", "b"],
         "min_spend_fraction": None,
     }

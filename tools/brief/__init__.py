@@ -35,6 +35,7 @@ from tools.brief.schema import (
     BriefError,
     StructuredBrief,
     brand_retailers,
+    brief_constraints,
 )
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "RuleParse",
     "StructuredBrief",
     "brand_retailers",
+    "brief_constraints",
     "brief_json_schema",
     "brief_messages",
     "brief_user_message",

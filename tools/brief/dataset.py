@@ -61,7 +61,7 @@ HANDWRITTEN: dict[str, Path] = {
                  "unseen32", "unseen33", "unseen34", "unseen35", "unseen36", "unseen37",
                  "unseen38", "unseen39", "unseen40", "unseen41", "unseen42",
                  "unseen43", "unseen44", "unseen45", "unseen46", "unseen47",
-                 "unseen48", "unseen49")
+                 "unseen48", "unseen49", "unseen50", "unseen51")
 }  # fmt: skip
 HELDOUT_PATH = HANDWRITTEN["heldout"]
 # The hand-written sets task/planning trains on (from v6), beside the templates: the genre the
@@ -276,15 +276,16 @@ def handwritten_examples(names: tuple[str, ...]) -> list[BriefExample]:
 
 def load_heldout(path: Path | None = None) -> list[dict[str, Any]]:
     """Hand-written briefs: {"id", "brand", "today", "text"} and either "gold" (the fields, and
-    in the sets that measure them the brief's split by retailer, "retailer_split", and its caps
-    at retailers, "retailer_caps": {retailer: USD} or null) or "error" (the field a correct
-    parser must refuse)."""
+    in the sets that measure them the brief's split by retailer, "retailer_split", its caps
+    at retailers, "retailer_caps", and its minimums, "retailer_mins": {retailer: USD} or null)
+    or "error" (the field a correct parser must refuse)."""
     rows = []
     for line in (path or HELDOUT_PATH).read_text().splitlines():
         if line.strip():
             rows.append(json.loads(line))
     for row in rows:
-        if "gold" in row and set(row["gold"]) - {"retailer_split", "retailer_caps"} != set(
+        amounts = {"retailer_split", "retailer_caps", "retailer_mins"}
+        if "gold" in row and set(row["gold"]) - amounts != set(
             BRIEF_FIELDS
         ):
             raise ValueError(f"held-out row {row['id']} must give every brief field")

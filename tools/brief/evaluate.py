@@ -42,7 +42,7 @@ HELD_SPLITS: dict[str, Path] = HANDWRITTEN
 
 
 # Brief fields of amounts by retailer, scored where a set's gold gives them.
-AMOUNT_FIELDS: tuple[str, ...] = ("retailer_split", "retailer_caps")
+AMOUNT_FIELDS: tuple[str, ...] = ("retailer_split", "retailer_caps", "retailer_mins")
 
 
 def normalize_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +90,8 @@ class _Tally:
     field_rows: int = 0
     field_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BRIEF_FIELDS, 0))
     # Per `AMOUNT_FIELDS` field, the rows whose gold gives it (the brief's split by retailer
-    # from `unseen46`, its caps at retailers in `unseen49`; None for none) and the hits.
+    # from `unseen46`, its caps at retailers from `unseen49`, its minimums from `unseen50`; None
+    # for none) and the hits.
     amount_rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AMOUNT_FIELDS, 0))
     amount_hits: dict[str, int] = field(default_factory=lambda: dict.fromkeys(AMOUNT_FIELDS, 0))
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -186,6 +187,9 @@ def evaluate_parser(
         "caps_accuracy": _rate(tally.amount_hits["retailer_caps"],
                                tally.amount_rows["retailer_caps"]),
         "n_caps_rows": tally.amount_rows["retailer_caps"],
+        "mins_accuracy": _rate(tally.amount_hits["retailer_mins"],
+                               tally.amount_rows["retailer_mins"]),
+        "n_mins_rows": tally.amount_rows["retailer_mins"],
         "failures": tally.failures,
     }
 
@@ -198,8 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="hand-written briefs of phrasings no template makes: heldout and unseen5 to "
-        "unseen49 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 to "
-        "unseen48 give the brief's split by retailer too, unseen49 its caps at retailers",
+        "unseen51 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 to "
+        "unseen48 give the brief's split by retailer too, unseen49 to unseen51 its caps at "
+        "retailers, unseen50 and unseen51 its minimums",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="dataset size (train/eval splits)")

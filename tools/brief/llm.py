@@ -196,6 +196,7 @@ def parse_brief_production(
         defaults=parse.defaults(values),
         retailer_split=parse.split if same else {},
         retailer_caps=parse.caps if same else {},
+        retailer_mins=parse.mins if same else {},
         **values,
     )
     return brief

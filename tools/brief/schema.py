@@ -72,6 +72,9 @@ class StructuredBrief(BaseModel):
     # Beta", "at most $400k on any one retailer"). The planner hands them to the plan's
     # constraints, where a reviewer changes or lifts them like their own caps.
     retailer_caps: dict[str, float] = Field(default_factory=dict)
+    # The least the brief has the plan spend on ads at a retailer ("at least $300k must go to
+    # Beta" under a joint business plan, an upfront): held in the plan's constraints like caps.
+    retailer_mins: dict[str, float] = Field(default_factory=dict)
     parsed_by: str = "rules"
     warnings: list[str] = Field(default_factory=list)
     # Of `DEFAULTED`, the fields the brief leaves open (their values are the defaults); empty
@@ -104,6 +107,10 @@ class StructuredBrief(BaseModel):
             if not 0 <= cap <= MAX_BUDGET:
                 raise ValueError(f"the cap for {retailer!r} must be 0 to {MAX_BUDGET:,.0f}, "
                                  f"got {cap}")  # fmt: skip
+        for retailer, low in self.retailer_mins.items():
+            if not 0 <= low <= MAX_BUDGET:
+                raise ValueError(f"the minimum for {retailer!r} must be 0 to "
+                                 f"{MAX_BUDGET:,.0f}, got {low}")  # fmt: skip
         return self
 
     def fields(self) -> dict[str, Any]:
@@ -112,11 +119,12 @@ class StructuredBrief(BaseModel):
         return {name: data[name] for name in BRIEF_FIELDS}
 
     def shown(self) -> dict[str, Any]:
-        """What a question shows of the brief: its fields and, where it gives them, its split
-        and its caps."""
+        """What a question shows of the brief: its fields and, where it gives them, its split,
+        its caps and its minimums."""
         split = {"retailer_split": dict(self.retailer_split)} if self.retailer_split else {}
         caps = {"retailer_caps": dict(self.retailer_caps)} if self.retailer_caps else {}
-        return self.fields() | split | caps
+        mins = {"retailer_mins": dict(self.retailer_mins)} if self.retailer_mins else {}
+        return self.fields() | split | caps | mins
 
     def resolved_retailers(self) -> list[str]:
         """The retailers to plan over, with [] expanded to all of the brand's retailers."""
@@ -141,6 +149,12 @@ class StructuredBrief(BaseModel):
             roas_floor=self.roas_floor,
             retailer_caps=self.split_caps(),
         )
+
+
+def brief_constraints(brief: StructuredBrief) -> dict[str, dict[str, float]]:
+    """The plan's constraints a brief states: its caps and minimums at retailers."""
+    return {key: dict(value) for key, value in (("retailer_caps", brief.retailer_caps),
+                                                 ("retailer_mins", brief.retailer_mins)) if value}
 
 
 def check_brand(brand_id: str) -> None:

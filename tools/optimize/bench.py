@@ -21,6 +21,7 @@ import numpy as np
 from cvxpy.error import SolverError
 from scipy.optimize import minimize
 
+from tools.optimize.convex import solve_cvxpy
 from tools.optimize.curves import Brief, CurveSet, GroupCap, Problem, prepare
 from tools.optimize.kkt import floor_gap, max_roas, solve_kkt
 from tools.optimize.solver import (
@@ -28,7 +29,6 @@ from tools.optimize.solver import (
     allocate,
     check,
     repair,
-    solve_cvxpy,
     worst_violation,
 )
 from tools.rmis import Placement, gtin_check_digit

@@ -309,6 +309,11 @@ class Brief(BaseModel):
     retailer_caps: dict[str, float] = Field(
         default_factory=dict, description="maximum spend per retailer, USD"
     )
+    retailer_mins: dict[str, float] = Field(
+        default_factory=dict,
+        description="minimum spend per retailer, USD (a commitment such as a joint business "
+        "plan's); solved by cvxpy, which the exact water-fill cannot replace here",
+    )
     min_spend_fraction: float = Field(
         1.0,
         ge=0,
@@ -322,6 +327,9 @@ class Brief(BaseModel):
         for retailer, cap in self.retailer_caps.items():
             if not cap >= 0:
                 raise ValueError(f"retailer cap for {retailer!r} must be >= 0, got {cap}")
+        for retailer, low in self.retailer_mins.items():
+            if not 0 <= low < float("inf"):
+                raise ValueError(f"retailer minimum for {retailer!r} must be >= 0, got {low}")
         return self
 
     @property
@@ -379,6 +387,15 @@ def nest_caps(
 
 
 @dataclass(frozen=True, eq=False)
+class SpendMin:
+    """One retailer's minimum spend in a `Problem` (the brief's `retailer_mins`)."""
+
+    name: str
+    idx: np.ndarray  # line indices
+    amount: float
+
+
+@dataclass(frozen=True, eq=False)
 class Problem:
     """The normalized optimization problem both solvers read.
 
@@ -386,6 +403,7 @@ class Problem:
     s.t.      s_lo <= sum x_i <= s_hi
               sum_{i in g} x_i <= cap_g     for each cap g (retailers, placement groups, ...)
               sum r_i(x_i) >= k * sum x_i   (when k is set)
+              sum_{i in r} x_i >= min_r     for each retailer minimum r (`mins`)
               lo_i <= x_i <= hi_i
 
     The caps form a laminar family, ordered children first (`nest_caps`).
@@ -401,6 +419,7 @@ class Problem:
     s_hi: float
     k: float | None
     objective: Objective
+    mins: tuple[SpendMin, ...] = ()
     log_ab: np.ndarray = field(init=False)
     # Positions in `groups` of the caps that can bind (their lines can exceed them), in
     # children-first order.
@@ -440,12 +459,13 @@ def prepare(curves: CurveSet, brief: Brief, excluded: np.ndarray | None = None) 
     at zero, a funded line's hard minimum is raised to its policy minimum unit, and a line
     whose maximum is below its minimum unit can only get zero. The brief's retailer caps and
     the curve set's group caps become one nested family of caps."""
-    unknown = sorted(set(brief.retailer_caps) - set(curves.retailers.tolist()))
-    if unknown:
-        raise UnknownRetailerError(
-            f"retailer cap for unknown retailer(s): {', '.join(unknown)}",
-            known=curves.retailers.tolist(),
-        )
+    for what, given in (("cap", brief.retailer_caps), ("minimum", brief.retailer_mins)):
+        unknown = sorted(set(given) - set(curves.retailers.tolist()))
+        if unknown:
+            raise UnknownRetailerError(
+                f"retailer {what} for unknown retailer(s): {', '.join(unknown)}",
+                known=curves.retailers.tolist(),
+            )
     if brief.objective == "roas" and brief.min_spend_fraction <= 0:
         raise OptimizerInputError(
             "the roas objective needs min_spend_fraction > 0: with no spend required, the "
@@ -473,6 +493,11 @@ def prepare(curves: CurveSet, brief: Brief, excluded: np.ndarray | None = None) 
     for g in curves.group_caps:
         caps.append((g.name, "group", np.sort(np.asarray(g.lines, dtype=np.intp)), g.cap))
     weights = curves.margin if brief.objective == "incremental_margin" else np.ones(len(curves))
+    mins = tuple(
+        SpendMin(r, np.flatnonzero(curves.retailer_code == np.searchsorted(curves.retailers, r)), v)
+        for r, v in sorted(brief.retailer_mins.items())
+        if v > 0
+    )
     return Problem(
         a=curves.a,
         b=curves.b,
@@ -484,4 +509,5 @@ def prepare(curves: CurveSet, brief: Brief, excluded: np.ndarray | None = None) 
         s_hi=brief.spendable,
         k=brief.roas_floor,
         objective=brief.objective,
+        mins=mins,
     )

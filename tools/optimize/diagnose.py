@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from tools.optimize.curves import Problem
 from tools.optimize.kkt import max_roas, max_spend_at_floor
 
-Binding = Literal["line_minimums", "retailer_cap", "group_cap", "capacity", "roas_floor"]
+Binding = Literal[
+    "line_minimums", "retailer_cap", "group_cap", "capacity", "roas_floor", "retailer_minimum"
+]
 
 
 class Diagnosis(BaseModel):
@@ -47,6 +49,11 @@ def _round_down(v: float, digits: int = 2) -> float:
 def capacity(p: Problem) -> float:
     """Most the lines can absorb: line maxima, with each cap's lines cut down to it, children
     first (cutting a cap's lines never lifts a cap inside it)."""
+    return float(_room(p).sum())
+
+
+def _room(p: Problem) -> np.ndarray:
+    """Per line, what `capacity` lets it absorb."""
     room = p.hi.copy()
     for g in p.groups:
         total = float(room[g.idx].sum())
@@ -58,7 +65,7 @@ def capacity(p: Problem) -> float:
             room[g.idx] = np.where(unbounded, g.cap / unbounded.sum(), 0.0)
         else:
             room[g.idx] = sub * (g.cap / total)
-    return float(room.sum())
+    return room
 
 
 def precheck(p: Problem) -> Diagnosis | None:
@@ -89,6 +96,8 @@ def precheck(p: Problem) -> Diagnosis | None:
                     f"lower min_spend (or min_unit) on {what} lines",
                 ],
             )
+    if (short := _minimums_out_of_reach(p)) is not None:
+        return short
     cap = capacity(p)
     if cap < p.s_lo * (1 - 1e-12):
         return Diagnosis(
@@ -103,6 +112,35 @@ def precheck(p: Problem) -> Diagnosis | None:
                 "raise max_spend on saturated lines or the spend caps",
             ],
         )
+    return None
+
+
+def _minimums_out_of_reach(p: Problem) -> Diagnosis | None:
+    """Retailer minimums the plan cannot meet: together above the spendable budget, or one
+    above what its retailer's lines can absorb under their maxima and caps."""
+    total = sum(m.amount for m in p.mins)
+    if total > p.s_hi * (1 + 1e-12):
+        names = ", ".join(f"{m.name} {_usd(m.amount)}" for m in p.mins)
+        return Diagnosis(
+            binding="retailer_minimum",
+            message=f"the retailer minimums ({names}) add up to {_usd(total)}, above the "
+            f"{_usd(p.s_hi)} spendable budget",
+            suggested_spend=total,
+            suggestions=[f"raise the budget so that {_usd(total)} is left for ads after the "
+                         "reserve", "lower or lift a retailer minimum"],
+        )  # fmt: skip
+    room = _room(p)
+    for m in p.mins:
+        most = float(room[m.idx].sum())
+        if m.amount > most * (1 + 1e-12):
+            return Diagnosis(
+                binding="retailer_minimum",
+                message=f"the {_usd(m.amount)} minimum at {m.name} is above the "
+                f"{_usd(most)} its lines can take (max_spend, spend caps, out-of-stock lines)",
+                capacity=most,
+                suggestions=[f"lower the minimum at {m.name} to {_usd(math.floor(most))} or "
+                             "less", f"raise or lift the caps at {m.name}"],
+            )  # fmt: skip
     return None
 
 

@@ -72,6 +72,11 @@ class ShadowPrices(BaseModel):
         description="per extra dollar of each group cap on the curves (e.g. a policy's monthly "
         "placement cap); 0 where the cap is slack",
     )
+    retailer_mins: dict[str, float] = Field(
+        default_factory=dict,
+        description="lost per dollar of each retailer minimum in the brief (what one dollar "
+        "less of it would give back); 0 where the plan spends more there anyway",
+    )
 
 
 class Checks(BaseModel):
@@ -83,6 +88,7 @@ class Checks(BaseModel):
     retailer_caps: float
     line_bounds: float
     group_caps: float = 0.0
+    retailer_mins: float = 0.0
 
 
 class AllocationResult(BaseModel):

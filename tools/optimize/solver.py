@@ -18,13 +18,12 @@ every funded line meets its minimum. That is a heuristic, reported in `dropped_b
 from __future__ import annotations
 
 import time
-import warnings
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Literal
 
 import numpy as np
-from scipy import sparse
 
+from tools.optimize.convex import Solved, solve_cvxpy
 from tools.optimize.curves import Brief, CurveSet, Problem, prepare
 from tools.optimize.diagnose import Diagnosis, diagnose_floor, precheck
 from tools.optimize.kkt import KKTSolution, floor_gap, solve_kkt
@@ -42,180 +41,6 @@ Method = Literal["auto", "cvxpy", "kkt"]
 # Above this many lines `auto` uses the water-fill: Clarabel takes ~0.4 s at 10k lines and
 # 5-8 s at 100k, while the water-fill stays under a second at 1M.
 KKT_THRESHOLD = 20_000
-
-# Clarabel at 1e-10 leaves budget and floor residuals ~1e-11 (its 1e-8 defaults leave ~1e-8);
-# where tight tolerances stall, the defaults are tried before the water-fill takes over.
-_CLARABEL_TIGHT: dict[str, Any] = {
-    "tol_feas": 1e-10,
-    "tol_gap_abs": 1e-10,
-    "tol_gap_rel": 1e-10,
-    "max_iter": 400,
-}
-
-
-@dataclass(frozen=True)
-class Solved:
-    """A solver's plan and multipliers, in objective units, before repair and reporting."""
-
-    x: np.ndarray
-    status: Literal["optimal", "infeasible"]
-    solver_status: str
-    budget_dual: float
-    floor_dual: float
-    cap_duals: np.ndarray
-    path: Path
-
-
-# cvxpy ---------------------------------------------------------------------------------------
-
-
-def _clarabel(prob: Any) -> None:
-    # cvxpy takes seconds to import (2.4 s measured on this 2-core machine) and only plans
-    # up to KKT_THRESHOLD lines need it, so it is imported here rather than at module top.
-    import cvxpy as cp
-    from cvxpy.error import SolverError
-
-    # An inaccurate status is reported in solver_status; the plan is checked and repaired.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            prob.solve(solver=cp.CLARABEL, **_CLARABEL_TIGHT)
-        except SolverError:
-            prob.solve(solver=cp.CLARABEL)
-
-
-_BAD_STATUS = ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_inaccurate")
-
-
-@dataclass
-class _ConvexModel:
-    """The rescaled cvxpy model of a problem over its active lines (see `solve_cvxpy`):
-    z = x / b per active line, revenue and spend in units of `scale`, and the constraints
-    whose duals price the budget, the caps and the ROAS floor."""
-
-    p: Problem
-    act: np.ndarray
-    scale: float
-    z: Any
-    u: Any
-    rev: Any
-    spend: Any
-    cons: list[Any]
-    budget_cons: list[Any]
-    cap_groups: list[int]
-    cap_con: Any
-    floor_con: Any
-
-    @classmethod
-    def build(cls, p: Problem, act: np.ndarray) -> _ConvexModel:
-        import cvxpy as cp  # see _clarabel
-
-        scale = p.s_hi / act.size
-        a, b = p.a[act], p.b[act]
-        z = cp.Variable(act.size, bounds=[p.lo[act] / b, p.hi[act] / b])
-        u = 1 - cp.exp(-z)
-        rev = (a / scale) @ u
-        spend = (b / scale) @ z
-        cons: list[Any] = []
-        if p.s_lo >= p.s_hi:
-            budget_cons = [spend == p.s_hi / scale]
-        else:
-            budget_cons = [spend <= p.s_hi / scale]
-            if p.s_lo > 0:
-                budget_cons.append(spend >= p.s_lo / scale)
-        cons += budget_cons
-        pos = np.full(p.a.shape[0], -1)
-        pos[act] = np.arange(act.size)
-        cap_groups = list(p.capped)
-        cap_con = None
-        if cap_groups:
-            idxs = [p.groups[j].idx for j in cap_groups]
-            rows = np.concatenate([np.full(idx.size, r) for r, idx in enumerate(idxs)])
-            cols = np.concatenate([pos[idx] for idx in idxs])
-            keep = cols >= 0
-            m = sparse.csr_matrix(
-                ((p.b / scale)[act][cols[keep]], (rows[keep], cols[keep])),
-                shape=(len(cap_groups), act.size),
-            )
-            cap_con = m @ z <= np.array([p.groups[j].cap for j in cap_groups]) / scale
-            cons.append(cap_con)
-        floor_con = None
-        if p.k is not None and p.objective != "roas":
-            floor_con = rev >= p.k * spend
-            cons.append(floor_con)
-        return cls(
-            p, act, scale, z, u, rev, spend, cons, budget_cons, cap_groups, cap_con, floor_con
-        )
-
-    def read(self, x: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """The solved plan written into `x`, the budget dual and the cap duals."""
-        p, act = self.p, self.act
-        x[act] = np.clip(p.b[act] * self.z.value, p.lo[act], p.hi[act])
-        duals = [float(c.dual_value) for c in self.budget_cons]
-        if p.s_lo >= p.s_hi:
-            lam = duals[0]
-        else:
-            lam = duals[0] - (duals[1] * p.s_lo / p.s_hi if len(duals) > 1 else 0.0)
-        caps = np.zeros(len(p.groups))
-        if self.cap_con is not None:
-            caps[self.cap_groups] = np.maximum(
-                np.asarray(self.cap_con.dual_value, dtype=float), 0.0
-            )
-        return x, lam, caps
-
-
-def solve_cvxpy(p: Problem) -> Solved:
-    """Clarabel on a rescaled model: spend x = b * z (z ~ 1 on every line) and totals in units
-    of the average line's spend (spendable / lines), so every coefficient is ~1. Raw dollars
-    break interior-point solvers at 1k lines; totals per spendable dollar stall Clarabel at
-    10k (coefficients ~1/n)."""
-    import cvxpy as cp  # see _clarabel
-
-    n = p.a.shape[0]
-    act = np.flatnonzero(p.hi > 0)
-    x = np.zeros(n)
-    zero_duals = np.zeros(len(p.groups))
-    if act.size == 0:
-        return Solved(x, "optimal", "no line can take spend", 0.0, 0.0, zero_duals, "cvxpy")
-    model = _ConvexModel.build(p, act)
-    if p.objective == "roas":
-        return _dinkelbach(model, x, zero_duals)
-    a, w = p.a[act], p.w[act]
-    prob = cp.Problem(cp.Maximize((w * a / model.scale) @ model.u), model.cons)
-    _clarabel(prob)
-    if prob.status in _BAD_STATUS or model.z.value is None:
-        return Solved(x, "infeasible", prob.status, np.nan, np.nan, zero_duals, "cvxpy")
-    x, lam, caps = model.read(x)
-    mu = float(model.floor_con.dual_value) if model.floor_con is not None else 0.0
-    return Solved(x, "optimal", prob.status, lam, mu, caps, "cvxpy")
-
-
-def _dinkelbach(model: _ConvexModel, x: np.ndarray, zero_duals: np.ndarray) -> Solved:
-    """The roas objective: theta <- rev/spend of argmax(rev - theta * spend), one compiled
-    model re-solved with theta as a parameter."""
-    import cvxpy as cp  # see _clarabel
-
-    p = model.p
-    theta = cp.Parameter(nonneg=True, value=0.0)
-    prob = cp.Problem(cp.Maximize(model.rev - theta * model.spend), model.cons)
-    ratio = 0.0
-    status = "optimal"
-    for _ in range(50):
-        _clarabel(prob)
-        status = prob.status
-        if status in _BAD_STATUS or model.z.value is None:
-            return Solved(x, "infeasible", status, np.nan, np.nan, zero_duals, "cvxpy")
-        x, lam, caps = model.read(x)
-        new = float(p.revenue(x).sum() / x.sum())
-        if new <= ratio * (1 + 1e-10):
-            break
-        ratio = new
-        theta.value = ratio
-    spent = float(x.sum())
-    if p.k is not None and p.revenue(x).sum() < p.k * spent * (1 - 1e-9):
-        return Solved(x, "infeasible", status, np.nan, np.nan, zero_duals, "cvxpy")
-    return Solved(x, "optimal", status, lam / spent, 0.0, caps / spent, "cvxpy")
-
 
 def _from_kkt(sol: KKTSolution) -> Solved:
     return Solved(
@@ -308,6 +133,7 @@ def check(p: Problem, x: np.ndarray) -> Checks:
     if p.k is not None and total > 0:
         floor = max(0.0, -floor_gap(p, x) / (p.k * total))
     bounds = float(np.max(np.maximum(p.lo - x, 0.0) + np.maximum(x - p.hi, 0.0)))
+    short = max([(m.amount - float(x[m.idx].sum())) / max(m.amount, 1.0) for m in p.mins] + [0.0])
     return Checks(
         budget=max(0.0, total - p.s_hi) / p.s_hi,
         min_total_spend=max(0.0, p.s_lo - total) / p.s_hi,
@@ -315,6 +141,7 @@ def check(p: Problem, x: np.ndarray) -> Checks:
         retailer_caps=viol["retailer"],
         line_bounds=bounds / p.s_hi,
         group_caps=viol["group"],
+        retailer_mins=short,
     )
 
 
@@ -333,6 +160,8 @@ def _solve(p: Problem, path: Path, notes: list[str]) -> Solved:
     """Solve on `path`; Clarabel's verdicts are tolerance-bound, so where cvxpy fails, calls
     the brief infeasible, or leaves a constraint missed after repair, the exact water-fill
     decides."""
+    if p.mins:
+        return _solve_with_retailer_mins(p, notes)
     if path == "kkt":
         return _from_kkt(solve_kkt(p))
     from cvxpy.error import SolverError  # see _clarabel
@@ -360,6 +189,26 @@ def _solve(p: Problem, path: Path, notes: list[str]) -> Solved:
     return sol
 
 
+def _solve_with_retailer_mins(p: Problem, notes: list[str]) -> Solved:
+    """cvxpy alone: the exact water-fill has no retailer minimums, so it can neither replace
+    nor overrule cvxpy here. A plan cvxpy leaves short of a constraint after repair is kept
+    with the miss in its checks and a note."""
+    from cvxpy.error import SolverError  # see _clarabel
+
+    try:
+        sol = solve_cvxpy(p)
+    except SolverError as err:
+        notes.append(f"cvxpy failed ({err}) on a brief with retailer minimums")
+        nan = np.full(len(p.groups), np.nan)
+        return Solved(np.zeros(p.a.shape[0]), "infeasible", "cvxpy failed", np.nan, np.nan, nan,
+                      "cvxpy")  # fmt: skip
+    if sol.status == "optimal":
+        missed = worst_violation(check(p, repair(p, sol.x)))
+        if missed > FEASIBILITY_TOL:
+            notes.append(f"cvxpy's plan missed a constraint by {missed:.1e} (solver tolerance)")
+    return sol
+
+
 def allocate(
     curves: CurveSet,
     brief: Brief,
@@ -379,6 +228,9 @@ def allocate(
             )
     else:
         path = method
+    if brief.retailer_mins and path == "kkt":
+        path = "cvxpy"
+        notes.append("retailer minimums: cvxpy produced the plan (the water-fill has none)")
     unreachable = int(
         np.count_nonzero(
             (curves.max_spend < curves.min_unit) & (curves.min_spend == 0) & ~curves.out_of_stock
@@ -526,7 +378,12 @@ def _shadow(
         relax = 0.0
         if sol.floor_dual > 0 and p.objective != "roas":
             lower = replace(p, k=max(p.k - 0.1, 0.0) or None)
-            relax = solve_kkt(lower).objective - value
+            if p.mins:  # the water-fill has no minimums
+                again = solve_cvxpy(lower)
+                ok = again.status == "optimal"
+                relax = lower.objective_value(again.x) - value if ok else None
+            else:
+                relax = solve_kkt(lower).objective - value
     duals = {
         kind: {
             g.name: float(d) for g, d in zip(p.groups, sol.cap_duals, strict=True) if g.kind == kind
@@ -540,6 +397,10 @@ def _shadow(
         roas_floor_relax_0_1=relax,
         retailer_caps=duals["retailer"],
         group_caps=duals["group"],
+        retailer_mins={
+            m.name: float(d)
+            for m, d in zip(p.mins, sol.min_duals if sol.min_duals is not None else [], strict=True)
+        },
     )
 
 

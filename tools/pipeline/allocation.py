@@ -38,6 +38,9 @@ class AllocationRequest(BaseModel):
 
     brief: StructuredBrief
     retailer_caps: dict[str, float] = Field(default_factory=dict)
+    # The least the plan spends on ads at a retailer: the brief's (a JBP's commitment) or a
+    # reviewer's; the optimizer holds them (`tools.optimize.Brief.retailer_mins`).
+    retailer_mins: dict[str, float] = Field(default_factory=dict)
     excluded_skus: list[str] = Field(default_factory=list)
     min_spend_fraction: float | None = Field(
         None,
@@ -97,7 +100,8 @@ def plan_allocation(curves: CurveSummary, req: AllocationRequest) -> AllocationP
     curve_set, limits = _planned_curves(curves, req)
     opt_brief = brief.to_optimizer_brief()
     # The brief's split holds each retailer to its share; a reviewer's cap there replaces it.
-    update: dict[str, Any] = {"retailer_caps": {**opt_brief.retailer_caps, **req.retailer_caps}}
+    update: dict[str, Any] = {"retailer_caps": {**opt_brief.retailer_caps, **req.retailer_caps},
+                              "retailer_mins": dict(req.retailer_mins)}  # fmt: skip
     if req.min_spend_fraction is not None:
         update["min_spend_fraction"] = req.min_spend_fraction
     opt_brief = opt_brief.model_copy(update=update)
@@ -151,13 +155,14 @@ def _planned_curves(
             brand=brief.brand_id,
         )
     retailers = brief.resolved_retailers()
-    unknown_caps = sorted(set(req.retailer_caps) - set(retailers))
-    if unknown_caps:
-        raise UnknownRetailerError(
-            f"retailer cap for {', '.join(unknown_caps)}, which the plan does not use; "
-            f"its retailers: {', '.join(retailers)}",
-            retailers=unknown_caps,
-        )
+    for what, given in (("cap", req.retailer_caps), ("minimum", req.retailer_mins)):
+        unknown = sorted(set(given) - set(retailers))
+        if unknown:
+            raise UnknownRetailerError(
+                f"retailer {what} for {', '.join(unknown)}, which the plan does not use; "
+                f"its retailers: {', '.join(retailers)}",
+                retailers=unknown,
+            )
     curve_set = load_curves(
         curves,
         retailers=retailers,

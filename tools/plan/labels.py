@@ -252,6 +252,7 @@ CHANGE_NAMES = {
     "exclude_oos": "leave out products likely out of stock",
     "retailer_split": "the brief's split by retailer",
     "retailer_caps": "retailer caps",
+    "retailer_mins": "retailer minimums",
     "excluded_skus": "excluded products",
     "min_spend_fraction": "minimum share of the budget placed",
 }
@@ -322,6 +323,10 @@ def change_words(name: str, value: Any, names: dict[str, str] | None = None) -> 
         caps = [f"{cap_label(k)} {'no cap' if v is None else 'at most ' + whole_dollars(v)}"
                 for k, v in value.items()]  # fmt: skip
         return f"{label}: " + ", ".join(caps)
+    if name == "retailer_mins" and isinstance(value, dict):
+        mins = [f"{cap_label(k)} {'no minimum' if v is None else 'at least ' + whole_dollars(v)}"
+                for k, v in value.items()]  # fmt: skip
+        return f"{label}: " + ", ".join(mins)
     if name == "retailer_split" and isinstance(value, dict):
         parts = [f"{retailer_name(k)} {whole_dollars(v)}" for k, v in value.items()]
         return f"{label}: " + (", ".join(parts) or "left to the optimizer")

@@ -186,6 +186,10 @@ def _brief_lines(
     if caps:
         lines.append("- **Caps:** " + ", ".join(f"{_retailer(r)} at most {usd(c)}"
                                                 for r, c in caps.items()))  # fmt: skip
+    mins = constraints.get("retailer_mins") or {}
+    if mins:
+        lines.append("- **Minimums:** " + ", ".join(f"{_retailer(r)} at least {usd(c)}"
+                                                    for r, c in mins.items()))  # fmt: skip
     skus = constraints.get("excluded_skus") or []
     if skus:
         n = len(skus)

@@ -79,7 +79,7 @@ def allocation_section(plan: Plan, chart: bool, names: dict[str, str]) -> list[s
     elif len(nexts) > 1:  # unexplained differences read as money left idle (round 5)
         out += [f"The plan spends until the next dollar brings the same extra {goal(plan)} on "
                 f"every product; where it brings more or less, "
-                f"{_held_by(top, bool(plan.brief.retailer_split))}.", ""]
+                f"{_held_by(top, bool(plan.brief.retailer_split), _holds_minimum(plan))}.", ""]
     return (out + _split(plan, top) + _no_margin(top, names) + _losing(plan, top, names)
             + _unfunded(plan, top))  # fmt: skip
 
@@ -222,18 +222,28 @@ def at_minimum(rows: list[AllocationRow]) -> list[AllocationRow]:
     return [r for r in rows if r.minimum > 0 and r.spend <= r.minimum * (1 + 1e-6)]
 
 
-def _held_by(rows: list[AllocationRow], split: bool = False) -> str:
+def _holds_minimum(plan: Plan) -> bool:
+    """Whether a minimum at a retailer (the brief's or a reviewer's) holds money there: its
+    shadow price is above solver noise."""
+    prices = plan.shadow_prices.get("retailer_mins") or {}
+    return any(isinstance(v, int | float) and v > 1e-6 for v in prices.values())
+
+
+def _held_by(rows: list[AllocationRow], split: bool = False, minimum: bool = False) -> str:
     """What holds a line's next dollar apart: "a retailer's limit (a spend cap or a minimum)
     ... see What each limit costs" pointed to a section that names no minimum, read as a
     contradiction (eleven reports of unseen44's measure). Under the brief's own split, the
-    split holds each retailer's money apart, not a cap."""
-    cap = ("the brief's split or a retailer's spend cap (see below and What each limit costs)"
-           if split else "a retailer's spend cap (see What each limit costs)")  # fmt: skip
+    split holds each retailer's money apart, not a cap; a minimum at a retailer holds money
+    there (`minimum`)."""
+    what = ("a retailer's spend cap or the minimum ad spend held at a retailer" if minimum
+            else "a retailer's spend cap")  # fmt: skip
+    cap = (f"the brief's split or {what} (see below and What each limit costs)"
+           if split else f"{what} (see What each limit costs)")  # fmt: skip
     low = at_minimum(rows)
     if not low and split:
         return f"{cap} keeps the money from moving"
     if not low:
-        return "a retailer's spend cap keeps the money from moving: see What each limit costs"
+        return f"{what} keeps the money from moving: see What each limit costs"
     n = len(low)
     return (f"{counted(n, 'line')} {'sits' if n == 1 else 'sit'} at {'its' if n == 1 else 'their'} "
             "retailer's minimum (its minimum daily budget over the flight): funded at that "

@@ -57,6 +57,9 @@ def brief_section(plan: Plan, names: dict[str, str] | None = None) -> list[str]:
         *([["Caps on ad spend", ", ".join(f"{retailer_name(r)} at most {_usd(v)}"
                                           for r, v in b.retailer_caps.items())]]
           if b.retailer_caps else []),
+        *([["Minimum ad spend", ", ".join(f"{retailer_name(r)} at least {_usd(v)}"
+                                          for r, v in b.retailer_mins.items())]]
+          if b.retailer_mins else []),
         ["Held for experiments", _given(b, "experiment_reserve", reserve)],
         ["Leave out products likely out of stock",
          _given(b, "exclude_oos", "yes" if b.exclude_oos else _kept_in(plan, names))],

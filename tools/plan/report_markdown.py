@@ -262,13 +262,17 @@ def _idle_words(keys: list[str]) -> str:
     monthly = [k.partition(".")[2] for k in keys if k.startswith("group_caps.")]
     at = list(dict.fromkeys(cap_label(k.partition("/")[0]) for k in monthly))
     kinds = [f"the {'cap' if len(caps) == 1 else 'caps'} at {and_list(caps)}"] if caps else []
+    mins = [cap_label(k.partition(".")[2]) for k in keys if k.startswith("retailer_mins.")]
+    if mins:
+        kinds.append(f"the {'minimum' if len(mins) == 1 else 'minimums'} at {and_list(mins)}")
     kinds += [f"the monthly placement {'cap' if len(monthly) == 1 else 'caps'} at "
               f"{and_list(at)}"] if monthly else []  # fmt: skip
     if any(k.startswith("roas_floor") for k in keys):
         kinds.append("the minimum return per ad dollar")
     if any(k in ("budget", "spendable") for k in keys):
         kinds.append("the budget")
-    other = [k for k in keys if not k.startswith(("retailer_caps.", "group_caps.", "roas_floor"))
+    other = [k for k in keys if not k.startswith(("retailer_caps.", "retailer_mins.",
+                                                  "group_caps.", "roas_floor"))
              and k not in ("budget", "spendable")]  # fmt: skip
     kinds += [words(k).replace(".", ": ") for k in other]
     listed = len(kinds) > 1 and any("," in k or " and " in k for k in kinds)
@@ -315,6 +319,8 @@ def _limit(key: str, plan: Plan) -> str:
     head, _, tail = key.partition(".")
     if head == "retailer_caps" and tail:
         return f"One more dollar of the cap at {cap_label(tail)}"
+    if head == "retailer_mins" and tail:  # a commitment loosened is a smaller one
+        return f"One dollar less of the minimum at {cap_label(tail)}"
     if head == "group_caps" and tail:
         return f"One more dollar of the monthly cap at {cap_label(tail)}"
     return LIMITS.get(key, words(key).replace(".", ": ").capitalize())

@@ -48,7 +48,9 @@ ACTIONS: tuple[str, ...] = ("approve", "edit", "reject")
 # The brief's fields an edit may change: those read from the text, and its split by retailer.
 BRIEF_EDITS: tuple[str, ...] = (*BRIEF_FIELDS, "retailer_split")
 # What an edit may change beyond the brief's own fields.
-CONSTRAINT_FIELDS: tuple[str, ...] = ("retailer_caps", "excluded_skus", "min_spend_fraction")
+CONSTRAINT_FIELDS: tuple[str, ...] = (
+    "retailer_caps", "retailer_mins", "excluded_skus", "min_spend_fraction"
+)
 # Agent Inbox's response types -> our actions.
 INBOX_ACTIONS: dict[str, str] = {
     "accept": "approve",
@@ -115,6 +117,10 @@ class Changes(BaseModel):
     )
     retailer_caps: dict[str, Usd | None] | None = Field(
         None, description="USD cap per retailer id; null lifts a cap"
+    )
+    retailer_mins: dict[str, Usd | None] | None = Field(
+        None, description="USD the plan spends at least at a retailer id (a JBP's commitment); "
+        "null lifts a minimum"
     )
     excluded_skus: list[str] | None = Field(None, description="GTINs held at zero spend")
     min_spend_fraction: float | None = Field(
@@ -358,17 +364,18 @@ def _split_edits(parsed: dict[str, Any], changes: dict[str, Any]) -> dict[str, A
 
 def _checked(changes: dict[str, Any]) -> Changes:
     """The changes as `Changes`: known fields, each value valid, `retailer_caps.<id>` folded
-    into `retailer_caps`."""
+    into `retailer_caps` (and `retailer_mins.<id>` into `retailer_mins`)."""
     folded: dict[str, Any] = {}
     for key, value in changes.items():
-        if key.startswith("retailer_caps."):
-            key, value = "retailer_caps", {key.split(".", 1)[1]: value}
+        if key.startswith(("retailer_caps.", "retailer_mins.")):
+            key, retailer = key.split(".", 1)
+            value = {retailer: value}
         if key not in Changes.model_fields:
             changeable = ", ".join(Changes.model_fields)
             raise ReviewError(f"cannot change {key!r}; changeable: {changeable}")
         if key in ("retailers", "excluded_skus") and value is not None:
             value = _as_list(value)
-        if key == "retailer_caps" and isinstance(value, dict):
+        if key in ("retailer_caps", "retailer_mins") and isinstance(value, dict):
             value = {**(folded.get(key) or {}), **value}
         folded[key] = value
     try:
@@ -388,21 +395,14 @@ def apply_changes(
     gtins: set[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The brief and constraints after a reviewer's changes, validated (`Changes`): brief
-    fields (see `tools.brief.BRIEF_FIELDS`), `retailer_caps` ({retailer: USD}, or
-    `retailer_caps.<id>`; null lifts a cap), `excluded_skus` (GTINs held at zero spend) and
+    fields (see `tools.brief.BRIEF_FIELDS`), `retailer_caps` and `retailer_mins` ({retailer:
+    USD}, or `retailer_caps.<id>`; null lifts one), `excluded_skus` (GTINs held at zero spend) and
     `min_spend_fraction` (the share of the spendable budget the plan must place; null: all).
     A flight runs 1 to 366 days. Raises `ReviewError`."""
     checked = _checked(_split_edits(parsed, changes))
     given = checked.model_fields_set
-    caps = dict(constraints.get("retailer_caps") or {})
-    if "retailer_caps" in given:
-        if checked.retailer_caps is None:
-            raise ReviewError("retailer_caps takes {retailer: USD}, e.g. {'alpha': 500000}")
-        for retailer, cap in checked.retailer_caps.items():
-            if cap is None:
-                caps.pop(retailer, None)
-            else:
-                caps[retailer] = cap
+    caps = _per_retailer(constraints, checked, "retailer_caps")
+    mins = _per_retailer(constraints, checked, "retailer_mins")
     excluded = list(constraints.get("excluded_skus") or [])
     if "excluded_skus" in given:
         excluded = sorted(set(checked.excluded_skus or []))
@@ -417,11 +417,34 @@ def apply_changes(
         brief_changes["retailer_split"] = {r.lower(): v for r, v in split.items()}
     brief = _edited_brief(parsed, brief_changes)
     _check_scope(brief, caps, excluded, gtins)
+    _check_scope(brief, mins, [], None, "minimum")
+    above = [r for r, v in mins.items() if r in caps and v > caps[r]]
+    if above:
+        raise ReviewError(f"the minimum at {above[0]} (${mins[above[0]]:,.0f}) is above its cap "
+                          f"(${caps[above[0]]:,.0f}): lower one or lift the other")  # fmt: skip
     return brief.model_dump(mode="json"), {
         "retailer_caps": caps,
+        "retailer_mins": mins,
         "excluded_skus": excluded,
         "min_spend_fraction": fraction,
     }
+
+
+def _per_retailer(constraints: dict[str, Any], checked: Changes, key: str) -> dict[str, float]:
+    """A per-retailer limit (`retailer_caps`, `retailer_mins`) after the changes: each
+    retailer's new amount, null lifting it."""
+    out = dict(constraints.get(key) or {})
+    if key not in checked.model_fields_set:
+        return out
+    given = getattr(checked, key)
+    if given is None:
+        raise ReviewError(f"{key} takes {{retailer: USD}}, e.g. {{'alpha': 500000}}")
+    for retailer, amount in given.items():
+        if amount is None:
+            out.pop(retailer, None)
+        else:
+            out[retailer] = amount
+    return out
 
 
 def _edited_brief(parsed: dict[str, Any], changes: dict[str, Any]) -> StructuredBrief:
@@ -444,7 +467,11 @@ def _edited_brief(parsed: dict[str, Any], changes: dict[str, Any]) -> Structured
 
 
 def _check_scope(
-    brief: StructuredBrief, caps: dict[str, float], excluded: list[str], gtins: set[str] | None
+    brief: StructuredBrief,
+    caps: dict[str, float],
+    excluded: list[str],
+    gtins: set[str] | None,
+    what: str = "cap",
 ) -> None:
     """The edited brief's retailers are the brand's, its caps name retailers it plans, and
     its excluded SKUs are among the plan's line items (when `gtins` is known)."""
@@ -459,7 +486,7 @@ def _check_scope(
     uncapped = sorted(set(caps) - set(planned))
     if uncapped:
         raise ReviewError(
-            f"cap for {', '.join(uncapped)}, which the plan does not use; its retailers: "
+            f"{what} for {', '.join(uncapped)}, which the plan does not use; its retailers: "
             f"{', '.join(planned)}"
         )
     if gtins is not None:

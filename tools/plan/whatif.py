@@ -117,6 +117,7 @@ def _solve(curves: CurveSummary, brief: StructuredBrief, constraints: dict[str, 
         AllocationRequest(
             brief=brief.model_copy(update={"total_budget": budget}),
             retailer_caps=constraints.get("retailer_caps") or {},
+            retailer_mins=constraints.get("retailer_mins") or {},
             excluded_skus=constraints.get("excluded_skus") or [],
             min_spend_fraction=constraints.get("min_spend_fraction"),
             compare_free_split=False,

@@ -302,13 +302,14 @@ async def _changes(request: Request, view: PlanView) -> dict[str, Any]:
             changes[name] = None  # cleared: lifts an optional limit
         else:
             changes[name] = _number(name, raw) if name in EDIT_NUMBERS else raw
-    caps: dict[str, Any] = {}
-    for rid in view.retailer_ids:
-        raw = str(form.get(f"cap_{rid}") or "").strip()
-        if raw != view.form.get(f"cap_{rid}", ""):
-            caps[rid] = _number(f"cap_{rid}", raw) if raw else None
-    if caps:
-        changes["retailer_caps"] = caps
+    for key, prefix in (("retailer_caps", "cap"), ("retailer_mins", "min")):
+        limits: dict[str, Any] = {}
+        for rid in view.retailer_ids:
+            raw = str(form.get(f"{prefix}_{rid}") or "").strip()
+            if raw != view.form.get(f"{prefix}_{rid}", ""):
+                limits[rid] = _number(f"{prefix}_{rid}", raw) if raw else None
+        if limits:
+            changes[key] = limits
     split = {rid: str(form.get(f"split_{rid}") or "").strip() for rid in view.retailer_ids}
     if any(raw != view.form.get(f"split_{rid}", "") for rid, raw in split.items()):
         # the brief's split as the form now gives it; every amount cleared drops it

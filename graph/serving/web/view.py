@@ -151,6 +151,10 @@ def _brief_rows(brief: dict[str, Any], constraints: dict[str, Any]) -> list[tupl
     if caps:
         rows.append(("Caps", ", ".join(f"{retailer_name(r)} at most {usd(c)}"
                                        for r, c in caps.items() if c is not None)))  # fmt: skip
+    mins = constraints.get("retailer_mins") or {}
+    if mins:
+        rows.append(("Minimums", ", ".join(f"{retailer_name(r)} at least {usd(c)}"
+                                           for r, c in mins.items() if c is not None)))  # fmt: skip
     if constraints.get("excluded_skus"):
         rows.append(("Excluded products", str(len(constraints["excluded_skus"]))))
     return rows
@@ -325,6 +329,7 @@ def _form(brief: dict[str, Any], constraints: dict[str, Any]) -> dict[str, str]:
         "flight_end": str(brief.get("flight_end") or ""),
     }
     form.update({f"cap_{r}": num(c) for r, c in caps.items()})
+    form.update({f"min_{r}": num(c) for r, c in (constraints.get("retailer_mins") or {}).items()})
     form.update({f"split_{r}": num(v) for r, v in (brief.get("retailer_split") or {}).items()})
     return form
 

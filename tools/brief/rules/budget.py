@@ -24,12 +24,12 @@ def choose_budget(
     money: list[Money], rest: str | None = None
 ) -> tuple[float | None, list[str]]:
     """(the total budget the amounts state, or None; warnings about the amounts not used).
-    Per-retailer caps stand in for the budget when nothing else does (the others are read by
-    `parse._caps`); the amounts of a split
+    Per-retailer caps, else minimums, stand in for the budget when nothing else does (the
+    others are read by `parse._caps` and `parse._mins`); the amounts of a split
     ("$2M on Alpha and $1M on Beta") are marked as its parts."""
     budgets = [m for m in money if m.kind == "budget"]
-    if not budgets:
-        budgets = [m for m in money if m.kind == "cap"]
+    if not budgets:  # "at least $1M across Alpha and Beta": no other amount is the budget
+        budgets = [m for m in money if m.kind == "cap"] or [m for m in money if m.kind == "min"]
         for m in budgets:
             m.kind = "budget"
     budget: float | None = None

@@ -133,6 +133,29 @@ _CAP_BEFORE = re.compile(
     r"|(?:\bno|\bnot|n't|\bnever)\b[^.;$]{0,40}\bmore than|not to exceed|(?:must|should)n'?t exceed"
     r")\s+$"
 )
+# A minimum at a retailer ("at least $300k must go to Beta", "Gamma min 100k", "floor of $80k
+# at Delta", "keep Alpha Mart at $200k or more", "commits us to $600k", "we owe Beta 300,000
+# minimum"): a joint business plan's or an upfront's commitment (`parse._mins`).
+_MIN_BEFORE = re.compile(
+    r"(?:at least|at leats|no less than|not less than|minimum(?: of)?|min\.?|(?:a )?floor of"
+    r"|>=|commits? (?:us )?to|committed to(?: spend(?:ing)?)?|committed|guaranteed?"
+    r"|locks? in(?: at least)?|on the hook for|has to get|have to get|needs to get"
+    # "Beta can't drop below $300k", "delta not under 300K" (yg01, yg25 of unseen51)
+    r"|(?:can'?t|cannot|must not|mustn'?t|shouldn'?t|won'?t|may not) (?:drop|go|fall|dip|be)"
+    r" (?:below|under)|not (?:below|under))\s+$"
+)
+# A network's own minimum per unit, not the plan's: "a $5,000 minimum per campaign", "a
+# minimum daily budget of $100 per line item" (yg20 of unseen51).
+_PER_UNIT = re.compile(
+    r"^\s*(?:minimum\s+)?(?:per|a|an|each|every)\s+(?:campaign|line|line item|ad group|day|order"
+    r"|placement|keyword|sku|creative)\b"
+)
+# "commitment from our JBP is $150K" (yf20), not "300k of that is already committed to TV, so
+# plan the remaining $1.7M on Delta Home" (wa28 of unseen42, the budget).
+_MIN_NEAR = re.compile(
+    r"\b(?:min|minimum|owe|owes)\b[^.;$\n]{0,30}$|\bcommitment\b[^.;$\n]{0,25}\b(?:is|of)\s+$"
+)
+_MIN_AFTER = re.compile(r"^\s*(?:min(?:imum)?\b|at (?:a )?minimum\b|or (?:more|above|higher)\b)")
 _CAP_NEAR = re.compile(r"\b(?:cap|caps|capped|limit|limited|ceiling)\b[^.;$]{0,25}$")
 _CAP_AFTER = re.compile(r"^\s*(?:max|maximum|cap|limit|tops|at most|ceiling)\b")
 PER_RETAILER = re.compile(
@@ -173,7 +196,8 @@ def rate_unit_after(after: str) -> str | None:
 class Money:
     value: float
     span: tuple[int, int]
-    kind: str  # budget | reserve | cap | rate | superseded | part (of a per-retailer split)
+    # budget | reserve | cap | min | rate | superseded | part (of a per-retailer split)
+    kind: str
     score: int = 0
     correction: bool = False
     rate_unit: str | None = None
@@ -269,9 +293,11 @@ def read_money(
         # "Alpha Mart | 1,000,000" in a pasted table is an amount too (yb19 of unseen46).
         in_cell = any(r[1] <= m.start() and _CELL.fullmatch(low, r[1], m.start())
                       for r in mentions)  # fmt: skip
+        # "Alpha JBP 600,000 min" (yg05 of unseen51) names its own kind.
+        named = _MIN_AFTER.match(low[m.end() : m.end() + 30])
         if bare and (
             not ("," in raw or m.group("exp"))
-            or not (in_cell or _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()]))
+            or not (in_cell or named or _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()]))
         ):
             continue
         if not pre and not post and scale in _LOOSE_SCALES and low[m.start("scale") - 1] == " ":
@@ -295,6 +321,14 @@ def read_money(
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"
         elif (
+            (near_retailer or _in_sentence(low, s, mentions))
+            and (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before))
+            # "Gamma Pharmacy's sponsored-search minimum is $5k/week": the network's rule
+            and not rate_unit_at(low, s, e)
+            and not _PER_UNIT.match(after)
+        ):
+            money.kind = "min"
+        elif (
             _CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before)
         ) and (near_retailer or PER_RETAILER.search(low[max(0, s - 45) : e + 45])):
             money.kind = "cap"
@@ -317,6 +351,15 @@ def read_money(
             _cued(_BUDGET_CUE, low, (s, e), max(0, s - 40), s, amounts)
         )
     return found
+
+
+def _in_sentence(low: str, pos: int, mentions: list[Mention]) -> bool:
+    """Whether the sentence around `pos` names a retailer: a minimum's retailer may be further
+    than a cap's ("Delta partnership terms say we're on the hook for $0.25M minimum there")."""
+    start = max(low.rfind(c, 0, pos) for c in ".!?\n") + 1
+    ends = [i for i in (low.find(c, pos) for c in ".!?\n") if i >= 0]
+    end = min(ends, default=len(low))
+    return any(start <= r[0] < end for r in mentions)
 
 
 def _cued(

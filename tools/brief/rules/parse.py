@@ -20,6 +20,7 @@ from typing import Any
 from tools.brief.rules.budget import FOLLOWED, choose_budget
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.flight_words import flight_note
+from tools.brief.rules.minimums import read_mins
 from tools.brief.rules.money import (
     MONEY,
     PER_RETAILER,
@@ -95,6 +96,7 @@ class RuleParse:
     # caps at retailers (`StructuredBrief.retailer_caps`).
     split: dict[str, float] = field(default_factory=dict)
     caps: dict[str, float] = field(default_factory=dict)
+    mins: dict[str, float] = field(default_factory=dict)  # `StructuredBrief.retailer_mins`
 
     def raise_errors(self) -> None:
         if not self.errors:
@@ -114,6 +116,7 @@ class RuleParse:
             defaults=self.defaults(),
             retailer_split=self.split,
             retailer_caps=self.caps,
+            retailer_mins=self.mins,
             **self.values,
         )
 
@@ -197,6 +200,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
         result.warnings.extend(year_budget_note(low, money, budget))
     result.split = _split(result, money, shares, rest)
     result.caps = _caps(result, low, money)
+    result.mins = _mins(result, low, money, mentions)
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(
@@ -349,6 +353,23 @@ def _caps(result: RuleParse, low: str, money: list[Money]) -> dict[str, float]:
         result.warnings.append(f"the brief caps the ads at a retailer: at most {said} (the "
                                "plan's retailer caps; an edit changes or lifts them)")
     return caps
+
+
+def _mins(
+    result: RuleParse, low: str, money: list[Money], mentions: list[Mention]
+) -> dict[str, float]:
+    """The least the brief has the plan spend at a retailer (`minimums.read_mins`); none
+    beside a split, which fixes every retailer's amount (a note says so)."""
+    planned = result.values["retailers"] or brand_retailers(result.brand_id)
+    budget = result.values["total_budget"]
+    mins, notes, errors = read_mins(low, money, mentions, budget, planned, result.caps)
+    if mins and result.split:
+        result.warnings.append("ignored the minimums at retailers: the brief's split already "
+                               "gives each retailer its amount")  # fmt: skip
+        return {}
+    result.warnings.extend(notes)
+    result.errors.extend(errors)
+    return mins
 
 
 def _reserve(

@@ -1,0 +1,107 @@
+"""Minimum ad spend at a retailer: "Per our JBP with Beta Grocers, at least $300k must go to
+Beta", "gamma min 100k", "Floor of $80k at Delta (that's the upfront we signed)" (a joint
+business plan's or an upfront's commitment; `StructuredBrief.retailer_mins`).
+
+`money.read_money` marks an amount next to a retailer with a minimum's words as kind "min";
+here each gets its retailer (the one named with it, else the only one its sentence names) and
+is kept when it binds this plan: not in a sentence that turns it down ("we declined", "that
+agreement expired", "no commitment this year"), below the budget, at a retailer the plan
+covers, and not above the brief's cap there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tools.brief.rules.money import Mention, Money
+from tools.brief.rules.text import clause_of, clause_spans, usd
+from tools.brief.schema import BriefError
+from tools.catalog import current
+
+# A minimum the brief asks for and turns down, one that no longer holds, or another brand's
+# (yf28 and yf30 of unseen50: "that agreement expired and there's no commitment this year",
+# "asked us for at least $300k but we declined").
+_TURNED_DOWN = re.compile(
+    r"\b(?:declined|expired|no (?:longer|commitments?|minimums?)|not (?:matching|committing)"
+    r"|(?:won't|will not|don't|do not) (?:commit|match|need)"
+    # someone else's: "our competitor committed $500k to Beta Grocers in their JBP" (yf24)
+    r"|competitors?|rivals?|their jbp)\b"
+)
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?\n]|$)")
+
+
+def _sentence(low: str, pos: int) -> tuple[int, int]:
+    for m in _SENTENCE.finditer(low):
+        if m.start() <= pos < m.end():
+            return m.start(), m.end()
+    return 0, len(low)
+
+
+# Between a retailer and its minimum: "beta has to get 500K", "Beta can't go under $400k",
+# "Alpha JBP 600,000 min" (yg25, yg19, yg05 of unseen51).
+_LEAD = re.compile(
+    r"\s*(?:\(?(?:jbp|upfront|contract)\)?\s*)?(?:[:=|-]\s*)?(?:has to|have to|needs to|must)?"
+    r"\s*(?:get|see|receive|take)?\s*(?:(?:can'?t|cannot|must not|may not|won'?t)"
+    r" (?:drop|go|fall|dip|be) (?:below|under)|not (?:below|under)"
+    r"|(?:at )?(?:min(?:imum)?|at least|no less than))?"
+    r"\s*(?:of\s+)?$"
+)
+
+
+def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
+    """The retailer of a minimum: named with it, else named right before it with a minimum's
+    words between, else the only one its clause names, else the only one its sentence names."""
+    if m.retailer_id is not None:
+        return m.retailer_id
+    before = [r for r in mentions if r[1] <= m.span[0] and _LEAD.fullmatch(low, r[1], m.span[0])]
+    if before:
+        return before[-1][2]
+    for lo, hi in (clause_of(m.span[0], clause_spans(low)), _sentence(low, m.span[0])):
+        named = {r[2] for r in mentions if lo <= r[0] < hi}
+        if len(named) == 1:
+            return named.pop()
+    return None
+
+
+def read_mins(
+    low: str,
+    money: list[Money],
+    mentions: list[Mention],
+    budget: float | None,
+    planned: list[str],
+    caps: dict[str, float],
+) -> tuple[dict[str, float], list[str], list[BriefError]]:
+    """-> ({retailer: USD} the plan must spend at least, notes, errors). Errors: minimums
+    that add up to more than the budget, or one above the brief's cap at its retailer."""
+    mins: dict[str, float] = {}
+    notes: list[str] = []
+    for m in money:
+        if m.kind != "min" or budget is None:
+            continue
+        lo, hi = _sentence(low, m.span[0])
+        if _TURNED_DOWN.search(low, lo, hi):
+            notes.append(f"ignored {usd(m.value)}: a minimum the brief turns down")
+            continue
+        retailer = _retailer(low, m, mentions)
+        if m.value >= budget or retailer is None or retailer not in planned:
+            notes.append(f"ignored {usd(m.value)}: a minimum the plan cannot place on a "
+                         "retailer it plans")  # fmt: skip
+            continue
+        mins[retailer] = max(mins.get(retailer, m.value), m.value)
+    if not mins:
+        return {}, notes, []
+    name = {r: current().retailer(r).name for r in mins}
+    errors = [
+        BriefError(f"the minimum at {name[r]} ({usd(v)}) is above the cap there "
+                   f"({usd(caps[r])})", field="retailer_mins", retailer=r)  # fmt: skip
+        for r, v in mins.items()
+        if r in caps and v > caps[r]
+    ]
+    if sum(mins.values()) > budget:
+        errors.append(BriefError(
+            f"the retailer minimums add up to {usd(sum(mins.values()))}, above the "
+            f"{usd(budget)} budget", field="retailer_mins"))  # fmt: skip
+    said = ", ".join(f"{name[r]} {usd(v)}" for r, v in mins.items())
+    notes.append(f"the brief holds a minimum at a retailer: at least {said} of the ads (the "
+                 "plan's retailer minimums; an edit changes or lifts them)")  # fmt: skip
+    return mins, notes, errors
