@@ -63,7 +63,7 @@ _BAD_STATUS = ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_in
 class _ConvexModel:
     """The rescaled cvxpy model of a problem over its active lines (see `solve_cvxpy`):
     z = x / b per active line, revenue and spend in units of `scale`, and the constraints
-    whose duals price the budget, the caps and the ROAS floor."""
+    whose duals price the budget, the caps, the ROAS floor and the retailer minimums."""
 
     p: Problem
     act: np.ndarray

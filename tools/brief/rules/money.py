@@ -153,7 +153,7 @@ _PER_UNIT = re.compile(
 # "commitment from our JBP is $150K" (yf20), not "300k of that is already committed to TV, so
 # plan the remaining $1.7M on Delta Home" (wa28 of unseen42, the budget).
 _MIN_NEAR = re.compile(
-    r"\b(?:min|minimum|owe|owes)\b[^.;$\n]{0,30}$|\bcommitment\b[^.;$\n]{0,25}\b(?:is|of)\s+$"
+    r"\b(?:min|minimum|owe|owes)\b[^.;,$\n]{0,30}$|\bcommitment\b[^.;,$\n]{0,25}\b(?:is|of)\s+$"
 )
 _MIN_AFTER = re.compile(r"^\s*(?:min(?:imum)?\b|at (?:a )?minimum\b|or (?:more|above|higher)\b)")
 _CAP_NEAR = re.compile(r"\b(?:cap|caps|capped|limit|limited|ceiling)\b[^.;$]{0,25}$")
@@ -320,13 +320,8 @@ def read_money(
             money.why = why
         elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
             money.kind = "reserve"
-        elif (
-            (near_retailer or _in_sentence(low, s, mentions))
-            and (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before))
-            # "Gamma Pharmacy's sponsored-search minimum is $5k/week": the network's rule
-            and not rate_unit_at(low, s, e)
-            and not _PER_UNIT.match(after)
-        ):
+        elif (near_retailer or _in_sentence(low, s, mentions)) and minimum_words(low, s, e):
+            # not "Gamma Pharmacy's sponsored-search minimum is $5k/week": the network's rule
             money.kind = "min"
         elif (
             _CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before)
@@ -351,6 +346,23 @@ def read_money(
             _cued(_BUDGET_CUE, low, (s, e), max(0, s - 40), s, amounts)
         )
     return found
+
+
+# A return, not spend: "At least $2 back for every $1" (y36 of unseen).
+_RETURN_AFTER = re.compile(r"^\s*(?:back|in return|returned|of (?:revenue|sales) )")
+
+
+def minimum_words(low: str, s: int, e: int) -> bool:
+    """Whether the amount at `low[s:e]` has a minimum's words around it ("at least $300k must
+    go to Beta", "gamma min 100k"), as `read_money` marks a retailer's minimum; neither a rate,
+    a network's minimum per unit nor a reserve ("a 2x return at minimum, set aside 350,000 USD
+    for experiments": a training template)."""
+    before, after = low[max(0, s - 45) : s], low[e : e + 60]
+    if _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
+        return False
+    cued = _MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
+    return (bool(cued) and not rate_unit_at(low, s, e) and not _PER_UNIT.match(after)
+            and not _RETURN_AFTER.match(after))  # fmt: skip
 
 
 def _in_sentence(low: str, pos: int, mentions: list[Mention]) -> bool:
