@@ -32,6 +32,12 @@ TODAY = date(2026, 12, 7)
          "of the JBP.", "brand_x", {"beta": 400e3}),
         ("Initech $1.1M, Alpha and Delta. Delta partnership terms say we're on the hook for "
          "$0.25M minimum there.", "initech", {"delta": 250e3}),
+        # a line of minimums after its header (yg15 of unseen51, yf04 of unseen50)
+        ("brand_x 2027 annual: $3,000,000. Alpha, Beta, Gamma.\nCommitments: Alpha 800K (JBP), "
+         "Gamma 400K (upfront).\nBeta no more than 900K.", "brand_x",
+         {"alpha": 800e3, "gamma": 400e3}),
+        ("Brand | brand_x\nBudget | $2,000,000\nMinimum spend | Alpha Mart $400,000; Gamma "
+         "Pharmacy $150,000", "brand_x", {"alpha": 400e3, "gamma": 150e3}),
         # read before this change (unseen46, unseen47, unseen49: "not a split", "not a cap")
         ("Globex: $300k for February across Alpha and Gamma. Need at least $100k at Gamma "
          "(contractual). Rest is up to you.", "globex", {"gamma": 100e3}),

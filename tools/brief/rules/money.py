@@ -155,7 +155,7 @@ _PER_UNIT = re.compile(
 _MIN_NEAR = re.compile(
     r"\b(?:min|minimum|owe|owes)\b[^.;,$\n]{0,30}$|\bcommitment\b[^.;,$\n]{0,25}\b(?:is|of)\s+$"
 )
-_MIN_AFTER = re.compile(r"^\s*(?:min(?:imum)?\b|at (?:a )?minimum\b|or (?:more|above|higher)\b)")
+_MIN_AFTER = re.compile(r"^[ \t]*(?:min(?:imum)?\b|at (?:a )?minimum\b|or (?:more|above|higher)\b)")
 _CAP_NEAR = re.compile(r"\b(?:cap|caps|capped|limit|limited|ceiling)\b[^.;$]{0,25}$")
 _CAP_AFTER = re.compile(r"^\s*(?:max|maximum|cap|limit|tops|at most|ceiling)\b")
 PER_RETAILER = re.compile(
@@ -348,6 +348,10 @@ def read_money(
     return found
 
 
+# A line that lists minimums after its header: "Commitments: Alpha 800K (JBP), Gamma 400K
+# (upfront)", "Minimum spend | Alpha Mart $400,000; Gamma Pharmacy $150,000" (yg15 of unseen51,
+# yf04 of unseen50: the second amount was missed).
+_MIN_HEADER = re.compile(r"\b(?:commitments|minimums|min(?:imum)? spend)\s*[:|]")
 # A return, not spend: "At least $2 back for every $1" (y36 of unseen).
 _RETURN_AFTER = re.compile(r"^\s*(?:back|in return|returned|of (?:revenue|sales) )")
 
@@ -360,7 +364,9 @@ def minimum_words(low: str, s: int, e: int) -> bool:
     before, after = low[max(0, s - 45) : s], low[e : e + 60]
     if _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
         return False
-    cued = _MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
+    line = low[max(low.rfind("\n", 0, s), low.rfind(".", 0, s)) + 1 : s]
+    cued = (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
+            or _MIN_HEADER.search(line))  # fmt: skip
     return (bool(cued) and not rate_unit_at(low, s, e) and not _PER_UNIT.match(after)
             and not _RETURN_AFTER.match(after))  # fmt: skip
 
