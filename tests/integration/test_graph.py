@@ -307,7 +307,13 @@ def test_the_briefs_minimum_holds_in_the_plan_and_an_edit_lifts_it(app: Any, mar
         "action_requests"][0]["description"]  # fmt: skip
     assert spend_by_retailer(out["plan"])["beta"] == pytest.approx(need, rel=1e-6)
     assert out["plan"]["shadow_prices"]["retailer_mins"]["beta"] > 0  # it binds, at a price
+    # more than the Beta lines can take: the infeasible question, with what to relax
+    out = resume(app, config, context, {"action": "edit", "changes": {"retailer_mins.beta": 5e5}})
+    shown = waiting(out)
+    assert shown["kind"] == "infeasible" and shown["diagnosis"]["binding"] == "retailer_minimum"
+    assert any("minimum at beta" in s for s in shown["suggestions"]), shown["suggestions"]
     out = resume(app, config, context, {"action": "edit", "changes": {"retailer_mins.beta": None}})
+    assert waiting(out)["kind"] == "approval"
     assert waiting(out)["constraints"]["retailer_mins"] == {}
     assert spend_by_retailer(out["plan"])["beta"] == pytest.approx(
         spend_by_retailer(free["plan"])["beta"], rel=1e-4)  # fmt: skip
