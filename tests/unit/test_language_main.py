@@ -82,6 +82,18 @@ def test_the_driver_is_written_against_main_and_compiles() -> None:
     assert "6c07a30" in doc and "write_copy_many" in doc
 
 
+def test_the_driver_also_runs_on_code_after_the_language_work() -> None:
+    """`--main-ref 2dc111f` stopped on "module 'tools.creative' has no attribute '_resolve'":
+    the driver runs on this checkout's own code too (template copy, no model), where each
+    variant names the adapters it ran with."""
+    plans = bench_plans(0, 1, ["acme"])
+    job = {"model": "none", "plans": serialize_plans(plans, 1, 0)}
+    answer = run_driver(ROOT, job)
+    assert len(answer["requests"]) == len(plans[0]) and answer["variants"]
+    assert all(v["source"] == "template" for v in answer["variants"])
+    assert answer["adapters"] == {}
+
+
 def test_an_unknown_ref_is_a_clear_error() -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and this repository")

@@ -55,8 +55,10 @@ if TYPE_CHECKING:
 
 DRIVER = r'''"""Main's copy for `rmn bench language --main-ref` (`tools.creative.main_copy`).
 
-Written against the API of commit 6c07a30 (2026-11-23), the code before the language work, and
-run with that checkout as working directory and PYTHONPATH: `tools.creative.CopyRequest`
+Written against the API of commit 6c07a30 (2026-11-23), the code before the language work (and
+working with later code, whose variants name the adapters they ran with: its `_resolve` is
+gone; found measuring 2dc111f, where the driver stopped on an AttributeError), and run with
+that checkout as working directory and PYTHONPATH: `tools.creative.CopyRequest`
 (retailer_id, brand_id, gtin, product_name, variants, max_attempts, placement, category,
 tenant; extra fields forbidden), `tools.creative.write_copy_many(llm, requests, kinds)` ->
 `CopyResult` (variants, attempts, failures, placement, category), `tools.creative.DEFAULT_KINDS`
@@ -109,11 +111,15 @@ def main():
         results = creative.write_copy_many(llm, asked, kinds)
         for request, result in zip(asked, results, strict=True):
             composed = []
-            ctx = creative._resolve(request)
-            if llm is not None and ctx.blocked is None:
-                composed = creative._available_adapters(llm, ctx, kinds).names
+            if hasattr(creative, "_resolve"):  # 6c07a30's API
+                ctx = creative._resolve(request)
+                if llm is not None and ctx.blocked is None:
+                    composed = creative._available_adapters(llm, ctx, kinds).names
+            else:  # later code: each variant names the adapters it ran with (kind/id@vN)
+                composed = sorted({a.split("@")[0] for v in result.variants
+                                   for a in getattr(v, "adapters", None) or []})
             for name in composed:
-                if name not in adapters:
+                if name not in adapters and name in entries:
                     entry = entries[name]
                     weights = (entry.path / "adapter_model.safetensors").read_bytes()
                     adapters[name] = {
