@@ -3,10 +3,11 @@ Beta", "gamma min 100k", "Floor of $80k at Delta (that's the upfront we signed)"
 business plan's or an upfront's commitment; `StructuredBrief.retailer_mins`).
 
 `money.read_money` marks an amount next to a retailer with a minimum's words as kind "min";
-here each gets its retailer (the one named with it, else the only one its sentence names) and
-is kept when it binds this plan: not in a sentence that turns it down ("we declined", "that
-agreement expired", "no commitment this year"), below the budget, at a retailer the plan
-covers, and not above the brief's cap there.
+here each gets its retailer (the one named with it, or right before it with a minimum's words
+between, else the only one its clause or sentence names) and is kept when it binds this plan:
+not in a sentence that turns it down ("we declined", "that agreement expired", "no commitment
+this year"), below the budget, at a retailer the plan covers, and not above the brief's cap
+there.
 """
 
 from __future__ import annotations

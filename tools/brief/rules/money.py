@@ -137,12 +137,12 @@ _CAP_BEFORE = re.compile(
 # at Delta", "keep Alpha Mart at $200k or more", "commits us to $600k", "we owe Beta 300,000
 # minimum"): a joint business plan's or an upfront's commitment (`parse._mins`).
 _MIN_BEFORE = re.compile(
-    r"(?:at least|at leats|no less than|not less than|minimum(?: of)?|min\.?|(?:a )?floor of"
-    r"|>=|commits? (?:us )?to|committed to(?: spend(?:ing)?)?|committed|guaranteed?"
-    r"|locks? in(?: at least)?|on the hook for|has to get|have to get|needs to get"
+    r"(?:\b(?:at least|at leats|no less than|not less than|minimum(?: of)?|min\.?"
+    r"|(?:a )?floor of|commits? (?:us )?to|committed to(?: spend(?:ing)?)?|committed"
+    r"|guaranteed?|locks? in(?: at least)?|on the hook for|has to get|have to get|needs to get"
     # "Beta can't drop below $300k", "delta not under 300K" (yg01, yg25 of unseen51)
     r"|(?:can'?t|cannot|must not|mustn'?t|shouldn'?t|won'?t|may not) (?:drop|go|fall|dip|be)"
-    r" (?:below|under)|not (?:below|under))\s+$"
+    r" (?:below|under)|not (?:below|under))|>=)\s+$"
 )
 # A network's own minimum per unit, not the plan's: "a $5,000 minimum per campaign", "a
 # minimum daily budget of $100 per line item" (yg20 of unseen51).
