@@ -165,6 +165,25 @@ def test_the_page_shows_and_edits_the_brief_split(app_client: TestClient) -> Non
     assert spend == pytest.approx({"alpha": 135_000, "beta": 135_000}, rel=1e-4)
 
 
+def test_the_page_shows_and_lifts_a_minimum_at_a_retailer(app_client: TestClient) -> None:
+    """A brief's JBP minimum: the page says it, and its edit form's "Minimum at" field, cleared,
+    lifts it (the plan replans without it)."""
+    tid = _plan_to_approval(app_client, "Acme: $600k across Alpha Mart and Beta Grocers. Per our "
+                                        "JBP, at least $250k must go to Beta. Maximize margin.")
+    approver = _signed_in(app_client, APPROVER)
+    page = approver.get(f"/review/threads/{tid}").text
+    assert "Beta Grocers at least $250k" in re.sub(r"<[^>]+>", " ", page)
+    assert _field(page, "min_beta") == "250000" and _field(page, "min_alpha") == ""
+    edit = {"csrf": _form(page, "csrf"), "plan_version": _form(page, "plan_version"),
+            "action": "edit", "min_beta": ""}  # fmt: skip
+    edit |= {name: _field(page, name) for name in ("total_budget", "roas_floor",
+                                                    "experiment_reserve")}  # fmt: skip
+    out = approver.post(f"/review/threads/{tid}/decide", data=edit, follow_redirects=True)
+    assert out.status_code == 200, out.text
+    state = app_client.get(f"/threads/{tid}/state", headers={"x-api-key": APPROVER}).json()
+    assert state["values"]["constraints"]["retailer_mins"] == {}
+
+
 def test_another_tenant_sees_and_touches_nothing(app_client: TestClient) -> None:
     tid = _plan_to_approval(app_client)
     globex = _signed_in(app_client, GLOBEX)
