@@ -118,6 +118,8 @@ def precheck(p: Problem) -> Diagnosis | None:
 def _minimums_out_of_reach(p: Problem) -> Diagnosis | None:
     """Retailer minimums the plan cannot meet: together above the spendable budget, or one
     above what its retailer's lines can absorb under their maxima and caps."""
+    if not p.mins:  # every precheck of every re-solve comes here
+        return None
     total = sum(m.amount for m in p.mins)
     if total > p.s_hi * (1 + 1e-12):
         names = ", ".join(f"{m.name} {_usd(m.amount)}" for m in p.mins)

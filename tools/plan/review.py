@@ -416,8 +416,7 @@ def apply_changes(
         split = brief_changes["retailer_split"] or {}
         brief_changes["retailer_split"] = {r.lower(): v for r, v in split.items()}
     brief = _edited_brief(parsed, brief_changes)
-    _check_scope(brief, caps, excluded, gtins)
-    _check_scope(brief, mins, [], None, "minimum")
+    _check_scope(brief, {"cap": caps, "minimum": mins}, excluded, gtins)
     above = [r for r, v in mins.items() if r in caps and v > caps[r]]
     if above:
         raise ReviewError(f"the minimum at {above[0]} (${mins[above[0]]:,.0f}) is above its cap "
@@ -468,13 +467,13 @@ def _edited_brief(parsed: dict[str, Any], changes: dict[str, Any]) -> Structured
 
 def _check_scope(
     brief: StructuredBrief,
-    caps: dict[str, float],
+    limits: dict[str, dict[str, float]],
     excluded: list[str],
     gtins: set[str] | None,
-    what: str = "cap",
 ) -> None:
-    """The edited brief's retailers are the brand's, its caps name retailers it plans, and
-    its excluded SKUs are among the plan's line items (when `gtins` is known)."""
+    """The edited brief's retailers are the brand's, its per-retailer limits (`limits`: caps
+    and minimums, by what they are) name retailers it plans, and its excluded SKUs are among
+    the plan's line items (when `gtins` is known)."""
     sold = brand_retailers(brief.brand_id)
     stray = [r for r in brief.retailers if r not in sold]
     if stray:
@@ -483,12 +482,13 @@ def _check_scope(
             f"{', '.join(sold)}"
         )
     planned = brief.resolved_retailers()
-    uncapped = sorted(set(caps) - set(planned))
-    if uncapped:
-        raise ReviewError(
-            f"{what} for {', '.join(uncapped)}, which the plan does not use; its retailers: "
-            f"{', '.join(planned)}"
-        )
+    for what, amounts in limits.items():
+        stray = sorted(set(amounts) - set(planned))
+        if stray:
+            raise ReviewError(
+                f"{what} for {', '.join(stray)}, which the plan does not use; its retailers: "
+                f"{', '.join(planned)}"
+            )
     if gtins is not None:
         unknown = sorted(set(excluded) - gtins)
         if unknown:

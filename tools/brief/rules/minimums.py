@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from tools.brief.rules.money import Mention, Money
+from tools.brief.rules.money import Mention, Money, sentence_of
 from tools.brief.rules.text import clause_of, clause_spans, usd
 from tools.brief.schema import BriefError
 from tools.catalog import current
@@ -28,16 +28,6 @@ _TURNED_DOWN = re.compile(
     # someone else's: "our competitor committed $500k to Beta Grocers in their JBP" (yf24)
     r"|competitors?|rivals?|their jbp)\b"
 )
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?\n]|$)")
-
-
-def _sentence(low: str, pos: int) -> tuple[int, int]:
-    for m in _SENTENCE.finditer(low):
-        if m.start() <= pos < m.end():
-            return m.start(), m.end()
-    return 0, len(low)
-
-
 # Between a retailer and its minimum: "beta has to get 500K", "Beta can't go under $400k",
 # "Alpha JBP 600,000 min" (yg25, yg19, yg05 of unseen51).
 _LEAD = re.compile(
@@ -57,7 +47,7 @@ def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
     before = [r for r in mentions if r[1] <= m.span[0] and _LEAD.fullmatch(low, r[1], m.span[0])]
     if before:
         return before[-1][2]
-    for lo, hi in (clause_of(m.span[0], clause_spans(low)), _sentence(low, m.span[0])):
+    for lo, hi in (clause_of(m.span[0], clause_spans(low)), sentence_of(low, m.span[0])):
         named = {r[2] for r in mentions if lo <= r[0] < hi}
         if len(named) == 1:
             return named.pop()
@@ -79,7 +69,7 @@ def read_mins(
     for m in money:
         if m.kind != "min" or budget is None:
             continue
-        lo, hi = _sentence(low, m.span[0])
+        lo, hi = sentence_of(low, m.span[0])
         if _TURNED_DOWN.search(low, lo, hi):
             notes.append(f"ignored {usd(m.value)}: a minimum the brief turns down")
             continue

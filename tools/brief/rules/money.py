@@ -371,12 +371,18 @@ def minimum_words(low: str, s: int, e: int) -> bool:
             and not _RETURN_AFTER.match(after))  # fmt: skip
 
 
+def sentence_of(low: str, pos: int) -> tuple[int, int]:
+    """The span of the sentence around `pos`: from after the last ".", "!", "?" or line end
+    before it to the next one."""
+    start = max(low.rfind(c, 0, pos) for c in ".!?\n") + 1
+    ends = [i for i in (low.find(c, pos) for c in ".!?\n") if i >= 0]
+    return start, min(ends, default=len(low))
+
+
 def _in_sentence(low: str, pos: int, mentions: list[Mention]) -> bool:
     """Whether the sentence around `pos` names a retailer: a minimum's retailer may be further
     than a cap's ("Delta partnership terms say we're on the hook for $0.25M minimum there")."""
-    start = max(low.rfind(c, 0, pos) for c in ".!?\n") + 1
-    ends = [i for i in (low.find(c, pos) for c in ".!?\n") if i >= 0]
-    end = min(ends, default=len(low))
+    start, end = sentence_of(low, pos)
     return any(start <= r[0] < end for r in mentions)
 
 
