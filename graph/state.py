@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Annotated, Any, get_origin, get_type_hints
 from langgraph.channels.ephemeral_value import EphemeralValue
 from langgraph.constants import START
 
-from tools.governance.pii import redact_pii
-
 if TYPE_CHECKING:
     from langgraph.pregel import Pregel
 
@@ -39,16 +37,25 @@ def add_seconds(left: dict[str, float] | None, right: dict[str, float] | None) -
     return out
 
 
+def _redact(text: str) -> str:
+    """`tools.governance.pii.redact_pii`, imported on the first brief: Presidio takes 7-10 s to
+    import on 2 cores (its NLP engines bring transformers), and commands that load the graph
+    package without planning (`rmn keys`, `rmn db upgrade`) paid it on every call."""
+    from tools.governance.pii import redact_pii
+
+    return redact_pii(text)
+
+
 def redacted_brief(left: Any, right: Any) -> Any:
     """`brief` channel reducer: the new brief, its PII redacted (a value that is not text is
     kept as sent, for the planner to refuse)."""
-    return redact_pii(right) if isinstance(right, str) else right
+    return _redact(right) if isinstance(right, str) else right
 
 
 def redacted_input(value: Any) -> Any:
     """The graph's input with its brief redacted (anything else as it is)."""
     if isinstance(value, dict) and isinstance(value.get("brief"), str):
-        return {**value, "brief": redact_pii(value["brief"])}
+        return {**value, "brief": _redact(value["brief"])}
     return value
 
 
