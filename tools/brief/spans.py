@@ -41,6 +41,7 @@ from datetime import date
 from typing import Any
 
 from tools.brief.rules.flight import asked_flights, date_spans, read_flight
+from tools.brief.rules.minimums import limited_only
 from tools.brief.rules.money import (
     MONEY,
     Mention,
@@ -61,6 +62,7 @@ from tools.brief.rules.retailers import (
     brand_name_spans,
     mention_cues,
     retailer_patterns,
+    says_all,
 )
 from tools.brief.rules.roas import floor_word_beside, not_ours, read_floors
 from tools.brief.rules.text import (
@@ -136,6 +138,13 @@ class Amount:
     # A minimum's words around it ("at least $200k at Alpha", `money.minimum_words`): never the
     # reserve. The adapter chose it as one in 6 of 30 briefs of unseen51 (200k of 750k: 27%).
     minimum: bool = False
+    # A cap's words at a retailer ("Beta: capped at $400k"): never the reserve either. The
+    # adapter chose one as the reserve in yg09 of unseen51 and yf05 of unseen50.
+    cap: bool = False
+
+    @property
+    def reservable(self) -> bool:
+        return not (self.minimum or self.cap)
 
 
 @dataclass
@@ -164,7 +173,7 @@ class Candidates:
             "objective": list(self.objectives),
             "floor": list(self.floors),
             # An amount is a reserve ("$140k for tests") only beside another amount, the budget.
-            "reserve": list(self.reserves) + ([k for k, m in self.money.items() if not m.minimum]
+            "reserve": list(self.reserves) + ([k for k, m in self.money.items() if m.reservable]
                                               if len(self.money) > 1 else []),
             "flight": list(self.flights),
             "stock": list(self.stock),
@@ -182,7 +191,10 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     out = Candidates(clean, today, brand)
     scan = mask(low, brand_name_spans(low, current()))
     mentions = _mentions(out, clean, scan)
-    money_spans = _money(out, clean, low, mentions)
+    read = read_money(low, mentions, out.today)
+    money_spans = _money(out, clean, low, read)
+    if says_all(scan):
+        _all_despite_limits(out, low, read, mentions)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
     # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
     floors, no_floor_spans, _ = read_floors(low, today)
@@ -260,6 +272,20 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     return every
 
 
+def _all_despite_limits(
+    out: Candidates, low: str, money: list[Money], every: list[Mention]
+) -> None:
+    """Under "all retailers", retailers named only where the brief caps them or sets their
+    minimum are not offered when no other could be included: the adapter included them and
+    planned them alone ("all retailers. Floor of $80k at Delta", yf05 of unseen50; yf06 and
+    yg11 alike), as the rules did (`parse._all_despite_limits`)."""
+    open_keys = [k for k in out.mentions if k not in out.excluded]
+    if open_keys and all(limited_only(low, money, every, out.mentions[k]) for k in open_keys):
+        for key in open_keys:
+            del out.mentions[key]
+            out.kept.discard(key)
+
+
 def _floors(out: Candidates, clean: str, scan: str) -> None:
     """Every small number of `scan` (the brief less what cannot be a ratio) -> `out.floors`,
     but for the numbers of clock times, phone numbers and two-digit years, counts ("14 new
@@ -279,18 +305,20 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
 
 
 def _money(
-    out: Candidates, clean: str, low: str, mentions: list[Mention]
+    out: Candidates, clean: str, low: str, read: list[Money]
 ) -> list[tuple[tuple[int, int], float]]:
     """Every amount of money -> `out.money`; returns (span, value) of each, including the
     amounts that are not offered (replaced, past or per-store ones), so that no other field
-    reads them."""
+    reads them. `read` is the rules' reading of the amounts (`money.read_money`): its
+    corrections and caps."""
     found: list[tuple[tuple[int, int], float]] = []
     clauses = clause_spans(low)
     replaced: set[str] = set()
     # Budgets a later correction replaces, as the rules read them: "3M, actually make it 3.4M",
     # "$2M, hmm, no, finance says $1.75M" (the adapter chose the first amount in 9 briefs of
     # unseen29 to unseen31).
-    corrected_away = replaced_by_correction(read_money(low, mentions, out.today))
+    corrected_away = replaced_by_correction(read)
+    caps = {m.span for m in read if m.kind == "cap"}
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)
@@ -322,7 +350,7 @@ def _money(
         if _PER_UNIT.match(low, m.end()):
             continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)
         out.money.setdefault(key, Amount(value, rate_unit_at(low, s, m.end()),
-                                         minimum_words(low, s, m.end())))
+                                         minimum_words(low, s, m.end()), (s, m.end()) in caps))
     for key in replaced:
         out.money.pop(key, None)
     return found
@@ -397,8 +425,9 @@ def _reserves_beside(cands: Candidates, budget: str | None) -> list[str]:
     amounts = [
         span
         for span, m in cands.money.items()
-        if span != budget and not m.minimum
-        and (total.rate_unit or m.value <= MAX_RESERVE * total.value)
+        if span != budget and m.reservable
+        # a rate beside a total is none ("$50/day minimum per campaign", yg02 of unseen51)
+        and (total.rate_unit or (m.value <= MAX_RESERVE * total.value and not m.rate_unit))
     ]
     return [*cands.reserves, *amounts]
 

@@ -100,7 +100,10 @@ _SPENT_VERBS = (
     # competitor just doubled their Alpha Mart spend to $2M", "Globex is apparently running
     # $1M on Alpha Mart" (za15, za33 of unseen45 planned them).
     r"poured|pouring|threw|throwing|announced|announcing|launched|launching|doubled|tripled|"
-    r"running|runs|ran)\b"
+    r"running|runs|ran|"
+    # "We heard a competitor committed $1M to Gamma Pharmacy this year" (yg06 of unseen51: the
+    # adapter chose it as the budget)
+    r"committed|committing|commits)\b"
 )
 
 

@@ -102,6 +102,17 @@ _ALL_RETAILERS = re.compile(
     # a form's "Retailers: all" (xa04 of unseen43: marked as the default, "the brief names none")
     r"|\b(?:retailers?|rmns?|networks?)\s*[:=|-]\s*(?:all|every one|all of them)\b"
 )
+
+# The warning where "all retailers" and named ones meet (the named are planned).
+ALL_BUT_NAMED = "the brief says all retailers but names"
+
+
+def says_all(scan: str) -> bool:
+    """Whether the brief asks for every retailer ("across all our retailers", "Retailers: all");
+    `scan` is the brief in lower case with brand names masked (`brand_name_spans`)."""
+    return bool(_ALL_RETAILERS.search(scan))
+
+
 EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
@@ -287,13 +298,13 @@ def read_retailers(
             )
         )
 
-    says_all = bool(_ALL_RETAILERS.search(scan))
+    every = says_all(scan)
     retailers: list[str] | None
     if excluded:
         # A retailer named and left out is left out: "we spent $650k at Gamma Pharmacy ...,
         # so this time leave Gamma out" (sa02 of unseen38) excluded every retailer.
         kept = included - excluded
-        base = kept if kept and not says_all else set(sold)
+        base = kept if kept and not every else set(sold)
         retailers = canonical_retailers(base - excluded)
         if not retailers and not not_sold:
             errors.append(
@@ -304,12 +315,12 @@ def read_retailers(
             )
     elif included:
         retailers = canonical_retailers(included)
-        if says_all and set(retailers) != set(sold):
+        if every and set(retailers) != set(sold):
             warnings.append(
-                f"the brief says all retailers but names {', '.join(retailers)}; "
+                f"{ALL_BUT_NAMED} {', '.join(retailers)}; "
                 "planned over the named ones"
             )
-    elif says_all:
+    elif every:
         retailers = []
     else:
         retailers = None

@@ -1,0 +1,88 @@
+"""A brief's caps and minimums at a retailer limit what it gets; they neither narrow "all
+retailers" to the retailers they name nor stand for the experiment reserve, in the rules' reading
+and in the grammar the model reads the brief under (`tools.brief.spans`). Each case is a miss of
+unseen50 or unseen51 (briefs with minimums and caps, written blind)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tools.brief import parse_brief_rules
+from tools.brief.spans import candidates, convert, span_decode_schema
+
+TODAY = date(2026, 12, 7)
+
+ALL_BUT_LIMITED = [
+    # yf05 of unseen50 planned Beta and Delta alone
+    ("Budget 900K for Acme, all retailers. Floor of $80k at Delta (that's the upfront we "
+     "signed). No more than $150k at Beta. Objective: incremental revenue.", "acme"),
+    # yf12 of unseen50 planned Alpha Mart alone
+    ("Please allocate $3,000,000 for brand_x across all retail partners. As part of our annual "
+     "commitment with Alpha Mart, spend there should be at least $750,000.", "brand_x"),
+    # w08 of unseen3, a cap
+    ("Acme H1 plan: $3.5M total at all our retailers, but cap Delta at $500k. Maximize return "
+     "on ad spend.", "acme"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "brand"), ALL_BUT_LIMITED)
+def test_all_retailers_stays_all_beside_a_limit_at_one(text: str, brand: str) -> None:
+    brief = parse_brief_rules(text, brand, TODAY)
+    assert brief.retailers == []  # every retailer the brand sells through
+    assert brief.retailer_caps or brief.retailer_mins  # the limit itself is kept
+    assert not any(w.startswith("the brief says all retailers") for w in brief.warnings)
+
+
+@pytest.mark.parametrize(("text", "brand"), ALL_BUT_LIMITED)
+def test_the_model_is_not_offered_a_retailer_named_only_by_its_limit(text: str, brand: str) -> None:
+    cands = candidates(text, brand, TODAY)
+    assert cands.options("retailers") == []
+    answer = {"budget": cands.options("budget")[0], "retailers": {}, "objective": None,
+              "floor": None, "reserve": None, "flight": None, "stock": None}  # fmt: skip
+    assert convert(answer, cands)["retailers"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "retailers"),
+    [
+        # a retailer named outside its limit is asked for
+        ("Acme: $1M across all retailers, but only Alpha and Beta this time. Beta min $200k.",
+         ["alpha", "beta"]),
+        # without "all retailers", a minimum's retailer is planned beside the named ones
+        ("Acme: plan $1M on Alpha. Beta needs at least $200k (JBP).", ["alpha", "beta"]),
+    ],
+)  # fmt: skip
+def test_named_retailers_still_narrow_the_plan(text: str, retailers: list[str]) -> None:
+    assert parse_brief_rules(text, "acme", TODAY).retailers == retailers
+    assert candidates(text, "acme", TODAY).options("retailers")
+
+
+def test_a_caps_amount_is_no_reserve_option_for_the_model() -> None:
+    """The adapter chose "Beta: capped at $400k" as the reserve (27% of $1.5M: yg09 of
+    unseen51; yf05 of unseen50 alike)."""
+    text = ("Acme Q2 brief:\n• Total: $1.5M\n• Networks: Alpha, Beta, Delta\n• Beta: capped at "
+            "$400k\n• Keep $75k for tests")  # fmt: skip
+    cands = candidates(text, "acme", TODAY)
+    assert "$400k" in cands.options("budget")
+    assert "$400k" not in cands.options("reserve") and "$75k" in cands.options("reserve")
+
+
+def test_a_rate_is_no_reserve_beside_a_total() -> None:
+    """"$50/day minimum per campaign" was the reserve of a $400K brief (yg02 of unseen51)."""
+    text = ("need a plan for $400K on Alpha + Gamma Rx. heads up: Gamma requires a $50/day "
+            "minimum per campaign on their platform.")  # fmt: skip
+    cands = candidates(text, "globex", TODAY)
+    schema = span_decode_schema(cands)
+    assert schema is not None
+    branches = {b["properties"]["budget"]["enum"][0]: b["properties"] for b in schema["anyOf"]}
+    assert branches["$400K"]["reserve"]["enum"] == [None]
+
+
+def test_a_competitors_commitment_is_no_budget() -> None:
+    """The adapter planned a competitor's "$1M to Gamma Pharmacy" (yg06 of unseen51)."""
+    text = ("We heard a competitor committed $1M to Gamma Pharmacy this year — we're not matching "
+            "that. Our budget is $600k, Alpha + Gamma, maximize ROAS.")  # fmt: skip
+    assert candidates(text, "globex", TODAY).options("budget") == ["$600k"]
+    assert parse_brief_rules(text, "globex", TODAY).total_budget == 600_000
