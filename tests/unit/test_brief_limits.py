@@ -1,7 +1,8 @@
-"""A brief's caps and minimums at a retailer limit what it gets; they neither narrow "all
-retailers" to the retailers they name nor stand for the experiment reserve, in the rules' reading
+"""A brief's caps and minimums at a retailer limit what it gets, and a retailer named in passing
+(a fact about it, a lapsed deal) is no ask: beside "all retailers" neither narrows the plan to
+the retailers they name, and no limit stands for the experiment reserve, in the rules' reading
 and in the grammar the model reads the brief under (`tools.brief.spans`). Each case is a miss of
-unseen50 or unseen51 (briefs with minimums and caps, written blind)."""
+unseen50 to unseen53 (briefs with minimums and caps, written blind) or an older set."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tools.brief.spans import candidates, convert, span_decode_schema
 
 TODAY = date(2026, 12, 7)
 
-ALL_BUT_LIMITED = [
+IN_PASSING = [
     # yf05 of unseen50 planned Beta and Delta alone
     ("Budget 900K for Acme, all retailers. Floor of $80k at Delta (that's the upfront we "
      "signed). No more than $150k at Beta. Objective: incremental revenue.", "acme"),
@@ -24,19 +25,25 @@ ALL_BUT_LIMITED = [
     # w08 of unseen3, a cap
     ("Acme H1 plan: $3.5M total at all our retailers, but cap Delta at $500k. Maximize return "
      "on ad spend.", "acme"),
+    # context, not an ask (yi23, yi21, yi09 of unseen53)
+    ("The budget is $750,000, across all our retailers. For colour: Delta's average basket is "
+     "$130 and we carry 85 SKUs there.", "initech"),
+    ("Acme Q1: Budget $1.0M. Retailers: all of ours. Note: our 2026 JBP with Beta expired and "
+     "has not been renewed.", "acme"),
+    ("acme 1.2mm, all three retailers. beta JBP this year? $400k minimum at Beta.", "acme"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("text", "brand"), ALL_BUT_LIMITED)
-def test_all_retailers_stays_all_beside_a_limit_at_one(text: str, brand: str) -> None:
+@pytest.mark.parametrize(("text", "brand"), IN_PASSING)
+def test_all_retailers_stays_all_beside_retailers_named_in_passing(text: str, brand: str) -> None:
     brief = parse_brief_rules(text, brand, TODAY)
     assert brief.retailers == []  # every retailer the brand sells through
-    assert brief.retailer_caps or brief.retailer_mins  # the limit itself is kept
-    assert not any(w.startswith("the brief says all retailers") for w in brief.warnings)
+    assert any(w.startswith("the brief says all retailers: planned every one")
+               for w in brief.warnings)  # fmt: skip
 
 
-@pytest.mark.parametrize(("text", "brand"), ALL_BUT_LIMITED)
-def test_the_model_is_not_offered_a_retailer_named_only_by_its_limit(text: str, brand: str) -> None:
+@pytest.mark.parametrize(("text", "brand"), IN_PASSING)
+def test_the_model_is_not_offered_a_retailer_named_in_passing(text: str, brand: str) -> None:
     cands = candidates(text, brand, TODAY)
     assert cands.options("retailers") == []
     answer = {"budget": cands.options("budget")[0], "retailers": {}, "objective": None,
@@ -44,14 +51,27 @@ def test_the_model_is_not_offered_a_retailer_named_only_by_its_limit(text: str, 
     assert convert(answer, cands)["retailers"] == []
 
 
+def test_a_limit_beside_all_retailers_is_kept() -> None:
+    brief = parse_brief_rules(IN_PASSING[0][0], "acme", TODAY)
+    assert brief.retailer_caps == {"beta": 150_000} and brief.retailer_mins == {"delta": 80_000}
+
+
 @pytest.mark.parametrize(
     ("text", "retailers"),
     [
-        # a retailer named outside its limit is asked for
+        # words keep the named ones in
         ("Acme: $1M across all retailers, but only Alpha and Beta this time. Beta min $200k.",
          ["alpha", "beta"]),
         # without "all retailers", a minimum's retailer is planned beside the named ones
         ("Acme: plan $1M on Alpha. Beta needs at least $200k (JBP).", ["alpha", "beta"]),
+        # "everything else stands" is no "all retailers" (p04 of unseen10, q09 of unseen11)
+        ("Budget $400k, Delta Home only, margin focus. Correction: the budget is $450k. "
+         "Everything else stands.", ["delta"]),
+        ("Plan $1.5M on Beta Grocers. Correction from finance: add Delta Home. Everything else "
+         "stands.", ["beta", "delta"]),
+        # "across the board" is a limit's scope (ye26 of unseen49)
+        ("acme - $250k total at beta grocers and delta home. max CPC $1.50 across the board.",
+         ["beta", "delta"]),
     ],
 )  # fmt: skip
 def test_named_retailers_still_narrow_the_plan(text: str, retailers: list[str]) -> None:

@@ -41,7 +41,6 @@ from datetime import date
 from typing import Any
 
 from tools.brief.rules.flight import asked_flights, date_spans, read_flight
-from tools.brief.rules.minimums import limited_only
 from tools.brief.rules.money import (
     MONEY,
     Mention,
@@ -59,10 +58,10 @@ from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
 from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
 from tools.brief.rules.retailers import (
+    asks_every_retailer,
     brand_name_spans,
     mention_cues,
     retailer_patterns,
-    says_all,
 )
 from tools.brief.rules.roas import floor_word_beside, not_ours, read_floors
 from tools.brief.rules.text import (
@@ -193,8 +192,8 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     mentions = _mentions(out, clean, scan)
     read = read_money(low, mentions, out.today)
     money_spans = _money(out, clean, low, read)
-    if says_all(scan):
-        _all_despite_limits(out, low, read, mentions)
+    if asks_every_retailer(scan):
+        _every_retailer(out)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
     # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
     floors, no_floor_spans, _ = read_floors(low, today)
@@ -272,18 +271,16 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     return every
 
 
-def _all_despite_limits(
-    out: Candidates, low: str, money: list[Money], every: list[Mention]
-) -> None:
-    """Under "all retailers", retailers named only where the brief caps them or sets their
-    minimum are not offered when no other could be included: the adapter included them and
-    planned them alone ("all retailers. Floor of $80k at Delta", yf05 of unseen50; yf06 and
-    yg11 alike), as the rules did (`parse._all_despite_limits`)."""
-    open_keys = [k for k in out.mentions if k not in out.excluded]
-    if open_keys and all(limited_only(low, money, every, out.mentions[k]) for k in open_keys):
-        for key in open_keys:
-            del out.mentions[key]
-            out.kept.discard(key)
+def _every_retailer(out: Candidates) -> None:
+    """Where the brief says its plan covers all retailers, the retailers it names in passing
+    ("Delta's average basket is $130", "cap Gamma at $300K") are not offered, unless words keep
+    one in ("but only Alpha and Beta this time"): the adapter included them and planned them
+    alone ("all retailers. Floor of $80k at Delta", yf05 of unseen50), as the rules did
+    (`retailers.asks_every_retailer`). Excluded ones stay: "all retailers except Beta"."""
+    if out.kept:
+        return
+    for key in [k for k in out.mentions if k not in out.excluded]:
+        del out.mentions[key]
 
 
 def _floors(out: Candidates, clean: str, scan: str) -> None:

@@ -39,15 +39,6 @@ _LEAD = re.compile(
 )
 
 
-def limited_only(low: str, money: list[Money], mentions: list[Mention], rid: str) -> bool:
-    """Whether every mention of retailer `rid` is in a sentence that sets a cap or a minimum
-    ("Floor of $80k at Delta", "No more than $150k at Beta"): such a mention limits what the
-    retailer gets and asks for it no more than "all retailers" already does."""
-    limits = [sentence_of(low, m.span[0]) for m in money if m.kind in ("cap", "min")]
-    spots = [s for s, _, r in mentions if r == rid]
-    return bool(spots) and all(any(lo <= s < hi for lo, hi in limits) for s in spots)
-
-
 def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
     """The retailer of a minimum: named with it, else named right before it with a minimum's
     words between, else the only one its clause names, else the only one its sentence names."""

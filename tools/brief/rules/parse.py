@@ -20,7 +20,7 @@ from typing import Any
 from tools.brief.rules.budget import FOLLOWED, choose_budget
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.flight_words import flight_note
-from tools.brief.rules.minimums import limited_only, read_mins
+from tools.brief.rules.minimums import read_mins
 from tools.brief.rules.money import (
     MONEY,
     PER_RETAILER,
@@ -40,12 +40,9 @@ from tools.brief.rules.objective import read_objective
 from tools.brief.rules.oos import read_oos
 from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
 from tools.brief.rules.retailers import (
-    ALL_BUT_NAMED,
-    brand_name_spans,
     other_brand_words,
     other_brands_warning,
     read_retailers,
-    says_all,
 )
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
 from tools.brief.rules.split import read_shares, rest_retailer
@@ -189,7 +186,6 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
         if problem is not None:
             result.errors.append(problem)
     money = read_money(mask(low, floor_spans), mentions, today, others)
-    _all_despite_limits(result, low, money, mentions)
     rest = rest_retailer(low, mentions)  # "the rest on Gamma": the retailer that gets it
     budget, notes = choose_budget(money, rest=rest)
     result.warnings.extend(notes)
@@ -262,22 +258,6 @@ def _retailers(
     if retailers is not None:
         result.record("retailers", retailers)
     return mentions, errors
-
-
-def _all_despite_limits(
-    result: RuleParse, low: str, money: list[Money], mentions: list[Mention]
-) -> None:
-    """Under "all retailers", retailers named only where the brief caps them or sets their
-    minimum plan every retailer: "Budget 900K for Acme, all retailers. Floor of $80k at Delta
-    ... No more than $150k at Beta" planned Beta and Delta alone (yf05 of unseen50; yf06, yf12
-    and yg11 of unseen51 alike)."""
-    named = result.values["retailers"]
-    scan = mask(low, brand_name_spans(low, current()))
-    if not named or not says_all(scan):
-        return
-    if all(limited_only(low, money, mentions, r) for r in named):
-        result.values["retailers"] = []
-        result.warnings = [w for w in result.warnings if not w.startswith(ALL_BUT_NAMED)]
 
 
 def _flight(result: RuleParse, masked: str) -> list[Flight]:

@@ -103,14 +103,24 @@ _ALL_RETAILERS = re.compile(
     r"|\b(?:retailers?|rmns?|networks?)\s*[:=|-]\s*(?:all|every one|all of them)\b"
 )
 
-# The warning where "all retailers" and named ones meet (the named are planned).
-ALL_BUT_NAMED = "the brief says all retailers but names"
+# "All retailers" said of the plan itself ("across all our retailers", "all three retailers",
+# "spread it everywhere", "Retailers: all of ours"), not "everything else stands" nor "max CPC
+# across the board" nor "each retailer" (a per-retailer limit): named retailers beside it are
+# context ("Delta's average basket is $130", "our JBP with Beta expired", "cap Gamma at $300K")
+# unless words keep them ("but only Alpha and Beta this time"). 10 briefs of unseen50 to
+# unseen53 planned only the retailers named in passing; the 12 briefs of every set whose named
+# retailers were right beside "all retailers" have only the weaker words.
+_EVERY_RETAILER = re.compile(
+    r"\ball\s+(?:\d+\s+|of\s+)?(?:(?:our|the|its|their|my|of our|of the|of its)\s+)?(?:\w+\s+)?"
+    r"(?:retailers|networks|rmns|retail media networks|(?:retail )?partners)\b|\beverywhere\b"
+    r"|\b(?:retailers?|rmns?|networks?)\s*[:=|-]\s*(?:all|every one|all of them|all of ours)\b"
+)
 
 
-def says_all(scan: str) -> bool:
-    """Whether the brief asks for every retailer ("across all our retailers", "Retailers: all");
-    `scan` is the brief in lower case with brand names masked (`brand_name_spans`)."""
-    return bool(_ALL_RETAILERS.search(scan))
+def asks_every_retailer(scan: str) -> bool:
+    """Whether the brief says its plan covers all retailers (`_EVERY_RETAILER`); `scan` is the
+    brief in lower case with brand names masked (`brand_name_spans`)."""
+    return bool(_EVERY_RETAILER.search(scan))
 
 
 EXCLUDE_CUE = re.compile(
@@ -269,7 +279,7 @@ def read_retailers(
         # "we spent 1.7M last year on alpha; ..., same retailer" (d44); "same retailer plus
         # Alpha Mart" kept Alpha Mart alone (ta04 of unseen39).
         asked = mentions
-    included, excluded = _included_and_excluded(scan, _after_retraction(scan, asked))
+    included, excluded, kept_any = _included_and_excluded(scan, _after_retraction(scan, asked))
     unknown = _unknown_retailers(text, scan, spans, brand_spans)
     if unknown:
         known = ", ".join(r.label for r in catalog.retailers.values())
@@ -298,7 +308,7 @@ def read_retailers(
             )
         )
 
-    every = says_all(scan)
+    every = bool(_ALL_RETAILERS.search(scan))
     retailers: list[str] | None
     if excluded:
         # A retailer named and left out is left out: "we spent $650k at Gamma Pharmacy ...,
@@ -313,11 +323,16 @@ def read_retailers(
                     field="retailers",
                 )
             )
+    elif included and asks_every_retailer(scan) and not kept_any:
+        retailers = []
+        named = ", ".join(retailer_label(r) for r in canonical_retailers(included))
+        warnings.append(f"the brief says all retailers: planned every one ({named} named "
+                        "without asking for it alone)")  # fmt: skip
     elif included:
         retailers = canonical_retailers(included)
         if every and set(retailers) != set(sold):
             warnings.append(
-                f"{ALL_BUT_NAMED} {', '.join(retailers)}; "
+                f"the brief says all retailers but names {', '.join(retailers)}; "
                 "planned over the named ones"
             )
     elif every:
@@ -370,13 +385,16 @@ def _after_retraction(
 
 def _included_and_excluded(
     scan: str, mentions: list[tuple[int, int, str]]
-) -> tuple[set[str], set[str]]:
-    """(retailers the brief plans on, retailers it excludes: "except Beta and Delta")."""
+) -> tuple[set[str], set[str], bool]:
+    """(retailers the brief plans on, retailers it excludes: "except Beta and Delta", whether
+    words keep an included one in: "Gamma only")."""
     included: set[str] = set()
     excluded: set[str] = set()
-    for (_s, _e, rid), (cue, _kept) in zip(mentions, mention_cues(scan, mentions), strict=True):
+    kept_any = False
+    for (_s, _e, rid), (cue, kept) in zip(mentions, mention_cues(scan, mentions), strict=True):
         (excluded if cue is not None else included).add(rid)
-    return included, excluded
+        kept_any |= kept and cue is None
+    return included, excluded, kept_any
 
 
 def mention_cues(
