@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from brief_support import SPEC_BRIEF, TODAY, rules
 
-from tools.brief import BriefError, rule_parse
+from tools.brief import BriefError, parse_brief_rules, rule_parse
 from tools.brief.rules import normalize
 
 # --- rules: the fields ----------------------------------------------------------------------
@@ -1614,3 +1614,16 @@ def test_the_brief_caps_ad_spend_at_a_retailer(text: str, brand: str, caps: dict
     assert said.caps == caps and said.brief().retailer_caps == caps
     assert not (caps and said.split)  # a cap is no split
     assert not any("per-retailer limits are not part of the brief" in w for w in said.warnings)
+
+
+def test_a_forms_flight_beside_last_years_figures_is_read() -> None:
+    """A one-line form's " | " ends its field as a line would: "Flight: 2027-01-01 to
+    2027-12-31 | Last year's ROAS: 3.4" lost its flight to the past's field (yh25 of
+    unseen52)."""
+    brief = parse_brief_rules(
+        "Brand: ACME | Budget: $2.75M | Retailers: Alpha Mart, Beta Grocers, Delta Home | Flight: "
+        "2027-01-01 to 2027-12-31 | Last year's ROAS: 3.4 | Last year's budget: $2.4M",
+        "acme", date(2026, 12, 7),
+    )  # fmt: skip
+    assert (brief.flight_start, brief.flight_end) == (date(2027, 1, 1), date(2027, 12, 31))
+    assert brief.total_budget == 2_750_000 and brief.roas_floor is None

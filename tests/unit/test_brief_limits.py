@@ -90,14 +90,18 @@ def test_a_caps_amount_is_no_reserve_option_for_the_model() -> None:
 
 
 def test_a_rate_is_no_reserve_beside_a_total() -> None:
-    """"$50/day minimum per campaign" was the reserve of a $400K brief (yg02 of unseen51)."""
-    text = ("need a plan for $400K on Alpha + Gamma Rx. heads up: Gamma requires a $50/day "
-            "minimum per campaign on their platform.")  # fmt: skip
+    """A rate beside a total budget is never its reserve: "$50/day" was the reserve of a $400K
+    brief (yg02 of unseen51; that one, a network's minimum per campaign, is not offered at all
+    now)."""
+    text = "Globex: $400K on Alpha + Gamma for Q1. Gamma gets $2k per week on search."
     cands = candidates(text, "globex", TODAY)
     schema = span_decode_schema(cands)
     assert schema is not None
     branches = {b["properties"]["budget"]["enum"][0]: b["properties"] for b in schema["anyOf"]}
     assert branches["$400K"]["reserve"]["enum"] == [None]
+    network = candidates("need a plan for $400K on Alpha + Gamma Rx. heads up: Gamma requires a "
+                         "$50/day minimum per campaign.", "globex", TODAY)  # fmt: skip
+    assert network.options("budget") == ["$400K"] and network.options("reserve") == []
 
 
 def test_a_competitors_commitment_is_no_budget() -> None:
@@ -106,3 +110,60 @@ def test_a_competitors_commitment_is_no_budget() -> None:
             "that. Our budget is $600k, Alpha + Gamma, maximize ROAS.")  # fmt: skip
     assert candidates(text, "globex", TODAY).options("budget") == ["$600k"]
     assert parse_brief_rules(text, "globex", TODAY).total_budget == 600_000
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "caps"),
+    [
+        # the retailer named before its cap's words (yh26, yh10 of unseen52)
+        ("Budget $1.6M, Alpha and Gamma. Gamma cap: $600k.", "globex", {"gamma": 600_000}),
+        # the only retailer of its sentence (yi02 of unseen53, yh18 of unseen52)
+        ("Budget is $600k, Alpha Mart + Gamma Rx. Also Gamma won't take more than $150k from "
+         "us this flight, so cap them there.", "globex", {"gamma": 150_000}),
+        ("Globex plan: $900k across Alpha and Gamma, Feb-Mar 2027. At Gamma we have to spend at "
+         "least $200k (upfront), but no more than $500k. Alpha has a $10/day per-line-item "
+         "minimum on its platform.", "globex", {"gamma": 500_000}),
+        # "don't exceed" (yh08 of unseen52)
+        ("We have $2.2M across Alpha, Beta and Gamma. Beta: don't exceed $400k.", "brand_x",
+         {"beta": 400_000}),
+    ],
+)  # fmt: skip
+def test_a_cap_is_read_at_the_retailer_it_is_said_of(text: str, brand: str, caps: dict) -> None:
+    assert parse_brief_rules(text, brand, TODAY).retailer_caps == caps
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # yh14 of unseen52, yi11 of unseen53: read as minimums at Alpha
+        "Budget $320k on Alpha Mart. Alpha's min per campaign is $2,500 (platform rule).",
+        "Budget is $2M across Alpha and Delta. Alpha's daily minimum per campaign is $1,000.",
+        "Budget 450k, all our retailers. Alpha charges a $5k per-campaign minimum.",
+    ],
+)
+def test_a_networks_own_minimum_per_campaign_is_no_minimum_and_no_amount_of_the_plan(
+    text: str,
+) -> None:
+    assert parse_brief_rules(text, "initech", TODAY).retailer_mins == {}
+    cands = candidates(text, "initech", TODAY)
+    assert len(cands.options("budget")) == 1  # the budget alone: no reserve, no second budget
+
+
+def test_a_rate_per_campaign_is_no_budget_option() -> None:
+    """The adapter planned "Beta's platform min is $100/day per campaign" over the flight: an
+    $8,900 budget (yh09 of unseen52)."""
+    text = ("acme - $750k, Beta + Delta, Feb 1 to Apr 30, 2027. note Beta's platform min is "
+            "$100/day per campaign. keep 12% for holdouts")  # fmt: skip
+    assert candidates(text, "acme", TODAY).options("budget") == ["$750k"]
+
+
+def test_prices_and_past_results_are_no_floor_options() -> None:
+    text = ("Initech: retail media budget $1.6M, Alpha and Delta. Min ROAS: 3.0. Notes: hero SKU "
+            "price $24.99; avg CPM $9.50; our past ROAS on alpha was 5.1 fwiw.")  # fmt: skip
+    assert candidates(text, "initech", TODAY).options("floor") == ["3.0"]
+    # an amount said as a return stays one (u16 of unseen, ya42 of unseen44)
+    for said, number in [("At least $3 back per $1 spent.", "3"),
+                         ("we'd want at least 3 dollars back per dollar.", "3"),
+                         ("anything under $2.80 return per $1 is a no-go.", "2.80")]:  # fmt: skip
+        floor = candidates(f"Globex $600k on Gamma. {said}", "globex", TODAY)
+        assert number in floor.options("floor")

@@ -40,15 +40,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from tools.brief.rules.budget import budget_from_rate, budget_problem
 from tools.brief.rules.flight import asked_flights, date_spans, read_flight
 from tools.brief.rules.money import (
     MONEY,
     Mention,
     Money,
     amount,
-    budget_from_rate,
-    budget_problem,
     minimum_words,
+    network_minimum,
     rate_unit_at,
     read_money,
     replaced_by_correction,
@@ -125,6 +125,12 @@ _PER_UNIT = re.compile(
 )
 # A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
 # "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
+# What follows an amount of money said as a return on each dollar: "$3 back per $1", "3
+# dollars for every dollar", "$2.50 in revenue per $1 spent".
+_RETURN = re.compile(
+    r"\s*(?:back|in return|returns?|returned|(?:in|of) (?:revenue|sales))\b"
+    r"|\s*(?:per|for every|for each|on every|on each|/)\s*(?:\$\s?1\b|(?:ad )?dollar\b)"
+)
 _BARE_AMOUNT = re.compile(r"(?<![+\d] )(?<![+\d-])[1-9]\d{4,}(?![\d-])")
 
 
@@ -223,7 +229,13 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     not_ratios += date_spans(low) + no_floor_spans
     # Nor the number of a fraction: "Put one tenth aside" offered "1" (y13 of unseen5).
     not_ratios += [m.span() for m in _FRACTION.finditer(low) if m.group("num") is None]
-    not_ratios += percent_spans + [s for s, v in money_spans if v >= _MAX_FLOOR]
+    # Nor an amount of money, but one said as a return ("at least $3 back per $1 spent", "3
+    # dollars back per dollar"): the adapter chose a price ("hero SKU price $24.99"), a CPM
+    # ("$9.50") and an average basket ("about $42") as the floor (yh03, yh04 of unseen52, yi01
+    # of unseen53).
+    not_ratios += percent_spans + [
+        (s, e) for (s, e), v in money_spans if v >= _MAX_FLOOR or not _RETURN.match(low, e)
+    ]
     _floors(out, clean, mask(low, not_ratios))
     for s, e in clause_spans(low):
         clause = low[max(0, s) : max(0, e)]
@@ -344,7 +356,7 @@ def _money(
         if (s, m.end()) in corrected_away:
             replaced.add(key)
             continue
-        if _PER_UNIT.match(low, m.end()):
+        if _PER_UNIT.match(low, m.end()) or network_minimum(low, s, m.end()):
             continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)
         out.money.setdefault(key, Amount(value, rate_unit_at(low, s, m.end()),
                                          minimum_words(low, s, m.end()), (s, m.end()) in caps))

@@ -1,15 +1,21 @@
 """Which amount of a brief is its budget: of several, a correction wins ("actually make it
 $3M"), then one named as the total, then the first; amounts "on Alpha" and "on Beta" with no
 total add up, and per-retailer amounts that make up the total are its parts (the brief's split
-by retailer, `parse._split`). The amounts themselves are read and classified in `money`.
+by retailer, `parse._split`). A rate ("$100k per week") comes to a total over the flight, and a
+budget no plan can take is refused (`budget_problem`). The amounts themselves are read and
+classified in `money`.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from datetime import date
 
-from tools.brief.rules.money import Money
-from tools.brief.rules.text import usd
+from tools.brief.rules.flight import flight_periods
+from tools.brief.rules.money import Money, sentence_of
+from tools.brief.rules.text import SENTENCE_BREAK, fmt, usd
+from tools.brief.schema import MAX_BUDGET, BriefError
 from tools.catalog import current
 
 # What a parse note says of a split it read (the edit that changes it, in the API's words).
@@ -40,6 +46,46 @@ def choose_budget(
         if m.kind == "superseded" and m.value != budget:
             warnings.append(f"ignored {usd(m.value)}: the brief gives it as {m.why}")
     return budget, warnings
+
+
+# "Plan the rest", "Retail media budget: the remainder (envelope minus TV)", "whatever is left
+# of the $5M after TV/OLV" (yh22, yh03, yh10 of unseen52: each planned the whole envelope).
+_REST = re.compile(
+    r"\b(?:plan|use|put|spend|allocate|run)\s+(?:the\s+)?(?:rest|remainder|balance)\b"
+    r"|\bthe remainder\b|\bwhat(?:ever)?(?:'s| is) left\b|\bleft ?over\b"
+)
+# An amount spent or committed elsewhere: "$250k of that is already committed to a TV flight",
+# "Already committed to TV out of that envelope: $400,000", "Spent to date on TV/OLV".
+_CHANNELS = (
+    r"(?:tv|ctv|olv|linear|radio|social|paid social|print|ooh|out[- ]of[- ]home|display|"
+    r"influencers?|sponsorships?|podcasts?|other channels?|another channel|upper funnel)"
+)
+_ELSEWHERE = re.compile(
+    r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|used)\b"
+    rf"|\b(?:committed|spent|allocated|earmarked|booked)\s+(?:to date\s+)?(?:to|on|for|in)\s+"
+    rf"(?:a\s+|the\s+|our\s+)?{_CHANNELS}\b|\bspent to date\b"
+)
+
+
+def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
+    """(the budget, a note) where the brief plans what is left of a total once the amounts it
+    has already spent or committed elsewhere are taken off, and does not state what is left
+    ("$1.5 mil for the quarter, but $250k of that is already committed to a TV flight, so plan
+    the rest"); None otherwise ("plan the remaining $1.7M" states it: `Money.because`)."""
+    if not _REST.search(low) or any(m.because == "the amount left to plan" for m in money):
+        return None
+    used = [m for m in money if m.kind in ("budget", "min")]
+    gone = [m for m in used if _ELSEWHERE.search(low, *sentence_of(low, m.span[0]))]
+    whole = [m for m in used if m not in gone and m.kind == "budget"]
+    if not gone or not whole:
+        return None
+    total = max(whole, key=lambda m: m.value)
+    taken = sum(m.value for m in gone)
+    if taken >= total.value:
+        return None
+    left = total.value - taken
+    return left, (f"the budget is what is left to plan: {usd(total.value)} less "
+                  f"{usd(taken)} already spent or committed elsewhere, {usd(left)}")  # fmt: skip
 
 
 def _pick_budget(budgets: list[Money], rest: str | None) -> tuple[float, list[str]]:
@@ -147,3 +193,70 @@ def _parts_of(total: Money, split: list[Money]) -> list[Money]:
     return []
 
 
+def budget_from_rate(
+    rate: Money, start: date | None, end: date | None
+) -> tuple[float | None, list[str], list[BriefError]]:
+    """(the total a rate ("$100k per week") comes to over the flight, warnings, errors): an
+    error when the brief gives no flight to multiply it by."""
+    if start and end:
+        periods = flight_periods(start, end, rate.rate_unit)
+        budget = round(rate.value * periods, 2)
+        note = (
+            f"total budget {usd(budget)} computed from {usd(rate.value)} per "
+            f"{rate.rate_unit} over {fmt(round(periods, 2))} {rate.rate_unit}s"
+        )
+        return budget, [note], []
+    error = BriefError(
+        f"the brief gives {usd(rate.value)} per {rate.rate_unit} but no flight "
+        "dates; give a total budget or the flight",
+        field="total_budget",
+    )
+    return None, [], [error]
+
+
+def budget_problem(budget: float | None) -> BriefError | None:
+    """The error for a budget that cannot be planned (none found, or not positive), if any."""
+    if budget is None:
+        return BriefError(
+            "no budget found in the brief; say how much to spend, e.g. '$2.5M' or '750k USD'",
+            field="total_budget",
+        )
+    if budget <= 0:
+        return BriefError(
+            f"the budget must be positive; the brief gives {usd(budget)}",
+            field="total_budget",
+            total_budget=budget,
+        )
+    if budget > MAX_BUDGET:
+        return BriefError(
+            f"the budget {usd(budget)} is beyond any retail-media plan: at most "
+            f"{usd(MAX_BUDGET)}, more than the largest advertisers spend on all media in a "
+            "year; check the amount and its unit",
+            field="total_budget",
+            total_budget=budget,
+        )
+    return None
+
+
+# A budget given for a year ("this yr buget is 850k", "our annual budget of $2M") in a brief
+# with no dates is planned over the standard four weeks: a year's money spent in 28 days (sa12
+# of unseen38, read by an approver as a misreading). The reading stands; a person checks it.
+_A_YEAR = re.compile(
+    r"\b(?:(?:this|next|the|full|whole)\s+(?:year|yr)(?![- ]end)(?:'s)?"
+    r"|annual|annually|yearly|full[- ]year|fy\s?'?\d{2}(?:\d{2})?)\b"
+)
+
+
+def year_budget_note(low: str, money: list[Money], budget: float | None) -> list[str]:
+    """A note to check when the budget's own sentence gives it for a year (call it only for a
+    brief without dates)."""
+    for m in money:
+        if m.kind != "budget" or m.value != budget:
+            continue
+        starts = [b.end() for b in SENTENCE_BREAK.finditer(low, 0, m.span[0])]
+        end = SENTENCE_BREAK.search(low, m.span[1])
+        sentence = low[starts[-1] if starts else 0 : end.start() if end else len(low)]
+        if hit := _A_YEAR.search(sentence):
+            return [f"the budget is given for a year ({hit[0]!r}) but the brief gives no "
+                    "dates: it is planned over the standard four weeks; check it"]  # fmt: skip
+    return []

@@ -20,21 +20,17 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.reserve import RESERVE_WORDS
 from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
-    SENTENCE_BREAK,
     about_the_past,
     after_past_figure,
     as_float,
     clause_of,
     clause_spans,
-    fmt,
-    usd,
 )
-from tools.brief.schema import MAX_BUDGET, BriefError
+from tools.brief.schema import BriefError
 
 Mention = tuple[int, int, str]  # a retailer mention: start, end, retailer id
 
@@ -133,7 +129,9 @@ _CAP_BEFORE = re.compile(
     r"limit(?:ed)?(?: to| of)?|ceiling of|under|<=?"
     # "Don't put more than $300k on any single retailer", "no single retailer gets more than
     # $350k", "Gamma spend not to exceed $700k" (ye08, ye13, ye11 of unseen49)
-    r"|(?:\bno|\bnot|n't|\bnever)\b[^.;$]{0,40}\bmore than|not to exceed|(?:must|should)n'?t exceed"
+    r"|(?:\bno|\bnot|n't|\bnever)\b[^.;$]{0,40}\bmore than|not to exceed"
+    # "Beta: don't exceed $400K" (yh08 of unseen52)
+    r"|(?:must|should|do|does|wo|ca)n'?t exceed|(?:do|must|should|will|can) not exceed"
     r")\s+$"
 )
 # A minimum at a retailer ("at least $300k must go to Beta", "Gamma min 100k", "floor of $80k
@@ -150,8 +148,22 @@ _MIN_BEFORE = re.compile(
 # A network's own minimum per unit, not the plan's: "a $5,000 minimum per campaign", "a
 # minimum daily budget of $100 per line item" (yg20 of unseen51).
 _PER_UNIT = re.compile(
-    r"^\s*(?:minimum\s+)?(?:per|a|an|each|every)\s+(?:campaign|line|line item|ad group|day|order"
+    r"\s*(?:minimum\s+)?(?:per|a|an|each|every)\s+(?:campaign|line|line item|ad group|day|order"
     r"|placement|keyword|sku|creative)\b"
+)
+# What a network sets its minimums on: after the amount ("a $5k per-campaign minimum", "$100/day
+# per campaign") or before it ("Alpha's min per campaign is $2,500", "Alpha's daily minimum per
+# campaign is $1,000": yh14 of unseen52 and yi11 of unseen53 read these as minimums at Alpha,
+# and the model chose "$5k per-campaign" as a reserve and "$100/day per campaign" as a budget).
+_NETWORK_UNIT = (
+    r"(?:per|each|every)[\s-]+(?:campaign|line item|line|ad group|order|placement|keyword"
+    r"|creative)\b"
+)
+_NETWORK_UNIT_AFTER = re.compile(
+    rf"\s*(?:(?:/|per\s+|a\s+)(?:day|week|month)\s*)?(?:minimum\s+)?{_NETWORK_UNIT}"
+)
+_NETWORK_UNIT_BEFORE = re.compile(
+    rf"\bmin(?:imum)?\b[^$\d.;\n]{{0,20}}\b{_NETWORK_UNIT}[^$\d.;\n]{{0,15}}$"
 )
 # "commitment from our JBP is $150K" (yf20), not "300k of that is already committed to TV, so
 # plan the remaining $1.7M on Delta Home" (wa28 of unseen42, the budget).
@@ -371,7 +383,15 @@ def minimum_words(low: str, s: int, e: int) -> bool:
     cued = (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
             or _MIN_HEADER.search(line))  # fmt: skip
     return (bool(cued) and not rate_unit_at(low, s, e) and not _PER_UNIT.match(after)
-            and not _RETURN_AFTER.match(after))  # fmt: skip
+            and not network_minimum(low, s, e) and not _RETURN_AFTER.match(after))  # fmt: skip
+
+
+def network_minimum(low: str, s: int, e: int) -> bool:
+    """Whether the amount at `low[s:e]` is a network's own minimum per unit ("a $5k
+    per-campaign minimum", "$100/day per campaign", "min per campaign is $2,500"): neither a
+    retailer's minimum nor an amount of the plan."""
+    return bool(_NETWORK_UNIT_AFTER.match(low, e)
+                or _NETWORK_UNIT_BEFORE.search(low, max(0, s - 45), s))  # fmt: skip
 
 
 def sentence_of(low: str, pos: int) -> tuple[int, int]:
@@ -518,72 +538,3 @@ def replaced_by_correction(money: list[Money]) -> set[tuple[int, int]]:
         for m in money
         if m.kind == "budget" and m.span[0] < last.span[0] and m.value != last.value
     }
-
-
-def budget_from_rate(
-    rate: Money, start: date | None, end: date | None
-) -> tuple[float | None, list[str], list[BriefError]]:
-    """(the total a rate ("$100k per week") comes to over the flight, warnings, errors): an
-    error when the brief gives no flight to multiply it by."""
-    if start and end:
-        periods = flight_periods(start, end, rate.rate_unit)
-        budget = round(rate.value * periods, 2)
-        note = (
-            f"total budget {usd(budget)} computed from {usd(rate.value)} per "
-            f"{rate.rate_unit} over {fmt(round(periods, 2))} {rate.rate_unit}s"
-        )
-        return budget, [note], []
-    error = BriefError(
-        f"the brief gives {usd(rate.value)} per {rate.rate_unit} but no flight "
-        "dates; give a total budget or the flight",
-        field="total_budget",
-    )
-    return None, [], [error]
-
-
-def budget_problem(budget: float | None) -> BriefError | None:
-    """The error for a budget that cannot be planned (none found, or not positive), if any."""
-    if budget is None:
-        return BriefError(
-            "no budget found in the brief; say how much to spend, e.g. '$2.5M' or '750k USD'",
-            field="total_budget",
-        )
-    if budget <= 0:
-        return BriefError(
-            f"the budget must be positive; the brief gives {usd(budget)}",
-            field="total_budget",
-            total_budget=budget,
-        )
-    if budget > MAX_BUDGET:
-        return BriefError(
-            f"the budget {usd(budget)} is beyond any retail-media plan: at most "
-            f"{usd(MAX_BUDGET)}, more than the largest advertisers spend on all media in a "
-            "year; check the amount and its unit",
-            field="total_budget",
-            total_budget=budget,
-        )
-    return None
-
-
-# A budget given for a year ("this yr buget is 850k", "our annual budget of $2M") in a brief
-# with no dates is planned over the standard four weeks: a year's money spent in 28 days (sa12
-# of unseen38, read by an approver as a misreading). The reading stands; a person checks it.
-_A_YEAR = re.compile(
-    r"\b(?:(?:this|next|the|full|whole)\s+(?:year|yr)(?![- ]end)(?:'s)?"
-    r"|annual|annually|yearly|full[- ]year|fy\s?'?\d{2}(?:\d{2})?)\b"
-)
-
-
-def year_budget_note(low: str, money: list[Money], budget: float | None) -> list[str]:
-    """A note to check when the budget's own sentence gives it for a year (call it only for a
-    brief without dates)."""
-    for m in money:
-        if m.kind != "budget" or m.value != budget:
-            continue
-        starts = [b.end() for b in SENTENCE_BREAK.finditer(low, 0, m.span[0])]
-        end = SENTENCE_BREAK.search(low, m.span[1])
-        sentence = low[starts[-1] if starts else 0 : end.start() if end else len(low)]
-        if hit := _A_YEAR.search(sentence):
-            return [f"the budget is given for a year ({hit[0]!r}) but the brief gives no "
-                    "dates: it is planned over the standard four weeks; check it"]  # fmt: skip
-    return []

@@ -17,24 +17,27 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.budget import FOLLOWED, choose_budget
+from tools.brief.rules.budget import (
+    FOLLOWED,
+    budget_from_rate,
+    budget_problem,
+    choose_budget,
+    left_to_plan,
+    year_budget_note,
+)
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.flight_words import flight_note
-from tools.brief.rules.minimums import read_mins
+from tools.brief.rules.limits import read_caps, read_mins
 from tools.brief.rules.money import (
     MONEY,
-    PER_RETAILER,
     Mention,
     Money,
     amount,
-    budget_from_rate,
-    budget_problem,
     foreign_currency_error,
     others_clauses,
     read_money,
     theirs_by_name,
     unreadable_amount_error,
-    year_budget_note,
 )
 from tools.brief.rules.objective import read_objective
 from tools.brief.rules.oos import read_oos
@@ -188,6 +191,8 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     money = read_money(mask(low, floor_spans), mentions, today, others)
     rest = rest_retailer(low, mentions)  # "the rest on Gamma": the retailer that gets it
     budget, notes = choose_budget(money, rest=rest)
+    if left := left_to_plan(low, money):
+        budget, notes = left[0], [left[1]]
     result.warnings.extend(notes)
     past = past_sentences(low, today) + done_clauses(low)
     shares, share_spans = read_shares(mask(low, floor_spans), mentions, rest, past)
@@ -199,7 +204,7 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     if result.values["flight_start"] is None and result.values["flight_end"] is None:
         result.warnings.extend(year_budget_note(low, money, budget))
     result.split = _split(result, money, shares, rest)
-    result.caps = _caps(result, low, money)
+    result.caps = _caps(result, low, money, mentions)
     result.mins = _mins(result, low, money, mentions)
 
     # Objective, on the text less money and floor numbers.
@@ -330,28 +335,13 @@ def _split(
     return split
 
 
-def _caps(result: RuleParse, low: str, money: list[Money]) -> dict[str, float]:
-    """The most the brief lets the plan spend at a retailer: "no more than $200k at Beta" (its
-    retailer), "at most $400k on any one retailer" (each retailer of the plan). A limit that
-    names no retailer of the plan, or is not below the budget, is ignored with a note."""
-    budget = result.values["total_budget"]
+def _caps(
+    result: RuleParse, low: str, money: list[Money], mentions: list[Mention]
+) -> dict[str, float]:
+    """The most the brief lets the plan spend at a retailer (`limits.read_caps`)."""
     planned = result.values["retailers"] or brand_retailers(result.brand_id)
-    caps: dict[str, float] = {}
-    for m in money:
-        if m.kind != "cap" or budget is None or m.value == budget:
-            continue
-        each = PER_RETAILER.search(low, max(0, m.span[0] - 45), m.span[1] + 45)
-        targets = [m.retailer_id] if m.retailer_id else (planned if each else [])
-        if m.value > budget or not targets or not set(targets) <= set(planned):
-            result.warnings.append(f"ignored {usd(m.value)}: a per-retailer limit the plan "
-                                   "cannot place on a retailer it plans")  # fmt: skip
-            continue
-        for r in targets:
-            caps[r] = min(caps.get(r, m.value), m.value)
-    if caps:
-        said = ", ".join(f"{current().retailer(r).name} {usd(v)}" for r, v in caps.items())
-        result.warnings.append(f"the brief caps the ads at a retailer: at most {said} (the "
-                               "plan's retailer caps; an edit changes or lifts them)")
+    caps, notes = read_caps(low, money, mentions, result.values["total_budget"], planned)
+    result.warnings.extend(notes)
     return caps
 
 

@@ -168,7 +168,8 @@ _NO_FLOOR = re.compile(
 # reports 5x") sets no floor for this plan; read as one, it overrode the brief's own floor.
 _NOT_OURS = re.compile(
     PAST_TIME.pattern
-    + rf"|\b(?:{OTHERS}|benchmarks?|industry|historically)\b"
+    # "our past ROAS on alpha was 5.1 fwiw" (yh07 of unseen52: the adapter chose it)
+    + rf"|\b(?:{OTHERS}|benchmarks?|industry|historically|past|for reference|fwiw)\b"
 )
 
 

@@ -118,7 +118,9 @@ def about_the_past(clause: str, today: date | None) -> bool:
     return bool(past and PAST_VERB.search(clause))
 
 
-_SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n")  # a colon too: "beta grocers: 2025 spend was"
+# A colon too ("beta grocers: 2025 spend was"), and a form's " | " ("Flight: 2027-01-01 to
+# 2027-12-31 | Last year's ROAS: 3.4": yh25 of unseen52 lost its flight to the past's line).
+_SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n|\s\|\s")
 # Words of what the brief asks now: a sentence with one is not a report of the past. A
 # sentence that asks to repeat the past ("repeating the Beta Grocers push we ran 2026-09-01 to
 # 2026-10-15, but bigger", r53 of unseen12, read after its measure) asks for its retailers

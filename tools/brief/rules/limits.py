@@ -1,20 +1,22 @@
-"""Minimum ad spend at a retailer: "Per our JBP with Beta Grocers, at least $300k must go to
-Beta", "gamma min 100k", "Floor of $80k at Delta (that's the upfront we signed)" (a joint
-business plan's or an upfront's commitment; `StructuredBrief.retailer_mins`).
+"""Limits at a retailer: the most the plan may spend there ("no more than $200k at Beta", "at
+most $400k on any one retailer", "Gamma cap: $600k"; `StructuredBrief.retailer_caps`) and the
+least ("Per our JBP with Beta Grocers, at least $300k must go to Beta", "gamma min 100k",
+"Floor of $80k at Delta (that's the upfront we signed)": a joint business plan's or an
+upfront's commitment; `StructuredBrief.retailer_mins`).
 
-`money.read_money` marks an amount next to a retailer with a minimum's words as kind "min";
-here each gets its retailer (the one named with it, or right before it with a minimum's words
-between, else the only one its clause or sentence names) and is kept when it binds this plan:
-not in a sentence that turns it down ("we declined", "that agreement expired", "no commitment
-this year"), below the budget, at a retailer the plan covers, and not above the brief's cap
-there.
+`money.read_money` marks an amount with a cap's words as kind "cap" and one next to a retailer
+with a minimum's words as kind "min"; here each gets its retailer (the one named with it, or
+right before it with a minimum's words between, else the only one its clause or sentence names)
+and is kept when it binds this plan: below the budget, at a retailer the plan covers; a
+minimum also not in a sentence that turns it down ("we declined", "that agreement expired",
+"no commitment this year") and not above the brief's cap there.
 """
 
 from __future__ import annotations
 
 import re
 
-from tools.brief.rules.money import Mention, Money, sentence_of
+from tools.brief.rules.money import PER_RETAILER, Mention, Money, sentence_of
 from tools.brief.rules.text import clause_of, clause_spans, usd
 from tools.brief.schema import BriefError
 from tools.catalog import current
@@ -40,18 +42,48 @@ _LEAD = re.compile(
 
 
 def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
-    """The retailer of a minimum: named with it, else named right before it with a minimum's
-    words between, else the only one its clause names, else the only one its sentence names."""
+    """The retailer of a limit: named with it, else (a minimum) named right before it with a
+    minimum's words between, else the only one its clause names, else the only one its
+    sentence names ("At Gamma we have to spend at least $200k, but no more than $500k", "gamma
+    won't take more than $150k from us": yh18 of unseen52, yi02 of unseen53)."""
     if m.retailer_id is not None:
         return m.retailer_id
     before = [r for r in mentions if r[1] <= m.span[0] and _LEAD.fullmatch(low, r[1], m.span[0])]
-    if before:
+    if before and m.kind == "min":
         return before[-1][2]
     for lo, hi in (clause_of(m.span[0], clause_spans(low)), sentence_of(low, m.span[0])):
         named = {r[2] for r in mentions if lo <= r[0] < hi}
         if len(named) == 1:
             return named.pop()
     return None
+
+
+def read_caps(
+    low: str, money: list[Money], mentions: list[Mention], budget: float | None,
+    planned: list[str],
+) -> tuple[dict[str, float], list[str]]:
+    """-> ({retailer: USD} the plan may spend at most, notes). A limit on any one retailer
+    applies to each planned; one that names no retailer of the plan, or is not below the
+    budget, is ignored with a note."""
+    caps: dict[str, float] = {}
+    notes: list[str] = []
+    for m in money:
+        if m.kind != "cap" or budget is None or m.value == budget:
+            continue
+        each = PER_RETAILER.search(low, max(0, m.span[0] - 45), m.span[1] + 45)
+        retailer = m.retailer_id or (None if each else _retailer(low, m, mentions))
+        targets = [retailer] if retailer else (planned if each else [])
+        if m.value > budget or not targets or not set(targets) <= set(planned):
+            notes.append(f"ignored {usd(m.value)}: a per-retailer limit the plan cannot place "
+                         "on a retailer it plans")  # fmt: skip
+            continue
+        for r in targets:
+            caps[r] = min(caps.get(r, m.value), m.value)
+    if caps:
+        said = ", ".join(f"{current().retailer(r).name} {usd(v)}" for r, v in caps.items())
+        notes.append(f"the brief caps the ads at a retailer: at most {said} (the plan's "
+                     "retailer caps; an edit changes or lifts them)")  # fmt: skip
+    return caps, notes
 
 
 def read_mins(
