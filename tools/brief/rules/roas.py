@@ -217,18 +217,42 @@ class Floor:
     corrected: bool = False  # "Actually, lower the floor to 3.0"
 
 
+# A list's own numbers ("3. Goal: maximize ROAS\n4. Gamma Rx cap: $400k" read 4 as the floor:
+# yk02 of unseen55).
+_LIST_NUMBER = re.compile(r"(?m)^[ \t]*(?P<num>\d{1,2})[.)][ \t]")
+
+
+def list_numbers(low: str) -> list[tuple[int, int]]:
+    """The spans of the numbers that number a list's lines."""
+    return [m.span("num") for m in _LIST_NUMBER.finditer(low)]
+
+
+# "We need every dollar to bring back three", "every dollar to bring back at least two and a
+# half" (yj03, yj11, yj17 of unseen54: no floor read).
+_DOLLAR_BRINGS = re.compile(
+    r"\bevery (?:ad |media |marketing )?dollar\b[^.;\n$]{0,25}?\b(?:brings?|returns?|generates?|"
+    r"drives?)\s+(?:back\s+)?(?:at least\s+|a minimum of\s+|no less than\s+)?\$?"
+    r"(?:(?P<num>\d+(?:\.\d+)?)(?!\s*(?:%|k\b|m\b|mm\b|million|thousand|,\d))"
+    r"|(?P<word>one|two|three|four|five)(?P<half> and a half)?\b)"
+)
+_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0}
+
+
 def read_floors(
     low: str, today: date | None = None
 ) -> tuple[list[Floor], list[tuple[int, int]], list[str]]:
     """-> (floors in text order; spans of "no ROAS floor" statements, ignored upper limits and
     floors given for the past or for others; warnings). `today` dates the past."""
     floors: list[Floor] = []
-    masked: list[tuple[int, int]] = []
+    masked: list[tuple[int, int]] = list_numbers(low)
     warnings: list[str] = []
     for m in _NO_FLOOR.finditer(low):
         masked.append(m.span())
     for m in _ROAS_PER_DOLLAR.finditer(low):
         floors.append(Floor(float(m.group("num")), m.span(), None))
+    for m in _DOLLAR_BRINGS.finditer(low):
+        value = float(m.group("num")) if m.group("num") else _WORDS[m.group("word")]
+        floors.append(Floor(value + 0.5 * bool(m.group("half")), m.span(), None))
     taken = mask(low, [f.span for f in floors] + masked)
     for m in _ROAS_AFTER.finditer(taken):
         value = as_float(m.group("num"))

@@ -1,0 +1,60 @@
+"""Fields said the way forms, lists and plain speech say them: a floor as what every dollar must
+bring back, a list's numbers, a holdout given as an amount after its label, a cap in a table's
+row (misses of unseen54 and unseen55, briefs written blind)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tools.brief import parse_brief_rules
+from tools.brief.spans import candidates
+
+TODAY = date(2026, 12, 7)
+
+
+@pytest.mark.parametrize(
+    ("said", "floor"),
+    [
+        ("Threshold: we need every dollar to bring back three.", 3.0),
+        ("On performance, we need every dollar to bring back at least two and a half.", 2.5),
+        ("Every ad dollar should return at least $4.", 4.0),
+    ],
+)
+def test_a_floor_said_as_what_every_dollar_brings_back(said: str, floor: float) -> None:
+    brief = parse_brief_rules(f"Initech, $600k across Alpha and Delta. {said}", "initech", TODAY)
+    assert brief.roas_floor == floor
+
+
+def test_a_lists_numbers_are_no_floor() -> None:
+    """"3. Goal: maximize ROAS\\n4. Gamma Rx cap: $400k" read a floor of 4 (yk02 of unseen55)."""
+    text = ("Globex plan request\n1. Budget: $1.2M\n2. Retailers: all of ours\n3. Goal: maximize "
+            "ROAS\n4. Gamma Rx cap: $400k\n5. No holdout this time")  # fmt: skip
+    brief = parse_brief_rules(text, "globex", TODAY)
+    assert brief.roas_floor is None and brief.objective == "roas"
+    assert "4" not in candidates(text, "globex", TODAY).options("floor")
+
+
+@pytest.mark.parametrize(
+    ("said", "reserve"), [("Holdout: $68k.", 0.08), ("holdout 42.5k", 0.05)]
+)
+def test_a_holdout_given_as_an_amount_after_its_label(said: str, reserve: float) -> None:
+    brief = parse_brief_rules(f"Globex $850k across Alpha and Gamma. {said}", "globex", TODAY)
+    assert brief.experiment_reserve == reserve
+
+
+def test_a_cap_in_a_tables_row() -> None:
+    text = ("Brand X brief\n| item | value |\n|---|---|\n| budget | $750,000 |\n| retailers | "
+            "Alpha, Beta, Gamma |\n| Beta max | $150,000 |\n| holdout | 10% |")  # fmt: skip
+    assert parse_brief_rules(text, "brand_x", TODAY).retailer_caps == {"beta": 150_000}
+
+
+def test_a_retailers_limit_is_no_budget_option_beside_a_budget() -> None:
+    """The adapter planned "at least $400,000" at Alpha as the budget of a 2.5M brief (yj04 of
+    unseen54); where a limit is the only amount, it stays the budget's one option."""
+    text = ("Alpha Mart | IN | upfront signed: we must spend at least $400,000 here\n"
+            "Gamma Pharmacy | IN | spend no more than $200,000 here\nTotal budget: 2.5M USD.")
+    assert candidates(text, "brand_x", TODAY).options("budget") == ["2.5M USD"]
+    alone = candidates("At least $1M across Alpha and Beta.", "acme", TODAY)
+    assert alone.options("budget") == ["$1M"]
