@@ -34,6 +34,14 @@ TODAY = date(2026, 12, 7)
          "it for experiments.", "initech", 750_000),
         ("Budget: $2,000,000 total, but $500k of that is already earmarked for national TV. Plan "
          "the remaining amount.\nRetailers: Alpha only", "globex", 1_500_000),
+        # "is going to the brand TV flight", "plan the remaining for retail media" (yl07, yl25
+        # of unseen56)
+        ("Our total Q2 marketing budget is $2M. Of that, $500k is going to the brand TV flight, "
+         "so please plan the remaining amount for retail media across all our retailers.",
+         "initech", 1_500_000),
+        ("Acme spring: total media pot is $1.2M; $300k of that is already committed to national "
+         "search, so plan the remaining for retail media across all our retailers.", "acme",
+         900_000),
     ],
 )  # fmt: skip
 def test_the_budget_is_what_is_left_of_the_total(text: str, brand: str, budget: float) -> None:

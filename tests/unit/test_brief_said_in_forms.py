@@ -58,3 +58,29 @@ def test_a_retailers_limit_is_no_budget_option_beside_a_budget() -> None:
     assert candidates(text, "brand_x", TODAY).options("budget") == ["2.5M USD"]
     alone = candidates("At least $1M across Alpha and Beta.", "acme", TODAY)
     assert alone.options("budget") == ["$1M"]
+
+
+@pytest.mark.parametrize(
+    ("said", "exclude"),
+    [
+        # a form's answer to "include?" (yl04 of unseen56 included them)
+        ("Include out-of-stock items: No", True),
+        ("| Out-of-stock items | Include |", False),
+        ("OOS products: include them", False),
+    ],
+)
+def test_a_forms_out_of_stock_answer(said: str, exclude: bool) -> None:
+    text = f"Initech\nBudget: $800,000\nRetailer: Delta Home\n{said}"
+    assert parse_brief_rules(text, "initech", TODAY).exclude_oos is exclude
+
+
+def test_a_weekly_budget_beside_a_cap_and_a_holdout_held_for_a_test() -> None:
+    """"$75k per week over the 4-week flight ... Alpha at no more than $200k ... $15k of the
+    budget is held for a geo holdout" planned $15,000 (yl22 of unseen56)."""
+    brief = parse_brief_rules(
+        "For Valentine's we're running $75k per week over the 4-week flight, January 18 to "
+        "February 14, 2027, at Alpha and Gamma. Keep Alpha at no more than $200k total for this "
+        "flight. $15k of the budget is held for a geo holdout.", "globex", TODAY,
+    )  # fmt: skip
+    assert brief.total_budget == 300_000 and brief.experiment_reserve == 0.05
+    assert brief.retailer_caps == {"alpha": 200_000}

@@ -34,7 +34,9 @@ def choose_budget(
     others are read by `parse._caps` and `parse._mins`); the amounts of a split
     ("$2M on Alpha and $1M on Beta") are marked as its parts."""
     budgets = [m for m in money if m.kind == "budget"]
-    if not budgets:  # "at least $1M across Alpha and Beta": no other amount is the budget
+    # "at least $1M across Alpha and Beta": no other amount is the budget; but a rate is ("$75k
+    # per week over the 4-week flight ... Alpha at no more than $200k": yl22 of unseen56)
+    if not budgets and not any(m.kind == "rate" for m in money):
         budgets = [m for m in money if m.kind == "cap"] or [m for m in money if m.kind == "min"]
         for m in budgets:
             m.kind = "budget"
@@ -54,7 +56,7 @@ _REST = re.compile(
     r"\b(?:plan|use|put|spend|allocate|run)\s+(?:the\s+)?(?:rest|remainder|balance)\b"
     r"|\bthe remainder\b|\bwhat(?:ever)?(?:'s| is) left\b|\bleft ?over\b|\bwhat remains\b"
     # "Plan the remaining amount" (yj06, yj15 of unseen54; yk06 of unseen55)
-    r"|\bthe remaining (?:amount|budget|money|funds)\b"
+    r"|\bthe remaining (?:amount|budget|money|funds)\b|\bplan the remaining (?=for\b)"
 )
 # An amount spent or committed elsewhere: "$250k of that is already committed to a TV flight",
 # "Already committed to TV out of that envelope: $400,000", "Spent to date on TV/OLV".
@@ -64,8 +66,10 @@ _CHANNELS = (
 )
 _ELSEWHERE = re.compile(
     r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|went|used)\b"
-    rf"|\b(?:committed|spent|allocated|earmarked|booked)\s+(?:to date\s+)?(?:to|on|for|in)\s+"
-    rf"(?:a\s+|the\s+|our\s+)?(?:national\s+|local\s+)?{_CHANNELS}\b|\bspent to date\b"
+    # "$500k is going to the brand TV flight" (yl07 of unseen56)
+    rf"|\b(?:committed|spent|allocated|earmarked|booked|going|goes|reserved)\s+(?:to date\s+)?"
+    rf"(?:to|on|for|in)\s+(?:a\s+|the\s+|our\s+)?(?:national\s+|local\s+|brand\s+)?{_CHANNELS}\b"
+    r"|\bspent to date\b"
     r"|\(not retail media\)"
 )
 

@@ -123,8 +123,10 @@ _RESERVE_BEFORE = re.compile(
     r"allocation|pot|fund|money|cell)\s*(?:of|is|:|=|-)?\s*$"
 )
 _RESERVE_AFTER = re.compile(
-    rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?(?:reserved\s+|held back\s+"
-    rf"|set aside\s+)?(?:for|to|as|in)\s+(?:\w+\s+){{0,2}}{RESERVE_WORDS}"
+    # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
+    rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?"
+    rf"(?:reserved\s+|held(?: back)?\s+|set aside\s+)?(?:for|to|as|in)\s+(?:\w+\s+){{0,2}}"
+    rf"{RESERVE_WORDS}"
 )
 _CAP_BEFORE = re.compile(
     # "| Beta max | $150,000 |" (yk04 of unseen55)

@@ -16,12 +16,14 @@ import re
 OOS_TERM = r"(?:out[- ]of[- ]stocks?|oos|stocked[- ]out|stockouts?)"
 # "Don't exclude", "dont filter out" (u44 of unseen7): a negated leaving-out includes them.
 _NOT_LEAVING_OUT = r"(?:don'?t|do not|no need to|without)\s+(?:exclud|filter|remov|drop|skip)"
+_NOUN = r"(?:\s+(?:items?|products?|skus?))?"
 _OOS_INCLUDE = re.compile(
     rf"\b(?:include|including|includes|keep|allow|allowing|even|plus|consider|ok to include|"
     rf"okay to include|fine to include|leave in|{_NOT_LEAVING_OUT}\w*(?:\s+out)?|"
     rf"no need to exclude|without excluding)\b[^.;]{{0,30}}?\b{OOS_TERM}\b"
     rf"|\bincl\.?\s*{OOS_TERM}\b"
-    rf"|\b{OOS_TERM}\s*[:=|]\s*(?:include|included|yes|in|keep)\b"
+    # "OOS products: include them", "| Out-of-stock items | Include |" (yl27, yl21 of unseen56)
+    rf"|\b{OOS_TERM}{_NOUN}\s*[:=|]\s*(?:include|included|yes|in|keep)\b"
     rf"|\b{OOS_TERM}\b[^.;]{{0,25}}?\b(?:stay|stays|remain|remains|kept) in\b"
     # "Leave out-of-stock items in the plan" (ka47 of unseen32).
     rf"|\bleave\s+(?:the\s+|any\s+)?{OOS_TERM}\b[^.;]{{0,20}}?\bin\b"
@@ -31,7 +33,7 @@ _OOS_INCLUDE = re.compile(
 _OOS_EXCLUDE = re.compile(
     rf"\b(?:exclude|excluding|skip|skipping|drop|remove|no|without|ignore|leave out|avoid|"
     rf"filter out|not)\b(?:(?!keep|include)[^.;,]){{0,20}}?\b{OOS_TERM}\b"
-    rf"|\b{OOS_TERM}\s*[:=|]\s*(?:exclude|excluded|no|out)\b"
+    rf"|\b{OOS_TERM}{_NOUN}\s*[:=|]\s*(?:exclude|excluded|no|out)\b"
     # "OOS items should be excluded" (xa39 of unseen43: marked as the default).
     rf"|\b{OOS_TERM}\b[^.;]{{0,20}}?\b(?:should|must|to|can|will) be (?:excluded|left out|"
     rf"removed|dropped|filtered out|skipped)\b"
@@ -54,6 +56,8 @@ def read_oos(masked: str) -> tuple[bool | None, list[str]]:
             exclude = True  # "exclude OOS: yes" (ya57 of unseen44 read both)
         elif re.match(_NOT_LEAVING_OUT, m.group()):
             include = True
+        elif _ANSWER_NO.match(masked, m.end()):
+            exclude = True  # "Include out-of-stock items: No" (yl04 of unseen56 included them)
         elif m.group().startswith("keep") and _KEPT_OUT.match(masked, m.end()):
             exclude = True
         elif _NEGATION.search(masked[max(0, m.start() - 15) : m.start()]):
