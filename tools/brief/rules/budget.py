@@ -82,7 +82,8 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
     if not _REST.search(low) or any(m.because == "the amount left to plan" for m in money):
         return None
     used = [m for m in money if m.kind in ("budget", "min")]
-    gone = [m for m in used if _went_elsewhere(low, m, used)]
+    clauses = clause_spans(low)
+    gone = [m for m in used if _went_elsewhere(low, m, used, clauses)]
     whole = [m for m in used if m not in gone and m.kind == "budget"]
     if not gone or not whole:
         return None
@@ -95,11 +96,13 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
                   f"{usd(taken)} already spent or committed elsewhere, {usd(left)}")  # fmt: skip
 
 
-def _went_elsewhere(low: str, m: Money, used: list[Money]) -> bool:
+def _went_elsewhere(
+    low: str, m: Money, used: list[Money], clauses: list[tuple[int, int]]
+) -> bool:
     """Whether `m` is said to be spent or committed elsewhere: in its clause ("$2M total, but
     $500k of it already went out the door"), or in its sentence when no other amount shares it
     ("Spent to date on TV/OLV (from that total): $3.8M")."""
-    if _ELSEWHERE.search(low, *clause_of(m.span[0], clause_spans(low))):
+    if _ELSEWHERE.search(low, *clause_of(m.span[0], clauses)):
         return True
     lo, hi = sentence_of(low, m.span[0])
     alone = not any(lo <= o.span[0] < hi for o in used if o is not m)

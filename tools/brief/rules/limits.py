@@ -48,9 +48,11 @@ def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
     won't take more than $150k from us": yh18 of unseen52, yi02 of unseen53)."""
     if m.retailer_id is not None:
         return m.retailer_id
-    before = [r for r in mentions if r[1] <= m.span[0] and _LEAD.fullmatch(low, r[1], m.span[0])]
-    if before and m.kind == "min":
-        return before[-1][2]
+    if m.kind == "min":
+        before = [r for r in mentions
+                  if r[1] <= m.span[0] and _LEAD.fullmatch(low, r[1], m.span[0])]  # fmt: skip
+        if before:
+            return before[-1][2]
     for lo, hi in (clause_of(m.span[0], clause_spans(low)), sentence_of(low, m.span[0])):
         named = {r[2] for r in mentions if lo <= r[0] < hi}
         if len(named) == 1:
