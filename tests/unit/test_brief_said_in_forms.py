@@ -84,3 +84,30 @@ def test_a_weekly_budget_beside_a_cap_and_a_holdout_held_for_a_test() -> None:
     )  # fmt: skip
     assert brief.total_budget == 300_000 and brief.experiment_reserve == 0.05
     assert brief.retailer_caps == {"alpha": 200_000}
+
+
+@pytest.mark.parametrize(
+    ("text", "brand", "mins", "budget"),
+    [
+        # an upfront's or a JBP's amount is a commitment (ym13, ym21 of unseen57)
+        ("Acme full-year 2027 plan: $2.4M. We have an upfront with Alpha Mart for $600k that we "
+         "must honor.", "acme", {"alpha": 600_000}, 2_400_000),
+        ("Acme: $80k/week, 10-week flight Feb 1 - Apr 11 2027. Alpha JBP commit is $200k.",
+         "acme", {"alpha": 200_000}, 800_000),
+        # a cap's words beside a JBP keep it a cap
+        ("Globex plan: $900k across Alpha and Gamma. Our JBP: at Gamma we have to spend at least "
+         "$200k, but no more than $500k at Gamma.", "globex", {"gamma": 200_000}, 900_000),
+    ],
+)  # fmt: skip
+def test_a_jbps_or_upfronts_amount_is_a_minimum(
+    text: str, brand: str, mins: dict, budget: float
+) -> None:
+    brief = parse_brief_rules(text, brand, TODAY)
+    assert brief.retailer_mins == mins and brief.total_budget == budget
+
+
+def test_not_use_leaves_a_retailer_out() -> None:
+    """"Please not use Gamma Pharmacy" planned Gamma alone (ym20 of unseen57)."""
+    brief = parse_brief_rules("Dear team, brand_x budget is 2 millions USD for second quarter "
+                              "2027. Please not use Gamma Pharmacy.", "brand_x", TODAY)  # fmt: skip
+    assert brief.retailers == ["alpha", "beta"]

@@ -373,6 +373,10 @@ def read_money(
 # (upfront)", "Minimum spend | Alpha Mart $400,000; Gamma Pharmacy $150,000" (yg15 of unseen51,
 # yf04 of unseen50: the second amount was missed).
 _MIN_HEADER = re.compile(r"\b(?:commitments|minimums|min(?:imum)? spend)\s*[:|]")
+# ... and an amount after a joint business plan or an upfront in its sentence: "an upfront with
+# Alpha Mart for $600k that we must honor", "joint business plans with Alpha Mart for $400k and
+# Beta Grocers for $200k", "Alpha JBP commit is $200k" (ym13, ym16, ym21 of unseen57).
+_COMMITTED_IN = re.compile(r"\b(?:jbps?|joint business plans?|upfronts?)\b")
 # A return, not spend: "At least $2 back for every $1" (y36 of unseen).
 _RETURN_AFTER = re.compile(r"^\s*(?:back|in return|returned|of (?:revenue|sales) )")
 
@@ -386,8 +390,9 @@ def minimum_words(low: str, s: int, e: int) -> bool:
     if _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
         return False
     line = low[max(low.rfind("\n", 0, s), low.rfind(".", 0, s)) + 1 : s]
+    capped = _CAP_BEFORE.search(before) or _CAP_NEAR.search(before) or _CAP_AFTER.match(after)
     cued = (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
-            or _MIN_HEADER.search(line))  # fmt: skip
+            or _MIN_HEADER.search(line) or (_COMMITTED_IN.search(line) and not capped))  # fmt: skip
     return (bool(cued) and not rate_unit_at(low, s, e) and not _PER_UNIT.match(after)
             and not network_minimum(low, s, e) and not _RETURN_AFTER.match(after))  # fmt: skip
 

@@ -126,7 +126,7 @@ def asks_every_retailer(scan: str) -> bool:
 EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
-    r"pause|pausing|paused|(?:don'?t|do not) use|avoid|scratch|scrap|"
+    r"pause|pausing|paused|(?:don'?t|do not|not) use|avoid|scratch|scrap|"
     r"pull(?:ing|ed)? out of|"  # "we're pulling out of Alpha Mart for now" (ma15 of unseen33)
     # "we're not running Beta Grocers this time" (yd14 of unseen48 planned it)
     r"(?:not|n't|won't be|aren't) (?:running|using|buying|including|doing)|"
