@@ -123,14 +123,14 @@ _COUNTED_AFTER = re.compile(
 _PER_UNIT = re.compile(
     r"\s*(?:per|a|each|/)\s*(?:store|location|door|sku|unit|item|shopper|household|member)s?\b"
 )
-# A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
-# "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
 # What follows an amount of money said as a return on each dollar: "$3 back per $1", "3
 # dollars for every dollar", "$2.50 in revenue per $1 spent".
 _RETURN = re.compile(
     r"\s*(?:back|in return|returns?|returned|(?:in|of) (?:revenue|sales))\b"
     r"|\s*(?:per|for every|for each|on every|on each|/)\s*(?:\$\s?1\b|(?:ad )?dollar\b)"
 )
+# A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
+# "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
 _BARE_AMOUNT = re.compile(r"(?<![+\d] )(?<![+\d-])[1-9]\d{4,}(?![\d-])")
 
 

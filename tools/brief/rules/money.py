@@ -390,11 +390,16 @@ def minimum_words(low: str, s: int, e: int) -> bool:
     if _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
         return False
     line = low[max(low.rfind("\n", 0, s), low.rfind(".", 0, s)) + 1 : s]
-    capped = _CAP_BEFORE.search(before) or _CAP_NEAR.search(before) or _CAP_AFTER.match(after)
     cued = (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
-            or _MIN_HEADER.search(line) or (_COMMITTED_IN.search(line) and not capped))  # fmt: skip
+            or _MIN_HEADER.search(line)
+            or (_COMMITTED_IN.search(line) and not _cap_words(before, after)))  # fmt: skip
     return (bool(cued) and not rate_unit_at(low, s, e) and not _PER_UNIT.match(after)
             and not network_minimum(low, s, e) and not _RETURN_AFTER.match(after))  # fmt: skip
+
+
+def _cap_words(before: str, after: str) -> bool:
+    """Whether a cap's words stand around an amount: a JBP's sentence may also cap a retailer."""
+    return bool(_CAP_BEFORE.search(before) or _CAP_NEAR.search(before) or _CAP_AFTER.match(after))
 
 
 def network_minimum(low: str, s: int, e: int) -> bool:

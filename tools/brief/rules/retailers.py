@@ -308,13 +308,13 @@ def read_retailers(
             )
         )
 
-    every = bool(_ALL_RETAILERS.search(scan))
+    says_all = bool(_ALL_RETAILERS.search(scan))
     retailers: list[str] | None
     if excluded:
         # A retailer named and left out is left out: "we spent $650k at Gamma Pharmacy ...,
         # so this time leave Gamma out" (sa02 of unseen38) excluded every retailer.
         kept = included - excluded
-        base = kept if kept and not every else set(sold)
+        base = kept if kept and not says_all else set(sold)
         retailers = canonical_retailers(base - excluded)
         if not retailers and not not_sold:
             errors.append(
@@ -330,12 +330,12 @@ def read_retailers(
                         "without asking for it alone)")  # fmt: skip
     elif included:
         retailers = canonical_retailers(included)
-        if every and set(retailers) != set(sold):
+        if says_all and set(retailers) != set(sold):
             warnings.append(
                 f"the brief says all retailers but names {', '.join(retailers)}; "
                 "planned over the named ones"
             )
-    elif every:
+    elif says_all:
         retailers = []
     else:
         retailers = None
