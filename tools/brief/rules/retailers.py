@@ -107,9 +107,10 @@ _ALL_RETAILERS = re.compile(
 # "spread it everywhere", "Retailers: all of ours"), not "everything else stands" nor "max CPC
 # across the board" nor "each retailer" (a per-retailer limit): named retailers beside it are
 # context ("Delta's average basket is $130", "our JBP with Beta expired", "cap Gamma at $300K")
-# unless words keep them ("but only Alpha and Beta this time"). 10 briefs of unseen50 to
-# unseen53 planned only the retailers named in passing; the 12 briefs of every set whose named
-# retailers were right beside "all retailers" have only the weaker words.
+# unless words keep them ("but only Alpha and Beta this time"). 11 briefs of unseen50 to
+# unseen53 planned only the retailers named in passing; the 11 briefs of every set whose named
+# retailers were right beside "all"-like words have only the weaker words, or words that keep
+# the named ones in.
 _EVERY_RETAILER = re.compile(
     r"\ball\s+(?:\d+\s+|of\s+)?(?:(?:our|the|its|their|my|of our|of the|of its)\s+)?(?:\w+\s+)?"
     r"(?:retailers|networks|rmns|retail media networks|(?:retail )?partners)\b|\beverywhere\b"
