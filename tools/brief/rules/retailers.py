@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 from tools.brief.rules.flight import MONTH_RE
 from tools.brief.rules.text import SENTENCE_BREAK, clause_spans, mask
@@ -128,6 +129,8 @@ EXCLUDE_CUE = re.compile(
     r"\b(?:except(?: for)?|excluding|exclude|but not|other than|apart from|minus|not on|no|"
     r"without|skip|skipping|leave out|leaving out|all but|not|drop|dropping|remove|removing|"
     r"pause|pausing|paused|(?:don'?t|do not|not) use|avoid|scratch|scrap|"
+    # "Scratch the Gamma part of the request below" (yj20 of unseen54 planned Gamma)
+    r"(?:scratch|scrap|forget|ignore|disregard) (?:the|my)|"
     r"pull(?:ing|ed)? out of|"  # "we're pulling out of Alpha Mart for now" (ma15 of unseen33)
     # "we're not running Beta Grocers this time" (yd14 of unseen48 planned it)
     r"(?:not|n't|won't be|aren't) (?:running|using|buying|including|doing)|"
@@ -256,13 +259,24 @@ def _unknown_retailers(
     return list(dict.fromkeys(unknown))
 
 
+class RetailerReading(NamedTuple):
+    """What `read_retailers` found in a brief."""
+
+    retailers: list[str] | None  # None when the text names none; [] for every retailer
+    mentioned: set[str]  # every retailer the text names
+    mentions: list[tuple[int, int, str]]  # (start, end, retailer id), in the text's order
+    warnings: list[str]
+    errors: list[BriefError]
+    excluded: set[str]  # the retailers its words leave out ("drop Delta")
+    kept: bool  # whether words keep a named retailer in ("just Alpha Mart and Beta Grocers")
+
+
 def read_retailers(
     text: str, low: str, brand: str, past: list[tuple[int, int]] | None = None
-) -> tuple[list[str] | None, set[str], list[tuple[int, int, str]], list[str], list[BriefError]]:
-    """-> (retailers, or None when the text names none; every retailer mentioned; every
-    mention as (start, end, retailer id); warnings; errors). A mention inside a sentence that
-    only reports the past (`past`, `text.past_sentences`: "Last time (Sept 2026) we did $300k
-    at Alpha") plans nothing."""
+) -> RetailerReading:
+    """The retailers to plan on, and what the text says of each. A mention inside a sentence
+    that only reports the past (`past`, `text.past_sentences`: "Last time (Sept 2026) we did
+    $300k at Alpha") plans nothing."""
     warnings: list[str] = []
     errors: list[BriefError] = []
     catalog = current()
@@ -340,7 +354,9 @@ def read_retailers(
         retailers = []
     else:
         retailers = None
-    return retailers, included | excluded, mentions, warnings, errors
+    return RetailerReading(
+        retailers, included | excluded, mentions, warnings, errors, excluded, kept_any
+    )
 
 
 # "same retailer" asks again for the retailers a past sentence names (d44 of unseen21: "we spent
@@ -379,6 +395,8 @@ def _after_retraction(
     ]  # fmt: skip
     for m in reversed(list(_RETRACT.finditer(scan))):
         stop = _sentence_end(scan, m.end())
+        if _ADDED.search(scan, m.end(), stop):
+            continue  # "scratch that, include Gamma Rx too" adds to it (yn17 of unseen58)
         if any(m.end() <= s < stop for s, _e, _r in mentions):
             return [x for x in mentions if x[0] >= m.end()]
     return mentions
