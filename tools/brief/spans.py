@@ -199,9 +199,9 @@ def _span(clean: str, s: int, e: int) -> str:
 
 def candidates(text: str, brand: str, today: date) -> Candidates:
     """Every span of the brief that could state each field, with what it converts to. Of a
-    reply above an earlier request (`rules.thread`), each field offers the spans of the part
-    the rules take it from: yj05 of unseen54 had "Flight is March 2027" above a forwarded "for
-    Q1", and the model could choose either."""
+    reply above an earlier request (`rules.thread`), each field but the retailers offers the
+    spans of the part the rules take it from: yj05 of unseen54 had "Flight is March 2027"
+    above a forwarded "for Q1", and the model could choose either."""
     out = _lex(text, brand, today)
     thread = split_thread(out.text)
     if thread is None:
@@ -223,10 +223,11 @@ def candidates(text: str, brand: str, today: date) -> Candidates:
     return out
 
 
-# The candidates that carry each field (the flight's end goes with its start).
+# The candidates that carry each field (the flight's end goes with its start). Not the
+# retailers: offered the reply's mentions alone, the model excluded every one of them in 2 of
+# 24 briefs whose grammar this changed (k12 of unseen15: "it's Delta Home, not Alpha Mart").
 _CARRIED_BY = {
     "total_budget": ("money",),
-    "retailers": ("mentions", "excluded", "kept"),
     "objective": ("objectives",),
     "roas_floor": ("floors",),
     "experiment_reserve": ("reserves",),
