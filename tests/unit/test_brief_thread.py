@@ -13,7 +13,7 @@ import pytest
 
 from tools.brief import parse_brief_rules
 from tools.brief.rules.thread import split_thread
-from tools.brief.spans import candidates
+from tools.brief.spans import candidates, span_json_schema
 
 TODAY = date(2026, 12, 7)
 
@@ -187,3 +187,27 @@ def test_an_amount_a_correction_replaces_is_no_budget_option() -> None:
     text = ("[9:02] ana: Initech April plan - $600k, Alpha and Delta, margin\n[9:15] bo: heads "
             "up, finance came back, budget is $550k not 600")  # fmt: skip
     assert candidates(text, "initech", TODAY).options("budget") == ["$550k"]
+
+
+def _roles(text: str, brand: str) -> dict[str, list[str]]:
+    schema = span_json_schema(candidates(text, brand, TODAY))["properties"]["retailers"]
+    options = [o for o in schema.get("anyOf", [schema]) if o.get("type") == "object"]
+    return {m: p["enum"] for m, p in options[0]["properties"].items()}
+
+
+def test_the_last_retailer_left_may_only_be_included() -> None:
+    """Excluding it too leaves nothing to plan: the model excluded both in k12 of unseen15."""
+    roles = _roles("Initech, $300k in May 2027. Correction: it's Delta Home, not Alpha Mart.",
+                   "initech")  # fmt: skip
+    assert roles == {"Delta Home": ["include"], "not Alpha Mart": ["exclude"]}
+    # beside another free mention, the model chooses
+    assert _roles("Initech, $300k: Delta Home and Alpha Mart.", "initech") == {
+        "Delta Home": ["include", "exclude"], "Alpha Mart": ["include", "exclude"]}
+
+
+def test_a_retailer_the_reply_scratches_is_excluded_where_the_quote_names_it() -> None:
+    """yn05 of unseen58: the model excluded Alpha Mart as well as Gamma."""
+    text = ("Please scratch the Gamma part of the request below - the shopper team has it.\n\n"
+            "> Globex, May 2027. $70k on Alpha Mart, $40k on Gamma Pharmacy. Margin.")  # fmt: skip
+    roles = _roles(text, "globex")
+    assert roles["Gamma Pharmacy"] == ["exclude"] and roles["Alpha Mart"] == ["include"]

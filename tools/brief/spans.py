@@ -56,7 +56,6 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
-from tools.brief.rules.parse import rule_parse
 from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
 from tools.brief.rules.retailers import (
     asks_every_retailer,
@@ -74,13 +73,13 @@ from tools.brief.rules.text import (
     normalize,
     past_sentences,
 )
-from tools.brief.rules.thread import field_sources, split_thread
 from tools.brief.schema import (
     DEFAULT_OBJECTIVE,
     DEFAULT_RESERVE,
     MAX_RESERVE,
     brand_retailers,
 )
+from tools.brief.span_thread import narrow_to_thread
 from tools.catalog import current
 
 # The answer's keys, in the order the model writes them.
@@ -198,42 +197,10 @@ def _span(clean: str, s: int, e: int) -> str:
 
 
 def candidates(text: str, brand: str, today: date) -> Candidates:
-    """Every span of the brief that could state each field, with what it converts to. Of a
-    reply above an earlier request (`rules.thread`), each field but the retailers offers the
-    spans of the part the rules take it from: yj05 of unseen54 had "Flight is March 2027"
-    above a forwarded "for Q1", and the model could choose either."""
-    out = _lex(text, brand, today)
-    thread = split_thread(out.text)
-    if thread is None:
-        return out
-    parts = {"reply": _lex(thread.reply, brand, today),
-             "earlier": _lex(thread.earlier, brand, today)}  # fmt: skip
-    sources = field_sources(rule_parse(thread.reply, brand, today),
-                            rule_parse(thread.earlier, brand, today))  # fmt: skip
-    for name, attrs in _CARRIED_BY.items():
-        if part := parts.get(sources[name]):
-            for attr in attrs:
-                setattr(out, attr, getattr(part, attr))
-    if (part := parts.get(sources["experiment_reserve"])) and part is not parts.get(
-        sources["total_budget"]
-    ):  # "$150k for tests" said in the other part; not its budget (yn21 of unseen58)
-        for key, money in part.money.items():
-            if money.kind == "reserve":
-                out.money.setdefault(key, money)
-    return out
-
-
-# The candidates that carry each field (the flight's end goes with its start). Not the
-# retailers: offered the reply's mentions alone, the model excluded every one of them in 2 of
-# 24 briefs whose grammar this changed (k12 of unseen15: "it's Delta Home, not Alpha Mart").
-_CARRIED_BY = {
-    "total_budget": ("money",),
-    "objective": ("objectives",),
-    "roas_floor": ("floors",),
-    "experiment_reserve": ("reserves",),
-    "flight_start": ("flights",),
-    "exclude_oos": ("stock",),
-}
+    """Every span of the brief that could state each field, with what it converts to; of a
+    reply above an earlier request, narrowed to the part each field comes from
+    (`span_thread`)."""
+    return narrow_to_thread(_lex(text, brand, today), _lex)
 
 
 def _lex(text: str, brand: str, today: date) -> Candidates:
@@ -447,7 +414,17 @@ def span_json_schema(cands: Candidates) -> dict[str, Any]:
 def _roles(mention: str, cands: Candidates) -> list[str]:
     if mention in cands.excluded:
         return ["exclude"]
-    return ["include"] if mention in cands.kept else list(ROLES)
+    return ["include"] if mention in cands.kept or _last_left(mention, cands) else list(ROLES)
+
+
+def _last_left(mention: str, cands: Candidates) -> bool:
+    """Whether the brief's words exclude every other retailer the brand sells through and no
+    other mention names another: excluding this one too leaves nothing to plan (k12 of
+    unseen15, "it's Delta Home, not Alpha Mart": the model excluded both)."""
+    rid = cands.mentions[mention]
+    out = {cands.mentions[m] for m in cands.excluded}
+    free = {r for m, r in cands.mentions.items() if m not in cands.excluded}
+    return rid not in out and free == {rid} and set(brand_retailers(cands.brand)) <= out | {rid}
 
 
 def span_decode_schema(cands: Candidates) -> dict[str, Any] | None:
