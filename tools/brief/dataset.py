@@ -62,7 +62,8 @@ HANDWRITTEN: dict[str, Path] = {
                  "unseen38", "unseen39", "unseen40", "unseen41", "unseen42",
                  "unseen43", "unseen44", "unseen45", "unseen46", "unseen47",
                  "unseen48", "unseen49", "unseen50", "unseen51", "unseen52", "unseen53",
-                 "unseen54", "unseen55", "unseen56", "unseen57", "unseen58", "unseen59")
+                 "unseen54", "unseen55", "unseen56", "unseen57", "unseen58", "unseen59",
+                 "unseen60")
 }  # fmt: skip
 HELDOUT_PATH = HANDWRITTEN["heldout"]
 # The hand-written sets task/planning trains on (from v6), beside the templates: the genre the

@@ -202,9 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         default="heldout",
         choices=[*HELD_SPLITS, "train", "eval"],
         help="hand-written briefs of phrasings no template makes: heldout and unseen5 to "
-        "unseen59 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 to "
-        "unseen48 give the brief's split by retailer too, unseen49 to unseen59 its caps at "
-        "retailers, unseen50 to unseen59 its minimums; unseen58 is briefs that correct "
+        "unseen60 are held out; task/planning (v6 on) trains on unseen to unseen4; unseen46 to "
+        "unseen48 give the brief's split by retailer too, unseen49 to unseen60 its caps at "
+        "retailers, unseen50 to unseen60 its minimums; unseen58 is briefs that correct "
         "themselves (replies above an older request, 'not 500')",
     )
     parser.add_argument("--seed", type=int, default=0)

@@ -41,6 +41,7 @@ from datetime import date
 from typing import Any
 
 from tools.brief.rules.budget import budget_from_rate, budget_problem
+from tools.brief.rules.corrections import PRICE_BEFORE
 from tools.brief.rules.flight import asked_flights, date_spans, read_flight
 from tools.brief.rules.money import (
     MONEY,
@@ -211,7 +212,7 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     mentions = _mentions(out, clean, scan)
     read = read_money(low, mentions, out.today)
     money_spans = _money(out, clean, low, read)
-    if asks_every_retailer(scan):
+    if asks_every_retailer(scan, brand):
         _every_retailer(out)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
     # model chose it as one in 2 of 60 hand-written briefs of unseen2, so it is not offered.
@@ -374,6 +375,8 @@ def _money(
             continue
         if _PER_UNIT.match(low, m.end()) or network_minimum(low, s, m.end()):
             continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)
+        if PRICE_BEFORE.search(low, max(0, s - 45), s):
+            continue  # "avg CPM $11" (yo26 of unseen59: the rules' budget)
         out.money.setdefault(key, Amount(value, rate_unit_at(low, s, m.end()),
                                          minimum_words(low, s, m.end()),
                                          kinds.get((s, m.end()), "budget")))

@@ -96,6 +96,24 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
                   f"{usd(taken)} already spent or committed elsewhere, {usd(left)}")  # fmt: skip
 
 
+def spent_elsewhere(low: str) -> list[tuple[int, int]]:
+    """The clauses of a brief that plans what is left that tell money spent or committed
+    elsewhere: their retailers are not asked for."""
+    if not _REST.search(low):
+        return []
+    clauses = clause_spans(low)
+    spans = []
+    for m in _ELSEWHERE.finditer(low):
+        # to the end of its clause, "with" aside: "$600k was already booked with Delta Home
+        # for their January home event" (yo15 of unseen59)
+        end = _TOLD_UNTIL.search(low, m.end())
+        spans.append((clause_of(m.start(), clauses)[0], end.start() if end else len(low)))
+    return spans
+
+
+_TOLD_UNTIL = re.compile(r"[,;()\n]|\.(?=\s|$)|\s[-/|]\s|\b(?:but|so)\b")
+
+
 def _went_elsewhere(
     low: str, m: Money, used: list[Money], clauses: list[tuple[int, int]]
 ) -> bool:

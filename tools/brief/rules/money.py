@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
+from tools.brief.rules.corrections import PRICE_BEFORE, replaced_by_bare_figures
 from tools.brief.rules.reserve import RESERVE_WORDS
 from tools.brief.rules.text import (
     CORRECTION,
@@ -127,7 +128,9 @@ _RESERVE_BEFORE = re.compile(
 _RESERVE_AFTER = re.compile(
     # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
     rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?"
-    rf"(?:reserved\s+|held(?: back)?\s+|set aside\s+)?(?:for|to|as|in)\s+(?:\w+\s+){{0,2}}"
+    # "hold $180k back for incrementality testing" (yo25 of unseen59)
+    rf"(?:reserved\s+|held(?: back)?\s+|set aside\s+|back\s+|aside\s+)?(?:for|to|as|in)\s+"
+    rf"(?:\w+\s+){{0,2}}"
     rf"{RESERVE_WORDS}"
 )
 _CAP_BEFORE = re.compile(
@@ -140,6 +143,9 @@ _CAP_BEFORE = re.compile(
     r"|(?:\bno|\bnot|n't|\bnever)\b[^.;$]{0,40}\bmore than|not to exceed"
     # "Beta: don't exceed $400K" (yh08 of unseen52)
     r"|(?:must|should|do|does|wo|ca)n'?t exceed|(?:do|must|should|will|can) not exceed"
+    # "Alpha Mart shouldn't go above $350k" (yo29 of unseen59: read as a minimum)
+    r"|(?:must|should|do|does|wo|ca)n'?t go (?:above|over|beyond)"
+    r"|(?:do|must|should|will|can) not go (?:above|over|beyond)"
     r")\s+$"
 )
 # A minimum at a retailer ("at least $300k must go to Beta", "Gamma min 100k", "floor of $80k
@@ -334,6 +340,8 @@ def read_money(
         before, after = low[max(0, s - 45) : s], low[e : e + 60]
         if re.search(r"(?:for|per|on)\s+(?:every|each)?\s*$", before) and value in (1, 1.0):
             continue  # the "$1" of "$3 for every $1"
+        if PRICE_BEFORE.search(before):
+            continue  # "avg CPM $11" was the budget of a $1.9M brief (yo26 of unseen59)
         money = Money(value, (s, e), "budget")
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_, _ in mentions)
         cs, ce = clause_of(s, clauses)
@@ -362,7 +370,7 @@ def read_money(
         elif for_this or (use and re.search(r"request|for this", use.group())):
             money.because = "the amount for this plan"
         found.append(money)
-    _replaced_by_bare_figures(low, found)
+    replaced_by_bare_figures(low, found)
     amounts = [m.span for m in found]
     for money in found:
         (s, e) = money.span
@@ -370,30 +378,6 @@ def read_money(
             _cued(_BUDGET_CUE, low, (s, e), max(0, s - 40), s, amounts)
         )
     return found
-
-
-# A correction that names the amount it replaces by its bare figure: "finance came back,
-# budget is $450k not 500" (yl03 of unseen56 planned the $500k said earlier).
-_NOT_BARE = re.compile(
-    r"\s*,?\s*(?:and\s+)?not\s+(?:the\s+)?(\d+(?:\.\d+)?)(?![\d%x$]|[.,]\d|\s*(?:k|m|mm|bn?|"
-    r"mil\w*|million|thousand|billion|percent|x|%|stores?|skus?|units?|days?|weeks?|months?)\b)"
-)
-
-
-def _replaced_by_bare_figures(low: str, found: list[Money]) -> None:
-    """Marks as replaced the amounts a correction names by a bare figure ("$450k not 500":
-    $500k, $500 or $500M said elsewhere), and the correction as one."""
-    for money in found:
-        said = _NOT_BARE.match(low, money.span[1])
-        if said is None or money.kind != "budget":
-            continue
-        figure = float(said.group(1))
-        for other in found:
-            if other is not money and other.kind == "budget" and any(
-                math.isclose(other.value, figure * unit) for unit in (1.0, 1e3, 1e6)
-            ):
-                other.kind, other.why = "superseded", "an earlier amount it replaces"
-                money.correction = True
 
 
 # A line that lists minimums after its header: "Commitments: Alpha 800K (JBP), Gamma 400K

@@ -23,7 +23,8 @@ OBJECTIVE_TERMS: dict[str, str] = {
     ),
     "roas": (
         # "a plan that gets the most back per ad dollar" (za29 of unseen45 read no goal)
-        r"i?roas|return on (?:ad|advertising) ?spend|return on spend|efficiency|efficient|"
+        # "800k alpha/delta, max eff" (yo10 of unseen59)
+        r"i?roas|return on (?:ad|advertising) ?spend|return on spend|efficiency|efficient|eff|"
         r"(?:the )?most back (?:per|for (?:each|every)) (?:ad )?dollar|"
         r"bang for (?:the|our|your) buck|return (?:per|on every|for every|on each) (?:ad )?dollar"
     ),

@@ -23,6 +23,7 @@ from tools.brief.rules.budget import (
     budget_problem,
     choose_budget,
     left_to_plan,
+    spent_elsewhere,
     year_budget_note,
 )
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
@@ -271,7 +272,10 @@ def _retailers(
     """-> (retailer mentions, retailer errors: reported after every other field's).
     Neither a past sentence's retailers nor those of someone else's spend (`others`, another
     brand's by name) are asked for."""
-    asked_not = past_sentences(low, result.today, repeating_asks=True) + others_clauses(low, others)
+    # Nor those of money already spent elsewhere: "$400k is already committed to Alpha Mart's
+    # holiday takeover - plan the rest" (yo04 of unseen59 planned Alpha Mart too)
+    asked_not = (past_sentences(low, result.today, repeating_asks=True)
+                 + others_clauses(low, others) + spent_elsewhere(low))  # fmt: skip
     read = read_retailers(result.text, low, result.brand_id, asked_not)
     result.retailer_mentions = read.mentioned
     result.retailers_excluded, result.retailers_kept = read.excluded, read.kept

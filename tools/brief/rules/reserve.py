@@ -59,7 +59,8 @@ ZERO_RESERVE = re.compile(
     r"(?:test|experiment) (?:reserve|budget|holdback)|reserve|holdback)\b"
     r"(?!\s+(?:constraint|floor))"
     r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)"
-    r"(?:\s+share)?\s?[:=|-]?\s?"  # "experiment share 0" (ka15 of unseen32)
+    # "experiment share 0" (ka15 of unseen32), "Experiment budget: none" (yo21 of unseen59)
+    r"(?:\s+(?:share|budget|money|cell))?\s?[:=|-]?\s?"
     r"(?:none|nothing|zero|nil|n/a|0(?:%| percent)?(?![\d.]))"
     r"|\bdon'?t hold (?:anything |any )?back\b"
     # "We don't want any holdout this round" (m38 of unseen16).

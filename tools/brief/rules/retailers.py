@@ -119,10 +119,22 @@ _EVERY_RETAILER = re.compile(
 )
 
 
-def asks_every_retailer(scan: str) -> bool:
-    """Whether the brief says its plan covers all retailers (`_EVERY_RETAILER`); `scan` is the
-    brief in lower case with brand names masked (`brand_name_spans`)."""
-    return bool(_EVERY_RETAILER.search(scan))
+# ... or both, of a brand that sells through two: "Plan the remaining amount for January across
+# both our retailers" (yj06 of unseen54, once the Alpha of money spent elsewhere was no ask).
+_BOTH_RETAILERS = re.compile(
+    r"\bboth\s+(?:of\s+)?(?:(?:our|the|its|their|my)\s+)?(?:retailers|networks|rmns|partners)\b"
+)
+
+
+def asks_every_retailer(scan: str, brand: str | None = None) -> bool:
+    """Whether the brief says its plan covers all retailers (`_EVERY_RETAILER`, and "both" of
+    a `brand` that sells through two); `scan` is the brief in lower case with brand names
+    masked (`brand_name_spans`)."""
+    if _EVERY_RETAILER.search(scan):
+        return True
+    return brand is not None and len(brand_retailers(brand)) == 2 and bool(
+        _BOTH_RETAILERS.search(scan)
+    )
 
 
 EXCLUDE_CUE = re.compile(
@@ -224,7 +236,10 @@ def _unknown_retailers(
 
     unknown: list[str] = []
     for m in _RETAILER_SUFFIX.finditer(scan):
-        if m.group(1) not in _SUFFIX_STOP and not inside(m.start(), known_spans + brand_spans):
+        # "Delta Home for their January home event" (yo15 of unseen59 was refused)
+        if m.group(1) not in _SUFFIX_STOP and not MONTH_RE.fullmatch(m.group(1)) and not inside(
+            m.start(), known_spans + brand_spans
+        ):
             unknown.append(text[m.start() : m.end()])
     # Catalog retailers may carry these names too ("Epsilon Foods", a user's "Walmart"):
     # only a mention outside a known retailer's name is unknown.
@@ -338,7 +353,7 @@ def read_retailers(
                     field="retailers",
                 )
             )
-    elif included and asks_every_retailer(scan) and not kept_any:
+    elif included and asks_every_retailer(scan, brand) and not kept_any:
         retailers = []
         named = ", ".join(retailer_label(r) for r in canonical_retailers(included))
         warnings.append(f"the brief says all retailers: planned every one ({named} named "

