@@ -270,10 +270,9 @@ def _retailers(
     result: RuleParse, low: str, others: re.Pattern[str] | None
 ) -> tuple[list[Mention], list[BriefError]]:
     """-> (retailer mentions, retailer errors: reported after every other field's).
-    Neither a past sentence's retailers nor those of someone else's spend (`others`, another
-    brand's by name) are asked for."""
-    # Nor those of money already spent elsewhere: "$400k is already committed to Alpha Mart's
-    # holiday takeover - plan the rest" (yo04 of unseen59 planned Alpha Mart too)
+    Neither a past sentence's retailers, nor those of someone else's spend (`others`, another
+    brand's by name), nor those of money already spent elsewhere ("$400k is already committed
+    to Alpha Mart's holiday takeover - plan the rest": yo04 of unseen59) are asked for."""
     asked_not = (past_sentences(low, result.today, repeating_asks=True)
                  + others_clauses(low, others) + spent_elsewhere(low))  # fmt: skip
     read = read_retailers(result.text, low, result.brand_id, asked_not)

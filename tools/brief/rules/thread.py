@@ -119,24 +119,27 @@ def _field(e: object) -> str:
     return str(getattr(e, "detail", {}).get("field") or "brief")
 
 
-def field_sources(reply: RuleParse, earlier: RuleParse) -> dict[str, str]:
+def field_sources(
+    reply: RuleParse, earlier: RuleParse, retailers_from: str | None = None
+) -> dict[str, str]:
     """Where each brief field of a thread comes from: "reply", "earlier", or "both" (retailers
-    the reply adds to or narrows)."""
+    the reply adds to or narrows; `retailers_from` where the caller has it from `_retailers`)."""
     sources = {f: "reply" if _replies(f, reply, earlier) else "earlier" for f in BRIEF_FIELDS}
-    sources["retailers"] = _retailers(reply, earlier)[1]
+    sources["retailers"] = retailers_from or _retailers(reply, earlier)[1]
     return sources
 
 
 def merge_thread(reply: RuleParse, earlier: RuleParse, whole: RuleParse) -> RuleParse:
     """`whole` (the rule parse of the full text), its fields taken from the reply where the
     reply states them and from the earlier request otherwise, with a note naming both."""
-    sources = field_sources(reply, earlier)
+    retailers, retailers_from = _retailers(reply, earlier)
+    sources = field_sources(reply, earlier, retailers_from)
     from_reply = {f for f, s in sources.items() if s != "earlier"}
     from_earlier = {f for f, s in sources.items() if s == "earlier"}
     for name, source in sources.items():
         if name != "retailers":
             whole.values[name] = (reply if source == "reply" else earlier).values[name]
-    retailers = whole.values["retailers"] = _retailers(reply, earlier)[0]
+    whole.values["retailers"] = retailers
     whole.found = (reply.found & from_reply) | (earlier.found & from_earlier)
     if "retailers" in reply.found | earlier.found:
         whole.found.add("retailers")
