@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from tools.brief import parse_brief_rules
+from tools.brief import BriefError, parse_brief_rules
 from tools.brief.rules.thread import split_thread
 from tools.brief.spans import candidates, span_json_schema
 
@@ -211,3 +211,11 @@ def test_a_retailer_the_reply_scratches_is_excluded_where_the_quote_names_it() -
             "> Globex, May 2027. $70k on Alpha Mart, $40k on Gamma Pharmacy. Margin.")  # fmt: skip
     roles = _roles(text, "globex")
     assert roles["Gamma Pharmacy"] == ["exclude"] and roles["Alpha Mart"] == ["include"]
+
+
+def test_a_thread_keeps_the_specific_error_of_a_field_neither_part_states() -> None:
+    """"ok" above "> $5T on alpha" said "no budget found", not that $5T is beyond any plan."""
+    with pytest.raises(BriefError, match="beyond any retail-media plan"):
+        parse_brief_rules("ok, go ahead\n\n> $5T on Alpha Mart", "acme", TODAY)
+    with pytest.raises(BriefError, match="no budget found"):
+        parse_brief_rules("Make it a 10% holdout.\n\n> Alpha Mart only, margin", "acme", TODAY)

@@ -151,6 +151,12 @@ def merge_thread(reply: RuleParse, earlier: RuleParse, whole: RuleParse) -> Rule
     said = {e.message for e in errors}
     errors += [e for e in earlier.errors if e.message not in said and (
         _field(e) in from_earlier or _field(e) not in BRIEF_FIELDS)]  # fmt: skip
+    # A field neither part states keeps the whole text's error for it: "ok" above "> $5T on
+    # alpha" said "no budget found" (the reply's), not that $5T is beyond any plan.
+    unstated = {_field(e) for e in errors} - reply.found - earlier.found
+    if any(_field(e) in unstated for e in whole.errors):
+        errors = [e for e in errors if _field(e) not in unstated]
+        errors += [e for e in whole.errors if _field(e) in unstated]
     whole.errors = errors
     taken = [f for f in BRIEF_FIELDS if f in from_earlier and f in earlier.found]
     stated = sorted(reply.found & from_reply, key=BRIEF_FIELDS.index)
