@@ -11,8 +11,10 @@ the candidate's metadata (`eval.gate`).
 A brand adapter is scored as the product serves it (`adapters.training.served`: the creative
 tool's copy of the brand's held-out products, under the copy grammar), since the free eval
 refused versions for breaks the served grammar never lets through; `served=False` keeps the
-free eval for it. A version stacked on another adapter (`adapters.stacking`) is scored as the
-runtime serves it.
+free eval for it. task/planning is scored as served too (`adapters.training.served_planning`:
+the model alone under each brief's grammar on the hand-written sets nobody trains on or has
+read). A version stacked on another adapter (`adapters.stacking`) is scored as the runtime
+serves it.
 A current version trained on another `task/creative` than the installed one is left out of
 composition, so what it serves is the installed adapter alone: it is scored as that (the
 candidate's own eval scores that adapter alone on the same items), never by stacking it on an
@@ -32,6 +34,7 @@ from adapters.training.artifacts import update_eval
 from adapters.training.datasets import build_dataset
 from adapters.training.evaluate import DEFAULT_LIMIT, data_digest, evaluate_adapter
 from adapters.training.served import served_scores
+from adapters.training.served_planning import planning_served_scores
 from adapters.versions import (
     AdapterVersionError,
     now,
@@ -40,6 +43,13 @@ from adapters.versions import (
     refuse,
     version_folder,
 )
+
+# The task adapters the gate scores as served by default (brand adapters always are).
+SERVED_TASKS: tuple[tuple[str, str], ...] = (("task", "planning"),)
+
+
+def served_by_default(kind: str, adapter_id: str) -> bool:
+    return kind == "brand" or (kind, adapter_id) in SERVED_TASKS
 
 
 class GateRefusedError(AdapterVersionError):
@@ -134,6 +144,10 @@ def _served_scores(
     """Both versions scored as the product serves them (`adapters.training.served`)."""
     root, kind, adapter_id = folder.parent.parent, folder.parent.name, folder.name
     log = (lambda line: print(line, file=sys.stderr)) if progress else None
+    if (kind, adapter_id) == SERVED_TASKS[0]:
+        cand = planning_served_scores(root, candidate, log=log)
+        cur = planning_served_scores(root, current, log=log) if current else {}
+        return cand, cur
     cand = served_scores(root, kind, adapter_id, candidate, log=log)
     cur = served_scores(root, kind, adapter_id, current, log=log) if current else {}
     return cand, cur
@@ -165,7 +179,7 @@ def _decision(
         "adapter": name,
         "primary_metric": primary,
         "items": cand["items"],
-        "unit": "served variants" if as_served else "held-out items",
+        "unit": cand.get("unit", "served variants" if as_served else "held-out items"),
         **({"served": cand["served"]} if as_served else {}),
         "current": {"version": current, "score": cur_rank[0] if cur else None,
                     "secondary": round(cur_rank[1], 4) if cur else None,
@@ -197,13 +211,15 @@ def run_gate(
 ) -> dict[str, Any]:
     """Score the current version and the candidate (default: the newest) on the held-out eval
     and promote the candidate if it is better; `GateRefusedError` (with both scores) if not.
-    `served` (the default for brand adapters) scores both as the product serves them
-    (`adapters.training.served`) instead of the free-decoding eval."""
-    as_served = kind == "brand" if served is None else served
-    if as_served and kind != "brand":
+    `served` (the default for brand adapters and task/planning) scores both as the product
+    serves them (`adapters.training.served`, `served_planning`) instead of the free-decoding
+    eval."""
+    as_served = served_by_default(kind, adapter_id) if served is None else served
+    if as_served and not served_by_default(kind, adapter_id):
         raise AdapterVersionError(
-            f"only brand adapters are gated as served (the served bench writes a brand's copy), "
-            f"not {kind}/{adapter_id}"
+            f"only brand adapters and task/planning are gated as served (the served bench "
+            f"writes a brand's copy; the planner reads hand-written briefs), not "
+            f"{kind}/{adapter_id}"
         )
     folder = (root or adapters_root()) / kind / adapter_id
     if not (folder / "metadata.json").is_file():

@@ -199,7 +199,7 @@ def test_a_refused_candidate_keeps_its_scores_after_prune_and_is_no_rollback_tar
     monkeypatch.setattr(gate, "evaluate_adapter", fake_eval)
     monkeypatch.setattr(gate, "held_out_digest", lambda *a: "items")
     with pytest.raises(gate.GateRefusedError, match="v3 does not beat v2"):
-        gate.run_gate("task", "planning", "v3", root=tmp_path, limit=3)
+        gate.run_gate("task", "planning", "v3", root=tmp_path, limit=3, served=False)
     manifest = read_manifest(folder)
     refusal = manifest.history[-1]
     assert (refusal.action, refusal.from_version, refusal.to_version) == ("refuse", "v2", "v3")
@@ -267,8 +267,8 @@ def test_a_brand_adapter_is_gated_on_its_copy_as_served(
     recorded = manifest.history[-1].scores
     assert recorded["served"] == {"seeds": [100], "plans": 2, "variants": 40}
     assert recorded["candidate"]["scores"]["voice_words_used"] == 0.8  # what it traded, kept
-    # Only brand adapters have a served bench.
-    with pytest.raises(AdapterVersionError, match="only brand adapters are gated as served"):
+    # Only brand adapters and task/planning are scored as served.
+    with pytest.raises(AdapterVersionError, match="only brand adapters and task/planning"):
         gate.run_gate("task", "creative", root=root, served=True)
 
 

@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +63,30 @@ HANDWRITTEN: dict[str, Path] = {
                  "unseen43", "unseen44", "unseen45", "unseen46", "unseen47",
                  "unseen48", "unseen49", "unseen50", "unseen51", "unseen52", "unseen53",
                  "unseen54", "unseen55", "unseen56", "unseen57", "unseen58", "unseen59",
-                 "unseen60")
+                 "unseen60", "unseen61")
 }  # fmt: skip
 HELDOUT_PATH = HANDWRITTEN["heldout"]
-# The hand-written sets task/planning trains on (from v6), beside the templates: the genre the
-# templates do not write (emails, last year's spend, a competitor's ROAS, corrected drafts).
-# Their failures had already shaped the lexers and the rules, so they no longer measured
-# anything cleanly; `heldout` and `unseen5` to `unseen40` stay held out (`unseen12` to
-# `unseen15`, `unseen22`, `unseen24`, `unseen25` and `unseen37` clean, but for one brief of
-# `unseen25`; `unseen36`, `unseen38` to `unseen40` were until the approver reviews of
-# 2026-12-06 read some of their briefs). A v8
-# trained on `unseen5` to `unseen7` too lost at the gate (2026-12-05).
-PLANNING_TRAIN_SETS: tuple[str, ...] = ("unseen", "unseen2", "unseen3", "unseen4")
+# The hand-written sets task/planning trains on, beside the templates: the genre the templates
+# do not write (emails, threads that correct themselves, last year's spend, a competitor's ROAS).
+# v6 and v7 trained on `unseen` to `unseen4`; v9 (2026-12-07) on every set whose failures had
+# been read, since those had shaped the lexers and rules and no longer measured anything
+# cleanly. Held out from training: `heldout`, the sets whose failures are unread (`unseen12` to
+# `unseen15`, `unseen22`, `unseen24`, `unseen25`, `unseen37`: the planning gate scores on them,
+# `PLANNING_GATE_SETS`) and the blind sets written after (`unseen60`, `unseen61`).
+PLANNING_TRAIN_SETS: tuple[str, ...] = (
+    "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6", "unseen7", "unseen8",
+    "unseen9", "unseen10", "unseen11", "unseen16", "unseen17", "unseen18", "unseen19",
+    "unseen20", "unseen21", "unseen23", "unseen26", "unseen27", "unseen28", "unseen29",
+    "unseen30", "unseen31", "unseen32", "unseen33", "unseen34", "unseen35", "unseen36",
+    "unseen38", "unseen39", "unseen40", "unseen41", "unseen42", "unseen43", "unseen44",
+    "unseen45", "unseen46", "unseen47", "unseen48", "unseen49", "unseen50", "unseen51",
+    "unseen52", "unseen53", "unseen54", "unseen55", "unseen56", "unseen57", "unseen58",
+    "unseen59",
+)  # fmt: skip
+PLANNING_GATE_SETS: tuple[str, ...] = (
+    "unseen12", "unseen13", "unseen14", "unseen15", "unseen22", "unseen24", "unseen25",
+    "unseen37",
+)  # fmt: skip
 EVAL_FRACTION = 0.2
 PARAPHRASES = 2  # renderings of each source item
 
@@ -257,7 +269,13 @@ def build_dpo_pairs(seed: int = 0, n: int = 1000) -> dict[str, list[dict[str, An
 def handwritten_examples(names: tuple[str, ...]) -> list[BriefExample]:
     """The gold briefs of the named hand-written sets as examples (source "<set>:<id>"), those
     whose spans can state their gold fields (amounts per retailer that add up to a budget no
-    span states cannot be taught as spans)."""
+    span states cannot be taught as spans). Kept per process: labelling the 2,685 briefs of
+    the 51 training sets parses each one, and the tests build the dataset more than once."""
+    return list(_handwritten_examples(tuple(names)))
+
+
+@lru_cache(maxsize=8)
+def _handwritten_examples(names: tuple[str, ...]) -> tuple[BriefExample, ...]:
     out = []
     for name in names:
         for row in load_heldout(HANDWRITTEN[name]):
@@ -270,7 +288,7 @@ def handwritten_examples(names: tuple[str, ...]) -> list[BriefExample]:
             )
             if e.span_answer is not None:
                 out.append(e)
-    return out
+    return tuple(out)
 
 
 # --- the held-out set -----------------------------------------------------------------------
