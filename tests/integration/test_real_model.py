@@ -37,6 +37,7 @@ from adapters.training.evaluate import (
     evaluate_adapter,
     role_of,
 )
+from tools.brief.dataset import PLANNING_GATE_SETS
 from tools.creative import (
     CopyRequest,
     write_copy,
@@ -232,6 +233,14 @@ def test_shipped_adapters_beat_the_base_on_their_primary_metric() -> None:
             new, old = gate["candidate"], gate["current"]
             assert (new["score"], new["secondary"]) > (old["score"], old["secondary"]), folder
             assert gate["served"]["composed"] == gate["served"]["variants"] >= 80, folder
+        elif (meta.kind, meta.id) == ("task", "planning") and "served" in gate:
+            # Promoted by the planning gate (`adapters.training.served_planning`): the model
+            # alone under the grammar on the clean hand-written sets, against the version it
+            # replaced; the free eval's base comparison is re-scored below (RESCORED).
+            assert gate["primary_metric"] == "field_accuracy" and gate["beats_current"]
+            assert gate["candidate"]["score"] > gate["current"]["score"], folder
+            assert gate["served"]["sets"] == list(PLANNING_GATE_SETS)
+            assert gate["served"]["briefs"] >= 500, folder
         else:
             assert meta.eval.get("primary_metric") == primary, folder
             base, tuned = meta.eval["base"][primary], meta.eval["adapter"][primary]
