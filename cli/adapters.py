@@ -49,10 +49,14 @@ def list_adapters(root: Path) -> list[dict[str, Any]]:
         for entry in registry.entries(kind):
             manifest = read_manifest(entry.path)
             refusals = {h.to_version: h.scores for h in manifest.history if h.action == "refuse"}
+            served = {h.to_version: _served_gate(h.scores) for h in manifest.history
+                      if h.action == "promote" and "served" in h.scores}  # fmt: skip
             versions = []
             for record in manifest.versions:
                 gate = {"refused": _refusal(refusals[record.version])} if (
                     record.version in refusals) else {}  # fmt: skip
+                if record.version in served:
+                    gate["as_served"] = served[record.version]
                 if record.status == "pruned":  # its files are gone; its record stays
                     versions.append({**record.model_dump(), "held_out": {}, **gate})
                     continue
@@ -90,6 +94,14 @@ def _refusal(scores: dict[str, Any]) -> dict[str, Any]:
             "items": scores.get("items")}  # fmt: skip
 
 
+def _served_gate(scores: dict[str, Any]) -> dict[str, Any]:
+    """The score a version was promoted on by a gate that scored it as served (the model
+    alone on clean hand-written briefs, or the copy as served): it has no free-eval score."""
+    return {"metric": scores.get("primary_metric"),
+            "score": (scores.get("candidate") or {}).get("score"),
+            "items": scores.get("items"), "unit": scores.get("unit")}  # fmt: skip
+
+
 def _installed(adapter: str, root: Path | None) -> Path:
     """The folder of an installed adapter (`kind/id`), or a user error naming the root."""
     kind, adapter_id = _split(adapter)
@@ -113,6 +125,10 @@ def _render_list(rows: list[dict[str, Any]]) -> str:
                 score = (f"{score}; " if score else "") + (
                     f"refused: {g['metric']} {g['score']:.3f} vs {g['current']} "
                     f"{g['current_score']:.3f}")  # fmt: skip
+            if v.get("as_served") and v["as_served"]["score"] is not None:
+                g = v["as_served"]
+                score = (f"{score}; " if score else "") + (
+                    f"as served: {g['metric']} {g['score']:.3f} on {g['items']} {g['unit']}")
             parts.append(f"{v['version']} {v['status']}" + (f" ({score})" if score else ""))
         note = ""
         if r.get("stacked_on") and not r["stacked_on"]["as_trained"]:

@@ -25,6 +25,7 @@ so stacked is refused before any scoring: the runtime would never compose it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,19 +139,22 @@ def _free_scores(
     return cand, cur
 
 
+def _served_scorer(kind: str, adapter_id: str) -> Callable[..., dict[str, Any]]:
+    """How a version is scored as served: task/planning by the model alone on the clean
+    hand-written sets, every copy adapter by the variants the product serves."""
+    if (kind, adapter_id) == ("task", "planning"):
+        return lambda root, version, log: planning_served_scores(root, version, log=log)
+    return lambda root, version, log: served_scores(root, kind, adapter_id, version, log=log)
+
+
 def _served_scores(
     folder: Path, candidate: str, current: str | None, progress: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both versions scored as the product serves them (`adapters.training.served`)."""
     root, kind, adapter_id = folder.parent.parent, folder.parent.name, folder.name
     log = (lambda line: print(line, file=sys.stderr)) if progress else None
-    if (kind, adapter_id) == SERVED_TASKS[0]:
-        cand = planning_served_scores(root, candidate, log=log)
-        cur = planning_served_scores(root, current, log=log) if current else {}
-        return cand, cur
-    cand = served_scores(root, kind, adapter_id, candidate, log=log)
-    cur = served_scores(root, kind, adapter_id, current, log=log) if current else {}
-    return cand, cur
+    score = _served_scorer(kind, adapter_id)
+    return score(root, candidate, log), score(root, current, log) if current else {}
 
 
 def _rank(primary: str, scores: dict[str, Any]) -> tuple[float, float]:

@@ -23,27 +23,27 @@ from adapters.training.served import served_root
 SERVED_PLANNING_METRIC = "field_accuracy"
 
 
-def _pool(results: list[dict[str, Any]], counts: list[tuple[int, int]]) -> dict[str, float]:
-    """Rates pooled over the sets, each weighted by its rows (fields: by its gold rows)."""
-    rows = sum(n for n, _ in counts)
-    gold = sum(g for _, g in counts)
+def field_mean(result: dict[str, Any]) -> float:
+    """One set's mean field accuracy (`evaluate_parser`'s result)."""
+    acc = result["field_accuracy"]
+    return sum(acc.values()) / len(acc)
 
-    def field_mean(r: dict[str, Any]) -> float:
-        acc = r["field_accuracy"]
-        return sum(acc.values()) / len(acc)
 
+def _pool(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Rates pooled over the sets: fields weighted by each set's gold briefs (error rows have
+    no fields), exact matches by its briefs, valid answers by the answers asked (a thread asks
+    one per part)."""
+    rows = sum(r["n"] for r in results)
+    gold = sum(r["n"] - r["n_error_rows"] for r in results)
+    asked = sum(r["n_answers_asked"] for r in results)
     return {
         SERVED_PLANNING_METRIC: round(
-            sum(field_mean(r) * g for r, (_, g) in zip(results, counts, strict=True)) / gold, 4
+            sum(field_mean(r) * (r["n"] - r["n_error_rows"]) for r in results) / gold, 4
         ),
-        "exact_match": round(
-            sum(r["exact_match"] * n for r, (n, _) in zip(results, counts, strict=True)) / rows, 4
-        ),
-        "json_valid_rate": round(
-            sum(r["json_valid_rate"] * n for r, (n, _) in zip(results, counts, strict=True))
-            / rows,
-            4,
-        ),
+        "exact_match": round(sum(r["exact_match"] * r["n"] for r in results) / rows, 4),
+        "json_valid_rate": round(sum(r["n_answers_valid"] for r in results) / asked, 4)
+        if asked
+        else 0.0,
     }
 
 
@@ -62,23 +62,20 @@ def planning_served_scores(
     from tools.brief.llm import runtime_generate_json
 
     names = sets or PLANNING_GATE_SETS
-    results, counts, per_set = [], [], {}
+    results: list[dict[str, Any]] = []
     with served_root(root, "task", "planning", version) as tmp:
         generate = runtime_generate_json(runtime=Runtime.load(root=tmp))
         for name in names:
             rows = load_heldout(HANDWRITTEN[name])
             if log:
                 log(f"task/planning {version}: model alone on {name} ({len(rows)} briefs)")
-            result = evaluate_parser("llm", rows, generate)
-            results.append(result)
-            counts.append((result["n"], result["n"] - result["n_error_rows"]))
-            acc = result["field_accuracy"]
-            per_set[name] = round(sum(acc.values()) / len(acc), 4)
-    scores = _pool(results, counts)
-    served = {"sets": list(names), "briefs": sum(n for n, _ in counts), "per_set": per_set}
+            results.append(evaluate_parser("llm", rows, generate))
+    per_set = {name: round(field_mean(r), 4) for name, r in zip(names, results, strict=True)}
+    briefs = sum(r["n"] for r in results)
+    served = {"sets": list(names), "briefs": briefs, "per_set": per_set}
     return {
         "primary_metric": SERVED_PLANNING_METRIC,
-        "scores": scores,
+        "scores": _pool(results),
         "items": served["briefs"],
         "unit": "hand-written briefs, model alone",
         "reused": False,

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from adapters.training import gate, served_planning
 from adapters.versions import add_version, read_manifest
+from cli.main import app
 from tools.brief.dataset import (
     HANDWRITTEN,
     PLANNING_GATE_SETS,
@@ -28,7 +30,8 @@ from tools.brief.prompts import served_user_message, split_user_message
 def _version(tmp: Path, name: str) -> Path:
     staged = tmp / f"staged-{name}"
     staged.mkdir()
-    (staged / "adapter_config.json").write_text(json.dumps({"r": 1, "target_modules": ["q"]}))
+    config = {"r": 1, "lora_alpha": 1, "target_modules": ["q_proj"]}
+    (staged / "adapter_config.json").write_text(json.dumps(config))
     (staged / "adapter_model.safetensors").write_text(name)
     card = {"dataset": "d", "rows": 1, "splits": {}, "steps": 1, "command": name, "seed": 0}
     meta = {"kind": "task", "id": "planning", "owner_tenant": None, "base_model": "b",
@@ -69,6 +72,11 @@ def test_planning_is_gated_as_served_by_default(
     assert asked == ["v2", "v1"] and result["promoted"]
     assert result["unit"] == "hand-written briefs, model alone" and result["items"] == 480
     assert read_manifest(folder).current == "v2"
+    # `rmn adapters list` shows the score a served gate promoted a version on: v2 has no
+    # free-eval score in its metadata, and the list showed it with none (task/planning v9).
+    listed = CliRunner().invoke(app, ["adapters", "list", "--root", str(tmp_path)]).output
+    shown = "v2 current (as served: field_accuracy 0.930 on 480 hand-written briefs, model alone)"
+    assert shown in listed, listed
     scores["v3"] = 0.89
     add_version(folder, _version(tmp_path, "three"))
     with pytest.raises(gate.GateRefusedError, match="field_accuracy 0.890 vs 0.930"):
@@ -112,11 +120,16 @@ def test_served_scores_pool_the_model_alone_over_the_sets(
                              "json_valid_rate": 1.0}  # fmt: skip
 
 
-def test_pool_weighs_sets_by_their_briefs() -> None:
-    a = {"field_accuracy": {"x": 1.0, "y": 1.0}, "exact_match": 1.0, "json_valid_rate": 1.0}
-    b = {"field_accuracy": {"x": 0.5, "y": 0.5}, "exact_match": 0.0, "json_valid_rate": 0.5}
-    pooled = served_planning._pool([a, b], [(30, 30), (10, 10)])
-    assert pooled == {"field_accuracy": 0.875, "exact_match": 0.75, "json_valid_rate": 0.875}
+def test_pool_weighs_fields_by_gold_briefs_and_valid_answers_by_answers_asked() -> None:
+    # A thread asks one answer per part, so set a (30 briefs) asked 40 answers; weighing the
+    # valid rate by briefs gave 0.875 where 45 of the 50 answers asked were valid (0.9).
+    a = {"field_accuracy": {"x": 1.0, "y": 1.0}, "exact_match": 1.0, "json_valid_rate": 1.0,
+         "n": 30, "n_error_rows": 0, "n_answers_asked": 40, "n_answers_valid": 40}
+    b = {"field_accuracy": {"x": 0.5, "y": 0.5}, "exact_match": 0.0, "json_valid_rate": 0.5,
+         "n": 12, "n_error_rows": 2, "n_answers_asked": 10, "n_answers_valid": 5}  # fmt: skip
+    pooled = served_planning._pool([a, b])
+    assert pooled == {"field_accuracy": 0.875, "exact_match": round(30 / 42, 4),
+                      "json_valid_rate": 0.9}  # fmt: skip
 
 
 def test_training_labels_read_a_later_sets_gold_with_caps_and_splits() -> None:

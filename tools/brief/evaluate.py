@@ -155,7 +155,8 @@ def evaluate_parser(
     "n_caps_rows" (the brief's split by retailer and its caps, on rows whose gold gives them),
     "failures"} for one path: "rules", "llm" or
     "production". `json_valid_rate` is over the rows the model was asked about (1.0 for the
-    rules path, which writes no JSON); `fallback_rate` is the share of production parses the
+    rules path, which writes no JSON; `n_answers_asked` and `n_answers_valid` count them, since
+    a thread asks one answer per part); `fallback_rate` is the share of production parses the
     rules had to finish alone."""
     if path not in PATHS:
         raise BriefError(f"unknown parse path {path!r}; use one of {', '.join(PATHS)}", path=path)
@@ -178,6 +179,8 @@ def evaluate_parser(
         "exact_match": _rate(tally.exact, tally.n),
         "field_accuracy": {k: _rate(v, tally.field_rows) for k, v in tally.field_hits.items()},
         "json_valid_rate": _rate(recorder.valid, recorder.asked) if recorder is not None else 1.0,
+        "n_answers_asked": recorder.asked if recorder is not None else 0,
+        "n_answers_valid": recorder.valid if recorder is not None else 0,
         "fallback_rate": _rate(tally.fallbacks, tally.produced) if path == "production" else 0.0,
         "error_accuracy": _rate(tally.error_hits, tally.error_rows),
         "n_error_rows": tally.error_rows,
