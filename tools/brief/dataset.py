@@ -63,7 +63,7 @@ HANDWRITTEN: dict[str, Path] = {
                  "unseen43", "unseen44", "unseen45", "unseen46", "unseen47",
                  "unseen48", "unseen49", "unseen50", "unseen51", "unseen52", "unseen53",
                  "unseen54", "unseen55", "unseen56", "unseen57", "unseen58", "unseen59",
-                 "unseen60", "unseen61")
+                 "unseen60", "unseen61", "unseen62")
 }  # fmt: skip
 HELDOUT_PATH = HANDWRITTEN["heldout"]
 # The hand-written sets task/planning trains on, beside the templates: the genre the templates
