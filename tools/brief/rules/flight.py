@@ -78,6 +78,9 @@ _SAME_MONTH_RANGE = re.compile(
     rf"(?:the\s+)?(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*{_MON})(?:,?\s*(?P<y>\d{{4}}))?"
 )
 _DURATION = r"(?P<n>\d+)[\s-]*(?P<unit>weeks?|wks?|days?|months?)"
+# A form's row: "Weeks | 12" under "Start | 2027-01-11" (yo17 of unseen59 read no end).
+_DURATION_CELL = re.compile(r"\b(?P<unit>weeks|days|months)\s*[:|=]\s*(?P<n>\d{1,3})\b")
+_END_WORDS = r"(?:ending|ends?|end date|until|through|thru|till|by|finish(?:ing)?|wrap(?:ping)? up)"
 _START_WORDS = (
     r"(?:starting|start(?:s|ing)?|beginning|begins?|from|kicking off|kick off|launching|launch)"
 )
@@ -362,11 +365,7 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
         # (y07 of unseen5: no flight was offered).
         to = r"(?:\s*[:|=]\s*|\s+)(?:on\s+)?(?:the\s+)?$"
         is_start = re.search(rf"{_START_WORDS}{to}", lead)
-        is_end = re.search(
-            r"(?:ending|ends?|end date|until|through|thru|till|by|finish(?:ing)?|wrap(?:ping)? up)"
-            + to,
-            lead,
-        )
+        is_end = re.search(rf"{_END_WORDS}{to}", lead)
         if not (is_start or is_end):
             continue
         try:
@@ -380,7 +379,8 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
         sentence_start = masked.rfind(". ", 0, m.start()) + 1
         sentence_end = masked.find(". ", m.end())
         sentence = masked[sentence_start : sentence_end if sentence_end >= 0 else len(masked)]
-        length = re.search(rf"(?<!next )(?<!coming ){_DURATION}", sentence)
+        length = re.search(rf"(?<!next )(?<!coming ){_DURATION}", sentence) or (
+            _DURATION_CELL.search(sentence))  # fmt: skip
         if length:
             end = _span_end(when, int(length.group("n")), length.group("unit"))
             flights.append(Flight(when, end, 4, m.span()))

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 _FIELD_BEFORE = re.compile(r"(?:^|[,.;:|(\n/+–—]|\s-|\b(?:flight|timing|dates?|when))\s*$")
 # "initech home / 700k / ... / March / keep OOS in" (va36 of unseen41 read no flight).
 _FIELD_AFTER = re.compile(r"\s*(?:[,.;:|)\n/–—]|-\s|$)")
-FLIGHT_WORD_AFTER = re.compile(r"\s+(?:flight|campaign)\b")
+# "Acme March plan: $300k" (yn13 of unseen58 read no flight)
+FLIGHT_WORD_AFTER = re.compile(r"\s+(?:flight|campaign|plan|push|budget|sprint)\b")
 SUBJECT_BEFORE = re.compile(r"\b(?:i|we|you|they|it|he|she|who|which|that)\s+$")
 # A month that names an event, not the flight: "pausing Gamma Pharmacy after the Nov billing
 # issue" (sa23 of unseen38 read a November 2027 flight), "since the Oct pricing mixup".

@@ -28,7 +28,10 @@ _TURNED_DOWN = re.compile(
     r"\b(?:declined|expired|no (?:longer|commitments?|minimums?)|not (?:matching|committing)"
     r"|(?:won't|will not|don't|do not) (?:commit|match|need)"
     # someone else's: "our competitor committed $500k to Beta Grocers in their JBP" (yf24)
-    r"|competitors?|rivals?|their jbp)\b"
+    r"|competitors?|rivals?|their jbp"
+    # a network's own order minimum, not a commitment: "Gamma's minimum IO is $50k, which we
+    # clear easily" (yq12 of unseen61)
+    r"|min(?:imum)? (?:io|order|buy|insertion order)s?|which we (?:clear|meet|exceed|beat))\b"
 )
 # Between a retailer and its minimum: "beta has to get 500K", "Beta can't go under $400k",
 # "Alpha JBP 600,000 min" (yg25, yg19, yg05 of unseen51).
@@ -58,6 +61,18 @@ def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
         if len(named) == 1:
             return named.pop()
     return None
+
+
+def named_for_limits_only(low: str, money: list[Money], mentions: list[Mention]) -> bool:
+    """Whether every retailer the text names is named only with its cap or minimum: "Half a
+    million for Acme ... Don't go over $150k on Delta", "Keep Beta Grocers at or above $150k
+    (JBP commitment)" plan every retailer, not the one limited (ym05 of unseen57, yn10 of
+    unseen58 planned Delta alone, Beta alone)."""
+    limits = [m for m in money if m.kind in ("cap", "min")]
+    if not mentions or not limits:
+        return False
+    limited = {(sentence_of(low, m.span[0]), _retailer(low, m, mentions)) for m in limits}
+    return all((sentence_of(low, s), rid) in limited for s, _, rid in mentions)
 
 
 def read_caps(

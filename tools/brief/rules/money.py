@@ -74,13 +74,18 @@ _BUDGET_CUE = re.compile(
     r"\b(?:budget|allocate|allocating|spend|spending|invest|investing|put|plan|deploy|total|"
     r"overall|flight|behind|have|got|do|use|run)\b"
 )
+_LABEL = re.compile(r"\b(?:total )?budget\s*(?:\(usd\)\s*)?[:=|]\s*$")
 _TOTAL_CUE = re.compile(r"\b(?:total|overall|in all|altogether|all[- ]in)\b")
 _SUPERSEDED = re.compile(
     r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
     r"\b(?:was|previously|originally|last year's|last quarter's|used to be)\s+(?:the\s+)?"
     # "the budget got cut from 3M to 2.5M" (d50 of unseen21 kept 3M).
     r"|\b(?:cut|down|up|raised|increased|reduced|lowered|dropped|moved|went|going|bumped|"
-    r"changed|revised)\s+from\s+)$"
+    r"changed|revised)\s+from\s+"
+    # "Ignore my earlier message bumping this to $700k - the original $550k stands" (yn24 of
+    # unseen58 planned $700k)
+    r"|\bignore (?:my|the|our) (?:earlier|previous|last|prior) (?:message|note|email|ask)"
+    r"[^.;,:\n-]{0,30})$"
 )
 # Sales, not spend: "we crossed $1.3bn in annual revenue last year" (wa12 of unseen42, listed
 # among "several budgets mentioned").
@@ -117,15 +122,19 @@ _TYPO = re.compile(r"\btypo(?:'d|ed)\b")
 _ACTUALS = re.compile(r"\bactuals?\s*[:=-]?\s*$")
 _RESERVE_BEFORE = re.compile(
     # "Holdout: $68k", "holdout 12.5k" (yk10, yk13 of unseen55)
-    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=-]?|"
+    # "Holdout | $240k", "Test cells: $32k" (yq27, yq17 of unseen61)
+    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=|-]?|"
     r"reserve|reserving|"
     r"keep|keeping|put aside|carve out|earmark)"
     # "Correction: holdout is $28k, not $56k" (yk30 of unseen55: read as the budget)
-    r"(?:\s+(?:is|of|should be|will be))?\s+(?:about\s+|roughly\s+|another\s+)?$"
+    # "Please keep a $49,500 holdout" (yq12 of unseen61 planned it as the budget)
+    r"(?:\s+(?:is|of|should be|will be))?\s+(?:a\s+|an\s+)?(?:about\s+|roughly\s+|another\s+)?$"
     r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)\s+(?:budget|reserve|"
-    r"allocation|pot|fund|money|cell)\s*(?:of|is|:|=|-)?\s*$"
+    r"allocation|pot|fund|money|cells?)\s*(?:of|is|:|=|\||-)?\s*$"
 )
 _RESERVE_AFTER = re.compile(
+    # "ignore the $40k test reserve in the note below" (yq10 of unseen61 planned $40k)
+    rf"^\s*{RESERVE_WORDS}\s+(?:reserve|budget|pot|fund|money|cell)\b|"
     # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
     rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?"
     # "hold $180k back for incrementality testing" (yo25 of unseen59)
@@ -199,6 +208,8 @@ _RATE = re.compile(
 # A rate named before its amount: a table's "| Weekly spend | $30k |" (u32 of unseen7).
 _RATE_BEFORE = re.compile(
     r"\b(?P<adj>weekly|monthly|daily)\s+(?:spend|budget|amount|investment)\s*[|:=-]?\s*$"
+    # "| Budget (weekly) | $25,000 |" (yo17 of unseen59 planned one week's)
+    r"|\b(?:spend|budget|amount|investment)\s*\((?P<adj2>weekly|monthly|daily)\)\s*[|:=-]?\s*$"
 )
 
 
@@ -207,7 +218,7 @@ def rate_unit_at(low: str, s: int, e: int) -> str | None:
     "weekly spend" row before it."""
     unit = rate_unit_after(low[e : e + 60])
     named = _RATE_BEFORE.search(low[max(0, s - 45) : s])
-    return unit or (rate_unit_after(named.group("adj")) if named else None)
+    return unit or (rate_unit_after(named.group("adj") or named.group("adj2")) if named else None)
 
 
 def rate_unit_after(after: str) -> str | None:
@@ -324,7 +335,10 @@ def read_money(
                       for r in mentions)  # fmt: skip
         # "Alpha JBP 600,000 min" (yg05 of unseen51) names its own kind.
         named = _MIN_AFTER.match(low[m.end() : m.end() + 30])
-        if bare and (
+        # "budget: 250000" in a key-value brief (yp07 of unseen60 found no budget).
+        labelled = re.fullmatch(r"\d{4,}", raw) and _LABEL.search(low, max(0, m.start() - 30),
+                                                                   m.start())  # fmt: skip
+        if bare and not labelled and (
             not ("," in raw or m.group("exp"))
             or not (in_cell or named or _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()]))
         ):
@@ -480,8 +494,10 @@ def _retailer_of(
     it ("Alpha $125k, Delta $75k": ya56 of unseen44 planned $125k, the first; "Beta gets
     $180k", "Beta – the remaining $150k"), else right after it ("$2M on Alpha", "$800k of it
     at AlphaMart", "$60k Beta Grocers, $30k Gamma": yb16 and yb31 of unseen46)."""
-    found = next((r for r in mentions if r[1] <= s and _BEFORE_IT.fullmatch(low, r[1], s)),
-                 None)  # fmt: skip
+    # Not across a line: "- Retailers: Alpha Mart, Beta Grocers, Delta Home\n- No more than
+    # $90k at Beta" capped Delta (yp04 of unseen60).
+    found = next((r for r in mentions if r[1] <= s and _BEFORE_IT.fullmatch(low, r[1], s)
+                  and "\n" not in low[r[1] : s]), None)  # fmt: skip
     if found is None:
         lead = _AFTER_IT.match(low, e)
         assert lead is not None  # every part of it is optional
@@ -513,12 +529,15 @@ _FOR_THIS = re.compile(
     r"(?:plan|campaign|flight|brief)\b"
 )
 # What is left of a larger amount to plan: "the remaining $1.7M", "the rest, $1.7M".
-_LEFT = r"(?:the )?(?:remaining|rest(?: of it)?,?|what'?s left,?)"
+# "please plan the other $1.2M across Alpha Mart and Gamma" (yq15 of unseen61 planned $1.5M).
+_LEFT = r"(?:the )?(?:remaining|rest(?: of it)?,?|what'?s left,?)|\b(?:plan|use|spend) the other"
 # The amount to use, said right before it: "Budget $1.8M - wait, that number included agency
 # fees; use $1.5M", "finance just cut us to 2.4M", "we're going with 1.9M", "850k -> bumped to
 # 950k" (j40, j05, j30 and j55 of unseen26).
 _USE = re.compile(
-    r"\b(?:use|going with|(?:bumped|raised|lowered|cut|increased|reduced|upped)(?: us| it| that"
+    # "add Gamma too, and raise it to $70k" (yp14 of unseen60 kept $40k)
+    r"\b(?:use|going with|(?:bump(?:ed)?|raised?|lower(?:ed)?|cut|increased?|reduced?|upped)"
+    r"(?: us| it| that"
     r"| back| up| down)? to|final (?:number|budget|amount|figure|answer)(?: is)?:?"
     # "budget $2M, hmm, no, finance says $1.75M" (oa28 of unseen31).
     r"|(?:finance|leadership|the cfo|cfo|the client|client|ops) (?:says|said|approved|confirmed)"

@@ -42,7 +42,13 @@ _OBJ_CUE_AFTER = re.compile(
     r"^(?:[- ]?(?:focused|first|driven|led|maximi[sz]ing|maximi[sz]ation|optimi[sz]ation|"
     r"optimi[sz]ed|centric|oriented)\b|"
     r"\s+(?:is|as)\s+(?:the|our)\s+(?:goal|objective|priority|kpi|aim|focus)|\s+(?:goal|"
-    r"objective|focus|maximi[sz]ation|growth)\b)"
+    r"objective|focus|maximi[sz]ation|growth)\b|\s+(?:is what matters|matters most|is king)\b)"
+)
+# A goal turned down: "Not looking for pure ROAS - profit is what matters" (yn11 of unseen58
+# maximized ROAS), "margin rather than revenue".
+_NOT_BEFORE = re.compile(
+    r"\b(?:(?:not|no longer)\s+(?:looking for|about|after|chasing|optimi[sz]ing for|going for|"
+    r"focused on)|rather than|instead of)\s+(?:pure\s+|just\s+|only\s+)?$"
 )
 # A want is no cue for a floor's "ROAS": "Want ROAS >= 3.5 and we're after revenue growth" (o11
 # of unseen28 read ROAS as the objective).
@@ -69,6 +75,8 @@ def objective_mentions(
         for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?!\w|-(?!{_HYPHEN_CUE}))", masked):
             before = masked[max(0, m.start() - 45) : m.start()]
             after = masked[m.end() : m.end() + 30]
+            if _NOT_BEFORE.search(before):
+                continue
             score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0
             in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
             if in_floor and (not score or _WANT_CUE.search(before)):

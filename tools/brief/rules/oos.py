@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from tools.brief.rules.text import CORRECTION
+
 # "keep out of stocks" (ua40 of unseen40: the plural was no term, so the default left them out).
 OOS_TERM = r"(?:out[- ]of[- ]stocks?|oos|stocked[- ]out|stockouts?)"
 # "Don't exclude", "dont filter out" (u44 of unseen7): a negated leaving-out includes them.
@@ -49,33 +51,48 @@ _NEGATION = re.compile(r"\b(?:don'?t|do not|never|no need to|not|won'?t|shouldn'
 
 
 def read_oos(masked: str) -> tuple[bool | None, list[str]]:
-    """-> (exclude_oos when the text says, warnings)."""
-    include = exclude = False
+    """-> (exclude_oos when the text says, warnings). Of a brief that says both, a later
+    statement after a correction's words stands ("Exclude out-of-stock items. Update: merch
+    says leave OOS items in": yn22 of unseen58 excluded them)."""
+    said = sorted(_statements(masked))
+    include = any(not out for _, out in said)
+    exclude = any(out for _, out in said)
+    if include and exclude:
+        pos, out = said[-1]
+        if CORRECTION.search(masked[max(0, pos - 40) : pos]):
+            return out, [f"the brief corrects itself on out-of-stock SKUs: "
+                         f"{'excluded' if out else 'included'} them"]  # fmt: skip
+        return True, ["the brief both includes and excludes out-of-stock SKUs; excluded them"]
+    if include or exclude:
+        return not include, []
+    return None, []
+
+
+def _statements(masked: str) -> list[tuple[int, bool]]:
+    """(position, excludes) of each statement about out-of-stock SKUs."""
+    said: list[tuple[int, bool]] = []
     for m in _OOS_INCLUDE.finditer(masked):
         if _YES_TO_EXCLUDE.search(masked, 0, m.end()) and m.group().endswith("yes"):
-            exclude = True  # "exclude OOS: yes" (ya57 of unseen44 read both)
+            said.append((m.start(), True))  # "exclude OOS: yes" (ya57 of unseen44 read both)
         elif re.match(_NOT_LEAVING_OUT, m.group()):
-            include = True
+            said.append((m.start(), False))
         elif _ANSWER_NO.match(masked, m.end()):
-            exclude = True  # "Include out-of-stock items: No" (yl04 of unseen56 included them)
+            # "Include out-of-stock items: No" (yl04 of unseen56 included them)
+            said.append((m.start(), True))
         elif m.group().startswith("keep") and _KEPT_OUT.match(masked, m.end()):
-            exclude = True
+            said.append((m.start(), True))
         elif _NEGATION.search(masked[max(0, m.start() - 15) : m.start()]):
-            exclude = True  # "don't include out-of-stock SKUs"
+            said.append((m.start(), True))  # "don't include out-of-stock SKUs"
         else:
-            include = True
+            said.append((m.start(), False))
     for m in _OOS_EXCLUDE.finditer(masked):
         window = masked[max(0, m.start() - 15) : m.end()]
         if _ANSWER_NO.match(masked, m.end()):
-            include = True  # "Exclude out-of-stock products: No" (ya04 of unseen44)
+            said.append((m.start(), False))  # "Exclude out-of-stock products: No" (ya04)
         elif not re.search(
             r"(?:don'?t|do not|no need to|not|without|never)\s+(?:\w+\s+)?"
             r"(?:exclud|drop|remov|filter|skip)",
             window,
         ):
-            exclude = True
-    if include and exclude:
-        return True, ["the brief both includes and excludes out-of-stock SKUs; excluded them"]
-    if include or exclude:
-        return not include, []
-    return None, []
+            said.append((m.start(), True))
+    return said

@@ -28,7 +28,7 @@ from tools.brief.rules.budget import (
 )
 from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
 from tools.brief.rules.flight_words import flight_note
-from tools.brief.rules.limits import read_caps, read_mins
+from tools.brief.rules.limits import named_for_limits_only, read_caps, read_mins
 from tools.brief.rules.money import (
     MONEY,
     Mention,
@@ -178,11 +178,16 @@ def rule_parse(text: str, brand: str, today: date | None = None) -> RuleParse:
     thread = split_thread(whole.text)
     if thread is None:
         return whole
-    reply, earlier = _read(thread.reply, brand, today), _read(thread.earlier, brand, today)
+    earlier = _read(thread.earlier, brand, today)
+    reply = _read(thread.reply, brand, today, above=earlier)
     return merge_thread(reply, earlier, whole)
 
 
-def _read(text: str, brand: str, today: date) -> RuleParse:
+def _read(text: str, brand: str, today: date, *, above: RuleParse | None = None) -> RuleParse:
+    """The rule parse of one text. Of a reply `above` an earlier request, a cap or minimum
+    never stands in for the budget, and where the reply gives none its caps and minimums are
+    weighed against the earlier request's ("the JBP minimum at Delta is $40k not $30k": yp16
+    of unseen60 planned $40k)."""
     clean = normalize(text)
     low = lower(clean)
     values: dict[str, Any] = {
@@ -208,7 +213,7 @@ def _read(text: str, brand: str, today: date) -> RuleParse:
             result.errors.append(problem)
     money = read_money(mask(low, floor_spans), mentions, today, others)
     rest = rest_retailer(low, mentions)  # "the rest on Gamma": the retailer that gets it
-    budget, notes = choose_budget(money, rest=rest)
+    budget, notes = choose_budget(money, rest=rest, stand_in=above is None)
     if left := left_to_plan(low, money):
         budget, notes = left[0], [left[1]]
     result.warnings.extend(notes)
@@ -222,8 +227,13 @@ def _read(text: str, brand: str, today: date) -> RuleParse:
     if result.values["flight_start"] is None and result.values["flight_end"] is None:
         result.warnings.extend(year_budget_note(low, money, budget))
     result.split = _split(result, money, shares, rest)
-    result.caps = _caps(result, low, money, mentions)
-    result.mins = _mins(result, low, money, mentions)
+    if (result.values["retailers"] and not result.retailers_kept
+            and named_for_limits_only(low, money, mentions)):  # fmt: skip
+        result.values["retailers"] = []
+        result.warnings.append("the brief names retailers only to limit them: planned every one")
+    limit = result.values["total_budget"] or (above.values["total_budget"] if above else None)
+    result.caps = _caps(result, low, money, mentions, limit)
+    result.mins = _mins(result, low, money, mentions, limit)
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(
@@ -356,22 +366,21 @@ def _split(
 
 
 def _caps(
-    result: RuleParse, low: str, money: list[Money], mentions: list[Mention]
+    result: RuleParse, low: str, money: list[Money], mentions: list[Mention], budget: float | None
 ) -> dict[str, float]:
     """The most the brief lets the plan spend at a retailer (`limits.read_caps`)."""
     planned = result.values["retailers"] or brand_retailers(result.brand_id)
-    caps, notes = read_caps(low, money, mentions, result.values["total_budget"], planned)
+    caps, notes = read_caps(low, money, mentions, budget, planned)
     result.warnings.extend(notes)
     return caps
 
 
 def _mins(
-    result: RuleParse, low: str, money: list[Money], mentions: list[Mention]
+    result: RuleParse, low: str, money: list[Money], mentions: list[Mention], budget: float | None
 ) -> dict[str, float]:
     """The least the brief has the plan spend at a retailer (`minimums.read_mins`); none
     beside a split, which fixes every retailer's amount (a note says so)."""
     planned = result.values["retailers"] or brand_retailers(result.brand_id)
-    budget = result.values["total_budget"]
     mins, notes, errors = read_mins(low, money, mentions, budget, planned, result.caps)
     if mins and result.split:
         result.warnings.append("ignored the minimums at retailers: the brief's split already "

@@ -103,6 +103,10 @@ HOLDOUT_NOTE = (
 )
 
 
+# The share a correction replaces, told after the one that stands.
+_REPLACED = re.compile(r"\b(?:instead of|rather than|not)\s+(?:the\s+)?$")
+
+
 @dataclass
 class Share:
     value: float
@@ -134,6 +138,8 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
         if PAST_TIME.search(clause):  # "last year 6% went to tests" (u58 of unseen7)
             continue
         cell = masked[max(0, span[0] - 30) : span[0]]
+        if _REPLACED.search(cell):  # "a 5% holdout instead of 10%" (yq28 of unseen61 held 10%)
+            continue
         restates = (
             _RESTATED.search(masked[max(0, span[0] - 8) : span[0]])
             and shares

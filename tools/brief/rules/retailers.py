@@ -186,7 +186,10 @@ _SINGULAR = re.compile(r"\s+(?:is\b|tbd\b)|'s\b")
 _ONLY_AFTER = re.compile(r"(?:-|[ \t]*(?:[a-z]+[ \t]+)?)(?:only|alone|exclusively)\b")
 _ONLY_BEFORE = re.compile(
     r"(?:\b(?:only|just|exclusively|solely)(?:\s+(?:on|at|in|with|through))?"
-    r"|\bretailers?\s*(?:\*\*)?\s*[:|=-]\s*\[?)\s*$"
+    r"|\bretailers?\s*(?:\*\*)?\s*[:|=-]\s*\[?"
+    # "drop Delta ... Put it all on Alpha" (yq23 of unseen61 kept the earlier two)
+    r"|\b(?:put|move|shift) (?:it|everything|the (?:whole )?budget) all (?:on|to|into)"
+    r"|\b(?:put|move|shift) (?:it all|everything|all of it|the whole budget) (?:on|to|into))\s*$"
 )
 _RETAILER_SUFFIX = re.compile(
     r"\b([a-z][a-z0-9&'-]*)\s+(mart|market|markets|grocers|grocer|grocery|groceries|pharmacy|"
@@ -236,9 +239,12 @@ def _unknown_retailers(
 
     unknown: list[str] = []
     for m in _RETAILER_SUFFIX.finditer(scan):
-        # "Delta Home for their January home event" (yo15 of unseen59 was refused)
-        if m.group(1) not in _SUFFIX_STOP and not MONTH_RE.fullmatch(m.group(1)) and not inside(
-            m.start(), known_spans + brand_spans
+        # "Delta Home for their January home event" (yo15 of unseen59 was refused); a product
+        # line after the brand's name: "Initech Smart Home — H1 ask" (yq24 of unseen61 was
+        # refused as retailer 'Smart Home').
+        line = any(e <= m.start() and not scan[e : m.start()].strip() for _, e in brand_spans)
+        if m.group(1) not in _SUFFIX_STOP and not MONTH_RE.fullmatch(m.group(1)) and not (
+            line or inside(m.start(), known_spans + brand_spans)
         ):
             unknown.append(text[m.start() : m.end()])
     # Catalog retailers may carry these names too ("Epsilon Foods", a user's "Walmart"):

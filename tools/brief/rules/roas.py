@@ -41,7 +41,8 @@ _ROAS_FILL = (
     r"greater|higher|equal|equals|we|need|never|always|ideally|around|about|can't|cant|cannot|can|"
     r"could|as|low|dip|dips|sink|slip|get|gets|live|with|and|most|more|up|max|maximum|cap|"
     # "ROAS needs to clear 3.5" (na19 of unseen34)
-    r"capped|clear|clears|beat|beats|exceed|exceeds)\b"
+    r"capped|clear|clears|beat|beats|exceed|exceeds|"
+    r"now)\b"  # "the ROAS floor is now 3.0" (yq03 of unseen61 kept the earlier 2.5)
     # "Our target is ROAS — keep it at or above 4.0" (ya49 of unseen44): a dash, which the
     # cleaning spaces as " - ".
     r"|\s*(?:>=|=>|>|=|:|\.|\||\()|\s+-(?=\s))"
@@ -121,7 +122,7 @@ _RATIO_NEEDED = (
 # unseen20), "ROAS floor 2.5 - wait, make that 3" (ma38 of unseen33).
 _FLOOR_AGAIN = re.compile(
     r"\b(?:(?:bump|raise|lower|move|change|take)\s+(?:it|that|the floor)\s+(?:up\s+|down\s+)?to"
-    r"|make (?:it|that))\s+"
+    r"|make (?:it|that|the floor))\s+"  # "make the floor 3." (yq18 of unseen61 kept 3.5)
     rf"(?P<num>{_NUM})(?:\s*{_RATIO})?"
     + _NO_AMOUNT_AFTER
 )
@@ -188,7 +189,16 @@ def in_past_aside(low: str, pos: int) -> bool:
     if opened < 0 or closed < 0 or ")" in low[opened:pos]:
         return False
     aside = low[opened + 1 : closed]
-    return bool(PAST_VERB.search(aside)) and not _NEED_WORD.search(aside)
+    # or told right after a past time: "wasn't great for us last year (ROAS 1.4 on $200k)"
+    # (yn19 of unseen58: read as the floor over "a 2.0 minimum")
+    told = PAST_VERB.search(aside) or _PAST_TIME_BEFORE.search(low, max(0, opened - 25), opened)
+    return bool(told) and not _NEED_WORD.search(aside)
+
+
+_PAST_TIME_BEFORE = re.compile(
+    r"\b(?:last|previous|prior)\s+(?:year|yr|quarter|qtr|time|month|season|spring|summer|fall|"
+    r"autumn|winter|holiday)\s*$"
+)
 
 
 def not_ours(clause: str, today: date | None) -> bool:
@@ -329,7 +339,10 @@ def read_floors(
             masked.append(f.span)
             ignored.append(f.value)
         else:
-            f.corrected = bool(CORRECTION.search(low[max(0, f.span[0] - 40) : f.span[0]]))
+            before = low[max(0, f.span[0] - 40) : f.span[0]]
+            # "fair, make the floor 3." (yq18 of unseen61 kept the 3.5 said before it)
+            again = re.search(r"\bmake the\s+$", before) and low.startswith("floor", f.span[0])
+            f.corrected = bool(CORRECTION.search(before) or again)
             kept.append(f)
     # Not for a value the plan's floor also has: "Last year's ROAS 3.4 ... kept above 3.4"
     # warned "ignored ROAS 3.4" beside a floor of 3.40 (pa23 of unseen35), read as wrong.

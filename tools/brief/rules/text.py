@@ -51,9 +51,10 @@ CORRECTION = re.compile(
     r"\b(?:actually|make it|make that|make the budget|instead|revised|revise|updated|update|"
     r"change (?:it|that|the budget) to|bump (?:it )?(?:up )?to|correction|increase (?:it|the "
     r"budget) to|reduce (?:it|the budget) to|cut (?:it|the budget) to|"
-    r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|use|keep)|agreed|"
+    r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|go for|use|keep)|agreed|"
     r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be|wait|sorry|"
-    r"scratch that|scrap that)\b"  # "1.5M -> scratch that, 1.7M" (l54 of unseen27)
+    r"scratch that|scrap that|"  # "1.5M -> scratch that, 1.7M" (l54 of unseen27)
+    r"changed? (?:my|our) minds?)\b"  # "Changed my mind on the goal" (yn09 of unseen58)
     r"|\?\s*no,"  # "$1.5bn? no, $1.5M obviously" (ma47 of unseen33)
 )
 
@@ -194,11 +195,26 @@ def past_sentences(
 _PAST_ASIDE = re.compile(r"\([^()]*\)")
 
 
+# A chat that asks for a field and answers it on the next line: "Raj: holdout?\nLena: 7%",
+# "[10:05] josh: floor?\n[10:06] maria: 2.5" (yp25 of unseen60 and yq07 of unseen61 lost the
+# answer). The answer is told with its field: "Lena: holdout 7%".
+_SPEAKER = r"(?:\[[^\]\n]{1,12}\] ?)?[\w.' -]{1,25}: ?"
+_ASKED = re.compile(
+    rf"(?im)^(?P<ask>{_SPEAKER}(?P<field>holdout|hold-out|reserve|test cell|test reserve|floor|"
+    rf"roas floor|min roas|minimum roas)\s?\?)\n(?P<who>{_SPEAKER})(?=[$\d][\d.,$%kmx ]{{0,10}}$)"
+)
+
+
 def normalize(text: str) -> str:
-    """Plain ASCII punctuation, single spaces, and number words as digits."""
+    """Plain ASCII punctuation, single spaces, number words as digits, a chat's answer told
+    with the field it answers (`_ASKED`), and no struck-out words."""
     for src, dst in _UNICODE.items():
         text = text.replace(src, dst)
     text = re.sub(r"[ \t]+", " ", text).strip()
+    text = _ASKED.sub(lambda m: f"{m['ask']}\n{m['who']}{m['field']} ", text)
+    # Struck-out words are taken back: "~~$300k~~ $350k", "~~10% holdout~~ 8% holdout" (yn04
+    # and yn20 of unseen58 kept the struck ones).
+    text = re.sub(r" ?~~[^~\n]{1,80}~~ ?", " ", text).strip()
     return plain_dates(_words_to_digits(spoken_days(text)))
 
 

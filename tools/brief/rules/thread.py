@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tools.brief.rules.retailers import asks_every_retailer
+from tools.brief.rules.retailers import asks_every_retailer, retailer_patterns
 from tools.brief.rules.text import usd
 from tools.brief.schema import BRIEF_FIELDS, brand_retailers, canonical_retailers
+from tools.catalog import current
 
 if TYPE_CHECKING:
     from tools.brief.rules.parse import RuleParse
@@ -144,7 +145,9 @@ def merge_thread(reply: RuleParse, earlier: RuleParse, whole: RuleParse) -> Rule
     if "retailers" in reply.found | earlier.found:
         whole.found.add("retailers")
     planned = set(retailers or brand_retailers(reply.brand_id))
-    whole.caps = {r: v for r, v in {**earlier.caps, **reply.caps}.items() if r in planned}
+    lifted = _lifted_caps(reply.text.lower(), set(earlier.caps) - set(reply.caps))
+    whole.caps = {r: v for r, v in {**earlier.caps, **reply.caps}.items()
+                  if r in planned and r not in lifted}  # fmt: skip
     whole.mins = {r: v for r, v in {**earlier.mins, **reply.mins}.items() if r in planned}
     notes = _split(whole, reply, earlier if "total_budget" in from_earlier else None, planned)
     errors = [e for e in reply.errors if _field(e) not in from_earlier]
@@ -163,6 +166,18 @@ def merge_thread(reply: RuleParse, earlier: RuleParse, whole: RuleParse) -> Rule
     whole.warnings = [_note(stated, taken), *reply.warnings,
                       *(f"(earlier request) {w}" for w in earlier.warnings), *notes]  # fmt: skip
     return whole
+
+
+_LIFT = r"\b(?:drop|remove|lift|scrap|kill|forget|ignore|take off)\s+(?:the\s+)?"
+
+
+def _lifted_caps(low: str, capped: set[str]) -> set[str]:
+    """The earlier request's caps a reply lifts: "drop the Beta cap entirely", "remove the cap
+    on Delta" (yp16 of unseen60 kept the Beta cap)."""
+    patterns = retailer_patterns(current())
+    return {r for r in capped if re.search(
+        rf"{_LIFT}(?:(?:{patterns[r].pattern})(?:'s)?\s+cap|cap\s+(?:on|at|for)\s+(?:"
+        rf"{patterns[r].pattern}))\b", low)}  # fmt: skip
 
 
 def _split(
