@@ -82,8 +82,7 @@ _SUPERSEDED = re.compile(
     # "the budget got cut from 3M to 2.5M" (d50 of unseen21 kept 3M).
     r"|\b(?:cut|down|up|raised|increased|reduced|lowered|dropped|moved|went|going|bumped|"
     r"changed|revised)\s+from\s+"
-    # "Ignore my earlier message bumping this to $700k - the original $550k stands" (yn24 of
-    # unseen58 planned $700k)
+    # "Ignore my earlier message bumping this to $700k - the original $550k stands" (yn24)
     r"|\bignore (?:my|the|our) (?:earlier|previous|last|prior) (?:message|note|email|ask)"
     r"[^.;,:\n-]{0,30})$"
 )
