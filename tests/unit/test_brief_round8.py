@@ -189,3 +189,34 @@ def test_a_past_result_in_brackets_after_last_year_is_no_floor() -> None:
     text = ("Delta wasn't strong for us last year (ROAS 1.3 on $150k), but it stays in. Initech Q1 "
             "2027 budget $300k, both retailers, maximize ROAS with a 2.5 minimum.")  # fmt: skip
     assert parse_brief_rules(text, "initech", TODAY).roas_floor == 2.5
+
+
+def test_more_misreads_of_read_sets() -> None:
+    # "Minimum return 4x" (yk27 of unseen55) read no floor
+    assert parse_brief_rules("Initech 300k, Alpha and Delta. Goal ROAS. Minimum return 3x.",
+                             "initech", TODAY).roas_floor == 3.0  # fmt: skip
+    # a title ending in "test" above "Budget: $200k" held the budget back (yk25)
+    b = parse_brief_rules("Acme - Beta test\nBudget: $150k, Beta only.\nHoldout: none.\n"
+                          "Note: Beta requires a $5k minimum per campaign.", "acme", TODAY)
+    assert (b.total_budget, b.experiment_reserve) == (150_000, 0.0)
+    # "- Tests: $375k" (yj24 of unseen54) held the default 10%
+    b = parse_brief_rules("- Budget: 2M USD\n- Retailers: all\n- Tests: $300k\n- Flight: Q2",
+                          "acme", TODAY)  # fmt: skip
+    assert b.experiment_reserve == 0.15
+    # "Acme's Q2 number is 1,400,000" (yf13 of unseen50) planned the $300k minimum
+    b = parse_brief_rules("Acme's Q3 number is 1,000,000. Plan on Beta and Delta only. We owe "
+                          "Beta 200,000 minimum under the JBP.", "acme", TODAY)  # fmt: skip
+    assert (b.total_budget, b.retailer_mins) == (1_000_000, {"beta": 200_000})
+    # money committed to search and social before "plan the rest" (yi25 of unseen53)
+    b = parse_brief_rules("The Q3 ecommerce budget is $1M. $200K is committed to search and "
+                          "$100K to paid social; plan the rest across Alpha and Delta.",
+                          "initech", TODAY)  # fmt: skip
+    assert b.total_budget == 700_000
+    # a competitor's spend at a retailer asks nothing there (yk05 of unseen55)
+    b = parse_brief_rules("Acme budget 300 thousand dollar, all retailer. Competitor spend 2 "
+                          "million in Delta Home, we not follow.", "acme", TODAY)  # fmt: skip
+    assert b.resolved_retailers() == ["alpha", "beta", "delta"]
+    # "not a requirement" (ym24 of unseen57); "Test money: 0." (ym20)
+    b = parse_brief_rules("Plan 500k for acme in May 2027. We usually see 3.1 ROAS at Beta, not "
+                          "a requirement though. Test money: 0.", "acme", TODAY)  # fmt: skip
+    assert (b.roas_floor, b.experiment_reserve) == (None, 0.0)

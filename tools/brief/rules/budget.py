@@ -68,7 +68,8 @@ _CHANNELS = (
     r"(?:tv|ctv|olv|linear|radio|social|paid social|paid search|print|ooh|out[- ]of[- ]home|"
     r"display|influencers?|sponsorships?|podcasts?|other channels?|another channel|upper funnel|"
     # "$250k of this goes to creative production; plan the remaining media" (ym19 of unseen57)
-    r"creative production|production|agency fees?)"
+    r"creative production|production|agency fees?|"
+    r"(?<!sponsored )search)"  # "$350K is committed to search and $250K to paid social" (yi25)
 )
 _ELSEWHERE = re.compile(
     r"\balready\s+(?:been\s+)?(?:committed|spent|allocated|earmarked|booked|gone|went|used|"

