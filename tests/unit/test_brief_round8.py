@@ -220,3 +220,43 @@ def test_more_misreads_of_read_sets() -> None:
     b = parse_brief_rules("Plan 500k for acme in May 2027. We usually see 3.1 ROAS at Beta, not "
                           "a requirement though. Test money: 0.", "acme", TODAY)  # fmt: skip
     assert (b.roas_floor, b.experiment_reserve) == (None, 0.0)
+
+
+# --- round 9, from unseen62's misses (read after it measured round 8) -----------------------
+
+
+def test_round_9_shorthand_starts_and_reserves() -> None:
+    # "flr 3.5x" (yr05); "kicks off 2027-03-01, end date TBD" (yr12); "march '27" (yr16)
+    b = parse_brief_rules("globex | 400K | alpha+gamma | max roas, flr 3x | march '27", "globex",
+                          TODAY)  # fmt: skip
+    assert (b.roas_floor, b.flight_start, b.flight_end) == (3.0, date(2027, 3, 1),
+                                                            date(2027, 3, 31))  # fmt: skip
+    b = parse_brief_rules("Initech x Delta: $500k, kicks off 2027-04-01, end TBD.", "initech",
+                          TODAY)  # fmt: skip
+    assert (b.flight_start, b.flight_end) == (date(2027, 4, 1), None)
+    # "$87,500 goes to test cells" (yr14); "$24k of the total held out for a geo test" (yr24)
+    b = parse_brief_rules("Gamma Rx only, $1M for Feb 2027, max ROAS. $50,000 goes to test "
+                          "cells.", "globex", TODAY)  # fmt: skip
+    assert b.experiment_reserve == 0.05
+    b = parse_brief_rules("Initech Alpha burst: $50k/week for 6 weeks starting Mar 1, 2027. "
+                          "$15k of the total held out for a geo test.", "initech", TODAY)
+    assert (b.total_budget, b.experiment_reserve) == (300_000, 0.05)
+
+
+def test_round_9_rumours_corrections_and_commitments() -> None:
+    # "Competitor A is rumored at $3M" (yr22)
+    b = parse_brief_rules("LY we spent $1.5M. Competitor B is rumored at $2M. This years "
+                          "buget is $1.8M, Alpha and Beta. Reserve $180k for experiments.",
+                          "acme", TODAY)  # fmt: skip
+    assert (b.total_budget, b.experiment_reserve) == (1_800_000, 0.1)
+    # "edit: ... actually make the holdout 15%" (yr23)
+    b = parse_brief_rules("globex fall: 400K, Gamma only, Sept 2027, revenue, holdout 10%\nedit: "
+                          "add Alpha back in. and actually make the holdout 12%", "globex", TODAY)
+    assert b.experiment_reserve == 0.12
+    # a platform's minimum as context (yr29); "commit $500k to Delta" (yr30)
+    b = parse_brief_rules("Globex H1 2027: $2M across Alpha and Gamma. Note Gamma's platform "
+                          "minimum is $200k - we haven't committed to anything.", "globex", TODAY)
+    assert b.retailer_mins == {}
+    b = parse_brief_rules("initech spring: $1 million, Apr 2027, revenue. commit $300k to Delta.",
+                          "initech", TODAY)  # fmt: skip
+    assert b.retailer_mins == {"delta": 300_000}

@@ -82,7 +82,7 @@ _DURATION = r"(?P<n>\d+)[\s-]*(?P<unit>weeks?|wks?|days?|months?)"
 _DURATION_CELL = re.compile(r"\b(?P<unit>weeks|days|months)\s*[:|=]\s*(?P<n>\d{1,3})\b")
 _END_WORDS = r"(?:ending|ends?|end date|until|through|thru|till|by|finish(?:ing)?|wrap(?:ping)? up)"
 _START_WORDS = (
-    r"(?:starting|start(?:s|ing)?|beginning|begins?|from|kicking off|kick off|launching|launch)"
+    r"(?:starting|start(?:s|ing)?|beginning|begins?|from|kick(?:s|ing)? off|launching|launch)"
 )
 _QUARTER = re.compile(
     r"\b(?:q(?P<q1>[1-4])|(?P<q2>[1-4])q|(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)[\s-]+"
@@ -102,7 +102,7 @@ _MONTH_ONLY = re.compile(
     r"\s+)?"
     # Not a point in a month: "we're restocking mid-Jan" (oa04 of unseen31 read January).
     rf"(?<!mid-)(?<!mid )\b(?P<mon>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)"
-    rf"(?:\s+(?P<y>\d{{4}}))?"
+    rf"(?:\s+(?P<y>\d{{4}}|'\d\d\b))?"  # "march '27" (yr16 of unseen62 read no flight)
 )
 # "February through April 2027", "from Jan to Mar": whole months, the first to the last.
 # Also a list of three or more months: "February, March and April 2027" (y16 of unseen5 was
@@ -202,7 +202,7 @@ def _span_end(start: date, n: int, unit: str) -> date:
 def _year(raw: str | None) -> int | None:
     if not raw:
         return None
-    y = int(raw)
+    y = int(raw.lstrip("'"))
     return 2000 + y if y < 100 else y
 
 

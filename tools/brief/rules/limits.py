@@ -31,7 +31,9 @@ _TURNED_DOWN = re.compile(
     r"|competitors?|rivals?|their jbp"
     # a network's own order minimum, not a commitment: "Gamma's minimum IO is $50k, which we
     # clear easily" (yq12 of unseen61)
-    r"|min(?:imum)? (?:io|order|buy|insertion order)s?|which we (?:clear|meet|exceed|beat))\b"
+    r"|min(?:imum)? (?:io|order|buy|insertion order)s?|which we (?:clear|meet|exceed|beat)"
+    # "Gamma's platform minimum is $250k - just their MAC, we haven't committed" (yr29)
+    r"|platform min(?:imum)? is|(?:haven't|have not|hasn't) committed)\b"
 )
 # Between a retailer and its minimum: "beta has to get 500K", "Beta can't go under $400k",
 # "Alpha JBP 600,000 min" (yg25, yg19, yg05 of unseen51).

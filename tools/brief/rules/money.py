@@ -104,7 +104,7 @@ _SPENT_VERBS = (
     # Gamma Pharmacy" (yg06 of unseen51: the adapter chose it as the budget)
     r"(?:spent|spends|spend|spending|dropped|drops|dropping|put|puts|putting|invested|investing|"
     r"poured|pouring|threw|throwing|announced|announcing|launched|launching|doubled|tripled|"
-    r"running|runs|ran|committed|committing|commits)\b"
+    r"running|runs|ran|committed|committing|commits|rumou?red)\b"  # "is rumored at $3M" (yr22)
 )
 
 
@@ -139,7 +139,7 @@ _CAP_BEFORE = re.compile(
 # minimum"): a joint business plan's or an upfront's commitment (`parse._mins`).
 _MIN_BEFORE = re.compile(
     r"(?:\b(?:at least|at leats|no less than|not less than|minimum(?: of)?|min\.?"
-    r"|(?:a )?floor of|commits? (?:us )?to|committed to(?: spend(?:ing)?)?|committed"
+    r"|(?:a )?floor of|commits? (?:us )?to|committed to(?: spend(?:ing)?)?|committed|commit"
     r"|guaranteed?|locks? in(?: at least)?|on the hook for|has to get|have to get|needs to get"
     # "Beta can't drop below $300k", "delta not under 300K" (yg01, yg25 of unseen51)
     r"|(?:can'?t|cannot|must not|mustn'?t|shouldn'?t|won'?t|may not) (?:drop|go|fall|dip|be)"

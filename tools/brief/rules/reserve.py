@@ -48,9 +48,10 @@ RESERVE_AFTER = re.compile(
     # "ignore the $40k test reserve in the note below" (yq10 of unseen61 planned $40k)
     rf"^\s*{RESERVE_WORDS}\s+(?:reserve|budget|pot|fund|money|cell)\b|"
     # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
-    rf"^\s*(?:of (?:it|that|the budget)\s+)?(?:(?:is|are|will be)\s+)?"
+    # "$24k of the total held out for a geo test", "$87,500 goes to test cells" (yr24, yr14)
+    rf"^\s*(?:of (?:it|that|the budget|the total)\s+)?(?:(?:is|are|will be|goes|go)\s+)?"
     # "hold $180k back for incrementality testing" (yo25 of unseen59)
-    rf"(?:reserved\s+|held(?: back)?\s+|set aside\s+|back\s+|aside\s+)?(?:for|to|as|in)\s+"
+    rf"(?:reserved\s+|held(?: back| out)?\s+|set aside\s+|back\s+|aside\s+)?(?:for|to|as|in)\s+"
     rf"(?:\w+\s+){{0,2}}"
     rf"{RESERVE_WORDS}"
 )
@@ -173,7 +174,8 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
         )
         corrects = (
             is_percent
-            and CORRECTION.search(masked[max(0, span[0] - 25) : span[0]])
+            # 40: "actually make the holdout 15%" (yr23 of unseen62 kept 10% at 25)
+            and CORRECTION.search(masked[max(0, span[0] - 40) : span[0]])
             and shares
             and span[0] - shares[-1].span[1] < 100
         )

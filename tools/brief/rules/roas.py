@@ -147,7 +147,7 @@ _ROAS_PER_DOLLAR = re.compile(
 # A floor named without the word ROAS: "with a floor of 2.8", "hard floor: 3.1x". The number
 # must be a ratio (no unit of money, share or time after it).
 _FLOOR_ONLY = re.compile(
-    rf"(?<![\w-])(?:hard\s+)?floor\b(?:\s*(?:of|at|is|to|:|=|-))?\s*(?P<num>{_NUM})(?:\s*x\b)?"
+    rf"(?<![\w-])(?:hard\s+)?(?:floor|flr)\b(?:\s*(?:of|at|is|to|:|=|-))?\s*(?P<num>{_NUM})(?:\s*x\b)?"
     r"(?!\s*(?:%|percent|pct|k\b|m\b|mm\b|million|thousand|bn|days?|weeks?|months?)|,\d{3}|\d)"
 )
 # A floor as a percentage of spend, before or after its keyword (three digits: "400%").
