@@ -72,11 +72,10 @@ HELDOUT_PATH = HANDWRITTEN["heldout"]
 # been read, since those had shaped the lexers and rules and no longer measured anything
 # cleanly. Held out from training: `heldout`, the sets whose failures are unread (`unseen12` to
 # `unseen15`, `unseen22`, `unseen24`, `unseen25`, `unseen37`: the planning gate scores on them,
-# `PLANNING_GATE_SETS`) and the blind sets written after (`unseen60`, `unseen61`; their
-# failures were read after v9 was trained, for round 8 of the rules, so the next version trains
-# on them; `unseen62`, blind, measured round 8, and its failures shaped round 9, which
-# `unseen63`, written blind before it, measured; its failures shaped round 10, which
-# `unseen64`, written blind before it, measured).
+# `PLANNING_GATE_SETS`) and the blind sets written after: `unseen60` to `unseen63`, whose
+# failures were read after v9 was trained (rounds 8 to 10 of the rules: each set measured one
+# round blind, then shaped the next), so the next version trains on them, and `unseen64`,
+# which measured round 10 and is unread.
 PLANNING_TRAIN_SETS: tuple[str, ...] = (
     "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6", "unseen7", "unseen8",
     "unseen9", "unseen10", "unseen11", "unseen16", "unseen17", "unseen18", "unseen19",
