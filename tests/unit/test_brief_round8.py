@@ -299,3 +299,16 @@ def test_round_10_corrections_chats_and_minimums() -> None:
     rumour = ("Competitor (Stark Co) is rumored to spend ~$2M at Delta in Q3. Our Q3 2027 budget: "
               "$500K, Delta only.")  # fmt: skip
     assert parse_brief_rules(rumour, "initech", TODAY).total_budget == 500_000
+
+
+def test_a_correction_of_one_end_of_the_flight_keeps_the_other() -> None:
+    # "flight Jan 1 - Mar 31. Actually, push the start to Feb 1" (yn08 of unseen58 planned from
+    # Jan 1); "Sorry, correction - end date is Feb 28" (yn18 kept Mar 31)
+    start = ("Acme Q2: $500k, Alpha/Beta/Delta, margin, flight Apr 1 - Jun 30.\nActually, push "
+             "the start to May 1 - budget stays the same.")  # fmt: skip
+    b = parse_brief_rules(start, "acme", TODAY)
+    assert (b.flight_start, b.flight_end) == (date(2027, 5, 1), date(2027, 6, 30))
+    end = ("Initech: $200k, Alpha + Delta, Apr 1 through Jun 30, revenue.\nSorry, correction - "
+           "end date is May 31.")  # fmt: skip
+    b = parse_brief_rules(end, "initech", TODAY)
+    assert (b.flight_start, b.flight_end) == (date(2027, 4, 1), date(2027, 5, 31))

@@ -42,7 +42,8 @@ from typing import Any
 
 from tools.brief.rules.budget import budget_from_rate, budget_problem
 from tools.brief.rules.corrections import PRICE_BEFORE
-from tools.brief.rules.flight import asked_flights, date_spans, read_flight
+from tools.brief.rules.flight import date_spans, read_flight
+from tools.brief.rules.flight_choice import asked_flights
 from tools.brief.rules.money import (
     MONEY,
     Mention,

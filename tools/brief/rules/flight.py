@@ -24,7 +24,6 @@ from tools.brief.rules.flight_words import (
     stands_alone,
     told_in_the_past,
 )
-from tools.brief.schema import BriefError
 
 _MONTHS = {
     "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
@@ -363,7 +362,8 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
         lead = masked[max(0, m.start() - 25) : m.start()]
         # "start | 2027-04-01" / "end: 2027-05-15": a table's or a form's field and its value
         # (y07 of unseen5: no flight was offered).
-        to = r"(?:\s*[:|=]\s*|\s+)(?:on\s+)?(?:the\s+)?$"
+        # "push the start to Feb 1", "end date is Feb 28" (yn08, yn18 of unseen58)
+        to = r"(?:\s*[:|=]\s*|\s+)(?:(?:is|to|now)\s+)?(?:on\s+)?(?:the\s+)?$"
         is_start = re.search(rf"{_START_WORDS}{to}", lead)
         is_end = re.search(rf"{_END_WORDS}{to}", lead)
         if not (is_start or is_end):
@@ -537,54 +537,6 @@ def _relative_periods(masked: str, today: date, claims: _Claims) -> list[Flight]
             flights.append(Flight(_from_now(today, end), end, 0, m.span()))
             claims.add(m.span())
     return flights
-
-
-def asked_flights(
-    flights: list[Flight],
-    low: str,
-    past: list[tuple[int, int]],
-    correction: re.Pattern[str],
-) -> list[Flight]:
-    """The flights the brief asks for, of those it states: none inside a sentence that only
-    reports the past (`past`: "our fall 2025 campaign (Sep 8-Oct 19) ran 140 SKUs"), and,
-    where correction words come right before some ("EDIT: flight moved to Feb-Mar 2027"), those
-    only. Both were read as the flight in unseen10 and unseen11 (p16, q14; p35, q46)."""
-    kept = [f for f in flights if not any(s <= f.span[0] < e for s, e in past)]
-    fixed = [f for f in kept if correction.search(low[max(0, f.span[0] - 40) : f.span[0]])]
-    return fixed or kept
-
-
-def choose_flight(flights: list[Flight]) -> tuple[Flight | None, list[str], list[BriefError]]:
-    """(the flight the brief sets: the strongest reading, the first of equals; warnings;
-    errors)."""
-    if not flights:
-        return None, [], []
-    top = max(f.priority for f in flights)
-    best = sorted((f for f in flights if f.priority == top), key=lambda f: f.span[0])
-    # A later flight inside the first refines it: "$3M for retail media in H1. Of that, $1M is
-    # for this first plan, Jan-Feb" (xa29 of unseen43 planned H1).
-    inside = [f for f in best[1:] if _within(f, best[0])]
-    flight = inside[0] if inside else best[0]
-    warnings: list[str] = []
-    errors: list[BriefError] = []
-    if len({(f.start, f.end) for f in best}) > 1:
-        which = "the later one, inside the first" if inside else "the first one"
-        warnings.append(f"several flights mentioned; used {flight.start} to "
-                        f"{flight.end or 'open'}, {which}")  # fmt: skip
-    if flight.start and flight.end and flight.end < flight.start:
-        errors.append(
-            BriefError(
-                f"the flight ends ({flight.end}) before it starts ({flight.start})",
-                field="flight_end",
-            )
-        )
-    return flight, warnings, errors
-
-
-def _within(f: Flight, outer: Flight) -> bool:
-    """Whether `f` lies inside `outer` and is shorter (both dated)."""
-    a, b, c, d = outer.start, f.start, f.end, outer.end
-    return bool(a and b and c and d) and a <= b <= c <= d and c - b < d - a
 
 
 def flight_periods(start: date, end: date, unit: str | None) -> float:

@@ -26,7 +26,8 @@ from tools.brief.rules.budget import (
     spent_elsewhere,
     year_budget_note,
 )
-from tools.brief.rules.flight import Flight, asked_flights, choose_flight, read_flight
+from tools.brief.rules.flight import Flight, read_flight
+from tools.brief.rules.flight_choice import asked_flights, choose_flight
 from tools.brief.rules.flight_words import flight_note
 from tools.brief.rules.limits import named_for_limits_only, read_caps, read_mins
 from tools.brief.rules.money import (
