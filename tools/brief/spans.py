@@ -157,14 +157,10 @@ class Amount:
         return not (self.minimum or self.kind == "cap")
 
     @property
-    def limit(self) -> bool:
-        return self.kind in ("cap", "min")
-
-    @property
     def budgetable(self) -> bool:
         # Nor is a reserve the rules read ("Holdout $5,500" was the budget of a $110k brief,
         # yp15 of unseen60), beside an amount that can be.
-        return not self.limit and self.kind != "reserve"
+        return self.kind not in ("cap", "min", "reserve")
 
 
 @dataclass

@@ -198,10 +198,7 @@ def in_past_aside(low: str, pos: int) -> bool:
     return bool(told) and not _NEED_WORD.search(aside)
 
 
-_PAST_TIME_BEFORE = re.compile(
-    r"\b(?:last|previous|prior)\s+(?:year|yr|quarter|qtr|time|month|season|spring|summer|fall|"
-    r"autumn|winter|holiday)\s*$"
-)
+_PAST_TIME_BEFORE = re.compile(rf"(?:{PAST_TIME.pattern})\s*$")
 
 
 def not_ours(clause: str, today: date | None) -> bool:
