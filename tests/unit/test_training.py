@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from adapters.prompts import system_message
 from adapters.registry import AdapterMetadata, AdapterRegistry
 from adapters.testing import TINY_BASE_MODEL, tiny_fingerprint
-from adapters.training.datasets import AdapterDataset, build_dataset, split_sources
+from adapters.training.datasets import DEFAULT_SEED, AdapterDataset, build_dataset, split_sources
 from adapters.training.evaluate import (
     evaluate_adapter,
     normalize_answer,
@@ -45,12 +46,20 @@ runner = CliRunner()
 ADAPTERS = [("retailer", "gamma"), ("task", "creative"), ("brand", "acme"), ("task", "planning")]
 
 
+@cache
+def built(kind: str, adapter_id: str) -> AdapterDataset:
+    """One build per adapter at the default seed, shared by the tests that only read it: the
+    planning set took 28-35 s a build (its span answers run the brief rules on every brief),
+    and three tests built it (fresh clone, 2026-12-07)."""
+    return build_dataset(kind, adapter_id, seed=DEFAULT_SEED)
+
+
 # --- datasets -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("kind", "adapter_id"), ADAPTERS)
 def test_splits_never_share_a_source_item(kind: str, adapter_id: str) -> None:
-    data = build_dataset(kind, adapter_id, seed=0)
+    data = built(kind, adapter_id)
     assert data.train and data.eval
     assert not data.sources("train") & data.sources("eval")
     assert not {e.user for e in data.train} & {e.user for e in data.eval}
@@ -59,7 +68,7 @@ def test_splits_never_share_a_source_item(kind: str, adapter_id: str) -> None:
 
 
 def test_planning_trains_on_the_hand_written_sets_and_never_on_the_held_out_ones() -> None:
-    data = build_dataset("task", "planning", seed=0)
+    data = built("task", "planning")
     trained = {e.meta["text"] for e in data.train}
     evaluated = {e.meta["text"] for e in data.eval}
     held = {"heldout", "unseen12", "unseen13", "unseen14", "unseen15", "unseen22", "unseen24",
@@ -94,7 +103,7 @@ def test_datasets_are_seeded() -> None:
 def test_rows_are_prompt_completion_with_the_served_system_message(
     kind: str, adapter_id: str, task: str | None
 ) -> None:
-    data = build_dataset(kind, adapter_id)
+    data = built(kind, adapter_id)
     for row in data.rows("train")[:20] + data.rows("eval")[:5]:
         assert set(row) == {"prompt", "completion"}
         system, user = row["prompt"]
@@ -109,7 +118,7 @@ def test_reference_copy_is_valid_json_and_compliant() -> None:
     runs with the disclaimers the policy requires attached (the model never writes them), which
     the row records. That whole copy passes every rule, claims for the product included."""
     for kind, adapter_id in [("task", "creative"), ("brand", "acme"), ("brand", "globex")]:
-        data = build_dataset(kind, adapter_id)
+        data = built(kind, adapter_id)
         for ex in data.train + data.eval:
             meta = ex.meta
             brand = brand_guide(meta["brand"]) if meta["brand"] else None
@@ -129,7 +138,7 @@ def test_reference_copy_is_valid_json_and_compliant() -> None:
 
 
 def test_brand_copy_uses_approved_claims_and_never_banned_words() -> None:
-    data = build_dataset("brand", "globex")
+    data = built("brand", "globex")
     guide = load_brand_guide("globex")
     claims = [c.text.lower() for c in guide.allowed_claims]
     answers = [ex.answer.lower() for ex in data.train]
@@ -199,7 +208,7 @@ def _options(tmp: Path, **kw: object) -> TrainOptions:
 def tiny_creative(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 2-step SFT creative adapter on the tiny base: (tmp root, adapter folder)."""
     tmp = tmp_path_factory.mktemp("train")
-    data = _small(build_dataset("task", "creative"))
+    data = _small(built("task", "creative"))
     result = train_sft("task", "creative", _options(tmp), base=tiny_base(), dataset=data)
     return tmp, result.path
 
@@ -241,7 +250,7 @@ def test_sft_writes_a_loadable_adapter_with_metadata(tiny_creative: tuple[Path, 
 def test_a_max_length_that_leaves_no_room_for_the_answer_is_refused(tmp_path: Path) -> None:
     from adapters.training.sft import TrainingDataError
 
-    data = _small(build_dataset("brand", "acme"))
+    data = _small(built("brand", "acme"))
     with pytest.raises(TrainingDataError, match="8 of 8 training prompts are 128 tokens") as err:
         options = _options(tmp_path, max_length=128)
         train_sft("brand", "acme", options, base=tiny_base(), dataset=data)
@@ -252,7 +261,7 @@ def test_a_max_length_that_leaves_no_room_for_the_answer_is_refused(tmp_path: Pa
 def test_resume_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
     from adapters.training.artifacts import NoCheckpointError, last_checkpoint
 
-    data = _small(build_dataset("retailer", "delta"))
+    data = _small(built("retailer", "delta"))
     with pytest.raises(NoCheckpointError):
         train_sft("retailer", "delta", _options(tmp_path, resume=True), base=tiny_base())
     train_sft("retailer", "delta", _options(tmp_path, steps=2), base=tiny_base(), dataset=data)
@@ -277,7 +286,7 @@ def test_dpo_one_step_on_top_of_the_sft_adapter(tiny_creative: tuple[Path, Path]
     from adapters.training.dpo import train_dpo
 
     tmp, folder = tiny_creative
-    data = _small(build_dataset("task", "creative"))
+    data = _small(built("task", "creative"))
     pairs = data.preference_pairs()
     assert pairs and all(p.chosen != p.rejected for p in pairs)
     result = train_dpo(
@@ -352,7 +361,7 @@ def test_brand_adapter_trains_on_top_of_the_frozen_creative_adapter(
 
     tmp, creative = tiny_creative
     before = load_file(str(creative / "adapter_model.safetensors"))
-    data = _small(build_dataset("brand", "acme"))
+    data = _small(built("brand", "acme"))
     options = _options(tmp, stack_on="task/creative")
     result = train_sft("brand", "acme", options, base=tiny_base(), dataset=data)
     card = result.metadata.training.model_dump()
@@ -388,7 +397,7 @@ def test_dpo_of_a_stacked_brand_adapter_stays_on_its_stack(
     _, creative = tiny_creative
     shutil.copytree(creative, tmp_path / "adapters/task/creative")
     creative = tmp_path / "adapters/task/creative"
-    data = _small(build_dataset("brand", "acme"))
+    data = _small(built("brand", "acme"))
     options = _options(tmp_path, stack_on="task/creative")
     sft = train_sft("brand", "acme", options, base=tiny_base(), dataset=data)
     result = train_dpo(
@@ -419,7 +428,7 @@ def test_brand_rows_have_the_shape_the_served_grammar_decodes(brand: str) -> Non
     or 30. Every row now opens its one body sentence on the angle the prompt asks for."""
     from tools.creative.facts import MODEL_SENTENCES, CopyFacts
 
-    data = build_dataset("brand", brand)
+    data = built("brand", brand)
     for example in data.train[:40] + data.eval[:10]:
         meta, answer = example.meta, json.loads(example.answer)
         facts = CopyFacts(
