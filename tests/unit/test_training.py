@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from adapters.prompts import system_message
 from adapters.registry import AdapterMetadata, AdapterRegistry
 from adapters.testing import TINY_BASE_MODEL, tiny_fingerprint
-from adapters.training.datasets import DEFAULT_SEED, AdapterDataset, build_dataset, split_sources
+from adapters.training.datasets import AdapterDataset, build_dataset, split_sources
 from adapters.training.evaluate import (
     evaluate_adapter,
     normalize_answer,
@@ -51,7 +51,7 @@ def built(kind: str, adapter_id: str) -> AdapterDataset:
     """One build per adapter at the default seed, shared by the tests that only read it: the
     planning set took 28-35 s a build (its span answers run the brief rules on every brief),
     and three tests built it (fresh clone, 2026-12-07)."""
-    return build_dataset(kind, adapter_id, seed=DEFAULT_SEED)
+    return build_dataset(kind, adapter_id)
 
 
 # --- datasets -------------------------------------------------------------------------------
