@@ -13,8 +13,11 @@ with the rules' patterns (they were the model's misses on hand-written briefs): 
 ROAS it replaces or gives for the past or for others is not offered ("not $400k", "last year's
 $1M"), nor a date or a retailer of a sentence that only reports the past, nor a flight the
 brief then corrects; a count, an amount per store, a clock time, a phone number are no amount
-and no floor; a mention the words exclude ("except Beta") may only be excluded, one they keep
-in ("Gamma only") only included.
+and no floor; a price in cents ("CPCs around $0.85") is no amount; a share the brief corrects
+or gives a retailer as a cap is no reserve; a mention the words exclude ("except Beta") may
+only be excluded, one they keep in ("Gamma only") only included. Where the brief plans what is
+left of a total ("$2.5 mil, but $600k of it is already committed to TV, so plan the rest"),
+the total's span converts to what is left and the money taken off is not offered.
 
 The answer, in `SPAN_KEYS` order: budget, retailers, objective, floor, reserve, flight, stock;
 a field the brief does not state is null and takes its default. `retailers` gives every
@@ -36,12 +39,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.budget import budget_from_rate, budget_problem
-from tools.brief.rules.corrections import PRICE_BEFORE
+from tools.brief.rules.budget import budget_from_rate, budget_problem, left_over
+from tools.brief.rules.corrections import PRICE_BEFORE, unit_price
 from tools.brief.rules.flight import date_spans, read_flight
 from tools.brief.rules.flight_choice import asked_flights
 from tools.brief.rules.money import (
@@ -49,6 +52,7 @@ from tools.brief.rules.money import (
     Mention,
     Money,
     amount,
+    cap_words,
     minimum_words,
     network_minimum,
     rate_unit_at,
@@ -58,7 +62,7 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
-from tools.brief.rules.reserve import HALF_SHARE, PERCENT, ZERO_RESERVE
+from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE, replaced_shares, told_as_reserve
 from tools.brief.rules.retailers import (
     asks_every_retailer,
     brand_name_spans,
@@ -81,6 +85,18 @@ from tools.brief.schema import (
     MAX_RESERVE,
     brand_retailers,
 )
+from tools.brief.span_lexicon import (
+    BARE_AMOUNT,
+    COUNTED_AFTER,
+    DURATION,
+    FRACTION,
+    FRACTION_WORDS,
+    MAX_FLOOR,
+    NOT_A_RATIO,
+    NUMBER,
+    PER_UNIT,
+    RETURN,
+)
 from tools.brief.span_thread import narrow_to_thread
 from tools.catalog import current
 
@@ -95,47 +111,6 @@ SPAN_KEYS: tuple[str, ...] = (
     "stock",
 )
 ROLES: tuple[str, str] = ("include", "exclude")  # a retailer mention's role in the answer
-# Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
-_MAX_FLOOR = 50.0
-_NUMBER = re.compile(r"(?<![\w.,/-])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?x\b|:1\b)?(?!\d|,\d|/|\.\d)")
-# A bare "half" only as a share, not a period (`reserve.HALF_SHARE`).
-_FRACTION = re.compile(
-    r"(?<![\w-])(?:a|an|one|1)[\s-]+(?P<word>tenth|fifth|quarter|third)\b|"
-    + HALF_SHARE
-    + r"|(?<![\d.])(?P<num>0?\.\d+)(?=\s+(?:of\b|for\b|to\b|held\b|set\b|reserved\b))"
-)
-_DURATION = re.compile(r"\b\d+(?:\.\d+)?[\s-]*(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b")
-_FRACTION_WORDS = {"tenth": 0.1, "fifth": 0.2, "quarter": 0.25, "third": 1 / 3, "half": 0.5}
-# Numbers that are never a ratio, found in briefs where the adapter chose them as the floor
-# (unseen8 and unseen9): clock times ("[10:02] Mia:"), phone numbers ("+1 555 0134"), a year
-# after an apostrophe ("April '27").
-_NOT_A_RATIO = re.compile(r"\b\d{1,2}:\d{2}\b|\+\d[\d ().-]{6,}\d|'\d{2}\b")
-# What a number followed by one of these counts, on the same line and with up to two words
-# between ("1,150 stores", "14 new SKUs", "all 3 of its retailers", "4.5M loyalty members",
-# "1,200 Alpha Mart stores"), so it is no amount of money and no ratio.
-_COUNTED_AFTER = re.compile(
-    r"[ \t]+of[ \t]+them\b"  # "we're in 1,900 of them" (q59 of unseen11)
-    r"|(?:[ \t]+(?!(?:at|on|for|in|into|over|across|per|with|from|to|and|or|roas|x|behind|"
-    r"between|among|every|all|each|the|our|its|their|his|her|my|your)\b)[a-z][a-z'-]*)"
-    r"{0,2}(?:[ \t]+of[ \t]+(?:its|our|the|their|his|her))?[ \t]*"
-    r"(?:stores?|locations?|doors|skus?|items?|units?|products?|shoppers?|customers?|"
-    r"households?|retailers?|networks?|brands?|people|members?|reviews?|impressions?|clicks?|"
-    r"visits?|orders?)\b"
-)
-# An amount per store, per SKU and the like: no budget ("~$1,200 per store for endcaps").
-_PER_UNIT = re.compile(
-    r"\s*(?:per|a|each|/)\s*(?:store|location|door|sku|unit|item|shopper|household|member)s?\b"
-)
-# What follows an amount of money said as a return on each dollar: "$3 back per $1", "3
-# dollars for every dollar", "$2.50 in revenue per $1 spent".
-_RETURN = re.compile(
-    r"\s*(?:back|in return|returns?|returned|(?:in|of) (?:revenue|sales))\b"
-    r"|\s*(?:per|for every|for each|on every|on each|/)\s*(?:\$\s?1\b|(?:ad )?dollar\b)"
-)
-# A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
-# "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
-_BARE_AMOUNT = re.compile(r"(?<![+\d] )(?<![+\d-])[1-9]\d{4,}(?![\d-])")
-
 
 @dataclass(frozen=True)
 class Amount:
@@ -215,6 +190,7 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     mentions = _mentions(out, clean, scan)
     read = read_money(low, mentions, out.today)
     money_spans = _money(out, clean, low, read)
+    _left_to_plan(out, clean, low, read)
     if asks_every_retailer(scan, brand):
         _every_retailer(out)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
@@ -224,15 +200,18 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     for _, s, e, objective in objective_mentions(mask(low, no_floor_spans), kw_spans):
         out.objectives.setdefault(_span(clean, s, e), objective)
     percent_spans = [m.span() for m in PERCENT.finditer(low)]
+    not_held = replaced_shares(low)
     for m in PERCENT.finditer(low):
-        # A share over the limit can never be planned: the grammar does not offer it.
-        if float(m.group("num")) / 100 <= MAX_RESERVE:
-            out.reserves.setdefault(_span(clean, *m.span()), float(m.group("num")) / 100)
+        # A share over the limit can never be planned: the grammar does not offer it; nor one
+        # the brief replaces, or a retailer's cap or minimum (`_limit_share`).
+        share = float(m.group("num")) / 100
+        if share <= MAX_RESERVE and m.span() not in not_held and not _limit_share(low, m, mentions):
+            out.reserves.setdefault(_span(clean, *m.span()), share)
     masked = mask(low, [s for s, _ in money_spans])
     stated, _ = read_flight(masked, today)
     flights = asked_flights(stated, masked, past_sentences(low, today), CORRECTION)
-    for m in _FRACTION.finditer(mask(low, percent_spans + [f.span for f in stated])):
-        value = _FRACTION_WORDS[m.group("word") or "half"] if not m.group("num") else None
+    for m in FRACTION.finditer(mask(low, percent_spans + [f.span for f in stated])):
+        value = FRACTION_WORDS[m.group("word") or "half"] if not m.group("num") else None
         out.reserves.setdefault(_span(clean, *m.span()), value or float(m.group("num")))
     for m in ZERO_RESERVE.finditer(low):
         out.reserves.setdefault(_span(clean, *m.span()), 0.0)
@@ -242,16 +221,16 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     # floor the brief gives for the past or for others, or says it does not want.
     # Every date counts, not only the flight's: "Let's discuss at the Dec 10 sync" offered
     # "10" as a floor (x09 of unseen4; the adapter chose it).
-    not_ratios = [m.span() for m in _DURATION.finditer(low)] + [f.span for f in stated]
+    not_ratios = [m.span() for m in DURATION.finditer(low)] + [f.span for f in stated]
     not_ratios += date_spans(low) + no_floor_spans + list_numbers(low)
     # Nor the number of a fraction: "Put one tenth aside" offered "1" (y13 of unseen5).
-    not_ratios += [m.span() for m in _FRACTION.finditer(low) if m.group("num") is None]
+    not_ratios += [m.span() for m in FRACTION.finditer(low) if m.group("num") is None]
     # Nor an amount of money, but one said as a return ("at least $3 back per $1 spent", "3
     # dollars back per dollar"): the adapter chose a price ("hero SKU price $24.99"), a CPM
     # ("$9.50") and an average basket ("about $42") as the floor (yh03, yh04 of unseen52, yi01
     # of unseen53).
     not_ratios += percent_spans + [
-        (s, e) for (s, e), v in money_spans if v >= _MAX_FLOOR or not _RETURN.match(low, e)
+        (s, e) for (s, e), v in money_spans if v >= MAX_FLOOR or not RETURN.match(low, e)
     ]
     _floors(out, clean, mask(low, not_ratios))
     for s, e in clause_spans(low):
@@ -300,6 +279,35 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     return every
 
 
+def _limit_share(low: str, m: re.Match[str], mentions: list[Mention]) -> bool:
+    """Whether the share `m` is a cap or a minimum at a retailer named in its clause ("Gamma
+    shouldn't get more than 40% of the total budget": the model's reserve in yu03 of
+    unseen65), not a reserve."""
+    s, e = m.span()
+    if told_as_reserve(low, s, e) or not (cap_words(low, s, e) or minimum_words(low, s, e)):
+        return False
+    lo, hi = clause_of(s, clause_spans(low))
+    return any(lo <= start < hi for start, _, _ in mentions)
+
+
+def _left_to_plan(out: Candidates, clean: str, low: str, read: list[Money]) -> None:
+    """Where the brief plans what is left of a total once money spent or committed elsewhere
+    is taken off (`budget.left_over`: "$2.5 mil, but $600k of it is already committed to the
+    TV tie-in, so plan the remainder"), the total's span converts to what is left and the
+    amounts taken off are not offered. Before, no span converted to the $1.9M to plan, so no
+    training row taught it, and the model chose the $600k (yu05 and yu18 of unseen65)."""
+    parts = left_over(low, read)
+    if parts is None:
+        return
+    total, gone = parts
+    key = _span(clean, *total.span)
+    if key not in out.money:
+        return
+    out.money[key] = replace(out.money[key], value=total.value - sum(m.value for m in gone))
+    for m in gone:
+        out.money.pop(_span(clean, *m.span), None)
+
+
 def _every_retailer(out: Candidates) -> None:
     """Where the brief says its plan covers all retailers, the retailers it names in passing
     ("Delta's average basket is $130", "cap Gamma at $300K") are not offered, unless words keep
@@ -317,11 +325,11 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
     but for the numbers of clock times, phone numbers and two-digit years, counts ("14 new
     SKUs"), numbers of a clause about the past or others (`roas.not_ours`), and a bare "1" with
     no floor word near it ("this one", written as a digit)."""
-    noise = [m.span() for m in _NOT_A_RATIO.finditer(scan)]
+    noise = [m.span() for m in NOT_A_RATIO.finditer(scan)]
     clauses = clause_spans(scan)
-    for m in _NUMBER.finditer(mask(scan, noise)):
+    for m in NUMBER.finditer(mask(scan, noise)):
         value = float(m.group("num"))
-        if not 0 < value <= _MAX_FLOOR or _COUNTED_AFTER.match(scan, m.end()):
+        if not 0 < value <= MAX_FLOOR or COUNTED_AFTER.match(scan, m.end()):
             continue
         if not_ours(scan[slice(*clause_of(m.start(), clauses))], out.today):
             continue  # "last year's spend was 1.2mn at 3.1x" (v16 of unseen9: chosen)
@@ -348,10 +356,10 @@ def _money(
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)
-        whole = "," in m.group("num") or m.group("exp") or _BARE_AMOUNT.match(low, m.start())
+        whole = "," in m.group("num") or m.group("exp") or BARE_AMOUNT.match(low, m.start())
         if bare and not whole:
             continue  # a bare "3" is a count or a ratio; a bare "250,000" may be an amount
-        if not (pre or post) and _COUNTED_AFTER.match(low, m.end()):
+        if not (pre or post) and COUNTED_AFTER.match(low, m.end()):
             # "1,150 stores", "4.5M loyalty members" (y09 of unseen5, v51 of unseen9): a count,
             # and no floor either.
             found.append((m.span(), math.inf))
@@ -376,10 +384,11 @@ def _money(
         if (s, m.end()) in corrected_away:
             replaced.add(key)
             continue
-        if _PER_UNIT.match(low, m.end()) or network_minimum(low, s, m.end()):
+        if PER_UNIT.match(low, m.end()) or network_minimum(low, s, m.end()):
             continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)
-        if PRICE_BEFORE.search(low, max(0, s - 45), s):
-            continue  # "avg CPM $11" (yo26 of unseen59: the rules' budget)
+        price = PRICE_BEFORE.search(low, max(0, s - 45), s)
+        if price or unit_price(m.group("num"), scale, value):
+            continue  # "avg CPM $11" (yo26 of unseen59: the rules' budget), a "$0.85" CPC
         out.money.setdefault(key, Amount(value, rate_unit_at(low, s, m.end()),
                                          minimum_words(low, s, m.end()),
                                          kinds.get((s, m.end()), "budget")))

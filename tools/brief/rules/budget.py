@@ -61,6 +61,9 @@ _REST = re.compile(
     r"|\bthe remaining (?:amount|budget|money|funds|media)\b|\bplan the remaining (?=for\b)"
     # "so plan the remaining." (yq30 of unseen61 planned the whole $1M)
     r"|\bplan the remaining(?=\s*(?:[.!;]|$))"
+    # "$200k of that is already committed to the influencer program, not ours to plan" (yu26
+    # of unseen65 planned the whole 1.2MM)
+    r"|\bnot (?:ours|for us|mine) to (?:plan|allocate|spend)\b"
 )
 # An amount spent or committed elsewhere: "$250k of that is already committed to a TV flight",
 # "Already committed to TV out of that envelope: $400,000", "Spent to date on TV/OLV".
@@ -93,6 +96,20 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
     has already spent or committed elsewhere are taken off, and does not state what is left
     ("$1.5 mil for the quarter, but $250k of that is already committed to a TV flight, so plan
     the rest"); None otherwise ("plan the remaining $1.7M" states it: `Money.because`)."""
+    parts = left_over(low, money)
+    if parts is None:
+        return None
+    total, gone = parts
+    taken = sum(m.value for m in gone)
+    left = total.value - taken
+    return left, (f"the budget is what is left to plan: {usd(total.value)} less "
+                  f"{usd(taken)} already spent or committed elsewhere, {usd(left)}")  # fmt: skip
+
+
+def left_over(low: str, money: list[Money]) -> tuple[Money, list[Money]] | None:
+    """(the whole amount, the amounts taken off it) where the brief plans what is left of it
+    (`left_to_plan`); the model's candidates offer the whole, converted to what is left, and
+    not the amounts taken off (`spans`)."""
     if not _REST.search(low) or any(m.because == "the amount left to plan" for m in money):
         return None
     used = [m for m in money if m.kind in ("budget", "min")]
@@ -102,12 +119,9 @@ def left_to_plan(low: str, money: list[Money]) -> tuple[float, str] | None:
     if not gone or not whole:
         return None
     total = max(whole, key=lambda m: m.value)
-    taken = sum(m.value for m in gone)
-    if taken >= total.value:
+    if sum(m.value for m in gone) >= total.value:
         return None
-    left = total.value - taken
-    return left, (f"the budget is what is left to plan: {usd(total.value)} less "
-                  f"{usd(taken)} already spent or committed elsewhere, {usd(left)}")  # fmt: skip
+    return total, gone
 
 
 def spent_elsewhere(low: str) -> list[tuple[int, int]]:

@@ -21,6 +21,18 @@ PRICE_BEFORE = re.compile(
     r"averages?|averaging|hovers?|hovering)\s+)?"
     r"(?:is|of|:|=|~|at|around|about|avg|average)?\s*(?:~\s*)?$"
 )
+# An amount in cents under $100 ("$0.85", "$9.50", a CPM column's "$8.20"): a price, a CPC
+# or a CPM, never a budget, however the brief says it. "CPCs have been running around $0.85"
+# was the budget of a $1.2M brief (yu21 of unseen65, rules and model alike).
+_CENTS = re.compile(r"\d*\.\d{2}")
+UNIT_PRICE_LIMIT = 100.0
+
+
+def unit_price(number: str, scale: str | None, value: float) -> bool:
+    """Whether an amount of money, as written (`number`, its `scale` word), is a unit price."""
+    return not scale and bool(_CENTS.fullmatch(number)) and value < UNIT_PRICE_LIMIT
+
+
 # A correction that names the amount it replaces by its bare figure: "finance came back,
 # budget is $450k not 500" (yl03 of unseen56 planned the $500k said earlier).
 _NOT_BARE = re.compile(

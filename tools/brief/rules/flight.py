@@ -362,8 +362,11 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
         lead = masked[max(0, m.start() - 25) : m.start()]
         # "start | 2027-04-01" / "end: 2027-05-15": a table's or a form's field and its value
         # (y07 of unseen5: no flight was offered).
-        # "push the start to Feb 1", "end date is Feb 28" (yn08, yn18 of unseen58)
-        to = r"(?:\s*[:|=]\s*|\s+)(?:(?:is|to|now)\s+)?(?:on\s+)?(?:the\s+)?$"
+        # "push the start to Feb 1", "end date is Feb 28" (yn08, yn18 of unseen58); "start is
+        # pushed to Feb 15, end stays Mar 31" (yu17 of unseen65 kept Feb 1)
+        to = (r"(?:\s*[:|=]\s*|\s+)(?:(?:is|to|now|stays|remains)\s+)?"
+              r"(?:(?:pushed|moved|shifted|bumped|slid)(?: back| out)?\s+to\s+)?"
+              r"(?:on\s+)?(?:the\s+)?$")  # fmt: skip
         is_start = re.search(rf"{_START_WORDS}{to}", lead)
         is_end = re.search(rf"{_END_WORDS}{to}", lead)
         if not (is_start or is_end):

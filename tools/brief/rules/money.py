@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from tools.brief.rules.corrections import PRICE_BEFORE, replaced_by_bare_figures
+from tools.brief.rules.corrections import PRICE_BEFORE, replaced_by_bare_figures, unit_price
 from tools.brief.rules.reserve import RESERVE_AFTER, RESERVE_BEFORE
 from tools.brief.rules.text import (
     CORRECTION,
@@ -331,7 +331,7 @@ def read_money(
         before, after = low[max(0, s - 45) : s], low[e : e + 60]
         if re.search(r"(?:for|per|on)\s+(?:every|each)?\s*$", before) and value in (1, 1.0):
             continue  # the "$1" of "$3 for every $1"
-        if PRICE_BEFORE.search(before):
+        if PRICE_BEFORE.search(before) or unit_price(raw, scale, value):
             continue  # "avg CPM $11" was the budget of a $1.9M brief (yo26 of unseen59)
         money = Money(value, (s, e), "budget")
         near_retailer = any(abs(rs - e) < 40 or abs(s - re_) < 40 for rs, re_, _ in mentions)
@@ -349,9 +349,9 @@ def read_money(
         elif (near_retailer or _in_sentence(low, s, mentions)) and minimum_words(low, s, e):
             # not "Gamma Pharmacy's sponsored-search minimum is $5k/week": the network's rule
             money.kind = "min"
-        elif (
-            _CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before)
-        ) and (near_retailer or PER_RETAILER.search(low[max(0, s - 45) : e + 45])):
+        elif cap_words(low, s, e) and (
+            near_retailer or PER_RETAILER.search(low[max(0, s - 45) : e + 45])
+        ):
             money.kind = "cap"
         elif rate_unit := rate_unit_at(low, s, e):
             money.kind = "rate"
@@ -398,6 +398,13 @@ _WE_COMMITTED = re.compile(
 _UPFRONT_AFTER = re.compile(r"^\s*(?:jbps?|joint business plans?|upfronts?)\b")
 # A return, not spend: "At least $2 back for every $1" (y36 of unseen).
 _RETURN_AFTER = re.compile(r"^\s*(?:back|in return|returned|of (?:revenue|sales) )")
+
+
+def cap_words(low: str, s: int, e: int) -> bool:
+    """Whether the amount or share at `low[s:e]` has a cap's words around it ("cap Beta at
+    $150k", "Gamma shouldn't get more than 40% of the total")."""
+    before, after = low[max(0, s - 45) : s], low[e : e + 60]
+    return bool(_CAP_BEFORE.search(before) or _CAP_AFTER.match(after) or _CAP_NEAR.search(before))
 
 
 def minimum_words(low: str, s: int, e: int) -> bool:

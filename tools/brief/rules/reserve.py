@@ -147,7 +147,29 @@ class Share:
 
 def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
     """-> (reserve shares, zero-reserve statements, warnings about stray percentages)."""
+    shares, zero, warnings, _ = _read_shares(masked)
+    return shares, zero, warnings
+
+
+def told_as_reserve(low: str, s: int, e: int) -> bool:
+    """Whether reserve words stand right beside the share at `low[s:e]`: "we owe alpha 200k so
+    at least that much there keep holdout at 5 pct" (yk01 of unseen55) is a reserve, though
+    a minimum's words come before it."""
+    return bool(_RESERVE_CUE.search(low, max(0, s - 25), e + 25))
+
+
+def replaced_shares(masked: str) -> list[tuple[int, int]]:
+    """The spans of the shares the brief does not hold for this plan: of the past ("last year
+    6% went to tests"), replaced ("instead of 10%") or corrected ("Hold 10% for testing...
+    scratch that, make it 15%": the model chose the 10%, yu29 of unseen65)."""
+    return _read_shares(masked)[3]
+
+
+def _read_shares(
+    masked: str,
+) -> tuple[list[Share], list[Share], list[str], list[tuple[int, int]]]:
     clauses = clause_spans(masked)
+    dropped: list[tuple[int, int]] = []
     shares: list[Share] = []
     zero = [Share(0.0, m.span()) for m in ZERO_RESERVE.finditer(masked)]
     warnings: list[str] = []
@@ -166,10 +188,11 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
     for value, span, is_percent in sorted(candidates, key=lambda c: c[1]):
         cs, ce = clause_of(span[0], clauses)
         clause = masked[cs:ce]
-        if PAST_TIME.search(clause):  # "last year 6% went to tests" (u58 of unseen7)
-            continue
         cell = masked[max(0, span[0] - 30) : span[0]]
-        if _REPLACED.search(cell):  # "a 5% holdout instead of 10%" (yq28 of unseen61 held 10%)
+        # "last year 6% went to tests" (u58 of unseen7); "a 5% holdout instead of 10%" (yq28
+        # of unseen61 held 10%)
+        if PAST_TIME.search(clause) or _REPLACED.search(cell):
+            dropped.append(span)
             continue
         restates = (
             _RESTATED.search(masked[max(0, span[0] - 8) : span[0]])
@@ -184,6 +207,7 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
             and span[0] - shares[-1].span[1] < 100
         )
         if corrects:  # "20% tests. 20% is too much; let's do 10%." (u43 of unseen7)
+            dropped += [s.span for s in shares if s.value != value]
             shares = [Share(value, span)]
         elif restates:  # the restatement stands for the shares it restates
             shares = [s for s in shares if span[0] - s.span[1] >= 60]
@@ -199,7 +223,7 @@ def read_reserve(masked: str) -> tuple[list[Share], list[Share], list[str]]:
                 f"ignored {masked[span[0] : span[1]].strip()!r}: not clear what the percentage "
                 "is for"
             )
-    return shares, zero, warnings
+    return shares, zero, warnings, dropped
 
 
 def choose_reserve(

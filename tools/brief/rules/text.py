@@ -54,7 +54,9 @@ CORRECTION = re.compile(
     r"(?:switch|change|move)(?: \w+){0,2} to|let'?s (?:do|go with|go for|use|keep)|agreed|"
     r"(?:moved|moves|moving)(?: \w+){0,2} to|edit|should (?:now )?be|wait|sorry|"
     r"scratch that|scrap that|"  # "1.5M -> scratch that, 1.7M" (l54 of unseen27)
-    r"changed? (?:my|our) minds?)\b"  # "Changed my mind on the goal" (yn09 of unseen58)
+    r"changed? (?:my|our) minds?|"  # "Changed my mind on the goal" (yn09 of unseen58)
+    # "EDIT: update from finance this morning, budget is now $1.05MM" (yu10 of unseen65)
+    r"(?:budget|total)(?:'s| is)? now)\b"
     r"|\?\s*no,"  # "$1.5bn? no, $1.5M obviously" (ma47 of unseen33)
 )
 
