@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from tools.brief import parse_brief_rules
+from tools.brief.rules.tables import past_cells
 from tools.brief.spans import candidates, convert
 
 TODAY = date(2026, 12, 7)
@@ -108,3 +109,39 @@ def test_a_holdout_after_a_minimum_in_a_run_on_is_still_a_reserve() -> None:
     text = ("need a plan for acme 600k total across alpha and delta flight feb 2027 we owe "
             "alpha 200k under the jbp so at least that much there keep holdout at 5 pct")
     assert candidates(text, "acme", TODAY).reserves == {"5 pct": 0.05}
+
+
+LAST_YEAR_TABLE = ("Context:\nRetailer | LY spend | LY ROAS\nAlpha | $410,000 | 3.1\n"
+                   "Gamma | $275,000 | 4.4\n\nThis year for Globex: $600k, Feb 15 - Apr 15 2027, "
+                   "Alpha only. Optimize margin.")  # fmt: skip
+
+
+def test_a_table_of_last_year_gives_no_budget_and_no_floor() -> None:
+    b = parse_brief_rules(LAST_YEAR_TABLE, "globex", TODAY)
+    assert (b.total_budget, b.roas_floor) == (600_000, None)
+    cands = candidates(LAST_YEAR_TABLE, "globex", TODAY)
+    assert cands.options("budget") == ["$600k"] and cands.floors == {}
+
+
+def test_only_the_columns_of_the_past_are_past() -> None:
+    low = LAST_YEAR_TABLE.lower()
+    cells = [low[s:e].strip() for s, e in past_cells(low, TODAY)]
+    assert cells == ["$410,000", "3.1", "$275,000", "4.4"]
+    plan = "month | budget | 2025 actual\njan | $100k | $80k\nfeb | $120k | $90k"
+    assert [plan[s:e].strip() for s, e in past_cells(plan, TODAY)] == ["$80k", "$90k"]
+
+
+def test_a_retailer_of_money_committed_elsewhere_is_not_offered() -> None:
+    text = ("We have $2M for Brand X in H1 2027. Beta's $350k co-op is already committed and "
+            "managed by the Beta team outside this plan, so plan the remaining money across "
+            "Alpha and Gamma.")  # fmt: skip
+    assert set(candidates(text, "brand_x", TODAY).mentions.values()) == {"alpha", "gamma"}
+
+
+def test_maximize_return_is_the_roas_goal_and_a_strong_return_is_none() -> None:
+    text = ("Acme Q2 2027, $900k, Alpha and Delta. We want to maximize return, but don't let "
+            "ROAS drop below 2.5.")  # fmt: skip
+    assert parse_brief_rules(text, "acme", TODAY).objective == "roas"
+    assert set(candidates(text, "acme", TODAY).objectives.values()) == {"roas"}
+    plain = "Acme Q2 2027, $900k, Alpha and Delta. We expect a strong return."
+    assert candidates(plain, "acme", TODAY).objectives == {}

@@ -11,11 +11,12 @@ which number is the floor, which percentage is the reserve is the model's job; c
 "$2.5 mil" or "Q1 next year" is the code's. What the brief's own words settle, the lexers do,
 with the rules' patterns (they were the model's misses on hand-written briefs): an amount or a
 ROAS it replaces or gives for the past or for others is not offered ("not $400k", "last year's
-$1M"), nor a date or a retailer of a sentence that only reports the past, nor a flight the
-brief then corrects; a count, an amount per store, a clock time, a phone number are no amount
-and no floor; a price in cents ("CPCs around $0.85") is no amount; a share the brief corrects
-or gives a retailer as a cap is no reserve; a mention the words exclude ("except Beta") may
-only be excluded, one they keep in ("Gamma only") only included. Where the brief plans what is
+$1M", a pasted table's "LY spend" column), nor a date or a retailer of a sentence that only
+reports the past, nor a retailer of money spent elsewhere, nor a flight the brief then
+corrects; a count, an amount per store, a clock time, a phone number are no amount and no
+floor; a price in cents ("CPCs around $0.85") is no amount; a share the brief corrects or
+gives a retailer as a cap is no reserve; a mention the words exclude ("except Beta") may only
+be excluded, one they keep in ("Gamma only") only included. Where the brief plans what is
 left of a total ("$2.5 mil, but $600k of it is already committed to TV, so plan the rest"),
 the total's span converts to what is left and the money taken off is not offered.
 
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.budget import budget_from_rate, budget_problem, left_over
+from tools.brief.rules.budget import budget_from_rate, budget_problem, left_over, spent_elsewhere
 from tools.brief.rules.corrections import PRICE_BEFORE, unit_price
 from tools.brief.rules.flight import date_spans, read_flight
 from tools.brief.rules.flight_choice import asked_flights
@@ -70,6 +71,7 @@ from tools.brief.rules.retailers import (
     retailer_patterns,
 )
 from tools.brief.rules.roas import floor_word_beside, list_numbers, not_ours, read_floors
+from tools.brief.rules.tables import past_cells
 from tools.brief.rules.text import (
     CORRECTION,
     clause_of,
@@ -222,7 +224,7 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     # Every date counts, not only the flight's: "Let's discuss at the Dec 10 sync" offered
     # "10" as a floor (x09 of unseen4; the adapter chose it).
     not_ratios = [m.span() for m in DURATION.finditer(low)] + [f.span for f in stated]
-    not_ratios += date_spans(low) + no_floor_spans + list_numbers(low)
+    not_ratios += date_spans(low) + no_floor_spans + list_numbers(low) + past_cells(low, today)
     # Nor the number of a fraction: "Put one tenth aside" offered "1" (y13 of unseen5).
     not_ratios += [m.span() for m in FRACTION.finditer(low) if m.group("num") is None]
     # Nor an amount of money, but one said as a return ("at least $3 back per $1 spent", "3
@@ -254,7 +256,10 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     unseen9 and unseen10. A mention in a sentence that only reports the past ("Last time we did
     $300k at Alpha") is not offered. Before, mentions came retailer by retailer, not in the
     brief's order: "delta and beta please, not alpha" was shown as alpha, beta, delta."""
-    past = past_sentences(scan, out.today, repeating_asks=True)
+    # Nor one of money spent elsewhere: "Beta's $350k co-op is already committed and managed
+    # by the Beta account team outside of this plan, so plan the rest across Alpha and Gamma"
+    # (yu18 of unseen65: the model planned Beta too), as the rules read it.
+    past = past_sentences(scan, out.today, repeating_asks=True) + spent_elsewhere(scan)
     every = [
         (m.start(), m.end(), rid)
         for rid, pattern in retailer_patterns(current()).items()

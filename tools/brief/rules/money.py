@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from tools.brief.rules.corrections import PRICE_BEFORE, replaced_by_bare_figures, unit_price
 from tools.brief.rules.reserve import RESERVE_AFTER, RESERVE_BEFORE
+from tools.brief.rules.tables import past_cells
 from tools.brief.rules.text import (
     CORRECTION,
     OTHERS,
@@ -302,6 +303,7 @@ def read_money(
     ("2025 spend was 380k"); `others` names other brands' spend (`theirs_by_name`)."""
     found: list[Money] = []
     clauses = clause_spans(low)
+    past = past_cells(low, today) if today is not None else []
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         raw = m.group("num")
@@ -341,7 +343,9 @@ def read_money(
             # Delta" (ys12 of unseen63 planned $1M)
             cs = clause_of(opened, clauses)[0]
         clause = low[cs:ce]
-        if why := superseded_why(low, s, clause, today, others):
+        if any(a <= s < b for a, b in past):
+            money.kind, money.why = "superseded", "a past amount (its table column)"
+        elif why := superseded_why(low, s, clause, today, others):
             money.kind = "superseded"
             money.why = why
         elif RESERVE_BEFORE.search(before) or RESERVE_AFTER.match(after):

@@ -26,9 +26,14 @@ OBJECTIVE_TERMS: dict[str, str] = {
         # "800k alpha/delta, max eff" (yo10 of unseen59)
         r"i?roas|return on (?:ad|advertising) ?spend|return on spend|efficiency|efficient|eff|"
         r"(?:the )?most back (?:per|for (?:each|every)) (?:ad )?dollar|"
-        r"bang for (?:the|our|your) buck|return (?:per|on every|for every|on each) (?:ad )?dollar"
+        r"bang for (?:the|our|your) buck|return (?:per|on every|for every|on each) (?:ad )?dollar|"
+        # "We want to maximize return, but don't let ROAS drop below 2.5" (yu05 of unseen65
+        # read no goal); only with a cue (`_CUED_ONLY`)
+        r"returns?(?=\s*(?:[,.;!)]|$|\s(?:but|and|please|pls)\b))"
     ),
 }
+# Terms that state a goal only after a cue ("maximize return"): "a strong return." states none.
+_CUED_ONLY = re.compile(r"returns?")
 _OBJ_CUE_BEFORE = re.compile(
     r"\b(?:maximi[sz]e|maximi[sz]ing|max|optimi[sz]e|optimi[sz]ing|optimi[sz]ed|for|drive|driving|"
     r"grow|growing|boost|boosting|increase|increasing|focus(?:ed|ing)? on|prioriti[sz]e|"
@@ -78,6 +83,8 @@ def objective_mentions(
             if _NOT_BEFORE.search(before):
                 continue
             score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0
+            if not score and _CUED_ONLY.fullmatch(m.group()):
+                continue
             in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
             if in_floor and (not score or _WANT_CUE.search(before)):
                 continue
