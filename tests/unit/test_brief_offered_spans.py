@@ -145,3 +145,56 @@ def test_maximize_return_is_the_roas_goal_and_a_strong_return_is_none() -> None:
     assert set(candidates(text, "acme", TODAY).objectives.values()) == {"roas"}
     plain = "Acme Q2 2027, $900k, Alpha and Delta. We expect a strong return."
     assert candidates(plain, "acme", TODAY).objectives == {}
+
+
+def test_an_amount_per_quarter_is_a_rate() -> None:
+    text = "Globex Health for next year: $300K per quarter, full calendar 2027, Alpha and Gamma."
+    assert parse_brief_rules(text, "globex", TODAY).total_budget == 1_200_000
+    assert candidates(text, "globex", TODAY).money["$300K"].rate_unit == "quarter"
+
+
+def test_a_fee_and_a_capped_half_are_no_reserve() -> None:
+    text = ("Working budget: $1.2M (media only; the 8% agency fee is billed on top). Q2 2027, "
+            "Alpha and Gamma. Alpha shouldn't take more than half of the total.")
+    assert candidates(text, "globex", TODAY).reserves == {}
+    beside = "Globex: $400k in May 2027 at Alpha. Holdout 10%, agency fee 8%."
+    assert candidates(beside, "globex", TODAY).reserves == {"10%": 0.1}
+
+
+def test_a_flight_written_with_an_arrow() -> None:
+    text = "GLOBEX // allergy season | window: 2027-02-15 -> 2027-05-15 | spend: $330,000"
+    b = parse_brief_rules(text, "globex", TODAY)
+    assert (b.flight_start, b.flight_end) == (date(2027, 2, 15), date(2027, 5, 15))
+
+
+def test_money_a_team_runs_separately_is_taken_off() -> None:
+    text = ("Total pot for Q1 is $700K. $150K of that is going to the in-store screens program, "
+            "which the shopper team runs separately - don't include it. Plan the rest across "
+            "Alpha Mart and Gamma Rx.")  # fmt: skip
+    assert parse_brief_rules(text, "globex", TODAY).total_budget == 550_000
+    assert convert(_answer(budget="$700K"), candidates(text, "globex", TODAY))["total_budget"] == (
+        550_000
+    )
+
+
+def test_an_amount_of_a_sentence_about_the_past_is_not_offered() -> None:
+    text = ("Background: in 2026 Initech spent $2.1M (Alpha $1.4M, Delta $700K) at a 3.4 ROAS.\n"
+            "For 2027 we're approved for $1.75M total. Delta Home only.")  # fmt: skip
+    assert candidates(text, "initech", TODAY).options("budget") == ["$1.75M"]
+
+
+def test_a_date_to_answer_by_is_no_flight_end() -> None:
+    text = ("Acme seeks a plan for Beta Grocers and Delta Home covering Q2 and Q3 2027. The "
+            "approved investment is $400,000 per quarter. Please submit plans by January 8.")
+    b = parse_brief_rules(text, "acme", TODAY)
+    assert (b.total_budget, b.flight_start, b.flight_end) == (
+        800_000, date(2027, 4, 1), date(2027, 9, 30)
+    )
+    flights = candidates(text, "acme", TODAY).flights.values()
+    assert all(end != date(2027, 1, 8) for _, end in flights)
+
+
+def test_an_amount_beside_last_years_is_still_offered() -> None:
+    text = ("Hello, for Brand X's spring campaign (April-June 2027) we're allocating $2.7M - last "
+            "spring was $2.1M. Please cover all retailers.")  # fmt: skip
+    assert candidates(text, "brand_x", TODAY).options("budget") == ["$2.7M"]

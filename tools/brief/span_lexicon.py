@@ -1,13 +1,17 @@
 """The lexicon of the brief's spans (`tools.brief.spans`): what a number or an amount in a
-brief is when it states no field (a clock time, a count, a duration, a price per store), and
-how shares and returns are written. Each pattern records the brief where the model chose such
+brief is when it states no field (a clock time, a count, a duration, a price per store, an
+amount in brackets after the past), how shares and returns are written, and which shares are
+no reserve (a fee, a retailer's cap). Each pattern records the brief where the model chose such
 a number; the lexers mask what these match before offering candidates."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
-from tools.brief.rules.reserve import HALF_SHARE
+from tools.brief.rules.money import Mention, cap_words, minimum_words, superseded
+from tools.brief.rules.reserve import HALF_SHARE, told_as_reserve
+from tools.brief.rules.text import clause_of, clause_spans
 
 # Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
 MAX_FLOOR = 50.0
@@ -54,3 +58,35 @@ RETURN = re.compile(
 # A bare whole number of five digits or more is an amount ("budget: 850000", a CSV row's
 # "320000": v45 and v08 of unseen9 offered none), unless it is part of a phone number.
 BARE_AMOUNT = re.compile(r"(?<![+\d] )(?<![+\d-])[1-9]\d{4,}(?![\d-])")
+
+
+# A fee told with its share: "the 8% agency fee is billed on top", "agency fee of 12%" (the
+# model's reserve in yv11 of unseen66 and yw09 of unseen67).
+_FEE_BEFORE = re.compile(r"\b(?:fees?|commission)\s*(?:of|:|=|is|at)?\s*$")
+_FEE_AFTER = re.compile(
+    r"\s*(?:(?:agency|management|platform|service|tech)\s+)?(?:fees?|commission)\b"
+)
+
+
+def no_reserve(low: str, m: re.Match[str], mentions: list[Mention]) -> bool:
+    """Whether the share `m` is a fee, or a cap or a minimum at a retailer named in its clause
+    ("Gamma shouldn't get more than 40% of the total budget": the model's reserve in yu03 of
+    unseen65), not a reserve."""
+    s, e = m.span()
+    if _FEE_BEFORE.search(low, max(0, s - 25), s) or _FEE_AFTER.match(low, e):
+        return True
+    if told_as_reserve(low, s, e) or not (cap_words(low, s, e) or minimum_words(low, s, e)):
+        return False
+    lo, hi = clause_of(s, clause_spans(low))
+    return any(lo <= start < hi for start, _, _ in mentions)
+
+
+def past_aside(low: str, s: int, clauses: list[tuple[int, int]], today: date) -> bool:
+    """Whether the amount at `s` is in brackets after a clause that reports the past: "in 2026
+    Initech spent $2.1M (Alpha $1.4M, Delta $700K)" (yv16 of unseen66: the model planned the
+    $1.4M). Not every amount of a past sentence: "we're allocating $2.7M - last spring was
+    $2.1M" plans the $2.7M (sa34 of unseen38)."""
+    opened = low.rfind("(", 0, s)
+    if opened < 0 or low.rfind(")", 0, s) > opened:
+        return False
+    return superseded(low, opened, low[slice(*clause_of(opened, clauses))], today)

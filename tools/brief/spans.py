@@ -53,7 +53,6 @@ from tools.brief.rules.money import (
     Mention,
     Money,
     amount,
-    cap_words,
     minimum_words,
     network_minimum,
     rate_unit_at,
@@ -63,7 +62,7 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
-from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE, replaced_shares, told_as_reserve
+from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE, replaced_shares
 from tools.brief.rules.retailers import (
     asks_every_retailer,
     brand_name_spans,
@@ -98,6 +97,8 @@ from tools.brief.span_lexicon import (
     NUMBER,
     PER_UNIT,
     RETURN,
+    no_reserve,
+    past_aside,
 )
 from tools.brief.span_thread import narrow_to_thread
 from tools.catalog import current
@@ -205,14 +206,16 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     not_held = replaced_shares(low)
     for m in PERCENT.finditer(low):
         # A share over the limit can never be planned: the grammar does not offer it; nor one
-        # the brief replaces, or a retailer's cap or minimum (`_limit_share`).
+        # the brief replaces, a fee, or a retailer's cap or minimum (`span_lexicon.no_reserve`).
         share = float(m.group("num")) / 100
-        if share <= MAX_RESERVE and m.span() not in not_held and not _limit_share(low, m, mentions):
+        if share <= MAX_RESERVE and m.span() not in not_held and not no_reserve(low, m, mentions):
             out.reserves.setdefault(_span(clean, *m.span()), share)
     masked = mask(low, [s for s, _ in money_spans])
     stated, _ = read_flight(masked, today)
     flights = asked_flights(stated, masked, past_sentences(low, today), CORRECTION)
     for m in FRACTION.finditer(mask(low, percent_spans + [f.span for f in stated])):
+        if no_reserve(low, m, mentions):
+            continue  # "Alpha shouldn't take more than half of the total" (yw22 of unseen67)
         value = FRACTION_WORDS[m.group("word") or "half"] if not m.group("num") else None
         out.reserves.setdefault(_span(clean, *m.span()), value or float(m.group("num")))
     for m in ZERO_RESERVE.finditer(low):
@@ -284,17 +287,6 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     return every
 
 
-def _limit_share(low: str, m: re.Match[str], mentions: list[Mention]) -> bool:
-    """Whether the share `m` is a cap or a minimum at a retailer named in its clause ("Gamma
-    shouldn't get more than 40% of the total budget": the model's reserve in yu03 of
-    unseen65), not a reserve."""
-    s, e = m.span()
-    if told_as_reserve(low, s, e) or not (cap_words(low, s, e) or minimum_words(low, s, e)):
-        return False
-    lo, hi = clause_of(s, clause_spans(low))
-    return any(lo <= start < hi for start, _, _ in mentions)
-
-
 def _left_to_plan(out: Candidates, clean: str, low: str, read: list[Money]) -> None:
     """Where the brief plans what is left of a total once money spent or committed elsewhere
     is taken off (`budget.left_over`: "$2.5 mil, but $600k of it is already committed to the
@@ -358,6 +350,7 @@ def _money(
     # unseen29 to unseen31).
     corrected_away = replaced_by_correction(read)
     kinds = {m.span: m.kind for m in read}
+
     for m in MONEY.finditer(low):
         pre, scale, post = m.group("pre"), m.group("scale"), m.group("post")
         bare = not (pre or scale or post)
@@ -388,6 +381,8 @@ def _money(
             continue
         if (s, m.end()) in corrected_away:
             replaced.add(key)
+            continue
+        if past_aside(low, s, clauses, out.today):
             continue
         if PER_UNIT.match(low, m.end()) or network_minimum(low, s, m.end()):
             continue  # "~$150 per store per week" (p17 of unseen10: chosen as the budget)

@@ -83,6 +83,10 @@ _ELSEWHERE = re.compile(
     # outside this plan)" (yq22 of unseen61, yp22 of unseen60: each planned the whole)
     r"|\balready (?:has|have) \S+ committed\b|\bhandled (?:by|outside|separately)\b"
     r"|\bpulled \S+ for\b|\b(?:don't|do not) need to plan\b|\bout of scope\b"
+    # "$150K of that is going to the in-store screens program, which the shopper team runs
+    # separately - don't include it" (yw19 of unseen67 planned the whole $700K)
+    r"|\b(?:runs?|run by|managed|paid|funded|billed|budgeted) separately\b"
+    r"|\b(?:don't|do not) include (?:it|that|this)\b"
     # "$500k is going to the brand TV flight" (yl07 of unseen56)
     rf"|\b(?:committed|spent|allocated|earmarked|booked|going|goes|reserved)\s+(?:to date\s+)?"
     rf"(?:to|on|for|in)\s+(?:a\s+|the\s+|our\s+)?(?:national\s+|local\s+|brand\s+)?{_CHANNELS}\b"

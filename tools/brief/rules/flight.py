@@ -67,7 +67,8 @@ def date_spans(low: str) -> list[tuple[int, int]]:
 _RANGE = re.compile(
     r"(?:\b(?:from|between)\s+)?(?<![\w/$.-])"
     + _date_alts("a")
-    + r"\s*(?:-|to|through|thru|until|till|and|--)\s*(?:the\s+)?"
+    # "window: 2027-02-15 -> 2027-05-15" (yw23 of unseen67 read no flight)
+    + r"\s*(?:->|→|-|to|through|thru|until|till|and|--)\s*(?:the\s+)?"
     + _date_alts("b")
     + r"(?![\w/])"
 )
@@ -82,6 +83,12 @@ _DURATION_CELL = re.compile(r"\b(?P<unit>weeks|days|months)\s*[:|=]\s*(?P<n>\d{1
 _END_WORDS = r"(?:ending|ends?|end date|until|through|thru|till|by|finish(?:ing)?|wrap(?:ping)? up)"
 _START_WORDS = (
     r"(?:starting|start(?:s|ing)?|beginning|begins?|from|kick(?:s|ing)? off|launching|launch)"
+)
+# A date the planner must answer by, not the flight's end: "Please submit plans by January 8"
+# (yv25 of unseen66 ended its Q2-Q3 flight on January 8).
+_DEADLINE = re.compile(
+    r"\b(?:submit\w*|send|share|deliver|respond|reply|confirm|review|due|deadline|rsvp)\b"
+    r"[^.\n]{0,15}$"
 )
 _QUARTER = re.compile(
     r"\b(?:q(?P<q1>[1-4])|(?P<q2>[1-4])q|(?P<ord>first|second|third|fourth|1st|2nd|3rd|4th)[\s-]+"
@@ -109,7 +116,7 @@ _MONTH_ONLY = re.compile(
 # "January and February" (not "May and July").
 _MONTH_RANGE = re.compile(
     rf"(?:\bfrom\s+)?\b(?P<m1>{_MON})\b\.?(?:\s+(?P<y1>\d{{4}}))?\s*"
-    rf"(?P<sep>-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*(?:,?\s*(?:and|&)|,)|and|&|\+)\s*"
+    rf"(?P<sep>->|→|-|to|through|thru|until|till|(?:\s*,\s*{_MON}\b\.?)+\s*(?:,?\s*(?:and|&)|,)|and|&|\+)\s*"
     rf"(?:the\s+end\s+of\s+)?"
     rf"\b(?P<m2>{_MON})\b\.?(?!\s*[0-3]?\d(?:st|nd|rd|th)?\b)(?:\s+(?P<y2>\d{{4}}))?"
     # "apr-may 27" (u17 of unseen7, read as April): two month words joined by a hyphen and a
@@ -368,7 +375,7 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
               r"(?:(?:pushed|moved|shifted|bumped|slid)(?: back| out)?\s+to\s+)?"
               r"(?:on\s+)?(?:the\s+)?$")  # fmt: skip
         is_start = re.search(rf"{_START_WORDS}{to}", lead)
-        is_end = re.search(rf"{_END_WORDS}{to}", lead)
+        is_end = re.search(rf"{_END_WORDS}{to}", lead) and not _DEADLINE.search(lead)
         if not (is_start or is_end):
             continue
         try:
@@ -543,13 +550,15 @@ def _relative_periods(masked: str, today: date, claims: _Claims) -> list[Flight]
 
 
 def flight_periods(start: date, end: date, unit: str | None) -> float:
-    """How many weeks, days or months (`unit`) the flight from `start` to `end` lasts; whole
-    calendar months count as such."""
+    """How many weeks, days, months or quarters (`unit`) the flight from `start` to `end`
+    lasts; whole calendar months count as such."""
     days = (end - start).days + 1
     if unit == "week":
         return days / 7
     if unit == "day":
         return float(days)
     if start.day == 1 and end == month_end(end.year, end.month):
-        return float((end.year - start.year) * 12 + end.month - start.month + 1)
-    return days / (365.25 / 12)
+        months = float((end.year - start.year) * 12 + end.month - start.month + 1)
+    else:
+        months = days / (365.25 / 12)
+    return months / 3 if unit == "quarter" else months

@@ -178,8 +178,10 @@ PER_RETAILER = re.compile(
     r"\b(?:per|any|each|every|a single|any (?:one|1|single)|no single|no one|one|1) "
     r"(?:retailer|network|rmn|partner)"
 )
+# "$300K per quarter, full calendar 2027" (yv07 of unseen66 planned one quarter's)
 _RATE = re.compile(
-    r"^\s*(?:(?:per|a|each|every|/)\s*(?P<unit>week|wk|month|mo|day)\b|(?P<adj>weekly|monthly|daily)\b)"
+    r"^\s*(?:(?:per|a|each|every|/)\s*(?P<unit>week|wk|month|mo|day|quarter|qtr)\b"
+    r"|(?P<adj>weekly|monthly|daily|quarterly)\b)"
 )
 
 
@@ -206,7 +208,8 @@ def rate_unit_after(after: str) -> str | None:
     if not rate:
         return None
     unit = rate.group("unit") or rate.group("adj")
-    units = {"wk": "week", "weekly": "week", "mo": "month", "monthly": "month", "daily": "day"}
+    units = {"wk": "week", "weekly": "week", "mo": "month", "monthly": "month", "daily": "day",
+             "qtr": "quarter", "quarterly": "quarter"}  # fmt: skip
     return units.get(unit, unit)
 
 
