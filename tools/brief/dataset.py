@@ -75,10 +75,10 @@ HELDOUT_PATH = HANDWRITTEN["heldout"]
 # trained (rounds 8 to 10 of the rules: each set measured one round blind, then shaped the
 # next). Held out from training: `heldout`, the sets whose failures are unread (`unseen12` to
 # `unseen15`, `unseen22`, `unseen24`, `unseen25`, `unseen37`: the planning gate scores on them,
-# `PLANNING_GATE_SETS`) and the sets written after: `unseen64`, which measured round 10, and
-# `unseen68`, unread; and `unseen65` to `unseen67`, each read after it measured a round of what
-# the model is offered (2026-12-07; `unseen68` measured the third), which the next version
-# may train on.
+# `PLANNING_GATE_SETS`) and the sets written after: `unseen64`, which measured round 10,
+# unread; `unseen65` to `unseen67`, each read after it measured a round of what the model is
+# offered (2026-12-07), which the next version may train on; and `unseen68`, which measured the
+# third round blind (the opening lines of its briefs were seen after that measure).
 PLANNING_TRAIN_SETS: tuple[str, ...] = (
     "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6", "unseen7", "unseen8",
     "unseen9", "unseen10", "unseen11", "unseen16", "unseen17", "unseen18", "unseen19",
