@@ -198,3 +198,53 @@ def test_an_amount_beside_last_years_is_still_offered() -> None:
     text = ("Hello, for Brand X's spring campaign (April-June 2027) we're allocating $2.7M - last "
             "spring was $2.1M. Please cover all retailers.")  # fmt: skip
     assert candidates(text, "brand_x", TODAY).options("budget") == ["$2.7M"]
+
+
+def test_a_form_with_dotted_leaders() -> None:
+    text = ("Campaign intake\nBrand ............ Initech\nTotal budget ..... $960,000\n"
+            "Test/holdout ..... 0%\nStart ............ 2027-05-01\nEnd .............. 2027-08-31")
+    b = parse_brief_rules(text, "initech", TODAY)
+    assert (b.experiment_reserve, b.flight_start, b.flight_end) == (
+        0.0, date(2027, 5, 1), date(2027, 8, 31)
+    )
+
+
+def test_a_sales_forecast_is_no_budget() -> None:
+    text = ("Acme Feb flight: $90k/week x 4 weeks, Feb 1-28, Beta and Delta. Sales forecast for "
+            "Feb is ~$3.2M, just for reference.")  # fmt: skip
+    assert parse_brief_rules(text, "acme", TODAY).total_budget == 360_000
+    assert candidates(text, "acme", TODAY).options("budget") == ["$90k"]
+
+
+def test_a_budget_phased_by_month_is_added_up() -> None:
+    text = ("Globex Health Q2: $100k in April, $150k each in May and June. Both our retailers "
+            "(Alpha + Gamma). Goal: revenue. Holdout $20k.")  # fmt: skip
+    b = parse_brief_rules(text, "globex", TODAY)
+    assert (b.total_budget, b.flight_start, b.flight_end, b.experiment_reserve) == (
+        400_000, date(2027, 4, 1), date(2027, 6, 30), 0.05
+    )
+    cands = candidates(text, "globex", TODAY)
+    span = "$100k in April, $150k each in May and June"
+    assert cands.options("budget") == [span]
+    assert convert(_answer(budget=span, flight=span), cands)["total_budget"] == 400_000
+
+
+def test_months_across_the_new_year_and_a_table_of_months() -> None:
+    text = "For holiday 2027 Acme plans $250K in November and $350K in December, all retailers."
+    b = parse_brief_rules(text, "acme", TODAY)
+    assert (b.total_budget, b.flight_start, b.flight_end) == (
+        600_000, date(2027, 11, 1), date(2027, 12, 31)
+    )
+    table = "Initech:\nMonth | Budget\nJan | $100,000\nFeb | $120,000\nMar | $80,000\nAlpha."
+    assert parse_brief_rules(table, "initech", TODAY).total_budget == 300_000
+
+
+def test_a_stated_total_beside_its_months_stays_the_budget() -> None:
+    text = "Acme Q2 budget $450k: $100k in April, $150k each in May and June. Alpha only."
+    assert parse_brief_rules(text, "acme", TODAY).total_budget == 450_000
+
+
+def test_two_months_of_the_same_amount() -> None:
+    text = "Brand X: $600k in Q1, $600k in Q2 2027, Alpha and Beta."
+    assert parse_brief_rules(text, "brand_x", TODAY).total_budget == 1_200_000
+    assert candidates(text, "brand_x", TODAY).options("budget") == ["$600k in Q1, $600k in Q2"]

