@@ -13,6 +13,13 @@ from tools.brief.rules.money import Mention, cap_words, minimum_words, supersede
 from tools.brief.rules.reserve import HALF_SHARE, told_as_reserve
 from tools.brief.rules.text import clause_of, clause_spans
 
+
+def span_text(clean: str, s: int, e: int) -> str:
+    """The brief's words at `clean[s:e]` as the model is shown them: spaces and line breaks
+    as one space."""
+    return " ".join(clean[s:e].split())
+
+
 # Floors are ratios: a number above this is an amount, a year or a count, never a ROAS floor.
 MAX_FLOOR = 50.0
 NUMBER = re.compile(r"(?<![\w.,/-])(?P<num>\d+(?:\.\d+)?)(?P<unit>\s?x\b|:1\b)?(?!\d|,\d|/|\.\d)")

@@ -10,13 +10,10 @@ from typing import TYPE_CHECKING
 from tools.brief.rules.budget import left_over
 from tools.brief.rules.money import Money
 from tools.brief.rules.phasing import read_phases
+from tools.brief.span_lexicon import span_text as _span
 
 if TYPE_CHECKING:
     from tools.brief.spans import Amount
-
-
-def _span(clean: str, s: int, e: int) -> str:
-    return " ".join(clean[s:e].split())
 
 
 def left_to_plan(money: dict[str, Amount], clean: str, low: str, read: list[Money]) -> None:

@@ -102,6 +102,9 @@ from tools.brief.span_lexicon import (
     no_reserve,
     past_aside,
 )
+from tools.brief.span_lexicon import (
+    span_text as _span,
+)
 from tools.brief.span_thread import narrow_to_thread
 from tools.brief.span_totals import left_to_plan, phased
 from tools.catalog import current
@@ -175,10 +178,6 @@ class Candidates:
             "flight": list(self.flights),
             "stock": list(self.stock),
         }[key]
-
-
-def _span(clean: str, s: int, e: int) -> str:
-    return " ".join(clean[s:e].split())
 
 
 def candidates(text: str, brand: str, today: date) -> Candidates:

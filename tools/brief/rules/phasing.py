@@ -38,7 +38,7 @@ class Phase:
 
 def read_phases(low: str, money: list[Money]) -> list[Phase]:
     """The amounts of a phased budget, in the brief's order: two or more, each for months (or
-    quarters) of its own, none for a retailer; [] when the brief phases nothing."""
+    quarters) of its own; [] when the brief phases nothing."""
     phases: list[Phase] = []
     seen: set[str] = set()
     for m in money:
