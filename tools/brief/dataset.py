@@ -64,7 +64,7 @@ HANDWRITTEN: dict[str, Path] = {
                  "unseen48", "unseen49", "unseen50", "unseen51", "unseen52", "unseen53",
                  "unseen54", "unseen55", "unseen56", "unseen57", "unseen58", "unseen59",
                  "unseen60", "unseen61", "unseen62", "unseen63", "unseen64", "unseen65",
-                 "unseen66", "unseen67", "unseen68", "unseen69")
+                 "unseen66", "unseen67", "unseen68", "unseen69", "unseen70")
 }  # fmt: skip
 HELDOUT_PATH = HANDWRITTEN["heldout"]
 # The hand-written sets task/planning trains on, beside the templates: the genre the templates
@@ -79,7 +79,9 @@ HELDOUT_PATH = HANDWRITTEN["heldout"]
 # unread; `unseen65` to `unseen67`, each read after it measured a round of what the model is
 # offered (2026-12-07), which the next version may train on; `unseen68`, which measured the
 # third round blind (the opening lines of its briefs were seen after that measure, and its
-# misses shaped the fourth); and `unseen69`, which measured the fourth, unread.
+# misses shaped the fourth); `unseen69`, which measured the fourth, unread; and `unseen70`,
+# which measured the fifth (2026-12-08, caps and minimums as shares, floors said as a need),
+# unread.
 PLANNING_TRAIN_SETS: tuple[str, ...] = (
     "unseen", "unseen2", "unseen3", "unseen4", "unseen5", "unseen6", "unseen7", "unseen8",
     "unseen9", "unseen10", "unseen11", "unseen16", "unseen17", "unseen18", "unseen19",

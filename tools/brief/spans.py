@@ -97,6 +97,7 @@ from tools.brief.span_lexicon import (
     MAX_FLOOR,
     NOT_A_RATIO,
     NUMBER,
+    OFFERED_FLOORS,
     PER_UNIT,
     RETURN,
     no_reserve,
@@ -313,7 +314,8 @@ def _floors(out: Candidates, clean: str, scan: str) -> None:
     clauses = clause_spans(scan)
     for m in NUMBER.finditer(mask(scan, noise)):
         value = float(m.group("num"))
-        if not 0 < value <= MAX_FLOOR or COUNTED_AFTER.match(scan, m.end()):
+        low_end, high_end = OFFERED_FLOORS
+        if not low_end <= value <= high_end or COUNTED_AFTER.match(scan, m.end()):
             continue
         if not_ours(scan[slice(*clause_of(m.start(), clauses))], out.today):
             continue  # "last year's spend was 1.2mn at 3.1x" (v16 of unseen9: chosen)

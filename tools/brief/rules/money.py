@@ -137,6 +137,7 @@ _CAP_BEFORE = re.compile(
     # "Alpha Mart shouldn't go above $350k" (yo29 of unseen59: read as a minimum)
     r"|(?:must|should|do|does|wo|ca)n'?t go (?:above|over|beyond)"
     r"|(?:do|must|should|will|can) not go (?:above|over|beyond)"
+    r"|tops? out at"  # "Delta should top out at $120K" (yw12 of unseen67)
     r")\s+$"
 )
 # A minimum at a retailer ("at least $300k must go to Beta", "Gamma min 100k", "floor of $80k
@@ -181,6 +182,8 @@ _CAP_AFTER = re.compile(r"^\s*(?:max|maximum|cap|limit|tops|at most|ceiling)\b")
 PER_RETAILER = re.compile(
     r"\b(?:per|any|each|every|a single|any (?:one|1|single)|no single|no one|one|1) "
     r"(?:retailer|network|rmn|partner)"
+    # "Run it on both Alpha and Delta but no more than $600k at either one" (yu08 of unseen65)
+    r"|\beither (?:one|1|of them|retailer|network)\b"
 )
 # "$300K per quarter, full calendar 2027" (yv07 of unseen66 planned one quarter's)
 _RATE = re.compile(
@@ -357,12 +360,12 @@ def read_money(
             money.why = why
         elif RESERVE_BEFORE.search(before) or RESERVE_AFTER.match(after):
             money.kind = "reserve"
-        elif (near_retailer or _in_sentence(low, s, mentions)) and minimum_words(low, s, e):
+        elif (near_retailer or _in_sentence(low, s, mentions) or each_retailer(low, s, e)) and (
+            minimum_words(low, s, e)
+        ):
             # not "Gamma Pharmacy's sponsored-search minimum is $5k/week": the network's rule
             money.kind = "min"
-        elif cap_words(low, s, e) and (
-            near_retailer or PER_RETAILER.search(low[max(0, s - 45) : e + 45])
-        ):
+        elif cap_words(low, s, e) and (near_retailer or each_retailer(low, s, e)):
             money.kind = "cap"
         elif rate_unit := rate_unit_at(low, s, e):
             money.kind = "rate"
@@ -409,6 +412,12 @@ _WE_COMMITTED = re.compile(
 _UPFRONT_AFTER = re.compile(r"^\s*(?:jbps?|joint business plans?|upfronts?)\b")
 # A return, not spend: "At least $2 back for every $1" (y36 of unseen).
 _RETURN_AFTER = re.compile(r"^\s*(?:back|in return|returned|of (?:revenue|sales) )")
+
+
+def each_retailer(low: str, s: int, e: int) -> bool:
+    """Whether the limit at `low[s:e]` holds at every retailer: "at most $400k on any one
+    retailer", "min $50k at each retailer" (yu16 of unseen65: no minimum read)."""
+    return bool(PER_RETAILER.search(low, max(0, s - 45), e + 45))
 
 
 def cap_words(low: str, s: int, e: int) -> bool:

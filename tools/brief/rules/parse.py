@@ -51,6 +51,7 @@ from tools.brief.rules.retailers import (
     read_retailers,
 )
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
+from tools.brief.rules.share_limits import read_share_limits
 from tools.brief.rules.split import read_shares, rest_retailer
 from tools.brief.rules.text import (
     CORRECTION,
@@ -222,8 +223,11 @@ def _read(text: str, brand: str, today: date, *, above: RuleParse | None = None)
         budget, notes = phased[0], [phased[1]]
     result.warnings.extend(notes)
     past = past_sentences(low, today) + done_clauses(low)
-    shares, share_spans = read_shares(mask(low, floor_spans), mentions, rest, past)
-    mask_spans = floor_spans + [m.span for m in money] + share_spans
+    # Caps and minimums given as shares ("Gamma no more than 40% of the total"): no split part.
+    share_limits = read_share_limits(low, mentions, past + floor_spans)
+    limit_spans = [x.span for x in share_limits]
+    shares, share_spans = read_shares(mask(low, floor_spans + limit_spans), mentions, rest, past)
+    mask_spans = floor_spans + [m.span for m in money] + share_spans + limit_spans
 
     # Flight (read before the budget is final: a weekly budget needs the flight length).
     flights = _flight(result, mask(low, mask_spans), money)
@@ -236,8 +240,9 @@ def _read(text: str, brand: str, today: date, *, above: RuleParse | None = None)
         result.values["retailers"] = []
         result.warnings.append("the brief names retailers only to limit them: planned every one")
     limit = result.values["total_budget"] or (above.values["total_budget"] if above else None)
-    result.caps = _caps(result, low, money, mentions, limit)
-    result.mins = _mins(result, low, money, mentions, limit)
+    limits = money + [x.as_money(limit) for x in share_limits] if limit else money
+    result.caps = _caps(result, low, limits, mentions, limit)
+    result.mins = _mins(result, low, limits, mentions, limit)
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(

@@ -146,6 +146,10 @@ EXCLUDE_CUE = re.compile(
     r"pull(?:ing|ed)? out of|"  # "we're pulling out of Alpha Mart for now" (ma15 of unseen33)
     # "we're not running Beta Grocers this time" (yd14 of unseen48 planned it)
     r"(?:not|n't|won't be|aren't) (?:running|using|buying|including|doing)|"
+    # "That's it, nothing at Delta this time", "not repeating Alpha", "no media on Beta" (yv08
+    # and yv03 of unseen66 planned them)
+    r"nothing (?:at|on|for|in|with|to)|(?:not|n't) (?:repeating|renewing|returning to)|"
+    r"no (?:media|spend|ads|budget|dollars|money) (?:at|on|for|in|with|to)|"
     r"(?:retailers?|networks?|everywhere|everything|in)\s+but)\s+$"
 )
 # Words after a mention (or a list) that exclude it: "Beta Grocers is out this round", "leave
@@ -160,7 +164,8 @@ EXCLUDE_CUE = re.compile(
 _EXCLUDED_AFTER = re.compile(
     r"(?:\s+(?:is|are)\s+(?:both\s+|all\s+)?|'s\s+)"
     r"(?:out|off|paused|excluded|dropped|on hold|on pause)\b"
-    r"|[ \t]*\|[ \t]*(?:no|out|excluded)(?=[ \t]*(?:\(|\||\n|$))"
+    # "| Gamma Pharmacy | paused | - |" (yv14 of unseen66 planned Gamma)
+    r"|[ \t]*\|[ \t]*(?:no|out|excluded|paused|inactive|on hold|dropped)(?=[ \t]*(?:\(|\||\n|$))"
     r"|(?:\s+(?:is|are)\s+|'s\s+)(?:being\s+)?(?:handled|covered|bought|run)\s+"
     r"(?:(?:separately|elsewhere)\b|(?:separately\s+)?(?:by|through|under)\b)"
     r"|\s+(?:tbd|out(?!\s*-?\s*of[\s-]+stock)|paused|excluded|on hold|on pause)\b"

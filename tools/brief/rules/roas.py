@@ -86,8 +86,11 @@ _RATIO_NEEDED = (
     # "let's make sure we don't go below 3x", "don't want to dip below 2.5 this time" (m05 and
     # m58 of unseen16): a ratio unit may be left out after such words.
     # "dont let it dip under 2.0" (va12 of unseen41).
+    # "we can't dip under 3", "ROAS shouldn't go under two and a half" (yw10 of unseen67, yx14
+    # of unseen68).
     re.compile(
-        r"\b(?:don'?t|do not|never|not|won'?t)\s+(?:want\s+to\s+|let\s+(?:it|roas|that)\s+)?"
+        r"\b(?:don'?t|do not|never|not|won'?t|can'?t|cannot|shouldn'?t|mustn'?t)\s+"
+        r"(?:want\s+to\s+|let\s+(?:it|roas|that)\s+)?"
         r"(?:go|fall|drop|dip|slip|sink)"
         rf"\s+(?:below|under)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
         + _NO_AMOUNT_AFTER
@@ -107,6 +110,12 @@ _RATIO_NEEDED = (
         rf"no lower|no less) (?:under|below|less than|than)\s+(?P<num>{_NUM})(?:\s*{_RATIO})?"
         + _NO_AMOUNT_AFTER
     ),
+    # "benchmark's not the bar, we just must clear 2.6x" (yw30 of unseen67): a need verb and a
+    # ratio unit.
+    re.compile(
+        r"\b(?:must|need to|needs to|have to|has to|got to)\s+(?:clear|beat|exceed|hit"
+        rf"|stay above|be above|be at least)\s+(?P<num>{_NUM})\s*{_RATIO}" + _NO_AMOUNT_AFTER
+    ),
     # "We want every ad dollar to bring back at least $3.50 in sales" (ya21 of unseen44).
     re.compile(
         r"\b(?:every|each) (?:ad )?dollar\b[^.;]{0,30}?\b(?:bring|return|drive|generate)s?\s+"
@@ -118,6 +127,28 @@ _RATIO_NEEDED = (
         r"\b(?:i?roas|return on (?:ad|advertising) ?spend)\b[^.;]{0,20}?\bwith\s+"
         rf"(?P<num>{_NUM})(?:\s*{_RATIO})?\s+as\s+(?:the|a|our)\s+(?:minimum|min|floor)\b"
     ),
+)
+# A need whose words name ROAS, the floor's keyword (not the objective): "Keep ROAS north of
+# 3:1", "Keep it above 2x" after "ROAS guardrail?", "- 3.0 minimum ROAS" (yv08 and yv07 of
+# unseen66, yw22 of unseen67: no floor read, and the ROAS read as the objective).
+_NEED_NAMING_ROAS = (
+    re.compile(
+        r"\b(?:keep|keeping|kept|stay|stays|staying)\s+(?:(?:it|roas|that)\s+)?"
+        rf"(?:at or above|above|over|north of|at least)\s+(?P<num>{_NUM})\s*{_RATIO}"
+        + _NO_AMOUNT_AFTER
+    ),
+    re.compile(
+        rf"(?<![\w.$])(?P<num>{_NUM})(?:\s*{_RATIO})?\s+min(?:imum)?\s+(?:i?roas)\b"
+    ),
+)
+# A need after the word ROAS in its sentence, with no ratio unit: "Maximize ROAS, and we need
+# to stay at 4.0 or better", "efficiency / ROAS, must be >= 5", "ROAS is the KPI, 3.0 min"
+# (yu11 of unseen65, yw23 of unseen67, yv26 of unseen66).
+_NEED_AFTER_ROAS_2 = re.compile(
+    rf"(?<![\w.$])(?P<num>{_NUM})\s+or (?:better|higher|above|more)\b"
+    rf"|(?:>=|=>)\s*(?P<num2>{_NUM})"
+    rf"|\b(?:at or above|north of|clear|beat|exceed)\s+(?P<num3>{_NUM})(?:\s*{_RATIO})?"
+    rf"|(?<![\w.$])(?P<num4>\d+\.\d+)\s+min(?:imum)?\b"
 )
 # A floor said again right after a floor: "ROAS floor 3, but actually bump it to 3.5" (c55 of
 # unseen20), "ROAS floor 2.5 - wait, make that 3" (ma38 of unseen33).
@@ -305,12 +336,21 @@ def read_floors(
         assert keyword is not None
         floors.append(Floor(value, m.span(), (m.start() + keyword.start(), m.end())))
     taken = mask(low, [f.span for f in floors] + masked)
-    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR, _FLOOR_AGAIN, _NEED_AFTER_ROAS):
+    for pattern in _NEED_NAMING_ROAS:
         for m in pattern.finditer(taken):
-            after_roas = pattern in (_FLOOR_AGAIN, _NEED_AFTER_ROAS)
+            if 0 < (value := as_float(m.group("num"))) <= 50:
+                kw = re.search(r"i?roas", m.group())
+                span = (m.start() + kw.start(), m.start() + kw.end()) if kw else None
+                floors.append(Floor(value, m.span(), span))
+        taken = mask(low, [f.span for f in floors] + masked)
+    for pattern in (*_RATIO_NEEDED, _DECIMAL_FLOOR, _FLOOR_AGAIN, _NEED_AFTER_ROAS,
+                    _NEED_AFTER_ROAS_2):  # fmt: skip
+        for m in pattern.finditer(taken):
+            after_roas = pattern in (_FLOOR_AGAIN, _NEED_AFTER_ROAS, _NEED_AFTER_ROAS_2)
             if after_roas and not _FLOOR_BEFORE.search(low[max(0, m.start() - 40) : m.start()]):
                 continue
-            if 0 < (value := as_float(m.group("num"))) <= 50:
+            num = next(g for g in m.groups() if g is not None)
+            if 0 < (value := as_float(num)) <= 50:
                 floors.append(Floor(value, m.span(), None))
         taken = mask(low, [f.span for f in floors] + masked)
     for pattern in _PERCENT_FLOOR:  # "400% ROAS minimum", "ROAS, min 250%" (ya10, ya32)

@@ -241,6 +241,11 @@ def _eval_words(words: list[str]) -> float | None:
             else:
                 current += _UNITS[w]
         elif w in _TENS:
+            # Said as hundreds: "one fifty K" is 150K, "two twenty-five" 225 (yv17 of unseen66
+            # read 51K); a unit before a tens word never counts up ("fifty-one" is "fifty one").
+            prev = words[i - 1] if i else ""
+            if 1 <= _UNITS.get(prev, 0) <= 9 and current == _UNITS[prev]:
+                current *= 100
             current += _TENS[w]
         elif w == "hundred":
             current = (current or 1) * 100
@@ -307,7 +312,10 @@ def _words_to_digits(text: str) -> str:
             has_scale and any(w in ("a", "an", "half") for w in run)
         ):
             continue
-        if ("half" in run or "quarter" in run) and not has_scale:
+        # "two and a half" is 2.5 ("ROAS shouldn't go under two and a half": yx14 of unseen68
+        # read no floor); a half or a quarter without a number before it stays a word.
+        said_half = run[-3:] == ["and", "a", "half"] and len(run) > 3
+        if ("half" in run or "quarter" in run) and not has_scale and not said_half:
             continue
         if run == ["one"] and a and tokens[a - 1][2] in _POINTING:
             continue  # "maximize ROAS on this one" (pa32 of unseen35: read as a floor of 1)
