@@ -54,7 +54,7 @@ COUNTED_AFTER = re.compile(
     r"{0,2}(?:[ \t]+of[ \t]+(?:its|our|the|their|his|her))?[ \t]*"
     r"(?:stores?|locations?|doors|skus?|items?|units?|products?|shoppers?|customers?|"
     r"households?|retailers?|networks?|brands?|people|members?|reviews?|impressions?|clicks?|"
-    r"visits?|orders?)\b"
+    r"visits?|orders?|requests?|briefs?)\b"  # "splitting these into 2 requests" (yx18)
 )
 # An amount per store, per SKU and the like: no budget ("~$1,200 per store for endcaps").
 PER_UNIT = re.compile(

@@ -68,6 +68,28 @@ def _retailer(low: str, m: Money, mentions: list[Mention]) -> str | None:
     return None
 
 
+# Between a limit and the amount that corrects it: at most one line break ("cap Gamma at 100k\n
+# Ella: hmm, make that 150k") and no other amount.
+_CORRECTION_GAP = 80
+
+
+def take_over_corrected_limits(low: str, money: list[Money], mentions: list[Mention]) -> None:
+    """A correction right after a cap or a minimum corrects that limit, not the budget: "Alpha
+    cap $250K - sorry, make that $300K", "cap Gamma at 100k / hmm, make that 150k" (yw24 of
+    unseen67 and yx30 of unseen68 planned $300K and $150k as the budget, by the rules and the
+    model alike). The correcting amount becomes the limit at the same retailer and the first
+    one is superseded; `money` (in text order, from `money.read_money`) changes in place."""
+    for before, m in zip(money, money[1:], strict=False):
+        if not (m.correction and m.kind == "budget" and before.kind in ("cap", "min")):
+            continue
+        gap = low[before.span[1] : m.span[0]]
+        if m.score or len(gap) > _CORRECTION_GAP or gap.count("\n") > 1:
+            continue  # "make the budget 1.3M" is the budget's correction
+        m.kind, m.retailer = before.kind, before.retailer
+        m.retailer_id = before.retailer_id or _retailer(low, before, mentions)
+        before.kind, before.why = "superseded", "a limit the brief corrects"
+
+
 def named_for_limits_only(low: str, money: list[Money], mentions: list[Mention]) -> bool:
     """Whether every retailer the text names is named only with its cap or minimum: "Half a
     million for Acme ... Don't go over $150k on Delta", "Keep Beta Grocers at or above $150k

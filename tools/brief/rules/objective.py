@@ -55,6 +55,14 @@ _NOT_BEFORE = re.compile(
     r"\b(?:(?:not|no longer)\s+(?:looking for|about|after|chasing|optimi[sz]ing for|going for|"
     r"focused on)|rather than|instead of)\s+(?:pure\s+|just\s+|only\s+)?$"
 )
+# "Sales" as a noun's modifier, or the sales an amount reports, states no goal: "we'll confirm
+# dates after the sales meeting", "we're forecasting $4M in sales at Delta" (yw16 and yw28 of
+# unseen67: the model chose them over "Optimize for ROAS").
+_NOT_A_GOAL_AFTER = re.compile(
+    r"\s+(?:meetings?|teams?|calls?|reps?|forecasts?|decks?|org|leads?|kickoff|sync|data"
+    r"|numbers|figures|calendar|cycle|channel|force)\b"
+)
+_AMOUNT_OF = re.compile(r"\d\s*(?:k|m|mm|million|thousand|bn)?\s+(?:in|of)\s+$")
 # A want is no cue for a floor's "ROAS": "Want ROAS >= 3.5 and we're after revenue growth" (o11
 # of unseen28 read ROAS as the objective).
 _WANT_CUE = re.compile(r"\bwants?\s*$")
@@ -85,6 +93,8 @@ def objective_mentions(
             score = 2 if _OBJ_CUE_BEFORE.search(before) or _OBJ_CUE_AFTER.match(after) else 0
             if not score and _CUED_ONLY.fullmatch(m.group()):
                 continue
+            if _NOT_A_GOAL_AFTER.match(after) or _AMOUNT_OF.search(before):
+                continue
             in_floor = any(s <= m.start() < e for s, e in floor_kw_spans)
             if in_floor and (not score or _WANT_CUE.search(before)):
                 continue
@@ -95,6 +105,18 @@ def objective_mentions(
     return sorted(hits, key=lambda h: h[1])
 
 
+def corrected_objective(
+    masked: str, hits: list[tuple[int, int, int, str]]
+) -> tuple[int, int, int, str] | None:
+    """The mention that corrects the objective, when the brief names more than one: "Update
+    from the brand: switch the objective to incremental margin" (u46 of unseen7), "we're
+    switching the goal to incremental margin" (yw17 of unseen67). Only a change of objective is
+    a correction: "budget 600k -> actually bump to 650k. Gamma Pharmacy. revenue." names one
+    (ua39 of unseen40)."""
+    corrected = [h for h in hits if CORRECTION.search(masked[max(0, h[1] - 40) : h[1]])]
+    return corrected[-1] if corrected and len({h[3] for h in hits}) > 1 else None
+
+
 def read_objective(
     masked: str, floor_kw_spans: list[tuple[int, int]]
 ) -> tuple[str | None, list[str]]:
@@ -102,13 +124,8 @@ def read_objective(
     hits = objective_mentions(masked, floor_kw_spans)
     if not hits:
         return None, []
-    # "Update from the brand: switch the objective to incremental margin" (u46 of unseen7).
-    # Only a change of objective is a correction: "budget 600k -> actually bump to 650k.
-    # Gamma Pharmacy. revenue." names one, and "the brief corrects its objective" was noise
-    # beside it (ua39 of unseen40, round 5's measure).
-    corrected = [h for h in hits if CORRECTION.search(masked[max(0, h[1] - 40) : h[1]])]
-    if corrected and len({h[3] for h in hits}) > 1:
-        return corrected[-1][3], [f"the brief corrects its objective; used {corrected[-1][3]}"]
+    if corrected := corrected_objective(masked, hits):
+        return corrected[3], [f"the brief corrects its objective; used {corrected[3]}"]
     best = max(h[0] for h in hits)
     ranked = [h for h in hits if h[0] == best]
     chosen = ranked[0][3]

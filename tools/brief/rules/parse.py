@@ -29,7 +29,12 @@ from tools.brief.rules.budget import (
 from tools.brief.rules.flight import Flight, read_flight
 from tools.brief.rules.flight_choice import asked_flights, choose_flight
 from tools.brief.rules.flight_words import flight_note
-from tools.brief.rules.limits import named_for_limits_only, read_caps, read_mins
+from tools.brief.rules.limits import (
+    named_for_limits_only,
+    read_caps,
+    read_mins,
+    take_over_corrected_limits,
+)
 from tools.brief.rules.money import (
     MONEY,
     Mention,
@@ -53,6 +58,7 @@ from tools.brief.rules.retailers import (
 from tools.brief.rules.roas import Floor, choose_floor, read_floors
 from tools.brief.rules.share_limits import read_share_limits
 from tools.brief.rules.split import read_shares, rest_retailer
+from tools.brief.rules.tables import past_cells
 from tools.brief.rules.text import (
     CORRECTION,
     as_float,
@@ -215,6 +221,7 @@ def _read(text: str, brand: str, today: date, *, above: RuleParse | None = None)
         if problem is not None:
             result.errors.append(problem)
     money = read_money(mask(low, floor_spans), mentions, today, others)
+    take_over_corrected_limits(low, money, mentions)
     rest = rest_retailer(low, mentions)  # "the rest on Gamma": the retailer that gets it
     budget, notes = choose_budget(money, rest=rest, stand_in=above is None)
     if left := left_to_plan(low, money):
@@ -246,7 +253,7 @@ def _read(text: str, brand: str, today: date, *, above: RuleParse | None = None)
 
     # Objective, on the text less money and floor numbers.
     objective, notes = read_objective(
-        mask(low, [m.span for m in money] + no_floor_spans),
+        mask(low, [m.span for m in money] + no_floor_spans + past_cells(low, today)),
         [f.kw_span for f in floors if f.kw_span],
     )
     result.warnings.extend(notes)
