@@ -126,9 +126,7 @@ def about_the_past(clause: str, today: date | None) -> bool:
     """A clause that reports the past: a past time (or a year up to this one) and a past verb,
     so "spend $1M, like last year" still states this brief's budget."""
     clause = _PER_DOLLAR_SPENT.sub(" ", clause)
-    if _PAST_FIGURE.search(clause) or _SPENT_IN_QUARTER.search(clause) or _PUT_IN_THE_PAST.search(
-        clause
-    ):
+    if any(p.search(clause) for p in (_PAST_FIGURE, _SPENT_IN_QUARTER, _PUT_IN_THE_PAST)):
         return True
     past = PAST_TIME.search(clause) or (
         today is not None and past_year(clause, today, this_year=True)
