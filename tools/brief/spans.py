@@ -45,7 +45,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from tools.brief.rules.budget import budget_from_rate, budget_problem, spent_elsewhere
+from tools.brief.rules.budget import (
+    budget_from_rate,
+    budget_problem,
+    replaced_by_correction,
+    spent_elsewhere,
+)
 from tools.brief.rules.corrections import PRICE_BEFORE, unit_price
 from tools.brief.rules.flight import date_spans, read_flight
 from tools.brief.rules.flight_choice import asked_flights
@@ -59,7 +64,6 @@ from tools.brief.rules.money import (
     network_minimum,
     rate_unit_at,
     read_money,
-    replaced_by_correction,
     superseded,
 )
 from tools.brief.rules.objective import corrected_objective, objective_mentions

@@ -331,3 +331,17 @@ def year_budget_note(low: str, money: list[Money], budget: float | None) -> list
             return [f"the budget is given for a year ({hit[0]!r}) but the brief gives no "
                     "dates: it is planned over the standard four weeks; check it"]  # fmt: skip
     return []
+
+
+def replaced_by_correction(money: list[Money]) -> set[tuple[int, int]]:
+    """Spans of the amounts a later correction replaces, as `_pick_budget` reads them ("3M,
+    actually make it 3.4M": 3M): budgets before the last corrected one, of another value."""
+    fixed = [m for m in money if m.kind == "budget" and m.correction]
+    if not fixed:
+        return set()
+    last = fixed[-1]
+    return {
+        m.span
+        for m in money
+        if m.kind == "budget" and m.span[0] < last.span[0] and m.value != last.value
+    }

@@ -593,17 +593,3 @@ def unreadable_amount_error(clean: str, low: str) -> BriefError | None:
                 field="total_budget",
             )
     return None
-
-
-def replaced_by_correction(money: list[Money]) -> set[tuple[int, int]]:
-    """Spans of the amounts a later correction replaces, as `budget._pick_budget` reads them ("3M,
-    actually make it 3.4M": 3M): budgets before the last corrected one, of another value."""
-    fixed = [m for m in money if m.kind == "budget" and m.correction]
-    if not fixed:
-        return set()
-    last = fixed[-1]
-    return {
-        m.span
-        for m in money
-        if m.kind == "budget" and m.span[0] < last.span[0] and m.value != last.value
-    }
